@@ -1,0 +1,70 @@
+"""``python -m calc``: the calculators from a terminal. Numbers come raw from ``calc``; this layer
+only parses, formats and maps a user's mistake (``ValueError``) to one line on stderr and exit 2.
+
+Each subcommand is a module here with ``add_parser(subparsers)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = ("params", "models", "gpus")
+
+
+class UsageError(Exception):
+    """A command-line mistake argparse found (unknown flag, missing value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m calc", description="GPU memory and scaling-law calculators.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"calc.cli.{name}").add_parser(sub)
+    return parser
+
+
+def emit_json(obj) -> None:
+    """Print ``obj`` as JSON (one document) on stdout."""
+    print(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False))
+
+
+def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
+    """A plain aligned text table."""
+    if not rows:
+        print("(no rows)")
+        return
+    columns = columns or list(rows[0])
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(row, widths)))
+
+
+def _numeric(v: str) -> bool:
+    return bool(v) and (v[0].isdigit() or v[0] == "-") and v.replace(",", "").replace(".", "").lstrip("-")[:1].isdigit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
+        return 2

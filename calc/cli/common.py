@@ -1,0 +1,85 @@
+"""Arguments several subcommands share: how a model is named (preset, config file, or GGUF)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from calc.models import ModelSpec
+from calc.presets import get_preset
+
+#: Largest config.json read from disk or an upload; real ones are a few KB.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def add_model_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--model", help="a preset name (see `python -m calc models`)")
+    group.add_argument("--config", metavar="FILE", help="a Hugging Face config.json")
+
+
+def parse_config_bytes(data: bytes) -> dict:
+    """Decode an untrusted config.json: bounded size and nesting, JSON only, an object at the top."""
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config.json is {len(data):,} bytes; at most {MAX_CONFIG_BYTES:,} are read")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config.json is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if _nesting(text) > 64:
+        raise ValueError("config.json nests deeper than 64 levels")
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"config.json must hold a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"config.json contains {name}, which is not a number")
+
+
+def _nesting(text: str) -> int:
+    depth = best = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def load_config_file(path: str) -> dict:
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_CONFIG_BYTES + 1)
+    return parse_config_bytes(data)
+
+
+def model_from_args(args: argparse.Namespace) -> ModelSpec:
+    if getattr(args, "model", None):
+        return get_preset(args.model)
+    path = args.config
+    return ModelSpec.from_hf_config(load_config_file(path), name=path, source=path)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value

@@ -1,0 +1,269 @@
+"""Model architectures: one frozen ``ModelSpec`` for every calculator, read from HF ``config.json``.
+
+``ModelSpec.from_hf_config`` is the only place in the project that knows Hugging Face field names.
+Parameter counts are exact: they follow the modules that ``transformers`` builds for each
+architecture (``modeling_llama.py``, ``modeling_mixtral.py``, ``modeling_qwen2.py``,
+``modeling_qwen3(_moe).py``, ``modeling_gemma2.py``, ``modeling_phi3.py``, ``modeling_gpt2.py``,
+``modeling_deepseek_v3.py``), and the tests hold them to the count of the same config built with
+``transformers`` on the meta device, to the parameter.
+
+Conventions (stated once, used everywhere):
+- "total" counts parameters (``model.parameters()``), not buffers: DeepSeek-V3's
+  ``e_score_correction_bias`` (a buffer in ``transformers``, 256 per MoE layer = 14,848) is reported
+  apart as ``buffers``; the published 671,026,419,200 is ``total + buffers``.
+- DeepSeek-V3's multi-token-prediction (MTP) module is excluded from ``total``: its checkpoint stores
+  one extra layer (``num_nextn_predict_layers``), but the published 671B and ``transformers``
+  both leave it out. ``ModelSpec.mtp_layers`` records how many such layers the checkpoint holds.
+- "active" = parameters that touch one token: everything except the routed experts that are not
+  selected, i.e. ``experts_per_token`` of ``num_experts`` experts per MoE layer. Embeddings and the
+  output head are included, as Mixtral's "12.9B active" and DeepSeek-V3's "37B activated" do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Largest value accepted for a dimension from an untrusted config (a 2**24 hidden size is far
+#: above any real model and keeps every product well inside int64 / float64).
+MAX_DIM = 2**24
+MAX_LAYERS = 10_000
+MAX_EXPERTS = 65_536
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A decoder-only transformer, as every calculator needs it. Sizes are element counts."""
+
+    name: str
+    architecture: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    tie_embeddings: bool = False
+    gated_mlp: bool = True  # SwiGLU / GeGLU: gate, up, down (3 matrices); else up, down
+    activation: str = "silu"
+    norm: str = "rmsnorm"  # or "layernorm" (weight + bias)
+    norms_per_layer: int = 2  # Gemma 2: 4 (pre/post attention, pre/post feed-forward)
+    qk_norm: bool = False  # Qwen3: RMSNorm over head_dim on queries and keys
+    qkv_bias: bool = False
+    out_bias: bool = False
+    mlp_bias: bool = False
+    learned_positions: int = 0  # GPT-2: rows of the position embedding table
+    max_position_embeddings: int = 4096
+    # Mixture of experts (num_experts = 0 means dense)
+    num_experts: int = 0
+    experts_per_token: int = 0
+    moe_intermediate_size: int = 0
+    num_shared_experts: int = 0
+    moe_layers: tuple[bool, ...] = ()  # per layer: True where the MLP is a MoE block
+    # Multi-head latent attention (DeepSeek-V2/V3); kv_lora_rank = 0 means ordinary attention
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    # Sliding-window attention: window size and, per layer, whether the layer uses it
+    sliding_window: int | None = None
+    sliding_layers: tuple[bool, ...] = ()
+    mtp_layers: int = 0
+    source: str = ""
+    hf_config: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    # ----- derived -------------------------------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def q_dim(self) -> int:
+        """Width of the query projection output (heads x head_dim; MLA: heads x (nope + rope))."""
+        if self.is_mla:
+            return self.num_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the K (or V) projection output: kv_heads x head_dim (GQA shrinks it)."""
+        return self.num_kv_heads * self.head_dim
+
+    @property
+    def attn_out_dim(self) -> int:
+        """Input width of the attention output projection."""
+        if self.is_mla:
+            return self.num_heads * self.v_head_dim
+        return self.num_heads * self.head_dim
+
+    @property
+    def shared_expert_intermediate_size(self) -> int:
+        return self.moe_intermediate_size * self.num_shared_experts
+
+    def layer_is_moe(self, i: int) -> bool:
+        return bool(self.moe_layers[i]) if self.moe_layers else False
+
+    def layer_is_sliding(self, i: int) -> bool:
+        return bool(self.sliding_layers[i]) if self.sliding_layers else False
+
+    @property
+    def num_moe_layers(self) -> int:
+        return sum(1 for x in self.moe_layers if x)
+
+    # ----- construction --------------------------------------------------------------------
+    @classmethod
+    def from_hf_config(cls, config: dict, name: str | None = None, source: str = "") -> ModelSpec:
+        """Read a Hugging Face ``config.json`` (as a dict). Raises ``ValueError`` naming the field.
+
+        >>> spec = ModelSpec.from_hf_config({"architectures": ["GPT2LMHeadModel"], "n_embd": 768,
+        ...     "n_layer": 12, "n_head": 12, "vocab_size": 50257, "n_positions": 1024})
+        >>> param_counts(spec).total
+        124439808
+        """
+        from calc._hf import spec_kwargs_from_hf
+
+        if not isinstance(config, dict):
+            raise ValueError(f"config must be a JSON object, got {type(config).__name__}")
+        kwargs = spec_kwargs_from_hf(config)
+        kwargs["name"] = name or str(config.get("_name_or_path") or kwargs["architecture"])
+        return cls(**kwargs, source=source, hf_config=dict(config))
+
+
+SUPPORTED_ARCHITECTURES = (
+    "LlamaForCausalLM",
+    "MistralForCausalLM",
+    "MixtralForCausalLM",
+    "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM",
+    "Qwen3MoeForCausalLM",
+    "Gemma2ForCausalLM",
+    "Phi3ForCausalLM",
+    "GPT2LMHeadModel",
+    "DeepseekV3ForCausalLM",
+)
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Exact parameter counts by component. ``total`` and ``active`` are properties of the parts."""
+
+    embeddings: int  # token (and learned position) embeddings
+    attention: int  # q, k, v, o projections (+ biases; MLA down/up projections)
+    mlp: int  # dense feed-forward blocks
+    experts: int  # routed experts, all of them
+    shared_experts: int  # always-on experts (DeepSeek)
+    router: int  # MoE gates
+    norms: int  # every norm weight (and bias)
+    output_head: int  # lm_head (0 when tied to the embeddings)
+    active_experts: int  # routed expert parameters used by one token
+    buffers: int = 0  # tensors the checkpoint stores that are not parameters (DeepSeek router bias)
+
+    @property
+    def total(self) -> int:
+        return (self.embeddings + self.attention + self.mlp + self.experts + self.shared_experts
+                + self.router + self.norms + self.output_head)
+
+    @property
+    def active(self) -> int:
+        return self.total - self.experts + self.active_experts
+
+    def components(self) -> dict[str, int]:
+        return {
+            "embeddings": self.embeddings,
+            "attention": self.attention,
+            "mlp": self.mlp,
+            "experts": self.experts,
+            "shared_experts": self.shared_experts,
+            "router": self.router,
+            "norms": self.norms,
+            "output_head": self.output_head,
+        }
+
+
+def attention_params(spec: ModelSpec) -> int:
+    """Parameters of one attention block (no norms).
+
+    Standard/GQA: h*q_dim + 2*h*kv_dim + q_dim*h (+ q/k/v biases, + output bias).
+    MLA (DeepSeek-V2 paper sec. 2.1; ``modeling_deepseek_v3.py``): q_a (h x q_rank), q_b
+    (q_rank x heads*(nope+rope)), kv_a (h x (kv_rank + rope)), kv_b (kv_rank x heads*(nope+v)),
+    o (heads*v x h).
+    """
+    h = spec.hidden_size
+    if spec.is_mla:
+        if spec.q_lora_rank:
+            q = h * spec.q_lora_rank + spec.q_lora_rank * spec.q_dim
+        else:
+            q = h * spec.q_dim
+        kv_a = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)
+        kv_b = spec.kv_lora_rank * spec.num_heads * (spec.qk_nope_head_dim + spec.v_head_dim)
+        return q + kv_a + kv_b + spec.attn_out_dim * h
+    n = h * spec.q_dim + 2 * h * spec.kv_dim + spec.attn_out_dim * h
+    if spec.qkv_bias:
+        n += spec.q_dim + 2 * spec.kv_dim
+    if spec.out_bias:
+        n += h
+    return n
+
+
+def mlp_params(spec: ModelSpec, intermediate: int) -> int:
+    """One feed-forward block: gated 3*h*f, plain 2*h*f, plus biases (f per up/gate, h for down)."""
+    h = spec.hidden_size
+    mats = 3 if spec.gated_mlp else 2
+    n = mats * h * intermediate
+    if spec.mlp_bias:
+        n += (mats - 1) * intermediate + h
+    return n
+
+
+def norm_params(spec: ModelSpec) -> int:
+    """Norm weights of one layer (LayerNorm also has a bias); Qwen3 q/k norms; MLA's latent norms."""
+    per = spec.hidden_size * (2 if spec.norm == "layernorm" else 1)
+    n = spec.norms_per_layer * per
+    if spec.qk_norm:
+        n += 2 * spec.head_dim
+    if spec.is_mla:
+        n += spec.kv_lora_rank + (spec.q_lora_rank or 0)
+    return n
+
+
+def param_counts(spec: ModelSpec) -> ParamCounts:
+    """Exact parameter counts of ``spec`` by component (see the module docstring for conventions).
+
+    >>> from calc.presets import get_preset
+    >>> param_counts(get_preset("Meta-Llama-3-8B")).total
+    8030261248
+    """
+    h, L = spec.hidden_size, spec.num_layers
+    embeddings = spec.vocab_size * h + spec.learned_positions * h
+    attention = L * attention_params(spec)
+    n_moe = spec.num_moe_layers
+    mlp = (L - n_moe) * mlp_params(spec, spec.intermediate_size)
+    expert = mlp_params(spec, spec.moe_intermediate_size) if spec.is_moe else 0
+    experts = n_moe * spec.num_experts * expert
+    active_experts = n_moe * spec.experts_per_token * expert
+    shared = n_moe * (mlp_params(spec, spec.shared_expert_intermediate_size) if spec.num_shared_experts else 0)
+    router = n_moe * spec.num_experts * h
+    # DeepSeek-V3's gate keeps an e_score_correction_bias per expert: a buffer in transformers,
+    # a tensor in the checkpoint, and part of the published 671B (671,026,419,200).
+    buffers = n_moe * spec.num_experts if spec.architecture == "DeepseekV3ForCausalLM" else 0
+    final_norm = h * (2 if spec.norm == "layernorm" else 1)
+    norms = L * norm_params(spec) + final_norm
+    head = 0 if spec.tie_embeddings else spec.vocab_size * h
+    return ParamCounts(embeddings, attention, mlp, experts, shared, router, norms, head, active_experts, buffers)
+
+
+def layer_params(spec: ModelSpec, i: int) -> int:
+    """Parameters of decoder layer ``i`` (attention + norms + dense MLP or MoE block)."""
+    n = attention_params(spec) + norm_params(spec)
+    if spec.layer_is_moe(i):
+        n += spec.num_experts * (mlp_params(spec, spec.moe_intermediate_size) + spec.hidden_size)
+        if spec.num_shared_experts:
+            n += mlp_params(spec, spec.shared_expert_intermediate_size)
+    else:
+        n += mlp_params(spec, spec.intermediate_size)
+    return n

@@ -1,0 +1,101 @@
+"""Units: decimal (SI) and binary (IEC) byte multiples, and the one place numbers are formatted.
+
+GB = 1e9 bytes and GiB = 2**30 bytes are different units (IEC 80000-13; the same names as
+``scipy.constants.giga`` and ``scipy.constants.gibi``). Bytes are integers everywhere in ``calc``;
+formatting for people happens only through the functions here.
+
+>>> format_bytes(4_000_000_000, "GB")
+'4.00 GB'
+>>> format_bytes(4_000_000_000, "GiB")
+'3.73 GiB'
+"""
+
+from __future__ import annotations
+
+import math
+
+KB = 10**3
+MB = 10**6
+GB = 10**9
+TB = 10**12
+KIB = 2**10
+MIB = 2**20
+GIB = 2**30
+TIB = 2**40
+
+UNIT_SYSTEMS = ("GB", "GiB")
+_DECIMAL = (("TB", TB), ("GB", GB), ("MB", MB), ("KB", KB))
+_BINARY = (("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB))
+
+
+def bytes_in(n_bytes: float, unit: str) -> float:
+    """Express ``n_bytes`` in ``unit`` (one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)."""
+    table = dict(_DECIMAL + _BINARY + (("B", 1),))
+    if unit not in table:
+        raise ValueError(f"unit must be one of {sorted(table)}, got {unit!r}")
+    return n_bytes / table[unit]
+
+
+def format_bytes(n_bytes: float | None, unit: str = "GB", digits: int = 2) -> str:
+    """Format bytes as ``unit``; ``unit`` "GB" or "GiB" pick a fixed unit, "auto-GB"/"auto-GiB" scale.
+
+    >>> format_bytes(81_920 * 2**20, "GiB")
+    '80.00 GiB'
+    >>> format_bytes(1536, "auto-GiB")
+    '1.50 KiB'
+    """
+    if n_bytes is None:
+        return "n/a"
+    if unit.startswith("auto-"):
+        ladder = _BINARY if unit == "auto-GiB" else _DECIMAL
+        for name, size in ladder:
+            if abs(n_bytes) >= size:
+                return f"{n_bytes / size:.{digits}f} {name}"
+        return f"{int(n_bytes)} B"
+    return f"{bytes_in(n_bytes, unit):.{digits}f} {unit}"
+
+
+def format_count(n: float | None, digits: int = 2) -> str:
+    """Human count with SI-style suffixes used for parameters and tokens.
+
+    >>> format_count(8_030_261_248)
+    '8.03 B'
+    >>> format_count(1.4e12)
+    '1.40 T'
+    """
+    if n is None:
+        return "n/a"
+    for suffix, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.{digits}f} {suffix}"
+    return f"{n:.0f}" if float(n).is_integer() else f"{n:.{digits}f}"
+
+
+def format_flops(flops: float | None) -> str:
+    """Scientific notation for FLOP counts.
+
+    >>> format_flops(3.2e23)
+    '3.20e+23 FLOPs'
+    """
+    if flops is None:
+        return "n/a"
+    return f"{flops:.2e} FLOPs"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Seconds to a readable duration.
+
+    >>> format_duration(90_000)
+    '1.04 days'
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "n/a"
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.2f} days"
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.2f} ms"
