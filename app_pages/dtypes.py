@@ -1,0 +1,29 @@
+"""Number formats: bits, layout, range and precision (numpy / ml_dtypes finfo)."""
+
+import pandas as pd
+import streamlit as st
+
+from calc.dtypes import DTYPES, float_info
+
+st.title("Number formats")
+st.write("Storage width decides memory; exponent bits decide range, mantissa bits decide precision. "
+         "bf16 keeps fp32's 8 exponent bits (same range, max about 3.4e38) and gives up mantissa "
+         "(eps 2^-7 = 0.0078 against fp16's 2^-10), so bf16 training rarely overflows and needs no loss "
+         "scaling, while fp16 (max 65504) does.")
+
+rows = []
+for d in DTYPES.values():
+    fi = float_info(d.name)
+    rows.append({"dtype": d.name, "bits": d.bits, "bytes": d.bits / 8, "sign": d.sign_bits,
+                 "exponent": d.exponent_bits, "mantissa": d.mantissa_bits,
+                 "max": fi.max if fi else None, "smallest normal": fi.smallest_normal if fi else None,
+                 "eps": fi.eps if fi else None, "note": d.note})
+df = pd.DataFrame(rows)
+st.dataframe(df, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3e") for c in ("max", "smallest normal", "eps")})
+st.download_button("Download CSV", df.to_csv(index=False), file_name="dtypes.csv", mime="text/csv")
+with st.expander("Where these numbers come from"):
+    st.markdown("Bits per field: IEEE 754 (fp32, fp16), Google Brain bfloat16, Micikevicius et al. 2022 (fp8 e4m3 / "
+                "e5m2). max / smallest normal / eps are read at run time from `numpy.finfo` and `ml_dtypes.finfo`. "
+                "tf32 is a tensor-core mode over fp32 storage (10-bit mantissa). int4/nf4 need block scales on top "
+                "of 4 bits (bitsandbytes nf4, block 64, double quantization: about 0.127 extra bits per weight).")

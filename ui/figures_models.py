@@ -1,0 +1,32 @@
+"""Pure Plotly figure builders for the Models page (no Streamlit here)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from calc.models import ParamCounts
+
+COMPONENT_LABELS = {
+    "embeddings": "Embeddings",
+    "attention": "Attention",
+    "mlp": "Dense MLP",
+    "experts": "Routed experts",
+    "shared_experts": "Shared experts",
+    "router": "Router",
+    "norms": "Norms",
+    "output_head": "Output head",
+}
+
+
+def breakdown_bar(named_counts: dict[str, ParamCounts]) -> go.Figure:
+    """Stacked horizontal bars: parameters by component for each model (billions)."""
+    fig = go.Figure()
+    names = list(named_counts)
+    for comp, label in COMPONENT_LABELS.items():
+        values = [named_counts[n].components()[comp] / 1e9 for n in names]
+        if any(values):
+            fig.add_bar(name=label, y=names, x=values, orientation="h",
+                        hovertemplate="%{y}<br>" + label + ": %{x:.3f} B<extra></extra>")
+    fig.update_layout(barmode="stack", xaxis_title="parameters (billions)", height=120 + 40 * len(names),
+                      legend_orientation="h", margin=dict(l=10, r=10, t=30, b=10))
+    return fig

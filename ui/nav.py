@@ -1,0 +1,24 @@
+"""The app's pages, in navigation order, with the question each answers (the home page lists them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    path: str  # relative to the repository root
+    title: str
+    url_path: str  # "" for the home page
+    icon: str
+    question: str
+    section: str
+
+
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo("app_pages/home.py", "Home", "", ":material/home:", "Where do I start?", "Start"),
+    PageInfo("app_pages/models.py", "Models", "models", ":material/account_tree:",
+             "How many parameters does this model have, where are they, and how do models compare?", "Models"),
+    PageInfo("app_pages/dtypes.py", "Number formats", "dtypes", ":material/calculate:",
+             "What do fp32, bf16, fp16, fp8, int8, int4 and nf4 cost in bytes, range and precision?", "Reference"),
+)

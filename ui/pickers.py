@@ -1,0 +1,66 @@
+"""The shared frame: one model, one GPU and one unit system, picked in the sidebar on every page.
+
+The choice lives in ``st.session_state`` (and the URL), so every page reads the same model and GPU.
+Uploaded ``config.json`` files become models of this session (``custom_models``).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from calc.cli.common import parse_config_bytes
+from calc.gpus import GPUS, get_gpu
+from calc.models import ModelSpec
+from calc.presets import PRESETS, get_preset
+from ui import state
+
+DEFAULT_MODEL = "Meta-Llama-3-8B"
+DEFAULT_GPU = "H100 SXM"
+CUSTOM = "custom_models"
+
+
+def custom_models() -> dict[str, ModelSpec]:
+    return st.session_state.setdefault(CUSTOM, {})
+
+
+def model_names() -> list[str]:
+    return list(PRESETS) + list(custom_models())
+
+
+def spec_for(name: str) -> ModelSpec:
+    """A preset or an uploaded model of this session."""
+    return custom_models()[name] if name in custom_models() else get_preset(name)
+
+
+def sidebar() -> None:
+    """Render the shared pickers; called by ``app.py`` before the page runs."""
+    with st.sidebar:
+        st.caption("Shared by every page")
+        state.select("Model", "model", model_names(), DEFAULT_MODEL, where=st,
+                     help="A preset (config fields copied from its Hugging Face config.json) or a config you "
+                          "uploaded on the Models page. Every page uses this model.")
+        state.select("GPU", "gpu", list(GPUS), DEFAULT_GPU, where=st,
+                     help="Accelerator from the catalog (memory as the device reports it; dense peaks).")
+        state.select("Units", "units", ["GB", "GiB"], "GB", radio=True, where=st,
+                     help="GB = 10^9 bytes (vendors, papers); GiB = 2^30 bytes (nvidia-smi MiB, OS tools).")
+
+
+def current_model() -> ModelSpec:
+    return spec_for(st.session_state.get("model", DEFAULT_MODEL))
+
+
+def current_gpu():
+    return get_gpu(st.session_state.get("gpu", DEFAULT_GPU))
+
+
+def upload_config(uploaded) -> ModelSpec | None:
+    """Parse an uploaded config.json (bounded, JSON only); show ``st.error`` on bad input."""
+    try:
+        cfg = parse_config_bytes(uploaded.getvalue())
+        name = f"{uploaded.name.removesuffix('.json')[:40]} (uploaded)"
+        spec = ModelSpec.from_hf_config(cfg, name=name, source=f"upload: {uploaded.name[:80]}")
+    except ValueError as exc:
+        st.error(f"{uploaded.name[:80]}: {exc}")
+        return None
+    custom_models()[spec.name] = spec
+    return spec

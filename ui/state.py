@@ -1,0 +1,123 @@
+"""Inputs bound to the URL: every widget made here reads its first value from ``st.query_params``
+and writes its current value back, so a copied link restores the page on any server.
+
+Each widget value also has a shadow copy in ``st.session_state`` (``_keep``) so that leaving a page
+and coming back keeps the inputs (Streamlit drops widget state of pages that are not shown).
+A query parameter that does not parse or is out of range falls back to the default with a warning
+naming the parameter and the allowed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+_KEEP = "_keep"
+
+
+def _keep() -> dict:
+    return st.session_state.setdefault(_KEEP, {})
+
+
+def _warn_bad_param(key: str, raw: str, allowed: str) -> None:
+    st.warning(f"Link parameter `{key}={raw[:40]}` ignored: expected {allowed}.")
+
+
+def _init(key: str, default: Any, parse: Callable[[str], Any], allowed: str) -> None:
+    """Seed ``st.session_state[key]`` from the URL, the shadow copy, or the default."""
+    if key in st.session_state:
+        return
+    value = _keep().get(key, default)
+    raw = st.query_params.get(key)
+    if raw is not None:
+        try:
+            value = parse(raw)
+        except (ValueError, TypeError):
+            _warn_bad_param(key, raw, allowed)
+    st.session_state[key] = value
+
+
+def _sync(key: str, serialize: Callable[[Any], str] = str) -> Any:
+    value = st.session_state[key]
+    _keep()[key] = value
+    text = serialize(value)
+    if st.query_params.get(key) != text:
+        st.query_params[key] = text
+    return value
+
+
+def number(label: str, key: str, default: float, min_value: float, max_value: float, step: float | None = None,
+           help: str | None = None, fmt: str | None = None, where=st) -> float:
+    """``st.number_input`` bound to ``?key=``; ints stay ints when the default is an int."""
+    is_int = isinstance(default, int) and (step is None or float(step).is_integer())
+
+    def parse(raw: str):
+        v = int(raw) if is_int else float(raw)
+        if not min_value <= v <= max_value:
+            raise ValueError
+        return v
+
+    _init(key, default, parse, f"a number in [{min_value}, {max_value}]")
+    cast = int if is_int else float
+    where.number_input(label, min_value=cast(min_value), max_value=cast(max_value),
+                       step=cast(step) if step is not None else None, key=key, help=help, format=fmt)
+    return _sync(key, lambda v: str(v) if is_int else repr(float(v)))
+
+
+def select(label: str, key: str, options: Sequence, default: Any, help: str | None = None,
+           format_func: Callable = str, where=st, radio: bool = False) -> Any:
+    """``st.selectbox`` (or ``st.radio``) over string-able options, bound to ``?key=``."""
+    options = list(options)
+    by_text = {str(o): o for o in options}
+
+    def parse(raw: str):
+        if raw not in by_text:
+            raise ValueError
+        return by_text[raw]
+
+    _init(key, default, parse, "one of " + ", ".join(list(by_text)[:12]) + ("..." if len(by_text) > 12 else ""))
+    if st.session_state[key] not in options:
+        st.session_state[key] = default
+    widget = where.radio if radio else where.selectbox
+    kwargs = {"horizontal": True} if radio else {}
+    widget(label, options, key=key, help=help, format_func=format_func, **kwargs)
+    return _sync(key)
+
+
+def multiselect(label: str, key: str, options: Sequence[str], default: Sequence[str], help: str | None = None,
+                where=st, max_selections: int | None = None) -> list[str]:
+    """``st.multiselect`` bound to ``?key=a,b,c`` (options must not contain commas)."""
+    options = list(options)
+
+    def parse(raw: str):
+        items = [x for x in raw.split(",") if x]
+        if any(x not in options for x in items):
+            raise ValueError
+        return items
+
+    _init(key, list(default), parse, "a comma-separated list of known names")
+    st.session_state[key] = [x for x in st.session_state[key] if x in options]
+    where.multiselect(label, options, key=key, help=help, max_selections=max_selections)
+    return _sync(key, lambda v: ",".join(v))
+
+
+def toggle(label: str, key: str, default: bool, help: str | None = None, where=st) -> bool:
+    """``st.toggle`` bound to ``?key=1|0``."""
+
+    def parse(raw: str):
+        if raw not in ("0", "1", "true", "false"):
+            raise ValueError
+        return raw in ("1", "true")
+
+    _init(key, default, parse, "1 or 0")
+    where.toggle(label, key=key, help=help)
+    return _sync(key, lambda v: "1" if v else "0")
+
+
+def text(label: str, key: str, default: str, help: str | None = None, where=st, max_chars: int = 200) -> str:
+    """``st.text_input`` bound to ``?key=``."""
+    _init(key, default, lambda raw: raw[:max_chars], "text")
+    where.text_input(label, key=key, help=help, max_chars=max_chars)
+    return _sync(key)
