@@ -1,0 +1,28 @@
+"""Real browser (Debian's chromium via Playwright): deep links on a freshly started server land on the
+right page with the app's navigation (not Streamlit's auto-discovered page list), and a screenshot is saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import screenshot, wait_for_app
+from ui.nav import PAGES
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("info", PAGES, ids=[p.url_path or "home" for p in PAGES])
+def test_deep_link_on_fresh_server(server, page, info):
+    page.goto(f"{server}/{info.url_path}")
+    wait_for_app(page)
+    heading = page.locator("[data-testid='stMainBlockContainer'] h1").first.inner_text()
+    expected = "GPU memory & scaling-law calculator" if info.url_path == "" else info.title
+    assert heading.strip() == expected
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    for other in PAGES:
+        assert other.title in nav, f"navigation lacks {other.title}: {nav!r}"
+    assert "app_pages" not in nav and "\napp\n" not in f"\n{nav}\n"
+    # the shared pickers come from app.py, so their presence proves app.py ran for a deep link
+    assert page.locator("[data-testid='stSidebar']").get_by_text("Shared by every page").count() == 1
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, f"page_{info.url_path or 'home'}")
