@@ -40,7 +40,8 @@ def _int(cfg: dict, key: str, default: Any = _MISSING, lo: int = 1, hi: int = MA
         else:
             raise ValueError(f"config field {key!r} must be an integer in [{lo}, {hi}], got {value!r:.60}")
     if not lo <= value <= hi:
-        raise ValueError(f"config field {key!r} must be in [{lo}, {hi}], got {value}")
+        shown = value if abs(value) < 10**30 else f"a {value.bit_length()}-bit integer"
+        raise ValueError(f"config field {key!r} must be in [{lo}, {hi}], got {shown}")
     return value
 
 
@@ -51,6 +52,15 @@ def _bool(cfg: dict, key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"config field {key!r} must be true or false, got {value!r:.60}")
     return value
+
+
+def _str(cfg: dict, key: str, default: str | None, max_len: int = 40) -> str | None:
+    value = cfg.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"config field {key!r} must be a string, got {value!r:.60}")
+    return value[:max_len]
 
 
 def _architecture(cfg: dict) -> str:
@@ -83,7 +93,7 @@ def _layer_types(cfg: dict, n_layers: int, default: list[bool]) -> tuple[bool, .
     if not isinstance(types, list) or len(types) != n_layers:
         raise ValueError(f"config field 'layer_types' must be a list of {n_layers} strings")
     allowed = {"sliding_attention", "full_attention"}
-    if any(t not in allowed for t in types):
+    if any(not isinstance(t, str) or t not in allowed for t in types):
         raise ValueError(f"config field 'layer_types' entries must be one of {sorted(allowed)}")
     return tuple(t == "sliding_attention" for t in types)
 
@@ -112,7 +122,7 @@ def spec_kwargs_from_hf(cfg: dict) -> dict:
         vocab_size=vocab,
         max_position_embeddings=_int(cfg, "max_position_embeddings", 4096),
         tie_embeddings=_bool(cfg, "tie_word_embeddings", arch == "Gemma2ForCausalLM"),
-        activation=str(cfg.get("hidden_act") or cfg.get("hidden_activation") or "silu")[:40],
+        activation=_str(cfg, "hidden_act", None) or _str(cfg, "hidden_activation", "silu"),
     )
     attention_bias = _bool(cfg, "attention_bias", False)
     kw["qkv_bias"] = attention_bias or arch == "Qwen2ForCausalLM"
@@ -161,6 +171,7 @@ def _qwen3_moe(cfg: dict, L: int, kw: dict) -> None:
     dense = cfg.get("mlp_only_layers") or []
     if not isinstance(dense, list) or not all(isinstance(i, int) for i in dense):
         raise ValueError("config field 'mlp_only_layers' must be a list of layer indices")
+    dense = set(dense)  # a set: a list of 10^5 indices x 10^4 layers took seconds
     kw["moe_layers"] = tuple(i not in dense and (i + 1) % step == 0 for i in range(L))
 
 
@@ -203,7 +214,7 @@ def _gpt2(cfg: dict) -> dict:
         vocab_size=_int(cfg, "vocab_size"),
         tie_embeddings=_bool(cfg, "tie_word_embeddings", True),
         gated_mlp=False,
-        activation=str(cfg.get("activation_function") or "gelu_new")[:40],
+        activation=_str(cfg, "activation_function", "gelu_new"),
         norm="layernorm",
         qkv_bias=True,
         out_bias=True,
