@@ -20,6 +20,9 @@ def add_model_args(parser: argparse.ArgumentParser, required: bool = True) -> No
 
 def parse_config_bytes(data: bytes) -> dict:
     """Decode an untrusted config.json: bounded size and nesting, JSON only, an object at the top."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ValueError(f"config.json must be given as bytes, got {type(data).__name__}")
+    data = bytes(data)
     if len(data) > MAX_CONFIG_BYTES:
         raise ValueError(f"config.json is {len(data):,} bytes; at most {MAX_CONFIG_BYTES:,} are read")
     try:
@@ -32,6 +35,8 @@ def parse_config_bytes(data: bytes) -> dict:
         obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"config.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # an integer literal of more than 4,300 digits (int_max_str_digits)
+        raise ValueError(f"config.json holds a number too long to read: {str(exc)[:60]}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"config.json must hold a JSON object, got {type(obj).__name__}")
     return obj
