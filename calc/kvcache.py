@@ -12,6 +12,9 @@ per-head K and V; ``kv_cache_bytes(..., mla_compressed=False)`` gives that layou
 
 from __future__ import annotations
 
+import operator
+from fractions import Fraction
+
 from calc.dtypes import dtype_bits
 from calc.models import ModelSpec
 
@@ -47,11 +50,23 @@ def kv_cache_bytes(spec: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "b
     >>> kv_cache_bytes(get_preset("Meta-Llama-3-8B"), 1, 8192)  # 32 x 2048 x 8192 x 2 B = 1 GiB
     1073741824
     """
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
-    if seq_len < 1:
-        raise ValueError(f"sequence length must be >= 1, got {seq_len}")
+    batch = _whole("batch", batch)
+    seq_len = _whole("sequence length", seq_len)
     bits = dtype_bits(kv_dtype)
     elements = sum(kv_elements_per_token(spec, i, mla_compressed) * cached_positions(spec, i, seq_len)
                    for i in range(spec.num_layers))
-    return int(round(elements * batch * bits / 8))
+    # Exact rational arithmetic: a float product loses bytes above 2**53 and overflows for huge batches.
+    return round(Fraction(elements * batch) * Fraction(bits) / 8)
+
+
+def _whole(name: str, value) -> int:
+    """``value`` as an int >= 1 (ints and integral numpy ints; not bools, floats or strings)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r:.40}") from None
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1, got {n}")
+    return n
