@@ -73,6 +73,29 @@ class ModelSpec:
     source: str = ""
     hf_config: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
+    def __post_init__(self) -> None:
+        """Reject sizes no model has (negative, zero, absurd) and per-layer tuples of the wrong
+        length, so a hand-built or ``dataclasses.replace``-d spec cannot give negative counts or an
+        ``IndexError`` in ``layer_params``."""
+        for name, lo, hi in _FIELD_RANGES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"ModelSpec.{name} must be an integer in [{lo}, {hi}], got {value!r:.40}")
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(f"ModelSpec.experts_per_token ({self.experts_per_token}) must be <= num_experts "
+                             f"({self.num_experts})")
+        for name in ("moe_layers", "sliding_layers"):
+            flags = getattr(self, name)
+            if flags and len(flags) != self.num_layers:
+                raise ValueError(f"ModelSpec.{name} has {len(flags)} entries; it needs one per layer "
+                                 f"(num_layers = {self.num_layers}) or none")
+        if self.sliding_window is not None and not (isinstance(self.sliding_window, int)
+                                                    and 1 <= self.sliding_window <= 2**31):
+            raise ValueError(f"ModelSpec.sliding_window must be None or an integer in [1, 2**31], "
+                             f"got {self.sliding_window!r:.40}")
+        if self.norm not in ("rmsnorm", "layernorm"):
+            raise ValueError(f"ModelSpec.norm must be 'rmsnorm' or 'layernorm', got {self.norm!r:.40}")
+
     # ----- derived -------------------------------------------------------------------------
     @property
     def is_moe(self) -> bool:
@@ -130,9 +153,20 @@ class ModelSpec:
         if not isinstance(config, dict):
             raise ValueError(f"config must be a JSON object, got {type(config).__name__}")
         kwargs = spec_kwargs_from_hf(config)
-        kwargs["name"] = name or str(config.get("_name_or_path") or kwargs["architecture"])
+        kwargs["name"] = (name or str(config.get("_name_or_path") or kwargs["architecture"]))[:200]
         return cls(**kwargs, source=source, hf_config=dict(config))
 
+
+#: (field, lowest, highest) for every integer field of ``ModelSpec``; checked in ``__post_init__``.
+_FIELD_RANGES = (
+    ("hidden_size", 1, MAX_DIM), ("num_layers", 1, MAX_LAYERS), ("num_heads", 1, MAX_DIM),
+    ("num_kv_heads", 1, MAX_DIM), ("head_dim", 1, MAX_DIM), ("intermediate_size", 0, MAX_DIM),
+    ("vocab_size", 1, MAX_DIM), ("norms_per_layer", 0, 16), ("learned_positions", 0, 2**31),
+    ("max_position_embeddings", 1, 2**31), ("num_experts", 0, MAX_EXPERTS), ("experts_per_token", 0, MAX_EXPERTS),
+    ("moe_intermediate_size", 0, MAX_DIM), ("num_shared_experts", 0, MAX_EXPERTS), ("q_lora_rank", 0, MAX_DIM),
+    ("kv_lora_rank", 0, MAX_DIM), ("qk_nope_head_dim", 0, MAX_DIM), ("qk_rope_head_dim", 0, MAX_DIM),
+    ("v_head_dim", 0, MAX_DIM), ("mtp_layers", 0, MAX_LAYERS),
+)
 
 SUPPORTED_ARCHITECTURES = (
     "LlamaForCausalLM",
