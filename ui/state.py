@@ -22,7 +22,10 @@ def _keep() -> dict:
 
 
 def _warn_bad_param(key: str, raw: str, allowed: str) -> None:
-    st.warning(f"Link parameter `{key}={raw[:40]}` ignored: expected {allowed}.")
+    # Backticks would close the code span and let a crafted link render Markdown (a clickable
+    # link inside our own warning); control characters are dropped too.
+    shown = "".join(ch for ch in raw[:40] if ch.isprintable() and ch != "`")
+    st.warning(f"Link parameter `{key}={shown}` ignored: expected {allowed}.")
 
 
 def _init(key: str, default: Any, parse: Callable[[str], Any], allowed: str) -> None:
