@@ -28,6 +28,16 @@ _DECIMAL = (("TB", TB), ("GB", GB), ("MB", MB), ("KB", KB))
 _BINARY = (("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB))
 
 
+def _finite(x: float | None) -> bool:
+    """A number that prints as a number: not None, NaN, +-inf, or an int beyond float range."""
+    if x is None:
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def bytes_in(n_bytes: float, unit: str) -> float:
     """Express ``n_bytes`` in ``unit`` (one of B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)."""
     table = dict(_DECIMAL + _BINARY + (("B", 1),))
@@ -44,7 +54,7 @@ def format_bytes(n_bytes: float | None, unit: str = "GB", digits: int = 2) -> st
     >>> format_bytes(1536, "auto-GiB")
     '1.50 KiB'
     """
-    if n_bytes is None:
+    if not _finite(n_bytes):  # never print "nan GB" or "inf GB"
         return "n/a"
     if unit.startswith("auto-"):
         ladder = _BINARY if unit == "auto-GiB" else _DECIMAL
@@ -63,7 +73,7 @@ def format_count(n: float | None, digits: int = 2) -> str:
     >>> format_count(1.4e12)
     '1.40 T'
     """
-    if n is None:
+    if not _finite(n):
         return "n/a"
     for suffix, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= size:
@@ -77,7 +87,7 @@ def format_flops(flops: float | None) -> str:
     >>> format_flops(3.2e23)
     '3.20e+23 FLOPs'
     """
-    if flops is None:
+    if not _finite(flops):
         return "n/a"
     return f"{flops:.2e} FLOPs"
 
@@ -88,7 +98,7 @@ def format_duration(seconds: float | None) -> str:
     >>> format_duration(90_000)
     '1.04 days'
     """
-    if seconds is None or not math.isfinite(seconds):
+    if not _finite(seconds):
         return "n/a"
     if seconds >= 86_400:
         return f"{seconds / 86_400:.2f} days"
