@@ -26,6 +26,8 @@ _MODEL_TYPE_TO_ARCH = {
 ARCH_TO_MODEL_TYPE = {v: k for k, v in _MODEL_TYPE_TO_ARCH.items()}
 
 _MISSING = object()
+_READS_ATTENTION_BIAS = ("LlamaForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Gemma2ForCausalLM",
+                         "DeepseekV3ForCausalLM")
 
 
 def _int(cfg: dict, key: str, default: Any = _MISSING, lo: int = 1, hi: int = MAX_DIM) -> int:
@@ -124,10 +126,13 @@ def spec_kwargs_from_hf(cfg: dict) -> dict:
         tie_embeddings=_bool(cfg, "tie_word_embeddings", arch == "Gemma2ForCausalLM"),
         activation=_str(cfg, "hidden_act", None) or _str(cfg, "hidden_activation", "silu"),
     )
-    attention_bias = _bool(cfg, "attention_bias", False)
+    # Only some modeling files read these flags (transformers 5: Mistral, Mixtral, Phi-3 and Qwen2
+    # hard-code bias=False / Qwen2's q/k/v bias=True; only Llama reads mlp_bias). A config that sets
+    # them for another architecture builds a model without those biases.
+    attention_bias = _bool(cfg, "attention_bias", False) if arch in _READS_ATTENTION_BIAS else False
     kw["qkv_bias"] = attention_bias or arch == "Qwen2ForCausalLM"
     kw["out_bias"] = attention_bias
-    kw["mlp_bias"] = _bool(cfg, "mlp_bias", False)
+    kw["mlp_bias"] = _bool(cfg, "mlp_bias", False) if arch == "LlamaForCausalLM" else False
     sliding = cfg.get("sliding_window")
     window = None if sliding is None else _int(cfg, "sliding_window", hi=2**31)
 

@@ -235,7 +235,12 @@ def attention_params(spec: ModelSpec) -> int:
             q = h * spec.q_dim
         kv_a = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)
         kv_b = spec.kv_lora_rank * spec.num_heads * (spec.qk_nope_head_dim + spec.v_head_dim)
-        return q + kv_a + kv_b + spec.attn_out_dim * h
+        n = q + kv_a + kv_b + spec.attn_out_dim * h
+        if spec.qkv_bias:  # attention_bias: q_a and kv_a projections carry a bias (q_b, kv_b never do)
+            n += spec.q_lora_rank + spec.kv_lora_rank + spec.qk_rope_head_dim
+        if spec.out_bias:
+            n += h
+        return n
     n = h * spec.q_dim + 2 * h * spec.kv_dim + spec.attn_out_dim * h
     if spec.qkv_bias:
         n += spec.q_dim + 2 * spec.kv_dim
