@@ -55,16 +55,23 @@ def _numeric(v: str) -> bool:
     return bool(v) and (v[0].isdigit() or v[0] == "-") and v.replace(",", "").replace(".", "").lstrip("-")[:1].isdigit()
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line: control characters (a CR or ESC in a file name or an argument would
+    break the line or drive the terminal) are escaped, and it is cut to 500 characters."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[:500])
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        print(_one_line(str(exc)), file=sys.stderr)
         return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_one_line(f"error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
+        text = f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")
+        print(_one_line(text), file=sys.stderr)
         return 2
