@@ -18,7 +18,7 @@ uploaded = st.file_uploader("Upload a Hugging Face config.json", type=["json"],
 if uploaded is not None:
     spec = pickers.upload_config(uploaded)
     if spec is not None:
-        st.success(f"Added {spec.name} ({spec.architecture}); pick it in the sidebar or compare it below.")
+        st.success(f"Added {spec.name} ({spec.architecture}) and selected it in the sidebar; every page now uses it.")
 
 spec = pickers.current_model()
 counts = param_counts(spec)
@@ -43,7 +43,9 @@ for n, c in all_counts.items():
                  "head_dim": s.head_dim, "vocab": s.vocab_size, "tied": s.tie_embeddings,
                  "experts": s.num_experts or None, "top-k": s.experts_per_token or None})
 df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True, width="stretch")
+st.dataframe(df, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="localized")
+                            for c in df.columns if df[c].dtype.kind == "i"})
 st.download_button("Download CSV", df.to_csv(index=False), file_name="model_params.csv", mime="text/csv")
 
 with st.expander("Formulas and conventions"):

@@ -27,6 +27,7 @@ def breakdown_bar(named_counts: dict[str, ParamCounts]) -> go.Figure:
         if any(values):
             fig.add_bar(name=label, y=names, x=values, orientation="h",
                         hovertemplate="%{y}<br>" + label + ": %{x:.3f} B<extra></extra>")
-    fig.update_layout(barmode="stack", xaxis_title="parameters (billions)", height=120 + 40 * len(names),
-                      legend_orientation="h", margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_layout(barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                      margin=dict(l=10, r=10, t=40, b=10), title=None)
     return fig

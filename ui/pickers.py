@@ -17,6 +17,7 @@ from ui import state
 DEFAULT_MODEL = "Meta-Llama-3-8B"
 DEFAULT_GPU = "H100 SXM"
 CUSTOM = "custom_models"
+_PENDING = "_select_model_next_run"
 
 
 def custom_models() -> dict[str, ModelSpec]:
@@ -34,6 +35,9 @@ def spec_for(name: str) -> ModelSpec:
 
 def sidebar() -> None:
     """Render the shared pickers; called by ``app.py`` before the page runs."""
+    pending = st.session_state.pop(_PENDING, None)
+    if pending in model_names():
+        st.session_state["model"] = pending
     with st.sidebar:
         st.caption("Shared by every page")
         state.select("Model", "model", model_names(), DEFAULT_MODEL, where=st,
@@ -54,7 +58,10 @@ def current_gpu():
 
 
 def upload_config(uploaded) -> ModelSpec | None:
-    """Parse an uploaded config.json (bounded, JSON only); show ``st.error`` on bad input."""
+    """Parse an uploaded config.json (bounded, JSON only); show ``st.error`` on bad input.
+
+    A newly added model becomes the sidebar's model: the script reruns once so the picker lists it.
+    """
     try:
         cfg = parse_config_bytes(uploaded.getvalue())
         name = f"{uploaded.name.removesuffix('.json')[:40]} (uploaded)"
@@ -62,5 +69,9 @@ def upload_config(uploaded) -> ModelSpec | None:
     except ValueError as exc:
         st.error(f"{uploaded.name[:80]}: {exc}")
         return None
+    is_new = spec.name not in custom_models()
     custom_models()[spec.name] = spec
+    if is_new:
+        st.session_state[_PENDING] = spec.name
+        st.rerun()
     return spec
