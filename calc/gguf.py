@@ -1,0 +1,619 @@
+"""GGUF file types (llama.cpp quantization mixes), exact to the tensor.
+
+A GGUF "file type" such as Q4_K_M is not one number format but a mix: ``llama-quantize`` picks a
+type for every tensor. This module rebuilds that choice for a ``ModelSpec`` in three steps:
+
+1. ``gguf_tensors(spec)``: the tensors ``convert_hf_to_gguf.py`` writes for the architecture, with
+   gguf-py names (``token_embd``, ``blk.N.attn_q``, ``blk.N.ffn_down_exps``, ...) and ggml shapes
+   (``ne[0]`` is the row length, i.e. the *input* width of a linear layer), in the order llama.cpp's
+   model loader iterates them (``llama_model_loader::weight_name_comparer``: tensors outside a block
+   first, then by block number, then by name). The order matters: the rules count tensors.
+2. ``tensor_type(...)``: llama.cpp ``src/llama-quant.cpp`` ``llama_tensor_get_type`` /
+   ``llama_tensor_get_type_impl`` / ``tensor_type_fallback`` and ``llama_ftype_get_default_type``
+   (ggml-org/llama.cpp, read at commit 007dbbf3), re-expressed as tables plus small functions.
+   Which tensors are quantized at all follows ``tensor_allows_quantization`` (2-D/3-D ``*.weight``,
+   no norms, no MoE router ``ffn_gate_inp``, no position embeddings); what the rest keep follows
+   the converter (``convert_hf_to_gguf.py``: 1-D tensors, norms, biases, routers, position
+   embeddings are written as F32).
+3. Bytes: block sizes come from ``gguf.constants.GGML_QUANT_SIZES`` (elements per block, bytes per
+   block): a tensor of ``ne`` takes ``prod(ne[1:]) x ne[0] / block_elements x block_bytes`` bytes.
+
+Checked: TheBloke/Llama-2-7B-GGUF Q4_K_M / Q5_K_M / Q8_0 are payload + 741,056 B to the byte
+(``tests/test_gguf.py``).
+
+What is *not* modelled: user overrides (``--tensor-type``, ``--output-tensor-type``, ``--pure``),
+Falcon-only branches (no Falcon preset), and rule versions older than the commit above.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from math import prod
+
+from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+from calc.models import ModelSpec
+
+#: File types (``llama-quantize`` names), largest first. ``quantize_model`` accepts these.
+FILE_TYPES: tuple[str, ...] = (
+    "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S",
+    "Q4_1", "Q4_0", "IQ4_NL", "IQ4_XS", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_M", "IQ3_S", "IQ3_XS",
+    "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "TQ1_0",
+    "TQ2_0", "MXFP4_MOE",
+)
+
+#: ``llama_ftype_get_default_type``: the tensor type a file type starts from.
+DEFAULT_TYPE: dict[str, str] = {
+    "F32": "F32", "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0", "Q6_K": "Q6_K",
+    "Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q5_1": "Q5_1", "Q5_0": "Q5_0",
+    "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q4_1": "Q4_1", "Q4_0": "Q4_0",
+    "IQ4_NL": "IQ4_NL", "IQ4_XS": "IQ4_XS",
+    "Q3_K_L": "Q3_K", "Q3_K_M": "Q3_K", "Q3_K_S": "Q3_K",
+    "IQ3_M": "IQ3_S", "IQ3_S": "IQ3_S", "IQ3_XS": "IQ3_S", "IQ3_XXS": "IQ3_XXS",
+    "Q2_K": "Q2_K", "Q2_K_S": "Q2_K",
+    "IQ2_M": "IQ2_S", "IQ2_S": "IQ2_XS", "IQ2_XS": "IQ2_XS", "IQ2_XXS": "IQ2_XXS",
+    "IQ1_M": "IQ1_M", "IQ1_S": "IQ1_S", "TQ1_0": "TQ1_0", "TQ2_0": "TQ2_0", "MXFP4_MOE": "MXFP4",
+}
+
+#: ``tensor_type_fallback``: a type whose block does not divide a tensor's rows (``ne[0]``) falls
+#: back to this one (and to F16 if that does not divide either).
+FALLBACK: dict[str, str] = {
+    **dict.fromkeys(("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ4_XS"), "IQ4_NL"),
+    **dict.fromkeys(("Q2_K", "Q3_K", "TQ1_0", "TQ2_0"), "Q4_0"),
+    "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0",
+}
+
+#: ``tensor_requires_imatrix``: llama-quantize refuses these targets without an importance matrix
+#: (Q2_K only inside a Q2_K_S file; never for token_embd / output).
+NEEDS_IMATRIX = frozenset({"IQ3_XXS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_M", "IQ1_S"})
+
+_FLOAT_TYPES = frozenset({"F32", "F16", "BF16"})
+_LOW_IQ = frozenset({"IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M"})  # the IQ1/IQ2 branch
+_OUTPUT_Q5K = _LOW_IQ | {"IQ3_XXS"}  # output (or tied embeddings) -> Q5_K
+_TOKEN_EMBD = {"IQ2_XXS": "Q2_K", "IQ2_XS": "Q2_K", "IQ1_S": "Q2_K", "IQ1_M": "Q2_K", "IQ2_S": "IQ3_S",
+               "IQ2_M": "IQ3_S", "IQ3_XXS": "IQ3_S", "TQ1_0": "Q4_K", "TQ2_0": "Q4_K"}
+_ATTN_OUT_DENSE = {"Q2_K": "Q3_K", "IQ3_XXS": "IQ3_S", "Q3_K_M": "Q4_K", "Q3_K_L": "Q5_K", "IQ3_M": "Q4_K"}
+_ATTN_OUT_MOE8_Q5K = frozenset({"Q2_K", "IQ3_XS", "IQ3_XXS", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S",
+                                "Q4_K_M", "IQ3_S", "IQ3_M", "IQ4_XS"})
+
+#: Quality cost llama.cpp publishes in its quantize tool's option table (``tools/quantize/
+#: quantize.cpp`` ``QUANT_OPTIONS``): (file size it lists in GiB, perplexity increase, model).
+PUBLISHED_PPL: dict[str, tuple[float, float, str]] = {
+    "Q4_0": (4.34, 0.4685, "Llama-3-8B"), "Q4_1": (4.78, 0.4511, "Llama-3-8B"),
+    "Q5_0": (5.21, 0.1316, "Llama-3-8B"), "Q5_1": (5.65, 0.1062, "Llama-3-8B"),
+    "Q2_K": (2.96, 3.5199, "Llama-3-8B"), "Q2_K_S": (2.96, 3.1836, "Llama-3-8B"),
+    "Q3_K_S": (3.41, 1.6321, "Llama-3-8B"), "Q3_K_M": (3.74, 0.6569, "Llama-3-8B"),
+    "Q3_K_L": (4.03, 0.5562, "Llama-3-8B"), "Q4_K_S": (4.37, 0.2689, "Llama-3-8B"),
+    "Q4_K_M": (4.58, 0.1754, "Llama-3-8B"), "Q5_K_S": (5.21, 0.1049, "Llama-3-8B"),
+    "Q5_K_M": (5.33, 0.0569, "Llama-3-8B"), "Q6_K": (6.14, 0.0217, "Llama-3-8B"),
+    "Q8_0": (7.96, 0.0026, "Llama-3-8B"), "F16": (14.00, 0.0020, "Mistral-7B"),
+    "BF16": (14.00, -0.0050, "Mistral-7B"),
+}
+PPL_SOURCE = "llama.cpp tools/quantize/quantize.cpp, QUANT_OPTIONS (ggml-org/llama.cpp)"
+
+GGUF_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT: every tensor's data starts on a 32-byte boundary
+
+
+# ----- block sizes (gguf package) --------------------------------------------------------------
+def block_size(ggml_type: str) -> tuple[int, int]:
+    """(elements per block, bytes per block) from ``gguf.constants.GGML_QUANT_SIZES``.
+
+    >>> block_size("Q4_K"), block_size("Q8_0")
+    ((256, 144), (32, 34))
+    """
+    try:
+        return GGML_QUANT_SIZES[GGMLQuantizationType[ggml_type]]
+    except KeyError:
+        raise ValueError(f"unknown ggml type {ggml_type!r:.40}") from None
+
+
+def type_bits(ggml_type: str) -> float:
+    """Bits per weight of one ggml type: bytes per block x 8 / elements per block (Q4_K: 4.5)."""
+    elems, nbytes = block_size(ggml_type)
+    return nbytes * 8 / elems
+
+
+def tensor_bytes(shape: tuple[int, ...], ggml_type: str) -> int:
+    """Bytes of a tensor with ggml shape ``shape`` (``ne[0]`` first) stored as ``ggml_type``.
+
+    >>> tensor_bytes((4096, 32000), "Q6_K")  # Llama-2-7B output.weight: 32000 rows x 16 blocks x 210 B
+    107520000
+    """
+    elems, nbytes = block_size(ggml_type)
+    if shape[0] % elems:
+        raise ValueError(f"a row of {shape[0]} elements does not divide into {ggml_type} blocks of {elems}")
+    return prod(shape[1:]) * (shape[0] // elems) * nbytes
+
+
+# ----- the tensor list (convert_hf_to_gguf.py) -------------------------------------------------
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor as the converter writes it: gguf name, ggml shape, and the type it is written in."""
+
+    name: str
+    shape: tuple[int, ...]
+    source_type: str = "F16"  # F32 for what the converter keeps in float32
+
+    @property
+    def layer(self) -> int | None:
+        m = _BLK.match(self.name)
+        return int(m.group(1)) if m else None
+
+
+_BLK = re.compile(r"blk\.(\d+)\.")
+
+#: ModelSpec architecture -> gguf-py architecture name (``convert_hf_to_gguf.py`` model classes:
+#: Mistral and Mixtral are written as ``llama``; DeepSeek-V3 as ``deepseek2``).
+GGUF_ARCH = {
+    "LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "llama",
+    "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe",
+    "Gemma2ForCausalLM": "gemma2", "Phi3ForCausalLM": "phi3", "GPT2LMHeadModel": "gpt2",
+    "DeepseekV3ForCausalLM": "deepseek2",
+}
+
+
+def gguf_arch(spec: ModelSpec) -> str:
+    if spec.architecture not in GGUF_ARCH:
+        raise ValueError(f"architecture {spec.architecture!r:.60} has no GGUF tensor layout here; "
+                         f"supported: {', '.join(GGUF_ARCH)}")
+    return GGUF_ARCH[spec.architecture]
+
+
+def _f32(name: str, *shape: int) -> TensorSpec:
+    return TensorSpec(name, tuple(shape), "F32")
+
+
+def _w(name: str, *shape: int) -> TensorSpec:
+    return TensorSpec(name, tuple(shape), "F16")
+
+
+def _linear(name: str, n_in: int, n_out: int, bias: bool) -> list[TensorSpec]:
+    out = [_w(f"{name}.weight", n_in, n_out)]
+    return out + [_f32(f"{name}.bias", n_out)] if bias else out
+
+
+def _norm(spec: ModelSpec, name: str, width: int) -> list[TensorSpec]:
+    out = [_f32(f"{name}.weight", width)]
+    return out + [_f32(f"{name}.bias", width)] if spec.norm == "layernorm" else out
+
+
+def _attention(spec: ModelSpec, b: str, arch: str) -> list[TensorSpec]:
+    h = spec.hidden_size
+    if arch in ("phi3", "gpt2"):  # fused q|k|v projection
+        return (_linear(f"{b}.attn_qkv", h, spec.q_dim + 2 * spec.kv_dim, spec.qkv_bias)
+                + _linear(f"{b}.attn_output", spec.attn_out_dim, h, spec.out_bias))
+    if arch == "deepseek2":  # MLA; kv_b is split into k_b / v_b (DeepseekV2Model.modify_tensors)
+        nope, rope, heads = spec.qk_nope_head_dim, spec.qk_rope_head_dim, spec.num_heads
+        t = ([_w(f"{b}.attn_q_a.weight", h, spec.q_lora_rank), _f32(f"{b}.attn_q_a_norm.weight", spec.q_lora_rank),
+              _w(f"{b}.attn_q_b.weight", spec.q_lora_rank, spec.q_dim)] if spec.q_lora_rank
+             else [_w(f"{b}.attn_q.weight", h, spec.q_dim)])
+        return t + [_w(f"{b}.attn_kv_a_mqa.weight", h, spec.kv_lora_rank + rope),
+                    _f32(f"{b}.attn_kv_a_norm.weight", spec.kv_lora_rank),
+                    _w(f"{b}.attn_k_b.weight", nope, spec.kv_lora_rank, heads),
+                    _w(f"{b}.attn_v_b.weight", spec.kv_lora_rank, spec.v_head_dim, heads),
+                    _w(f"{b}.attn_output.weight", spec.attn_out_dim, h)]
+    t = (_linear(f"{b}.attn_q", h, spec.q_dim, spec.qkv_bias) + _linear(f"{b}.attn_k", h, spec.kv_dim, spec.qkv_bias)
+         + _linear(f"{b}.attn_v", h, spec.kv_dim, spec.qkv_bias)
+         + _linear(f"{b}.attn_output", spec.attn_out_dim, h, spec.out_bias))
+    if spec.qk_norm:
+        t += [_f32(f"{b}.attn_q_norm.weight", spec.head_dim), _f32(f"{b}.attn_k_norm.weight", spec.head_dim)]
+    return t
+
+
+def _mlp(spec: ModelSpec, b: str, arch: str, i: int) -> list[TensorSpec]:
+    h, bias = spec.hidden_size, spec.mlp_bias
+    if spec.layer_is_moe(i):
+        f, n = spec.moe_intermediate_size, spec.num_experts
+        t = [_f32(f"{b}.ffn_gate_inp.weight", h, n)]  # router: F32, never quantized
+        if arch == "deepseek2":
+            t.append(_f32(f"{b}.exp_probs_b.bias", n))
+        t += [_w(f"{b}.ffn_gate_exps.weight", h, f, n), _w(f"{b}.ffn_up_exps.weight", h, f, n),
+              _w(f"{b}.ffn_down_exps.weight", f, h, n)]
+        if spec.num_shared_experts:
+            fs = spec.shared_expert_intermediate_size
+            t += [_w(f"{b}.ffn_gate_shexp.weight", h, fs), _w(f"{b}.ffn_up_shexp.weight", h, fs),
+                  _w(f"{b}.ffn_down_shexp.weight", fs, h)]
+        return t
+    f = spec.intermediate_size
+    if arch == "phi3":  # gate_up_proj is one tensor: ffn_up of width 2f
+        return [_w(f"{b}.ffn_up.weight", h, 2 * f), _w(f"{b}.ffn_down.weight", f, h)]
+    gate = _linear(f"{b}.ffn_gate", h, f, bias) if spec.gated_mlp else []
+    return gate + _linear(f"{b}.ffn_up", h, f, bias) + _linear(f"{b}.ffn_down", f, h, bias)
+
+
+def _rope_tensors(spec: ModelSpec) -> list[TensorSpec]:
+    """Llama 3.1-style rope scaling (``rope_freqs``) and Phi-3 long-rope factors, when the config has them."""
+    scaling = spec.hf_config.get("rope_scaling") if isinstance(spec.hf_config, dict) else None
+    kind = scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, dict) else None
+    if kind == "llama3":
+        return [_f32("rope_freqs.weight", spec.head_dim // 2)]
+    if kind in ("longrope", "su"):
+        return [_f32("rope_factors_long.weight", spec.head_dim // 2),
+                _f32("rope_factors_short.weight", spec.head_dim // 2)]
+    return []
+
+
+def gguf_tensors(spec: ModelSpec) -> tuple[TensorSpec, ...]:
+    """Tensors of ``spec`` as ``convert_hf_to_gguf.py`` names and shapes them, in llama.cpp load order.
+
+    >>> from calc.presets import get_preset
+    >>> [(t.name, t.shape) for t in gguf_tensors(get_preset("Llama-2-7B"))][:3]
+    [('output.weight', (4096, 32000)), ('output_norm.weight', (4096,)), ('token_embd.weight', (4096, 32000))]
+    """
+    arch = gguf_arch(spec)
+    h = spec.hidden_size
+    out = [_w("token_embd.weight", h, spec.vocab_size)] + _norm(spec, "output_norm", h) + _rope_tensors(spec)
+    if spec.learned_positions:
+        out.append(_f32("position_embd.weight", h, spec.learned_positions))  # converter keeps it F32
+    if not spec.tie_embeddings:
+        out.append(_w("output.weight", h, spec.vocab_size))
+    for i in range(spec.num_layers):
+        b = f"blk.{i}"
+        out += _norm(spec, f"{b}.attn_norm", h) + _norm(spec, f"{b}.ffn_norm", h)
+        if arch == "gemma2":
+            out += [_f32(f"{b}.post_attention_norm.weight", h), _f32(f"{b}.post_ffw_norm.weight", h)]
+        out += _attention(spec, b, arch) + _mlp(spec, b, arch, i)
+    return tuple(sorted(out, key=lambda t: (-1 if t.layer is None else t.layer, t.name)))
+
+
+# ----- per-tensor type rules (src/llama-quant.cpp) ---------------------------------------------
+@dataclass(frozen=True)
+class RuleContext:
+    """The model facts llama_tensor_get_type_impl reads (``qs.model.hparams`` / ``qs.model.type``)."""
+
+    arch: str
+    n_layer: int
+    n_gqa: int  # n_head / n_head_kv (integer division, as hparams.n_gqa())
+    n_expert: int  # 0 for dense models
+    is_70b: bool  # llm_type == LLM_TYPE_70B: attn_v gets one step more
+    tied: bool  # no output.weight: token_embd doubles as the output head
+    n_attention_wv: int  # attn_v / attn_qkv / attn_kv_b tensors in the model
+    imatrix: bool
+
+
+def rule_context(spec: ModelSpec, tensors: tuple[TensorSpec, ...], imatrix: bool) -> RuleContext:
+    """Read the facts from the spec. 70B type: llama arch with 80 layers and GQA, qwen2 with 80 layers
+    (``llama_model_llama::load_arch_hparams``, ``llama_model_qwen2::load_arch_hparams``); MLA models
+    are converted as MQA (one KV head), so their n_gqa is the head count."""
+    arch = gguf_arch(spec)
+    kv = 1 if arch == "deepseek2" else spec.num_kv_heads
+    is_70b = spec.num_layers == 80 and spec.num_experts != 8 and (
+        (arch == "llama" and spec.num_heads != spec.num_kv_heads) or arch == "qwen2")
+    n_wv = sum(1 for t in tensors if _category(t.name) in _ATTN_V_LIKE)
+    return RuleContext(arch, spec.num_layers, spec.num_heads // kv, spec.num_experts, is_70b,
+                       not any(t.name == "output.weight" for t in tensors), n_wv, imatrix)
+
+
+_ATTN_V_LIKE = ("attn_v", "attn_qkv", "attn_kv_b")
+
+
+def _category(name: str) -> str:
+    """``tensor_get_category``: substring matches, first hit wins (so ffn_up_exps is ffn_up)."""
+    if name == "output.weight":
+        return "output"
+    if name == "token_embd.weight":
+        return "token_embd"
+    for key in ("attn_qkv", "attn_kv_b", "attn_v", "attn_k", "attn_q", "attn_output"):
+        if f"{key}.weight" in name:
+            return key
+    for key in ("ffn_up", "ffn_gate", "ffn_down"):
+        if key in name:
+            return key
+    return "other"
+
+
+def is_quantizable(t: TensorSpec) -> bool:
+    """``tensor_allows_quantization`` for the tensors this module builds."""
+    return (len(t.shape) >= 2 and t.name.endswith("weight") and "_norm.weight" not in t.name
+            and "ffn_gate_inp.weight" not in t.name and t.name != "position_embd.weight")
+
+
+def use_more_bits(i: int, n: int) -> bool:
+    """First and last eighth of the layers, and every third layer between (llama-quant.cpp).
+
+    >>> [i for i in range(32) if use_more_bits(i, 32)]
+    [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
+    """
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+class _Counters:
+    """``qs.i_attention_wv`` / ``i_ffn_down`` / ``i_ffn_gate`` / ``i_ffn_up``: tensors seen so far."""
+
+    def __init__(self) -> None:
+        self.attn_v = self.ffn_down = self.ffn_gate = self.ffn_up = 0
+
+
+def _layer(ctx: RuleContext, counter: int, name: str) -> int:
+    """``layer_info``: MoE models read the layer from the name, dense models use the counter."""
+    if ctx.n_expert > 1:
+        return int(_BLK.match(name).group(1))
+    return counter
+
+
+def _output_type(ctx: RuleContext, ftype: str, new: str, ne0: int) -> str:
+    if ftype == "MXFP4_MOE" or ne0 % block_size(new)[0]:
+        return "Q8_0"
+    if ftype in _OUTPUT_Q5K:
+        return "Q5_K"
+    return new if new == "Q8_0" else "Q6_K"
+
+
+def _attn_v_type(ctx: RuleContext, ftype: str, new: str, i: int) -> str:
+    g4 = ctx.n_gqa >= 4
+    if ftype == "Q2_K":
+        new = "Q4_K" if g4 else "Q3_K"
+    elif ftype == "Q2_K_S" and g4:
+        new = "Q4_K"
+    elif ftype == "IQ3_XXS":
+        new = "Q4_K" if g4 else ("IQ3_XXS" if ctx.imatrix else "IQ3_S")
+    elif ftype in ("IQ3_XS", "IQ3_S") and g4:
+        new = "Q4_K"
+    elif ftype == "IQ3_M":
+        new = "Q4_K"
+    elif ftype == "Q3_K_M":
+        new = "Q5_K" if i < 2 else "Q4_K"
+    elif ftype == "Q3_K_L":
+        new = "Q5_K"
+    elif ftype in ("IQ4_NL", "IQ4_XS") and g4:
+        new = "Q5_K"
+    elif ftype in ("Q4_K_M", "Q5_K_M") and use_more_bits(i, ctx.n_attention_wv):
+        new = "Q6_K"
+    elif ftype == "Q4_K_S" and i < 4:
+        new = "Q5_K"
+    if ctx.is_70b and new in ("Q3_K", "Q4_K"):
+        new = "Q5_K"
+    return "Q8_0" if ctx.n_expert == 8 else new
+
+
+def _ffn_down_type(ctx: RuleContext, ftype: str, new: str, i: int, n: int) -> str:
+    if ftype == "Q2_K":
+        return "Q3_K"
+    if ftype == "Q2_K_S":
+        return "Q4_K" if i < n // 8 else new
+    if ftype == "IQ3_XXS" and not ctx.imatrix:
+        return "Q4_K" if i < n // 8 else "Q3_K"
+    if ftype == "Q3_K_M":
+        return "Q5_K" if i < n // 16 else "Q4_K"  # the Q3_K middle is Falcon-only
+    if ftype == "IQ3_M" and (i < n // 8 or (ctx.n_expert == 8 and use_more_bits(i, n))):
+        return "Q4_K"
+    if ftype == "Q3_K_L":
+        return "Q5_K"
+    if ftype == "Q4_K_M":
+        return "Q6_K" if use_more_bits(i, n) else new
+    if i < n // 8 and ftype in ("IQ4_NL", "IQ4_XS") and not ctx.imatrix:
+        return "Q5_K"
+    if ftype == "Q5_K_M" and use_more_bits(i, n):
+        return "Q6_K"
+    if ftype == "Q4_K_S" and i < n // 8:
+        return "Q5_K"
+    if ftype in ("Q4_0", "Q5_0") and ctx.imatrix and i < n // 8:
+        return "Q4_1" if ftype == "Q4_0" else "Q5_1"
+    return new
+
+
+def _low_iq_type(ctx: RuleContext, ftype: str, cat: str, new: str, c: _Counters) -> str:
+    """The IQ1_S / IQ1_M / IQ2_* branch, which runs before the general one."""
+    iq3 = ftype in ("IQ2_S", "IQ2_M")
+    if cat in _ATTN_V_LIKE:
+        c.attn_v += 1
+        return "Q4_K" if ctx.n_gqa >= 4 or ctx.n_expert >= 4 else ("IQ3_S" if iq3 else "Q2_K")
+    if ctx.n_expert == 8 and cat == "attn_k":
+        return "Q4_K"
+    if cat == "ffn_down":
+        c.ffn_down += 1
+        return ("IQ3_S" if iq3 else "Q2_K") if c.ffn_down - 1 < ctx.n_layer // 8 else new
+    if cat == "attn_output":
+        if ctx.n_expert == 8:
+            return "Q5_K"
+        if ftype in ("IQ1_S", "IQ1_M"):
+            return "IQ2_XXS"
+        return "IQ3_S" if iq3 else new
+    return new
+
+
+def _impl_type(ctx: RuleContext, ftype: str, t: TensorSpec, new: str, c: _Counters) -> str:
+    """``llama_tensor_get_type_impl``, branch by branch in the source's order."""
+    cat = _category(t.name)
+    if cat == "output" or (ctx.tied and cat == "token_embd"):
+        return _output_type(ctx, ftype, new, t.shape[0])
+    if ftype == "MXFP4_MOE":  # experts (3-D) -> MXFP4, everything else -> Q8_0
+        return "MXFP4" if len(t.shape) > 2 and t.shape[2] > 1 else "Q8_0"
+    if cat == "token_embd":
+        return _TOKEN_EMBD.get(ftype, new)
+    if ftype in _LOW_IQ:
+        return _low_iq_type(ctx, ftype, cat, new, c)
+    if cat in _ATTN_V_LIKE:  # attn_qkv lands here too, so its own branch in the source never runs
+        c.attn_v += 1
+        return _attn_v_type(ctx, ftype, new, c.attn_v - 1)
+    if cat == "attn_k":
+        return "Q8_0" if ctx.n_expert == 8 else {"IQ3_XS": "IQ3_XXS", "IQ3_XXS": "IQ2_S"}.get(ftype, new)
+    if cat == "attn_q":
+        return {"IQ3_XS": "IQ3_XXS", "IQ3_XXS": "IQ2_S"}.get(ftype, new)
+    if cat == "ffn_down":
+        c.ffn_down += 1
+        return _ffn_down_type(ctx, ftype, new, _layer(ctx, c.ffn_down - 1, t.name), ctx.n_layer)
+    if cat == "attn_output":
+        if ctx.n_expert == 8:
+            return "Q5_K" if ftype in _ATTN_OUT_MOE8_Q5K else new
+        return _ATTN_OUT_DENSE.get(ftype, new)
+    if cat in ("ffn_gate", "ffn_up"):
+        counter = c.ffn_gate if cat == "ffn_gate" else c.ffn_up
+        setattr(c, cat, counter + 1)
+        i, n = _layer(ctx, counter, t.name), ctx.n_layer
+        return "IQ3_XXS" if ftype == "IQ3_XS" and n // 8 <= i < 7 * n // 8 else new
+    return new
+
+
+def fallback_type(ggml_type: str, ne0: int, name: str = "tensor") -> str:
+    """``tensor_type_fallback``: a row of ``ne0`` that a type's block does not divide takes another type."""
+    if ne0 % block_size(ggml_type)[0] == 0:
+        return ggml_type
+    if ggml_type not in FALLBACK:
+        raise ValueError(f"{name}: rows of {ne0} do not divide into {ggml_type} blocks and llama.cpp "
+                         f"defines no fallback for {ggml_type}")
+    new = FALLBACK[ggml_type]
+    return new if ne0 % block_size(new)[0] == 0 else "F16"
+
+
+def tensor_type(ctx: RuleContext, ftype: str, t: TensorSpec, counters: _Counters) -> str:
+    """``llama_tensor_get_type``: the stored type of ``t`` in a file of type ``ftype``."""
+    if not is_quantizable(t):
+        return t.source_type
+    default = DEFAULT_TYPE[ftype]
+    if default in _FLOAT_TYPES:
+        return default
+    return fallback_type(_impl_type(ctx, ftype, t, default, counters), t.shape[0], t.name)
+
+
+# ----- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantTensor:
+    name: str
+    shape: tuple[int, ...]
+    type: str
+    bytes: int
+
+    @property
+    def n_elements(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def layer(self) -> int | None:
+        m = _BLK.match(self.name)
+        return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class QuantResult:
+    """One model in one GGUF file type. Bytes are exact for the tensors; the header is an estimate."""
+
+    model: str
+    ftype: str
+    imatrix: bool
+    tensors: tuple[QuantTensor, ...] = field(repr=False)
+    header_bytes_estimate: int = 0
+
+    @property
+    def tensor_bytes(self) -> int:
+        """Payload: the tensors' bytes, no header, no alignment padding."""
+        return sum(t.bytes for t in self.tensors)
+
+    @property
+    def n_elements(self) -> int:
+        return sum(t.n_elements for t in self.tensors)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Payload bits over every stored element (norms included), as llama.cpp's BPW counts them."""
+        return self.tensor_bytes * 8 / self.n_elements
+
+    @property
+    def tensor_types(self) -> dict[str, int]:
+        """Tensor count per ggml type, most common first."""
+        return dict(Counter(t.type for t in self.tensors).most_common())
+
+    @property
+    def bytes_by_type(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.tensors:
+            out[t.type] = out.get(t.type, 0) + t.bytes
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def file_bytes_estimate(self) -> int:
+        """Header estimate + every tensor padded to the 32-byte GGUF alignment."""
+        return self.header_bytes_estimate + sum(_pad(t.bytes) for t in self.tensors)
+
+
+def _pad(n: int, align: int = GGUF_ALIGNMENT) -> int:
+    return -(-n // align) * align
+
+
+def _check_ftype(ftype: str) -> str:
+    key = str(ftype).upper()
+    if key not in DEFAULT_TYPE:
+        raise ValueError(f"GGUF file type must be one of {', '.join(FILE_TYPES)}; got {ftype!r:.40}")
+    return key
+
+
+def _assign(spec: ModelSpec, ftype: str, tensors: tuple[TensorSpec, ...], imatrix: bool) -> list[QuantTensor]:
+    ctx = rule_context(spec, tensors, imatrix)
+    counters = _Counters()
+    out = []
+    for t in tensors:
+        ty = tensor_type(ctx, ftype, t, counters)
+        out.append(QuantTensor(t.name, t.shape, ty, tensor_bytes(t.shape, ty)))
+    return out
+
+
+def _requires_imatrix(ftype: str, tensors: list[QuantTensor]) -> bool:
+    return any((t.type in NEEDS_IMATRIX or (t.type == "Q2_K" and ftype == "Q2_K_S"))
+               and t.name not in ("token_embd.weight", "output.weight") for t in tensors)
+
+
+def quantize_model(spec: ModelSpec, ftype: str, imatrix: bool | None = None) -> QuantResult:
+    """Every tensor of ``spec`` typed as ``llama-quantize`` would for file type ``ftype``.
+
+    ``imatrix``: whether an importance matrix was used. ``None`` (default) does what llama-quantize
+    allows without one and assumes one only where it refuses to work without (IQ1/IQ2/IQ3_XXS
+    targets, Q2_K_S). Most recent community quants (bartowski, unsloth) use one; TheBloke's did not.
+
+    >>> from calc.presets import get_preset
+    >>> r = quantize_model(get_preset("Llama-2-7B"), "Q4_K_M")
+    >>> r.tensor_bytes + 741_056  # TheBloke/Llama-2-7B-GGUF llama-2-7b.Q4_K_M.gguf
+    4081004224
+    """
+    ftype = _check_ftype(ftype)
+    tensors = gguf_tensors(spec)
+    if imatrix is None:
+        typed = _assign(spec, ftype, tensors, False)
+        imatrix = _requires_imatrix(ftype, typed)
+        if imatrix:
+            typed = _assign(spec, ftype, tensors, True)
+    else:
+        typed = _assign(spec, ftype, tensors, bool(imatrix))
+    return QuantResult(spec.name, ftype, bool(imatrix), tuple(typed), estimate_header_bytes(spec, tensors))
+
+
+def quantize_all(spec: ModelSpec, ftypes: tuple[str, ...] = FILE_TYPES,
+                 imatrix: bool | None = None) -> dict[str, QuantResult | ValueError]:
+    """``quantize_model`` for each file type; a type llama.cpp cannot apply maps to its ValueError."""
+    out: dict[str, QuantResult | ValueError] = {}
+    for f in ftypes:
+        try:
+            out[f] = quantize_model(spec, f, imatrix)
+        except ValueError as exc:
+            out[f] = exc
+    return out
+
+
+# ----- header estimate -------------------------------------------------------------------------
+#: Average bytes per vocabulary entry in the tokenizer metadata, fitted to two published files:
+#: SentencePiece (tokens + f32 scores + i32 types), from TheBloke/Llama-2-7B-GGUF's 741,056-byte
+#: header; byte-level BPE (tokens + i32 types + merges, about one merge per token), from a
+#: Qwen3-8B Q4_K_M file of 5,027,783,136 B. Other metadata (names, chat template): ~4 KB.
+SPM_BYTES_PER_TOKEN = 22.45
+BPE_BYTES_PER_TOKEN = 39.0
+OTHER_METADATA_BYTES = 4096
+
+
+def tokenizer_kind(spec: ModelSpec) -> str:
+    """"spm" (Llama 1/2, Mistral v0.1, Gemma, Phi-3 at 32k vocabularies) or "bpe" (GPT-2 style)."""
+    return "spm" if spec.vocab_size <= 32_064 or spec.architecture == "Gemma2ForCausalLM" else "bpe"
+
+
+def estimate_header_bytes(spec: ModelSpec, tensors: tuple[TensorSpec, ...] | None = None) -> int:
+    """GGUF header: 24 B fixed + tensor infos (exact) + metadata (tokenizer estimate), padded to 32.
+
+    A tensor info is name (u64 length + bytes), n_dims (u32), dims (u64 each), type (u32), offset (u64).
+    The metadata is dominated by the tokenizer: about 22 B per SentencePiece token, 39 B per BPE
+    token with its merges (see the constants above); a real file's header differs by its chat
+    template and model card, typically by a few KB.
+    """
+    tensors = gguf_tensors(spec) if tensors is None else tensors
+    infos = sum(8 + len(t.name.encode()) + 4 + 8 * len(t.shape) + 4 + 8 for t in tensors)
+    per_token = SPM_BYTES_PER_TOKEN if tokenizer_kind(spec) == "spm" else BPE_BYTES_PER_TOKEN
+    return _pad(24 + infos + OTHER_METADATA_BYTES + round(per_token * spec.vocab_size))

@@ -1,0 +1,141 @@
+"""Memory to run a GGUF model with llama.cpp: weights + KV cache + compute buffer, and where they go.
+
+Weights are ``calc.gguf.quantize_model`` bytes (exact); the KV cache is ``calc.kvcache`` element
+counts at llama.cpp's cache-type widths (exact for a given context); the compute buffer is an
+estimate (see ``compute_buffer_bytes``). Placement follows llama.cpp's ``-ngl`` offload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from calc.gguf import QuantResult, block_size, type_bits
+from calc.kvcache import cached_positions, kv_cache_bytes, kv_elements_per_token
+from calc.models import ModelSpec
+
+#: llama.cpp KV-cache types (``--cache-type-k/-v``) and what they cost, from the same block table.
+CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
+
+
+def cache_bits(cache_type: str) -> float:
+    """Bits per cached element: f16 16, q8_0 8.5, q4_0 4.5 (block bytes x 8 / block elements)."""
+    if cache_type not in CACHE_TYPES:
+        raise ValueError(f"cache type must be one of {', '.join(CACHE_TYPES)}; got {cache_type!r:.40}")
+    return type_bits(cache_type.upper())
+
+
+def gguf_kv_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec as llama.cpp runs it: only Gemma 2 (iSWA cache) caps sliding layers at the window;
+    Mistral and Phi-3 GGUFs (llama / phi3 arch) keep the full context in every layer."""
+    if spec.architecture == "Gemma2ForCausalLM" or not spec.sliding_window:
+        return spec
+    return replace(spec, sliding_window=None, sliding_layers=())
+
+
+def kv_layer_bytes(spec: ModelSpec, context: int, cache_type: str = "f16", batch: int = 1) -> list[int]:
+    """KV-cache bytes per layer for ``batch`` sequences of ``context`` tokens, llama.cpp cache types.
+
+    Elements from ``calc.kvcache`` (GQA, MLA latent, Gemma 2 windows) on the spec as llama.cpp runs it
+    (``gguf_kv_spec``); K and V in ``cache_type`` at ``cache_bits`` (q8_0 = 34 B per 32 elements).
+    """
+    kv_cache_bytes(spec, batch, context, "fp32")  # validates batch and context (whole numbers >= 1)
+    run = gguf_kv_spec(spec)
+    elems, nbytes = block_size(cache_type.upper()) if cache_type in CACHE_TYPES else (0, 0)
+    if not elems:
+        cache_bits(cache_type)  # raises with the allowed names
+    return [kv_elements_per_token(run, i) * cached_positions(run, i, context) * batch * nbytes // elems
+            for i in range(run.num_layers)]
+
+
+def compute_buffer_bytes(spec: ModelSpec, context: int, n_ubatch: int = 512, flash_attn: bool = True) -> int:
+    """Estimate of llama.cpp's compute buffer: f32 activations of one micro-batch at its widest point.
+
+    llama.cpp reserves the graph for the worst case of ``n_ubatch`` (default 512) tokens all
+    producing logits, so the widest tensor is the logits (n_ubatch x vocab x 4 B), or, without flash
+    attention, the attention scores (n_ubatch x heads x context x 4 B); two hidden-size buffers
+    ride along. An estimate: llama.cpp prints the exact "compute buffer size" when it loads.
+    """
+    widest = max(spec.vocab_size, 2 * max(spec.intermediate_size, spec.moe_intermediate_size),
+                 0 if flash_attn else spec.num_heads * context)
+    return 4 * n_ubatch * (widest + 2 * spec.hidden_size)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """How the model is run: context per sequence, parallel sequences, cache type, llama.cpp flags."""
+
+    context: int = 4096
+    cache_type: str = "f16"
+    batch: int = 1
+    n_ubatch: int = 512
+    flash_attn: bool = True
+    runtime_reserve_bytes: int = 512 * 2**20  # CUDA/ROCm context and driver: kept free on discrete GPUs
+
+
+@dataclass(frozen=True)
+class RunMemory:
+    """Where the bytes go. ``placement``: "gpu" (all layers offloaded), "split" (``gpu_layers`` of
+    ``n_layers`` on the GPU, the rest on the CPU), "unified" (Apple: one pool), "cpu" (nothing fits)."""
+
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    placement: str
+    gpu_layers: int
+    n_layers: int
+    gpu_bytes: int  # on the accelerator (unified: in the shared pool)
+    cpu_bytes: int  # in host RAM
+    capacity_bytes: int | None  # what the accelerator offers the model (after reserve / Metal limit)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes
+
+    @property
+    def fits(self) -> bool:
+        """Everything on the accelerator (all layers and the output head)."""
+        return self.placement in ("gpu", "unified") and self.capacity_bytes is not None \
+            and self.gpu_bytes <= self.capacity_bytes
+
+
+def run_memory(spec: ModelSpec, quant: QuantResult, setup: RunSetup, gpu=None) -> RunMemory:
+    """Memory to run ``quant`` at ``setup`` on ``gpu`` (a ``calc.gpus.GPU`` or None for CPU only).
+
+    llama.cpp placement (``llama_model::load_tensors``): ``-ngl k`` puts the last k blocks and their
+    KV cache on the GPU, ``k = n_layer + 1`` also the output head; ``token_embd`` always stays in host
+    memory (the "CPU buffer" llama.cpp prints: 281.81 MiB for Llama-3-8B Q4_K_M). We take the largest
+    k that fits ``capacity = memory - runtime reserve``. Apple unified memory: one pool, capped at the
+    Metal working-set limit (``GPU.usable_memory_bytes``), and every byte counts.
+    """
+    kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch)
+    compute = compute_buffer_bytes(spec, setup.context, setup.n_ubatch, setup.flash_attn)
+    n = spec.num_layers
+    per_layer = [0] * n
+    embd = head = 0
+    for t in quant.tensors:
+        if t.layer is not None:
+            per_layer[t.layer] += t.bytes
+        elif t.name == "token_embd.weight":
+            embd += t.bytes
+        else:
+            head += t.bytes  # output, output_norm, rope factors, position embeddings
+    weights, kv_total = quant.tensor_bytes, sum(kv)
+    if gpu is None:
+        return RunMemory(weights, kv_total, compute, "cpu", 0, n, 0, weights + kv_total + compute, None)
+    if gpu.unified_memory:
+        total = weights + kv_total + compute
+        return RunMemory(weights, kv_total, compute, "unified", n, n, total, 0, gpu.usable_memory_bytes)
+    capacity = max(0, gpu.usable_memory_bytes - setup.runtime_reserve_bytes)
+    full = weights - embd + kv_total + compute
+    if full <= capacity:
+        return RunMemory(weights, kv_total, compute, "gpu", n, n, full, embd, capacity)
+    on_gpu, k = compute, 0
+    for i in range(n - 1, -1, -1):  # offload from the last layer down
+        if on_gpu + per_layer[i] + kv[i] > capacity:
+            break
+        on_gpu += per_layer[i] + kv[i]
+        k += 1
+    if k == 0:
+        return RunMemory(weights, kv_total, compute, "cpu", 0, n, 0, weights + kv_total + compute, capacity)
+    return RunMemory(weights, kv_total, compute, "split", k, n, on_gpu,
+                     weights + kv_total - on_gpu + compute, capacity)
