@@ -5,7 +5,7 @@ import streamlit as st
 
 from calc.models import param_counts
 from ui import format as fmt
-from ui import pickers, state
+from ui import pickers, results, state
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
 st.title("Models")
@@ -47,6 +47,9 @@ st.dataframe(df, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="localized")
                             for c in df.columns if df[c].dtype.kind == "i"})
 st.download_button("Download CSV", df.to_csv(index=False), file_name="model_params.csv", mime="text/csv")
+
+results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
+                           **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v}})
 
 with st.expander("Formulas and conventions"):
     st.markdown(r"""

@@ -1,0 +1,15 @@
+"""Pure figure builder for comparing scenarios."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+
+def grouped_bars(names: list[str], metrics: list[str], values: dict[tuple[str, str], float], axis_title: str) -> go.Figure:
+    """One group per metric, one bar per scenario."""
+    fig = go.Figure()
+    for name in names:
+        fig.add_bar(name=name, x=metrics, y=[values.get((name, m)) for m in metrics])
+    fig.update_layout(barmode="group", yaxis_title=axis_title, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+                      margin=dict(l=10, r=10, t=40, b=10), height=420)
+    return fig
