@@ -21,6 +21,8 @@ PAGES: tuple[PageInfo, ...] = (
              "How many parameters does this model have, where are they, and how do models compare?", "Models"),
     PageInfo("app_pages/dtypes.py", "Number formats", "dtypes", ":material/calculate:",
              "What do fp32, bf16, fp16, fp8, int8, int4 and nf4 cost in bytes, range and precision?", "Reference"),
+    PageInfo("app_pages/methodology.py", "Methodology", "methodology", ":material/menu_book:",
+             "Where does each formula come from, and which test checks it?", "Reference"),
     PageInfo("app_pages/scenarios.py", "Scenarios", "scenarios", ":material/compare_arrows:",
              "How do the setups I saved compare, and how do I send them to a colleague?", "Share"),
 )
