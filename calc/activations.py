@@ -1,0 +1,223 @@
+"""Activation memory of training, derived tensor by tensor for the block the model actually has.
+
+Method: Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models"
+(sec. 4, Table 2): list every tensor the forward pass saves for the backward pass and add up its
+bytes. Their GPT block (LayerNorm, GeLU MLP of 4h, 16-bit activations, 1-byte dropout masks) gives
+``sbh (34 + 5as/h)`` per layer; ``layer_terms`` reproduces exactly that for such a block (see the
+tests), and derives the terms for SwiGLU, GQA, RMSNorm, MoE and MLA blocks the same way instead of
+reusing the constants.
+
+What is counted (the definition the validation harness holds us to): the bytes of the distinct
+tensors that autograd saves for backward inside one decoder layer (``saved_tensors_hooks``,
+parameters excluded, a storage saved by several ops counted once), for the Hugging Face
+``transformers`` implementation of each architecture, which is what the tests measure:
+
+- RMSNorm (Llama, Mistral, Qwen, Phi-3, DeepSeek): the fp32 copy of the input, the normalized
+  16-bit tensor and the fp32 ``rsqrt`` per row: ``(4 + e) h + 4`` bytes per token (``8h + 4`` when
+  activations are fp32, ``e = 4``). Gemma 2 keeps the normalized tensor in fp32: ``8h + 4``.
+  LayerNorm (GPT-2): the input plus mean and rstd per row.
+- Linear layers save their input (once per distinct input: q/k/v share the norm output).
+- Attention with a fused kernel (``flash_attention=True``: FlashAttention-2, SDPA's flash / CPU
+  kernels) saves q, k, v, the output (which is also the o_proj input) and the fp32 log-sum-exp per
+  head; GQA keys and values stay at ``kv_heads`` width. Eager attention saves q and the keys and
+  values expanded to all heads (``repeat_kv``) plus the ``s x s`` matrices: the fp32 softmax output
+  and its 16-bit copy (Llama family upcasts the softmax; GPT-2 does not), Gemma 2's soft-cap
+  ``tanh`` output, and with dropout the mask and the dropped-out probabilities.
+- SwiGLU/GeGLU MLP: input, gate (activation input), activation output, up, and their product
+  (down_proj input): ``e h + 4 e f``. Plain MLP: ``e h + 2 e f`` (GPT-2's ``gelu_new`` is composed
+  of Python ops and saves 3 more ``f``-wide tensors).
+- MoE (``transformers`` expert loop): router logits softmax in fp32, top-k values/indices and
+  index tensors, and per selected expert its gathered input, gate_up output, activation output,
+  product and output: ``k (2 e h + 4 e f_e)`` per token.
+- Dropout masks only when ``dropout > 0``: 1 byte per element on CUDA (``native_dropout``'s bool
+  mask) and ``e`` bytes on the CPU (PyTorch's CPU path multiplies by a noise tensor of the
+  activation dtype). Residual dropout exists in GPT-2 only; attention-probability dropout in all.
+
+Not counted: RoPE cos/sin tables (``s x head_dim``, shared by all layers), the boolean/float
+attention mask SDPA receives when a sliding window needs one (shared by all layers), and
+transient buffers that are not saved for backward. With ``sequence_parallel`` off, tensor
+parallelism splits the head- and ``f``-wide tensors by ``tp`` and replicates the ``h``-wide ones
+(Korthikanti eq. 2: ``10 + 24/t``); with it on, every term is split (eq. 3: ``34/t``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calc.models import ModelSpec
+
+RECOMPUTE = ("none", "selective", "full")
+DEVICES = ("cuda", "cpu")
+#: activation functions whose ``transformers`` implementation saves only its input
+_ONE_TENSOR_ACTS = ("silu", "swish", "gelu", "gelu_pytorch_tanh", "relu", "gelu_fast", "quick_gelu")
+
+
+@dataclass(frozen=True)
+class ActivationTerm:
+    """One saved tensor (or a group of same-shaped ones).
+
+    bytes = b * s * per_token + b * s * s * per_token_key, divided by ``tp`` where sharded.
+    """
+
+    name: str
+    per_token: float
+    per_token_key: float = 0.0  # eager attention's s x s matrices: bytes per (query, key) pair
+    tp_sharded: bool = True  # False: h-wide, replicated across tensor-parallel ranks unless SP
+    attention_core: bool = False  # recomputed by selective recompute (Korthikanti sec. 5)
+
+
+def _check(recompute: str, act_bits: float, dropout: float, device: str) -> None:
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
+    if act_bits not in (16, 32):
+        raise ValueError(f"act_bits must be 16 or 32, got {act_bits!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+
+
+def _norm_terms(spec: ModelSpec, width: int, e: float, device: str, name: str, sharded: bool = False):
+    """What one norm over ``width`` features saves per token (see the module docstring)."""
+    if spec.norm == "layernorm":
+        stats = 2 * (4 if device == "cuda" else e)  # mean and rstd per row
+        return [ActivationTerm(name, e * width + stats, tp_sharded=sharded)]
+    normalized = 4 if spec.architecture == "Gemma2ForCausalLM" else e
+    fp32_copy = 4  # x.to(float32): a new tensor unless x already is fp32
+    return [ActivationTerm(name, (fp32_copy + normalized) * width + 4, tp_sharded=sharded)]
+
+
+def _mlp_terms(spec: ModelSpec, f: int, e: float, name: str) -> list[ActivationTerm]:
+    """Saved tensors of one feed-forward block past its (shared) input."""
+    if spec.gated_mlp:  # act(gate) saves gate; act * up saves both; down saves the product
+        return [ActivationTerm(f"{name}: gate, act(gate), up, product", 4 * e * f)]
+    per_act = 1 if spec.activation in _ONE_TENSOR_ACTS else 4  # gelu_new: x, tanh, 0.5x, 1+tanh
+    return [ActivationTerm(f"{name}: activation ({spec.activation}) and fc2 input", (per_act + 1) * e * f)]
+
+
+def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mask: float) -> list[ActivationTerm]:
+    a = spec.num_heads
+    t: list[ActivationTerm] = []
+    if spec.is_mla:  # modeling_deepseek_v3: latents normed, then up-projected per head
+        if spec.q_lora_rank:
+            t += _norm_terms(spec, spec.q_lora_rank, e, "cuda", "MLA q_a norm")
+            t.append(ActivationTerm("MLA q_b_proj input", e * spec.q_lora_rank, tp_sharded=False))
+        t += _norm_terms(spec, spec.kv_lora_rank, e, "cuda", "MLA kv_a norm")
+        t.append(ActivationTerm("MLA kv_b_proj input", e * spec.kv_lora_rank, tp_sharded=False))
+        q_w = k_w = spec.q_dim  # heads x (nope + rope), keys concatenated per head
+        v_w = spec.num_heads * spec.v_head_dim
+    else:
+        q_w = spec.q_dim
+        k_w = v_w = spec.kv_dim if flash else spec.q_dim  # eager: repeat_kv expands to all heads
+    if spec.qk_norm:  # Qwen3: RMSNorm over head_dim, one fp32 rsqrt per head
+        t.append(ActivationTerm("q_norm", (4 + e) * spec.q_dim + 4 * a))
+        t.append(ActivationTerm("k_norm", (4 + e) * spec.kv_dim + 4 * spec.num_kv_heads))
+    t.append(ActivationTerm("q, k, v", e * (q_w + k_w + v_w)))
+    if flash:
+        t.append(ActivationTerm("attention output (= o_proj input)", e * spec.attn_out_dim))
+        t.append(ActivationTerm("log-sum-exp (fp32, per head)", 4 * a))
+        return t
+    t.append(ActivationTerm("o_proj input", e * spec.attn_out_dim))
+    softmax = 4 + (e if e != 4 else 0) if spec.architecture != "GPT2LMHeadModel" else e
+    if spec.architecture == "Gemma2ForCausalLM":
+        softmax += e  # tanh soft-capping output
+    t.append(ActivationTerm("softmax (s x s per head)", 0, a * softmax, attention_core=True))
+    if dropout > 0:
+        t.append(ActivationTerm("attention dropout mask and output", 0, a * (mask + e), attention_core=True))
+    return t
+
+
+def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
+                act_bits: float = 16, dropout: float = 0.0, device: str = "cuda") -> list[ActivationTerm]:
+    """The tensors decoder layer ``layer`` saves for backward, as ``ActivationTerm`` rows.
+
+    ``recompute="full"`` keeps only the layer input (Korthikanti sec. 4.3: ``2sbh``);
+    ``"selective"`` drops the attention-core ``s x s`` terms (sec. 5), which a fused kernel never
+    stores, so with ``flash_attention`` it equals ``"none"``.
+    """
+    _check(recompute, act_bits, dropout, device)
+    if not 0 <= layer < spec.num_layers:
+        raise ValueError(f"layer must be in [0, {spec.num_layers - 1}], got {layer}")
+    e = act_bits / 8
+    h = spec.hidden_size
+    if recompute == "full":
+        return [ActivationTerm("layer input (checkpoint)", e * h, tp_sharded=False)]
+    mask = 1 if device == "cuda" else e
+    gpt2 = spec.architecture == "GPT2LMHeadModel"
+    t = _norm_terms(spec, h, e, device, "input norm")
+    t.append(ActivationTerm("attention input (norm output)", e * h, tp_sharded=False))
+    t += _attention_terms(spec, e, flash_attention, dropout, mask)
+    if gpt2 and dropout > 0:
+        t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
+    if spec.architecture == "Gemma2ForCausalLM":
+        t += _norm_terms(spec, h, e, device, "post-attention norm")
+        t += _norm_terms(spec, h, e, device, "post-feed-forward norm")
+    t += _norm_terms(spec, h, e, device, "pre-MLP norm")
+    t.append(ActivationTerm("MLP input (norm output)", e * h, tp_sharded=False))
+    if spec.layer_is_moe(layer):
+        k, n_exp = spec.experts_per_token, spec.num_experts
+        t.append(ActivationTerm("router (fp32 softmax, top-k, indices)", 4 * n_exp + 40 * k + 4, tp_sharded=False))
+        t.append(ActivationTerm("experts: gathered input and output", k * 2 * e * h, tp_sharded=False))
+        t += [ActivationTerm(f"{x.name} x {k} experts", k * x.per_token)
+              for x in _mlp_terms(spec, spec.moe_intermediate_size, e, "expert")]
+        if spec.num_shared_experts:
+            t += _mlp_terms(spec, spec.shared_expert_intermediate_size, e, "shared experts")
+    else:
+        t += _mlp_terms(spec, spec.intermediate_size, e, "MLP")
+    if gpt2 and dropout > 0:
+        t.append(ActivationTerm("MLP residual dropout mask", mask * h, tp_sharded=False))
+    if recompute == "selective":
+        t = [x for x in t if not x.attention_core]
+    return t
+
+
+def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda") -> list[ActivationTerm]:
+    """Saved tensors outside the decoder layers, and the logits.
+
+    Measured on ``LlamaForCausalLM`` with labels: token ids (int64) for the embedding and the loss,
+    the final norm, the lm_head input, and the fp32 log-softmax the cross-entropy saves
+    (``4 s b v``; Korthikanti sec. 4.1 counts the same ``4sbv``). Beyond what is saved, the
+    16-bit logits the model returns (``e s b v``) and the fp32 gradient of the log-softmax in the
+    backward pass (``4 s b v``) are alive at the peak; both are included, so the logits cost
+    ``(8 + e) s b v`` bytes per token row. With tensor parallelism the vocabulary is split.
+    """
+    e = act_bits / 8
+    h, v = spec.hidden_size, spec.vocab_size
+    t = [ActivationTerm("token ids (embedding, loss)", 16, tp_sharded=False)]
+    t += _norm_terms(spec, h, e, device, "final norm")
+    t.append(ActivationTerm("lm_head input", e * h, tp_sharded=False))
+    t.append(ActivationTerm("log-softmax (fp32, saved by cross-entropy)", 4 * v))
+    t.append(ActivationTerm("logits returned (16-bit) + fp32 gradient at the backward peak", (e + 4) * v))
+    return t
+
+
+def terms_bytes(terms: list[ActivationTerm], micro_batch: int, seq_len: int, tp: int = 1,
+                sequence_parallel: bool = False) -> int:
+    """Add up ``terms`` for ``micro_batch`` sequences of ``seq_len`` tokens on one tensor-parallel rank."""
+    total = 0.0
+    for x in terms:
+        n = micro_batch * seq_len * (x.per_token + seq_len * x.per_token_key)
+        total += n / tp if (x.tp_sharded or sequence_parallel) else n
+    return int(round(total))
+
+
+def activation_bytes_per_layer(spec: ModelSpec, micro_batch: int, seq_len: int, *, tp: int = 1,
+                               sequence_parallel: bool = False, recompute: str = "none",
+                               flash_attention: bool = True, act_bits: float = 16, layer: int = 0,
+                               dropout: float = 0.0, device: str = "cuda") -> int:
+    """Bytes one decoder layer saves for backward on one GPU (see the module docstring).
+
+    >>> from calc.presets import get_preset
+    >>> spec = get_preset("Meta-Llama-3-8B")
+    >>> activation_bytes_per_layer(spec, 1, 4096, recompute="full")  # the layer input: 2 s h
+    33554432
+    """
+    if micro_batch < 1:
+        raise ValueError(f"micro_batch must be >= 1, got {micro_batch}")
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    if tp < 1:
+        raise ValueError(f"tp must be >= 1, got {tp}")
+    terms = layer_terms(spec, layer, recompute=recompute, flash_attention=flash_attention, act_bits=act_bits,
+                        dropout=dropout, device=device)
+    return terms_bytes(terms, micro_batch, seq_len, tp, sequence_parallel)

@@ -1,0 +1,714 @@
+"""GPU memory of training and inference, per GPU, as an itemized ``MemoryBreakdown``.
+
+Model states (Rajbhandari et al. 2019, "ZeRO", sec. 3.1 and 5): mixed-precision Adam keeps
+16-bit weights (2 B), 16-bit gradients (2 B) and K = 12 B of optimizer state per parameter (fp32
+master weights 4 B, momentum 4 B, variance 4 B): 16 B/param. Here the master copy is its own
+component (``master_weights``) and ``optimizer_states`` holds the optimizer's own buffers, so
+ZeRO's K = master + states. ZeRO shards over the *data-parallel* degree ``dp``:
+stage 1 the master weights and optimizer states, stage 2 also the gradients, stage 3 also the
+weights (ZeRO-1: ``4 + 12/dp``, ZeRO-2: ``2 + 14/dp``, ZeRO-3: ``16/dp`` bytes per parameter).
+Tensor (``tp``) and pipeline (``pp``) parallelism split the parameters first; a GPU holds the
+stage it serves (layers split evenly, the first stage has the embeddings, the last the head).
+
+Precision conventions (each selectable):
+- ``fp32``: fp32 weights, gradients and optimizer states; no master copy; fp32 activations.
+- ``bf16-mixed`` / ``fp16-mixed``: 16-bit working weights plus an fp32 master copy in the
+  optimizer, as DeepSpeed and Megatron-LM do; gradients 16-bit unless ``grad_dtype="fp32"``
+  (Megatron's fp32 main grads: 18 B/param with Adam). ``torch.autocast`` over fp32 parameters is
+  the ``fp32`` row for states (its activations are 16-bit).
+- ``bf16``: pure bf16, no master copy; ``torch.optim`` keeps its states in the parameter dtype.
+
+Optimizers (state bytes per trainable parameter): AdamW 2 x 4 B (``exp_avg``, ``exp_avg_sq``);
+8-bit AdamW (bitsandbytes, block-wise, block 256) 2 x (1 B + 4 B / 256 for the fp32 absmax);
+SGD 0; SGD with momentum 4 B; Adafactor (Shazeer & Stern 2018, ``transformers.Adafactor``
+defaults, no momentum): a row and a column vector per weight matrix, full second moment for
+vectors, all fp32.
+
+Overhead: the CUDA context (about 0.3-0.6 GiB with CUDA 12 lazy loading), cuBLAS/NCCL workspaces
+and caching-allocator fragmentation are not tensors of the model; ``overhead_bytes`` (default
+``DEFAULT_OVERHEAD_BYTES`` = 1 GiB, an assumption, set it to 0 to see bare tensors) stands for them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+
+from calc.activations import (
+    activation_bytes_per_layer,
+    layer_terms,
+    model_terms,
+    terms_bytes,
+)
+from calc.dtypes import DTYPES, dtype_bits
+from calc.kvcache import kv_cache_bytes
+from calc.models import ModelSpec, layer_params, norm_params, param_counts
+
+__all__ = [
+    "TrainingSetup", "InferenceSetup", "MemoryBreakdown", "training_memory", "inference_memory",
+    "activation_bytes", "activation_bytes_per_layer", "weights_bytes", "optimizer_state_bytes",
+    "max_batch", "max_context", "min_gpus", "best_weight_dtype", "fits",
+]
+
+GIB = 2**30
+#: CUDA context + framework reserve per GPU (an explicit assumption; see the module docstring).
+DEFAULT_OVERHEAD_BYTES = 1 * GIB
+
+PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16")
+OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
+FINETUNE = ("full", "lora", "qlora")
+RLHF = ("none", "ppo", "dpo")
+GRAD_DTYPES = ("fp32", "bf16", "fp16")
+WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
+KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+#: Extra bits per quantized weight for scales (see ``quant_scale_bits``).
+QUANT_SCALE_BITS = {
+    "nf4": 8 / 64 + 32 / (64 * 256),  # bitsandbytes: 8-bit absmax per 64, fp32 per 256 absmax (double quant)
+    "int4": (16 + 4) / 128,  # GPTQ/AWQ group 128: fp16 scale + 4-bit zero point per group
+    "int8": 0.0,  # per-row scales: under 0.01 bit per weight, not counted
+    "fp8": 0.0,  # one scale per tensor
+}
+#: bitsandbytes 8-bit optimizers: block-wise quantization with 256 values per fp32 absmax.
+ADAM8BIT_BLOCK = 256
+
+Model = "ModelSpec | int"
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """Everything that decides training memory besides the model. See the module docstring."""
+
+    precision: str = "bf16-mixed"
+    grad_dtype: str | None = None  # None: the precision's default (fp32 for fp32, else 16-bit)
+    optimizer: str = "adamw"
+    zero_stage: int = 0
+    dp: int = 1
+    tp: int = 1
+    pp: int = 1
+    sequence_parallel: bool = False
+    micro_batch: int = 1
+    seq_len: int = 2048
+    recompute: str = "none"
+    flash_attention: bool = True
+    offload_optimizer: bool = False
+    finetune: str = "full"
+    lora_rank: int = 16
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    rlhf: str = "none"
+    critic: ModelSpec | int | None = None  # PPO value model; None = same size as the actor
+    reference: ModelSpec | int | None = None  # PPO/DPO frozen reference; None = same as the policy
+    reward: ModelSpec | int | None = None  # PPO frozen reward model; None = same size as the critic
+    overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
+
+    @property
+    def compute_dtype(self) -> str:
+        return {"fp32": "fp32", "fp16-mixed": "fp16"}.get(self.precision, "bf16")
+
+    @property
+    def act_bits(self) -> int:
+        return 32 if self.precision == "fp32" else 16
+
+    @property
+    def gradient_dtype(self) -> str:
+        return self.grad_dtype or self.compute_dtype
+
+    @property
+    def master_weights(self) -> bool:
+        return self.precision.endswith("-mixed")
+
+
+@dataclass(frozen=True)
+class InferenceSetup:
+    """Serving one model: weights, KV cache for ``batch`` sequences of ``context`` tokens, workspace."""
+
+    weights_dtype: str = "bf16"  # a dtype or a GGUF file type such as "Q4_K_M"
+    kv_dtype: str = "bf16"
+    batch: int = 1
+    context: int = 4096
+    tp: int = 1
+    overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
+    mla_compressed: bool = True  # MLA caches the latent (vLLM, SGLang); False: transformers' layout
+    prefill_chunk_tokens: int = 8192  # tokens one forward step processes (chunked prefill budget)
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes per GPU by component; ``cpu_bytes`` is host memory (offloaded optimizer), not in ``total``."""
+
+    weights: int = 0
+    master_weights: int = 0
+    gradients: int = 0
+    optimizer_states: int = 0
+    activations: int = 0
+    kv_cache: int = 0
+    overhead: int = 0
+    cpu_bytes: int = 0
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    COMPONENTS = ("weights", "master_weights", "gradients", "optimizer_states", "activations", "kv_cache",
+                  "overhead")
+
+    def components(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.COMPONENTS}
+
+    @property
+    def total(self) -> int:
+        return sum(self.components().values())
+
+    def __add__(self, other: MemoryBreakdown) -> MemoryBreakdown:
+        kw = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "notes"}
+        return MemoryBreakdown(**kw, notes=self.notes + other.notes)
+
+
+# ----- elementary formulas ------------------------------------------------------------------------
+def weights_bytes(params: int, dtype: str) -> int:
+    """``params x bits / 8``, rounded up to a whole byte (no block scales: see ``quant_scale_bits``).
+
+    >>> weights_bytes(1_000_000_000, "fp32"), weights_bytes(7_000_000_000, "fp16")  # 4 GB, 14 GB
+    (4000000000, 14000000000)
+    >>> weights_bytes(3, "int4")
+    2
+    """
+    _check_count("params", params, lo=0)
+    return math.ceil(params * dtype_bits(dtype) / 8)
+
+
+def quant_scale_bits(dtype: str) -> float:
+    """Extra bits per weight for quantization scales (``QUANT_SCALE_BITS``; 0 for float formats).
+
+    nf4: bitsandbytes block 64 with double quantization, 0.127 bit (Dettmers et al. 2023, sec. 3).
+    """
+    return QUANT_SCALE_BITS.get(_dtype_key(dtype), 0.0)
+
+
+def optimizer_state_bytes(params: int, optimizer: str, *, state_dtype: str = "fp32",
+                          spec: ModelSpec | None = None) -> int:
+    """Optimizer buffers for ``params`` trainable parameters (module docstring lists each optimizer).
+
+    Adafactor needs matrix shapes: pass ``spec`` (the whole model is trained); with ``params`` only
+    its factored state (rows + columns per matrix, well under 0.1% of params) is not counted.
+
+    >>> optimizer_state_bytes(1000, "adamw"), optimizer_state_bytes(1000, "sgd-momentum")
+    (8000, 4000)
+    >>> optimizer_state_bytes(1024, "adamw-8bit")  # 2 x (1024 B + 4 blocks x 4 B)
+    2080
+    """
+    _check_count("params", params, lo=0)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    width = dtype_bits(state_dtype) / 8
+    if optimizer == "adamw":
+        return math.ceil(2 * params * width)
+    if optimizer == "adamw-8bit":
+        return 2 * (params + 4 * math.ceil(params / ADAM8BIT_BLOCK))
+    if optimizer == "sgd":
+        return 0
+    if optimizer == "sgd-momentum":
+        return math.ceil(params * width)
+    return 4 * (_adafactor_elements(spec) if spec is not None else 0)
+
+
+def _adafactor_elements(spec: ModelSpec) -> int:
+    """Adafactor second-moment elements: r + c per weight matrix, n per vector (norms)."""
+    n = 0
+    for i in range(spec.num_layers):
+        n += sum(o + i_ for mats in linear_shapes(spec, i).values() for (o, i_) in mats)
+        n += norm_params(spec)
+    n += spec.vocab_size + spec.hidden_size  # embedding matrix
+    if not spec.tie_embeddings:
+        n += spec.vocab_size + spec.hidden_size
+    return n + spec.hidden_size
+
+
+# ----- module shapes (LoRA targets, Adafactor) ----------------------------------------------------
+def linear_shapes(spec: ModelSpec, layer: int) -> dict[str, list[tuple[int, int]]]:
+    """Weight matrices of decoder layer ``layer`` as ``name -> [(d_out, d_in), ...]``.
+
+    Names are Llama's; GPT-2's fused ``c_attn`` is listed as ``qkv_proj``; DeepSeek's MLA
+    projections keep their names; MoE layers list ``experts`` (all routed experts) and ``router``.
+    """
+    h = spec.hidden_size
+    s: dict[str, list[tuple[int, int]]] = {}
+    if spec.is_mla:
+        if spec.q_lora_rank:
+            s["q_a_proj"] = [(spec.q_lora_rank, h)]
+            s["q_b_proj"] = [(spec.q_dim, spec.q_lora_rank)]
+        else:
+            s["q_proj"] = [(spec.q_dim, h)]
+        s["kv_a_proj_with_mqa"] = [(spec.kv_lora_rank + spec.qk_rope_head_dim, h)]
+        s["kv_b_proj"] = [(spec.num_heads * (spec.qk_nope_head_dim + spec.v_head_dim), spec.kv_lora_rank)]
+    elif spec.architecture == "GPT2LMHeadModel":
+        s["qkv_proj"] = [(spec.q_dim + 2 * spec.kv_dim, h)]
+    else:
+        s["q_proj"] = [(spec.q_dim, h)]
+        s["k_proj"] = [(spec.kv_dim, h)]
+        s["v_proj"] = [(spec.kv_dim, h)]
+    s["o_proj"] = [(h, spec.attn_out_dim)]
+
+    def mlp(f: int, prefix: str = "") -> None:
+        if spec.gated_mlp:
+            s[prefix + "gate_proj"] = [(f, h)]
+        s[prefix + "up_proj"] = [(f, h)]
+        s[prefix + "down_proj"] = [(h, f)]
+
+    if spec.layer_is_moe(layer):
+        fe = spec.moe_intermediate_size
+        per = ([(fe, h)] if spec.gated_mlp else []) + [(fe, h), (h, fe)]
+        s["experts"] = per * spec.num_experts
+        s["router"] = [(spec.num_experts, h)]
+        if spec.num_shared_experts:
+            mlp(spec.shared_expert_intermediate_size, "shared_experts.")
+    else:
+        mlp(spec.intermediate_size)
+    return s
+
+
+def _lora_modules(spec: ModelSpec, layer: int, targets: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The (d_out, d_in) matrices LoRA adapts in ``layer`` for Llama-style target names.
+
+    Mapped onto other layouts: GPT-2's fused ``c_attn`` is adapted once if any of q/k/v is a
+    target; on MLA, q_proj -> q_a_proj and q_b_proj, k_proj -> kv_a_proj_with_mqa,
+    v_proj -> kv_b_proj. Routed experts are not adapted (PEFT targets ``nn.Linear`` modules by
+    name; ``transformers`` stores experts as fused parameters); shared experts are.
+    """
+    shapes = linear_shapes(spec, layer)
+    alias = {"q_proj": ["q_proj", "q_a_proj", "q_b_proj", "qkv_proj"], "k_proj": ["k_proj", "kv_a_proj_with_mqa",
+             "qkv_proj"], "v_proj": ["v_proj", "kv_b_proj", "qkv_proj"], "o_proj": ["o_proj"]}
+    for m in ("gate_proj", "up_proj", "down_proj"):
+        alias[m] = [m, "shared_experts." + m]
+    names: list[str] = []
+    for t in targets:
+        names += [n for n in alias[t] if n in shapes and n not in names]
+    return [shp for n in names for shp in shapes[n]]
+
+
+def lora_params(spec: ModelSpec, rank: int, targets: tuple[str, ...], layers: range | None = None) -> int:
+    """Trainable LoRA parameters: ``rank x (d_in + d_out)`` per adapted matrix (Hu et al. 2021, sec. 4).
+
+    >>> from calc.presets import get_preset
+    >>> lora_params(get_preset("Llama-2-7B"), 8, ("q_proj", "v_proj"))  # 32 x 2 x 8 x 8192
+    4194304
+    """
+    _check_lora(rank, targets)
+    layers = layers if layers is not None else range(spec.num_layers)
+    return sum(rank * (o + i) for layer in layers for (o, i) in _lora_modules(spec, layer, targets))
+
+
+# ----- validation ---------------------------------------------------------------------------------
+def _check_count(name: str, value, lo: int = 1, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+
+
+def _check_lora(rank: int, targets: tuple[str, ...]) -> None:
+    _check_count("lora_rank", rank, lo=1, hi=65_536)
+    if not targets:
+        raise ValueError(f"lora_targets must name at least one of {LORA_TARGETS}")
+    bad = [t for t in targets if t not in LORA_TARGETS]
+    if bad:
+        raise ValueError(f"lora_targets must be among {LORA_TARGETS}, got {bad}")
+
+
+def _dtype_key(name: str) -> str:
+    return {"fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}.get(name, name)
+
+
+def _check_model(model) -> None:
+    if isinstance(model, ModelSpec):
+        return
+    if isinstance(model, bool) or not isinstance(model, int):
+        raise ValueError(f"model must be a ModelSpec or a parameter count, got {type(model).__name__}")
+    _check_count("params", model, lo=1, hi=10**15)
+
+
+def _check_training(model, s: TrainingSetup) -> None:
+    _check_model(model)
+    for name, allowed in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS), ("finetune", FINETUNE),
+                          ("rlhf", RLHF), ("recompute", ("none", "selective", "full"))):
+        if getattr(s, name) not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {getattr(s, name)!r}")
+    if s.grad_dtype is not None and s.grad_dtype not in GRAD_DTYPES:
+        raise ValueError(f"grad_dtype must be one of {GRAD_DTYPES} or None, got {s.grad_dtype!r}")
+    _check_count("zero_stage", s.zero_stage, lo=0, hi=3)
+    for name in ("dp", "tp", "pp"):
+        _check_count(name, getattr(s, name), lo=1, hi=1_000_000)
+    _check_count("micro_batch", s.micro_batch, lo=1, hi=1_000_000)
+    _check_count("seq_len", s.seq_len, lo=1, hi=100_000_000)
+    _check_count("overhead_bytes", s.overhead_bytes, lo=0)
+    if s.offload_optimizer and s.zero_stage == 0:
+        raise ValueError("offload_optimizer needs zero_stage 1, 2 or 3 (DeepSpeed ZeRO-Offload runs on top of ZeRO)")
+    if s.pp > 1 and s.zero_stage >= 2:
+        raise ValueError(f"zero_stage {s.zero_stage} with pp={s.pp}: DeepSpeed's pipeline engine supports "
+                         "ZeRO stage 0 or 1 only")
+    if s.finetune != "full":
+        _check_lora(s.lora_rank, s.lora_targets)
+        if not isinstance(model, ModelSpec):
+            raise ValueError(f"finetune={s.finetune!r} needs an architecture (LoRA adapts named matrices); "
+                             "give a model or a config.json, not a parameter count")
+    if isinstance(model, ModelSpec):
+        if s.pp > model.num_layers:
+            raise ValueError(f"pp must be <= the model's {model.num_layers} layers, got {s.pp}")
+        if model.num_heads % s.tp or model.num_kv_heads % s.tp:
+            raise ValueError(f"tp={s.tp} must divide the attention heads ({model.num_heads}) and the KV heads "
+                             f"({model.num_kv_heads}) (Megatron-LM splits whole heads)")
+    for role in ("critic", "reference", "reward"):
+        other = getattr(s, role)
+        if other is not None:
+            _check_model(other)
+
+
+# ----- parameters one GPU holds --------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Shard:
+    total: int  # parameters on this GPU (before ZeRO-3)
+    linear: int  # of which decoder-layer matrices (quantizable, LoRA-adaptable)
+    layers: range  # decoder layers on this GPU's pipeline stage (empty for a parameter count)
+
+
+def _stage_layers(num_layers: int, pp: int, stage: int) -> range:
+    per, extra = divmod(num_layers, pp)
+    start = stage * per + min(stage, extra)
+    return range(start, start + per + (1 if stage < extra else 0))
+
+
+def _shard(model, tp: int, pp: int, stage: int) -> _Shard:
+    """Parameters on one GPU of pipeline ``stage``: matrices split by ``tp``, norms and router replicated."""
+    if not isinstance(model, ModelSpec):
+        n = math.ceil(model / (tp * pp))
+        return _Shard(n, n, range(0))
+    spec = model
+    layers = _stage_layers(spec.num_layers, pp, stage)
+    linear = replicated = other = 0
+    for i in layers:
+        shapes = linear_shapes(spec, i)
+        matrices = {name: sum(o * k for o, k in mats) for name, mats in shapes.items()}
+        router = matrices.pop("router", 0)
+        linear += sum(matrices.values())
+        replicated += router + norm_params(spec)
+        other += layer_params(spec, i) - sum(matrices.values()) - router - norm_params(spec)  # biases
+    h = spec.hidden_size
+    if stage == 0:
+        other += spec.vocab_size * h + spec.learned_positions * h
+    if stage == pp - 1:
+        replicated += h * (2 if spec.norm == "layernorm" else 1)
+        if not spec.tie_embeddings or pp > 1:  # a tied head is a second copy on the last stage
+            other += spec.vocab_size * h
+    lin = math.ceil(linear / tp)
+    return _Shard(lin + math.ceil(other / tp) + replicated, lin, layers)
+
+
+def _params_total(model) -> int:
+    return model if not isinstance(model, ModelSpec) else param_counts(model).total
+
+
+def value_model(spec: ModelSpec) -> int:
+    """Parameters of a value/reward model built on ``spec``: the LM head replaced by an ``h x 1`` score."""
+    return param_counts(spec).total - param_counts(spec).output_head + spec.hidden_size
+
+
+# ----- training ------------------------------------------------------------------------------------
+def _div(n: float, d: int) -> int:
+    return math.ceil(n / d)
+
+
+def _trained_states(model, s: TrainingSetup, stage: int, role: str) -> MemoryBreakdown:
+    """Weights, master weights, gradients and optimizer states of one trained model on one GPU."""
+    shard = _shard(model, s.tp, s.pp, stage)
+    w_bytes = dtype_bits(s.compute_dtype) / 8
+    g_bytes = dtype_bits(s.gradient_dtype) / 8
+    state_dtype = "bf16" if s.precision == "bf16" else "fp32"
+    dp_w = s.dp if s.zero_stage >= 3 else 1
+    dp_g = s.dp if s.zero_stage >= 2 else 1
+    dp_o = s.dp if s.zero_stage >= 1 else 1
+    notes: list[str] = []
+    if s.finetune == "full":
+        trainable = shard.total
+        weights = trainable * w_bytes
+        adafactor_spec = model if isinstance(model, ModelSpec) and s.optimizer == "adafactor" else None
+        opt = optimizer_state_bytes(trainable, s.optimizer, state_dtype=state_dtype, spec=adafactor_spec)
+        if adafactor_spec is not None:
+            opt = _div(opt, s.tp * s.pp)
+        elif s.optimizer == "adafactor":
+            notes.append(f"{role}: Adafactor's factored state needs matrix shapes; not counted for a parameter count")
+        master = trainable * 4 if s.master_weights else 0
+        grads = trainable * g_bytes
+    else:  # LoRA / QLoRA: frozen base + trainable adapters kept in fp32 (PEFT autocast_adapter_dtype)
+        spec = model
+        trainable = _div(lora_params(spec, s.lora_rank, s.lora_targets, shard.layers), s.tp)
+        base_rest = shard.total - shard.linear
+        if s.finetune == "qlora":
+            weights = shard.linear * (4 + quant_scale_bits("nf4")) / 8 + base_rest * w_bytes
+            notes.append(f"{role}: QLoRA base matrices in nf4 with double quantization "
+                         f"({4 + quant_scale_bits('nf4'):.3f} bit/weight), embeddings, head and norms in "
+                         f"{s.compute_dtype}")
+        else:
+            weights = shard.total * w_bytes
+        a_bytes = 2 if s.precision == "bf16" else 4
+        weights += trainable * a_bytes
+        master = 0
+        grads = trainable * (g_bytes if s.precision == "bf16" else 4)
+        opt = optimizer_state_bytes(trainable, s.optimizer, state_dtype=state_dtype)
+        notes.append(f"{role}: {trainable:,} trainable LoRA parameters per GPU (rank {s.lora_rank}, "
+                     f"{', '.join(s.lora_targets)}), adapters in {'bf16' if a_bytes == 2 else 'fp32'}")
+    master, opt = _div(master, dp_o), _div(opt, dp_o)
+    cpu = 0
+    if s.offload_optimizer:
+        cpu, master, opt = master + opt, 0, 0
+    return MemoryBreakdown(weights=_div(weights, dp_w), master_weights=master, gradients=_div(grads, dp_g),
+                           optimizer_states=opt, cpu_bytes=cpu, notes=tuple(notes))
+
+
+def _frozen_weights(model, s: TrainingSetup, stage: int, role: str) -> MemoryBreakdown:
+    shard = _shard(model, s.tp, s.pp, stage)
+    dp_w = s.dp if s.zero_stage >= 3 else 1
+    w = _div(shard.total * dtype_bits(s.compute_dtype) / 8, dp_w)
+    return MemoryBreakdown(weights=w, notes=(f"{role} (frozen): {s.compute_dtype} weights only",))
+
+
+def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int) -> int:
+    """Activations on pipeline ``stage`` (Korthikanti eq. 5: with 1F1B the first stage holds
+    ``pp`` micro-batches in flight, the last one; logits and loss live on the last stage)."""
+    layers = _stage_layers(spec.num_layers, s.pp, stage)
+    in_flight = s.pp - stage  # 1F1B: stage k holds pp - k micro-batches
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits)
+    b, t, sp = s.micro_batch * (2 if s.rlhf == "dpo" else 1), s.tp, s.sequence_parallel
+    per_mb = sum(terms_bytes(layer_terms(spec, i, **kw), b, s.seq_len, t, sp) for i in layers)
+    total = per_mb * in_flight
+    if s.recompute == "full":  # backward re-runs one layer's forward: its full activations exist once
+        kw["recompute"] = "none"
+        total += max(terms_bytes(layer_terms(spec, i, **kw), b, s.seq_len, t, sp) for i in layers)
+    if stage == s.pp - 1:
+        total += terms_bytes(model_terms(spec, act_bits=s.act_bits), b, s.seq_len, t, sp)
+    return total
+
+
+def activation_bytes(spec: ModelSpec, setup: TrainingSetup) -> int:
+    """Activation bytes per GPU (the pipeline stage with the most), including the logits.
+
+    DPO runs chosen and rejected sequences together: twice the micro-batch.
+    """
+    _check_training(spec, setup)
+    if not isinstance(spec, ModelSpec):
+        raise ValueError("activations need an architecture: give a model or a config.json, not a parameter count")
+    return max(_stage_activations(spec, setup, st) for st in _stages(setup.pp))
+
+
+def _stages(pp: int) -> tuple[int, ...]:
+    return (0,) if pp == 1 else (0, pp - 1)
+
+
+def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
+    actor = "policy" if s.rlhf == "dpo" else "actor" if s.rlhf == "ppo" else "model"
+    out = _trained_states(model, s, stage, actor)
+    notes: list[str] = []
+    critic_model = None
+    if s.rlhf == "ppo":
+        critic_model = s.critic if s.critic is not None else model
+        critic_params = critic_model if isinstance(critic_model, int) else value_model(critic_model)
+        out = out + _trained_states(critic_params if s.finetune == "full" else critic_model, s, stage, "critic")
+        reward = s.reward if s.reward is not None else critic_params
+        reward = reward if isinstance(reward, int) else value_model(reward)
+        out = out + _frozen_weights(reward, s, stage, "reward model")
+    if s.rlhf in ("ppo", "dpo"):
+        if s.finetune != "full" and s.reference is None:
+            notes.append("reference = the base model with adapters disabled: no extra copy (TRL/PEFT)")
+        else:
+            out = out + _frozen_weights(s.reference if s.reference is not None else model, s, stage, "reference")
+    acts = 0
+    if isinstance(model, ModelSpec):
+        acts = _stage_activations(model, s, stage)
+        if isinstance(critic_model, ModelSpec):
+            acts = max(acts, _stage_activations(critic_model, replace(s, rlhf="none"), stage))
+            notes.append("actor and critic train one after the other: the larger activation set counts")
+        if s.seq_len > model.max_position_embeddings:
+            notes.append(f"seq_len {s.seq_len:,} exceeds the model's {model.max_position_embeddings:,} positions")
+    else:
+        notes.append("activations not computed: a parameter count has no architecture")
+    if s.zero_stage == 3 and s.dp == 1:
+        notes.append("ZeRO-3 with dp=1 shards nothing")
+    if s.sequence_parallel and s.tp == 1:
+        notes.append("sequence parallelism has no effect with tp=1")
+    if s.offload_optimizer:
+        notes.append("master weights and optimizer states live in CPU memory (cpu_bytes, per GPU process)")
+    if s.rlhf == "ppo":
+        notes.append("PPO rollout (generation with a KV cache) is a separate phase and not added here")
+    return replace(out + MemoryBreakdown(activations=acts, overhead=s.overhead_bytes),
+                   notes=out.notes + tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1))
+
+
+def training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreakdown:
+    """Training memory per GPU: the pipeline stage that needs the most.
+
+    >>> b = training_memory(7_500_000_000, TrainingSetup(zero_stage=1, dp=64, overhead_bytes=0))
+    >>> round(b.total / 1e9, 1)  # ZeRO paper sec. 5: 7.5B params, Nd = 64, ZeRO-1 (P_os): 31.4 GB
+    31.4
+    """
+    _check_training(model, setup)
+    return max((_training_stage(model, setup, st) for st in _stages(setup.pp)), key=lambda b: b.total)
+
+
+# ----- inference -----------------------------------------------------------------------------------
+def _gguf_types() -> tuple[str, ...]:
+    try:
+        from calc import gguf
+    except ImportError:
+        return ()
+    return tuple(getattr(gguf, "FILE_TYPES", ()))
+
+
+def _check_inference(model, s: InferenceSetup) -> None:
+    _check_model(model)
+    if s.weights_dtype not in WEIGHT_DTYPES and s.weights_dtype not in _gguf_types():
+        gg = _gguf_types()
+        extra = f" or a GGUF file type ({', '.join(gg)})" if gg else ""
+        raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}{extra}, got {s.weights_dtype!r}")
+    if s.kv_dtype not in KV_DTYPES:
+        raise ValueError(f"kv_dtype must be one of {KV_DTYPES}, got {s.kv_dtype!r}")
+    _check_count("batch", s.batch, lo=1, hi=10_000_000)
+    _check_count("context", s.context, lo=1, hi=100_000_000)
+    _check_count("tp", s.tp, lo=1, hi=1_000_000)
+    _check_count("prefill_chunk_tokens", s.prefill_chunk_tokens, lo=1)
+    _check_count("overhead_bytes", s.overhead_bytes, lo=0)
+    if s.weights_dtype in _gguf_types() and s.weights_dtype not in WEIGHT_DTYPES:
+        if not isinstance(model, ModelSpec):
+            raise ValueError(f"GGUF type {s.weights_dtype} needs an architecture (per-tensor rules), "
+                             "not a parameter count")
+        if s.tp > 1:
+            raise ValueError("GGUF weights are served by llama.cpp; choose tp=1 (llama.cpp splits layers, not heads)")
+    if isinstance(model, ModelSpec) and model.num_heads % s.tp:
+        raise ValueError(f"tp={s.tp} must divide the attention heads ({model.num_heads})")
+
+
+def inference_weights_bytes(model, s: InferenceSetup) -> tuple[int, str]:
+    """Weight bytes per GPU and a note saying what was assumed."""
+    if s.weights_dtype not in WEIGHT_DTYPES:  # a GGUF file type
+        from calc import gguf
+
+        return int(gguf.quantize_model(model, s.weights_dtype).tensor_bytes), \
+            f"GGUF {s.weights_dtype}: tensor bytes by llama.cpp's per-tensor rules"
+    dt = s.weights_dtype
+    if not isinstance(model, ModelSpec):
+        return _div(weights_bytes(model, dt), s.tp), f"every weight in {dt}, no block scales (parameter count only)"
+    shard = _shard(model, s.tp, 1, 0)
+    if dt in ("fp32", "fp16", "bf16"):
+        return weights_bytes(shard.total, dt), f"all weights in {dt}"
+    bits = dtype_bits(dt) + quant_scale_bits(dt)
+    rest = shard.total - shard.linear
+    return math.ceil(shard.linear * bits / 8) + weights_bytes(rest, "bf16"), \
+        f"decoder matrices in {dt} ({bits:.3f} bit/weight with scales); embeddings, head and norms in bf16"
+
+
+def _inference_workspace(spec: ModelSpec, s: InferenceSetup) -> int:
+    """Forward-pass temporaries of one step (an estimate; nothing is kept for backward).
+
+    ``n = min(batch x context, prefill_chunk_tokens)`` tokens: the residual stream and the norm
+    output (``2 e h``), the widest block intermediate (``q + 2 kv + o`` or ``3f`` for gate, up and
+    their product), split by ``tp``; plus fp32 logits of the last position of each sequence.
+    """
+    e = 2
+    n = min(s.batch * s.context, s.prefill_chunk_tokens)
+    f = max(spec.intermediate_size, spec.moe_intermediate_size * max(spec.experts_per_token, 1))
+    widest = max(spec.q_dim + 2 * spec.kv_dim + spec.attn_out_dim, (3 if spec.gated_mlp else 2) * f)
+    return int(n * e * (2 * spec.hidden_size + widest / s.tp) + s.batch * spec.vocab_size * 4 / s.tp)
+
+
+def inference_memory(model: ModelSpec | int, setup: InferenceSetup) -> MemoryBreakdown:
+    """Serving memory per GPU: weights, KV cache, one step's workspace, overhead.
+
+    >>> b = inference_memory(7_000_000_000, InferenceSetup(weights_dtype="fp16", overhead_bytes=0))
+    >>> b.weights  # the rule of thumb: 7B params in fp16 = 14 GB
+    14000000000
+    """
+    _check_inference(model, setup)
+    weights, wnote = inference_weights_bytes(model, setup)
+    notes = [wnote]
+    kv = acts = 0
+    if isinstance(model, ModelSpec):
+        kv_total = kv_cache_bytes(model, setup.batch, setup.context, setup.kv_dtype,
+                                  mla_compressed=setup.mla_compressed)
+        if model.is_mla and setup.mla_compressed:
+            kv = kv_total
+            notes.append("MLA: the compressed latent cache is replicated on every tensor-parallel GPU")
+        else:
+            kv_heads_here = math.ceil(model.num_kv_heads / setup.tp)
+            kv = _div(kv_total * kv_heads_here, model.num_kv_heads)
+            if setup.tp > model.num_kv_heads:
+                notes.append(f"tp={setup.tp} > {model.num_kv_heads} KV heads: each GPU keeps a replica of one head")
+        acts = _inference_workspace(model, setup)
+        if setup.context > model.max_position_embeddings:
+            notes.append(f"context {setup.context:,} exceeds the model's {model.max_position_embeddings:,} positions")
+        if model.sliding_window:
+            notes.append(f"sliding-window layers keep at most {model.sliding_window:,} positions")
+    else:
+        notes.append("KV cache and activations not computed: a parameter count has no architecture")
+    return MemoryBreakdown(weights=weights, kv_cache=kv, activations=acts, overhead=setup.overhead_bytes,
+                           notes=tuple(notes))
+
+
+# ----- fit and solvers ------------------------------------------------------------------------------
+def fits(breakdown: MemoryBreakdown, capacity_bytes: int) -> bool:
+    return breakdown.total <= capacity_bytes
+
+
+def _memory(model, setup) -> MemoryBreakdown:
+    return training_memory(model, setup) if isinstance(setup, TrainingSetup) else inference_memory(model, setup)
+
+
+def _largest(model, setup, capacity: int, attr: str, hi: int) -> int | None:
+    """Largest value of ``attr`` in [1, hi] whose memory fits (memory grows with it); None if 1 does not."""
+    def ok(v: int) -> bool:
+        return _memory(model, replace(setup, **{attr: v})).total <= capacity
+    if not ok(1):
+        return None
+    lo, top = 1, 2
+    while top <= hi and ok(top):
+        lo, top = top, top * 2
+    top = min(top, hi + 1)
+    while top - lo > 1:
+        mid = (lo + top) // 2
+        lo, top = (mid, top) if ok(mid) else (lo, mid)
+    return lo
+
+
+def max_batch(model: ModelSpec, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+              limit: int = 1 << 20) -> int | None:
+    """Largest micro-batch (training) or batch (inference) that fits ``capacity_bytes`` per GPU."""
+    attr = "micro_batch" if isinstance(setup, TrainingSetup) else "batch"
+    return _largest(model, setup, capacity_bytes, attr, limit)
+
+
+def max_context(model: ModelSpec, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+                limit: int = 1 << 24) -> int | None:
+    """Longest sequence (training ``seq_len``, inference ``context``) that fits, up to ``limit`` tokens."""
+    attr = "seq_len" if isinstance(setup, TrainingSetup) else "context"
+    return _largest(model, setup, capacity_bytes, attr, limit)
+
+
+def min_gpus(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+             max_tp: int = 64) -> int | None:
+    """Fewest tensor-parallel GPUs (powers of two that divide the heads) for which memory fits."""
+    tp = 1
+    while tp <= max_tp:
+        try:
+            if _memory(model, replace(setup, tp=tp)).total <= capacity_bytes:
+                return tp
+        except ValueError:
+            pass  # this tp does not divide the heads: try the next
+        tp *= 2
+    return None
+
+
+def best_weight_dtype(model: ModelSpec | int, setup: InferenceSetup, capacity_bytes: int,
+                      candidates: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "nf4")) -> str | None:
+    """The widest weight format among ``candidates`` (most bits first) whose serving memory fits."""
+    def bits(dt: str) -> float:
+        return dtype_bits(dt) if dt in DTYPES or dt == "fp8" else 0.0
+    for dt in sorted(candidates, key=bits, reverse=True):
+        if inference_memory(model, replace(setup, weights_dtype=dt)).total <= capacity_bytes:
+            return dt
+    return None
