@@ -100,12 +100,13 @@ def format_duration(seconds: float | None) -> str:
     """
     if not _finite(seconds):
         return "n/a"
-    if seconds >= 86_400:
+    size = abs(seconds)  # thresholds on the magnitude: -1e305 s is not "-inf ms"
+    if size >= 86_400:
         return f"{seconds / 86_400:.2f} days"
-    if seconds >= 3_600:
+    if size >= 3_600:
         return f"{seconds / 3_600:.2f} h"
-    if seconds >= 60:
+    if size >= 60:
         return f"{seconds / 60:.1f} min"
-    if seconds >= 1:
+    if size >= 1:
         return f"{seconds:.2f} s"
     return f"{seconds * 1e3:.2f} ms"
