@@ -12,7 +12,7 @@ import json
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("params", "models", "gpus")
+COMMANDS = ("params", "models", "gpus", "gguf", "bench", "speed")
 
 
 class UsageError(Exception):

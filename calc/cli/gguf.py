@@ -1,0 +1,135 @@
+"""``python -m calc gguf``: GGUF file types of a model (llama.cpp's per-tensor rules), or a .gguf header.
+
+    python -m calc gguf --model Meta-Llama-3-8B --quant Q4_K_M [--json]
+    python -m calc gguf --config config.json --quant all [--context 16384 --gpu "RTX 4090"] [--json]
+    python -m calc gguf --file model.gguf [--json]
+"""
+
+from __future__ import annotations
+
+from calc.cli import emit_json, print_table
+from calc.cli.common import add_model_args, model_from_args, positive_int
+from calc.gguf import FILE_TYPES, QuantResult, quantize_all, quantize_model
+from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
+from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
+from calc.gpus import get_gpu
+from calc.units import GB, GIB
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gguf", help="GGUF quant sizes, tensor by tensor (llama.cpp rules), or read a .gguf header")
+    add_model_args(p, required=False)
+    p.add_argument("--file", metavar="PATH", help="read the header of a .gguf file (no tensor data is read)")
+    p.add_argument("--quant", default="Q4_K_M", type=str.upper,
+                   help=f"file type or 'all' (default Q4_K_M); one of {', '.join(FILE_TYPES)}")
+    p.add_argument("--imatrix", choices=("auto", "yes", "no"), default="auto",
+                   help="importance matrix used when quantizing (auto: only where llama-quantize requires one)")
+    p.add_argument("--context", type=positive_int, help="also estimate memory to run at this context length")
+    p.add_argument("--cache-type", default="f16", choices=CACHE_TYPES, help="KV-cache type (llama.cpp -ctk/-ctv)")
+    p.add_argument("--gpu", help="GPU from `python -m calc gpus` for the run estimate (default: CPU only)")
+    p.add_argument("--tensors", action="store_true", help="list every tensor with its type and bytes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run)
+
+
+def _result_dict(r: QuantResult, tensors: bool) -> dict:
+    out = {"quant": r.ftype, "tensor_bytes": r.tensor_bytes, "bits_per_weight": round(r.bits_per_weight, 4),
+           "tensor_types": r.tensor_types, "file_bytes_estimate": r.file_bytes_estimate, "imatrix": r.imatrix}
+    if tensors:
+        out["tensors"] = [{"name": t.name, "shape": list(t.shape), "type": t.type, "bytes": t.bytes} for t in r.tensors]
+    return out
+
+
+def _run_dict(spec, r: QuantResult, args) -> dict:
+    mem = run_memory(spec, r, RunSetup(context=args.context, cache_type=args.cache_type),
+                     get_gpu(args.gpu) if args.gpu else None)
+    return {"context": args.context, "cache_type": args.cache_type, "weights_bytes": mem.weights_bytes,
+            "kv_cache_bytes": mem.kv_cache_bytes, "compute_bytes_estimate": mem.compute_bytes,
+            "total_bytes": mem.total_bytes, "placement": mem.placement, "gpu_layers": mem.gpu_layers,
+            "gpu_bytes": mem.gpu_bytes, "cpu_bytes": mem.cpu_bytes, "fits": mem.fits}
+
+
+def run(args) -> int:
+    if args.file:
+        if args.model or args.config:
+            raise ValueError("give either --file or --model/--config, not both")
+        return _run_file(args)
+    if not (args.model or args.config):
+        raise ValueError("one of --model, --config or --file is required")
+    spec = model_from_args(args)
+    imatrix = {"auto": None, "yes": True, "no": False}[args.imatrix]
+    if args.quant == "ALL":
+        results = quantize_all(spec, imatrix=imatrix)
+    else:
+        results = {args.quant: quantize_model(spec, args.quant, imatrix)}
+    rows = []
+    for ftype, r in results.items():
+        if isinstance(r, ValueError):
+            rows.append({"quant": ftype, "error": str(r)})
+            continue
+        row = _result_dict(r, args.tensors)
+        if args.context:
+            row["run"] = _run_dict(spec, r, args)
+        rows.append(row)
+    if args.json:
+        emit_json(rows if args.quant == "ALL" else rows[0])
+        return 0
+    print(f"{spec.name} ({spec.architecture}): payload by llama.cpp's per-tensor rules; file = payload + header estimate")
+    table = []
+    for row in rows:
+        if "error" in row:
+            table.append({"quant": row["quant"], "types": "not possible: " + row["error"][:60]})
+            continue
+        line = {"quant": row["quant"], "payload GB": f"{row['tensor_bytes'] / GB:.3f}",
+                "GiB": f"{row['tensor_bytes'] / GIB:.3f}", "bpw": f"{row['bits_per_weight']:.3f}",
+                "types": " ".join(f"{k}:{v}" for k, v in row["tensor_types"].items())}
+        if "run" in row:
+            run_ = row["run"]
+            line["run GB"] = f"{run_['total_bytes'] / GB:.2f}"
+            line["placement"] = run_["placement"] + (f" {run_['gpu_layers']}/{spec.num_layers}"
+                                                    if run_["placement"] == "split" else "")
+        table.append(line)
+    print_table(table)
+    if args.tensors and len(rows) == 1 and "tensors" in rows[0]:
+        print_table([{"tensor": t["name"], "shape": "x".join(map(str, t["shape"])), "type": t["type"],
+                      "bytes": f"{t['bytes']:,}"} for t in rows[0]["tensors"]])
+    return 0
+
+
+def _run_file(args) -> int:
+    h = read_gguf(args.file)
+    out = {"file": args.file, "version": h.version, "architecture": h.architecture, "file_type": h.file_type,
+           "n_tensors": len(h.tensors), "tensor_bytes": h.tensor_bytes, "header_bytes": h.header_bytes,
+           "file_bytes": h.file_bytes, "data_complete": h.data_complete,
+           "bits_per_weight": round(h.bits_per_weight, 4) if h.bits_per_weight else None,
+           "tensor_types": h.tensor_types,
+           "metadata": {k: (f"[{v.length} x {v.item_type}]" if isinstance(v, ArrayValue) else v)
+                        for k, v in h.metadata.items() if not (isinstance(v, str) and len(v) > 200)}}
+    try:
+        spec = spec_from_gguf(h)
+        out["model"] = {"hidden_size": spec.hidden_size, "num_layers": spec.num_layers, "num_heads": spec.num_heads,
+                        "num_kv_heads": spec.num_kv_heads, "head_dim": spec.head_dim,
+                        "intermediate_size": spec.intermediate_size, "vocab_size": spec.vocab_size,
+                        "num_experts": spec.num_experts, "tie_embeddings": spec.tie_embeddings}
+    except ValueError as exc:
+        out["model_error"] = str(exc)
+    if args.json or args.tensors:
+        out["tensors"] = [{"name": t.name, "shape": list(t.shape), "type": t.type, "bytes": t.bytes} for t in h.tensors]
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"{args.file}: GGUF v{h.version}, architecture {h.architecture}, file type {h.file_type or 'unknown'}")
+    print(f"{len(h.tensors)} tensors, {h.tensor_bytes:,} bytes of tensor data ({h.tensor_bytes / GB:.3f} GB, "
+          f"{h.tensor_bytes / GIB:.3f} GiB); header {h.header_bytes:,} bytes")
+    if h.data_complete is False:
+        print(f"note: the file has {h.file_bytes:,} bytes; the tensor data would end at byte {h.data_end:,} "
+              "(a header-only piece or a truncated download)")
+    print_table([{"type": k, "tensors": v} for k, v in h.tensor_types.items()])
+    if "model" in out:
+        print("model: " + ", ".join(f"{k}={v}" for k, v in out["model"].items()))
+    else:
+        print(f"model: {out['model_error']}")
+    if args.tensors:
+        print_table([{"tensor": t["name"], "shape": "x".join(map(str, t["shape"])), "type": t["type"],
+                      "bytes": f"{t['bytes']:,}"} for t in out["tensors"]])
+    return 0
