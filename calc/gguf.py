@@ -591,12 +591,15 @@ def quantize_all(spec: ModelSpec, ftypes: tuple[str, ...] = FILE_TYPES,
 
 
 # ----- header estimate -------------------------------------------------------------------------
-#: Average bytes per vocabulary entry in the tokenizer metadata, fitted to two published files:
-#: SentencePiece (tokens + f32 scores + i32 types), from TheBloke/Llama-2-7B-GGUF's 741,056-byte
-#: header; byte-level BPE (tokens + i32 types + merges, about one merge per token), from a
-#: Qwen3-8B Q4_K_M file of 5,027,783,136 B. Other metadata (names, chat template): ~4 KB.
-SPM_BYTES_PER_TOKEN = 22.45
-BPE_BYTES_PER_TOKEN = 39.0
+#: Average bytes per vocabulary entry in the tokenizer metadata, fitted to published files whose
+#: payload our rules reproduce exactly (so file - payload is the header): SentencePiece (tokens +
+#: f32 scores + i32 types): 22.49 B/token for TheBloke's Llama-2 7B/13B/70B (741,056 / 745,344 /
+#: 766,880 B headers), 22.30 for Mistral-7B. Byte-level BPE (tokens + i32 types + merges): 64.9 for
+#: Llama 3 (QuantFactory/Meta-Llama-3-8B-Instruct-GGUF, 8,348,896 B; 280k merges), 39.0 for a
+#: Qwen3-8B Q4_K_M of 5,027,783,136 B (151k merges); we take the middle, 52, so a 128k-152k BPE
+#: vocabulary's header is within about 1.7 MB. Other metadata (names, chat template): ~4 KB.
+SPM_BYTES_PER_TOKEN = 22.49
+BPE_BYTES_PER_TOKEN = 52.0
 OTHER_METADATA_BYTES = 4096
 
 
@@ -609,9 +612,9 @@ def estimate_header_bytes(spec: ModelSpec, tensors: tuple[TensorSpec, ...] | Non
     """GGUF header: 24 B fixed + tensor infos (exact) + metadata (tokenizer estimate), padded to 32.
 
     A tensor info is name (u64 length + bytes), n_dims (u32), dims (u64 each), type (u32), offset (u64).
-    The metadata is dominated by the tokenizer: about 22 B per SentencePiece token, 39 B per BPE
-    token with its merges (see the constants above); a real file's header differs by its chat
-    template and model card, typically by a few KB.
+    The tensor infos are exact (Llama-2 7B/13B/70B give the same per-token remainder to 0.0005 B).
+    The metadata is dominated by the tokenizer: 22.49 B per SentencePiece token, 52 B per BPE token
+    with its merges (see the constants above); chat templates and model cards add a few KB.
     """
     tensors = gguf_tensors(spec) if tensors is None else tensors
     infos = sum(8 + len(t.name.encode()) + 4 + 8 * len(t.shape) + 4 + 8 for t in tensors)

@@ -48,16 +48,21 @@ def kv_layer_bytes(spec: ModelSpec, context: int, cache_type: str = "f16", batch
 
 
 def compute_buffer_bytes(spec: ModelSpec, context: int, n_ubatch: int = 512, flash_attn: bool = True) -> int:
-    """Estimate of llama.cpp's compute buffer: f32 activations of one micro-batch at its widest point.
+    """Estimate of llama.cpp's GPU compute buffer: the widest f32 activations of one micro-batch.
 
-    llama.cpp reserves the graph for the worst case of ``n_ubatch`` (default 512) tokens all
-    producing logits, so the widest tensor is the logits (n_ubatch x vocab x 4 B), or, without flash
-    attention, the attention scores (n_ubatch x heads x context x 4 B); two hidden-size buffers
-    ride along. An estimate: llama.cpp prints the exact "compute buffer size" when it loads.
+    llama.cpp reserves the graph for ``n_ubatch`` (default 512) tokens that all produce logits, so
+    with flash attention the peak is the logits plus one hidden state, 4 B x n_ubatch x (vocab + h);
+    without it the attention scores dominate, 4 B x n_ubatch x (heads x context + 6 h).
+    Calibrated on a llama.cpp load log of Llama-3.1-8B (n_ctx 8192, n_ubatch 512, flash_attn = 0):
+    "CUDA0 compute buffer size = 560.00 MiB" (this formula: 560.00 MiB), and 258.50 MiB logged
+    with flash attention at n_ctx 4096 (this formula: 258.50 MiB). Other graphs (MoE, MLA) differ;
+    llama.cpp prints the exact figure when it loads a model.
     """
-    widest = max(spec.vocab_size, 2 * max(spec.intermediate_size, spec.moe_intermediate_size),
-                 0 if flash_attn else spec.num_heads * context)
-    return 4 * n_ubatch * (widest + 2 * spec.hidden_size)
+    h = spec.hidden_size
+    widest = max(spec.vocab_size + h, 2 * max(spec.intermediate_size, spec.moe_intermediate_size) + h)
+    if not flash_attn:
+        widest = max(widest, spec.num_heads * context + 6 * h)
+    return 4 * n_ubatch * widest
 
 
 @dataclass(frozen=True)
