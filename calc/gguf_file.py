@@ -41,7 +41,8 @@ MAX_STRING_BYTES = 1 << 20  # the longest chat templates are tens of KB
 MAX_ARRAY_LEN = 1 << 21  # vocabularies and merge lists reach a few 100,000 entries
 MAX_NAME_BYTES = 64  # GGML_MAX_NAME: llama.cpp refuses longer tensor names
 MAX_DIMS = 4  # GGML_MAX_DIMS
-MAX_HEADER_BYTES = 256 << 20
+MAX_HEADER_BYTES = 64 << 20  # Llama 3's header is 8.3 MB; 256k-token vocabularies stay under 20 MB
+MAX_TOTAL_ITEMS = 1 << 22  # array elements in the whole header (vocabulary + merges: ~0.5 M)
 KEEP_ITEMS = 8
 KEEP_NUMBERS = 4096
 _CHUNK = 1 << 20
@@ -131,9 +132,10 @@ class _Reader:
 
     def __init__(self, fh, prefix: str) -> None:
         self.fh, self.prefix = fh, prefix
-        self.buf, self.at, self.pos = b"", 0, 0
+        self.buf, self.at, self.pos, self.items = b"", 0, 0, 0
 
-    def take(self, n: int, what: str) -> bytes:
+    def _fill(self, n: int, what: str) -> None:
+        """Make ``n`` bytes available at ``self.at`` (or refuse: header budget, end of file)."""
         if self.pos + n > MAX_HEADER_BYTES:
             raise ValueError(f"GGUF header is larger than {MAX_HEADER_BYTES:,} bytes at {what}; refused")
         while len(self.buf) - self.at < n:
@@ -143,10 +145,32 @@ class _Reader:
                                  f"the file ends at byte {self.pos + len(self.buf) - self.at:,}")
             self.buf = self.buf[self.at:] + more
             self.at = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if len(self.buf) - self.at < n:
+            self._fill(n, what)
         out = self.buf[self.at:self.at + n]
         self.at += n
         self.pos += n
         return out
+
+    def strings(self, n: int, what: str) -> tuple[str, ...]:
+        """Step over ``n`` length-prefixed strings (the hot loop of a vocabulary); decode the first few."""
+        unpack = struct.Struct(self.prefix + "Q").unpack_from
+        head = []
+        for i in range(n):
+            if len(self.buf) - self.at < 8:
+                self._fill(8, f"{what}[{i}]")
+            length = unpack(self.buf, self.at)[0]
+            if length > MAX_STRING_BYTES:
+                raise ValueError(f"GGUF length of {what}[{i}] is {length:,}; at most {MAX_STRING_BYTES:,} are accepted")
+            if len(self.buf) - self.at < 8 + length:
+                self._fill(8 + length, f"{what}[{i}]")
+            if i < KEEP_ITEMS:
+                head.append(self.buf[self.at + 8:self.at + 8 + length].decode("utf-8", errors="replace"))
+            self.at += 8 + length
+            self.pos += 8 + length
+        return tuple(head)
 
     def scalar(self, code: str, what: str):
         size = struct.calcsize(code)
@@ -163,18 +187,15 @@ class _Reader:
         return self.take(n, what).decode("utf-8", errors="replace")
 
 
-def _value(r: _Reader, type_id: int, key: str, in_array: bool = False):
+def _value(r: _Reader, type_id: int, key: str):
     if type_id not in _VALUE_TYPES:
         raise ValueError(f"GGUF key {key!r:.80} has unknown value type {type_id}")
     name, code = _VALUE_TYPES[type_id]
     if name == "string":
         return r.string(f"value of {key!r:.80}")
     if name == "array":
-        if in_array:
-            raise ValueError(f"GGUF key {key!r:.80} holds nested arrays, which are not supported")
         return _array(r, key)
-    value = r.scalar(code, f"value of {key!r:.80}")
-    return value
+    return r.scalar(code, f"value of {key!r:.80}")
 
 
 def _array(r: _Reader, key: str) -> ArrayValue:
@@ -182,6 +203,9 @@ def _array(r: _Reader, key: str) -> ArrayValue:
     if item_type not in _VALUE_TYPES:
         raise ValueError(f"GGUF key {key!r:.80} is an array of unknown type {item_type}")
     n = r.count(f"array length of {key!r:.80}", MAX_ARRAY_LEN)
+    r.items += n
+    if r.items > MAX_TOTAL_ITEMS:
+        raise ValueError(f"GGUF arrays hold more than {MAX_TOTAL_ITEMS:,} elements in all; refused")
     name, code = _VALUE_TYPES[item_type]
     if code is not None:  # numbers: one read, keep the head
         size = struct.calcsize(code)
@@ -189,12 +213,9 @@ def _array(r: _Reader, key: str) -> ArrayValue:
         keep = n if n <= KEEP_NUMBERS else KEEP_ITEMS  # small numeric arrays (per-layer values) whole
         head = struct.unpack(r.prefix + code * keep, raw[:keep * size])
         return ArrayValue(name, n, head)
-    head = []
-    for i in range(n):
-        v = _value(r, item_type, f"{key}[{i}]", in_array=True)
-        if i < KEEP_ITEMS:
-            head.append(v)
-    return ArrayValue(name, n, tuple(head))
+    if item_type == 8:  # strings: decode only the head, step over the rest
+        return ArrayValue(name, n, r.strings(n, repr(key)[:80]))
+    raise ValueError(f"GGUF key {key!r:.80} holds nested arrays, which are not supported")
 
 
 def _ggml_type(type_id: int, name: str) -> tuple[str, int, int]:
