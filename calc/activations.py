@@ -64,6 +64,7 @@ class ActivationTerm:
     per_token_key: float = 0.0  # eager attention's s x s matrices: bytes per (query, key) pair
     tp_sharded: bool = True  # False: h-wide, replicated across tensor-parallel ranks unless SP
     attention_core: bool = False  # recomputed by selective recompute (Korthikanti sec. 5)
+    shared: bool = False  # one tensor that every layer saves (a mask): counted once per stage
 
 
 def _check(recompute: str, act_bits: float, dropout: float, device: str) -> None:
@@ -95,9 +96,18 @@ def _mlp_terms(spec: ModelSpec, f: int, e: float, name: str) -> list[ActivationT
     return [ActivationTerm(f"{name}: activation ({spec.activation}) and fc2 input", (per_act + 1) * e * f)]
 
 
-def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mask: float) -> list[ActivationTerm]:
+def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mask: float,
+                     device: str, window_mask: bool) -> list[ActivationTerm]:
     a = spec.num_heads
     t: list[ActivationTerm] = []
+    # SDPA on the CPU has no fused kernel for dropout or for v narrower than q/k (MLA): it runs
+    # the math path, which keeps q, k, v and the s x s matrices in fp32
+    mla_mixed_dims = spec.is_mla and spec.v_head_dim != spec.qk_nope_head_dim + spec.qk_rope_head_dim
+    math_fallback = flash and device == "cpu" and (dropout > 0 or mla_mixed_dims)
+    if math_fallback:
+        flash, e_attn = False, 4.0
+    else:
+        e_attn = e
     if spec.is_mla:  # modeling_deepseek_v3: latents normed, then up-projected per head
         if spec.q_lora_rank:
             t += _norm_terms(spec, spec.q_lora_rank, e, "cuda", "MLA q_a norm")
@@ -108,27 +118,44 @@ def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mas
         v_w = spec.num_heads * spec.v_head_dim
     else:
         q_w = spec.q_dim
-        k_w = v_w = spec.kv_dim if flash else spec.q_dim  # eager: repeat_kv expands to all heads
+        # eager, and SDPA given a mask, expand k and v to all heads (repeat_kv)
+        k_w = v_w = spec.kv_dim if flash and not window_mask else spec.q_dim
+    if window_mask:
+        t.append(ActivationTerm("sliding-window mask (SDPA argument, 16-bit, shared)", 0, e, shared=True))
     if spec.qk_norm:  # Qwen3: RMSNorm over head_dim, one fp32 rsqrt per head
         t.append(ActivationTerm("q_norm", (4 + e) * spec.q_dim + 4 * a))
         t.append(ActivationTerm("k_norm", (4 + e) * spec.kv_dim + 4 * spec.num_kv_heads))
-    t.append(ActivationTerm("q, k, v", e * (q_w + k_w + v_w)))
+    t.append(ActivationTerm("q, k, v", e_attn * (q_w + k_w + v_w)))
     if flash:
+        if spec.architecture == "GPT2LMHeadModel" and device == "cpu":
+            # GPT-2's q, k, v are strided views of one c_attn output; the CPU kernel keeps that
+            # storage and contiguous copies of k and v
+            t.append(ActivationTerm("k, v contiguous copies (CPU SDPA kernel)", e * (k_w + v_w)))
+        if spec.architecture == "Phi3ForCausalLM":
+            # Phi-3's v is a view of the fused qkv_proj output, so the whole output stays alive
+            t.append(ActivationTerm("rest of the fused qkv_proj output (v is a view of it)", e * (q_w + k_w)))
         t.append(ActivationTerm("attention output (= o_proj input)", e * spec.attn_out_dim))
         t.append(ActivationTerm("log-sum-exp (fp32, per head)", 4 * a))
         return t
     t.append(ActivationTerm("o_proj input", e * spec.attn_out_dim))
-    softmax = 4 + (e if e != 4 else 0) if spec.architecture != "GPT2LMHeadModel" else e
+    if math_fallback:
+        softmax = 4.0
+    elif spec.architecture == "GPT2LMHeadModel":
+        softmax = e  # GPT-2's eager softmax runs in the activation dtype
+    else:
+        softmax = 4 + (e if e != 4 else 0)  # fp32 softmax, then a copy in the activation dtype
     if spec.architecture == "Gemma2ForCausalLM":
         softmax += e  # tanh soft-capping output
     t.append(ActivationTerm("softmax (s x s per head)", 0, a * softmax, attention_core=True))
     if dropout > 0:
-        t.append(ActivationTerm("attention dropout mask and output", 0, a * (mask + e), attention_core=True))
+        m = 4.0 if math_fallback else mask
+        t.append(ActivationTerm("attention dropout mask and output", 0, a * (m + e_attn), attention_core=True))
     return t
 
 
 def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
-                act_bits: float = 16, dropout: float = 0.0, device: str = "cuda") -> list[ActivationTerm]:
+                act_bits: float = 16, dropout: float = 0.0, device: str = "cuda",
+                seq_len: int | None = None) -> list[ActivationTerm]:
     """The tensors decoder layer ``layer`` saves for backward, as ``ActivationTerm`` rows.
 
     ``recompute="full"`` keeps only the layer input (Korthikanti sec. 4.3: ``2sbh``);
@@ -141,12 +168,20 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     e = act_bits / 8
     h = spec.hidden_size
     if recompute == "full":
-        return [ActivationTerm("layer input (checkpoint)", e * h, tp_sharded=False)]
+        t = [ActivationTerm("layer input (checkpoint)", e * h, tp_sharded=False)]
+        if spec.architecture == "GPT2LMHeadModel" and not flash_attention:
+            # GPT-2 hands its eager (b, 1, s, s) mask to the checkpoint as an argument
+            t.append(ActivationTerm("attention mask (checkpoint argument, shared)", 0, e, shared=True))
+        return t
     mask = 1 if device == "cuda" else e
     gpt2 = spec.architecture == "GPT2LMHeadModel"
     t = _norm_terms(spec, h, e, device, "input norm")
     t.append(ActivationTerm("attention input (norm output)", e * h, tp_sharded=False))
-    t += _attention_terms(spec, e, flash_attention, dropout, mask)
+    # SDPA on the CPU gets a float mask for a sliding window once s >= window (FlashAttention-2
+    # on CUDA handles windows natively)
+    window_mask = (flash_attention and device == "cpu" and bool(spec.sliding_window) and spec.layer_is_sliding(layer)
+                   and (seq_len is None or seq_len >= spec.sliding_window))
+    t += _attention_terms(spec, e, flash_attention, dropout, mask, device, window_mask)
     if gpt2 and dropout > 0:
         t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
     if spec.architecture == "Gemma2ForCausalLM":
@@ -157,6 +192,8 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     if spec.layer_is_moe(layer):
         k, n_exp = spec.experts_per_token, spec.num_experts
         t.append(ActivationTerm("router (fp32 softmax, top-k, indices)", 4 * n_exp + 40 * k + 4, tp_sharded=False))
+        if spec.architecture == "DeepseekV3ForCausalLM":  # the gate runs in fp32 on an fp32 input copy
+            t.append(ActivationTerm("router input (fp32 copy)", 4 * h if e != 4 else 0, tp_sharded=False))
         t.append(ActivationTerm("experts: gathered input and output", k * 2 * e * h, tp_sharded=False))
         t += [ActivationTerm(f"{x.name} x {k} experts", k * x.per_token)
               for x in _mlp_terms(spec, spec.moe_intermediate_size, e, "expert")]
@@ -195,7 +232,7 @@ def terms_bytes(terms: list[ActivationTerm], micro_batch: int, seq_len: int, tp:
                 sequence_parallel: bool = False) -> int:
     """Add up ``terms`` for ``micro_batch`` sequences of ``seq_len`` tokens on one tensor-parallel rank."""
     total = 0.0
-    for x in terms:
+    for x in terms:  # a shared term listed by several layers is one tensor; callers dedupe by name
         n = micro_batch * seq_len * (x.per_token + seq_len * x.per_token_key)
         total += n / tp if (x.tp_sharded or sequence_parallel) else n
     return int(round(total))
@@ -219,5 +256,5 @@ def activation_bytes_per_layer(spec: ModelSpec, micro_batch: int, seq_len: int, 
     if tp < 1:
         raise ValueError(f"tp must be >= 1, got {tp}")
     terms = layer_terms(spec, layer, recompute=recompute, flash_attention=flash_attention, act_bits=act_bits,
-                        dropout=dropout, device=device)
+                        dropout=dropout, device=device, seq_len=seq_len)
     return terms_bytes(terms, micro_batch, seq_len, tp, sequence_parallel)

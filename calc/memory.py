@@ -301,11 +301,13 @@ def _check_count(name: str, value, lo: int = 1, hi: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if value < lo or (hi is not None and value > hi):
-        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
         raise ValueError(f"{name} must be {rng}, got {value}")
 
 
 def _check_lora(rank: int, targets: tuple[str, ...]) -> None:
+    if isinstance(rank, int) and not isinstance(rank, bool) and rank < 1:
+        raise ValueError(f"lora_rank must be in [1, 65536], got {rank}: a rank-{rank} adapter has no parameters")
     _check_count("lora_rank", rank, lo=1, hi=65_536)
     if not targets:
         raise ValueError(f"lora_targets must name at least one of {LORA_TARGETS}")
@@ -475,9 +477,12 @@ def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int) -> int:
     ``pp`` micro-batches in flight, the last one; logits and loss live on the last stage)."""
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     in_flight = s.pp - stage  # 1F1B: stage k holds pp - k micro-batches
-    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits)
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, seq_len=s.seq_len)
     b, t, sp = s.micro_batch * (2 if s.rlhf == "dpo" else 1), s.tp, s.sequence_parallel
-    per_mb = sum(terms_bytes(layer_terms(spec, i, **kw), b, s.seq_len, t, sp) for i in layers)
+    per_layer = [layer_terms(spec, i, **kw) for i in layers]
+    shared = {x.name: x for terms in per_layer for x in terms if x.shared}  # one tensor for all layers
+    per_mb = sum(terms_bytes([x for x in terms if not x.shared], b, s.seq_len, t, sp) for terms in per_layer)
+    per_mb += terms_bytes(list(shared.values()), b, s.seq_len, t, sp)
     total = per_mb * in_flight
     if s.recompute == "full":  # backward re-runs one layer's forward: its full activations exist once
         kw["recompute"] = "none"

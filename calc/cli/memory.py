@@ -1,0 +1,171 @@
+"""``python -m calc memory``: training or inference memory per GPU, itemized, with a fit verdict."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from calc.cli import emit_json, print_table
+from calc.cli.common import load_config_file, model_from_args, positive_int
+from calc.gpus import get_gpu
+from calc.memory import (
+    FINETUNE,
+    GRAD_DTYPES,
+    KV_DTYPES,
+    LORA_TARGETS,
+    OPTIMIZERS,
+    PRECISIONS,
+    RLHF,
+    InferenceSetup,
+    MemoryBreakdown,
+    TrainingSetup,
+    best_weight_dtype,
+    inference_memory,
+    max_batch,
+    max_context,
+    min_gpus,
+    training_memory,
+)
+from calc.models import ModelSpec
+from calc.presets import PRESETS, get_preset
+from calc.units import GB, GIB, format_bytes
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
+
+
+def parse_count(text: str) -> int:
+    """A parameter count: ``6738415616``, ``7e9``, ``7B``, ``1.5T`` (K, M, B/G, T = powers of 1000)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([KMBGT]?)\s*", text.upper())
+    if not m:
+        raise argparse.ArgumentTypeError(f"must be a count such as 7000000000, 7e9 or 7B, got {text!r:.40}")
+    value = float(m.group(1)) * _SUFFIX[m.group(2)]
+    if not 1 <= value <= 1e15:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1e15 parameters, got {text!r:.40}")
+    return int(round(value))
+
+
+def _other_model(text: str | None) -> ModelSpec | int | None:
+    """``--critic/--reference/--reward``: a preset name, a config.json path, or a parameter count."""
+    if text is None:
+        return None
+    if text in PRESETS or text.lower() in {k.lower() for k in PRESETS}:
+        return get_preset(text)
+    if text.endswith(".json"):
+        return ModelSpec.from_hf_config(load_config_file(text), name=text, source=text)
+    try:
+        return parse_count(text)
+    except argparse.ArgumentTypeError:
+        raise ValueError(f"{text!r:.60} is neither a preset, a config.json path nor a parameter count") from None
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("memory", help="training or inference memory per GPU, itemized, and whether it fits")
+    p.add_argument("--mode", choices=("train", "infer"), required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help="a preset name (see `python -m calc models`)")
+    g.add_argument("--config", metavar="FILE", help="a Hugging Face config.json")
+    g.add_argument("--params", type=parse_count, metavar="N",
+                   help="a parameter count only (7e9, 7B): no architecture, so no activations or KV cache")
+    t = p.add_argument_group("training")
+    t.add_argument("--precision", choices=PRECISIONS, default="bf16-mixed")
+    t.add_argument("--grad-dtype", choices=GRAD_DTYPES, default=None, help="default: the precision's")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw")
+    t.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0, help="ZeRO stage (shards over --dp)")
+    t.add_argument("--dp", type=positive_int, default=1, help="data-parallel degree")
+    t.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel degree")
+    t.add_argument("--sequence-parallel", action="store_true")
+    t.add_argument("--micro-batch", type=positive_int, default=1)
+    t.add_argument("--seq", type=positive_int, default=2048, help="training sequence length")
+    t.add_argument("--recompute", choices=("none", "selective", "full"), default="none")
+    t.add_argument("--flash-attn", dest="flash_attn", action="store_true", default=True)
+    t.add_argument("--no-flash-attn", dest="flash_attn", action="store_false")
+    t.add_argument("--offload-optimizer", action="store_true", help="optimizer states and master weights on CPU")
+    t.add_argument("--finetune", choices=FINETUNE, default="full")
+    t.add_argument("--lora-rank", type=int, default=16)
+    t.add_argument("--lora-targets", default=",".join(LORA_TARGETS[:4]),
+                   help=f"comma-separated, among {','.join(LORA_TARGETS)}")
+    t.add_argument("--rlhf", choices=RLHF, default="none")
+    for role in ("critic", "reference", "reward"):
+        t.add_argument(f"--{role}", metavar="MODEL|FILE|N", help=f"{role} model for --rlhf (default: same as the policy)")
+    i = p.add_argument_group("inference")
+    i.add_argument("--weights-dtype", default="bf16",
+                   help="fp32, fp16, bf16, fp8, int8, int4, nf4 or a GGUF file type such as Q4_K_M")
+    i.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
+    i.add_argument("--batch", type=positive_int, default=1)
+    i.add_argument("--context", type=positive_int, default=4096)
+    p.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel degree")
+    p.add_argument("--overhead-bytes", type=int, default=None, help="CUDA context + framework reserve (default 1 GiB)")
+    p.add_argument("--gpu", help="a GPU from `python -m calc gpus`: adds the verdict and the solvers")
+    p.add_argument("--json", action="store_true", help="print JSON (bytes per GPU)")
+    p.set_defaults(run=run)
+
+
+def setup_from_args(args) -> TrainingSetup | InferenceSetup:
+    extra = {} if args.overhead_bytes is None else {"overhead_bytes": args.overhead_bytes}
+    if args.mode == "infer":
+        return InferenceSetup(weights_dtype=args.weights_dtype, kv_dtype=args.kv_dtype, batch=args.batch,
+                              context=args.context, tp=args.tp, **extra)
+    targets = tuple(x.strip() for x in args.lora_targets.split(",") if x.strip())
+    return TrainingSetup(
+        precision=args.precision, grad_dtype=args.grad_dtype, optimizer=args.optimizer, zero_stage=args.zero,
+        dp=args.dp, tp=args.tp, pp=args.pp, sequence_parallel=args.sequence_parallel,
+        micro_batch=args.micro_batch, seq_len=args.seq, recompute=args.recompute,
+        flash_attention=args.flash_attn, offload_optimizer=args.offload_optimizer, finetune=args.finetune,
+        lora_rank=args.lora_rank, lora_targets=targets, rlhf=args.rlhf, critic=_other_model(args.critic),
+        reference=_other_model(args.reference), reward=_other_model(args.reward), **extra)
+
+
+def _solvers(model, setup, capacity: int) -> dict:
+    out: dict = {"min_gpus_tp": min_gpus(model, setup, capacity)}
+    if isinstance(model, ModelSpec):
+        out["max_batch"] = max_batch(model, setup, capacity)
+        out["max_context"] = max_context(model, setup, capacity)
+    if isinstance(setup, InferenceSetup):
+        out["best_weight_dtype"] = best_weight_dtype(model, setup, capacity)
+    return out
+
+
+def run(args) -> int:
+    model = args.params if args.params is not None else model_from_args(args)
+    setup = setup_from_args(args)
+    b: MemoryBreakdown = training_memory(model, setup) if args.mode == "train" else inference_memory(model, setup)
+    gpu = get_gpu(args.gpu) if args.gpu else None
+    result: dict = {
+        "mode": args.mode,
+        "model": model.name if isinstance(model, ModelSpec) else None,
+        "params": model if isinstance(model, int) else None,
+        "components": b.components(),
+        "total_bytes": b.total,
+        "cpu_bytes": b.cpu_bytes,
+        "activations_computed": isinstance(model, ModelSpec),
+        "kv_cache_computed": isinstance(model, ModelSpec) and args.mode == "infer",
+        "notes": list(b.notes),
+    }
+    if gpu is not None:
+        cap = gpu.usable_memory_bytes
+        result["gpu"] = {"name": gpu.name, "capacity_bytes": cap, "fits": b.total <= cap,
+                         "headroom_bytes": cap - b.total}
+        result["solvers"] = _solvers(model, setup, cap)
+    if args.json:
+        emit_json(result)
+        return 0
+    title = result["model"] or f"{model:,} parameters (no architecture)"
+    print(f"{title}: {'training' if args.mode == 'train' else 'inference'} memory per GPU")
+    rows = [{"component": k, "bytes": f"{v:,}", "GB": f"{v / GB:.3f}", "GiB": f"{v / GIB:.3f}"}
+            for k, v in b.components().items()]
+    rows.append({"component": "total", "bytes": f"{b.total:,}", "GB": f"{b.total / GB:.3f}",
+                 "GiB": f"{b.total / GIB:.3f}"})
+    if b.cpu_bytes:
+        rows.append({"component": "CPU (offloaded)", "bytes": f"{b.cpu_bytes:,}", "GB": f"{b.cpu_bytes / GB:.3f}",
+                     "GiB": f"{b.cpu_bytes / GIB:.3f}"})
+    print_table(rows)
+    for note in b.notes:
+        print(f"- {note}")
+    if gpu is not None:
+        g = result["gpu"]
+        verdict = "FITS" if g["fits"] else "DOES NOT FIT"
+        print(f"{verdict} on {gpu.name} ({format_bytes(g['capacity_bytes'], 'GiB')}): headroom "
+              f"{format_bytes(g['headroom_bytes'], 'GiB')}")
+        for k, v in result["solvers"].items():
+            print(f"{k}: {'none fits' if v is None else v}")
+    return 0
