@@ -35,19 +35,19 @@ import math
 from dataclasses import dataclass, field, fields, replace
 
 from calc.activations import (
+    ActivationTerm,
     activation_bytes_per_layer,
     layer_terms,
     model_terms,
-    terms_bytes,
 )
-from calc.dtypes import DTYPES, dtype_bits
+from calc.dtypes import dtype_bits
 from calc.kvcache import kv_cache_bytes
 from calc.models import ModelSpec, layer_params, norm_params, param_counts
 
 __all__ = [
     "TrainingSetup", "InferenceSetup", "MemoryBreakdown", "training_memory", "inference_memory",
     "activation_bytes", "activation_bytes_per_layer", "weights_bytes", "optimizer_state_bytes",
-    "max_batch", "max_context", "min_gpus", "best_weight_dtype", "fits",
+    "max_batch", "max_context", "min_gpus", "best_weight_dtype", "fits", "breakdown_grid", "activation_coefficients",
 ]
 
 GIB = 2**30
@@ -472,24 +472,48 @@ def _frozen_weights(model, s: TrainingSetup, stage: int, role: str) -> MemoryBre
     return MemoryBreakdown(weights=w, notes=(f"{role} (frozen): {s.compute_dtype} weights only",))
 
 
-def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int) -> int:
-    """Activations on pipeline ``stage`` (Korthikanti eq. 5: with 1F1B the first stage holds
-    ``pp`` micro-batches in flight, the last one; logits and loss live on the last stage)."""
+def _coefficients(terms: list[ActivationTerm], tp: int, sp: bool) -> tuple[float, float]:
+    """(bytes per token, bytes per token per key position) of ``terms`` on one tensor-parallel rank."""
+    per_token = sum(x.per_token / (tp if x.tp_sharded or sp else 1) for x in terms)
+    per_key = sum(x.per_token_key / (tp if x.tp_sharded or sp else 1) for x in terms)
+    return per_token, per_key
+
+
+def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -> tuple[float, float]:
+    """Activations of pipeline ``stage`` as ``b s (P + s K)``: returns ``(P, K)``; ``b`` is the micro-batch.
+
+    Korthikanti eq. 5: with 1F1B, stage ``k`` holds ``pp - k`` micro-batches in flight (the first
+    stage ``pp``: the whole model's layers' worth); logits and loss live on the last stage. Full
+    recompute keeps each layer's input and, in the backward pass, one layer's full set at a time.
+    DPO runs chosen and rejected sequences together (twice the micro-batch).
+    """
     layers = _stage_layers(spec.num_layers, s.pp, stage)
-    in_flight = s.pp - stage  # 1F1B: stage k holds pp - k micro-batches
-    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, seq_len=s.seq_len)
-    b, t, sp = s.micro_batch * (2 if s.rlhf == "dpo" else 1), s.tp, s.sequence_parallel
+    in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits)
+    t, sp = s.tp, s.sequence_parallel
     per_layer = [layer_terms(spec, i, **kw) for i in layers]
     shared = {x.name: x for terms in per_layer for x in terms if x.shared}  # one tensor for all layers
-    per_mb = sum(terms_bytes([x for x in terms if not x.shared], b, s.seq_len, t, sp) for terms in per_layer)
-    per_mb += terms_bytes(list(shared.values()), b, s.seq_len, t, sp)
-    total = per_mb * in_flight
+    p = k = 0.0
+    for terms in per_layer:
+        dp_, dk = _coefficients([x for x in terms if not x.shared], t, sp)
+        p, k = p + dp_, k + dk
+    dp_, dk = _coefficients(list(shared.values()), t, sp)
+    p, k = (p + dp_) * in_flight, (k + dk) * in_flight
     if s.recompute == "full":  # backward re-runs one layer's forward: its full activations exist once
         kw["recompute"] = "none"
-        total += max(terms_bytes(layer_terms(spec, i, **kw), b, s.seq_len, t, sp) for i in layers)
+        full = [_coefficients(layer_terms(spec, i, **kw), t, sp) for i in layers]
+        mult = 2 if s.rlhf == "dpo" else 1
+        p, k = p + mult * max(c[0] for c in full), k + mult * max(c[1] for c in full)
     if stage == s.pp - 1:
-        total += terms_bytes(model_terms(spec, act_bits=s.act_bits), b, s.seq_len, t, sp)
-    return total
+        dp_, dk = _coefficients(model_terms(spec, act_bits=s.act_bits), t, sp)
+        mult = 2 if s.rlhf == "dpo" else 1
+        p, k = p + mult * dp_, k + mult * dk
+    return p, k
+
+
+def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int) -> int:
+    p, k = activation_coefficients(spec, s, stage)
+    return int(round(s.micro_batch * s.seq_len * (p + s.seq_len * k)))
 
 
 def activation_bytes(spec: ModelSpec, setup: TrainingSetup) -> int:
@@ -566,9 +590,17 @@ def _gguf_types() -> tuple[str, ...]:
     return tuple(getattr(gguf, "FILE_TYPES", ()))
 
 
+def _gguf_name(dtype: str) -> str | None:
+    """The GGUF file type ``dtype`` names (case-insensitive), or None for our own dtypes."""
+    if dtype in WEIGHT_DTYPES:
+        return None
+    key = str(dtype).upper()
+    return key if key in _gguf_types() else None
+
+
 def _check_inference(model, s: InferenceSetup) -> None:
     _check_model(model)
-    if s.weights_dtype not in WEIGHT_DTYPES and s.weights_dtype not in _gguf_types():
+    if s.weights_dtype not in WEIGHT_DTYPES and _gguf_name(s.weights_dtype) is None:
         gg = _gguf_types()
         extra = f" or a GGUF file type ({', '.join(gg)})" if gg else ""
         raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}{extra}, got {s.weights_dtype!r}")
@@ -579,7 +611,7 @@ def _check_inference(model, s: InferenceSetup) -> None:
     _check_count("tp", s.tp, lo=1, hi=1_000_000)
     _check_count("prefill_chunk_tokens", s.prefill_chunk_tokens, lo=1)
     _check_count("overhead_bytes", s.overhead_bytes, lo=0)
-    if s.weights_dtype in _gguf_types() and s.weights_dtype not in WEIGHT_DTYPES:
+    if _gguf_name(s.weights_dtype):
         if not isinstance(model, ModelSpec):
             raise ValueError(f"GGUF type {s.weights_dtype} needs an architecture (per-tensor rules), "
                              "not a parameter count")
@@ -591,11 +623,12 @@ def _check_inference(model, s: InferenceSetup) -> None:
 
 def inference_weights_bytes(model, s: InferenceSetup) -> tuple[int, str]:
     """Weight bytes per GPU and a note saying what was assumed."""
-    if s.weights_dtype not in WEIGHT_DTYPES:  # a GGUF file type
+    ftype = _gguf_name(s.weights_dtype)
+    if ftype:  # a GGUF file type: llama.cpp's per-tensor types (calc/gguf.py), imported lazily
         from calc import gguf
 
-        return int(gguf.quantize_model(model, s.weights_dtype).tensor_bytes), \
-            f"GGUF {s.weights_dtype}: tensor bytes by llama.cpp's per-tensor rules"
+        return int(gguf.quantize_model(model, ftype).tensor_bytes), \
+            f"GGUF {ftype}: tensor bytes by llama.cpp's per-tensor quantization rules (calc.gguf)"
     dt = s.weights_dtype
     if not isinstance(model, ModelSpec):
         return _div(weights_bytes(model, dt), s.tp), f"every weight in {dt}, no block scales (parameter count only)"
@@ -712,8 +745,90 @@ def best_weight_dtype(model: ModelSpec | int, setup: InferenceSetup, capacity_by
                       candidates: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "nf4")) -> str | None:
     """The widest weight format among ``candidates`` (most bits first) whose serving memory fits."""
     def bits(dt: str) -> float:
-        return dtype_bits(dt) if dt in DTYPES or dt == "fp8" else 0.0
+        if dt in WEIGHT_DTYPES:
+            return dtype_bits(dt) + quant_scale_bits(dt)
+        _check_inference(model, replace(setup, weights_dtype=dt))
+        from calc import gguf
+
+        return gguf.quantize_model(model, _gguf_name(dt)).bits_per_weight
     for dt in sorted(candidates, key=bits, reverse=True):
         if inference_memory(model, replace(setup, weights_dtype=dt)).total <= capacity_bytes:
             return dt
     return None
+
+
+# ----- vectorized sweeps ----------------------------------------------------------------------------
+def breakdown_grid(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, batches, seqs) -> dict:
+    """Every component and ``"total"`` for each (batch, sequence) pair, as arrays of shape
+    ``(len(batches), len(seqs))``: training micro-batch x ``seq_len``, inference batch x ``context``.
+
+    Vectorized with numpy: activations are ``b s (P + s K)`` (``activation_coefficients``), the KV
+    cache is linear in the batch and piecewise linear in the context (sliding windows); the other
+    components do not depend on either. Equal to the scalar functions point by point.
+    """
+    import numpy as np
+
+    b = np.asarray(batches, dtype=np.float64).reshape(-1, 1)
+    c = np.asarray(seqs, dtype=np.float64).reshape(1, -1)
+    if b.size == 0 or c.size == 0 or (b < 1).any() or (c < 1).any():
+        raise ValueError("batches and sequence lengths must be non-empty and >= 1")
+    b, c = np.floor(b), np.floor(c)
+    shape = (b.shape[0], c.shape[1])
+    if isinstance(setup, TrainingSetup):
+        return _training_grid(model, setup, b, c, shape, np)
+    return _inference_grid(model, setup, b, c, shape, np)
+
+
+def _training_grid(model, setup: TrainingSetup, b, c, shape, np) -> dict:
+    _check_training(model, setup)
+    best = None
+    for stage in _stages(setup.pp):
+        fixed = _training_stage(model, replace(setup, micro_batch=1, seq_len=1), stage)
+        comps = {k: np.full(shape, float(v)) for k, v in fixed.components().items()}
+        if isinstance(model, ModelSpec):
+            p, k = activation_coefficients(model, setup, stage)
+            acts = np.rint(b * c * (p + c * k))
+            if setup.rlhf == "ppo":
+                critic = setup.critic if isinstance(setup.critic, ModelSpec) else model
+                pc, kc = activation_coefficients(critic, replace(setup, rlhf="none"), stage)
+                acts = np.maximum(acts, np.rint(b * c * (pc + c * kc)))
+            comps["activations"] = acts
+        comps["total"] = sum(comps[k] for k in MemoryBreakdown.COMPONENTS)
+        if best is None:
+            best = comps
+        else:
+            worse = comps["total"] > best["total"]
+            best = {k: np.where(worse, comps[k], best[k]) for k in best}
+    return best
+
+
+def _inference_grid(model, setup: InferenceSetup, b, c, shape, np) -> dict:
+    _check_inference(model, setup)
+    weights, _ = inference_weights_bytes(model, setup)
+    comps = {k: np.zeros(shape) for k in MemoryBreakdown.COMPONENTS}
+    comps["weights"] += weights
+    comps["overhead"] += setup.overhead_bytes
+    if isinstance(model, ModelSpec):
+        from calc.kvcache import kv_elements_per_token
+
+        full = window = 0
+        for i in range(model.num_layers):
+            n = kv_elements_per_token(model, i, setup.mla_compressed)
+            if model.sliding_window and model.layer_is_sliding(i):
+                window += n
+            else:
+                full += n
+        positions = np.minimum(c, model.sliding_window or 1)
+        kv_total = np.rint((full * c + window * positions) * b * dtype_bits(setup.kv_dtype) / 8)
+        if not (model.is_mla and setup.mla_compressed):
+            here = math.ceil(model.num_kv_heads / setup.tp)
+            kv_total = np.ceil(kv_total * here / model.num_kv_heads)
+        comps["kv_cache"] = kv_total
+        e, h = 2, model.hidden_size
+        f = max(model.intermediate_size, model.moe_intermediate_size * max(model.experts_per_token, 1))
+        widest = max(model.q_dim + 2 * model.kv_dim + model.attn_out_dim, (3 if model.gated_mlp else 2) * f)
+        n_tok = np.minimum(b * c, setup.prefill_chunk_tokens)
+        comps["activations"] = np.floor(n_tok * e * (2 * h + widest / setup.tp)
+                                        + b * model.vocab_size * 4 / setup.tp) + 0 * c
+    comps["total"] = sum(comps[k] for k in MemoryBreakdown.COMPONENTS)
+    return comps
