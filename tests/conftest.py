@@ -82,14 +82,26 @@ def page(browser):
 
 
 def wait_for_app(pg, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit finished running the script (no 'running' status widget)."""
+    """Wait until Streamlit finished running the script: no 'running' status widget, no stale elements,
+    and the main block's text unchanged over three polls 250 ms apart."""
     pg.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     pg.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stStatusWidget\"]') === null"
-        " && document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length > 5",
+        """() => {
+            const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+            const busy = document.querySelector('[data-testid="stStatusWidget"]') !== null
+                || document.querySelector('[data-stale="true"]') !== null;
+            const text = main ? main.innerText : '';
+            const w = window.__stWait || (window.__stWait = {text: null, same: 0});
+            if (busy || !main || main.querySelectorAll('*').length < 5 || text !== w.text) {
+                w.text = text; w.same = 0; return false;
+            }
+            w.same += 1;
+            return w.same >= 3;
+        }""",
         timeout=timeout_ms,
+        polling=250,
     )
-    pg.wait_for_timeout(500)
+    pg.evaluate("() => { window.__stWait = null; }")
 
 
 def screenshot(pg, name: str) -> Path:
