@@ -1,0 +1,183 @@
+"""Inference memory: weights in any format, KV cache (GQA, MLA, sliding windows), workspace, and the verdict."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from calc import units
+from calc.kvcache import kv_cache_bytes
+from calc.memory import (
+    KV_DTYPES,
+    WEIGHT_DTYPES,
+    InferenceSetup,
+    TrainingSetup,
+    best_weight_dtype,
+    breakdown_grid,
+    inference_memory,
+    max_batch,
+    max_context,
+    min_gpus,
+    training_memory,
+    weights_bytes,
+)
+from calc.models import ModelSpec, param_counts
+from calc.units import GB, GIB
+from ui import format as fmt
+from ui import pickers, results, state
+from ui.figures_memory import LABELS, breakdown_bar, sweep_area
+
+try:  # GGUF file types come from the quantization module when it is there
+    from calc.gguf import FILE_TYPES as GGUF_TYPES
+except ImportError:  # pragma: no cover - the GGUF module is optional for this page
+    GGUF_TYPES = ()
+
+st.title("Inference memory")
+st.caption("What a serving GPU holds: the weights in the chosen format, the KV cache of every sequence (GQA, MLA "
+           "and sliding windows as the architecture says), one step's activations and the CUDA/framework overhead.")
+
+gpu = pickers.current_gpu()
+source = state.select("Model", "im_src", ["sidebar model", "parameter count only"], "sidebar model", radio=True,
+                      help="The sidebar model, or a parameter count only (weights only: the rules of thumb, "
+                           "7B in fp16 = 14 GB).")
+if source == "sidebar model":
+    model = pickers.current_model()
+    st.caption(f"{model.name}: {param_counts(model).total:,} parameters, {model.num_layers} layers, "
+               f"{model.num_kv_heads} KV heads x {model.head_dim}"
+               + (f", MLA latent {model.kv_lora_rank} + {model.qk_rope_head_dim}" if model.is_mla else "")
+               + (f", sliding window {model.sliding_window:,}" if model.sliding_window else "") + ".")
+else:
+    model = int(round(state.number("Parameters (billions)", "im_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
+                                   help="Total parameters; the KV cache needs an architecture and is not computed.")
+                      * 1e9))
+
+c1, c2, c3 = st.columns(3)
+formats = list(WEIGHT_DTYPES) + ([t for t in GGUF_TYPES if t not in ("F32", "F16", "BF16")]
+                                 if isinstance(model, ModelSpec) else [])
+weights_dtype = state.select("Weight format", "im_w", formats, "bf16", where=c1,
+                             help="fp32/fp16/bf16 for every weight; fp8/int8/int4/nf4 for the decoder matrices "
+                                  "(with their scales; embeddings, head and norms stay bf16); or a GGUF file type "
+                                  "(llama.cpp's per-tensor mix).")
+kv_dtype = state.select("KV-cache format", "im_kv", KV_DTYPES, "bf16", where=c1,
+                        help="Cache element format (fp8/int8/int4 KV caches in vLLM, TensorRT-LLM, llama.cpp).")
+batch = int(state.number("Batch (concurrent sequences)", "im_b", 1, 1, 1_000_000, step=1, where=c2,
+                         help="Sequences whose caches are resident at once."))
+context = int(state.number("Context length (tokens)", "im_ctx", 4096, 1, 100_000_000, step=1024, where=c2,
+                           help="Prompt + generated tokens per sequence."))
+tp = int(state.number("Tensor-parallel GPUs", "im_tp", 1, 1, 1024, step=1, where=c3,
+                      help="Weights and KV heads split over this many GPUs (KV heads replicate beyond their count)."))
+overhead_gib = state.number("Overhead per GPU (GiB)", "im_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=c3,
+                            help="CUDA context, workspaces, allocator fragmentation: an explicit assumption.")
+chunk = int(state.number("Prefill tokens per step", "im_chunk", 8192, 1, 10_000_000, step=1024, where=c3,
+                         help="Tokens one forward step processes (a chunked-prefill budget); sizes the workspace."))
+
+try:
+    setup = InferenceSetup(weights_dtype=weights_dtype, kv_dtype=kv_dtype, batch=batch, context=context, tp=tp,
+                           overhead_bytes=int(round(overhead_gib * GIB)), prefill_chunk_tokens=chunk)
+    b = inference_memory(model, setup)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+cap = gpu.usable_memory_bytes
+headroom = cap - b.total
+if headroom >= 0:
+    st.success(f"**Fits** on {gpu.name}: {fmt.size(b.total)} of {fmt.size(cap)} per GPU, headroom "
+               f"{fmt.size(headroom)} ({headroom / cap:.0%}).")
+else:
+    st.error(f"**Does not fit** on {gpu.name}: needs {fmt.size(b.total)} per GPU, {fmt.size(-headroom)} more than its "
+             f"{fmt.size(cap)}.")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
+m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
+m3.metric("KV cache per GPU", fmt.size(b.kv_cache), help=f"{b.kv_cache:,} bytes")
+if isinstance(model, ModelSpec):
+    per_token = kv_cache_bytes(model, 1, 1, kv_dtype, mla_compressed=setup.mla_compressed)
+    m4.metric("KV per token (all layers)", units.format_bytes(per_token, "auto-" + fmt.unit()),
+              help=f"{per_token:,} bytes: every layer's cache for one token, before sliding windows cap it; whole "
+                   "model, not per GPU.")
+
+unit = fmt.unit()
+st.plotly_chart(breakdown_bar({k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
+                              gpu.name), width="stretch")
+
+if isinstance(model, ModelSpec):
+    s1, s2, s3, s4 = st.columns(4)
+    mb = max_batch(model, setup, cap)
+    mc = max_context(model, setup, cap, limit=1 << 26)
+    gguf_weights = weights_dtype not in WEIGHT_DTYPES
+    ng = None if gguf_weights else min_gpus(model, setup, cap)
+    bd = best_weight_dtype(model, setup, cap)
+    s1.metric("Largest batch that fits", "none" if mb is None else f"{mb:,}", help=f"At context {context:,}.")
+    s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}",
+              help=f"At batch {batch}; the model was trained for {model.max_position_embeddings:,} positions.")
+    s3.metric("Fewest tensor-parallel GPUs", "n/a for GGUF" if gguf_weights else "more than 64" if ng is None
+              else f"{ng}", help="Smallest power-of-two tp that divides the heads and fits (GGUF weights run on "
+                                  "llama.cpp, which splits layers rather than heads).")
+    s4.metric("Widest weight format that fits", bd or "none", help="Among bf16, fp8, int8, int4, nf4 at this tp.")
+    if mc is not None and mc > model.max_position_embeddings:
+        st.caption(f"Memory allows {mc:,} tokens, but {model.name} was trained for "
+                   f"{model.max_position_embeddings:,} positions: beyond that, quality is not assured.")
+    ctxs = np.unique(np.geomspace(256, max(4 * context, 32768), 60).astype(int))
+    batches = np.unique(np.geomspace(1, max(4 * batch, 256), 60).astype(int))
+    g_ctx = breakdown_grid(model, setup, [batch], ctxs)
+    g_bat = breakdown_grid(model, setup, batches, [context])
+    left, right = st.columns(2)
+    left.plotly_chart(sweep_area(ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
+                                 fmt.size_value(cap), unit, "context length (tokens)", context, log_x=True,
+                                 title=f"Against context length, batch {batch}"),
+                      width="stretch")
+    right.plotly_chart(sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+                                  fmt.size_value(cap), unit, "batch (sequences)", batch, log_x=True,
+                                  title=f"Against batch, context {context:,}"), width="stretch")
+else:
+    st.info("Parameter count only: the KV cache and activations are **not computed** (they need layers, KV heads "
+            "and head size). Pick 'sidebar model' for them, the sweeps and the solvers.")
+
+rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()
+        if k not in ("master_weights", "gradients", "optimizer_states")]
+rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
+df = pd.DataFrame(rows)
+st.dataframe(df, hide_index=True, width="stretch", column_config={"bytes": st.column_config.NumberColumn(
+    format="localized")})
+st.download_button("Download CSV", df.to_csv(index=False), file_name="inference_memory.csv", mime="text/csv")
+for note in b.notes:
+    st.caption(f"- {note}")
+
+results.publish("inference-memory", {"total per GPU": (b.total, "bytes"), "weights": (b.weights, "bytes"),
+                                     "KV cache": (b.kv_cache, "bytes"), "activations": (b.activations, "bytes")})
+
+with st.expander("Rules of thumb, computed"):
+    thumb = []
+    for n in (1e9, 7e9, 13e9, 65e9):
+        p = int(n)
+        fp32 = weights_bytes(p, "fp32")
+        train = training_memory(p, TrainingSetup(precision="fp32", overhead_bytes=0)).total
+        thumb.append({"parameters": f"{n / 1e9:g}B", "fp32 weights (GB)": fp32 / GB, "fp32 weights (GiB)": fp32 / GIB,
+                      "fp16 weights (GB)": weights_bytes(p, "fp16") / GB,
+                      "fp32 AdamW training, model states (GB)": train / GB, "training / fp32 weights": train / fp32})
+    st.dataframe(pd.DataFrame(thumb), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in thumb[0] if c != "parameters"})
+    st.caption("From `weights_bytes` (params x bits / 8) and `training_memory` (fp32 weights 4 + gradients 4 + AdamW "
+               "8 bytes per parameter), without overhead. Enter any of these counts in 'parameter count only' above.")
+
+with st.expander("Formulas, assumptions and the numbers behind them"):
+    st.markdown(rf"""
+**Weights**: parameters x bits / 8 per format (Number formats page). Quantized formats add their scales: nf4
+(bitsandbytes, block 64, double quantization) 0.127 bit/weight, int4 (GPTQ/AWQ group 128: fp16 scale + 4-bit zero)
+0.156 bit/weight, and keep embeddings, output head and norms in bf16. GGUF types use llama.cpp's per-tensor rules.
+Split by tp = {tp} (norms replicated).
+
+**KV cache** (Pope et al. 2022): $2 \cdot L \cdot n_{{kv}} \cdot d_{{head}} \cdot c \cdot b$ x bytes per element
+({kv_dtype}); MLA (DeepSeek-V2/V3) caches the latent $(r_{{kv}} + d_{{rope}})$ per layer, no factor 2, and every TP
+GPU keeps all of it; sliding-window layers keep at most the window. With tp GPUs each keeps
+$\lceil n_{{kv}} / tp \rceil$ KV heads. The tests hold this to the bytes of a real `transformers` `DynamicCache`.
+
+**Activations**: one forward step's temporaries, an estimate: $n = \min(b c, \text{{prefill tokens}})$ =
+{min(batch * context, chunk):,} tokens x 2 bytes x $(2h + w/tp)$ with $w$ the widest intermediate
+($q + 2kv + o$ or gate, up and product of the MLP), plus fp32 logits of the last position of each sequence.
+Fused attention assumed (no $s \times s$ matrices at inference).
+
+**Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces, fragmentation (an assumption you set).
+Serving frameworks reserve more on purpose (vLLM takes 90% of the GPU by default and fills the rest of it with
+KV-cache blocks). Capacity {fmt.size(cap)}: what {gpu.name} reports.
+""")

@@ -1,0 +1,217 @@
+"""Training memory: every component per GPU (ZeRO, TP/PP/SP, recompute, LoRA/QLoRA, PPO/DPO) and the verdict."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from calc.activations import layer_terms
+from calc.memory import (
+    FINETUNE,
+    GRAD_DTYPES,
+    LORA_TARGETS,
+    OPTIMIZERS,
+    PRECISIONS,
+    RLHF,
+    TrainingSetup,
+    breakdown_grid,
+    max_batch,
+    max_context,
+    min_gpus,
+    training_memory,
+)
+from calc.models import ModelSpec, param_counts
+from calc.units import GIB
+from ui import format as fmt
+from ui import pickers, results, state
+from ui.figures_memory import LABELS, breakdown_bar, sweep_area
+
+st.title("Training memory")
+st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weights, gradients, optimizer states, "
+           "activations (derived tensor by tensor for this model's block, logits included) and the CUDA/framework "
+           "overhead. ZeRO shards over the data-parallel degree; the pipeline stage that needs the most is shown.")
+
+SAME = "same as the policy"
+gpu = pickers.current_gpu()
+source = state.select("Model", "tm_src", ["sidebar model", "parameter count only"], "sidebar model", radio=True,
+                      help="The sidebar model (exact architecture: activations included), or only a parameter count "
+                           "(model states only, as in the rules of thumb: 7B fp32 AdamW = 112 GB).")
+if source == "sidebar model":
+    model = pickers.current_model()
+    st.caption(f"{model.name}: {param_counts(model).total:,} parameters, {model.num_layers} layers, hidden "
+               f"{model.hidden_size}, {model.num_heads} heads / {model.num_kv_heads} KV heads.")
+else:
+    model = int(round(state.number("Parameters (billions)", "tm_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
+                                   help="Total parameters; activations need an architecture and are not computed.")
+                      * 1e9))
+
+c1, c2, c3, c4 = st.columns(4)
+with c1:
+    st.markdown("**Precision and optimizer**")
+    precision = state.select("Precision", "tm_prec", PRECISIONS, "bf16-mixed",
+                             help="fp32; bf16/fp16 mixed = 16-bit weights + fp32 master copy (DeepSpeed, Megatron); "
+                                  "bf16 = pure bf16, no master copy.")
+    grad = state.select("Gradient dtype", "tm_grad", ["default", *GRAD_DTYPES], "default",
+                        help="default: fp32 for fp32 training, else the 16-bit dtype (ZeRO's 2 B). fp32 gradients "
+                             "with mixed precision = Megatron's main grads (18 B/param with Adam).")
+    optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, "adamw",
+                             help="AdamW 8 B/param of state; 8-bit AdamW (bitsandbytes) ~2 B; SGD 0; SGD with "
+                                  "momentum 4 B; Adafactor factored (rows + columns per matrix).")
+    offload = state.toggle("Offload optimizer to CPU", "tm_off", False,
+                           help="DeepSpeed ZeRO-Offload: master weights and optimizer states in CPU memory "
+                                "(needs ZeRO stage >= 1).")
+with c2:
+    st.markdown("**Parallelism**")
+    zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], 0,
+                        help="1: shard optimizer states + master weights, 2: + gradients, 3: + weights, each over "
+                             "the data-parallel degree.")
+    dp = int(state.number("Data parallel (dp)", "tm_dp", 1, 1, 100_000, step=1, help="ZeRO shards over this degree."))
+    tp = int(state.number("Tensor parallel (tp)", "tm_tp", 1, 1, 1024, step=1,
+                          help="Splits attention heads and MLP columns; must divide the heads and KV heads."))
+    pp = int(state.number("Pipeline parallel (pp)", "tm_pp", 1, 1, 1024, step=1,
+                          help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
+    sp = state.toggle("Sequence parallel", "tm_sp", False,
+                      help="Megatron sequence parallelism: also splits the norm and dropout activations by tp.")
+with c3:
+    st.markdown("**Batch and activations**")
+    micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", 1, 1, 100_000, step=1,
+                                   help="Sequences per forward/backward on one GPU."))
+    seq_len = int(state.number("Sequence length", "tm_seq", 4096, 1, 10_000_000, step=1024,
+                               help="Tokens per training sequence."))
+    recompute = state.select("Activation recompute", "tm_rc", ["none", "selective", "full"], "none",
+                             help="selective: recompute the attention core (no effect with FlashAttention); full: "
+                                  "keep only each layer's input and recompute the layer in backward.")
+    flash = state.toggle("FlashAttention / SDPA", "tm_fa", True,
+                         help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
+with c4:
+    st.markdown("**Fine-tuning and RLHF**")
+    finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, "full",
+                            help="full; LoRA (frozen base, trained adapters); QLoRA (base in nf4 with double "
+                                 "quantization).")
+    lora_rank, targets = 16, list(LORA_TARGETS[:4])
+    if finetune != "full":
+        lora_rank = int(state.number("LoRA rank", "tm_lr", 16, 1, 65_536, step=1, help="r of the adapters (>= 1)."))
+        targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
+                                    help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA "
+                                         "layouts).")
+    rlhf = state.select("RLHF", "tm_rl", RLHF, "none",
+                        help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
+                             "frozen reference; chosen and rejected sequences double the activations.")
+    others = [SAME, *pickers.model_names()]
+    critic = reward = reference = SAME
+    if rlhf == "ppo":
+        critic = state.select("Critic", "tm_cr", others, SAME, help="The value model (LM head -> scalar head).")
+        reward = state.select("Reward model", "tm_rw", others, SAME, help="Frozen; default: the critic's size.")
+    if rlhf != "none":
+        reference = state.select("Reference", "tm_ref", others, SAME, help="Frozen copy of the initial policy.")
+overhead_gib = state.number("Overhead per GPU (GiB)", "tm_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=c1,
+                            help="CUDA context (~0.3-0.6 GiB), cuBLAS/NCCL workspaces and allocator fragmentation: "
+                                 "an explicit assumption, not a tensor. Set 0 for the bare tensors.")
+
+
+def _other(name: str) -> ModelSpec | None:
+    return None if name == SAME else pickers.spec_for(name)
+
+
+try:
+    setup = TrainingSetup(
+        precision=precision, grad_dtype=None if grad == "default" else grad, optimizer=optimizer, zero_stage=int(zero),
+        dp=dp, tp=tp, pp=pp, sequence_parallel=sp, micro_batch=micro_batch, seq_len=seq_len, recompute=recompute,
+        flash_attention=flash, offload_optimizer=offload, finetune=finetune, lora_rank=lora_rank,
+        lora_targets=tuple(targets), rlhf=rlhf, critic=_other(critic), reference=_other(reference),
+        reward=_other(reward), overhead_bytes=int(round(overhead_gib * GIB)))
+    b = training_memory(model, setup)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+cap = gpu.usable_memory_bytes
+headroom = cap - b.total
+if headroom >= 0:
+    st.success(f"**Fits** on {gpu.name}: {fmt.size(b.total)} of {fmt.size(cap)} per GPU, headroom "
+               f"{fmt.size(headroom)} ({headroom / cap:.0%}).")
+else:
+    st.error(f"**Does not fit** on {gpu.name}: needs {fmt.size(b.total)} per GPU, {fmt.size(-headroom)} more than its "
+             f"{fmt.size(cap)}.")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
+m2.metric("GPUs in the job", f"{dp * tp * pp:,}", help="dp x tp x pp")
+states = b.weights + b.master_weights + b.gradients + b.optimizer_states
+m3.metric("Model states per GPU", fmt.size(states), help="weights + master weights + gradients + optimizer states")
+m4.metric("CPU memory (offloaded)", fmt.size(b.cpu_bytes), help="Per GPU process; not in the GPU total.")
+
+unit = fmt.unit()
+comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
+st.plotly_chart(breakdown_bar(comps_unit, fmt.size_value(cap), unit, gpu.name), width="stretch")
+
+if isinstance(model, ModelSpec):
+    s1, s2, s3 = st.columns(3)
+    mb = max_batch(model, setup, cap, limit=4096)
+    mc = max_context(model, setup, cap, limit=1 << 22)
+    ng = min_gpus(model, setup, cap)
+    s1.metric("Largest micro-batch that fits", "none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""),
+              help=f"At sequence length {seq_len:,}, everything else as set.")
+    s2.metric("Longest sequence that fits", "none" if mc is None else f"{mc:,}",
+              help=f"At micro-batch {micro_batch}, everything else as set (up to 4,194,304).")
+    s3.metric("Fewest tensor-parallel GPUs", "more than 64" if ng is None else f"{ng}",
+              help="Smallest power-of-two tp (dividing the heads) that fits, other settings as set.")
+    seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
+    batches = np.arange(1, max(4 * micro_batch, 32) + 1)
+    g_seq = breakdown_grid(model, setup, [micro_batch], seqs)
+    g_bat = breakdown_grid(model, setup, batches, [seq_len])
+    left, right = st.columns(2)
+    left.plotly_chart(sweep_area(seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in LABELS},
+                                 fmt.size_value(cap), unit, "sequence length (tokens)", seq_len, log_x=True,
+                                 title=f"Against sequence length, micro-batch {micro_batch}"),
+                      width="stretch")
+    right.plotly_chart(sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+                                  fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch,
+                                  title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
+else:
+    st.info("Parameter count only: activations are **not computed** (they need the architecture: hidden size, "
+            "layers, heads, vocabulary). Pick 'sidebar model' for them and for the sweeps and solvers.")
+
+rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()]
+rows.append({"component": "Total (GPU)", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
+rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(fmt.size_value(b.cpu_bytes), 3)})
+df = pd.DataFrame(rows)
+st.dataframe(df, hide_index=True, width="stretch", column_config={"bytes": st.column_config.NumberColumn(
+    format="localized")})
+st.download_button("Download CSV", df.to_csv(index=False), file_name="training_memory.csv", mime="text/csv")
+for note in b.notes:
+    st.caption(f"- {note}")
+
+results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
+                                    b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})
+
+n = param_counts(model).total if isinstance(model, ModelSpec) else model
+with st.expander("Formulas, assumptions and the numbers behind them"):
+    per = states / max(n, 1) * tp * pp
+    st.markdown(rf"""
+**Model states** (ZeRO, Rajbhandari et al. 2019, sec. 3.1, 5) for $\Psi$ = {n:,} parameters, split by
+tp x pp = {tp * pp} first, then sharded over dp = {dp} by ZeRO stage {zero}:
+weights {setup.compute_dtype} ({'nf4 base for QLoRA' if finetune == 'qlora' else 'all'}), master weights fp32
+({'yes' if setup.master_weights else 'no'}), gradients {setup.gradient_dtype}, optimizer `{optimizer}`.
+Per GPU here: **{per:.3f} bytes per parameter of the model** for model states. Mixed-precision AdamW without ZeRO
+is $2 + 4 + 2 + 8 = 16$ B/param; ZeRO-1 $4 + 12/N_d$, ZeRO-2 $2 + 14/N_d$, ZeRO-3 $16/N_d$ (ZeRO paper: 7.5B,
+$N_d = 64$: 120, 31.4, 16.6, 1.9 GB). fp32 AdamW: $4 + 4 + 8 = 16$ B/param = 4 x the fp32 inference weights.
+
+**Activations** (Korthikanti et al. 2022 method, every saved tensor of this block as `transformers` implements it;
+the per-layer figure is checked against real PyTorch `saved_tensors_hooks` on small models): per layer
+$b\,s\,(P + s\,K)$ bytes, summed over the layers of the pipeline stage, times the micro-batches in flight
+($pp - k$ on stage $k$ with 1F1B), plus the logits $(8 + e)\,s\,b\,V$ / tp (fp32 log-softmax kept for the
+cross-entropy, the returned 16-bit logits, the fp32 gradient at the backward peak). Full recompute keeps $e\,s\,b\,h$
+per layer plus one layer's full set. The 5as/h term of Korthikanti is eager attention's $s \times s$ matrices; fused
+attention (FlashAttention, SDPA) stores none.
+
+**Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
+Capacity {fmt.size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
+overhead, the PPO rollout phase, data-loader memory.
+""")
+    if isinstance(model, ModelSpec):
+        terms = layer_terms(model, 0, recompute=recompute, flash_attention=flash, act_bits=setup.act_bits)
+        st.markdown("Saved tensors of layer 0 (bytes per token, per token and key position; split by tp unless "
+                    "marked replicated):")
+        st.dataframe(pd.DataFrame([{"tensor": t.name, "bytes per token": t.per_token,
+                                    "bytes per token per key": t.per_token_key,
+                                    "tp": "split" if t.tp_sharded else "replicated (split with SP)"} for t in terms]),
+                     hide_index=True, width="stretch")

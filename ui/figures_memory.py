@@ -1,0 +1,73 @@
+"""Pure Plotly figure builders for the Training and Inference memory pages (no Streamlit here).
+
+Values come in already converted to the display unit (``unit`` is its label), so the builders do
+no unit arithmetic of their own.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+LABELS = {
+    "weights": "Weights",
+    "master_weights": "Master weights (fp32)",
+    "gradients": "Gradients",
+    "optimizer_states": "Optimizer states",
+    "activations": "Activations",
+    "kv_cache": "KV cache",
+    "overhead": "Overhead (CUDA context, reserve)",
+}
+COLORS = {
+    "weights": "#4C78A8",
+    "master_weights": "#72B7B2",
+    "gradients": "#F58518",
+    "optimizer_states": "#E45756",
+    "activations": "#54A24B",
+    "kv_cache": "#B279A2",
+    "overhead": "#9D9DA0",
+}
+
+
+def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> go.Figure:
+    """One stacked horizontal bar of the per-GPU components, with the GPU's capacity as a line."""
+    fig = go.Figure()
+    for key, value in components.items():
+        if value > 0:
+            fig.add_bar(name=LABELS.get(key, key), y=["per GPU"], x=[value], orientation="h",
+                        marker_color=COLORS.get(key), hovertemplate=f"{LABELS.get(key, key)}: %{{x:,.2f}} {unit}"
+                                                                     "<extra></extra>")
+    fig.add_vline(x=capacity, line_dash="dash", line_color="black",
+                  annotation_text=f"{gpu_name}: {capacity:,.1f} {unit}", annotation_position="top")
+    total = sum(components.values())
+    fig.update_layout(barmode="stack", height=230, xaxis_title=f"memory per GPU ({unit})",
+                      xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,
+                      legend_traceorder="normal",
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
+               current_x: float | None = None, log_x: bool = False, title: str = "") -> go.Figure:
+    """Stacked areas of each component against ``x`` (sequence length or batch), the capacity as a line.
+
+    No legend: the colors are those of ``breakdown_bar``, drawn above it on the pages.
+    """
+    fig = go.Figure()
+    for key, values in components.items():
+        if max(values, default=0) > 0:
+            fig.add_scatter(x=list(x), y=list(values), name=LABELS.get(key, key), stackgroup="mem", mode="lines",
+                            line_color=COLORS.get(key),
+                            hovertemplate=f"{LABELS.get(key, key)}: %{{y:,.2f}} {unit}<extra></extra>")
+    fig.add_hline(y=capacity, line_dash="dash", line_color="black", annotation_text=f"capacity {capacity:,.1f} {unit}",
+                  annotation_position="top left")
+    if current_x is not None:
+        fig.add_vline(x=current_x, line_dash="dot", line_color="gray", annotation_text="current",
+                      annotation_position="top right")
+    totals = [sum(v[i] for v in components.values()) for i in range(len(list(x)))]
+    top = max(max(totals, default=0), capacity) * 1.1
+    fig.update_layout(height=340, xaxis_title=x_title, yaxis_title=f"memory per GPU ({unit})", yaxis_range=[0, top],
+                      hovermode="x unified", showlegend=False, title=title, title_font_size=14,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
