@@ -1,0 +1,225 @@
+"""Quantization (GGUF): every llama.cpp file type of the sidebar model, tensor by tensor, and what fits."""
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantize_all, type_bits
+from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
+from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
+from calc.units import GB, GIB
+from ui import format as fmt
+from ui import pickers, state
+from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
+
+st.title("Quantization (GGUF)")
+st.caption("Which llama.cpp quant of this model fits my GPU at my context? A file type such as Q4_K_M is a mix: "
+           "llama-quantize picks a type for every tensor. These sizes apply llama.cpp's own rules tensor by "
+           "tensor (src/llama-quant.cpp), so they match real files to the byte, not parameters x nominal bits.")
+
+spec, gpu = pickers.current_model(), pickers.current_gpu()
+a, b, c, d = st.columns(4)
+context = int(state.number("Context (tokens)", "gctx", 8192, 1, 10_000_000, step=1024, where=a,
+                           help="llama.cpp -c: tokens of KV cache per sequence."))
+cache = state.select("KV cache type", "gkv", CACHE_TYPES, "f16", where=b,
+                     help="llama.cpp --cache-type-k/-v. q8_0 = 8.5 bits, q4_0 = 4.5 bits per element "
+                          "(block bytes x 8 / block size, from the gguf package).")
+parallel = int(state.number("Parallel sequences", "gpar", 1, 1, 1024, step=1, where=c,
+                            help="llama-server -np: each sequence gets its own context of KV cache."))
+imatrix = state.select("Importance matrix", "gim", ["auto", "yes", "no"], "auto", where=d,
+                       help="Whether the quantizer had an imatrix. auto = only where llama-quantize requires one "
+                            "(IQ1/IQ2/IQ3_XXS, Q2_K_S). bartowski and unsloth quants use one; TheBloke's did not. "
+                            "It changes a few tensors of IQ3_XXS, IQ4_NL/XS, Q4_0 and Q5_0.")
+flash = state.toggle("Flash attention", "gfa", True, where=d,
+                     help="llama.cpp -fa: without it the compute buffer holds heads x context attention scores.")
+
+try:
+    setup = RunSetup(context=context, cache_type=cache, batch=parallel, flash_attn=flash)
+    results = quantize_all(spec, imatrix={"auto": None, "yes": True, "no": False}[imatrix])
+    runs = {f: run_memory(spec, r, setup, gpu) for f, r in results.items() if not isinstance(r, ValueError)}
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+ok = {f: r for f, r in results.items() if not isinstance(r, ValueError)}
+# TQ1_0/TQ2_0 only suit ternary-trained models: never the recommendation
+fitting = [f for f in FILE_TYPES if f in runs and runs[f].fits and not f.startswith("TQ")]
+best = max(fitting, key=lambda f: ok[f].tensor_bytes, default=None)
+any_run = next(iter(runs.values()))
+capacity = any_run.capacity_bytes
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Largest that fits", best or "none",
+          help=f"Biggest file (TQ ternary types aside) whose weights, KV cache and compute buffer all fit on {gpu.name} "
+               f"({fmt.size(capacity)} usable" + (")" if gpu.unified_memory else " after the runtime reserve)"))
+m2.metric("Its file size", fmt.size(ok[best].file_bytes_estimate) if best else "n/a",
+          help="Payload (exact) + header estimate, every tensor padded to 32 bytes.")
+m3.metric(f"KV cache ({cache})", fmt.size(any_run.kv_cache_bytes),
+          help=f"{parallel} x {context:,} tokens, all layers" + (", windowed layers capped" if spec.sliding_window
+                                                               and spec.architecture == "Gemma2ForCausalLM" else ""))
+m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.cpp's graph for a 512-token "
+          "micro-batch; it prints the exact 'compute buffer size' when it loads.")
+
+unit = fmt.unit()
+rows = []
+for f in FILE_TYPES:
+    r = results[f]
+    ppl = PUBLISHED_PPL.get(f)
+    if isinstance(r, ValueError):
+        rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
+        continue
+    m = runs[f]
+    where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
+             "split": f"split: {m.gpu_layers}/{m.n_layers} layers on GPU", "cpu": "no: CPU only"}[m.placement]
+    rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
+                 "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
+                 "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
+                 "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else "",
+                 "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
+table = pd.DataFrame(rows)
+
+st.subheader(f"{spec.name}: all file types at {context:,} tokens on {gpu.name}")
+wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
+                    help="The unquantized types dwarf the others; they are always in the table.")
+chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes), "kv": fmt.size_value(runs[f].kv_cache_bytes),
+               "compute": fmt.size_value(runs[f].compute_bytes)}
+              for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
+st.plotly_chart(run_memory_bars(chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
+                width="stretch")
+st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, column_config={
+    "file (GB)": st.column_config.NumberColumn(format="%.3f"), "file (GiB)": st.column_config.NumberColumn(format="%.3f"),
+    "bits/weight": st.column_config.NumberColumn(format="%.3f"),
+    f"run memory ({unit})": st.column_config.NumberColumn(format="%.2f"),
+    "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
+                                                  "that llama.cpp's quantize tool lists; blank where it lists none."),
+    "payload bytes": st.column_config.NumberColumn(format="%d")})
+st.download_button("Download CSV", table.to_csv(index=False), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
+st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
+           "row (not on this model); IQ and TQ types have none listed there.")
+
+# ----- one file type, tensor by tensor -------------------------------------------------------------------
+st.subheader("One file type, tensor by tensor")
+pick = state.select("File type", "gq", [f for f in FILE_TYPES if f in ok], "Q4_K_M",
+                    help="Which type llama-quantize gives every tensor of this model.")
+q = ok[pick]
+st.write(f"**{pick}**: {len(q.tensors)} tensors, payload {q.tensor_bytes:,} B ({fmt.size(q.tensor_bytes)}), "
+         f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
+left, right = st.columns([3, 1])
+left.plotly_chart(type_map(q), width="stretch")
+div = GB if unit == "GB" else GIB
+right.plotly_chart(bytes_by_type(q, div, unit), width="stretch")
+tensors = pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(str, t.shape)), "type": t.type,
+                         "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
+with st.expander(f"All {len(q.tensors)} tensors of {pick}"):
+    st.dataframe(tensors, hide_index=True, width="stretch")
+    st.download_button("Download tensor list (CSV)", tensors.to_csv(index=False),
+                       file_name=f"gguf_{spec.name}_{pick}_tensors.csv", mime="text/csv")
+
+# ----- inspect a file ------------------------------------------------------------------------------------
+st.subheader("Inspect a .gguf file")
+st.caption("Only the header is read (metadata and tensor list, never tensor data), so the first megabytes are "
+           "enough: `head -c 30M model.gguf > model-head.gguf` (uploads are limited to 32 MB). The same report "
+           "in a terminal: `python -m calc gguf --file model.gguf`.")
+upload = st.file_uploader("GGUF file or its first megabytes", type=["gguf"],
+                          help="Read with a bounded parser: wrong magic, absurd counts or truncated headers are "
+                               "refused with a message.")
+if upload is not None:
+    try:
+        header = read_gguf(io.BytesIO(upload.getvalue()))
+    except ValueError as exc:
+        st.error(f"{upload.name[:80]}: {exc}")
+        header = None
+    if header is not None:
+        i1, i2, i3, i4 = st.columns(4)
+        i1.metric("Architecture", header.architecture)
+        i2.metric("File type", header.file_type or "unknown")
+        i3.metric("Tensors", f"{len(header.tensors):,}")
+        i4.metric("Tensor data", fmt.size(header.tensor_bytes), help=f"{header.tensor_bytes:,} bytes; header "
+                  f"{header.header_bytes:,} bytes; {header.bits_per_weight or 0:.3f} bits per weight")
+        if header.data_complete is False:
+            st.info(f"This upload holds the header only ({header.file_bytes:,} of {header.data_end:,} bytes): "
+                    "the report below is complete, the weights are not needed.")
+        st.dataframe(pd.DataFrame([{"type": k, "tensors": v} for k, v in header.tensor_types.items()]),
+                     hide_index=True)
+        meta = [{"key": k, "value": (f"[{v.length:,} x {v.item_type}]" if isinstance(v, ArrayValue)
+                                     else str(v)[:120])} for k, v in header.metadata.items()]
+        with st.expander(f"Metadata ({len(meta)} keys) and tensors"):
+            st.dataframe(pd.DataFrame(meta), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame([{"tensor": t.name, "shape": " x ".join(map(str, t.shape)), "type": t.type,
+                                        "bytes": t.bytes} for t in header.tensors]), hide_index=True, width="stretch")
+        try:
+            found = spec_from_gguf(header, name=f"{upload.name.removesuffix('.gguf')[:40]} (gguf)")
+        except ValueError as exc:
+            st.warning(f"Not turned into a model: {exc}")
+        else:
+            if header.file_type in FILE_TYPES:
+                mine = quantize_all(found, (header.file_type,))[header.file_type]
+                if not isinstance(mine, ValueError):
+                    ours = {t.name: t.type for t in mine.tensors}
+                    theirs = {t.name: t.type for t in header.tensors}
+                    differ = sum(1 for n in ours.keys() & theirs.keys() if ours[n] != theirs[n])
+                    only = len(ours.keys() ^ theirs.keys())
+                    st.write(f"llama.cpp's rules for {header.file_type} on this model give {mine.tensor_bytes:,} B "
+                             f"of tensors; the file has {header.tensor_bytes:,} B. Tensors whose type differs: "
+                             f"{differ}; tensors in only one of the two lists: {only}"
+                             + (" (an older llama.cpp, an imatrix choice or --tensor-type overrides)." if differ
+                                else "."))
+            if st.button("Use this model in the sidebar", help="Adds it to the model picker of every page."):
+                pickers.custom_models()[found.name] = found
+                st.session_state[pickers._PENDING] = found.name  # selected in the sidebar on the rerun
+                st.rerun()
+
+# ----- what the names mean -------------------------------------------------------------------------------
+with st.expander("What the names mean"):
+    st.markdown("""
+- **Q4_0, Q5_0, Q8_0 / Q4_1, Q5_1** (legacy): blocks of 32 weights with one fp16 scale (`_0`: w = d·q) or a
+  scale and a minimum (`_1`: w = d·q + m). Q4_0 = 18 bytes per 32 weights = 4.5 bits.
+- **Q2_K ... Q6_K**: the *k-quants* (llama.cpp PR #1684, 2023): 256-weight super-blocks split into sub-blocks of
+  16 or 32, whose scales (and minimums) are themselves quantized to 4-8 bits under one fp16 super-block scale.
+  The K names this super-block scheme, not a Kullback-Leibler method.
+- **_S / _M / _L** (small / medium / large): how many tensors llama-quantize raises to a bigger type. Q4_K_M puts
+  `attn_v` and `ffn_down` in Q6_K in about half the layers (the first and last eighth and every third between);
+  Q4_K_S raises only the first few; Q3_K_L raises `attn_v`, `attn_output` and `ffn_down` to Q5_K everywhere.
+  The output head is Q6_K in every k-quant.
+- **IQ1_S ... IQ4_XS**: the *i-quants*: weights snapped to points of a lattice codebook (E8-based grids for IQ2
+  and IQ3) or a non-linear 16-value table (IQ4_NL, IQ4_XS), normally quantized with an importance matrix computed
+  on calibration text (llama-quantize refuses IQ1/IQ2/IQ3_XXS without one). XXS / XS / S / M again name sizes.
+- **TQ1_0, TQ2_0**: ternary packings (1.69 and 2.06 bits) for models trained with ternary weights (BitNet b1.58);
+  other models lose most of their quality.
+- **MXFP4_MOE**: OCP microscaling FP4 (E2M1, one shared 8-bit exponent per 32 weights) for the MoE expert tensors,
+  Q8_0 for everything else (gpt-oss's format); on a dense model it is all Q8_0.
+- **F16 / BF16 / F32**: unquantized 2-D weights; norms, biases and MoE routers stay F32 in every file type.
+""")
+    st.dataframe(pd.DataFrame([{"ggml type": t, "weights per block": block_size(t)[0], "bytes per block":
+                                block_size(t)[1], "bits per weight": type_bits(t)}
+                               for t in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                                         "Q6_K", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S",
+                                         "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4", "F16", "BF16", "F32")]),
+                 hide_index=True, column_config={"bits per weight": st.column_config.NumberColumn(format="%.4f")})
+    st.caption("Block sizes from the gguf package (gguf.constants.GGML_QUANT_SIZES), not typed in.")
+
+with st.expander("Formulas and assumptions"):
+    st.markdown(f"""
+**Tensors.** The tensors `convert_hf_to_gguf.py` writes for this architecture (gguf-py names: `token_embd`,
+`blk.N.attn_q/k/v/output`, `ffn_gate/up/down`, `ffn_*_exps` and `ffn_gate_inp` for MoE, norms, `output`).
+Their element count equals this model's exact parameter count.
+
+**Types.** llama.cpp `src/llama-quant.cpp` (`llama_tensor_get_type`): the file type's default type, then the
+per-tensor rules (layer-dependent bumps via `use_more_bits`, GQA >= 4 and 8-expert cases, the 70B attn_v bump,
+tied embeddings taking the output rule), then `tensor_type_fallback` for rows not divisible by the block
+(Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, IQ -> IQ4_NL, then F16).
+
+**Bytes.** tensor bytes = rows x (row length / block size) x bytes per block; payload = sum over tensors.
+File = header + every tensor padded to 32 bytes. The header (tokenizer, metadata, tensor infos) is estimated:
+tensor infos exactly, the tokenizer at 22.49 B per SentencePiece token or 52 B per BPE token (fitted to
+published files). Checked against 70 published files: TheBloke Llama-2 7B/13B/70B and Mistral-7B, QuantFactory
+Llama-3-8B-Instruct: payload + one header per repository, to the byte.
+
+**Running.** memory = weights + KV cache + compute buffer. KV = layers x 2 x kv_heads x head_dim x context x
+sequences x cache-type bits / 8 (MLA: the latent, Gemma 2: windowed layers capped; llama-arch Mistral keeps the
+full context). Compute buffer (estimate) = 4 B x 512 x max(vocab + hidden, heads x context + 6 x hidden without
+flash attention). On a discrete GPU llama.cpp keeps `token_embd` in host memory and offloads layers from the last
+one down (`-ngl`); "split" is the largest layer count that fits {gpu.name}'s memory minus
+{setup.runtime_reserve_bytes // 2**20} MiB for the driver context. Apple unified memory: everything counts
+against the Metal working-set limit ({fmt.size(gpu.usable_memory_bytes)} on {gpu.name}).
+""")

@@ -1,0 +1,62 @@
+"""The Quantization (GGUF) page through app.py (Streamlit AppTest): numbers, a deep link, and the file inspector."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from calc.models import ModelSpec
+from tests.conftest import ROOT
+from tests.test_gguf_file import TINY, write_gguf
+
+PAGE = "app_pages/quantization.py"
+
+
+def run(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_llama2_7b_on_a_4090_deep_link():
+    at = run({"model": "Llama-2-7B", "gpu": "RTX 4090", "gctx": "4096", "units": "GB"})
+    metrics = {m.label: m.value for m in at.metric}
+    # F16 (13.48 GB) + 2 GiB f16 KV cache at 4096 tokens fits a 24 GB card; F32 (26.95 GB) does not
+    assert metrics["Largest that fits"] == "F16"
+    assert metrics["KV cache (f16)"] == "2.15 GB"  # 32 layers x 2 x 4096 x 4096 tokens x 2 B = 2 GiB
+    table = at.dataframe[0].value.set_index("file type")
+    # TheBloke/Llama-2-7B-GGUF llama-2-7b.Q4_K_M.gguf is 4,081,004,224 B (REFERENCE.md)
+    assert table.loc["Q4_K_M", "file (GB)"] == pytest.approx(4.081004224, abs=2e-6)
+    assert table.loc["Q4_K_M", "payload bytes"] + 741_056 == 4_081_004_224
+    assert table.loc["Q8_0", "fits"] == "yes"
+    assert len(table) == 33
+
+
+def test_70b_splits_on_a_24gb_card_and_cache_type_changes_kv():
+    at = run({"model": "Meta-Llama-3-70B", "gpu": "RTX 4090", "gctx": "16384", "gkv": "q8_0"})
+    table = at.dataframe[0].value.set_index("file type")
+    assert table.loc["Q4_K_M", "fits"].startswith("split: ")
+    metrics = {m.label: m.value for m in at.metric}
+    # 80 layers x 2 x 8 x 128 x 16384 x 34/32 B = 2.85 GB
+    assert metrics["KV cache (q8_0)"] == "2.85 GB"
+
+
+def test_inspector_reads_an_upload_and_refuses_garbage(tmp_path):
+    path = tmp_path / "tiny.gguf"
+    write_gguf(path, ModelSpec.from_hf_config(TINY, name="tiny"), "Q4_K_M")
+    at = run()
+    at.file_uploader[0].upload("tiny.gguf", path.read_bytes(), "application/octet-stream")
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Architecture"] == "llama" and metrics["File type"] == "Q4_K_M" and metrics["Tensors"] == "39"
+    assert any("Tensors whose type differs: 0" in m.value for m in at.markdown)
+    at.file_uploader[0].upload("bad.gguf", b"GGML" + bytes(40), "application/octet-stream")
+    at.run()
+    assert not at.exception
+    assert any("not a GGUF file" in e.value for e in at.error)

@@ -1,0 +1,79 @@
+"""Pure Plotly figure builders for the Quantization (GGUF) page (no Streamlit here)."""
+
+from __future__ import annotations
+
+import re
+
+import plotly.graph_objects as go
+
+from calc.gguf import QuantResult, type_bits
+
+PARTS = (("weights", "Weights", "#4C78A8"), ("kv", "KV cache", "#F58518"), ("compute", "Compute buffer", "#54A24B"))
+
+#: Tensor roles shown as rows of the per-layer map (gguf names without the ``blk.N.`` prefix).
+ROLE = re.compile(r"blk\.(\d+)\.(.+)\.weight$")
+
+
+def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_label: str) -> go.Figure:
+    """Stacked horizontal bars: memory to run each file type (weights + KV + compute), in ``unit``.
+
+    ``rows``: dicts with "quant", "weights", "kv", "compute" (already in ``unit``); ``capacity`` draws a
+    line at what the GPU offers the model (None: no line).
+    """
+    names = [r["quant"] for r in rows]
+    fig = go.Figure()
+    for key, label, color in PARTS:
+        fig.add_bar(name=label, y=names, x=[r[key] for r in rows], orientation="h", marker_color=color,
+                    hovertemplate="%{y}<br>" + label + ": %{x:.2f} " + unit + "<extra></extra>")
+    if capacity:
+        fig.add_vline(x=capacity, line_dash="dash", line_color="#E45756",
+                      annotation_text=f"{gpu_label}: {capacity:.1f} {unit}", annotation_position="top")
+    fig.update_layout(barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
+                      yaxis=dict(autorange="reversed", title=None), legend=dict(orientation="h", y=1.06, traceorder="normal"),
+                      margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def type_map(quant: QuantResult) -> go.Figure:
+    """Heatmap: the ggml type of every block weight, layer by layer (colour = bits per weight; the type
+    is printed in the cells up to 16 layers and in the hover text always)."""
+    cells: dict[str, dict[int, tuple[str, int]]] = {}
+    layers = 0
+    for t in quant.tensors:
+        m = ROLE.match(t.name)
+        if not m or len(t.shape) < 2 or "ffn_gate_inp" in t.name:  # routers stay F32: not a choice
+            continue
+        i, role = int(m.group(1)), m.group(2)
+        cells.setdefault(role, {})[i] = (t.type, t.bytes)
+        layers = max(layers, i + 1)
+    roles = sorted(cells, key=_role_order)
+    z = [[type_bits(cells[r][i][0]) if i in cells[r] else None for i in range(layers)] for r in roles]
+    text = [[cells[r][i][0] if i in cells[r] else "" for i in range(layers)] for r in roles]
+    custom = [[f"{cells[r][i][1]:,}" if i in cells[r] else "" for i in range(layers)] for r in roles]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(range(layers)), y=roles, text=text, customdata=custom, colorscale="Viridis",
+        texttemplate="%{text}" if layers <= 16 else None, textfont=dict(size=9),
+        colorbar=dict(title="bits/weight"), xgap=1, ygap=1,
+        hovertemplate="layer %{x}, %{y}: %{text}<br>%{z:.4g} bits/weight, %{customdata} B<extra></extra>"))
+    fig.update_layout(height=140 + 34 * len(roles), xaxis_title="layer", yaxis=dict(autorange="reversed"),
+                      margin=dict(l=10, r=10, t=20, b=10))
+    return fig
+
+
+def _role_order(role: str) -> tuple[int, str]:
+    order = ("attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+    for i, prefix in enumerate(order):
+        if role.startswith(prefix):
+            return i, role
+    return len(order), role
+
+
+def bytes_by_type(quant: QuantResult, unit_div: float, unit: str) -> go.Figure:
+    """Bar per ggml type: its share of the payload."""
+    parts = quant.bytes_by_type
+    fig = go.Figure(go.Bar(x=list(parts), y=[v / unit_div for v in parts.values()], marker_color="#4C78A8",
+                           text=[f"{v / quant.tensor_bytes:.1%}" for v in parts.values()], textposition="outside",
+                           hovertemplate="%{x}: %{y:.3f} " + unit + "<extra></extra>"))
+    top = max(parts.values()) / unit_div
+    fig.update_layout(height=300, yaxis_title=unit, yaxis_range=[0, top * 1.18], margin=dict(l=10, r=10, t=20, b=10))
+    return fig
