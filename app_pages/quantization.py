@@ -10,7 +10,7 @@ from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
 from calc.units import GB, GIB
 from ui import format as fmt
-from ui import pickers, state
+from ui import pickers, results, state
 from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
 
 st.title("Quantization (GGUF)")
@@ -36,13 +36,13 @@ flash = state.toggle("Flash attention", "gfa", True, where=d,
 
 try:
     setup = RunSetup(context=context, cache_type=cache, batch=parallel, flash_attn=flash)
-    results = quantize_all(spec, imatrix={"auto": None, "yes": True, "no": False}[imatrix])
-    runs = {f: run_memory(spec, r, setup, gpu) for f, r in results.items() if not isinstance(r, ValueError)}
+    by_type = quantize_all(spec, imatrix={"auto": None, "yes": True, "no": False}[imatrix])
+    runs = {f: run_memory(spec, r, setup, gpu) for f, r in by_type.items() if not isinstance(r, ValueError)}
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-ok = {f: r for f, r in results.items() if not isinstance(r, ValueError)}
+ok = {f: r for f, r in by_type.items() if not isinstance(r, ValueError)}
 # TQ1_0/TQ2_0 only suit ternary-trained models: never the recommendation
 fitting = [f for f in FILE_TYPES if f in runs and runs[f].fits and not f.startswith("TQ")]
 best = max(fitting, key=lambda f: ok[f].tensor_bytes, default=None)
@@ -63,7 +63,7 @@ m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.
 unit = fmt.unit()
 rows = []
 for f in FILE_TYPES:
-    r = results[f]
+    r = by_type[f]
     ppl = PUBLISHED_PPL.get(f)
     if isinstance(r, ValueError):
         rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
@@ -96,6 +96,13 @@ st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 
 st.download_button("Download CSV", table.to_csv(index=False), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")
+q4 = ok.get("Q4_K_M")
+results.publish("quantization", {
+    "Q4_K_M file size": (q4.file_bytes_estimate if q4 else None, "bytes"),
+    "Q4_K_M memory to run": (runs["Q4_K_M"].total_bytes if "Q4_K_M" in runs else None, "bytes"),
+    "largest fitting file type, file size": (ok[best].file_bytes_estimate if best else None, "bytes"),
+    "largest fitting file type, bits per weight": (ok[best].bits_per_weight if best else None, "number"),
+    "KV cache": (any_run.kv_cache_bytes, "bytes"), "compute buffer (estimate)": (any_run.compute_bytes, "bytes")})
 
 # ----- one file type, tensor by tensor -------------------------------------------------------------------
 st.subheader("One file type, tensor by tensor")
