@@ -219,7 +219,7 @@ tied embeddings taking the output rule), then `tensor_type_fallback` for rows no
 **Bytes.** tensor bytes = rows x (row length / block size) x bytes per block; payload = sum over tensors.
 File = header + every tensor padded to 32 bytes. The header (tokenizer, metadata, tensor infos) is estimated:
 tensor infos exactly, the tokenizer at 22.49 B per SentencePiece token or 52 B per BPE token (fitted to
-published files). Checked against 70 published files: TheBloke Llama-2 7B/13B/70B and Mistral-7B, QuantFactory
+published files). Checked against 68 published files: TheBloke Llama-2 7B/13B/70B and Mistral-7B, QuantFactory
 Llama-3-8B-Instruct: payload + one header per repository, to the byte.
 
 **Running.** memory = weights + KV cache + compute buffer. KV = layers x 2 x kv_heads x head_dim x context x

@@ -18,7 +18,7 @@ type for every tensor. This module rebuilds that choice for a ``ModelSpec`` in t
 3. Bytes: block sizes come from ``gguf.constants.GGML_QUANT_SIZES`` (elements per block, bytes per
    block): a tensor of ``ne`` takes ``prod(ne[1:]) x ne[0] / block_elements x block_bytes`` bytes.
 
-Checked (``tests/test_gguf.py``): 70 published files are payload + one header per repository, to the
+Checked (``tests/test_gguf.py``): 68 published files are payload + one header per repository, to the
 byte: TheBloke's Llama-2 7B/13B/70B, Mistral-7B-v0.1, open-llama-3b (every tensor falls back) and
 deepseek-coder-1.3b (ffn_down falls back), QuantFactory's Llama-3-8B-Instruct (all 14 types). 2023
 files made before a rule changed differ by exactly that change (Q2_K mix, Q4_K_S / Q3_K_M ffn_down
