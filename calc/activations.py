@@ -23,6 +23,10 @@ parameters excluded, a storage saved by several ops counted once), for the Huggi
   values expanded to all heads (``repeat_kv``) plus the ``s x s`` matrices: the fp32 softmax output
   and its 16-bit copy (Llama family upcasts the softmax; GPT-2 does not), Gemma 2's soft-cap
   ``tanh`` output, and with dropout the mask and the dropped-out probabilities.
+- Phi-3 fuses q, k, v into one projection and v stays a view of it: with fused attention the
+  whole ``qkv_proj`` output is kept. DeepSeek's router runs on an fp32 copy of its input.
+- Full recompute (gradient checkpointing) keeps the layer input only (GPT-2's eager path also
+  hands the checkpoint its ``(b, 1, s, s)`` mask, one shared tensor).
 - SwiGLU/GeGLU MLP: input, gate (activation input), activation output, up, and their product
   (down_proj input): ``e h + 4 e f``. Plain MLP: ``e h + 2 e f`` (GPT-2's ``gelu_new`` is composed
   of Python ops and saves 3 more ``f``-wide tensors).
@@ -33,11 +37,19 @@ parameters excluded, a storage saved by several ops counted once), for the Huggi
   mask) and ``e`` bytes on the CPU (PyTorch's CPU path multiplies by a noise tensor of the
   activation dtype). Residual dropout exists in GPT-2 only; attention-probability dropout in all.
 
-Not counted: RoPE cos/sin tables (``s x head_dim``, shared by all layers), the boolean/float
-attention mask SDPA receives when a sliding window needs one (shared by all layers), and
-transient buffers that are not saved for backward. With ``sequence_parallel`` off, tensor
-parallelism splits the head- and ``f``-wide tensors by ``tp`` and replicates the ``h``-wide ones
-(Korthikanti eq. 2: ``10 + 24/t``); with it on, every term is split (eq. 3: ``34/t``).
+``device`` names the kernels: ``"cuda"`` (default) = FlashAttention-2 (native GQA and sliding
+windows), ``native_dropout``'s 1-byte masks, fp32 LayerNorm statistics; ``"cpu"`` = what
+``transformers`` runs on the CPU and the tests measure: SDPA's CPU kernel, which receives a 16-bit
+mask (one tensor shared by all layers) and expanded k/v once a sliding window is shorter than the
+sequence, falls back to the fp32 math path for dropout or for MLA's narrower v, and keeps GPT-2's
+strided q/k/v storage plus contiguous copies; dropout noise in the activation dtype.
+
+Not counted: RoPE cos/sin tables (``s x head_dim``, shared by all layers, about 0.5% of a small
+test layer), and transient buffers that are not saved for backward. Terms marked ``shared`` (a
+mask every layer saves) are counted once per pipeline stage by ``calc.memory``. With
+``sequence_parallel`` off, tensor parallelism splits the head- and ``f``-wide tensors by ``tp``
+and replicates the ``h``-wide ones (Korthikanti eq. 2: ``10 + 24/t``); with it on, every term is
+split (eq. 3: ``34/t``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,14 @@ Sliding-window layers (Mistral v0.1, Gemma 2's alternate layers) hold at most ``
 positions. MLA (DeepSeek-V2 paper sec. 2.1.2; DeepSeek-V3): the cache is the compressed latent
 ``kv_lora_rank`` plus the shared decoupled RoPE key ``qk_rope_head_dim`` per layer, no factor 2.
 
-``transformers`` (which the tests hold these numbers to) stores MLA caches decompressed, as full
-per-head K and V; ``kv_cache_bytes(..., mla_compressed=False)`` gives that layout.
+``transformers`` 5 (which the tests hold these numbers to) caches MLA compressed as well: the
+latent as keys and the RoPE key as values, one head each. ``kv_cache_bytes(..., mla_compressed=False)``
+gives the decompressed per-head K and V that ``transformers`` 4.x and some engines store.
+
+Sliding windows: a layer needs ``sliding_window`` positions while it decodes the next token
+(the default here; vLLM and llama.cpp allocate that). Between steps ``transformers``'
+``DynamicSlidingWindowLayer`` keeps ``sliding_window - 1`` and appends the step's own token during
+attention; ``hf_window=True`` counts the tensors it holds after a forward pass.
 """
 
 from __future__ import annotations
@@ -33,15 +39,16 @@ def kv_elements_per_token(spec: ModelSpec, layer: int, mla_compressed: bool = Tr
     return 2 * spec.num_kv_heads * spec.head_dim
 
 
-def cached_positions(spec: ModelSpec, layer: int, seq_len: int) -> int:
-    """Positions ``layer`` keeps for a sequence of ``seq_len`` tokens (a window caps it)."""
+def cached_positions(spec: ModelSpec, layer: int, seq_len: int, hf_window: bool = False) -> int:
+    """Positions ``layer`` keeps for a sequence of ``seq_len`` tokens (a window caps it; see the
+    module docstring for ``hf_window``)."""
     if spec.sliding_window and spec.layer_is_sliding(layer):
-        return min(seq_len, spec.sliding_window)
+        return min(seq_len, spec.sliding_window - (1 if hf_window else 0))
     return seq_len
 
 
 def kv_cache_bytes(spec: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16",
-                   mla_compressed: bool = True) -> int:
+                   mla_compressed: bool = True, hf_window: bool = False) -> int:
     """Bytes of the KV cache for ``batch`` sequences of ``seq_len`` tokens, all layers.
 
     bytes = sum over layers of elements_per_token x cached_positions x batch x bits / 8.
@@ -53,7 +60,7 @@ def kv_cache_bytes(spec: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "b
     batch = _whole("batch", batch)
     seq_len = _whole("sequence length", seq_len)
     bits = dtype_bits(kv_dtype)
-    elements = sum(kv_elements_per_token(spec, i, mla_compressed) * cached_positions(spec, i, seq_len)
+    elements = sum(kv_elements_per_token(spec, i, mla_compressed) * cached_positions(spec, i, seq_len, hf_window)
                    for i in range(spec.num_layers))
     # Exact rational arithmetic: a float product loses bytes above 2**53 and overflows for huge batches.
     return round(Fraction(elements * batch) * Fraction(bits) / 8)
