@@ -15,7 +15,6 @@ case and the largest peak of Python memory allocated for one case.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import signal
@@ -71,7 +70,9 @@ def _alarm(signum, frame):
 
 def run_cases(parser: str, cases: Iterator[tuple[str, bytes]], target: Callable[[bytes], object],
               measure_memory: bool = True) -> Report:
-    """Feed every case to ``target``; classify accepted / ValueError / crash; time and trace memory."""
+    """Feed every case to ``target``; classify accepted / ValueError / crash and time it; then, if
+    ``measure_memory``, run it again under ``tracemalloc`` (which slows Python several-fold, so the
+    timing run goes without it) for the peak of Python memory allocated by that case."""
     report = Report(parser)
     use_alarm = hasattr(signal, "SIGALRM")
     if use_alarm:
@@ -80,36 +81,46 @@ def run_cases(parser: str, cases: Iterator[tuple[str, bytes]], target: Callable[
     try:
         for desc, data in cases:
             report.cases += 1
-            if measure_memory:
-                tracemalloc.start()
-            if use_alarm:
-                signal.alarm(CASE_TIMEOUT_S)
-            t0 = time.perf_counter()
-            try:
-                target(data)
+            error = _run_one(target, data, CASE_TIMEOUT_S, use_alarm)
+            dt = error[1]
+            if error[0] is None:
                 report.accepted += 1
-            except ValueError as exc:
-                if not str(exc).strip():
-                    report.crashes.append((desc, "ValueError with an empty message"))
+            elif isinstance(error[0], ValueError):
                 report.refused += 1
-            except Exception as exc:  # noqa: BLE001 - every other exception is what we hunt
-                report.crashes.append((desc, f"{type(exc).__name__}: {str(exc)[:200]}"))
-            finally:
-                dt = time.perf_counter() - t0
-                if use_alarm:
-                    signal.alarm(0)
-                if measure_memory:
-                    _, peak = tracemalloc.get_traced_memory()
-                    tracemalloc.stop()
-                    if peak > report.peak_bytes:
-                        report.peak_bytes, report.peak_case = peak, desc
+                if not str(error[0]).strip():
+                    report.crashes.append((desc, "ValueError with an empty message"))
+            else:
+                report.crashes.append((desc, f"{type(error[0]).__name__}: {str(error[0])[:200]}"))
             if dt > report.slowest_s:
                 report.slowest_s, report.slowest_case = dt, desc
+            if measure_memory and not isinstance(error[0], _Timeout):
+                tracemalloc.start()
+                try:
+                    _run_one(target, data, 10 * CASE_TIMEOUT_S, use_alarm)
+                    _, peak = tracemalloc.get_traced_memory()
+                finally:
+                    tracemalloc.stop()
+                if peak > report.peak_bytes:
+                    report.peak_bytes, report.peak_case = peak, desc
     finally:
         if use_alarm:
             signal.signal(signal.SIGALRM, old)
     report.total_s = time.perf_counter() - t_all
     return report
+
+
+def _run_one(target, data: bytes, limit_s: int, use_alarm: bool) -> tuple[BaseException | None, float]:
+    if use_alarm:
+        signal.alarm(limit_s)
+    t0 = time.perf_counter()
+    try:
+        target(data)
+        return None, time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001 - every exception but ValueError is what we hunt
+        return exc, time.perf_counter() - t0
+    finally:
+        if use_alarm:
+            signal.alarm(0)
 
 
 # ----- config.json ------------------------------------------------------------------------------
@@ -231,22 +242,26 @@ def _kv(key: str, vtype: str, payload: bytes) -> bytes:
 
 
 def gguf_header(n_layers: int = 2, version: int = 3, extra_kv: list[bytes] | None = None,
-                tensors: list[tuple[str, tuple[int, ...], int]] | None = None) -> bytes:
-    """A small, valid GGUF v3 header (no tensor data) for a llama-like model."""
-    kvs = [
-        _kv("general.architecture", "str", _gstr(b"llama")),
-        _kv("general.name", "str", _gstr(b"fuzz")),
-        _kv("general.file_type", "u32", struct.pack("<I", 15)),
-        _kv("llama.block_count", "u32", struct.pack("<I", n_layers)),
-        _kv("llama.embedding_length", "u32", struct.pack("<I", 64)),
-        _kv("llama.feed_forward_length", "u32", struct.pack("<I", 128)),
-        _kv("llama.attention.head_count", "u32", struct.pack("<I", 4)),
-        _kv("llama.attention.head_count_kv", "u32", struct.pack("<I", 2)),
-        _kv("llama.context_length", "u32", struct.pack("<I", 4096)),
-        _kv("llama.rope.freq_base", "f32", struct.pack("<f", 10000.0)),
-        _kv("tokenizer.ggml.tokens", "arr", struct.pack("<IQ", GGUF_TYPES["str"], 3) + _gstr(b"a") + _gstr(b"b")
-            + _gstr(b"c")),
-    ] + list(extra_kv or [])
+                tensors: list[tuple[str, tuple[int, ...], int]] | None = None,
+                override: dict[str, tuple[str, bytes]] | None = None) -> bytes:
+    """A small, valid GGUF v3 header (no tensor data) for a llama-like model; ``override`` replaces
+    (or adds) metadata values as ``key: (type, packed value)``."""
+    fields = {
+        "general.architecture": ("str", _gstr(b"llama")),
+        "general.name": ("str", _gstr(b"fuzz")),
+        "general.file_type": ("u32", struct.pack("<I", 15)),
+        "llama.block_count": ("u32", struct.pack("<I", n_layers)),
+        "llama.embedding_length": ("u32", struct.pack("<I", 64)),
+        "llama.feed_forward_length": ("u32", struct.pack("<I", 128)),
+        "llama.attention.head_count": ("u32", struct.pack("<I", 4)),
+        "llama.attention.head_count_kv": ("u32", struct.pack("<I", 2)),
+        "llama.context_length": ("u32", struct.pack("<I", 4096)),
+        "llama.rope.freq_base": ("f32", struct.pack("<f", 10000.0)),
+        "tokenizer.ggml.tokens": ("arr", struct.pack("<IQ", GGUF_TYPES["str"], 3) + _gstr(b"a") + _gstr(b"b")
+                                  + _gstr(b"c")),
+    }
+    fields.update(override or {})
+    kvs = [_kv(k, t, v) for k, (t, v) in fields.items()] + list(extra_kv or [])
     if tensors is None:  # dims innermost first, as GGUF stores them; Q4_K rows are whole 256-blocks
         tensors = [("token_embd.weight", (256, 3), 0)] + [
             (f"blk.{i}.attn_q.weight", (256, 256), 12) for i in range(n_layers)] + [("output_norm.weight", (256,), 0)]
@@ -269,7 +284,7 @@ def gguf_cases(n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
     rng = random.Random(seed)
     for i in range(n):
         base = gguf_header(n_layers=rng.randint(1, 4))
-        kind = rng.randrange(12)
+        kind = rng.randrange(13)
         if kind == 0:
             yield f"#{i} valid header", base
         elif kind == 1:
@@ -306,33 +321,54 @@ def gguf_cases(n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
             for _ in range(rng.randint(1, 10)):
                 raw[rng.randrange(len(raw))] = rng.randrange(256)
             yield f"#{i} {len(raw)} bytes with flips", bytes(raw)
-        elif kind == 10:  # wrong metadata value types for the fields a reader needs
-            kv = [_kv("llama.block_count", rng.choice(["str", "f32", "i64", "bool"]),
-                      rng.choice([_gstr(b"32"), struct.pack("<f", 1e30), struct.pack("<q", -5), b"\x01"]))]
-            yield f"#{i} block_count of the wrong type", gguf_header(extra_kv=kv)
+        elif kind == 10:  # needed keys with the wrong type or an absurd value (later keys must not repeat)
+            key = rng.choice(["general.file_type", "general.alignment", "general.architecture", "llama.vocab_size",
+                              "llama.expert_count", "llama.attention.key_length", "llama.expert_used_count",
+                              "llama.block_count", "llama.embedding_length", "llama.attention.head_count",
+                              "llama.attention.head_count_kv", "llama.context_length", "tokenizer.ggml.tokens"])
+            vtype, payload = rng.choice([("str", _gstr(b"32")), ("f32", struct.pack("<f", float("inf"))),
+                                         ("f32", struct.pack("<f", float("nan"))), ("f64", struct.pack("<d", 1e300)),
+                                         ("i64", struct.pack("<q", -5)), ("u64", struct.pack("<Q", 2**64 - 1)),
+                                         ("bool", b"\x01"), ("u32", struct.pack("<I", 0)), ("u32", struct.pack("<I", 3)),
+                                         ("arr", struct.pack("<IQ", GGUF_TYPES["u32"], 2) + struct.pack("<II", 4, 8))])
+            yield f"#{i} {key} as {vtype} {payload[:8].hex()}", gguf_header(override={key: (vtype, payload)})
+        elif kind == 11 and rng.random() < 0.02:  # big but honest headers: many tensors, long arrays
+            n_t = rng.choice([1_000, 1_000, 10_000, 100_000])  # 100,000 = calc.gguf_file.MAX_TENSORS
+            tensors = [(f"blk.{j}.attn_q.weight", (256, 4), 0) for j in range(n_t)]
+            n_tok = rng.choice([10_000, 200_000])
+            toks = _kv("tokenizer.ggml.merges", "arr", struct.pack("<IQ", GGUF_TYPES["str"], n_tok)
+                       + b"".join(_gstr(b"ab cd") for _ in range(n_tok)))
+            yield f"#{i} {n_t:,} tensors and {n_tok:,} merges", gguf_header(extra_kv=[toks], tensors=tensors)
         else:  # random bytes after a good magic, or nothing
             tail = bytes(rng.randrange(256) for _ in range(rng.choice([0, 3, 20, 200])))
             yield f"#{i} magic + {len(tail)} random bytes", b"GGUF" + tail
 
 
+def check_gguf(data: bytes) -> None:
+    """What a GGUF upload goes through: read the header, every derived property, the model spec."""
+    from calc.gguf_file import read_gguf, spec_from_gguf
+
+    header = read_gguf(data)
+    for prop in ("architecture", "tensor_bytes", "n_elements", "bits_per_weight", "tensor_types", "data_end",
+                 "data_complete", "file_type"):
+        value = getattr(header, prop)
+        if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+            raise AssertionError(f"header.{prop} = {value}")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise AssertionError(f"header.{prop} = {value} < 0")
+    spec = spec_from_gguf(header)
+    counts = param_counts(spec)
+    if any(v < 0 for v in counts.components().values()) or not 0 < counts.active <= counts.total:
+        raise AssertionError(f"bad counts {counts.components()}")
+
+
 def gguf_target() -> Callable[[bytes], object] | None:
     """The GGUF header reader (``calc.gguf_file``), or ``None`` while it does not exist."""
     try:
-        import calc.gguf_file as gf
+        import calc.gguf_file  # noqa: F401
     except ImportError:
         return None
-    for name in ("read_gguf_header", "parse_gguf_header", "read_header", "parse_header"):
-        fn = getattr(gf, name, None)
-        if callable(fn):
-            return lambda data: fn(io.BytesIO(data)) if _wants_file(fn) else fn(data)
-    return None
-
-
-def _wants_file(fn) -> bool:
-    import inspect
-
-    params = list(inspect.signature(fn).parameters)
-    return bool(params) and params[0] in ("fh", "f", "fileobj", "stream", "file")
+    return check_gguf
 
 
 PARSERS = {"config": (config_cases, lambda: check_config), "gguf": (gguf_cases, gguf_target)}
