@@ -172,9 +172,7 @@ if upload is not None:
                              + (" (an older llama.cpp, an imatrix choice or --tensor-type overrides)." if differ
                                 else "."))
             if st.button("Use this model in the sidebar", help="Adds it to the model picker of every page."):
-                pickers.custom_models()[found.name] = found
-                st.session_state[pickers._PENDING] = found.name  # selected in the sidebar on the rerun
-                st.rerun()
+                pickers.add_model(found, select=True)
 
 # ----- what the names mean -------------------------------------------------------------------------------
 with st.expander("What the names mean"):

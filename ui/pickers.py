@@ -57,6 +57,14 @@ def current_gpu():
     return get_gpu(st.session_state.get("gpu", DEFAULT_GPU))
 
 
+def add_model(spec: ModelSpec, select: bool = True) -> None:
+    """Add ``spec`` to this session's models; with ``select`` it becomes the sidebar model (one rerun)."""
+    custom_models()[spec.name] = spec
+    if select:
+        st.session_state[_PENDING] = spec.name
+        st.rerun()
+
+
 def upload_config(uploaded) -> ModelSpec | None:
     """Parse an uploaded config.json (bounded, JSON only); show ``st.error`` on bad input.
 
@@ -69,9 +77,5 @@ def upload_config(uploaded) -> ModelSpec | None:
     except ValueError as exc:
         st.error(f"{uploaded.name[:80]}: {exc}")
         return None
-    is_new = spec.name not in custom_models()
-    custom_models()[spec.name] = spec
-    if is_new:
-        st.session_state[_PENDING] = spec.name
-        st.rerun()
+    add_model(spec, select=spec.name not in custom_models())
     return spec
