@@ -90,22 +90,61 @@ def _check(recompute: str, act_bits: float, dropout: float, device: str) -> None
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
 
 
-def _norm_terms(spec: ModelSpec, width: int, e: float, device: str, name: str, sharded: bool = False):
-    """What one norm over ``width`` features saves per token (see the module docstring)."""
+def _norm_terms(spec: ModelSpec, width: int, e: float, device: str, name: str, sharded: bool = False,
+                frozen: bool = False):
+    """What one norm over ``width`` features saves per token (see the module docstring).
+
+    A frozen RMSNorm weight (LoRA) needs no normalized tensor for its gradient: only the fp32 copy
+    and ``rsqrt`` remain. LayerNorm keeps input and statistics either way.
+    """
     if spec.norm == "layernorm":
         stats = 2 * (4 if device == "cuda" else e)  # mean and rstd per row
         return [ActivationTerm(name, e * width + stats, tp_sharded=sharded)]
-    normalized = 4 if spec.architecture == "Gemma2ForCausalLM" else e
+    normalized = 0 if frozen else 4 if spec.architecture == "Gemma2ForCausalLM" else e
     fp32_copy = 4  # x.to(float32): a new tensor unless x already is fp32
     return [ActivationTerm(name, (fp32_copy + normalized) * width + 4, tp_sharded=sharded)]
 
 
-def _mlp_terms(spec: ModelSpec, f: int, e: float, name: str) -> list[ActivationTerm]:
-    """Saved tensors of one feed-forward block past its (shared) input."""
+def _mlp_terms(spec: ModelSpec, f: int, e: float, name: str, frozen: bool = False) -> list[ActivationTerm]:
+    """Saved tensors of one feed-forward block past its (shared) input (a frozen down/fc2 projection
+    does not keep its input)."""
+    last = 0 if frozen else 1
     if spec.gated_mlp:  # act(gate) saves gate; act * up saves both; down saves the product
-        return [ActivationTerm(f"{name}: gate, act(gate), up, product", 4 * e * f)]
+        return [ActivationTerm(f"{name}: gate, act(gate), up" + ("" if frozen else ", product"), (3 + last) * e * f)]
     per_act = 1 if spec.activation in _ONE_TENSOR_ACTS else 4  # gelu_new: x, tanh, 0.5x, 1+tanh
-    return [ActivationTerm(f"{name}: activation ({spec.activation}) and fc2 input", (per_act + 1) * e * f)]
+    return [ActivationTerm(f"{name}: activation ({spec.activation})" + ("" if frozen else " and fc2 input"),
+                           (per_act + last) * e * f)]
+
+
+#: LoRA target -> (group of modules sharing one input, input width) for a Llama-style layer
+def _lora_inputs(spec: ModelSpec, layer: int) -> dict[str, tuple[str, int]]:
+    h = spec.hidden_size
+    out = {"q_proj": ("attention input", h), "k_proj": ("attention input", h), "v_proj": ("attention input", h),
+           "o_proj": ("o_proj input", spec.attn_out_dim)}
+    if not spec.layer_is_moe(layer) or spec.num_shared_experts:  # routed experts are not adapted
+        f = spec.shared_expert_intermediate_size if spec.layer_is_moe(layer) else spec.intermediate_size
+        out.update({"gate_proj": ("MLP input", h), "up_proj": ("MLP input", h), "down_proj": ("down_proj input", f)})
+    return out
+
+
+def _lora_terms(spec: ModelSpec, layer: int, e: float, lora: tuple[int, tuple[str, ...], float]):
+    """PEFT LoRA paths: each adapted matrix casts its input to the adapter dtype (a copy per matrix
+    when that differs from the activations, else the shared input once) and ``lora_B`` saves
+    ``lora_A``'s rank-``r`` output. lora_dropout = 0 assumed."""
+    rank, targets, adapter_bits = lora
+    a = adapter_bits / 8
+    inputs = _lora_inputs(spec, layer)
+    used = [inputs[t] for t in targets if t in inputs]
+    if not used:
+        return []
+    if a != e:
+        copies = sum(width for _, width in used)
+    else:
+        copies = sum(dict(used).values())
+    sharded = {"o_proj input", "down_proj input"}
+    return [ActivationTerm("LoRA inputs (adapter-dtype copies)", a * copies if a != e else e * copies,
+                           tp_sharded=all(g in sharded for g, _ in used)),
+            ActivationTerm("LoRA A outputs (rank r)", a * rank * len(used), tp_sharded=False)]
 
 
 def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mask: float,
@@ -167,12 +206,16 @@ def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mas
 
 def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
                 act_bits: float = 16, dropout: float = 0.0, device: str = "cuda",
-                seq_len: int | None = None) -> list[ActivationTerm]:
+                seq_len: int | None = None, lora: tuple[int, tuple[str, ...], float] | None = None
+                ) -> list[ActivationTerm]:
     """The tensors decoder layer ``layer`` saves for backward, as ``ActivationTerm`` rows.
 
     ``recompute="full"`` keeps only the layer input (Korthikanti sec. 4.3: ``2sbh``);
     ``"selective"`` drops the attention-core ``s x s`` terms (sec. 5), which a fused kernel never
-    stores, so with ``flash_attention`` it equals ``"none"``.
+    stores, so with ``flash_attention`` it equals ``"none"``. ``lora = (rank, targets,
+    adapter_bits)``: the base is frozen, so its linear layers and norm weights keep nothing for
+    their own gradients (bitsandbytes' 4-bit matmul of QLoRA neither), and the adapters add their
+    inputs and rank-``r`` outputs (MoE experts are counted as if trained: an over-estimate).
     """
     _check(recompute, act_bits, dropout, device)
     if not 0 <= layer < spec.num_layers:
@@ -187,8 +230,10 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
         return t
     mask = 1 if device == "cuda" else e
     gpt2 = spec.architecture == "GPT2LMHeadModel"
-    t = _norm_terms(spec, h, e, device, "input norm")
-    t.append(ActivationTerm("attention input (norm output)", e * h, tp_sharded=False))
+    frozen = lora is not None
+    t = _norm_terms(spec, h, e, device, "input norm", frozen=frozen)
+    if not frozen:
+        t.append(ActivationTerm("attention input (norm output)", e * h, tp_sharded=False))
     # SDPA on the CPU gets a float mask for a sliding window once s >= window (FlashAttention-2
     # on CUDA handles windows natively)
     window_mask = (flash_attention and device == "cpu" and bool(spec.sliding_window) and spec.layer_is_sliding(layer)
@@ -196,11 +241,14 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     t += _attention_terms(spec, e, flash_attention, dropout, mask, device, window_mask)
     if gpt2 and dropout > 0:
         t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
+    if frozen and not flash_attention:  # eager: o_proj's input is its own tensor, kept only to train o_proj
+        t = [x for x in t if x.name != "o_proj input"]
     if spec.architecture == "Gemma2ForCausalLM":
-        t += _norm_terms(spec, h, e, device, "post-attention norm")
-        t += _norm_terms(spec, h, e, device, "post-feed-forward norm")
-    t += _norm_terms(spec, h, e, device, "pre-MLP norm")
-    t.append(ActivationTerm("MLP input (norm output)", e * h, tp_sharded=False))
+        t += _norm_terms(spec, h, e, device, "post-attention norm", frozen=frozen)
+        t += _norm_terms(spec, h, e, device, "post-feed-forward norm", frozen=frozen)
+    t += _norm_terms(spec, h, e, device, "pre-MLP norm", frozen=frozen)
+    if not frozen:
+        t.append(ActivationTerm("MLP input (norm output)", e * h, tp_sharded=False))
     if spec.layer_is_moe(layer):
         k, n_exp = spec.experts_per_token, spec.num_experts
         t.append(ActivationTerm("router (fp32 softmax, top-k, indices)", 4 * n_exp + 40 * k + 4, tp_sharded=False))
@@ -210,9 +258,11 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
         t += [ActivationTerm(f"{x.name} x {k} experts", k * x.per_token)
               for x in _mlp_terms(spec, spec.moe_intermediate_size, e, "expert")]
         if spec.num_shared_experts:
-            t += _mlp_terms(spec, spec.shared_expert_intermediate_size, e, "shared experts")
+            t += _mlp_terms(spec, spec.shared_expert_intermediate_size, e, "shared experts", frozen)
     else:
-        t += _mlp_terms(spec, spec.intermediate_size, e, "MLP")
+        t += _mlp_terms(spec, spec.intermediate_size, e, "MLP", frozen)
+    if lora is not None:
+        t += _lora_terms(spec, layer, e, lora)
     if gpt2 and dropout > 0:
         t.append(ActivationTerm("MLP residual dropout mask", mask * h, tp_sharded=False))
     if recompute == "selective":
@@ -220,7 +270,8 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     return t
 
 
-def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda") -> list[ActivationTerm]:
+def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda",
+                frozen: bool = False) -> list[ActivationTerm]:
     """Saved tensors outside the decoder layers, and the logits.
 
     Measured on ``LlamaForCausalLM`` with labels: token ids (int64) for the embedding and the loss,
@@ -233,8 +284,9 @@ def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda") 
     e = act_bits / 8
     h, v = spec.hidden_size, spec.vocab_size
     t = [ActivationTerm("token ids (embedding, loss)", 16, tp_sharded=False)]
-    t += _norm_terms(spec, h, e, device, "final norm")
-    t.append(ActivationTerm("lm_head input", e * h, tp_sharded=False))
+    t += _norm_terms(spec, h, e, device, "final norm", frozen=frozen)
+    if not frozen:  # a frozen lm_head (LoRA) keeps nothing for its weight gradient
+        t.append(ActivationTerm("lm_head input", e * h, tp_sharded=False))
     t.append(ActivationTerm("log-softmax (fp32, saved by cross-entropy)", 4 * v))
     t.append(ActivationTerm("logits returned (16-bit) + fp32 gradient at the backward peak", (e + 4) * v))
     return t
@@ -253,7 +305,8 @@ def terms_bytes(terms: list[ActivationTerm], micro_batch: int, seq_len: int, tp:
 def activation_bytes_per_layer(spec: ModelSpec, micro_batch: int, seq_len: int, *, tp: int = 1,
                                sequence_parallel: bool = False, recompute: str = "none",
                                flash_attention: bool = True, act_bits: float = 16, layer: int = 0,
-                               dropout: float = 0.0, device: str = "cuda") -> int:
+                               dropout: float = 0.0, device: str = "cuda",
+                               lora: tuple[int, tuple[str, ...], float] | None = None) -> int:
     """Bytes one decoder layer saves for backward on one GPU (see the module docstring).
 
     >>> from calc.presets import get_preset
@@ -268,5 +321,5 @@ def activation_bytes_per_layer(spec: ModelSpec, micro_batch: int, seq_len: int, 
     if tp < 1:
         raise ValueError(f"tp must be >= 1, got {tp}")
     terms = layer_terms(spec, layer, recompute=recompute, flash_attention=flash_attention, act_bits=act_bits,
-                        dropout=dropout, device=device, seq_len=seq_len)
+                        dropout=dropout, device=device, seq_len=seq_len, lora=lora)
     return terms_bytes(terms, micro_batch, seq_len, tp, sequence_parallel)

@@ -489,7 +489,8 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
     """
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
-    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits)
+    lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora)
     t, sp = s.tp, s.sequence_parallel
     per_layer = [layer_terms(spec, i, **kw) for i in layers]
     shared = {x.name: x for terms in per_layer for x in terms if x.shared}  # one tensor for all layers
@@ -505,7 +506,7 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
         mult = 2 if s.rlhf == "dpo" else 1
         p, k = p + mult * max(c[0] for c in full), k + mult * max(c[1] for c in full)
     if stage == s.pp - 1:
-        dp_, dk = _coefficients(model_terms(spec, act_bits=s.act_bits), t, sp)
+        dp_, dk = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), t, sp)
         mult = 2 if s.rlhf == "dpo" else 1
         p, k = p + mult * dp_, k + mult * dk
     return p, k

@@ -187,3 +187,19 @@ def test_lora_params_equal_peft(targets):
     lora = peft.get_peft_model(model, peft.LoraConfig(r=8, target_modules=list(targets)))
     trainable, _ = lora.get_nb_trainable_parameters()
     assert lora_params(spec, 8, targets) == trainable
+
+
+@pytest.mark.parametrize("targets, attn", [(("q_proj", "v_proj"), "sdpa"),
+                                           (("q_proj", "k_proj", "v_proj", "o_proj"), "eager"),
+                                           (("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                             "down_proj"), "sdpa")])
+def test_lora_activations_match_peft_saved_tensors(targets, attn):
+    # PEFT keeps adapters in fp32 over a bf16 base (autocast_adapter_dtype): each adapted matrix saves
+    # an fp32 copy of its input and lora_B saves lora_A's output; the frozen base saves less.
+    peft = pytest.importorskip("peft")
+    model, spec, cfg = build("llama-gqa", torch.bfloat16, attn)
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=8, target_modules=list(targets), lora_dropout=0.0))
+    real = saved_bytes(lora.base_model.model, cfg, 2, 48, layer_index=1)
+    calc = activation_bytes_per_layer(spec, 2, 48, flash_attention=attn == "sdpa", layer=1, device="cpu",
+                                      lora=(8, targets, 32))
+    assert calc == pytest.approx(real, rel=0.02)
