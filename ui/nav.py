@@ -31,4 +31,8 @@ PAGES: tuple[PageInfo, ...] = (
              "Where does each formula come from, and which test checks it?", "Reference"),
     PageInfo("app_pages/scenarios.py", "Scenarios", "scenarios", ":material/compare_arrows:",
              "How do the setups I saved compare, and how do I send them to a colleague?", "Share"),
+    PageInfo("app_pages/benchmark.py", "Benchmark", "benchmark", ":material/speed:",
+             "What matmul TFLOPS and memory bandwidth does my own hardware really reach?", "Hardware"),
+    PageInfo("app_pages/speed.py", "Inference speed", "speed", ":material/bolt:",
+             "How fast is the first token, how many tokens/s per sequence, and how does batching help?", "Hardware"),
 )

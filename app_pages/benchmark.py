@@ -1,0 +1,202 @@
+"""Benchmark: matmul throughput and memory bandwidth measured on this machine, fed into the estimates."""
+
+import os
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from calc.gpus import match_device_name
+from measure import GPU_BACKENDS, BenchConfig, check, default_max_bytes, run_benchmark
+from measure.backends import INSTALL_HINT, available_backends, get_backend, import_torch
+from measure.bandwidth import MIN_BYTES
+from measure.matmul import model_shapes, square_shapes
+from ui import format as fmt
+from ui import measured, pickers, state
+from ui.figures_bench import flops_by_shape, flops_vs_size
+
+SIZES = ("128", "256", "384", "512", "768", "1024", "1536", "2048", "3072", "4096", "6144", "8192", "12288", "16384")
+REPORT = "bench_report"
+
+st.title("Benchmark")
+st.caption("Measure what a matmul and a memory copy really reach on this machine. Datasheet peaks are 20-50% "
+           "above what a real matmul reaches (an H100 SXM: about 794 of its 989 dense bf16 TFLOPS, "
+           "ml-engineering mamf-finder); the measured figures make the time and speed estimates honest.")
+
+torch = import_torch()
+backends = available_backends(torch)
+if torch is None:
+    st.info("PyTorch is not installed, so this page measures with numpy (fp32 on the CPU). " + INSTALL_HINT)
+elif not any(b in backends for b in GPU_BACKENDS):
+    st.info("PyTorch sees no CUDA or ROCm GPU here (`torch.cuda.is_available()` is False), so this page measures "
+            "the CPU. " + INSTALL_HINT)
+
+backend_name = state.select("Backend", "bbackend", backends, backends[0],
+                            help="Best available first: torch on a CUDA/ROCm GPU, torch on the CPU, numpy (BLAS).")
+backend = get_backend(backend_name, torch)
+info = backend.info
+on_gpu = info.backend in GPU_BACKENDS
+gpu = match_device_name(info.name) if on_gpu else None
+
+c1, c2, c3 = st.columns([2, 1, 1])
+c1.metric("Device", info.name, help=info.note)
+c2.metric("Memory", fmt.size(info.memory_bytes) if info.memory_bytes else "n/a",
+          help="GPU: total memory torch reports. CPU: physical RAM (os.sysconf).")
+c3.metric("Catalog match", gpu.name if gpu else "none",
+          help="Results are compared with this catalog entry's dense peak of the same dtype. "
+               "A device not in the catalog is still measured.")
+
+left, right = st.columns(2)
+with left:
+    dtypes = state.multiselect("Dtypes", "bdtypes", list(info.dtypes), ["bf16"] if on_gpu else ["fp32"],
+                               help="Matmul input formats this device runs. tf32 = fp32 storage with tensor-core "
+                                    "math; fp8 = e4m3 inputs, bf16 output (torch._scaled_mm).")
+    sizes = state.multiselect("Square sizes n", "bsizes", list(SIZES),
+                              ["1024", "2048", "4096", "8192"] if on_gpu else ["256", "512", "1024"],
+                              help="n x n x n matmuls. Throughput rises with size until the device is saturated.")
+with right:
+    use_model = state.toggle("Also the model's GEMM shapes", "bmodel", False,
+                             help="QKV, attention output, MLP (and experts, LM head) of the sidebar model.")
+    tokens = 0
+    if use_model:
+        tokens = int(state.number("Tokens per GEMM (m)", "btokens", 512 if not on_gpu else 4096, 1, 65536, step=1,
+                                  help="Rows of the activations: batch x sequence of a prefill or training step."))
+    copy_on = state.toggle("Measure bandwidth (device copy)", "bbw", True,
+                           help="Copy a buffer much larger than the caches; GB/s = 2 x bytes / time.")
+
+with st.expander("Run settings: repetitions, L2 flush, bounds"):
+    a, b, c = st.columns(3)
+    runs = int(state.number("Timed runs", "bruns", 20, 3, 200, step=1, where=a,
+                            help="The result is the median of these runs (after the warm-up)."))
+    warmup = int(state.number("Warm-up runs", "bwarm", 3, 1, 50, step=1, where=a, help="Untimed runs first."))
+    flush = state.toggle("Flush L2 before each run", "bflush", on_gpu, where=b,
+                         help="Writes a buffer twice the GPU's L2 before every timed run, so small shapes do not "
+                              "read their inputs from cache (on the CPU: a 64 MiB buffer).")
+    copy_mib = int(state.number("Copy buffer (MiB)", "bcopy", 1024 if on_gpu else 128, 1, 16384, step=1, where=b,
+                                help="Size of the source (and of the destination) of the copy."))
+    budget = float(state.number("Time budget (s)", "bbudget", 60, 5, 600, step=5, where=c,
+                                help="The sweep stops after this; each measurement keeps at least 3 runs."))
+    max_gb = float(state.number("Memory limit (GB)", "bmaxmem", round(default_max_bytes(info) / 1e9, 1), 0.1, 1000.0,
+                                where=c, help="Largest A + B + C of one matmul (and source + destination of the "
+                                              "copy). Default: half the GPU memory up to 8 GiB, a quarter of RAM up "
+                                              "to 2 GiB on the CPU."))
+
+run_col, stop_col, _ = st.columns([1, 1, 4])
+run = run_col.button("Run benchmark", key="brun", type="primary")
+stop = stop_col.button("Stop", key="bstop", help="Stops a running benchmark (results so far are discarded).")
+if stop:
+    st.info("Benchmark stopped.")
+
+if run:
+    try:
+        shapes = square_shapes(sorted(int(s) for s in sizes))
+        if use_model:
+            shapes += model_shapes(pickers.current_model(), tokens)
+        config = BenchConfig(backend=backend_name, dtypes=tuple(dtypes), shapes=tuple(shapes), runs=runs,
+                             warmup=warmup, flush_l2=flush, copy_bytes=max(MIN_BYTES, copy_mib * 2**20) if copy_on else 0,
+                             time_budget_s=budget, max_matrix_bytes=int(max_gb * 1e9))
+        check(config, info)
+    except ValueError as exc:
+        st.error(str(exc))
+    else:
+        bar = st.progress(0.0, text="Waiting for the device...")
+        note = st.empty()
+
+        def on_wait(seconds: float) -> None:
+            note.warning(f"Another benchmark is running on this device, waiting... ({seconds:.0f} s)")
+
+        def on_progress(done: int, total: int, text: str) -> None:
+            note.empty()
+            bar.progress(done / total, text=f"{done}/{total} measured; {text}")
+
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        try:
+            st.session_state["bench_load"] = load
+            st.session_state[REPORT] = run_benchmark(config, on_progress, on_wait=on_wait, lock_timeout_s=900,
+                                                     backend=backend)
+        except (ValueError, TimeoutError) as exc:
+            st.error(str(exc))
+        bar.empty()
+        note.empty()
+
+report = st.session_state.get(REPORT)
+if report is not None:
+    st.subheader("Results")
+
+    def clock(t: float) -> str:
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+    waited = f"; waited {report.waited_s:.1f} s for another benchmark" if report.waited_s >= 0.05 else ""
+    st.caption(f"Measured on {report.device.name} with {report.device.backend} ({report.device.note}), "
+               f"from {clock(report.started_at)} to {clock(report.finished_at)} UTC{waited}.")
+    load = st.session_state.get("bench_load")
+    cores = os.cpu_count() or 1
+    if report.device.backend not in GPU_BACKENDS and load is not None and load > 0.5 * cores:
+        st.warning(f"The machine was busy when the run started (load average {load:.1f} on {cores} logical CPUs): "
+                   f"other processes share the cores, so these CPU figures are lower and noisier than an idle "
+                   f"machine's.")
+    if report.stopped:
+        st.warning(f"The sweep stopped early ({report.stopped}); the figures below cover what was measured.")
+    best = report.best()
+    cols = st.columns(max(1, len(best) + (1 if report.bandwidth else 0)))
+    for col, (dtype, r) in zip(cols, best.items(), strict=False):
+        pct = f"{r.fraction_of_peak:.0%} of the {dtype} dense peak" if r.fraction_of_peak else "no catalog peak"
+        col.metric(f"Best {dtype} matmul", f"{r.tflops:,.3f} TFLOPS", help=f"{r.label} {r.m}x{r.n}x{r.k}; {pct}")
+    if report.bandwidth:
+        bw = report.bandwidth
+        pct = f"{bw.fraction_of_peak:.0%} of the datasheet" if bw.fraction_of_peak else "no catalog figure"
+        cols[-1].metric("Copy bandwidth", f"{bw.bytes_per_s / 1e9:,.1f} GB/s",
+                        help=f"2 x {fmt.size(bw.buffer_bytes)} / {bw.median_s * 1e3:.2f} ms median; {pct}")
+
+    records = report.records()
+    peaks = {d: r.peak_flops_per_s for d, r in best.items()}
+    for fig in (flops_vs_size(records, peaks, report.device.name), flops_by_shape(records, report.device.name)):
+        if fig is not None:
+            st.plotly_chart(fig, width="stretch")
+    df = pd.DataFrame(records)
+    if not df.empty:
+        df["median_ms"] = df["median_s"] * 1e3
+        columns = ["dtype", "shape", "m", "n", "k", "runs", "median_ms", "tflops"]
+        columns += ["pct_of_peak"] if df["pct_of_peak"].notna().any() else []
+        st.dataframe(df[columns],
+                     hide_index=True, width="stretch",
+                     column_config={"median_ms": st.column_config.NumberColumn("median ms", format="%.3f"),
+                                    "tflops": st.column_config.NumberColumn("TFLOPS", format="%.4f"),
+                                    "pct_of_peak": st.column_config.NumberColumn("% of dense peak", format="%.1f")})
+    if report.bandwidth:
+        df = pd.concat([df, pd.DataFrame([{"shape": "copy", **report.bandwidth.record()}])], ignore_index=True)
+    st.download_button("Download CSV", df.to_csv(index=False), file_name="benchmark.csv", mime="text/csv")
+
+    label = f"{report.device.name} ({report.device.backend})"
+    if st.button("Use these figures in the estimates", key="buse", type="primary",
+                 help="The Compute and Inference speed pages then divide by these instead of datasheet peaks."):
+        measured.put(label, report.best_flops_per_s(),
+                     report.bandwidth.bytes_per_s if report.bandwidth else None)
+
+in_use = measured.get()
+if in_use:
+    figures = ", ".join(f"{d} {v / 1e12:,.3f} TFLOPS" for d, v in in_use["flops_per_s"].items())
+    bw = in_use["bandwidth_bytes_per_s"]
+    st.success(f"Estimates use figures measured on {in_use['device']}: {figures}"
+               + (f", bandwidth {bw / 1e9:,.1f} GB/s." if bw else "; bandwidth from the datasheet."))
+    if st.button("Stop using measured figures", key="bclear"):
+        measured.clear()
+        st.rerun()
+
+with st.expander("Method: how the figures are measured"):
+    st.markdown(r"""
+- **FLOPs** of an $(m \times k)(k \times n)$ matmul $= 2mnk$; **TFLOPS** $= 2mnk / t_{median} / 10^{12}$.
+- **Timing**: fresh random inputs per shape; warm-up runs; then each run is timed alone: on a GPU between two
+  CUDA/HIP events with the host waiting for the second (launch latency is not counted as work); on the CPU with
+  `time.perf_counter`. The figure is the **median** of the timed runs. With *Flush L2*, a buffer twice the GPU's
+  L2 is written before each run, outside the timed region.
+- **Best of the sweep** = maximum achievable matmul FLOPS (ml-engineering *mamf-finder*): what training and prefill
+  estimates should divide by. Throughput depends on size and alignment (multiples of 64/128 run best).
+- **Percent of peak** compares with the catalog's *dense* peak of the same dtype (never the 2:4-sparse figure).
+- **Bandwidth**: `dst.copy_(src)` of a buffer larger than any cache; bytes moved $= 2 \times$ buffer (read + write,
+  the STREAM Copy convention); GB $= 10^9$ bytes.
+- **One benchmark per device at a time**: a process-wide lock plus a file lock in the temp directory; others wait
+  and are told so. A run stops at its time budget and refuses matmuls above the memory limit.
+- **dtypes**: fp32 with full-precision math (`torch.set_float32_matmul_precision("highest")`), tf32 ("high"),
+  bf16, fp16, fp8 = e4m3 inputs with bf16 output via `torch._scaled_mm` (NVIDIA compute capability 8.9+, AMD MI300+).
+""")

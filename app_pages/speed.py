@@ -1,0 +1,124 @@
+"""Inference speed: a roofline of prefill (compute) and decode (bytes per token / bandwidth) against batch."""
+
+import streamlit as st
+
+from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
+from ui import format as fmt
+from ui import measured, pickers, state
+from ui.figures_speed import step_time_vs_batch, tokens_vs_batch
+
+COMPUTE_DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
+
+st.title("Inference speed")
+st.caption("Decoding is bandwidth-bound: every step reads all weights and the whole KV cache to make one token per "
+           "sequence. Batching shares the weight reads, so throughput grows with batch until FLOPs dominate; "
+           "that is why serving systems batch continuously. These are roofline bounds (best case).")
+
+spec, gpu = pickers.current_model(), pickers.current_gpu()
+a, b, c = st.columns(3)
+batch = int(state.number("Batch (sequences)", "sbatch", 1, 1, 4096, step=1, where=a,
+                         help="Sequences decoded together in one step."))
+prompt = int(state.number("Prompt tokens", "sprompt", 1024, 1, 1_000_000, step=1, where=b,
+                          help="Tokens of each prompt, processed at once in the prefill."))
+output = int(state.number("Output tokens", "soutput", 256, 2, 1_000_000, step=1, where=c,
+                          help="Tokens generated per sequence; the first comes from the prefill."))
+weight_dtype = state.select("Weights", "swdtype", WEIGHT_DTYPES, "bf16", where=a,
+                            help="Storage format of the weights (bits from the Number formats page; quantization "
+                                 "scales not counted).")
+kv_dtype = state.select("KV cache", "skvdtype", KV_DTYPES, "bf16", where=b, help="Storage format of the KV cache.")
+compute_dtype = state.select("Matmul dtype", "scdtype", COMPUTE_DTYPES, "bf16", where=c,
+                             help="The tensor-core format the matmuls run in (int8/int4 weights are usually "
+                                  "dequantized to bf16); its peak or measured FLOP/s is the compute roof.")
+
+figures = measured.get()
+use_measured = False
+if figures:
+    use_measured = state.toggle(f"Use the figures measured on {figures['device']}", "smeas", True,
+                                help="Set on the Benchmark page with 'Use these figures'.")
+flops, flops_src = gpu.peak(compute_dtype), f"{gpu.name} datasheet dense {compute_dtype} peak"
+bw, bw_src = gpu.bandwidth_bytes_per_s, f"{gpu.name} datasheet bandwidth"
+if use_measured:
+    if figures["flops_per_s"].get(compute_dtype):
+        flops, flops_src = figures["flops_per_s"][compute_dtype], f"measured {compute_dtype} matmul on {figures['device']}"
+    else:
+        st.warning(f"No {compute_dtype} matmul was measured on {figures['device']}; using the datasheet peak for compute.")
+    if figures["bandwidth_bytes_per_s"]:
+        bw, bw_src = figures["bandwidth_bytes_per_s"], f"measured copy bandwidth on {figures['device']}"
+
+if not flops:
+    st.error(f"{gpu.name} has no {compute_dtype} matmul peak in the catalog (not supported in hardware); "
+             f"pick another matmul dtype.")
+    st.stop()
+
+try:
+    setup = ServingSetup(batch=batch, prompt_tokens=prompt, output_tokens=output, weight_dtype=weight_dtype,
+                         kv_dtype=kv_dtype)
+    hw = Hardware(flops, bw, source=f"{flops_src}; {bw_src}")
+    est = estimate(spec, setup, hw)
+    sweep = batch_sweep(spec, setup, hw, max_batch=max(1024, batch))
+    fit = max_batch_in_memory(spec, setup, gpu.usable_memory_bytes)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.info(f"Compute roof: **{flops / 1e12:,.3f} TFLOPS** ({flops_src}). "
+        f"Memory roof: **{bw / 1e9:,.1f} GB/s** ({bw_src}).")
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Time to first token", fmt.duration(est.ttft_s),
+          help=f"Prefill of {batch} x {prompt} tokens, {est.prefill_bound}-bound: "
+               f"{est.prefill_flops:.3e} FLOPs / {flops / 1e12:,.1f} TFLOPS.")
+m2.metric("Decode, per sequence", f"{est.tokens_per_s_per_seq:,.1f} tokens/s",
+          help=f"{est.decode_steps} decode steps in {fmt.duration(est.decode_s)}; {est.decode_bound}-bound.")
+m3.metric("Decode, whole batch", f"{est.tokens_per_s_total:,.0f} tokens/s", help="batch x per-sequence rate.")
+m4.metric("Request latency", fmt.duration(est.end_to_end_s), help="Time to first token + all decode steps.")
+
+need = est.memory_bytes
+fits = need <= gpu.usable_memory_bytes
+(st.caption if fits else st.warning)(
+    f"Weights {fmt.size(est.weights_stored_bytes)} + KV cache at {setup.final_context:,} tokens "
+    f"{fmt.size(est.kv_stored_bytes)} = {fmt.size(need)} of {gpu.name}'s {fmt.size(gpu.usable_memory_bytes)}"
+    + ("." if fits else ": this batch does not fit on one GPU (split the model or shrink the batch)")
+    + f" At most {fit:,} sequences of this length fit (weights + KV only).")
+
+if sweep.compute_bound_from is None:
+    st.caption(f"Decode stays memory-bound up to batch {int(sweep.batch[-1]):,}: once the shared weight reads are "
+               f"amortized, every sequence still reads its own KV cache each step, so throughput flattens toward "
+               f"bandwidth / KV bytes per sequence instead of reaching the compute roof (shorter contexts, GQA/MLA or "
+               f"an fp8 KV cache move it).")
+else:
+    st.caption(f"Decode becomes compute-bound from batch {sweep.compute_bound_from:,}: beyond it, more sequences "
+               f"add FLOPs faster than the shared weight reads save time.")
+title = f"{spec.name} on {gpu.name}: decode throughput against batch"
+st.plotly_chart(tokens_vs_batch(sweep, batch, fit, title), width="stretch")
+st.plotly_chart(step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
+
+with st.expander("Formulas, assumptions and the numbers behind them"):
+    st.markdown(rf"""
+**Roofline** (Williams et al. 2009; Pope et al. 2022): a step takes at least
+$\max(\text{{FLOPs}}/F,\ \text{{bytes}}/B)$ with $F$ = {flops / 1e12:,.3f} TFLOPS and $B$ = {bw / 1e9:,.1f} GB/s.
+
+**Prefill** (time to first token): FLOPs $= b\,[2 N_{{matmul}} p + \text{{attention}} + 2 V h]$ with the causal
+half of attention, $2 \cdot heads \cdot (d_{{qk}}+d_v)$ per position per layer (FlashAttention skips masked blocks),
+logits of the last position only: **{est.prefill_flops:.3e} FLOPs** and {fmt.size(est.prefill_bytes)} of weights read
+and KV written, so {est.prefill_bound}-bound: {fmt.duration(est.prefill_s)}.
+
+**Decode step** at context $c$: reads the weights once for the batch
+(**{fmt.size(est.weights_read_per_step_bytes)}**: all weights except the embedding table, of which only the
+looked-up rows are read; for MoE the expected distinct experts $E(1-(1-k/E)^b)$ of a step with $b$ tokens) plus the
+KV cache of every sequence (**{fmt.size(est.kv_read_first_step_bytes)}** at the first step,
+**{fmt.size(est.kv_read_last_step_bytes)}** at the last). FLOPs $= b\,[2 N_{{matmul}} + 2 V h +$ attention over $c$].
+Each step's time is the larger of its two roofs; the output's {est.decode_steps} steps sum to
+{fmt.duration(est.decode_s)} (memory roof alone {fmt.duration(est.decode_memory_s)}, compute roof alone
+{fmt.duration(est.decode_compute_s)}).
+
+**Throughput vs batch**: the weights are read once per step whatever the batch, so tokens/s grows almost linearly
+with $b$ while memory-bound, then flattens when FLOPs catch up
+({f"from batch {sweep.compute_bound_from}" if sweep.compute_bound_from else "not within 1,024 here"}); KV reads grow
+with $b$ too. Memory caps the batch at {fit:,} here (weights + KV cache on {gpu.name}; activations, CUDA context and
+fragmentation not counted).
+
+Not counted: kernel launch and scheduling overheads, sampling, communication, quantization scales, activation
+traffic. Datasheet figures are peaks no real kernel reaches; measured figures (Benchmark page) are closer. Sources:
+`calc/speed.py` docstrings.
+""")

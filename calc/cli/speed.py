@@ -1,0 +1,61 @@
+"""``python -m calc speed``: roofline inference speed (time to first token, decode tokens/s, batch sweep)."""
+
+from __future__ import annotations
+
+from calc.cli import emit_json, print_table
+from calc.cli.common import add_model_args, model_from_args, positive_int
+from calc.gpus import get_gpu
+from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
+from calc.units import format_bytes, format_duration
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("speed", help="roofline inference speed: prefill, decode tokens/s, batch sweep")
+    add_model_args(p)
+    p.add_argument("--gpu", default="H100 SXM", help="catalog GPU (see `python -m calc gpus`)")
+    p.add_argument("--batch", type=positive_int, default=1, help="sequences decoded together")
+    p.add_argument("--prompt", type=positive_int, default=1024, help="prompt tokens per sequence")
+    p.add_argument("--output", type=positive_int, default=256, help="generated tokens per sequence (>= 2)")
+    p.add_argument("--weights", default="bf16", choices=WEIGHT_DTYPES, help="weight storage format")
+    p.add_argument("--kv", default="bf16", choices=KV_DTYPES, help="KV-cache storage format")
+    p.add_argument("--compute", default="bf16", choices=("bf16", "fp16", "fp8", "tf32", "fp32"),
+                   help="matmul dtype whose peak is the compute roof")
+    p.add_argument("--tflops", type=float, default=None, help="measured matmul TFLOPS instead of the datasheet peak")
+    p.add_argument("--bandwidth-gbs", type=float, default=None, help="measured GB/s instead of the datasheet figure")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    spec = model_from_args(args)
+    gpu = get_gpu(args.gpu)
+    flops = args.tflops * 1e12 if args.tflops is not None else gpu.peak(args.compute)
+    if not flops:
+        raise ValueError(f"{gpu.name} has no {args.compute} peak in the catalog; pass --tflops or another --compute")
+    bw = args.bandwidth_gbs * 1e9 if args.bandwidth_gbs is not None else gpu.bandwidth_bytes_per_s
+    hw = Hardware(flops, bw, "measured" if args.tflops or args.bandwidth_gbs else "datasheet")
+    setup = ServingSetup(args.batch, args.prompt, args.output, args.weights, args.kv)
+    est = estimate(spec, setup, hw)
+    sweep = batch_sweep(spec, setup, hw, max_batch=max(1024, args.batch))
+    fit = max_batch_in_memory(spec, setup, gpu.usable_memory_bytes)
+    if args.json:
+        emit_json({"model": spec.name, "gpu": gpu.name, "flops_per_s": flops, "bandwidth_bytes_per_s": bw,
+                   "batch": setup.batch, "prompt_tokens": setup.prompt_tokens, "output_tokens": setup.output_tokens,
+                   "prefill_flops": est.prefill_flops, "ttft_s": est.ttft_s, "prefill_bound": est.prefill_bound,
+                   "decode_s": est.decode_s, "decode_bound": est.decode_bound,
+                   "tokens_per_s_per_seq": est.tokens_per_s_per_seq, "tokens_per_s_total": est.tokens_per_s_total,
+                   "weights_read_per_step_bytes": est.weights_read_per_step_bytes,
+                   "memory_bytes": est.memory_bytes, "max_batch_in_memory": fit,
+                   "compute_bound_from_batch": sweep.compute_bound_from,
+                   "sweep": [{"batch": int(b), "tokens_per_s_total": float(t)}
+                             for b, t in zip(sweep.batch, sweep.tokens_per_s_total, strict=True)]})
+        return 0
+    print(f"{spec.name} on {gpu.name}: {flops / 1e12:,.1f} TFLOPS ({args.compute}), {bw / 1e9:,.0f} GB/s ({hw.source})")
+    print(f"time to first token {format_duration(est.ttft_s)} ({est.prefill_bound}-bound); "
+          f"decode {est.tokens_per_s_per_seq:,.1f} tokens/s per sequence, {est.tokens_per_s_total:,.0f} in total "
+          f"({est.decode_bound}-bound)")
+    print(f"memory: weights {format_bytes(est.weights_stored_bytes)} + KV {format_bytes(est.kv_stored_bytes)}; "
+          f"at most {fit:,} sequences fit")
+    print_table([{"batch": int(b), "tokens/s total": f"{t:,.0f}", "tokens/s per seq": f"{s:,.1f}"}
+                 for b, t, s in zip(sweep.batch, sweep.tokens_per_s_total, sweep.tokens_per_s_per_seq, strict=True)])
+    return 0

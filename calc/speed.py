@@ -1,0 +1,384 @@
+"""Inference speed from a roofline: prefill is bounded by compute, decode by bytes moved per step.
+
+A step of a transformer forward takes at least ``max(FLOPs / throughput, bytes / bandwidth)``
+(Williams et al. 2009 "Roofline"; for LLM inference: Pope et al. 2022 "Efficiently Scaling
+Transformer Inference" sec. 2-3, and Kipply 2022 "Transformer inference arithmetic"). These are
+*lower bounds* on time with the given throughput and bandwidth: real engines add kernel launches,
+sampling and scheduling. Feed them the datasheet peaks for a ceiling, or the figures measured on
+the Benchmark page (``measure/``) for a number this hardware can reach in a matmul and a copy.
+
+Conventions (each function states its own formula):
+- FLOPs: 2 per multiply-add. A token costs 2 FLOPs per weight it multiplies (Kaplan et al. 2020
+  eq. 2.2 / Table 1): every active parameter except the embedding table (a lookup) and the norms
+  (element-wise); biases and routers are counted like weights (a rounding error). The output head
+  is counted apart: 2 x vocab x hidden per position whose logits are computed.
+- Attention scores and values: for one query attending to ``c`` positions, per layer
+  ``2 x heads x (d_qk + d_v) x c`` (QK^T and AV; Kaplan Table 1 lists only QK^T, the "2 n_ctx d_attn"
+  term, which undercounts by AV). Sliding-window layers attend to ``min(c, window)``.
+- Prefill counts the causal half (a FlashAttention kernel skips masked blocks) and computes logits
+  for the last position only (what serving engines such as vLLM do); ``causal=False`` and
+  ``all_logits=True`` give what eager ``transformers`` multiplies, and the tests hold those to
+  ``torch.utils.flop_counter.FlopCounterMode`` on real models.
+- Bytes per decode step: the weights read once for the whole batch plus every sequence's KV cache.
+  Weights read = all weights except the embedding table (only the looked-up rows are read; a tied
+  table is read whole as the output head). For MoE, a step with T tokens touches on average
+  ``E (1 - (1 - k/E)^T)`` of the E routed experts per layer (uniform, independent routing; real routers
+  are less even, so fewer), which is k for one token and tends to all E for large batches.
+- Decode: prefill yields the first output token (time to first token = prefill time, no queueing);
+  each further token is one decode step at a context one longer. Block scales of int4/int8 weights
+  and activation traffic are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from calc.dtypes import dtype_bits
+from calc.kvcache import cached_positions, kv_cache_bytes, kv_elements_per_token
+from calc.models import ModelSpec, param_counts
+
+MAX_BATCH = 65_536
+MAX_TOKENS = 10_000_000
+#: Weight formats the speed estimate accepts (bits from calc.dtypes; scales not counted).
+WEIGHT_DTYPES = ("fp32", "bf16", "fp16", "fp8_e4m3", "int8", "int4")
+KV_DTYPES = ("fp32", "bf16", "fp16", "fp8_e4m3", "int8", "int4")
+
+
+def _whole(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a whole number in [{lo:,}, {hi:,}], got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a whole number in [{lo:,}, {hi:,}], got {value!r:.40}") from None
+    if not lo <= n <= hi:
+        raise ValueError(f"{name} must be in [{lo:,}, {hi:,}], got {n:,}")
+    return n
+
+
+def _positive(name: str, value) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r:.40}") from None
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r:.40}")
+    return x
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What the roofline divides by: matmul FLOP/s of the compute dtype and memory bandwidth (bytes/s)."""
+
+    flops_per_s: float
+    bandwidth_bytes_per_s: float
+    source: str = "datasheet"
+
+    def __post_init__(self):
+        object.__setattr__(self, "flops_per_s", _positive("throughput (FLOP/s)", self.flops_per_s))
+        object.__setattr__(self, "bandwidth_bytes_per_s",
+                           _positive("bandwidth (bytes/s)", self.bandwidth_bytes_per_s))
+
+
+@dataclass(frozen=True)
+class ServingSetup:
+    """One batch of ``batch`` sequences, each a prompt of ``prompt_tokens`` then ``output_tokens`` generated."""
+
+    batch: int = 1
+    prompt_tokens: int = 1024
+    output_tokens: int = 256
+    weight_dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+
+    def __post_init__(self):
+        object.__setattr__(self, "batch", _whole("batch", self.batch, 1, MAX_BATCH))
+        object.__setattr__(self, "prompt_tokens", _whole("prompt tokens", self.prompt_tokens, 1, MAX_TOKENS))
+        object.__setattr__(self, "output_tokens", _whole("output tokens", self.output_tokens, 2, MAX_TOKENS))
+        for field_name, allowed in (("weight_dtype", WEIGHT_DTYPES), ("kv_dtype", KV_DTYPES)):
+            value = getattr(self, field_name)
+            if value not in allowed:
+                raise ValueError(f"{field_name.replace('_', ' ')} must be one of {', '.join(allowed)}, got {value!r:.40}")
+
+    @property
+    def final_context(self) -> int:
+        """Positions cached when the last output token has been generated."""
+        return self.prompt_tokens + self.output_tokens - 1
+
+
+# ----- FLOPs ---------------------------------------------------------------------------------
+def head_params(spec: ModelSpec) -> int:
+    """Weights of the output head, tied or not: vocab x hidden."""
+    return spec.vocab_size * spec.hidden_size
+
+
+def matmul_params_per_token(spec: ModelSpec) -> int:
+    """Parameters one token multiplies in the decoder layers (active experts only), head excluded.
+
+    = active - embeddings - norms - output head (param_counts; ``calc/models.py``).
+
+    >>> from calc.presets import get_preset
+    >>> matmul_params_per_token(get_preset("Meta-Llama-3-8B"))  # 32 x 218,103,808 per layer
+    6979321856
+    """
+    c = param_counts(spec)
+    return c.active - c.embeddings - c.norms - c.output_head
+
+
+def _attn_dims(spec: ModelSpec) -> tuple[int, int]:
+    """(d_qk, d_v) per query head."""
+    if spec.is_mla:
+        return spec.qk_nope_head_dim + spec.qk_rope_head_dim, spec.v_head_dim
+    return spec.head_dim, spec.head_dim
+
+
+def attention_flops(spec: ModelSpec, new_tokens: int, past_tokens: int = 0, causal: bool = True) -> int:
+    """QK^T and AV FLOPs of one sequence: ``new_tokens`` queries after ``past_tokens`` cached positions.
+
+    Per layer, query i (1-based) attends to ``past + i`` positions (``min(., window)`` on sliding
+    layers): 2 x heads x (d_qk + d_v) FLOPs per position. ``causal=False`` counts what eager attention
+    multiplies: every query against all ``past + new`` positions (the mask is applied afterwards).
+
+    >>> from calc.presets import get_preset
+    >>> attention_flops(get_preset("Meta-Llama-3-8B"), 1, 8191)  # 32 x 2 x 32 x 256 x 8192
+    4294967296
+    """
+    new_tokens = _whole("new tokens", new_tokens, 1, MAX_TOKENS)
+    past_tokens = _whole("past tokens", past_tokens, 0, MAX_TOKENS) if past_tokens else 0
+    d_qk, d_v = _attn_dims(spec)
+    per_position = 2 * spec.num_heads * (d_qk + d_v)
+    total = past_tokens + new_tokens
+    positions = 0
+    for layer in range(spec.num_layers):
+        window = spec.sliding_window if spec.sliding_window and spec.layer_is_sliding(layer) else None
+        if not causal:
+            positions += new_tokens * total
+        elif window is None:  # sum_{i=1..n} (past + i)
+            positions += new_tokens * past_tokens + new_tokens * (new_tokens + 1) // 2
+        else:
+            positions += _sum_min(past_tokens + 1, total, window)
+    return per_position * positions
+
+
+def _sum_min(lo: int, hi: int, w: int) -> int:
+    """sum_{c=lo..hi} min(c, w)."""
+    below_hi = min(hi, w)
+    s = (below_hi * (below_hi + 1) // 2 - (lo - 1) * lo // 2) if lo <= below_hi else 0
+    return s + max(0, hi - max(lo - 1, w)) * w
+
+
+def prefill_flops(spec: ModelSpec, tokens: int, causal: bool = True, all_logits: bool = False) -> int:
+    """Forward FLOPs of one prompt of ``tokens``: 2 x matmul params x tokens + attention + head.
+
+    The head is 2 x vocab x hidden for the last position (``all_logits=False``, serving engines) or
+    for every position (eager ``transformers``).
+    """
+    tokens = _whole("prompt tokens", tokens, 1, MAX_TOKENS)
+    logits = tokens if all_logits else 1
+    return (2 * matmul_params_per_token(spec) * tokens + attention_flops(spec, tokens, 0, causal)
+            + 2 * head_params(spec) * logits)
+
+
+def decode_flops(spec: ModelSpec, context: int) -> int:
+    """FLOPs of one sequence's decode step whose new token attends to ``context`` positions (itself included).
+
+    >>> from calc.presets import get_preset
+    >>> spec = get_preset("Meta-Llama-3-8B")
+    >>> decode_flops(spec, 1) == 2 * (matmul_params_per_token(spec) + 128256 * 4096) + 32 * 2 * 32 * 256
+    True
+    """
+    context = _whole("context", context, 1, 2 * MAX_TOKENS)
+    return 2 * matmul_params_per_token(spec) + attention_flops(spec, 1, context - 1) + 2 * head_params(spec)
+
+
+# ----- bytes ---------------------------------------------------------------------------------
+def expected_experts_touched(spec: ModelSpec, tokens: float) -> float:
+    """Mean distinct routed experts per MoE layer when ``tokens`` tokens each pick k of E uniformly.
+
+    E (1 - (1 - k/E)^T): each expert is missed by one token with probability 1 - k/E.
+
+    >>> from calc.presets import get_preset
+    >>> expected_experts_touched(get_preset("Mixtral-8x7B-v0.1"), 1)
+    2.0
+    """
+    if not spec.is_moe:
+        return 0.0
+    e, k = spec.num_experts, spec.experts_per_token
+    return e * (1.0 - (1.0 - k / e) ** tokens)
+
+
+def weight_bytes_read(spec: ModelSpec, tokens: float, weight_dtype: str = "bf16") -> float:
+    """Weight bytes one forward step over ``tokens`` tokens (all sequences together) reads.
+
+    (total - embeddings - routed experts + vocab x hidden if tied + tokens x hidden looked-up rows
+    + per-expert params x MoE layers x experts touched) x bits / 8.
+    """
+    c = param_counts(spec)
+    tied_head = head_params(spec) if spec.tie_embeddings else 0
+    params = c.total - c.embeddings - c.experts + tied_head + min(tokens, spec.vocab_size) * spec.hidden_size
+    if spec.is_moe and c.experts:
+        per_expert_layer = c.experts / (spec.num_experts * spec.num_moe_layers)
+        params += per_expert_layer * spec.num_moe_layers * expected_experts_touched(spec, tokens)
+    return params * dtype_bits(weight_dtype) / 8
+
+
+def weight_bytes_stored(spec: ModelSpec, weight_dtype: str = "bf16") -> int:
+    """Bytes the weights occupy: total params x bits / 8 (no quantization scales)."""
+    return round(param_counts(spec).total * dtype_bits(weight_dtype) / 8)
+
+
+def kv_bytes_at(spec: ModelSpec, batch: int, contexts, kv_dtype: str = "bf16") -> np.ndarray:
+    """KV-cache bytes of ``batch`` sequences at each context length in ``contexts`` (vectorized).
+
+    Same formula as ``calc.kvcache.kv_cache_bytes`` (the tests hold them equal): per layer elements per
+    token x cached positions (window-capped) x batch x bits / 8, as float64.
+    """
+    c = np.asarray(contexts, dtype=np.float64)
+    full = sliding = 0
+    for layer in range(spec.num_layers):
+        e = kv_elements_per_token(spec, layer)
+        if cached_positions(spec, layer, 2**62) < 2**62:  # a window caps this layer
+            sliding += e
+        else:
+            full += e
+    window = spec.sliding_window or 0
+    return (full * c + sliding * np.minimum(c, window)) * batch * dtype_bits(kv_dtype) / 8
+
+
+# ----- the estimate --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpeedEstimate:
+    """Roofline times of one batch. Seconds, FLOPs, bytes; ``*_bound`` names the binding roof."""
+
+    prefill_flops: int
+    prefill_bytes: float
+    prefill_s: float
+    prefill_bound: str
+    decode_steps: int
+    decode_s: float
+    decode_memory_s: float  # sum over steps of bytes / bandwidth
+    decode_compute_s: float  # sum over steps of FLOPs / throughput
+    decode_bound: str  # the larger of the two sums
+    weights_read_per_step_bytes: float
+    kv_read_first_step_bytes: float
+    kv_read_last_step_bytes: float
+    weights_stored_bytes: int
+    kv_stored_bytes: int  # at the final context
+    batch: int
+
+    @property
+    def ttft_s(self) -> float:
+        """Time to first token: the prefill of the batch (no queueing, no network)."""
+        return self.prefill_s
+
+    @property
+    def tokens_per_s_per_seq(self) -> float:
+        """Decode tokens per second one sequence sees."""
+        return self.decode_steps / self.decode_s
+
+    @property
+    def tokens_per_s_total(self) -> float:
+        return self.batch * self.tokens_per_s_per_seq
+
+    @property
+    def end_to_end_s(self) -> float:
+        return self.prefill_s + self.decode_s
+
+    @property
+    def memory_bytes(self) -> int:
+        """Weights + KV cache at the end (activations and runtime overhead not counted)."""
+        return self.weights_stored_bytes + self.kv_stored_bytes
+
+
+def _decode_sums(spec: ModelSpec, setup: ServingSetup, hw: Hardware, batch: int) -> tuple[float, float, float]:
+    """(time, memory time, compute time) summed over the decode steps of ``batch`` sequences."""
+    contexts = np.arange(setup.prompt_tokens + 1, setup.final_context + 1, dtype=np.float64)
+    weights = weight_bytes_read(spec, batch, setup.weight_dtype)
+    mem_s = (weights + kv_bytes_at(spec, batch, contexts - 1, setup.kv_dtype)) / hw.bandwidth_bytes_per_s
+    d_qk, d_v = _attn_dims(spec)
+    fixed = 2 * matmul_params_per_token(spec) + 2 * head_params(spec)
+    per_position = 2 * spec.num_heads * (d_qk + d_v)
+    positions = np.zeros_like(contexts)
+    for layer in range(spec.num_layers):
+        positions += np.minimum(contexts, cached_positions(spec, layer, 2**62))
+    comp_s = batch * (fixed + per_position * positions) / hw.flops_per_s
+    return float(np.maximum(mem_s, comp_s).sum()), float(mem_s.sum()), float(comp_s.sum())
+
+
+def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware) -> SpeedEstimate:
+    """Prefill and decode roofline of ``setup`` on ``hw``.
+
+    prefill_s = max(batch x prefill_flops / F, (weights read + KV written) / BW);
+    decode_s = sum over steps of max(batch x decode_flops(c) / F, (weights read + KV(c - 1)) / BW),
+    c = prompt + 1 ... prompt + output - 1.
+    """
+    b = setup.batch
+    p_flops = b * prefill_flops(spec, setup.prompt_tokens)
+    p_bytes = (weight_bytes_read(spec, b * setup.prompt_tokens, setup.weight_dtype)
+               + float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype)))
+    p_comp, p_mem = p_flops / hw.flops_per_s, p_bytes / hw.bandwidth_bytes_per_s
+    d_s, d_mem, d_comp = _decode_sums(spec, setup, hw, b)
+    return SpeedEstimate(
+        prefill_flops=p_flops, prefill_bytes=p_bytes, prefill_s=max(p_comp, p_mem),
+        prefill_bound="compute" if p_comp >= p_mem else "memory",
+        decode_steps=setup.output_tokens - 1, decode_s=d_s, decode_memory_s=d_mem, decode_compute_s=d_comp,
+        decode_bound="compute" if d_comp >= d_mem else "memory",
+        weights_read_per_step_bytes=weight_bytes_read(spec, b, setup.weight_dtype),
+        kv_read_first_step_bytes=float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype)),
+        kv_read_last_step_bytes=float(kv_bytes_at(spec, b, setup.final_context - 1, setup.kv_dtype)),
+        weights_stored_bytes=weight_bytes_stored(spec, setup.weight_dtype),
+        kv_stored_bytes=kv_cache_bytes(spec, b, setup.final_context, setup.kv_dtype),
+        batch=b,
+    )
+
+
+@dataclass(frozen=True)
+class BatchSweep:
+    """Decode throughput against batch size (arrays share the ``batch`` axis)."""
+
+    batch: np.ndarray
+    tokens_per_s_total: np.ndarray
+    tokens_per_s_per_seq: np.ndarray
+    memory_s: np.ndarray  # decode time if only bandwidth limited
+    compute_s: np.ndarray  # decode time if only compute limited
+    compute_bound_from: int | None  # smallest batch in the sweep whose decode is compute-bound
+
+
+def batch_sweep(spec: ModelSpec, setup: ServingSetup, hw: Hardware, max_batch: int = 1024) -> BatchSweep:
+    """Decode throughput for batch = 1, 2, 3, 4, 6, 8, ... up to ``max_batch`` (the rest of ``setup`` fixed).
+
+    Throughput grows almost linearly while decode is memory-bound (the weights are read once for
+    the whole batch) and flattens once FLOPs dominate: why servers batch continuously.
+    """
+    max_batch = _whole("largest batch", max_batch, 1, MAX_BATCH)
+    batches = batch_grid(max_batch)
+    rows = [_decode_sums(spec, setup, hw, int(b)) for b in batches]
+    t, mem, comp = (np.array(col) for col in zip(*rows, strict=True))
+    steps = setup.output_tokens - 1
+    bound = np.nonzero(comp >= mem)[0]
+    return BatchSweep(batch=batches, tokens_per_s_total=batches * steps / t, tokens_per_s_per_seq=steps / t,
+                      memory_s=mem, compute_s=comp,
+                      compute_bound_from=int(batches[bound[0]]) if bound.size else None)
+
+
+def batch_grid(max_batch: int) -> np.ndarray:
+    """1, 2, 3, 4, 6, 8, 12, 16, ... (powers of two and their midpoints) up to ``max_batch``, which is included."""
+    grid = {1, max_batch}
+    p = 1
+    while p <= max_batch:
+        grid.update(x for x in (p, 3 * p // 2) if 1 <= x <= max_batch)
+        p *= 2
+    return np.array(sorted(grid), dtype=np.int64)
+
+
+def max_batch_in_memory(spec: ModelSpec, setup: ServingSetup, memory_bytes: float) -> int:
+    """Largest batch whose weights + KV cache at the final context fit in ``memory_bytes`` (0: weights alone
+    do not fit). Activations, CUDA context and fragmentation are not counted, so real servers fit fewer."""
+    free = memory_bytes - weight_bytes_stored(spec, setup.weight_dtype)
+    per_seq = kv_cache_bytes(spec, 1, setup.final_context, setup.kv_dtype)
+    if free <= 0:
+        return 0
+    return int(free // per_seq) if per_seq else MAX_BATCH

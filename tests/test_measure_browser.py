@@ -1,0 +1,52 @@
+"""Two browser sessions press Run on the Benchmark page at once: the runs never overlap on the device."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+
+from tests.conftest import screenshot, wait_for_app
+
+# numpy backend, a few small sizes with many runs: about a second or two of work per session on 2 cores
+QUERY = "bbackend=numpy&bsizes=256,384,512&bruns=60&bbw=0&bwarm=2"
+SPAN = re.compile(r"from (\d\d:\d\d:\d\d\.\d{3}) to (\d\d:\d\d:\d\d\.\d{3}) UTC(; waited ([\d.]+) s)?")
+
+
+def _span(pg) -> tuple[float, float, float]:
+    text = pg.get_by_text(re.compile(r"Measured on .* UTC")).inner_text()
+    m = SPAN.search(text)
+    assert m, text
+    t = [datetime.strptime(x, "%H:%M:%S.%f") for x in m.group(1, 2)]
+    return t[0].timestamp(), t[1].timestamp(), float(m.group(4) or 0)
+
+
+@pytest.mark.browser
+def test_two_sessions_never_overlap(server, browser):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1400}) for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for pg in pages:
+            pg.goto(f"{server}/benchmark?{QUERY}")
+            wait_for_app(pg)
+        buttons = [pg.get_by_role("button", name="Run benchmark") for pg in pages]
+        for b in buttons:  # as close together as Playwright clicks
+            b.click()
+        told = False  # one session is told to wait while the other runs
+        for _ in range(300):
+            told = any(pg.get_by_text("Another benchmark is running").count() for pg in pages)
+            if told or all(pg.get_by_text(re.compile(r"Measured on .* UTC")).count() for pg in pages):
+                break
+            pages[0].wait_for_timeout(100)
+        assert told, "neither session said it was waiting for the other"
+        for pg in pages:
+            pg.get_by_text(re.compile(r"Measured on .* UTC")).wait_for(timeout=120_000)
+            wait_for_app(pg)
+        screenshot(pages[1], "benchmark_two_sessions")
+        (s1, e1, w1), (s2, e2, w2) = sorted(_span(pg) for pg in pages)
+        assert e1 <= s2, f"runs overlap: {s1}-{e1} and {s2}-{e2}"
+        assert w2 > 0  # the later run waited for the first
+    finally:
+        for c in contexts:
+            c.close()

@@ -1,0 +1,60 @@
+"""Pure Plotly figure builders for the Benchmark page (no Streamlit here)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+DTYPE_COLORS = {"fp32": "#636EFA", "tf32": "#00CC96", "bf16": "#EF553B", "fp16": "#AB63FA", "fp8": "#FFA15A"}
+
+
+def flops_unit(values: list[float]) -> tuple[str, float]:
+    """("TFLOPS", 1e12) when any value reaches 1 TFLOP/s, else ("GFLOPS", 1e9): CPU figures stay readable."""
+    return ("TFLOPS", 1e12) if any(v >= 1e12 for v in values) else ("GFLOPS", 1e9)
+
+
+def flops_vs_size(records: list[dict], peaks: dict[str, float | None], device: str) -> go.Figure | None:
+    """Throughput of the square matmuls against n, one line per dtype; the dense peak of each dtype dashed.
+
+    ``records`` are ``MatmulResult.record()`` dicts; ``peaks`` maps dtype to FLOP/s (None = unknown).
+    Returns None when no square shape was measured.
+    """
+    rows = [r for r in records if r["shape"] == "square"]
+    if not rows:
+        return None
+    shown_peaks = {d: p for d, p in peaks.items() if p and any(r["dtype"] == d for r in rows)}
+    unit, scale = flops_unit([r["tflops"] * 1e12 for r in rows] + list(shown_peaks.values()))
+    fig = go.Figure()
+    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+        pts = sorted((r["m"], r["tflops"] * 1e12 / scale) for r in rows if r["dtype"] == dtype)
+        color = DTYPE_COLORS.get(dtype)
+        fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=f"{dtype} measured",
+                        line={"color": color},
+                        hovertemplate=f"{dtype} n=%{{x}}<br>%{{y:.3f}} {unit}<extra></extra>")
+        if dtype in shown_peaks:
+            fig.add_hline(y=shown_peaks[dtype] / scale, line_dash="dash", line_color=color,
+                          annotation_text=f"{dtype} dense peak {shown_peaks[dtype] / scale:,.1f}",
+                          annotation_position="top left")
+    sizes = sorted({r["m"] for r in rows})
+    fig.update_xaxes(type="log", tickvals=sizes, ticktext=[str(s) for s in sizes], title="matrix size n (n x n x n)")
+    fig.update_yaxes(title=f"{unit} (2n³ / median time)", rangemode="tozero")
+    fig.update_layout(title=f"Matmul throughput on {device}", height=420, legend_orientation="h",
+                      legend_y=-0.25, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def flops_by_shape(records: list[dict], device: str) -> go.Figure | None:
+    """Bars: throughput of each model GEMM shape, grouped by dtype. None when only square shapes ran."""
+    rows = [r for r in records if r["shape"] != "square"]
+    if not rows:
+        return None
+    unit, scale = flops_unit([r["tflops"] * 1e12 for r in rows])
+    fig = go.Figure()
+    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+        sel = [r for r in rows if r["dtype"] == dtype]
+        fig.add_bar(x=[f"{r['shape']}<br>{r['m']}x{r['n']}x{r['k']}" for r in sel],
+                    y=[r["tflops"] * 1e12 / scale for r in sel], name=dtype, marker_color=DTYPE_COLORS.get(dtype),
+                    hovertemplate=f"{dtype} %{{x}}<br>%{{y:.3f}} {unit}<extra></extra>")
+    fig.update_layout(title=f"Model GEMM shapes on {device} (m = tokens, k = input, n = output features)",
+                      barmode="group", height=400, yaxis_title=unit, legend_orientation="h",
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
