@@ -12,7 +12,7 @@ import json
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("params", "models", "gpus", "gguf", "bench", "speed", "memory")
+COMMANDS = ("params", "models", "gpus", "gguf", "bench", "speed", "compute", "scaling", "memory")
 
 
 class UsageError(Exception):
