@@ -33,6 +33,7 @@ PAGES: tuple[PageInfo, ...] = (
              "What do fp32, bf16, fp16, fp8, int8, int4 and nf4 cost in bytes, range and precision?", "Reference"),
     PageInfo("app_pages/methodology.py", "Methodology", "methodology", ":material/menu_book:",
              "Where does each formula come from, and which test checks it?", "Reference"),
+    PageInfo("app_pages/validation.py", "Validation", "validation", ":material/fact_check:", "How far is each formula from what PyTorch actually allocates?", "Reference"),
     PageInfo("app_pages/scenarios.py", "Scenarios", "scenarios", ":material/compare_arrows:",
              "How do the setups I saved compare, and how do I send them to a colleague?", "Share"),
     PageInfo("app_pages/benchmark.py", "Benchmark", "benchmark", ":material/speed:",

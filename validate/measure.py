@@ -243,14 +243,12 @@ def _tensors_in(obj):
 
 
 def decoder_layers(model: nn.Module) -> tuple[list[nn.Module], nn.Module | None]:
-    """The decoder layers and the final norm of a ``*ForCausalLM`` (Llama family or GPT-2 names)."""
+    """The decoder layers and the final norm of a ``*ForCausalLM`` (Llama family or GPT-2 names), else ([], None)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps the model
     inner = getattr(base, "model", None) or getattr(base, "transformer", None)
-    if inner is None:
-        raise ValueError(f"cannot find decoder layers in {type(model).__name__}")
     layers = getattr(inner, "layers", None) or getattr(inner, "h", None)
     norm = getattr(inner, "norm", None) or getattr(inner, "ln_f", None)
-    return list(layers), norm
+    return list(layers or []), norm  # a plain module has neither: everything is in region "embeddings"
 
 
 def training_forward(model: nn.Module, batch: int, seq_len: int, counter: bool = True):

@@ -1,0 +1,132 @@
+"""Validation: every formula against what real PyTorch allocates (reads validate/results.json; no torch needed)."""
+
+import json
+
+import streamlit as st
+
+from ui import state
+from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
+from validate.harness import RESULTS_PATH
+
+RESULTS = "validate/results.json"
+REGENERATE = "python -m validate"
+
+st.title("Validation")
+st.caption("How far each formula of this calculator is from what PyTorch actually allocates, measured on small "
+           "real models built with `transformers` on the CPU. Exact where exactness is possible; activations "
+           "within 10 %.")
+
+try:
+    with open(RESULTS_PATH, encoding="utf-8") as f:
+        doc = json.load(f)
+    records, measurements = doc["records"], doc["measurements"]
+except (OSError, ValueError, KeyError) as exc:
+    st.error(f"No readable validation results at {RESULTS} ({type(exc).__name__}). Regenerate them with "
+             f"`{REGENERATE}` in the repository root (about 20 s on two CPU cores).")
+    st.stop()
+
+env = doc.get("environment", {})
+st.write(f"Measured {doc.get('generated', '?')} with torch {env.get('torch', '?')}, transformers "
+         f"{env.get('transformers', '?')} on the CPU. Regenerate with `{REGENERATE}` (writes `{RESULTS}`); "
+         "`tests/test_validation.py` re-measures in CI and holds every formula to its tolerance.")
+
+counts = summary(records)
+c = st.columns(5)
+c[0].metric("Comparisons", counts["comparisons"])
+c[1].metric("Exact", counts["exact"], help="predicted == measured, to the byte or parameter")
+c[2].metric("Within tolerance", counts["within"], help="not exact, but inside the formula's tolerance (±10 % "
+            "for activations)")
+c[3].metric("Over tolerance", counts["over"], help="the formula is off by more than its tolerance: see the rows "
+            "marked 'over tolerance' and their notes")
+c[4].metric("No prediction", counts["missing"], help="a formula the calculator does not provide yet")
+
+arch_labels = {m["key"]: m["label"] for m in measurements}
+archs = state.multiselect("Architectures", "v_arch", list(arch_labels), list(arch_labels),
+                          help="Which of the small validation models to show (keys; labels in the table).")
+only_off = state.toggle("Only comparisons that are not exact", "v_off", False,
+                        help="Hide rows where the prediction equals the measurement exactly.")
+shown = [r for r in records if r["arch"] in archs and not (only_off and r["predicted"] == r["measured"])]
+if not shown:
+    st.info("Nothing to show for this selection.")
+else:
+    st.plotly_chart(error_strip(shown), width="stretch")
+    st.subheader("How much to trust each formula")
+    ft = formula_table(shown)
+    st.dataframe(ft, hide_index=True, width="stretch", height=38 + 35 * len(ft),
+                 column_config={"worst |error| %": st.column_config.NumberColumn(format="%.2f"),
+                                "median |error| %": st.column_config.NumberColumn(format="%.2f"),
+                                "tolerance %": st.column_config.NumberColumn(format="%g")})
+    st.subheader("Every comparison")
+    df = records_table(shown)
+    st.dataframe(df, hide_index=True, width="stretch", height=420,
+                 column_config={"predicted": st.column_config.NumberColumn(format="localized"),
+                                "measured": st.column_config.NumberColumn(format="localized"),
+                                "error %": st.column_config.NumberColumn(format="%+.2f"),
+                                "tolerance %": st.column_config.NumberColumn(format="%g")})
+    st.download_button("Download CSV", df.to_csv(index=False), file_name="validation.csv", mime="text/csv")
+
+st.subheader("Per layer: what one training step saves for backward")
+by_key = {m["key"]: m for m in measurements}
+arch = state.select("Architecture", "v_larch", list(arch_labels), list(arch_labels)[0],
+                    format_func=lambda k: arch_labels.get(k, k), help="The model whose layers to show.")
+m = by_key[arch]
+runs = {f"{r['dtype']} · {r['attn']} · {'checkpointing' if r['checkpointing'] else 'no recompute'}": r
+        for r in m["training"]}
+runs.update({f"LoRA r={r['rank']} ({len(r['targets'])} targets)"
+             + (" · checkpointing" if r["checkpointing"] else ""): r for r in m.get("lora", [])})
+case = state.select("Run", "v_run", list(runs), list(runs)[0], help="dtype · attention · recompute of the step.")
+run = runs[case]
+st.plotly_chart(layer_bars(run), width="stretch")
+st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
+           + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
+           + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
+with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})"):
+    st.dataframe(run["saved_tensors_last_layer"], hide_index=True, width="stretch")
+
+st.subheader("On a GPU: a full training step")
+gpu = doc.get("gpu") or []
+if gpu:
+    st.dataframe(gpu_table(gpu), hide_index=True, width="stretch")
+else:
+    st.info("Not measured on a GPU yet. On a CUDA machine, `python -m validate.gpu_step` compares "
+            "`torch.cuda.max_memory_allocated` of full training steps with the calculator and writes "
+            "`validate/gpu_results.json`; the next `python -m validate` adds its rows here.")
+
+with st.expander("What is measured, and how"):
+    s = doc.get("settings", {})
+    st.markdown(f"""
+**Models.** Six small architectures with random weights (hidden 128, 4 layers, vocabulary 512), built with
+`AutoModelForCausalLM.from_config` from the same `config.json` fields that `ModelSpec.from_hf_config` reads:
+Llama-style GQA, Qwen2 (q/k/v biases, tied embeddings), Gemma 2 (head_dim 64, sliding window 32, soft-capping),
+GPT-2 (LayerNorm, learned positions, `gelu_new`), a Mixtral-style MoE (4 experts, top-2) and a DeepSeek-V3-style
+model (MLA with a low-rank query, first layer dense, 4 routed + 1 shared expert). Dropout 0.
+
+**Parameters, weights, gradients, optimizer states** — storage bytes of `model.parameters()`, of every `p.grad`
+after `loss.backward()`, and of AdamW's `exp_avg` + `exp_avg_sq` after one `torch.optim.AdamW.step()` (the 4-byte
+`step` scalars per parameter tensor are listed apart). Models run purely in fp32 or purely in bf16, compared with
+`TrainingSetup(precision="fp32")` / `"bf16"`. Exact.
+
+**KV cache** — storage bytes of the `DynamicCache` after `generate()` (batch {s.get('kv_batch')}, a
+{s.get('kv_prompt')}-token prompt, {s.get('kv_new_tokens')} new tokens: {s.get('kv_prompt', 0) + s.get('kv_new_tokens', 0) - 1}
+positions). Sliding-window layers keep a view of window−1 positions into a buffer of `window` positions, so the
+memory held is `min(seq, window)` per layer. `transformers` 5 caches DeepSeek's MLA latent compressed
+(`kv_lora_rank + qk_rope_head_dim` per token), compared with `mla_compressed=True`. Exact.
+
+**Activations saved** — one training forward + loss (batch {s.get('batch')}, {s.get('seq_len')} tokens) under
+`torch.autograd.graph.saved_tensors_hooks`: every tensor autograd packs, each storage counted once (keyed by its
+untyped storage's `data_ptr`, whole storage bytes), tensors whose storage is a parameter excluded (a `Linear` saves
+its weight: already counted as weights). With gradient checkpointing (`model.gradient_checkpointing_enable()`,
+non-reentrant) the tensors a checkpoint keeps for recomputation are counted, including the keyword arguments it
+holds in a closure (RoPE tables, the attention mask). Tensors made once for all layers (RoPE cos/sin, masks) are
+counted once as "shared". Compared with the calculator's per-layer terms (`calc.activations.layer_terms`,
+`device="cpu"`, `act_bits` 32 for fp32 runs and 16 for bf16). Within 10 %.
+
+**Activations peak** — the same step (forward, loss, backward) under a `TorchDispatchMode` that adds every new
+tensor storage and drops it when freed: the largest sum, minus the gradients from the moment each appears. This is
+the CPU stand-in for `torch.cuda.max_memory_allocated` without allocator rounding; compared with
+`activation_bytes(spec, TrainingSetup(...))`. Within 10 %.
+
+**CPU vs GPU.** CPU SDPA runs a flash kernel only when query/key and value head dims are equal; DeepSeek-V3's
+differ (48 vs 32), so its "SDPA" runs store the s×s probabilities and are compared with `flash_attention=False`.
+On a GPU, the CUDA kernels differ in small ways (dropout masks, workspace); the GPU section checks whole steps.
+""")

@@ -1,0 +1,45 @@
+"""The Validation page shows what validate/results.json holds, and the file agrees with PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from tests.test_pages import run_page
+from validate.configs import get_arch
+from validate.harness import RESULTS_PATH
+
+
+def _parameters_on_meta(key: str) -> int:
+    # independent of the harness: the config built by transformers on the meta device
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    a = get_arch(key)
+    cfg = {k: v for k, v in a.config.items() if k not in ("architectures", "model_type")}
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(a.config["model_type"], **cfg))
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_page_table_for_one_architecture():
+    doc = json.loads(RESULTS_PATH.read_text())
+    at = run_page("app_pages/validation.py", {"v_arch": "gpt2"})
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Comparisons"] == str(len(doc["records"]))
+    assert metrics["Over tolerance"] == str(sum(1 for r in doc["records"] if r["ok"] is False))
+    table = at.dataframe[1].value  # "Every comparison", filtered to GPT-2
+    assert len(table) == sum(1 for r in doc["records"] if r["arch"] == "gpt2")
+    params = table[table["formula"] == "Parameters"].iloc[0]
+    # GPT-2 (n_embd 128, 4 layers, vocab 512, 512 positions, tied head): transformers' own count
+    assert params["measured"] == _parameters_on_meta("gpt2") == params["predicted"]
+    kv = table[(table["formula"] == "KV cache") & (table["case"] == "bf16")].iloc[0]
+    # 2 (K, V) x 4 layers x 4 heads x 32 head_dim x 48 positions x batch 2 x 2 B (REFERENCE.md KV formula)
+    assert kv["measured"] == 2 * 4 * 4 * 32 * 48 * 2 * 2
+
+
+def test_page_per_layer_view_and_bad_link():
+    at = run_page("app_pages/validation.py", {"v_larch": "deepseek_v3_mla", "v_run": "not-a-run"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("v_run" in w.value for w in at.warning)  # the bad link parameter is named, then ignored
