@@ -1,0 +1,428 @@
+"""Load test: N concurrent sessions change pages and inputs on a local server; p50/p95 latency, errors.
+
+    python bench/load.py                          # N = 10 and 50, websocket protocol, own server
+    python bench/load.py -n 50 --steps 8 --mode browser
+    python bench/load.py --bench-queue 3          # 3 sessions press "Run benchmark" at once
+
+Two ways to drive a session, both against a server this script starts on 127.0.0.1 (a free port;
+``--url`` may name another server, but only on a loopback address):
+
+- ``ws`` (default): Streamlit's own websocket protocol (``BackMsg.rerun_script`` with the page hash
+  and widget states, as the browser sends them; the reply is read until ``script_finished``). Light
+  enough to hold 50 sessions on 2 cores, so the figures are the server's.
+- ``browser``: one Debian Chromium (Playwright, the flags of ``tests/conftest.py``) with N browser
+  contexts; each opens a deep link, then clicks page links and types into number inputs. Closer to
+  users, but on a 2-core machine the browsers compete with the server for the CPU.
+
+Each session does ``--steps`` actions (a page change or an input change on the current page, with a
+``--think-s`` pause), so the run is bounded in requests (N x (steps + 1)) and in time
+(``--deadline-s``, each action at most ``--action-timeout-s``). An error is an exception element
+on the page, a script that did not finish, a timeout or a lost connection. The server's peak memory
+(VmHWM) and CPU time come from /proc.
+
+``--bench-queue K`` checks that Benchmark-page runs from K sessions queue instead of overlapping:
+K sessions press "Run benchmark" at the same moment (small CPU settings) and the measured
+intervals each page reports ("from ... to ... UTC") must not overlap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Result:
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # action kind -> seconds
+    errors: list[str] = field(default_factory=list)
+    actions: int = 0
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.latencies.setdefault(kind, []).append(seconds)
+        self.actions += 1
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else float("nan")
+
+
+def report(mode: str, n: int, res: Result, wall_s: float, server: dict) -> list[str]:
+    every = [x for xs in res.latencies.values() for x in xs]
+    lines = [f"{mode} N={n}: {res.actions} actions in {wall_s:.1f} s ({res.actions / wall_s:.1f}/s), "
+             f"{len(res.errors)} errors"]
+    if every:
+        lines.append(f"  all actions: p50 {_pct(every, 0.5) * 1e3:.0f} ms, p95 {_pct(every, 0.95) * 1e3:.0f} ms, "
+                     f"max {max(every) * 1e3:.0f} ms, mean {statistics.mean(every) * 1e3:.0f} ms")
+    for kind, xs in sorted(res.latencies.items()):
+        lines.append(f"  {kind:>12}: n={len(xs):4d} p50 {_pct(xs, 0.5) * 1e3:6.0f} ms  p95 {_pct(xs, 0.95) * 1e3:6.0f} ms")
+    if server:
+        lines.append(f"  server: peak RSS {server['hwm_mib']:.0f} MiB, CPU {server['cpu_s']:.1f} s "
+                     f"({server['cpu_s'] / wall_s:.2f} cores busy on average)")
+    for e in res.errors[:10]:
+        lines.append(f"  ERROR {e[:600]}")
+    return lines
+
+
+# ----- server ---------------------------------------------------------------------------------
+
+def _check_loopback(url: str) -> None:
+    host = urllib.parse.urlparse(url).hostname or ""
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = host == "localhost"
+    if not ok:
+        raise SystemExit(f"refusing to load-test {url}: only loopback addresses (127.0.0.1)")
+
+
+def _proc_stats(pid: int) -> dict:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        hwm = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return {"hwm_mib": hwm, "cpu_s": (int(stat[11]) + int(stat[12])) / ticks}
+    except (OSError, AttributeError, ValueError):
+        return {}
+
+
+# ----- websocket protocol -----------------------------------------------------------------------
+
+class WsSession:
+    """One Streamlit session over the websocket, as the browser drives it."""
+
+    def __init__(self, url: str, timeout_s: float):
+        self.url = url.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
+        self.timeout_s = timeout_s
+        self.ws = None
+        self.pages: list[tuple[str, str]] = []  # (page_script_hash, url_pathname)
+        self.page_hash = ""
+        self.widgets: dict[str, object] = {}  # widget id -> element proto (number_input, selectbox, ...)
+        self.texts: list[str] = []
+
+    async def open(self):
+        import websockets
+
+        self.ws = await websockets.connect(self.url, max_size=2**27, open_timeout=self.timeout_s)
+
+    async def close(self):
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def rerun(self, page_hash: str = "", page_name: str = "", states=()) -> tuple[float, list[str]]:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = ""
+        if page_hash:
+            cs.page_script_hash = page_hash
+        if page_name:
+            cs.page_name = page_name
+        cs.widget_states.widgets.extend(states)
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        errors: list[str] = []
+        widgets: dict[str, object] = {}
+        texts: list[str] = []
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), self.timeout_s)
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            kind = fm.WhichOneof("type")
+            if kind == "navigation":
+                self.pages = [(p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages]
+            elif kind == "new_session":
+                self.page_hash = fm.new_session.page_script_hash
+            elif kind == "page_info_changed":
+                pass
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                el = fm.delta.new_element
+                et = el.WhichOneof("type")
+                if et == "exception":
+                    trace = " | ".join(el.exception.stack_trace[-2:])[:300]
+                    errors.append(f"exception: {el.exception.type}: {el.exception.message[:160]} at {trace}")
+                elif et in ("markdown", "alert"):
+                    texts.append(el.markdown.body if et == "markdown" else el.alert.body)
+                w = getattr(el, et, None) if et else None
+                wid = getattr(w, "id", "") if w is not None else ""
+                if isinstance(wid, str) and wid.startswith("$$ID"):
+                    widgets[wid] = (et, w)
+            elif kind == "script_finished":
+                status = fm.script_finished
+                if status not in (0, 2):  # FINISHED_SUCCESSFULLY, FINISHED_EARLY_FOR_RERUN
+                    errors.append(f"script finished with status {status}")
+                self.widgets, self.texts = widgets, texts
+                return time.perf_counter() - t0, errors
+
+    def random_state(self, rng: random.Random):
+        """A new value for one number input, selectbox, toggle or radio of the current page."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
+                      if et in ("number_input", "selectbox", "radio", "checkbox")
+                      and not wid.endswith(("-model", "-brun", "-bstop"))]
+        if not candidates:
+            return None
+        wid, et, w = rng.choice(candidates)
+        st = WidgetState(id=wid)
+        if et == "number_input":
+            lo = w.min if w.has_min else 0
+            hi = w.max if w.has_max else lo + 1000
+            hi = min(hi, lo + 4096)  # keep the pages' work realistic (a batch of 10^6 is not a click)
+            v = rng.uniform(lo, hi)
+            if w.data_type == w.INT:
+                st.int_value = int(v)
+            else:
+                st.double_value = v
+        elif et in ("selectbox", "radio"):
+            if not w.options:
+                return None
+            st.string_value = rng.choice(list(w.options))  # Streamlit 1.67 sends the option's text
+        else:
+            st.bool_value = rng.random() < 0.5
+        return st
+
+
+async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: float, res: Result,
+                     deadline: float, skip_pages: tuple[str, ...]) -> None:
+    rng = random.Random(idx)
+    s = WsSession(url, timeout_s)
+    await asyncio.sleep(rng.uniform(0, 1.0))  # users do not arrive in the same millisecond
+    try:
+        await s.open()
+        dt, errs = await s.rerun(page_name="")
+        res.add("first load", dt)
+        res.errors += [f"session {idx} first load: {e}" for e in errs]
+        for step in range(steps):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(rng.uniform(0, 2 * think_s))
+            pages = [p for p in s.pages if p[1] not in skip_pages]
+            if step % 2 == 0 or not s.widgets:
+                page = rng.choice(pages)
+                dt, errs = await s.rerun(page_hash=page[0])
+                s.page_hash = page[0]
+                res.add("page change", dt)
+            else:
+                state = s.random_state(rng)
+                states = [state] if state is not None else []
+                dt, errs = await s.rerun(page_hash=s.page_hash, states=states)
+                res.add("input change", dt)
+            res.errors += [f"session {idx} step {step}: {e}" for e in errs]
+    except (TimeoutError, asyncio.TimeoutError):
+        res.errors.append(f"session {idx}: no answer within {timeout_s} s")
+    except Exception as exc:  # noqa: BLE001 - a lost connection is an error to count, not to raise
+        res.errors.append(f"session {idx}: {type(exc).__name__}: {str(exc)[:120]}")
+    finally:
+        await s.close()
+
+
+async def run_ws(url: str, n: int, steps: int, think_s: float, timeout_s: float, deadline_s: float) -> Result:
+    res = Result()
+    deadline = time.monotonic() + deadline_s
+    await asyncio.gather(*(ws_session(url, i, steps, think_s, timeout_s, res, deadline, ("benchmark",))
+                           for i in range(n)))
+    return res
+
+
+# ----- browser ----------------------------------------------------------------------------------
+
+async def browser_session(browser, url: str, idx: int, steps: int, think_s: float, timeout_s: float, res: Result,
+                          deadline: float, paths: list[str]) -> None:
+    rng = random.Random(idx)
+    ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await ctx.new_page()
+    timeout_ms = timeout_s * 1000
+
+    async def settled() -> None:
+        await page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+        await page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"stStatusWidget\"]') === null"
+            " && document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length > 5",
+            timeout=timeout_ms, polling=100)
+
+    async def check() -> None:
+        n_exc = await page.locator("[data-testid='stException']").count()
+        if n_exc:
+            res.errors.append(f"browser session {idx}: exception on {page.url}")
+
+    try:
+        await asyncio.sleep(rng.uniform(0, 2.0))
+        t0 = time.perf_counter()
+        await page.goto(f"{url}/{rng.choice(paths)}", timeout=timeout_ms)
+        await settled()
+        res.add("first load", time.perf_counter() - t0)
+        await check()
+        for step in range(steps):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(rng.uniform(0, 2 * think_s))
+            inputs = page.locator("[data-testid='stMainBlockContainer'] [data-testid='stNumberInput'] input")
+            n_inputs = await inputs.count()
+            t0 = time.perf_counter()
+            if step % 2 == 0 or not n_inputs:
+                link = page.locator("[data-testid='stSidebarNav'] a")
+                count = await link.count()
+                await link.nth(rng.randrange(count)).click(timeout=timeout_ms)
+                kind = "page change"
+            else:
+                box = inputs.nth(rng.randrange(n_inputs))
+                await box.fill(str(rng.randint(1, 64)), timeout=timeout_ms)
+                await box.press("Enter")
+                kind = "input change"
+            await page.wait_for_timeout(50)  # let the rerun start before waiting for it to end
+            await settled()
+            res.add(kind, time.perf_counter() - t0)
+            await check()
+    except Exception as exc:  # noqa: BLE001 - timeouts and navigation errors are counted
+        res.errors.append(f"browser session {idx}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+    finally:
+        await ctx.close()
+
+
+async def run_browser(url: str, n: int, steps: int, think_s: float, timeout_s: float, deadline_s: float) -> Result:
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+    from ui.nav import PAGES
+
+    paths = [p.url_path for p in PAGES if p.url_path != "benchmark"]
+    res = Result()
+    deadline = time.monotonic() + deadline_s
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await asyncio.gather(*(browser_session(browser, url, i, steps, think_s, timeout_s, res, deadline, paths)
+                                   for i in range(n)))
+        finally:
+            await browser.close()
+    return res
+
+
+# ----- benchmark queue --------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"from (\d\d):(\d\d):(\d\d\.\d+) to (\d\d):(\d\d):(\d\d\.\d+) UTC")
+
+
+async def bench_queue(url: str, k: int, timeout_s: float) -> list[str]:
+    """K sessions press "Run benchmark" together; their measured intervals must not overlap."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    sessions = [WsSession(url, timeout_s) for _ in range(k)]
+    for s in sessions:
+        await s.open()
+        await s.rerun(page_name="")
+        bench = next(h for h, path in s.pages if path == "benchmark")
+        s.page_hash = bench
+        await s.rerun(page_hash=bench)
+
+    def states(s: WsSession) -> list:
+        out = []
+        for wid in s.widgets:
+            if wid.endswith("-brun"):
+                out.append(WidgetState(id=wid, trigger_value=True))
+            elif wid.endswith("-bruns"):
+                out.append(WidgetState(id=wid, int_value=3))
+            elif wid.endswith("-bwarm"):
+                out.append(WidgetState(id=wid, int_value=1))
+            elif wid.endswith("-bcopy"):
+                out.append(WidgetState(id=wid, int_value=16))
+        return out
+
+    t0 = time.perf_counter()
+    outs = await asyncio.gather(*(s.rerun(page_hash=s.page_hash, states=states(s)) for s in sessions))
+    wall = time.perf_counter() - t0
+    intervals, lines = [], []
+    for i, (s, (dt, errs)) in enumerate(zip(sessions, outs, strict=True)):
+        m = next((_CLOCK.search(t) for t in s.texts if _CLOCK.search(t)), None)
+        if m is None:
+            lines.append(f"  session {i}: no result caption ({'; '.join(errs) or 'no error shown'})")
+            continue
+        h1, m1, s1, h2, m2, s2 = m.groups()
+        start = int(h1) * 3600 + int(m1) * 60 + float(s1)
+        end = int(h2) * 3600 + int(m2) * 60 + float(s2)
+        intervals.append((start, end))
+        lines.append(f"  session {i}: measured {start % 60:.3f}-{end % 60:.3f} s (rerun took {dt:.1f} s)")
+    for s in sessions:
+        await s.close()
+    intervals.sort()
+    overlaps = sum(1 for a, b in zip(intervals, intervals[1:], strict=False) if b[0] < a[1])
+    verdict = "queued, no overlap" if intervals and not overlaps else f"{overlaps} OVERLAPS"
+    return [f"benchmark queue: {k} sessions pressed Run at once; {len(intervals)} reported intervals; {verdict}; "
+            f"all done in {wall:.1f} s"] + lines
+
+
+# ----- main -------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, action="append", help="concurrent sessions (repeatable; default 10 and 50)")
+    ap.add_argument("--mode", choices=("ws", "browser"), default="ws")
+    ap.add_argument("--steps", type=int, default=8, help="actions per session after the first load")
+    ap.add_argument("--think-s", type=float, default=0.5, help="mean pause between a session's actions")
+    ap.add_argument("--action-timeout-s", type=float, default=60)
+    ap.add_argument("--deadline-s", type=float, default=300, help="no new action after this many seconds")
+    ap.add_argument("--url", help="an already running server (loopback only); default: start one")
+    ap.add_argument("--bench-queue", type=int, default=0, metavar="K",
+                    help="also press Run benchmark in K sessions at once and check the runs queue")
+    args = ap.parse_args(argv)
+    ns = args.n or [10, 50]
+    if max(ns) > 200 or args.steps > 100:
+        raise SystemExit("at most 200 sessions and 100 steps (bounded load)")
+
+    proc = None
+    if args.url:
+        _check_loopback(args.url)
+        url = args.url.rstrip("/")
+    else:
+        from tests.conftest import start_server
+
+        # Our own server shows exception text (config.toml hides it from users) so errors are diagnosable.
+        os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
+        proc, url = start_server()
+    failed = False
+    try:
+        for n in ns:
+            before = _proc_stats(proc.pid) if proc else {}
+            t0 = time.perf_counter()
+            runner = run_ws if args.mode == "ws" else run_browser
+            res = asyncio.run(runner(url, n, args.steps, args.think_s, args.action_timeout_s, args.deadline_s))
+            wall = time.perf_counter() - t0
+            after = _proc_stats(proc.pid) if proc else {}
+            server = {"hwm_mib": after["hwm_mib"], "cpu_s": after["cpu_s"] - before["cpu_s"]} if after else {}
+            print("\n".join(report(args.mode, n, res, wall, server)), flush=True)
+            failed |= bool(res.errors)
+        if args.bench_queue:
+            lines = asyncio.run(bench_queue(url, args.bench_queue, 900))
+            print("\n".join(lines), flush=True)
+            failed |= "OVERLAPS" in lines[0] or "0 reported" in lines[0]
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
