@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 from calc.activations import (
     ActivationTerm,
     activation_bytes_per_layer,
+    backward_workspace_terms,
     layer_terms,
     model_terms,
 )
@@ -309,6 +310,8 @@ def _check_lora(rank: int, targets: tuple[str, ...]) -> None:
     if isinstance(rank, int) and not isinstance(rank, bool) and rank < 1:
         raise ValueError(f"lora_rank must be in [1, 65536], got {rank}: a rank-{rank} adapter has no parameters")
     _check_count("lora_rank", rank, lo=1, hi=65_536)
+    if not isinstance(targets, (tuple, list)) or not all(isinstance(t, str) for t in targets):
+        raise ValueError(f"lora_targets must be a tuple of names among {LORA_TARGETS}, got {targets!r:.60}")
     if not targets:
         raise ValueError(f"lora_targets must name at least one of {LORA_TARGETS}")
     bad = [t for t in targets if t not in LORA_TARGETS]
@@ -370,6 +373,7 @@ class _Shard:
     total: int  # parameters on this GPU (before ZeRO-3)
     linear: int  # of which decoder-layer matrices (quantizable, LoRA-adaptable)
     layers: range  # decoder layers on this GPU's pipeline stage (empty for a parameter count)
+    fp32_kept: int = 0  # parameters transformers keeps in fp32 whatever the model dtype (DeepSeek-V3 router)
 
 
 def _stage_layers(num_layers: int, pp: int, stage: int) -> range:
@@ -401,7 +405,10 @@ def _shard(model, tp: int, pp: int, stage: int) -> _Shard:
         if not spec.tie_embeddings or pp > 1:  # a tied head is a second copy on the last stage
             other += spec.vocab_size * h
     lin = math.ceil(linear / tp)
-    return _Shard(lin + math.ceil(other / tp) + replicated, lin, layers)
+    # modeling_deepseek_v3: _keep_in_fp32_modules_strict keeps the router (gate) weight in fp32
+    kept = sum(spec.num_experts * h for i in layers if spec.layer_is_moe(i)) \
+        if spec.architecture == "DeepseekV3ForCausalLM" else 0
+    return _Shard(lin + math.ceil(other / tp) + replicated, lin, layers, kept)
 
 
 def _params_total(model) -> int:
@@ -428,17 +435,19 @@ def _trained_states(model, s: TrainingSetup, stage: int, role: str) -> MemoryBre
     dp_g = s.dp if s.zero_stage >= 2 else 1
     dp_o = s.dp if s.zero_stage >= 1 else 1
     notes: list[str] = []
+    kept = shard.fp32_kept  # stays fp32 (and so do its gradient and, in pure bf16, its AdamW states)
     if s.finetune == "full":
         trainable = shard.total
-        weights = trainable * w_bytes
+        weights = (trainable - kept) * w_bytes + kept * max(w_bytes, 4)
         adafactor_spec = model if isinstance(model, ModelSpec) and s.optimizer == "adafactor" else None
-        opt = optimizer_state_bytes(trainable, s.optimizer, state_dtype=state_dtype, spec=adafactor_spec)
+        opt = optimizer_state_bytes(trainable - kept, s.optimizer, state_dtype=state_dtype, spec=adafactor_spec) \
+            + optimizer_state_bytes(kept, s.optimizer)
         if adafactor_spec is not None:
             opt = _div(opt, s.tp * s.pp)
         elif s.optimizer == "adafactor":
             notes.append(f"{role}: Adafactor's factored state needs matrix shapes; not counted for a parameter count")
         master = trainable * 4 if s.master_weights else 0
-        grads = trainable * g_bytes
+        grads = (trainable - kept) * g_bytes + kept * max(g_bytes, 4)
     else:  # LoRA / QLoRA: frozen base + trainable adapters kept in fp32 (PEFT autocast_adapter_dtype)
         spec = model
         trainable = _div(lora_params(spec, s.lora_rank, s.lora_targets, shard.layers), s.tp)
@@ -449,7 +458,7 @@ def _trained_states(model, s: TrainingSetup, stage: int, role: str) -> MemoryBre
                          f"({4 + quant_scale_bits('nf4'):.3f} bit/weight), embeddings, head and norms in "
                          f"{s.compute_dtype}")
         else:
-            weights = shard.total * w_bytes
+            weights = (shard.total - kept) * w_bytes + kept * max(w_bytes, 4)
         a_bytes = 2 if s.precision == "bf16" else 4
         weights += trainable * a_bytes
         master = 0
@@ -485,7 +494,9 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
     Korthikanti eq. 5: with 1F1B, stage ``k`` holds ``pp - k`` micro-batches in flight (the first
     stage ``pp``: the whole model's layers' worth); logits and loss live on the last stage. Full
     recompute keeps each layer's input and, in the backward pass, one layer's full set at a time.
-    DPO runs chosen and rejected sequences together (twice the micro-batch).
+    The peak is what is stored plus the larger of the loss's tensors and one layer's backward needs
+    (``backward_workspace_terms``, plus its re-run forward under full recompute): both are never
+    alive together. DPO runs chosen and rejected sequences together (twice the micro-batch).
     """
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
@@ -500,16 +511,20 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
         p, k = p + dp_, k + dk
     dp_, dk = _coefficients(list(shared.values()), t, sp)
     p, k = (p + dp_) * in_flight, (k + dk) * in_flight
-    if s.recompute == "full":  # backward re-runs one layer's forward: its full activations exist once
+    mult = 2 if s.rlhf == "dpo" else 1
+    head = (0.0, 0.0)
+    if stage == s.pp - 1:
+        head = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), t, sp)
+    # The peak adds to what is stored the larger of: the loss's tensors (logits; last stage only), or
+    # what one layer's backward needs: its gradients and, with full recompute, its re-run forward.
+    ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), t, sp) for i in layers]
+    layer_p, layer_k = max(c[0] for c in ws), max(c[1] for c in ws)
+    if s.recompute == "full":
         kw["recompute"] = "none"
         full = [_coefficients(layer_terms(spec, i, **kw), t, sp) for i in layers]
-        mult = 2 if s.rlhf == "dpo" else 1
-        p, k = p + mult * max(c[0] for c in full), k + mult * max(c[1] for c in full)
-    if stage == s.pp - 1:
-        dp_, dk = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), t, sp)
-        mult = 2 if s.rlhf == "dpo" else 1
-        p, k = p + mult * dp_, k + mult * dk
-    return p, k
+        layer_p, layer_k = layer_p + max(c[0] for c in full), layer_k + max(c[1] for c in full)
+    # max(a + s A, b + s B) <= max(a, b) + s max(A, B): an upper bound that keeps the b s (P + s K) form
+    return p + mult * max(layer_p, head[0]), k + mult * max(layer_k, head[1])
 
 
 def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int) -> int:
@@ -769,13 +784,19 @@ def breakdown_grid(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup
     """
     import numpy as np
 
-    b = np.asarray(batches, dtype=np.float64).reshape(-1, 1)
-    c = np.asarray(seqs, dtype=np.float64).reshape(1, -1)
-    if b.size == 0 or c.size == 0 or (b < 1).any() or (c < 1).any():
-        raise ValueError("batches and sequence lengths must be non-empty and >= 1")
+    try:
+        b = np.asarray(batches, dtype=np.float64).reshape(-1, 1)
+        c = np.asarray(seqs, dtype=np.float64).reshape(1, -1)
+    except (TypeError, ValueError):
+        raise ValueError("batches and sequence lengths must be sequences of numbers") from None
+    training = isinstance(setup, TrainingSetup)
+    b_max, c_max = (1_000_000, 100_000_000) if training else (10_000_000, 100_000_000)
+    for name, arr, hi in (("batches", b, b_max), ("sequence lengths", c, c_max)):
+        if arr.size == 0 or not np.isfinite(arr).all() or (arr < 1).any() or (arr > hi).any():
+            raise ValueError(f"{name} must be a non-empty list of numbers in [1, {hi:,}]")
     b, c = np.floor(b), np.floor(c)
     shape = (b.shape[0], c.shape[1])
-    if isinstance(setup, TrainingSetup):
+    if training:
         return _training_grid(model, setup, b, c, shape, np)
     return _inference_grid(model, setup, b, c, shape, np)
 

@@ -127,7 +127,8 @@ def test_pipeline_first_stage_holds_all_layers_worth():
     spec = get_preset("Llama-2-7B")
     per_layer = activation_bytes_per_layer(spec, 1, 4096)
     b = training_memory(spec, TrainingSetup(seq_len=4096, pp=4))
-    assert b.activations == 32 * per_layer
+    # plus one layer's backward gradients: the hidden state's and two of the MLP's (f = 11008), 2 B each
+    assert b.activations == 32 * per_layer + 4096 * 2 * (4096 + 2 * 11008)
     assert "pipeline stage 0 of 4" in b.notes
 
 
@@ -306,11 +307,12 @@ def test_grid_equals_scalar_functions():
                 assert {k: g[k][i, j] for k in MemoryBreakdown.COMPONENTS} == want.components()
 
 
-def test_grid_rejects_empty_or_zero():
-    with pytest.raises(ValueError):
-        breakdown_grid(SMALL, TrainingSetup(), [0], [10])
-    with pytest.raises(ValueError):
-        breakdown_grid(SMALL, InferenceSetup(), np.array([]), [10])
+@pytest.mark.parametrize("batches, seqs", [([0], [10]), (np.array([]), [10]), ([float("nan")], [10]),
+                                           ([1], [float("inf")]), ([1e300], [10]), (["x"], [10])])
+def test_grid_rejects_bad_points(batches, seqs):
+    for setup in (TrainingSetup(), InferenceSetup()):
+        with pytest.raises(ValueError):
+            breakdown_grid(SMALL, setup, batches, seqs)
 
 
 def test_layer_terms_list_each_tensor_once():
