@@ -37,6 +37,17 @@ TEXTS = ["", " ", "x" * 500, "`x` [a](http://evil.example) **b**", "<script>aler
          "\x1b[31mred\x00", "nan", "-1", "1e999", "Meta-Llama-3-8B", "../../etc/passwd", "$$x^2$$"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _show_error_details():
+    """config.toml redacts exception text for users; here the failure message should carry it."""
+    from streamlit import config
+
+    old = config.get_option("client.showErrorDetails")
+    config.set_option("client.showErrorDetails", "full")
+    yield
+    config.set_option("client.showErrorDetails", old)
+
+
 def _open(path: str, query: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
@@ -155,3 +166,17 @@ def test_garbage_url_parameters_are_ignored_with_a_warning(info):
         if isinstance(getattr(w, "value", None), str) and not hasattr(w, "options"):
             continue  # free text accepts anything
         assert f"`{k}=" in warned, (k, query[k][:40], warned[:500])
+
+
+# ----- known bugs in other engineers' pages (kept visible; remove the mark when fixed) ------------
+
+@pytest.mark.xfail(strict=True, reason="app_pages/scaling.py: 'Compute budget C (FLOPs)' (key sc) allows up to "
+                                       "1e32, but at C >= 1e31 the optimum has 9.3e16 params and "
+                                       "calc.scaling.loss_predictions raises ValueError (params must be in "
+                                       "(0, 1e16]) uncaught at scaling.py line 117: a traceback on the page")
+@pytest.mark.skipif(not any(p.url_path == "scaling" for p in PAGES), reason="no Scaling page")
+def test_scaling_page_accepts_its_own_largest_budget():
+    at = _open("app_pages/scaling.py")
+    at.radio(key="sbs").set_value("FLOPs").run()
+    at.number_input(key="sc").set_value(1e32).run()
+    assert not at.exception, [e.value for e in at.exception]
