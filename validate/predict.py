@@ -7,12 +7,14 @@ cache; 10 % for activations. A formula that ``calc`` does not provide yet gives 
 and a note naming the missing function, so the page shows the gap instead of hiding it.
 
 Conventions that make the two sides comparable (each is stated again in the row's note):
-- Activations are compared per decoder layer with ``device="cpu"`` (PyTorch's CPU kernels are what
-  ran) and ``act_bits`` = the dtype the model ran in (fp32: 32, bf16: 16).
-- ``sdpa`` means a fused kernel (``flash_attention=True``) except where the CPU falls back to the
-  math kernel: DeepSeek-V3's value head_dim (32) differs from its query/key head_dim (48), and the
-  CPU flash kernel needs them equal, so that run stores the ``s x s`` probabilities like eager
-  attention (``Arch.sdpa_fused``; the harness checks the saved shapes agree).
+- Saved activations are compared per decoder layer through ``calc.activations.layer_terms`` with
+  ``device="cpu"`` (PyTorch's CPU kernels are what ran), ``act_bits`` = the dtype the model ran in
+  (fp32: 32, bf16: 16) and ``flash_attention`` = the run used SDPA. The CPU flash kernel needs
+  equal query/key and value head dims; DeepSeek-V3's differ (48 vs 32), so its SDPA runs use the
+  math kernel and store the ``s x s`` probabilities, which ``layer_terms`` models for the CPU.
+- The whole-model peak is compared with ``calc.memory.activation_bytes``, which has no ``device``:
+  there a DeepSeek-V3 SDPA run is described as ``flash_attention=False`` (``Arch.sdpa_fused``; a
+  test checks the saved shapes agree with that flag).
 - MLA's KV cache: ``transformers`` 5 caches the compressed latent (``kv_lora_rank`` + the shared
   RoPE key per token, ``modeling_deepseek_v3.py``: "Cache read / write is performed while latent
   KV is still compressed"), so it is compared with ``mla_compressed=True``.
@@ -133,19 +135,31 @@ def kv_rows(m: dict, spec: ModelSpec, settings) -> list[dict]:
     return rows
 
 
-def layer_predictions(spec: ModelSpec, settings, *, recompute: str, flash: bool, act_bits: int):
+def layer_predictions(spec: ModelSpec, settings, *, recompute: str, flash: bool, act_bits: int,
+                      lora: tuple | None = None):
     """Predicted bytes per decoder layer and for the tensors all layers share (masks), or ``None``.
 
     Summed as ``calc.memory`` sums a stage: ``layer_terms`` per layer, a term marked ``shared`` (one
-    tensor every layer saves, such as the mask a checkpoint keeps) once.
+    tensor every layer saves, such as the mask a checkpoint keeps) once. ``device="cpu"``: the
+    kernels that ran are PyTorch's CPU ones (``calc.activations`` knows where they differ).
     """
+    import inspect
+
     layer_terms = _fn("activations", "layer_terms")
     terms_bytes = _fn("activations", "terms_bytes")
     if layer_terms is None or terms_bytes is None:
         return None
+    accepted = inspect.signature(layer_terms).parameters
+    kw = dict(recompute=recompute, flash_attention=flash, act_bits=act_bits, device="cpu")
+    if "seq_len" in accepted:
+        kw["seq_len"] = settings.seq_len
+    if lora is not None:
+        if "lora" not in accepted:
+            return None
+        kw["lora"] = lora
     per_layer, shared = [], {}
     for i in range(spec.num_layers):
-        terms = layer_terms(spec, i, recompute=recompute, flash_attention=flash, act_bits=act_bits, device="cpu")
+        terms = layer_terms(spec, i, **kw)
         shared.update({x.name: x for x in terms if getattr(x, "shared", False)})
         per_layer.append(terms_bytes([x for x in terms if not getattr(x, "shared", False)],
                                      settings.batch, settings.seq_len))
@@ -156,20 +170,22 @@ def activation_rows(m: dict, spec: ModelSpec, arch, settings) -> list[dict]:
     activation_bytes = _fn("memory", "activation_bytes")
     rows = []
     for run in m["training"]:
-        flash = run["attn"] == "sdpa" and arch.sdpa_fused
+        sdpa = run["attn"] == "sdpa"
+        flash = sdpa and arch.sdpa_fused  # for activation_bytes, which has no device: see the note
         recompute = "full" if run["checkpointing"] else "none"
         bits = BITS[run["dtype"]]
         case = case_label(run)
-        pred = layer_predictions(spec, settings, recompute=recompute, flash=flash, act_bits=bits)
+        pred = layer_predictions(spec, settings, recompute=recompute, flash=sdpa, act_bits=bits)
         run["predicted_layer_bytes"], run["predicted_shared_bytes"] = pred if pred else (None, None)
         measured = sum(run["saved_layer_bytes"]) + run["saved_regions"].get("shared", 0)
-        kw = f"recompute={recompute!r}, flash_attention={flash}, act_bits={bits}, device='cpu'"
+        kw = f"recompute={recompute!r}, flash_attention={sdpa}, act_bits={bits}, device='cpu'"
         call = f"sum over layers i of terms_bytes(layer_terms(spec, i, {kw}), {settings.batch}, {settings.seq_len})"
         note = (f"bytes saved for backward inside the {spec.num_layers} decoder layers, plus the tensors they "
                 f"share (RoPE tables, a checkpoint's mask): saved_tensors_hooks, each storage once, parameters "
                 f"excluded; s x s scores saved: {run['score_matrix_bytes']:,} B")
-        if run["attn"] == "sdpa" and not arch.sdpa_fused:
-            note += "; CPU SDPA used the math kernel (v head_dim != qk head_dim), so flash_attention=False"
+        if sdpa and not arch.sdpa_fused:
+            note += ("; CPU SDPA ran its math kernel (v head_dim != qk head_dim), which layer_terms models "
+                     "for device='cpu'")
         rows.append(row(m, "Activations saved (decoder layers)", case,
                         None if pred is None else sum(pred[0]) + pred[1], measured, ACTIVATION_TOL, call,
                         note if pred is not None else _missing("activations", "layer_terms")))
@@ -181,6 +197,8 @@ def activation_rows(m: dict, spec: ModelSpec, arch, settings) -> list[dict]:
                         f"seq_len={settings.seq_len}, recompute={recompute!r}, flash_attention={flash}))",
                         "peak of the tensor bytes created during forward + loss + backward, gradients excluded "
                         "(validate.measure.PeakTracker: every ATen op, storages dropped when freed)"
+                        + ("; activation_bytes has no device, and CPU SDPA ran its math kernel (s x s stored), so "
+                           "flash_attention=False" if sdpa and not arch.sdpa_fused else "")
                         if peak_pred is not None else _missing("memory", "activation_bytes")))
     return rows
 
@@ -215,12 +233,14 @@ def lora_rows(m: dict, spec: ModelSpec, settings) -> list[dict]:
         ):
             rows.append(row(m, formula, case, getattr(b, comp) if b else None, measured, EXACT, call.format(comp),
                             note if b else _missing("memory", "training_memory")))
-        pl = layer_predictions(spec, settings, recompute=recompute, flash=True, act_bits=32)
+        pl = layer_predictions(spec, settings, recompute=recompute, flash=True, act_bits=32,
+                               lora=(run["rank"], targets, 32))
         run["predicted_layer_bytes"], run["predicted_shared_bytes"] = pl if pl else (None, None)
         measured = sum(run["saved_layer_bytes"]) + run["saved_regions"].get("shared", 0)
         rows.append(row(m, "LoRA activations saved (decoder layers)", case,
                         None if pl is None else sum(pl[0]) + pl[1], measured, ACTIVATION_TOL,
-                        "layer_terms(spec, i, ...) summed over layers (no LoRA parameter: the full fine-tune terms)",
+                        f"layer_terms(spec, i, recompute={recompute!r}, flash_attention=True, act_bits=32, "
+                        f"device='cpu', lora=({run['rank']}, {targets}, 32)) summed over layers",
                         "with frozen base weights a Linear does not save its input unless an adapter reads it, and "
                         "layer 0's input does not require grad"))
         peak = activation_bytes(spec, setup) if activation_bytes else None
