@@ -191,26 +191,31 @@ with st.expander("Formulas, assumptions and the numbers behind them"):
 tp x pp = {tp * pp} first, then sharded over dp = {dp} by ZeRO stage {zero}:
 weights {setup.compute_dtype} ({'nf4 base for QLoRA' if finetune == 'qlora' else 'all'}), master weights fp32
 ({'yes' if setup.master_weights else 'no'}), gradients {setup.gradient_dtype}, optimizer `{optimizer}`.
-Per GPU here: **{per:.3f} bytes per parameter of the model** for model states. Mixed-precision AdamW without ZeRO
+Here: model states per GPU x tp x pp / $\Psi$ = **{per:.3f} bytes per parameter**. Mixed-precision AdamW without ZeRO
 is $2 + 4 + 2 + 8 = 16$ B/param; ZeRO-1 $4 + 12/N_d$, ZeRO-2 $2 + 14/N_d$, ZeRO-3 $16/N_d$ (ZeRO paper: 7.5B,
 $N_d = 64$: 120, 31.4, 16.6, 1.9 GB). fp32 AdamW: $4 + 4 + 8 = 16$ B/param = 4 x the fp32 inference weights.
 
 **Activations** (Korthikanti et al. 2022 method, every saved tensor of this block as `transformers` implements it;
 the per-layer figure is checked against real PyTorch `saved_tensors_hooks` on small models): per layer
 $b\,s\,(P + s\,K)$ bytes, summed over the layers of the pipeline stage, times the micro-batches in flight
-($pp - k$ on stage $k$ with 1F1B), plus the logits $(8 + e)\,s\,b\,V$ / tp (fp32 log-softmax kept for the
-cross-entropy, the returned 16-bit logits, the fp32 gradient at the backward peak). Full recompute keeps $e\,s\,b\,h$
-per layer plus one layer's full set. The 5as/h term of Korthikanti is eager attention's $s \times s$ matrices; fused
-attention (FlashAttention, SDPA) stores none.
+($pp - k$ on stage $k$ with 1F1B). The peak adds the larger of two things that are never alive together: the
+loss's tensors on the last stage, $(8 + e)\,s\,b\,V$ / tp (fp32 log-softmax kept for the cross-entropy, the
+returned 16-bit logits, the fp32 gradient), or one layer's backward (the gradient of the hidden state and two
+MLP-wide gradients; with full recompute also the layer's re-run forward). Full recompute keeps $e\,s\,b\,h$ per
+layer. LoRA: the frozen base keeps less (no linear inputs, no normalized tensors), each adapter keeps an fp32
+copy of its input (PEFT) and its rank-$r$ output. The 5as/h term of Korthikanti is eager attention's
+$s \times s$ matrices; fused attention (FlashAttention, SDPA) stores none.
 
 **Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
 Capacity {fmt.size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
 overhead, the PPO rollout phase, data-loader memory.
 """)
     if isinstance(model, ModelSpec):
-        terms = layer_terms(model, 0, recompute=recompute, flash_attention=flash, act_bits=setup.act_bits)
-        st.markdown("Saved tensors of layer 0 (bytes per token, per token and key position; split by tp unless "
-                    "marked replicated):")
+        lora = None if finetune == "full" else (lora_rank, tuple(targets), 16 if precision == "bf16" else 32)
+        terms = layer_terms(model, min(1, model.num_layers - 1), recompute=recompute, flash_attention=flash,
+                            act_bits=setup.act_bits, lora=lora)
+        st.markdown("Saved tensors of one decoder layer (layer 1; bytes per token, per token and key position; "
+                    "split by tp unless marked replicated):")
         st.dataframe(pd.DataFrame([{"tensor": t.name, "bytes per token": t.per_token,
                                     "bytes per token per key": t.per_token_key,
                                     "tp": "split" if t.tp_sharded else "replicated (split with SP)"} for t in terms]),
