@@ -108,7 +108,7 @@ if isinstance(model, ModelSpec):
     ng = None if gguf_weights else min_gpus(model, setup, cap)
     bd = best_weight_dtype(model, setup, cap)
     s1.metric("Largest batch that fits", "none" if mb is None else f"{mb:,}", help=f"At context {context:,}.")
-    s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}",
+    s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}" + ("+" if mc == 1 << 26 else ""),
               help=f"At batch {batch}; the model was trained for {model.max_position_embeddings:,} positions.")
     s3.metric("Fewest tensor-parallel GPUs", "n/a for GGUF" if gguf_weights else "more than 64" if ng is None
               else f"{ng}", help="Smallest power-of-two tp that divides the heads and fits (GGUF weights run on "

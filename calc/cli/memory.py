@@ -167,5 +167,7 @@ def run(args) -> int:
         print(f"{verdict} on {gpu.name} ({format_bytes(g['capacity_bytes'], 'GiB')}): headroom "
               f"{format_bytes(g['headroom_bytes'], 'GiB')}")
         for k, v in result["solvers"].items():
-            print(f"{k}: {'none fits' if v is None else v}")
+            limit = {"max_context": 1 << 24, "max_batch": 1 << 20}.get(k)
+            more = " or more (the search limit)" if limit is not None and v == limit else ""
+            print(f"{k}: {'none fits' if v is None else v}{more}")
     return 0
