@@ -13,6 +13,6 @@ for info in PAGES:
                    default=info.url_path == "")
     sections.setdefault(info.section, []).append(page)
 
-nav = st.navigation(sections)
+nav = st.navigation(sections, expanded=True)
 pickers.sidebar()
 nav.run()

@@ -169,7 +169,9 @@ def spec_kwargs_from_hf(cfg: dict) -> dict:
 
 def _qwen3_moe(cfg: dict, L: int, kw: dict) -> None:
     """Qwen3-MoE: layer i is sparse unless listed in mlp_only_layers (``modeling_qwen3_moe.py``)."""
-    kw["num_experts"] = _int(cfg, "num_experts", hi=MAX_EXPERTS)
+    # hub config.json files say num_experts; configs saved by transformers 5 say num_local_experts
+    key = "num_experts" if cfg.get("num_experts") is not None else "num_local_experts"
+    kw["num_experts"] = _int(cfg, key, hi=MAX_EXPERTS)
     kw["experts_per_token"] = _int(cfg, "num_experts_per_tok", hi=kw["num_experts"])
     kw["moe_intermediate_size"] = _int(cfg, "moe_intermediate_size")
     step = _int(cfg, "decoder_sparse_step", 1, hi=MAX_LAYERS)
