@@ -1,4 +1,4 @@
-"""Fuzz the parsers of untrusted files: config.json (uploads and ``--config``) and GGUF headers.
+"""Fuzz the parsers of untrusted files: config.json (uploads and ``--config``), GGUF headers, runs CSV.
 
     python bench/fuzz_parsers.py                 # 10,000 cases per parser
     python bench/fuzz_parsers.py -n 50000 --seed 7 --parser config
@@ -15,6 +15,7 @@ case and the largest peak of Python memory allocated for one case.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 import signal
@@ -371,7 +372,39 @@ def gguf_target() -> Callable[[bytes], object] | None:
     return check_gguf
 
 
-PARSERS = {"config": (config_cases, lambda: check_config), "gguf": (gguf_cases, gguf_target)}
+# ----- measured-runs CSV (loss-fit upload) ------------------------------------------------------
+
+def check_csv(data: bytes) -> None:
+    from calc.fit import parse_runs_csv
+
+    runs = parse_runs_csv(data)
+    for arr in (runs.params, runs.tokens, runs.loss):
+        if not all(x > 0 and x < float("inf") for x in arr):
+            raise AssertionError(f"bad values {arr!r:.80}")
+
+
+def csv_cases(n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
+    rng = random.Random(seed)
+    cells = ["1e8", "2e9", "3.1", "nan", "inf", "-1", "0", "", "1e999", "x", '"4e8"', "1" * 400, "1_0", "\x00"]
+    for i in range(n):
+        header = rng.sample(["params", "tokens", "loss", "PARAMS", "N", "D", "extra", ""], rng.randint(0, 5))
+        rows = [",".join(rng.choice(cells) for _ in range(rng.randint(0, len(header) + 1)))
+                for _ in range(rng.choice([0, 1, 3, 10, 1000, 20000]))]
+        raw = (",".join(header) + "\n" + "\n".join(rows)).encode()
+        kind = rng.randrange(6)
+        if kind == 0:
+            raw = raw[:rng.randrange(len(raw) + 1)]
+        elif kind == 1:
+            raw = bytes(rng.randrange(256) for _ in range(rng.choice([0, 10, 300])))
+        elif kind == 2:
+            raw = b"params,tokens,loss\n" + b'"' + b"x" * rng.choice([1000, 200_000]) + b'"\n'
+        elif kind == 3:
+            raw = b"params,tokens,loss\n" + b"1e8,2e9,3.1\n" * rng.choice([10, 5000, 200_000])
+        yield f"#{i} csv kind {kind}, {len(raw):,} bytes", raw
+
+
+PARSERS = {"config": (config_cases, lambda: check_config), "gguf": (gguf_cases, gguf_target),
+           "csv": (csv_cases, lambda: (importlib.import_module("calc.fit"), check_csv)[1])}  # import untimed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,3 +103,10 @@ def test_gguf_header_fuzz_short_run():
     report = fuzz.run_cases("gguf", fuzz.gguf_cases(300, seed=1), target)
     _assert_clean(report)
     assert report.accepted > 5 and report.refused > 100, report.lines()
+
+
+def test_runs_csv_fuzz_short_run():
+    """The loss-fit page's CSV upload (calc.fit.parse_runs_csv)."""
+    report = fuzz.run_cases("csv", fuzz.csv_cases(120, seed=1), fuzz.PARSERS["csv"][1]())
+    _assert_clean(report)
+    assert report.accepted > 3 and report.refused > 50, report.lines()
