@@ -74,9 +74,11 @@ def load_config_file(path: str) -> dict:
 
 
 def model_from_args(args: argparse.Namespace) -> ModelSpec:
-    if getattr(args, "model", None):
+    if getattr(args, "model", None) is not None:  # `--model ""` is a bad name, not "no model"
         return get_preset(args.model)
-    path = args.config
+    path = getattr(args, "config", None)
+    if not path:
+        raise ValueError("give a model: --model NAME (see `python -m calc models`) or --config FILE")
     return ModelSpec.from_hf_config(load_config_file(path), name=path, source=path)
 
 
