@@ -158,3 +158,19 @@ def test_build_model_is_the_config_the_spec_reads():
     model = build_model(get_arch("gemma2"), "bf16", "eager")
     assert model.config.head_dim == 64 and model.config.sliding_window == 32
     assert next(model.parameters()).dtype == torch.bfloat16
+
+
+# ----- the prepared GPU script (runs only on CUDA; its predictions and plumbing are checked here) ---
+def test_gpu_step_predictions_and_cpu_refusal(capsys):
+    from calc.memory import training_memory
+    from calc.presets import get_preset
+    from validate import gpu_step
+
+    for case in gpu_step.CASES:
+        p = gpu_step.predict(case)
+        b = training_memory(get_preset(case.preset), gpu_step.setup_for(case))
+        assert p["predicted_bytes"] == b.total and b.overhead == 0  # tensors only, as max_memory_allocated
+    assert gpu_step.main(["--dry-run"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(gpu_step.CASES)
+    if not torch.cuda.is_available():
+        assert gpu_step.main([]) == 2  # one line on stderr, no traceback
