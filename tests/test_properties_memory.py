@@ -144,8 +144,6 @@ BAD_COUNTS = st.one_of(st.integers(-10**6, 0), st.integers(10**9, 10**30), st.fl
                         "optimizer", "recompute", "overhead_bytes", "finetune", "grad_dtype", "lora_targets"]),
        st.one_of(BAD_COUNTS, st.sampled_from(["bogus", "", "FP32", (), ("x",), 5])))
 def test_bad_training_fields_are_value_errors(spec, field, value):
-    # A non-iterable lora_targets raises TypeError: see the xfail test below.
-    assume(not (field == "lora_targets" and not isinstance(value, str | tuple)))
     setup = TrainingSetup(finetune="lora" if field in ("lora_rank", "lora_targets") else "full")
     try:
         setup = dataclasses.replace(setup, **{field: value})
@@ -246,7 +244,7 @@ def test_breakdown_grid_equals_the_scalar_functions(spec, batches, seqs):
             assert grid["total"][i, j] == pytest.approx(one.total, rel=1e-9, abs=2)
 
 
-_FINITE = st.floats(allow_nan=False, allow_infinity=False, max_value=1e6)  # NaN / inf: see the xfail test below
+_FINITE = st.floats()  # NaN and inf included: breakdown_grid refuses them (regression tests below)
 
 
 @FAST
@@ -262,18 +260,13 @@ def test_breakdown_grid_refuses_or_stays_finite(spec, batches, seqs):
         assert all(math.isfinite(x) and x >= 0 for x in arr.ravel()), (name, batches, seqs, arr)
 
 
-# ----- known bugs in calc/memory.py (owned by the memory calculator; kept visible) ----------------
+# ----- regressions: bugs these tests found in calc/memory.py, fixed by its owner ------------------
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="calc.memory._check_lora iterates lora_targets: lora_targets=-1 raises TypeError "
-                          "('int' object is not iterable), not ValueError")
 def test_non_iterable_lora_targets_is_a_value_error():
     with pytest.raises(ValueError, match="lora_targets"):
         training_memory(get_preset("GPT-2"), TrainingSetup(finetune="lora", lora_targets=-1))
 
 
-@pytest.mark.xfail(strict=True, reason="calc.memory.breakdown_grid checks `(b < 1).any()`, which NaN passes: "
-                                       "batches=[nan] (or [inf]) gives NaN (inf) totals instead of a ValueError")
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 @pytest.mark.parametrize("setup", [InferenceSetup(), TrainingSetup()], ids=["inference", "training"])
 def test_breakdown_grid_refuses_nan_and_inf(bad, setup):
@@ -283,8 +276,6 @@ def test_breakdown_grid_refuses_nan_and_inf(bad, setup):
         breakdown_grid(get_preset("GPT-2"), setup, [1], [bad])
 
 
-@pytest.mark.xfail(strict=True, reason="calc.memory.breakdown_grid has no upper bound: batches=[1e300] gives "
-                                       "7.9e305 bytes, while inference_memory refuses batch > 10,000,000")
 def test_breakdown_grid_bounds_like_the_scalar_functions():
     with pytest.raises(ValueError):
         breakdown_grid(get_preset("GPT-2"), InferenceSetup(), [1e300], [16])
