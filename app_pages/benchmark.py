@@ -1,13 +1,14 @@
 """Benchmark: matmul throughput and memory bandwidth measured on this machine, fed into the estimates."""
 
 import os
+import threading
 from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
 
 from calc.gpus import match_device_name
-from measure import GPU_BACKENDS, BenchConfig, check, default_max_bytes, run_benchmark
+from measure import GPU_BACKENDS, BenchConfig, Cancelled, check, default_max_bytes, run_benchmark
 from measure.backends import INSTALL_HINT, available_backends, get_backend, import_torch
 from measure.bandwidth import MIN_BYTES
 from measure.matmul import model_shapes, square_shapes
@@ -17,6 +18,14 @@ from ui.figures_bench import flops_by_shape, flops_vs_size
 
 SIZES = ("128", "256", "384", "512", "768", "1024", "1536", "2048", "3072", "4096", "6144", "8192", "12288", "16384")
 REPORT = "bench_report"
+CANCEL = "bench_cancel"
+
+# Any rerun of this session (the Stop button, or any other widget) stops a benchmark it still has in flight:
+# with fast reruns Streamlit starts the new run at once and the old one would otherwise keep the device until
+# its next Streamlit call, after the current measurement. The event is checked between timed runs.
+_in_flight = st.session_state.pop(CANCEL, None)
+if _in_flight is not None:
+    _in_flight.set()
 
 st.title("Benchmark")
 st.caption("Measure what a matmul and a memory copy really reach on this machine. Datasheet peaks are 20-50% "
@@ -59,7 +68,7 @@ with right:
                              help="QKV, attention output, MLP (and experts, LM head) of the sidebar model.")
     tokens = 0
     if use_model:
-        tokens = int(state.number("Tokens per GEMM (m)", "btokens", 512 if not on_gpu else 4096, 1, 65536, step=1,
+        tokens = int(state.number("Tokens per GEMM (m)", "btokens", 128 if not on_gpu else 4096, 1, 65536, step=1,
                                   help="Rows of the activations: batch x sequence of a prefill or training step."))
     copy_on = state.toggle("Measure bandwidth (device copy)", "bbw", True,
                            help="Copy a buffer much larger than the caches; GB/s = 2 x bytes / time.")
@@ -90,11 +99,17 @@ if stop:
 if run:
     try:
         shapes = square_shapes(sorted(int(s) for s in sizes))
+        limit = int(max_gb * 1e9)
         if use_model:
-            shapes += model_shapes(pickers.current_model(), tokens)
+            fitting = [s for s in model_shapes(pickers.current_model(), tokens)
+                       if all(s.bytes(d) <= limit for d in dtypes)]
+            skipped = [s for s in model_shapes(pickers.current_model(), tokens) if s not in fitting]
+            if skipped:
+                st.warning("Skipped, above the memory limit: " + ", ".join(f"{s.label} {s.text}" for s in skipped))
+            shapes += fitting
         config = BenchConfig(backend=backend_name, dtypes=tuple(dtypes), shapes=tuple(shapes), runs=runs,
                              warmup=warmup, flush_l2=flush, copy_bytes=max(MIN_BYTES, copy_mib * 2**20) if copy_on else 0,
-                             time_budget_s=budget, max_matrix_bytes=int(max_gb * 1e9))
+                             time_budget_s=budget, max_matrix_bytes=limit)
         check(config, info)
     except ValueError as exc:
         st.error(str(exc))
@@ -110,12 +125,18 @@ if run:
             bar.progress(done / total, text=f"{done}/{total} measured; {text}")
 
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        cancel = st.session_state[CANCEL] = threading.Event()
         try:
             st.session_state["bench_load"] = load
-            st.session_state[REPORT] = run_benchmark(config, on_progress, on_wait=on_wait, lock_timeout_s=900,
-                                                     backend=backend)
+            report = run_benchmark(config, on_progress, cancel=cancel, on_wait=on_wait, lock_timeout_s=900,
+                                   backend=backend)
+            st.session_state[REPORT] = report
         except (ValueError, TimeoutError) as exc:
             st.error(str(exc))
+        except Cancelled:
+            st.info("Benchmark stopped while waiting for the device.")
+        if st.session_state.get(CANCEL) is cancel:
+            del st.session_state[CANCEL]
         bar.empty()
         note.empty()
 

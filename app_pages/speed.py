@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from calc.gpus import match_device_name
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
 from ui import format as fmt
 from ui import measured, pickers, state
@@ -61,6 +62,9 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
+if use_measured and match_device_name(figures["device"]) != gpu:
+    st.caption(f"The figures were measured on {figures['device']}; memory capacity below is still the sidebar "
+               f"GPU's ({gpu.name}).")
 st.info(f"Compute roof: **{flops / 1e12:,.3f} TFLOPS** ({flops_src}). "
         f"Memory roof: **{bw / 1e9:,.1f} GB/s** ({bw_src}).")
 
@@ -68,9 +72,13 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("Time to first token", fmt.duration(est.ttft_s),
           help=f"Prefill of {batch} x {prompt} tokens, {est.prefill_bound}-bound: "
                f"{est.prefill_flops:.3e} FLOPs / {flops / 1e12:,.1f} TFLOPS.")
-m2.metric("Decode, per sequence", f"{est.tokens_per_s_per_seq:,.1f} tokens/s",
+def rate(x: float) -> str:
+    return f"{x:,.1f} tokens/s" if x >= 1 else f"{x:.3f} tokens/s"
+
+
+m2.metric("Decode, per sequence", rate(est.tokens_per_s_per_seq),
           help=f"{est.decode_steps} decode steps in {fmt.duration(est.decode_s)}; {est.decode_bound}-bound.")
-m3.metric("Decode, whole batch", f"{est.tokens_per_s_total:,.0f} tokens/s", help="batch x per-sequence rate.")
+m3.metric("Decode, whole batch", rate(est.tokens_per_s_total), help="batch x per-sequence rate.")
 m4.metric("Request latency", fmt.duration(est.end_to_end_s), help="Time to first token + all decode steps.")
 
 need = est.memory_bytes

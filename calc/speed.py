@@ -293,18 +293,25 @@ class SpeedEstimate:
         return self.weights_stored_bytes + self.kv_stored_bytes
 
 
-def _decode_sums(spec: ModelSpec, setup: ServingSetup, hw: Hardware, batch: int) -> tuple[float, float, float]:
-    """(time, memory time, compute time) summed over the decode steps of ``batch`` sequences."""
+def _decode_profile(spec: ModelSpec, setup: ServingSetup) -> tuple[np.ndarray, np.ndarray]:
+    """Per decode step, for one sequence: (KV bytes read, FLOPs). Steps attend to c = prompt + 1 ... final context."""
     contexts = np.arange(setup.prompt_tokens + 1, setup.final_context + 1, dtype=np.float64)
-    weights = weight_bytes_read(spec, batch, setup.weight_dtype)
-    mem_s = (weights + kv_bytes_at(spec, batch, contexts - 1, setup.kv_dtype)) / hw.bandwidth_bytes_per_s
+    kv = kv_bytes_at(spec, 1, contexts - 1, setup.kv_dtype)
     d_qk, d_v = _attn_dims(spec)
-    fixed = 2 * matmul_params_per_token(spec) + 2 * head_params(spec)
-    per_position = 2 * spec.num_heads * (d_qk + d_v)
-    positions = np.zeros_like(contexts)
-    for layer in range(spec.num_layers):
-        positions += np.minimum(contexts, cached_positions(spec, layer, 2**62))
-    comp_s = batch * (fixed + per_position * positions) / hw.flops_per_s
+    windowed = sum(1 for i in range(spec.num_layers) if cached_positions(spec, i, 2**62) < 2**62)
+    positions = (spec.num_layers - windowed) * contexts
+    if windowed:
+        positions += windowed * np.minimum(contexts, spec.sliding_window)
+    flops = 2 * matmul_params_per_token(spec) + 2 * head_params(spec) + 2 * spec.num_heads * (d_qk + d_v) * positions
+    return kv, flops
+
+
+def _decode_sums(spec: ModelSpec, setup: ServingSetup, hw: Hardware, batch: int,
+                 profile: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float, float]:
+    """(time, memory time, compute time) summed over the decode steps of ``batch`` sequences."""
+    kv, flops = profile if profile is not None else _decode_profile(spec, setup)
+    mem_s = (weight_bytes_read(spec, batch, setup.weight_dtype) + batch * kv) / hw.bandwidth_bytes_per_s
+    comp_s = batch * flops / hw.flops_per_s
     return float(np.maximum(mem_s, comp_s).sum()), float(mem_s.sum()), float(comp_s.sum())
 
 
@@ -355,7 +362,8 @@ def batch_sweep(spec: ModelSpec, setup: ServingSetup, hw: Hardware, max_batch: i
     """
     max_batch = _whole("largest batch", max_batch, 1, MAX_BATCH)
     batches = batch_grid(max_batch)
-    rows = [_decode_sums(spec, setup, hw, int(b)) for b in batches]
+    profile = _decode_profile(spec, setup)
+    rows = [_decode_sums(spec, setup, hw, int(b), profile) for b in batches]
     t, mem, comp = (np.array(col) for col in zip(*rows, strict=True))
     steps = setup.output_tokens - 1
     bound = np.nonzero(comp >= mem)[0]

@@ -86,11 +86,15 @@ def time_op(op: Callable[[], object], timer, runs: int, warmup: int = 3, flush: 
             deadline: float | None = None, cancel=None, min_runs: int = 3) -> list[float]:
     """Seconds of each timed run of ``op``, after ``warmup`` untimed runs.
 
-    ``flush`` runs before every timed run, outside the timed region. Stops early (but not before
-    ``min_runs``) once ``time.monotonic()`` passes ``deadline``; raises ``Cancelled`` between runs when
-    ``cancel`` is set.
+    ``flush`` runs before every timed run, outside the timed region. Once ``time.monotonic()`` passes
+    ``deadline`` it skips the remaining warm-ups (one always runs) and stops timing after ``min_runs``;
+    raises ``Cancelled`` between runs when ``cancel`` is set.
     """
-    for _ in range(max(1, warmup)):
+    for i in range(max(1, warmup)):
+        if i and deadline is not None and time.monotonic() > deadline:
+            break
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("benchmark cancelled")
         op()
     timer.sync()
     times: list[float] = []

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import screenshot, wait_for_app
 
 # numpy backend, a few small sizes with many runs: about a second or two of work per session on 2 cores
-QUERY = "bbackend=numpy&bsizes=256,384,512&bruns=60&bbw=0&bwarm=2"
+QUERY = "bbackend=numpy&bsizes=256,384,512&bruns=30&bbw=0&bwarm=2"
 SPAN = re.compile(r"from (\d\d:\d\d:\d\d\.\d{3}) to (\d\d:\d\d:\d\d\.\d{3}) UTC(; waited ([\d.]+) s)?")
 
 
@@ -47,6 +47,30 @@ def test_two_sessions_never_overlap(server, browser):
         (s1, e1, w1), (s2, e2, w2) = sorted(_span(pg) for pg in pages)
         assert e1 <= s2, f"runs overlap: {s1}-{e1} and {s2}-{e2}"
         assert w2 > 0  # the later run waited for the first
+    finally:
+        for c in contexts:
+            c.close()
+
+
+@pytest.mark.browser
+def test_stop_frees_the_device_at_once(server, browser):
+    """Stop cancels between timed runs: another session gets the device within a run or two, not after the sweep
+    (about a minute of work here)."""
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1400}) for _ in range(2)]
+    try:
+        long_run, other = (c.new_page() for c in contexts)
+        long_run.goto(f"{server}/benchmark?bbackend=numpy&bsizes=1024,1536&bruns=200&bbw=0&bbudget=600")
+        other.goto(f"{server}/benchmark?bbackend=numpy&bsizes=128&bruns=3&bbw=0")
+        for pg in (long_run, other):
+            wait_for_app(pg)
+        long_run.get_by_role("button", name="Run benchmark").click()
+        long_run.get_by_text(re.compile(r"\d+/2 measured")).wait_for(timeout=30_000)  # the sweep is under way
+        long_run.get_by_role("button", name="Stop").click()
+        long_run.get_by_text("Benchmark stopped.").wait_for(timeout=30_000)
+        other.get_by_role("button", name="Run benchmark").click()
+        other.get_by_text(re.compile(r"Measured on .* UTC")).wait_for(timeout=60_000)
+        _, _, waited = _span(other)
+        assert waited < 5, f"the stopped run kept the device {waited:.1f} s"
     finally:
         for c in contexts:
             c.close()

@@ -55,6 +55,6 @@ def flops_by_shape(records: list[dict], device: str) -> go.Figure | None:
                     y=[r["tflops"] * 1e12 / scale for r in sel], name=dtype, marker_color=DTYPE_COLORS.get(dtype),
                     hovertemplate=f"{dtype} %{{x}}<br>%{{y:.3f}} {unit}<extra></extra>")
     fig.update_layout(title=f"Model GEMM shapes on {device} (m = tokens, k = input, n = output features)",
-                      barmode="group", height=400, yaxis_title=unit, legend_orientation="h",
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+                      barmode="group", height=420, yaxis_title=unit, legend_orientation="h", legend_yanchor="bottom",
+                      legend_y=1.0, legend_xanchor="right", legend_x=1.0, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig

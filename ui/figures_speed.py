@@ -17,17 +17,25 @@ def _batch_axis(fig: go.Figure, batches, row=None, col=None) -> None:
                      title="batch (sequences decoded together)", row=row, col=col)
 
 
+def _vline(fig: go.Figure, x: float, text: str, color: str, dash: str, yanchor: str) -> None:
+    """A vertical line with a label on a log-x axis (annotations take log10 coordinates there; add_vline's own
+    annotation would land at 10**x)."""
+    fig.add_vline(x=x, line_dash=dash, line_color=color)
+    fig.add_annotation(x=math.log10(x), y=1 if yanchor == "bottom" else 0, yref="paper", xanchor="left",
+                       yanchor=yanchor, text=text, showarrow=False, font={"color": color})
+
+
 def _markers(fig: go.Figure, sweep: BatchSweep, batch: int, memory_max_batch: int | None) -> None:
     if sweep.compute_bound_from is not None:
-        fig.add_vline(x=sweep.compute_bound_from, line_dash="dot", line_color="#888",
-                      annotation_text=f"compute-bound from {sweep.compute_bound_from}", annotation_position="top left")
+        _vline(fig, sweep.compute_bound_from, f" compute-bound from {sweep.compute_bound_from:,}", "#555", "dot",
+               "bottom")
     if memory_max_batch is not None and memory_max_batch < sweep.batch[-1]:
         fig.add_vrect(x0=max(memory_max_batch, 0.9), x1=sweep.batch[-1], fillcolor="#d62728", opacity=0.08,
                       line_width=0)
         fig.add_annotation(x=math.log10(int(sweep.batch[-1])), y=1, yref="paper", xanchor="right", yanchor="bottom",
                            text=f"does not fit in memory above {memory_max_batch:,}", showarrow=False,
                            font={"color": "#d62728"})
-    fig.add_vline(x=batch, line_color="#2ca02c", annotation_text=f"batch {batch}", annotation_position="bottom right")
+    _vline(fig, batch, f" batch {batch:,}", "#2ca02c", "solid", "top")
 
 
 def tokens_vs_batch(sweep: BatchSweep, batch: int, memory_max_batch: int | None, title: str) -> go.Figure:
@@ -41,7 +49,7 @@ def tokens_vs_batch(sweep: BatchSweep, batch: int, memory_max_batch: int | None,
     _batch_axis(fig, sweep.batch)
     fig.update_yaxes(title="tokens/s, all sequences", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title="tokens/s, one sequence", rangemode="tozero", secondary_y=True, showgrid=False,
-                     tickformat=",.0f")
+                     tickformat=",.3~g")
     _markers(fig, sweep, batch, memory_max_batch)
     fig.update_layout(title=title, height=430, legend_orientation="h", legend_y=-0.25,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
