@@ -304,10 +304,15 @@ def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda",
 
     Measured on ``LlamaForCausalLM`` with labels: token ids (int64) for the embedding and the loss,
     the final norm, the lm_head input, and the fp32 log-softmax the cross-entropy saves
-    (``4 s b v``; Korthikanti sec. 4.1 counts the same ``4sbv``). Beyond what is saved, the
-    16-bit logits the model returns (``e s b v``) and the fp32 gradient of the log-softmax in the
-    backward pass (``4 s b v``) are alive at the peak; both are included, so the logits cost
-    ``(8 + e) s b v`` bytes per token row. With tensor parallelism the vocabulary is split.
+    (``4 s b v``; Korthikanti sec. 4.1 counts the same ``4sbv``). ``transformers``' loss
+    (``loss_utils.ForCausalLMLoss``) upcasts the logits to fp32 whatever the activation dtype, so
+    the backward pass starts with three fp32 ``s b v`` tensors alive at once: the saved
+    log-softmax, ``nll_loss_backward``'s gradient of the log-probabilities and
+    ``_log_softmax_backward_data``'s gradient of the fp32 logits: ``12 s b v`` bytes, for 16-bit
+    activations too (``validate.measure.PeakTracker`` on the harness's bf16 models: the peak of
+    Qwen2 with full recompute is this op). The 16-bit logits are not alive then: only the loss is
+    kept from the model's output (as in the HF ``Trainer``); a loop that holds the whole output
+    through backward adds ``e s b v``. With tensor parallelism the vocabulary is split.
     """
     e = act_bits / 8
     h, v = spec.hidden_size, spec.vocab_size
@@ -316,7 +321,8 @@ def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda",
     if not frozen:  # a frozen lm_head (LoRA) keeps nothing for its weight gradient
         t.append(ActivationTerm("lm_head input", e * h, tp_sharded=False))
     t.append(ActivationTerm("log-softmax (fp32, saved by cross-entropy)", 4 * v))
-    t.append(ActivationTerm("logits returned (16-bit) + fp32 gradient at the backward peak", (e + 4) * v))
+    # not saved: alive only at the start of backward (gradients of the fp32 log-probs and logits)
+    t.append(ActivationTerm("loss backward: fp32 gradients of the log-probs and of the logits", 8 * v))
     return t
 
 
