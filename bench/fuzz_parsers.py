@@ -1,4 +1,4 @@
-"""Fuzz the parsers of untrusted files: config.json (uploads and ``--config``), GGUF headers, runs CSV.
+"""Fuzz the parsers of untrusted files: config.json, GGUF headers, runs CSV, scenario files.
 
     python bench/fuzz_parsers.py                 # 10,000 cases per parser
     python bench/fuzz_parsers.py -n 50000 --seed 7 --parser config
@@ -403,8 +403,47 @@ def csv_cases(n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
         yield f"#{i} csv kind {kind}, {len(raw):,} bytes", raw
 
 
+# ----- scenario files (Scenarios page import) ---------------------------------------------------
+
+def check_scenarios(data: bytes) -> None:
+    from calc.scenarios import dumps, loads
+
+    scenarios = loads(data)
+    if loads(dumps(scenarios)) != scenarios:  # what it accepts it writes back and reads the same
+        raise AssertionError("scenarios do not round-trip")
+
+
+def scenario_cases(n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
+    rng = random.Random(seed)
+    values = [1, 0.5, -3, 10**20, 10**400, 1e308, True, None, "x", [], {}, [1], {"a": 1}]
+    texts = ["ok", "", " ", "x" * 600, "a\x07b", "\u00e9\u6f22", 5, None, ["a"]]
+    for i in range(n):
+        items = []
+        for _ in range(rng.choice([0, 1, 3, 250])):
+            good = rng.random() < 0.6  # most fields valid, so the checks behind the first ones are reached
+            item = {"name": "ok" if good else rng.choice(texts),
+                    "page": "models" if good else rng.choice(["models", "a b", "../x", "", 3, "x" * 70]),
+                    "params": {rng.choice(["k", "", "x" * 600]): "v" if good else rng.choice(texts)
+                               for _ in range(rng.randint(0, 3))},
+                    "results": {rng.choice(["r", "s", ""]): rng.choice(values) for _ in range(rng.randint(0, 3))},
+                    "kinds": {rng.choice(["r", "s", "z"]): rng.choice(["bytes", "count", "bogus", 1, ["x"]])
+                              for _ in range(rng.randint(0, 2))}}
+            for key in rng.sample(sorted(item), rng.randint(0, 2)):
+                item.pop(key)
+            items.append(item)
+        doc = {"version": rng.choice([1, 1, 1, 2, "1", None]), "scenarios": items}
+        raw = json.dumps(doc).encode()
+        kind = rng.randrange(5)
+        if kind == 0:
+            raw = raw[:rng.randrange(len(raw) + 1)]
+        elif kind == 1:
+            raw = b"[" * rng.choice([10, 1000, 100_000])
+        yield f"#{i} {len(items)} scenarios, kind {kind}", raw
+
+
 PARSERS = {"config": (config_cases, lambda: check_config), "gguf": (gguf_cases, gguf_target),
-           "csv": (csv_cases, lambda: (importlib.import_module("calc.fit"), check_csv)[1])}  # import untimed
+           "csv": (csv_cases, lambda: (importlib.import_module("calc.fit"), check_csv)[1]),  # import untimed
+           "scenarios": (scenario_cases, lambda: (importlib.import_module("calc.scenarios"), check_scenarios)[1])}
 
 
 def main(argv: list[str] | None = None) -> int:
