@@ -199,8 +199,8 @@ $N_d = 64$: 120, 31.4, 16.6, 1.9 GB). fp32 AdamW: $4 + 4 + 8 = 16$ B/param = 4 x
 the per-layer figure is checked against real PyTorch `saved_tensors_hooks` on small models): per layer
 $b\,s\,(P + s\,K)$ bytes, summed over the layers of the pipeline stage, times the micro-batches in flight
 ($pp - k$ on stage $k$ with 1F1B). The peak adds the larger of two things that are never alive together: the
-loss's tensors on the last stage, $(8 + e)\,s\,b\,V$ / tp (fp32 log-softmax kept for the cross-entropy, the
-returned 16-bit logits, the fp32 gradient), or one layer's backward (the gradient of the hidden state and two
+loss's tensors on the last stage, $12\,s\,b\,V$ / tp (the fp32 log-softmax kept for the cross-entropy, and
+the fp32 gradients of the log-probabilities and of the logits: `transformers` upcasts logits to fp32 for the loss), or one layer's backward (the gradient of the hidden state and two
 MLP-wide gradients; with full recompute also the layer's re-run forward). Full recompute keeps $e\,s\,b\,h$ per
 layer. LoRA: the frozen base keeps less (no linear inputs, no normalized tensors), each adapter keeps an fp32
 copy of its input (PEFT) and its rank-$r$ output. The 5as/h term of Korthikanti is eager attention's
