@@ -146,3 +146,59 @@ def test_small_medium_large_variants_grow(name):
     for family in (("Q3_K_S", "Q3_K_M", "Q3_K_L"), ("Q4_K_S", "Q4_K_M"), ("Q5_K_S", "Q5_K_M")):
         sizes = [quantize_model(get_preset(name), f).tensor_bytes for f in family]
         assert sizes == sorted(sizes), dict(zip(family, sizes, strict=True))
+
+
+# ----- running a GGUF: llama.cpp memory (calc.gguf_run) -------------------------------------------
+
+from calc.gguf_run import RunSetup, run_memory  # noqa: E402
+from calc.gpus import GPUS  # noqa: E402
+
+CACHE_TYPES = ["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl"]
+
+
+@FAST
+@given(SPECS, st.sampled_from(["Q4_K_M", "Q8_0", "F16", "Q2_K"]), st.integers(1, 200_000), st.integers(1, 8),
+       st.sampled_from(CACHE_TYPES), st.one_of(st.none(), st.sampled_from(list(GPUS))), st.integers(1, 4096))
+def test_run_memory_is_sane_and_grows_with_context(spec, ftype, context, batch, cache, gpu, more):
+    try:
+        q = quantize_model(spec, ftype)
+    except ValueError:
+        return
+    g = GPUS[gpu] if gpu else None
+    setup = RunSetup(context=context, cache_type=cache, batch=batch)
+    try:
+        m = run_memory(spec, q, setup, g)
+    except ValueError as exc:
+        assert str(exc).strip()
+        return
+    for v in (m.weights_bytes, m.kv_cache_bytes, m.compute_bytes, m.gpu_bytes, m.cpu_bytes):
+        assert isinstance(v, int) and v >= 0
+    assert 0 <= m.gpu_layers <= m.n_layers == spec.num_layers
+    assert m.gpu_bytes + m.cpu_bytes >= m.weights_bytes  # every weight is somewhere
+    longer = run_memory(spec, q, dataclasses.replace(setup, context=context + more), g)
+    assert longer.kv_cache_bytes >= m.kv_cache_bytes and longer.total_bytes >= m.total_bytes
+    assert longer.gpu_layers <= m.gpu_layers  # more context never puts more layers on the GPU
+
+
+@FAST
+@given(st.sampled_from(["context", "cache_type", "batch"]),  # n_ubatch: see the xfail below
+       st.one_of(st.integers(-10**6, 0), st.integers(10**12, 10**30), st.floats(), st.text(max_size=4), st.none()))
+def test_run_memory_bad_setup_is_a_value_error(field, value):
+    spec = get_preset("Llama-3.2-1B")
+    try:
+        setup = dataclasses.replace(RunSetup(), **{field: value})
+        m = run_memory(spec, quantize_model(spec, "Q4_K_M"), setup, GPUS["H100 SXM"])
+    except ValueError as exc:
+        assert str(exc).strip()
+        return
+    assert all(isinstance(v, int) and v >= 0 for v in (m.weights_bytes, m.kv_cache_bytes, m.compute_bytes))
+
+
+@pytest.mark.xfail(strict=True, reason="calc.gguf_run.run_memory / compute_buffer_bytes do not check n_ubatch: "
+                                       "n_ubatch=-1 gives compute_bytes = -521,216 (negative bytes) for Llama-3.2-1B "
+                                       "Q4_K_M, n_ubatch=None or '' raise TypeError")
+@pytest.mark.parametrize("value", [-1, 0, None, ""])
+def test_run_memory_refuses_bad_n_ubatch(value):
+    spec = get_preset("Llama-3.2-1B")
+    with pytest.raises(ValueError):
+        run_memory(spec, quantize_model(spec, "Q4_K_M"), RunSetup(n_ubatch=value), GPUS["H100 SXM"])
