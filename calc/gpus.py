@@ -113,13 +113,13 @@ def _norm(name: str) -> str:
 def match_device_name(device_name: str) -> GPU | None:
     """Best catalog match for a name such as torch's ``"NVIDIA H100 80GB HBM3"``, or ``None``."""
     n = device_name.lower()
-    rules = (
+    rules: tuple[tuple[str, str | None], ...] = (
         ("h200", "H200"), ("b200", "B200"), ("h100 pcie", "H100 PCIe"), ("h100", "H100 SXM"),
         ("a100-sxm4-40", "A100 SXM 40GB"), ("a100 40", "A100 SXM 40GB"), ("a100-pcie-80", "A100 PCIe 80GB"),
-        ("a100", "A100 SXM 80GB"), ("l40s", "L40S"), ("l4", "L4"), ("a10", "A10"), ("v100", "V100 SXM2 32GB"),
+        ("a100", "A100 SXM 80GB"), ("l40s", "L40S"), ("l40", None), ("l4", "L4"), ("a10", "A10"), ("v100", "V100 SXM2 32GB"),
         ("3090", "RTX 3090"), ("4090", "RTX 4090"), ("5090", "RTX 5090"), ("mi300x", "MI300X"),
     )
     for needle, name in rules:
         if needle in n:
-            return GPUS[name]
+            return GPUS[name] if name else None  # None: a known name that the catalog lacks (L40)
     return None
