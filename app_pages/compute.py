@@ -17,7 +17,7 @@ from calc.compute import (
 from calc.gpus import get_gpu
 from calc.models import param_counts
 from ui import format as fmt
-from ui import measured, pickers, state
+from ui import measured, pickers, results, state
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 
 st.title("Compute and cost")
@@ -137,6 +137,12 @@ st.caption(f"Throughput: {how}. " + ("Time uses the hardware FLOPs (a measured r
 if recompute != "none" and achieved is None:
     st.caption(f"With {recompute} recompute the GPUs execute {hardware_flops / model_flops:.2f}x the model FLOPs: "
                f"hardware FLOPs utilization = {hardware_flops / model_flops * (rate / peak):.1%} of peak.")
+
+results.publish("compute", {
+    "training FLOPs": (model_flops, "flops"), "hardware FLOPs": (hardware_flops, "flops"),
+    "GPU-hours": (tc.gpu_hours, "number"), "wall-clock": (tc.seconds, "seconds"), "GPUs": (tc.num_gpus, "number"),
+    "cost": (tc.cost_usd, "usd"), "energy": (tc.energy_kwh, "kwh"),
+    **({"implied MFU": (achieved, "ratio")} if achieved is not None else {})})
 
 budget = compute_budget_flops(tc.num_gpus, 30, rate)
 st.info(f"The same {tc.num_gpus:,} x {gpu.name} at this throughput deliver {budget:.2e} FLOPs in 30 days. "

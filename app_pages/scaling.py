@@ -19,7 +19,7 @@ from calc.scaling import (
     overtraining,
 )
 from ui import format as fmt
-from ui import pickers, state
+from ui import pickers, results, state
 from ui.figures_scaling import fit_quality, frontier, isoflop, loss_contour
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "synthetic_runs_epoch.csv"
@@ -109,6 +109,14 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
+
+_res = {"budget": (budget, "flops")}
+for f, o in zip(fits, optima, strict=True):
+    _res[f"{f.label}: params"] = (o.params, "count")
+    _res[f"{f.label}: tokens"] = (o.tokens, "count")
+    if o.loss is not None:
+        _res[f"{f.label}: loss"] = (o.loss, "number")
+results.publish("scaling", _res)
 
 # ----- compute-optimal models ------------------------------------------------------------------------
 with tab_opt:

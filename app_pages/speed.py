@@ -5,7 +5,7 @@ import streamlit as st
 from calc.gpus import match_device_name
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
 from ui import format as fmt
-from ui import measured, pickers, state
+from ui import measured, pickers, results, state
 from ui.figures_speed import step_time_vs_batch, tokens_vs_batch
 
 COMPUTE_DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
@@ -88,6 +88,11 @@ fits = need <= gpu.usable_memory_bytes
     f"{fmt.size(est.kv_stored_bytes)} = {fmt.size(need)} of {gpu.name}'s {fmt.size(gpu.usable_memory_bytes)}"
     + ("." if fits else ": this batch does not fit on one GPU (split the model or shrink the batch)")
     + f" At most {fit:,} sequences of this length fit (weights + KV only).")
+
+results.publish("speed", {
+    "time to first token": (est.ttft_s, "seconds"), "decode tokens/s per sequence": (est.tokens_per_s_per_seq, "number"),
+    "decode tokens/s whole batch": (est.tokens_per_s_total, "number"), "request latency": (est.end_to_end_s, "seconds"),
+    "memory (weights + KV)": (need, "bytes"), "largest batch that fits": (fit, "number")})
 
 if sweep.compute_bound_from is None:
     st.caption(f"Decode stays memory-bound up to batch {int(sweep.batch[-1]):,}: once the shared weight reads are "
