@@ -89,7 +89,8 @@ def wait_for_app(pg, timeout_ms: int = 60_000) -> None:
         """() => {
             const main = document.querySelector('[data-testid="stMainBlockContainer"]');
             const busy = document.querySelector('[data-testid="stStatusWidget"]') !== null
-                || document.querySelector('[data-stale="true"]') !== null;
+                || document.querySelector('[data-stale="true"]') !== null
+                || document.querySelector('[data-testid="stSkeleton"]') !== null;
             const text = main ? main.innerText : '';
             const w = window.__stWait || (window.__stWait = {text: null, same: 0});
             if (busy || !main || main.querySelectorAll('*').length < 5 || text !== w.text) {
@@ -107,5 +108,13 @@ def wait_for_app(pg, timeout_ms: int = 60_000) -> None:
 def screenshot(pg, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # Streamlit scrolls inside its main section, so a "full page" shot stops at the viewport: grow the
+    # viewport to the content's height for the shot, then restore it.
+    size = pg.viewport_size or {"width": 1400, "height": 1000}
+    height = pg.evaluate("() => Math.max(...Array.from(document.querySelectorAll("
+                         "'[data-testid=\"stMain\"], [data-testid=\"stSidebarContent\"]'), e => e.scrollHeight), 0)")
+    pg.set_viewport_size({"width": size["width"], "height": int(min(max(height + 40, size["height"]), 12_000))})
+    pg.wait_for_timeout(300)
     pg.screenshot(path=str(path), full_page=True)
+    pg.set_viewport_size(size)
     return path
