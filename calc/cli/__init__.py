@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(_one_line(f"error: {exc}"), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `python -m calc ... | head`: the reader left; not an error of the user's
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (keeps Python's exit flush quiet)
+        return 0
     except OSError as exc:
         text = f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")
         print(_one_line(text), file=sys.stderr)
