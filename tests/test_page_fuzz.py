@@ -28,7 +28,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 from ui.nav import PAGES
 
-ROUNDS = int(os.environ.get("PAGE_FUZZ_ROUNDS", "10"))
+ROUNDS = int(os.environ.get("PAGE_FUZZ_ROUNDS", "6"))
 SEED = int(os.environ.get("PAGE_FUZZ_SEED", "0"))
 TIMEOUT = 60
 KINDS = ("number_input", "selectbox", "multiselect", "toggle", "checkbox", "radio", "slider", "select_slider",
@@ -197,9 +197,10 @@ def test_inference_memory_page_accepts_its_own_longest_context():
                                        "st.dataframe fails: 'Unable to convert dataframe to Arrow table. Python int "
                                        "too large to convert to C long'")
 @pytest.mark.skipif(not any(p.url_path == "training-memory" for p in PAGES), reason="no Training memory page")
+@pytest.mark.slow  # the page needs 30-65 s at these inputs (itself worth a look: see the report)
 def test_training_memory_page_table_survives_huge_sizes():
     at = _open("app_pages/training_memory.py", {"model": "Llama-3.1-405B"})
     at.number_input(key="tm_seq").set_value(10_000_000)
     at.number_input(key="tm_mb").set_value(100_000)
-    at.run()
+    at.run(timeout=300)
     assert not at.exception, [e.value for e in at.exception]
