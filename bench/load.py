@@ -245,6 +245,10 @@ async def run_ws(url: str, n: int, steps: int, think_s: float, timeout_s: float,
 
 # ----- browser ----------------------------------------------------------------------------------
 
+#: Pages with number inputs (the rest show tables and text); only used to make input changes possible.
+INPUT_PAGES = ("training-memory", "inference-memory", "quantization", "compute", "scaling", "speed")
+
+
 async def browser_session(browser, url: str, idx: int, steps: int, think_s: float, timeout_s: float, res: Result,
                           deadline: float, paths: list[str]) -> None:
     rng = random.Random(idx)
@@ -279,9 +283,11 @@ async def browser_session(browser, url: str, idx: int, steps: int, think_s: floa
             n_inputs = await inputs.count()
             t0 = time.perf_counter()
             if step % 2 == 0 or not n_inputs:
-                link = page.locator("[data-testid='stSidebarNav'] a")
-                count = await link.count()
-                await link.nth(rng.randrange(count)).click(timeout=timeout_ms)
+                # Every other step, or when this page has no number input: go (by its sidebar link) to a
+                # random page; after a page without inputs, to one of the calculator pages that have them.
+                target = rng.choice(paths if step % 2 == 0 else INPUT_PAGES)
+                link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{target}']")
+                await link.first.click(timeout=timeout_ms)
                 kind = "page change"
             else:
                 box = inputs.nth(rng.randrange(n_inputs))
