@@ -118,7 +118,7 @@ except ValueError as exc:
     st.stop()
 
 st.subheader("Result")
-cols = st.columns(6 if achieved is not None or question == QUESTIONS[1] else 5)
+cols = st.columns(3) + st.columns(3)  # two rows of three: long numbers stay readable
 cols[0].metric("Training FLOPs", f"{model_flops:.3e}", help=f"{formula}; hardware FLOPs {hardware_flops:.3e}")
 cols[1].metric("GPU-hours", f"{tc.gpu_hours:,.0f}", help="FLOPs / sustained FLOP/s per GPU / 3600")
 cols[2].metric("Wall-clock", fmt.duration(tc.seconds), help=f"{tc.days:.3f} days on {tc.num_gpus:,} GPUs")

@@ -73,12 +73,12 @@ m1.metric("Time to first token", fmt.duration(est.ttft_s),
           help=f"Prefill of {batch} x {prompt} tokens, {est.prefill_bound}-bound: "
                f"{est.prefill_flops:.3e} FLOPs / {flops / 1e12:,.1f} TFLOPS.")
 def rate(x: float) -> str:
-    return f"{x:,.1f} tokens/s" if x >= 1 else f"{x:.3f} tokens/s"
+    return f"{x:,.1f}" if x >= 1 else f"{x:.3f}"
 
 
-m2.metric("Decode, per sequence", rate(est.tokens_per_s_per_seq),
+m2.metric("Decode, per sequence (tokens/s)", rate(est.tokens_per_s_per_seq),
           help=f"{est.decode_steps} decode steps in {fmt.duration(est.decode_s)}; {est.decode_bound}-bound.")
-m3.metric("Decode, whole batch", rate(est.tokens_per_s_total), help="batch x per-sequence rate.")
+m3.metric("Decode, whole batch (tokens/s)", rate(est.tokens_per_s_total), help="batch x per-sequence rate.")
 m4.metric("Request latency", fmt.duration(est.end_to_end_s), help="Time to first token + all decode steps.")
 
 need = est.memory_bytes

@@ -161,7 +161,7 @@ def speed_reference(batch: int):
 
 
 def rate(x: float) -> str:
-    return f"{x:,.1f} tokens/s"
+    return f"{x:,.1f}"
 
 
 def test_speed(server, page, browser):

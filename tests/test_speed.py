@@ -302,14 +302,14 @@ def _metric(at, label: str) -> float:
 def test_speed_page_decode_rate_for_one_step():
     at = _speed_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "sprompt": "1", "soutput": "2"})
     step_bytes = (LLAMA3_8B_TOTAL - LLAMA3_8B_EMBED + 4096) * 2 + LLAMA3_8B_KV_PER_TOKEN
-    assert _metric(at, "Decode, per sequence") == pytest.approx(3.35e12 / step_bytes, abs=0.05)  # shown to 0.1
+    assert _metric(at, "Decode, per sequence (tokens/s)") == pytest.approx(3.35e12 / step_bytes, abs=0.05)  # shown to 0.1
 
 
 def test_speed_page_uses_measured_figures_and_says_so():
     measured = {"device": "Test GPU (cuda)", "flops_per_s": {"bf16": 500e12}, "bandwidth_bytes_per_s": 2.0e12}
     at = _speed_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "sprompt": "1", "soutput": "2"}, measured)
     step_bytes = (LLAMA3_8B_TOTAL - LLAMA3_8B_EMBED + 4096) * 2 + LLAMA3_8B_KV_PER_TOKEN
-    assert _metric(at, "Decode, per sequence") == pytest.approx(2.0e12 / step_bytes, abs=0.05)
+    assert _metric(at, "Decode, per sequence (tokens/s)") == pytest.approx(2.0e12 / step_bytes, abs=0.05)
     roofs = " ".join(i.value for i in at.info)
     assert "measured bf16 matmul on Test GPU" in roofs and "measured copy bandwidth" in roofs
     # fp8 was not measured: the page falls back to the datasheet peak and warns
