@@ -1,5 +1,10 @@
 """Entry point: ``streamlit run app.py``. Navigation and the shared sidebar; no maths here."""
 
+# pandas and plotly are imported whole before any session's page reaches a chart: plotly looks pandas up in
+# sys.modules without the import lock, and on a cold server concurrent sessions saw "partially initialized
+# module 'pandas' has no attribute 'Series'" (bench/load.py, 12 sessions at once: 2 errors every start).
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from ui import pickers

@@ -13,7 +13,7 @@ from measure.backends import INSTALL_HINT, available_backends, get_backend, impo
 from measure.bandwidth import MIN_BYTES
 from measure.matmul import model_shapes, square_shapes
 from ui import format as fmt
-from ui import measured, pickers, state
+from ui import measured, pickers, results, state
 from ui.figures_bench import flops_by_shape, flops_vs_size
 
 SIZES = ("128", "256", "384", "512", "768", "1024", "1536", "2048", "3072", "4096", "6144", "8192", "12288", "16384")
@@ -187,6 +187,10 @@ if report is not None:
     if report.bandwidth:
         df = pd.concat([df, pd.DataFrame([{"shape": "copy", **report.bandwidth.record()}])], ignore_index=True)
     st.download_button("Download CSV", df.to_csv(index=False), file_name="benchmark.csv", mime="text/csv")
+
+    results.publish("benchmark", {
+        **{f"best {d} matmul FLOP/s": (r.tflops * 1e12, "number") for d, r in best.items()},
+        **({"copy bandwidth bytes/s": (report.bandwidth.bytes_per_s, "number")} if report.bandwidth else {})})
 
     label = f"{report.device.name} ({report.device.backend})"
     if st.button("Use these figures in the estimates", key="buse", type="primary",

@@ -12,12 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# Imported here, at the top of the first module app.py loads, so that they are complete before any
-# session's script reaches a chart: plotly looks pandas up in sys.modules without taking the import
-# lock, and on a cold server concurrent sessions saw "partially initialized module 'pandas' has no
-# attribute 'Series'" (bench/load.py, 12 sessions opening chart pages at once: 2 errors every start).
-import pandas  # noqa: F401
-import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 _KEEP = "_keep"
