@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.nav import PAGES
-
 from tests.conftest import ROOT
+from ui.nav import PAGES
 
 TIMEOUT = 60
 
