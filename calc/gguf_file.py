@@ -122,7 +122,7 @@ class GGUFHeader:
         ft = self.metadata.get("general.file_type")
         try:
             name = LlamaFileType(int(ft)).name
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # missing, not a number, NaN/inf, unknown enum value
             return None
         return {"ALL_F32": "F32"}.get(name, name.removeprefix("MOSTLY_"))
 
