@@ -125,6 +125,9 @@ def tensor_bytes(shape: tuple[int, ...], ggml_type: str) -> int:
     107520000
     """
     elems, nbytes = block_size(ggml_type)
+    if not shape or any(isinstance(d, bool) or not hasattr(d, "__index__") or d < 1 for d in shape):
+        raise ValueError(f"tensor shape {tuple(shape)!r}: every dimension must be an integer >= 1 "
+                         "(at least one dimension)")
     if shape[0] % elems:
         raise ValueError(f"a row of {shape[0]} elements does not divide into {ggml_type} blocks of {elems}")
     return prod(shape[1:]) * (shape[0] // elems) * nbytes
