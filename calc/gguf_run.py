@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from calc.gguf import QuantResult, block_size, type_bits
-from calc.kvcache import cached_positions, kv_cache_bytes, kv_elements_per_token
+from calc.kvcache import _whole, cached_positions, kv_cache_bytes, kv_elements_per_token
 from calc.models import ModelSpec
 
 #: llama.cpp KV-cache types (``--cache-type-k/-v``) and what they cost, from the same block table.
@@ -57,7 +57,11 @@ def compute_buffer_bytes(spec: ModelSpec, context: int, n_ubatch: int = 512, fla
     "CUDA0 compute buffer size = 560.00 MiB" (this formula: 560.00 MiB), and 258.50 MiB logged
     with flash attention at n_ctx 4096 (this formula: 258.50 MiB). Other graphs (MoE, MLA) differ;
     llama.cpp prints the exact figure when it loads a model.
+
+    ``n_ubatch`` must be a whole number >= 1 (llama.cpp's ``-ub``); anything else is a ValueError.
     """
+    n_ubatch = _whole("n_ubatch (micro-batch tokens)", n_ubatch)
+    context = _whole("context", context)
     h = spec.hidden_size
     widest = max(spec.vocab_size + h, 2 * max(spec.intermediate_size, spec.moe_intermediate_size) + h)
     if not flash_attn:

@@ -175,7 +175,7 @@ def test_run_memory_is_sane_and_grows_with_context(spec, ftype, context, batch, 
 
 
 @FAST
-@given(st.sampled_from(["context", "cache_type", "batch"]),  # n_ubatch: see the xfail below
+@given(st.sampled_from(["context", "cache_type", "batch", "n_ubatch"]),
        st.one_of(st.integers(-10**6, 0), st.integers(10**12, 10**30), st.floats(), st.text(max_size=4), st.none()))
 def test_run_memory_bad_setup_is_a_value_error(field, value):
     spec = get_preset("Llama-3.2-1B")
@@ -188,9 +188,6 @@ def test_run_memory_bad_setup_is_a_value_error(field, value):
     assert all(isinstance(v, int) and v >= 0 for v in (m.weights_bytes, m.kv_cache_bytes, m.compute_bytes))
 
 
-@pytest.mark.xfail(strict=True, reason="calc.gguf_run.run_memory / compute_buffer_bytes do not check n_ubatch: "
-                                       "n_ubatch=-1 gives compute_bytes = -521,216 (negative bytes) for Llama-3.2-1B "
-                                       "Q4_K_M, n_ubatch=None or '' raise TypeError")
 @pytest.mark.parametrize("value", [-1, 0, None, ""])
 def test_run_memory_refuses_bad_n_ubatch(value):
     spec = get_preset("Llama-3.2-1B")
