@@ -45,15 +45,23 @@ MAX_FLOPS = 1e36
 MAX_GPUS = 10_000_000
 MAX_DAYS = 36_500.0
 MAX_PRICE = 10_000.0
+#: Floors, so that no positive input underflows a product to 0 or a quotient to inf (6 N D with
+#: N = D = 4.8e-280 is 0.0; days = rate = 2e-171 made GPUs x days x 86,400 x rate 0.0): a parameter,
+#: a token, a FLOP, one FLOP/s per GPU and one nanosecond of wall-clock are the least that means anything.
+MIN_COUNT = 1.0
+MIN_RATE = 1.0  # FLOP/s per GPU, sustained or peak
+MIN_DAYS = 1e-9 / SECONDS_PER_DAY  # one nanosecond
 
 
-def check_positive(name: str, value, upper: float, unit: str = "") -> float:
-    """``value`` as a float in (0, upper]; a ``ValueError`` names the field, the value and the range."""
+def check_positive(name: str, value, upper: float, unit: str = "", lower: float = 0.0) -> float:
+    """``value`` as a float in (0, upper], or in [lower, upper] when ``lower > 0``; a ``ValueError``
+    names the field, the value and the range."""
+    span = f"[{lower:g}, {upper:g}]" if lower > 0 else f"(0, {upper:g}]"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in (0, {upper:g}]{unit}, got {value!r:.40}")
+        raise ValueError(f"{name} must be a number in {span}{unit}, got {value!r:.40}")
     v = float(value)
-    if not math.isfinite(v) or not 0 < v <= upper:
-        raise ValueError(f"{name} must be a number in (0, {upper:g}]{unit}, got {value!r:.40}")
+    if not math.isfinite(v) or not 0 < v <= upper or v < lower:
+        raise ValueError(f"{name} must be a number in {span}{unit}, got {value!r:.40}")
     return v
 
 
@@ -294,9 +302,9 @@ def compute_budget_flops(num_gpus: int, days: float, flops_per_s_per_gpu: float)
 
 def gpus_needed(flops: float, days: float, flops_per_s_per_gpu: float) -> int:
     """Smallest whole number of GPUs that finishes ``flops`` within ``days`` days."""
-    f = check_positive("FLOPs", flops, MAX_FLOPS)
-    d = check_positive("days", days, MAX_DAYS)
-    rate = check_positive("FLOP/s per GPU", flops_per_s_per_gpu, 1e20)
+    f = check_positive("FLOPs", flops, MAX_FLOPS, lower=MIN_COUNT)
+    d = check_positive("days", days, MAX_DAYS, lower=MIN_DAYS)
+    rate = check_positive("FLOP/s per GPU", flops_per_s_per_gpu, 1e20, lower=MIN_RATE)
     exact = f / (d * SECONDS_PER_DAY * rate)
     n = math.ceil(exact * (1 - 1e-12))  # 512.0000000001 from rounding is 512 GPUs, not 513
     if n > MAX_GPUS:
@@ -312,10 +320,10 @@ def implied_mfu(flops: float, num_gpus: int, days: float, peak_flops_per_s: floa
     >>> round(implied_mfu(6 * 6.7e9 * 1e12, 440, 9.5, 312e12), 3)
     0.357
     """
-    f = check_positive("FLOPs", flops, MAX_FLOPS)
+    f = check_positive("FLOPs", flops, MAX_FLOPS, lower=MIN_COUNT)
     n = check_gpus(num_gpus)
-    d = check_positive("days", days, MAX_DAYS)
-    peak = check_positive("peak FLOP/s", peak_flops_per_s, 1e20)
+    d = check_positive("days", days, MAX_DAYS, lower=MIN_DAYS)
+    peak = check_positive("peak FLOP/s", peak_flops_per_s, 1e20, lower=MIN_RATE)
     return f / (n * d * SECONDS_PER_DAY * peak)
 
 
