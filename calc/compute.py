@@ -275,9 +275,9 @@ def time_and_cost(flops: float, num_gpus: int, flops_per_s_per_gpu: float, price
     >>> round(t.days, 2), round(t.gpu_hours), round(t.cost_usd)
     (8.47, 89476, 178953)
     """
-    f = check_positive("FLOPs", flops, MAX_FLOPS)
+    f = check_positive("FLOPs", flops, MAX_FLOPS, lower=MIN_COUNT)
     n = check_gpus(num_gpus)
-    rate = check_positive("FLOP/s per GPU", flops_per_s_per_gpu, 1e20)
+    rate = check_positive("FLOP/s per GPU", flops_per_s_per_gpu, 1e20, lower=MIN_RATE)
     price = check_price(price_per_gpu_hour)
     if isinstance(board_power_w, bool) or not isinstance(board_power_w, (int, float)) \
             or not math.isfinite(board_power_w) or not 0 <= board_power_w <= 100_000:
