@@ -92,8 +92,8 @@ def training_flops_6nd(params: float, tokens: float) -> float:
     >>> training_flops_6nd(70e9, 1.4e12)  # Chinchilla 70B on 1.4T tokens
     5.88e+23
     """
-    n = check_positive("params", params, MAX_PARAMS)
-    d = check_positive("tokens", tokens, MAX_TOKENS)
+    n = check_positive("params", params, MAX_PARAMS, lower=MIN_COUNT)
+    d = check_positive("tokens", tokens, MAX_TOKENS, lower=MIN_COUNT)
     return 6.0 * n * d
 
 
@@ -295,8 +295,8 @@ def compute_budget_flops(num_gpus: int, days: float, flops_per_s_per_gpu: float)
     '2.625e+23'
     """
     n = check_gpus(num_gpus)
-    d = check_positive("days", days, MAX_DAYS)
-    rate = check_positive("FLOP/s per GPU", flops_per_s_per_gpu, 1e20)
+    d = check_positive("days", days, MAX_DAYS, lower=MIN_DAYS)
+    rate = check_positive("FLOP/s per GPU", flops_per_s_per_gpu, 1e20, lower=MIN_RATE)
     return n * d * SECONDS_PER_DAY * rate
 
 
