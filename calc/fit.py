@@ -65,7 +65,11 @@ def runs_from_arrays(params, tokens, loss) -> Runs:
     """Validate three equal-length sequences of positive finite numbers into ``Runs``."""
     cols = {}
     for name, values in (("params", params), ("tokens", tokens), ("loss", loss)):
-        arr = np.asarray(values, dtype=float).ravel()
+        try:
+            arr = np.asarray(values, dtype=float).ravel()
+        except (TypeError, ValueError, OverflowError):  # a dict, a ragged list, text, an int beyond float
+            raise ValueError(f"column {name} must be a sequence of positive numbers up to {_BOUNDS[name]:g}, "
+                             f"got {values!r:.60}") from None
         bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0) | (arr > _BOUNDS[name]))
         if bad.size:
             i = int(bad[0])

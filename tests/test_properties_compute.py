@@ -214,9 +214,6 @@ def test_runs_from_arrays_validates(params, tokens, loss):
     assert len(runs) == len(params) == len(tokens) == len(loss)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="calc.fit.runs_from_arrays: np.asarray({'a': 1}, dtype=float) raises TypeError "
-                          "for a dict (or a list holding a dict), not ValueError")
 def test_runs_from_arrays_refuses_a_dict_with_value_error():
     with pytest.raises(ValueError):
         runs_from_arrays({"a": 1}, [1.0], [1.0])
