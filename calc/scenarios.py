@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
 VERSION = 1
@@ -51,6 +52,8 @@ def loads(data: bytes | str) -> list[Scenario]:
     """Parse an exported scenarios file; refuse anything outside the schema."""
     if isinstance(data, str):
         data = data.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray)):
+        raise ValueError(f"scenario file must be bytes or text, got {type(data).__name__}")
     if len(data) > MAX_JSON_BYTES:
         raise ValueError(f"scenario file is {len(data):,} bytes; at most {MAX_JSON_BYTES:,} are read")
     try:
@@ -96,8 +99,14 @@ def _scenario(item, i: int) -> Scenario:
     results = {}
     for k, v in _mapping(item.get("results", {}), f"{where}: results").items():
         _text(k, f"{where}: result name")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"{where}: result {k!r:.40} must be a finite number")
+        try:  # math.isfinite(10**400) raises OverflowError: such an int is beyond any float
+            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+        except OverflowError:
+            ok = False
+        if not ok:
+            got = f"an integer of {v.bit_length()} bits" if isinstance(v, int) else f"{v!r:.40}"
+            raise ValueError(f"{where}: result {k!r:.40} must be a finite number (|x| <= {sys.float_info.max:.3g}), "
+                             f"got {got}")
         results[k] = v
     kinds = {}
     for k, v in _mapping(item.get("kinds", {}), f"{where}: kinds").items():

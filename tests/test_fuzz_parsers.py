@@ -113,17 +113,12 @@ def test_runs_csv_fuzz_short_run():
 
 
 def test_scenario_file_fuzz_short_run():
-    """The Scenarios page's import (calc.scenarios.loads). The known OverflowError (xfail below) is
-    set aside so that anything else still fails here."""
+    """The Scenarios page's import (calc.scenarios.loads)."""
     report = fuzz.run_cases("scenarios", fuzz.scenario_cases(300, seed=1), fuzz.PARSERS["scenarios"][1]())
-    report.crashes = [c for c in report.crashes if "OverflowError: int too large to convert to float" not in c[1]]
     _assert_clean(report)
     assert report.accepted > 3 and report.refused > 50, report.lines()
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="calc.scenarios.loads: {'results': {'r': 10**400}} raises OverflowError "
-                          "(int too large to convert to float) instead of ValueError")
 def test_scenario_file_with_huge_integer_is_refused():
     from calc.scenarios import loads
 
