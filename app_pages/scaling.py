@@ -120,12 +120,19 @@ results.publish("scaling", _res)
 
 # ----- compute-optimal models ------------------------------------------------------------------------
 with tab_opt:
-    rows = []
+    rows, outside = [], []
     for f, o in zip(fits, optima, strict=True):
-        side = loss_predictions(o.params, o.tokens)
+        try:
+            side = loss_predictions(o.params, o.tokens)
+        except ValueError as exc:  # an optimum past the loss models' range (params > 1e16 from C of about 1e31)
+            side = {"hoffmann": None, "epoch": None}
+            outside.append(f"{f.label}: {exc}")
         rows.append({"fit": f.label, "params N": o.params, "tokens D": o.tokens, "tokens / param": o.tokens_per_param,
                      "loss (own fit)": o.loss, "loss under Chinchilla fit": side["hoffmann"],
                      "loss under Epoch fit": side["epoch"], "source": f.source})
+    if outside:
+        st.error("No loss under the Chinchilla / Epoch fits for optima outside their range (left empty): "
+                 + "; ".join(outside[:2]) + ("; ..." if len(outside) > 2 else ""))
     df = pd.DataFrame(rows)
     shown = df.assign(**{c: df[c].map("{:.3e}".format) for c in ("params N", "tokens D")})  # grid: floats > 2**53
     st.dataframe(shown, hide_index=True, width="stretch", column_config={

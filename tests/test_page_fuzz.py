@@ -170,10 +170,6 @@ def test_garbage_url_parameters_are_ignored_with_a_warning(info):
 
 # ----- known bugs in other engineers' pages (kept visible; remove the mark when fixed) ------------
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="app_pages/scaling.py: 'Compute budget C (FLOPs)' (key sc) allows up to "
-                                       "1e32, but at C >= 1e31 the optimum has 9.3e16 params and "
-                                       "calc.scaling.loss_predictions raises ValueError (params must be in "
-                                       "(0, 1e16]) uncaught at scaling.py line 117: a traceback on the page")
 @pytest.mark.skipif(not any(p.url_path == "scaling" for p in PAGES), reason="no Scaling page")
 def test_scaling_page_accepts_its_own_largest_budget():
     at = _open("app_pages/scaling.py")
