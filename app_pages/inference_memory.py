@@ -117,10 +117,15 @@ if isinstance(model, ModelSpec):
     if mc is not None and mc > model.max_position_embeddings:
         st.caption(f"Memory allows {mc:,} tokens, but {model.name} was trained for "
                    f"{model.max_position_embeddings:,} positions: beyond that, quality is not assured.")
-    ctxs = np.unique(np.geomspace(256, max(4 * context, 32768), 60).astype(int))
-    batches = np.unique(np.geomspace(1, max(4 * batch, 256), 60).astype(int))
-    g_ctx = breakdown_grid(model, setup, [batch], ctxs)
-    g_bat = breakdown_grid(model, setup, batches, [context])
+    # Sweep to 4x the inputs, capped at what breakdown_grid takes (context 1e8, batch 1e7 for inference).
+    ctxs = np.unique(np.geomspace(256, min(max(4 * context, 32768), 100_000_000), 60).astype(int))
+    batches = np.unique(np.geomspace(1, min(max(4 * batch, 256), 10_000_000), 60).astype(int))
+    try:
+        g_ctx = breakdown_grid(model, setup, [batch], ctxs)
+        g_bat = breakdown_grid(model, setup, batches, [context])
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
     left, right = st.columns(2)
     left.plotly_chart(sweep_area(ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
                                  fmt.size_value(cap), unit, "context length (tokens)", context, log_x=True,

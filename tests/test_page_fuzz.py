@@ -178,9 +178,6 @@ def test_scaling_page_accepts_its_own_largest_budget():
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="app_pages/inference_memory.py: 'Context' (im_ctx) allows up to 1e8, but "
-                                       "the context sweep it charts goes past 1e8 and calc.memory.breakdown_grid "
-                                       "raises ValueError uncaught at inference_memory.py line 122 (from ~4e7 on)")
 @pytest.mark.skipif(not any(p.url_path == "inference-memory" for p in PAGES), reason="no Inference memory page")
 def test_inference_memory_page_accepts_its_own_longest_context():
     at = _open("app_pages/inference_memory.py")
