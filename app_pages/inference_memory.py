@@ -142,8 +142,8 @@ rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} 
         if k not in ("master_weights", "gradients", "optimizer_states")]
 rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
 df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True, width="stretch", column_config={"bytes": st.column_config.NumberColumn(
-    format="localized")})
+shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
+st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 st.download_button("Download CSV", df.to_csv(index=False), file_name="inference_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {note}")

@@ -155,7 +155,9 @@ if isinstance(model, ModelSpec):
     s3.metric("Fewest tensor-parallel GPUs", "more than 64" if ng is None else f"{ng}",
               help="Smallest power-of-two tp (dividing the heads) that fits, other settings as set.")
     seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
-    batches = np.arange(1, max(4 * micro_batch, 32) + 1)
+    # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
+    b_hi = max(4 * micro_batch, 32)
+    batches = np.arange(1, b_hi + 1) if b_hi <= 256 else np.unique(np.geomspace(1, b_hi, 120).astype(int))
     g_seq = breakdown_grid(model, setup, [micro_batch], seqs)
     g_bat = breakdown_grid(model, setup, batches, [seq_len])
     left, right = st.columns(2)
@@ -164,7 +166,7 @@ if isinstance(model, ModelSpec):
                                  title=f"Against sequence length, micro-batch {micro_batch}"),
                       width="stretch")
     right.plotly_chart(sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
-                                  fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch,
+                                  fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
                                   title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
 else:
     st.info("Parameter count only: activations are **not computed** (they need the architecture: hidden size, "
@@ -174,8 +176,8 @@ rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} 
 rows.append({"component": "Total (GPU)", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
 rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(fmt.size_value(b.cpu_bytes), 3)})
 df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True, width="stretch", column_config={"bytes": st.column_config.NumberColumn(
-    format="localized")})
+shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
+st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 st.download_button("Download CSV", df.to_csv(index=False), file_name="training_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {note}")

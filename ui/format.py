@@ -25,3 +25,17 @@ def size_value(n_bytes: float) -> float:
 count = units.format_count
 flops = units.format_flops
 duration = units.format_duration
+
+INT64_MAX = 2**63 - 1
+
+
+def bytes_table(df, col: str = "bytes"):
+    """``(df, column_config)`` for ``st.dataframe``: exact byte counts with thousands separators.
+
+    Arrow (behind ``st.dataframe``) stores whole numbers as int64; a count above 2**63 - 1 (9.2 EB, e.g.
+    Llama-3.1-405B activations at sequence 1e7 x micro-batch 1e5) cannot be converted. Then the column
+    is shown as exact text ("12,345,...") instead; the CSV download should use the original frame.
+    """
+    if any(abs(int(v)) > INT64_MAX for v in df[col]):
+        return df.assign(**{col: [f"{int(v):,}" for v in df[col]]}), {}
+    return df, {col: st.column_config.NumberColumn(format="localized")}
