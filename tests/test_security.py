@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import shutil
 import subprocess
 import urllib.error
@@ -94,7 +95,10 @@ def _ws_status(url: str, origin: str) -> str:
         except websockets.InvalidStatus as exc:
             return str(exc.response.status_code)
 
-    return asyncio.run(connect())
+    # A thread of its own: Playwright's sync API (browser tests in the same session) keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, connect()).result(timeout=60)
 
 
 def test_server_refuses_foreign_websocket_and_upload_without_xsrf_token(live_server):
