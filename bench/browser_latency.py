@@ -31,10 +31,10 @@ def p95(xs: list[float]) -> float:
 
 
 def change_input(page, i: int) -> None:
-    box = page.locator("[data-testid='stMainBlockContainer'] [data-testid='stNumberInput'] input")
-    if box.count():
-        step_up = page.locator("[data-testid='stMainBlockContainer'] [data-testid='stNumberInputStepUp']").first
-        step_down = page.locator("[data-testid='stMainBlockContainer'] [data-testid='stNumberInputStepDown']").first
+    main = "[data-testid='stMainBlockContainer']"
+    step_up = page.locator(f"{main} [data-testid='stNumberInputStepUp']:visible:enabled").first
+    step_down = page.locator(f"{main} [data-testid='stNumberInputStepDown']:visible:enabled").first
+    if step_up.count() and step_down.count():
         (step_up if i % 2 == 0 else step_down).click()
         return
     sel = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
