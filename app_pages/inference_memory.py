@@ -23,7 +23,7 @@ from calc.memory import (
 from calc.models import ModelSpec, param_counts
 from calc.units import GB, GIB
 from ui import format as fmt
-from ui import pickers, results, state
+from ui import pickers, results, state, verdict
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
 try:  # GGUF file types come from the quantization module when it is there
@@ -79,13 +79,7 @@ except ValueError as exc:
     st.stop()
 
 cap = gpu.usable_memory_bytes
-headroom = cap - b.total
-if headroom >= 0:
-    st.success(f"**Fits** on {gpu.name}: {fmt.size(b.total)} of {fmt.size(cap)} per GPU, headroom "
-               f"{fmt.size(headroom)} ({headroom / cap:.0%}).")
-else:
-    st.error(f"**Does not fit** on {gpu.name}: needs {fmt.size(b.total)} per GPU, {fmt.size(-headroom)} more than its "
-             f"{fmt.size(cap)}.")
+verdict.show_fit(gpu.name, b.total, cap)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
 m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
