@@ -40,6 +40,9 @@ c[3].metric("Over tolerance", counts["over"], help="the formula is off by more t
             "marked 'over tolerance' and their notes")
 c[4].metric("No prediction", counts["missing"], help="a formula the calculator does not provide yet")
 
+st.caption(f"These counts cover every comparison the harness made ({len(measurements)} architectures); the "
+           "selection below narrows the chart and tables.")
+
 arch_labels = {m["key"]: m["label"] for m in measurements}
 archs = state.multiselect("Architectures", "v_arch", list(arch_labels), list(arch_labels),
                           help="Which of the small validation models to show (keys; labels in the table).")
