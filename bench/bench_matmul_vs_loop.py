@@ -33,9 +33,8 @@ from measure.bandwidth import measure_bandwidth  # noqa: E402
 from measure.matmul import Shape, measure_matmul  # noqa: E402
 
 
-def plain_numpy(n: int, runs: int) -> float:
-    a = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-    b = np.random.default_rng(2).standard_normal((n, n), dtype=np.float32)
+def _plain_loop(a, b, runs: int) -> float:
+    """The minimal reference: 3 warm-up products, then the median of ``runs`` perf_counter timings."""
     for _ in range(3):
         a @ b
     times = []
@@ -44,20 +43,18 @@ def plain_numpy(n: int, runs: int) -> float:
         a @ b
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def plain_numpy(n: int, runs: int) -> float:
+    a = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(2).standard_normal((n, n), dtype=np.float32)
+    return _plain_loop(a, b, runs)
 
 
 def plain_torch(n: int, runs: int, dtype) -> float:
     import torch
 
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _plain_loop(torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype), runs)
 
 
 def plain_copy(nbytes: int, runs: int) -> float:
