@@ -19,8 +19,10 @@ for d in DTYPES.values():
                  "max": fi.max if fi else None, "smallest normal": fi.smallest_normal if fi else None,
                  "eps": fi.eps if fi else None, "note": d.note})
 df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.3e") for c in ("max", "smallest normal", "eps")})
+# The grid cannot format floats near fp32's 3.4e38 (it marks them as overflowing): show them as text.
+sci = ("max", "smallest normal", "eps")
+st.dataframe(df.assign(**{c: df[c].map(lambda v: "" if pd.isna(v) else f"{v:.3e}") for c in sci}),
+             hide_index=True, width="stretch")
 st.download_button("Download CSV", df.to_csv(index=False), file_name="dtypes.csv", mime="text/csv")
 with st.expander("Where these numbers come from"):
     st.markdown("Bits per field: IEEE 754 (fp32, fp16), Google Brain bfloat16, Micikevicius et al. 2022 (fp8 e4m3 / "
