@@ -25,10 +25,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv`` that names a subcommand, only that subcommand's module is imported.
+
+    Each command module imports what it computes with (``scaling`` imports scipy.optimize, ``gguf`` the
+    gguf package and numpy), so importing all of them made ``python -m calc params`` 0.5 s, 58x a bare
+    interpreter; ``bench/bench_cli_start.py`` measures it. Without a known command (``--help``, a typo)
+    every command is added, so the help and argparse's "invalid choice" message list them all.
+    """
     parser = _Parser(prog="python -m calc", description="GPU memory and scaling-law calculators.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
+    first = next((a for a in (argv or ()) if not a.startswith("-")), None)
+    for name in (first,) if first in COMMANDS else COMMANDS:
         importlib.import_module(f"calc.cli.{name}").add_parser(sub)
     return parser
 
@@ -64,7 +72,8 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)
     except UsageError as exc:
         print(_one_line(str(exc)), file=sys.stderr)

@@ -1,0 +1,97 @@
+"""What keeps the server and the CLI cheap, checked by what a fresh process has imported (timings live in
+bench/: bench_cli_start.py, bench_pages.py).
+
+- A CLI command imports only what it computes with: ``params`` and ``memory`` load neither scipy nor the
+  gguf package nor numpy's f2py (they made ``python -m calc params`` 58x a bare interpreter).
+- The server never imports torch: every page (the Benchmark page aside, see below) runs through app.py
+  in one child process, and torch is not in its ``sys.modules`` afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+HEAVY = ("scipy", "gguf", "torch", "numpy.f2py", "pandas", "plotly", "streamlit")
+
+
+def _modules_after(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [
+    ["params", "--model", "Meta-Llama-3-8B"],
+    ["memory", "--mode", "train", "--params", "7.5e9", "--zero", "1", "--dp", "64"],
+    ["memory", "--mode", "infer", "--model", "Meta-Llama-3-8B", "--context", "8192"],
+    ["models"],
+    ["gpus"],
+], ids=lambda a: " ".join(a[:3]))
+def test_cli_command_imports_only_what_it_uses(argv):
+    code = ("import io, json, sys, contextlib\n"
+            "from calc.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    rc = main({argv!r})\n"
+            f"print(json.dumps({{'rc': rc, 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n")
+    got = _modules_after(code)
+    assert got["rc"] == 0
+    assert got["heavy"] == [], f"python -m calc {' '.join(argv)} imported {got['heavy']}"
+
+
+def test_cli_help_and_a_typo_still_list_every_command():
+    from calc.cli import COMMANDS
+
+    out = subprocess.run([sys.executable, "-m", "calc", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0
+    assert all(c in out.stdout for c in COMMANDS)
+    out = subprocess.run([sys.executable, "-m", "calc", "parms"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2
+    assert "invalid choice" in out.stderr and all(c in out.stderr for c in COMMANDS)
+
+
+def test_scaling_command_still_gets_its_imports():
+    """The lazy parser must not starve a command: scaling needs scipy.optimize for its fit."""
+    code = ("import io, json, sys, contextlib\n"
+            "from calc.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    rc = main(['scaling', '--compute', '5.76e23', '--fit', 'all'])\n"
+            "print(json.dumps({'rc': rc, 'scipy': 'scipy.optimize' in sys.modules}))\n")
+    assert _modules_after(code) == {"rc": 0, "scipy": True}
+
+
+#: The Benchmark page imports torch to measure the device; the hostile-input work (issue 20) moves its
+#: measurement into a child process, and then this set becomes empty.
+TORCH_PAGES = {"app_pages/benchmark.py"}
+
+
+def test_server_never_imports_torch():
+    code = (
+        "import json, sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "from ui.nav import PAGES\n"
+        f"skip = {sorted(TORCH_PAGES)!r}\n"
+        "at = AppTest.from_file('app.py', default_timeout=120)\n"
+        "at.run()\n"
+        "ran, errors = [], []\n"
+        "for info in PAGES[1:]:\n"
+        "    if info.path in skip:\n"
+        "        continue\n"
+        "    at.switch_page(info.path)\n"
+        "    at.run()\n"
+        "    ran.append(info.path)\n"
+        "    errors += [f'{info.path}: {e.value}' for e in at.exception]\n"
+        "print(json.dumps({'ran': ran, 'errors': errors[:3], 'torch': sorted(m for m in sys.modules\n"
+        "                  if m == 'torch' or m.startswith('torch.'))[:5]}))\n"
+    )
+    got = _modules_after(code)
+    assert got["errors"] == []
+    assert len(got["ran"]) >= 10
+    assert got["torch"] == [], f"a page imported torch into the server: {got['torch']}"
