@@ -186,7 +186,7 @@ if report is not None:
                                     "pct_of_peak": st.column_config.NumberColumn("% of dense peak", format="%.1f")})
     if report.bandwidth:
         df = pd.concat([df, pd.DataFrame([{"shape": "copy", **report.bandwidth.record()}])], ignore_index=True)
-    st.download_button("Download CSV", df.to_csv(index=False), file_name="benchmark.csv", mime="text/csv")
+    st.download_button("Download CSV", fmt.csv(df), file_name="benchmark.csv", mime="text/csv")
 
     results.publish("benchmark", {
         **{f"best {d} matmul FLOP/s": (r.tflops * 1e12, "number") for d, r in best.items()},

@@ -179,7 +179,7 @@ st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "GPU-hours": st.column_config.NumberColumn(format="%.3e"),
     "implied MFU (6ND, bf16 peak)": st.column_config.NumberColumn(format="percent")})
 st.caption("Meta's GPU-hours include everything the run used (restarts, evaluation), so its implied MFU is a floor.")
-st.download_button("Download CSV", df.to_csv(index=False), file_name="reported_runs.csv", mime="text/csv")
+st.download_button("Download CSV", fmt.csv(df), file_name="reported_runs.csv", mime="text/csv")
 
 with st.expander("Formulas and assumptions"):
     st.markdown(rf"""

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from calc.dtypes import DTYPES, float_info
+from ui import format as fmt
 
 st.title("Number formats")
 st.write("Storage width decides memory; exponent bits decide range, mantissa bits decide precision. "
@@ -23,7 +24,7 @@ df = pd.DataFrame(rows)
 sci = ("max", "smallest normal", "eps")
 st.dataframe(df.assign(**{c: df[c].map(lambda v: "" if pd.isna(v) else f"{v:.3e}") for c in sci}),
              hide_index=True, width="stretch")
-st.download_button("Download CSV", df.to_csv(index=False), file_name="dtypes.csv", mime="text/csv")
+st.download_button("Download CSV", fmt.csv(df), file_name="dtypes.csv", mime="text/csv")
 with st.expander("Where these numbers come from"):
     st.markdown("Bits per field: IEEE 754 (fp32, fp16), Google Brain bfloat16, Micikevicius et al. 2022 (fp8 e4m3 / "
                 "e5m2). max / smallest normal / eps are read at run time from `numpy.finfo` and `ml_dtypes.finfo`. "

@@ -138,7 +138,7 @@ rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(
 df = pd.DataFrame(rows)
 shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", df.to_csv(index=False), file_name="inference_memory.csv", mime="text/csv")
+st.download_button("Download CSV", fmt.csv(df), file_name="inference_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {note}")
 

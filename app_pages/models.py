@@ -46,7 +46,7 @@ df = pd.DataFrame(rows)
 st.dataframe(df, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="localized")
                             for c in df.columns if df[c].dtype.kind == "i"})
-st.download_button("Download CSV", df.to_csv(index=False), file_name="model_params.csv", mime="text/csv")
+st.download_button("Download CSV", fmt.csv(df), file_name="model_params.csv", mime="text/csv")
 
 results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
                            **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v}})

@@ -93,7 +93,7 @@ st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 
     "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
                                                   "that llama.cpp's quantize tool lists; blank where it lists none."),
     "payload bytes": st.column_config.NumberColumn(format="%d")})
-st.download_button("Download CSV", table.to_csv(index=False), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
+st.download_button("Download CSV", fmt.csv(table), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")
 q4 = ok.get("Q4_K_M")
@@ -119,7 +119,7 @@ tensors = pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(s
                          "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
 with st.expander(f"All {len(q.tensors)} tensors of {pick}"):
     st.dataframe(tensors, hide_index=True, width="stretch")
-    st.download_button("Download tensor list (CSV)", tensors.to_csv(index=False),
+    st.download_button("Download tensor list (CSV)", fmt.csv(tensors),
                        file_name=f"gguf_{spec.name}_{pick}_tensors.csv", mime="text/csv")
 
 # ----- inspect a file ------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ with tab_opt:
         "tokens / param": st.column_config.NumberColumn(format="%.1f"),
         **{c: st.column_config.NumberColumn(format="%.4f")
            for c in ("loss (own fit)", "loss under Chinchilla fit", "loss under Epoch fit")}})
-    st.download_button("Download CSV", df.to_csv(index=False), file_name="compute_optimal.csv", mime="text/csv")
+    st.download_button("Download CSV", fmt.csv(df), file_name="compute_optimal.csv", mime="text/csv")
     st.caption("Loss is in nats per token on the paper's data (MassiveText); it predicts trends, not your data "
                "set's loss. Fits without a loss model (projections, Kaplan, the 20x rule) show none of their own.")
     st.plotly_chart(frontier(fits, KNOWN_RUNS, budget), width="stretch")

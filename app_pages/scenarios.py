@@ -41,7 +41,7 @@ st.subheader("Side by side")
 st.dataframe(table, width="stretch")
 raw = pd.DataFrame([{"scenario": s.name, "page": s.page, **s.results} for s in items])
 c1, c2 = st.columns(2)
-c1.download_button("Download CSV", raw.to_csv(index=False), file_name="scenarios.csv", mime="text/csv")
+c1.download_button("Download CSV", fmt.csv(raw), file_name="scenarios.csv", mime="text/csv")
 c2.download_button("Export scenarios as JSON", sc.dumps(items), file_name="scenarios.json", mime="application/json")
 
 kinds_present = [k for k in sc.KINDS if any(kind_of[m] == k for m in labels)]

@@ -172,7 +172,7 @@ rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(f
 df = pd.DataFrame(rows)
 shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", df.to_csv(index=False), file_name="training_memory.csv", mime="text/csv")
+st.download_button("Download CSV", fmt.csv(df), file_name="training_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {note}")
 

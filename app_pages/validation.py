@@ -4,6 +4,7 @@ import json
 
 import streamlit as st
 
+from ui import format as fmt
 from ui import state
 from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
 from validate.harness import RESULTS_PATH
@@ -66,7 +67,7 @@ else:
                                 "measured": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
                                 "tolerance %": st.column_config.NumberColumn(format="%g")})
-    st.download_button("Download CSV", df.to_csv(index=False), file_name="validation.csv", mime="text/csv")
+    st.download_button("Download CSV", fmt.csv(df), file_name="validation.csv", mime="text/csv")
 
 st.subheader("Per layer: what one training step saves for backward")
 by_key = {m["key"]: m for m in measurements}

@@ -31,6 +31,7 @@ from math import prod
 
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
+from calc.files import open_regular
 from calc.models import MAX_DIM, MAX_EXPERTS, MAX_LAYERS, ModelSpec
 
 MAGIC = b"GGUF"
@@ -270,7 +271,7 @@ def read_gguf(source, file_bytes: int | None = None) -> GGUFHeader:
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
+        with open_regular(source, "GGUF file") as fh:  # never a FIFO or device: the header read is bounded
             return read_gguf(fh, os.fstat(fh.fileno()).st_size)
     if file_bytes is None and isinstance(source, io.BytesIO):
         file_bytes = source.getbuffer().nbytes

@@ -461,7 +461,7 @@ def test_cli_bench_json_lines(capsys):
 @pytest.mark.parametrize("args,msg", [
     (("--backend", "cuda"), "not available"), (("--backend", "numpy", "--dtype", "bf16"), "does not run bf16"),
     (("--sizes", "0"), "whole numbers"), (("--max-memory-gb", "nan"), "max-memory-gb"),
-    (("--sizes", "100000", "--backend", "numpy"), "memory limit"), (("--time-budget", "0"), "time budget"),
+    (("--sizes", "100000", "--backend", "numpy"), "memory limit"), (("--time-budget", "0"), "time-budget"),
 ])
 def test_cli_bench_bad_input(capsys, args, msg):
     r = _bench(capsys, *args)

@@ -68,7 +68,7 @@ def test_text_output(capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--mode", "train", "--model", "GPT-2", "--finetune", "lora", "--lora-rank", "0"], "lora_rank"),
+    (["--mode", "train", "--model", "GPT-2", "--finetune", "lora", "--lora-rank", "0"], "lora-rank"),
     (["--mode", "train", "--params", "7B", "--offload-optimizer"], "zero_stage"),
     (["--mode", "train", "--params", "7B", "--finetune", "lora"], "architecture"),
     (["--mode", "infer", "--model", "GPT-2", "--weights-dtype", "int3"], "weights_dtype"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from calc import units
@@ -39,3 +41,28 @@ def bytes_table(df, col: str = "bytes"):
     if any(abs(int(v)) > INT64_MAX for v in df[col]):
         return df.assign(**{col: [f"{int(v):,}" for v in df[col]]}), {}
     return df, {col: st.column_config.NumberColumn(format="localized")}
+
+
+#: OWASP "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice and Sheets.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d[\d,]*\.?\d*|\.\d+)([eE][+-]?\d+)?%?")
+
+
+def csv_cell(value):
+    """``value`` safe for a spreadsheet: text starting with ``= + - @``, tab or carriage return gets a leading
+    ``'`` (OWASP's rule), unless it is a plain number such as ``-1.5e3``; numbers and other values pass as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv(df, index: bool = False) -> str:
+    """``df.to_csv`` with every text cell, column name and index label passed through ``csv_cell``. Every
+    CSV download of the app goes through this (scenario names, model names and labels come from users)."""
+    safe = df.rename(columns=lambda c: csv_cell(str(c)) if isinstance(c, str) else c)
+    if index:
+        safe = safe.rename(index=lambda i: csv_cell(i))
+    for col in safe.columns:
+        if safe[col].dtype == object or str(safe[col].dtype) in ("string", "str"):
+            safe[col] = safe[col].map(csv_cell)
+    return safe.to_csv(index=index, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is then quoted too

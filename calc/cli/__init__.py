@@ -51,8 +51,9 @@ def print_table(rows: list[dict], columns: list[str] | None = None) -> None:
     if not rows:
         print("(no rows)")
         return
-    columns = columns or list(rows[0])
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    keys = columns or list(rows[0])
+    columns = [printable(str(c), 200) for c in keys]
+    cells = [[printable(str(r.get(c, "")), 200) for c in keys] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
@@ -64,10 +65,18 @@ def _numeric(v: str) -> bool:
     return bool(v) and (v[0].isdigit() or v[0] == "-") and v.replace(",", "").replace(".", "").lstrip("-")[:1].isdigit()
 
 
+def printable(text: str, limit: int | None = 500) -> str:
+    """``text`` on one line with every control or other non-printable character escaped as Python writes it
+    (``\\x1b``, ``\\n``, ``\\u202e``): an ESC, CR or bidi override in a file name, a GGUF string or an argument
+    would otherwise drive the terminal (colours, cursor moves, OSC 52 clipboard writes) or hide text. Cut to
+    ``limit`` characters with "..." (``None``: no cut)."""
+    cut = limit is not None and len(text) > limit
+    out = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in (text[:limit] if cut else text))
+    return out + "..." if cut else out
+
+
 def _one_line(text: str) -> str:
-    """``text`` on one line: control characters (a CR or ESC in a file name or an argument would
-    break the line or drive the terminal) are escaped, and it is cut to 500 characters."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[:500])
+    return printable(text, 500)
 
 
 def main(argv: list[str] | None = None) -> int:

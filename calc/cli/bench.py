@@ -11,19 +11,20 @@ import argparse
 import json
 import sys
 
-from calc.cli.common import positive_int
+from calc.cli.common import float_range, int_range
 
 BACKEND_CHOICES = ("auto", "cuda", "rocm", "torch-cpu", "numpy")
+_SIZE = int_range(1, 2**18)  # measure.matmul.MAX_DIM
 
 
 def _int_list(text: str) -> list[int]:
+    values = [x for x in text.split(",") if x.strip()][:64]
+    if not values:
+        raise argparse.ArgumentTypeError(f"must be comma-separated whole numbers, got {text!r:.60}")
     try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated whole numbers, got {text!r:.60}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"must be whole numbers >= 1, got {text!r:.60}")
-    return values
+        return [_SIZE(x) for x in values]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"must be comma-separated whole numbers, each {str(exc)[8:]}") from None
 
 
 def _str_list(text: str) -> list[str]:
@@ -41,14 +42,14 @@ def add_parser(sub) -> None:
     p.add_argument("--sizes", type=_int_list, default=None,
                    help="square sizes n, comma-separated (default: 1024,2048,4096,8192 on a GPU, 256,512,1024 on the CPU)")
     p.add_argument("--model", help="also the GEMM shapes of this preset (QKV, attention output, MLP, LM head)")
-    p.add_argument("--tokens", type=positive_int, default=4096, help="tokens (m) for --model shapes (default 4096)")
-    p.add_argument("--runs", type=positive_int, default=20, help="timed runs per shape (median reported)")
-    p.add_argument("--warmup", type=positive_int, default=3, help="untimed runs first")
+    p.add_argument("--tokens", type=int_range(1, 2**18), default=4096, help="tokens (m) for --model shapes (default 4096)")
+    p.add_argument("--runs", type=int_range(1, 1000), default=20, help="timed runs per shape (median reported)")
+    p.add_argument("--warmup", type=int_range(0, 100), default=3, help="untimed runs first")
     p.add_argument("--flush-l2", action="store_true", help="write a buffer 2x the L2 before each timed run")
     p.add_argument("--bandwidth", action="store_true", help="also measure device-to-device copy bandwidth")
-    p.add_argument("--copy-mib", type=positive_int, default=None, help="copy buffer in MiB (default 1024 GPU, 128 CPU)")
-    p.add_argument("--time-budget", type=float, default=300.0, help="seconds for the whole sweep (default 300)")
-    p.add_argument("--max-memory-gb", type=float, default=None,
+    p.add_argument("--copy-mib", type=int_range(1, 2**20), default=None, help="copy buffer in MiB (default 1024 GPU, 128 CPU)")
+    p.add_argument("--time-budget", type=float_range(1, 3600, "s"), default=300.0, help="seconds for the whole sweep (default 300)")
+    p.add_argument("--max-memory-gb", type=float_range(0.001, 1e6, "GB"), default=None,
                    help="largest A+B+C of one matmul in GB (default: half the GPU up to 8 GiB, 1/4 RAM up to 2 GiB)")
     p.add_argument("--json", action="store_true", help="print one JSON object per measurement (JSON Lines)")
     p.set_defaults(run=run)

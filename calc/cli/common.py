@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
+from calc.files import open_regular, read_regular  # noqa: F401 (re-exported for the subcommands)
 from calc.models import ModelSpec
 from calc.presets import get_preset
 
@@ -68,9 +70,7 @@ def _nesting(text: str) -> int:
 
 
 def load_config_file(path: str) -> dict:
-    with open(path, "rb") as fh:
-        data = fh.read(MAX_CONFIG_BYTES + 1)
-    return parse_config_bytes(data)
+    return parse_config_bytes(read_regular(path, MAX_CONFIG_BYTES, "config file"))
 
 
 def model_from_args(args: argparse.Namespace) -> ModelSpec:
@@ -82,11 +82,46 @@ def model_from_args(args: argparse.Namespace) -> ModelSpec:
     return ModelSpec.from_hf_config(load_config_file(path), name=path, source=path)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+class Bounded:
+    """An argparse ``type``: a number in ``[lo, hi]`` (whole with ``integer``), from ``parse`` (default ``float``,
+    so ``1e6`` is accepted for a whole number too). Every numeric flag of the CLI uses one, so a value such as
+    ``--context 1e30`` or ``--tflops 1e-300`` is refused with the range instead of reaching ``calc``.
+    """
+
+    def __init__(self, lo: float, hi: float, integer: bool = False, parse=None, unit: str = ""):
+        self.lo, self.hi, self.integer, self.parse, self.unit = lo, hi, integer, parse, unit
+        self.__name__ = "whole number" if integer else "number"  # argparse names the type in some messages
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        return f"{kind} in [{_num(self.lo)}, {_num(self.hi)}]{' ' + self.unit if self.unit else ''}"
+
+    def __call__(self, text: str):
+        raw = str(text)[:40]
+        try:
+            value = self.parse(text) if self.parse else float(str(text).replace("_", ""))
+        except (ValueError, OverflowError, argparse.ArgumentTypeError):
+            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {raw!r}") from None
+        if isinstance(value, float) and not math.isfinite(value) or not self.lo <= value <= self.hi:
+            raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {raw!r}")
+        if self.integer:
+            if float(value) != int(value):
+                raise argparse.ArgumentTypeError(f"must be {self.describe()}, got {raw!r}")
+            return int(value)
+        return value
+
+
+def _num(v: float) -> str:
+    return f"{int(v):,}" if float(v).is_integer() and abs(v) < 1e10 else f"{v:g}"
+
+
+def int_range(lo: int, hi: int, unit: str = "") -> Bounded:
+    return Bounded(lo, hi, integer=True, unit=unit)
+
+
+def float_range(lo: float, hi: float, unit: str = "") -> Bounded:
+    return Bounded(lo, hi, unit=unit)
+
+
+#: Whole numbers from 1 to a billion: the default for counts that have no tighter bound of their own.
+positive_int = int_range(1, 10**9)

@@ -11,7 +11,7 @@ import argparse
 import math
 
 from calc.cli import emit_json, print_table
-from calc.cli.common import add_model_args, model_from_args
+from calc.cli.common import Bounded, add_model_args, float_range, int_range, model_from_args
 from calc.compute import (
     MAX_FLOPS,
     RECOMPUTE,
@@ -31,7 +31,7 @@ _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 
 
 def quantity(text: str) -> float:
-    """Parse 7e9, 7B, 1.4T, 500M, 1_000 (argparse type); the range is checked in ``calc``."""
+    """Parse 7e9, 7B, 1.4T, 500M, 1_000; wrapped in a ``Bounded`` range for each flag (``quantity_range``)."""
     s = text.strip().replace(",", "").replace("_", "")
     scale = 1.0
     if s and s[-1].lower() in _SUFFIXES:
@@ -45,11 +45,16 @@ def quantity(text: str) -> float:
     return value
 
 
+def quantity_range(lo: float, hi: float, unit: str = "") -> Bounded:
+    """An argparse type: ``quantity`` (7e9, 7B, 1.4T) within ``[lo, hi]``."""
+    return Bounded(lo, hi, parse=quantity, unit=unit)
+
+
 def add_hardware_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", default="H100 SXM", help="GPU from `python -m calc gpus` (default: H100 SXM)")
     p.add_argument("--dtype", default="bf16", help="dtype whose dense peak is used (default: bf16)")
-    p.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilization in (0, 1] (default: 0.4)")
-    p.add_argument("--tflops", type=float, default=None,
+    p.add_argument("--mfu", type=float_range(0.0001, 1), default=0.4, help="model FLOPs utilization in (0, 1] (default: 0.4)")
+    p.add_argument("--tflops", type=float_range(0.001, 1e8, "TFLOP/s"), default=None,
                    help="measured sustained TFLOP/s per GPU; replaces peak x MFU")
 
 
@@ -69,18 +74,18 @@ def throughput(args) -> tuple[float, str, float | None]:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compute", help="training FLOPs, time, GPU-hours, cost and energy (and the inverses)")
-    p.add_argument("--params", type=quantity, help="parameters N (active ones for MoE), e.g. 7e9 or 7B")
+    p.add_argument("--params", type=quantity_range(1, 1e15), help="parameters N (active ones for MoE), e.g. 7e9 or 7B")
     add_model_args(p, required=False)
-    p.add_argument("--tokens", type=quantity, required=True, help="training tokens D, e.g. 2e12 or 2T")
-    p.add_argument("--seq-len", type=int, default=4096, help="context length for the attention FLOPs (with --model)")
+    p.add_argument("--tokens", type=quantity_range(1, 1e17), required=True, help="training tokens D, e.g. 2e12 or 2T")
+    p.add_argument("--seq-len", type=int_range(1, 2**21), default=4096, help="context length for the attention FLOPs (with --model)")
     p.add_argument("--recompute", choices=RECOMPUTE, default="none",
                    help="activation recompute (with --model): extra hardware FLOPs, same model FLOPs")
     add_hardware_args(p)
-    p.add_argument("--gpus", type=int, default=None, help="number of GPUs (default 1)")
-    p.add_argument("--days", type=float, default=None,
+    p.add_argument("--gpus", type=int_range(1, 10_000_000), default=None, help="number of GPUs (default 1)")
+    p.add_argument("--days", type=float_range(0.01, 36_500), default=None,
                    help="with --gpus: the MFU a run of that length achieved; without: GPUs needed for this many days")
-    p.add_argument("--price", type=float, default=2.0, help="$ per GPU-hour (default 2.0)")
-    p.add_argument("--pue", type=float, default=1.0, help="facility power / IT power for the energy (default 1.0)")
+    p.add_argument("--price", type=float_range(0, 10_000, "$/GPU-hour"), default=2.0, help="$ per GPU-hour (default 2.0)")
+    p.add_argument("--pue", type=float_range(1, 10), default=1.0, help="facility power / IT power for the energy (default 1.0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
 

@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from calc.cli import emit_json, print_table
-from calc.cli.common import add_model_args, model_from_args, positive_int
+from calc.cli import emit_json, print_table, printable
+from calc.cli.common import add_model_args, int_range, model_from_args
 from calc.gguf import FILE_TYPES, QuantResult, quantize_all, quantize_model
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
                    help=f"file type or 'all' (default Q4_K_M); one of {', '.join(FILE_TYPES)}")
     p.add_argument("--imatrix", choices=("auto", "yes", "no"), default="auto",
                    help="importance matrix used when quantizing (auto: only where llama-quantize requires one)")
-    p.add_argument("--context", type=positive_int, help="also estimate memory to run at this context length")
+    p.add_argument("--context", type=int_range(1, 10_000_000), help="also estimate memory to run at this context length")
     p.add_argument("--cache-type", default="f16", choices=CACHE_TYPES, help="KV-cache type (llama.cpp -ctk/-ctv)")
     p.add_argument("--gpu", help="GPU from `python -m calc gpus` for the run estimate (default: CPU only)")
     p.add_argument("--tensors", action="store_true", help="list every tensor with its type and bytes")
@@ -74,7 +74,7 @@ def run(args) -> int:
     if args.json:
         emit_json(rows if args.quant == "ALL" else rows[0])
         return 0
-    print(f"{spec.name} ({spec.architecture}): payload by llama.cpp's per-tensor rules; file = payload + header estimate")
+    print(f"{printable(spec.name, 200)} ({spec.architecture}): payload by llama.cpp's per-tensor rules; file = payload + header estimate")
     table = []
     for row in rows:
         if "error" in row:
@@ -118,7 +118,8 @@ def _run_file(args) -> int:
     if args.json:
         emit_json(out)
         return 0
-    print(f"{args.file}: GGUF v{h.version}, architecture {h.architecture}, file type {h.file_type or 'unknown'}")
+    print(printable(f"{args.file}: GGUF v{h.version}, architecture {h.architecture}, "
+                    f"file type {h.file_type or 'unknown'}"))
     print(f"{len(h.tensors)} tensors, {h.tensor_bytes:,} bytes of tensor data ({h.tensor_bytes / GB:.3f} GB, "
           f"{h.tensor_bytes / GIB:.3f} GiB); header {h.header_bytes:,} bytes")
     if h.data_complete is False:
@@ -126,9 +127,9 @@ def _run_file(args) -> int:
               "(a header-only piece or a truncated download)")
     print_table([{"type": k, "tensors": v} for k, v in h.tensor_types.items()])
     if "model" in out:
-        print("model: " + ", ".join(f"{k}={v}" for k, v in out["model"].items()))
+        print(printable("model: " + ", ".join(f"{k}={v}" for k, v in out["model"].items())))
     else:
-        print(f"model: {out['model_error']}")
+        print(printable(f"model: {out['model_error']}"))
     if args.tensors:
         print_table([{"tensor": t["name"], "shape": "x".join(map(str, t["shape"])), "type": t["type"],
                       "bytes": f"{t['bytes']:,}"} for t in out["tensors"]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from calc.cli import emit_json, print_table
-from calc.cli.common import load_config_file, model_from_args, positive_int
+from calc.cli import emit_json, print_table, printable
+from calc.cli.common import Bounded, int_range, load_config_file, model_from_args
 from calc.gpus import get_gpu
 from calc.memory import (
     FINETUNE,
@@ -64,24 +64,24 @@ def add_parser(sub) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--model", help="a preset name (see `python -m calc models`)")
     g.add_argument("--config", metavar="FILE", help="a Hugging Face config.json")
-    g.add_argument("--params", type=parse_count, metavar="N",
+    g.add_argument("--params", type=Bounded(1, 1e15, integer=True, parse=parse_count), metavar="N",
                    help="a parameter count only (7e9, 7B): no architecture, so no activations or KV cache")
     t = p.add_argument_group("training")
     t.add_argument("--precision", choices=PRECISIONS, default="bf16-mixed")
     t.add_argument("--grad-dtype", choices=GRAD_DTYPES, default=None, help="default: the precision's")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw")
     t.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0, help="ZeRO stage (shards over --dp)")
-    t.add_argument("--dp", type=positive_int, default=1, help="data-parallel degree")
-    t.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel degree")
+    t.add_argument("--dp", type=int_range(1, 100_000), default=1, help="data-parallel degree")
+    t.add_argument("--pp", type=int_range(1, 1024), default=1, help="pipeline-parallel degree")
     t.add_argument("--sequence-parallel", action="store_true")
-    t.add_argument("--micro-batch", type=positive_int, default=1)
-    t.add_argument("--seq", type=positive_int, default=2048, help="training sequence length")
+    t.add_argument("--micro-batch", type=int_range(1, 100_000), default=1)
+    t.add_argument("--seq", type=int_range(1, 10_000_000), default=2048, help="training sequence length")
     t.add_argument("--recompute", choices=("none", "selective", "full"), default="none")
     t.add_argument("--flash-attn", dest="flash_attn", action="store_true", default=True)
     t.add_argument("--no-flash-attn", dest="flash_attn", action="store_false")
     t.add_argument("--offload-optimizer", action="store_true", help="optimizer states and master weights on CPU")
     t.add_argument("--finetune", choices=FINETUNE, default="full")
-    t.add_argument("--lora-rank", type=int, default=16)
+    t.add_argument("--lora-rank", type=int_range(1, 65_536), default=16)
     t.add_argument("--lora-targets", default=",".join(LORA_TARGETS[:4]),
                    help=f"comma-separated, among {','.join(LORA_TARGETS)}")
     t.add_argument("--rlhf", choices=RLHF, default="none")
@@ -91,10 +91,10 @@ def add_parser(sub) -> None:
     i.add_argument("--weights-dtype", default="bf16",
                    help="fp32, fp16, bf16, fp8, int8, int4, nf4 or a GGUF file type such as Q4_K_M")
     i.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
-    i.add_argument("--batch", type=positive_int, default=1)
-    i.add_argument("--context", type=positive_int, default=4096)
-    p.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel degree")
-    p.add_argument("--overhead-bytes", type=int, default=None, help="CUDA context + framework reserve (default 1 GiB)")
+    i.add_argument("--batch", type=int_range(1, 1_000_000), default=1)
+    i.add_argument("--context", type=int_range(1, 100_000_000), default=4096)
+    p.add_argument("--tp", type=int_range(1, 1024), default=1, help="tensor-parallel degree")
+    p.add_argument("--overhead-bytes", type=int_range(0, 2**40), default=None, help="CUDA context + framework reserve (default 1 GiB)")
     p.add_argument("--gpu", help="a GPU from `python -m calc gpus`: adds the verdict and the solvers")
     p.add_argument("--json", action="store_true", help="print JSON (bytes per GPU)")
     p.set_defaults(run=run)
@@ -150,7 +150,7 @@ def run(args) -> int:
         emit_json(result)
         return 0
     title = result["model"] or f"{model:,} parameters (no architecture)"
-    print(f"{title}: {'training' if args.mode == 'train' else 'inference'} memory per GPU")
+    print(printable(f"{title}: {'training' if args.mode == 'train' else 'inference'} memory per GPU"))
     rows = [{"component": k, "bytes": f"{v:,}", "GB": f"{v / GB:.3f}", "GiB": f"{v / GIB:.3f}"}
             for k, v in b.components().items()]
     rows.append({"component": "total", "bytes": f"{b.total:,}", "GB": f"{b.total / GB:.3f}",
@@ -160,7 +160,7 @@ def run(args) -> int:
                      "GiB": f"{b.cpu_bytes / GIB:.3f}"})
     print_table(rows)
     for note in b.notes:
-        print(f"- {note}")
+        print(printable(f"- {note}"))
     if gpu is not None:
         g = result["gpu"]
         verdict = "FITS" if g["fits"] else "DOES NOT FIT"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calc.cli import emit_json, print_table
+from calc.cli import emit_json, print_table, printable
 from calc.cli.common import add_model_args, model_from_args
 from calc.models import param_counts
 from calc.units import format_count
@@ -23,7 +23,7 @@ def run(args) -> int:
                    "active": counts.active, "components": counts.components(),
                    "buffers": counts.buffers, "mtp_layers_excluded": spec.mtp_layers})
         return 0
-    print(f"{spec.name} ({spec.architecture})")
+    print(printable(f"{spec.name} ({spec.architecture})"))
     rows = [{"component": k, "params": f"{v:,}", "share": f"{v / counts.total:.1%}"}
             for k, v in counts.components().items() if v]
     rows.append({"component": "total", "params": f"{counts.total:,}", "share": "100.0%"})

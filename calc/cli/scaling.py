@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 from calc.cli import emit_json, print_table
-from calc.cli.compute import add_hardware_args, quantity, throughput
+from calc.cli.common import float_range, int_range, read_regular
+from calc.cli.compute import add_hardware_args, quantity_range, throughput
 from calc.compute import compute_budget_flops
 from calc.fit import MAX_CSV_BYTES, fit_loss, parse_runs_csv
 from calc.scaling import (
@@ -29,18 +30,18 @@ from calc.units import format_count
 def add_parser(sub) -> None:
     p = sub.add_parser("scaling", help="compute-optimal params, tokens and loss (Chinchilla, Epoch, Kaplan)")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--compute", type=quantity, help="training budget in FLOPs, e.g. 1e23")
-    what.add_argument("--params", type=quantity, help="model size N: the tokens and compute that make it optimal")
-    p.add_argument("--gpus", type=int, help="budget from GPUs x days (with --days, --gpu, --mfu)")
-    p.add_argument("--days", type=float, help="budget from GPUs x days")
+    what.add_argument("--compute", type=quantity_range(1e15, 1e32, "FLOPs"), help="training budget in FLOPs, e.g. 1e23")
+    what.add_argument("--params", type=quantity_range(1e6, 1e15), help="model size N: the tokens and compute that make it optimal")
+    p.add_argument("--gpus", type=int_range(1, 10_000_000), help="budget from GPUs x days (with --days, --gpu, --mfu)")
+    p.add_argument("--days", type=float_range(0.01, 36_500), help="budget from GPUs x days")
     add_hardware_args(p)
     p.add_argument("--fit", default="epoch", choices=(*FIT_KEYS, "all"),
                    help="which fit (default epoch; 'all' lists every one)")
-    p.add_argument("--tokens", type=quantity, help="with --params: the over-training cost of this many tokens")
-    p.add_argument("--inference-tokens", type=quantity,
+    p.add_argument("--tokens", type=quantity_range(1, 1e17), help="with --params: the over-training cost of this many tokens")
+    p.add_argument("--inference-tokens", type=quantity_range(0, 1e18),
                    help="expected inference tokens: the Sardana et al. 2023 optimum of the same loss")
     p.add_argument("--runs", metavar="CSV", help="fit L(N,D) to your runs (columns params,tokens,loss) and use it")
-    p.add_argument("--bootstrap", type=int, default=20, help="refits for the intervals with --runs (default 20)")
+    p.add_argument("--bootstrap", type=int_range(0, 200), default=20, help="refits for the intervals with --runs (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
 
@@ -65,8 +66,7 @@ def run(args) -> int:
     out: dict = {}
     user_fit = None
     if args.runs:
-        with open(args.runs, "rb") as fh:
-            data = fh.read(MAX_CSV_BYTES + 1)
+        data = read_regular(args.runs, MAX_CSV_BYTES, "runs file")
         lf = fit_loss(parse_runs_csv(data), n_bootstrap=args.bootstrap)
         user_fit = fit_from_loss(lf.loss, "yours", f"your fit ({lf.n_runs} runs)", args.runs[-80:])
         out["your_fit"] = {"E": lf.loss.E, "A": lf.loss.A, "B": lf.loss.B, "alpha": lf.loss.alpha,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from calc.cli import emit_json, print_table
-from calc.cli.common import add_model_args, model_from_args, positive_int
+from calc.cli import emit_json, print_table, printable
+from calc.cli.common import add_model_args, float_range, int_range, model_from_args
 from calc.gpus import get_gpu
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
 from calc.units import format_bytes, format_duration
@@ -13,15 +13,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("speed", help="roofline inference speed: prefill, decode tokens/s, batch sweep")
     add_model_args(p)
     p.add_argument("--gpu", default="H100 SXM", help="catalog GPU (see `python -m calc gpus`)")
-    p.add_argument("--batch", type=positive_int, default=1, help="sequences decoded together")
-    p.add_argument("--prompt", type=positive_int, default=1024, help="prompt tokens per sequence")
-    p.add_argument("--output", type=positive_int, default=256, help="generated tokens per sequence (>= 2)")
+    p.add_argument("--batch", type=int_range(1, 4096), default=1, help="sequences decoded together")
+    p.add_argument("--prompt", type=int_range(1, 1_000_000), default=1024, help="prompt tokens per sequence")
+    p.add_argument("--output", type=int_range(2, 1_000_000), default=256, help="generated tokens per sequence (>= 2)")
     p.add_argument("--weights", default="bf16", choices=WEIGHT_DTYPES, help="weight storage format")
     p.add_argument("--kv", default="bf16", choices=KV_DTYPES, help="KV-cache storage format")
     p.add_argument("--compute", default="bf16", choices=("bf16", "fp16", "fp8", "tf32", "fp32"),
                    help="matmul dtype whose peak is the compute roof")
-    p.add_argument("--tflops", type=float, default=None, help="measured matmul TFLOPS instead of the datasheet peak")
-    p.add_argument("--bandwidth-gbs", type=float, default=None, help="measured GB/s instead of the datasheet figure")
+    p.add_argument("--tflops", type=float_range(0.001, 1e8, "TFLOP/s"), default=None, help="measured matmul TFLOPS instead of the datasheet peak")
+    p.add_argument("--bandwidth-gbs", type=float_range(0.001, 1e8, "GB/s"), default=None, help="measured GB/s instead of the datasheet figure")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
 
@@ -50,7 +50,7 @@ def run(args) -> int:
                    "sweep": [{"batch": int(b), "tokens_per_s_total": float(t)}
                              for b, t in zip(sweep.batch, sweep.tokens_per_s_total, strict=True)]})
         return 0
-    print(f"{spec.name} on {gpu.name}: {flops / 1e12:,.1f} TFLOPS ({args.compute}), {bw / 1e9:,.0f} GB/s ({hw.source})")
+    print(f"{printable(spec.name, 200)} on {gpu.name}: {flops / 1e12:,.1f} TFLOPS ({args.compute}), {bw / 1e9:,.0f} GB/s ({hw.source})")
     print(f"time to first token {format_duration(est.ttft_s)} ({est.prefill_bound}-bound); "
           f"decode {est.tokens_per_s_per_seq:,.1f} tokens/s per sequence, {est.tokens_per_s_total:,.0f} in total "
           f"({est.decode_bound}-bound)")
