@@ -72,6 +72,6 @@ def test_gpu_catalog():
     assert get_gpu("h100-sxm").name == "H100 SXM"
     assert match_device_name("NVIDIA H100 80GB HBM3").name == "H100 SXM"
     assert match_device_name("Some Unknown Accelerator") is None
-    assert match_device_name("NVIDIA L40") is None and match_device_name("NVIDIA L4").name == "L4"
+    assert match_device_name("NVIDIA L40").name == "L40" and match_device_name("NVIDIA L4").name == "L4"
     with pytest.raises(ValueError, match="known GPUs"):
         get_gpu("TPU v9")

@@ -12,7 +12,7 @@ from calc.cli.common import parse_config_bytes
 from calc.gpus import GPUS, get_gpu
 from calc.models import ModelSpec
 from calc.presets import PRESETS, get_preset
-from ui import state
+from ui import custom_gpu, state
 
 DEFAULT_MODEL = "Meta-Llama-3-8B"
 DEFAULT_GPU = "H100 SXM"
@@ -43,10 +43,14 @@ def sidebar() -> None:
         state.select("Model", "model", model_names(), DEFAULT_MODEL, where=st,
                      help="A preset (config fields copied from its Hugging Face config.json) or a config you "
                           "uploaded on the Models page. Every page uses this model.")
-        state.select("GPU", "gpu", list(GPUS), DEFAULT_GPU, where=st,
-                     help="Accelerator from the catalog (memory as the device reports it; dense peaks).")
+        gpu = state.select("GPU", "gpu", [*GPUS, custom_gpu.LABEL], DEFAULT_GPU, where=st, filter_mode="contains",
+                           help="Accelerator from the catalog (memory as the device reports it; dense peaks; "
+                                "`python -m calc gpus` lists sources), or the last entry, Custom GPU, to type "
+                                "in your own.")
         state.select("Units", "units", ["GB", "GiB"], "GB", radio=True, where=st,
                      help="GB = 10^9 bytes (vendors, papers); GiB = 2^30 bytes (nvidia-smi MiB, OS tools).")
+        if gpu == custom_gpu.LABEL:
+            custom_gpu.inputs(where=st)
 
 
 def current_model() -> ModelSpec:
@@ -54,7 +58,8 @@ def current_model() -> ModelSpec:
 
 
 def current_gpu():
-    return get_gpu(st.session_state.get("gpu", DEFAULT_GPU))
+    name = st.session_state.get("gpu", DEFAULT_GPU)
+    return custom_gpu.current() if name == custom_gpu.LABEL else get_gpu(name)
 
 
 def add_model(spec: ModelSpec, select: bool = True) -> None:

@@ -70,8 +70,11 @@ def number(label: str, key: str, default: float, min_value: float, max_value: fl
 
 
 def select(label: str, key: str, options: Sequence, default: Any, help: str | None = None,
-           format_func: Callable = str, where=st, radio: bool = False) -> Any:
-    """``st.selectbox`` (or ``st.radio``) over string-able options, bound to ``?key=``."""
+           format_func: Callable = str, where=st, radio: bool = False, filter_mode: str | None = "fuzzy") -> Any:
+    """``st.selectbox`` (or ``st.radio``) over string-able options, bound to ``?key=``.
+
+    ``filter_mode`` is how typing narrows a selectbox: "fuzzy" (Streamlit's default: the letters in order,
+    so "T4" also finds "RTX 4090"), "contains", "prefix" or None."""
     options = list(options)
     by_text = {str(o): o for o in options}
 
@@ -84,7 +87,7 @@ def select(label: str, key: str, options: Sequence, default: Any, help: str | No
     if st.session_state[key] not in options:
         st.session_state[key] = default
     widget = where.radio if radio else where.selectbox
-    kwargs = {"horizontal": True} if radio else {}
+    kwargs = {"horizontal": True} if radio else {"filter_mode": filter_mode}
     widget(label, options, key=key, help=help, format_func=format_func, **kwargs)
     return _sync(key)
 

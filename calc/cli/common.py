@@ -7,6 +7,7 @@ import json
 import math
 
 from calc.files import open_regular, read_regular  # noqa: F401 (re-exported for the subcommands)
+from calc.gpus import GPU, custom_gpu, get_gpu
 from calc.models import ModelSpec
 from calc.presets import get_preset
 
@@ -125,3 +126,45 @@ def float_range(lo: float, hi: float, unit: str = "") -> Bounded:
 
 #: Whole numbers from 1 to a billion: the default for counts that have no tighter bound of their own.
 positive_int = int_range(1, 10**9)
+
+
+def add_gpu_args(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+    """``--gpu NAME`` or a custom GPU: ``--gpu-memory GB [--gpu-bandwidth GBps --gpu-tflops T --gpu-power W]``
+    (ranges as ``calc.gpus.CUSTOM_LIMITS``, in the units typed)."""
+    tail = f" (default: {default})" if default else ""
+    parser.add_argument("--gpu", help=f"{help}{tail}; or describe your own with --gpu-memory")
+    g = parser.add_argument_group("custom GPU (instead of --gpu)")
+    g.add_argument("--gpu-memory", type=float_range(0.1, 1e5, "GB"), metavar="GB",
+                   help="memory in GB (10^9 bytes) one process can use")
+    g.add_argument("--gpu-bandwidth", type=float_range(1, 1e5, "GB/s"), metavar="GBps", help="memory bandwidth in GB/s")
+    g.add_argument("--gpu-tflops", type=float_range(0.01, 1e6, "TFLOPS"), metavar="T",
+                   help="dense bf16/fp16 peak in TFLOPS")
+    g.add_argument("--gpu-power", type=float_range(0, 1e5, "W"), metavar="W", default=0.0,
+                   help="board power in W (energy estimates)")
+
+
+_NEEDS = {"bandwidth": "--gpu-bandwidth GBps", "flops": "--gpu-tflops T"}
+
+
+def gpu_from_args(args: argparse.Namespace, default: str | None = None, need: tuple[str, ...] = ()) -> GPU | None:
+    """The catalog GPU named by ``--gpu`` (else ``default``), a custom GPU from ``--gpu-memory`` and friends,
+    or ``None`` when neither is given and there is no default. ``need`` lists the figures the command uses
+    ("bandwidth", "flops"): a custom GPU without one is refused with the flag to add."""
+    memory = getattr(args, "gpu_memory", None)
+    extra = [f for f, v in (("--gpu-bandwidth", getattr(args, "gpu_bandwidth", None)),
+                            ("--gpu-tflops", getattr(args, "gpu_tflops", None))) if v is not None]
+    if memory is None:
+        if extra:
+            raise ValueError(f"{' and '.join(extra)} {'describes' if len(extra) == 1 else 'describe'} a custom GPU: "
+                             "give --gpu-memory GB too")
+        name = getattr(args, "gpu", None) or default
+        return get_gpu(name) if name else None
+    if getattr(args, "gpu", None):
+        raise ValueError("give either --gpu NAME or --gpu-memory GB (a custom GPU), not both")
+    bw, tflops = getattr(args, "gpu_bandwidth", None), getattr(args, "gpu_tflops", None)
+    missing = [_NEEDS[n] for n, v in (("bandwidth", bw), ("flops", tflops)) if n in need and v is None]
+    if missing:
+        raise ValueError(f"this command needs {' and '.join(missing)} with --gpu-memory")
+    return custom_gpu(memory * 1e9, None if bw is None else bw * 1e9, None if tflops is None else tflops * 1e12,
+                      getattr(args, "gpu_power", 0.0) or 0.0)
+

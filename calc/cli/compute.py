@@ -11,7 +11,15 @@ import argparse
 import math
 
 from calc.cli import emit_json, print_table
-from calc.cli.common import Bounded, add_model_args, float_range, int_range, model_from_args
+from calc.cli.common import (
+    Bounded,
+    add_gpu_args,
+    add_model_args,
+    float_range,
+    gpu_from_args,
+    int_range,
+    model_from_args,
+)
 from calc.compute import (
     MAX_FLOPS,
     RECOMPUTE,
@@ -23,7 +31,6 @@ from calc.compute import (
     training_flops,
     training_flops_6nd,
 )
-from calc.gpus import get_gpu
 from calc.models import param_counts
 from calc.units import format_count, format_flops
 
@@ -51,7 +58,7 @@ def quantity_range(lo: float, hi: float, unit: str = "") -> Bounded:
 
 
 def add_hardware_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gpu", default="H100 SXM", help="GPU from `python -m calc gpus` (default: H100 SXM)")
+    add_gpu_args(p, "GPU from `python -m calc gpus`", default="H100 SXM")
     p.add_argument("--dtype", default="bf16", help="dtype whose dense peak is used (default: bf16)")
     p.add_argument("--mfu", type=float_range(0.0001, 1), default=0.4, help="model FLOPs utilization in (0, 1] (default: 0.4)")
     p.add_argument("--tflops", type=float_range(0.001, 1e8, "TFLOP/s"), default=None,
@@ -60,7 +67,7 @@ def add_hardware_args(p: argparse.ArgumentParser) -> None:
 
 def throughput(args) -> tuple[float, str, float | None]:
     """(FLOP/s per GPU, how it was obtained, dense peak or None)."""
-    gpu = get_gpu(args.gpu)
+    gpu = gpu_from_args(args, default="H100 SXM", need=() if args.tflops is not None else ("flops",))
     peak = gpu.peak(args.dtype)
     if args.tflops is not None:
         rate = check_positive("--tflops", args.tflops, 1e8) * 1e12
@@ -108,7 +115,7 @@ def run(args) -> int:
     flops_6nd = training_flops_6nd(n, args.tokens)
     check_positive("FLOPs", model_flops, MAX_FLOPS)
     rate, how, peak = throughput(args)
-    gpu = get_gpu(args.gpu)
+    gpu = gpu_from_args(args, default="H100 SXM")
     # peak x MFU is a rate of model FLOPs; a measured throughput is what the hardware executes.
     work = hardware_flops if args.tflops is not None else model_flops
     out.update({"params": n, "tokens": args.tokens, "flops": model_flops, "flops_formula": formula,

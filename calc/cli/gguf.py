@@ -8,11 +8,10 @@
 from __future__ import annotations
 
 from calc.cli import emit_json, print_table, printable
-from calc.cli.common import add_model_args, int_range, model_from_args
+from calc.cli.common import add_gpu_args, add_model_args, gpu_from_args, int_range, model_from_args
 from calc.gguf import FILE_TYPES, QuantResult, quantize_all, quantize_model
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
-from calc.gpus import get_gpu
 from calc.units import GB, GIB
 
 
@@ -26,7 +25,7 @@ def add_parser(sub) -> None:
                    help="importance matrix used when quantizing (auto: only where llama-quantize requires one)")
     p.add_argument("--context", type=int_range(1, 10_000_000), help="also estimate memory to run at this context length")
     p.add_argument("--cache-type", default="f16", choices=CACHE_TYPES, help="KV-cache type (llama.cpp -ctk/-ctv)")
-    p.add_argument("--gpu", help="GPU from `python -m calc gpus` for the run estimate (default: CPU only)")
+    add_gpu_args(p, "GPU from `python -m calc gpus` for the run estimate (default: CPU only)")
     p.add_argument("--tensors", action="store_true", help="list every tensor with its type and bytes")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
@@ -42,7 +41,7 @@ def _result_dict(r: QuantResult, tensors: bool) -> dict:
 
 def _run_dict(spec, r: QuantResult, args) -> dict:
     mem = run_memory(spec, r, RunSetup(context=args.context, cache_type=args.cache_type),
-                     get_gpu(args.gpu) if args.gpu else None)
+                     gpu_from_args(args))
     return {"context": args.context, "cache_type": args.cache_type, "weights_bytes": mem.weights_bytes,
             "kv_cache_bytes": mem.kv_cache_bytes, "compute_bytes_estimate": mem.compute_bytes,
             "total_bytes": mem.total_bytes, "placement": mem.placement, "gpu_layers": mem.gpu_layers,

@@ -6,8 +6,7 @@ import argparse
 import re
 
 from calc.cli import emit_json, print_table, printable
-from calc.cli.common import Bounded, int_range, load_config_file, model_from_args
-from calc.gpus import get_gpu
+from calc.cli.common import Bounded, add_gpu_args, gpu_from_args, int_range, load_config_file, model_from_args
 from calc.memory import (
     FINETUNE,
     GRAD_DTYPES,
@@ -95,7 +94,7 @@ def add_parser(sub) -> None:
     i.add_argument("--context", type=int_range(1, 100_000_000), default=4096)
     p.add_argument("--tp", type=int_range(1, 1024), default=1, help="tensor-parallel degree")
     p.add_argument("--overhead-bytes", type=int_range(0, 2**40), default=None, help="CUDA context + framework reserve (default 1 GiB)")
-    p.add_argument("--gpu", help="a GPU from `python -m calc gpus`: adds the verdict and the solvers")
+    add_gpu_args(p, "a GPU from `python -m calc gpus`: adds the verdict and the solvers")
     p.add_argument("--json", action="store_true", help="print JSON (bytes per GPU)")
     p.set_defaults(run=run)
 
@@ -129,7 +128,7 @@ def run(args) -> int:
     model = args.params if args.params is not None else model_from_args(args)
     setup = setup_from_args(args)
     b: MemoryBreakdown = training_memory(model, setup) if args.mode == "train" else inference_memory(model, setup)
-    gpu = get_gpu(args.gpu) if args.gpu else None
+    gpu = gpu_from_args(args)
     result: dict = {
         "mode": args.mode,
         "model": model.name if isinstance(model, ModelSpec) else None,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from calc.cli import emit_json, print_table, printable
-from calc.cli.common import add_model_args, float_range, int_range, model_from_args
-from calc.gpus import get_gpu
+from calc.cli.common import add_gpu_args, add_model_args, float_range, gpu_from_args, int_range, model_from_args
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
 from calc.units import format_bytes, format_duration
 
@@ -12,7 +11,7 @@ from calc.units import format_bytes, format_duration
 def add_parser(sub) -> None:
     p = sub.add_parser("speed", help="roofline inference speed: prefill, decode tokens/s, batch sweep")
     add_model_args(p)
-    p.add_argument("--gpu", default="H100 SXM", help="catalog GPU (see `python -m calc gpus`)")
+    add_gpu_args(p, "catalog GPU (see `python -m calc gpus`)", default="H100 SXM")
     p.add_argument("--batch", type=int_range(1, 4096), default=1, help="sequences decoded together")
     p.add_argument("--prompt", type=int_range(1, 1_000_000), default=1024, help="prompt tokens per sequence")
     p.add_argument("--output", type=int_range(2, 1_000_000), default=256, help="generated tokens per sequence (>= 2)")
@@ -28,7 +27,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     spec = model_from_args(args)
-    gpu = get_gpu(args.gpu)
+    need = ("flops",) * (args.tflops is None) + ("bandwidth",) * (args.bandwidth_gbs is None)
+    gpu = gpu_from_args(args, default="H100 SXM", need=need)
     flops = args.tflops * 1e12 if args.tflops is not None else gpu.peak(args.compute)
     if not flops:
         raise ValueError(f"{gpu.name} has no {args.compute} peak in the catalog; pass --tflops or another --compute")
