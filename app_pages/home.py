@@ -3,10 +3,11 @@
 import streamlit as st
 
 from calc.dtypes import dtype_bits
-from calc.memory import InferenceSetup, TrainingSetup, inference_memory, min_gpus, training_memory
+from calc.memory import inference_memory, training_memory
 from calc.models import param_counts
+from calc.solvers import fewest_gpus
+from ui import defaults, pickers
 from ui import format as fmt
-from ui import pickers
 from ui.nav import PAGES
 
 st.title("GPU memory & scaling-law calculator")
@@ -23,30 +24,40 @@ c3.metric(f"{gpu.name} memory", fmt.size(gpu.memory_bytes), help="As the device 
 
 st.subheader(f"At a glance: {spec.name} on {gpu.name}")
 cap = gpu.usable_memory_bytes
-serve = InferenceSetup(weights_dtype="bf16", kv_dtype="bf16", batch=1, context=4096)
-train = TrainingSetup(precision="bf16-mixed", optimizer="adamw", micro_batch=1, seq_len=4096, recompute="full",
-                      flash_attention=True)
+# The memory pages' own defaults (ui/defaults.py), so Home and the pages agree; the links carry them.
+serve, train = defaults.inference_setup(), defaults.training_setup()
+shared = {"model": st.session_state.get("model", pickers.DEFAULT_MODEL),
+          "gpu": st.session_state.get("gpu", pickers.DEFAULT_GPU), "units": fmt.unit()}
+
+
+def _needs(layout) -> str:
+    if layout is None:
+        return "Does not fit on any layout searched (see the page for what would)."
+    if layout.gpus == 1:
+        return "Fits on one GPU."
+    return f"Needs {layout.gpus:,} GPUs: {layout.describe()}, {fmt.size(layout.per_gpu_bytes)} per GPU."
+
+
 try:
     need_serve = inference_memory(spec, serve).total
-    tp_serve = min_gpus(spec, serve, cap)
     need_train = training_memory(spec, train).total
-    tp_train = min_gpus(spec, train, cap)
+    serve_layout, train_layout = fewest_gpus(spec, serve, cap), fewest_gpus(spec, train, cap)
 except ValueError as exc:
     st.error(str(exc))
 else:
     a, b = st.columns(2)
-    a.metric("Serve: bf16, 1 sequence of 4,096 tokens", fmt.size(need_serve),
+    a.metric(f"Serve: {serve.weights_dtype}, {serve.batch} sequence of {serve.context:,} tokens", fmt.size(need_serve),
              help="Weights + KV cache + one step's activations + 1 GiB overhead (Inference memory page).")
-    a.caption(("Fits on one GPU." if need_serve <= cap else
-               f"Needs {tp_serve} GPUs (tensor parallel)." if tp_serve else "Does not fit on 64 GPUs with tensor parallel.")
-              + " Details: Inference memory.")
-    b.metric("Train: bf16 mixed + AdamW, 4,096 tokens, full recompute", fmt.size(need_train),
+    a.caption(_needs(serve_layout))
+    a.page_link("app_pages/inference_memory.py", label="Details: Inference memory", icon=":material/storage:",
+                query_params=defaults.query(defaults.INFERENCE, **shared))
+    b.metric(f"Train: {train.precision} + {'AdamW' if train.optimizer == 'adamw' else train.optimizer}, "
+             f"{train.seq_len:,} tokens, {train.recompute} activation recompute", fmt.size(need_train),
              help="Weights, fp32 master weights, gradients, AdamW states, activations, overhead, no ZeRO "
                   "(Training memory page).")
-    b.caption(("Fits on one GPU." if need_train <= cap else
-               f"Needs {tp_train} GPUs (tensor parallel)." if tp_train else
-               "Needs more than 64-way tensor parallel: add ZeRO / pipeline parallel on the Training memory page.")
-              + " Details: Training memory.")
+    b.caption(_needs(train_layout))
+    b.page_link("app_pages/training_memory.py", label="Details: Training memory", icon=":material/memory:",
+                query_params=defaults.query(defaults.TRAINING, **shared))
 
 st.subheader("Which page answers what")
 for info in PAGES[1:]:

@@ -11,19 +11,17 @@ from calc.memory import (
     WEIGHT_DTYPES,
     InferenceSetup,
     TrainingSetup,
-    best_weight_dtype,
     breakdown_grid,
     inference_memory,
-    max_batch,
-    max_context,
-    min_gpus,
     training_memory,
     weights_bytes,
 )
 from calc.models import ModelSpec, param_counts
+from calc.solvers import MAX_TP, best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB
 from ui import format as fmt
 from ui import pickers, results, state, verdict
+from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
 try:  # GGUF file types come from the quantization module when it is there
@@ -53,17 +51,17 @@ else:
 c1, c2, c3 = st.columns(3)
 formats = list(WEIGHT_DTYPES) + ([t for t in GGUF_TYPES if t not in ("F32", "F16", "BF16")]
                                  if isinstance(model, ModelSpec) else [])
-weights_dtype = state.select("Weight format", "im_w", formats, "bf16", where=c1,
+weights_dtype = state.select("Weight format", "im_w", formats, D["im_w"], where=c1,
                              help="fp32/fp16/bf16 for every weight; fp8/int8/int4/nf4 for the decoder matrices "
                                   "(with their scales; embeddings, head and norms stay bf16); or a GGUF file type "
                                   "(llama.cpp's per-tensor mix).")
-kv_dtype = state.select("KV-cache format", "im_kv", KV_DTYPES, "bf16", where=c1,
+kv_dtype = state.select("KV-cache format", "im_kv", KV_DTYPES, D["im_kv"], where=c1,
                         help="Cache element format (fp8/int8/int4 KV caches in vLLM, TensorRT-LLM, llama.cpp).")
-batch = int(state.number("Batch (concurrent sequences)", "im_b", 1, 1, 1_000_000, step=1, where=c2,
+batch = int(state.number("Batch (concurrent sequences)", "im_b", D["im_b"], 1, 1_000_000, step=1, where=c2,
                          help="Sequences whose caches are resident at once."))
-context = int(state.number("Context length (tokens)", "im_ctx", 4096, 1, 100_000_000, step=1024, where=c2,
+context = int(state.number("Context length (tokens)", "im_ctx", D["im_ctx"], 1, 100_000_000, step=1024, where=c2,
                            help="Prompt + generated tokens per sequence."))
-tp = int(state.number("Tensor-parallel GPUs", "im_tp", 1, 1, 1024, step=1, where=c3,
+tp = int(state.number("Tensor-parallel GPUs", "im_tp", D["im_tp"], 1, 1024, step=1, where=c3,
                       help="Weights and KV heads split over this many GPUs (KV heads replicate beyond their count)."))
 overhead_gib = state.number("Overhead per GPU (GiB)", "im_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=c3,
                             help="CUDA context, workspaces, allocator fragmentation: an explicit assumption.")
@@ -79,7 +77,8 @@ except ValueError as exc:
     st.stop()
 
 cap = gpu.usable_memory_bytes
-verdict.show_fit(gpu.name, b.total, cap)
+layout = fewest_gpus(model, setup, cap)
+verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
 m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
@@ -99,14 +98,15 @@ if isinstance(model, ModelSpec):
     mb = max_batch(model, setup, cap)
     mc = max_context(model, setup, cap, limit=1 << 26)
     gguf_weights = weights_dtype not in WEIGHT_DTYPES
-    ng = None if gguf_weights else min_gpus(model, setup, cap)
     bd = best_weight_dtype(model, setup, cap)
     s1.metric("Largest batch that fits", "none" if mb is None else f"{mb:,}", help=f"At context {context:,}.")
     s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}" + ("+" if mc == 1 << 26 else ""),
               help=f"At batch {batch}; the model was trained for {model.max_position_embeddings:,} positions.")
-    s3.metric("Fewest tensor-parallel GPUs", "n/a for GGUF" if gguf_weights else "more than 64" if ng is None
-              else f"{ng}", help="Smallest power-of-two tp that divides the heads and fits (GGUF weights run on "
-                                  "llama.cpp, which splits layers rather than heads).")
+    ng, how = verdict.layout_text(layout, 1 if gguf_weights else MAX_TP)
+    s3.metric("Fewest GPUs that fit", ng, help=f"Smallest tensor-parallel degree (up to {MAX_TP}, one node) that "
+              "divides the heads, and the KV heads unless it is a multiple of them (vLLM's rule), whose per-GPU memory "
+              "fits. GGUF weights run on llama.cpp: one GPU here (it splits layers, not heads).")
+    s3.caption(how)
     s4.metric("Widest weight format that fits", bd or "none", help="Among bf16, fp8, int8, int4, nf4 at this tp.")
     if mc is not None and mc > model.max_position_embeddings:
         st.caption(f"Memory allows {mc:,} tokens, but {model.name} was trained for "

@@ -1,5 +1,7 @@
 """Training memory: every component per GPU (ZeRO, TP/PP/SP, recompute, LoRA/QLoRA, PPO/DPO) and the verdict."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -14,15 +16,14 @@ from calc.memory import (
     RLHF,
     TrainingSetup,
     breakdown_grid,
-    max_batch,
-    max_context,
-    min_gpus,
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
+from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GIB
 from ui import format as fmt
 from ui import pickers, results, state, verdict
+from ui.defaults import TRAINING as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
 st.title("Training memory")
@@ -47,13 +48,13 @@ else:
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     st.markdown("**Precision and optimizer**")
-    precision = state.select("Precision", "tm_prec", PRECISIONS, "bf16-mixed",
+    precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
                              help="fp32; bf16/fp16 mixed = 16-bit weights + fp32 master copy (DeepSpeed, Megatron); "
                                   "bf16 = pure bf16, no master copy.")
     grad = state.select("Gradient dtype", "tm_grad", ["default", *GRAD_DTYPES], "default",
                         help="default: fp32 for fp32 training, else the 16-bit dtype (ZeRO's 2 B). fp32 gradients "
                              "with mixed precision = Megatron's main grads (18 B/param with Adam).")
-    optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, "adamw",
+    optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, D["tm_opt"],
                              help="AdamW 8 B/param of state; 8-bit AdamW (bitsandbytes) ~2 B; SGD 0; SGD with "
                                   "momentum 4 B; Adafactor factored (rows + columns per matrix).")
     offload = state.toggle("Offload optimizer to CPU", "tm_off", False,
@@ -61,30 +62,33 @@ with c1:
                                 "(needs ZeRO stage >= 1).")
 with c2:
     st.markdown("**Parallelism**")
-    zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], 0,
+    zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], D["tm_zero"],
                         help="1: shard optimizer states + master weights, 2: + gradients, 3: + weights, each over "
                              "the data-parallel degree.")
-    dp = int(state.number("Data parallel (dp)", "tm_dp", 1, 1, 100_000, step=1, help="ZeRO shards over this degree."))
-    tp = int(state.number("Tensor parallel (tp)", "tm_tp", 1, 1, 1024, step=1,
+    dp = int(state.number("Data parallel (dp)", "tm_dp", D["tm_dp"], 1, 100_000, step=1, help="ZeRO shards over this degree."))
+    tp = int(state.number("Tensor parallel (tp)", "tm_tp", D["tm_tp"], 1, 1024, step=1,
                           help="Splits attention heads and MLP columns; must divide the heads and KV heads."))
-    pp = int(state.number("Pipeline parallel (pp)", "tm_pp", 1, 1, 1024, step=1,
+    pp = int(state.number("Pipeline parallel (pp)", "tm_pp", D["tm_pp"], 1, 1024, step=1,
                           help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
     sp = state.toggle("Sequence parallel", "tm_sp", False,
                       help="Megatron sequence parallelism: also splits the norm and dropout activations by tp.")
 with c3:
     st.markdown("**Batch and activations**")
-    micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", 1, 1, 100_000, step=1,
+    micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", D["tm_mb"], 1, 100_000, step=1,
                                    help="Sequences per forward/backward on one GPU."))
-    seq_len = int(state.number("Sequence length", "tm_seq", 4096, 1, 10_000_000, step=1024,
+    seq_len = int(state.number("Sequence length", "tm_seq", D["tm_seq"], 1, 10_000_000, step=1024,
                                help="Tokens per training sequence."))
-    recompute = state.select("Activation recompute", "tm_rc", ["none", "selective", "full"], "none",
-                             help="selective: recompute the attention core (no effect with FlashAttention); full: "
-                                  "keep only each layer's input and recompute the layer in backward.")
-    flash = state.toggle("FlashAttention / SDPA", "tm_fa", True,
+    recompute = state.select(RECOMPUTE_NAME[:1].upper() + RECOMPUTE_NAME[1:], "tm_rc", ["none", "selective", "full"],
+                             D["tm_rc"],
+                             help="Gradient checkpointing in Hugging Face terms. full: keep only each layer's input "
+                                  "and re-run the layer in backward (about 1/3 more compute); selective: re-run the "
+                                  "attention core only (no effect with FlashAttention, which stores none of it); "
+                                  "none: keep every activation.")
+    flash = state.toggle("FlashAttention / SDPA", "tm_fa", D["tm_fa"],
                          help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
 with c4:
     st.markdown("**Fine-tuning and RLHF**")
-    finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, "full",
+    finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, D["tm_ft"],
                             help="full; LoRA (frozen base, trained adapters); QLoRA (base in nf4 with double "
                                  "quantization).")
     lora_rank, targets = 16, list(LORA_TARGETS[:4])
@@ -93,7 +97,7 @@ with c4:
         targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
                                     help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA "
                                          "layouts).")
-    rlhf = state.select("RLHF", "tm_rl", RLHF, "none",
+    rlhf = state.select("RLHF", "tm_rl", RLHF, D["tm_rl"],
                         help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
                              "frozen reference; chosen and rejected sequences double the activations.")
     others = [SAME, *pickers.model_names()]
@@ -125,7 +129,12 @@ except ValueError as exc:
     st.stop()
 
 cap = gpu.usable_memory_bytes
-verdict.show_fit(gpu.name, b.total, cap)
+layout = fewest_gpus(model, setup, cap)
+verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings)
+if recompute == "selective" and flash and isinstance(model, ModelSpec) \
+        and training_memory(model, replace(setup, recompute="none")).total == b.total:
+    st.info("Selective recompute changes nothing here: it re-runs only the attention core (softmax and its "
+            "dropout), which FlashAttention / SDPA never store. Full recompute is what saves activations.")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
 m2.metric("GPUs in the job", f"{dp * tp * pp:,}", help="dp x tp x pp")
@@ -141,13 +150,15 @@ if isinstance(model, ModelSpec):
     s1, s2, s3 = st.columns(3)
     mb = max_batch(model, setup, cap, limit=4096)
     mc = max_context(model, setup, cap, limit=1 << 22)
-    ng = min_gpus(model, setup, cap)
     s1.metric("Largest micro-batch that fits", "none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""),
               help=f"At sequence length {seq_len:,}, everything else as set.")
     s2.metric("Longest sequence that fits", "none" if mc is None else f"{mc:,}",
               help=f"At micro-batch {micro_batch}, everything else as set (up to 4,194,304).")
-    s3.metric("Fewest tensor-parallel GPUs", "more than 64" if ng is None else f"{ng}",
-              help="Smallest power-of-two tp (dividing the heads) that fits, other settings as set.")
+    ng, how = verdict.layout_text(layout, MAX_GPUS)
+    s3.metric("Fewest GPUs that fit", ng, help="The smallest job whose per-GPU memory fits: tp divides the heads and "
+              "KV heads (up to 8, one node), then pp divides the layers, then ZeRO over dp (stages 2-3 only without "
+              "pp); micro-batch, sequence, precision and the rest as set.")
+    s3.caption(how)
     seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
     # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
     b_hi = max(4 * micro_batch, 32)

@@ -48,8 +48,8 @@ from calc.models import ModelSpec, layer_params, norm_params, param_counts
 __all__ = [
     "TrainingSetup", "InferenceSetup", "MemoryBreakdown", "training_memory", "inference_memory",
     "activation_bytes", "activation_bytes_per_layer", "weights_bytes", "optimizer_state_bytes",
-    "max_batch", "max_context", "min_gpus", "best_weight_dtype", "fits", "breakdown_grid", "activation_coefficients",
-]
+    "breakdown_grid", "activation_coefficients",
+]  # the solvers (max_batch, max_context, min_gpus, best_weight_dtype, fits) live in calc/solvers.py
 
 GIB = 2**30
 #: CUDA context + framework reserve per GPU (an explicit assumption; see the module docstring).
@@ -147,6 +147,8 @@ class MemoryBreakdown:
     overhead: int = 0
     cpu_bytes: int = 0
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: what a user must not miss (shown beside the verdict): e.g. a context beyond the trained positions
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     COMPONENTS = ("weights", "master_weights", "gradients", "optimizer_states", "activations", "kv_cache",
                   "overhead")
@@ -159,8 +161,8 @@ class MemoryBreakdown:
         return sum(self.components().values())
 
     def __add__(self, other: MemoryBreakdown) -> MemoryBreakdown:
-        kw = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "notes"}
-        return MemoryBreakdown(**kw, notes=self.notes + other.notes)
+        kw = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}  # tuples concatenate
+        return MemoryBreakdown(**kw)
 
 
 # ----- elementary formulas ------------------------------------------------------------------------
@@ -543,6 +545,12 @@ def activation_bytes(spec: ModelSpec, setup: TrainingSetup) -> int:
     return max(_stage_activations(spec, setup, st) for st in _stages(setup.pp))
 
 
+def _beyond_positions(what: str, tokens: int, spec: ModelSpec) -> str:
+    return (f"{what} {tokens:,} exceeds the {spec.max_position_embeddings:,} positions {spec.name} was trained "
+            "for: memory is computed, but the model's output beyond them is not assured (RoPE scaling or a "
+            "long-context variant is needed)")
+
+
 def _stages(pp: int) -> tuple[int, ...]:
     return (0,) if pp == 1 else (0, pp - 1)
 
@@ -551,6 +559,7 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
     actor = "policy" if s.rlhf == "dpo" else "actor" if s.rlhf == "ppo" else "model"
     out = _trained_states(model, s, stage, actor)
     notes: list[str] = []
+    warnings: list[str] = []
     critic_model = None
     if s.rlhf == "ppo":
         critic_model = s.critic if s.critic is not None else model
@@ -571,7 +580,7 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
             acts = max(acts, _stage_activations(critic_model, replace(s, rlhf="none"), stage))
             notes.append("actor and critic train one after the other: the larger activation set counts")
         if s.seq_len > model.max_position_embeddings:
-            notes.append(f"seq_len {s.seq_len:,} exceeds the model's {model.max_position_embeddings:,} positions")
+            warnings.append(_beyond_positions("sequence length", s.seq_len, model))
     else:
         notes.append("activations not computed: a parameter count has no architecture")
     if s.zero_stage == 3 and s.dp == 1:
@@ -583,7 +592,8 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
     if s.rlhf == "ppo":
         notes.append("PPO rollout (generation with a KV cache) is a separate phase and not added here")
     return replace(out + MemoryBreakdown(activations=acts, overhead=s.overhead_bytes),
-                   notes=out.notes + tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1))
+                   notes=out.notes + tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1),
+                   warnings=tuple(warnings))
 
 
 def training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreakdown:
@@ -680,7 +690,7 @@ def inference_memory(model: ModelSpec | int, setup: InferenceSetup) -> MemoryBre
     """
     _check_inference(model, setup)
     weights, wnote = inference_weights_bytes(model, setup)
-    notes = [wnote]
+    notes, warnings = [wnote], ()
     kv = acts = 0
     if isinstance(model, ModelSpec):
         kv_total = kv_cache_bytes(model, setup.batch, setup.context, setup.kv_dtype,
@@ -695,82 +705,25 @@ def inference_memory(model: ModelSpec | int, setup: InferenceSetup) -> MemoryBre
                 notes.append(f"tp={setup.tp} > {model.num_kv_heads} KV heads: each GPU keeps a replica of one head")
         acts = _inference_workspace(model, setup)
         if setup.context > model.max_position_embeddings:
-            notes.append(f"context {setup.context:,} exceeds the model's {model.max_position_embeddings:,} positions")
+            warnings = (_beyond_positions("context", setup.context, model),)
         if model.sliding_window:
             notes.append(f"sliding-window layers keep at most {model.sliding_window:,} positions")
     else:
         notes.append("KV cache and activations not computed: a parameter count has no architecture")
     return MemoryBreakdown(weights=weights, kv_cache=kv, activations=acts, overhead=setup.overhead_bytes,
-                           notes=tuple(notes))
+                           notes=tuple(notes), warnings=warnings)
 
 
-# ----- fit and solvers ------------------------------------------------------------------------------
-def fits(breakdown: MemoryBreakdown, capacity_bytes: int) -> bool:
-    return breakdown.total <= capacity_bytes
+# ----- solvers: moved to calc/solvers.py; the old names stay importable from here -----------------------
+_MOVED = ("fits", "max_batch", "max_context", "min_gpus", "best_weight_dtype")
 
 
-def _memory(model, setup) -> MemoryBreakdown:
-    return training_memory(model, setup) if isinstance(setup, TrainingSetup) else inference_memory(model, setup)
+def __getattr__(name: str):
+    if name in _MOVED:  # imported lazily: calc.solvers imports this module
+        from calc import solvers
 
-
-def _largest(model, setup, capacity: int, attr: str, hi: int) -> int | None:
-    """Largest value of ``attr`` in [1, hi] whose memory fits (memory grows with it); None if 1 does not."""
-    def ok(v: int) -> bool:
-        return _memory(model, replace(setup, **{attr: v})).total <= capacity
-    if not ok(1):
-        return None
-    lo, top = 1, 2
-    while top <= hi and ok(top):
-        lo, top = top, top * 2
-    top = min(top, hi + 1)
-    while top - lo > 1:
-        mid = (lo + top) // 2
-        lo, top = (mid, top) if ok(mid) else (lo, mid)
-    return lo
-
-
-def max_batch(model: ModelSpec, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
-              limit: int = 1 << 20) -> int | None:
-    """Largest micro-batch (training) or batch (inference) that fits ``capacity_bytes`` per GPU."""
-    attr = "micro_batch" if isinstance(setup, TrainingSetup) else "batch"
-    return _largest(model, setup, capacity_bytes, attr, limit)
-
-
-def max_context(model: ModelSpec, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
-                limit: int = 1 << 24) -> int | None:
-    """Longest sequence (training ``seq_len``, inference ``context``) that fits, up to ``limit`` tokens."""
-    attr = "seq_len" if isinstance(setup, TrainingSetup) else "context"
-    return _largest(model, setup, capacity_bytes, attr, limit)
-
-
-def min_gpus(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
-             max_tp: int = 64) -> int | None:
-    """Fewest tensor-parallel GPUs (powers of two that divide the heads) for which memory fits."""
-    tp = 1
-    while tp <= max_tp:
-        try:
-            if _memory(model, replace(setup, tp=tp)).total <= capacity_bytes:
-                return tp
-        except ValueError:
-            pass  # this tp does not divide the heads: try the next
-        tp *= 2
-    return None
-
-
-def best_weight_dtype(model: ModelSpec | int, setup: InferenceSetup, capacity_bytes: int,
-                      candidates: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "nf4")) -> str | None:
-    """The widest weight format among ``candidates`` (most bits first) whose serving memory fits."""
-    def bits(dt: str) -> float:
-        if dt in WEIGHT_DTYPES:
-            return dtype_bits(dt) + quant_scale_bits(dt)
-        _check_inference(model, replace(setup, weights_dtype=dt))
-        from calc import gguf
-
-        return gguf.quantize_model(model, _gguf_name(dt)).bits_per_weight
-    for dt in sorted(candidates, key=bits, reverse=True):
-        if inference_memory(model, replace(setup, weights_dtype=dt)).total <= capacity_bytes:
-            return dt
-    return None
+        return getattr(solvers, name)
+    raise AttributeError(f"module 'calc.memory' has no attribute {name!r}")
 
 
 # ----- vectorized sweeps ----------------------------------------------------------------------------

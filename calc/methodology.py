@@ -70,6 +70,14 @@ METHODS: tuple[Method, ...] = (
            r"block scales)", "Hu et al. 2021 (LoRA); Dettmers et al. 2023 (QLoRA); PEFT",
            "calc/memory.py", ("tests/test_memory_torch.py::test_lora_params_equal_peft",
                               "tests/test_memory.py::test_lora_and_qlora_states")),
+    Method("Memory", "Fewest GPUs and what would fit",
+           r"smallest $tp \cdot pp \cdot dp$ whose per-GPU memory fits, over valid layouts only: $tp$ divides the "
+           r"heads and KV heads ($\le 8$), $pp$ divides the layers, ZeRO over $dp$ (stages 2-3 only without pp); "
+           r"ties prefer tp, then pp, then dp. Remedies: recompute, smaller micro-batch, 8-bit AdamW, ZeRO, a layout",
+           "Megatron-LM (heads and layers split evenly); DeepSpeed pipeline engine (ZeRO 0/1 with pp); vLLM (serving tp)",
+           "calc/solvers.py: fewest_gpus, remedies",
+           ("tests/test_solvers.py::test_fewest_gpus_equals_an_exhaustive_search",
+            "tests/test_solvers.py::test_qlora_on_a_4090_names_recompute_first")),
     Method("GGUF", "Quantized file size",
            r"per tensor: llama.cpp's type rule for the file type, bytes $=$ elements / block elements $\times$ "
            r"block bytes (gguf.GGML_QUANT_SIZES); file = payload + header",

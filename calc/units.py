@@ -53,6 +53,8 @@ def format_bytes(n_bytes: float | None, unit: str = "GB", digits: int = 2) -> st
     '80.00 GiB'
     >>> format_bytes(1536, "auto-GiB")
     '1.50 KiB'
+    >>> format_bytes(1_141_874_311_168, "GB")  # thousands separated
+    '1,141.87 GB'
     """
     if not _finite(n_bytes):  # never print "nan GB" or "inf GB"
         return "n/a"
@@ -60,9 +62,9 @@ def format_bytes(n_bytes: float | None, unit: str = "GB", digits: int = 2) -> st
         ladder = _BINARY if unit == "auto-GiB" else _DECIMAL
         for name, size in ladder:
             if abs(n_bytes) >= size:
-                return f"{n_bytes / size:.{digits}f} {name}"
-        return f"{int(n_bytes)} B"
-    return f"{bytes_in(n_bytes, unit):.{digits}f} {unit}"
+                return f"{n_bytes / size:,.{digits}f} {name}"
+        return f"{int(n_bytes):,} B"
+    return f"{bytes_in(n_bytes, unit):,.{digits}f} {unit}"
 
 
 def format_count(n: float | None, digits: int = 2) -> str:
@@ -77,7 +79,7 @@ def format_count(n: float | None, digits: int = 2) -> str:
         return "n/a"
     for suffix, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= size:
-            return f"{n / size:.{digits}f} {suffix}"
+            return f"{n / size:,.{digits}f} {suffix}"
     return f"{n:.0f}" if float(n).is_integer() else f"{n:.{digits}f}"
 
 
@@ -97,12 +99,14 @@ def format_duration(seconds: float | None) -> str:
 
     >>> format_duration(90_000)
     '1.04 days'
+    >>> format_duration(6_470_716_320)
+    '74,892.55 days'
     """
     if not _finite(seconds):
         return "n/a"
     size = abs(seconds)  # thresholds on the magnitude: -1e305 s is not "-inf ms"
     if size >= 86_400:
-        return f"{seconds / 86_400:.2f} days"
+        return f"{seconds / 86_400:,.2f} days"
     if size >= 3_600:
         return f"{seconds / 3_600:.2f} h"
     if size >= 60:

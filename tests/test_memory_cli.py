@@ -45,7 +45,8 @@ def test_fp32_adamw_is_four_times_fp32_weights(capsys):
 def test_model_with_gpu_gives_verdict_and_solvers(capsys):
     out = run_json(capsys, "--mode", "infer", "--model", "Meta-Llama-3-70B", "--gpu", "H100 SXM", "--context", "8192")
     assert out["gpu"]["fits"] is False and out["gpu"]["headroom_bytes"] < 0
-    assert out["solvers"]["min_gpus_tp"] == 2 and out["solvers"]["best_weight_dtype"] == "fp8"
+    assert out["solvers"]["fewest_gpus"]["gpus"] == out["solvers"]["fewest_gpus"]["tp"] == 2
+    assert out["solvers"]["best_weight_dtype"] == "fp8"
     # 80 layers x 2 x 8 KV heads x 128 x 8192 tokens x 2 B
     assert out["components"]["kv_cache"] == 80 * 2 * 8 * 128 * 8192 * 2
 

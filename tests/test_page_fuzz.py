@@ -191,6 +191,7 @@ def test_training_memory_page_table_survives_huge_sizes():
     at = _open("app_pages/training_memory.py", {"model": "Llama-3.1-405B"})
     at.number_input(key="tm_seq").set_value(10_000_000)
     at.number_input(key="tm_mb").set_value(100_000)
+    at.selectbox(key="tm_rc").set_value("none")  # every activation kept: the largest table
     at.run(timeout=300)
     assert not at.exception, [e.value for e in at.exception]
     total = at.dataframe[0].value.set_index("component").loc["Total (GPU)", "bytes"]

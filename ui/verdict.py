@@ -1,19 +1,42 @@
-"""The fits / does-not-fit verdict every memory page shows, worded the same way everywhere."""
+"""The fits / does-not-fit verdict every memory page shows, worded the same way everywhere.
+
+When a setup does not fit, the verdict lists what would make it fit (``calc.solvers.remedies``); warnings
+a user must not miss (a context beyond the model's trained positions) stand right beside it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
+from calc.solvers import Layout, Remedy
 from ui import format as fmt
 
 
-def show_fit(gpu_name: str, total_bytes: int, capacity_bytes: int) -> int:
+def show_fit(gpu_name: str, total_bytes: int, capacity_bytes: int, remedies: Sequence[Remedy] = (),
+             warnings: Sequence[str] = ()) -> int:
     """Render the verdict for ``total_bytes`` per GPU against ``capacity_bytes``; return the headroom (may be < 0)."""
     headroom = capacity_bytes - total_bytes
     if headroom >= 0:
         st.success(f"**Fits** on {gpu_name}: {fmt.size(total_bytes)} of {fmt.size(capacity_bytes)} per GPU, headroom "
                    f"{fmt.size(headroom)} ({headroom / capacity_bytes:.0%}).")
     else:
-        st.error(f"**Does not fit** on {gpu_name}: needs {fmt.size(total_bytes)} per GPU, {fmt.size(-headroom)} more "
-                 f"than its {fmt.size(capacity_bytes)}.")
+        text = (f"**Does not fit** on {gpu_name}: needs {fmt.size(total_bytes)} per GPU, {fmt.size(-headroom)} more "
+                f"than its {fmt.size(capacity_bytes)}.")
+        if remedies:
+            text += f"\n\nIt would fit with {'any one of' if len(remedies) > 1 else 'this change'}:\n" + "\n".join(
+                f"- **{r.change}**: {fmt.size(r.per_gpu_bytes)} per GPU" for r in remedies)
+        else:
+            text += "\n\nNo single change tried here makes it fit (see the solvers below)."
+        st.error(text)
+    for w in warnings:
+        st.warning(w[:1].upper() + w[1:] + ".")
     return headroom
+
+
+def layout_text(layout: Layout | None, max_gpus: int) -> tuple[str, str]:
+    """(metric value, caption) for the fewest-GPUs solver: the count, and the layout with its memory per GPU."""
+    if layout is None:
+        return "none", f"No valid layout of up to {max_gpus:,} GPUs fits."
+    return f"{layout.gpus:,}", f"{layout.describe()}: {fmt.size(layout.per_gpu_bytes)} per GPU"

@@ -18,15 +18,12 @@ from calc.memory import (
     InferenceSetup,
     MemoryBreakdown,
     TrainingSetup,
-    best_weight_dtype,
     inference_memory,
-    max_batch,
-    max_context,
-    min_gpus,
     training_memory,
 )
 from calc.models import ModelSpec
 from calc.presets import PRESETS, get_preset
+from calc.solvers import best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB, format_bytes
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9, "T": 10**12}
@@ -115,7 +112,12 @@ def setup_from_args(args) -> TrainingSetup | InferenceSetup:
 
 
 def _solvers(model, setup, capacity: int) -> dict:
-    out: dict = {"min_gpus_tp": min_gpus(model, setup, capacity)}
+    layout = fewest_gpus(model, setup, capacity)
+    out: dict = {"fewest_gpus": None if layout is None else {
+        "gpus": layout.gpus, "layout": layout.describe(), "tp": layout.tp, "pp": layout.pp, "dp": layout.dp,
+        "zero_stage": layout.zero_stage, "per_gpu_bytes": layout.per_gpu_bytes}}
+    out["would_fit_with"] = [{"change": r.change, "gpus": r.gpus, "per_gpu_bytes": r.per_gpu_bytes}
+                             for r in remedies(model, setup, capacity, layout)]
     if isinstance(model, ModelSpec):
         out["max_batch"] = max_batch(model, setup, capacity)
         out["max_context"] = max_context(model, setup, capacity)
@@ -139,6 +141,7 @@ def run(args) -> int:
         "activations_computed": isinstance(model, ModelSpec),
         "kv_cache_computed": isinstance(model, ModelSpec) and args.mode == "infer",
         "notes": list(b.notes),
+        "warnings": list(b.warnings),
     }
     if gpu is not None:
         cap = gpu.usable_memory_bytes
@@ -160,6 +163,8 @@ def run(args) -> int:
     print_table(rows)
     for note in b.notes:
         print(printable(f"- {note}"))
+    for warning in b.warnings:
+        print(printable(f"warning: {warning}"))
     if gpu is not None:
         g = result["gpu"]
         verdict = "FITS" if g["fits"] else "DOES NOT FIT"
@@ -168,5 +173,11 @@ def run(args) -> int:
         for k, v in result["solvers"].items():
             limit = {"max_context": 1 << 24, "max_batch": 1 << 20}.get(k)
             more = " or more (the search limit)" if limit is not None and v == limit else ""
+            if k == "fewest_gpus" and v is not None:
+                v = f"{v['gpus']:,} ({v['layout']}: {format_bytes(v['per_gpu_bytes'], 'GiB')} per GPU)"
+            elif k == "would_fit_with":
+                v = "; ".join(f"{r['change']} ({format_bytes(r['per_gpu_bytes'], 'GiB')} per GPU)" for r in v) or None
+                if v is None and g["fits"]:
+                    continue
             print(f"{k}: {'none fits' if v is None else v}{more}")
     return 0

@@ -1,0 +1,358 @@
+"""Solvers over the memory model: the largest batch or context that fits, the fewest GPUs and the layout
+that holds a setup, the widest weight format, and what would make a setup that does not fit fit.
+
+Every answer is found by evaluating ``calc.memory`` itself (no formula of its own), so it can never
+disagree with the breakdown a page shows. ``fewest_gpus`` searches only layouts the memory model
+accepts and real frameworks run:
+
+- tensor parallel ``tp`` divides the attention heads and the KV heads (Megatron-LM splits whole heads;
+  vLLM serves with ``tp`` dividing the heads and KV heads replicated when ``tp`` is a multiple of them),
+  at most ``max_tp`` (default 8: one NVLink node);
+- pipeline parallel ``pp`` divides the layers (Megatron-LM's ``num_layers % pipeline_model_parallel_size``);
+- ZeRO shards over the data-parallel degree ``dp`` (stage 2 and 3 only without pipeline parallelism:
+  DeepSpeed's pipeline engine takes ZeRO stage 0 or 1).
+
+Among the layouts with the fewest GPUs it prefers tensor parallelism, then pipeline parallelism, then
+ZeRO over data parallelism, and the lowest ZeRO stage, and says which layout it found.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from calc.dtypes import dtype_bits
+from calc.memory import (
+    WEIGHT_DTYPES,
+    InferenceSetup,
+    MemoryBreakdown,
+    TrainingSetup,
+    _check_inference,
+    _gguf_name,
+    inference_memory,
+    quant_scale_bits,
+    training_memory,
+)
+from calc.models import ModelSpec
+
+__all__ = ["Layout", "Remedy", "fits", "max_batch", "max_context", "fewest_gpus", "min_gpus", "best_weight_dtype",
+           "remedies", "valid_tps", "valid_pps"]
+
+#: Largest tensor-parallel degree searched: one node of 8 GPUs joined by NVLink (tp across nodes is rare).
+MAX_TP = 8
+#: Largest job ``fewest_gpus`` considers.
+MAX_GPUS = 65_536
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A parallel layout and the memory one GPU of it needs."""
+
+    tp: int
+    pp: int
+    dp: int
+    zero_stage: int
+    per_gpu_bytes: int
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def describe(self) -> str:
+        """``"tp 8 x ZeRO-3 dp 8"``, ``"tp 2"``, ``"1 GPU"``.
+
+        >>> Layout(8, 1, 8, 3, 0).describe(), Layout(4, 2, 1, 0, 0).describe(), Layout(1, 1, 1, 0, 0).describe()
+        ('tp 8 x ZeRO-3 dp 8', 'tp 4 x pp 2', '1 GPU')
+        """
+        parts = [f"tp {self.tp}"] * (self.tp > 1) + [f"pp {self.pp}"] * (self.pp > 1)
+        if self.dp > 1:
+            parts.append(f"ZeRO-{self.zero_stage} dp {self.dp}" if self.zero_stage else f"dp {self.dp}")
+        return " x ".join(parts) or "1 GPU"
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One change that makes a setup fit: what to change, the changed setup and its memory per GPU."""
+
+    change: str
+    setup: TrainingSetup | InferenceSetup
+    per_gpu_bytes: int
+    gpus: int = 1
+
+
+def fits(breakdown: MemoryBreakdown, capacity_bytes: int) -> bool:
+    return breakdown.total <= capacity_bytes
+
+
+def _memory(model, setup) -> MemoryBreakdown:
+    return training_memory(model, setup) if isinstance(setup, TrainingSetup) else inference_memory(model, setup)
+
+
+def _largest(model, setup, capacity: int, attr: str, hi: int) -> int | None:
+    """Largest value of ``attr`` in [1, hi] whose memory fits (memory grows with it); None if 1 does not."""
+    def ok(v: int) -> bool:
+        return _memory(model, replace(setup, **{attr: v})).total <= capacity
+    if not ok(1):
+        return None
+    lo, top = 1, 2
+    while top <= hi and ok(top):
+        lo, top = top, top * 2
+    top = min(top, hi + 1)
+    while top - lo > 1:
+        mid = (lo + top) // 2
+        lo, top = (mid, top) if ok(mid) else (lo, mid)
+    return lo
+
+
+def max_batch(model: ModelSpec, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+              limit: int = 1 << 20) -> int | None:
+    """Largest micro-batch (training) or batch (inference) that fits ``capacity_bytes`` per GPU."""
+    attr = "micro_batch" if isinstance(setup, TrainingSetup) else "batch"
+    return _largest(model, setup, capacity_bytes, attr, limit)
+
+
+def max_context(model: ModelSpec, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+                limit: int = 1 << 24) -> int | None:
+    """Longest sequence (training ``seq_len``, inference ``context``) that fits, up to ``limit`` tokens."""
+    attr = "seq_len" if isinstance(setup, TrainingSetup) else "context"
+    return _largest(model, setup, capacity_bytes, attr, limit)
+
+
+# ----- layouts ----------------------------------------------------------------------------------------
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def valid_tps(model: ModelSpec | int, training: bool = True, max_tp: int = MAX_TP) -> list[int]:
+    """Tensor-parallel degrees up to ``max_tp`` that split ``model``'s heads evenly.
+
+    Training (Megatron-LM): ``tp`` divides the heads and the KV heads. Serving (vLLM): ``tp`` divides the
+    heads, and the KV heads too unless ``tp`` is a multiple of them (then each GPU keeps a replica).
+    A bare parameter count has no heads: powers of two.
+
+    >>> from calc.presets import get_preset
+    >>> valid_tps(get_preset("Meta-Llama-3-70B"), max_tp=64)  # 64 heads, 8 KV heads
+    [1, 2, 4, 8]
+    >>> valid_tps(get_preset("Meta-Llama-3-70B"), training=False, max_tp=64)
+    [1, 2, 4, 8, 16, 32, 64]
+    """
+    if not isinstance(model, ModelSpec):
+        return [2**i for i in range(max_tp.bit_length()) if 2**i <= max_tp]
+    h, kv = model.num_heads, model.num_kv_heads
+    return [t for t in _divisors(h) if t <= max_tp and (kv % t == 0 or (not training and t % kv == 0))]
+
+
+def valid_pps(model: ModelSpec | int, max_pp: int = 128) -> list[int]:
+    """Pipeline degrees that divide the layers (Megatron-LM's rule); powers of two for a parameter count."""
+    if not isinstance(model, ModelSpec):
+        return [2**i for i in range(max_pp.bit_length()) if 2**i <= max_pp]
+    return [p for p in _divisors(model.num_layers) if p <= max_pp]
+
+
+def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdown, hi: int) -> int | None:
+    """Smallest dp in [2, hi] for which ``setup`` (tp, pp and ZeRO stage set) fits, or None.
+
+    ``base`` is the memory at dp = 1. What ZeRO shards shrinks as 1/dp, the rest stays: that gives a
+    lower bound on dp, from which the exact search (``training_memory`` itself) gallops up.
+    """
+    z = setup.zero_stage
+    sharded = base.master_weights + base.optimizer_states + base.gradients * (z >= 2) + base.weights * (z >= 3)
+    room = capacity - (base.total - sharded)
+    if room <= 0 or hi < 2:
+        return None
+    lo = max(2, math.ceil(sharded / room))
+    if lo > hi:
+        return None
+
+    def ok(dp: int) -> bool:
+        return training_memory(model, replace(setup, dp=dp)).total <= capacity
+    if ok(lo):
+        return lo
+    step, top = 1, lo + 1  # gallop: lo fails; find a top that fits
+    while top <= hi and not ok(top):
+        lo, step = top, step * 2
+        top = lo + step
+    if top > hi:
+        if not ok(hi):
+            return None
+        top = hi
+    while top - lo > 1:
+        mid = (lo + top) // 2
+        lo, top = (lo, mid) if ok(mid) else (mid, top)
+    return top
+
+
+def _fewest_training(model, setup: TrainingSetup, capacity: int, max_tp: int, max_gpus: int) -> Layout | None:
+    z_min = 1 if setup.offload_optimizer else 0
+    pairs = sorted(((t, p) for t in valid_tps(model, True, max_tp) for p in valid_pps(model)),
+                   key=lambda tp_pp: (tp_pp[0] * tp_pp[1], tp_pp[1]))
+    found: list[Layout] = []
+    best = max_gpus
+    for tp, pp in pairs:
+        if tp * pp > best:
+            break
+        try:
+            s = replace(setup, tp=tp, pp=pp, dp=1, zero_stage=z_min)
+            base = training_memory(model, s)
+        except ValueError:
+            continue  # a layout the memory model refuses (e.g. pp above the layers of a count)
+        if base.total <= capacity:
+            found.append(Layout(tp, pp, 1, z_min, base.total))
+            best = min(best, tp * pp)
+            continue
+        for z in range(max(z_min, 1), 4 if pp == 1 else 2):
+            dp = _smallest_dp(model, replace(s, zero_stage=z), capacity, base, best // (tp * pp))
+            if dp is not None:
+                b = training_memory(model, replace(s, zero_stage=z, dp=dp))
+                found.append(Layout(tp, pp, dp, z, b.total))
+                best = min(best, tp * pp * dp)
+    return min(found, key=lambda x: (x.gpus, x.dp, x.pp, x.zero_stage), default=None)
+
+
+def fewest_gpus(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+                max_tp: int = MAX_TP, max_gpus: int = MAX_GPUS) -> Layout | None:
+    """The layout with the fewest GPUs whose per-GPU memory fits ``capacity_bytes``, or None up to ``max_gpus``.
+
+    Training: tp, pp, dp and the ZeRO stage are chosen (the module docstring lists the rules); everything
+    else (micro-batch, sequence, precision, recompute, offload...) stays as ``setup`` has it. Serving: the
+    tensor-parallel degree (``InferenceSetup`` has no pipeline or data parallelism; GGUF weights run on
+    llama.cpp, tp = 1 only).
+    """
+    if isinstance(setup, TrainingSetup):
+        return _fewest_training(model, setup, capacity_bytes, max_tp, max_gpus)
+    tps = [1] if _gguf_name(setup.weights_dtype) else valid_tps(model, False, max_tp)
+    for tp in tps:
+        if tp > max_gpus:
+            break
+        try:
+            b = inference_memory(model, replace(setup, tp=tp))
+        except ValueError:
+            continue
+        if b.total <= capacity_bytes:
+            return Layout(tp, 1, 1, 0, b.total)
+    return None
+
+
+def min_gpus(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+             max_tp: int = MAX_TP) -> int | None:
+    """The GPU count of ``fewest_gpus`` (kept for callers of the former ``calc.memory.min_gpus``)."""
+    layout = fewest_gpus(model, setup, capacity_bytes, max_tp=max_tp)
+    return None if layout is None else layout.gpus
+
+
+def best_weight_dtype(model: ModelSpec | int, setup: InferenceSetup, capacity_bytes: int,
+                      candidates: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "nf4")) -> str | None:
+    """The widest weight format among ``candidates`` (most bits first) whose serving memory fits."""
+    def bits(dt: str) -> float:
+        if dt in WEIGHT_DTYPES:
+            return dtype_bits(dt) + quant_scale_bits(dt)
+        _check_inference(model, replace(setup, weights_dtype=dt))
+        from calc import gguf
+
+        return gguf.quantize_model(model, _gguf_name(dt)).bits_per_weight
+    for dt in sorted(candidates, key=bits, reverse=True):
+        if inference_memory(model, replace(setup, weights_dtype=dt)).total <= capacity_bytes:
+            return dt
+    return None
+
+
+# ----- what would make it fit -------------------------------------------------------------------------
+RECOMPUTE_NAME = "activation recompute (gradient checkpointing)"
+
+
+def _try(model, setup, capacity: int, change: str, out: list[Remedy]) -> bool:
+    try:
+        b = _memory(model, setup)
+    except ValueError:
+        return False
+    if b.total <= capacity:
+        out.append(Remedy(change, setup, b.total))
+        return True
+    return False
+
+
+def _training_remedies(model, s: TrainingSetup, capacity: int) -> list[Remedy]:
+    out: list[Remedy] = []
+    arch = isinstance(model, ModelSpec)
+    if arch:
+        for rc in ("selective", "full")[("none", "selective", "full").index(s.recompute):]:
+            if rc != s.recompute and _try(model, replace(s, recompute=rc), capacity, f"{RECOMPUTE_NAME}: {rc}", out):
+                break
+        if s.micro_batch > 1:
+            mb = max_batch(model, s, capacity, limit=s.micro_batch - 1)
+            if mb is not None:
+                steps = math.ceil(s.micro_batch / mb)
+                _try(model, replace(s, micro_batch=mb), capacity,
+                     f"micro-batch {mb:,} ({steps} gradient-accumulation steps keep the batch)", out)
+    if s.optimizer == "adamw":
+        _try(model, replace(s, optimizer="adamw-8bit"), capacity, "8-bit AdamW (bitsandbytes)", out)
+    if s.dp > 1:
+        for z in range(s.zero_stage + 1, 4 if s.pp == 1 else 2):
+            if _try(model, replace(s, zero_stage=z), capacity, f"ZeRO stage {z} over the {s.dp:,} data-parallel "
+                                                               "GPUs", out):
+                break
+    if not out and arch:  # no single change fits on these GPUs: all of them together
+        both = replace(s, recompute="full", micro_batch=1,
+                       optimizer="adamw-8bit" if s.optimizer == "adamw" else s.optimizer)
+        if both != s:
+            _try(model, both, capacity, f"{RECOMPUTE_NAME} full, micro-batch 1"
+                 + (", 8-bit AdamW" if s.optimizer == "adamw" else ""), out)
+    return out
+
+
+def _inference_remedies(model, s: InferenceSetup, capacity: int) -> list[Remedy]:
+    out: list[Remedy] = []
+    if not isinstance(model, ModelSpec):
+        return out
+    if s.batch > 1:
+        b = max_batch(model, s, capacity, limit=s.batch - 1)
+        if b is not None:
+            _try(model, replace(s, batch=b), capacity, f"batch {b:,}", out)
+    if s.kv_dtype in ("fp32", "bf16", "fp16"):
+        _try(model, replace(s, kv_dtype="fp8"), capacity, "fp8 KV cache", out)
+    if s.weights_dtype in ("fp32", "fp16", "bf16"):
+        dt = best_weight_dtype(model, s, capacity, candidates=("fp8", "int8", "int4", "nf4"))
+        if dt is not None:
+            _try(model, replace(s, weights_dtype=dt), capacity, f"{dt} weights", out)
+    return out
+
+
+def remedies(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, capacity_bytes: int,
+             layout: Layout | None = None) -> list[Remedy]:
+    """Single changes that make a setup that does not fit ``capacity_bytes`` fit, cheapest first, then more GPUs.
+
+    Training: activation recompute (gradient checkpointing), a smaller micro-batch, 8-bit AdamW, a higher
+    ZeRO stage over the data-parallel GPUs already there (all of the first three together if none alone
+    fits); serving: a smaller batch, an fp8 KV cache, narrower weights. Last, the layout with the fewest GPUs
+    (``fewest_gpus``; pass ``layout`` if it is computed already), and for training without full recompute
+    the fewest GPUs with it. Empty when the setup fits.
+    """
+    if _memory(model, setup).total <= capacity_bytes:
+        return []
+    if isinstance(setup, TrainingSetup):
+        out = _training_remedies(model, setup, capacity_bytes)
+    else:
+        out = _inference_remedies(model, setup, capacity_bytes)
+    layout = layout or fewest_gpus(model, setup, capacity_bytes)
+    if layout is not None:
+        out.append(_layout_remedy(setup, layout, ""))
+    if isinstance(setup, TrainingSetup) and isinstance(model, ModelSpec) and setup.recompute != "full":
+        full = replace(setup, recompute="full")  # more GPUs do not shrink activations much: recompute does
+        both = fewest_gpus(model, full, capacity_bytes)
+        extra = f", with {RECOMPUTE_NAME} full"
+        if both is None and setup.micro_batch > 1:
+            full, extra = replace(full, micro_batch=1), extra + " and micro-batch 1"
+            both = fewest_gpus(model, full, capacity_bytes)
+        if both is not None and (layout is None or both.gpus < layout.gpus):
+            out.append(_layout_remedy(full, both, extra))
+    return out
+
+
+def _layout_remedy(setup, layout: Layout, extra: str) -> Remedy:
+    """Lay the job out as ``layout`` (its fewest GPUs; more data-parallel copies need no more memory per GPU)."""
+    keep = dict(tp=layout.tp)
+    if isinstance(setup, TrainingSetup):
+        keep.update(pp=layout.pp, dp=layout.dp, zero_stage=layout.zero_stage)
+    gpus = "1 GPU" if layout.gpus == 1 else f"{layout.gpus:,} GPUs"
+    return Remedy(f"the layout {layout.describe()} ({gpus}){extra}", replace(setup, **keep), layout.per_gpu_bytes,
+                  layout.gpus)
