@@ -6,6 +6,8 @@ no unit arithmetic of their own.
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 LABELS = {
@@ -61,13 +63,19 @@ def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str
     fig.add_hline(y=capacity, line_dash="dash", line_color="black", annotation_text=f"capacity {capacity:,.1f} {unit}",
                   annotation_position="top left")
     if current_x is not None:
-        fig.add_vline(x=current_x, line_dash="dot", line_color="gray", annotation_text="current",
-                      annotation_position="top right")
+        # Shapes take data values on a log axis, annotations log10 of them: add_vline's own annotation at x=16
+        # stretched a log axis to 10^16 (issue 17 item 3), so the label is placed here.
+        fig.add_vline(x=current_x, line_dash="dot", line_color="gray")
+        fig.add_annotation(x=math.log10(current_x) if log_x else current_x, y=1, yref="y domain", text="current",
+                           showarrow=False, xanchor="left", yanchor="top")
     totals = [sum(v[i] for v in components.values()) for i in range(len(list(x)))]
     top = max(max(totals, default=0), capacity) * 1.1
     fig.update_layout(height=340, xaxis_title=x_title, yaxis_title=f"memory per GPU ({unit})", yaxis_range=[0, top],
                       hovermode="x unified", showlegend=False, title=title, title_font_size=14,
                       margin=dict(l=10, r=10, t=40, b=10))
+    xs = [float(v) for v in x]
     if log_x:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(type="log", range=[math.log10(min(xs)), math.log10(max(xs))] if xs else None)
+    elif xs:
+        fig.update_xaxes(range=[min(xs), max(xs)])
     return fig
