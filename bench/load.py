@@ -3,6 +3,7 @@
     python bench/load.py                          # N = 10 and 50, websocket protocol, own server
     python bench/load.py -n 50 --steps 8 --mode browser
     python bench/load.py --bench-queue 3          # 3 sessions press "Run benchmark" at once
+    python bench/load.py -n 50 --replicas 1,2     # behind HAProxy (deploy/replicas.py): throughput per count
 
 Two ways to drive a session, both against a server this script starts on 127.0.0.1 (a free port;
 ``--url`` may name another server, but only on a loopback address):
@@ -44,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.ws_client import WsSession  # noqa: E402
 
 
 @dataclass
@@ -102,104 +105,7 @@ def _proc_stats(pid: int) -> dict:
         return {}
 
 
-# ----- websocket protocol -----------------------------------------------------------------------
-
-class WsSession:
-    """One Streamlit session over the websocket, as the browser drives it."""
-
-    def __init__(self, url: str, timeout_s: float):
-        self.url = url.replace("http://", "ws://").rstrip("/") + "/_stcore/stream"
-        self.timeout_s = timeout_s
-        self.ws = None
-        self.pages: list[tuple[str, str]] = []  # (page_script_hash, url_pathname)
-        self.page_hash = ""
-        self.widgets: dict[str, object] = {}  # widget id -> element proto (number_input, selectbox, ...)
-        self.texts: list[str] = []
-
-    async def open(self):
-        import websockets
-
-        self.ws = await websockets.connect(self.url, max_size=2**27, open_timeout=self.timeout_s)
-
-    async def close(self):
-        if self.ws is not None:
-            await self.ws.close()
-
-    async def rerun(self, page_hash: str = "", page_name: str = "", states=()) -> tuple[float, list[str]]:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        msg = BackMsg()
-        cs = msg.rerun_script
-        cs.query_string = ""
-        if page_hash:
-            cs.page_script_hash = page_hash
-        if page_name:
-            cs.page_name = page_name
-        cs.widget_states.widgets.extend(states)
-        t0 = time.perf_counter()
-        await self.ws.send(msg.SerializeToString())
-        errors: list[str] = []
-        widgets: dict[str, object] = {}
-        texts: list[str] = []
-        while True:
-            raw = await asyncio.wait_for(self.ws.recv(), self.timeout_s)
-            fm = ForwardMsg()
-            fm.ParseFromString(raw)
-            kind = fm.WhichOneof("type")
-            if kind == "navigation":
-                self.pages = [(p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages]
-            elif kind == "new_session":
-                self.page_hash = fm.new_session.page_script_hash
-            elif kind == "page_info_changed":
-                pass
-            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
-                el = fm.delta.new_element
-                et = el.WhichOneof("type")
-                if et == "exception":
-                    trace = " | ".join(el.exception.stack_trace[-2:])[:300]
-                    errors.append(f"exception: {el.exception.type}: {el.exception.message[:160]} at {trace}")
-                elif et in ("markdown", "alert"):
-                    texts.append(el.markdown.body if et == "markdown" else el.alert.body)
-                w = getattr(el, et, None) if et else None
-                wid = getattr(w, "id", "") if w is not None else ""
-                if isinstance(wid, str) and wid.startswith("$$ID"):
-                    widgets[wid] = (et, w)
-            elif kind == "script_finished":
-                status = fm.script_finished
-                if status not in (0, 2):  # FINISHED_SUCCESSFULLY, FINISHED_EARLY_FOR_RERUN
-                    errors.append(f"script finished with status {status}")
-                self.widgets, self.texts = widgets, texts
-                return time.perf_counter() - t0, errors
-
-    def random_state(self, rng: random.Random):
-        """A new value for one number input, selectbox, toggle or radio of the current page."""
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
-                      if et in ("number_input", "selectbox", "radio", "checkbox")
-                      and not wid.endswith(("-model", "-brun", "-bstop"))]
-        if not candidates:
-            return None
-        wid, et, w = rng.choice(candidates)
-        st = WidgetState(id=wid)
-        if et == "number_input":
-            lo = w.min if w.has_min else 0
-            hi = w.max if w.has_max else lo + 1000
-            hi = min(hi, lo + 4096)  # keep the pages' work realistic (a batch of 10^6 is not a click)
-            v = rng.uniform(lo, hi)
-            if w.data_type == w.INT:
-                st.int_value = int(v)
-            else:
-                st.double_value = v
-        elif et in ("selectbox", "radio"):
-            if not w.options:
-                return None
-            st.string_value = rng.choice(list(w.options))  # Streamlit 1.67 sends the option's text
-        else:
-            st.bool_value = rng.random() < 0.5
-        return st
-
+# ----- websocket protocol (tests/ws_client.py) -------------------------------------------------
 
 async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: float, res: Result,
                      deadline: float, skip_pages: tuple[str, ...]) -> None:
@@ -207,6 +113,7 @@ async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: 
     s = WsSession(url, timeout_s)
     await asyncio.sleep(rng.uniform(0, 1.0))  # users do not arrive in the same millisecond
     try:
+        await asyncio.to_thread(s.load_page)  # as a browser: the page first (through a proxy: its sticky cookie)
         await s.open()
         dt, errs = await s.rerun(page_name="")
         res.add("first load", dt)
@@ -231,6 +138,19 @@ async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: 
         res.errors.append(f"session {idx}: no answer within {timeout_s} s")
     except Exception as exc:  # noqa: BLE001 - a lost connection is an error to count, not to raise
         res.errors.append(f"session {idx}: {type(exc).__name__}: {str(exc)[:120]}")
+    finally:
+        await s.close()
+
+
+async def warm_up(url: str, timeout_s: float) -> None:
+    """One session visits every page once (first runs import modules and compile page scripts)."""
+    s = WsSession(url, timeout_s)
+    await s.open()
+    try:
+        await s.rerun(page_name="")
+        for page_hash, path in s.pages:
+            if path != "benchmark":
+                await s.rerun(page_hash=page_hash)
     finally:
         await s.close()
 
@@ -378,6 +298,28 @@ async def bench_queue(url: str, k: int, timeout_s: float) -> list[str]:
 
 # ----- main -------------------------------------------------------------------------------------
 
+def _stats(pids: list[int]) -> dict:
+    each = [_proc_stats(p) for p in pids]
+    each = [e for e in each if e]
+    return {"hwm_mib": sum(e["hwm_mib"] for e in each), "cpu_s": sum(e["cpu_s"] for e in each)} if each else {}
+
+
+def _load(args, url: str, pids: list[int], label: str) -> tuple[bool, dict[int, float]]:
+    failed, throughput = False, {}
+    for n in args.n or [10, 50]:
+        before = _stats(pids)
+        t0 = time.perf_counter()
+        runner = run_ws if args.mode == "ws" else run_browser
+        res = asyncio.run(runner(url, n, args.steps, args.think_s, args.action_timeout_s, args.deadline_s))
+        wall = time.perf_counter() - t0
+        after = _stats(pids)
+        server = {"hwm_mib": after["hwm_mib"], "cpu_s": after["cpu_s"] - before["cpu_s"]} if after else {}
+        print("\n".join(report(f"{label}{args.mode}", n, res, wall, server)), flush=True)
+        throughput[n] = res.actions / wall
+        failed |= bool(res.errors)
+    return failed, throughput
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, action="append", help="concurrent sessions (repeatable; default 10 and 50)")
@@ -386,13 +328,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--think-s", type=float, default=0.5, help="mean pause between a session's actions")
     ap.add_argument("--action-timeout-s", type=float, default=60)
     ap.add_argument("--deadline-s", type=float, default=300, help="no new action after this many seconds")
-    ap.add_argument("--url", help="an already running server (loopback only); default: start one")
+    ap.add_argument("--url", help="an already running server or proxy (loopback only); default: start one")
+    ap.add_argument("--replicas", help="comma-separated replica counts, e.g. 1,2: each runs behind HAProxy "
+                                       "(deploy/replicas.py) and the throughput per count is compared")
     ap.add_argument("--bench-queue", type=int, default=0, metavar="K",
                     help="also press Run benchmark in K sessions at once and check the runs queue")
     args = ap.parse_args(argv)
     ns = args.n or [10, 50]
     if max(ns) > 200 or args.steps > 100:
         raise SystemExit("at most 200 sessions and 100 steps (bounded load)")
+    # Our own servers show exception text (config.toml hides it from users) so errors are diagnosable.
+    os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
+
+    if args.replicas:
+        from deploy.replicas import Cluster
+
+        counts = [int(c) for c in args.replicas.split(",")]
+        if not all(1 <= c <= 16 for c in counts) or len(counts) > 8:
+            raise SystemExit("--replicas: up to 8 counts, each from 1 to 16")
+        failed, by_count = False, {}
+        for c in counts:  # a count may repeat (1,2,1,2): its runs are interleaved with the others'
+            with Cluster(c) as cluster:
+                for i in range(c):  # every replica has run every page once (imports, bytecode) before timing
+                    asyncio.run(warm_up(f"http://127.0.0.1:{cluster.ports[i]}", args.action_timeout_s))
+                f, tp = _load(args, cluster.url, [p.pid for p in cluster.replicas], f"{c} replica(s) via HAProxy, ")
+                failed |= f
+                for n, v in tp.items():
+                    by_count.setdefault(c, {}).setdefault(n, []).append(v)
+        base = counts[0]
+        for n in ns:
+            med = {c: statistics.median(by_count[c][n]) for c in by_count}
+            ratios = ", ".join(f"{c}: {med[c]:.1f}/s = {med[c] / med[base]:.2f}x" for c in med)
+            print(f"throughput with N={n} sessions by replica count (median of runs; {os.cpu_count()} CPUs): {ratios}")
+        return 1 if failed else 0
 
     proc = None
     if args.url:
@@ -401,21 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from tests.conftest import start_server
 
-        # Our own server shows exception text (config.toml hides it from users) so errors are diagnosable.
-        os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
         proc, url = start_server()
-    failed = False
     try:
-        for n in ns:
-            before = _proc_stats(proc.pid) if proc else {}
-            t0 = time.perf_counter()
-            runner = run_ws if args.mode == "ws" else run_browser
-            res = asyncio.run(runner(url, n, args.steps, args.think_s, args.action_timeout_s, args.deadline_s))
-            wall = time.perf_counter() - t0
-            after = _proc_stats(proc.pid) if proc else {}
-            server = {"hwm_mib": after["hwm_mib"], "cpu_s": after["cpu_s"] - before["cpu_s"]} if after else {}
-            print("\n".join(report(args.mode, n, res, wall, server)), flush=True)
-            failed |= bool(res.errors)
+        failed, _ = _load(args, url, [proc.pid] if proc else [], "")
         if args.bench_queue:
             lines = asyncio.run(bench_queue(url, args.bench_queue, 900))
             print("\n".join(lines), flush=True)

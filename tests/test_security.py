@@ -26,7 +26,7 @@ from tests.conftest import ROOT, start_server
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+ (requires-python allows 3.10)
 
 CONFIG = ROOT / ".streamlit" / "config.toml"
-SOURCE_DIRS = ("calc", "ui", "app_pages", "measure", "validate", "bench")
+SOURCE_DIRS = ("calc", "ui", "app_pages", "measure", "validate", "bench", "deploy")
 
 
 def _settings() -> dict:

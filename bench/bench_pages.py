@@ -1,0 +1,115 @@
+"""Each page's server rerun against a trivial one-input page on the same server.
+
+    python bench/bench_pages.py                      # config.toml's options
+    python bench/bench_pages.py --rounds 6 --gc      # the same with Streamlit's post-script gc.collect() on
+
+One server runs app.py's pages and sidebar plus ``bench/trivial_page.py`` (a copy of app.py with that page
+added, written next to app.py for the run, since pages link to each other by paths relative to the main
+script; the repository's ``.streamlit/config.toml`` applies). One session, over Streamlit's own websocket protocol
+(``bench/load.py``'s ``WsSession``), visits every page in a shuffled order each round and changes one
+input at a time (a random number, select box or toggle of that page, as a user would); pages without
+inputs rerun as they are. Nothing else talks to the server, so the server's CPU time over a rerun
+(``/proc/<pid>/stat``) is that rerun's cost. Rounds interleave the pages, so a busy neighbour on the
+machine slows them all alike, and each page's figure is printed as a ratio to the trivial page's.
+Target (issue 18): every page within 2x of the trivial page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deploy.replicas import start_streamlit, stop_process  # noqa: E402
+from tests.ws_client import WsSession  # noqa: E402
+
+#: app.py's frame plus the trivial page; written to the repository root for the run, removed after.
+BENCH_APP = ROOT / "_bench_rerun_app.py"
+TRIVIAL = ROOT / "bench" / "trivial_page.py"
+
+
+def write_bench_app() -> Path:
+    text = (ROOT / "app.py").read_text()
+    anchor = "nav = st.navigation(sections"
+    if anchor not in text:
+        raise SystemExit("app.py changed: bench/bench_pages.py cannot add its trivial page")
+    extra = f'sections["Bench"] = [st.Page({str(TRIVIAL)!r}, title="Trivial", url_path="trivial")]\n'
+    BENCH_APP.write_text(text.replace(anchor, extra + anchor, 1))
+    return BENCH_APP
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str]) -> dict[str, dict[str, list]]:
+    rng = random.Random(0)
+    s = WsSession(url, timeout_s=120)
+    await s.open()
+    await s.rerun(page_name="")
+    pages = [(h, p or "home") for h, p in s.pages if (p or "home") not in skip]
+    out: dict[str, dict[str, list]] = {p: {"wall": [], "cpu": [], "errors": []} for _, p in pages}
+    try:
+        for _ in range(rounds):
+            rng.shuffle(pages)
+            for page_hash, name in pages:
+                s.page_hash = page_hash
+                _, errs = await s.rerun(page_hash=page_hash)  # page change (not counted)
+                out[name]["errors"] += errs
+                for _ in range(changes):
+                    state = s.random_state(rng)
+                    c0 = cpu_s(pid)
+                    dt, errs = await s.rerun(page_hash=page_hash, states=[state] if state is not None else [])
+                    out[name]["cpu"].append(cpu_s(pid) - c0)
+                    out[name]["wall"].append(dt)
+                    out[name]["errors"] += errs
+    finally:
+        await s.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5, help="visits of every page (shuffled order each round)")
+    ap.add_argument("--changes", type=int, default=4, help="input changes measured per visit")
+    ap.add_argument("--gc", action="store_true", help="run the server with runner.postScriptGC=true")
+    args = ap.parse_args(argv)
+    extra = ["--runner.postScriptGC=true"] if args.gc else []
+    os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
+    try:
+        proc, url = start_streamlit(write_bench_app(), extra_args=extra)
+        t0 = time.perf_counter()
+        try:
+            res = asyncio.run(measure(url, proc.pid, args.rounds, args.changes, skip={"benchmark"}))
+        finally:
+            stop_process(proc)
+    finally:
+        BENCH_APP.unlink(missing_ok=True)
+    base = res.pop("trivial")
+    b_cpu, b_wall = statistics.mean(base["cpu"]), statistics.median(base["wall"])
+    print(f"server options: {' '.join(extra) or 'config.toml'}; {args.rounds} rounds x {args.changes} input "
+          f"changes per page, one session, {time.perf_counter() - t0:.0f} s")
+    print(f"{'page':18s} {'CPU/rerun':>10s} {'x trivial':>9s} {'wall p50':>9s} {'x trivial':>9s}")
+    print(f"{'trivial':18s} {b_cpu * 1e3:7.1f} ms {1:8.2f}x {b_wall * 1e3:6.1f} ms {1:8.2f}x")
+    worst = 0.0
+    for name, r in sorted(res.items(), key=lambda kv: -statistics.mean(kv[1]["cpu"])):
+        cpu, wall = statistics.mean(r["cpu"]), statistics.median(r["wall"])
+        worst = max(worst, cpu / b_cpu)
+        err = f"  ERRORS: {r['errors'][:2]}" if r["errors"] else ""
+        print(f"{name:18s} {cpu * 1e3:7.1f} ms {cpu / b_cpu:8.2f}x {wall * 1e3:6.1f} ms {wall / b_wall:8.2f}x{err}")
+    print(f"worst page: {worst:.2f}x the trivial page's server CPU per rerun (target <= 2x)")
+    return 1 if any(r["errors"] for r in res.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,99 @@
+"""Soak: the server's memory over 10,000 reruns, with config.toml's options (post-script GC off).
+
+    python bench/soak.py                        # 10,000 reruns by 4 sessions; RSS after 100 and after 10,000
+    python bench/soak.py --reruns 2000 --gc     # the same with Streamlit's gc.collect() after every run
+
+Sessions (Streamlit's websocket protocol, ``tests/ws_client.py``) go through every page except the
+Benchmark and change random inputs, as ``bench/load.py`` does. The server's resident memory (VmRSS from
+/proc) is sampled along the way. Target (issue 18): RSS after 10,000 reruns within 10% of RSS after 100.
+Every 500 reruns a session leaves and a new one takes its place (Streamlit keeps a closed session for
+``server.disconnectedSessionTTL`` = 120 s), so the run also covers sessions coming and going.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deploy.replicas import start_streamlit, stop_process  # noqa: E402
+from tests.ws_client import WsSession  # noqa: E402
+
+
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+async def soak(url: str, pid: int, reruns: int, sessions: int, marks: list[int]) -> tuple[dict[int, float], list]:
+    done = 0
+    samples: dict[int, float] = {}
+    errors: list[str] = []
+    lock = asyncio.Lock()
+
+    async def one(idx: int) -> None:
+        nonlocal done
+        rng = random.Random(idx)
+        while done < reruns:
+            s = WsSession(url, timeout_s=120)
+            await s.open()
+            try:
+                await s.rerun(page_name="")
+                pages = [p for p in s.pages if p[1] != "benchmark"]
+                for step in range(500):
+                    if done >= reruns:
+                        break
+                    if step % 3 == 0 or not s.widgets:
+                        s.page_hash = rng.choice(pages)[0]
+                        _, errs = await s.rerun(page_hash=s.page_hash)
+                    else:
+                        state = s.random_state(rng)
+                        _, errs = await s.rerun(page_hash=s.page_hash, states=[state] if state else [])
+                    errors.extend(errs)
+                    async with lock:
+                        done += 1
+                        if marks and done >= marks[0]:
+                            samples[marks.pop(0)] = rss_mib(pid)
+                            print(f"  after {done:6d} reruns: RSS {samples[max(samples)]:7.1f} MiB", flush=True)
+            finally:
+                await s.close()
+
+    await asyncio.gather(*(one(i) for i in range(sessions)))
+    return samples, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reruns", type=int, default=10_000)
+    ap.add_argument("--sessions", type=int, default=4)
+    ap.add_argument("--gc", action="store_true", help="run the server with runner.postScriptGC=true")
+    args = ap.parse_args(argv)
+    extra = ["--runner.postScriptGC=true"] if args.gc else []
+    marks = sorted({100, *range(1000, args.reruns + 1, 1000), args.reruns})
+    os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
+    proc, url = start_streamlit(extra_args=extra)
+    t0 = time.perf_counter()
+    try:
+        print(f"server options: {' '.join(extra) or 'config.toml'}; {args.sessions} sessions, {args.reruns} reruns;"
+              f" RSS at start {rss_mib(proc.pid):.1f} MiB", flush=True)
+        samples, errors = asyncio.run(soak(url, proc.pid, args.reruns, args.sessions, marks))
+    finally:
+        stop_process(proc)
+    first, last = samples[100], samples[max(samples)]
+    print(f"{max(samples)} reruns in {time.perf_counter() - t0:.0f} s; RSS after 100: {first:.1f} MiB, after "
+          f"{max(samples)}: {last:.1f} MiB = {last / first:.3f}x (target <= 1.10x); {len(errors)} errors")
+    for e in errors[:5]:
+        print("  ERROR", e[:300])
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

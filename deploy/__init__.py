@@ -1,0 +1,1 @@
+"""Deployment: the hardened Streamlit launcher (``serve.py``) and N replicas behind HAProxy (``replicas.py``)."""

@@ -1,0 +1,59 @@
+"""``python deploy/serve.py [app.py] [streamlit options]``: ``streamlit run`` that tells visitors nothing
+about the install they do not need.
+
+Streamlit's ``new_session`` message, sent to every browser at every rerun, carries the app's absolute
+path (``/home/.../app.py``), the Python version, the server's OS and an installation id derived from
+the machine; a visitor's browser can ask for the git state of the checkout (branch, remote,
+uncommitted and untracked file names), and any visitor can send "clear cache", which empties every
+session's ``st.cache_data`` and ``st.cache_resource``. The frontend needs none of it: it gets the
+script's file name instead of its path, empty environment and installation fields, no git answer, and
+"clear cache" is ignored (the menu that offers it is hidden: ``toolbarMode = "minimal"``). Streamlit's own
+version stays visible in the JavaScript bundle it serves, which no setting changes.
+
+The replicas of ``deploy/replicas.py`` (and so the Docker image) start through this file;
+``tests/test_deploy.py`` reads what a session receives through the proxy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def harden() -> None:
+    """Patch Streamlit's session messages (idempotent). Streamlit internals: a test holds the result."""
+    from streamlit.runtime.app_session import AppSession
+
+    original = AppSession._create_new_session_message
+    if getattr(original, "hardened", False):
+        return
+
+    def new_session_message(self, *args, **kwargs):
+        msg = original(self, *args, **kwargs)
+        ns = msg.new_session
+        ns.main_script_path = os.path.basename(ns.main_script_path)
+        ns.initialize.ClearField("environment_info")
+        ns.initialize.ClearField("user_info")
+        return msg
+
+    new_session_message.hardened = True
+    AppSession._create_new_session_message = new_session_message
+    AppSession._handle_git_information_request = lambda self: None
+    AppSession._handle_clear_cache_request = lambda self: None
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script = argv.pop(0) if argv and not argv[0].startswith("-") else str(ROOT / "app.py")
+    harden()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", script, *argv]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Scale-out: 2 Streamlit replicas behind Debian's HAProxy on 127.0.0.1 (``deploy/replicas.py``), driven
+through the proxy over Streamlit's websocket protocol (``tests/ws_client.py``).
+
+- Every answer carries the security headers (no framing, no sniffing) and no server banner; the metrics
+  and agent endpoints are not reachable through the proxy; a session learns neither the app's path, nor
+  the Python version, nor an installation id, and gets no git state of the checkout.
+- Sessions stay on their replica: each reconnect (as after a network blip) resumes the same server
+  session, whose inputs are still there.
+- Killing one replica (SIGKILL) loses no other session's state: the other replica's sessions keep their
+  session and inputs; the killed replica's visitors are sent to the live one (a fresh session there) and
+  the page works; HAProxy's health check marks the dead one DOWN, and back UP when it returns.
+- A graceful restart: a drained replica gets no new visitors while its sessions finish; after the restart
+  it takes visitors again. A proxy reload (SIGUSR2) keeps open websockets working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.ws_client import WsSession
+
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if HAPROXY is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's haproxy (.ci/run installs it)")
+        pytest.skip("no haproxy on this machine (apt-get install haproxy)")
+    from deploy.replicas import Cluster
+
+    with Cluster(2, drain_s=3) as c:
+        yield c
+
+
+def run(coro):
+    """asyncio.run in a thread of its own (Playwright's sync API may hold a loop in the main thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=300)
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 (loopback)
+            return r.status, {k.lower(): v for k, v in r.headers.items()}
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}
+
+
+async def _visit(url: str, page: str = "compute") -> WsSession:
+    """A visitor: loads the page (gets the sticky cookie), opens the websocket, goes to ``page``."""
+    s = WsSession(url, timeout_s=60)
+    await asyncio.to_thread(s.load_page)
+    await s.open()
+    _, errs = await s.rerun(page_name="")
+    assert not errs, errs
+    s.page_hash = next(h for h, p in s.pages if p == page)
+    _, errs = await s.rerun(page_hash=s.page_hash)
+    assert not errs, errs
+    return s
+
+
+def _first_number(s: WsSession):
+    """The first number input of the page's main area (the sidebar's come first in the element list, so
+    take the last one with a plain key) and its widget id."""
+    numbers = [(wid, w) for wid, (et, w) in s.widgets.items() if et == "number_input"]
+    assert numbers, "the page has no number input"
+    wid, w = numbers[-1]
+    return wid, wid.rsplit("-", 1)[-1], w
+
+
+async def _set_number(s: WsSession, value: int) -> str:
+    """Set the page's number input to ``value`` (as a user typing it); returns its URL key."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    wid, key, w = _first_number(s)
+    state = WidgetState(id=wid)
+    if w.data_type == w.INT:
+        state.int_value = value
+    else:
+        state.double_value = float(value)
+    _, errs = await s.rerun(page_hash=s.page_hash, states=[state])
+    assert not errs, errs
+    return key
+
+
+async def _kept(s: WsSession, key: str) -> str | None:
+    """Rerun with no widget states and no query string (a reconnected browser before it resends them):
+    the value the page writes back to the URL comes from the server session's memory, or is the default
+    if the session is new."""
+    _, errs = await s.rerun(page_hash=s.page_hash, query_string="")
+    assert not errs, errs
+    from urllib.parse import parse_qs
+
+    return parse_qs(s.query_string).get(key, [None])[0]
+
+
+def test_headers_hidden_endpoints_and_no_install_details(cluster):
+    status, headers = _get(cluster.url + "/")
+    assert status == 200
+    assert headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert "server" not in headers  # Streamlit's "uvicorn" banner is removed
+    assert headers["set-cookie"].startswith("SRV=r")
+    for path in ("/_stcore/metrics", "/_stcore/metrics?x=1", "/_stcore/agent/mcp", "/_stcore/script-health-check"):
+        assert _get(cluster.url + path)[0] == 404, path
+    # The replica itself serves metrics (for an operator on the private address), so the 404 is the proxy's.
+    assert _get(f"http://127.0.0.1:{cluster.ports[0]}/_stcore/metrics")[0] == 200
+
+    async def session_details():
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        s = await _visit(cluster.url, "models")
+        git = BackMsg()
+        git.load_git_info = True
+        await s.send(git)
+        await s.rerun(page_hash=s.page_hash)  # the git answer, if any, would come before this run ends
+        await s.close()
+        return s
+
+    s = run(session_details())
+    ns = s.new_session
+    assert ns.main_script_path == "app.py"
+    env, user = ns.initialize.environment_info, ns.initialize.user_info
+    assert (env.python_version, env.server_os, env.streamlit_version) == ("", "", "")
+    assert (user.installation_id, user.installation_id_v3) == ("", "")
+    assert "git_info_changed" not in s.kinds
+
+
+def test_sessions_stay_on_their_replica_and_keep_their_inputs(cluster):
+    async def scenario():
+        sessions = [await _visit(cluster.url) for _ in range(4)]
+        replicas = [s.cookies["SRV"] for s in sessions]
+        values = [1000 + 7 * i for i in range(4)]
+        keys = [await _set_number(s, v) for s, v in zip(sessions, values, strict=True)]
+        ids = [s.session_id for s in sessions]
+        kept = []
+        for s, key in zip(sessions, keys, strict=True):
+            await s.reconnect()
+            kept.append(await _kept(s, key))
+        resumed = [s.session_id for s in sessions]
+        for s in sessions:
+            await s.close()
+        return replicas, values, kept, ids, resumed
+
+    replicas, values, kept, ids, resumed = run(scenario())
+    assert set(replicas) == {"r1", "r2"}  # new visitors are spread over both replicas
+    assert resumed == ids  # every reconnect reached the replica that holds the session
+    assert kept == [str(v) for v in values]
+
+
+def test_killing_one_replica_loses_no_other_sessions_state(cluster):
+    async def scenario():
+        sessions = [await _visit(cluster.url) for _ in range(4)]
+        keys = [await _set_number(s, 2000 + i) for i, s in enumerate(sessions)]
+        ids = [s.session_id for s in sessions]
+        cluster.kill_replica(0)
+        await asyncio.to_thread(cluster.wait_status, "r1", "DOWN", 15)
+        out = []
+        for s, key, sid in zip(sessions, keys, ids, strict=True):
+            if s.cookies["SRV"] == "r2":  # its websocket was never interrupted
+                out.append(("r2", sid, s.session_id, await _kept(s, key)))
+                continue
+            # The killed replica's visitor: the browser reconnects; the proxy sends it to r2.
+            await s.close()
+            await s.open(resume=sid)
+            _, errs = await s.rerun(page_hash=s.page_hash)
+            assert not errs, errs
+            out.append(("r1", sid, s.session_id, None))
+        for s in sessions:
+            await s.close()
+        return out
+
+    try:
+        out = run(scenario())
+        survivors = [o for o in out if o[0] == "r2"]
+        moved = [o for o in out if o[0] == "r1"]
+        assert survivors and moved, out
+        for _, sid, now, value in survivors:
+            assert now == sid and value is not None and int(value) >= 2000
+        for _, sid, now, _ in moved:
+            assert now and now != sid  # a new session on the live replica, the page rendered without error
+        fresh = WsSession(cluster.url, 30)
+        fresh.load_page()
+        assert fresh.cookies["SRV"] == "r2"  # new visitors go to the live replica only
+    finally:
+        cluster.start_replica(0)
+        cluster.wait_up("r1")
+
+
+def test_graceful_restart_drains_and_proxy_reload_keeps_websockets(cluster):
+    async def open_on(replica: str) -> WsSession:
+        for _ in range(6):
+            s = await _visit(cluster.url)
+            if s.cookies["SRV"] == replica:
+                return s
+            await s.close()
+        raise AssertionError(f"no new visitor reached {replica}")
+
+    async def scenario():
+        a, b = await open_on("r1"), await open_on("r2")
+        key_b = await _set_number(b, 3141)
+        restart = threading.Thread(target=cluster.restart_replica, args=(0,))
+        restart.start()
+        await asyncio.to_thread(cluster.wait_status, "r1", "DRAIN", 10)
+        during = WsSession(cluster.url, 30)
+        await asyncio.to_thread(during.load_page)
+        _, errs = await a.rerun(page_hash=a.page_hash)  # a draining replica still serves its own sessions
+        assert not errs, errs
+        await a.close()
+        await asyncio.to_thread(restart.join, 120)
+        assert not restart.is_alive()
+        cluster.reload_proxy()
+        kept_b = await _kept(b, key_b)  # b's websocket was opened before the reload
+        await b.close()
+        after = [await _visit(cluster.url) for _ in range(2)]
+        replicas_after = {s.cookies["SRV"] for s in after}
+        for s in after:
+            await s.close()
+        return during.cookies["SRV"], kept_b, replicas_after
+
+    t0 = time.monotonic()
+    during, kept_b, after = run(scenario())
+    assert during == "r2"  # no new visitor for the draining replica
+    assert kept_b == "3141"
+    assert after == {"r1", "r2"}  # the restarted replica takes visitors again
+    assert cluster.servers()["r1"]["status"] == "UP"
+    assert time.monotonic() - t0 < 120

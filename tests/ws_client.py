@@ -1,0 +1,151 @@
+"""A Streamlit session over its own websocket protocol, as the browser drives it (no browser needed).
+
+Used by ``tests/test_deploy.py`` (sessions through HAProxy) and by ``bench/load.py`` and
+``bench/bench_pages.py``. A session sends ``BackMsg.rerun_script`` (page hash, query string, widget
+states) and reads ``ForwardMsg``s until ``script_finished``. Through a proxy it first loads the page,
+as a browser does, so it carries the proxy's cookies (the sticky-session cookie) on its websocket;
+``reconnect()`` resumes the same server session the way the frontend does after a network blip
+(Streamlit reads the session id from the third ``Sec-WebSocket-Protocol`` entry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import urllib.request
+from http.cookies import SimpleCookie
+
+
+class WsSession:
+    """One Streamlit session over the websocket."""
+
+    def __init__(self, url: str, timeout_s: float):
+        self.http_url = url.rstrip("/")
+        self.url = self.http_url.replace("http://", "ws://") + "/_stcore/stream"
+        self.timeout_s = timeout_s
+        self.ws = None
+        self.cookies: dict[str, str] = {}
+        self.pages: list[tuple[str, str]] = []  # (page_script_hash, url_pathname)
+        self.page_hash = ""
+        self.session_id = ""
+        self.query_string = ""
+        self.new_session = None  # the last NewSession message
+        self.widgets: dict[str, object] = {}  # widget id -> (element type, element proto)
+        self.texts: list[str] = []
+        self.kinds: set[str] = set()  # ForwardMsg types seen in the last rerun
+
+    def load_page(self) -> dict[str, str]:
+        """GET / as a browser would first; keeps the cookies (the proxy's sticky cookie) and returns the
+        response headers."""
+        req = urllib.request.Request(self.http_url + "/", headers=self._cookie_header())
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as r:  # noqa: S310 (loopback URL of a test)
+            r.read()
+            for value in r.headers.get_all("Set-Cookie") or []:
+                for k, morsel in SimpleCookie(value).items():
+                    self.cookies[k] = morsel.value
+            return dict(r.headers)
+
+    def _cookie_header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+
+    async def open(self, resume: str = ""):
+        import websockets
+
+        protocols = ["streamlit", "xsrf", resume] if resume else None  # (subprotocol, xsrf token, session id)
+        self.ws = await websockets.connect(self.url, max_size=2**27, open_timeout=self.timeout_s,
+                                           origin=self.http_url, additional_headers=self._cookie_header(),
+                                           subprotocols=protocols)
+
+    async def reconnect(self):
+        """Close the websocket and open a new one that asks to resume this session."""
+        await self.close()
+        await self.open(resume=self.session_id)
+
+    async def close(self):
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+
+    async def send(self, msg) -> None:
+        await self.ws.send(msg.SerializeToString())
+
+    async def rerun(self, page_hash: str = "", page_name: str = "", states=(),
+                    query_string: str | None = None) -> tuple[float, list[str]]:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = "" if query_string is None else query_string
+        if page_hash:
+            cs.page_script_hash = page_hash
+        if page_name:
+            cs.page_name = page_name
+        cs.widget_states.widgets.extend(states)
+        t0 = time.perf_counter()
+        await self.send(msg)
+        errors: list[str] = []
+        widgets: dict[str, object] = {}
+        texts: list[str] = []
+        kinds: set[str] = set()
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), self.timeout_s)
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            kind = fm.WhichOneof("type")
+            kinds.add(kind)
+            if kind == "navigation":
+                self.pages = [(p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages]
+            elif kind == "new_session":
+                self.new_session = fm.new_session
+                self.page_hash = fm.new_session.page_script_hash
+                self.session_id = fm.new_session.initialize.session_id
+            elif kind == "page_info_changed":
+                self.query_string = fm.page_info_changed.query_string
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                el = fm.delta.new_element
+                et = el.WhichOneof("type")
+                if et == "exception":
+                    trace = " | ".join(el.exception.stack_trace[-2:])[:300]
+                    errors.append(f"exception: {el.exception.type}: {el.exception.message[:160]} at {trace}")
+                elif et in ("markdown", "alert"):
+                    texts.append(el.markdown.body if et == "markdown" else el.alert.body)
+                w = getattr(el, et, None) if et else None
+                wid = getattr(w, "id", "") if w is not None else ""
+                if isinstance(wid, str) and wid.startswith("$$ID"):
+                    widgets[wid] = (et, w)
+            elif kind == "script_finished":
+                status = fm.script_finished
+                if status not in (0, 2):  # FINISHED_SUCCESSFULLY, FINISHED_EARLY_FOR_RERUN
+                    errors.append(f"script finished with status {status}")
+                self.widgets, self.texts, self.kinds = widgets, texts, kinds
+                return time.perf_counter() - t0, errors
+
+    def random_state(self, rng: random.Random):
+        """A new value for one number input, selectbox, toggle or radio of the current page."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
+                      if et in ("number_input", "selectbox", "radio", "checkbox")
+                      and not wid.endswith(("-model", "-brun", "-bstop"))]
+        if not candidates:
+            return None
+        wid, et, w = rng.choice(candidates)
+        st = WidgetState(id=wid)
+        if et == "number_input":
+            lo = w.min if w.has_min else 0
+            hi = w.max if w.has_max else lo + 1000
+            hi = min(hi, lo + 4096)  # keep the pages' work realistic (a batch of 10^6 is not a click)
+            v = rng.uniform(lo, hi)
+            if w.data_type == w.INT:
+                st.int_value = int(v)
+            else:
+                st.double_value = v
+        elif et in ("selectbox", "radio"):
+            if not w.options:
+                return None
+            st.string_value = rng.choice(list(w.options))  # Streamlit 1.67 sends the option's text
+        else:
+            st.bool_value = rng.random() < 0.5
+        return st
