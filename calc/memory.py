@@ -132,6 +132,7 @@ class InferenceSetup:
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     mla_compressed: bool = True  # MLA caches the latent (vLLM, SGLang); False: transformers' layout
     prefill_chunk_tokens: int = 8192  # tokens one forward step processes (chunked prefill budget)
+    checkpoint_bytes: int | None = None  # weights as published (safetensors headers); replaces weights_dtype
 
 
 @dataclass(frozen=True)
@@ -637,6 +638,8 @@ def _check_inference(model, s: InferenceSetup) -> None:
     _check_count("tp", s.tp, lo=1, hi=1_000_000)
     _check_count("prefill_chunk_tokens", s.prefill_chunk_tokens, lo=1)
     _check_count("overhead_bytes", s.overhead_bytes, lo=0)
+    if s.checkpoint_bytes is not None:
+        _check_count("checkpoint_bytes", s.checkpoint_bytes, lo=0)
     if _gguf_name(s.weights_dtype):
         if not isinstance(model, ModelSpec):
             raise ValueError(f"GGUF type {s.weights_dtype} needs an architecture (per-tensor rules), "
@@ -649,6 +652,9 @@ def _check_inference(model, s: InferenceSetup) -> None:
 
 def inference_weights_bytes(model, s: InferenceSetup) -> tuple[int, str]:
     """Weight bytes per GPU and a note saying what was assumed."""
+    if s.checkpoint_bytes is not None:  # exact: every stored tensor's bytes (calc.checkpoint)
+        return -(-s.checkpoint_bytes // s.tp), "weights as published: the checkpoint's bytes from its headers" + (
+            f", split evenly over tp={s.tp}" if s.tp > 1 else "")
     ftype = _gguf_name(s.weights_dtype)
     if ftype:  # a GGUF file type: llama.cpp's per-tensor types (calc/gguf.py), imported lazily
         from calc import gguf

@@ -78,6 +78,18 @@ METHODS: tuple[Method, ...] = (
            "calc/solvers.py: fewest_gpus, remedies",
            ("tests/test_solvers.py::test_fewest_gpus_equals_an_exhaustive_search",
             "tests/test_solvers.py::test_qlora_on_a_4090_names_recompute_first")),
+    Method("Models", "Checkpoint as published",
+           r"from the safetensors headers: bytes $=\sum$ elements $\times$ dtype bits / 8 per tensor; parameters "
+           r"unpack stored values (MXFP4 and bitsandbytes 4-bit: 2 per byte, GPTQ/AWQ: 32/bits per int32); "
+           r"scales, zero points, group indices and buffers are not parameters",
+           "safetensors format spec; transformers FineGrainedFP8 / mxfp4 integrations; AutoGPTQ, AutoAWQ, "
+           "bitsandbytes QuantState.as_dict; huggingface_hub parse_safetensors_file_metadata",
+           "calc/checkpoint.py: summarize; hub/ (Hub ids, range reads, cache)",
+           ("tests/test_checkpoint.py::test_llama3_8b_header_count_is_the_published_count",
+            "tests/test_checkpoint.py::test_fp8_block_scales_read_as_stored",
+            "tests/test_checkpoint.py::test_mxfp4_blocks_and_scales_of_gpt_oss",
+            "tests/test_checkpoint.py::test_gptq_and_awq_packed_int32",
+            "tests/test_hub.py::test_large_model_read_without_its_weights")),
     Method("GGUF", "Quantized file size",
            r"per tensor: llama.cpp's type rule for the file type, bytes $=$ elements / block elements $\times$ "
            r"block bytes (gguf.GGML_QUANT_SIZES); file = payload + header",

@@ -246,12 +246,12 @@ def best_weight_dtype(model: ModelSpec | int, setup: InferenceSetup, capacity_by
     def bits(dt: str) -> float:
         if dt in WEIGHT_DTYPES:
             return dtype_bits(dt) + quant_scale_bits(dt)
-        _check_inference(model, replace(setup, weights_dtype=dt))
+        _check_inference(model, replace(setup, weights_dtype=dt, checkpoint_bytes=None))
         from calc import gguf
 
         return gguf.quantize_model(model, _gguf_name(dt)).bits_per_weight
     for dt in sorted(candidates, key=bits, reverse=True):
-        if inference_memory(model, replace(setup, weights_dtype=dt)).total <= capacity_bytes:
+        if inference_memory(model, replace(setup, weights_dtype=dt, checkpoint_bytes=None)).total <= capacity_bytes:
             return dt
     return None
 

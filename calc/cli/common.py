@@ -15,10 +15,28 @@ from calc.presets import get_preset
 MAX_CONFIG_BYTES = 1_000_000
 
 
-def add_model_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def add_model_args(parser: argparse.ArgumentParser, required: bool = True):
+    """``--model`` | ``--config`` | ``--hf`` (one of them), and ``--revision``; returns the group."""
     group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--model", help="a preset name (see `python -m calc models`)")
     group.add_argument("--config", metavar="FILE", help="a Hugging Face config.json")
+    add_hf_args(parser, group)
+    return group
+
+
+def add_hf_args(parser: argparse.ArgumentParser, group) -> None:
+    """``--hf ID`` in the model group, ``--revision R`` beside it. The token comes from ``HF_TOKEN`` or
+    ``hf auth login``, never from a flag (flags end up in shell histories and process lists)."""
+    group.add_argument("--hf", metavar="ID", help="a Hugging Face model id (org/name[@revision]); reads its config "
+                       "and checkpoint headers, never the weights (token: HF_TOKEN or `hf auth login`)")
+    parser.add_argument("--revision", metavar="R", help="with --hf: a branch, tag or commit (default: main)")
+
+
+def hub_model_from_args(args: argparse.Namespace):
+    """``hub.resolve`` for ``--hf`` (imported here, lazily: the calc core never imports hub)."""
+    from hub import resolve
+
+    return resolve(args.hf, revision=args.revision)
 
 
 def parse_config_bytes(data: bytes) -> dict:
@@ -75,11 +93,18 @@ def load_config_file(path: str) -> dict:
 
 
 def model_from_args(args: argparse.Namespace) -> ModelSpec:
+    if getattr(args, "revision", None) is not None and getattr(args, "hf", None) is None:
+        raise ValueError("--revision goes with --hf ID")
     if getattr(args, "model", None) is not None:  # `--model ""` is a bad name, not "no model"
         return get_preset(args.model)
+    if getattr(args, "hf", None) is not None:
+        found = hub_model_from_args(args)
+        if found.spec is None:
+            raise ValueError(f"{found.name}: {found.note}")
+        return found.spec
     path = getattr(args, "config", None)
     if not path:
-        raise ValueError("give a model: --model NAME (see `python -m calc models`) or --config FILE")
+        raise ValueError("give a model: --model NAME (see `python -m calc models`), --config FILE or --hf ID")
     return ModelSpec.from_hf_config(load_config_file(path), name=path, source=path)
 
 

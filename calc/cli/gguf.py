@@ -3,12 +3,13 @@
     python -m calc gguf --model Meta-Llama-3-8B --quant Q4_K_M [--json]
     python -m calc gguf --config config.json --quant all [--context 16384 --gpu "RTX 4090"] [--json]
     python -m calc gguf --file model.gguf [--json]
+    python -m calc gguf --hf bartowski/Meta-Llama-3.1-8B-Instruct-GGUF [--context 8192 --gpu "RTX 4090"] --json
 """
 
 from __future__ import annotations
 
 from calc.cli import emit_json, print_table, printable
-from calc.cli.common import add_gpu_args, add_model_args, gpu_from_args, int_range, model_from_args
+from calc.cli.common import add_gpu_args, add_model_args, gpu_from_args, hub_model_from_args, int_range, model_from_args
 from calc.gguf import FILE_TYPES, QuantResult, quantize_all, quantize_model
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
@@ -50,11 +51,13 @@ def _run_dict(spec, r: QuantResult, args) -> dict:
 
 def run(args) -> int:
     if args.file:
-        if args.model or args.config:
-            raise ValueError("give either --file or --model/--config, not both")
+        if args.model or args.config or args.hf:
+            raise ValueError("give either --file or --model/--config/--hf, not both")
         return _run_file(args)
+    if args.hf:
+        return _run_hf(args)
     if not (args.model or args.config):
-        raise ValueError("one of --model, --config or --file is required")
+        raise ValueError("one of --model, --config, --hf or --file is required")
     spec = model_from_args(args)
     imatrix = {"auto": None, "yes": True, "no": False}[args.imatrix]
     if args.quant == "ALL":
@@ -132,4 +135,44 @@ def _run_file(args) -> int:
     if args.tensors:
         print_table([{"tensor": t["name"], "shape": "x".join(map(str, t["shape"])), "type": t["type"],
                       "bytes": f"{t['bytes']:,}"} for t in out["tensors"]])
+    return 0
+
+
+def _run_hf(args) -> int:
+    """Every GGUF model of a Hub repository: real size (the Hub's listing; split parts summed), header read by
+    range requests, our prediction and the difference; with --context, whether it runs on --gpu."""
+    from calc.gguf_compare import compare_file
+    from hub import gguf_header
+
+    found = hub_model_from_args(args)
+    snap = found.snapshot
+    if not snap.gguf:
+        raise ValueError(f"{found.name} holds no .gguf file; for its safetensors checkpoint use "
+                         f"`python -m calc params --hf {snap.repo_id}`")
+    setup = RunSetup(context=args.context, cache_type=args.cache_type) if args.context else None
+    gpu = gpu_from_args(args)
+    rows = []
+    for entry in snap.gguf:
+        try:
+            row = compare_file(entry.name, entry.size_bytes, gguf_header(snap, entry), setup, gpu)
+        except ValueError as exc:
+            row = {"file": entry.name, "size_bytes": entry.size_bytes, "error": str(exc)[:300]}
+        row["parts"] = list(entry.parts)
+        rows.append(row)
+    if args.json:
+        emit_json(rows)
+        return 0
+    print(printable(f"{found.name}: {len(rows)} GGUF model(s); sizes from the Hub's listing, headers by range requests"))
+    table = []
+    for r in rows:
+        line = {"file": printable(r["file"], 60), "type": r.get("file_type") or "?",
+                "size GB": "?" if r["size_bytes"] is None else f"{r['size_bytes'] / GB:.3f}",
+                "predicted GB": "" if r.get("predicted_bytes") is None else f"{r['predicted_bytes'] / GB:.3f}",
+                "difference": "" if r.get("difference_bytes") is None else f"{r['difference_bytes']:+,}"}
+        if "run" in r:
+            line["run GB"] = f"{r['run']['total_bytes'] / GB:.2f}"
+            line["fits"] = "yes" if r["run"]["fits"] else r["run"]["placement"]
+        line["note"] = printable(r.get("error") or r.get("note") or "", 70)
+        table.append(line)
+    print_table(table)
     return 0

@@ -6,7 +6,16 @@ import argparse
 import re
 
 from calc.cli import emit_json, print_table, printable
-from calc.cli.common import Bounded, add_gpu_args, gpu_from_args, int_range, load_config_file, model_from_args
+from calc.cli.common import (
+    Bounded,
+    add_gpu_args,
+    add_hf_args,
+    gpu_from_args,
+    hub_model_from_args,
+    int_range,
+    load_config_file,
+    model_from_args,
+)
 from calc.memory import (
     FINETUNE,
     GRAD_DTYPES,
@@ -62,6 +71,7 @@ def add_parser(sub) -> None:
     g.add_argument("--config", metavar="FILE", help="a Hugging Face config.json")
     g.add_argument("--params", type=Bounded(1, 1e15, integer=True, parse=parse_count), metavar="N",
                    help="a parameter count only (7e9, 7B): no architecture, so no activations or KV cache")
+    add_hf_args(p, g)
     t = p.add_argument_group("training")
     t.add_argument("--precision", choices=PRECISIONS, default="bf16-mixed")
     t.add_argument("--grad-dtype", choices=GRAD_DTYPES, default=None, help="default: the precision's")
@@ -84,8 +94,9 @@ def add_parser(sub) -> None:
     for role in ("critic", "reference", "reward"):
         t.add_argument(f"--{role}", metavar="MODEL|FILE|N", help=f"{role} model for --rlhf (default: same as the policy)")
     i = p.add_argument_group("inference")
-    i.add_argument("--weights-dtype", default="bf16",
-                   help="fp32, fp16, bf16, fp8, int8, int4, nf4 or a GGUF file type such as Q4_K_M")
+    i.add_argument("--weights-dtype", default=None,
+                   help="fp32, fp16, bf16, fp8, int8, int4, nf4, a GGUF file type such as Q4_K_M, or 'checkpoint': "
+                        "the bytes as published (default with --hf; else bf16)")
     i.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
     i.add_argument("--batch", type=int_range(1, 1_000_000), default=1)
     i.add_argument("--context", type=int_range(1, 100_000_000), default=4096)
@@ -96,11 +107,16 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def setup_from_args(args) -> TrainingSetup | InferenceSetup:
+def setup_from_args(args, checkpoint_bytes: int | None = None) -> TrainingSetup | InferenceSetup:
     extra = {} if args.overhead_bytes is None else {"overhead_bytes": args.overhead_bytes}
     if args.mode == "infer":
-        return InferenceSetup(weights_dtype=args.weights_dtype, kv_dtype=args.kv_dtype, batch=args.batch,
-                              context=args.context, tp=args.tp, **extra)
+        dtype = args.weights_dtype or ("checkpoint" if checkpoint_bytes is not None else "bf16")
+        if dtype == "checkpoint" and checkpoint_bytes is None:
+            raise ValueError("--weights-dtype checkpoint needs --hf ID with safetensors files")
+        if dtype == "checkpoint":
+            extra["checkpoint_bytes"] = checkpoint_bytes
+        return InferenceSetup(weights_dtype="bf16" if dtype == "checkpoint" else dtype, kv_dtype=args.kv_dtype,
+                              batch=args.batch, context=args.context, tp=args.tp, **extra)
     targets = tuple(x.strip() for x in args.lora_targets.split(",") if x.strip())
     return TrainingSetup(
         precision=args.precision, grad_dtype=args.grad_dtype, optimizer=args.optimizer, zero_stage=args.zero,
@@ -127,8 +143,15 @@ def _solvers(model, setup, capacity: int) -> dict:
 
 
 def run(args) -> int:
-    model = args.params if args.params is not None else model_from_args(args)
-    setup = setup_from_args(args)
+    ckpt_bytes = None
+    if args.hf is not None:
+        found = hub_model_from_args(args)
+        if found.spec is None:
+            raise ValueError(f"{found.name}: {found.note}")
+        model, ckpt_bytes = found.spec, found.checkpoint.bytes if found.checkpoint else None
+    else:
+        model = args.params if args.params is not None else model_from_args(args)
+    setup = setup_from_args(args, ckpt_bytes)
     b: MemoryBreakdown = training_memory(model, setup) if args.mode == "train" else inference_memory(model, setup)
     gpu = gpu_from_args(args)
     result: dict = {

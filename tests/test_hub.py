@@ -1,0 +1,313 @@
+"""The Hub through the real ``huggingface_hub`` client, against a local HTTP stand-in (tests/hub_fake.py)
+reached through ``HF_ENDPOINT``: exact counts from headers read by range requests, the gated 401, 404s,
+time-outs, no network, offline mode from a prepared cache, GGUF repositories, caching across sessions,
+and tokens that never reach a URL, a message or the output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import gguf
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import hf_hub_download
+from safetensors.torch import save_file
+
+import hub
+from calc import checkpoint as ck
+from calc.gguf import quantize_model
+from calc.gguf_file import read_gguf
+from calc.models import ModelSpec, param_counts
+from hub.client import clear_cache
+from tests.conftest import ROOT
+from tests.hub_fake import FakeHub, FakeRepo, free_port, hub_env, sparse_safetensors
+from tests.test_checkpoint import LLAMA3_8B, TINY_LLAMA, llama_checkpoint_shapes
+
+SECRET = "hf_SeCrEtToKeN0123456789abcdefXYZ"  # a token that must never show up anywhere but a header
+
+
+def _tiny_llama_files(d) -> dict:
+    """config.json + two shards + index, written by the safetensors package (real tensors, small shapes)."""
+    shapes = llama_checkpoint_shapes(TINY_LLAMA)
+    names = list(shapes)
+    weight_map = {}
+    for i, part in enumerate((names[:7], names[7:]), 1):
+        fname = f"model-{i:05d}-of-00002.safetensors"
+        save_file({k: torch.zeros(shapes[k][1], dtype=torch.bfloat16) for k in part}, d / fname)
+        weight_map.update({k: fname for k in part})
+    (d / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return {"config.json": json.dumps(TINY_LLAMA).encode(),
+            "model.safetensors.index.json": (d / "model.safetensors.index.json").read_bytes(),
+            "model-00001-of-00002.safetensors": d / "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors": d / "model-00002-of-00002.safetensors"}
+
+
+def _gguf(path, spec: ModelSpec, ftype: str, header_only: bool = False, split: tuple[int, int] | None = None,
+          tensors=None) -> None:
+    """A GGUF written by the gguf package's GGUFWriter with llama.cpp's tensor types for ``ftype``; the data
+    is random bytes of the right length, or (``header_only``) a sparse hole of the right length."""
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(spec.num_layers)
+    w.add_embedding_length(spec.hidden_size)
+    w.add_feed_forward_length(spec.intermediate_size)
+    w.add_head_count(spec.num_heads)
+    w.add_head_count_kv(spec.num_kv_heads)
+    w.add_context_length(8192)
+    w.add_file_type(getattr(gguf.LlamaFileType, "MOSTLY_" + ftype))
+    w.add_token_list([f"t{i}" for i in range(spec.vocab_size)])
+    if split:
+        w.add_uint16("split.no", split[0])
+        w.add_uint16("split.count", split[1])
+    for t in quantize_model(spec, ftype).tensors if tensors is None else tensors:
+        w.add_tensor_info(t.name, tuple(reversed(t.shape)), np.dtype(np.float32), t.bytes,
+                          raw_dtype=gguf.GGMLQuantizationType[t.type])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    end = read_gguf(path).data_end
+    with open(path, "r+b") as fh:
+        if header_only:
+            fh.truncate(end)
+        else:
+            fh.seek(0, 2)
+            fh.write(np.random.default_rng(0).integers(0, 255, end - fh.tell(), dtype=np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hubfiles")
+    tiny = _tiny_llama_files(d)
+    big = sparse_safetensors(d / "model.safetensors", llama_checkpoint_shapes(LLAMA3_8B))
+    huge_claim = d / "huge.safetensors"
+    huge_claim.write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    truncated = d / "trunc.safetensors"
+    truncated.write_bytes((4096).to_bytes(8, "little") + b'{"a": {"dtype": "F32"')
+    small = ModelSpec.from_hf_config({**TINY_LLAMA, "vocab_size": 512}, name="tiny")
+    q4 = d / "tiny-Q4_K_M.gguf"
+    _gguf(q4, small, "Q4_K_M")
+    q8 = quantize_model(small, "Q8_0").tensors
+    parts = [d / "tiny-Q8_0-00001-of-00002.gguf", d / "tiny-Q8_0-00002-of-00002.gguf"]
+    _gguf(parts[0], small, "Q8_0", split=(0, 2), tensors=q8[:5])
+    _gguf(parts[1], small, "Q8_0", split=(1, 2), tensors=q8[5:])
+    big_gguf = d / "Meta-Llama-3-8B.Q4_K_M.gguf"
+    _gguf(big_gguf, ModelSpec.from_hf_config(LLAMA3_8B, name="8b"), "Q4_K_M", header_only=True)
+    return {"tiny": tiny, "big": big, "huge": huge_claim, "trunc": truncated, "q4": q4, "q8": parts,
+            "big_gguf": big_gguf, "small_spec": small, "dir": d}
+
+
+@pytest.fixture()
+def fake(files, tmp_path, monkeypatch):
+    cfg8b = json.dumps(LLAMA3_8B).encode()
+    repos = {
+        "org/tiny": FakeRepo(dict(files["tiny"])),
+        "meta-llama/Meta-Llama-3-8B": FakeRepo({"config.json": cfg8b, "model.safetensors": files["big"]}),
+        "meta-llama/gated": FakeRepo({"config.json": cfg8b, "model.safetensors": files["big"]}, gated=True,
+                                     granted=(SECRET,)),
+        "org/private": FakeRepo(dict(files["tiny"]), private=True, granted=(SECRET,)),
+        "org/slow": FakeRepo(dict(files["tiny"]), delay_s=2.0),
+        "org/huge-header": FakeRepo({"config.json": json.dumps(TINY_LLAMA).encode(), "model.safetensors": files["huge"]}),
+        "org/truncated": FakeRepo({"config.json": json.dumps(TINY_LLAMA).encode(), "model.safetensors": files["trunc"]}),
+        "org/tiny-GGUF": FakeRepo({"tiny-Q4_K_M.gguf": files["q4"], **{p.name: p for p in files["q8"]},
+                                   "README.md": b"# GGUF"}),
+        "org/Llama-3-8B-GGUF": FakeRepo({"Meta-Llama-3-8B.Q4_K_M.gguf": files["big_gguf"]}),
+    }
+    srv = FakeHub(repos).start()
+    for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "CALC_HUB_TIMEOUT_S"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", srv.endpoint)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    clear_cache()
+    yield srv
+    srv.stop()
+    clear_cache()
+
+
+# ----- exact counts through the real client ------------------------------------------------------
+def test_hub_id_gives_header_counts_by_range_reads(fake, files):
+    m = hub.resolve("org/tiny")
+    local = ck.summarize(*ck.read_local_checkpoint(files["dir"] / "model.safetensors.index.json"))
+    assert m.checkpoint.parameters == local.parameters == param_counts(m.spec).total
+    assert m.checkpoint.bytes == local.bytes and m.spec.name == "org/tiny" and m.snapshot.sha
+    ranges = [e.range for e in fake.log if e.path.endswith(".safetensors") and e.server == "hub"]
+    assert ranges == ["bytes=0-100000"] * 2  # huggingface_hub's first window; the headers fit in it
+
+
+def test_large_model_read_without_its_weights(fake):
+    """Llama-3-8B (16 GB of BF16 on the Hub): 8,030,261,248 parameters from about 100 KB of transfers."""
+    m = hub.resolve("meta-llama/Meta-Llama-3-8B")
+    assert m.checkpoint.parameters == 8_030_261_248 == param_counts(m.spec).total
+    assert m.checkpoint.bytes == 16_060_522_496 and m.checkpoint.file_bytes == fake.repos[
+        "meta-llama/Meta-Llama-3-8B"].size("model.safetensors")
+    assert fake.bytes_sent["model.safetensors"] <= 100_001
+
+
+def test_cli_params_and_memory_with_hf(fake, tmp_path):
+    env = hub_env(fake, tmp_path / "cli-home")
+    r = subprocess.run([sys.executable, "-m", "calc", "params", "--hf", "meta-llama/Meta-Llama-3-8B", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["total"] == 8_030_261_248 and out["checkpoint"]["parameters"] == 8_030_261_248
+    assert out["checkpoint"]["by_dtype"] == {"BF16": {"parameters": 8_030_261_248, "bytes": 16_060_522_496,
+                                                       "tensors": 291}}
+    r = subprocess.run([sys.executable, "-m", "calc", "memory", "--mode", "infer", "--hf",
+                        "meta-llama/Meta-Llama-3-8B", "--overhead-bytes", "0", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["components"]["weights"] == 16_060_522_496
+
+
+# ----- access errors ---------------------------------------------------------------------------------
+def test_gated_repo_needs_a_token(fake, monkeypatch):
+    with pytest.raises(hub.HubError, match=r"is gated: accept its licence at http://127\.0\.0\.1:\d+/meta-llama/gated"):
+        hub.resolve("meta-llama/gated")
+    assert hub.resolve("meta-llama/gated", token=SECRET).checkpoint.parameters == 8_030_261_248
+    clear_cache()
+    monkeypatch.setenv("HF_TOKEN", SECRET)  # the environment's token (or `hf auth login`) works the same
+    assert hub.resolve("meta-llama/gated").checkpoint.parameters == 8_030_261_248
+    with pytest.raises(hub.HubError, match="gated"):
+        hub.resolve("meta-llama/gated", token="hf_not_granted")
+    assert all(SECRET not in u for u in fake.urls())
+    assert any(e.auth for e in fake.log)  # it travelled in the Authorization header
+
+
+def test_missing_private_and_bad_revision(fake):
+    for rid in ("org/does-not-exist", "org/private"):
+        with pytest.raises(hub.HubError, match="was not found on the Hub.*if it is private, give a token"):
+            hub.resolve(rid)
+    assert hub.resolve("org/private", token=SECRET).checkpoint.parameters > 0
+    with pytest.raises(hub.HubError, match="has no revision 'v9'"):
+        hub.resolve("org/tiny@v9")
+
+
+@pytest.mark.parametrize("text", ["../../etc/passwd", "org/x%2F..", "org/na me", "org/x?token=1", "a/b/c", "",
+                                  "org/tiny@../../x", "org/" + "x" * 300])
+def test_malformed_ids_never_reach_the_network(fake, text):
+    with pytest.raises(ValueError, match="not valid|empty|characters"):
+        hub.resolve(text)
+    assert fake.log == []
+
+
+def test_time_out_and_no_network(fake, monkeypatch):
+    monkeypatch.setenv("CALC_HUB_TIMEOUT_S", "0.5")
+    t0 = time.monotonic()
+    with pytest.raises(hub.HubError, match=r"did not answer within 0\.5 s"):
+        hub.resolve("org/slow")
+    assert time.monotonic() - t0 < 2.0  # the server answers after 2 s: the client gave up before
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(hub.HubError, match="cannot reach the Hub"):
+        hub.resolve("org/tiny")
+
+
+@pytest.mark.parametrize("repo,match", [("org/huge-header", "too big|claims"),
+                                        ("org/truncated", "safetensors header could not be read|not valid|truncated")])
+def test_hostile_headers_from_the_hub(fake, repo, match):
+    with pytest.raises(hub.HubError, match=match):
+        hub.resolve(repo)
+    assert fake.bytes_sent.get("model.safetensors", 0) <= 100_001
+
+
+# ----- offline: the local Hugging Face cache ---------------------------------------------------------
+def test_offline_mode_reads_the_local_cache(fake, tmp_path, monkeypatch):
+    online = hub.resolve("org/tiny")
+    for name in fake.repos["org/tiny"].files:  # what `hf download org/tiny` leaves in the cache
+        hf_hub_download("org/tiny", name, endpoint=fake.endpoint, cache_dir=str(tmp_path / "hf-home" / "hub"))
+    clear_cache()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    n = len(fake.log)
+    offline = hub.resolve("org/tiny")
+    assert len(fake.log) == n  # no request
+    assert offline.snapshot.source == "local cache" and offline.snapshot.sha == online.snapshot.sha
+    assert (offline.checkpoint.parameters, offline.checkpoint.bytes) == (online.checkpoint.parameters,
+                                                                         online.checkpoint.bytes)
+    assert param_counts(offline.spec).total == param_counts(online.spec).total
+    with pytest.raises(hub.HubError, match="not in the local Hugging Face cache"):
+        hub.resolve("meta-llama/Meta-Llama-3-8B")
+
+
+# ----- caching across sessions -----------------------------------------------------------------------
+def test_cache_serves_repeats_and_never_blocks_other_ids(fake, monkeypatch):
+    hub.resolve("org/tiny")
+    n = len(fake.log)
+    hub.resolve("org/tiny")
+    assert len(fake.log) == n  # a second look-up (another session of the same server) is a cache hit
+    done = {}
+
+    def slow():
+        try:
+            hub.resolve("org/slow")
+        finally:
+            done["slow"] = time.monotonic()
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)  # the slow look-up is in flight (its model info comes after 2 s)
+    hub.resolve("meta-llama/Meta-Llama-3-8B")
+    done["fast"] = time.monotonic()
+    t.join(30)
+    assert done["fast"] < done["slow"] - 0.5
+
+
+# ----- GGUF repositories -----------------------------------------------------------------------------
+def test_gguf_repo_lists_files_with_real_sizes_and_predictions(fake, files):
+    m = hub.resolve("org/tiny-GGUF")
+    names = [e.name for e in m.snapshot.gguf]
+    assert names == ["tiny-Q4_K_M.gguf", "tiny-Q8_0.gguf"]  # the split is one model
+    q8 = m.snapshot.gguf[1]
+    assert q8.size_bytes == sum(p.stat().st_size for p in files["q8"]) and len(q8.parts) == 2
+    h = hub.gguf_header(m.snapshot, q8)
+    assert h.tensor_bytes == quantize_model(files["small_spec"], "Q8_0").tensor_bytes
+    assert m.spec is not None and m.spec.num_layers == files["small_spec"].num_layers
+
+
+def test_cli_gguf_hf_json_one_object_per_file(fake, files, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "calc", "gguf", "--hf", "org/Llama-3-8B-GGUF", "--context", "8192",
+                        "--gpu", "RTX 4090", "--json"], capture_output=True, text=True, cwd=ROOT,
+                       env=hub_env(fake, tmp_path / "cli"), timeout=120)
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    size = files["big_gguf"].stat().st_size
+    assert row["file"] == "Meta-Llama-3-8B.Q4_K_M.gguf" and row["size_bytes"] == size
+    assert row["file_type"] == "Q4_K_M"
+    assert row["tensor_difference_bytes"] == 0  # the payload our rules predict is the file's, to the byte
+    assert row["difference_bytes"] == size - row["predicted_bytes"]
+    assert row["run"]["fits"] is True and row["run"]["weights_bytes"] == row["tensor_bytes"]
+    sent = fake.bytes_sent["Meta-Llama-3-8B.Q4_K_M.gguf"]
+    assert sent < 4 << 20 < size  # header windows only (1 MB, 2 MB, ...), never the 4.9 GB of weights
+
+
+# ----- tokens never leak -----------------------------------------------------------------------------
+def test_token_never_in_urls_output_or_messages(fake, tmp_path):
+    env = hub_env(fake, tmp_path / "cli", HF_TOKEN=SECRET)
+    runs = [subprocess.run([sys.executable, "-m", "calc", *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                           timeout=120)
+            for args in (["params", "--hf", "meta-llama/gated", "--json"], ["params", "--hf", "meta-llama/gated"],
+                         ["params", "--hf", "org/does-not-exist"])]
+    assert [r.returncode for r in runs] == [0, 0, 2]
+    assert "was not found" in runs[2].stderr and runs[2].stderr.count("\n") == 1
+    for r in runs:
+        assert SECRET not in r.stdout + r.stderr
+    assert all(SECRET not in u for u in fake.urls())
+    with pytest.raises(hub.HubError) as err:
+        hub.resolve("org/does-not-exist", token=SECRET)
+    assert SECRET not in str(err.value)
+    cache_files = [p for p in (tmp_path / "cli").rglob("*") if p.is_file()]
+    assert cache_files and all(SECRET.encode() not in p.read_bytes() for p in cache_files)
+
+
+def test_calc_never_imports_the_network_layer():
+    """calc/ is the pure core: every module (the CLI included: --hf imports hub lazily) loads without hub,
+    huggingface_hub or an HTTP client."""
+    code = ("import sys, pkgutil, importlib, calc;"
+            "[importlib.import_module(m.name) for m in pkgutil.walk_packages(calc.__path__, 'calc.')"
+            " if m.name != 'calc.__main__'];"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('hub', 'huggingface_hub', 'httpx2', 'requests')];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
