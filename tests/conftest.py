@@ -47,6 +47,19 @@ def start_server(port: int | None = None) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start within 60 s")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scenarios_database(tmp_path_factory):
+    """Tests (and the servers they start, which inherit the environment) keep scenarios in a temporary
+    SQLite file, never in the checkout's data/ folder."""
+    if os.environ.get("CALC_SCENARIOS_DB"):
+        yield os.environ["CALC_SCENARIOS_DB"]
+        return
+    url = f"sqlite:///{tmp_path_factory.mktemp('scenarios') / 'scenarios.sqlite'}"
+    os.environ["CALC_SCENARIOS_DB"] = url
+    yield url
+    os.environ.pop("CALC_SCENARIOS_DB", None)
+
+
 @pytest.fixture()
 def server():
     """A freshly started server per test (deep links must work on a cold server)."""

@@ -15,10 +15,21 @@ from typing import Any
 import streamlit as st
 
 _KEEP = "_keep"
+_LABELS = "_labels"
 
 
 def _keep() -> dict:
     return st.session_state.setdefault(_KEEP, {})
+
+
+def _label(key: str, label: str) -> None:
+    st.session_state.setdefault(_LABELS, {})[key] = label
+
+
+def labels_for(keys) -> dict[str, str]:
+    """The labels of the widgets bound to ``keys`` in this session (for readable scenario comparisons)."""
+    known = st.session_state.get(_LABELS, {})
+    return {k: known[k] for k in keys if k in known}
 
 
 def _warn_bad_param(key: str, raw: str, allowed: str) -> None:
@@ -62,6 +73,7 @@ def number(label: str, key: str, default: float, min_value: float, max_value: fl
             raise ValueError
         return v
 
+    _label(key, label)
     _init(key, default, parse, f"a number in [{min_value}, {max_value}]")
     cast = int if is_int else float
     where.number_input(label, min_value=cast(min_value), max_value=cast(max_value),
@@ -83,6 +95,7 @@ def select(label: str, key: str, options: Sequence, default: Any, help: str | No
             raise ValueError
         return by_text[raw]
 
+    _label(key, label)
     _init(key, default, parse, "one of " + ", ".join(list(by_text)[:12]) + ("..." if len(by_text) > 12 else ""))
     if st.session_state[key] not in options:
         st.session_state[key] = default
@@ -103,6 +116,7 @@ def multiselect(label: str, key: str, options: Sequence[str], default: Sequence[
             raise ValueError
         return items
 
+    _label(key, label)
     _init(key, list(default), parse, "a comma-separated list of known names")
     st.session_state[key] = [x for x in st.session_state[key] if x in options]
     where.multiselect(label, options, key=key, help=help, max_selections=max_selections)
@@ -117,6 +131,7 @@ def toggle(label: str, key: str, default: bool, help: str | None = None, where=s
             raise ValueError
         return raw in ("1", "true")
 
+    _label(key, label)
     _init(key, default, parse, "1 or 0")
     where.toggle(label, key=key, help=help)
     return _sync(key, lambda v: "1" if v else "0")
@@ -124,6 +139,7 @@ def toggle(label: str, key: str, default: bool, help: str | None = None, where=s
 
 def text(label: str, key: str, default: str, help: str | None = None, where=st, max_chars: int = 200) -> str:
     """``st.text_input`` bound to ``?key=``."""
+    _label(key, label)
     _init(key, default, lambda raw: raw[:max_chars], "text")
     where.text_input(label, key=key, help=help, max_chars=max_chars)
     return _sync(key)
