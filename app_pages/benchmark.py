@@ -13,7 +13,7 @@ from measure.backends import INSTALL_HINT, available_backends, get_backend, impo
 from measure.bandwidth import MIN_BYTES
 from measure.matmul import model_shapes, square_shapes
 from ui import format as fmt
-from ui import measured, pickers, results, state
+from ui import measured, pickers, results, state, text
 from ui.figures_bench import flops_by_shape, flops_vs_size
 
 SIZES = ("128", "256", "384", "512", "768", "1024", "1536", "2048", "3072", "4096", "6144", "8192", "12288", "16384")
@@ -112,7 +112,7 @@ if run:
                              time_budget_s=budget, max_matrix_bytes=limit)
         check(config, info)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(text.md(exc, 1000))
     else:
         bar = st.progress(0.0, text="Waiting for the device...")
         note = st.empty()
@@ -132,7 +132,7 @@ if run:
                                    backend=backend)
             st.session_state[REPORT] = report
         except (ValueError, TimeoutError) as exc:
-            st.error(str(exc))
+            st.error(text.md(exc, 1000))
         except Cancelled:
             st.info("Benchmark stopped while waiting for the device.")
         if st.session_state.get(CANCEL) is cancel:

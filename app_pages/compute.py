@@ -17,7 +17,7 @@ from calc.compute import (
 from calc.gpus import get_gpu
 from calc.models import param_counts
 from ui import format as fmt
-from ui import measured, pickers, results, state
+from ui import measured, pickers, results, state, text
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 
 st.title("Compute and cost")
@@ -38,7 +38,7 @@ with left:
     if source == "sidebar model":
         counts = param_counts(spec)
         n_params = float(counts.active)
-        st.caption(f"{spec.name}: {fmt.count(counts.active)} active parameters ({counts.active:,})"
+        st.caption(f"{text.md(spec.name)}: {fmt.count(counts.active)} active parameters ({counts.active:,})"
                    + (f" of {fmt.count(counts.total)} total" if counts.active != counts.total else ""))
     else:
         n_params = state.number("Parameters N (billions)", "cn", 7.0, 0.001, 1e6, step=1.0,
@@ -114,7 +114,7 @@ try:
         rate, how = achieved * peak, f"implied by {num_gpus:,} GPUs x {days:g} days"
         tc = time_and_cost(model_flops, num_gpus, rate, price, gpu.board_power_w, pue)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
     st.stop()
 
 st.subheader("Result")

@@ -6,7 +6,7 @@ from calc.dtypes import dtype_bits
 from calc.memory import inference_memory, training_memory
 from calc.models import param_counts
 from calc.solvers import fewest_gpus
-from ui import defaults, pickers
+from ui import defaults, pickers, text
 from ui import format as fmt
 from ui.nav import PAGES
 
@@ -22,7 +22,7 @@ c1.metric("Parameters", fmt.count(counts.total), help="Exact count from the conf
 c2.metric("bf16 weights", fmt.size(weights_bytes), help="total parameters x 16 bits / 8")
 c3.metric(f"{gpu.name} memory", fmt.size(gpu.memory_bytes), help="As the device reports it (nvidia-smi total).")
 
-st.subheader(f"At a glance: {spec.name} on {gpu.name}")
+st.subheader(f"At a glance: {text.md(spec.name)} on {text.md(gpu.name)}")
 cap = gpu.usable_memory_bytes
 # The memory pages' own defaults (ui/defaults.py), so Home and the pages agree; the links carry them.
 serve, train = defaults.inference_setup(), defaults.training_setup()
@@ -43,7 +43,7 @@ try:
     need_train = training_memory(spec, train).total
     serve_layout, train_layout = fewest_gpus(spec, serve, cap), fewest_gpus(spec, train, cap)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
 else:
     a, b = st.columns(2)
     a.metric(f"Serve: {serve.weights_dtype}, {serve.batch} sequence of {serve.context:,} tokens", fmt.size(need_serve),

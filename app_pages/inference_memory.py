@@ -20,7 +20,7 @@ from calc.models import ModelSpec, param_counts
 from calc.solvers import MAX_TP, best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB
 from ui import format as fmt
-from ui import pickers, results, state, verdict
+from ui import pickers, results, state, text, verdict
 from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
@@ -39,7 +39,7 @@ source = state.select("Model", "im_src", ["sidebar model", "parameter count only
                            "7B in fp16 = 14 GB).")
 if source == "sidebar model":
     model = pickers.current_model()
-    st.caption(f"{model.name}: {param_counts(model).total:,} parameters, {model.num_layers} layers, "
+    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers} layers, "
                f"{model.num_kv_heads} KV heads x {model.head_dim}"
                + (f", MLA latent {model.kv_lora_rank} + {model.qk_rope_head_dim}" if model.is_mla else "")
                + (f", sliding window {model.sliding_window:,}" if model.sliding_window else "") + ".")
@@ -73,7 +73,7 @@ try:
                            overhead_bytes=int(round(overhead_gib * GIB)), prefill_chunk_tokens=chunk)
     b = inference_memory(model, setup)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
     st.stop()
 
 cap = gpu.usable_memory_bytes
@@ -109,7 +109,7 @@ if isinstance(model, ModelSpec):
     s3.caption(how)
     s4.metric("Widest weight format that fits", bd or "none", help="Among bf16, fp8, int8, int4, nf4 at this tp.")
     if mc is not None and mc > model.max_position_embeddings:
-        st.caption(f"Memory allows {mc:,} tokens, but {model.name} was trained for "
+        st.caption(f"Memory allows {mc:,} tokens, but {text.md(model.name)} was trained for "
                    f"{model.max_position_embeddings:,} positions: beyond that, quality is not assured.")
     # Sweep to 4x the inputs, capped at what breakdown_grid takes (context 1e8, batch 1e7 for inference).
     ctxs = np.unique(np.geomspace(256, min(max(4 * context, 32768), 100_000_000), 60).astype(int))
@@ -118,7 +118,7 @@ if isinstance(model, ModelSpec):
         g_ctx = breakdown_grid(model, setup, [batch], ctxs)
         g_bat = breakdown_grid(model, setup, batches, [context])
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(text.md(exc, 1000))
         st.stop()
     left, right = st.columns(2)
     left.plotly_chart(sweep_area(ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
@@ -140,7 +140,7 @@ shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arro
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 st.download_button("Download CSV", fmt.csv(df), file_name="inference_memory.csv", mime="text/csv")
 for note in b.notes:
-    st.caption(f"- {note}")
+    st.caption(f"- {text.md(note, 1000)}")
 
 results.publish("inference-memory", {"total per GPU": (b.total, "bytes"), "weights": (b.weights, "bytes"),
                                      "KV cache": (b.kv_cache, "bytes"), "activations": (b.activations, "bytes")})

@@ -5,7 +5,7 @@ import streamlit as st
 
 from calc.models import param_counts
 from ui import format as fmt
-from ui import pickers, results, state
+from ui import pickers, results, state, text
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
 st.title("Models")
@@ -18,14 +18,14 @@ uploaded = st.file_uploader("Upload a Hugging Face config.json", type=["json"],
 if uploaded is not None:
     spec = pickers.upload_config(uploaded)
     if spec is not None:
-        st.success(f"Added {spec.name} ({spec.architecture}) and selected it in the sidebar; every page now uses it.")
+        st.success(f"Added {text.md(spec.name)} ({text.md(spec.architecture)}) and selected it in the sidebar; every page now uses it.")
 
 spec = pickers.current_model()
 counts = param_counts(spec)
 c1, c2, c3 = st.columns(3)
 c1.metric("Total parameters", fmt.count(counts.total), help=f"{counts.total:,} exactly")
 c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts")
-c3.metric("Architecture", spec.architecture)
+c3.metric("Architecture", text.md(spec.architecture))
 
 compare = state.multiselect("Compare with", "compare", pickers.model_names(),
                             ["Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mixtral-8x7B-v0.1"],
@@ -66,4 +66,4 @@ Per decoder layer (h = hidden, f = intermediate, $n_q$ heads, $n_{kv}$ KV heads,
   its router's `e_score_correction_bias` (a buffer, 14,848 values) is listed apart.
 """)
     if spec.source:
-        st.write(f"Config source: {spec.source}")
+        st.write(f"Config source: {text.md(spec.source)}")

@@ -10,7 +10,7 @@ from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
 from calc.units import GB, GIB
 from ui import format as fmt
-from ui import pickers, results, state
+from ui import pickers, results, state, text
 from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
 
 st.title("Quantization (GGUF)")
@@ -39,7 +39,7 @@ try:
     by_type = quantize_all(spec, imatrix={"auto": None, "yes": True, "no": False}[imatrix])
     runs = {f: run_memory(spec, r, setup, gpu) for f, r in by_type.items() if not isinstance(r, ValueError)}
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
     st.stop()
 
 ok = {f: r for f, r in by_type.items() if not isinstance(r, ValueError)}
@@ -78,7 +78,7 @@ for f in FILE_TYPES:
                  "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
 table = pd.DataFrame(rows)
 
-st.subheader(f"{spec.name}: all file types at {context:,} tokens on {gpu.name}")
+st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
 wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
                     help="The unquantized types dwarf the others; they are always in the table.")
 chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes), "kv": fmt.size_value(runs[f].kv_cache_bytes),
@@ -134,12 +134,12 @@ if upload is not None:
     try:
         header = read_gguf(io.BytesIO(upload.getvalue()))
     except ValueError as exc:
-        st.error(f"{upload.name[:80]}: {exc}")
+        st.error(f"{text.md(upload.name, 80)}: {text.md(exc, 1000)}")
         header = None
     if header is not None:
         i1, i2, i3, i4 = st.columns(4)
-        i1.metric("Architecture", header.architecture)
-        i2.metric("File type", header.file_type or "unknown")
+        i1.metric("Architecture", text.md(header.architecture, 80))
+        i2.metric("File type", text.md(header.file_type or "unknown", 80))
         i3.metric("Tensors", f"{len(header.tensors):,}")
         i4.metric("Tensor data", fmt.size(header.tensor_bytes), help=f"{header.tensor_bytes:,} bytes; header "
                   f"{header.header_bytes:,} bytes; {header.bits_per_weight or 0:.3f} bits per weight")
@@ -157,7 +157,7 @@ if upload is not None:
         try:
             found = spec_from_gguf(header, name=f"{upload.name.removesuffix('.gguf')[:40]} (gguf)")
         except ValueError as exc:
-            st.warning(f"Not turned into a model: {exc}")
+            st.warning(f"Not turned into a model: {text.md(exc, 1000)}")
         else:
             if header.file_type in FILE_TYPES:
                 mine = quantize_all(found, (header.file_type,))[header.file_type]

@@ -19,7 +19,7 @@ from calc.scaling import (
     overtraining,
 )
 from ui import format as fmt
-from ui import pickers, results, state
+from ui import pickers, results, state, text
 from ui.figures_scaling import fit_quality, frontier, isoflop, loss_contour
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "synthetic_runs_epoch.csv"
@@ -53,7 +53,7 @@ else:
     try:
         budget = compute_budget_flops(gpus, days, peak * mfu)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(text.md(exc, 1000))
         st.stop()
     how = f"{gpus:,} x {gpu.name} x {days:g} days x {peak / 1e12:g} TFLOP/s x MFU {mfu:.2f}"
 st.metric("Budget", f"{budget:.3e} FLOPs", help=how)
@@ -79,7 +79,7 @@ with tab_fit:
         try:
             runs, lf = _fit(data, int(n_boot))
         except ValueError as exc:
-            st.error(f"{up.name[:80] if up is not None else EXAMPLE.name}: {exc}")
+            st.error(f"{text.md(up.name if up is not None else EXAMPLE.name, 80)}: {text.md(exc, 1000)}")
         else:
             your_fit = fit_from_loss(lf.loss, "yours", f"Your fit ({lf.n_runs} runs)",
                                      up.name[:80] if up is not None else EXAMPLE.name)
@@ -107,7 +107,7 @@ fits = [get_fit(k) for k in FIT_KEYS] + ([your_fit] if your_fit else [])
 try:
     optima = [optimum(f, budget) for f in fits]
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
     st.stop()
 
 _res = {"budget": (budget, "flops")}
@@ -191,7 +191,7 @@ with tab_beyond:
     try:
         ot = overtraining(f2, n_b * 1e9, d_b * 1e9)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(text.md(exc, 1000))
     else:
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Tokens per parameter", f"{ot.tokens_per_param:,.0f}",
@@ -214,7 +214,7 @@ with tab_beyond:
     try:
         ia = inference_aware_optimum(f2, target, inf_b * 1e9)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(text.md(exc, 1000))
     else:
         i1, i2, i3 = st.columns(3)
         i1.metric("Parameters", fmt.count(ia.params), delta=f"{ia.params / ia.chinchilla.params - 1:+.0%} vs "

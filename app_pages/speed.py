@@ -5,7 +5,7 @@ import streamlit as st
 from calc.gpus import match_device_name
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
 from ui import format as fmt
-from ui import measured, pickers, results, state
+from ui import measured, pickers, results, state, text
 from ui.figures_speed import step_time_vs_batch, tokens_vs_batch
 
 COMPUTE_DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
@@ -59,7 +59,7 @@ try:
     sweep = batch_sweep(spec, setup, hw, max_batch=max(1024, batch))
     fit = max_batch_in_memory(spec, setup, gpu.usable_memory_bytes)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
     st.stop()
 
 if use_measured and match_device_name(figures["device"]) != gpu:

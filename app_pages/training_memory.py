@@ -22,7 +22,7 @@ from calc.models import ModelSpec, param_counts
 from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GIB
 from ui import format as fmt
-from ui import pickers, results, state, verdict
+from ui import pickers, results, state, text, verdict
 from ui.defaults import TRAINING as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
@@ -38,7 +38,7 @@ source = state.select("Model", "tm_src", ["sidebar model", "parameter count only
                            "(model states only, as in the rules of thumb: 7B fp32 AdamW = 112 GB).")
 if source == "sidebar model":
     model = pickers.current_model()
-    st.caption(f"{model.name}: {param_counts(model).total:,} parameters, {model.num_layers} layers, hidden "
+    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers} layers, hidden "
                f"{model.hidden_size}, {model.num_heads} heads / {model.num_kv_heads} KV heads.")
 else:
     model = int(round(state.number("Parameters (billions)", "tm_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
@@ -125,7 +125,7 @@ try:
         reward=_other(reward), overhead_bytes=int(round(overhead_gib * GIB)))
     b = training_memory(model, setup)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(text.md(exc, 1000))
     st.stop()
 
 cap = gpu.usable_memory_bytes
@@ -185,7 +185,7 @@ shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arro
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 st.download_button("Download CSV", fmt.csv(df), file_name="training_memory.csv", mime="text/csv")
 for note in b.notes:
-    st.caption(f"- {note}")
+    st.caption(f"- {text.md(note, 1000)}")
 
 results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
                                     b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ui.text import html
+
 DTYPE_COLORS = {"fp32": "#636EFA", "tf32": "#00CC96", "bf16": "#EF553B", "fp16": "#AB63FA", "fp8": "#FFA15A"}
 
 
@@ -37,7 +39,7 @@ def flops_vs_size(records: list[dict], peaks: dict[str, float | None], device: s
     sizes = sorted({r["m"] for r in rows})
     fig.update_xaxes(type="log", tickvals=sizes, ticktext=[str(s) for s in sizes], title="matrix size n (n x n x n)")
     fig.update_yaxes(title=f"{unit} (2n³ / median time)", rangemode="tozero")
-    fig.update_layout(title=f"Matmul throughput on {device}", height=420, legend_orientation="h",
+    fig.update_layout(title=f"Matmul throughput on {html(device)}", height=420, legend_orientation="h",
                       legend_y=-0.25, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
@@ -54,7 +56,7 @@ def flops_by_shape(records: list[dict], device: str) -> go.Figure | None:
         fig.add_bar(x=[f"{r['shape']}<br>{r['m']}x{r['n']}x{r['k']}" for r in sel],
                     y=[r["tflops"] * 1e12 / scale for r in sel], name=dtype, marker_color=DTYPE_COLORS.get(dtype),
                     hovertemplate=f"{dtype} %{{x}}<br>%{{y:.3f}} {unit}<extra></extra>")
-    fig.update_layout(title=f"Model GEMM shapes on {device} (m = tokens, k = input, n = output features)",
+    fig.update_layout(title=f"Model GEMM shapes on {html(device)} (m = tokens, k = input, n = output features)",
                       barmode="group", height=420, yaxis_title=unit, legend_orientation="h", legend_yanchor="bottom",
                       legend_y=1.0, legend_xanchor="right", legend_x=1.0, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig

@@ -7,6 +7,7 @@ import re
 import plotly.graph_objects as go
 
 from calc.gguf import QuantResult, type_bits
+from ui.text import html
 
 PARTS = (("weights", "Weights", "#4C78A8"), ("kv", "KV cache", "#F58518"), ("compute", "Compute buffer", "#54A24B"))
 
@@ -27,7 +28,7 @@ def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_lab
                     hovertemplate="%{y}<br>" + label + ": %{x:.2f} " + unit + "<extra></extra>")
     if capacity:
         fig.add_vline(x=capacity, line_dash="dash", line_color="#E45756",
-                      annotation_text=f"{gpu_label}: {capacity:.1f} {unit}", annotation_position="top")
+                      annotation_text=f"{html(gpu_label)}: {capacity:.1f} {unit}", annotation_position="top")
     fig.update_layout(barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
                       yaxis=dict(autorange="reversed", title=None), legend=dict(orientation="h", y=1.06, traceorder="normal"),
                       margin=dict(l=10, r=10, t=60, b=10))

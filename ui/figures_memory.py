@@ -10,6 +10,8 @@ import math
 
 import plotly.graph_objects as go
 
+from ui.text import html
+
 LABELS = {
     "weights": "Weights",
     "master_weights": "Master weights (fp32)",
@@ -39,7 +41,7 @@ def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_
                         marker_color=COLORS.get(key), hovertemplate=f"{LABELS.get(key, key)}: %{{x:,.2f}} {unit}"
                                                                      "<extra></extra>")
     fig.add_vline(x=capacity, line_dash="dash", line_color="black",
-                  annotation_text=f"{gpu_name}: {capacity:,.1f} {unit}", annotation_position="top")
+                  annotation_text=f"{html(gpu_name)}: {capacity:,.1f} {unit}", annotation_position="top")
     total = sum(components.values())
     fig.update_layout(barmode="stack", height=230, xaxis_title=f"memory per GPU ({unit})",
                       xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,

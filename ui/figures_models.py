@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from calc.models import ParamCounts
+from ui.text import html
 
 COMPONENT_LABELS = {
     "embeddings": "Embeddings",
@@ -22,10 +23,11 @@ def breakdown_bar(named_counts: dict[str, ParamCounts]) -> go.Figure:
     """Stacked horizontal bars: parameters by component for each model (billions)."""
     fig = go.Figure()
     names = list(named_counts)
+    shown = [html(n) for n in names]  # model names come from uploads: Plotly renders <a href> in tick labels
     for comp, label in COMPONENT_LABELS.items():
         values = [named_counts[n].components()[comp] / 1e9 for n in names]
         if any(values):
-            fig.add_bar(name=label, y=names, x=values, orientation="h",
+            fig.add_bar(name=label, y=shown, x=values, orientation="h",
                         hovertemplate="%{y}<br>" + label + ": %{x:.3f} B<extra></extra>")
     fig.update_layout(barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),

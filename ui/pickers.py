@@ -12,7 +12,7 @@ from calc.cli.common import parse_config_bytes
 from calc.gpus import GPUS, get_gpu
 from calc.models import ModelSpec
 from calc.presets import PRESETS, get_preset
-from ui import custom_gpu, state
+from ui import custom_gpu, state, text
 
 DEFAULT_MODEL = "Meta-Llama-3-8B"
 DEFAULT_GPU = "H100 SXM"
@@ -80,7 +80,7 @@ def upload_config(uploaded) -> ModelSpec | None:
         name = f"{uploaded.name.removesuffix('.json')[:40]} (uploaded)"
         spec = ModelSpec.from_hf_config(cfg, name=name, source=f"upload: {uploaded.name[:80]}")
     except ValueError as exc:
-        st.error(f"{uploaded.name[:80]}: {exc}")
+        st.error(f"{text.md(uploaded.name, 80)}: {text.md(exc, 1000)}")
         return None
     add_model(spec, select=spec.name not in custom_models())
     return spec

@@ -20,7 +20,10 @@ import re
 from calc.cli import printable
 
 JOINER = "\u2060"  # WORD JOINER: invisible, not a word character, so no autolink pattern spans it
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character (CommonMark escapes them all)
+# Every ASCII punctuation character (CommonMark lets a backslash escape each one), except ``_ - .`` between two
+# letters or digits: there they cannot open emphasis, a list or a heading, so "Q4_K_M" and "Llama-3.1-8B" stay
+# as they are in the page source.
+_PUNCT = re.compile(r"((?<=[^\W_])[_.-](?=[^\W_]))|([!-/:-@\[-`{-~])")
 
 
 def md(text: object, limit: int | None = 200) -> str:
@@ -28,12 +31,12 @@ def md(text: object, limit: int | None = 200) -> str:
     dropped, every ASCII punctuation backslash-escaped, autolink patterns broken, cut to ``limit`` characters
     (with "...").
 
-    >>> md("[a](https:b) *c*")
-    '\\\\[a\\\\]\\\\(https\\\\:\\u2060b\\\\) \\\\*c\\\\*'
+    >>> print(md("[a](https:b) *c* Q4_K_M"))
+    \\[a\\]\\(https\\:\u2060b\\) \\*c\\* Q4_K_M
     """
     s = printable(str(text), limit).strip(" ")  # leading spaces would start a code block
     s = re.sub(r"(?i)(www)(?=\.)", r"\1" + JOINER, s)
-    s = _PUNCT.sub(r"\\\1", s)
+    s = _PUNCT.sub(lambda m: m.group(1) or "\\" + m.group(2), s)
     return s.replace(":", ":" + JOINER).replace("\\@", JOINER + "\\@")
 
 

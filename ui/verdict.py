@@ -12,6 +12,7 @@ import streamlit as st
 
 from calc.solvers import Layout, Remedy
 from ui import format as fmt
+from ui import text
 
 
 def show_fit(gpu_name: str, total_bytes: int, capacity_bytes: int, remedies: Sequence[Remedy] = (),
@@ -19,19 +20,19 @@ def show_fit(gpu_name: str, total_bytes: int, capacity_bytes: int, remedies: Seq
     """Render the verdict for ``total_bytes`` per GPU against ``capacity_bytes``; return the headroom (may be < 0)."""
     headroom = capacity_bytes - total_bytes
     if headroom >= 0:
-        st.success(f"**Fits** on {gpu_name}: {fmt.size(total_bytes)} of {fmt.size(capacity_bytes)} per GPU, headroom "
+        st.success(f"**Fits** on {text.md(gpu_name)}: {fmt.size(total_bytes)} of {fmt.size(capacity_bytes)} per GPU, headroom "
                    f"{fmt.size(headroom)} ({headroom / capacity_bytes:.0%}).")
     else:
-        text = (f"**Does not fit** on {gpu_name}: needs {fmt.size(total_bytes)} per GPU, {fmt.size(-headroom)} more "
-                f"than its {fmt.size(capacity_bytes)}.")
+        msg = (f"**Does not fit** on {text.md(gpu_name)}: needs {fmt.size(total_bytes)} per GPU, "
+               f"{fmt.size(-headroom)} more than its {fmt.size(capacity_bytes)}.")
         if remedies:
-            text += f"\n\nIt would fit with {'any one of' if len(remedies) > 1 else 'this change'}:\n" + "\n".join(
+            msg += f"\n\nIt would fit with {'any one of' if len(remedies) > 1 else 'this change'}:\n" + "\n".join(
                 f"- **{r.change}**: {fmt.size(r.per_gpu_bytes)} per GPU" for r in remedies)
         else:
-            text += "\n\nNo single change tried here makes it fit (see the solvers below)."
-        st.error(text)
+            msg += "\n\nNo single change tried here makes it fit (see the solvers below)."
+        st.error(msg)
     for w in warnings:
-        st.warning(w[:1].upper() + w[1:] + ".")
+        st.warning(text.md(w[:1].upper() + w[1:] + ".", 1000))
     return headroom
 
 
