@@ -20,15 +20,15 @@ import re
 from calc.cli import printable
 
 JOINER = "\u2060"  # WORD JOINER: invisible, not a word character, so no autolink pattern spans it
-# Every ASCII punctuation character (CommonMark lets a backslash escape each one), except ``_ - .`` between two
-# letters or digits: there they cannot open emphasis, a list or a heading, so "Q4_K_M" and "Llama-3.1-8B" stay
-# as they are in the page source.
-_PUNCT = re.compile(r"((?<=[^\W_])[_.-](?=[^\W_]))|([!-/:-@\[-`{-~])")
+# ASCII punctuation that can mean something to CommonMark, GFM or Streamlit (``:`` icons and colours, ``$`` maths)
+# gets a backslash; ``, ; ? % " ' / ^`` never do. ``_ - .`` between two letters or digits cannot open emphasis, a
+# list or a heading, so "Q4_K_M", "Llama-3.1-8B" and "32,768" stay as they are in the page source.
+_PUNCT = re.compile(r"((?<=[^\W_])[_.-](?=[^\W_]))|([!#$&()*+\-.:<=>@\[\\\]_`{|}~])")
 
 
 def md(text: object, limit: int | None = 200) -> str:
     """``text`` for a Markdown context, shown literally: control characters escaped (``\\x1b``), outer spaces
-    dropped, every ASCII punctuation backslash-escaped, autolink patterns broken, cut to ``limit`` characters
+    dropped, Markdown punctuation backslash-escaped, autolink patterns broken, cut to ``limit`` characters
     (with "...").
 
     >>> print(md("[a](https:b) *c* Q4_K_M"))
