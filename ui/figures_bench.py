@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ui.plot import figure, hline
 from ui.text import html
 
 DTYPE_COLORS = {"fp32": "#636EFA", "tf32": "#00CC96", "bf16": "#EF553B", "fp16": "#AB63FA", "fp8": "#FFA15A"}
@@ -25,23 +26,25 @@ def flops_vs_size(records: list[dict], peaks: dict[str, float | None], device: s
         return None
     shown_peaks = {d: p for d, p in peaks.items() if p and any(r["dtype"] == d for r in rows)}
     unit, scale = flops_unit([r["tflops"] * 1e12 for r in rows] + list(shown_peaks.values()))
-    fig = go.Figure()
+    data, shapes, notes = [], [], []
     for dtype in dict.fromkeys(r["dtype"] for r in rows):
         pts = sorted((r["m"], r["tflops"] * 1e12 / scale) for r in rows if r["dtype"] == dtype)
         color = DTYPE_COLORS.get(dtype)
-        fig.add_scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=f"{dtype} measured",
-                        line={"color": color},
-                        hovertemplate=f"{dtype} n=%{{x}}<br>%{{y:.3f}} {unit}<extra></extra>")
+        data.append(dict(type="scatter", x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                         name=f"{dtype} measured", line={"color": color},
+                         hovertemplate=f"{dtype} n=%{{x}}<br>%{{y:.3f}} {unit}<extra></extra>"))
         if dtype in shown_peaks:
-            fig.add_hline(y=shown_peaks[dtype] / scale, line_dash="dash", line_color=color,
-                          annotation_text=f"{dtype} dense peak {shown_peaks[dtype] / scale:,.1f}",
-                          annotation_position="top left")
+            y = shown_peaks[dtype] / scale
+            shapes.append(hline(y, dict(color=color, dash="dash")))
+            notes.append(dict(showarrow=False, text=f"{dtype} dense peak {y:,.1f}", x=0, xanchor="left",
+                              xref="x domain", y=y, yanchor="bottom", yref="y"))
     sizes = sorted({r["m"] for r in rows})
-    fig.update_xaxes(type="log", tickvals=sizes, ticktext=[str(s) for s in sizes], title="matrix size n (n x n x n)")
-    fig.update_yaxes(title=f"{unit} (2n³ / median time)", rangemode="tozero")
-    fig.update_layout(title=f"Matmul throughput on {html(device)}", height=420, legend_orientation="h",
-                      legend_y=-0.25, margin={"l": 10, "r": 10, "t": 50, "b": 10})
-    return fig
+    return figure(data, dict(
+        shapes=shapes, annotations=notes,
+        xaxis=dict(type="log", tickvals=sizes, ticktext=[str(s) for s in sizes], title="matrix size n (n x n x n)"),
+        yaxis=dict(title=f"{unit} (2n³ / median time)", rangemode="tozero"),
+        title=f"Matmul throughput on {html(device)}", height=420, legend_orientation="h",
+        legend_y=-0.25, margin={"l": 10, "r": 10, "t": 50, "b": 10}))
 
 
 def flops_by_shape(records: list[dict], device: str) -> go.Figure | None:
@@ -50,13 +53,13 @@ def flops_by_shape(records: list[dict], device: str) -> go.Figure | None:
     if not rows:
         return None
     unit, scale = flops_unit([r["tflops"] * 1e12 for r in rows])
-    fig = go.Figure()
+    data = []
     for dtype in dict.fromkeys(r["dtype"] for r in rows):
         sel = [r for r in rows if r["dtype"] == dtype]
-        fig.add_bar(x=[f"{r['shape']}<br>{r['m']}x{r['n']}x{r['k']}" for r in sel],
-                    y=[r["tflops"] * 1e12 / scale for r in sel], name=dtype, marker_color=DTYPE_COLORS.get(dtype),
-                    hovertemplate=f"{dtype} %{{x}}<br>%{{y:.3f}} {unit}<extra></extra>")
-    fig.update_layout(title=f"Model GEMM shapes on {html(device)} (m = tokens, k = input, n = output features)",
-                      barmode="group", height=420, yaxis_title=unit, legend_orientation="h", legend_yanchor="bottom",
-                      legend_y=1.0, legend_xanchor="right", legend_x=1.0, margin={"l": 10, "r": 10, "t": 70, "b": 10})
-    return fig
+        data.append(dict(type="bar", x=[f"{r['shape']}<br>{r['m']}x{r['n']}x{r['k']}" for r in sel],
+                         y=[r["tflops"] * 1e12 / scale for r in sel], name=dtype, marker_color=DTYPE_COLORS.get(dtype),
+                         hovertemplate=f"{dtype} %{{x}}<br>%{{y:.3f}} {unit}<extra></extra>"))
+    return figure(data, dict(
+        title=f"Model GEMM shapes on {html(device)} (m = tokens, k = input, n = output features)",
+        barmode="group", height=420, yaxis_title=unit, legend_orientation="h", legend_yanchor="bottom",
+        legend_y=1.0, legend_xanchor="right", legend_x=1.0, margin={"l": 10, "r": 10, "t": 70, "b": 10}))

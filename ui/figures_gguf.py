@@ -7,6 +7,7 @@ import re
 import plotly.graph_objects as go
 
 from calc.gguf import QuantResult, type_bits
+from ui.plot import figure, vline
 from ui.text import html
 
 PARTS = (("weights", "Weights", "#4C78A8"), ("kv", "KV cache", "#F58518"), ("compute", "Compute buffer", "#54A24B"))
@@ -22,17 +23,18 @@ def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_lab
     line at what the GPU offers the model (None: no line).
     """
     names = [r["quant"] for r in rows]
-    fig = go.Figure()
-    for key, label, color in PARTS:
-        fig.add_bar(name=label, y=names, x=[r[key] for r in rows], orientation="h", marker_color=color,
-                    hovertemplate="%{y}<br>" + label + ": %{x:.2f} " + unit + "<extra></extra>")
+    data = [dict(type="bar", name=label, y=names, x=[r[key] for r in rows], orientation="h", marker_color=color,
+                 hovertemplate="%{y}<br>" + label + ": %{x:.2f} " + unit + "<extra></extra>")
+            for key, label, color in PARTS]
+    marks = {}
     if capacity:
-        fig.add_vline(x=capacity, line_dash="dash", line_color="#E45756",
-                      annotation_text=f"{html(gpu_label)}: {capacity:.1f} {unit}", annotation_position="top")
-    fig.update_layout(barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
-                      yaxis=dict(autorange="reversed", title=None), legend=dict(orientation="h", y=1.06, traceorder="normal"),
-                      margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+        marks = dict(shapes=[vline(capacity, dict(color="#E45756", dash="dash"))],
+                     annotations=[dict(showarrow=False, text=f"{html(gpu_label)}: {capacity:.1f} {unit}", x=capacity,
+                                       xanchor="center", xref="x", y=1, yanchor="bottom", yref="y domain")])
+    return figure(data, dict(**marks, barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
+                             yaxis=dict(autorange="reversed", title=None),
+                             legend=dict(orientation="h", y=1.06, traceorder="normal"),
+                             margin=dict(l=10, r=10, t=60, b=10)))
 
 
 def type_map(quant: QuantResult) -> go.Figure:
@@ -51,14 +53,13 @@ def type_map(quant: QuantResult) -> go.Figure:
     z = [[type_bits(cells[r][i][0]) if i in cells[r] else None for i in range(layers)] for r in roles]
     text = [[cells[r][i][0] if i in cells[r] else "" for i in range(layers)] for r in roles]
     custom = [[f"{cells[r][i][1]:,}" if i in cells[r] else "" for i in range(layers)] for r in roles]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(layers)), y=roles, text=text, customdata=custom, colorscale="Viridis",
-        texttemplate="%{text}" if layers <= 16 else None, textfont=dict(size=9),
-        colorbar=dict(title="bits/weight"), xgap=1, ygap=1,
-        hovertemplate="layer %{x}, %{y}: %{text}<br>%{z:.4g} bits/weight, %{customdata} B<extra></extra>"))
-    fig.update_layout(height=140 + 34 * len(roles), xaxis_title="layer", yaxis=dict(autorange="reversed"),
-                      margin=dict(l=10, r=10, t=20, b=10))
-    return fig
+    heat = dict(type="heatmap", z=z, x=list(range(layers)), y=roles, text=text, customdata=custom,
+                colorscale="Viridis", textfont=dict(size=9), colorbar=dict(title="bits/weight"), xgap=1, ygap=1,
+                hovertemplate="layer %{x}, %{y}: %{text}<br>%{z:.4g} bits/weight, %{customdata} B<extra></extra>")
+    if layers <= 16:
+        heat["texttemplate"] = "%{text}"
+    return figure([heat], dict(height=140 + 34 * len(roles), xaxis_title="layer", yaxis=dict(autorange="reversed"),
+                               margin=dict(l=10, r=10, t=20, b=10)))
 
 
 def _role_order(role: str) -> tuple[int, str]:
@@ -72,9 +73,8 @@ def _role_order(role: str) -> tuple[int, str]:
 def bytes_by_type(quant: QuantResult, unit_div: float, unit: str) -> go.Figure:
     """Bar per ggml type: its share of the payload."""
     parts = quant.bytes_by_type
-    fig = go.Figure(go.Bar(x=list(parts), y=[v / unit_div for v in parts.values()], marker_color="#4C78A8",
-                           text=[f"{v / quant.tensor_bytes:.1%}" for v in parts.values()], textposition="outside",
-                           hovertemplate="%{x}: %{y:.3f} " + unit + "<extra></extra>"))
     top = max(parts.values()) / unit_div
-    fig.update_layout(height=300, yaxis_title=unit, yaxis_range=[0, top * 1.18], margin=dict(l=10, r=10, t=20, b=10))
-    return fig
+    return figure([dict(type="bar", x=list(parts), y=[v / unit_div for v in parts.values()], marker_color="#4C78A8",
+                        text=[f"{v / quant.tensor_bytes:.1%}" for v in parts.values()], textposition="outside",
+                        hovertemplate="%{x}: %{y:.3f} " + unit + "<extra></extra>")],
+                  dict(height=300, yaxis_title=unit, yaxis_range=[0, top * 1.18], margin=dict(l=10, r=10, t=20, b=10)))

@@ -10,6 +10,7 @@ import math
 
 import plotly.graph_objects as go
 
+from ui.plot import figure, hline, vline
 from ui.text import html
 
 LABELS = {
@@ -34,20 +35,17 @@ COLORS = {
 
 def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> go.Figure:
     """One stacked horizontal bar of the per-GPU components, with the GPU's capacity as a line."""
-    fig = go.Figure()
-    for key, value in components.items():
-        if value > 0:
-            fig.add_bar(name=LABELS.get(key, key), y=["per GPU"], x=[value], orientation="h",
-                        marker_color=COLORS.get(key), hovertemplate=f"{LABELS.get(key, key)}: %{{x:,.2f}} {unit}"
-                                                                     "<extra></extra>")
-    fig.add_vline(x=capacity, line_dash="dash", line_color="black",
-                  annotation_text=f"{html(gpu_name)}: {capacity:,.1f} {unit}", annotation_position="top")
+    data = [dict(type="bar", name=LABELS.get(key, key), y=["per GPU"], x=[value], orientation="h",
+                 marker_color=COLORS.get(key), hovertemplate=f"{LABELS.get(key, key)}: %{{x:,.2f}} {unit}<extra></extra>")
+            for key, value in components.items() if value > 0]
     total = sum(components.values())
-    fig.update_layout(barmode="stack", height=230, xaxis_title=f"memory per GPU ({unit})",
-                      xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,
-                      legend_traceorder="normal",
-                      margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    return figure(data, dict(
+        shapes=[vline(capacity, dict(color="black", dash="dash"))],
+        annotations=[dict(showarrow=False, text=f"{html(gpu_name)}: {capacity:,.1f} {unit}", x=capacity, xanchor="center",
+                          xref="x", y=1, yanchor="bottom", yref="y domain")],
+        barmode="stack", height=230, xaxis_title=f"memory per GPU ({unit})",
+        xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,
+        legend_traceorder="normal", margin=dict(l=10, r=10, t=40, b=10)))
 
 
 def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
@@ -56,28 +54,28 @@ def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str
 
     No legend: the colors are those of ``breakdown_bar``, drawn above it on the pages.
     """
-    fig = go.Figure()
-    for key, values in components.items():
-        if max(values, default=0) > 0:
-            fig.add_scatter(x=list(x), y=list(values), name=LABELS.get(key, key), stackgroup="mem", mode="lines",
-                            line_color=COLORS.get(key),
-                            hovertemplate=f"{LABELS.get(key, key)}: %{{y:,.2f}} {unit}<extra></extra>")
-    fig.add_hline(y=capacity, line_dash="dash", line_color="black", annotation_text=f"capacity {capacity:,.1f} {unit}",
-                  annotation_position="top left")
+    data = [dict(type="scatter", x=list(x), y=list(values), name=LABELS.get(key, key), stackgroup="mem",
+                 mode="lines", line_color=COLORS.get(key),
+                 hovertemplate=f"{LABELS.get(key, key)}: %{{y:,.2f}} {unit}<extra></extra>")
+            for key, values in components.items() if max(values, default=0) > 0]
+    shapes = [hline(capacity, dict(color="black", dash="dash"))]
+    notes = [dict(showarrow=False, text=f"capacity {capacity:,.1f} {unit}", x=0, xanchor="left", xref="x domain",
+                  y=capacity, yanchor="bottom", yref="y")]
     if current_x is not None:
         # Shapes take data values on a log axis, annotations log10 of them: add_vline's own annotation at x=16
         # stretched a log axis to 10^16 (issue 17 item 3), so the label is placed here.
-        fig.add_vline(x=current_x, line_dash="dot", line_color="gray")
-        fig.add_annotation(x=math.log10(current_x) if log_x else current_x, y=1, yref="y domain", text="current",
-                           showarrow=False, xanchor="left", yanchor="top")
+        shapes.append(vline(current_x, dict(color="gray", dash="dot")))
+        notes.append(dict(x=math.log10(current_x) if log_x else current_x, y=1, yref="y domain", text="current",
+                          showarrow=False, xanchor="left", yanchor="top"))
     totals = [sum(v[i] for v in components.values()) for i in range(len(list(x)))]
     top = max(max(totals, default=0), capacity) * 1.1
-    fig.update_layout(height=340, xaxis_title=x_title, yaxis_title=f"memory per GPU ({unit})", yaxis_range=[0, top],
-                      hovermode="x unified", showlegend=False, title=title, title_font_size=14,
-                      margin=dict(l=10, r=10, t=40, b=10))
     xs = [float(v) for v in x]
+    xaxis = dict(title=x_title)
     if log_x:
-        fig.update_xaxes(type="log", range=[math.log10(min(xs)), math.log10(max(xs))] if xs else None)
+        xaxis.update(type="log", range=[math.log10(min(xs)), math.log10(max(xs))] if xs else None)
     elif xs:
-        fig.update_xaxes(range=[min(xs), max(xs)])
-    return fig
+        xaxis.update(range=[min(xs), max(xs)])
+    return figure(data, dict(
+        shapes=shapes, annotations=notes, height=340, xaxis=xaxis, yaxis_title=f"memory per GPU ({unit})",
+        yaxis_range=[0, top], hovermode="x unified", showlegend=False, title=title, title_font_size=14,
+        margin=dict(l=10, r=10, t=40, b=10)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from calc.models import ParamCounts
+from ui.plot import figure
 from ui.text import html
 
 COMPONENT_LABELS = {
@@ -21,15 +22,15 @@ COMPONENT_LABELS = {
 
 def breakdown_bar(named_counts: dict[str, ParamCounts]) -> go.Figure:
     """Stacked horizontal bars: parameters by component for each model (billions)."""
-    fig = go.Figure()
     names = list(named_counts)
+    components = {n: named_counts[n].components() for n in names}
     shown = [html(n) for n in names]  # model names come from uploads: Plotly renders <a href> in tick labels
+    data = []
     for comp, label in COMPONENT_LABELS.items():
-        values = [named_counts[n].components()[comp] / 1e9 for n in names]
+        values = [components[n][comp] / 1e9 for n in names]
         if any(values):
-            fig.add_bar(name=label, y=shown, x=values, orientation="h",
-                        hovertemplate="%{y}<br>" + label + ": %{x:.3f} B<extra></extra>")
-    fig.update_layout(barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                      margin=dict(l=10, r=10, t=40, b=10), title=None)
-    return fig
+            data.append(dict(type="bar", name=label, y=shown, x=values, orientation="h",
+                             hovertemplate="%{y}<br>" + label + ": %{x:.3f} B<extra></extra>"))
+    return figure(data, dict(barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
+                             legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                             margin=dict(l=10, r=10, t=40, b=10), title=None))

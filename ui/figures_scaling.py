@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from calc.fit import Runs
 from calc.scaling import KnownRun, ParametricLoss, ScalingFit
+from ui.plot import figure, vline
 
 COLORS = {"approach1": "#4C78A8", "approach2": "#72B7B2", "approach3": "#54A24B", "hoffmann": "#F58518",
           "epoch": "#E45756", "kaplan": "#B279A2", "rule20": "#9D755D", "yours": "#000000"}
@@ -24,30 +25,28 @@ def frontier(fits: list[ScalingFit], known: tuple[KnownRun, ...], budget: float 
              flops_range: tuple[float, float] = (1e18, 1e27)) -> go.Figure:
     """Compute-optimal N against C (log-log) for each fit, with published models at C = 6ND."""
     c = np.geomspace(*flops_range, 120)
-    fig = go.Figure()
-    for f in fits:
-        fig.add_scatter(x=c, y=f.params_for_compute(c), mode="lines", name=f.label,
-                        line=dict(color=COLORS.get(f.key, "#333"), dash=DASH.get(f.key, "solid"), width=2),
-                        hovertemplate=f.label + "<br>C=%{x:.2e}: N=%{y:.3s}<extra></extra>")
-    fig.add_scatter(x=[r.flops for r in known], y=[r.params for r in known], mode="markers+text",
-                    name="published models", text=[r.name for r in known], textposition=_positions(known, "middle right"),
-                    textfont=dict(size=11), marker=dict(symbol="diamond", size=10, color="#222"),
-                    customdata=[r.tokens for r in known],
-                    hovertemplate="%{text}<br>N=%{y:.3s}, D=%{customdata:.3s}, 6ND=%{x:.2e}<extra></extra>")
+    data = [dict(type="scatter", x=c, y=f.params_for_compute(c), mode="lines", name=f.label,
+                 line=dict(color=COLORS.get(f.key, "#333"), dash=DASH.get(f.key, "solid"), width=2),
+                 hovertemplate=f.label + "<br>C=%{x:.2e}: N=%{y:.3s}<extra></extra>") for f in fits]
+    data.append(dict(type="scatter", x=[r.flops for r in known], y=[r.params for r in known], mode="markers+text",
+                     name="published models", text=[r.name for r in known],
+                     textposition=_positions(known, "middle right"), textfont=dict(size=11),
+                     marker=dict(symbol="diamond", size=10, color="#222"), customdata=[r.tokens for r in known],
+                     hovertemplate="%{text}<br>N=%{y:.3s}, D=%{customdata:.3s}, 6ND=%{x:.2e}<extra></extra>"))
+    marks = {}
     if budget is not None:
-        fig.add_vline(x=budget, line_dash="dash", line_color="#666")
-        fig.add_annotation(x=np.log10(budget), y=1, yref="paper", text="your budget", showarrow=False,
-                           xanchor="right", yanchor="top", font=dict(color="#444"))
-    fig.update_layout(xaxis_type="log", yaxis_type="log", xaxis_title="training compute C (FLOPs)",
-                      yaxis_title="compute-optimal parameters N", xaxis_exponentformat="e",
-                      yaxis_exponentformat="e", height=520, legend=dict(orientation="h", y=-0.18),
-                      margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+        marks = dict(shapes=[vline(budget, dict(color="#666", dash="dash"))],
+                     annotations=[dict(x=np.log10(budget), y=1, yref="paper", text="your budget", showarrow=False,
+                                       xanchor="right", yanchor="top", font=dict(color="#444"))])
+    return figure(data, dict(**marks, xaxis_type="log", yaxis_type="log", xaxis_title="training compute C (FLOPs)",
+                             yaxis_title="compute-optimal parameters N", xaxis_exponentformat="e",
+                             yaxis_exponentformat="e", height=520, legend=dict(orientation="h", y=-0.18),
+                             margin=dict(l=10, r=10, t=10, b=10)))
 
 
 def isoflop(law: ParametricLoss, label: str, budgets: list[float], n_range: tuple[float, float] = (1e7, 1e13)) -> go.Figure:
     """Loss against N at fixed compute (D = C / 6N) for several budgets, each minimum marked."""
-    fig = go.Figure()
+    data = []
     n = np.geomspace(*n_range, 300)
     palette = ["#4C78A8", "#72B7B2", "#54A24B", "#EECA3B", "#F58518", "#E45756", "#B279A2"]
     for i, c in enumerate(budgets):
@@ -55,16 +54,15 @@ def isoflop(law: ParametricLoss, label: str, budgets: list[float], n_range: tupl
         keep = (d >= 1e8) & (d <= 1e15)  # leave out runs of fewer than 1e8 or absurdly many tokens
         loss = law.loss(n[keep], d[keep])
         color = palette[i % len(palette)]
-        fig.add_scatter(x=n[keep], y=loss, mode="lines", name=f"C = {c:.2g}", line=dict(color=color),
-                        hovertemplate=f"C={c:.1e}<br>N=%{{x:.3s}}: loss %{{y:.4f}}<extra></extra>")
+        data.append(dict(type="scatter", x=n[keep], y=loss, mode="lines", name=f"C = {c:.2g}", line=dict(color=color),
+                         hovertemplate=f"C={c:.1e}<br>N=%{{x:.3s}}: loss %{{y:.4f}}<extra></extra>"))
         n_opt = float(law.optimal_params(c))
-        fig.add_scatter(x=[n_opt], y=[float(law.loss(n_opt, c / (6 * n_opt)))], mode="markers",
-                        marker=dict(color=color, size=9, line=dict(color="#000", width=1)), showlegend=False,
-                        hovertemplate=f"optimum at C={c:.1e}: N=%{{x:.3s}}, loss %{{y:.4f}}<extra></extra>")
-    fig.update_layout(xaxis_type="log", xaxis_title="parameters N", yaxis_title=f"predicted loss ({label})",
-                      xaxis_exponentformat="e", height=430, legend=dict(orientation="h", y=-0.2),
-                      margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+        data.append(dict(type="scatter", x=[n_opt], y=[float(law.loss(n_opt, c / (6 * n_opt)))], mode="markers",
+                         marker=dict(color=color, size=9, line=dict(color="#000", width=1)), showlegend=False,
+                         hovertemplate=f"optimum at C={c:.1e}: N=%{{x:.3s}}, loss %{{y:.4f}}<extra></extra>"))
+    return figure(data, dict(xaxis_type="log", xaxis_title="parameters N", yaxis_title=f"predicted loss ({label})",
+                             xaxis_exponentformat="e", height=430, legend=dict(orientation="h", y=-0.2),
+                             margin=dict(l=10, r=10, t=10, b=10)))
 
 
 def loss_contour(law: ParametricLoss, label: str, known: tuple[KnownRun, ...],
@@ -73,47 +71,45 @@ def loss_contour(law: ParametricLoss, label: str, known: tuple[KnownRun, ...],
     ln = np.linspace(np.log10(n_range[0]), np.log10(n_range[1]), 120)
     ld = np.linspace(np.log10(d_range[0]), np.log10(d_range[1]), 120)
     z = law.loss(10.0 ** ln[None, :], 10.0 ** ld[:, None])
-    fig = go.Figure()
-    fig.add_contour(x=ln, y=ld, z=z, colorscale="Blues", contours=dict(showlabels=True, labelfont=dict(size=10)),
-                    colorbar=dict(title="loss"), hovertemplate="log10 N=%{x:.2f}, log10 D=%{y:.2f}: loss %{z:.4f}<extra></extra>",
-                    ncontours=18)
+    data = [dict(type="contour", x=ln, y=ld, z=z, colorscale="Blues",
+                 contours=dict(showlabels=True, labelfont=dict(size=10)), colorbar=dict(title="loss"),
+                 hovertemplate="log10 N=%{x:.2f}, log10 D=%{y:.2f}: loss %{z:.4f}<extra></extra>", ncontours=18)]
     c = np.geomspace(6 * n_range[0] * d_range[0], 6 * n_range[1] * d_range[1], 60)
     n_opt = law.optimal_params(c)
     d_opt = c / (6 * n_opt)
-    fig.add_scatter(x=np.log10(n_opt), y=np.log10(d_opt), mode="lines", name="compute-optimal frontier",
-                    line=dict(color="#E45756", width=3))
+    data.append(dict(type="scatter", x=np.log10(n_opt), y=np.log10(d_opt), mode="lines",
+                     name="compute-optimal frontier", line=dict(color="#E45756", width=3)))
+    notes = []
     for budget in (1e20, 1e22, 1e24, 1e26):
         nn = np.array(n_range)
-        fig.add_scatter(x=np.log10(nn), y=np.log10(budget / (6 * nn)), mode="lines", showlegend=False,
-                        line=dict(color="#555", dash="dot", width=1), hoverinfo="skip")
+        data.append(dict(type="scatter", x=np.log10(nn), y=np.log10(budget / (6 * nn)), mode="lines", showlegend=False,
+                         line=dict(color="#555", dash="dot", width=1), hoverinfo="skip"))
         x_lab = np.log10(n_range[0]) + 0.3
         y_lab = np.log10(budget / (6 * n_range[0] * 10 ** 0.3))
         if ld[0] < y_lab < ld[-1]:
-            fig.add_annotation(x=x_lab, y=y_lab, text=f"C={budget:.0e}", showarrow=False,
-                               font=dict(color="#333", size=10), bgcolor="rgba(255,255,255,0.6)")
-    fig.add_scatter(x=[np.log10(r.params) for r in known], y=[np.log10(r.tokens) for r in known],
-                    mode="markers+text", text=[r.name for r in known], textposition=_positions(known, "top center"),
-                    textfont=dict(color="#111", size=11), marker=dict(symbol="diamond", size=9, color="#111"),
-                    name="published models", hovertemplate="%{text}<extra></extra>")
-    fig.update_layout(xaxis_title="log10 parameters N", yaxis_title="log10 training tokens D",
-                      xaxis_range=[ln[0], ln[-1]], yaxis_range=[ld[0], ld[-1]], height=520,
-                      title=dict(text=label, x=0.01, y=0.98, font=dict(size=13)),
-                      legend=dict(orientation="h", y=-0.15), margin=dict(l=10, r=10, t=30, b=10))
-    return fig
+            notes.append(dict(x=x_lab, y=y_lab, text=f"C={budget:.0e}", showarrow=False,
+                              font=dict(color="#333", size=10), bgcolor="rgba(255,255,255,0.6)"))
+    data.append(dict(type="scatter", x=[np.log10(r.params) for r in known], y=[np.log10(r.tokens) for r in known],
+                     mode="markers+text", text=[r.name for r in known], textposition=_positions(known, "top center"),
+                     textfont=dict(color="#111", size=11), marker=dict(symbol="diamond", size=9, color="#111"),
+                     name="published models", hovertemplate="%{text}<extra></extra>"))
+    return figure(data, dict(annotations=notes, xaxis_title="log10 parameters N",
+                             yaxis_title="log10 training tokens D", xaxis_range=[ln[0], ln[-1]],
+                             yaxis_range=[ld[0], ld[-1]], height=520,
+                             title=dict(text=label, x=0.01, y=0.98, font=dict(size=13)),
+                             legend=dict(orientation="h", y=-0.15), margin=dict(l=10, r=10, t=30, b=10)))
 
 
 def fit_quality(runs: Runs, law: ParametricLoss) -> go.Figure:
     """Observed against fitted loss for uploaded runs (a perfect fit lies on the diagonal)."""
     pred = law.loss(runs.params, runs.tokens)
     lo, hi = float(min(pred.min(), runs.loss.min())), float(max(pred.max(), runs.loss.max()))
-    fig = go.Figure()
-    fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="#999", dash="dot"), showlegend=False,
-                    hoverinfo="skip")
-    fig.add_scatter(x=runs.loss, y=pred, mode="markers", marker=dict(color=np.log10(runs.params),
-                    colorscale="Viridis", size=8, colorbar=dict(title="log10 N")),
-                    customdata=np.stack([runs.params, runs.tokens], axis=1), showlegend=False,
-                    hovertemplate="N=%{customdata[0]:.3s}, D=%{customdata[1]:.3s}<br>observed %{x:.4f}, "
-                                  "fitted %{y:.4f}<extra></extra>")
-    fig.update_layout(xaxis_title="observed loss", yaxis_title="fitted loss", height=380,
-                      margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+    data = [dict(type="scatter", x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="#999", dash="dot"),
+                 showlegend=False, hoverinfo="skip"),
+            dict(type="scatter", x=runs.loss, y=pred, mode="markers",
+                 marker=dict(color=np.log10(runs.params), colorscale="Viridis", size=8, colorbar=dict(title="log10 N")),
+                 customdata=np.stack([runs.params, runs.tokens], axis=1), showlegend=False,
+                 hovertemplate="N=%{customdata[0]:.3s}, D=%{customdata[1]:.3s}<br>observed %{x:.4f}, "
+                               "fitted %{y:.4f}<extra></extra>")]
+    return figure(data, dict(xaxis_title="observed loss", yaxis_title="fitted loss", height=380,
+                             margin=dict(l=10, r=10, t=10, b=10)))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ui.plot import figure
 from ui.text import html
 
 
 def grouped_bars(names: list[str], metrics: list[str], values: dict[tuple[str, str], float], axis_title: str) -> go.Figure:
     """One group per metric, one bar per scenario. Names and labels are shown as text (they come from imports)."""
-    fig = go.Figure()
-    for name in names:
-        fig.add_bar(name=html(name), x=[html(m) for m in metrics], y=[values.get((name, m)) for m in metrics])
-    fig.update_layout(barmode="group", yaxis_title=axis_title, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
-                      margin=dict(l=10, r=10, t=40, b=10), height=420)
-    return fig
+    data = [dict(type="bar", name=html(name), x=[html(m) for m in metrics], y=[values.get((name, m)) for m in metrics])
+            for name in names]
+    return figure(data, dict(barmode="group", yaxis_title=axis_title,
+                             legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+                             margin=dict(l=10, r=10, t=40, b=10), height=420))

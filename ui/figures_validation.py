@@ -9,6 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ui.plot import figure, hline, vline
+
 #: Display order of the formulas (rows of the chart, groups of the table).
 FORMULA_ORDER = (
     "Parameters", "Weights", "Gradients", "Optimizer states (AdamW)", "KV cache",
@@ -76,53 +78,53 @@ def error_strip(records: list[dict]) -> go.Figure:
     The shaded band is each formula's tolerance (±10 % for activations, 0 for exact formulas).
     """
     formulas = formulas_in(records)
-    fig = go.Figure()
+    shapes = []
     for i, f in enumerate(formulas):
         tol = next(r["tolerance_pct"] for r in records if r["formula"] == f)
         if tol:
-            fig.add_shape(type="rect", x0=-tol, x1=tol, y0=i - 0.45, y1=i + 0.45, xref="x", yref="y",
-                          fillcolor="rgba(44,160,44,0.12)", line_width=0, layer="below")
+            shapes.append(dict(type="rect", x0=-tol, x1=tol, y0=i - 0.45, y1=i + 0.45, xref="x", yref="y",
+                               fillcolor="rgba(44,160,44,0.12)", line_width=0, layer="below"))
+    data = []
     archs = list(dict.fromkeys(r["label"] for r in records))
     for j, a in enumerate(archs):
         rs = [r for r in records if r["label"] == a and r["error_pct"] is not None]
         if not rs:
             continue
         offset = (j - (len(archs) - 1) / 2) * 0.09  # dodge: each architecture its own lane in the row
-        fig.add_scatter(
-            x=[r["error_pct"] for r in rs], y=[formulas.index(r["formula"]) + offset for r in rs],
+        data.append(dict(
+            type="scatter", x=[r["error_pct"] for r in rs], y=[formulas.index(r["formula"]) + offset for r in rs],
             mode="markers", name=a, marker=dict(size=9, color=ARCH_COLORS[j % len(ARCH_COLORS)],
                                                 symbol=["circle" if r["ok"] else "x" for r in rs],
                                                 line=dict(width=0.5, color="white")),
             customdata=[[r["formula"], r["case"], f"{r['predicted']:,}", f"{r['measured']:,}", r["unit"]] for r in rs],
             hovertemplate=("<b>%{customdata[0]}</b><br>" + a + " · %{customdata[1]}<br>predicted %{customdata[2]}"
                            " %{customdata[4]}<br>measured %{customdata[3]} %{customdata[4]}<br>error %{x:+.2f}%"
-                           "<extra></extra>"))
-    for i in range(1, len(formulas)):
-        fig.add_hline(y=i - 0.5, line=dict(color="rgba(0,0,0,0.08)", width=1))
-    fig.add_vline(x=0, line=dict(color="#666", width=1))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(formulas))), ticktext=formulas,
-                     autorange="reversed", range=[len(formulas) - 0.5, -0.5], showgrid=False)
-    fig.update_xaxes(title="error = (predicted − measured) / measured  [%]", zeroline=False, ticksuffix="%")
-    fig.update_layout(height=120 + 42 * len(formulas), margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
-    return fig
+                           "<extra></extra>")))
+    shapes += [hline(i - 0.5, dict(color="rgba(0,0,0,0.08)", width=1)) for i in range(1, len(formulas))]
+    shapes.append(vline(0, dict(color="#666", width=1)))
+    return figure(data, dict(
+        shapes=shapes,
+        yaxis=dict(tickmode="array", tickvals=list(range(len(formulas))), ticktext=formulas,
+                   autorange="reversed", range=[len(formulas) - 0.5, -0.5], showgrid=False),
+        xaxis=dict(title="error = (predicted − measured) / measured  [%]", zeroline=False, ticksuffix="%"),
+        height=120 + 42 * len(formulas), margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0)))
 
 
 def layer_bars(run: dict) -> go.Figure:
     """Predicted vs measured saved bytes per decoder layer (and the shared tensors) for one training run."""
     measured = list(run["saved_layer_bytes"]) + [run["saved_regions"].get("shared", 0)]
     labels = [f"layer {i}" for i in range(len(run["saved_layer_bytes"]))] + ["shared by all layers"]
-    fig = go.Figure()
+    data = []
     pred = run.get("predicted_layer_bytes")
     if pred is not None:
-        fig.add_bar(name="predicted", x=labels, y=[*pred, run.get("predicted_shared_bytes") or 0],
-                    marker_color="#1f77b4", hovertemplate="%{x}: %{y:,} B predicted<extra></extra>")
-    fig.add_bar(name="measured", x=labels, y=measured, marker_color="#ff7f0e",
-                hovertemplate="%{x}: %{y:,} B measured<extra></extra>")
-    fig.update_layout(barmode="group", yaxis_title="bytes saved for backward", height=340,
-                      margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
-    return fig
+        data.append(dict(type="bar", name="predicted", x=labels, y=[*pred, run.get("predicted_shared_bytes") or 0],
+                         marker_color="#1f77b4", hovertemplate="%{x}: %{y:,} B predicted<extra></extra>"))
+    data.append(dict(type="bar", name="measured", x=labels, y=measured, marker_color="#ff7f0e",
+                     hovertemplate="%{x}: %{y:,} B measured<extra></extra>"))
+    return figure(data, dict(barmode="group", yaxis_title="bytes saved for backward", height=340,
+                             margin=dict(l=10, r=10, t=40, b=10),
+                             legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0)))
 
 
 def gpu_table(rows: list[dict]) -> pd.DataFrame:
