@@ -41,9 +41,10 @@ from calc.activations import (
     layer_terms,
     model_terms,
 )
+from calc.arch.kinds import NORM_PARAMS, MoE
 from calc.dtypes import dtype_bits
 from calc.kvcache import kv_cache_bytes
-from calc.models import ModelSpec, layer_params, norm_params, param_counts
+from calc.models import ModelSpec, param_counts
 
 __all__ = [
     "TrainingSetup", "InferenceSetup", "MemoryBreakdown", "training_memory", "inference_memory",
@@ -215,76 +216,81 @@ def optimizer_state_bytes(params: int, optimizer: str, *, state_dtype: str = "fp
 
 
 def _adafactor_elements(spec: ModelSpec) -> int:
-    """Adafactor second-moment elements: r + c per weight matrix, n per vector (norms)."""
-    n = 0
-    for i in range(spec.num_layers):
-        n += sum(o + i_ for mats in linear_shapes(spec, i).values() for (o, i_) in mats)
-        n += norm_params(spec)
-    n += spec.vocab_size + spec.hidden_size  # embedding matrix
-    if not spec.tie_embeddings:
-        n += spec.vocab_size + spec.hidden_size
-    return n + spec.hidden_size
+    """Adafactor second-moment elements (``transformers.optimization.Adafactor``): a tensor of two or more
+    dims keeps a row and a column factor over its last two dims (per leading index: fused experts
+    ``(E, o, i)`` keep ``E x (o + i)``), a vector keeps one value per element. Per distinct layer kind."""
+    lay = spec.layout
+    h = lay.hidden
+
+    def factored(shape: tuple[int, ...]) -> int:
+        if len(shape) < 2:
+            return shape[0] if shape else 1
+        lead = 1
+        for d in shape[:-2]:
+            lead *= d
+        return lead * (shape[-2] + shape[-1])
+
+    n = sum(c * sum(factored(t.shape) for t in b.tensors(h) if not t.buffer) for b, c in lay.kind_counts())
+    n += lay.vocab + h  # embedding matrix
+    if not lay.tied:
+        n += lay.vocab + h
+    return n + (h if lay.final_norm else 0)
 
 
-# ----- module shapes (LoRA targets, Adafactor) ----------------------------------------------------
-def linear_shapes(spec: ModelSpec, layer: int) -> dict[str, list[tuple[int, int]]]:
-    """Weight matrices of decoder layer ``layer`` as ``name -> [(d_out, d_in), ...]``.
+# ----- module shapes (LoRA targets, Adafactor, TP shards) -----------------------------------------------
+def _matrix_name(tensor_name: str) -> str:
+    name = tensor_name.removesuffix(".weight")
+    if name.startswith("experts."):
+        return "experts"
+    return name
 
-    Names are Llama's; GPT-2's fused ``c_attn`` is listed as ``qkv_proj``; DeepSeek's MLA
-    projections keep their names; MoE layers list ``experts`` (all routed experts) and ``router``.
+
+def block_matrices(block, hidden: int) -> dict[str, list[tuple[int, int, int]]]:
+    """Weight matrices of one layer kind as ``name -> [(d_out, d_in, count), ...]``.
+
+    Names are Llama's (``q_proj`` ... ``down_proj``); a fused query-key-value matrix (GPT-2, GPT-NeoX) is
+    ``qkv_proj``; MLA and recurrent mixers keep their ``transformers`` names; routed experts are one entry
+    ``experts`` with ``count`` = number of experts (never expanded), the MoE gate is ``router``.
     """
-    h = spec.hidden_size
-    s: dict[str, list[tuple[int, int]]] = {}
-    if spec.is_mla:
-        if spec.q_lora_rank:
-            s["q_a_proj"] = [(spec.q_lora_rank, h)]
-            s["q_b_proj"] = [(spec.q_dim, spec.q_lora_rank)]
+    out: dict[str, list[tuple[int, int, int]]] = {}
+    for t in block.tensors(hidden):
+        if not t.linear:
+            continue
+        if len(t.shape) == 3:
+            e, o, i = t.shape
+            out.setdefault(_matrix_name(t.name), []).append((o, i, e))
         else:
-            s["q_proj"] = [(spec.q_dim, h)]
-        s["kv_a_proj_with_mqa"] = [(spec.kv_lora_rank + spec.qk_rope_head_dim, h)]
-        s["kv_b_proj"] = [(spec.num_heads * (spec.qk_nope_head_dim + spec.v_head_dim), spec.kv_lora_rank)]
-    elif spec.architecture == "GPT2LMHeadModel":
-        s["qkv_proj"] = [(spec.q_dim + 2 * spec.kv_dim, h)]
-    else:
-        s["q_proj"] = [(spec.q_dim, h)]
-        s["k_proj"] = [(spec.kv_dim, h)]
-        s["v_proj"] = [(spec.kv_dim, h)]
-    s["o_proj"] = [(h, spec.attn_out_dim)]
-
-    def mlp(f: int, prefix: str = "") -> None:
-        if spec.gated_mlp:
-            s[prefix + "gate_proj"] = [(f, h)]
-        s[prefix + "up_proj"] = [(f, h)]
-        s[prefix + "down_proj"] = [(h, f)]
-
-    if spec.layer_is_moe(layer):
-        fe = spec.moe_intermediate_size
-        per = ([(fe, h)] if spec.gated_mlp else []) + [(fe, h), (h, fe)]
-        s["experts"] = per * spec.num_experts
-        s["router"] = [(spec.num_experts, h)]
-        if spec.num_shared_experts:
-            mlp(spec.shared_expert_intermediate_size, "shared_experts.")
-    else:
-        mlp(spec.intermediate_size)
-    return s
+            o, i = t.shape
+            out.setdefault(_matrix_name(t.name), []).append((o, i, 1))
+    return out
 
 
-def _lora_modules(spec: ModelSpec, layer: int, targets: tuple[str, ...]) -> list[tuple[int, int]]:
-    """The (d_out, d_in) matrices LoRA adapts in ``layer`` for Llama-style target names.
+def linear_shapes(spec: ModelSpec, layer: int) -> dict[str, list[tuple[int, int, int]]]:
+    """Weight matrices of decoder layer ``layer``: ``name -> [(d_out, d_in, count), ...]`` (see
+    ``block_matrices``; ``count`` > 1 only for routed experts)."""
+    return block_matrices(spec.layout.kind(layer), spec.hidden_size)
 
-    Mapped onto other layouts: GPT-2's fused ``c_attn`` is adapted once if any of q/k/v is a
-    target; on MLA, q_proj -> q_a_proj and q_b_proj, k_proj -> kv_a_proj_with_mqa,
-    v_proj -> kv_b_proj. Routed experts are not adapted (PEFT targets ``nn.Linear`` modules by
-    name; ``transformers`` stores experts as fused parameters); shared experts are.
+
+_LORA_ALIAS = {"q_proj": ("q_proj", "q_a_proj", "q_b_proj", "qkv_proj"),
+               "k_proj": ("k_proj", "kv_a_proj_with_mqa", "qkv_proj"),
+               "v_proj": ("v_proj", "kv_b_proj", "qkv_proj"), "o_proj": ("o_proj",),
+               "gate_proj": ("gate_proj", "shared_experts.gate_proj"),
+               "up_proj": ("up_proj", "shared_experts.up_proj"),
+               "down_proj": ("down_proj", "shared_experts.down_proj")}
+
+
+def _lora_modules(block, hidden: int, targets: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    """The (d_out, d_in, count) matrices LoRA adapts in one layer kind for Llama-style target names.
+
+    Mapped onto other layouts: a fused ``qkv_proj`` is adapted once if any of q/k/v is a target; on MLA,
+    q_proj -> q_a_proj and q_b_proj, k_proj -> kv_a_proj_with_mqa, v_proj -> kv_b_proj. Routed experts
+    are not adapted (PEFT targets ``nn.Linear`` modules by name; ``transformers`` stores experts as fused
+    parameters); shared experts are.
     """
-    shapes = linear_shapes(spec, layer)
-    alias = {"q_proj": ["q_proj", "q_a_proj", "q_b_proj", "qkv_proj"], "k_proj": ["k_proj", "kv_a_proj_with_mqa",
-             "qkv_proj"], "v_proj": ["v_proj", "kv_b_proj", "qkv_proj"], "o_proj": ["o_proj"]}
-    for m in ("gate_proj", "up_proj", "down_proj"):
-        alias[m] = [m, "shared_experts." + m]
+    shapes = block_matrices(block, hidden)
     names: list[str] = []
     for t in targets:
-        names += [n for n in alias[t] if n in shapes and n not in names]
+        names += [n for n in _LORA_ALIAS[t] if n in shapes and n not in names]
     return [shp for n in names for shp in shapes[n]]
 
 
@@ -296,8 +302,9 @@ def lora_params(spec: ModelSpec, rank: int, targets: tuple[str, ...], layers: ra
     4194304
     """
     _check_lora(rank, targets)
-    layers = layers if layers is not None else range(spec.num_layers)
-    return sum(rank * (o + i) for layer in layers for (o, i) in _lora_modules(spec, layer, targets))
+    h = spec.hidden_size
+    return sum(n * c * rank * (o + i) for b, n in spec.layout.kind_counts(layers)
+               for (o, i, c) in _lora_modules(b, h, targets))
 
 
 # ----- validation ---------------------------------------------------------------------------------
@@ -386,32 +393,49 @@ def _stage_layers(num_layers: int, pp: int, stage: int) -> range:
 
 
 def _shard(model, tp: int, pp: int, stage: int) -> _Shard:
-    """Parameters on one GPU of pipeline ``stage``: matrices split by ``tp``, norms and router replicated."""
+    """Parameters on one GPU of pipeline ``stage``: matrices split by ``tp``, norms and router replicated.
+
+    Per distinct layer kind on the stage, times its count (``Layout.kind_counts``): the work grows with
+    the kinds, never with layers x experts (issue 20)."""
     if not isinstance(model, ModelSpec):
         n = math.ceil(model / (tp * pp))
         return _Shard(n, n, range(0))
     spec = model
+    lay = spec.layout
+    h = lay.hidden
     layers = _stage_layers(spec.num_layers, pp, stage)
-    linear = replicated = other = 0
-    for i in layers:
-        shapes = linear_shapes(spec, i)
-        matrices = {name: sum(o * k for o, k in mats) for name, mats in shapes.items()}
-        router = matrices.pop("router", 0)
-        linear += sum(matrices.values())
-        replicated += router + norm_params(spec)
-        other += layer_params(spec, i) - sum(matrices.values()) - router - norm_params(spec)  # biases
-    h = spec.hidden_size
+    linear = replicated = other = kept = 0
+    for b, n in lay.kind_counts(layers):
+        for t in b.tensors(h):
+            if t.buffer:
+                continue
+            if t.part == "router" and t.linear:
+                replicated += n * t.numel
+                if isinstance(b.ffn, MoE) and b.ffn.router_fp32:
+                    kept += n * t.numel  # transformers keeps this gate in fp32 (_keep_in_fp32_modules_strict)
+            elif t.part == "norms":
+                replicated += n * t.numel
+            elif t.linear:
+                linear += n * t.numel
+            else:
+                other += n * t.numel  # biases, sinks, recurrent vectors: split with their matrices
     if stage == 0:
-        other += spec.vocab_size * h + spec.learned_positions * h
+        other += lay.vocab * h + lay.learned_positions * h
+        replicated += _norm_width(lay.embed_norm, h)
+        replicated += sum(t.numel for t in lay.extra if not t.buffer)
+        replicated += sum(t.params() for t in lay.towers)
     if stage == pp - 1:
-        replicated += h * (2 if spec.norm == "layernorm" else 1)
-        if not spec.tie_embeddings or pp > 1:  # a tied head is a second copy on the last stage
-            other += spec.vocab_size * h
+        replicated += _norm_width(lay.final_norm, h)
+        if not lay.tied or pp > 1:  # a tied head is a second copy on the last stage
+            other += lay.vocab * h
+        if lay.head_bias:
+            other += lay.vocab
     lin = math.ceil(linear / tp)
-    # modeling_deepseek_v3: _keep_in_fp32_modules_strict keeps the router (gate) weight in fp32
-    kept = sum(spec.num_experts * h for i in layers if spec.layer_is_moe(i)) \
-        if spec.architecture == "DeepseekV3ForCausalLM" else 0
     return _Shard(lin + math.ceil(other / tp) + replicated, lin, layers, kept)
+
+
+def _norm_width(kind: str | None, width: int) -> int:
+    return 0 if kind is None else NORM_PARAMS[kind] * width
 
 
 def _params_total(model) -> int:

@@ -21,13 +21,11 @@ Conventions (stated once, used everywhere):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-#: Largest value accepted for a dimension from an untrusted config (a 2**24 hidden size is far
-#: above any real model and keeps every product well inside int64 / float64).
-MAX_DIM = 2**24
-MAX_LAYERS = 10_000
-MAX_EXPERTS = 65_536
+from calc.arch.config import MAX_DIM, MAX_EXPERTS, MAX_LAYERS  # noqa: F401 - re-exported
+from calc.arch.flat import flat_key, layout_from_flat
+from calc.arch.kinds import MLP, PARTS, Layout, MoE
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,10 @@ class ModelSpec:
     mtp_layers: int = 0
     source: str = ""
     hf_config: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: The declarative description (``calc/arch``): distinct layer kinds, per-layer pattern, towers.
+    #: Built by the family reader; derived from the flat fields above when not given, or when a
+    #: ``dataclasses.replace`` changed a flat field it was read with.
+    layout: Layout | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Reject sizes no model has (negative, zero, absurd) and per-layer tuples of the wrong
@@ -95,6 +97,13 @@ class ModelSpec:
                              f"got {self.sliding_window!r:.40}")
         if self.norm not in ("rmsnorm", "layernorm"):
             raise ValueError(f"ModelSpec.norm must be 'rmsnorm' or 'layernorm', got {self.norm!r:.40}")
+        if self.layout is not None and not isinstance(self.layout, Layout):
+            raise ValueError(f"ModelSpec.layout must be a calc.arch Layout or None, got {type(self.layout).__name__}")
+        key = flat_key(self)
+        if self.layout is not None and self.layout.flat_key is None:  # a reader's layout: stamp it
+            object.__setattr__(self, "layout", replace(self.layout, flat_key=key))
+        elif self.layout is None or self.layout.flat_key != key:  # hand-built, or a flat field replaced
+            object.__setattr__(self, "layout", layout_from_flat(self))
 
     # ----- derived -------------------------------------------------------------------------
     @property
@@ -168,18 +177,13 @@ _FIELD_RANGES = (
     ("v_head_dim", 0, MAX_DIM), ("mtp_layers", 0, MAX_LAYERS),
 )
 
-SUPPORTED_ARCHITECTURES = (
-    "LlamaForCausalLM",
-    "MistralForCausalLM",
-    "MixtralForCausalLM",
-    "Qwen2ForCausalLM",
-    "Qwen3ForCausalLM",
-    "Qwen3MoeForCausalLM",
-    "Gemma2ForCausalLM",
-    "Phi3ForCausalLM",
-    "GPT2LMHeadModel",
-    "DeepseekV3ForCausalLM",
-)
+def _supported() -> tuple[str, ...]:
+    from calc.arch.registry import SUPPORTED_ARCHITECTURES as archs
+
+    return archs
+
+
+SUPPORTED_ARCHITECTURES = _supported()
 
 
 @dataclass(frozen=True)
@@ -187,122 +191,126 @@ class ParamCounts:
     """Exact parameter counts by component. ``total`` and ``active`` are properties of the parts."""
 
     embeddings: int  # token (and learned position) embeddings
-    attention: int  # q, k, v, o projections (+ biases; MLA down/up projections)
+    attention: int  # q, k, v, o projections (+ biases, sinks; MLA down/up projections)
     mlp: int  # dense feed-forward blocks
     experts: int  # routed experts, all of them
-    shared_experts: int  # always-on experts (DeepSeek)
+    shared_experts: int  # always-on experts (DeepSeek, Qwen2-MoE, Llama 4) and their gates
     router: int  # MoE gates
-    norms: int  # every norm weight (and bias)
+    norms: int  # every norm weight (and bias), q/k norms and MLA latent norms included
     output_head: int  # lm_head (0 when tied to the embeddings)
     active_experts: int  # routed expert parameters used by one token
     buffers: int = 0  # tensors the checkpoint stores that are not parameters (DeepSeek router bias)
+    recurrent: int = 0  # state-space and linear-attention mixers (Mamba, gated DeltaNet, lightning attention)
+    towers: int = 0  # vision / audio encoders and projectors (multimodal models), all of them
+    other: int = 0  # tensors outside these parts (projections around the decoder, ...)
+    tower_parts: tuple[tuple[str, int], ...] = ()  # (tower name, parameters) for each tower
 
     @property
     def total(self) -> int:
         return (self.embeddings + self.attention + self.mlp + self.experts + self.shared_experts
-                + self.router + self.norms + self.output_head)
+                + self.router + self.norms + self.output_head + self.recurrent + self.towers + self.other)
 
     @property
     def active(self) -> int:
         return self.total - self.experts + self.active_experts
 
+    @property
+    def decoder(self) -> int:
+        """Parameters of the language model alone (total minus the towers)."""
+        return self.total - self.towers
+
     def components(self) -> dict[str, int]:
         return {
             "embeddings": self.embeddings,
             "attention": self.attention,
+            "recurrent": self.recurrent,
             "mlp": self.mlp,
             "experts": self.experts,
             "shared_experts": self.shared_experts,
             "router": self.router,
             "norms": self.norms,
             "output_head": self.output_head,
+            "towers": self.towers,
+            "other": self.other,
         }
 
 
-def attention_params(spec: ModelSpec) -> int:
-    """Parameters of one attention block (no norms).
+def _norm_width_params(kind: str | None, width: int) -> int:
+    from calc.arch.kinds import NORM_PARAMS
 
-    Standard/GQA: h*q_dim + 2*h*kv_dim + q_dim*h (+ q/k/v biases, + output bias).
-    MLA (DeepSeek-V2 paper sec. 2.1; ``modeling_deepseek_v3.py``): q_a (h x q_rank), q_b
-    (q_rank x heads*(nope+rope)), kv_a (h x (kv_rank + rope)), kv_b (kv_rank x heads*(nope+v)),
-    o (heads*v x h).
-    """
-    h = spec.hidden_size
-    if spec.is_mla:
-        if spec.q_lora_rank:
-            q = h * spec.q_lora_rank + spec.q_lora_rank * spec.q_dim
-        else:
-            q = h * spec.q_dim
-        kv_a = h * (spec.kv_lora_rank + spec.qk_rope_head_dim)
-        kv_b = spec.kv_lora_rank * spec.num_heads * (spec.qk_nope_head_dim + spec.v_head_dim)
-        n = q + kv_a + kv_b + spec.attn_out_dim * h
-        if spec.qkv_bias:  # attention_bias: q_a and kv_a projections carry a bias (q_b, kv_b never do)
-            n += spec.q_lora_rank + spec.kv_lora_rank + spec.qk_rope_head_dim
-        if spec.out_bias:
-            n += h
-        return n
-    n = h * spec.q_dim + 2 * h * spec.kv_dim + spec.attn_out_dim * h
-    if spec.qkv_bias:
-        n += spec.q_dim + 2 * spec.kv_dim
-    if spec.out_bias:
-        n += h
-    return n
-
-
-def mlp_params(spec: ModelSpec, intermediate: int) -> int:
-    """One feed-forward block: gated 3*h*f, plain 2*h*f, plus biases (f per up/gate, h for down)."""
-    h = spec.hidden_size
-    mats = 3 if spec.gated_mlp else 2
-    n = mats * h * intermediate
-    if spec.mlp_bias:
-        n += (mats - 1) * intermediate + h
-    return n
-
-
-def norm_params(spec: ModelSpec) -> int:
-    """Norm weights of one layer (LayerNorm also has a bias); Qwen3 q/k norms; MLA's latent norms."""
-    per = spec.hidden_size * (2 if spec.norm == "layernorm" else 1)
-    n = spec.norms_per_layer * per
-    if spec.qk_norm:
-        n += 2 * spec.head_dim
-    if spec.is_mla:
-        n += spec.kv_lora_rank + (spec.q_lora_rank or 0)
-    return n
+    return 0 if kind is None else NORM_PARAMS[kind] * width
 
 
 def param_counts(spec: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``spec`` by component (see the module docstring for conventions).
 
+    Per distinct layer kind, times the number of layers of that kind (``calc/arch``): the work grows
+    with the kinds, never with layers x experts.
+
     >>> from calc.presets import get_preset
     >>> param_counts(get_preset("Meta-Llama-3-8B")).total
     8030261248
     """
-    h, L = spec.hidden_size, spec.num_layers
-    embeddings = spec.vocab_size * h + spec.learned_positions * h
-    attention = L * attention_params(spec)
-    n_moe = spec.num_moe_layers
-    mlp = (L - n_moe) * mlp_params(spec, spec.intermediate_size)
-    expert = mlp_params(spec, spec.moe_intermediate_size) if spec.is_moe else 0
-    experts = n_moe * spec.num_experts * expert
-    active_experts = n_moe * spec.experts_per_token * expert
-    shared = n_moe * (mlp_params(spec, spec.shared_expert_intermediate_size) if spec.num_shared_experts else 0)
-    router = n_moe * spec.num_experts * h
-    # DeepSeek-V3's gate keeps an e_score_correction_bias per expert: a buffer in transformers,
-    # a tensor in the checkpoint, and part of the published 671B (671,026,419,200).
-    buffers = n_moe * spec.num_experts if spec.architecture == "DeepseekV3ForCausalLM" else 0
-    final_norm = h * (2 if spec.norm == "layernorm" else 1)
-    norms = L * norm_params(spec) + final_norm
-    head = 0 if spec.tie_embeddings else spec.vocab_size * h
-    return ParamCounts(embeddings, attention, mlp, experts, shared, router, norms, head, active_experts, buffers)
+    lay = spec.layout
+    h = lay.hidden
+    parts = dict.fromkeys(PARTS, 0)
+    active_experts = buffers = 0
+    for b, n in lay.kind_counts():
+        for part, v in b.parts(h).items():
+            parts[part] += v * n
+        if isinstance(b.ffn, MoE):
+            active_experts += n * b.ffn.top_k * b.ffn.expert_params(h)
+        buffers += n * b.buffers(h)
+    parts["embeddings"] += lay.vocab * h + lay.learned_positions * h
+    parts["norms"] += _norm_width_params(lay.final_norm, h) + _norm_width_params(lay.embed_norm, h)
+    if not lay.tied:
+        parts["output_head"] += lay.vocab * h
+    if lay.head_bias:
+        parts["output_head"] += lay.vocab
+    for t in lay.extra:
+        if t.buffer:
+            buffers += t.numel
+        else:
+            parts[t.part] += t.numel
+    towers = tuple((t.name, t.params()) for t in lay.towers)
+    parts["towers"] += sum(n for _, n in towers)
+    return ParamCounts(parts["embeddings"], parts["attention"], parts["mlp"], parts["experts"],
+                       parts["shared_experts"], parts["router"], parts["norms"], parts["output_head"],
+                       active_experts, buffers, parts["recurrent"], parts["towers"], parts["other"], towers)
+
+
+def _primary_attention(spec: ModelSpec):
+    from calc.arch.flat import primary
+
+    block, _ = primary(spec.layout, lambda b: b.is_attention)
+    return block
+
+
+def attention_params(spec: ModelSpec) -> int:
+    """Parameters of one attention block of the model's primary attention kind (no norms).
+
+    Standard/GQA: h*q_dim + 2*h*kv_dim + q_dim*h (+ q/k/v biases, + output bias, + sinks).
+    MLA (DeepSeek-V2 paper sec. 2.1; ``modeling_deepseek_v3.py``): q_a (h x q_rank), q_b
+    (q_rank x heads*(nope+rope)), kv_a (h x (kv_rank + rope)), kv_b (kv_rank x heads*(nope+v)),
+    o (heads*v x h). 0 for a model without attention.
+    """
+    block = _primary_attention(spec)
+    return block.mixer.parts(spec.hidden_size).get("attention", 0) if block is not None else 0
+
+
+def mlp_params(spec: ModelSpec, intermediate: int) -> int:
+    """One feed-forward block of width ``intermediate``: gated 3*h*f, plain 2*h*f, plus biases
+    (f per up/gate, h for down) when the model's MLPs have them."""
+    return sum(t.numel for t in MLP(intermediate, gated=spec.gated_mlp, bias=spec.mlp_bias).tensors(spec.hidden_size))
+
+
+def norm_params(spec: ModelSpec) -> int:
+    """Norm weights of one layer of the primary kind (LayerNorm also has a bias); q/k norms; MLA's
+    latent norms."""
+    block = _primary_attention(spec) or spec.layout.kinds[0]
+    return block.parts(spec.hidden_size).get("norms", 0)
 
 
 def layer_params(spec: ModelSpec, i: int) -> int:
-    """Parameters of decoder layer ``i`` (attention + norms + dense MLP or MoE block)."""
-    n = attention_params(spec) + norm_params(spec)
-    if spec.layer_is_moe(i):
-        n += spec.num_experts * (mlp_params(spec, spec.moe_intermediate_size) + spec.hidden_size)
-        if spec.num_shared_experts:
-            n += mlp_params(spec, spec.shared_expert_intermediate_size)
-    else:
-        n += mlp_params(spec, spec.intermediate_size)
-    return n
+    """Parameters of decoder layer ``i`` (mixer + norms + dense MLP or MoE block)."""
+    return spec.layout.kind(i).params(spec.hidden_size)

@@ -72,7 +72,7 @@ _PRESETS: tuple[Preset, ...] = (
                                      model_type="mistral", sliding_window=4096),
            HF + "mistralai/Mistral-7B-v0.1/blob/main/config.json", 7_241_732_096),
     Preset("Mistral-Nemo-Base-2407", _llama(5120, 14336, 40, 32, 8, 131072, 1024000, head_dim=128,
-                                            arch="MistralForCausalLM", model_type="mistral"),
+                                            arch="MistralForCausalLM", model_type="mistral", sliding_window=None),
            HF + "mistralai/Mistral-Nemo-Base-2407/blob/main/config.json", 12_247_782_400),
     Preset("Mixtral-8x7B-v0.1", _llama(4096, 14336, 32, 32, 8, 32000, 32768, arch="MixtralForCausalLM",
                                        model_type="mixtral", num_local_experts=8, num_experts_per_tok=2),

@@ -98,7 +98,8 @@ def test_breakdown_parts_sum_to_total_and_tied_head_is_zero():
 @pytest.mark.parametrize(
     "config,fragment",
     [
-        ({"architectures": ["BertModel"]}, "not supported; supported: LlamaForCausalLM"),
+        ({"architectures": ["BertModel"]}, "'BertModel' is not supported"),
+        ({"architectures": ["BertModel"]}, "enter its parameter count instead"),
         ({"model_type": "t5"}, "not supported"),
         ({}, "neither 'architectures' nor 'model_type'"),
         ({"architectures": ["LlamaForCausalLM"], "hidden_size": 64}, "'num_hidden_layers' is missing"),

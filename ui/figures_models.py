@@ -11,12 +11,15 @@ from ui.text import html
 COMPONENT_LABELS = {
     "embeddings": "Embeddings",
     "attention": "Attention",
+    "recurrent": "Recurrent mixers (Mamba, DeltaNet)",
     "mlp": "Dense MLP",
     "experts": "Routed experts",
     "shared_experts": "Shared experts",
     "router": "Router",
     "norms": "Norms",
     "output_head": "Output head",
+    "towers": "Vision / audio towers",
+    "other": "Other",
 }
 
 

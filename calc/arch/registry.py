@@ -1,0 +1,59 @@
+"""Which family reads a config: by its ``architectures`` list, else its ``model_type``."""
+
+from __future__ import annotations
+
+from calc.arch.build import Family, assemble, read
+from calc.arch.families import FAMILIES
+from calc.arch.flat import flat_from_layout
+
+BY_ARCH: dict[str, Family] = {}
+BY_TYPE: dict[str, Family] = {}
+for _f in FAMILIES:
+    for _a in (_f.architecture, *_f.aliases):
+        BY_ARCH.setdefault(_a, _f)
+    for _t in _f.model_types:
+        BY_TYPE.setdefault(_t, _f)
+
+SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(f.architecture for f in FAMILIES)
+SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(BY_TYPE)
+
+_WHAT_TO_DO = ("enter its parameter count instead (the parameter-count-only mode: weights, optimizer states "
+               "and compute from the count alone), or read its checkpoint's safetensors header for exact weights")
+
+
+def family_of(cfg: dict) -> tuple[Family, str]:
+    """The family that reads ``cfg`` and the architecture name it is reported under."""
+    archs = cfg.get("architectures")
+    if archs is not None and (not isinstance(archs, list) or not all(isinstance(a, str) for a in archs)):
+        raise ValueError(f"config field 'architectures' must be a list of strings, got {archs!r:.80}")
+    for a in archs or []:
+        if a in BY_ARCH:
+            return BY_ARCH[a], a
+    model_type = cfg.get("model_type")
+    if isinstance(model_type, str) and model_type in BY_TYPE:
+        f = BY_TYPE[model_type]
+        return f, f.architecture
+    if archs:
+        raise ValueError(f"architecture {archs[0]!r:.80} is not supported (not modelled here; "
+                         f"{len(SUPPORTED_ARCHITECTURES)} are: python -m calc models --architectures): {_WHAT_TO_DO}")
+    if model_type is None:
+        raise ValueError("config has neither 'architectures' nor 'model_type', so its architecture is unknown: "
+                         + _WHAT_TO_DO)
+    raise ValueError(f"model_type {model_type!r:.80} is not supported (not modelled here; "
+                     f"{len(SUPPORTED_MODEL_TYPES)} types are: python -m calc models --architectures): {_WHAT_TO_DO}")
+
+
+def spec_kwargs(cfg: dict) -> dict:
+    """``ModelSpec`` keyword arguments (flat fields, layout, architecture; not name/source) for ``cfg``."""
+    family, arch = family_of(cfg)
+    b = read(cfg, family)
+    layout = assemble(b)
+    kw = flat_from_layout(layout, b.nominal)
+    kw["architecture"] = arch
+    c = b.c
+    kw["max_position_embeddings"] = b.nominal.get("max_position_embeddings") or c.int(
+        family.name("max_position_embeddings"), 4096, hi=2**31)
+    act = c.str(family.name("hidden_act")) or c.str("hidden_activation") or c.str("activation_function") or "silu"
+    kw["activation"] = act
+    kw["layout"] = layout  # ModelSpec stamps it with the flat fields (calc/arch/flat.py)
+    return kw
