@@ -31,11 +31,17 @@ question = state.select("Question", "cq", QUESTIONS, QUESTIONS[0], radio=True,
 left, right = st.columns(2)
 with left:
     st.subheader("Model and data")
-    source = state.select("Model size from", "csrc", ["sidebar model", "typed N"], "sidebar model", radio=True,
-                          help="The sidebar model's exact active parameter count (MoE: active, not total), or a "
-                               "number you type.")
+    source = state.select("Model size from", "csrc", ["sidebar model", "typed N", "FLOP budget"], "sidebar model",
+                          radio=True, help="The sidebar model's exact active parameter count (MoE: active, not "
+                                           "total), a number you type, or a training FLOP budget typed directly "
+                                           "(e.g. from the Scaling laws page).")
     spec = pickers.current_model()
-    if source == "sidebar model":
+    budget_flops = None
+    if source == "FLOP budget":
+        budget_flops = state.number("Training FLOPs C", "cbud", 1e23, 1e12, 1e36, fmt="%.3e",
+                                    help="Model FLOPs of the whole run (6ND for a dense model).")
+        n_params = None
+    elif source == "sidebar model":
         counts = param_counts(spec)
         n_params = float(counts.active)
         st.caption(f"{text.md(spec.name)}: {fmt.count(counts.active)} active parameters ({counts.active:,})"
@@ -44,8 +50,9 @@ with left:
         n_params = state.number("Parameters N (billions)", "cn", 7.0, 0.001, 1e6, step=1.0,
                                 help="Dense parameters, or active parameters per token for a mixture of experts.",
                                 fmt="%.3f") * 1e9
-    tokens = state.number("Training tokens D (billions)", "cd", 2000.0, 0.001, 1e8, step=100.0,
-                          help="Tokens seen in training (epochs x dataset tokens).", fmt="%.3f") * 1e9
+    if budget_flops is None:
+        tokens = state.number("Training tokens D (billions)", "cd", 2000.0, 0.001, 1e8, step=100.0,
+                              help="Tokens seen in training (epochs x dataset tokens).", fmt="%.3f") * 1e9
     formulas = ["6ND", "6ND + attention (sidebar model)"] if source == "sidebar model" else ["6ND"]
     formula = state.select("FLOP count", "cf", formulas, "6ND",
                            help="6ND (Kaplan 2020 eq. 2.2) or the layer-by-layer count of the sidebar model with the "
@@ -90,7 +97,10 @@ with right:
         days = state.number("Days the run took", "cdays", 9.5, 0.01, 36_500.0, step=0.5, help="As reported.")
 
 try:
-    if formula == "6ND":
+    if budget_flops is not None:
+        model_flops = hardware_flops = budget_flops
+        tf = None
+    elif formula == "6ND":
         model_flops = hardware_flops = training_flops_6nd(n_params, tokens)
         tf = training_flops(spec, tokens, seq_len, recompute) if source == "sidebar model" else None
         if tf is not None:  # recompute adds to the 6ND count the forward work it repeats
@@ -152,13 +162,13 @@ st.page_link("app_pages/scaling.py", label="Scaling laws: what model fits a budg
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**Where the FLOPs go**")
-    if tf is not None:
+    if tf is not None and budget_flops is None:
         extra = tf.per_token.hardware_training(recompute) - tf.per_token.model_training
         st.plotly_chart(flops_breakdown(tf.per_token, tokens, extra), width="stretch")
         st.caption("Parts of the sidebar model's count at the chosen sequence length; the metric above uses "
                    + ("6ND." if formula == "6ND" else "this count."))
     else:
-        st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N only has 6ND.")
+        st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N or budget only has 6ND.")
 with c2:
     st.markdown("**Days against GPU count**")
     st.plotly_chart(days_vs_gpus(work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name),

@@ -1,10 +1,13 @@
-"""Scaling laws: from a compute budget to the compute-optimal model, data and loss under each published fit."""
+"""Scaling laws: a budget and a question (model size, repeated data, inference demand, experts, precision,
+over-training, your own runs) -> the answer under the law that fits the question, with its source and band."""
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from calc import scaling_data, scaling_moe, scaling_precision
 from calc.compute import compute_budget_flops
 from calc.fit import MAX_CSV_BYTES, MAX_ROWS, fit_loss, parse_runs_csv
 from calc.scaling import (
@@ -18,11 +21,24 @@ from calc.scaling import (
     optimum,
     overtraining,
 )
+from calc.scaling_bands import frontier_band, optimum_band, samples_for
 from ui import format as fmt
 from ui import pickers, results, state, text
-from ui.figures_scaling import fit_quality, frontier, isoflop, loss_contour
+from ui.figures_scaling import (
+    data_constrained,
+    fit_quality,
+    frontier,
+    inference_demand,
+    isoflop,
+    loss_contour,
+    moe_granularity,
+    overtraining_curve,
+    precision_sweep,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "synthetic_runs_epoch.csv"
+QUESTIONS = ("Budget → model", "Unique data → epochs and model", "Inference demand → model",
+             "Mixture of experts", "Training precision", "Over-training a model", "Fit my own runs")
 
 
 @st.cache_data(max_entries=8, show_spinner="Fitting L(N, D)...")
@@ -31,9 +47,33 @@ def _fit(data: bytes, n_bootstrap: int):
     return runs, fit_loss(runs, n_bootstrap=n_bootstrap)
 
 
+def band_text(band) -> str:
+    return (f"10-90% band over {band.n_samples:,} bootstrap refits: N {fmt.count(band.params_low)} to "
+            f"{fmt.count(band.params_high)}, D {fmt.count(band.tokens_low)} to {fmt.count(band.tokens_high)}, "
+            f"loss {band.loss_low:.4f} to {band.loss_high:.4f}")
+
+
+def compute_link(n: float, d: float, what: str) -> None:
+    """'Open in Compute and cost' with N and D filled in (the Compute page's typed-N inputs, in billions)."""
+    if 1e6 <= n <= 1e15 and 1e6 <= d <= 1e17:
+        st.page_link("app_pages/compute.py", label=f"Open {what} in Compute and cost (N and D filled in)",
+                     icon=":material/schedule:", query_params={"csrc": "typed N", "cn": f"{n / 1e9:.6g}",
+                                                               "cd": f"{d / 1e9:.6g}", "gpu": pickers.current_gpu().name})
+
+
+def three_metrics(n: float, d: float, loss: float | None, band=None, loss_label: str = "Predicted loss") -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Parameters N", fmt.count(n), help=None if band is None else
+              f"10-90%: {fmt.count(band.params_low)} to {fmt.count(band.params_high)}")
+    c2.metric("Training tokens D", fmt.count(d), help=f"{d / n:,.1f} tokens per parameter" + (
+              "" if band is None else f"; 10-90%: {fmt.count(band.tokens_low)} to {fmt.count(band.tokens_high)}"))
+    c3.metric(loss_label, "-" if loss is None else f"{loss:.4f}", help=None if band is None else
+              f"10-90%: {band.loss_low:.4f} to {band.loss_high:.4f}")
+
+
 st.title("Scaling laws")
-st.caption("What model should a budget train, on how many tokens, and what loss should it reach? Each published "
-           "fit answers differently; here they are side by side, each with its source.")
+st.caption("Pick the question, give the budget: each answer names the law, its source and, where the law has "
+           "bootstrap refits, the 10-90% band.")
 
 # ----- budget ----------------------------------------------------------------------------------
 src = state.select("Budget from", "sbs", ["FLOPs", "GPUs x days"], "GPUs x days", radio=True,
@@ -57,132 +97,221 @@ else:
         st.stop()
     how = f"{gpus:,} x {gpu.name} x {days:g} days x {peak / 1e12:g} TFLOP/s x MFU {mfu:.2f}"
 st.metric("Budget", f"{budget:.3e} FLOPs", help=how)
+question = state.select("Question", "sq", QUESTIONS, QUESTIONS[0], radio=True,
+                        help="Budget → model: the compute-optimal size under each published fit. Unique data: "
+                             "repeated epochs (Muennighoff et al. 2023). Inference demand: the cheapest model over "
+                             "its lifetime (Sardana et al. 2024). Experts: fine-grained MoE (Krajewski et al. 2024). "
+                             "Precision: the bits to train in (Kumar et al. 2024). Over-training: the cost of "
+                             "training past the optimum. Your own runs: fit the law to them.")
+res: dict = {"budget": (budget, "flops")}
 
-tab_opt, tab_curves, tab_beyond, tab_fit = st.tabs(
-    ["Compute-optimal models", "Iso-FLOP curves and loss contour", "Beyond the optimum", "Fit your own law"])
-
-# ----- fit your own (first, so that the other tabs can show it) ------------------------------------
-your_fit = None
-with tab_fit:
-    st.markdown("Upload runs you trained (one row per run: `params`, `tokens`, `loss` in nats per token) and fit "
-                "$L(N, D) = E + A/N^\\alpha + B/D^\\beta$ the way Chinchilla Appendix D.2 did: Huber loss "
-                "($\\delta = 10^{-3}$) on $\\ln L$, L-BFGS from the paper's grid of starts, then bootstrap refits "
-                "(runs resampled with replacement) for 10th-90th percentile intervals.")
-    up = st.file_uploader("Runs CSV", type=["csv"], help=f"At most {MAX_CSV_BYTES:,} bytes and {MAX_ROWS:,} runs; "
-                          "columns params, tokens, loss (any order, case-insensitive).")
-    use_example = state.toggle("Use the example runs (synthetic, drawn from the Epoch AI fit with 1% noise)",
-                               "sex", False, help="56 runs on an 8 x 7 grid of sizes and tokens-per-parameter.")
-    n_boot = state.number("Bootstrap refits", "sbn", 20, 0, 200, help="More refits: steadier intervals, slower "
-                          "(about 15 ms each for 50 runs).")
-    data = up.getvalue() if up is not None else (EXAMPLE.read_bytes() if use_example else None)
-    if data is not None:
-        try:
-            runs, lf = _fit(data, int(n_boot))
-        except ValueError as exc:
-            st.error(f"{text.md(up.name if up is not None else EXAMPLE.name, 80)}: {text.md(exc, 1000)}")
-        else:
-            your_fit = fit_from_loss(lf.loss, "yours", f"Your fit ({lf.n_runs} runs)",
-                                     up.name[:80] if up is not None else EXAMPLE.name)
-            for w in lf.warnings:
-                st.warning(w)
-            law = lf.loss
-            rows = [{"constant": k, "fitted": getattr(law, k) if k != "a" else law.a,
-                     "10th pct": lf.intervals.get(k, (None, None))[0], "90th pct": lf.intervals.get(k, (None, None))[1]}
-                    for k in ("E", "A", "B", "alpha", "beta", "a")]
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                         column_config={c: st.column_config.NumberColumn(format="%.4g")
-                                        for c in ("fitted", "10th pct", "90th pct")})
-            o = optimum(your_fit, budget)
-            y1, y2, y3 = st.columns(3)
-            y1.metric("Your optimum: params", fmt.count(o.params), help=f"N = G (C/6)^a at C = {budget:.3e}")
-            y2.metric("Your optimum: tokens", fmt.count(o.tokens), help=f"{o.tokens_per_param:.1f} tokens per parameter")
-            y3.metric("Your predicted loss", f"{o.loss:.4f}", help=f"RMS residual of ln L: {lf.rms_log_residual:.4f}")
-            st.plotly_chart(fit_quality(runs, law), width="stretch")
-            st.caption("a = beta / (alpha + beta) is the exponent of N_opt ~ C^a. Extrapolating far beyond the "
-                       "largest run is a guess: the paper saw curvature in the frontier (its Appendix E).")
-    if EXAMPLE.exists():
-        st.download_button("Download the example CSV", EXAMPLE.read_bytes(), file_name=EXAMPLE.name, mime="text/csv")
-
-fits = [get_fit(k) for k in FIT_KEYS] + ([your_fit] if your_fit else [])
-try:
-    optima = [optimum(f, budget) for f in fits]
-except ValueError as exc:
-    st.error(text.md(exc, 1000))
-    st.stop()
-
-_res = {"budget": (budget, "flops")}
-for f, o in zip(fits, optima, strict=True):
-    _res[f"{f.label}: params"] = (o.params, "count")
-    _res[f"{f.label}: tokens"] = (o.tokens, "count")
-    if o.loss is not None:
-        _res[f"{f.label}: loss"] = (o.loss, "number")
-results.publish("scaling", _res)
-
-# ----- compute-optimal models ------------------------------------------------------------------------
-with tab_opt:
+# ----- budget -> model -------------------------------------------------------------------------------
+if question == QUESTIONS[0]:
+    fits = [get_fit(k) for k in FIT_KEYS]
+    try:
+        optima = [optimum(f, budget) for f in fits]
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+    pick = state.select("Fit", "sfit", list(FIT_KEYS), "epoch",
+                        help="The law whose answer is shown large; the table lists every fit. epoch "
+                             "(Besiroglu et al. 2024) carries the authors' bootstrap band.")
+    chosen = optima[FIT_KEYS.index(pick)]
+    samples = samples_for(pick)
+    band = optimum_band(samples, budget) if samples is not None else None
+    three_metrics(chosen.params, chosen.tokens, chosen.loss, band)
+    st.caption(f"{get_fit(pick).label}: {get_fit(pick).source}. "
+               + (band_text(band) + " (Besiroglu et al. 2024's own bootstrap of their refit)." if band else
+                  "No published refits for this fit, so no band."))
+    compute_link(chosen.params, chosen.tokens, "this model")
+    res.update({"params": (chosen.params, "count"), "tokens": (chosen.tokens, "count")})
     rows, outside = [], []
     for f, o in zip(fits, optima, strict=True):
         try:
             side = loss_predictions(o.params, o.tokens)
         except ValueError as exc:  # an optimum past the loss models' range (params > 1e16 from C of about 1e31)
             side = {"hoffmann": None, "epoch": None}
-            outside.append(f"{f.label}: {exc}")
+            outside.append(f"{f.label}: {text.md(exc, 300)}")
+        s = samples_for(f.key)
+        b = optimum_band(s, budget) if s is not None else None
         rows.append({"fit": f.label, "params N": o.params, "tokens D": o.tokens, "tokens / param": o.tokens_per_param,
                      "loss (own fit)": o.loss, "loss under Chinchilla fit": side["hoffmann"],
-                     "loss under Epoch fit": side["epoch"], "source": f.source})
+                     "loss under Epoch fit": side["epoch"], "params 10%": None if b is None else b.params_low,
+                     "params 90%": None if b is None else b.params_high, "source": f.source})
     if outside:
         st.error("No loss under the Chinchilla / Epoch fits for optima outside their range (left empty): "
                  + "; ".join(outside[:2]) + ("; ..." if len(outside) > 2 else ""))
     df = pd.DataFrame(rows)
-    shown = df.assign(**{c: df[c].map("{:.3e}".format) for c in ("params N", "tokens D")})  # grid: floats > 2**53
+    sci = ("params N", "tokens D", "params 10%", "params 90%")
+    shown = df.assign(**{c: df[c].map(lambda v: "" if v is None or v != v else f"{v:.3e}") for c in sci})
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "tokens / param": st.column_config.NumberColumn(format="%.1f"),
         **{c: st.column_config.NumberColumn(format="%.4f")
            for c in ("loss (own fit)", "loss under Chinchilla fit", "loss under Epoch fit")}})
     st.download_button("Download CSV", fmt.csv(df), file_name="compute_optimal.csv", mime="text/csv")
-    st.caption("Loss is in nats per token on the paper's data (MassiveText); it predicts trends, not your data "
-               "set's loss. Fits without a loss model (projections, Kaplan, the 20x rule) show none of their own.")
-    st.plotly_chart(frontier(fits, KNOWN_RUNS, budget), width="stretch")
+    st.caption("Loss is in nats per token on each paper's data (MassiveText for Chinchilla/Epoch/Sardana, C4 for "
+               "Muennighoff, C4 eval of RedPajama models for Gadre): trends, not your data set's loss. Fits "
+               "without a loss model (projections, Kaplan, the 20x rule) show none of their own.")
+    epoch_s = samples_for("epoch")
+    st.plotly_chart(frontier(fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(epoch_s, c)}),
+                    width="stretch")
+    st.caption("Source of each line: the table's last column. Shaded: the Epoch refit's 10-90% band "
+               "(Besiroglu et al. 2024, 4,000 bootstrap refits; their published 95% intervals are reproduced).")
+    with st.expander("Iso-FLOP curves and the loss contour"):
+        loss_fits = {f.label: f for f in fits if f.loss_model is not None}
+        lpick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0],
+                             help="A fit with a loss L(N, D).")
+        lf_ = loss_fits[lpick]
+        budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
+        a, b = st.columns(2)
+        with a:
+            st.plotly_chart(isoflop(lf_.loss_model, lpick, budgets), width="stretch")
+        with b:
+            st.plotly_chart(loss_contour(lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
     with st.expander("Where each fit comes from, and where they disagree"):
         for f in fits:
             st.markdown(f"- **{f.label}** ({f.source}): {f.note} N_opt = {f.coef:.4g} x C^{f.exponent:.4f}.")
         h = get_fit("hoffmann")
-        rows = [{"params": r.params, "Table A3 (Approach 3) FLOPs": r.flops,
-                 "closed form of the published constants": float(h.compute_for_params(r.params)),
-                 "ratio": float(h.compute_for_params(r.params)) / r.flops} for r in CHINCHILLA_TABLE_A3_APPROACH3]
+        a3 = pd.DataFrame([{"params": r.params, "Table A3 (Approach 3) FLOPs": r.flops,
+                            "closed form of the published constants": float(h.compute_for_params(r.params)),
+                            "ratio": float(h.compute_for_params(r.params)) / r.flops}
+                           for r in CHINCHILLA_TABLE_A3_APPROACH3])
         st.markdown("The parametric fit's closed form does not reproduce the paper's own Table A3 (Approach 3): "
                     "for the same model size it needs more compute:")
-        a3 = pd.DataFrame(rows)
         for c in ("params", "Table A3 (Approach 3) FLOPs", "closed form of the published constants"):
             a3[c] = a3[c].map("{:.3e}".format)
         st.dataframe(a3, hide_index=True, column_config={"ratio": st.column_config.NumberColumn(format="%.2f")})
         st.markdown("Table A3 prints 1.26e24 FLOPs for 175B under Approach 3; 6 x 175e9 x 12.0e12 = 1.26e25, so we "
                     "use 1.26e25. The projections' coefficients are least-squares fits of ln N on ln C through "
-                    "Table 3 / A3 (the paper gives only the exponents), leaving out the 67B rows, whose FLOPs and "
-                    "tokens do not agree with each other. Sources: Hoffmann et al. 2022 (arXiv 2203.15556); "
-                    "Besiroglu et al. 2024 (arXiv 2404.10102); Kaplan et al. 2020 (arXiv 2001.08361).")
+                    "Table 3 / A3 (the paper gives only the exponents), leaving out the 67B rows.")
 
-# ----- curves ------------------------------------------------------------------------------------------
-loss_fits = {f.label: f for f in fits if f.loss_model is not None}
-with tab_curves:
-    pick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0],
-                        help="A fit with a loss L(N, D): the Chinchilla parametric fit, the Epoch refit, or yours.")
-    lf_ = loss_fits[pick]
-    budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
-    a, b = st.columns(2)
-    with a:
-        st.markdown("**Iso-FLOP curves**: loss against N at fixed compute")
-        st.plotly_chart(isoflop(lf_.loss_model, pick, budgets), width="stretch")
-    with b:
-        st.markdown("**Loss over N x D** with the compute-optimal frontier")
-        st.plotly_chart(loss_contour(lf_.loss_model, pick, KNOWN_RUNS), width="stretch")
+# ----- unique data -> epochs and model ------------------------------------------------------------------
+elif question == QUESTIONS[1]:
+    u_b = state.number("Unique tokens U (billions)", "su", 1000.0, 0.001, 1e8, fmt="%.3f",
+                       help="Distinct tokens you have; training repeats them for more epochs.")
+    try:
+        o = scaling_data.optimum(budget, u_b * 1e9)
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+    three_metrics(o.params, o.tokens, o.loss)
+    e1, e2 = st.columns(2)
+    e1.metric("Epochs", f"{o.epochs:,.2f}", help=f"D / U; the last epoch adds {o.marginal_epoch_value:.0%} of what "
+              "a fresh epoch would")
+    n0, d0, l0 = o.unconstrained
+    e2.metric("Loss with unlimited unique data", f"{l0:.4f}", delta=f"{o.loss - l0:+.4f} from repetition",
+              delta_color="inverse", help=f"{fmt.count(n0)} params on {fmt.count(d0)} fresh tokens")
+    stop = scaling_data.epochs_until_value(0.1)
+    st.info(f"More epochs stop paying: the 4th epoch still adds {scaling_data.epoch_value(4):.0%} of a fresh one, "
+            f"the 16th {scaling_data.epoch_value(16):.0%}, and past {stop:.0f} epochs each adds under 10% "
+            f"(R_D* = {scaling_data.R_D_STAR:.1f}). Beyond that, spend compute on parameters or more data.")
+    compute_link(o.params, o.tokens, "this run")
+    grid = np.geomspace(budget / 1e3, min(budget * 1e3, 1e32), 25)
+    opts = [scaling_data.optimum(c, o.unique_tokens) for c in grid]
+    law = scaling_data.MUENNIGHOFF
+    st.plotly_chart(data_constrained(grid, np.array([p.loss for p in opts]),
+                                     np.array([float(law.loss(*p.unconstrained[:2])) for p in opts]),
+                                     np.array([p.epochs for p in opts]), np.array([p.params for p in opts]),
+                                     budget, o.unique_tokens), width="stretch")
+    st.caption(f"Source: {scaling_data.SOURCE}. L(N, D, U) with repeated tokens and excess parameters discounted "
+               "(R_D* = 15.4, R_N* = 5.3); loss in C4 nats. The paper publishes no intervals, so no band.")
+    res.update({"params": (o.params, "count"), "tokens": (o.tokens, "count"), "epochs": (o.epochs, "number")})
 
-# ----- beyond the optimum -------------------------------------------------------------------------------
-with tab_beyond:
-    pick2 = state.select("Loss model", "slm2", list(loss_fits), list(loss_fits)[0],
-                         help="Over-training and the inference-aware optimum need a loss model.")
-    f2 = loss_fits[pick2]
-    st.markdown("**Over-training**: a model trained far past its compute-optimal tokens (Llama 3 8B on 15T).")
+# ----- inference demand -> model -----------------------------------------------------------------------
+elif question == QUESTIONS[2]:
+    c1, c2 = st.columns(2)
+    inf_b = state.number("Expected inference tokens (billions)", "sinf", 2000.0, 0.0, 1e9, fmt="%.1f", where=c1,
+                         help="Tokens generated or processed over the model's lifetime.")
+    loss_keys = [k for k in FIT_KEYS if get_fit(k).loss_model is not None]
+    ikey = state.select("Loss model", "sil", loss_keys, "sardana", where=c2,
+                        help="sardana: the Chinchilla form with the constants Sardana et al. 2024 used (alpha 0.336, "
+                             "beta 0.283); their Figure 1 is reproduced with it.")
+    f2 = get_fit(ikey)
+    target = optimum(f2, budget).loss
+    try:
+        ia = inference_aware_optimum(f2, target, inf_b * 1e9)
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+    three_metrics(ia.params, ia.tokens, target, loss_label="Target loss")
+    i1, i2 = st.columns(2)
+    i1.metric("Lifetime FLOPs saved", f"{ia.saving:.1%}", help=f"{ia.chinchilla_total_flops - ia.total_flops:.2e} "
+              f"FLOPs: {ia.total_flops:.3e} against {ia.chinchilla_total_flops:.3e}")
+    i2.metric("Against the compute-optimal model", f"{ia.params / ia.chinchilla.params - 1:+.0%} params",
+              help=f"Compute-optimal for this loss: {fmt.count(ia.chinchilla.params)} params on "
+                   f"{fmt.count(ia.chinchilla.tokens)} tokens")
+    compute_link(ia.params, ia.tokens, "this model")
+    demand = np.geomspace(1e9, 1e16, 29)
+    sweep = [inference_aware_optimum(f2, target, t) for t in demand]
+    st.plotly_chart(inference_demand(demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
+                                     ia.chinchilla.params, max(inf_b * 1e9, 1e9)), width="stretch")
+    st.caption(f"Source: Sardana et al. 2024 (arXiv 2401.00448) eq. 2: minimise 6ND_tr + 2ND_inf at the loss the "
+               f"budget's compute-optimal model reaches; law: {f2.label} ({f2.source}). No published intervals.")
+    res.update({"params": (ia.params, "count"), "tokens": (ia.tokens, "count"), "saving": (ia.saving, "ratio")})
+
+# ----- mixture of experts -------------------------------------------------------------------------------
+elif question == QUESTIONS[3]:
+    g_opts = ["optimal", *[str(g) for g in scaling_moe.GRANULARITIES]]
+    g_pick = state.select("Granularity G", "sgr", g_opts, "optimal",
+                          help="d_ff / d_expert: each expert split into G smaller ones (a token visits G). "
+                               "'optimal' searches powers of two. Expansion rate E = 64 (the law's).")
+    try:
+        mo = scaling_moe.optimum(budget, None if g_pick == "optimal" else float(g_pick))
+        dense = scaling_moe.dense_optimum(budget)
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Granularity G", f"{mo.granularity:g}", help=f"{mo.experts:,.0f} experts per layer (G x E)")
+    m2.metric("Active parameters", fmt.count(mo.active_params), help=f"{fmt.count(mo.params)} total (non-embedding)")
+    m3.metric("Training tokens D", fmt.count(mo.tokens))
+    m4.metric("Predicted loss", f"{mo.loss:.4f}", delta=f"{mo.loss - dense[2]:+.4f} vs dense", delta_color="inverse",
+              help=f"Dense at the same FLOPs: {fmt.count(dense[0])} params, loss {dense[2]:.4f}")
+    try:
+        st.caption(f"A dense model needs {scaling_moe.dense_flops_for_loss(mo.loss) / budget:.1f}x this budget to "
+                   "reach the same loss (Table 1's dense law).")
+    except ValueError as exc:
+        st.caption(text.md(exc, 1000))
+    compute_link(mo.active_params, mo.tokens, "this MoE (active parameters)")
+    st.plotly_chart(moe_granularity(mo.by_granularity if g_pick == "optimal" else
+                                    scaling_moe.optimum(budget).by_granularity, dense[2], mo.granularity),
+                    width="stretch")
+    st.caption(f"Source: {scaling_moe.SOURCE}. Loss per granularity at this budget (each at its best size); "
+               "routing FLOPs grow with G. Appendix C's bootstrap intervals are not reproduced here, so no band.")
+    res.update({"active params": (mo.active_params, "count"), "tokens": (mo.tokens, "count"),
+                "granularity": (mo.granularity, "number")})
+
+# ----- precision -----------------------------------------------------------------------------------------
+elif question == QUESTIONS[4]:
+    bits = state.number("Training precision (bits)", "sp", 16.0, 4.0, 32.0, step=1.0, fmt="%.1f",
+                        help="Weights, activations and KV cache in the forward pass (integer type, as fitted; below 4 bits "
+                             "the paper's runs with 3-bit activations diverged).")
+    try:
+        po, best = scaling_precision.optimum(budget, bits), scaling_precision.optimum(budget)
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+    three_metrics(po.params, po.tokens, po.loss)
+    p1, p2 = st.columns(2)
+    p1.metric("Compute-optimal precision", f"{best.bits:.1f} bits", help=f"loss {best.loss:.4f} with "
+              f"{fmt.count(best.params)} params on {fmt.count(best.tokens)} tokens")
+    p2.metric("Effective parameters", fmt.count(po.effective_params),
+              help=f"N_eff / N = {po.effective_params / po.params:.3f} at {bits:g} bits")
+    compute_link(po.params, po.tokens, "this run")
+    sweep_bits = np.linspace(4.0, 16.0, 49)
+    sweep_loss = np.array([scaling_precision.optimum(budget, b).loss for b in sweep_bits])
+    st.plotly_chart(precision_sweep(sweep_bits, sweep_loss, best.bits, bits), width="stretch")
+    st.caption(f"Source: {scaling_precision.SOURCE}. Compute C = (6/16) N D P; constants fitted on 30M-220M "
+               "models (Dolma nats): the paper stresses the trend, not the numbers. No published intervals.")
+    res.update({"params": (po.params, "count"), "tokens": (po.tokens, "count"), "bits": (best.bits, "number")})
+
+# ----- over-training ----------------------------------------------------------------------------------
+elif question == QUESTIONS[5]:
+    loss_keys = [k for k in FIT_KEYS if get_fit(k).loss_model is not None]
+    okey = state.select("Loss model", "slm2", loss_keys, "epoch",
+                        help="gadre: Gadre et al. 2024's over-training law, refitted on their small runs; it "
+                             "predicts their held-out 32x over-trained 1.4B model within 0.71%.")
+    f2 = get_fit(okey)
     c1, c2 = st.columns(2)
     n_b = state.number("Parameters N (billions)", "son", 8.03, 0.001, 1e6, fmt="%.3f", where=c1,
                        help="Model size; default Llama-3-8B (8,030,261,248).")
@@ -192,48 +321,92 @@ with tab_beyond:
         ot = overtraining(f2, n_b * 1e9, d_b * 1e9)
     except ValueError as exc:
         st.error(text.md(exc, 1000))
+        st.stop()
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Tokens per parameter", f"{ot.tokens_per_param:,.0f}",
+              help=f"compute-optimal at the same {ot.flops:.2e} FLOPs: {ot.same_compute.tokens_per_param:.1f}")
+    m2.metric("Predicted loss", f"{ot.loss:.4f}", delta=f"{ot.loss_penalty:+.4f} vs optimum", delta_color="inverse",
+              help=f"The optimum at the same compute: {fmt.count(ot.same_compute.params)} params on "
+                   f"{fmt.count(ot.same_compute.tokens)} tokens, loss {ot.same_compute.loss:.4f}")
+    m3.metric("Compute overhead", f"{ot.compute_overhead:.2f}x",
+              help=f"{ot.flops:.3e} FLOPs spent; a compute-optimal run reaches the same loss with "
+                   f"{ot.flops_for_same_loss:.3e}")
+    n_same = float(f2.loss_model.optimal_params(ot.flops_for_same_loss))
+    m4.metric("Inference FLOPs per token", f"{2 * ot.params:.3g}",
+              help=f"2N; the compute-optimal model of the same loss has {fmt.count(n_same)} params")
+    s = samples_for(okey)
+    if s is not None:
+        st.caption(f"Loss of this run across the refits (10-90%): {np.percentile(s.loss(ot.params, ot.tokens), 10):.4f}"
+                   f" to {np.percentile(s.loss(ot.params, ot.tokens), 90):.4f}.")
+    compute_link(ot.params, ot.tokens, "this run")
+    st.plotly_chart(overtraining_curve(f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
+    st.caption(f"Source: {f2.label} ({f2.source}). Over-training overhead = 6ND / least compute reaching the same "
+               "loss on the frontier.")
+    res.update({"loss": (ot.loss, "number"), "overhead": (ot.compute_overhead, "number")})
+
+# ----- your runs ----------------------------------------------------------------------------------------
+else:
+    st.markdown("Upload runs you trained (one row per run: `params`, `tokens`, `loss` in nats per token) and fit "
+                "$L(N, D) = E + A/N^\\alpha + B/D^\\beta$ the way Chinchilla Appendix D.2 did: Huber loss "
+                "($\\delta = 10^{-3}$) on $\\ln L$, L-BFGS from the paper's grid of starts; then bootstrap refits "
+                "(runs resampled with replacement, all refitted at once) for the 10-90% band.")
+    up = st.file_uploader("Runs CSV", type=["csv"], help=f"At most {MAX_CSV_BYTES:,} bytes and {MAX_ROWS:,} runs; "
+                          "columns params, tokens, loss (any order, case-insensitive).")
+    use_example = state.toggle("Use the example runs (synthetic, drawn from the Epoch AI fit with 1% noise)",
+                               "sex", False, help="56 runs on an 8 x 7 grid of sizes and tokens-per-parameter.")
+    n_boot = state.number("Bootstrap refits", "sbn", 100, 0, 1000, help="More refits: a steadier band (100 refits "
+                          "of 50 runs take about 0.1 s; refits x runs at most 1,000,000).")
+    data = up.getvalue() if up is not None else (EXAMPLE.read_bytes() if use_example else None)
+    if EXAMPLE.exists():
+        st.download_button("Download the example CSV", EXAMPLE.read_bytes(), file_name=EXAMPLE.name, mime="text/csv")
+    if data is None:
+        st.info("Upload a CSV or switch on the example runs.")
     else:
-        m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Tokens per parameter", f"{ot.tokens_per_param:,.0f}",
-                  help=f"compute-optimal at the same {ot.flops:.2e} FLOPs: {ot.same_compute.tokens_per_param:.1f}")
-        m2.metric("Predicted loss", f"{ot.loss:.4f}", delta=f"{ot.loss_penalty:+.4f} vs optimum", delta_color="inverse",
-                  help=f"The optimum at the same compute: {fmt.count(ot.same_compute.params)} params on "
-                       f"{fmt.count(ot.same_compute.tokens)} tokens, loss {ot.same_compute.loss:.4f}")
-        m3.metric("Compute overhead", f"{ot.compute_overhead:.2f}x",
-                  help=f"{ot.flops:.3e} FLOPs spent; a compute-optimal run reaches the same loss with "
-                       f"{ot.flops_for_same_loss:.3e}")
-        n_same = float(f2.loss_model.optimal_params(ot.flops_for_same_loss))
-        m4.metric("Inference FLOPs per token", f"{2 * ot.params:.3g}",
-                  help=f"2N; the compute-optimal model of the same loss has {fmt.count(n_same)} params "
-                       f"({2 * n_same:.3g} FLOPs per token)")
-    st.markdown("**Inference-aware optimum** (Sardana et al. 2023): the model reaching the loss of the budget's "
-                "compute-optimal model with the least training + inference FLOPs ($6ND_{tr} + 2ND_{inf}$).")
-    inf_b = state.number("Expected inference tokens (billions)", "sinf", 2000.0, 0.0, 1e9, fmt="%.1f",
-                         help="Tokens generated or processed over the model's lifetime.")
-    target = optimum(f2, budget).loss
-    try:
-        ia = inference_aware_optimum(f2, target, inf_b * 1e9)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-    else:
-        i1, i2, i3 = st.columns(3)
-        i1.metric("Parameters", fmt.count(ia.params), delta=f"{ia.params / ia.chinchilla.params - 1:+.0%} vs "
-                  "compute-optimal", delta_color="off")
-        i2.metric("Training tokens", fmt.count(ia.tokens), help=f"{ia.tokens / ia.params:.0f} tokens per parameter")
-        i3.metric("Lifetime FLOPs saved", f"{ia.saving:.1%}",
-                  help=f"{ia.total_flops:.3e} vs {ia.chinchilla_total_flops:.3e} for the compute-optimal model")
-        st.caption(f"Target loss {target:.4f} ({pick2}); compute-optimal model for it: {fmt.count(ia.chinchilla.params)} "
-                   f"params on {fmt.count(ia.chinchilla.tokens)} tokens.")
+        name = text.md(up.name if up is not None else EXAMPLE.name, 80)  # a file name is untrusted text
+        try:
+            runs, lf = _fit(data, int(n_boot))
+            yours = fit_from_loss(lf.loss, "yours", f"Your fit ({lf.n_runs} runs)", name)
+            o = optimum(yours, budget)
+        except ValueError as exc:
+            st.error(f"{name}: {text.md(exc, 1000)}")  # shown as text; the rest of the page stays
+        else:
+            for w in lf.warnings:
+                st.warning(w)
+            band = optimum_band(lf.samples, budget) if lf.samples is not None else None
+            three_metrics(o.params, o.tokens, o.loss, band, loss_label="Your predicted loss")
+            st.caption(band_text(band) if band else "Bootstrap refits off: no band.")
+            compute_link(o.params, o.tokens, "your optimum")
+            law = lf.loss
+            st.dataframe(pd.DataFrame([{"constant": k, "fitted": getattr(law, k) if k != "a" else law.a,
+                                        "10th pct": lf.intervals.get(k, (None, None))[0],
+                                        "90th pct": lf.intervals.get(k, (None, None))[1]}
+                                       for k in ("E", "A", "B", "alpha", "beta", "a")]),
+                         hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.4g")
+                                        for c in ("fitted", "10th pct", "90th pct")})
+            a, b = st.columns(2)
+            with a:
+                bands = {"yours": lambda c: frontier_band(lf.samples, c)} if lf.samples is not None else {}
+                st.plotly_chart(frontier([yours, get_fit("epoch")], KNOWN_RUNS, budget, bands=bands),
+                                width="stretch")
+            with b:
+                st.plotly_chart(fit_quality(runs, law), width="stretch")
+            st.caption(f"Source: your runs ({name}); method of Hoffmann et al. 2022 App. D.2. RMS residual of ln L "
+                       f"{lf.rms_log_residual:.4f}. Extrapolating far beyond the largest run is a guess.")
+            res.update({"params": (o.params, "count"), "tokens": (o.tokens, "count")})
+
+results.publish("scaling", res)
 
 with st.expander("Formulas"):
     st.markdown(r"""
 - Compute-optimal frontier of $L = E + A/N^\alpha + B/D^\beta$ under $C = 6ND$ (Hoffmann et al. 2022 eq. 4):
-  $N_{opt} = G (C/6)^{a}$, $D_{opt} = G^{-1} (C/6)^{b}$, $G = (\alpha A / \beta B)^{1/(\alpha+\beta)}$,
-  $a = \beta/(\alpha+\beta)$, $b = \alpha/(\alpha+\beta)$.
-- Projections (Approaches 1-3) and Kaplan: $N_{opt} = k C^{a}$, $D_{opt} = C / 6N_{opt}$. Kaplan's $C_{min}$ in
-  PF-days is half the compute of training at the critical batch, so $N = 1.3\times10^9 (C/2\,\text{PF-day})^{0.73}$.
-- Over-training: the least compute reaching a loss $L$ on the frontier satisfies $\alpha A/N^\alpha = \beta B/D^\beta$,
-  so $N = (A(1+\alpha/\beta)/(L-E))^{1/\alpha}$; overhead = $6ND$ / that compute.
-- Inference-aware (Sardana et al. 2023): minimise $6ND_{tr} + 2ND_{inf}$ on the iso-loss curve
-  $D_{tr}(N) = (B / (L - E - A/N^\alpha))^{1/\beta}$ (bounded Brent over $\ln N$).
+  $N_{opt} = G (C/6)^{a}$, $G = (\alpha A / \beta B)^{1/(\alpha+\beta)}$, $a = \beta/(\alpha+\beta)$.
+- Repetition (Muennighoff et al. 2023 eq. 5-6): $D' = U + U R_D^* (1 - e^{-R_D/R_D^*})$, $R_D = D/U - 1$;
+  $N' = U_N + U_N R_N^* (1 - e^{-R_N/R_N^*})$, $U_N = \min(N, N_{opt}(U))$; one more epoch adds $e^{-R_D/R_D^*}$ of a
+  fresh one.
+- Inference-aware (Sardana et al. 2024 eq. 2): minimise $6ND_{tr} + 2ND_{inf}$ on $L(N, D_{tr}) = $ target.
+- MoE (Krajewski et al. 2024 eq. 9-10): $L = c + (g/G^\gamma + a)/N^\alpha + b/D^\beta$; FLOPs
+  $(12 d^2 c_f + d E G c_r) D n_{blocks}$, $d = 64 n_{blocks}$, $c_f = 6$, $c_r = 14$.
+- Precision (Kumar et al. 2024 eq. 3-5): $N_{eff} = N \prod_x (1 - e^{-P/\gamma_x + n_x})$, $C = \frac{6}{16} NDP$.
+- Bands: 10th-90th percentile across bootstrap refits (Besiroglu et al. 2024's 4,000 for the Epoch fit; yours).
 """)

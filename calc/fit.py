@@ -9,7 +9,9 @@ with L-BFGS started from the grid alpha, beta in {0, 0.5, ..., 2}, e in {-1, -0.
 a, b in {0, 5, ..., 25} (4,500 starts). To stay fast on two cores we evaluate the objective at every
 grid point (vectorised) and run L-BFGS-B (scipy, analytic gradient, alpha and beta kept in [0, 5]) from
 the ``n_starts`` best of them. Uncertainty: refit ``n_bootstrap`` resamples of the runs and report the
-10th and 90th percentiles, as the paper's Table 2 does. The paper refits random 80% subsets
+10th and 90th percentiles, as the paper's Table 2 does. The refits run all at once (``_batched_refit``: one
+batched Gauss-Newton on the reweighted Huber loss from the full-data fit), so 200 refits of 50 runs take a
+fraction of a second (bench/bench_scaling_fit.py). The paper refits random 80% subsets
 (``subsample=0.8``); a subset without replacement shares most runs with the full set and gives intervals
 about half as wide as the sampling spread, so the default is the ordinary bootstrap (n runs drawn with
 replacement, ``subsample=None``).
@@ -31,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from calc.compute import MAX_PARAMS, MAX_TOKENS
 from calc.scaling import ParametricLoss
+from calc.scaling_bands import LawSamples
 
 MAX_CSV_BYTES = 1_000_000
 MAX_ROWS = 10_000
@@ -39,6 +42,8 @@ MIN_DISTINCT = 3  # distinct N and distinct D values: fewer cannot separate E fr
 MAX_LOSS = 100.0
 HUBER_DELTA = 1e-3
 PERCENTILES = (10.0, 90.0)
+MAX_BATCH_CELLS = 200_000  # resamples x runs refitted together (memory: ~30 arrays of this many floats)
+MAX_BOOTSTRAP_CELLS = 1_000_000  # resamples x runs in one bootstrap (about 6 s of CPU at the limit)
 
 #: Accepted header names (case-insensitive) for each column.
 COLUMN_ALIASES = {
@@ -221,11 +226,97 @@ def _to_loss(theta: np.ndarray) -> ParametricLoss:
     return ParametricLoss(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
 
 
+# ----- the bootstrap, all refits at once ------------------------------------------------------------
+
+def _batched_refit(theta0: np.ndarray, x, y, logl, counts: np.ndarray, delta: float,
+                   max_iter: int = 200) -> np.ndarray:
+    """Minimise sum_i counts[b, i] Huber(r_i(theta_b)) for every resample b at once (rows of ``counts``).
+
+    A resample with replacement is the full run set with integer weights, so all refits share one residual
+    computation. Each is a damped Gauss-Newton step on the iteratively reweighted least squares of the Huber loss
+    (weights min(1, delta / |r|): the quadratic that touches the Huber loss at r and lies above it), batched with
+    ``einsum`` and ``np.linalg.solve`` over the resamples; a step is kept only where it lowers that resample's
+    objective, else its damping grows. Starts from the full-data fit ``theta0``; alpha, beta stay in [0, 5].
+    """
+    b = counts.shape[0]
+    theta = np.repeat(theta0[None, :], b, axis=0)
+    lam = np.full(b, 1e-3)
+    lo = np.array([-50.0, -50.0, -20.0, 0.0, 0.0])
+    hi = np.array([100.0, 100.0, 10.0, 5.0, 5.0])
+
+    def resid(th):
+        t1 = th[:, 0:1] - th[:, 3:4] * x
+        t2 = th[:, 1:2] - th[:, 4:5] * y
+        t3 = np.broadcast_to(th[:, 2:3], t1.shape)
+        m = np.maximum(np.maximum(t1, t2), t3)
+        e1, e2, e3 = np.exp(t1 - m), np.exp(t2 - m), np.exp(t3 - m)
+        s = e1 + e2 + e3
+        return m + np.log(s) - logl, e1 / s, e2 / s, e3 / s
+
+    def huber(r):
+        a = np.abs(r)
+        return (counts * np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))).sum(axis=1)
+
+    def huber_rows(r, rows):
+        a = np.abs(r)
+        return (counts[rows] * np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))).sum(axis=1)
+
+    r, p1, p2, p3 = resid(theta)
+    obj = huber(r)
+    eye = np.eye(5)
+    stall = np.zeros(b, dtype=int)
+    act = np.arange(b)  # refits still moving: converged ones leave the batch
+    for _ in range(max_iter):
+        th, ra, q = theta[act], r[act], (p1[act], p2[act], p3[act])
+        jac = np.stack([q[0], q[1], q[2], -q[0] * x, -q[1] * y], axis=2)  # (b, n, 5): d r / d (a, b, e, alpha, beta)
+        w = counts[act] * np.minimum(1.0, delta / np.maximum(np.abs(ra), 1e-300))
+        h = np.einsum("bni,bn,bnj->bij", jac, w, jac)
+        g = np.einsum("bni,bn,bn->bi", jac, w, ra)
+        damp = lam[act, None, None] * (np.einsum("bii->bi", h)[:, :, None] * eye + 1e-12 * eye)
+        step = np.linalg.solve(h + damp, -g[:, :, None])[:, :, 0]
+        trial = np.clip(th + step, lo, hi)
+        r_t, t1, t2, t3 = resid(trial)
+        obj_t = huber_rows(r_t, act)
+        better = np.isfinite(obj_t) & (obj_t <= obj[act])
+        gain = np.where(better, obj[act] - obj_t, 0.0)
+        keep = act[better]
+        theta[keep], r[keep], obj[keep] = trial[better], r_t[better], obj_t[better]
+        p1[keep], p2[keep], p3[keep] = t1[better], t2[better], t3[better]
+        lam[act] = np.where(better, np.maximum(lam[act] / 3.0, 1e-9), np.minimum(lam[act] * 4.0, 1e9))
+        small = gain <= 1e-12 * np.maximum(obj[act], 1e-30)
+        stall[act] = np.where(small, stall[act] + 1, 0)
+        act = act[(stall[act] < 4) & (lam[act] < 1e9)]
+        if act.size == 0:
+            break
+    return theta
+
+
+def _bootstrap(theta: np.ndarray, x, y, logl, n_bootstrap: int, seed: int, subsample: float | None,
+               delta: float) -> np.ndarray:
+    """(n_bootstrap, 5) refits in the (ln A, ln B, ln E, alpha, beta) coordinates."""
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    if subsample is None:  # n runs drawn with replacement = multinomial counts
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(float)
+    else:
+        k = min(max(MIN_RUNS, round(subsample * n)), n)
+        counts = np.zeros((n_bootstrap, n))
+        for row in counts:
+            row[rng.choice(n, size=k, replace=False)] = 1.0
+    rows = max(1, MAX_BATCH_CELLS // n)  # bounded memory: a chunk of resamples x runs at a time
+    return np.concatenate([_batched_refit(theta, x, y, logl, counts[i:i + rows], delta)
+                           for i in range(0, n_bootstrap, rows)]) if n_bootstrap else np.empty((0, 5))
+
+
 # ----- the fit ------------------------------------------------------------------------------------
+
+#: Below this an exponent means "loss does not fall with this quantity" in the runs given.
+MIN_EXPONENT = 1e-3
+
 
 @dataclass(frozen=True)
 class LossFit:
-    """A fitted L(N, D), the 10th-90th percentile of each constant over the subsample refits, and notes."""
+    """A fitted L(N, D), its bootstrap refits, the 10th-90th percentile of each constant, and notes."""
 
     loss: ParametricLoss
     n_runs: int
@@ -234,57 +325,89 @@ class LossFit:
     rms_log_residual: float
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    samples: LawSamples | None = None  # the bootstrap refits (None without a bootstrap)
+
+
+#: A term whose change across the runs is below this share of the loss is "not seen" in the data.
+MIN_TERM_SPAN = 1e-3
+
+
+def _refuse_degenerate(fitted: ParametricLoss, runs: Runs) -> None:
+    """A law whose loss does not fall with N or D has no compute-optimal split: say so, in a sentence.
+
+    Caught: an exponent at 0 (the split divides by it) or at its bound 5, and a term that the fit made
+    irrelevant, i.e. A/N^alpha or B/D^beta changing by less than 0.1% of the loss across the runs (the fit then
+    sends the optimum to absurd sizes, e.g. 1e14 parameters at 1e23 FLOPs).
+    """
+    scale = float(np.median(runs.loss))
+    for name, col, coef, v, arr in (("beta", "tokens", fitted.B, fitted.beta, runs.tokens),
+                                     ("alpha", "params", fitted.A, fitted.alpha, runs.params)):
+        other = "params" if col == "tokens" else "tokens"
+        if v < MIN_EXPONENT:
+            raise ValueError(f"the fit found {name} = {v:.2g}: in these runs loss does not fall as {col} grow, so "
+                             f"the law cannot say how to split compute between params and tokens. Check the "
+                             f"{col} and loss columns (loss must fall with more {col} at a fixed {other}).")
+        if v > 5 - MIN_EXPONENT:
+            raise ValueError(f"the fit found {name} = {v:.3g}, at its upper bound 5: the runs do not pin down how "
+                             f"loss falls with {col}; add runs that vary {col} more widely.")
+        span = coef * (float(arr.min()) ** -v - float(arr.max()) ** -v)
+        if span < MIN_TERM_SPAN * scale:
+            raise ValueError(f"in these runs loss does not fall as {col} grow: the fitted {col} term changes the "
+                             f"loss by {span:.2g} across them ({span / scale:.2%}), so the law cannot say how to "
+                             f"split compute between params and tokens. Check the {col} and loss columns (loss "
+                             f"must fall with more {col} at a fixed {other}).")
 
 
 def fit_loss(runs: Runs, n_bootstrap: int = 20, seed: int = 0, n_starts: int = 8,
              delta: float = HUBER_DELTA, subsample: float | None = None) -> LossFit:
     """Fit E, A, B, alpha, beta to ``runs`` (Huber on ln L, L-BFGS from the paper's grid), with intervals.
 
-    ``n_bootstrap`` refits give the 10th-90th percentile intervals (0 skips them): on bootstrap resamples
-    (n runs with replacement) by default, or on random ``subsample`` shares without replacement (the
-    paper's 80%, 100 times).
+    ``n_bootstrap`` refits give the 10th-90th percentile intervals and ``samples`` for bands (0 skips them): on
+    bootstrap resamples (n runs with replacement) by default, or on random ``subsample`` shares without
+    replacement (the paper's 80%, 100 times). Data the law cannot be fitted to (``check_fittable``) and fits whose
+    exponent comes out 0 or at its bound raise ``ValueError`` with a sentence saying what is wrong.
     """
     check_fittable(runs)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or not 0 <= n_bootstrap <= 1000:
         raise ValueError(f"bootstrap count must be a whole number in [0, 1000], got {n_bootstrap!r:.40}")
     if not isinstance(n_starts, int) or not 1 <= n_starts <= 4500:
         raise ValueError(f"n_starts must be a whole number in [1, 4500], got {n_starts!r:.40}")
+    if subsample is not None and not 0 < subsample <= 1:
+        raise ValueError(f"subsample must be in (0, 1] or None, got {subsample!r:.40}")
+    if n_bootstrap * len(runs) > MAX_BOOTSTRAP_CELLS:
+        raise ValueError(f"bootstrap count: {n_bootstrap:,} refits of {len(runs):,} runs is more than "
+                         f"{MAX_BOOTSTRAP_CELLS:,} run-refits; use at most {MAX_BOOTSTRAP_CELLS // len(runs):,} refits")
     x, y, logl = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
     grid = _grid()
     values = _grid_values(grid, x, y, logl, delta)
     starts = grid[np.argsort(values)[:n_starts]]
     theta, f = _minimise(starts, x, y, logl, delta)
     fitted = _to_loss(theta)
+    _refuse_degenerate(fitted, runs)
     resid = np.log(fitted.loss(runs.params, runs.tokens)) - logl
 
-    if subsample is not None and not 0 < subsample <= 1:
-        raise ValueError(f"subsample must be in (0, 1] or None, got {subsample!r:.40}")
-    rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(n_bootstrap):
-        if subsample is None:
-            idx = rng.integers(0, len(runs), size=len(runs))
+    intervals, samples = {}, None
+    if n_bootstrap:
+        th = _bootstrap(theta, x, y, logl, n_bootstrap, seed, subsample, delta)
+        samples = LawSamples.from_matrix(np.column_stack([np.exp(th[:, 2]), np.exp(th[:, 0]), np.exp(th[:, 1]),
+                                                          th[:, 3], th[:, 4]]))
+        if len(samples) >= 2:
+            cols = {"E": samples.E, "A": samples.A, "B": samples.B, "alpha": samples.alpha, "beta": samples.beta,
+                    "a": samples.beta / (samples.alpha + samples.beta)}
+            for name, v in cols.items():
+                lo, hi = np.percentile(v, PERCENTILES)
+                intervals[name] = (float(lo), float(hi))
         else:
-            idx = rng.choice(len(runs), size=min(max(MIN_RUNS, round(subsample * len(runs))), len(runs)),
-                             replace=False)
-        th, _ = _minimise(theta[None, :], x[idx], y[idx], logl[idx], delta)  # from the full-data optimum
-        lf = _to_loss(th)
-        samples.append((lf.E, lf.A, lf.B, lf.alpha, lf.beta, lf.a))
-    intervals = {}
-    if samples:
-        arr = np.array(samples)
-        for j, name in enumerate(("E", "A", "B", "alpha", "beta", "a")):
-            lo, hi = np.percentile(arr[:, j], PERCENTILES)
-            intervals[name] = (float(lo), float(hi))
+            samples = None
 
     warnings = []
-    for name, v in (("alpha", fitted.alpha), ("beta", fitted.beta)):
-        if v < 1e-3 or v > 5 - 1e-3:
-            warnings.append(f"{name} = {v:.3g} sits on its bound [0, 5]: the data do not pin it down")
     if fitted.E < 1e-3:
         warnings.append("E is close to 0: no irreducible loss is visible in these runs")
+    if n_bootstrap and samples is not None and len(samples) < n_bootstrap:
+        warnings.append(f"{n_bootstrap - len(samples)} of {n_bootstrap} bootstrap refits found a zero exponent "
+                        "and are left out of the intervals")
     return LossFit(fitted, len(runs), n_bootstrap, f, float(np.sqrt(np.mean(resid ** 2))), intervals,
-                   tuple(warnings))
+                   tuple(warnings), samples)
 
 
 # ----- synthetic data ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 from calc.gpus import get_gpu
 from calc.presets import get_preset
-from calc.scaling import CHINCHILLA_TABLE3, optimum
+from calc.scaling import CHINCHILLA_TABLE3, FIT_KEYS, optimum
 from calc.speed import Hardware, ServingSetup, estimate
 from tests.browser_helpers import download_csv, main, open_expander, set_number, text_of
 from tests.conftest import screenshot, wait_for_app
@@ -137,7 +137,7 @@ def test_scaling(server, page, browser):
     assert "Budget" in text and "1.230e+22 FLOPs" in text
     rows = download_csv(page, "Download CSV")
     assert {"fit", "params N", "tokens D", "tokens / param", "loss (own fit)", "source"} <= set(rows[0])
-    assert len(rows) == 7  # approaches 1-3, the parametric fit, Epoch, Kaplan, 20 tokens per parameter
+    assert len(rows) == len(FIT_KEYS)  # approaches 1-3, Chinchilla, Epoch, Kaplan, 20x, Sardana, Muennighoff, Gadre
     assert_approach1(rows, small.flops, small)
 
     set_number(page, "Compute budget C (FLOPs)", "3.85e24")

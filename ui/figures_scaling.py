@@ -7,10 +7,11 @@ import plotly.graph_objects as go
 
 from calc.fit import Runs
 from calc.scaling import KnownRun, ParametricLoss, ScalingFit
-from ui.plot import figure, vline
+from ui.plot import figure, hline, vline
 
 COLORS = {"approach1": "#4C78A8", "approach2": "#72B7B2", "approach3": "#54A24B", "hoffmann": "#F58518",
-          "epoch": "#E45756", "kaplan": "#B279A2", "rule20": "#9D755D", "yours": "#000000"}
+          "epoch": "#E45756", "kaplan": "#B279A2", "rule20": "#9D755D", "yours": "#000000", "sardana": "#EECA3B",
+          "muennighoff": "#FF9DA6", "gadre": "#8C6D31"}
 DASH = {"rule20": "dot", "kaplan": "dash"}
 #: Label placement for published models that sit close together on the charts.
 LABEL_POS = {"GPT-3 175B": "bottom left", "Gopher 280B": "top left", "MT-NLG 530B": "middle right",
@@ -21,11 +22,24 @@ def _positions(known: tuple[KnownRun, ...], default: str) -> list[str]:
     return [LABEL_POS.get(r.name, default) for r in known]
 
 
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
 def frontier(fits: list[ScalingFit], known: tuple[KnownRun, ...], budget: float | None,
-             flops_range: tuple[float, float] = (1e18, 1e27)) -> go.Figure:
-    """Compute-optimal N against C (log-log) for each fit, with published models at C = 6ND."""
+             flops_range: tuple[float, float] = (1e18, 1e27), bands: dict | None = None) -> go.Figure:
+    """Compute-optimal N against C (log-log) for each fit, with published models at C = 6ND.
+
+    ``bands`` maps a fit key to a function C -> (low, high) arrays: shaded as that fit's 10th-90th percentile."""
     c = np.geomspace(*flops_range, 120)
-    data = [dict(type="scatter", x=c, y=f.params_for_compute(c), mode="lines", name=f.label,
+    data = []
+    for key, band in (bands or {}).items():
+        lo, hi = band(c)
+        data.append(dict(type="scatter", x=np.concatenate([c, c[::-1]]), y=np.concatenate([hi, lo[::-1]]),
+                         fill="toself", fillcolor=_rgba(COLORS.get(key, "#333333"), 0.18), line=dict(width=0),
+                         hoverinfo="skip", name=f"{key}: 10-90% band"))
+    data += [dict(type="scatter", x=c, y=f.params_for_compute(c), mode="lines", name=f.label,
                  line=dict(color=COLORS.get(f.key, "#333"), dash=DASH.get(f.key, "solid"), width=2),
                  hovertemplate=f.label + "<br>C=%{x:.2e}: N=%{y:.3s}<extra></extra>") for f in fits]
     data.append(dict(type="scatter", x=[r.flops for r in known], y=[r.params for r in known], mode="markers+text",
@@ -113,3 +127,82 @@ def fit_quality(runs: Runs, law: ParametricLoss) -> go.Figure:
                                "fitted %{y:.4f}<extra></extra>")]
     return figure(data, dict(xaxis_title="observed loss", yaxis_title="fitted loss", height=380,
                              margin=dict(l=10, r=10, t=10, b=10)))
+
+
+def _layout(**kw) -> dict:
+    return dict(margin=dict(l=10, r=10, t=10, b=10), **kw)
+
+
+def data_constrained(budgets: np.ndarray, loss_limited: np.ndarray, loss_unlimited: np.ndarray, epochs: np.ndarray,
+                     params: np.ndarray, budget: float, unique_tokens: float) -> go.Figure:
+    """Loss of the compute-optimal run against budget with U unique tokens and with unlimited data."""
+    data = [dict(type="scatter", x=budgets, y=loss_unlimited, mode="lines", name="unlimited unique data",
+                 line=dict(color="#999", dash="dot"), hovertemplate="C=%{x:.2e}: loss %{y:.4f}<extra></extra>"),
+            dict(type="scatter", x=budgets, y=loss_limited, mode="lines", name=f"{unique_tokens:.3g} unique tokens",
+                 line=dict(color=COLORS["muennighoff"], width=3), customdata=np.stack([epochs, params], axis=1),
+                 hovertemplate="C=%{x:.2e}: loss %{y:.4f}<br>%{customdata[0]:.1f} epochs, "
+                               "N=%{customdata[1]:.3s}<extra></extra>")]
+    return figure(data, _layout(shapes=[vline(budget, dict(color="#666", dash="dash"))], xaxis_type="log",
+                                xaxis_title="training compute C (FLOPs)", yaxis_title="predicted loss (C4)",
+                                xaxis_exponentformat="e", height=420, legend=dict(orientation="h", y=-0.2)))
+
+
+def inference_demand(demand: np.ndarray, params: np.ndarray, saving: np.ndarray, chinchilla_params: float,
+                     chosen: float) -> go.Figure:
+    """Parameters of the least-lifetime-FLOPs model of a fixed loss against expected inference tokens."""
+    data = [dict(type="scatter", x=demand, y=params, mode="lines", name="inference-aware optimum",
+                 line=dict(color=COLORS["sardana"], width=3), customdata=saving,
+                 hovertemplate="%{x:.2e} inference tokens: N=%{y:.3s}, %{customdata:.1%} FLOPs saved"
+                               "<extra></extra>")]
+    note = dict(x=0, xref="x domain", xanchor="left", y=np.log10(chinchilla_params), yanchor="bottom",
+                text="compute-optimal (no inference)", showarrow=False, font=dict(color="#444"))
+    return figure(data, _layout(shapes=[hline(chinchilla_params, dict(color="#666", dash="dot")),
+                                        vline(chosen, dict(color="#666", dash="dash"))], annotations=[note],
+                                xaxis_type="log", yaxis_type="log", xaxis_title="expected inference tokens",
+                                yaxis_title="parameters N", xaxis_exponentformat="e", yaxis_exponentformat="e",
+                                height=420, showlegend=False))
+
+
+def moe_granularity(by_granularity: tuple[tuple[float, float], ...], dense_loss: float, best: float) -> go.Figure:
+    """Best loss at the budget for each granularity, against the dense law's optimum."""
+    g = np.array([t[0] for t in by_granularity], dtype=float)
+    loss = np.array([t[1] for t in by_granularity], dtype=float)
+    data = [dict(type="scatter", x=g, y=loss, mode="lines+markers", name="MoE, E = 64",
+                 line=dict(color="#4C78A8", width=3), hovertemplate="G=%{x:g}: loss %{y:.4f}<extra></extra>")]
+    note = dict(x=0, xref="x domain", xanchor="left", y=dense_loss, yanchor="top", text="dense, same FLOPs",
+                showarrow=False, font=dict(color="#444"))
+    return figure(data, _layout(shapes=[hline(dense_loss, dict(color="#666", dash="dot")),
+                                        vline(best, dict(color="#666", dash="dash"))], annotations=[note],
+                                xaxis=dict(type="log", title="granularity G", tickvals=g,
+                                           ticktext=[f"{int(v)}" for v in g]),
+                                yaxis_title="predicted loss", height=400, showlegend=False))
+
+
+def precision_sweep(bits: np.ndarray, loss: np.ndarray, best_bits: float, chosen: float) -> go.Figure:
+    """Best loss at the budget for each training precision (compute C = 6/16 N D P)."""
+    data = [dict(type="scatter", x=bits, y=loss, mode="lines", line=dict(color="#54A24B", width=3),
+                 hovertemplate="%{x:.1f} bits: loss %{y:.4f}<extra></extra>")]
+    note = dict(x=best_bits, y=1, yref="y domain", xanchor="left", yanchor="top", showarrow=False,
+                text=f"optimum {best_bits:.1f} bits", font=dict(color="#54A24B"))
+    return figure(data, _layout(shapes=[vline(best_bits, dict(color="#54A24B", dash="dash")),
+                                        vline(chosen, dict(color="#666", dash="dot"))], annotations=[note],
+                                xaxis_title="training precision (bits: weights, activations, KV cache)",
+                                yaxis_title="predicted loss (Dolma)", height=400, showlegend=False))
+
+
+def overtraining_curve(law: ParametricLoss, params: float, tokens: float, label: str) -> go.Figure:
+    """Loss of N params against tokens per parameter, and the loss the compute-optimal run of the same FLOPs
+    reaches: the gap is the over-training penalty."""
+    ratio = np.geomspace(1.0, max(1e4, 4 * tokens / params), 120)
+    d = ratio * params
+    c = 6.0 * params * d
+    n_opt = law.optimal_params(c)
+    data = [dict(type="scatter", x=ratio, y=law.loss(params, d), mode="lines", name=f"{params:.3g} params",
+                 line=dict(color="#4C78A8", width=3),
+                 hovertemplate="%{x:,.0f} tokens/param: loss %{y:.4f}<extra></extra>"),
+            dict(type="scatter", x=ratio, y=law.loss(n_opt, c / (6.0 * n_opt)), mode="lines",
+                 name="compute-optimal, same FLOPs", line=dict(color="#999", dash="dot"),
+                 hovertemplate="same FLOPs, optimal: loss %{y:.4f}<extra></extra>")]
+    return figure(data, _layout(shapes=[vline(tokens / params, dict(color="#666", dash="dash"))], xaxis_type="log",
+                                xaxis_title="tokens per parameter D / N", yaxis_title=f"predicted loss ({label})",
+                                height=400, legend=dict(orientation="h", y=-0.2)))

@@ -1,0 +1,128 @@
+"""Training precision (Kumar et al. 2024, "Scaling Laws for Precision", arXiv 2411.04330).
+
+Training with weights, activations and KV cache quantized to P_w, P_a, P_kv bits (integer type, forward pass)
+behaves like a smaller model (sec. 4, eq. 3-4):
+
+    N_eff = N (1 - exp(-P_w / gamma_w)) (1 - exp(-P_a / gamma_a)) (1 - exp(-P_kv / gamma_kv))
+    L(N, D, P) = A N_eff^-alpha + B D^-beta + E
+
+and training compute grows linearly with the precision (sec. 4.3): C = (6/16) N D P, which is 6ND at 16 bits.
+
+Constants: the paper's Appendix K, Table 2 (alpha = beta tied): A = 4.299e3, alpha = 0.4965, B = 1.806e4,
+E = 2.7648, gamma_w = 2.6745, gamma_a (the table's gamma_i) = 2.2102, gamma_kv = 0.9578, each with a fitted offset
+n_x (0.3037, 1.4072, 2.4185): App. K says the exponentials are "really computed with offset e^{x/gamma_x + n}",
+with x = -P. We read that as 1 - exp(-P/gamma + n); it is the reading that reproduces the paper's stated results
+(sec. 4.3.2, Finding 3): the compute-optimal pretraining precision is 7.0 bits ("7-8 bits") at every budget, and
+4-bit training needs 5.2x the parameters of 16-bit for the same N_eff ("more than 4x"). Without the offsets the
+optimum would be 3.5 bits. The post-training-quantization term (C_T, gamma_D, gamma_N, gamma_post, b) is not used:
+the paper gives no worked number that pins how its offset b enters.
+
+The constants come from small OLMo-style models (30M-220M, up to 26B tokens, Dolma) with integer quantization;
+loss is in nats on Dolma. The paper stresses its trends, not its numbers, carry over (App. K).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, check_positive
+
+SOURCE = "Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330), eq. 3-5, App. K Table 2"
+A, ALPHA, B, BETA, E = 4.299e3, 0.4965, 1.806e4, 0.4965, 2.7648
+#: (gamma, offset n) for weights, activations and KV cache (App. K Table 2).
+PARTS = {"weights": (2.6745, 0.3037), "activations": (2.2102, 1.4072), "kv": (0.9578, 2.4185)}
+MIN_BITS, MAX_BITS = 1.0, 32.0
+REFERENCE_BITS = 16.0  # C = 6ND at 16-bit
+
+
+def _bits(name: str, value) -> float:
+    return check_positive(name, value, MAX_BITS, " bits", lower=MIN_BITS)
+
+
+def param_fraction(weights, activations=None, kv=None):
+    """N_eff / N for the given training precisions (activations and KV default to the weights' bits).
+
+    >>> round(float(param_fraction(16)), 4), round(float(param_fraction(4)), 3)
+    (0.9937, 0.191)
+    """
+    bits = {"weights": weights, "activations": weights if activations is None else activations,
+            "kv": weights if kv is None else kv}
+    f = 1.0
+    for part, (gamma, offset) in PARTS.items():
+        p = np.asarray(bits[part], dtype=float)
+        f = f * np.clip(1.0 - np.exp(-p / gamma + offset), 0.0, None)
+    return f
+
+
+def loss(params, tokens, bits):
+    """L(N, D, P) with all three parts trained in ``bits`` (Dolma nats)."""
+    n_eff = np.asarray(params, dtype=float) * param_fraction(bits)
+    with np.errstate(divide="ignore"):
+        return A * n_eff ** -ALPHA + B * np.asarray(tokens, dtype=float) ** -BETA + E
+
+
+def training_flops(params, tokens, bits):
+    """C = (6 / 16) N D P (sec. 4.3): 6ND at 16 bits, linear in the bits."""
+    return 6.0 / REFERENCE_BITS * np.asarray(params, float) * np.asarray(tokens, float) * np.asarray(bits, float)
+
+
+@dataclass(frozen=True)
+class PrecisionOptimum:
+    flops: float
+    bits: float
+    params: float
+    tokens: float
+    loss: float
+    effective_params: float
+
+
+def _best_params(c: float, p: float) -> tuple[float, float]:
+    """(N, loss) minimising L at precision p and budget c (bounded Brent over ln N)."""
+    frac = float(param_fraction(p))
+    if frac <= 0:
+        return math.nan, math.inf
+
+    def f(log_n: float) -> float:
+        n = math.exp(log_n)
+        d = c * REFERENCE_BITS / (6.0 * n * p)
+        return A * (n * frac) ** -ALPHA + B * d ** -BETA + E
+
+    hi = min(math.log(MAX_PARAMS), math.log(c))
+    res = minimize_scalar(f, bounds=(0.0, hi), method="bounded", options={"xatol": 1e-10})
+    return math.exp(res.x), float(res.fun)
+
+
+def optimum(flops: float, bits: float | None = None) -> PrecisionOptimum:
+    """Compute-optimal N, D and (unless ``bits`` is given) training precision for a budget (eq. 5).
+
+    >>> round(optimum(1e21).bits, 2), round(optimum(1e25).bits, 2)  # independent of compute (sec. 4.3.2)
+    (7.0, 7.0)
+    """
+    c = check_positive("compute", flops, MAX_FLOPS, " FLOPs", lower=1e6)
+    if bits is None:
+        res = minimize_scalar(lambda p: _best_params(c, p)[1], bounds=(3.0, MAX_BITS), method="bounded",
+                              options={"xatol": 1e-8})
+        p = float(res.x)
+    else:
+        p = _bits("precision", bits)
+    n, l_best = _best_params(c, p)
+    if not math.isfinite(l_best):
+        raise ValueError(f"at {p:g} bits the fitted law leaves no effective parameters; use more bits")
+    d = c * REFERENCE_BITS / (6.0 * n * p)
+    return PrecisionOptimum(c, p, n, d, l_best, n * float(param_fraction(p)))
+
+
+def run_loss(params: float, tokens: float, bits: float) -> dict:
+    """Loss of N params trained on D tokens in ``bits`` (weights, activations and KV cache), with its cost."""
+    n = check_positive("params", params, MAX_PARAMS, lower=1.0)
+    d = check_positive("tokens", tokens, MAX_TOKENS, lower=1.0)
+    p = _bits("precision", bits)
+    frac = float(param_fraction(p))
+    if frac <= 0:
+        raise ValueError(f"at {p:g} bits the fitted law leaves no effective parameters; use more bits")
+    return {"params": n, "tokens": d, "bits": p, "effective_params": n * frac, "param_fraction": frac,
+            "loss": float(loss(n, d, p)), "flops": float(training_flops(n, d, p))}
