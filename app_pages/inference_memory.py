@@ -23,6 +23,7 @@ from ui import format as fmt
 from ui import pickers, results, state, text, verdict
 from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
+from ui.hub_model import AS_PUBLISHED
 
 try:  # GGUF file types come from the quantization module when it is there
     from calc.gguf import FILE_TYPES as GGUF_TYPES
@@ -49,12 +50,15 @@ else:
                       * 1e9))
 
 c1, c2, c3 = st.columns(3)
-formats = list(WEIGHT_DTYPES) + ([t for t in GGUF_TYPES if t not in ("F32", "F16", "BF16")]
-                                 if isinstance(model, ModelSpec) else [])
-weights_dtype = state.select("Weight format", "im_w", formats, D["im_w"], where=c1,
+ckpt = pickers.current_checkpoint() if isinstance(model, ModelSpec) else None  # loaded by its Hub id
+formats = ([AS_PUBLISHED] if ckpt else []) + list(WEIGHT_DTYPES) + (
+    [t for t in GGUF_TYPES if t not in ("F32", "F16", "BF16")] if isinstance(model, ModelSpec) else [])
+weights_dtype = state.select("Weight format", "im_w", formats, AS_PUBLISHED if ckpt else D["im_w"], where=c1,
                              help="fp32/fp16/bf16 for every weight; fp8/int8/int4/nf4 for the decoder matrices "
                                   "(with their scales; embeddings, head and norms stay bf16); or a GGUF file type "
-                                  "(llama.cpp's per-tensor mix).")
+                                  "(llama.cpp's per-tensor mix). 'as published' (a model loaded by its Hugging Face "
+                                  "id): the checkpoint's own bytes, from its safetensors headers.")
+published = weights_dtype == AS_PUBLISHED
 kv_dtype = state.select("KV-cache format", "im_kv", KV_DTYPES, D["im_kv"], where=c1,
                         help="Cache element format (fp8/int8/int4 KV caches in vLLM, TensorRT-LLM, llama.cpp).")
 batch = int(state.number("Batch (concurrent sequences)", "im_b", D["im_b"], 1, 1_000_000, step=1, where=c2,
@@ -69,8 +73,9 @@ chunk = int(state.number("Prefill tokens per step", "im_chunk", 8192, 1, 10_000_
                          help="Tokens one forward step processes (a chunked-prefill budget); sizes the workspace."))
 
 try:
-    setup = InferenceSetup(weights_dtype=weights_dtype, kv_dtype=kv_dtype, batch=batch, context=context, tp=tp,
-                           overhead_bytes=int(round(overhead_gib * GIB)), prefill_chunk_tokens=chunk)
+    setup = InferenceSetup(weights_dtype="bf16" if published else weights_dtype, kv_dtype=kv_dtype, batch=batch,
+                           context=context, tp=tp, overhead_bytes=int(round(overhead_gib * GIB)),
+                           prefill_chunk_tokens=chunk, checkpoint_bytes=ckpt.bytes if published else None)
     b = inference_memory(model, setup)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
@@ -97,7 +102,7 @@ if isinstance(model, ModelSpec):
     s1, s2, s3, s4 = st.columns(4)
     mb = max_batch(model, setup, cap)
     mc = max_context(model, setup, cap, limit=1 << 26)
-    gguf_weights = weights_dtype not in WEIGHT_DTYPES
+    gguf_weights = setup.weights_dtype not in WEIGHT_DTYPES
     bd = best_weight_dtype(model, setup, cap)
     s1.metric("Largest batch that fits", "none" if mb is None else f"{mb:,}", help=f"At context {context:,}.")
     s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}" + ("+" if mc == 1 << 26 else ""),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from calc.models import param_counts
 from ui import format as fmt
-from ui import pickers, results, state, text
+from ui import hub_model, pickers, results, state, text
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
 st.title("Models")
@@ -26,6 +26,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Total parameters", fmt.count(counts.total), help=f"{counts.total:,} exactly")
 c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts")
 c3.metric("Architecture", text.md(spec.architecture))
+hub_model.models_page_section(spec)
 
 compare = state.multiselect("Compare with", "compare", pickers.model_names(),
                             ["Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mixtral-8x7B-v0.1"],

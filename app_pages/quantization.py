@@ -10,7 +10,7 @@ from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
 from calc.units import GB, GIB
 from ui import format as fmt
-from ui import pickers, results, state, text
+from ui import hub_model, pickers, results, state, text
 from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
 
 st.title("Quantization (GGUF)")
@@ -103,6 +103,10 @@ results.publish("quantization", {
     "largest fitting file type, file size": (ok[best].file_bytes_estimate if best else None, "bytes"),
     "largest fitting file type, bits per weight": (ok[best].bits_per_weight if best else None, "number"),
     "KV cache": (any_run.kv_cache_bytes, "bytes"), "compute buffer (estimate)": (any_run.compute_bytes, "bytes")})
+
+hub_repo = hub_model.current_hub_model()  # a GGUF repository typed in the sidebar: its real files
+if hub_repo is not None and hub_repo.snapshot.gguf:
+    hub_model.gguf_section(hub_repo, setup, gpu)
 
 # ----- one file type, tensor by tensor -------------------------------------------------------------------
 st.subheader("One file type, tensor by tensor")

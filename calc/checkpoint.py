@@ -43,6 +43,8 @@ from fractions import Fraction
 from math import prod
 from pathlib import Path
 
+from calc.files import open_regular, read_regular
+
 #: Largest header read: huggingface_hub's SAFETENSORS_MAX_HEADER_LENGTH (DeepSeek-V3's shards: ~100 KB).
 MAX_HEADER_BYTES = 25_000_000
 MAX_TENSORS = 2_000_000  # in a whole checkpoint; DeepSeek-V3 has 91,991, per-expert layouts a few 100,000
@@ -202,7 +204,7 @@ def _tensor(name, info, file: str) -> tuple[StoredTensor, int, int]:
 def read_safetensors_header(path: str | os.PathLike, file: str | None = None) -> HeaderFile:
     """Read only the header of a local file: 8 bytes, then at most ``MAX_HEADER_BYTES``."""
     label = file or os.path.basename(path)
-    with open(path, "rb") as fh:
+    with open_regular(path, "safetensors file") as fh:
         size = os.fstat(fh.fileno()).st_size
         n = header_length(fh.read(8), label)
         raw = fh.read(n)
@@ -242,14 +244,6 @@ def read_index_bytes(data: bytes, file: str = "model.safetensors.index.json") ->
     return obj
 
 
-def _read_bounded(path: Path, limit: int) -> bytes:
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{path.name} is larger than {limit:,} bytes; refused")
-    return data
-
-
 def checkpoint_files(path: str | os.PathLike) -> list[Path]:
     """The ``.safetensors`` files a local path names: a file, an index (shards beside it), or a directory
     (its index, else ``model.safetensors``, else every ``*.safetensors`` in it)."""
@@ -269,7 +263,7 @@ def checkpoint_files(path: str | os.PathLike) -> list[Path]:
     if not p.exists():
         raise ValueError(f"{p}: no such file or directory")
     if p.name.endswith(".json"):
-        names = shard_names(read_index_bytes(_read_bounded(p, MAX_INDEX_BYTES), p.name), p.name)
+        names = shard_names(read_index_bytes(read_regular(p, MAX_INDEX_BYTES, "index"), p.name), p.name)
         missing = [n for n in names if not (p.parent / n).is_file()]
         if missing:
             raise ValueError(f"{p.name}: {len(missing)} shard(s) missing beside the index, e.g. {missing[0]}")
@@ -284,7 +278,7 @@ def read_local_checkpoint(path: str | os.PathLike) -> tuple[list[HeaderFile], di
     files = checkpoint_files(path)
     headers = [read_safetensors_header(f) for f in files]
     cfg_path = files[0].parent / "config.json"
-    config = parse_config_bytes(_read_bounded(cfg_path, MAX_CONFIG_BYTES)) if cfg_path.is_file() else None
+    config = parse_config_bytes(read_regular(cfg_path, MAX_CONFIG_BYTES, "config.json")) if cfg_path.is_file() else None
     return headers, config
 
 

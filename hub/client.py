@@ -41,6 +41,7 @@ from huggingface_hub.utils import build_hf_headers, disable_progress_bars, get_s
 
 from calc import checkpoint as ck
 from calc.cli.common import MAX_CONFIG_BYTES, parse_config_bytes
+from calc.files import read_regular
 from calc.gguf_file import MAX_HEADER_BYTES as GGUF_MAX_HEADER_BYTES
 from calc.gguf_file import GGUFHeader, read_gguf
 from hub.cache import TTLCache
@@ -229,11 +230,7 @@ def _check_size(files: dict, name: str, limit: int) -> None:
 
 
 def _read_bounded(path: str | Path, limit: int, name: str) -> bytes:
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise HubError(f"{name} is larger than {limit:,} bytes; refused")
-    return data
+    return read_regular(str(path), limit, name)
 
 
 def _safetensors_names(files: dict[str, int | None], read_index) -> list[str]:

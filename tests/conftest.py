@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -14,6 +16,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# No test reaches the real Hugging Face Hub: an id a test or a fuzzer types goes to a closed local port (an
+# immediate "cannot reach the Hub") unless the test starts tests/hub_fake.py and points HF_ENDPOINT at it; the
+# Hugging Face cache is a fresh directory. Set before anything imports huggingface_hub (it reads them at import).
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], True)
+for _var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
+    os.environ.pop(_var, None)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -26,13 +37,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``streamlit run app.py`` on 127.0.0.1 and wait until it answers its health check."""
+def start_server(port: int | None = None, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` on 127.0.0.1 and wait until it answers its health check (``env``: the
+    server's environment, e.g. ``HF_ENDPOINT`` of a test's fake Hub; default: this process's)."""
     port = port or _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
          f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

@@ -1,7 +1,8 @@
 """The shared frame: one model, one GPU and one unit system, picked in the sidebar on every page.
 
 The choice lives in ``st.session_state`` (and the URL), so every page reads the same model and GPU.
-Uploaded ``config.json`` files become models of this session (``custom_models``).
+Uploaded ``config.json`` files and models loaded by their Hugging Face id (``ui.hub_model``) become models of
+this session (``custom_models``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from calc.cli.common import parse_config_bytes
 from calc.gpus import GPUS, get_gpu
 from calc.models import ModelSpec
 from calc.presets import PRESETS, get_preset
-from ui import custom_gpu, state, text
+from ui import custom_gpu, hub_model, state, text
 
 DEFAULT_MODEL = "Meta-Llama-3-8B"
 DEFAULT_GPU = "H100 SXM"
@@ -40,9 +41,11 @@ def sidebar() -> None:
         st.session_state["model"] = pending
     with st.sidebar:
         st.caption("Shared by every page")
+        hub_model.sidebar_input(custom_models())
         state.select("Model", "model", model_names(), DEFAULT_MODEL, where=st,
-                     help="A preset (config fields copied from its Hugging Face config.json) or a config you "
-                          "uploaded on the Models page. Every page uses this model.")
+                     help="A preset (config fields copied from its Hugging Face config.json), a model loaded by its "
+                          "Hugging Face id above, or a config you uploaded on the Models page. Every page uses this "
+                          "model.")
         gpu = state.select("GPU", "gpu", [*GPUS, custom_gpu.LABEL], DEFAULT_GPU, where=st, filter_mode="contains",
                            help="Accelerator from the catalog (memory as the device reports it; dense peaks; "
                                 "`python -m calc gpus` lists sources), or the last entry, Custom GPU, to type "
@@ -55,6 +58,11 @@ def sidebar() -> None:
 
 def current_model() -> ModelSpec:
     return spec_for(st.session_state.get("model", DEFAULT_MODEL))
+
+
+def current_checkpoint():
+    """The checkpoint as published (``calc.checkpoint.Checkpoint``) of the sidebar model, when it came from the Hub."""
+    return hub_model.checkpoint_for(st.session_state.get("model", DEFAULT_MODEL))
 
 
 def current_gpu():

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from calc import scenarios as sc
 from store import scenarios as db
 from ui import format as fmt
-from ui import state
+from ui import hub_model, state
 from ui.text import md
 
 WS = "ws"  # the link parameter holding the workspace id
@@ -104,6 +104,7 @@ def publish(page: str, results: dict[str, tuple[float, str]]) -> None:
         st.caption("The address bar holds every input of this page and the scenario workspace: copy it to share "
                    "exactly this result (and the workspace's saved scenarios).")
         st.code(f"/{page}?{urlencode({**params, WS: ws})}", language=None)
+        hub_model.share_note(page)  # a Hub id travels with the link; an uploaded model does not
         doc = {"page": page, "inputs": params, "results": clean, "kinds": kinds}
         st.download_button("Download result as JSON", json.dumps(doc, indent=2), file_name=f"{page or 'home'}.json",
                            mime="application/json", key=f"json_{page}")

@@ -1,0 +1,105 @@
+"""Pages with a Hugging Face id in the sidebar (Streamlit AppTest through app.py), against the fake Hub:
+exact counts, the Inference memory page's weights as published, the gated sentence and the session token,
+GGUF repositories on the Quantization page, and the share panel's note on uploaded models."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from calc.models import ModelSpec
+from tests.conftest import ROOT
+from tests.hub_fixtures import SECRET, fake, files  # noqa: F401 (fixtures)
+from tests.test_checkpoint import TINY_LLAMA
+from ui.hub_model import AS_PUBLISHED, KEY, TOKEN
+
+LLAMA = "meta-llama/Meta-Llama-3-8B"
+
+
+def run(path: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if path != "app_pages/home.py":
+        at.switch_page(path)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(at) -> str:
+    """Everything the page shows as text (markdown, captions, alerts, code) and the URL's parameters."""
+    parts = [str(e.value) for kind in ("markdown", "caption", "code", "error", "warning", "info", "success", "text")
+             for e in getattr(at, kind)]
+    parts += [str(e.value) for kind in ("markdown", "caption", "error", "text_input") for e in getattr(at.sidebar, kind)
+              if getattr(e, "key", None) != TOKEN]
+    return "\n".join(parts + [f"{k}={v}" for k, v in at.query_params.items()])
+
+
+def test_typed_id_selects_the_model_with_exact_counts(fake):
+    at = run("app_pages/models.py")
+    at.sidebar.text_input(key=KEY).input(LLAMA).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox(key="model").value == LLAMA
+    m = metrics(at)
+    assert m["Total parameters"] == m["Parameters in the checkpoint"] == "8.03 B"
+    assert m["Weights as published"] == "16.06 GB"
+    assert at.query_params[KEY] == [LLAMA] or at.query_params[KEY] == LLAMA  # the link carries the id
+
+
+def test_inference_memory_weights_are_the_checkpoint_bytes(fake):
+    at = run("app_pages/inference_memory.py", {KEY: LLAMA, "model": LLAMA, "im_ovh": "0.0"})
+    assert at.selectbox(key="im_w").value == AS_PUBLISHED
+    assert metrics(at)["Weights per GPU"] == "16.06 GB"  # 16,060,522,496 bytes of BF16 tensors in the header
+    assert any("as published" in str(c.value) for c in at.caption)
+
+
+def test_gated_id_asks_for_a_token_that_never_leaks(fake):
+    at = run("app_pages/inference_memory.py", {KEY: "meta-llama/gated"})
+    assert any("is gated" in e.value and "licence" in e.value for e in at.sidebar.error)
+    at.sidebar.text_input(key=TOKEN).input(SECRET).run()
+    assert not at.exception and not at.sidebar.error
+    assert at.sidebar.selectbox(key="model").value == "meta-llama/gated"
+    assert metrics(at)["Weights per GPU"] == "16.06 GB"
+    assert SECRET not in texts(at)  # not in the link, the share panel, an export's inputs or any message
+    assert all(SECRET not in url for url in fake.urls())
+
+
+def test_unmodelled_id_still_gets_exact_weights(fake):
+    at = run("app_pages/models.py", {KEY: "org/novel"})
+    assert any("architecture not modelled" in c.value for c in at.sidebar.caption)
+    assert metrics(at)["Parameters in the checkpoint"]  # shown although the sidebar model stays a preset
+    assert at.sidebar.selectbox(key="model").value != "org/novel"
+
+
+def test_bad_ids_get_one_sentence(fake):
+    for text, needle in (("../../etc/passwd", "not valid"), ("org/does-not-exist", "was not found")):
+        at = run("app_pages/home.py", {KEY: text})
+        assert any(needle in e.value for e in at.sidebar.error), text
+
+
+def test_gguf_repository_files_on_the_quantization_page(fake):
+    at = run("app_pages/quantization.py", {KEY: "org/tiny-GGUF"})
+    tables = [df.value for df in at.dataframe if "predicted (bytes)" in df.value.columns]
+    assert len(tables) == 1
+    rows = tables[0].set_index("file")
+    assert list(rows.index) == ["tiny-Q4_K_M.gguf", "tiny-Q8_0.gguf"]
+    assert rows.loc["tiny-Q8_0.gguf", "file type"] == "Q8_0" and rows.loc["tiny-Q8_0.gguf", "fits"] == "yes"
+
+
+def test_share_panel_says_an_uploaded_model_does_not_travel(fake):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    spec = ModelSpec.from_hf_config({**TINY_LLAMA, "_name_or_path": "org/tiny"}, name="config (uploaded)")
+    at.session_state["custom_models"] = {spec.name: spec}
+    at.query_params["model"] = spec.name
+    at.run()
+    at.switch_page("app_pages/models.py")
+    at.run()
+    assert not at.exception
+    note = " ".join(w.value for w in at.warning)
+    assert "does not travel with the link" in note and "org/tiny" in note
+    assert any("hf=org%2Ftiny" in str(c.value) for c in at.code)
