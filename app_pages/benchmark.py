@@ -12,8 +12,8 @@ from measure import GPU_BACKENDS, BenchConfig, Cancelled, check, default_max_byt
 from measure.backends import INSTALL_HINT, available_backends, get_backend, import_torch
 from measure.bandwidth import MIN_BYTES
 from measure.matmul import model_shapes, square_shapes
+from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
-from ui import measured, pickers, results, state, text
 from ui.figures_bench import flops_by_shape, flops_vs_size
 
 SIZES = ("128", "256", "384", "512", "768", "1024", "1536", "2048", "3072", "4096", "6144", "8192", "12288", "16384")
@@ -173,7 +173,7 @@ if report is not None:
     peaks = {d: r.peak_flops_per_s for d, r in best.items()}
     for fig in (flops_vs_size(records, peaks, report.device.name), flops_by_shape(records, report.device.name)):
         if fig is not None:
-            st.plotly_chart(fig, width="stretch")
+            charts.show(st, fig, width="stretch")
     df = pd.DataFrame(records)
     if not df.empty:
         df["median_ms"] = df["median_s"] * 1e3

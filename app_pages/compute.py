@@ -16,8 +16,8 @@ from calc.compute import (
 )
 from calc.gpus import get_gpu
 from calc.models import param_counts
+from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
-from ui import measured, pickers, results, state, text
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 
 st.title("Compute and cost")
@@ -164,14 +164,14 @@ with c1:
     st.markdown("**Where the FLOPs go**")
     if tf is not None and budget_flops is None:
         extra = tf.per_token.hardware_training(recompute) - tf.per_token.model_training
-        st.plotly_chart(flops_breakdown(tf.per_token, tokens, extra), width="stretch")
+        charts.show(st, flops_breakdown(tf.per_token, tokens, extra), width="stretch")
         st.caption("Parts of the sidebar model's count at the chosen sequence length; the metric above uses "
                    + ("6ND." if formula == "6ND" else "this count."))
     else:
         st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N or budget only has 6ND.")
 with c2:
     st.markdown("**Days against GPU count**")
-    st.plotly_chart(days_vs_gpus(work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name),
+    charts.show(st, days_vs_gpus(work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name),
                     width="stretch")
 
 st.subheader("Reported runs and the MFU they imply")

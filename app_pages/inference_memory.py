@@ -19,8 +19,8 @@ from calc.memory import (
 from calc.models import ModelSpec, param_counts
 from calc.solvers import MAX_TP, best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB
+from ui import charts, pickers, results, state, text, verdict
 from ui import format as fmt
-from ui import pickers, results, state, text, verdict
 from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 from ui.hub_model import AS_PUBLISHED
@@ -95,7 +95,7 @@ if isinstance(model, ModelSpec):
                    "model, not per GPU.")
 
 unit = fmt.unit()
-st.plotly_chart(breakdown_bar({k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
+charts.show(st, breakdown_bar({k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
                               gpu.name), width="stretch")
 
 if isinstance(model, ModelSpec):
@@ -126,11 +126,11 @@ if isinstance(model, ModelSpec):
         st.error(text.md(exc, 1000))
         st.stop()
     left, right = st.columns(2)
-    left.plotly_chart(sweep_area(ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
+    charts.show(left, sweep_area(ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
                                  fmt.size_value(cap), unit, "context length (tokens)", context, log_x=True,
                                  title=f"Against context length, batch {batch}"),
                       width="stretch")
-    right.plotly_chart(sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+    charts.show(right, sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
                                   fmt.size_value(cap), unit, "batch (sequences)", batch, log_x=True,
                                   title=f"Against batch, context {context:,}"), width="stretch")
 else:

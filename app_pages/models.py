@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from calc.models import param_counts
+from ui import charts, hub_model, pickers, results, state, text
 from ui import format as fmt
-from ui import hub_model, pickers, results, state, text
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
 st.title("Models")
@@ -19,6 +19,11 @@ if uploaded is not None:
     spec = pickers.upload_config(uploaded)
     if spec is not None:
         st.success(f"Added {text.md(spec.name)} ({text.md(spec.architecture)}) and selected it in the sidebar; every page now uses it.")
+if pickers.custom_models() and st.button(f"Forget the {len(pickers.custom_models())} added models", key="forget_models",
+                                        help=f"A session keeps at most {pickers.MAX_SESSION_MODELS} added models "
+                                             f"({pickers.MAX_SESSION_MODEL_BYTES:,} bytes of configs)."):
+    pickers.forget_models()
+    st.rerun()
 
 spec = pickers.current_model()
 counts = param_counts(spec)
@@ -33,7 +38,7 @@ compare = state.multiselect("Compare with", "compare", pickers.model_names(),
                             help="Models shown side by side with the sidebar model.")
 names = list(dict.fromkeys([spec.name, *compare]))
 all_counts = {n: param_counts(pickers.spec_for(n)) for n in names}
-st.plotly_chart(breakdown_bar(all_counts), width="stretch")
+charts.show(st, breakdown_bar(all_counts), width="stretch")
 
 rows = []
 for n, c in all_counts.items():

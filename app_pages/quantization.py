@@ -9,8 +9,8 @@ from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantiz
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
 from calc.units import GB, GIB
+from ui import charts, hub_model, pickers, results, state, text
 from ui import format as fmt
-from ui import hub_model, pickers, results, state, text
 from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
 
 st.title("Quantization (GGUF)")
@@ -84,7 +84,7 @@ wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
 chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes), "kv": fmt.size_value(runs[f].kv_cache_bytes),
                "compute": fmt.size_value(runs[f].compute_bytes)}
               for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
-st.plotly_chart(run_memory_bars(chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
+charts.show(st, run_memory_bars(chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
                 width="stretch")
 st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, column_config={
     "file (GB)": st.column_config.NumberColumn(format="%.3f"), "file (GiB)": st.column_config.NumberColumn(format="%.3f"),
@@ -116,9 +116,9 @@ q = ok[pick]
 st.write(f"**{pick}**: {len(q.tensors)} tensors, payload {q.tensor_bytes:,} B ({fmt.size(q.tensor_bytes)}), "
          f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
 left, right = st.columns([3, 1])
-left.plotly_chart(type_map(q), width="stretch")
+charts.show(left, type_map(q), width="stretch")
 div = GB if unit == "GB" else GIB
-right.plotly_chart(bytes_by_type(q, div, unit), width="stretch")
+charts.show(right, bytes_by_type(q, div, unit), width="stretch")
 tensors = pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(str, t.shape)), "type": t.type,
                          "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
 with st.expander(f"All {len(q.tensors)} tensors of {pick}"):

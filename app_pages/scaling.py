@@ -22,8 +22,8 @@ from calc.scaling import (
     overtraining,
 )
 from calc.scaling_bands import frontier_band, optimum_band, samples_for
+from ui import charts, pickers, results, state, text
 from ui import format as fmt
-from ui import pickers, results, state, text
 from ui.figures_scaling import (
     data_constrained,
     fit_quality,
@@ -153,7 +153,7 @@ if question == QUESTIONS[0]:
                "Muennighoff, C4 eval of RedPajama models for Gadre): trends, not your data set's loss. Fits "
                "without a loss model (projections, Kaplan, the 20x rule) show none of their own.")
     epoch_s = samples_for("epoch")
-    st.plotly_chart(frontier(fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(epoch_s, c)}),
+    charts.show(st, frontier(fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(epoch_s, c)}),
                     width="stretch")
     st.caption("Source of each line: the table's last column. Shaded: the Epoch refit's 10-90% band "
                "(Besiroglu et al. 2024, 4,000 bootstrap refits; their published 95% intervals are reproduced).")
@@ -165,9 +165,9 @@ if question == QUESTIONS[0]:
         budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
         a, b = st.columns(2)
         with a:
-            st.plotly_chart(isoflop(lf_.loss_model, lpick, budgets), width="stretch")
+            charts.show(st, isoflop(lf_.loss_model, lpick, budgets), width="stretch")
         with b:
-            st.plotly_chart(loss_contour(lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
+            charts.show(st, loss_contour(lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
     with st.expander("Where each fit comes from, and where they disagree"):
         for f in fits:
             st.markdown(f"- **{f.label}** ({f.source}): {f.note} N_opt = {f.coef:.4g} x C^{f.exponent:.4f}.")
@@ -209,7 +209,7 @@ elif question == QUESTIONS[1]:
     grid = np.geomspace(budget / 1e3, min(budget * 1e3, 1e32), 25)
     opts = [scaling_data.optimum(c, o.unique_tokens) for c in grid]
     law = scaling_data.MUENNIGHOFF
-    st.plotly_chart(data_constrained(grid, np.array([p.loss for p in opts]),
+    charts.show(st, data_constrained(grid, np.array([p.loss for p in opts]),
                                      np.array([float(law.loss(*p.unconstrained[:2])) for p in opts]),
                                      np.array([p.epochs for p in opts]), np.array([p.params for p in opts]),
                                      budget, o.unique_tokens), width="stretch")
@@ -243,7 +243,7 @@ elif question == QUESTIONS[2]:
     compute_link(ia.params, ia.tokens, "this model")
     demand = np.geomspace(1e9, 1e16, 29)
     sweep = [inference_aware_optimum(f2, target, t) for t in demand]
-    st.plotly_chart(inference_demand(demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
+    charts.show(st, inference_demand(demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
                                      ia.chinchilla.params, max(inf_b * 1e9, 1e9)), width="stretch")
     st.caption(f"Source: Sardana et al. 2024 (arXiv 2401.00448) eq. 2: minimise 6ND_tr + 2ND_inf at the loss the "
                f"budget's compute-optimal model reaches; law: {f2.label} ({f2.source}). No published intervals.")
@@ -273,7 +273,7 @@ elif question == QUESTIONS[3]:
     except ValueError as exc:
         st.caption(text.md(exc, 1000))
     compute_link(mo.active_params, mo.tokens, "this MoE (active parameters)")
-    st.plotly_chart(moe_granularity(mo.by_granularity if g_pick == "optimal" else
+    charts.show(st, moe_granularity(mo.by_granularity if g_pick == "optimal" else
                                     scaling_moe.optimum(budget).by_granularity, dense[2], mo.granularity),
                     width="stretch")
     st.caption(f"Source: {scaling_moe.SOURCE}. Loss per granularity at this budget (each at its best size); "
@@ -300,7 +300,7 @@ elif question == QUESTIONS[4]:
     compute_link(po.params, po.tokens, "this run")
     sweep_bits = np.linspace(4.0, 16.0, 49)
     sweep_loss = np.array([scaling_precision.optimum(budget, b).loss for b in sweep_bits])
-    st.plotly_chart(precision_sweep(sweep_bits, sweep_loss, best.bits, bits), width="stretch")
+    charts.show(st, precision_sweep(sweep_bits, sweep_loss, best.bits, bits), width="stretch")
     st.caption(f"Source: {scaling_precision.SOURCE}. Compute C = (6/16) N D P; constants fitted on 30M-220M "
                "models (Dolma nats): the paper stresses the trend, not the numbers. No published intervals.")
     res.update({"params": (po.params, "count"), "tokens": (po.tokens, "count"), "bits": (best.bits, "number")})
@@ -339,7 +339,7 @@ elif question == QUESTIONS[5]:
         st.caption(f"Loss of this run across the refits (10-90%): {np.percentile(s.loss(ot.params, ot.tokens), 10):.4f}"
                    f" to {np.percentile(s.loss(ot.params, ot.tokens), 90):.4f}.")
     compute_link(ot.params, ot.tokens, "this run")
-    st.plotly_chart(overtraining_curve(f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
+    charts.show(st, overtraining_curve(f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
     st.caption(f"Source: {f2.label} ({f2.source}). Over-training overhead = 6ND / least compute reaching the same "
                "loss on the frontier.")
     res.update({"loss": (ot.loss, "number"), "overhead": (ot.compute_overhead, "number")})
@@ -387,10 +387,10 @@ else:
             a, b = st.columns(2)
             with a:
                 bands = {"yours": lambda c: frontier_band(lf.samples, c)} if lf.samples is not None else {}
-                st.plotly_chart(frontier([yours, get_fit("epoch")], KNOWN_RUNS, budget, bands=bands),
+                charts.show(st, frontier([yours, get_fit("epoch")], KNOWN_RUNS, budget, bands=bands),
                                 width="stretch")
             with b:
-                st.plotly_chart(fit_quality(runs, law), width="stretch")
+                charts.show(st, fit_quality(runs, law), width="stretch")
             st.caption(f"Source: your runs ({name}); method of Hoffmann et al. 2022 App. D.2. RMS residual of ln L "
                        f"{lf.rms_log_residual:.4f}. Extrapolating far beyond the largest run is a guess.")
             res.update({"params": (o.params, "count"), "tokens": (o.tokens, "count")})

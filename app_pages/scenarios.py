@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from calc import scenarios as sc
 from calc import units
 from store.scenarios import MAX_PER_WORKSPACE
+from ui import charts, results
 from ui import format as fmt
-from ui import results
 from ui.figures_scenarios import grouped_bars
 from ui.text import html, md
 
@@ -88,7 +88,7 @@ if picked:
         shown = [html(n, 60) for n in cols]
         values = {(shown[i], html(r.label, 60)): v / scale for r in rows for i, v in enumerate(r.values)
                   if v is not None}
-        st.plotly_chart(grouped_bars(shown, [html(r.label, 60) for r in rows], values, axis), width="stretch")
+        charts.show(st, grouped_bars(shown, [html(r.label, 60) for r in rows], values, axis), width="stretch")
 
 raw = pd.DataFrame([{"scenario": s.name, "page": s.page, **s.results} for s in items])
 c1, c2 = st.columns(2)

@@ -4,8 +4,8 @@ import streamlit as st
 
 from calc.gpus import match_device_name
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
+from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
-from ui import measured, pickers, results, state, text
 from ui.figures_speed import step_time_vs_batch, tokens_vs_batch
 
 COMPUTE_DTYPES = ("bf16", "fp16", "fp8", "tf32", "fp32")
@@ -103,8 +103,8 @@ else:
     st.caption(f"Decode becomes compute-bound from batch {sweep.compute_bound_from:,}: beyond it, more sequences "
                f"add FLOPs faster than the shared weight reads save time.")
 title = f"{spec.name} on {gpu.name}: decode throughput against batch"
-st.plotly_chart(tokens_vs_batch(sweep, batch, fit, title), width="stretch")
-st.plotly_chart(step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
+charts.show(st, tokens_vs_batch(sweep, batch, fit, title), width="stretch")
+charts.show(st, step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
 
 with st.expander("Formulas, assumptions and the numbers behind them"):
     st.markdown(rf"""

@@ -21,8 +21,8 @@ from calc.memory import (
 from calc.models import ModelSpec, param_counts
 from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GIB
+from ui import charts, pickers, results, state, text, verdict
 from ui import format as fmt
-from ui import pickers, results, state, text, verdict
 from ui.defaults import TRAINING as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
@@ -144,7 +144,7 @@ m4.metric("CPU memory (offloaded)", fmt.size(b.cpu_bytes), help="Per GPU process
 
 unit = fmt.unit()
 comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
-st.plotly_chart(breakdown_bar(comps_unit, fmt.size_value(cap), unit, gpu.name), width="stretch")
+charts.show(st, breakdown_bar(comps_unit, fmt.size_value(cap), unit, gpu.name), width="stretch")
 
 if isinstance(model, ModelSpec):
     s1, s2, s3 = st.columns(3)
@@ -166,11 +166,11 @@ if isinstance(model, ModelSpec):
     g_seq = breakdown_grid(model, setup, [micro_batch], seqs)
     g_bat = breakdown_grid(model, setup, batches, [seq_len])
     left, right = st.columns(2)
-    left.plotly_chart(sweep_area(seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in LABELS},
+    charts.show(left, sweep_area(seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in LABELS},
                                  fmt.size_value(cap), unit, "sequence length (tokens)", seq_len, log_x=True,
                                  title=f"Against sequence length, micro-batch {micro_batch}"),
                       width="stretch")
-    right.plotly_chart(sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+    charts.show(right, sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
                                   fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
                                   title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
 else:

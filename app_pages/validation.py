@@ -4,8 +4,8 @@ import json
 
 import streamlit as st
 
+from ui import charts, state
 from ui import format as fmt
-from ui import state
 from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
 from validate.harness import RESULTS_PATH
 
@@ -53,7 +53,7 @@ shown = [r for r in records if r["arch"] in archs and not (only_off and r["predi
 if not shown:
     st.info("Nothing to show for this selection.")
 else:
-    st.plotly_chart(error_strip(shown), width="stretch")
+    charts.show(st, error_strip(shown), width="stretch")
     st.subheader("How much to trust each formula")
     ft = formula_table(shown)
     st.dataframe(ft, hide_index=True, width="stretch", height=38 + 35 * len(ft),
@@ -80,7 +80,7 @@ runs.update({f"LoRA r={r['rank']} ({len(r['targets'])} targets)"
              + (" · checkpointing" if r["checkpointing"] else ""): r for r in m.get("lora", [])})
 case = state.select("Run", "v_run", list(runs), list(runs)[0], help="dtype · attention · recompute of the step.")
 run = runs[case]
-st.plotly_chart(layer_bars(run), width="stretch")
+charts.show(st, layer_bars(run), width="stretch")
 st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
            + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
            + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")

@@ -7,6 +7,8 @@ this session (``custom_models``).
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from calc.cli.common import parse_config_bytes
@@ -19,6 +21,10 @@ DEFAULT_MODEL = "Meta-Llama-3-8B"
 DEFAULT_GPU = "H100 SXM"
 CUSTOM = "custom_models"
 _PENDING = "_select_model_next_run"
+_UPLOADS = "_uploaded_config_ids"  # file id of the upload in the widget -> the model made of it
+_FORGOTTEN = "_forgotten_config_ids"  # uploads the user asked to forget
+MAX_SESSION_MODELS = 16
+MAX_SESSION_MODEL_BYTES = 4_000_000
 
 
 def custom_models() -> dict[str, ModelSpec]:
@@ -70,19 +76,56 @@ def current_gpu():
     return custom_gpu.current() if name == custom_gpu.LABEL else get_gpu(name)
 
 
-def add_model(spec: ModelSpec, select: bool = True) -> None:
-    """Add ``spec`` to this session's models; with ``select`` it becomes the sidebar model (one rerun)."""
-    custom_models()[spec.name] = spec
+def model_bytes(spec: ModelSpec) -> int:
+    """What a session keeps of an added model: its config as JSON text (Python holds about 10-20x that)."""
+    return len(json.dumps(spec.hf_config, default=str)) if spec.hf_config else 0
+
+
+def add_model(spec: ModelSpec, select: bool = True) -> bool:
+    """Add ``spec`` to this session's models; with ``select`` it becomes the sidebar model (one rerun).
+
+    A session keeps at most ``MAX_SESSION_MODELS`` added models and ``MAX_SESSION_MODEL_BYTES`` of their configs
+    (20 uploads used to add 416 MB to the server, issue 20): past either, ``st.error`` says so and nothing is
+    added (returns False).
+    """
+    models = custom_models()
+    others = {n: s for n, s in models.items() if n != spec.name}
+    used = sum(model_bytes(s) for s in others.values())
+    if len(others) >= MAX_SESSION_MODELS:
+        st.error(f"This session already holds {len(others)} added models, the most it keeps; "
+                 "forget them on the Models page to add others.")
+        return False
+    if used + model_bytes(spec) > MAX_SESSION_MODEL_BYTES:
+        st.error(f"The added models' configs would take {used + model_bytes(spec):,} bytes, above the "
+                 f"{MAX_SESSION_MODEL_BYTES:,} a session keeps; forget them on the Models page to add others.")
+        return False
+    models[spec.name] = spec
     if select:
         st.session_state[_PENDING] = spec.name
         st.rerun()
+    return True
+
+
+def forget_models() -> None:
+    """Drop this session's added models (the sidebar falls back to the default model)."""
+    if st.session_state.get("model") in custom_models():
+        st.session_state[_PENDING] = DEFAULT_MODEL  # applied by the sidebar on the next run
+    st.session_state[CUSTOM] = {}
+    # the file still sitting in the uploader is not added again on the next run
+    st.session_state.setdefault(_FORGOTTEN, set()).update(st.session_state.pop(_UPLOADS, {}))
 
 
 def upload_config(uploaded) -> ModelSpec | None:
     """Parse an uploaded config.json (bounded, JSON only); show ``st.error`` on bad input.
 
-    A newly added model becomes the sidebar's model: the script reruns once so the picker lists it.
+    A newly added model becomes the sidebar's model: the script reruns once so the picker lists it. An upload
+    is parsed once: while it stays in the uploader, later runs of the page reuse the model.
     """
+    if uploaded.file_id in st.session_state.get(_FORGOTTEN, ()):
+        return None
+    done = st.session_state.setdefault(_UPLOADS, {})
+    if uploaded.file_id in done and done[uploaded.file_id] in custom_models():
+        return custom_models()[done[uploaded.file_id]]
     try:
         cfg = parse_config_bytes(uploaded.getvalue())
         name = f"{uploaded.name.removesuffix('.json')[:40]} (uploaded)"
@@ -90,5 +133,8 @@ def upload_config(uploaded) -> ModelSpec | None:
     except ValueError as exc:
         st.error(f"{text.md(uploaded.name, 80)}: {text.md(exc, 1000)}")
         return None
-    add_model(spec, select=spec.name not in custom_models())
+    done.clear()  # one upload widget: only its current file is remembered
+    done[uploaded.file_id] = spec.name
+    if not add_model(spec, select=spec.name not in custom_models()):
+        return None
     return spec
