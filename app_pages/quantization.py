@@ -7,9 +7,9 @@ import streamlit as st
 
 from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantize_all, type_bits
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
-from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory
+from calc.gguf_run import CACHE_TYPES, RunSetup
 from calc.units import GB, GIB
-from ui import charts, hub_model, pickers, results, state, text
+from ui import charts, hub_model, memo, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
 
@@ -36,8 +36,10 @@ flash = state.toggle("Flash attention", "gfa", True, where=d,
 
 try:
     setup = RunSetup(context=context, cache_type=cache, batch=parallel, flash_attn=flash)
-    by_type = quantize_all(spec, imatrix={"auto": None, "yes": True, "no": False}[imatrix])
-    runs = {f: run_memory(spec, r, setup, gpu) for f, r in by_type.items() if not isinstance(r, ValueError)}
+    # Memoized per model (ui/memo.py): a context or GPU change does not retype every tensor of 33 file types.
+    use_imatrix = {"auto": None, "yes": True, "no": False}[imatrix]
+    by_type = memo.quantize_all_cached(spec, use_imatrix)
+    runs = memo.run_memory_all(spec, use_imatrix, setup, gpu)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
     st.stop()
@@ -109,22 +111,27 @@ if hub_repo is not None and hub_repo.snapshot.gguf:
     hub_model.gguf_section(hub_repo, setup, gpu)
 
 # ----- one file type, tensor by tensor -------------------------------------------------------------------
-st.subheader("One file type, tensor by tensor")
-pick = state.select("File type", "gq", [f for f in FILE_TYPES if f in ok], "Q4_K_M",
-                    help="Which type llama-quantize gives every tensor of this model.")
-q = ok[pick]
-st.write(f"**{pick}**: {len(q.tensors)} tensors, payload {q.tensor_bytes:,} B ({fmt.size(q.tensor_bytes)}), "
-         f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
-left, right = st.columns([3, 1])
-charts.show(left, type_map(q), width="stretch")
-div = GB if unit == "GB" else GIB
-charts.show(right, bytes_by_type(q, div, unit), width="stretch")
-tensors = pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(str, t.shape)), "type": t.type,
-                         "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
-with st.expander(f"All {len(q.tensors)} tensors of {pick}"):
-    st.dataframe(tensors, hide_index=True, width="stretch")
-    st.download_button("Download tensor list (CSV)", fmt.csv(tensors),
-                       file_name=f"gguf_{spec.name}_{pick}_tensors.csv", mime="text/csv")
+@st.fragment  # picking a file type reruns this section only, not the 33-type table above
+def one_file_type(ok: dict, spec, unit: str) -> None:
+    st.subheader("One file type, tensor by tensor")
+    pick = state.select("File type", "gq", [f for f in FILE_TYPES if f in ok], "Q4_K_M",
+                        help="Which type llama-quantize gives every tensor of this model.")
+    q = ok[pick]
+    st.write(f"**{pick}**: {len(q.tensors)} tensors, payload {q.tensor_bytes:,} B ({fmt.size(q.tensor_bytes)}), "
+             f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
+    left, right = st.columns([3, 1])
+    charts.show(left, type_map(q), width="stretch")
+    div = GB if unit == "GB" else GIB
+    charts.show(right, bytes_by_type(q, div, unit), width="stretch")
+    tensors = pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(str, t.shape)), "type": t.type,
+                             "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
+    with st.expander(f"All {len(q.tensors)} tensors of {pick}"):
+        st.dataframe(tensors, hide_index=True, width="stretch")
+        st.download_button("Download tensor list (CSV)", fmt.csv(tensors),
+                           file_name=f"gguf_{spec.name}_{pick}_tensors.csv", mime="text/csv")
+
+
+one_file_type(ok, spec, unit)
 
 # ----- inspect a file ------------------------------------------------------------------------------------
 st.subheader("Inspect a .gguf file")

@@ -68,7 +68,8 @@ async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str])
                 for _ in range(changes):
                     state = s.random_state(rng)
                     c0 = cpu_s(pid)
-                    dt, errs = await s.rerun(page_hash=page_hash, states=[state] if state is not None else [])
+                    dt, errs = await s.rerun(page_hash=page_hash, states=[state] if state is not None else [],
+                                             fragment_id=s.fragment_of(state))
                     out[name]["cpu"].append(cpu_s(pid) - c0)
                     out[name]["wall"].append(dt)
                     out[name]["errors"] += errs

@@ -131,7 +131,7 @@ async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: 
             else:
                 state = s.random_state(rng)
                 states = [state] if state is not None else []
-                dt, errs = await s.rerun(page_hash=s.page_hash, states=states)
+                dt, errs = await s.rerun(page_hash=s.page_hash, states=states, fragment_id=s.fragment_of(state))
                 res.add("input change", dt)
             res.errors += [f"session {idx} step {step}: {e}" for e in errs]
     except (TimeoutError, asyncio.TimeoutError):

@@ -56,7 +56,8 @@ async def soak(url: str, pid: int, reruns: int, sessions: int, marks: list[int])
                         _, errs = await s.rerun(page_hash=s.page_hash)
                     else:
                         state = s.random_state(rng)
-                        _, errs = await s.rerun(page_hash=s.page_hash, states=[state] if state else [])
+                        _, errs = await s.rerun(page_hash=s.page_hash, states=[state] if state else [],
+                                                fragment_id=s.fragment_of(state))
                     errors.extend(errs)
                     async with lock:
                         done += 1

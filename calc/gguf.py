@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
@@ -482,7 +483,7 @@ class QuantTensor:
     type: str
     bytes: int
 
-    @property
+    @cached_property
     def n_elements(self) -> int:
         return prod(self.shape)
 
@@ -502,12 +503,12 @@ class QuantResult:
     tensors: tuple[QuantTensor, ...] = field(repr=False)
     header_bytes_estimate: int = 0
 
-    @property
+    @cached_property  # frozen: computed once (the Quantization page asks each result several times)
     def tensor_bytes(self) -> int:
         """Payload: the tensors' bytes, no header, no alignment padding."""
         return sum(t.bytes for t in self.tensors)
 
-    @property
+    @cached_property
     def n_elements(self) -> int:
         return sum(t.n_elements for t in self.tensors)
 
@@ -528,7 +529,7 @@ class QuantResult:
             out[t.type] = out.get(t.type, 0) + t.bytes
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
-    @property
+    @cached_property
     def file_bytes_estimate(self) -> int:
         """Header estimate + every tensor padded to the 32-byte GGUF alignment."""
         return self.header_bytes_estimate + sum(_pad(t.bytes) for t in self.tensors)

@@ -95,3 +95,47 @@ def test_server_never_imports_torch():
     assert got["errors"] == []
     assert len(got["ran"]) >= 10
     assert got["torch"] == [], f"a page imported torch into the server: {got['torch']}"
+
+
+def test_weighted_lru_keeps_its_budget_and_shares_results():
+    from ui.memo import WeightedLRU
+
+    lru = WeightedLRU(budget=10)
+    calls = []
+
+    def compute(v):
+        calls.append(v)
+        return [v] * v
+
+    a = lru.get_or_compute("a", lambda: compute(4), len)
+    assert lru.get_or_compute("a", lambda: compute(4), len) is a and calls == [4]  # a hit is the same object
+    lru.get_or_compute("b", lambda: compute(4), len)
+    lru.get_or_compute("a", lambda: compute(4), len)  # a is now the most recently used
+    lru.get_or_compute("c", lambda: compute(4), len)  # 12 > 10: the least recently used (b) goes
+    assert lru.weight == 8 and calls == [4, 4, 4]
+    lru.get_or_compute("b", lambda: compute(4), len)
+    assert calls == [4, 4, 4, 4]
+    lru.get_or_compute("huge", lambda: compute(11), len)  # heavier than the budget: computed, not kept
+    lru.get_or_compute("huge", lambda: compute(11), len)
+    assert calls[-2:] == [11, 11] and lru.weight <= 10
+
+
+def test_memoized_quantization_matches_a_fresh_computation_per_model_and_imatrix():
+    from calc.gguf import quantize_all
+    from calc.gguf_run import RunSetup, run_memory
+    from calc.gpus import get_gpu
+    from calc.presets import get_preset
+    from ui import memo
+
+    gpu = get_gpu("H100 SXM")
+    for name, imatrix in (("Meta-Llama-3-8B", None), ("Mistral-7B-v0.1", True), ("Meta-Llama-3-8B", True)):
+        spec = get_preset(name)
+        fresh = quantize_all(spec, imatrix=imatrix)
+        for _ in range(2):  # the second call is served from memory
+            got = memo.quantize_all_cached(spec, imatrix)
+            assert {f: (r.tensor_bytes, r.tensor_types) for f, r in got.items() if not isinstance(r, ValueError)} == \
+                   {f: (r.tensor_bytes, r.tensor_types) for f, r in fresh.items() if not isinstance(r, ValueError)}
+        for context in (4096, 32768):
+            setup = RunSetup(context=context)
+            runs = memo.run_memory_all(spec, imatrix, setup, gpu)
+            assert runs["Q4_K_M"] == run_memory(spec, fresh["Q4_K_M"], setup, gpu)

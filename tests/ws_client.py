@@ -32,6 +32,7 @@ class WsSession:
         self.query_string = ""
         self.new_session = None  # the last NewSession message
         self.widgets: dict[str, object] = {}  # widget id -> (element type, element proto)
+        self.fragments: dict[str, str] = {}  # widget id -> id of the st.fragment that drew it ("" = none)
         self.texts: list[str] = []
         self.kinds: set[str] = set()  # ForwardMsg types seen in the last rerun
 
@@ -70,8 +71,14 @@ class WsSession:
     async def send(self, msg) -> None:
         await self.ws.send(msg.SerializeToString())
 
+    def fragment_of(self, state) -> str:
+        """The fragment a widget state belongs to: the browser reruns only that fragment (``""``: the page)."""
+        return self.fragments.get(state.id, "") if state is not None else ""
+
     async def rerun(self, page_hash: str = "", page_name: str = "", states=(),
-                    query_string: str | None = None) -> tuple[float, list[str]]:
+                    query_string: str | None = None, fragment_id: str = "") -> tuple[float, list[str]]:
+        """One script run (of the page, or of one fragment when ``fragment_id`` is given, as the browser does
+        when a widget inside an ``st.fragment`` changes); returns (seconds until script_finished, errors)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -82,11 +89,14 @@ class WsSession:
             cs.page_script_hash = page_hash
         if page_name:
             cs.page_name = page_name
+        if fragment_id:
+            cs.fragment_id = fragment_id
         cs.widget_states.widgets.extend(states)
         t0 = time.perf_counter()
         await self.send(msg)
         errors: list[str] = []
         widgets: dict[str, object] = {}
+        fragments: dict[str, str] = {}
         texts: list[str] = []
         kinds: set[str] = set()
         while True:
@@ -115,11 +125,17 @@ class WsSession:
                 wid = getattr(w, "id", "") if w is not None else ""
                 if isinstance(wid, str) and wid.startswith("$$ID"):
                     widgets[wid] = (et, w)
+                    fragments[wid] = fm.delta.fragment_id
             elif kind == "script_finished":
                 status = fm.script_finished
                 if status not in (0, 2):  # FINISHED_SUCCESSFULLY, FINISHED_EARLY_FOR_RERUN
                     errors.append(f"script finished with status {status}")
-                self.widgets, self.texts, self.kinds = widgets, texts, kinds
+                if fragment_id:  # a fragment's run redraws only its own widgets
+                    self.widgets.update(widgets)
+                    self.fragments.update(fragments)
+                else:
+                    self.widgets, self.fragments = widgets, fragments
+                self.texts, self.kinds = texts, kinds
                 return time.perf_counter() - t0, errors
 
     def random_state(self, rng: random.Random):

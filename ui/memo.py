@@ -1,0 +1,82 @@
+"""Process-wide memoization of pure ``calc`` results that a rerun would otherwise recompute unchanged.
+
+Streamlit reruns a whole page for every input change. The Quantization page typed every tensor of the
+model for all 33 llama.cpp file types on every rerun (44-50 ms, 58% of the page's rerun, issue 18) even
+when only the context changed. Results here are frozen dataclasses, shared by every session of the
+server process (they depend only on their arguments), so they are kept as they are: no copy per hit,
+unlike ``st.cache_data`` (which pickles and unpickles every result, here 33 x the model's tensors).
+
+The memory is bounded by weight, not by entry count: a 10,000-layer config has 100x the tensors of a
+100-layer one, so each entry weighs what it holds (tensors) and the least recently used ones are
+dropped past ``budget``; an entry heavier than the whole budget is computed and not kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+from calc.gguf import FILE_TYPES, QuantResult, quantize_all
+from calc.gguf_run import RunMemory, RunSetup, run_memory
+
+
+class WeightedLRU:
+    """A least-recently-used map whose entries have weights; the total stays within ``budget``."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.weight = 0
+        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], object], weigh: Callable[[object], int]):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key][0]
+            self.misses += 1
+        value = compute()  # outside the lock: another session's page is not held up meanwhile
+        w = max(1, weigh(value))
+        if w > self.budget:
+            return value
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, w)
+                self.weight += w
+            while self.weight > self.budget:
+                _, (_, old) = self._items.popitem(last=False)
+                self.weight -= old
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.weight = 0
+
+
+#: Weights are tensors held (a Llama-3-8B file type has 291; 33 file types are 9,603): room for ~20 models.
+TENSOR_BUDGET = 200_000
+_quant = WeightedLRU(TENSOR_BUDGET)
+_runs = WeightedLRU(20_000)  # one RunMemory per file type, a few hundred bytes each
+
+
+def _tensors(results: dict) -> int:
+    return sum(len(r.tensors) for r in results.values() if isinstance(r, QuantResult))
+
+
+def quantize_all_cached(spec, imatrix: bool | None = None) -> dict[str, QuantResult | ValueError]:
+    """``calc.gguf.quantize_all(spec, imatrix=imatrix)`` for every file type, memoized (a new dict per call,
+    so a caller may add to it; the results in it are shared and frozen)."""
+    return dict(_quant.get_or_compute((spec, imatrix), lambda: quantize_all(spec, FILE_TYPES, imatrix), _tensors))
+
+
+def run_memory_all(spec, imatrix: bool | None, setup: RunSetup, gpu) -> dict[str, RunMemory]:
+    """``calc.gguf_run.run_memory`` of every file type llama.cpp can apply, memoized per run setup and GPU."""
+    def compute():
+        results = quantize_all_cached(spec, imatrix)
+        return {f: run_memory(spec, r, setup, gpu) for f, r in results.items() if not isinstance(r, ValueError)}
+
+    return dict(_runs.get_or_compute((spec, imatrix, setup, gpu), compute, len))
