@@ -194,16 +194,20 @@ if report is not None:
 
     label = f"{report.device.name} ({report.device.backend})"
     if st.button("Use these figures in the estimates", key="buse", type="primary",
-                 help="The Compute and Inference speed pages then divide by these instead of datasheet peaks."):
+                 help="The Compute and Inference speed pages then divide by these instead of datasheet peaks, "
+                      "for the catalog GPU this device matches (for any other sidebar GPU only if you say so)."):
+        matched = match_device_name(report.device.name) if report.device.backend in GPU_BACKENDS else None
         measured.put(label, report.best_flops_per_s(),
-                     report.bandwidth.bytes_per_s if report.bandwidth else None)
+                     report.bandwidth.bytes_per_s if report.bandwidth else None, matched.name if matched else None)
 
 in_use = measured.get()
 if in_use:
-    figures = ", ".join(f"{d} {v / 1e12:,.3f} TFLOPS" for d, v in in_use["flops_per_s"].items())
+    figures = ", ".join(f"{d} {fmt.tflops(v)}" for d, v in in_use["flops_per_s"].items())
     bw = in_use["bandwidth_bytes_per_s"]
-    st.success(f"Estimates use figures measured on {in_use['device']}: {figures}"
-               + (f", bandwidth {bw / 1e9:,.1f} GB/s." if bw else "; bandwidth from the datasheet."))
+    where = (f"when the sidebar GPU is {in_use['gpu']}" if in_use.get("gpu") else
+             "only where you switch them on (no catalog GPU matches this device)")
+    st.success(f"Estimates use figures measured on {in_use['device']} {where}: {figures}"
+               + (f", bandwidth {fmt.significant(bw / 1e9)} GB/s." if bw else "; bandwidth from the datasheet."))
     if st.button("Stop using measured figures", key="bclear"):
         measured.clear()
         st.rerun()

@@ -70,19 +70,23 @@ with right:
     dtype = state.select("Compute dtype", "cdt", dtypes, dtypes[0],
                          help="The dense (no 2:4 sparsity) tensor-core peak of this dtype is used.")
     peak = gpu.peak(dtype)
-    meas = measured.get()
+    ask_mfu = question == QUESTIONS[2]  # the MFU is the answer there: no MFU input, no measured rate
+    meas = None if ask_mfu else measured.for_gpu(gpu.name, "cmeas", "the datasheet peak x MFU (a matmul benchmark "
+                                                 "is an upper bound; training adds communication and other ops)")
     meas_rate = (meas or {}).get("flops_per_s", {}).get(dtype)
-    use_measured = False
-    if meas_rate:
-        use_measured = state.toggle(f"Use measured throughput ({meas_rate / 1e12:.0f} TFLOP/s on {meas['device']})",
-                                    "cmeas", True, help="From the Benchmark page: replaces peak x MFU. A matmul "
-                                    "benchmark is an upper bound; real training adds communication and other ops.")
-    else:
+    use_measured = bool(meas_rate)
+    if meas and not meas_rate:
+        st.caption(f"No {dtype} matmul was measured on {meas['device']}; using the datasheet peak x MFU.")
+    elif use_measured:
+        st.caption(f"Measured {dtype} matmul on {meas['device']}: {fmt.tflops(meas_rate)} per device.")
+    elif not ask_mfu and not measured.get():
         st.caption(f"No measured {dtype} throughput yet (Benchmark page); using the datasheet peak x MFU.")
-    mfu = state.number("MFU (model FLOPs utilization)", "cmfu", 0.40, 0.01, 1.0, step=0.01,
-                       help="Share of the dense peak sustained as model FLOPs. Reported: 41-56% on A100 "
-                            "(Korthikanti et al. 2022 Table 5), about 36% for MPT-7B (table below).",
-                       fmt="%.2f")
+    mfu = None
+    if not ask_mfu and not use_measured:
+        mfu = state.number("MFU (model FLOPs utilization)", "cmfu", 0.40, 0.01, 1.0, step=0.01,
+                           help="Share of the dense peak sustained as model FLOPs. Reported: 41-56% on A100 "
+                                "(Korthikanti et al. 2022 Table 5), about 36% for MPT-7B (table below).",
+                           fmt="%.2f")
     price = state.number("Price ($ per GPU-hour)", "cp", 2.0, 0.0, 10_000.0, step=0.25,
                          help="Rental or amortised price per GPU-hour.", fmt="%.2f")
     pue = state.number("PUE", "cpue", 1.0, 1.0, 10.0, step=0.05,
@@ -109,10 +113,10 @@ try:
         tf = training_flops(spec, tokens, seq_len, recompute)
         model_flops, hardware_flops = tf.model_flops, tf.hardware_flops
     if use_measured:
-        rate, work, how = meas_rate, hardware_flops, f"measured {meas_rate / 1e12:.0f} TFLOP/s per GPU"
-    else:
+        rate, work, how = meas_rate, hardware_flops, f"measured {fmt.tflops(meas_rate)} per device on {meas['device']}"
+    elif not ask_mfu:
         rate, work = peak * mfu, model_flops
-        how = f"{dtype} dense peak {peak / 1e12:g} TFLOP/s x MFU {mfu:.2f} = {rate / 1e12:.1f} TFLOP/s per GPU"
+        how = (f"{dtype} dense peak {fmt.tflops(peak)} x MFU {mfu:.2f} = {fmt.tflops(rate)} per GPU")
     achieved = None
     if question == QUESTIONS[0]:
         tc = time_and_cost(work, num_gpus, rate, price, gpu.board_power_w, pue)
@@ -121,7 +125,8 @@ try:
         tc = time_and_cost(work, num_gpus, rate, price, gpu.board_power_w, pue)
     else:
         achieved = implied_mfu(model_flops, num_gpus, days, peak)
-        rate, how = achieved * peak, f"implied by {num_gpus:,} GPUs x {days:g} days"
+        rate, work = achieved * peak, model_flops
+        how = f"{fmt.tflops(rate)} per GPU, implied by {num_gpus:,} GPUs x {days:,g} days"
         tc = time_and_cost(model_flops, num_gpus, rate, price, gpu.board_power_w, pue)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
@@ -142,8 +147,12 @@ if achieved is not None:
     if achieved > 1:
         st.warning(f"An MFU of {achieved:.2f} is above 1: the run could not have done {model_flops:.3e} FLOPs "
                    f"in that time at the {dtype} dense peak. Check the inputs.")
-st.caption(f"Throughput: {how}. " + ("Time uses the hardware FLOPs (a measured rate is what the GPU executes)."
-                                     if use_measured else "Time uses the model FLOPs (MFU counts model FLOPs)."))
+if ask_mfu:
+    st.caption(f"Throughput: {how}. Implied MFU = training FLOPs / (GPUs x {days:,g} days x 86,400 s x the {dtype} "
+               f"dense peak {fmt.tflops(peak)}).")
+else:
+    st.caption(f"Throughput: {how}. " + ("Time uses the hardware FLOPs (a measured rate is what the GPU executes)."
+                                         if use_measured else "Time uses the model FLOPs (MFU counts model FLOPs)."))
 if recompute != "none" and achieved is None:
     st.caption(f"With {recompute} recompute the GPUs execute {hardware_flops / model_flops:.2f}x the model FLOPs: "
                f"hardware FLOPs utilization = {hardware_flops / model_flops * (rate / peak):.1%} of peak.")

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from calc.gpus import match_device_name
 from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
 from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
@@ -31,11 +30,8 @@ compute_dtype = state.select("Matmul dtype", "scdtype", COMPUTE_DTYPES, "bf16", 
                              help="The tensor-core format the matmuls run in (int8/int4 weights are usually "
                                   "dequantized to bf16); its peak or measured FLOP/s is the compute roof.")
 
-figures = measured.get()
-use_measured = False
-if figures:
-    use_measured = state.toggle(f"Use the figures measured on {figures['device']}", "smeas", True,
-                                help="Set on the Benchmark page with 'Use these figures'.")
+figures = measured.for_gpu(gpu.name, "smeas", "the datasheet peak and bandwidth")
+use_measured = figures is not None
 flops, flops_src = gpu.peak(compute_dtype), f"{gpu.name} datasheet dense {compute_dtype} peak"
 bw, bw_src = gpu.bandwidth_bytes_per_s, f"{gpu.name} datasheet bandwidth"
 if use_measured:
@@ -62,16 +58,33 @@ except ValueError as exc:
     st.error(text.md(exc, 1000))
     st.stop()
 
-if use_measured and match_device_name(figures["device"]) != gpu:
+if use_measured and figures.get("gpu") != gpu.name:
     st.caption(f"The figures were measured on {figures['device']}; memory capacity below is still the sidebar "
                f"GPU's ({gpu.name}).")
-st.info(f"Compute roof: **{flops / 1e12:,.3f} TFLOPS** ({flops_src}). "
-        f"Memory roof: **{bw / 1e9:,.1f} GB/s** ({bw_src}).")
+st.info(f"Compute roof: **{fmt.tflops(flops)}** ({flops_src}). "
+        f"Memory roof: **{fmt.significant(bw / 1e9)} GB/s** ({bw_src}).")
+
+need = est.memory_bytes
+cap = gpu.usable_memory_bytes
+if need > cap:  # one GPU only here (the serving planner adds tensor parallelism): no speed for what cannot run
+    if fit >= 1:
+        how = f"at most {fit:,} sequences of {setup.final_context:,} tokens fit (set the batch to {fit:,} or less)"
+    elif est.weights_stored_bytes > cap:
+        how = (f"the weights alone ({fmt.size(est.weights_stored_bytes)}) exceed it: narrower weights or a larger "
+               "GPU (several GPUs need tensor parallelism, which this page does not model yet)")
+    else:
+        how = "not even one sequence of this length fits beside the weights: a shorter prompt or output"
+    st.error(f"**Does not fit** on one {gpu.name}: weights {fmt.size(est.weights_stored_bytes)} + KV cache at "
+             f"{setup.final_context:,} tokens {fmt.size(est.kv_stored_bytes)} = {fmt.size(need)}, more than its "
+             f"{fmt.size(cap)}; {how}. No speed is shown for a setup that cannot run.")
+    st.stop()
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Time to first token", fmt.duration(est.ttft_s),
           help=f"Prefill of {batch} x {prompt} tokens, {est.prefill_bound}-bound: "
-               f"{est.prefill_flops:.3e} FLOPs / {flops / 1e12:,.1f} TFLOPS.")
+               f"{est.prefill_flops:.3e} FLOPs / {fmt.tflops(flops)}.")
+
+
 def rate(x: float) -> str:
     return f"{x:,.1f}" if x >= 1 else f"{x:.3f}"
 
@@ -80,14 +93,9 @@ m2.metric("Decode, per sequence (tokens/s)", rate(est.tokens_per_s_per_seq),
           help=f"{est.decode_steps} decode steps in {fmt.duration(est.decode_s)}; {est.decode_bound}-bound.")
 m3.metric("Decode, whole batch (tokens/s)", rate(est.tokens_per_s_total), help="batch x per-sequence rate.")
 m4.metric("Request latency", fmt.duration(est.end_to_end_s), help="Time to first token + all decode steps.")
-
-need = est.memory_bytes
-fits = need <= gpu.usable_memory_bytes
-(st.caption if fits else st.warning)(
-    f"Weights {fmt.size(est.weights_stored_bytes)} + KV cache at {setup.final_context:,} tokens "
-    f"{fmt.size(est.kv_stored_bytes)} = {fmt.size(need)} of {gpu.name}'s {fmt.size(gpu.usable_memory_bytes)}"
-    + ("." if fits else ": this batch does not fit on one GPU (split the model or shrink the batch)")
-    + f" At most {fit:,} sequences of this length fit (weights + KV only).")
+st.caption(f"Weights {fmt.size(est.weights_stored_bytes)} + KV cache at {setup.final_context:,} tokens "
+           f"{fmt.size(est.kv_stored_bytes)} = {fmt.size(need)} of {gpu.name}'s {fmt.size(cap)}. At most {fit:,} "
+           f"sequences of this length fit (weights + KV only).")
 
 results.publish("speed", {
     "time to first token": (est.ttft_s, "seconds"), "decode tokens/s per sequence": (est.tokens_per_s_per_seq, "number"),

@@ -343,8 +343,8 @@ def remedies(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup, capa
         if both is None and setup.micro_batch > 1:
             full, extra = replace(full, micro_batch=1), extra + " and micro-batch 1"
             both = fewest_gpus(model, full, capacity_bytes)
-        if both is not None and (layout is None or both.gpus < layout.gpus):
-            out.append(_layout_remedy(full, both, extra))
+        if both is not None and both.gpus > 1 and (layout is None or both.gpus < layout.gpus):
+            out.append(_layout_remedy(full, both, extra))  # (on 1 GPU it is the recompute remedy above)
     return out
 
 
@@ -353,6 +353,5 @@ def _layout_remedy(setup, layout: Layout, extra: str) -> Remedy:
     keep = dict(tp=layout.tp)
     if isinstance(setup, TrainingSetup):
         keep.update(pp=layout.pp, dp=layout.dp, zero_stage=layout.zero_stage)
-    gpus = "1 GPU" if layout.gpus == 1 else f"{layout.gpus:,} GPUs"
-    return Remedy(f"the layout {layout.describe()} ({gpus}){extra}", replace(setup, **keep), layout.per_gpu_bytes,
-                  layout.gpus)
+    where = "one GPU" if layout.gpus == 1 else f"the layout {layout.describe()} ({layout.gpus:,} GPUs)"
+    return Remedy(where + extra, replace(setup, **keep), layout.per_gpu_bytes, layout.gpus)

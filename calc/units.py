@@ -94,6 +94,29 @@ def format_flops(flops: float | None) -> str:
     return f"{flops:.2e} FLOPs"
 
 
+def significant(x: float, sig: int = 3) -> str:
+    """``x`` with ``sig`` significant digits (whole numbers from 10^(sig-1) up), thousands separated.
+
+    >>> significant(0.233), significant(25.68), significant(989.4), significant(1979.0), significant(0.000123)
+    ('0.233', '25.7', '989', '1,979', '0.000123')
+    """
+    if not _finite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    digits = max(0, sig - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{digits}f}"
+
+
+def format_tflops(flops_per_s: float | None) -> str:
+    """A FLOP rate in TFLOP/s with three significant digits: a CPU's 0.233 is never rounded to 0.
+
+    >>> format_tflops(2.33e11), format_tflops(989e12)
+    ('0.233 TFLOP/s', '989 TFLOP/s')
+    """
+    return "n/a" if not _finite(flops_per_s) else f"{significant(flops_per_s / 1e12)} TFLOP/s"
+
+
 def format_duration(seconds: float | None) -> str:
     """Seconds to a readable duration.
 

@@ -314,8 +314,8 @@ def test_compute_page_gpus_needed():
 
 
 def test_compute_page_uses_measured_throughput():
-    at, m = run_compute_page(measured={"device": "NVIDIA H100 80GB HBM3", "flops_per_s": {"bf16": 500e12},
-                                       "bandwidth_bytes_per_s": None})
+    at, m = run_compute_page(measured={"device": "NVIDIA H100 80GB HBM3", "gpu": "H100 SXM",
+                                       "flops_per_s": {"bf16": 500e12}, "bandwidth_bytes_per_s": None})
     flops = 6 * 8_030_261_248 * 2e12
     assert m["Wall-clock"] == f"{flops / (64 * 500e12) / 86_400:.2f} days"
     assert any("measured 500 TFLOP/s" in c.value for c in at.caption)

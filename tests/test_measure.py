@@ -500,6 +500,10 @@ def test_benchmark_page_runs_and_hands_figures_to_speed_page():
     at.run()
     assert not at.exception
     roofs = " ".join(i.value for i in at.info)
+    assert "H100 SXM datasheet dense fp32 peak" in roofs  # a CPU's figures are not the sidebar H100's
+    assert used["gpu"] is None
+    at.toggle(key="smeasx").set_value(True).run()  # the explicit, labelled choice
+    roofs = " ".join(i.value for i in at.info)
     assert "measured fp32 matmul" in roofs and "datasheet bandwidth" in roofs
 
 

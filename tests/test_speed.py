@@ -306,7 +306,8 @@ def test_speed_page_decode_rate_for_one_step():
 
 
 def test_speed_page_uses_measured_figures_and_says_so():
-    measured = {"device": "Test GPU (cuda)", "flops_per_s": {"bf16": 500e12}, "bandwidth_bytes_per_s": 2.0e12}
+    measured = {"device": "Test GPU (cuda)", "gpu": "H100 SXM", "flops_per_s": {"bf16": 500e12},
+                "bandwidth_bytes_per_s": 2.0e12}  # matched to the sidebar's GPU: used by default
     at = _speed_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "sprompt": "1", "soutput": "2"}, measured)
     step_bytes = (LLAMA3_8B_TOTAL - LLAMA3_8B_EMBED + 4096) * 2 + LLAMA3_8B_KV_PER_TOKEN
     assert _metric(at, "Decode, per sequence (tokens/s)") == pytest.approx(2.0e12 / step_bytes, abs=0.05)

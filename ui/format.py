@@ -27,6 +27,8 @@ def size_value(n_bytes: float) -> float:
 count = units.format_count
 flops = units.format_flops
 duration = units.format_duration
+tflops = units.format_tflops
+significant = units.significant
 
 INT64_MAX = 2**63 - 1
 

@@ -1,12 +1,16 @@
 """Figures measured on the Benchmark page, carried to the time and speed estimates of other pages.
 
-Stored in ``st.session_state["measured"]`` as
-``{"device": str, "flops_per_s": {dtype: float}, "bandwidth_bytes_per_s": float | None}``.
+Stored in ``st.session_state["measured"]`` as ``{"device": str, "gpu": str | None, "flops_per_s": {dtype: float},
+"bandwidth_bytes_per_s": float | None}``; ``gpu`` is the catalog GPU the device was matched to (None for a CPU
+or an unknown device). Measured figures apply only to the device they were measured on: a page uses them for
+its sidebar GPU when that is the same catalog GPU, and otherwise only after an explicit, labelled choice.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+
+from ui import state
 
 KEY = "measured"
 
@@ -16,10 +20,30 @@ def get() -> dict | None:
     return st.session_state.get(KEY)
 
 
-def put(device: str, flops_per_s: dict[str, float], bandwidth_bytes_per_s: float | None) -> None:
-    st.session_state[KEY] = {"device": device, "flops_per_s": dict(flops_per_s),
+def put(device: str, flops_per_s: dict[str, float], bandwidth_bytes_per_s: float | None,
+        gpu: str | None = None) -> None:
+    st.session_state[KEY] = {"device": device, "gpu": gpu, "flops_per_s": dict(flops_per_s),
                              "bandwidth_bytes_per_s": bandwidth_bytes_per_s}
 
 
 def clear() -> None:
     st.session_state.pop(KEY, None)
+
+
+def for_gpu(gpu_name: str, key: str, what: str) -> dict | None:
+    """The measured figures if this page should use them for ``gpu_name``, after a toggle bound to ``?key=``.
+
+    Same catalog GPU: the toggle is on by default. Another device (a CPU, another GPU): a separate toggle,
+    off by default, whose label says the figures come from a different device than the sidebar's.
+    """
+    figures = get()
+    if not figures:
+        return None
+    if figures.get("gpu") == gpu_name:
+        on = state.toggle(f"Use the figures measured on {figures['device']}", key, True,
+                          help=f"From the Benchmark page ('Use these figures'): replaces {what}.")
+    else:
+        on = state.toggle(f"Use the figures measured on {figures['device']}, not {gpu_name}", key + "x", False,
+                          help=f"Measured on a different device than the sidebar's {gpu_name}: they replace {what} "
+                               f"only if you switch this on (e.g. to see what your own machine would take).")
+    return figures if on else None

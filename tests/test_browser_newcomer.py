@@ -1,0 +1,133 @@
+"""What a newcomer hit in Chromium (issue 17), replayed in a real browser on one server for the module.
+
+Item 1: a CPU benchmark's figures applied to the sidebar's H100; item 3: the Against-batch log axis running to
+10^17.9; item 4: QLoRA on an RTX 4090 "does not fit" with no word of recompute; item 5: Home's Details link
+dropping Home's settings. Expected figures come from calc (itself checked against papers and real tensors)
+and the H100 datasheet (989 dense bf16 TFLOP/s, REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import pytest
+
+from calc.memory import TrainingSetup, training_memory
+from calc.presets import get_preset
+from calc.units import format_bytes
+from tests.browser_helpers import main, text_of, wait_for_rerun
+from tests.conftest import screenshot, start_server, wait_for_app
+from tests.test_browser_memory_pages import metric, wait_for_text
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app():
+    proc, url = start_server()
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def go(page, url: str, *needles: str) -> str:
+    page.goto(url)
+    wait_for_app(page)
+    return wait_for_text(page, *needles) if needles else text_of(page)
+
+
+def pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the main area's selectbox ``label`` (clicking its input, not its wrapped label's help;
+    a second try if a rerun replaced the box while it opened)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        wait_for_app(page)
+        main(page).locator("[data-testid='stSelectbox']").filter(has_text=label).first.locator("input").click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
+    wait_for_rerun(page)
+
+
+def nav(page, title: str, *needles: str) -> str:
+    """Follow the sidebar link to ``title`` (same session: what the Benchmark page handed over stays)."""
+    page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title).first.click()
+    page.wait_for_timeout(300)
+    wait_for_app(page)
+    return wait_for_text(page, *needles)
+
+
+def test_cpu_benchmark_is_not_applied_to_the_sidebar_h100(app, page):
+    url = f"{app}/benchmark?" + urlencode({"bbackend": "numpy", "bdtypes": "fp32", "bsizes": "128,256", "bbw": "0",
+                                            "bruns": "3", "bwarm": "1", "bflush": "0", "gpu": "H100 SXM"})
+    go(page, url, "Run benchmark")
+    main(page).get_by_role("button", name="Run benchmark").click()
+    main(page).get_by_role("button", name="Use these figures in the estimates").wait_for(timeout=60_000)
+    wait_for_app(page)
+    main(page).get_by_role("button", name="Use these figures in the estimates").click()
+    wait_for_text(page, "Estimates use figures measured on")
+    text = nav(page, "Inference speed", "Memory roof")
+    assert "3,350 GB/s" in text and "H100 SXM datasheet bandwidth" in text  # not the CPU's copy bandwidth
+    pick(page, "Matmul dtype", "fp32")
+    text = wait_for_text(page, "Compute roof")
+    assert "67.0 TFLOP/s" in text  # H100 SXM dense fp32 peak, not the CPU's fraction of a TFLOP/s
+    assert "not H100 SXM" in text  # the explicit choice is offered, off
+    text = nav(page, "Compute and cost", "Wall-clock")
+    assert "dense peak 989 TFLOP/s" in text
+    screenshot(page, "newcomer_compute_after_cpu_benchmark")
+
+
+def _x_range(page, title: str) -> list[float]:
+    return page.evaluate("""(start) => {
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+            const t = gd.layout && gd.layout.title;
+            const text = (t && (t.text || t)) || '';
+            if (String(text).includes(start)) return gd._fullLayout.xaxis.range;
+        }
+        return null;
+    }""", title)
+
+
+def test_against_batch_axis_spans_the_batches(app, page):
+    for batch in (16, 64):  # main: the axis ran to 10^17.9 and 10^71 (the "current" label at x = batch, read as log10)
+        go(page, f"{app}/inference-memory?model=Meta-Llama-3-8B&im_b={batch}", "Against batch")
+        page.locator(".js-plotly-plot").nth(2).wait_for(timeout=30_000)
+        lo, hi = _x_range(page, "Against batch")
+        # the sweep runs from batch 1 to max(4 x batch, 256)
+        assert 10**hi == pytest.approx(max(4 * batch, 256), rel=0.01) and lo == pytest.approx(0, abs=0.01)
+        lo, hi = _x_range(page, "Against context")
+        assert 10**hi == pytest.approx(32768, rel=0.01) and 10**lo == pytest.approx(256, rel=0.01)
+
+
+def test_qlora_on_a_4090_names_recompute_and_fits_with_it(app, page):
+    full = training_memory(get_preset("Llama-3.1-8B"), TrainingSetup(finetune="qlora", seq_len=4096,
+                                                                    recompute="full")).total
+    q = urlencode({"model": "Llama-3.1-8B", "gpu": "RTX 4090", "tm_ft": "qlora", "tm_rc": "none"})
+    text = go(page, f"{app}/training-memory?{q}", "Does not fit")
+    assert "40.19 GB" in text
+    assert f"activation recompute (gradient checkpointing): full: {format_bytes(full, 'GB')} per GPU" in text
+    pick(page, "Activation recompute (gradient checkpointing)", "full")
+    text = wait_for_text(page, "Fits on RTX 4090")
+    assert metric(text, "Total per GPU") == "14.44 GB"
+
+
+def test_home_details_link_carries_homes_setup(app, page):
+    # the session changed the Training memory page first: Home's link must still show Home's numbers
+    go(page, f"{app}/training-memory?model=Meta-Llama-3-8B&tm_seq=8192&tm_rc=none", "Total per GPU")
+    home = nav(page, "Home", "Train:")
+    lines = [ln.strip() for ln in home.splitlines() if ln.strip()]
+    train = next(i for i, ln in enumerate(lines) if ln.startswith("Train:"))
+    home_total = lines[train + 1]
+    main(page).get_by_role("link", name="Details: Training memory").click()
+    page.wait_for_timeout(300)
+    wait_for_app(page)
+    text = wait_for_text(page, "Total per GPU")
+    assert metric(text, "Total per GPU") == home_total
+    assert "tm_seq=4096" in page.url and "tm_rc=full" in page.url
+    assert not math.isnan(float(home_total.split()[0].replace(",", "")))
