@@ -343,11 +343,21 @@ STORAGE_RULES: tuple[StorageRule, ...] = (
 _NARROW = {"F8_E5M2", "F8_E4M3", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F4", "F6_E2M3", "F6_E3M2", "I8"}
 
 
+_BY_SUFFIX: dict[str, list[StorageRule]] = {}
+for _r in STORAGE_RULES:
+    _BY_SUFFIX.setdefault(_r.suffix, []).append(_r)
+#: One pass over a name finds its rule suffix (no suffix of the table ends another, so at most one matches).
+_SUFFIX = re.compile("(?:" + "|".join(re.escape(x) for x in sorted(_BY_SUFFIX, key=len, reverse=True)) + r")\Z")
+
+
 def _match(t: StoredTensor, names: set[str]) -> StorageRule | None:
-    for r in STORAGE_RULES:
-        if not t.name.endswith(r.suffix) or (r.dtypes and t.dtype not in r.dtypes):
+    m = _SUFFIX.search(t.name)
+    if m is None:
+        return None
+    prefix = t.name[:m.start()]
+    for r in _BY_SUFFIX[m.group()]:
+        if r.dtypes and t.dtype not in r.dtypes:
             continue
-        prefix = t.name[: len(t.name) - len(r.suffix)]
         if r.sibling is None or prefix + r.sibling in names:
             if r.suffix == ".attn.bias" and not (len(t.shape) == 4 and t.shape[0] == t.shape[1] == 1):
                 continue  # GPT-2's causal mask is [1, 1, n, n]; an attention projection bias is a parameter
@@ -467,9 +477,10 @@ def summarize(files: list[HeaderFile] | tuple[HeaderFile, ...], config: dict | N
     by_group: dict[str, int] = defaultdict(int)
     layers: dict[int, int] = defaultdict(int)
     params = buffers = scale_bytes = quantized = 0
+    by_name: dict[str, StoredTensor] = {}
     for t in all_t:
         rule = _match(t, names)
-        n = t.n_elements
+        n, nbytes = t.n_elements, t.bytes
         if rule is None:
             values = n
             if t.dtype in _NARROW:
@@ -478,7 +489,9 @@ def summarize(files: list[HeaderFile] | tuple[HeaderFile, ...], config: dict | N
         elif rule.role == "packed":
             per = rule.values
             if per == "bits":
-                b = bits or _infer_bits(t, names, all_t)
+                if not by_name:
+                    by_name.update((x.name, x) for x in all_t)
+                b = bits or _infer_bits(t, by_name)
                 if b is None:
                     b = 4
                     notes.append("packed int32 weights read as 4-bit: no bits in quantization_config")
@@ -491,7 +504,7 @@ def summarize(files: list[HeaderFile] | tuple[HeaderFile, ...], config: dict | N
             methods.add(rule.method)
         elif rule.role == "aux":
             values = 0
-            scale_bytes += t.bytes
+            scale_bytes += nbytes
             methods.add(rule.method)
         else:  # buffer
             values = 0
@@ -499,7 +512,7 @@ def summarize(files: list[HeaderFile] | tuple[HeaderFile, ...], config: dict | N
         params += values
         share = by_dtype[t.dtype]
         share[0] += values
-        share[1] += t.bytes
+        share[1] += nbytes
         share[2] += 1
         if values:
             by_group[_group(t.name)] += values
@@ -515,18 +528,17 @@ def summarize(files: list[HeaderFile] | tuple[HeaderFile, ...], config: dict | N
             notes.append(f"quantization_config says {declared!r} but no tensor is stored quantized")
     else:
         method = " + ".join(sorted(methods)) or None
-    total_bytes = sum(t.bytes for t in all_t)
+    total_bytes = sum(share[1] for share in by_dtype.values())
     return Checkpoint(files, params, total_bytes, buffers, scale_bytes, quantized,
                       {k: DtypeShare(*v) for k, v in sorted(by_dtype.items(), key=lambda kv: -kv[1][1])},
                       dict(sorted(by_group.items(), key=lambda kv: -kv[1])), dict(sorted(layers.items())),
                       method, qc, tuple(dict.fromkeys(notes)))
 
 
-def _infer_bits(t: StoredTensor, names: set[str], all_t: list[StoredTensor]) -> int | None:
+def _infer_bits(t: StoredTensor, by_name: dict[str, StoredTensor]) -> int | None:
     """Bits of a packed ``qweight`` without a config: GPTQ ``[in * bits / 32, out]`` against ``g_idx [in]``;
     AWQ ``[in, out * bits / 32]`` against ``scales [groups, out]``."""
     prefix = t.name.rsplit(".", 1)[0]
-    by_name = {x.name: x for x in all_t if x.name.startswith(prefix + ".")}
     g_idx, scales = by_name.get(prefix + ".g_idx"), by_name.get(prefix + ".scales")
     if len(t.shape) != 2:
         return None

@@ -54,7 +54,7 @@ MAX_PARALLEL = 8
 _SHA = re.compile(r"[0-9a-f]{40}")
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.I)
 
-_CACHE = TTLCache(ttl_s=float(os.environ.get("CALC_HUB_TTL_S") or 3600), max_entries=64)
+CACHE = TTLCache(ttl_s=float(os.environ.get("CALC_HUB_TTL_S") or 3600), max_entries=128)
 
 
 class HubError(ValueError):
@@ -123,7 +123,7 @@ def load(ref: RepoRef, token: str | None = None) -> HubSnapshot:
     """Listing, config and safetensors headers of ``ref`` (cached). Raises ``HubError``."""
     s = settings()
     key = ("load", ref.repo_id, ref.revision, identity(token), s.endpoint, s.offline, s.cache_dir)
-    return _CACHE.get_or_compute(key, lambda: _guarded(ref, s, lambda: _load(ref, token or None, s)))
+    return CACHE.get_or_compute(key, lambda: _guarded(ref, s, lambda: _load(ref, token or None, s)))
 
 
 def gguf_header(snap: HubSnapshot, entry: GGUFEntry, token: str | None = None) -> GGUFHeader:
@@ -132,16 +132,16 @@ def gguf_header(snap: HubSnapshot, entry: GGUFEntry, token: str | None = None) -
     ref = RepoRef(snap.repo_id, snap.revision)
     key = ("gguf", snap.repo_id, snap.sha or snap.revision, entry.parts, identity(token), s.endpoint,
            snap.local_dir)
-    return _CACHE.get_or_compute(key, lambda: _guarded(ref, s, lambda: _gguf_header(snap, entry, token or None, s)))
+    return CACHE.get_or_compute(key, lambda: _guarded(ref, s, lambda: _gguf_header(snap, entry, token or None, s)))
 
 
 def clear_cache() -> None:
-    _CACHE.clear()
+    CACHE.clear()
 
 
 def cache_calls() -> int:
     """How many look-ups reached the network or the disk (cache misses), for tests and the bench."""
-    return _CACHE.calls
+    return CACHE.calls
 
 
 # ----- errors ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from calc import checkpoint as ck
 from calc.gguf_file import spec_from_gguf
 from calc.models import ModelSpec
-from hub.client import HubError, HubSnapshot, gguf_header, load
+from hub.client import CACHE, HubError, HubSnapshot, gguf_header, identity, load, settings
 from hub.ids import RepoRef, parse_repo_ref
 
 
@@ -26,9 +26,16 @@ class HubModel:
 
 def resolve(ref: RepoRef | str, token: str | None = None, revision: str | None = None) -> HubModel:
     """Fetch (cached) and read ``ref``: config -> ``ModelSpec``; safetensors headers -> ``Checkpoint``;
-    a GGUF-only repository's architecture from the smallest GGUF's metadata. Raises ``HubError``."""
+    a GGUF-only repository's architecture from the smallest GGUF's metadata. Raises ``HubError``.
+    The result is cached like the look-up (a page rerun costs a dictionary hit, not a re-read of the headers)."""
     if isinstance(ref, str):
         ref = parse_repo_ref(ref, revision)
+    s = settings()
+    key = ("resolve", ref.repo_id, ref.revision, identity(token), s.endpoint, s.offline, s.cache_dir)
+    return CACHE.get_or_compute(key, lambda: _resolve(ref, token))
+
+
+def _resolve(ref: RepoRef, token: str | None) -> HubModel:
     snap = load(ref, token)
     name = snap.label
     source = (f"Hugging Face {snap.label}" + (f" (commit {snap.sha[:12]})" if snap.sha else "")

@@ -348,3 +348,9 @@ def test_params_safetensors_cli(tmp_path):
     for bad, msg in ((tmp_path / "nope", "no such file"), (tmp_path / "config.json", "weight_map")):
         r = _cli("params", "--safetensors", str(bad))
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and re.search(msg, r.stderr), r.stderr
+
+
+def test_rule_suffixes_are_unambiguous():
+    """``_match`` finds a tensor's rule with one regex search: no rule's suffix may end another's."""
+    suffixes = {r.suffix for r in ck.STORAGE_RULES}
+    assert not [(a, b) for a in suffixes for b in suffixes if a != b and a.endswith(b)]
