@@ -131,3 +131,25 @@ def test_home_details_link_carries_homes_setup(app, page):
     assert metric(text, "Total per GPU") == home_total
     assert "tm_seq=4096" in page.url and "tm_rc=full" in page.url
     assert not math.isnan(float(home_total.split()[0].replace(",", "")))
+
+
+def test_a_page_load_requests_nothing_beyond_the_app(app, browser):
+    """Item 14: every page load asked a font CDN for the favicon (fails offline, tells the CDN who visits)."""
+    from urllib.parse import urlparse
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        pg = ctx.new_page()
+        hosts: list[str] = []
+        pg.on("request", lambda r: hosts.append(r.url))
+        for path in ("", "training-memory", "compute", "dtypes"):
+            go(pg, f"{app}/{path}")
+            pg.wait_for_timeout(500)
+        outside = [u for u in hosts if urlparse(u).hostname not in ("127.0.0.1", None) and not u.startswith("data:")]
+        assert not outside, outside
+        icon = pg.evaluate("() => document.querySelector('link[rel*=icon]').href")
+        assert urlparse(icon).hostname == "127.0.0.1"
+        response = pg.request.get(icon)
+        assert response.ok and response.headers["content-type"].startswith("image/")
+    finally:
+        ctx.close()
