@@ -144,6 +144,8 @@ def _solvers(model, setup, capacity: int) -> dict:
 
 def run(args) -> int:
     ckpt_bytes = None
+    if args.revision is not None and args.hf is None:
+        raise ValueError("--revision goes with --hf ID")
     if args.hf is not None:
         found = hub_model_from_args(args)
         if found.spec is None:
