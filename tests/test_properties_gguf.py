@@ -30,14 +30,33 @@ SPECS = st.one_of(st.sampled_from([get_preset(n) for n in PRESETS]), hf_configs(
 LADDER = ("Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K")
 
 
+#: Types the gguf package quantizes itself (gguf.quants.quantize, numpy ports of ggml-quants.c): the bytes of a
+#: real quantized array are the reference.
+QUANTIZABLE = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "TQ1_0", "TQ2_0", "MXFP4")
+#: K-quant super-block structs of ggml/src/ggml-common.h (QK_K = 256, K_SCALE_SIZE = 12, ggml_half = 2 B), which
+#: gguf.quants cannot quantize: block_q2_K {scales[QK_K/16], qs[QK_K/4], d, dmin}; q3_K {hmask[QK_K/8],
+#: qs[QK_K/4], scales[12], d}; q4_K {d, dmin, scales[12], qs[QK_K/2]}; q5_K {d, dmin, scales[12], qh[QK_K/8],
+#: qs[QK_K/2]}; q6_K {ql[QK_K/2], qh[QK_K/4], scales[QK_K/16], d}; q8_K {float d, qs[QK_K], bsums[QK_K/16]}.
+K_STRUCTS = {"Q2_K": 16 + 64 + 2 + 2, "Q3_K": 32 + 64 + 12 + 2, "Q4_K": 2 + 2 + 12 + 128,
+             "Q5_K": 2 + 2 + 12 + 32 + 128, "Q6_K": 128 + 64 + 16 + 2, "Q8_K": 4 + 256 + 16 * 2}
+
+
 @FAST
-@given(st.sampled_from(GGML_TYPES), st.integers(1, 64), st.integers(1, 4096))
-def test_tensor_bytes_are_bits_times_elements(ggml_type, blocks, rows):
-    elems, nbytes = GGML_QUANT_SIZES[GGMLQuantizationType[ggml_type]]
-    shape = (blocks * elems, rows)
-    b = tensor_bytes(shape, ggml_type)
-    assert isinstance(b, int) and b > 0
-    assert b * 8 == pytest.approx(type_bits(ggml_type) * shape[0] * rows, rel=1e-12)
+@given(st.sampled_from(QUANTIZABLE), st.integers(1, 8), st.integers(1, 8), st.integers(0, 2**32 - 1))
+def test_tensor_bytes_equal_a_real_quantized_array(ggml_type, blocks, rows, seed):
+    import numpy as np
+    from gguf import quants
+
+    qtype = GGMLQuantizationType[ggml_type]
+    elems = 256 if ggml_type.startswith("TQ") else 32  # QK_K or QK4_0/QK8_0/QK_MXFP4 (1 for F32/F16/BF16)
+    x = np.random.default_rng(seed).standard_normal((rows, blocks * elems)).astype(np.float32)
+    assert tensor_bytes((blocks * elems, rows), ggml_type) == quants.quantize(x, qtype).nbytes
+
+
+@pytest.mark.parametrize("ggml_type", list(K_STRUCTS))
+def test_k_quant_tensor_bytes_follow_ggml_structs(ggml_type):
+    for shape in ((256, 1), (4096, 32000), (14336, 4096)):
+        assert tensor_bytes(shape, ggml_type) == shape[0] // 256 * shape[1] * K_STRUCTS[ggml_type]
 
 
 @FAST
