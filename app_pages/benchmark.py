@@ -1,16 +1,23 @@
-"""Benchmark: matmul throughput and memory bandwidth measured on this machine, fed into the estimates."""
+"""Benchmark: matmul throughput and memory bandwidth measured on this machine, fed into the estimates.
+
+The measuring happens in a process of its own (``measure.child``, started by ``measure.jobs``): this server never
+imports torch or allocates a benchmark's buffers. One run per visitor, one at a time, in a queue whose position
+the page shows; buffer sizes bounded by the memory free now; a maximum run time.
+"""
 
 import os
-import threading
+import secrets
 from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from calc.gpus import match_device_name
-from measure import GPU_BACKENDS, BenchConfig, Cancelled, check, default_max_bytes, run_benchmark
-from measure.backends import INSTALL_HINT, available_backends, get_backend, import_torch
+from measure import GPU_BACKENDS, BenchConfig, check, free_share, jobs, memory_limit
+from measure.backends import INSTALL_HINT, cpu_free_bytes
 from measure.bandwidth import MIN_BYTES
+from measure.child import device_from_dict
 from measure.matmul import model_shapes, square_shapes
 from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
@@ -18,23 +25,26 @@ from ui.figures_bench import flops_by_shape, flops_vs_size
 
 SIZES = ("128", "256", "384", "512", "768", "1024", "1536", "2048", "3072", "4096", "6144", "8192", "12288", "16384")
 REPORT = "bench_report"
-CANCEL = "bench_cancel"
+FAILED = "bench_failed"
+OWNER = "_bench_owner"  # this visitor's key in the queue (a browser session)
 
-# Any rerun of this session (the Stop button, or any other widget) stops a benchmark it still has in flight:
-# with fast reruns Streamlit starts the new run at once and the old one would otherwise keep the device until
-# its next Streamlit call, after the current measurement. The event is checked between timed runs.
-_in_flight = st.session_state.pop(CANCEL, None)
-if _in_flight is not None:
-    _in_flight.set()
+queue = jobs.queue()
+owner = st.session_state.setdefault(OWNER, secrets.token_hex(8))
+ctx = get_script_run_ctx()
 
 st.title("Benchmark")
 st.caption("Measure what a matmul and a memory copy really reach on this machine. Datasheet peaks are 20-50% "
            "above what a real matmul reaches (an H100 SXM: about 794 of its 989 dense bf16 TFLOPS, "
            "ml-engineering mamf-finder); the measured figures make the time and speed estimates honest.")
 
-torch = import_torch()
-backends = available_backends(torch)
-if torch is None:
+try:
+    with st.spinner("Looking for devices (once per server)..."):
+        found = jobs.probe()
+except (ValueError, OSError, TimeoutError) as exc:
+    st.error(text.md(exc, 400))
+    st.stop()
+backends = found["backends"]
+if "torch-cpu" not in backends:
     st.info("PyTorch is not installed, so this page measures with numpy (fp32 on the CPU). " + INSTALL_HINT)
 elif not any(b in backends for b in GPU_BACKENDS):
     st.info("PyTorch sees no CUDA or ROCm GPU here (`torch.cuda.is_available()` is False), so this page measures "
@@ -42,16 +52,25 @@ elif not any(b in backends for b in GPU_BACKENDS):
 
 backend_name = state.select("Backend", "bbackend", backends, backends[0],
                             help="Best available first: torch on a CUDA/ROCm GPU, torch on the CPU, numpy (BLAS).")
-backend = get_backend(backend_name, torch)
-info = backend.info
+device = found["devices"][backend_name]
+info = device_from_dict({k: v for k, v in device.items() if k != "free_bytes"})
 on_gpu = info.backend in GPU_BACKENDS
+free = device["free_bytes"] if on_gpu else cpu_free_bytes()  # the CPU's changes by the second: read it now
+limit = memory_limit(info, free)
+
 gpu = match_device_name(info.name) if on_gpu else None
 
-c1, c2, c3 = st.columns([2, 1, 1])
-c1.metric("Device", info.name, help=info.note)
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+c1.metric("Device", text.md(info.name, 80), help=text.md(info.note))
 c2.metric("Memory", fmt.size(info.memory_bytes) if info.memory_bytes else "n/a",
           help="GPU: total memory torch reports. CPU: physical RAM (os.sysconf).")
-c3.metric("Catalog match", gpu.name if gpu else "none",
+c3.metric("Largest buffers", fmt.size(limit),
+          help=f"{free_share(info):.0%} of the {fmt.size(free) if free else 'unknown amount'} free "
+               + ("on the GPU when this server looked (torch.cuda.mem_get_info)" if on_gpu
+                  else "now (MemAvailable, within the container's limit)")
+               + ": the most one matmul's A + B + C, or the copy's source + destination, may take. The run checks "
+                 "again before each measurement and stops when memory got short.")
+c4.metric("Catalog match", gpu.name if gpu else "none",
           help="Results are compared with this catalog entry's dense peak of the same dtype. "
                "A device not in the catalog is still measured.")
 
@@ -82,63 +101,91 @@ with st.expander("Run settings: repetitions, L2 flush, bounds"):
                          help="Writes a buffer twice the GPU's L2 before every timed run, so small shapes do not "
                               "read their inputs from cache (on the CPU: a 64 MiB buffer).")
     copy_mib = int(state.number("Copy buffer (MiB)", "bcopy", 1024 if on_gpu else 128, 1, 16384, step=1, where=b,
-                                help="Size of the source (and of the destination) of the copy."))
-    budget = float(state.number("Time budget (s)", "bbudget", 60, 5, 600, step=5, where=c,
-                                help="The sweep stops after this; each measurement keeps at least 3 runs."))
-    max_gb = float(state.number("Memory limit (GB)", "bmaxmem", round(default_max_bytes(info) / 1e9, 1), 0.1, 1000.0,
-                                where=c, help="Largest A + B + C of one matmul (and source + destination of the "
-                                              "copy). Default: half the GPU memory up to 8 GiB, a quarter of RAM up "
-                                              "to 2 GiB on the CPU."))
+                                help="Size of the source (and of the destination) of the copy; together at most the "
+                                     "largest buffers above."))
+    budget = float(state.number("Time budget (s)", "bbudget", 60, 5, int(jobs.MAX_BUDGET_S), step=5, where=c,
+                                help=f"The sweep stops after this (each measurement keeps at least 3 runs). At most "
+                                     f"{jobs.MAX_BUDGET_S:.0f} s: the run is ended {jobs.GRACE_S:.0f} s after its "
+                                     "budget whatever it is doing."))
 
 run_col, stop_col, _ = st.columns([1, 1, 4])
 run = run_col.button("Run benchmark", key="brun", type="primary")
-stop = stop_col.button("Stop", key="bstop", help="Stops a running benchmark (results so far are discarded).")
+stop = stop_col.button("Stop", key="bstop", help="Stops your run (or takes it out of the queue); the sizes measured "
+                                                 "so far are kept.")
 if stop:
-    st.info("Benchmark stopped.")
+    if queue.cancel(owner):
+        st.info("Benchmark stopped; the sizes measured before Stop are kept below.")
+    else:
+        st.info("No benchmark of yours is running.")
 
 if run:
     try:
         shapes = square_shapes(sorted(int(s) for s in sizes))
-        limit = int(max_gb * 1e9)
         if use_model:
             fitting = [s for s in model_shapes(pickers.current_model(), tokens)
                        if all(s.bytes(d) <= limit for d in dtypes)]
             skipped = [s for s in model_shapes(pickers.current_model(), tokens) if s not in fitting]
             if skipped:
-                st.warning("Skipped, above the memory limit: " + ", ".join(f"{s.label} {s.text}" for s in skipped))
+                st.warning("Skipped, above the largest buffers: " + ", ".join(f"{s.label} {s.text}" for s in skipped))
             shapes += fitting
         config = BenchConfig(backend=backend_name, dtypes=tuple(dtypes), shapes=tuple(shapes), runs=runs,
                              warmup=warmup, flush_l2=flush, copy_bytes=max(MIN_BYTES, copy_mib * 2**20) if copy_on else 0,
                              time_budget_s=budget, max_matrix_bytes=limit)
         check(config, info)
+        queue.submit(owner, config, ctx.session_id if ctx else None)
     except ValueError as exc:
-        st.error(text.md(exc, 1000))
+        st.error(text.md(exc, 400))
     else:
-        bar = st.progress(0.0, text="Waiting for the device...")
-        note = st.empty()
+        st.session_state["bench_load"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        st.session_state.pop(FAILED, None)
 
-        def on_wait(seconds: float) -> None:
-            note.warning(f"Another benchmark is running on this device, waiting... ({seconds:.0f} s)")
 
-        def on_progress(done: int, total: int, text: str) -> None:
-            note.empty()
-            bar.progress(done / total, text=f"{done}/{total} measured; {text}")
+def _collect() -> bool:
+    """Move a finished run into this session (its report, or why it failed). Whether there was one."""
+    job = queue.collect(owner)
+    if job is None:
+        return False
+    report = job.report()
+    if report is not None:
+        st.session_state[REPORT] = report
+    if job.error:
+        st.session_state[FAILED] = job.error
+    elif report is None and job.stopped:
+        st.session_state[FAILED] = f"The run ended before anything was measured ({job.stopped})."
+    return True
 
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        cancel = st.session_state[CANCEL] = threading.Event()
-        try:
-            st.session_state["bench_load"] = load
-            report = run_benchmark(config, on_progress, cancel=cancel, on_wait=on_wait, lock_timeout_s=900,
-                                   backend=backend)
-            st.session_state[REPORT] = report
-        except (ValueError, TimeoutError) as exc:
-            st.error(text.md(exc, 1000))
-        except Cancelled:
-            st.info("Benchmark stopped while waiting for the device.")
-        if st.session_state.get(CANCEL) is cancel:
-            del st.session_state[CANCEL]
-        bar.empty()
-        note.empty()
+
+def _live() -> None:
+    """Where the visitor's run stands; reruns the whole page when it has finished."""
+    job = queue.get(owner)
+    if job is None:
+        return
+    if job.state == "done":
+        if _collect():
+            st.rerun(scope="app")
+        return
+    if job.state == "queued":
+        ahead = queue.position(job)
+        st.info(f"Queued: {ahead} run{'s' if ahead != 1 else ''} ahead of yours (one benchmark at a time on this "
+                "server). Keep this page open; Stop takes it out of the queue.")
+        return
+    progress = job.progress()
+    waited = job.waiting_for_device_s()
+    if waited is not None:
+        st.warning(f"Another benchmark is running on this device, waiting... ({waited:.0f} s)")
+    done, total, what = progress or (0, 1, "starting the benchmark process")
+    st.progress(done / max(total, 1), text=f"{done}/{total} measured; {text.md(what, 80)}")
+
+
+job = queue.get(owner)
+if job is not None and job.state == "done":
+    _collect()
+elif job is not None:
+    st.fragment(_live, run_every=1.0)()
+
+failed = st.session_state.get(FAILED)
+if failed:
+    st.error(text.md(failed, 1000))
 
 report = st.session_state.get(REPORT)
 if report is not None:
@@ -148,7 +195,8 @@ if report is not None:
         return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
     waited = f"; waited {report.waited_s:.1f} s for another benchmark" if report.waited_s >= 0.05 else ""
-    st.caption(f"Measured on {report.device.name} with {report.device.backend} ({report.device.note}), "
+    st.caption(f"Measured on {text.md(report.device.name, 80)} with {report.device.backend} "
+               f"({text.md(report.device.note, 120)}), "
                f"from {clock(report.started_at)} to {clock(report.finished_at)} UTC{waited}.")
     load = st.session_state.get("bench_load")
     cores = os.cpu_count() or 1
@@ -157,7 +205,8 @@ if report is not None:
                    f"other processes share the cores, so these CPU figures are lower and noisier than an idle "
                    f"machine's.")
     if report.stopped:
-        st.warning(f"The sweep stopped early ({report.stopped}); the figures below cover what was measured.")
+        st.warning(f"The sweep stopped early ({text.md(report.stopped, 300)}); the figures below cover what was "
+                   "measured.")
     best = report.best()
     cols = st.columns(max(1, len(best) + (1 if report.bandwidth else 0)))
     for col, (dtype, r) in zip(cols, best.items(), strict=False):
@@ -224,8 +273,11 @@ with st.expander("Method: how the figures are measured"):
 - **Percent of peak** compares with the catalog's *dense* peak of the same dtype (never the 2:4-sparse figure).
 - **Bandwidth**: `dst.copy_(src)` of a buffer larger than any cache; bytes moved $= 2 \times$ buffer (read + write,
   the STREAM Copy convention); GB $= 10^9$ bytes.
-- **One benchmark per device at a time**: a process-wide lock plus a file lock in the temp directory; others wait
-  and are told so. A run stops at its time budget and refuses matmuls above the memory limit.
+- **One benchmark at a time, each in its own process**: this server never imports torch; a run is a child process
+  (`python -m measure.child`). Each visitor has at most one run; others wait in a queue and see their place in it.
+  A file lock in the temp directory also keeps other servers and the CLI off the device meanwhile.
+- **Bounds**: buffers at most half the memory free now (80% of a GPU's), checked again before each measurement;
+  a time budget of at most two minutes, after which the run is ended; a visitor who leaves loses the run.
 - **dtypes**: fp32 with full-precision math (`torch.set_float32_matmul_precision("highest")`), tf32 ("high"),
   bf16, fp16, fp8 = e4m3 inputs with bf16 output via `torch._scaled_mm` (NVIDIA compute capability 8.9+, AMD MI300+).
 """)

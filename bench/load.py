@@ -273,8 +273,18 @@ async def bench_queue(url: str, k: int, timeout_s: float) -> list[str]:
                 out.append(WidgetState(id=wid, int_value=16))
         return out
 
+    async def press_and_wait(s: WsSession):
+        """Run is queued and measured in a child process: rerun the page until it shows the result."""
+        dt, errs = await s.rerun(page_hash=s.page_hash, states=states(s))
+        deadline = time.perf_counter() + timeout_s
+        while not any(_CLOCK.search(t) for t in s.texts) and time.perf_counter() < deadline and not errs:
+            await asyncio.sleep(0.5)
+            dt2, errs = await s.rerun(page_hash=s.page_hash)
+            dt += dt2
+        return dt, errs
+
     t0 = time.perf_counter()
-    outs = await asyncio.gather(*(s.rerun(page_hash=s.page_hash, states=states(s)) for s in sessions))
+    outs = await asyncio.gather(*(press_and_wait(s) for s in sessions))
     wall = time.perf_counter() - t0
     intervals, lines = [], []
     for i, (s, (dt, errs)) in enumerate(zip(sessions, outs, strict=True)):

@@ -29,7 +29,8 @@ CPU_COPY_BYTES = 128 * 2**20
 GPU_COPY_BYTES = 2**30
 GPU_BACKENDS = ("cuda", "rocm")
 
-__all__ = ["BenchConfig", "BenchReport", "Cancelled", "DeviceInfo", "Shape", "check", "default_max_bytes", "run_benchmark"]
+__all__ = ["BenchConfig", "BenchReport", "Cancelled", "DeviceInfo", "Shape", "check", "default_max_bytes", "memory_limit",
+           "run_benchmark"]
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,30 @@ class BenchConfig:
                              f"above the memory limit of {limit}")
 
 
+#: Share of the free memory one measurement's buffers may take: on the CPU the server, other visitors and the
+#: page cache keep the other half; a GPU is the benchmark's alone while it holds the device lock.
+FREE_SHARE_CPU = 0.5
+FREE_SHARE_GPU = 0.8
+
+
+def free_share(info: DeviceInfo) -> float:
+    return FREE_SHARE_GPU if info.backend in GPU_BACKENDS else FREE_SHARE_CPU
+
+
 def default_max_bytes(info: DeviceInfo) -> int:
-    """Half the GPU's memory up to 8 GiB; a quarter of the RAM up to 2 GiB on the CPU."""
+    """Without a free-memory figure: half the GPU's memory up to 8 GiB; a quarter of the RAM up to 2 GiB on the CPU."""
     if info.backend in GPU_BACKENDS:
         return min(8 * 2**30, (info.memory_bytes or 2**31) // 2)
     return min(2 * 2**30, (info.memory_bytes or 2**31) // 4)
+
+
+def memory_limit(info: DeviceInfo, free_bytes: int | None) -> int:
+    """Largest buffers (A + B + C of a matmul, source + destination of the copy) one measurement may allocate:
+    ``free_share`` of the memory free now (``backend.free_bytes()``), never a user's number (a link once asked for
+    a 2 x 16 GiB copy on a 23.5 GiB machine, issue 20). At least 1 MiB."""
+    if free_bytes is None:
+        return default_max_bytes(info)
+    return max(2**20, int(free_share(info) * free_bytes))
 
 
 @dataclass(frozen=True)
@@ -129,12 +149,15 @@ def check(config: BenchConfig, info: DeviceInfo) -> None:
 def run_benchmark(config: BenchConfig, progress: Callable[[int, int, str], None] | None = None,
                   cancel: threading.Event | None = None, on_wait: Callable[[float], None] | None = None,
                   lock_timeout_s: float | None = None, backend=None,
-                  on_result: Callable[[MatmulResult | BandwidthResult], None] | None = None) -> BenchReport:
+                  on_result: Callable[[MatmulResult | BandwidthResult], None] | None = None,
+                  watch_free_memory: bool = False) -> BenchReport:
     """Measure ``config`` on its backend while holding the device lock.
 
     ``progress(done, total, text)`` is called before and after each measurement; ``on_wait(seconds)``
     while another benchmark holds the device; ``on_result(result)`` as each measurement completes. A set ``cancel`` event stops the sweep between runs
     (the partial report comes back with ``stopped="cancelled"``); while waiting it raises ``Cancelled``.
+    With ``watch_free_memory`` each measurement first checks its buffers against ``memory_limit`` of the memory
+    free at that moment (other processes allocate too) and the sweep stops with ``stopped="free memory: ..."``.
     """
     backend = backend or get_backend(config.backend)
     info = backend.info
@@ -153,6 +176,10 @@ def run_benchmark(config: BenchConfig, progress: Callable[[int, int, str], None]
                 if _out_of_time(deadline, cancel):
                     stopped = "cancelled" if cancel is not None and cancel.is_set() else "time budget"
                     break
+                if watch_free_memory and (short := _short_of_memory(backend, shape.bytes(dtype),
+                                                                    f"a {shape.text} {dtype} matmul")):
+                    stopped = short
+                    break
                 if progress:
                     progress(i, total, f"{dtype} {shape.label} {shape.text}")
                 share = (deadline - time.monotonic()) / (total - i)
@@ -165,6 +192,8 @@ def run_benchmark(config: BenchConfig, progress: Callable[[int, int, str], None]
             if config.copy_bytes and stopped is None:
                 if _out_of_time(deadline, cancel):
                     stopped = "cancelled" if cancel is not None and cancel.is_set() else "time budget"
+                elif watch_free_memory and (short := _short_of_memory(backend, 2 * config.copy_bytes, "the copy")):
+                    stopped = short
                 else:
                     if progress:
                         progress(len(jobs), total, f"copy {format_bytes(config.copy_bytes, 'auto-GB')}")
@@ -179,6 +208,15 @@ def run_benchmark(config: BenchConfig, progress: Callable[[int, int, str], None]
             progress(total, total, stopped or "done")
         finished = time.time()
     return BenchReport(info, gpu.name if gpu else None, tuple(matmuls), bandwidth, started, finished, waited, stopped)
+
+
+def _short_of_memory(backend, need: int, what: str) -> str | None:
+    """A reason to stop when ``need`` bytes pass ``memory_limit`` of the memory free now, else None."""
+    free = backend.free_bytes() if hasattr(backend, "free_bytes") else None
+    if free is None or need <= memory_limit(backend.info, free):
+        return None
+    return (f"free memory: {what} needs {format_bytes(need, 'auto-GB')}, more than "
+            f"{free_share(backend.info):.0%} of the {format_bytes(free, 'auto-GB')} free now")
 
 
 def _out_of_time(deadline: float, cancel: threading.Event | None) -> bool:

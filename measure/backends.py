@@ -141,6 +141,41 @@ def cpu_memory_bytes() -> int | None:
         return None
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.read(64).strip()
+        return int(text) if text.isdigit() else None  # cgroup v2 writes "max" for no limit
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_free_bytes() -> int | None:
+    """Memory a new allocation can take now without swapping: ``MemAvailable`` of ``/proc/meminfo`` (the kernel's
+    estimate, page cache it can drop included), and no more than what the cgroup limit leaves (a container's
+    ``memory.max - memory.current``, v1's ``limit_in_bytes - usage_in_bytes``). None where neither is known."""
+    known: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    known.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        lim, cur = _read_int(limit), _read_int(used)
+        if lim is not None and cur is not None and lim < 2**60:
+            known.append(max(0, lim - cur))
+    if not known:
+        try:
+            known.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            return None
+    return min(known)
+
+
 class NumpyBackend:
     """numpy's BLAS (OpenBLAS/MKL/Accelerate) on the CPU; fp32 only (numpy has no bf16 and its fp16
     matmul does not use BLAS)."""
@@ -176,6 +211,9 @@ class NumpyBackend:
 
     def release(self) -> None:
         pass
+
+    def free_bytes(self) -> int | None:
+        return cpu_free_bytes()
 
 
 def _blas_name() -> str:
@@ -264,6 +302,14 @@ class TorchBackend:
     def release(self) -> None:
         if self.device == "cuda":
             self.torch.cuda.empty_cache()
+
+    def free_bytes(self) -> int | None:
+        """Free device memory now: ``torch.cuda.mem_get_info`` on a GPU (after releasing the cache), the RAM's
+        available memory on the CPU."""
+        if self.device != "cuda":
+            return cpu_free_bytes()
+        self.release()
+        return int(self.torch.cuda.mem_get_info()[0])
 
 
 def gpu_dtypes(props, is_hip: bool, has_scaled_mm: bool) -> tuple[str, ...]:
