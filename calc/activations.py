@@ -204,6 +204,37 @@ def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mas
     return t
 
 
+def layer_key(spec: ModelSpec, layer: int, frozen: bool = False) -> tuple:
+    """What ``layer_terms`` and ``backward_workspace_terms`` read of layer ``layer``: two layers with the
+    same key save the same tensors, so a breakdown computes each distinct key once and multiplies by its
+    count (the work grows with the distinct layer kinds, not with the layers; issues 18 and 20).
+    ``frozen``: LoRA, where layer 0's input norm saves nothing. Keep it in step with those functions;
+    ``tests/test_perf.py`` compares the grouped sum with the layer-by-layer one for every preset."""
+    return (spec.layer_is_moe(layer), bool(spec.sliding_window) and spec.layer_is_sliding(layer),
+            frozen and layer == 0)
+
+
+def layer_groups(spec: ModelSpec, layers: range, frozen: bool = False) -> list[tuple[int, int]]:
+    """``(first layer, count)`` per distinct ``layer_key`` among ``layers``, in order of first appearance.
+
+    The per-layer flags are read as whole slices (``ModelSpec.moe_layers`` / ``sliding_layers``, the
+    tuples ``layer_key`` reads one entry of) and counted at C speed; a model without per-layer flags is
+    one group whatever its depth."""
+    lo, hi = layers.start, layers.stop
+    if layers.step != 1 or hi <= lo:
+        return [(i, 1) for i in layers]
+    moe = spec.moe_layers[lo:hi] if spec.moe_layers else None
+    sliding = spec.sliding_layers[lo:hi] if spec.sliding_window and spec.sliding_layers else None
+    start = lo + 1 if frozen and lo == 0 else lo  # LoRA: layer 0 is a group of its own
+    if moe is None and sliding is None:
+        groups = [(start, hi - start)] if hi > start else []
+    else:
+        n = hi - lo
+        keys = list(zip(map(bool, moe or (False,) * n), map(bool, sliding or (False,) * n), strict=True))[start - lo:]
+        groups = [(start + keys.index(k), keys.count(k)) for k in dict.fromkeys(keys)]
+    return [(0, 1), *groups] if start > lo else groups
+
+
 def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
                 act_bits: float = 16, dropout: float = 0.0, device: str = "cuda",
                 seq_len: int | None = None, lora: tuple[int, tuple[str, ...], float] | None = None

@@ -31,6 +31,7 @@ and caching-allocator fragmentation are not tensors of the model; ``overhead_byt
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields, replace
 
@@ -38,6 +39,7 @@ from calc.activations import (
     ActivationTerm,
     activation_bytes_per_layer,
     backward_workspace_terms,
+    layer_groups,
     layer_terms,
     model_terms,
 )
@@ -392,11 +394,13 @@ def _stage_layers(num_layers: int, pp: int, stage: int) -> range:
     return range(start, start + per + (1 if stage < extra else 0))
 
 
+@functools.lru_cache(maxsize=256)
 def _shard(model, tp: int, pp: int, stage: int) -> _Shard:
     """Parameters on one GPU of pipeline ``stage``: matrices split by ``tp``, norms and router replicated.
 
     Per distinct layer kind on the stage, times its count (``Layout.kind_counts``): the work grows with
-    the kinds, never with layers x experts (issue 20)."""
+    the kinds, never with layers x experts (issue 20). Memoized: a pure function of hashable, frozen
+    arguments that every breakdown, solver step and page rerun asks again for the same model."""
     if not isinstance(model, ModelSpec):
         n = math.ceil(model / (tp * pp))
         return _Shard(n, n, range(0))
@@ -524,18 +528,35 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
     The peak is what is stored plus the larger of the loss's tensors and one layer's backward needs
     (``backward_workspace_terms``, plus its re-run forward under full recompute): both are never
     alive together. DPO runs chosen and rejected sequences together (twice the micro-batch).
+
+    Memoized per model and the setup fields it reads (not micro-batch, sequence, dp or ZeRO, which scale
+    or do not touch it): ``tests/test_perf.py`` changes each field of ``TrainingSetup`` and checks that
+    the memoized answer follows.
     """
+    return _activation_coefficients(spec, stage, s.pp, s.tp, s.sequence_parallel, s.recompute, s.flash_attention,
+                                    s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf)
+
+
+@functools.lru_cache(maxsize=256)
+def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequence_parallel: bool, recompute: str,
+                             flash_attention: bool, precision: str, finetune: str, lora_rank: int,
+                             lora_targets: tuple[str, ...], rlhf: str) -> tuple[float, float]:
+    s = TrainingSetup(pp=pp, tp=tp, sequence_parallel=sequence_parallel, recompute=recompute,
+                      flash_attention=flash_attention, precision=precision, finetune=finetune, lora_rank=lora_rank,
+                      lora_targets=lora_targets, rlhf=rlhf)
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
     lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
     kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora)
     t, sp = s.tp, s.sequence_parallel
-    per_layer = [layer_terms(spec, i, **kw) for i in layers]
-    shared = {x.name: x for terms in per_layer for x in terms if x.shared}  # one tensor for all layers
+    # Layers that save the same tensors are computed once and counted (calc.activations.layer_key).
+    groups = layer_groups(spec, layers, frozen=lora is not None)
+    per_kind = [(layer_terms(spec, i, **kw), n) for i, n in groups]
+    shared = {x.name: x for terms, _ in per_kind for x in terms if x.shared}  # one tensor for all layers
     p = k = 0.0
-    for terms in per_layer:
+    for terms, n in per_kind:
         dp_, dk = _coefficients([x for x in terms if not x.shared], t, sp)
-        p, k = p + dp_, k + dk
+        p, k = p + n * dp_, k + n * dk
     dp_, dk = _coefficients(list(shared.values()), t, sp)
     p, k = (p + dp_) * in_flight, (k + dk) * in_flight
     mult = 2 if s.rlhf == "dpo" else 1
@@ -544,11 +565,11 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
         head = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), t, sp)
     # The peak adds to what is stored the larger of: the loss's tensors (logits; last stage only), or
     # what one layer's backward needs: its gradients and, with full recompute, its re-run forward.
-    ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), t, sp) for i in layers]
+    ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), t, sp) for i, _ in groups]
     layer_p, layer_k = max(c[0] for c in ws), max(c[1] for c in ws)
     if s.recompute == "full":
         kw["recompute"] = "none"
-        full = [_coefficients(layer_terms(spec, i, **kw), t, sp) for i in layers]
+        full = [_coefficients(layer_terms(spec, i, **kw), t, sp) for i, _ in groups]
         layer_p, layer_k = layer_p + max(c[0] for c in full), layer_k + max(c[1] for c in full)
     # max(a + s A, b + s B) <= max(a, b) + s max(A, B): an upper bound that keeps the b s (P + s K) form
     return p + mult * max(layer_p, head[0]), k + mult * max(layer_k, head[1])

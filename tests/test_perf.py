@@ -139,3 +139,99 @@ def test_memoized_quantization_matches_a_fresh_computation_per_model_and_imatrix
             setup = RunSetup(context=context)
             runs = memo.run_memory_all(spec, imatrix, setup, gpu)
             assert runs["Q4_K_M"] == run_memory(spec, fresh["Q4_K_M"], setup, gpu)
+
+
+# ----- the training breakdown per distinct layer kind (bench/bench_training_breakdown.py times it) -----
+
+def _per_layer_reference(spec, s, stage):
+    """activation_coefficients computed layer by layer, every layer on its own (the definition the grouped,
+    memoized code must equal)."""
+    from calc.activations import backward_workspace_terms, layer_terms, model_terms
+    from calc.memory import _coefficients, _stage_layers
+
+    layers = _stage_layers(spec.num_layers, s.pp, stage)
+    lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora)
+    per_layer = [layer_terms(spec, i, **kw) for i in layers]
+    shared = {x.name: x for terms in per_layer for x in terms if x.shared}
+    p = k = 0.0
+    for terms in per_layer:
+        a, b = _coefficients([x for x in terms if not x.shared], s.tp, s.sequence_parallel)
+        p, k = p + a, k + b
+    a, b = _coefficients(list(shared.values()), s.tp, s.sequence_parallel)
+    in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
+    p, k = (p + a) * in_flight, (k + b) * in_flight
+    head = (0.0, 0.0)
+    if stage == s.pp - 1:
+        head = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), s.tp, s.sequence_parallel)
+    ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), s.tp, s.sequence_parallel)
+          for i in layers]
+    lp, lk = max(c[0] for c in ws), max(c[1] for c in ws)
+    if s.recompute == "full":
+        kw["recompute"] = "none"
+        full = [_coefficients(layer_terms(spec, i, **kw), s.tp, s.sequence_parallel) for i in layers]
+        lp, lk = lp + max(c[0] for c in full), lk + max(c[1] for c in full)
+    mult = 2 if s.rlhf == "dpo" else 1
+    return p + mult * max(lp, head[0]), k + mult * max(lk, head[1])
+
+
+SETUPS = (
+    dict(),
+    dict(recompute="full", pp=4, tp=2, sequence_parallel=True),
+    dict(finetune="lora", lora_targets=("q_proj", "v_proj", "gate_proj", "down_proj"), flash_attention=False),
+    dict(rlhf="dpo", pp=3, precision="fp32"),
+    dict(recompute="full", flash_attention=False, pp=2),  # eager masks: sliding and full layers differ
+)
+
+
+def test_grouped_activation_coefficients_equal_the_layer_by_layer_sum():
+    from calc.activations import layer_groups, layer_key
+    from calc.memory import TrainingSetup, _stage_layers, activation_coefficients
+    from calc.presets import PRESETS, get_preset
+
+    checked = 0
+    for name in PRESETS:
+        spec = get_preset(name)
+        for frozen in (False, True):  # layer_groups agrees with layer_key on every layer
+            ref: dict = {}
+            for i in range(spec.num_layers):
+                ref.setdefault(layer_key(spec, i, frozen), [i, 0])[1] += 1
+            assert layer_groups(spec, range(spec.num_layers), frozen) == [tuple(v) for v in ref.values()], name
+        for kw in SETUPS:
+            s = TrainingSetup(seq_len=4096, **kw)
+            for stage in range(s.pp):
+                if not _stage_layers(spec.num_layers, s.pp, stage):
+                    continue
+                got, want = activation_coefficients(spec, s, stage), _per_layer_reference(spec, s, stage)
+                assert got == pytest.approx(want, rel=1e-12, abs=1e-9), (name, kw, stage)
+                checked += 1
+    assert checked > 100
+
+
+def test_memoized_activation_coefficients_follow_every_setup_field():
+    """Change one TrainingSetup field at a time after the base setup was memoized: the answer must be the
+    one a fresh computation gives, so the memo's key holds every field the computation reads."""
+    from dataclasses import fields, replace
+
+    from calc import memory
+    from calc.memory import TrainingSetup, activation_coefficients
+    from calc.presets import get_preset
+
+    spec, other = get_preset("Mixtral-8x7B-v0.1"), get_preset("Meta-Llama-3-8B")
+    base = TrainingSetup(seq_len=4096, tp=2, pp=2, dp=4, zero_stage=1)
+    changes = dict(precision="fp32", grad_dtype="fp32", optimizer="sgd", zero_stage=3, dp=8, tp=4, pp=4,
+                   sequence_parallel=True, micro_batch=3, seq_len=1024, recompute="full", flash_attention=False,
+                   offload_optimizer=True, finetune="lora", lora_rank=64, lora_targets=("q_proj", "down_proj"),
+                   rlhf="dpo", critic=other, reference=other, reward=other, overhead_bytes=0)
+    assert set(changes) == {f.name for f in fields(TrainingSetup)}, "a new TrainingSetup field: add it here"
+    for name, value in changes.items():
+        variant = replace(base, **{name: value})
+        if name == "lora_rank" or name == "lora_targets":
+            variant = replace(variant, finetune="lora")
+        for stage in (0, 1):
+            memory._activation_coefficients.cache_clear()
+            activation_coefficients(spec, base, stage)
+            activation_coefficients(spec, replace(base, finetune="lora"), stage)
+            memoized = activation_coefficients(spec, variant, stage)
+            memory._activation_coefficients.cache_clear()
+            assert memoized == activation_coefficients(spec, variant, stage), name
