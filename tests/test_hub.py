@@ -125,6 +125,18 @@ def test_offline_mode_reads_the_local_cache(fake, tmp_path, monkeypatch):
     assert param_counts(offline.spec).total == param_counts(online.spec).total
     with pytest.raises(hub.HubError, match="not in the local Hugging Face cache"):
         hub.resolve("meta-llama/Meta-Llama-3-8B")
+    # a GGUF repository from the cache: the same headers, read from the files there
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    online_gguf = hub.resolve("org/tiny-GGUF")
+    online_q8 = hub.gguf_header(online_gguf.snapshot, online_gguf.snapshot.gguf[1])
+    for name in fake.repos["org/tiny-GGUF"].files:
+        hf_hub_download("org/tiny-GGUF", name, endpoint=fake.endpoint, cache_dir=str(tmp_path / "hf-home" / "hub"))
+    clear_cache()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # no network, not offline: the cache
+    cached = hub.resolve("org/tiny-GGUF")
+    assert cached.snapshot.source == "local cache" and [e.size_bytes for e in cached.snapshot.gguf] == [
+        e.size_bytes for e in online_gguf.snapshot.gguf]
+    assert hub.gguf_header(cached.snapshot, cached.snapshot.gguf[1]).tensors == online_q8.tensors
 
 
 # ----- caching across sessions -----------------------------------------------------------------------

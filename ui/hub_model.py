@@ -73,8 +73,10 @@ def sidebar_input(custom_models: dict[str, ModelSpec]) -> None:
         # a newly typed id selects its model; the link's own ``model=`` wins for the link's id
         if st.session_state.get(_SEEN) != text and not (text == (link_hf or "").strip() and link_model):
             st.session_state["model"] = found.name
-        st.caption(f"{md(found.name)}: " + (f"{found.checkpoint.parameters:,} parameters as published"
-                                             if found.checkpoint else "architecture from its files"))
+        what = (f"{found.checkpoint.parameters:,} parameters as published" if found.checkpoint
+                else "architecture from its GGUF metadata" if found.snapshot.gguf and found.snapshot.config is None
+                else "no safetensors files: counts from the config only")
+        st.caption(f"{md(found.name)}: {what}")
     else:
         st.caption(f"{md(found.name)}: {md(found.note, 300)}. The Models page shows its exact weights.")
     st.session_state[_SEEN] = text
