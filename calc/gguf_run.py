@@ -7,7 +7,7 @@ estimate (see ``compute_buffer_bytes``). Placement follows llama.cpp's ``-ngl`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from calc.gguf import QuantResult, block_size, type_bits
 from calc.kvcache import _whole, cached_positions, kv_cache_bytes, kv_elements_per_token
@@ -29,7 +29,7 @@ def gguf_kv_spec(spec: ModelSpec) -> ModelSpec:
     Mistral and Phi-3 GGUFs (llama / phi3 arch) keep the full context in every layer."""
     if spec.architecture == "Gemma2ForCausalLM" or not spec.sliding_window:
         return spec
-    return replace(spec, sliding_window=None, sliding_layers=())
+    return spec.without_sliding()
 
 
 def kv_layer_bytes(spec: ModelSpec, context: int, cache_type: str = "f16", batch: int = 1) -> list[int]:

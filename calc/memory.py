@@ -233,9 +233,9 @@ def _adafactor_elements(spec: ModelSpec) -> int:
         return lead * (shape[-2] + shape[-1])
 
     n = sum(c * sum(factored(t.shape) for t in b.tensors(h) if not t.buffer) for b, c in lay.kind_counts())
-    n += lay.vocab + h  # embedding matrix
+    n += lay.vocab + lay.embed_width  # embedding matrix
     if not lay.tied:
-        n += lay.vocab + h
+        n += lay.vocab + lay.embed_width
     return n + (h if lay.final_norm else 0)
 
 
@@ -424,14 +424,14 @@ def _shard(model, tp: int, pp: int, stage: int) -> _Shard:
             else:
                 other += n * t.numel  # biases, sinks, recurrent vectors: split with their matrices
     if stage == 0:
-        other += lay.vocab * h + lay.learned_positions * h
-        replicated += _norm_width(lay.embed_norm, h)
+        other += lay.vocab * lay.embed_width + lay.learned_positions * h
+        replicated += _norm_width(lay.embed_norm, lay.embed_width)
         replicated += sum(t.numel for t in lay.extra if not t.buffer)
         replicated += sum(t.params() for t in lay.towers)
     if stage == pp - 1:
         replicated += _norm_width(lay.final_norm, h)
         if not lay.tied or pp > 1:  # a tied head is a second copy on the last stage
-            other += lay.vocab * h
+            other += lay.vocab * lay.embed_width
         if lay.head_bias:
             other += lay.vocab
     lin = math.ceil(linear / tp)

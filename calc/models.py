@@ -147,6 +147,16 @@ class ModelSpec:
     def num_moe_layers(self) -> int:
         return sum(1 for x in self.moe_layers if x)
 
+    def without_sliding(self) -> ModelSpec:
+        """The same model with every sliding window removed (an engine that caches the full context in
+        every layer); the layout changes with the flat fields, so hybrids keep their other kinds."""
+        if self.sliding_window is None and not any(getattr(b.mixer, "window", None) for b in self.layout.kinds):
+            return self
+        kinds = tuple(replace(b, mixer=replace(b.mixer, window=None)) if getattr(b.mixer, "window", None) else b
+                      for b in self.layout.kinds)
+        return replace(self, sliding_window=None, sliding_layers=(),
+                       layout=replace(self.layout, kinds=kinds, flat_key=None))
+
     # ----- construction --------------------------------------------------------------------
     @classmethod
     def from_hf_config(cls, config: dict, name: str | None = None, source: str = "") -> ModelSpec:
@@ -261,10 +271,11 @@ def param_counts(spec: ModelSpec) -> ParamCounts:
         if isinstance(b.ffn, MoE):
             active_experts += n * b.ffn.top_k * b.ffn.expert_params(h)
         buffers += n * b.buffers(h)
-    parts["embeddings"] += lay.vocab * h + lay.learned_positions * h
-    parts["norms"] += _norm_width_params(lay.final_norm, h) + _norm_width_params(lay.embed_norm, h)
+    e = lay.embed_width
+    parts["embeddings"] += lay.vocab * e + lay.learned_positions * h
+    parts["norms"] += _norm_width_params(lay.final_norm, h) + _norm_width_params(lay.embed_norm, e)
     if not lay.tied:
-        parts["output_head"] += lay.vocab * h
+        parts["output_head"] += lay.vocab * e
     if lay.head_bias:
         parts["output_head"] += lay.vocab
     for t in lay.extra:

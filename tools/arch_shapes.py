@@ -76,13 +76,17 @@ def main(argv=None) -> int:
     rows: dict[tuple[str, tuple], list[int]] = defaultdict(list)
     per_layer: dict[int, int] = defaultdict(int)
     outside = 0
-    pat = re.compile(r"(^|\.)(layers|h|blocks|block|decoder\.layers)\.(\d+)\.")
+    pat = re.compile(r"(^|\.)(layers|h|blocks|block|layer)\.(\d+)\.")
     for name, prm in model.named_parameters():
         m = pat.search(name)
-        if m and "vision" not in name and "audio" not in name and "visual" not in name:
+        tower = any(w in name for w in ("vision", "visual", "audio", "image", "projector"))
+        if m:
             i = int(m.group(3))
             rows[(name[:m.start(3)] + "{}" + name[m.end(3):], tuple(prm.shape))].append(i)
-            per_layer[i] += prm.numel()
+            if not tower:
+                per_layer[i] += prm.numel()
+            else:
+                outside += prm.numel()
         else:
             rows[(name, tuple(prm.shape))].append(-1)
             outside += prm.numel()

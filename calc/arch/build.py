@@ -47,6 +47,7 @@ class MoEFields:
     router_fp32: bool = False
     layers: str | Callable = "all"
     shared_bias: bool = False
+    dense_if_one: bool = False  # a single "expert" is a plain MLP (Jamba)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Build:
     ffn_by_layer: list[Any] | None = None  # set by a hook to override the MLP/MoE choice per layer
     norms_by_type: dict[str, int] = field(default_factory=dict)  # per-type norm count when they differ
     mtp_layers: int = 0
+    embed_dim: int = 0
     nominal: dict = field(default_factory=dict)  # flat-view values that are not in the layout
 
 
@@ -107,10 +109,11 @@ class Family:
     layer_types: Callable[[Cfg, int], list[str]] | None = None  # rule when the config has no layer_types
     allowed_types: tuple[str, ...] = ("full_attention", "sliding_attention")
     moe: MoEFields | None = None
-    head_bias: bool = False
+    head_bias: Flag = False
     learned_positions: str | None = None  # field holding the rows of a learned position table
     positions_offset: int = 0
     hooks: tuple[Callable[[Build], None], ...] = ()
+    heads_divide: bool = False  # the modeling code refuses a hidden size that heads do not divide
     attention: bool = True  # whether the config describes softmax attention heads (False: Mamba)
     note: str = ""
 
@@ -169,16 +172,15 @@ def read(raw: dict, f: Family) -> Build:
     b = Build(c=c, family=f, hidden=h, layers=L, vocab=vocab, attention=None, mlp=None, moe=None,
               moe_layers=[False] * L, types=[], mixers={}, norms=f.norms, norm=f.norm,
               final_norm=f.norm if f.final_norm == "same" else f.final_norm, tied=flag(c, f.tied),
-              head_bias=f.head_bias)
+              head_bias=flag(c, f.head_bias))
     if f.attention:
         heads = c.need(n("num_attention_heads"))
         kv = c.int(n("num_key_value_heads"), heads) if n("num_key_value_heads") else heads
         if heads % kv:
             raise ValueError(f"num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kv})")
-        if c.get(f.head_dim, None) is None and h % heads:
-            raise ValueError(f"{n('hidden_size')} ({h}) must be a multiple of {n('num_attention_heads')} ({heads}) "
-                             f"when the config gives no {f.head_dim}")
-        hd = c.int(f.head_dim, h // heads if h % heads == 0 else None)
+        if f.heads_divide and h % heads:
+            raise ValueError(f"{n('hidden_size')} ({h}) must be a multiple of {n('num_attention_heads')} ({heads})")
+        hd = c.int(f.head_dim, h // heads) if f.head_dim else h // heads  # transformers: hidden // heads
         kb = None if f.k_bias is None else flag(c, f.k_bias)
         b.attention = Attention(heads, kv, hd, qkv_bias=flag(c, f.qkv_bias), o_bias=flag(c, f.o_bias),
                                 qk_norm=f.qk_norm, qk_norm_kind=f.qk_norm_kind, sinks=f.sinks,
@@ -196,10 +198,10 @@ def read(raw: dict, f: Family) -> Build:
     b.types = _types(b, f)
     if b.attention is not None:
         b.mixers["full_attention"] = b.attention
-        if "sliding_attention" in b.types or any(t == "sliding_attention" for t in f.allowed_types):
+        if "sliding_attention" in b.types:
             w = c.opt_int(f.window, hi=2**31) if f.window else None
             b.mixers["sliding_attention"] = replace(b.attention, window=w) if w else b.attention
-        if "chunked_attention" in f.allowed_types:
+        if "chunked_attention" in b.types:
             ch = c.opt_int("attention_chunk_size", hi=2**31)
             b.mixers["chunked_attention"] = replace(b.attention, chunk=ch) if ch else b.attention
     for hook in f.hooks:
@@ -211,7 +213,7 @@ def _read_moe(b: Build, m: MoEFields) -> None:
     c = b.c
     key = c.first(*m.experts)
     experts = c.int(key, 0, lo=0, hi=MAX_EXPERTS)
-    if experts == 0:
+    if experts == 0 or (m.dense_if_one and experts == 1):
         return
     inter = c.int(m.intermediate) if m.intermediate else b.mlp.intermediate if b.mlp else c.int("intermediate_size")
     shared = None
@@ -219,7 +221,8 @@ def _read_moe(b: Build, m: MoEFields) -> None:
         shared = MLP(c.int(m.shared_intermediate, lo=0), gated=True, bias=m.shared_bias)
     elif m.shared and c.int(m.shared, 0, lo=0, hi=MAX_EXPERTS):
         shared = MLP(inter * c.int(m.shared, lo=0, hi=MAX_EXPERTS), gated=True, bias=m.shared_bias)
-    b.moe = MoE(experts=experts, top_k=c.int(m.top_k, hi=experts), intermediate=inter,
+    top_k = c.int(m.top_k, 0, lo=0, hi=experts)  # DeepSeek-V2's class default is None (no routing given)
+    b.moe = MoE(experts=experts, top_k=top_k, intermediate=inter,
                 gated=b.family.gated, expert_bias=flag(c, m.expert_bias), router_bias=flag(c, m.router_bias),
                 shared=shared, shared_gate=m.shared_gate and shared is not None, router_buffer=m.router_buffer,
                 router_fp32=m.router_fp32)
@@ -254,7 +257,8 @@ def assemble(b: Build) -> Layout:
         pattern.append(k)
     return Layout(hidden=b.hidden, vocab=b.vocab, kinds=tuple(kinds), pattern=tuple(pattern), tied=b.tied,
                   final_norm=b.final_norm, learned_positions=b.learned_positions, embed_norm=b.embed_norm,
-                  head_bias=b.head_bias, extra=tuple(b.extra), towers=tuple(b.towers), mtp_layers=b.mtp_layers)
+                  head_bias=b.head_bias, extra=tuple(b.extra), towers=tuple(b.towers), mtp_layers=b.mtp_layers,
+                  embed_dim=b.embed_dim if b.embed_dim != b.hidden else 0)
 
 
 # ----- common per-layer rules ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from calc.arch.build import Build, Family, MoEFields, all_sliding_if_window, every_nth_full
 from calc.arch.config import MAX_LAYERS
+from calc.arch.kinds import MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, T
 
 
 # ----- hooks: what a family does differently ----------------------------------------------------------
@@ -60,6 +61,157 @@ def _gpt2_inner(b: Build) -> None:
     c = b.c
     b.mlp = MLP(c.int("n_inner", 4 * b.hidden), gated=False, bias=True)
     b.nominal["intermediate_size"] = b.mlp.intermediate
+
+
+def _types_rule(full: str, other: str, field_name: str, default: int):
+    """Layer i is ``full`` when (i + 1) % n == 0, else ``other`` (n read from ``field_name``)."""
+    def rule(c, L):
+        n = c.int(field_name, default, hi=MAX_LAYERS) if field_name else default
+        return [other if (i + 1) % n else full for i in range(L)]
+    return rule
+
+
+def _mamba(b: Build) -> None:
+    """Mamba: every layer one Mamba mixer and one norm, no MLP (``modeling_mamba.py``)."""
+    c, h = b.c, b.hidden
+    d_inner = c.int("intermediate_size", c.int("expand", 2) * h)
+    b.mixers = {"mamba": Mamba(d_inner, c.int("state_size"), c.int("conv_kernel"), _dt_rank(c, "time_step_rank", h),
+                               conv_bias=c.bool("use_conv_bias"), proj_bias=c.bool("use_bias"))}
+    b.types = ["mamba"] * b.layers
+
+
+def _dt_rank(c, key: str, h: int) -> int:
+    value = c.get(key)
+    return -(-h // 16) if value == "auto" else c.int(key)
+
+
+def _mamba2(b: Build) -> None:
+    """Mamba-2: d_inner = expand x hidden (``modeling_mamba2.py``)."""
+    c, h = b.c, b.hidden
+    heads = c.int("num_heads")
+    b.mixers = {"mamba": Mamba2(heads, c.int("head_dim"), c.int("state_size"), c.int("n_groups"),
+                                c.int("conv_kernel"), conv_bias=c.bool("use_conv_bias"), proj_bias=c.bool("use_bias"),
+                                d_inner_override=int(c.get("expand") * h))}
+    b.types = ["mamba"] * b.layers
+
+
+def _jamba(b: Build) -> None:
+    """Jamba: attention where i % attn_layer_period == attn_layer_offset, Mamba (with dt/B/C norms)
+    elsewhere; MoE where i % expert_layer_period == expert_layer_offset (``modeling_jamba.py``)."""
+    c, h = b.c, b.hidden
+    period = c.int("attn_layer_period", hi=MAX_LAYERS)
+    offset = c.int("attn_layer_offset", lo=0, hi=MAX_LAYERS)
+    b.types = ["full_attention" if i % period == offset else "mamba" for i in range(b.layers)]
+    b.mixers["mamba"] = Mamba(c.int("mamba_expand") * h, c.int("mamba_d_state"), c.int("mamba_d_conv"),
+                              _dt_rank(c, "mamba_dt_rank", h), conv_bias=c.bool("mamba_conv_bias"),
+                              proj_bias=c.bool("mamba_proj_bias"), inner_norms=True)
+
+
+def _qwen3_next(b: Build) -> None:
+    """Qwen3-Next: gated DeltaNet layers and gated full-attention layers (q_proj also emits the output
+    gate) (``modeling_qwen3_next.py``)."""
+    c = b.c
+    b.attention = replace(b.attention, gate=True)
+    b.mixers["full_attention"] = b.attention
+    b.mixers["linear_attention"] = GatedDeltaNet(
+        c.int("linear_num_key_heads"), c.int("linear_num_value_heads"), c.int("linear_key_head_dim"),
+        c.int("linear_value_head_dim"), c.int("linear_conv_kernel_dim"))
+
+
+def _minimax(b: Build) -> None:
+    """MiniMax-01: lightning (linear) attention layers between softmax ones (``modeling_minimax.py``)."""
+    a = b.attention
+    b.mixers["linear_attention"] = LinearAttention(a.heads, a.head_dim)
+
+
+def _llama4_types(c, L: int) -> list[str]:
+    """Llama 4: RoPE layers use chunked attention, every no_rope_layer_interval-th layer is a global
+    no-RoPE layer (``configuration_llama4.py``)."""
+    rope = c.int_list("no_rope_layers", L, lo=0, hi=1, default=None) if c.has("no_rope_layers") and \
+        c.get("no_rope_layers") else None
+    if rope is None:
+        n = c.int("no_rope_layer_interval", 4, hi=MAX_LAYERS)
+        rope = [int((i + 1) % n != 0) for i in range(L)]
+    chunk = c.get("attention_chunk_size", None)
+    return ["chunked_attention" if r and chunk is not None else "full_attention" for r in rope]
+
+
+def _llama4(b: Build) -> None:
+    """Llama 4: global layers have no RoPE; q/k L2-norm has no weights."""
+    b.mixers["full_attention"] = replace(b.mixers["full_attention"], rope=False)
+
+
+def _falcon(b: Build) -> None:
+    """Falcon: fused query-key-value (multi-query, or num_kv_heads groups in the new architecture),
+    plain MLP, one or two LayerNorms (``modeling_falcon.py``)."""
+    c, h = b.c, b.hidden
+    heads = b.attention.heads
+    new = c.bool("new_decoder_architecture")
+    bias = c.bool("bias")
+    kv = c.int("num_kv_heads", heads) if new else (1 if c.bool("multi_query") else heads)
+    b.attention = Attention(heads, kv, h // heads, qkv_bias=bias, o_bias=bias, fused_qkv=True)
+    b.mixers = {"full_attention": b.attention}
+    b.mlp = MLP(c.int("ffn_hidden_size", 4 * h), gated=False, bias=bias)
+    b.nominal["intermediate_size"] = b.mlp.intermediate
+    if new:
+        b.norms = 2 if c.int("num_ln_in_parallel_attn", 2) == 2 else 1
+    else:
+        b.norms = 1 if c.bool("parallel_attn") else 2
+
+
+def _inner_4h(key: str):
+    """GPT-J / BLOOM style: a plain MLP of ``key`` (default 4 x hidden) with biases."""
+    def hook(b: Build) -> None:
+        b.mlp = MLP(b.c.int(key, 4 * b.hidden) if key else 4 * b.hidden, gated=False, bias=True)
+        b.nominal["intermediate_size"] = b.mlp.intermediate
+    return hook
+
+
+def _opt(b: Build) -> None:
+    """OPT: word embeddings of word_embed_proj_dim with project_in/out when it differs from hidden;
+    learned positions offset by 2; final norm unless removed (``modeling_opt.py``)."""
+    c, h = b.c, b.hidden
+    ed = c.int("word_embed_proj_dim", h)
+    b.embed_dim = ed
+    if ed != h:
+        b.extra += [T("project_in.weight", (h, ed), "other", linear=True),
+                    T("project_out.weight", (ed, h), "other", linear=True)]
+    if not c.bool("layer_norm_elementwise_affine"):
+        b.norm = "nonparametric"
+    before = c.bool("do_layer_norm_before")
+    b.final_norm = b.norm if before and not c.bool("_remove_final_layer_norm") else None
+
+
+def _bloom(b: Build) -> None:
+    """BLOOM: a LayerNorm right after the word embeddings."""
+    b.embed_norm = "layernorm"
+
+
+def _phi(b: Build) -> None:
+    """Phi: optional per-head LayerNorm on queries and keys (qk_layernorm)."""
+    if b.c.bool("qk_layernorm"):
+        b.attention = replace(b.attention, qk_norm="head", qk_norm_kind="layernorm")
+        b.mixers = {k: replace(m, qk_norm="head", qk_norm_kind="layernorm") for k, m in b.mixers.items()}
+
+
+def _cohere_qk(b: Build) -> None:
+    """Cohere: optional LayerNorm (weight only) over (heads, head_dim) on queries and keys."""
+    if b.c.bool("use_qk_norm"):
+        b.mixers = {k: replace(m, qk_norm="full", qk_norm_kind="layernorm_nobias") for k, m in b.mixers.items()}
+
+
+def _glm4_moe(b: Build) -> None:
+    """GLM-4.5: optional per-head q/k RMSNorm; multi-token-prediction layers stored apart."""
+    if b.c.bool("use_qk_norm"):
+        b.mixers = {k: replace(m, qk_norm="head") for k, m in b.mixers.items()}
+    b.mtp_layers = b.c.int("num_nextn_predict_layers", 0, lo=0, hi=MAX_LAYERS)
+
+
+def _hunyuan_moe(b: Build) -> None:
+    """HunYuan-MoE: one shared MLP of intermediate_size beside the routed experts (``modeling_hunyuan_v1_moe``)."""
+    if b.moe is not None:
+        b.moe = replace(b.moe, shared=MLP(b.c.int("intermediate_size")))
+        b.nominal["num_shared_experts"] = 1
 
 
 # ----- the table ----------------------------------------------------------------------------------------
@@ -117,7 +269,7 @@ FAMILIES: tuple[Family, ...] = (
             "activation_function": "gelu_new", "tie_word_embeddings": True},
            names={"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
                   "num_key_value_heads": "n_head", "intermediate_size": ""},
-           norm="layernorm", qkv_bias=True, o_bias=True, gated=False, fused_qkv=True,
+           norm="layernorm", qkv_bias=True, o_bias=True, gated=False, fused_qkv=True, heads_divide=True,
            learned_positions="n_positions", window=None, hooks=(_gpt2_inner,)),
     Family(("deepseek_v3",), "DeepseekV3ForCausalLM",
            {"vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
@@ -129,4 +281,200 @@ FAMILIES: tuple[Family, ...] = (
            window=None, hooks=(_mla,),
            moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
                          router_fp32=True, layers="first_k_dense")),
+    # ----- llama-like dense decoders ------------------------------------------------------------------------
+    Family(("gemma",), "GemmaForCausalLM",
+           {"num_key_value_heads": 16, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+            "max_position_embeddings": 8192, "tie_word_embeddings": True, "attention_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias"),
+    Family(("gemma3_text",), "Gemma3ForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+            "max_position_embeddings": 131072, "tie_word_embeddings": True, "attention_bias": False,
+            "sliding_window": 4096, "sliding_window_pattern": 6},
+           qkv_bias="attention_bias", o_bias="attention_bias", norms=4, qk_norm="head",
+           layer_types=every_nth_full("sliding_window_pattern", 6)),
+    Family(("granite",), "GraniteForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "mlp_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias"),
+    Family(("olmo",), "OlmoForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", norm="nonparametric"),
+    Family(("olmo2",), "Olmo2ForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="full"),
+    Family(("cohere",), "CohereForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 8192, "tie_word_embeddings": True,
+            "attention_bias": False, "use_qk_norm": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", norm="layernorm_nobias", norms=1,
+           hooks=(_cohere_qk,)),
+    Family(("cohere2",), "Cohere2ForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 8192, "tie_word_embeddings": True,
+            "attention_bias": False, "sliding_window": 4096, "sliding_window_pattern": 4},
+           qkv_bias="attention_bias", o_bias="attention_bias", norm="layernorm_nobias", norms=1,
+           layer_types=every_nth_full("sliding_window_pattern", 4)),
+    Family(("starcoder2",), "Starcoder2ForCausalLM",
+           {"num_key_value_heads": 2, "hidden_act": "gelu_pytorch_tanh", "max_position_embeddings": 4096,
+            "sliding_window": None, "use_bias": True, "tie_word_embeddings": True},
+           qkv_bias="use_bias", o_bias="use_bias", mlp_bias="use_bias", gated=False, norm="layernorm",
+           layer_types=all_sliding_if_window),
+    Family(("glm",), "GlmForCausalLM",
+           {"num_key_value_heads": 2, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": True},
+           qkv_bias="attention_bias"),
+    Family(("glm4",), "Glm4ForCausalLM",
+           {"num_key_value_heads": 2, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": True},
+           qkv_bias="attention_bias", norms=4),
+    Family(("ernie4_5",), "Ernie4_5ForCausalLM",
+           {"num_key_value_heads": 2, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": True, "use_bias": False},
+           qkv_bias="use_bias", o_bias="use_bias", mlp_bias="use_bias"),
+    Family(("hunyuan_v1_dense",), "HunYuanDenseV1ForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "mlp_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias", qk_norm="head"),
+    Family(("smollm3",), "SmolLM3ForCausalLM",
+           {"num_key_value_heads": 4, "hidden_act": "silu", "max_position_embeddings": 32768,
+            "use_sliding_window": False, "sliding_window": None, "attention_bias": False, "mlp_bias": False,
+            "tie_word_embeddings": True},
+           qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias"),
+    Family(("exaone4",), "Exaone4ForCausalLM",
+           {"num_key_value_heads": 32, "hidden_act": "silu", "max_position_embeddings": 2048,
+            "tie_word_embeddings": False, "sliding_window": 4096, "sliding_window_pattern": 4},
+           qk_norm="head", layer_types=every_nth_full("sliding_window_pattern", 4)),
+    Family(("phi",), "PhiForCausalLM",
+           {"hidden_act": "gelu_new", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "qk_layernorm": False},
+           qkv_bias=True, o_bias=True, mlp_bias=True, gated=False, norm="layernorm", norms=1, head_bias=True,
+           hooks=(_phi,)),
+    Family(("gpt_neox",), "GPTNeoXForCausalLM",
+           {"hidden_act": "gelu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": True},
+           names={"num_key_value_heads": ""}, qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias=True,
+           gated=False, norm="layernorm", fused_qkv=True, window=None),
+    Family(("gptj",), "GPTJForCausalLM",
+           {"n_positions": 2048, "activation_function": "gelu_new", "tie_word_embeddings": False},
+           names={"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                  "num_key_value_heads": "", "intermediate_size": "", "max_position_embeddings": "n_positions"},
+           norm="layernorm", norms=1, head_bias=True, window=None, hooks=(_inner_4h("n_inner"),)),
+    Family(("bloom",), "BloomForCausalLM",
+           {"tie_word_embeddings": True},
+           names={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head", "num_key_value_heads": "",
+                  "intermediate_size": ""},
+           norm="layernorm", qkv_bias=True, o_bias=True, fused_qkv=True, window=None,
+           hooks=(_inner_4h(""), _bloom)),
+    Family(("opt",), "OPTForCausalLM",
+           {"max_position_embeddings": 2048, "do_layer_norm_before": True, "_remove_final_layer_norm": False,
+            "activation_function": "relu", "enable_bias": True, "layer_norm_elementwise_affine": True,
+            "tie_word_embeddings": True},
+           names={"intermediate_size": "ffn_dim", "num_key_value_heads": ""}, qkv_bias="enable_bias",
+           o_bias="enable_bias", mlp_bias="enable_bias", gated=False, norm="layernorm", window=None,
+           learned_positions="max_position_embeddings", positions_offset=2, hooks=(_opt,)),
+    Family(("falcon",), "FalconForCausalLM",
+           {"num_ln_in_parallel_attn": None, "num_kv_heads": None, "new_decoder_architecture": False,
+            "multi_query": True, "parallel_attn": True, "bias": False, "max_position_embeddings": 2048,
+            "ffn_hidden_size": None, "activation": "gelu", "tie_word_embeddings": True},
+           names={"num_key_value_heads": "", "intermediate_size": "", "hidden_act": "activation"},
+           norm="layernorm", window=None, hooks=(_falcon,)),
+    # ----- mixtures of experts ---------------------------------------------------------------------------------
+    Family(("qwen2_moe",), "Qwen2MoeForCausalLM",
+           {"num_key_value_heads": 16, "hidden_act": "silu", "max_position_embeddings": 32768,
+            "tie_word_embeddings": False, "use_sliding_window": False, "sliding_window": 4096,
+            "max_window_layers": 28, "decoder_sparse_step": 1, "moe_intermediate_size": 1408,
+            "shared_expert_intermediate_size": 5632, "num_experts_per_tok": 4, "num_experts": 60, "qkv_bias": True},
+           qkv_bias="qkv_bias", hooks=(_qwen_window,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), shared_intermediate="shared_expert_intermediate_size",
+                         shared_gate=True, layers="sparse_step")),
+    Family(("olmoe",), "OlmoeForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "attention_bias": False, "num_experts_per_tok": 8, "num_experts": 64},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="full",
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), intermediate=None)),
+    Family(("granitemoe",), "GraniteMoeForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "num_local_experts": 8, "num_experts_per_tok": 2},
+           qkv_bias="attention_bias", o_bias="attention_bias", moe=MoEFields(intermediate=None)),
+    Family(("phimoe",), "PhimoeForCausalLM",
+           {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "sliding_window": None, "num_experts_per_tok": 2, "num_local_experts": 16,
+            "attention_bias": False, "lm_head_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", norm="layernorm", head_bias="lm_head_bias",
+           layer_types=all_sliding_if_window, moe=MoEFields(intermediate=None)),
+    Family(("gpt_oss",), "GptOssForCausalLM",
+           {"num_local_experts": 128, "head_dim": 64, "num_key_value_heads": 8, "sliding_window": 128,
+            "tie_word_embeddings": False, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "num_experts_per_tok": 4, "attention_bias": True},
+           qkv_bias="attention_bias", o_bias="attention_bias", sinks=True,
+           layer_types=every_nth_full("", 2),
+           moe=MoEFields(intermediate=None, router_bias=True, expert_bias=True)),
+    Family(("deepseek_v2",), "DeepseekV2ForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "first_k_dense_replace": 0, "kv_lora_rank": 512, "q_lora_rank": 1536,
+            "n_routed_experts": 64, "n_shared_experts": 2, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+            "v_head_dim": 128, "moe_intermediate_size": 1407, "moe_layer_freq": 1},
+           window=None, hooks=(_mla,),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", layers="first_k_dense")),
+    Family(("glm4_moe",), "Glm4MoeForCausalLM",
+           {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": False, "moe_intermediate_size": 1408,
+            "num_experts_per_tok": 8, "n_shared_experts": 1, "n_routed_experts": 128, "first_k_dense_replace": 1,
+            "use_qk_norm": False},
+           qkv_bias="attention_bias", window=None, hooks=(_glm4_moe,),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
+                         router_fp32=True, layers="first_k_dense")),
+    Family(("hunyuan_v1_moe",), "HunYuanMoEV1ForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "num_experts": 1, "moe_topk": 1},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", hooks=(_hunyuan_moe,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), top_k="moe_topk", intermediate=None)),
+    Family(("minimax",), "MiniMaxForCausalLM",
+           {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "sliding_window": None, "num_experts_per_tok": 2, "num_local_experts": 8},
+           allowed_types=("full_attention", "linear_attention"),
+           layer_types=_types_rule("linear_attention", "full_attention", "", 2), hooks=(_minimax,),
+           moe=MoEFields(experts=("num_local_experts", "num_experts"), intermediate=None)),
+    Family(("llama4_text",), "Llama4ForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "num_experts_per_tok": 1, "num_local_experts": 16,
+            "interleave_moe_layer_step": 1, "use_qk_norm": True, "attention_chunk_size": 8192,
+            "attention_bias": False, "no_rope_layer_interval": 4},
+           names={"intermediate_size": "intermediate_size_mlp"}, qkv_bias="attention_bias",
+           o_bias="attention_bias", allowed_types=("full_attention", "chunked_attention"), layer_types=_llama4_types,
+           hooks=(_llama4,),
+           moe=MoEFields(intermediate="intermediate_size", shared_intermediate="intermediate_size",
+                         layers="interleave")),
+    # ----- hybrids and state-space models ----------------------------------------------------------------------
+    Family(("qwen3_next",), "Qwen3NextForCausalLM",
+           {"num_key_value_heads": 2, "hidden_act": "silu", "max_position_embeddings": 32768,
+            "tie_word_embeddings": False, "attention_bias": False, "head_dim": 256, "linear_conv_kernel_dim": 4,
+            "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+            "linear_num_value_heads": 32, "decoder_sparse_step": 1, "moe_intermediate_size": 512,
+            "shared_expert_intermediate_size": 512, "num_experts_per_tok": 10, "num_experts": 512,
+            "full_attention_interval": 4},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head",
+           allowed_types=("full_attention", "linear_attention"),
+           layer_types=_types_rule("full_attention", "linear_attention", "full_attention_interval", 4),
+           hooks=(_qwen3_next,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), shared_intermediate="shared_expert_intermediate_size",
+                         shared_gate=True, layers="sparse_step")),
+    Family(("mamba", "falcon_mamba"), "MambaForCausalLM",
+           {"state_size": 16, "expand": 2, "conv_kernel": 4, "use_bias": False, "use_conv_bias": True,
+            "hidden_act": "silu", "tie_word_embeddings": True, "time_step_rank": "auto"},
+           aliases=("FalconMambaForCausalLM",), names={"intermediate_size": ""}, attention=False, norms=1,
+           window=None, hooks=(_mamba,)),
+    Family(("mamba2",), "Mamba2ForCausalLM",
+           {"num_heads": 128, "head_dim": 64, "state_size": 128, "expand": 2, "n_groups": 8, "conv_kernel": 4,
+            "use_bias": False, "use_conv_bias": True, "hidden_act": "silu", "tie_word_embeddings": False},
+           names={"intermediate_size": ""}, attention=False, norms=1, window=None, hooks=(_mamba2,)),
+    Family(("jamba",), "JambaForCausalLM",
+           {"tie_word_embeddings": False, "num_key_value_heads": 8, "hidden_act": "silu",
+            "max_position_embeddings": 262144, "num_experts_per_tok": 2, "num_experts": 16, "expert_layer_period": 2,
+            "expert_layer_offset": 1, "attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16,
+            "mamba_d_conv": 4, "mamba_expand": 2, "mamba_dt_rank": "auto", "mamba_conv_bias": True,
+            "mamba_proj_bias": False},
+           allowed_types=("full_attention", "mamba"), window=None, hooks=(_jamba,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), intermediate=None, layers="period",
+                         dense_if_one=True)),
 )

@@ -517,6 +517,7 @@ class Layout:
     extra: tuple[T, ...] = ()  # tensors outside the layers (OPT's project_in/out, ...)
     towers: tuple[Tower, ...] = ()
     mtp_layers: int = 0
+    embed_dim: int = 0  # width of the token embedding and the head when it is not ``hidden`` (OPT-350m)
     flat_key: tuple | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -531,6 +532,10 @@ class Layout:
     @property
     def num_layers(self) -> int:
         return len(self.pattern)
+
+    @property
+    def embed_width(self) -> int:
+        return self.embed_dim or self.hidden
 
     def kind(self, layer: int) -> Block:
         return self.kinds[self.pattern[layer]]
