@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
 
 def storage_key(t: torch.Tensor) -> int:
@@ -274,20 +275,34 @@ class PeakTracker:
     buffers) are never counted, so ``weight.t()`` views cost nothing. This is the CPU stand-in for
     ``torch.cuda.max_memory_allocated`` minus what existed before (weights, optimizer states),
     without the caching allocator's rounding and fragmentation.
+
+    Storages are keyed by their ``StorageImpl`` (stable while it lives, unlike ``data_ptr``, which
+    changes when a storage is resized). Tensor subclasses that wrap others (``DTensor``, FSDP2's
+    sharded parameters) count their inner tensors. ``resizable=True`` also follows
+    ``UntypedStorage.resize_`` while active: FSDP2 frees and re-allocates its unsharded parameters
+    that way, which is no ATen op. ``watch_peak()`` makes it remember which storages are alive at
+    the highest point from then on (``at_peak``: key -> (op index of its birth, bytes)).
     """
 
-    def __init__(self, existing=()) -> None:
+    @staticmethod
+    def key(t: torch.Tensor) -> int:
+        """The tracker's key of the storage behind ``t`` (its ``StorageImpl`` address)."""
+        return t.untyped_storage()._cdata
+
+    def __init__(self, existing=(), resizable: bool = False) -> None:
         from torch.multiprocessing.reductions import StorageWeakRef
         from torch.utils._python_dispatch import TorchDispatchMode
 
         tracker = self
         self._ref = StorageWeakRef
-        self.live: dict[int, tuple] = {}
+        self.live: dict[int, tuple] = {}  # storage key -> (weak ref, bytes, op index of its birth)
         self.born: dict[int, tuple[int, int]] = {}  # storage key -> (op index, bytes) of its last birth
         self.timeline: list[int] = []
         self.current = 0
         #: storages that existed before (parameters, buffers): views of them (``weight.t()``) are free
-        self._existing = {storage_key(t) for t in existing if t.numel()}
+        self._existing = {self.key(t) for t in existing if t.numel()}
+        self._resizable = resizable
+        self.watching, self.watched_peak, self.at_peak = False, -1, {}
 
         class _Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -296,25 +311,48 @@ class PeakTracker:
                 for t in _tensors_in(out):
                     tracker._add(t)
                 tracker.timeline.append(tracker.current)
+                if tracker.watching and tracker.current > tracker.watched_peak:
+                    tracker.watched_peak = tracker.current
+                    tracker.at_peak = {k: (b, n) for k, (_, n, b) in tracker.live.items()}
                 return out
 
         self._mode = _Mode()
 
+    def watch_peak(self) -> None:
+        """From now on, remember the live storages at the highest point (``at_peak``, ``watched_peak``)."""
+        self.watching, self.watched_peak, self.at_peak = True, -1, {}
+
     def _add(self, t: torch.Tensor) -> None:
+        if is_traceable_wrapper_subclass(t):  # DTensor: its local shard is the memory
+            for name in t.__tensor_flatten__()[0]:
+                inner = getattr(t, name)
+                if isinstance(inner, torch.Tensor):
+                    self._add(inner)
+            return
         if t.device.type != "cpu" or not t.numel():
             return
-        key = storage_key(t)
-        if key not in self.live and key not in self._existing:
-            n = storage_bytes(t)
-            self.live[key] = (self._ref(t.untyped_storage()), n)
+        self._add_storage(t.untyped_storage())
+
+    def _add_storage(self, storage) -> None:
+        key = storage._cdata
+        if key not in self.live and key not in self._existing and storage.nbytes():
+            n = storage.nbytes()
+            self.live[key] = (self._ref(storage), n, len(self.timeline))
             self.born[key] = (len(self.timeline), n)
             self.current += n
 
+    def _resized(self, storage) -> None:
+        entry = self.live.get(storage._cdata)
+        if entry is None:
+            self._add_storage(storage)  # grown from nothing
+        elif entry[1] != storage.nbytes():
+            self.current += storage.nbytes() - entry[1]
+            self.live[storage._cdata] = (entry[0], storage.nbytes(), entry[2])
+
     def _sweep(self) -> None:
-        for key, (ref, n) in list(self.live.items()):
-            if ref.expired():
-                del self.live[key]
-                self.current -= n
+        expired = torch.UntypedStorage._expired
+        for key in [k for k, entry in self.live.items() if expired(entry[0].cdata)]:
+            self.current -= self.live.pop(key)[1]
 
     @property
     def peak_bytes(self) -> int:
@@ -334,11 +372,21 @@ class PeakTracker:
         return peak
 
     def __enter__(self) -> PeakTracker:
+        if self._resizable:
+            tracker, original = self, torch._C.StorageBase.resize_
+
+            def resize_(storage, size):
+                out = original(storage, size)
+                tracker._resized(storage)
+                return out
+            torch.UntypedStorage.resize_ = resize_
         self._mode.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self._mode.__exit__(*exc)
+        if self._resizable:
+            del torch.UntypedStorage.resize_  # back to StorageBase.resize_
 
 
 def measured_step(model: nn.Module, batch: int, seq_len: int):
@@ -355,5 +403,5 @@ def measured_step(model: nn.Module, batch: int, seq_len: int):
         loss, counter = training_forward(model, batch, seq_len)
         loss.backward()
         del loss
-    grads = {storage_key(p.grad) for p in model.parameters() if p.grad is not None}
+    grads = {PeakTracker.key(p.grad) for p in model.parameters() if p.grad is not None}
     return counter, {"peak_bytes": tracker.peak_excluding(grads), "peak_with_grads_bytes": tracker.peak_bytes}
