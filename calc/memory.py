@@ -45,6 +45,7 @@ from calc.activations import (
 )
 from calc.arch.kinds import NORM_PARAMS, MoE
 from calc.dtypes import dtype_bits
+from calc.engines import Engine, check_engine
 from calc.kvcache import kv_cache_bytes
 from calc.models import ModelSpec, param_counts
 
@@ -105,6 +106,7 @@ class TrainingSetup:
     reference: ModelSpec | int | None = None  # PPO/DPO frozen reference; None = same as the policy
     reward: ModelSpec | int | None = None  # PPO frozen reward model; None = same size as the critic
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
+    engine: Engine = Engine()  # plain: the ZeRO paper's accounting; else calc.engines (DDP, FSDP2, ...)
 
     @property
     def compute_dtype(self) -> str:
@@ -153,12 +155,17 @@ class MemoryBreakdown:
     notes: tuple[str, ...] = field(default=(), compare=False)
     #: what a user must not miss (shown beside the verdict): e.g. a context beyond the trained positions
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: an engine's own buffers (calc.engines), each its own component: (name, bytes); one name may repeat
+    buffers: tuple[tuple[str, int], ...] = ()
 
     COMPONENTS = ("weights", "master_weights", "gradients", "optimizer_states", "activations", "kv_cache",
                   "overhead")
 
     def components(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.COMPONENTS}
+        out = {k: getattr(self, k) for k in self.COMPONENTS}
+        for name, n in self.buffers:
+            out[name] = out.get(name, 0) + n
+        return out
 
     @property
     def total(self) -> int:
@@ -345,6 +352,7 @@ def _check_model(model) -> None:
 
 def _check_training(model, s: TrainingSetup) -> None:
     _check_model(model)
+    check_engine(model, s)
     for name, allowed in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS), ("finetune", FINETUNE),
                           ("rlhf", RLHF), ("recompute", ("none", "selective", "full"))):
         if getattr(s, name) not in allowed:
@@ -650,6 +658,10 @@ def training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreak
     31.4
     """
     _check_training(model, setup)
+    if setup.engine.name != "plain":
+        from calc.engines import engine_memory
+
+        return engine_memory(model, setup)
     return max((_training_stage(model, setup, st) for st in _stages(setup.pp)), key=lambda b: b.total)
 
 
@@ -807,6 +819,10 @@ def breakdown_grid(model: ModelSpec | int, setup: TrainingSetup | InferenceSetup
 
 def _training_grid(model, setup: TrainingSetup, b, c, shape, np) -> dict:
     _check_training(model, setup)
+    if setup.engine.name != "plain":
+        from calc.engines import engine_grid
+
+        return engine_grid(model, setup, b, c, shape, np)
     best = None
     for stage in _stages(setup.pp):
         fixed = _training_stage(model, replace(setup, micro_batch=1, seq_len=1), stage)

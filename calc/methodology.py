@@ -56,6 +56,17 @@ METHODS: tuple[Method, ...] = (
             "tests/test_memory_cli.py::test_zero_paper_figures_from_the_cli",
             "tests/test_memory_torch.py::test_weights_and_gradients_bytes",
             "tests/test_memory_torch.py::test_adamw_state_bytes_after_one_step")),
+    Method("Memory", "Training engines (DDP, FSDP2, DeepSpeed ZeRO, Megatron)",
+           r"the step's peak per GPU is the largest of three moments: backward start (activations + gathered "
+           r"parameters + persistent buffers), end of backward (every gradient + reduction buffers), optimizer step "
+           r"(gradients + step temporaries); DDP buckets = the gradients; FSDP2 shard = $\lceil d_0/N \rceil$ rows "
+           r"of every tensor; Megatron distributed optimizer $6 + 12/d$ B/param (bf16, fp32 grads)",
+           "torch 2.13 (distributed.py, reducer.cpp, fsdp/_fully_shard/), DeepSpeed 0.19 runtime/zero/, "
+           "Megatron-LM docs/source/api-guide/dist_optimizer.md", "calc/engines.py: engine_memory, between_steps",
+           ("tests/test_engines.py::test_zero_paper_example_exact_with_plain_engine",
+            "tests/test_engines.py::test_megatron_bytes_per_parameter_table",
+            "tests/test_engines.py::test_fsdp2_shard_is_the_padded_chunk_of_every_parameter",
+            "tests/test_engines.py::test_deepspeed_estimates_equal_deepspeeds_functions")),
     Method("Memory", "Activations",
            r"per layer $b\,s\,(P + s\,K)$ from every tensor the block saves for backward (SwiGLU/GeLU, GQA, norms, "
            r"MoE); eager attention adds the $s \times s$ scores; full recompute keeps the layer input; logits and "

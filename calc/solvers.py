@@ -156,11 +156,16 @@ def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdo
     lower bound on dp, from which the exact search (``training_memory`` itself) gallops up.
     """
     z = setup.zero_stage
-    sharded = base.master_weights + base.optimizer_states + base.gradients * (z >= 2) + base.weights * (z >= 3)
-    room = capacity - (base.total - sharded)
-    if room <= 0 or hi < 2:
+    if hi < 2:
         return None
-    lo = max(2, math.ceil(sharded / room))
+    if setup.engine.name == "plain":
+        sharded = base.master_weights + base.optimizer_states + base.gradients * (z >= 2) + base.weights * (z >= 3)
+        room = capacity - (base.total - sharded)
+        if room <= 0:
+            return None
+        lo = max(2, math.ceil(sharded / room))
+    else:  # an engine's buffers need not shrink with dp: search from 2 (memory falls as dp grows)
+        lo = 2
     if lo > hi:
         return None
 
@@ -182,8 +187,20 @@ def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdo
     return top
 
 
+def _stages_to_search(setup: TrainingSetup, pp: int) -> tuple[int, ...]:
+    """ZeRO stages that shard over dp for ``setup``'s engine: the ZeRO paper's and DeepSpeed's 1-3 (1 with
+    pipeline parallelism), none for DDP (it replicates), stage 0 for FSDP2 and Megatron (they shard on their own)."""
+    name = setup.engine.name
+    if name == "ddp":
+        return ()
+    if name in ("fsdp2", "megatron"):
+        return (0,)
+    return tuple(range(max(1 if setup.offload_optimizer else 0, 1), 4 if pp == 1 else 2))
+
+
 def _fewest_training(model, setup: TrainingSetup, capacity: int, max_tp: int, max_gpus: int) -> Layout | None:
-    z_min = 1 if setup.offload_optimizer else 0
+    engine = setup.engine.name
+    z_min = 1 if setup.offload_optimizer or engine == "deepspeed" else 0
     pairs = sorted(((t, p) for t in valid_tps(model, True, max_tp) for p in valid_pps(model)),
                    key=lambda tp_pp: (tp_pp[0] * tp_pp[1], tp_pp[1]))
     found: list[Layout] = []
@@ -200,7 +217,7 @@ def _fewest_training(model, setup: TrainingSetup, capacity: int, max_tp: int, ma
             found.append(Layout(tp, pp, 1, z_min, base.total))
             best = min(best, tp * pp)
             continue
-        for z in range(max(z_min, 1), 4 if pp == 1 else 2):
+        for z in _stages_to_search(setup, pp):
             dp = _smallest_dp(model, replace(s, zero_stage=z), capacity, base, best // (tp * pp))
             if dp is not None:
                 b = training_memory(model, replace(s, zero_stage=z, dp=dp))

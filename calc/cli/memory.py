@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import asdict
 
 from calc.cli import emit_json, print_table, printable
 from calc.cli.common import (
     Bounded,
     add_gpu_args,
     add_hf_args,
+    float_range,
     gpu_from_args,
     hub_model_from_args,
     int_range,
     load_config_file,
     model_from_args,
+)
+from calc.engines import (
+    ENGINES,
+    OPTIMIZER_IMPLS,
+    SOURCES,
+    Engine,
+    between_steps,
+    deepspeed_estimates,
+    engine_phases,
 )
 from calc.memory import (
     FINETUNE,
@@ -93,6 +104,7 @@ def add_parser(sub) -> None:
     t.add_argument("--rlhf", choices=RLHF, default="none")
     for role in ("critic", "reference", "reward"):
         t.add_argument(f"--{role}", metavar="MODEL|FILE|N", help=f"{role} model for --rlhf (default: same as the policy)")
+    _add_engine_args(p)
     i = p.add_argument_group("inference")
     i.add_argument("--weights-dtype", default=None,
                    help="fp32, fp16, bf16, fp8, int8, int4, nf4, a GGUF file type such as Q4_K_M, or 'checkpoint': "
@@ -105,6 +117,61 @@ def add_parser(sub) -> None:
     add_gpu_args(p, "a GPU from `python -m calc gpus`: adds the verdict and the solvers")
     p.add_argument("--json", action="store_true", help="print JSON (bytes per GPU)")
     p.set_defaults(run=run)
+
+
+def _add_engine_args(p) -> None:
+    """The engine and its knobs (``calc.engines.Engine``); defaults are each engine's own."""
+    e = p.add_argument_group("training engine (calc.engines: each engine's buffers, defaults from its source)")
+    e.add_argument("--engine", choices=ENGINES, default="plain",
+                   help="plain: the ZeRO paper's model states + activations; ddp, fsdp2 (fully_shard), deepspeed "
+                        "(ZeRO stage from --zero), megatron (distributed optimizer)")
+    e.add_argument("--optimizer-impl", choices=OPTIMIZER_IMPLS, default="foreach",
+                   help="torch.optim step: foreach (CUDA default: one parameter-sized temporary), fused, for-loop")
+    e.add_argument("--bucket-mb", type=float_range(0.001, 1e6, "MiB"), default=25.0,
+                   help="DDP bucket_cap_mb (default 25 MiB): the number of buckets, not their total")
+    e.add_argument("--gradient-as-bucket-view", action="store_true", help="DDP: .grad as views into the buckets")
+    e.add_argument("--reshard-after-forward", dest="reshard_after_forward", action="store_true", default=True,
+                   help="FSDP2: free each layer's gathered parameters after its forward (default)")
+    e.add_argument("--no-reshard-after-forward", dest="reshard_after_forward", action="store_false",
+                   help="FSDP2: keep every layer gathered from forward to its backward")
+    e.add_argument("--reduce-dtype", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="FSDP2 reduce_dtype (default fp32 under mixed precision, else the parameter dtype)")
+    e.add_argument("--fsdp-cpu-offload", action="store_true",
+                   help="FSDP2 CPUOffloadPolicy: sharded parameters, gradients, optimizer states in host memory")
+    e.add_argument("--reduce-bucket-size", type=int_range(0, 10**13, "elements"), default=500_000_000,
+                   help="DeepSpeed reduce_bucket_size (default 5e8 elements: 1 GB in bf16)")
+    e.add_argument("--allgather-bucket-size", type=int_range(0, 10**13, "elements"), default=500_000_000,
+                   help="DeepSpeed allgather_bucket_size (stages 1-2)")
+    e.add_argument("--no-contiguous-gradients", dest="contiguous_gradients", action="store_false", default=True,
+                   help="DeepSpeed: no contiguous gradient bucket")
+    e.add_argument("--overlap-comm", dest="overlap_comm", action="store_true", default=None,
+                   help="DeepSpeed overlap_comm (default: on for stage 3 only; two buckets in stages 1-2)")
+    e.add_argument("--no-overlap-comm", dest="overlap_comm", action="store_false")
+    e.add_argument("--param-persistence-threshold", type=int_range(0, 10**13, "elements"), default=100_000,
+                   help="DeepSpeed ZeRO-3: parameters this small stay whole on every rank (default 1e5)")
+    e.add_argument("--max-live-parameters", type=int_range(0, 10**13, "elements"), default=1_000_000_000)
+    e.add_argument("--max-reuse-distance", type=int_range(0, 10**13, "elements"), default=1_000_000_000)
+    e.add_argument("--prefetch-bucket-size", type=int_range(0, 10**13, "elements"), default=50_000_000)
+    e.add_argument("--sub-group-size", type=int_range(0, 10**13, "elements"), default=1_000_000_000)
+    e.add_argument("--offload-param", action="store_true", help="DeepSpeed ZeRO-3: parameter partitions on the CPU")
+    e.add_argument("--no-distributed-optimizer", dest="distributed_optimizer", action="store_false", default=True,
+                   help="Megatron: replicate the optimizer (no --use-distributed-optimizer)")
+    e.add_argument("--grad-reduce-in-fp32", dest="grad_reduce_in_fp32", action="store_true", default=None,
+                   help="Megatron main grads in fp32 (default: on with bf16)")
+    e.add_argument("--no-grad-reduce-in-fp32", dest="grad_reduce_in_fp32", action="store_false")
+
+
+def engine_from_args(args) -> Engine:
+    return Engine(args.engine, optimizer_impl=args.optimizer_impl, bucket_cap_mb=args.bucket_mb,
+                  gradient_as_bucket_view=args.gradient_as_bucket_view,
+                  reshard_after_forward=args.reshard_after_forward, reduce_dtype=args.reduce_dtype,
+                  cpu_offload=args.fsdp_cpu_offload, reduce_bucket_size=args.reduce_bucket_size,
+                  allgather_bucket_size=args.allgather_bucket_size, contiguous_gradients=args.contiguous_gradients,
+                  overlap_comm=args.overlap_comm, param_persistence_threshold=args.param_persistence_threshold,
+                  max_live_parameters=args.max_live_parameters, max_reuse_distance=args.max_reuse_distance,
+                  prefetch_bucket_size=args.prefetch_bucket_size, sub_group_size=args.sub_group_size,
+                  offload_param=args.offload_param, distributed_optimizer=args.distributed_optimizer,
+                  grad_reduce_in_fp32=args.grad_reduce_in_fp32)
 
 
 def setup_from_args(args, checkpoint_bytes: int | None = None) -> TrainingSetup | InferenceSetup:
@@ -124,7 +191,8 @@ def setup_from_args(args, checkpoint_bytes: int | None = None) -> TrainingSetup 
         micro_batch=args.micro_batch, seq_len=args.seq, recompute=args.recompute,
         flash_attention=args.flash_attn, offload_optimizer=args.offload_optimizer, finetune=args.finetune,
         lora_rank=args.lora_rank, lora_targets=targets, rlhf=args.rlhf, critic=_other_model(args.critic),
-        reference=_other_model(args.reference), reward=_other_model(args.reward), **extra)
+        reference=_other_model(args.reference), reward=_other_model(args.reward), engine=engine_from_args(args),
+        **extra)
 
 
 def _solvers(model, setup, capacity: int) -> dict:
@@ -139,6 +207,19 @@ def _solvers(model, setup, capacity: int) -> dict:
         out["max_context"] = max_context(model, setup, capacity)
     if isinstance(setup, InferenceSetup):
         out["best_weight_dtype"] = best_weight_dtype(model, setup, capacity)
+    return out
+
+
+def _engine_result(model, setup: TrainingSetup) -> dict:
+    """The engine, its knobs, its three moments and states between steps, and DeepSpeed's estimators."""
+    e = setup.engine
+    out: dict = {"name": e.name, "knobs": {k: v for k, v in asdict(e).items() if k != "name"},
+                 "deepspeed_estimates": deepspeed_estimates(model, setup)}
+    if e.name != "plain":
+        out["phases"] = {k: {"total_bytes": b.total, "components": b.components()}
+                         for k, b in engine_phases(model, setup).items()}
+        out["between_steps_bytes"] = between_steps(model, setup).total
+        out["source"] = SOURCES[e.name]
     return out
 
 
@@ -168,6 +249,8 @@ def run(args) -> int:
         "notes": list(b.notes),
         "warnings": list(b.warnings),
     }
+    if args.mode == "train":
+        result["engine"] = _engine_result(model, setup)
     if gpu is not None:
         cap = gpu.usable_memory_bytes
         result["gpu"] = {"name": gpu.name, "capacity_bytes": cap, "fits": b.total <= cap,
