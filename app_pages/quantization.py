@@ -72,11 +72,14 @@ for f in FILE_TYPES:
         continue
     m = runs[f]
     where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
-             "split": f"split: {m.gpu_layers}/{m.n_layers} layers on GPU", "cpu": "no: CPU only"}[m.placement]
+             "split": (f"split: all {m.n_layers} layers on GPU, output head on CPU" if m.gpu_layers == m.n_layers
+                       else f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
+                            f"{m.n_layers - m.gpu_layers} on CPU"),
+             "cpu": "no: CPU only"}[m.placement]
     rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
                  "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
                  "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
-                 "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else "",
+                 "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else None,
                  "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
 table = pd.DataFrame(rows)
 
@@ -88,13 +91,24 @@ chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes), "kv
               for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
 charts.show(st, run_memory_bars(chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
                 width="stretch")
-st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, column_config={
+
+
+def text_width(col: str) -> int:
+    """Pixels for the longest cell of a text column (about 7.5 px a character at the grid's 14 px font): the
+    grid cuts a cell at its column's width, and "tensor types" of the IQ mixes runs to 60+ characters."""
+    longest = max([len(col)] + [len(str(v)) for v in table[col].dropna()])
+    return int(min(24 + 7.5 * longest, 720))
+
+
+# A cell that does not apply (a type this model cannot take) reads "—", never "None".
+st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, placeholder="—", column_config={
+    **{c: st.column_config.TextColumn(width=text_width(c)) for c in ("fits", "tensor types", "ppl measured on")},
     "file (GB)": st.column_config.NumberColumn(format="%.3f"), "file (GiB)": st.column_config.NumberColumn(format="%.3f"),
     "bits/weight": st.column_config.NumberColumn(format="%.3f"),
     f"run memory ({unit})": st.column_config.NumberColumn(format="%.2f"),
     "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
-                                                  "that llama.cpp's quantize tool lists; blank where it lists none."),
-    "payload bytes": st.column_config.NumberColumn(format="%d")})
+                                                  "that llama.cpp's quantize tool lists; — where it lists none."),
+    "payload bytes": st.column_config.NumberColumn(format="localized")})
 st.download_button("Download CSV", fmt.csv(table), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")

@@ -5,7 +5,10 @@ exponent and mantissa split is the IEEE 754 / vendor definition; range and epsil
 ``numpy.finfo`` (fp32, fp16) and ``ml_dtypes.finfo`` (bf16, fp8 e4m3fn / e5m2) so they are
 computed, not typed in. Sources: IEEE 754-2008; Micikevicius et al. 2022 "FP8 Formats for Deep
 Learning" (e4m3 / e5m2); NVIDIA A100 whitepaper (TF32: fp32 storage, 10-bit mantissa in the
-tensor cores); Dettmers et al. 2023 "QLoRA" (NF4, double quantization).
+tensor cores); Dettmers et al. 2023 "QLoRA" (NF4, double quantization); OCP Microscaling Formats (MX)
+Specification v1.0, 2023 (FP4 E2M1 elements, MXFP4: 32 elements per E8M0 scale); NVIDIA Blackwell
+architecture technical brief (NVFP4: 16 elements per E4M3 scale). Block formats count the scale's bits
+shared by the block into ``bits`` (MXFP4 4.25, NVFP4 4.5; the gguf package's MXFP4 and NVFP4 blocks agree).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ class DType:
 
     name: str
     bits: float
-    kind: str  # "float", "int" or "lookup" (nf4: 16 values from a normal-quantile table)
+    kind: str  # "float", "int", "lookup" (nf4: 16 values from a normal-quantile table) or "block" (shared scale)
     sign_bits: int | None
     exponent_bits: int | None
     mantissa_bits: int | None
@@ -49,6 +52,15 @@ DTYPES: dict[str, DType] = {
         DType("int4", 4, "int", 1, None, None, None, "Integer, needs a scale per block."),
         DType("nf4", 4, "lookup", None, None, None, None,
               "QLoRA NormalFloat4: 16 levels at normal quantiles, plus block scales."),
+        DType("fp4_e2m1", 4, "float", 1, 2, 1, "ml_dtypes:float4_e2m1fn",
+              "OCP FP4 element: 15 values up to +-6, no infinities or NaN; Blackwell tensor cores compute in it. "
+              "Used with a block scale (MXFP4, NVFP4)."),
+        DType("mxfp4", 4 + 8 / 32, "block", 1, 2, 1, "ml_dtypes:float4_e2m1fn",
+              "OCP Microscaling MXFP4: 32 FP4 (E2M1) elements share one 8-bit power-of-two (E8M0) scale, 4 + 8/32 "
+              "bits; gpt-oss ships its MoE weights in it. Range and eps are the element's; the scale shifts them."),
+        DType("nvfp4", 4 + 8 / 16, "block", 1, 2, 1, "ml_dtypes:float4_e2m1fn",
+              "NVIDIA NVFP4: 16 FP4 (E2M1) elements share an FP8 (E4M3) scale, 4 + 8/16 bits, plus one fp32 scale "
+              "per tensor; Blackwell. Range and eps are the element's; the scales shift them."),
     )
 }
 

@@ -30,7 +30,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("app_pages/scaling.py", "Scaling laws", "scaling", ":material/trending_up:",
              "What model and token count does a compute budget buy, and what loss will it reach?", "Compute & scaling"),
     PageInfo("app_pages/dtypes.py", "Number formats", "dtypes", ":material/calculate:",
-             "What do fp32, bf16, fp16, fp8, int8, int4 and nf4 cost in bytes, range and precision?", "Reference"),
+             "What do fp32, bf16, fp16, fp8, int8, int4, nf4 and FP4 (MXFP4, NVFP4) cost in bytes, range and precision?", "Reference"),
     PageInfo("app_pages/methodology.py", "Methodology", "methodology", ":material/menu_book:",
              "Where does each formula come from, and which test checks it?", "Reference"),
     PageInfo("app_pages/validation.py", "Validation", "validation", ":material/fact_check:", "How far is each formula from what PyTorch actually allocates?", "Reference"),
