@@ -561,12 +561,14 @@ def model_from_config(config: dict, name: str, source: str):
     """``(ModelSpec | None, note | None)`` from a ``config.json``: the config itself, else (multimodal
     models) its ``text_config``; when neither is modelled the note says so and the headers alone give
     exact weights and parameters."""
+    from calc.arch.registry import _WHAT_TO_DO
     from calc.models import ModelSpec
 
     try:
         return ModelSpec.from_hf_config(config, name=name, source=source), None
     except (ValueError, TypeError) as exc:
-        reason = str(exc)[:200]
+        # the headers are at hand: the advice to type a count or read them is beside the point here
+        reason = str(exc).removesuffix(f": {_WHAT_TO_DO}")[:300]
     text = config.get("text_config")
     if isinstance(text, dict):
         try:

@@ -6,6 +6,7 @@ and tokens that never reach a URL, a message or the output."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -230,3 +231,119 @@ def test_unmodelled_and_multimodal_configs(fake, files):
     text_total = param_counts(vlm.spec).total
     assert vlm.checkpoint.parameters - text_total == files["vision_params"]
     assert vlm.checkpoint.by_group["vision_tower.patch_embed"] == 64 * 3 * 14 * 14
+
+
+# ----- the CLI, item by item (issue 13 items 1, 4, 5, 6 and the bad-input bullet) ---------------------
+def _cli(fake, home, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m calc ARGS`` in this process (``calc.cli.main``: the same parser, error handling and exit
+    codes, without a second interpreter's start-up) with ``home`` as HF_HOME; the hub cache starts empty."""
+    import contextlib
+    import io
+    import os
+
+    from calc.cli import main
+
+    saved = {k: os.environ.get(k) for k in ("HF_HOME", *env)}
+    os.environ.update(HF_HOME=str(home), **env)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        clear_cache()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(list(args))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        clear_cache()
+    return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
+
+
+def test_cli_revision_syntax_id_at_rev_and_flag(fake, files, tmp_path):
+    """``--hf ID@REV`` and ``--hf ID --revision REV`` read that revision (the model-info URL names it);
+    both together, or a revision the repository lacks, is one line on stderr and exit 2."""
+    sha = fake.repos["org/tiny"].sha
+    local = ck.summarize(*ck.read_local_checkpoint(files["dir"] / "model.safetensors.index.json")).parameters
+    for args in (["--hf", f"org/tiny@{sha}"], ["--hf", "org/tiny", "--revision", sha]):
+        r = _cli(fake, tmp_path / "h", "params", *args, "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert out["model"] == f"org/tiny@{sha}" and out["total"] == out["checkpoint"]["parameters"] == local
+    assert sum(u.startswith(f"/api/models/org/tiny/revision/{sha}") for u in fake.urls()) == 2
+    for args, msg in ((["--hf", "org/tiny@main", "--revision", "main"], "revision once|@revision and --revision"),
+                      (["--hf", "org/tiny@v9"], "has no revision 'v9'"),
+                      (["--model", "Meta-Llama-3-8B", "--revision", "main"], "--revision goes with --hf")):
+        r = _cli(fake, tmp_path / "h", "params", *args, "--json")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and re.search(msg, r.stderr), (args, r.stderr)
+
+
+def test_cli_gguf_hf_split_files_are_one_model(fake, files, tmp_path):
+    """A repository with a single GGUF and a two-part split: two objects, the split's size the sum of its parts'
+    listed sizes, its payload predicted by llama.cpp's rules to the byte (the gguf package wrote the files)."""
+    r = _cli(fake, tmp_path / "h", "gguf", "--hf", "org/tiny-GGUF", "--context", "512", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["file"]: row for row in json.loads(r.stdout)}
+    assert list(rows) == ["tiny-Q4_K_M.gguf", "tiny-Q8_0.gguf"]
+    q8 = rows["tiny-Q8_0.gguf"]
+    assert q8["parts"] == [p.name for p in files["q8"]]
+    assert q8["size_bytes"] == sum(p.stat().st_size for p in files["q8"])
+    assert q8["file_type"] == "Q8_0" and rows["tiny-Q4_K_M.gguf"]["file_type"] == "Q4_K_M"
+    assert q8["tensor_bytes"] == quantize_model(files["small_spec"], "Q8_0").tensor_bytes
+    for row in rows.values():
+        assert {"file", "size_bytes", "file_type", "predicted_bytes", "difference_bytes"} <= set(row)
+        assert row["tensor_difference_bytes"] == 0 and row["difference_bytes"] == row["size_bytes"] - row[
+            "predicted_bytes"]
+        assert row["run"]["weights_bytes"] == row["tensor_bytes"]
+
+
+def test_cli_params_hf_json_shape_modelled_unmodelled_multimodal(fake, files, tmp_path):
+    """Item 6: {"checkpoint": {"parameters", "bytes", "by_dtype": {dtype: {"parameters", "bytes"}},
+    "quantization"}}; ``total`` is our count when the architecture is modelled, else the headers' count."""
+    local = ck.summarize(*ck.read_local_checkpoint(files["dir"] / "model.safetensors.index.json"))
+    outs = {}
+    for rid in ("org/tiny", "org/novel", "org/vlm"):
+        r = _cli(fake, tmp_path / "h", "params", "--hf", rid, "--json")
+        assert r.returncode == 0, r.stderr
+        outs[rid] = json.loads(r.stdout)
+        c = outs[rid]["checkpoint"]
+        assert {"parameters", "bytes", "by_dtype", "quantization"} <= set(c) and c["quantization"] is None
+        assert sum(v["parameters"] for v in c["by_dtype"].values()) == c["parameters"]
+        assert sum(v["bytes"] for v in c["by_dtype"].values()) == c["bytes"]
+    tiny, novel, vlm = outs["org/tiny"], outs["org/novel"], outs["org/vlm"]
+    assert tiny["total"] == local.parameters and tiny["checkpoint"]["minus_architecture"] == 0
+    assert novel["total"] == novel["checkpoint"]["parameters"] == local.parameters  # the headers' count
+    assert novel["components"] is None and novel["note"].startswith(
+        "architecture not modelled: no KV cache or activation estimate")
+    # the language model from text_config: our count is the text model; the vision tower is the difference
+    assert vlm["total"] == local.parameters and vlm["checkpoint"]["minus_architecture"] == files["vision_params"]
+    text = _cli(fake, tmp_path / "h", "params", "--hf", "org/vlm")
+    assert f"MISMATCH: the checkpoint holds +{files['vision_params']:,}" in text.stdout
+
+
+@pytest.mark.parametrize("args,env,msg", [
+    (["params", "--hf", "meta-llama/gated"], {}, r"is gated: accept its licence at http://127\.0\.0\.1:\d+/meta-llama/gated"),
+    (["memory", "--mode", "infer", "--hf", "meta-llama/gated"], {}, "is gated: accept its licence"),
+    (["params", "--hf", "org/huge-header"], {}, "claims|too big"),
+    (["params", "--hf", "org/truncated"], {}, "safetensors header could not be read|truncated|not valid"),
+    (["params", "--hf", "org/slow"], {"CALC_HUB_TIMEOUT_S": "0.5"}, r"did not answer within 0\.5 s"),
+    (["params", "--hf", "../../etc/passwd"], {}, "is not valid"),
+    (["gguf", "--hf", "org/tiny"], {}, "holds no .gguf file"),
+])
+def test_cli_hub_failures_are_one_line(fake, tmp_path, args, env, msg):
+    t0 = time.monotonic()
+    r = _cli(fake, tmp_path / "h", *args, "--json", **env)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert re.search(msg, r.stderr) and "Traceback" not in r.stderr
+    assert time.monotonic() - t0 < 30  # the slow repo answers after 2 s; nothing waits on it
+
+
+def test_cli_offline_reads_the_local_cache(fake, tmp_path):
+    home = tmp_path / "h"
+    online = json.loads(_cli(fake, home, "params", "--hf", "org/tiny", "--json").stdout)
+    for name in fake.repos["org/tiny"].files:  # `hf download org/tiny` into the same HF_HOME
+        hf_hub_download("org/tiny", name, endpoint=fake.endpoint, cache_dir=str(home / "hub"))
+    n = len(fake.log)
+    r = _cli(fake, home, "params", "--hf", "org/tiny", "--json", HF_HUB_OFFLINE="1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) | {"note": None} == online | {"note": None} and len(fake.log) == n

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from calc.arch.registry import SUPPORTED_ARCHITECTURES
 from calc.models import ModelSpec
 from tests.conftest import ROOT
 from tests.hub_fixtures import SECRET, fake, files  # noqa: F401 (fixtures)
 from tests.test_checkpoint import TINY_LLAMA
+from tests.untrusted import plain_text
 from ui.hub_model import AS_PUBLISHED, KEY, TOKEN
 
 LLAMA = "meta-llama/Meta-Llama-3-8B"
@@ -103,3 +105,38 @@ def test_share_panel_says_an_uploaded_model_does_not_travel(fake):
     note = " ".join(w.value for w in at.warning)
     assert "does not travel with the link" in note and "org/tiny" in note
     assert any("hf=org%2Ftiny" in str(c.value) for c in at.code)
+
+
+def test_models_page_reads_the_first_mb_of_an_uploaded_safetensors(fake, files):
+    """Item 5: the first MB of Llama-3-8B's 16 GB model.safetensors (a `head -c 1M`) is enough: the header gives
+    8,030,261,248 parameters and 16,060,522,496 bytes, the same as our count from the preset's config."""
+    with open(files["big"], "rb") as fh:
+        head = fh.read(1 << 20)
+    at = run("app_pages/models.py", {"model": "Meta-Llama-3-8B"})
+    (up,) = [u for u in at.file_uploader if u.key == "st_upload"]
+    up.set_value([("part.safetensors", head, "application/octet-stream")])
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    m = metrics(at)
+    assert m["Parameters in the checkpoint"] == m["Our count from the config"] == "8.03 B"
+    assert m["Weights as published"] == "16.06 GB" and not at.warning  # no mismatch to report
+    # a piece cut inside the header is refused with one sentence naming the bytes it needs
+    next(u for u in at.file_uploader if u.key == "st_upload").set_value(
+        [("cut.safetensors", head[:1000], "application/octet-stream")])
+    at.run()
+    assert not at.exception and any("truncated safetensors header" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_unmodelled_repo_is_marked_on_the_models_page(fake):
+    """Item 5: an architecture we do not model gets exact weights from its headers, marked "architecture not
+    modelled: no KV cache or activation estimate" with the reason whole (it was cut mid-word at 200 characters)."""
+    at = run("app_pages/models.py", {KEY: "org/novel"})
+    shown = [plain_text(e.value).replace("\u2060", "") for e in at.info]  # md() joins ":" to the word before
+    marked = [t for t in shown if t.startswith("architecture not modelled: no KV cache or activation estimate (")]
+    assert marked and marked[0].endswith("'ZzzNovelForCausalLM' is not supported (not modelled here; "
+                                         f"{len(SUPPORTED_ARCHITECTURES)} are: python -m calc models "
+                                         "--architectures))"), shown
+    assert metrics(at)["Parameters in the checkpoint"] == "1.33 M"  # TINY_LLAMA's headers
+    side = [plain_text(c.value).replace("\u2060", "") for c in at.sidebar.caption if "org/novel" in c.value]
+    assert side == ["org/novel: architecture not modelled: no KV cache or activation estimate. "
+                    "The Models page shows its exact weights."]

@@ -78,7 +78,8 @@ def sidebar_input(custom_models: dict[str, ModelSpec]) -> None:
                 else "no safetensors files: counts from the config only")
         st.caption(f"{md(found.name)}: {what}")
     else:
-        st.caption(f"{md(found.name)}: {md(found.note, 300)}. The Models page shows its exact weights.")
+        short = found.note.split(" (", 1)[0]  # the reason in full is on the Models page
+        st.caption(f"{md(found.name)}: {md(short, 300)}. The Models page shows its exact weights.")
     st.session_state[_SEEN] = text
 
 
@@ -125,7 +126,7 @@ def checkpoint_section(ckpt: Checkpoint, spec: ModelSpec | None, note: str | Non
             st.warning(f"The checkpoint holds {diff:+,} parameters against our count from the config.{why} "
                        "The groups below show where.")
     if note:
-        st.info(md(note, 400))
+        st.info(md(note, 500))
     rows = [{"stored dtype": k, "parameters": v.parameters, "bytes": v.bytes, fmt.unit(): fmt.size_value(v.bytes),
              "tensors": v.tensors} for k, v in ckpt.by_dtype.items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
