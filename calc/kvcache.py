@@ -26,8 +26,14 @@ from __future__ import annotations
 import operator
 from fractions import Fraction
 
+from calc.arch.kinds import MLA, Attention
 from calc.dtypes import dtype_bits
 from calc.models import ModelSpec
+
+#: dtype of the conv state (the layer's activations) when it is not given: transformers keeps it in the
+#: model's dtype; the recurrent (SSM / DeltaNet) state is kept in fp32 (measured: tests/test_kvcache_arch.py).
+CONV_STATE_DTYPE = "bf16"
+SSM_STATE_DTYPE = "fp32"
 
 
 def kv_elements_per_token(spec: ModelSpec, layer: int, mla_compressed: bool = True) -> int:
@@ -66,6 +72,49 @@ def kv_cache_bytes(spec: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "b
     return round(Fraction(elements * batch) * Fraction(bits) / 8)
 
 
+def kv_layer_bytes(spec: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16",
+                   mla_compressed: bool = True, hf_window: bool = False) -> list[int]:
+    """``kv_cache_bytes`` layer by layer (index = layer; 0 for a layer without attention). Computed per
+    distinct layer kind and spread over the pattern, so a 10,000-layer config costs one list."""
+    batch = _whole("batch", batch)
+    seq_len = _whole("sequence length", seq_len)
+    bits = dtype_bits(kv_dtype)
+    per_kind = [round(Fraction(b.kv_elements_per_token(mla_compressed) * b.cached_positions(seq_len, hf_window)
+                               * batch) * Fraction(bits) / 8) for b in spec.layout.kinds]
+    return [per_kind[k] for k in spec.layout.pattern]
+
+
+def kv_groups(spec: ModelSpec, mla_compressed: bool = True, tp: int = 1) -> list[tuple[int, int | None]]:
+    """The cache as ``(elements per token, position cap)`` pairs, one per distinct cap (``None``: grows with the
+    context; a window or chunk otherwise), summed over the layers and per GPU of a ``tp``-way split.
+
+    bytes(context) = sum over pairs of elements x min(context, cap) x batch x bits / 8: what the
+    vectorized sweeps (memory grids, roofline decode steps) evaluate. ``tp``: an attention layer keeps
+    ceil(kv_heads / tp) of its KV heads per GPU (a replica of one head when tp > kv_heads); MLA's compressed
+    latent is replicated on every GPU; the decompressed MLA cache splits its heads.
+    """
+    tp = _whole("tp", tp)
+    groups: dict[int | None, int] = {}
+    for b, n in spec.layout.kind_counts():
+        m = b.mixer
+        e = b.kv_elements_per_token(mla_compressed)
+        if not e:
+            continue
+        if isinstance(m, Attention) and tp > 1:
+            e = -(-m.kv_heads // tp) * (m.head_dim + m.vdim)
+        elif isinstance(m, MLA) and tp > 1 and not mla_compressed:
+            e = -(-m.heads // tp) * (m.head_dim + m.v_head_dim)
+        cap = getattr(m, "window", None) or getattr(m, "chunk", None)
+        groups[cap] = groups.get(cap, 0) + n * e
+    return [(e, cap) for cap, e in sorted(groups.items(), key=lambda g: (g[0] is not None, g[0] or 0))]
+
+
+def kv_bytes_from_groups(groups, batch: int, seq_len: int, kv_dtype: str = "bf16") -> int:
+    """Bytes of ``kv_groups(...)`` for ``batch`` sequences of ``seq_len`` tokens (exact integer arithmetic)."""
+    elements = sum(e * (seq_len if cap is None else min(seq_len, cap)) for e, cap in groups)
+    return round(Fraction(elements * batch) * Fraction(dtype_bits(kv_dtype)) / 8)
+
+
 def state_elements_per_sequence(spec: ModelSpec) -> tuple[int, int]:
     """(conv-state, recurrent-state) elements one sequence keeps across all layers, whatever its length:
     Mamba conv d_inner x d_conv and SSM d_inner x d_state; Mamba-2 conv (d_inner + 2 groups x d_state) x
@@ -79,15 +128,35 @@ def state_elements_per_sequence(spec: ModelSpec) -> tuple[int, int]:
     return conv, ssm
 
 
-def state_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ssm_dtype: str | None = None) -> int:
+def state_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ssm_dtype: str | None = None,
+                tp: int = 1) -> int:
     """Bytes of the recurrent state of ``batch`` sequences (0 for a model of attention layers only). It does
     not grow with context. ``ssm_dtype``: the recurrent (SSM) state's dtype when it differs from the conv
-    state's (engines that keep it in fp32); default: ``state_dtype`` for both."""
+    state's (transformers and llama.cpp keep it in fp32); default: ``state_dtype`` for both. ``tp``: per GPU
+    of a tensor-parallel split (engines shard the channels / heads; a remainder rounds up).
+
+    >>> from calc.models import ModelSpec
+    >>> m = ModelSpec.from_hf_config({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+    ...     "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 256})
+    >>> state_bytes(m, 8)  # attention only: no state
+    0
+    """
+    return sum(state_layer_bytes(spec, batch, state_dtype, ssm_dtype, tp))
+
+
+def state_layer_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ssm_dtype: str | None = None,
+                      tp: int = 1) -> list[int]:
+    """``state_bytes`` layer by layer (index = layer; 0 for an attention layer)."""
     batch = _whole("batch", batch)
-    conv, ssm = state_elements_per_sequence(spec)
-    bits_conv = dtype_bits(state_dtype)
-    bits_ssm = dtype_bits(ssm_dtype or state_dtype)
-    return round((Fraction(conv * batch) * Fraction(bits_conv) + Fraction(ssm * batch) * Fraction(bits_ssm)) / 8)
+    tp = _whole("tp", tp)
+    bits_conv = Fraction(dtype_bits(state_dtype))
+    bits_ssm = Fraction(dtype_bits(ssm_dtype or state_dtype))
+    per_kind = []
+    for b in spec.layout.kinds:
+        conv, ssm = b.state_elements()
+        conv, ssm = -(-conv // tp), -(-ssm // tp)
+        per_kind.append(round((conv * batch * bits_conv + ssm * batch * bits_ssm) / 8))
+    return [per_kind[k] for k in spec.layout.pattern]
 
 
 def _whole(name: str, value) -> int:

@@ -46,7 +46,7 @@ from calc.activations import (
 from calc.arch.kinds import NORM_PARAMS, MoE
 from calc.dtypes import dtype_bits
 from calc.engines import Engine, check_engine
-from calc.kvcache import kv_cache_bytes
+from calc.kvcache import CONV_STATE_DTYPE, kv_bytes_from_groups, kv_groups, state_bytes
 from calc.models import ModelSpec, param_counts
 
 __all__ = [
@@ -138,6 +138,8 @@ class InferenceSetup:
     mla_compressed: bool = True  # MLA caches the latent (vLLM, SGLang); False: transformers' layout
     prefill_chunk_tokens: int = 8192  # tokens one forward step processes (chunked prefill budget)
     checkpoint_bytes: int | None = None  # weights as published (safetensors headers); replaces weights_dtype
+    #: recurrent (SSM / DeltaNet) state of hybrid models; their conv state stays in bf16 (calc/kvcache.py)
+    state_dtype: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class MemoryBreakdown:
     optimizer_states: int = 0
     activations: int = 0
     kv_cache: int = 0
+    recurrent_state: int = 0  # Mamba / gated DeltaNet state: fixed per sequence, whatever the context
     overhead: int = 0
     cpu_bytes: int = 0
     notes: tuple[str, ...] = field(default=(), compare=False)
@@ -159,7 +162,7 @@ class MemoryBreakdown:
     buffers: tuple[tuple[str, int], ...] = ()
 
     COMPONENTS = ("weights", "master_weights", "gradients", "optimizer_states", "activations", "kv_cache",
-                  "overhead")
+                  "recurrent_state", "overhead")
 
     def components(self) -> dict[str, int]:
         out = {k: getattr(self, k) for k in self.COMPONENTS}
@@ -754,27 +757,47 @@ def inference_memory(model: ModelSpec | int, setup: InferenceSetup) -> MemoryBre
     _check_inference(model, setup)
     weights, wnote = inference_weights_bytes(model, setup)
     notes, warnings = [wnote], ()
-    kv = acts = 0
+    kv = acts = state = 0
     if isinstance(model, ModelSpec):
-        kv_total = kv_cache_bytes(model, setup.batch, setup.context, setup.kv_dtype,
-                                  mla_compressed=setup.mla_compressed)
+        # per layer kind (calc/kvcache.py kv_groups): each attention kind keeps ceil(kv_heads / tp) heads per GPU,
+        # MLA's compressed latent is replicated, windowed / chunked kinds keep at most their span
+        kv = kv_bytes_from_groups(kv_groups(model, setup.mla_compressed, setup.tp), setup.batch, setup.context,
+                                  setup.kv_dtype)
+        state = state_bytes(model, setup.batch, CONV_STATE_DTYPE, setup.state_dtype, setup.tp)
         if model.is_mla and setup.mla_compressed:
-            kv = kv_total
             notes.append("MLA: the compressed latent cache is replicated on every tensor-parallel GPU")
-        else:
-            kv_heads_here = math.ceil(model.num_kv_heads / setup.tp)
-            kv = _div(kv_total * kv_heads_here, model.num_kv_heads)
-            if setup.tp > model.num_kv_heads:
-                notes.append(f"tp={setup.tp} > {model.num_kv_heads} KV heads: each GPU keeps a replica of one head")
+        elif setup.tp > model.num_kv_heads and kv:
+            notes.append(f"tp={setup.tp} > {model.num_kv_heads} KV heads: each GPU keeps a replica of one head")
         acts = _inference_workspace(model, setup)
         if setup.context > model.max_position_embeddings:
             warnings = (_beyond_positions("context", setup.context, model),)
-        if model.sliding_window:
-            notes.append(f"sliding-window layers keep at most {model.sliding_window:,} positions")
+        notes += _kv_notes(model, setup)
     else:
         notes.append("KV cache and activations not computed: a parameter count has no architecture")
-    return MemoryBreakdown(weights=weights, kv_cache=kv, activations=acts, overhead=setup.overhead_bytes,
+    return MemoryBreakdown(weights=weights, kv_cache=kv, recurrent_state=state, activations=acts,
+                           overhead=setup.overhead_bytes,
                            notes=tuple(notes), warnings=warnings)
+
+
+def _kv_notes(model: ModelSpec, setup: InferenceSetup) -> list[str]:
+    """What the KV cache and recurrent state were computed from, in words (one note per capped span)."""
+    from calc.kvcache import state_elements_per_sequence
+
+    notes = []
+    lay = model.layout
+    for cap in sorted({getattr(b.mixer, "window", None) or getattr(b.mixer, "chunk", None)
+                       for b in lay.kinds if b.is_attention} - {None}):
+        n = sum(c for b, c in lay.kind_counts()
+                if b.is_attention and (getattr(b.mixer, "window", None) or getattr(b.mixer, "chunk", None)) == cap)
+        what = "chunked-attention" if any(getattr(b.mixer, "chunk", None) == cap for b in lay.kinds) else "sliding-window"
+        notes.append(f"{n} of {lay.num_layers} layers are {what} layers: they keep at most {cap:,} positions")
+    conv, ssm = state_elements_per_sequence(model)
+    if conv or ssm:
+        n = sum(c for b, c in lay.kind_counts() if any(b.state_elements()))
+        notes.append(f"{n} of {lay.num_layers} layers are recurrent (Mamba / linear attention): a fixed state per "
+                     f"sequence ({conv:,} conv elements in {CONV_STATE_DTYPE}, {ssm:,} state elements in "
+                     f"{setup.state_dtype}), whatever the context")
+    return notes
 
 
 # ----- solvers: moved to calc/solvers.py; the old names stay importable from here -----------------------
@@ -851,20 +874,15 @@ def _inference_grid(model, setup: InferenceSetup, b, c, shape, np) -> dict:
     comps["weights"] += weights
     comps["overhead"] += setup.overhead_bytes
     if isinstance(model, ModelSpec):
-        from calc.kvcache import kv_elements_per_token
-
-        full = window = 0
-        for i in range(model.num_layers):
-            n = kv_elements_per_token(model, i, setup.mla_compressed)
-            if model.sliding_window and model.layer_is_sliding(i):
-                window += n
-            else:
-                full += n
-        positions = np.minimum(c, model.sliding_window or 1)
-        kv_total = np.rint((full * c + window * positions) * b * dtype_bits(setup.kv_dtype) / 8)
-        if not (model.is_mla and setup.mla_compressed):
-            here = math.ceil(model.num_kv_heads / setup.tp)
-            kv_total = np.ceil(kv_total * here / model.num_kv_heads)
+        kv_total = np.zeros((1, c.shape[1]))
+        for e, cap in kv_groups(model, setup.mla_compressed, setup.tp):
+            kv_total = kv_total + e * (c if cap is None else np.minimum(c, cap))
+        kv_total = np.rint(kv_total * b * dtype_bits(setup.kv_dtype) / 8)
+        bits_c, bits_s = dtype_bits(CONV_STATE_DTYPE), dtype_bits(setup.state_dtype)
+        for blk, n in model.layout.kind_counts():  # as calc.kvcache.state_layer_bytes: rounded per layer
+            conv, ssm = (-(-x // setup.tp) for x in blk.state_elements())
+            if conv or ssm:
+                comps["recurrent_state"] = comps["recurrent_state"] + n * np.rint((conv * bits_c + ssm * bits_s) * b / 8)
         comps["kv_cache"] = kv_total
         e, h = 2, model.hidden_size
         f = max(model.intermediate_size, model.moe_intermediate_size * max(model.experts_per_token, 1))

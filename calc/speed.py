@@ -14,12 +14,18 @@ Conventions (each function states its own formula):
   is counted apart: 2 x vocab x hidden per position whose logits are computed.
 - Attention scores and values: for one query attending to ``c`` positions, per layer
   ``2 x heads x (d_qk + d_v) x c`` (QK^T and AV; Kaplan Table 1 lists only QK^T, the "2 n_ctx d_attn"
-  term, which undercounts by AV). Sliding-window layers attend to ``min(c, window)``.
+  term, which undercounts by AV). Each attention layer kind counts its own heads and head sizes
+  (``calc/arch`` layout); sliding-window layers attend to ``min(c, window)``, chunked-attention layers
+  (Llama 4) to the positions of the current chunk, ``(c - 1) mod chunk + 1``. Recurrent layers (Mamba,
+  gated DeltaNet) have no attention term: their state update is O(state) per token, a few FLOPs per
+  state element, below 1% of their projections' 2 x params, and is not counted.
 - Prefill counts the causal half (a FlashAttention kernel skips masked blocks) and computes logits
   for the last position only (what serving engines such as vLLM do); ``causal=False`` and
   ``all_logits=True`` give what eager ``transformers`` multiplies, and the tests hold those to
   ``torch.utils.flop_counter.FlopCounterMode`` on real models.
-- Bytes per decode step: the weights read once for the whole batch plus every sequence's KV cache.
+- Bytes per decode step: the weights read once for the whole batch plus every sequence's KV cache
+  (``calc.kvcache.kv_groups``: per layer kind, capped by its window or chunk) and recurrent state
+  (``calc.kvcache.state_bytes``: conv state in bf16, SSM / DeltaNet state in fp32, read once per step).
   Weights read = all weights except the embedding table (only the looked-up rows are read; a tied
   table is read whole as the output head). For MoE, a step with T tokens touches on average
   ``E (1 - (1 - k/E)^T)`` of the E routed experts per layer (uniform, independent routing; real routers
@@ -37,8 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calc.arch.kinds import MLA, Attention
 from calc.dtypes import dtype_bits
-from calc.kvcache import cached_positions, kv_cache_bytes, kv_elements_per_token
+from calc.kvcache import CONV_STATE_DTYPE, SSM_STATE_DTYPE, kv_cache_bytes, kv_groups, state_bytes
 from calc.models import ModelSpec, param_counts
 
 MAX_BATCH = 65_536
@@ -148,19 +155,40 @@ def attention_flops(spec: ModelSpec, new_tokens: int, past_tokens: int = 0, caus
     """
     new_tokens = _whole("new tokens", new_tokens, 1, MAX_TOKENS)
     past_tokens = _whole("past tokens", past_tokens, 0, MAX_TOKENS) if past_tokens else 0
-    d_qk, d_v = _attn_dims(spec)
-    per_position = 2 * spec.num_heads * (d_qk + d_v)
     total = past_tokens + new_tokens
-    positions = 0
-    for layer in range(spec.num_layers):
-        window = spec.sliding_window if spec.sliding_window and spec.layer_is_sliding(layer) else None
+    flops = 0
+    for per_position, n, window, chunk in _attention_kinds(spec):
         if not causal:
-            positions += new_tokens * total
+            positions = new_tokens * total
+        elif chunk:
+            positions = _sum_chunk(past_tokens + 1, total, chunk)
         elif window is None:  # sum_{i=1..n} (past + i)
-            positions += new_tokens * past_tokens + new_tokens * (new_tokens + 1) // 2
+            positions = new_tokens * past_tokens + new_tokens * (new_tokens + 1) // 2
         else:
-            positions += _sum_min(past_tokens + 1, total, window)
-    return per_position * positions
+            positions = _sum_min(past_tokens + 1, total, window)
+        flops += per_position * n * positions
+    return flops
+
+
+def _attention_kinds(spec: ModelSpec) -> list[tuple[int, int, int | None, int | None]]:
+    """(FLOPs per attended position, layers, window, chunk) per attention layer kind of the layout:
+    2 x heads x (d_qk + d_v); MLA's d_qk = nope + rope, d_v = v_head_dim."""
+    out = []
+    for b, n in spec.layout.kind_counts():
+        m = b.mixer
+        if isinstance(m, Attention):
+            out.append((2 * m.heads * (m.head_dim + m.vdim), n, m.window, m.chunk))
+        elif isinstance(m, MLA):
+            out.append((2 * m.heads * (m.head_dim + m.v_head_dim), n, m.window, None))
+    return out
+
+
+def _sum_chunk(lo: int, hi: int, ch: int) -> int:
+    """sum_{c=lo..hi} ((c - 1) mod ch + 1): positions a query at 1-based position c sees in its chunk."""
+    def upto(x: int) -> int:  # sum_{c=1..x}
+        full, rest = divmod(x, ch)
+        return full * ch * (ch + 1) // 2 + rest * (rest + 1) // 2
+    return upto(hi) - upto(lo - 1)
 
 
 def _sum_min(lo: int, hi: int, w: int) -> int:
@@ -237,15 +265,16 @@ def kv_bytes_at(spec: ModelSpec, batch: int, contexts, kv_dtype: str = "bf16") -
     token x cached positions (window-capped) x batch x bits / 8, as float64.
     """
     c = np.asarray(contexts, dtype=np.float64)
-    full = sliding = 0
-    for layer in range(spec.num_layers):
-        e = kv_elements_per_token(spec, layer)
-        if cached_positions(spec, layer, 2**62) < 2**62:  # a window caps this layer
-            sliding += e
-        else:
-            full += e
-    window = spec.sliding_window or 0
-    return (full * c + sliding * np.minimum(c, window)) * batch * dtype_bits(kv_dtype) / 8
+    elements = np.zeros_like(c)
+    for e, cap in kv_groups(spec):
+        elements = elements + e * (c if cap is None else np.minimum(c, cap))
+    return elements * batch * dtype_bits(kv_dtype) / 8
+
+
+def state_bytes_per_sequence(spec: ModelSpec) -> int:
+    """Recurrent state of one sequence (0 without Mamba / DeltaNet layers): conv state in bf16, SSM state in
+    fp32, as ``transformers`` keeps them (``calc.kvcache``); fixed, whatever the context."""
+    return state_bytes(spec, 1, CONV_STATE_DTYPE, SSM_STATE_DTYPE)
 
 
 # ----- the estimate --------------------------------------------------------------------------
@@ -268,6 +297,7 @@ class SpeedEstimate:
     weights_stored_bytes: int
     kv_stored_bytes: int  # at the final context
     batch: int
+    state_stored_bytes: int = 0  # recurrent state of the batch (fixed)
 
     @property
     def ttft_s(self) -> float:
@@ -289,20 +319,22 @@ class SpeedEstimate:
 
     @property
     def memory_bytes(self) -> int:
-        """Weights + KV cache at the end (activations and runtime overhead not counted)."""
-        return self.weights_stored_bytes + self.kv_stored_bytes
+        """Weights + KV cache at the end + recurrent state (activations and runtime overhead not counted)."""
+        return self.weights_stored_bytes + self.kv_stored_bytes + self.state_stored_bytes
 
 
 def _decode_profile(spec: ModelSpec, setup: ServingSetup) -> tuple[np.ndarray, np.ndarray]:
     """Per decode step, for one sequence: (KV bytes read, FLOPs). Steps attend to c = prompt + 1 ... final context."""
     contexts = np.arange(setup.prompt_tokens + 1, setup.final_context + 1, dtype=np.float64)
-    kv = kv_bytes_at(spec, 1, contexts - 1, setup.kv_dtype)
-    d_qk, d_v = _attn_dims(spec)
-    windowed = sum(1 for i in range(spec.num_layers) if cached_positions(spec, i, 2**62) < 2**62)
-    positions = (spec.num_layers - windowed) * contexts
-    if windowed:
-        positions += windowed * np.minimum(contexts, spec.sliding_window)
-    flops = 2 * matmul_params_per_token(spec) + 2 * head_params(spec) + 2 * spec.num_heads * (d_qk + d_v) * positions
+    kv = kv_bytes_at(spec, 1, contexts - 1, setup.kv_dtype) + state_bytes_per_sequence(spec)
+    attention = np.zeros_like(contexts)
+    for per_position, n, window, chunk in _attention_kinds(spec):
+        if chunk:
+            positions = (contexts - 1) % chunk + 1
+        else:
+            positions = contexts if window is None else np.minimum(contexts, window)
+        attention = attention + per_position * n * positions
+    flops = 2 * matmul_params_per_token(spec) + 2 * head_params(spec) + attention
     return kv, flops
 
 
@@ -324,8 +356,9 @@ def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware) -> SpeedEstimat
     """
     b = setup.batch
     p_flops = b * prefill_flops(spec, setup.prompt_tokens)
+    state = b * state_bytes_per_sequence(spec)
     p_bytes = (weight_bytes_read(spec, b * setup.prompt_tokens, setup.weight_dtype)
-               + float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype)))
+               + float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype)) + state)
     p_comp, p_mem = p_flops / hw.flops_per_s, p_bytes / hw.bandwidth_bytes_per_s
     d_s, d_mem, d_comp = _decode_sums(spec, setup, hw, b)
     return SpeedEstimate(
@@ -338,7 +371,7 @@ def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware) -> SpeedEstimat
         kv_read_last_step_bytes=float(kv_bytes_at(spec, b, setup.final_context - 1, setup.kv_dtype)),
         weights_stored_bytes=weight_bytes_stored(spec, setup.weight_dtype),
         kv_stored_bytes=kv_cache_bytes(spec, b, setup.final_context, setup.kv_dtype),
-        batch=b,
+        batch=b, state_stored_bytes=state,
     )
 
 
@@ -386,7 +419,7 @@ def max_batch_in_memory(spec: ModelSpec, setup: ServingSetup, memory_bytes: floa
     """Largest batch whose weights + KV cache at the final context fit in ``memory_bytes`` (0: weights alone
     do not fit). Activations, CUDA context and fragmentation are not counted, so real servers fit fewer."""
     free = memory_bytes - weight_bytes_stored(spec, setup.weight_dtype)
-    per_seq = kv_cache_bytes(spec, 1, setup.final_context, setup.kv_dtype)
+    per_seq = kv_cache_bytes(spec, 1, setup.final_context, setup.kv_dtype) + state_bytes_per_sequence(spec)
     if free <= 0:
         return 0
     return int(free // per_seq) if per_seq else MAX_BATCH

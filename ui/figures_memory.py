@@ -20,6 +20,7 @@ LABELS = {
     "optimizer_states": "Optimizer states",
     "activations": "Activations",
     "kv_cache": "KV cache",
+    "recurrent_state": "Recurrent state (Mamba / DeltaNet)",
     "overhead": "Overhead (CUDA context, reserve)",
 }
 COLORS = {
@@ -29,6 +30,7 @@ COLORS = {
     "optimizer_states": "#E45756",
     "activations": "#54A24B",
     "kv_cache": "#B279A2",
+    "recurrent_state": "#D6A5C9",
     "overhead": "#9D9DA0",
 }
 
