@@ -6,17 +6,21 @@ Calls (huggingface_hub 2.x, each with a time-out):
   the file listing with sizes, the commit and the gated flag;
 - ``hf_hub_download``: ``HEAD`` then ``GET {endpoint}/{id}/resolve/{rev}/config.json`` (and the safetensors
   index) into the Hugging Face cache;
-- ``HfApi.parse_safetensors_file_metadata``: a ``Range: bytes=0-100000`` GET per safetensors file (a second
-  one when the header is longer), the per-file call ``get_safetensors_metadata`` makes; we read the index
-  ourselves first to bound and check the shard names, and fetch the shards' headers in parallel;
-- GGUF headers: ranged GETs through ``get_session()`` with ``build_hf_headers`` (the token in the
-  ``Authorization`` header, never in a URL), streamed and cut at the window asked for, feeding the same
-  bounded reader as uploads (``calc.gguf_file.read_gguf``).
+- safetensors headers: the requests ``HfApi.parse_safetensors_file_metadata`` makes (a ``Range: bytes=0-100000``
+  GET per file, a second one when the header is longer), sent through ``get_session()`` with
+  ``build_hf_headers`` but streamed and cut at the bytes asked for, so a server or proxy that ignores ``Range``
+  (huggingface_hub then reads the whole 16 GB file into memory: measured on the fake Hub) or trickles the body
+  costs at most the header bound and the look-up's deadline; we read the index ourselves first to bound and
+  check the shard names, and fetch the shards' headers in parallel;
+- GGUF headers: ranged GETs the same way (the token in the ``Authorization`` header, never in a URL), feeding
+  the same bounded reader as uploads (``calc.gguf_file.read_gguf``).
 
 ``HF_HUB_OFFLINE=1`` (or an unreachable Hub) reads the same things from the local Hugging Face cache
 (``snapshot_download(local_files_only=True)`` finds the snapshot; headers are read from the files there).
 Settings are read at each call: ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``,
-``HF_TOKEN`` (or the ``hf auth login`` token) and ``CALC_HUB_TIMEOUT_S`` (seconds per request, default 10).
+``HF_TOKEN`` (or the ``hf auth login`` token), ``CALC_HUB_TIMEOUT_S`` (seconds per request, default 10) and
+``CALC_HUB_DEADLINE_S`` (seconds for all the header reads of one look-up, default 60: a per-request time-out alone
+lets a server that sends a few bytes now and then hold a look-up for hours).
 Results are cached for ``CALC_HUB_TTL_S`` (default 3600 s) per id, revision and token identity, shared by
 every session of the server (``hub.cache.TTLCache``: no lock is held during network I/O).
 Every failure becomes one ``HubError`` sentence (a ``ValueError``, so the CLI exits 2 and pages show
@@ -29,6 +33,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +72,7 @@ class Settings:
     cache_dir: str | None
     offline: bool
     timeout_s: float
+    deadline_s: float = 60.0
 
 
 def settings() -> Settings:
@@ -75,11 +81,17 @@ def settings() -> Settings:
     cache = os.environ.get("HF_HUB_CACHE") or (os.path.join(os.environ["HF_HOME"], "hub")
                                                 if os.environ.get("HF_HOME") else None)
     offline = (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "on", "yes", "true")
+    timeout = _seconds("CALC_HUB_TIMEOUT_S", 10.0, 0.1, 120.0)
+    deadline = _seconds("CALC_HUB_DEADLINE_S", 60.0, 0.5, 600.0)
+    return Settings(endpoint, cache, offline or hf_constants.HF_HUB_OFFLINE, timeout, deadline)
+
+
+def _seconds(name: str, default: float, lo: float, hi: float) -> float:
     try:
-        timeout = float(os.environ.get("CALC_HUB_TIMEOUT_S") or 10)
+        value = float(os.environ.get(name) or default)
     except ValueError:
-        timeout = 10.0
-    return Settings(endpoint, cache, offline or hf_constants.HF_HUB_OFFLINE, min(max(timeout, 0.1), 120.0))
+        value = default
+    return min(max(value, lo), hi) if value == value else default
 
 
 @dataclass(frozen=True)
@@ -295,13 +307,13 @@ def _load_remote(ref: RepoRef, token: str | None, s: Settings) -> HubSnapshot:
         config = parse_config_bytes(_read_bounded(download("config.json"), MAX_CONFIG_BYTES, "config.json"))
     names = _safetensors_names(files, lambda: _read_bounded(download(INDEX), ck.MAX_INDEX_BYTES, INDEX))
 
+    deadline = time.monotonic() + s.deadline_s
+    auth = build_hf_headers(token=token)
+    at = sha or ref.revision
+
     def header(name: str) -> ck.HeaderFile:
-        meta = api.parse_safetensors_file_metadata(ref.repo_id, name, revision=ref.revision, token=token,
-                                                   timeout=s.timeout_s)
-        raw = {k: {"dtype": t.dtype, "shape": list(t.shape), "data_offsets": list(t.data_offsets)}
-               for k, t in meta.tensors.items()}
-        raw["__metadata__"] = dict(meta.metadata or {})
-        return ck.header_from_dict(raw, name, file_bytes=files.get(name))
+        url = hf_hub_url(ref.repo_id, name, revision=at, endpoint=s.endpoint)
+        return _remote_safetensors(url, auth, name, files.get(name), s, deadline)
 
     headers = _parallel(header, names)
     return HubSnapshot(ref.repo_id, ref.revision, sha, files, config, tuple(headers), _gguf_entries(files),
@@ -340,7 +352,8 @@ def _gguf_header(snap: HubSnapshot, entry: GGUFEntry, token: str | None, s: Sett
     if snap.local_dir is not None:
         parts = [read_gguf(Path(snap.local_dir) / p) for p in entry.parts]
     else:
-        parts = _parallel(lambda p: _remote_gguf(snap, p, token, s), list(entry.parts))
+        deadline = time.monotonic() + s.deadline_s
+        parts = _parallel(lambda p: _remote_gguf(snap, p, token, s, deadline), list(entry.parts))
     first = parts[0]
     if len(parts) == 1:
         return first
@@ -350,13 +363,59 @@ def _gguf_header(snap: HubSnapshot, entry: GGUFEntry, token: str | None, s: Sett
                                else sum(h.file_bytes for h in parts))
 
 
-def _remote_gguf(snap: HubSnapshot, path: str, token: str | None, s: Settings) -> GGUFHeader:
+def _remote_gguf(snap: HubSnapshot, path: str, token: str | None, s: Settings, deadline: float) -> GGUFHeader:
     url = hf_hub_url(snap.repo_id, path, revision=snap.sha or snap.revision, endpoint=s.endpoint)
     size = snap.files.get(path)
     try:
-        return read_gguf(_RangeFile(url, build_hf_headers(token=token), size, s.timeout_s), file_bytes=size)
+        return read_gguf(_RangeFile(url, build_hf_headers(token=token), size, s, deadline), file_bytes=size)
     except ValueError as exc:
         raise HubError(f"{path}: {exc}") from None
+
+
+#: huggingface_hub's first window for a safetensors header (``parse_safetensors_file_metadata``: 97% of the
+#: top 1,000 models' headers fit in it).
+FIRST_SAFETENSORS_WINDOW = 100_001
+
+
+def _remote_safetensors(url: str, headers: dict, name: str, size: int | None, s: Settings,
+                        deadline: float) -> ck.HeaderFile:
+    """A safetensors header by at most two bounded range reads (huggingface_hub's pattern)."""
+    first = _ranged_get(url, headers, 0, FIRST_SAFETENSORS_WINDOW if size is None else
+                        min(FIRST_SAFETENSORS_WINDOW, size), s, deadline, name)
+    n = ck.header_length(first[:8], name)
+    data = first
+    if 8 + n > len(first) and len(first) == min(FIRST_SAFETENSORS_WINDOW, size or FIRST_SAFETENSORS_WINDOW):
+        if size is not None and 8 + n > size:
+            raise ValueError(f"{name}: truncated safetensors header: it needs {8 + n:,} bytes, the file has {size:,}")
+        data = first + _ranged_get(url, headers, len(first), 8 + n - len(first), s, deadline, name)
+    return ck.parse_safetensors_header(data, name, file_bytes=size)
+
+
+def _ranged_get(url: str, headers: dict, start: int, length: int, s: Settings, deadline: float, name: str) -> bytes:
+    """Bytes ``[start, start + length)`` of ``url``, streamed and cut at ``length`` whatever the server sends
+    (a 200 with the whole file is cut too; at ``start > 0`` it is refused), within ``deadline``."""
+    if time.monotonic() > deadline:
+        raise _too_slow(name, s)
+    rng = {**headers, "Range": f"bytes={start}-{start + length - 1}"}
+    data = bytearray()
+    with get_session().stream("GET", url, headers=rng, timeout=s.timeout_s, follow_redirects=True) as r:
+        if r.status_code >= 400:
+            raise _HttpStatus(r.status_code, r.headers.get("X-Error-Code"))
+        if r.status_code != 206 and start > 0:
+            raise HubError("the server ignored the byte-range request; headers cannot be read without "
+                           "downloading the whole file")
+        for chunk in r.iter_bytes():
+            data += chunk
+            if len(data) >= length:
+                break
+            if time.monotonic() > deadline:
+                raise _too_slow(name, s)
+    return bytes(data[:length])
+
+
+def _too_slow(name: str, s: Settings) -> HubError:
+    return HubError(f"the Hub ({s.endpoint}) sent the header of {name} too slowly: stopped after {s.deadline_s:g} s "
+                    "(CALC_HUB_DEADLINE_S sets the limit); try again")
 
 
 class _RangeFile:
@@ -365,8 +424,9 @@ class _RangeFile:
 
     FIRST, LARGEST = 1 << 20, 16 << 20
 
-    def __init__(self, url: str, headers: dict, size: int | None, timeout_s: float):
-        self.url, self.headers, self.size, self.timeout_s = url, headers, size, timeout_s
+    def __init__(self, url: str, headers: dict, size: int | None, s: Settings, deadline: float):
+        self.url, self.headers, self.size, self.settings, self.deadline = url, headers, size, s, deadline
+        self.name = url.rsplit("/", 1)[-1]
         self.buf, self.at, self.end, self.window = b"", 0, 0, self.FIRST
 
     def read(self, n: int = -1) -> bytes:
@@ -385,18 +445,7 @@ class _RangeFile:
             return False
         length = self.window if self.size is None else min(self.window, self.size - start)
         self.window = min(self.window * 2, self.LARGEST)
-        rng = {**self.headers, "Range": f"bytes={start}-{start + length - 1}"}
-        data = bytearray()
-        with get_session().stream("GET", self.url, headers=rng, timeout=self.timeout_s, follow_redirects=True) as r:
-            if r.status_code >= 400:
-                raise _HttpStatus(r.status_code, r.headers.get("X-Error-Code"))
-            if r.status_code != 206 and start > 0:
-                raise HubError("the server ignored the byte-range request; headers cannot be read without "
-                               "downloading the whole file")
-            for chunk in r.iter_bytes():
-                data += chunk
-                if len(data) >= length:
-                    break
-        self.buf, self.at = bytes(data[:length]), 0
+        data = _ranged_get(self.url, self.headers, start, length, self.settings, self.deadline, self.name)
+        self.buf, self.at = data, 0
         self.end = start + len(self.buf)
         return bool(self.buf)

@@ -48,6 +48,8 @@ def _resolve(ref: RepoRef, token: str | None) -> HubModel:
         try:
             spec = spec_from_gguf(gguf_header(snap, entry, token), name=name)
             note = f"architecture read from the GGUF metadata of {entry.name}"
+        except HubError:  # the Hub failed (slow, gone, refused): say so, not "not modelled"
+            raise
         except ValueError as exc:
             note = f"{ck.NOT_MODELLED} ({str(exc)[:200]})"
     else:

@@ -44,6 +44,8 @@ class FakeRepo:
     delay_s: float = 0.0  # the model-info answer comes this late (the first call of every look-up)
     granted: tuple[str, ...] = ()  # tokens that may read a gated or private repo
     revisions: tuple[str, ...] = ("main",)
+    trickle_s: float = 0.0  # file bodies come 4 KB at a time, this long apart (a server that answers, slowly)
+    ignore_range: bool = False  # file bodies always whole, with 200 (a mirror that ignores Range)
 
     def __post_init__(self) -> None:
         self.sha = self.sha or hashlib.sha1(repr(sorted(self.files)).encode()).hexdigest()
@@ -236,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self, repo: FakeRepo, path: str, head: bool, headers: dict) -> None:
         size = repo.size(path)
-        rng = self.headers.get("Range")
+        rng = None if repo.ignore_range else self.headers.get("Range")
         if rng is None:
             start, end, status = 0, size - 1, 200
         else:
@@ -261,8 +263,11 @@ class _Handler(BaseHTTPRequestHandler):
         sent = 0
         try:
             at = start
+            step = 4096 if repo.trickle_s else 1 << 20
             while at <= end:  # stream in 1 MB pieces (a client may hang up once it has what it asked for)
-                piece = repo.read(path, at, min(end, at + (1 << 20) - 1))
+                if repo.trickle_s:
+                    time.sleep(repo.trickle_s)
+                piece = repo.read(path, at, min(end, at + step - 1))
                 self.wfile.write(piece)
                 sent += len(piece)
                 at += len(piece)

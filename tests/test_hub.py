@@ -21,8 +21,9 @@ from calc.gguf import quantize_model
 from calc.models import param_counts
 from hub.client import clear_cache
 from tests.conftest import ROOT
-from tests.hub_fake import free_port, hub_env
+from tests.hub_fake import FakeRepo, free_port, hub_env, sparse_safetensors
 from tests.hub_fixtures import SECRET, fake, files  # noqa: F401 (fixtures)
+from tests.test_checkpoint import TINY_LLAMA
 
 
 # ----- exact counts through the real client ------------------------------------------------------
@@ -100,6 +101,37 @@ def test_time_out_and_no_network(fake, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     with pytest.raises(hub.HubError, match="cannot reach the Hub"):
         hub.resolve("org/tiny")
+
+
+def test_a_trickling_server_is_cut_at_the_deadline(fake, files, monkeypatch):
+    """Every 4 KB of a file body comes 0.2 s apart: no single read waits past the 0.5 s time-out, but a
+    safetensors header (100 KB first window) or a GGUF header (1 MB) would take 5-50 s. The look-up stops
+    at CALC_HUB_DEADLINE_S (it used to run to the end: 8 s for Llama-3-8B's header at 0.3 s a piece)."""
+    fake.repos["org/trickle"] = FakeRepo(dict(files["tiny"]), trickle_s=0.2)
+    fake.repos["org/trickle-GGUF"] = FakeRepo({"tiny-Q4_K_M.gguf": files["q4"]}, trickle_s=0.2)
+    monkeypatch.setenv("CALC_HUB_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("CALC_HUB_DEADLINE_S", "1")
+    for rid, what in (("org/trickle", "model-0000"), ("org/trickle-GGUF", "tiny-Q4_K_M.gguf")):
+        t0 = time.monotonic()
+        with pytest.raises(hub.HubError, match=rf"sent the header of {what}.* too slowly: stopped after 1 s"):
+            hub.resolve(rid)
+        assert time.monotonic() - t0 < 4.0, rid
+
+
+def test_a_server_ignoring_range_costs_only_the_header_window(fake, files, tmp_path):
+    """A mirror or proxy that answers every range request with the whole file (200): the header is still read,
+    and the body is cut at the window asked for. Through huggingface_hub's parse_safetensors_file_metadata the
+    whole file was read into memory (16 GB for Llama-3-8B; here a 64 MB file is enough to tell)."""
+    big = sparse_safetensors(tmp_path / "model.safetensors", {"w": ("BF16", (8192, 4096))})
+    fake.repos["org/no-range"] = FakeRepo({"config.json": json.dumps(TINY_LLAMA).encode(), "model.safetensors": big},
+                                          ignore_range=True)
+    m = hub.resolve("org/no-range")
+    assert m.checkpoint.parameters == 8192 * 4096 and m.checkpoint.bytes == 2 * 8192 * 4096
+    for _ in range(100):  # the server thread records what it sent once it sees the hang-up
+        if "model.safetensors" in fake.bytes_sent:
+            break
+        time.sleep(0.05)
+    assert fake.bytes_sent["model.safetensors"] < 16 << 20 < big.stat().st_size  # cut, then the server saw a hang-up
 
 
 @pytest.mark.parametrize("repo,match", [("org/huge-header", "too big|claims"),
