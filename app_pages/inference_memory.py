@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from calc import units
-from calc.kvcache import kv_cache_bytes
+from calc.kvcache import kind_rows, kv_cache_bytes
 from calc.memory import (
     KV_DTYPES,
     WEIGHT_DTYPES,
@@ -40,10 +40,8 @@ source = state.select("Model", "im_src", ["sidebar model", "parameter count only
                            "7B in fp16 = 14 GB).")
 if source == "sidebar model":
     model = pickers.current_model()
-    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers} layers, "
-               f"{model.num_kv_heads} KV heads x {model.head_dim}"
-               + (f", MLA latent {model.kv_lora_rank} + {model.qk_rope_head_dim}" if model.is_mla else "")
-               + (f", sliding window {model.sliding_window:,}" if model.sliding_window else "") + ".")
+    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers} layers: "
+               + "; ".join(f"{r['layers']} {r['mixer']}" for r in kind_rows(model)) + ".")
 else:
     model = int(round(state.number("Parameters (billions)", "im_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
                                    help="Total parameters; the KV cache needs an architecture and is not computed.")
@@ -84,21 +82,35 @@ except ValueError as exc:
 cap = gpu.usable_memory_bytes
 layout = fewest_gpus(model, setup, cap)
 verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings)
-m1, m2, m3, m4 = st.columns(4)
+m1, m2, m3, m4, *m5 = st.columns(5 if b.recurrent_state else 4)
 m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
 m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
 m3.metric("KV cache per GPU", fmt.size(b.kv_cache), help=f"{b.kv_cache:,} bytes")
 if isinstance(model, ModelSpec):
     per_token = kv_cache_bytes(model, 1, 1, kv_dtype, mla_compressed=setup.mla_compressed)
     m4.metric("KV per token (all layers)", units.format_bytes(per_token, "auto-" + fmt.unit()),
-              help=f"{per_token:,} bytes: every layer's cache for one token, before sliding windows cap it; whole "
-                   "model, not per GPU.")
+              help=f"{per_token:,} bytes: every attention layer's cache for one token, before sliding windows and "
+                   "attention chunks cap it; whole model, not per GPU.")
+if m5:
+    m5[0].metric("Recurrent state per GPU", fmt.size(b.recurrent_state),
+                 help=f"{b.recurrent_state:,} bytes: the Mamba / linear-attention layers' conv and recurrent state "
+                      f"of {batch:,} sequences. Fixed: it does not grow with the context.")
 
 unit = fmt.unit()
 charts.show(st, breakdown_bar({k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
                               gpu.name), width="stretch")
 
 if isinstance(model, ModelSpec):
+    kinds = kind_rows(model, kv_dtype, setup.state_dtype, setup.mla_compressed)
+    if len(kinds) > 1 or kinds[0]["positions_kept"] is not None or kinds[0]["state_bytes_per_sequence"]:
+        st.markdown("**Cache by layer kind** (whole model, one sequence)")
+        kdf = pd.DataFrame([{"layers": r["layers"], "token mixer": r["mixer"],
+                             "KV bytes per token": r["kv_bytes_per_token"],
+                             "positions kept": ("whole context" if r["positions_kept"] is None else
+                                                "none (fixed state)" if r["positions_kept"] == 0 else
+                                                f"at most {r['positions_kept']:,}"),
+                             "state bytes per sequence": r["state_bytes_per_sequence"]} for r in kinds])
+        st.dataframe(kdf, hide_index=True, width="stretch")
     s1, s2, s3, s4 = st.columns(4)
     mb = max_batch(model, setup, cap)
     mc = max_context(model, setup, cap, limit=1 << 26)
@@ -148,7 +160,8 @@ for note in b.notes:
     st.caption(f"- {text.md(note, 1000)}")
 
 results.publish("inference-memory", {"total per GPU": (b.total, "bytes"), "weights": (b.weights, "bytes"),
-                                     "KV cache": (b.kv_cache, "bytes"), "activations": (b.activations, "bytes")})
+                                     "KV cache": (b.kv_cache, "bytes"), "activations": (b.activations, "bytes"),
+                                     **({"recurrent state": (b.recurrent_state, "bytes")} if b.recurrent_state else {})})
 
 with st.expander("Rules of thumb, computed"):
     thumb = []
@@ -173,8 +186,15 @@ Split by tp = {tp} (norms replicated).
 
 **KV cache** (Pope et al. 2022): $2 \cdot L \cdot n_{{kv}} \cdot d_{{head}} \cdot c \cdot b$ x bytes per element
 ({kv_dtype}); MLA (DeepSeek-V2/V3) caches the latent $(r_{{kv}} + d_{{rope}})$ per layer, no factor 2, and every TP
-GPU keeps all of it; sliding-window layers keep at most the window. With tp GPUs each keeps
-$\lceil n_{{kv}} / tp \rceil$ KV heads. The tests hold this to the bytes of a real `transformers` `DynamicCache`.
+GPU keeps all of it; sliding-window layers keep at most the window, chunked-attention layers (Llama 4) at most
+the chunk. Summed per layer kind, each with its own KV heads and span (the table above). With tp GPUs each keeps
+$\lceil n_{{kv}} / tp \rceil$ KV heads. The tests hold this to the bytes of a real `transformers` `DynamicCache`
+(Gemma 3, gpt-oss, Llama 4, Cohere2, DeepSeek-V2, Qwen3-Next, Jamba... at contexts beyond the window).
+
+**Recurrent state** (Mamba, Mamba-2, gated DeltaNet, lightning attention layers): per sequence and layer a conv
+state (channels x kernel, in bf16) and a recurrent state (Mamba $d_{{inner}} \cdot d_{{state}}$, Mamba-2
+heads x head dim x $d_{{state}}$, DeltaNet value heads x $d_k \cdot d_v$) in {setup.state_dtype}, as
+`transformers` keeps them; it does not grow with the context. Split over tp like the heads.
 
 **Activations**: one forward step's temporaries, an estimate: $n = \min(b c, \text{{prefill tokens}})$ =
 {min(batch * context, chunk):,} tokens x 2 bytes x $(2h + w/tp)$ with $w$ the widest intermediate

@@ -159,6 +159,51 @@ def state_layer_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ss
     return [per_kind[k] for k in spec.layout.pattern]
 
 
+def mixer_label(mixer) -> str:
+    """A layer kind's token mixer in words: what its cache holds and how far it reaches."""
+    name = type(mixer).__name__
+    if isinstance(mixer, Attention):
+        heads = ("MHA" if mixer.kv_heads == mixer.heads else "MQA" if mixer.kv_heads == 1 else "GQA")
+        out = f"attention ({heads}, {mixer.kv_heads} KV heads x {mixer.head_dim})"
+        if mixer.window:
+            out += f", sliding window {mixer.window:,}"
+        if mixer.chunk:
+            out += f", chunked {mixer.chunk:,}"
+        if not mixer.rope:
+            out += ", no RoPE"
+        if mixer.sinks:
+            out += ", sinks"
+        return out
+    if isinstance(mixer, MLA):
+        return f"MLA (latent {mixer.kv_lora_rank} + RoPE key {mixer.qk_rope_head_dim})"
+    return {"Mamba": "Mamba (conv + SSM state)", "Mamba2": "Mamba-2 (conv + SSM state)",
+            "GatedDeltaNet": "gated DeltaNet (conv + delta-rule state)",
+            "LinearAttention": "lightning attention (K^T V state)", "NoneType": "no token mixer"}.get(name, name)
+
+
+def kind_rows(spec: ModelSpec, kv_dtype: str = "bf16", state_dtype: str = SSM_STATE_DTYPE,
+              mla_compressed: bool = True) -> list[dict]:
+    """One row per distinct token mixer of the layout (feed-forward differences merged): layers, what a token
+    adds to the cache, how many positions a layer keeps (``None``: the whole context; 0: none, a recurrent
+    layer), and the fixed state one sequence holds (all layers of the row together, bytes; the conv state in
+    ``CONV_STATE_DTYPE``)."""
+    bits_kv = Fraction(dtype_bits(kv_dtype))
+    bits_c, bits_s = Fraction(dtype_bits(CONV_STATE_DTYPE)), Fraction(dtype_bits(state_dtype))
+    rows: dict = {}
+    for b, n in spec.layout.kind_counts():
+        row = rows.setdefault(b.mixer, {"layers": 0, "mixer": mixer_label(b.mixer), "kv_bytes_per_token": 0,
+                                        "positions_kept": None, "state_bytes_per_sequence": 0})
+        row["layers"] += n
+        row["kv_bytes_per_token"] += round(n * b.kv_elements_per_token(mla_compressed) * bits_kv / 8)
+        conv, ssm = b.state_elements()
+        row["state_bytes_per_sequence"] += round(n * (conv * bits_c + ssm * bits_s) / 8)
+        if b.is_attention:
+            row["positions_kept"] = getattr(b.mixer, "window", None) or getattr(b.mixer, "chunk", None)
+        else:
+            row["positions_kept"] = 0
+    return list(rows.values())
+
+
 def _whole(name: str, value) -> int:
     """``value`` as an int >= 1 (ints and integral numpy ints; not bools, floats or strings)."""
     if isinstance(value, bool):

@@ -1,0 +1,62 @@
+"""The memory pages on hybrid and windowed models (AppTest): a Qwen3-Next config shows its fixed recurrent state
+apart from its KV cache, the cache table by layer kind, and a verdict; gpt-oss's KV cache counts its sliding layers
+at the window. Configs: tests/data/arch (the published config.json fields)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from calc.kvcache import kv_cache_bytes, state_bytes
+from calc.memory import InferenceSetup, inference_memory
+from calc.models import ModelSpec
+from tests.test_pages import ROOT, TIMEOUT
+
+DATA = Path(__file__).parent / "data" / "arch"
+INFER = "app_pages/inference_memory.py"
+
+
+def spec(name: str) -> ModelSpec:
+    return ModelSpec.from_hf_config(json.loads((DATA / f"{name}.json").read_text()), name=name)
+
+
+def run_with(path: str, model: ModelSpec, query: dict) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["custom_models"] = {model.name: model}
+    at.query_params["model"] = model.name
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(path)
+    at.run()
+    return at
+
+
+def test_inference_page_shows_recurrent_state_of_qwen3_next():
+    m = spec("Qwen3-Next-80B-A3B-Instruct")
+    at = run_with(INFER, m, {"im_ctx": "32768", "im_b": "4", "units": "GB", "gpu": "H200"})
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {x.label: x.value for x in at.metric}
+    # 36 gated DeltaNet layers: conv (2 x 16 x 128 + 32 x 128) x 4 in bf16 + 32 x 128 x 128 in fp32 per layer
+    per_seq = 36 * ((2 * 16 * 128 + 32 * 128) * 4 * 2 + 32 * 128 * 128 * 4)
+    assert state_bytes(m, 1, "bf16", ssm_dtype="fp32") == per_seq
+    assert shown["Recurrent state per GPU"] == f"{4 * per_seq / 1e9:.2f} GB"
+    # 12 full-attention layers x 2 KV heads x 256 x 2 (K, V) x 2 B x 32768 x 4
+    assert shown["KV cache per GPU"] == f"{12 * 2 * 256 * 2 * 2 * 32768 * 4 / 1e9:.2f} GB"
+    # 79,674,391,296 parameters x 2 B = 159 GB of weights alone: above the H200's 143.8 GB
+    assert any("Does not fit" in e.value for e in at.error) and not at.success
+    table = at.dataframe[0].value
+    assert sorted(table["layers"]) == [12, 36]
+
+
+def test_inference_page_gpt_oss_sliding_layers_at_the_window():
+    m = spec("gpt-oss-20b")
+    at = run_with(INFER, m, {"im_ctx": "131072", "im_b": "1", "units": "GB", "im_ovh": "0.0"})
+    assert not at.exception, [e.value for e in at.exception]
+    want = inference_memory(m, InferenceSetup(context=131072, overhead_bytes=0))
+    # 12 full layers x 8 KV heads x 64 x 2 x 2 B x 131072 + 12 sliding layers x the same x 128
+    assert want.kv_cache == 12 * 8 * 64 * 2 * 2 * (131072 + 128) == kv_cache_bytes(m, 1, 131072)
+    assert {x.label: x.value for x in at.metric}["KV cache per GPU"] == f"{want.kv_cache / 1e9:.2f} GB"
+    assert "Recurrent state per GPU" not in {x.label for x in at.metric}
