@@ -379,3 +379,14 @@ def test_cli_offline_reads_the_local_cache(fake, tmp_path):
     r = _cli(fake, home, "params", "--hf", "org/tiny", "--json", HF_HUB_OFFLINE="1")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) | {"note": None} == online | {"note": None} and len(fake.log) == n
+
+
+def test_cli_bench_takes_hf_like_model(fake, tmp_path):
+    """Item 1: --hf wherever --model is taken; bench's model GEMM shapes from a Hub id (TINY_LLAMA's config:
+    hidden 256, 4 heads of 64, 2 KV heads, gated MLP of 512, vocabulary 300), on 4 tokens."""
+    r = _cli(fake, tmp_path / "h", "bench", "--hf", "org/tiny", "--backend", "numpy", "--sizes", "16", "--runs", "1",
+             "--warmup", "0", "--tokens", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    shapes = {rec["shape"]: (rec["m"], rec["n"], rec["k"]) for rec in map(json.loads, r.stdout.splitlines())}
+    assert shapes["QKV"] == (4, 256 + 2 * 2 * 64, 256) and shapes["MLP gate+up"] == (4, 2 * 512, 256)
+    assert shapes["MLP down"] == (4, 256, 512)

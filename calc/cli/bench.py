@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from calc.cli.common import float_range, int_range
+from calc.cli.common import add_model_args, float_range, int_range, model_from_args
 
 BACKEND_CHOICES = ("auto", "cuda", "rocm", "torch-cpu", "numpy")
 _SIZE = int_range(1, 2**18)  # measure.matmul.MAX_DIM
@@ -41,8 +41,8 @@ def add_parser(sub) -> None:
                    help="comma-separated: fp32, tf32, bf16, fp16, fp8 (default: bf16 where supported, else fp32)")
     p.add_argument("--sizes", type=_int_list, default=None,
                    help="square sizes n, comma-separated (default: 1024,2048,4096,8192 on a GPU, 256,512,1024 on the CPU)")
-    p.add_argument("--model", help="also the GEMM shapes of this preset (QKV, attention output, MLP, LM head)")
-    p.add_argument("--tokens", type=int_range(1, 2**18), default=4096, help="tokens (m) for --model shapes (default 4096)")
+    add_model_args(p, required=False)  # also the GEMM shapes of this model (QKV, attention output, MLP, LM head)
+    p.add_argument("--tokens", type=int_range(1, 2**18), default=4096, help="tokens (m) for the model's shapes (default 4096)")
     p.add_argument("--runs", type=int_range(1, 1000), default=20, help="timed runs per shape (median reported)")
     p.add_argument("--warmup", type=int_range(0, 100), default=3, help="untimed runs first")
     p.add_argument("--flush-l2", action="store_true", help="write a buffer 2x the L2 before each timed run")
@@ -62,7 +62,6 @@ def _row(rec: dict) -> str:
 
 
 def run(args) -> int:
-    from calc.presets import get_preset
     from measure import GPU_BACKENDS, BenchConfig, check, default_max_bytes, run_benchmark
     from measure.backends import get_backend
     from measure.matmul import model_shapes, square_shapes
@@ -73,8 +72,8 @@ def run(args) -> int:
     dtypes = args.dtype or (["bf16"] if "bf16" in info.dtypes else ["fp32"])
     sizes = args.sizes or ([1024, 2048, 4096, 8192] if on_gpu else [256, 512, 1024])
     shapes = square_shapes(sizes)
-    if args.model:
-        shapes += model_shapes(get_preset(args.model), args.tokens)
+    if args.model or args.config or args.hf or args.revision:
+        shapes += model_shapes(model_from_args(args), args.tokens)
     copy_mib = args.copy_mib or (1024 if on_gpu else 128)
     if args.max_memory_gb is not None and not 0.001 <= args.max_memory_gb <= 1e6:
         raise ValueError(f"--max-memory-gb must be in [0.001, 1e6], got {args.max_memory_gb}")
