@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from calc.activations import layer_terms
+from calc.activations import DROPOUT_SITES, config_dropout, layer_terms
 from calc.memory import (
     FINETUNE,
     GRAD_DTYPES,
@@ -86,6 +86,17 @@ with c3:
                                   "none: keep every activation.")
     flash = state.toggle("FlashAttention / SDPA", "tm_fa", D["tm_fa"],
                          help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
+    dropout = None
+    if isinstance(model, ModelSpec):
+        from_config = config_dropout(model)
+        said = ", ".join(f"{site} {getattr(from_config, site):g}" for site in DROPOUT_SITES
+                         if getattr(from_config, site)) or "none"
+        if state.toggle("Set dropout", "tm_dov", False,
+                        help=f"Off: the config's dropout ({said}). On: one probability wherever the model applies "
+                             "dropout (attention probabilities; residual and embedding dropout where the family has "
+                             "them). Each dropout saves a mask for backward (1 byte per element on CUDA)."):
+            dropout = state.number("Dropout probability", "tm_do", 0.1, 0.0, 1.0, step=0.05, fmt="%.3f",
+                                   help="A probability in [0, 1]; 0 = no dropout (no masks).")
 with c4:
     st.markdown("**Fine-tuning and RLHF**")
     finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, D["tm_ft"],
@@ -122,7 +133,7 @@ try:
         dp=dp, tp=tp, pp=pp, sequence_parallel=sp, micro_batch=micro_batch, seq_len=seq_len, recompute=recompute,
         flash_attention=flash, offload_optimizer=offload, finetune=finetune, lora_rank=lora_rank,
         lora_targets=tuple(targets), rlhf=rlhf, critic=_other(critic), reference=_other(reference),
-        reward=_other(reward), overhead_bytes=int(round(overhead_gib * GIB)))
+        reward=_other(reward), overhead_bytes=int(round(overhead_gib * GIB)), dropout=dropout)
     b = training_memory(model, setup)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
@@ -212,6 +223,11 @@ MLP-wide gradients; with full recompute also the layer's re-run forward). Full r
 layer. LoRA: the frozen base keeps less (no linear inputs, no normalized tensors), each adapter keeps an fp32
 copy of its input (PEFT) and its rank-$r$ output. The 5as/h term of Korthikanti is eager attention's
 $s \times s$ matrices; fused attention (FlashAttention, SDPA) stores none.
+Dropout ({'set to ' + format(dropout, 'g') if dropout is not None else "the config's"}): each saves a 1-byte mask per
+element on CUDA: on the attention probabilities with eager attention ($a\,s^2$ per sequence and layer;
+FlashAttention regenerates its mask from the RNG seed and stores none), after the attention output and the MLP
+where the family has residual dropout ($2\,h$ per token and layer: GPT-2's `resid_pdrop`), after the embeddings
+($h$ per token: `embd_pdrop`).
 
 **Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
 Capacity {fmt.size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
@@ -220,7 +236,7 @@ overhead, the PPO rollout phase, data-loader memory.
     if isinstance(model, ModelSpec):
         lora = None if finetune == "full" else (lora_rank, tuple(targets), 16 if precision == "bf16" else 32)
         terms = layer_terms(model, min(1, model.num_layers - 1), recompute=recompute, flash_attention=flash,
-                            act_bits=setup.act_bits, lora=lora)
+                            act_bits=setup.act_bits, lora=lora, dropout=config_dropout(model, dropout))
         st.markdown("Saved tensors of one decoder layer (layer 1; bytes per token, per token and key position; "
                     "split by tp unless marked replicated):")
         st.dataframe(pd.DataFrame([{"tensor": t.name, "bytes per token": t.per_token,

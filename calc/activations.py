@@ -33,9 +33,13 @@ parameters excluded, a storage saved by several ops counted once), for the Huggi
 - MoE (``transformers`` expert loop): router logits softmax in fp32, top-k values/indices and
   index tensors, and per selected expert its gathered input, gate_up output, activation output,
   product and output: ``k (2 e h + 4 e f_e)`` per token.
-- Dropout masks only when ``dropout > 0``: 1 byte per element on CUDA (``native_dropout``'s bool
-  mask) and ``e`` bytes on the CPU (PyTorch's CPU path multiplies by a noise tensor of the
-  activation dtype). Residual dropout exists in GPT-2 only; attention-probability dropout in all.
+- Dropout masks only where the model applies dropout with ``0 < p < 1`` (``Dropout``; read from the
+  config by ``config_dropout``): 1 byte per element on CUDA (``native_dropout``'s bool mask) and ``e``
+  bytes on the CPU (PyTorch's CPU path multiplies by a noise tensor of the activation dtype; ``p = 1``
+  multiplies by a zero scalar and saves no mask). Attention-probability dropout exists in every
+  attention implementation; residual dropout (one ``h``-wide mask after the attention output
+  projection, one after the feed-forward), embedding dropout and MLP-activation dropout only where
+  the family's config names them (GPT-2, Phi, Phi-3, GPT-NeoX, Falcon, BLOOM, Starcoder2, OPT...).
 
 ``device`` names the kernels: ``"cuda"`` (default) = FlashAttention-2 (native GQA and sliding
 windows), ``native_dropout``'s 1-byte masks, fp32 LayerNorm statistics; ``"cpu"`` = what
@@ -59,6 +63,105 @@ from dataclasses import dataclass
 from calc.models import ModelSpec
 
 RECOMPUTE = ("none", "selective", "full")
+DROPOUT_SITES = ("attention", "residual", "embedding", "activation")
+
+#: Hugging Face config fields holding a dropout probability -> where ``transformers``' modeling code
+#: applies it (paths in ``transformers/models/``; checked against transformers 5.x):
+#: - attention: the softmax probabilities, ``nn.functional.dropout(attn_weights, p=dropout)`` in every
+#:   ``eager_attention_forward`` (``llama/modeling_llama.py`` and the families copied from it:
+#:   ``dropout=0.0 if not self.training else self.attention_dropout``) or SDPA's ``dropout_p``;
+#:   GPT-2's ``GPT2Attention.attn_dropout = nn.Dropout(config.attn_pdrop)`` (``gpt2/modeling_gpt2.py``).
+#: - residual: the hidden-width output of the attention block and of the feed-forward before the residual
+#:   add: GPT-2 ``GPT2Attention.resid_dropout`` and ``GPT2MLP.dropout`` (``resid_pdrop``); Phi-3
+#:   ``resid_attn_dropout`` / ``resid_mlp_dropout`` (``resid_pdrop``); GPT-NeoX ``post_attention_dropout`` /
+#:   ``post_mlp_dropout`` (``hidden_dropout``; it also drops the embeddings, not counted: one mask per token);
+#:   Falcon and BLOOM ``dropout_add(..., hidden_dropout)``; Starcoder2 ``residual_dropout``; OPT ``dropout``.
+#: - embedding: after the token (+ position) embedding: GPT-2 ``GPT2Model.drop`` (``embd_pdrop``), Phi
+#:   ``embed_dropout``, Starcoder2 ``embedding_dropout``.
+#: - activation: after the MLP activation, OPT ``activation_dropout`` (an ``f``-wide mask).
+DROPOUT_FIELDS: dict[str, str] = {
+    "attention_dropout": "attention", "attn_pdrop": "attention", "attention_probs_dropout_prob": "attention",
+    "resid_pdrop": "residual", "hidden_dropout": "residual", "residual_dropout": "residual",
+    "hidden_dropout_prob": "residual", "dropout": "residual",
+    "embd_pdrop": "embedding", "embedding_dropout": "embedding", "emb_pdrop": "embedding",
+    "activation_dropout": "activation",
+}
+#: The defaults of ``transformers``' config classes where they are not 0, by architecture: a config that
+#: leaves the field out gets them (``GPT2Config``: attn_pdrop = resid_pdrop = embd_pdrop = 0.1; ``OPTConfig``:
+#: dropout = 0.1). ``tests/test_dropout.py`` checks this against every config class calc reads.
+DROPOUT_DEFAULTS: dict[str, dict[str, float]] = {
+    "GPT2LMHeadModel": {"attn_pdrop": 0.1, "resid_pdrop": 0.1, "embd_pdrop": 0.1},
+    "OPTForCausalLM": {"dropout": 0.1, "attention_dropout": 0.0, "activation_dropout": 0.0},
+}
+
+#: Fields a config class declares but its model never applies, by architecture: ``Phi3Config.embd_pdrop``
+#: (``phi3/modeling_phi3.py`` has no embedding dropout; Phi-1/2's ``PhiModel.embed_dropout`` does).
+DROPOUT_UNUSED: dict[str, tuple[str, ...]] = {"Phi3ForCausalLM": ("embd_pdrop",)}
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Dropout probabilities where the model applies them (``DROPOUT_FIELDS`` names the places); 0 = none."""
+
+    attention: float = 0.0
+    residual: float = 0.0
+    embedding: float = 0.0
+    activation: float = 0.0
+
+    def __post_init__(self) -> None:
+        for site in DROPOUT_SITES:
+            check_probability(f"dropout ({site})", getattr(self, site))
+
+    def masks(self, site: str) -> bool:
+        """Whether dropout at ``site`` saves a mask: ``0 < p < 1`` (``p = 1`` multiplies by a zero scalar)."""
+        return 0.0 < getattr(self, site) < 1.0
+
+
+def check_probability(name: str, p) -> float:
+    """``p`` as a float in [0, 1], else a ``ValueError`` naming ``name``."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r:.40}")
+    return float(p)
+
+
+def _dropout_fields(spec: ModelSpec) -> dict[str, float]:
+    """The dropout fields of the model's config (its family's defaults where the config leaves one out)."""
+    cfg = spec.hf_config if isinstance(spec.hf_config, dict) else {}
+    fields = dict(DROPOUT_DEFAULTS.get(spec.architecture, {}))
+    unused = DROPOUT_UNUSED.get(spec.architecture, ())
+    for key in DROPOUT_FIELDS:
+        value = None if key in unused else cfg.get(key)
+        if value is not None:
+            fields[key] = check_probability(f"config field {key}", value)
+    return fields
+
+
+def config_dropout(spec: ModelSpec, override: float | None = None) -> Dropout:
+    """The dropout a training step of ``spec`` applies: its config's (``override=None``), or ``override``
+    at every place the model has dropout (attention probabilities always; residual, embedding and
+    activation dropout where its config names them). Raises ``ValueError`` for a value outside [0, 1].
+
+    >>> from calc.presets import get_preset
+    >>> config_dropout(get_preset("GPT-2"))  # openai-community/gpt2 config.json: 0.1 everywhere
+    Dropout(attention=0.1, residual=0.1, embedding=0.1, activation=0.0)
+    >>> config_dropout(get_preset("Meta-Llama-3-8B"), 0.1)  # Llama has attention dropout only
+    Dropout(attention=0.1, residual=0.0, embedding=0.0, activation=0.0)
+    """
+    fields = _dropout_fields(spec)
+    if override is not None:
+        p = check_probability("dropout", override)
+        sites = {"attention"} | {DROPOUT_FIELDS[k] for k in fields}
+        return Dropout(**{site: p for site in sites})
+    out: dict[str, float] = {}
+    for key, value in fields.items():  # several fields of one site: the largest (one is normally set)
+        site = DROPOUT_FIELDS[key]
+        out[site] = max(out.get(site, 0.0), value)
+    return Dropout(**out)
+
+
+def _as_dropout(spec: ModelSpec, dropout: float | Dropout) -> Dropout:
+    """A ``Dropout``; a bare probability means that probability wherever the model has dropout."""
+    return dropout if isinstance(dropout, Dropout) else config_dropout(spec, dropout)
 DEVICES = ("cuda", "cpu")
 #: activation functions whose ``transformers`` implementation saves only its input
 _ONE_TENSOR_ACTS = ("silu", "swish", "gelu", "gelu_pytorch_tanh", "relu", "gelu_fast", "quick_gelu")
@@ -79,13 +182,11 @@ class ActivationTerm:
     shared: bool = False  # one tensor that every layer saves (a mask): counted once per stage
 
 
-def _check(recompute: str, act_bits: float, dropout: float, device: str) -> None:
+def _check(recompute: str, act_bits: float, device: str) -> None:
     if recompute not in RECOMPUTE:
         raise ValueError(f"recompute must be one of {RECOMPUTE}, got {recompute!r}")
     if act_bits not in (16, 32):
         raise ValueError(f"act_bits must be 16 or 32, got {act_bits!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
 
@@ -147,14 +248,14 @@ def _lora_terms(spec: ModelSpec, layer: int, e: float, lora: tuple[int, tuple[st
             ActivationTerm("LoRA A outputs (rank r)", a * rank * len(used), tp_sharded=False)]
 
 
-def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mask: float,
+def _attention_terms(spec: ModelSpec, e: float, flash: bool, p_attn: float, mask: float,
                      device: str, window_mask: bool) -> list[ActivationTerm]:
     a = spec.num_heads
     t: list[ActivationTerm] = []
     # SDPA on the CPU has no fused kernel for dropout or for v narrower than q/k (MLA): it runs
     # the math path, which keeps q, k, v and the s x s matrices in fp32
     mla_mixed_dims = spec.is_mla and spec.v_head_dim != spec.qk_nope_head_dim + spec.qk_rope_head_dim
-    math_fallback = flash and device == "cpu" and (dropout > 0 or mla_mixed_dims)
+    math_fallback = flash and device == "cpu" and (p_attn > 0 or mla_mixed_dims)
     if math_fallback:
         flash, e_attn = False, 4.0
     else:
@@ -198,8 +299,8 @@ def _attention_terms(spec: ModelSpec, e: float, flash: bool, dropout: float, mas
     if spec.architecture == "Gemma2ForCausalLM":
         softmax += e  # tanh soft-capping output
     t.append(ActivationTerm("softmax (s x s per head)", 0, a * softmax, attention_core=True))
-    if dropout > 0:
-        m = 4.0 if math_fallback else mask
+    if p_attn > 0:  # the dropped-out probabilities (the input of probs @ v) and, for p < 1, the mask
+        m = 0.0 if p_attn >= 1 else 4.0 if math_fallback else mask
         t.append(ActivationTerm("attention dropout mask and output", 0, a * (m + e_attn), attention_core=True))
     return t
 
@@ -236,7 +337,7 @@ def layer_groups(spec: ModelSpec, layers: range, frozen: bool = False) -> list[t
 
 
 def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
-                act_bits: float = 16, dropout: float = 0.0, device: str = "cuda",
+                act_bits: float = 16, dropout: float | Dropout = 0.0, device: str = "cuda",
                 seq_len: int | None = None, lora: tuple[int, tuple[str, ...], float] | None = None
                 ) -> list[ActivationTerm]:
     """The tensors decoder layer ``layer`` saves for backward, as ``ActivationTerm`` rows.
@@ -247,8 +348,11 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     adapter_bits)``: the base is frozen, so its linear layers and norm weights keep nothing for
     their own gradients (bitsandbytes' 4-bit matmul of QLoRA neither), and the adapters add their
     inputs and rank-``r`` outputs (MoE experts are counted as if trained: an over-estimate).
+    ``dropout``: a ``Dropout`` (``config_dropout(spec)`` is the config's), or one probability applied
+    wherever the model has dropout.
     """
-    _check(recompute, act_bits, dropout, device)
+    _check(recompute, act_bits, device)
+    drop = _as_dropout(spec, dropout)
     if not 0 <= layer < spec.num_layers:
         raise ValueError(f"layer must be in [0, {spec.num_layers - 1}], got {layer}")
     e = act_bits / 8
@@ -266,7 +370,6 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
             t.append(ActivationTerm("sliding-window mask (SDPA argument, 16-bit, shared)", 0, e, shared=True))
         return t
     mask = 1 if device == "cuda" else e
-    gpt2 = spec.architecture == "GPT2LMHeadModel"
     frozen = lora is not None
     # With a frozen embedding (LoRA) layer 0's input needs no gradient: its input norm saves nothing
     t = [] if frozen and layer == 0 else _norm_terms(spec, h, e, device, "input norm", frozen=frozen)
@@ -276,8 +379,8 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     # on CUDA handles windows natively)
     window_mask = (flash_attention and device == "cpu" and bool(spec.sliding_window) and spec.layer_is_sliding(layer)
                    and (seq_len is None or seq_len >= spec.sliding_window))
-    t += _attention_terms(spec, e, flash_attention, dropout, mask, device, window_mask)
-    if gpt2 and dropout > 0:
+    t += _attention_terms(spec, e, flash_attention, drop.attention, mask, device, window_mask)
+    if drop.masks("residual"):
         t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
     if frozen and not flash_attention:  # eager: o_proj's input is its own tensor, kept only to train o_proj
         t = [x for x in t if x.name != "o_proj input"]
@@ -301,7 +404,9 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
         t += _mlp_terms(spec, spec.intermediate_size, e, "MLP", frozen)
     if lora is not None:
         t += _lora_terms(spec, layer, e, lora)
-    if gpt2 and dropout > 0:
+    if drop.masks("activation") and not spec.layer_is_moe(layer):  # OPT: fc2's input is the dropped output
+        t.append(ActivationTerm("MLP activation dropout mask", mask * spec.intermediate_size))
+    if drop.masks("residual"):
         t.append(ActivationTerm("MLP residual dropout mask", mask * h, tp_sharded=False))
     if recompute == "selective":
         t = [x for x in t if not x.attention_core]
@@ -327,6 +432,16 @@ def backward_workspace_terms(spec: ModelSpec, layer: int = 0, *, act_bits: float
         t.append(ActivationTerm("backward: fp32 expert-combine buffer", 4 * spec.experts_per_token * spec.hidden_size,
                                 tp_sharded=False))
     return t
+
+
+def embedding_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda",
+                    dropout: float | Dropout = 0.0) -> list[ActivationTerm]:
+    """Saved tensors of the embedding stage (pipeline stage 0) besides the token ids: the embedding dropout
+    mask where the model drops its embeddings (GPT-2's ``GPT2Model.drop``, ``embd_pdrop``)."""
+    if not _as_dropout(spec, dropout).masks("embedding"):
+        return []
+    return [ActivationTerm("embedding dropout mask", (1 if device == "cuda" else act_bits / 8) * spec.hidden_size,
+                           tp_sharded=False)]
 
 
 def model_terms(spec: ModelSpec, *, act_bits: float = 16, device: str = "cuda",
@@ -370,7 +485,7 @@ def terms_bytes(terms: list[ActivationTerm], micro_batch: int, seq_len: int, tp:
 def activation_bytes_per_layer(spec: ModelSpec, micro_batch: int, seq_len: int, *, tp: int = 1,
                                sequence_parallel: bool = False, recompute: str = "none",
                                flash_attention: bool = True, act_bits: float = 16, layer: int = 0,
-                               dropout: float = 0.0, device: str = "cuda",
+                               dropout: float | Dropout = 0.0, device: str = "cuda",
                                lora: tuple[int, tuple[str, ...], float] | None = None) -> int:
     """Bytes one decoder layer saves for backward on one GPU (see the module docstring).
 

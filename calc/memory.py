@@ -36,9 +36,15 @@ import math
 from dataclasses import dataclass, field, fields, replace
 
 from calc.activations import (
+    DEVICES,
+    DROPOUT_SITES,
     ActivationTerm,
+    Dropout,
     activation_bytes_per_layer,
     backward_workspace_terms,
+    check_probability,
+    config_dropout,
+    embedding_terms,
     layer_groups,
     layer_terms,
     model_terms,
@@ -107,6 +113,12 @@ class TrainingSetup:
     reward: ModelSpec | int | None = None  # PPO frozen reward model; None = same size as the critic
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     engine: Engine = Engine()  # plain: the ZeRO paper's accounting; else calc.engines (DDP, FSDP2, ...)
+    #: None: the dropout of the model's config (``calc.activations.config_dropout``); a probability in
+    #: [0, 1]: that dropout wherever the model applies dropout (its masks are saved activations)
+    dropout: float | None = None
+    #: whose kernels run the step: "cuda" (FlashAttention-2, 1-byte dropout masks) or "cpu" (PyTorch's CPU
+    #: kernels, which the validation harness measures; ``calc.activations`` says where they differ)
+    device: str = "cuda"
 
     @property
     def compute_dtype(self) -> str:
@@ -368,6 +380,10 @@ def _check_training(model, s: TrainingSetup) -> None:
     _check_count("micro_batch", s.micro_batch, lo=1, hi=1_000_000)
     _check_count("seq_len", s.seq_len, lo=1, hi=100_000_000)
     _check_count("overhead_bytes", s.overhead_bytes, lo=0)
+    if s.dropout is not None:
+        check_probability("dropout", s.dropout)
+    if s.device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {s.device!r:.40}")
     if s.offload_optimizer and s.zero_stage == 0:
         raise ValueError("offload_optimizer needs zero_stage 1, 2 or 3 (DeepSpeed ZeRO-Offload runs on top of ZeRO)")
     if s.pp > 1 and s.zero_stage >= 2:
@@ -545,20 +561,24 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
     the memoized answer follows.
     """
     return _activation_coefficients(spec, stage, s.pp, s.tp, s.sequence_parallel, s.recompute, s.flash_attention,
-                                    s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf)
+                                    s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf,
+                                    config_dropout(spec, s.dropout), s.device)
 
 
 @functools.lru_cache(maxsize=256)
 def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequence_parallel: bool, recompute: str,
                              flash_attention: bool, precision: str, finetune: str, lora_rank: int,
-                             lora_targets: tuple[str, ...], rlhf: str) -> tuple[float, float]:
+                             lora_targets: tuple[str, ...], rlhf: str, dropout: Dropout,
+                             device: str) -> tuple[float, float]:
     s = TrainingSetup(pp=pp, tp=tp, sequence_parallel=sequence_parallel, recompute=recompute,
                       flash_attention=flash_attention, precision=precision, finetune=finetune, lora_rank=lora_rank,
                       lora_targets=lora_targets, rlhf=rlhf)
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
     lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
-    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora)
+    drop = dropout
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora, dropout=drop,
+              device=device)
     t, sp = s.tp, s.sequence_parallel
     # Layers that save the same tensors are computed once and counted (calc.activations.layer_key).
     groups = layer_groups(spec, layers, frozen=lora is not None)
@@ -569,11 +589,13 @@ def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequ
         dp_, dk = _coefficients([x for x in terms if not x.shared], t, sp)
         p, k = p + n * dp_, k + n * dk
     dp_, dk = _coefficients(list(shared.values()), t, sp)
+    if stage == 0:  # what the embedding stage keeps (an embedding dropout mask)
+        dp_ += _coefficients(embedding_terms(spec, act_bits=s.act_bits, device=device, dropout=drop), t, sp)[0]
     p, k = (p + dp_) * in_flight, (k + dk) * in_flight
     mult = 2 if s.rlhf == "dpo" else 1
     head = (0.0, 0.0)
     if stage == s.pp - 1:
-        head = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), t, sp)
+        head = _coefficients(model_terms(spec, act_bits=s.act_bits, device=device, frozen=lora is not None), t, sp)
     # The peak adds to what is stored the larger of: the loss's tensors (logits; last stage only), or
     # what one layer's backward needs: its gradients and, with full recompute, its re-run forward.
     ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), t, sp) for i, _ in groups]
@@ -633,6 +655,11 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
     acts = 0
     if isinstance(model, ModelSpec):
         acts = _stage_activations(model, s, stage)
+        drop = config_dropout(model, s.dropout)
+        if any(getattr(drop, site) for site in DROPOUT_SITES):
+            applied = ", ".join(f"{site} {getattr(drop, site):g}" for site in DROPOUT_SITES if getattr(drop, site))
+            notes.append(f"dropout ({'the config' + chr(39) + 's' if s.dropout is None else 'set'}): {applied}; "
+                         "its masks are saved activations")
         if isinstance(critic_model, ModelSpec):
             acts = max(acts, _stage_activations(critic_model, replace(s, rlhf="none"), stage))
             notes.append("actor and critic train one after the other: the larger activation set counts")

@@ -76,6 +76,16 @@ METHODS: tuple[Method, ...] = (
            ("tests/test_memory.py::test_korthikanti_table2",
             "tests/test_memory_torch.py::test_activation_bytes_per_layer_match_saved_tensors",
             "tests/test_validation.py::test_formula_matches_measurement")),
+    Method("Memory", "Dropout masks",
+           r"the config's dropout (or a set probability) saves one mask per dropped tensor: $a\,s^2$ per sequence and "
+           r"layer on eager attention probabilities, $2h$ per token and layer for residual dropout, $h$ per token "
+           r"for embedding dropout; 1 byte per element on CUDA (native_dropout), the activation dtype on the CPU",
+           "transformers modeling code (gpt2/modeling_gpt2.py attn_pdrop, resid_pdrop, embd_pdrop; "
+           "llama/modeling_llama.py attention_dropout; phi3, gpt_neox, starcoder2, opt); PyTorch at::dropout",
+           "calc/activations.py: config_dropout, DROPOUT_FIELDS",
+           ("tests/test_dropout.py::test_a_config_without_dropout_fields_gets_the_config_class_defaults",
+            "tests/test_dropout.py::test_dropout_masks_match_saved_tensors",
+            "tests/test_validation.py::test_formula_matches_measurement")),
     Method("Memory", "LoRA / QLoRA",
            r"trainable $r(d_{in} + d_{out})$ per adapted matrix; frozen base in bf16 or nf4 (+ double-quantized "
            r"block scales)", "Hu et al. 2021 (LoRA); Dettmers et al. 2023 (QLoRA); PEFT",

@@ -146,12 +146,14 @@ def test_memoized_quantization_matches_a_fresh_computation_per_model_and_imatrix
 def _per_layer_reference(spec, s, stage):
     """activation_coefficients computed layer by layer, every layer on its own (the definition the grouped,
     memoized code must equal)."""
-    from calc.activations import backward_workspace_terms, layer_terms, model_terms
+    from calc.activations import backward_workspace_terms, config_dropout, embedding_terms, layer_terms, model_terms
     from calc.memory import _coefficients, _stage_layers
 
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
-    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora)
+    drop = config_dropout(spec, s.dropout)
+    kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora, dropout=drop,
+              device=s.device)
     per_layer = [layer_terms(spec, i, **kw) for i in layers]
     shared = {x.name: x for terms in per_layer for x in terms if x.shared}
     p = k = 0.0
@@ -159,11 +161,15 @@ def _per_layer_reference(spec, s, stage):
         a, b = _coefficients([x for x in terms if not x.shared], s.tp, s.sequence_parallel)
         p, k = p + a, k + b
     a, b = _coefficients(list(shared.values()), s.tp, s.sequence_parallel)
+    if stage == 0:
+        a += _coefficients(embedding_terms(spec, act_bits=s.act_bits, device=s.device, dropout=drop), s.tp,
+                           s.sequence_parallel)[0]
     in_flight = (s.pp - stage) * (2 if s.rlhf == "dpo" else 1)
     p, k = (p + a) * in_flight, (k + b) * in_flight
     head = (0.0, 0.0)
     if stage == s.pp - 1:
-        head = _coefficients(model_terms(spec, act_bits=s.act_bits, frozen=lora is not None), s.tp, s.sequence_parallel)
+        head = _coefficients(model_terms(spec, act_bits=s.act_bits, device=s.device, frozen=lora is not None), s.tp,
+                             s.sequence_parallel)
     ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), s.tp, s.sequence_parallel)
           for i in layers]
     lp, lk = max(c[0] for c in ws), max(c[1] for c in ws)
@@ -181,6 +187,7 @@ SETUPS = (
     dict(finetune="lora", lora_targets=("q_proj", "v_proj", "gate_proj", "down_proj"), flash_attention=False),
     dict(rlhf="dpo", pp=3, precision="fp32"),
     dict(recompute="full", flash_attention=False, pp=2),  # eager masks: sliding and full layers differ
+    dict(dropout=0.1, flash_attention=False, pp=2, device="cpu"),  # masks on every layer and the embeddings
 )
 
 
@@ -214,6 +221,7 @@ def test_memoized_activation_coefficients_follow_every_setup_field():
     from dataclasses import fields, replace
 
     from calc import memory
+    from calc.engines import Engine
     from calc.memory import TrainingSetup, activation_coefficients
     from calc.presets import get_preset
 
@@ -222,7 +230,8 @@ def test_memoized_activation_coefficients_follow_every_setup_field():
     changes = dict(precision="fp32", grad_dtype="fp32", optimizer="sgd", zero_stage=3, dp=8, tp=4, pp=4,
                    sequence_parallel=True, micro_batch=3, seq_len=1024, recompute="full", flash_attention=False,
                    offload_optimizer=True, finetune="lora", lora_rank=64, lora_targets=("q_proj", "down_proj"),
-                   rlhf="dpo", critic=other, reference=other, reward=other, overhead_bytes=0)
+                   rlhf="dpo", critic=other, reference=other, reward=other, overhead_bytes=0, dropout=0.3,
+                   device="cpu", engine=Engine("fsdp2"))
     assert set(changes) == {f.name for f in fields(TrainingSetup)}, "a new TrainingSetup field: add it here"
     for name, value in changes.items():
         variant = replace(base, **{name: value})

@@ -8,8 +8,10 @@ handle is present: GQA, q/k/v biases, tied embeddings, explicit head_dim, slidin
 logit soft-capping, learned positions, LayerNorm with biases, routed experts, shared experts,
 dense-then-MoE layers, and multi-head latent attention (MLA) with a low-rank query.
 
-Dropout is 0 everywhere (GPT-2's defaults are 0.1): with p = 0 PyTorch's ``dropout`` returns its
-input and saves no mask, which is what ``activation_bytes_per_layer`` assumes.
+Dropout is each config's own: 0 for the Llama-style families (``attention_dropout: 0.0``, as their
+published configs), 0.1 for GPT-2 (``attn_pdrop``, ``resid_pdrop`` and ``embd_pdrop``, as
+openai-community/gpt2's config.json), so the masks it saves are measured and predicted
+(``calc.activations.config_dropout``).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ class Arch:
     attn_implementations: tuple[str, ...] = ("eager", "sdpa")
     #: whether PyTorch's CPU SDPA runs a fused (flash) kernel for this model; it needs equal
     #: query/key and value head dims and no explicit mask, else it falls back to the math kernel,
-    #: which stores the s x s probabilities like eager attention
+    #: which stores the s x s probabilities like eager attention; also with dropout
     sdpa_fused: bool = True
+    sdpa_math_reason: str = ""  # why CPU SDPA runs its math kernel, when it does
 
 
 _COMMON = {"vocab_size": 512, "max_position_embeddings": 512, "hidden_act": "silu", "rms_norm_eps": 1e-6,
@@ -59,9 +62,11 @@ ARCHS: tuple[Arch, ...] = (
     Arch("gpt2", "GPT-2", {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 512,
         "n_embd": 128, "n_layer": 4, "n_head": 4, "n_positions": 512,
-        "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "bos_token_id": 0, "eos_token_id": 1,
+        "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1, "bos_token_id": 0, "eos_token_id": 1,
     }, "LayerNorm with biases, biases everywhere, learned positions, tied head, GeLU MLP of 4h "
-       "(transformers' gelu_new, written as Python tensor ops)"),
+       "(transformers' gelu_new, written as Python tensor ops); its config's dropout 0.1 on the attention "
+       "probabilities, both residual branches and the embeddings, so CPU SDPA uses its math kernel",
+         sdpa_fused=False, sdpa_math_reason="dropout 0.1: the CPU flash kernel has no dropout"),
     Arch("mixtral_moe", "Mixtral-style MoE", {
         **_COMMON, "architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
         "hidden_size": 128, "intermediate_size": 192, "num_hidden_layers": 4,
@@ -78,7 +83,8 @@ ARCHS: tuple[Arch, ...] = (
         "routed_scaling_factor": 1.0,
     }, "MLA: low-rank query (64) and KV latent (32) + decoupled RoPE key (16); first layer dense, "
        "then 4 routed experts top-2 + 1 shared expert; value head_dim 32 != query/key head_dim 48, so "
-       "CPU SDPA uses its math kernel", sdpa_fused=False),
+       "CPU SDPA uses its math kernel", sdpa_fused=False,
+         sdpa_math_reason="v head_dim 32 != qk head_dim 48"),
 )
 
 

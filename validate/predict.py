@@ -9,12 +9,13 @@ and a note naming the missing function, so the page shows the gap instead of hid
 Conventions that make the two sides comparable (each is stated again in the row's note):
 - Saved activations are compared per decoder layer through ``calc.activations.layer_terms`` with
   ``device="cpu"`` (PyTorch's CPU kernels are what ran), ``act_bits`` = the dtype the model ran in
-  (fp32: 32, bf16: 16) and ``flash_attention`` = the run used SDPA. The CPU flash kernel needs
-  equal query/key and value head dims; DeepSeek-V3's differ (48 vs 32), so its SDPA runs use the
-  math kernel and store the ``s x s`` probabilities, which ``layer_terms`` models for the CPU.
-- The whole-model peak is compared with ``calc.memory.activation_bytes``, which has no ``device``:
-  there a DeepSeek-V3 SDPA run is described as ``flash_attention=False`` (``Arch.sdpa_fused``; a
-  test checks the saved shapes agree with that flag).
+  (fp32: 32, bf16: 16), ``flash_attention`` = the run used SDPA and ``dropout`` = the config's
+  (``calc.activations.config_dropout``). The CPU flash kernel needs equal query/key and value head
+  dims and no dropout; DeepSeek-V3's dims differ (48 vs 32) and GPT-2 drops out 10%, so their SDPA
+  runs use the math kernel and store the ``s x s`` probabilities, which ``layer_terms`` models for
+  the CPU (``Arch.sdpa_fused`` says which; a test checks the saved shapes agree with it).
+- The whole-model peak is compared with ``calc.memory.activation_bytes`` for
+  ``TrainingSetup(device="cpu", dropout=None)``: the CPU kernels, the config's dropout.
 - MLA's KV cache: ``transformers`` 5 caches the compressed latent (``kv_lora_rank`` + the shared
   RoPE key per token, ``modeling_deepseek_v3.py``: "Cache read / write is performed while latent
   KV is still compressed"), so it is compared with ``mla_compressed=True``.
@@ -73,11 +74,12 @@ def records(measurements: list[dict], settings) -> list[dict]:
 
 
 def _setup(dtype: str, settings, **kw):
-    """The ``TrainingSetup`` that describes what the harness ran: pure fp32 or pure bf16, AdamW, no overhead."""
+    """The ``TrainingSetup`` that describes what the harness ran: pure fp32 or pure bf16, AdamW, no overhead,
+    PyTorch's CPU kernels, the config's dropout."""
     from calc.memory import TrainingSetup
 
     return TrainingSetup(precision={"fp32": "fp32", "bf16": "bf16"}[dtype], optimizer="adamw",
-                         micro_batch=settings.batch, seq_len=settings.seq_len, overhead_bytes=0, **kw)
+                         micro_batch=settings.batch, seq_len=settings.seq_len, overhead_bytes=0, device="cpu", **kw)
 
 
 def model_state_rows(m: dict, spec: ModelSpec, settings) -> list[dict]:
@@ -151,6 +153,9 @@ def layer_predictions(spec: ModelSpec, settings, *, recompute: str, flash: bool,
         return None
     accepted = inspect.signature(layer_terms).parameters
     kw = dict(recompute=recompute, flash_attention=flash, act_bits=act_bits, device="cpu")
+    config_dropout = _fn("activations", "config_dropout")
+    if config_dropout is not None:
+        kw["dropout"] = config_dropout(spec)
     if "seq_len" in accepted:
         kw["seq_len"] = settings.seq_len
     if lora is not None:
@@ -171,36 +176,45 @@ def activation_rows(m: dict, spec: ModelSpec, arch, settings) -> list[dict]:
     rows = []
     for run in m["training"]:
         sdpa = run["attn"] == "sdpa"
-        flash = sdpa and arch.sdpa_fused  # for activation_bytes, which has no device: see the note
         recompute = "full" if run["checkpointing"] else "none"
         bits = BITS[run["dtype"]]
         case = case_label(run)
         pred = layer_predictions(spec, settings, recompute=recompute, flash=sdpa, act_bits=bits)
         run["predicted_layer_bytes"], run["predicted_shared_bytes"] = pred if pred else (None, None)
         measured = sum(run["saved_layer_bytes"]) + run["saved_regions"].get("shared", 0)
-        kw = f"recompute={recompute!r}, flash_attention={sdpa}, act_bits={bits}, device='cpu'"
+        kw = f"recompute={recompute!r}, flash_attention={sdpa}, act_bits={bits}, device='cpu', dropout=config_dropout(spec)"
         call = f"sum over layers i of terms_bytes(layer_terms(spec, i, {kw}), {settings.batch}, {settings.seq_len})"
         note = (f"bytes saved for backward inside the {spec.num_layers} decoder layers, plus the tensors they "
                 f"share (RoPE tables, a checkpoint's mask): saved_tensors_hooks, each storage once, parameters "
                 f"excluded; s x s scores saved: {run['score_matrix_bytes']:,} B")
         if sdpa and not arch.sdpa_fused:
-            note += ("; CPU SDPA ran its math kernel (v head_dim != qk head_dim), which layer_terms models "
+            note += ("; CPU SDPA ran its math kernel (" + arch.sdpa_math_reason + "), which layer_terms models "
                      "for device='cpu'")
         rows.append(row(m, "Activations saved (decoder layers)", case,
                         None if pred is None else sum(pred[0]) + pred[1], measured, ACTIVATION_TOL, call,
                         note if pred is not None else _missing("activations", "layer_terms")))
-        setup_kw = dict(recompute=recompute, flash_attention=flash)
+        setup_kw = dict(recompute=recompute, flash_attention=sdpa)
         peak_pred = activation_bytes(spec, _setup(run["dtype"], settings, **setup_kw)) if activation_bytes else None
         prec = {"fp32": "fp32", "bf16": "bf16"}[run["dtype"]]
         rows.append(row(m, "Activations peak (whole model)", case, peak_pred, run["peak_bytes"], ACTIVATION_TOL,
                         f"activation_bytes(spec, TrainingSetup(precision={prec!r}, micro_batch={settings.batch}, "
-                        f"seq_len={settings.seq_len}, recompute={recompute!r}, flash_attention={flash}))",
+                        f"seq_len={settings.seq_len}, recompute={recompute!r}, flash_attention={sdpa}, "
+                        "device='cpu'))",
                         "peak of the tensor bytes created during forward + loss + backward, gradients excluded "
-                        "(validate.measure.PeakTracker: every ATen op, storages dropped when freed)"
-                        + ("; activation_bytes has no device, and CPU SDPA ran its math kernel (s x s stored), so "
-                           "flash_attention=False" if sdpa and not arch.sdpa_fused else "")
+                        "(validate.measure.PeakTracker: every ATen op, storages dropped when freed); dropout: "
+                        + _dropout_note(spec)
                         if peak_pred is not None else _missing("memory", "activation_bytes")))
     return rows
+
+
+def _dropout_note(spec: ModelSpec) -> str:
+    config_dropout = _fn("activations", "config_dropout")
+    if config_dropout is None:
+        return "not modelled"
+    d = config_dropout(spec)
+    sites = [f"{site} {getattr(d, site)}" for site in ("attention", "residual", "embedding", "activation")
+             if getattr(d, site)]
+    return "the config's (" + (", ".join(sites) or "none") + ")"
 
 
 def lora_rows(m: dict, spec: ModelSpec, settings) -> list[dict]:

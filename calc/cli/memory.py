@@ -94,6 +94,9 @@ def add_parser(sub) -> None:
     t.add_argument("--micro-batch", type=int_range(1, 100_000), default=1)
     t.add_argument("--seq", type=int_range(1, 10_000_000), default=2048, help="training sequence length")
     t.add_argument("--recompute", choices=("none", "selective", "full"), default="none")
+    t.add_argument("--dropout", type=Bounded(0, 1, unit="(a probability)"), default=None, metavar="P",
+                   help="dropout probability wherever the model applies dropout (default: the config's, e.g. "
+                        "GPT-2's 0.1); its masks are saved activations")
     t.add_argument("--flash-attn", dest="flash_attn", action="store_true", default=True)
     t.add_argument("--no-flash-attn", dest="flash_attn", action="store_false")
     t.add_argument("--offload-optimizer", action="store_true", help="optimizer states and master weights on CPU")
@@ -192,7 +195,7 @@ def setup_from_args(args, checkpoint_bytes: int | None = None) -> TrainingSetup 
         flash_attention=args.flash_attn, offload_optimizer=args.offload_optimizer, finetune=args.finetune,
         lora_rank=args.lora_rank, lora_targets=targets, rlhf=args.rlhf, critic=_other_model(args.critic),
         reference=_other_model(args.reference), reward=_other_model(args.reward), engine=engine_from_args(args),
-        **extra)
+        dropout=args.dropout, **extra)
 
 
 def _solvers(model, setup, capacity: int) -> dict:
