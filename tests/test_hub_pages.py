@@ -140,3 +140,51 @@ def test_unmodelled_repo_is_marked_on_the_models_page(fake):
     side = [plain_text(c.value).replace("\u2060", "") for c in at.sidebar.caption if "org/novel" in c.value]
     assert side == ["org/novel: architecture not modelled: no KV cache or activation estimate. "
                     "The Models page shows its exact weights."]
+
+
+def _fp8_llama3_8b(path):
+    """Meta-Llama-3-8B stored the way Qwen3-FP8 / DeepSeek-V3 publish: every projection F8_E4M3 with one F32
+    weight_scale_inv per 128 x 128 block; embeddings, head and norms BF16 (a header over a sparse hole).
+    Returns (file, expected tensor bytes, expected parameters) computed from the shapes written."""
+    import math
+
+    from tests.hub_fake import sparse_safetensors
+    from tests.test_checkpoint import LLAMA3_8B, llama_checkpoint_shapes
+
+    tensors, nbytes, params = {}, 0, 0
+    for name, (_, shape) in llama_checkpoint_shapes(LLAMA3_8B).items():
+        n = math.prod(shape)
+        params += n
+        if name.endswith("proj.weight"):
+            scales = (math.ceil(shape[0] / 128), math.ceil(shape[1] / 128))
+            tensors[name], tensors[name + "_scale_inv"] = ("F8_E4M3", shape), ("F32", scales)
+            nbytes += n + 4 * math.prod(scales)
+        else:
+            tensors[name] = ("BF16", shape)
+            nbytes += 2 * n
+    return sparse_safetensors(path, tensors), nbytes, params
+
+
+def test_fp8_checkpoint_shown_with_its_quantization_and_weighed_as_published(fake, tmp_path):
+    """Item 2: a quantized checkpoint read as stored (FP8 weights and their block scales), its
+    quantization_config shown on the Models page, and the Inference memory page weighing these bytes."""
+    import json
+
+    from tests.hub_fake import FakeRepo
+    from tests.test_checkpoint import LLAMA3_8B
+
+    qc = {"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128], "activation_scheme": "dynamic"}
+    path, nbytes, params = _fp8_llama3_8b(tmp_path / "model.safetensors")
+    assert params == 8_030_261_248  # REFERENCE.md
+    fake.repos["org/Llama-3-8B-FP8"] = FakeRepo({"config.json": json.dumps({**LLAMA3_8B, "quantization_config": qc})
+                                                 .encode(), "model.safetensors": path})
+    at = run("app_pages/models.py", {KEY: "org/Llama-3-8B-FP8"})
+    m = metrics(at)
+    assert m["Parameters in the checkpoint"] == m["Our count from the config"] == "8.03 B"
+    assert m["Weights as published"] == f"{nbytes / 1e9:.2f} GB" and not at.warning
+    assert any("fp8" in c.value and "Quantization" in c.value for c in at.caption)
+    assert any(json.loads(c.value) == qc for c in at.code if c.language == "json")
+    at = run("app_pages/inference_memory.py", {KEY: "org/Llama-3-8B-FP8", "model": "org/Llama-3-8B-FP8",
+                                               "im_ovh": "0.0"})
+    assert at.selectbox(key="im_w").value == AS_PUBLISHED
+    assert metrics(at)["Weights per GPU"] == f"{nbytes / 1e9:.2f} GB"  # not 16.06 GB of BF16
