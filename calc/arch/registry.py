@@ -17,8 +17,10 @@ for _f in FAMILIES:
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(f.architecture for f in FAMILIES)
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(BY_TYPE)
 
-_WHAT_TO_DO = ("enter its parameter count instead (the parameter-count-only mode: weights, optimizer states "
-               "and compute from the count alone), or read its checkpoint's safetensors header for exact weights")
+_WHAT_TO_DO = ("size it from its parameter count alone ('parameter count only' on the Training and Inference "
+               "memory pages, or python -m calc memory --params N: weights, optimizer states and compute, no "
+               "activations or KV cache), or read its checkpoint's safetensors headers (a Hugging Face id in the "
+               "sidebar, or --hf ID) for exact weights")
 
 
 def family_of(cfg: dict) -> tuple[Family, str]:
