@@ -222,7 +222,10 @@ class ParamCounts:
 
     @property
     def active(self) -> int:
-        return self.total - self.experts + self.active_experts
+        """Parameters one text token touches: the decoder less the routed experts it does not select.
+        Towers are left out (they run once per image or clip, not per token): Llama 4 Scout's "17B active"
+        is 17,172,894,720 here, 18.04 B with its vision tower."""
+        return self.total - self.towers - self.experts + self.active_experts
 
     @property
     def decoder(self) -> int:

@@ -246,7 +246,9 @@ def weight_bytes_read(spec: ModelSpec, tokens: float, weight_dtype: str = "bf16"
     """
     c = param_counts(spec)
     tied_head = head_params(spec) if spec.tie_embeddings else 0
-    params = c.total - c.embeddings - c.experts + tied_head + min(tokens, spec.vocab_size) * spec.hidden_size
+    # towers (vision / audio encoders) are not read per decoded token
+    params = (c.total - c.towers - c.embeddings - c.experts + tied_head
+              + min(tokens, spec.vocab_size) * spec.hidden_size)
     if spec.is_moe and c.experts:
         per_expert_layer = c.experts / (spec.num_experts * spec.num_moe_layers)
         params += per_expert_layer * spec.num_moe_layers * expected_experts_touched(spec, tokens)

@@ -478,3 +478,128 @@ FAMILIES: tuple[Family, ...] = (
            moe=MoEFields(experts=("num_experts", "num_local_experts"), intermediate=None, layers="period",
                          dense_if_one=True)),
 )
+
+
+# ===== multimodal wrappers (helper arch-mm): a text decoder of a family above + towers ======================
+# Each entry mirrors its ``modeling_*.py`` ``__init__``; widths are products of config fields (calc/arch/towers.py).
+from calc.arch.towers import Encoder, Lin, Norm, Projector, Weight, Wrapper  # noqa: E402
+
+
+def _text(model_type: str, architecture: str, defaults: dict) -> Family:
+    """A decoder family re-used under a multimodal model's text-config type, with that class's defaults."""
+    base = next(f for f in FAMILIES if model_type in f.model_types)
+    return replace(base, model_types=(), architecture=architecture, aliases=(), defaults=defaults)
+
+
+# the text config classes' defaults (python tools/arch_defaults.py <type>): Hub configs leave them out
+_GEMMA3_TEXT = {"vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
+                "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+                "hidden_activation": "gelu_pytorch_tanh", "max_position_embeddings": 131072,
+                "attention_bias": False, "sliding_window": 4096}
+_LLAMA4_TEXT = {"vocab_size": 202048, "hidden_size": 5120, "intermediate_size": 8192, "intermediate_size_mlp": 16384,
+                "num_hidden_layers": 48, "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+                "hidden_act": "silu", "max_position_embeddings": 131072, "num_experts_per_tok": 1,
+                "num_local_experts": 16, "interleave_moe_layer_step": 1, "use_qk_norm": True,
+                "attention_chunk_size": 8192, "attention_bias": False}
+_MISTRAL_TEXT = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_act": "silu",
+                 "max_position_embeddings": 131072, "sliding_window": 4096}
+_QWEN25_TEXT = {"vocab_size": 152064, "hidden_size": 8192, "intermediate_size": 29568, "num_hidden_layers": 80,
+                "num_attention_heads": 64, "num_key_value_heads": 8, "hidden_act": "silu",
+                "max_position_embeddings": 32768, "use_sliding_window": False, "sliding_window": 4096,
+                "max_window_layers": 80}
+_QWEN3_TEXT = {"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 22016, "num_hidden_layers": 32,
+               "num_attention_heads": 32, "num_key_value_heads": 32, "head_dim": 128, "hidden_act": "silu",
+               "max_position_embeddings": 128000, "attention_bias": False}
+_LLAMA4_VISION = {"hidden_size": 768, "num_hidden_layers": 34, "num_attention_heads": 16, "num_channels": 3,
+                  "intermediate_size": 5632, "image_size": 448, "patch_size": 14, "vision_output_dim": 7680,
+                  "projector_input_dim": 4096, "projector_output_dim": 4096}
+
+
+_SIGLIP = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+           "num_channels": 3, "image_size": 224, "patch_size": 16, "vision_use_head": True}
+_PIXTRAL = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+            "num_channels": 3, "image_size": 1024, "patch_size": 16}
+_QWEN_VIT = {"names": {"num_hidden_layers": "depth", "num_attention_heads": "num_heads", "num_channels": "in_channels"},
+             "patch": "conv3d", "positions": "", "post_norm": None, "fused_qkv": True}
+_QWEN25_VISION = {"depth": 32, "hidden_size": 3584, "intermediate_size": 3420, "num_heads": 16, "in_channels": 3,
+                  "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 3584}
+_QWEN3_VISION = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "in_channels": 3,
+                 "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 3584,
+                 "num_position_embeddings": 2304, "deepstack_visual_indexes": [8, 16, 24]}
+_V = "vision_config."
+_MERGED = "vision_config.hidden_size*vision_config.spatial_merge_size*vision_config.spatial_merge_size"
+
+_QWEN25_TEXT_FAMILY = _text("qwen2", "Qwen2_5_VLTextModel", _QWEN25_TEXT)
+_QWEN3_TEXT_FAMILY = _text("qwen3", "Qwen3VLTextModel", _QWEN3_TEXT)
+
+WRAPPERS: tuple[Wrapper, ...] = (
+    # Gemma 3 (modeling_gemma3.py, modeling_siglip.py): SigLIP ViT (its attention-pooling head only with
+    # vision_use_head, false in Google's configs); projector: a bare (vision x text) matrix after an RMSNorm.
+    Wrapper(("gemma3",), "Gemma3ForConditionalGeneration", "gemma3_text", {"tie_word_embeddings": True},
+            text_defaults=_GEMMA3_TEXT, sub_defaults={"vision_config": _SIGLIP},
+            towers=(Encoder("vision", "vision_config", _SIGLIP, head="vision_use_head"),
+                    Projector("vision projector", (Weight((_V + "hidden_size", "text.hidden")),
+                                                   Norm(_V + "hidden_size"))))),
+    # Llama 4 (modeling_llama4.py): ViT with an unfolded-patch Linear, class token, LayerNorms before and
+    # after; pixel-shuffle MLP (vision_adapter) and one Linear to the text width.
+    Wrapper((), "Llama4ForConditionalGeneration", "llama4_text", {"tie_word_embeddings": False},
+            text_defaults=_LLAMA4_TEXT, sub_defaults={"vision_config": _LLAMA4_VISION},
+            towers=(Encoder("vision", "vision_config", _LLAMA4_VISION, patch="linear", positions="grid+1",
+                            class_embedding=True, pre_norm="layernorm"),
+                    Projector("vision projector", (Lin(_V + "intermediate_size", _V + "projector_input_dim"),
+                                                   Lin(_V + "projector_output_dim", _V + "projector_output_dim"),
+                                                   Lin(_V + "vision_output_dim", "text.hidden"))))),
+    # a llama4 config without architectures is what AutoModelForCausalLM builds from it: Llama4ForCausalLM
+    # on its text_config (auto_factory swaps in the text config), no vision tower
+    Wrapper(("llama4",), "Llama4ForCausalLM", "llama4_text", {"tie_word_embeddings": False},
+            text_defaults=_LLAMA4_TEXT),
+    # Mistral Small 3.1 / 3.2 (modeling_mistral3.py, modeling_pixtral.py): Pixtral ViT without biases,
+    # RMSNorms, gated MLP, 2-D RoPE (no position table); projector: RMSNorm, patch merger, 2 Linears.
+    Wrapper(("mistral3",), "Mistral3ForConditionalGeneration", "mistral",
+            {"multimodal_projector_bias": False, "spatial_merge_size": 2, "tie_word_embeddings": True,
+             "vision_feature_layer": -1},
+            text_defaults=_MISTRAL_TEXT, sub_defaults={"vision_config": _PIXTRAL},
+            absent={"text_config": {"model_type": "mistral", "head_dim": 128, "hidden_size": 5120,
+                                    "intermediate_size": 32768, "max_position_embeddings": 131072,
+                                    "num_attention_heads": 32, "num_hidden_layers": 40, "num_key_value_heads": 8,
+                                    "sliding_window": None, "vocab_size": 131072},
+                    "vision_config": {"intermediate_size": 4096, "hidden_size": 1024, "patch_size": 14,
+                                      "image_size": 1540, "num_hidden_layers": 24, "num_attention_heads": 16,
+                                      "head_dim": 64}},
+            towers=(Encoder("vision", "vision_config", _PIXTRAL, patch_bias=False, positions="", pre_norm="rmsnorm",
+                            post_norm=None, norm="rmsnorm", qkv_bias=False, o_bias=False, gated=True,
+                            mlp_bias=False),
+                    Projector("vision projector", (
+                        Norm(_V + "hidden_size"),
+                        Lin(_V + "hidden_size*spatial_merge_size*spatial_merge_size", _V + "hidden_size"),
+                        Lin(_V + "hidden_size*#vision_feature_layer", "text.hidden", "multimodal_projector_bias"),
+                        Lin("text.hidden", "text.hidden", "multimodal_projector_bias"))))),
+    # Qwen2.5-VL (modeling_qwen2_5_vl.py): windowed ViT with RMSNorms, fused qkv, gated MLP with biases,
+    # 3-D patch conv; merger: RMSNorm over the ViT width, MLP over 2x2 merged patches.
+    Wrapper(("qwen2_5_vl",), "Qwen2_5_VLForConditionalGeneration", "qwen2_5_vl_text",
+            {"tie_word_embeddings": False}, text_defaults=_QWEN25_TEXT,
+            sub_defaults={"vision_config": _QWEN25_VISION}, absent={"text_config": None},
+            text_family=_QWEN25_TEXT_FAMILY,
+            towers=(Encoder("vision", "vision_config", _QWEN25_VISION, **_QWEN_VIT, patch_bias=False,
+                            norm="rmsnorm", gated=True),
+                    Projector("vision projector", (Norm(_V + "hidden_size"), Lin(_MERGED, _MERGED, True),
+                                                   Lin(_MERGED, _V + "out_hidden_size", True))))),
+    # Qwen3-VL (modeling_qwen3_vl.py): ViT with a learned position table, LayerNorms, plain MLP; merger and
+    # one "deepstack" merger per deepstack_visual_indexes entry (those norm the merged width).
+    Wrapper(("qwen3_vl",), "Qwen3VLForConditionalGeneration", "qwen3_vl_text",
+            {"tie_word_embeddings": False}, text_defaults=_QWEN3_TEXT,
+            sub_defaults={"vision_config": _QWEN3_VISION},
+            text_family=_QWEN3_TEXT_FAMILY,
+            towers=(Encoder("vision", "vision_config", _QWEN3_VISION, **_QWEN_VIT | {"positions": "num_position_embeddings"}),
+                    Projector("vision projector", (Norm(_V + "hidden_size", "layernorm"), Lin(_MERGED, _MERGED, True),
+                                                   Lin(_MERGED, _V + "out_hidden_size", True))),
+                    Projector("deepstack projectors", (Norm(_MERGED, "layernorm"), Lin(_MERGED, _MERGED, True),
+                                                       Lin(_MERGED, _V + "out_hidden_size", True)),
+                              count="#vision_config.deepstack_visual_indexes"))),
+    # a text_config read alone (the language model of the two above)
+    Wrapper(("qwen2_5_vl_text",), "Qwen2_5_VLTextModel", "qwen2_5_vl_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN25_TEXT, text_key=None, text_family=_QWEN25_TEXT_FAMILY),
+    Wrapper(("qwen3_vl_text",), "Qwen3VLTextModel", "qwen3_vl_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN3_TEXT, text_key=None, text_family=_QWEN3_TEXT_FAMILY),
+)

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from calc.arch.build import Family, assemble, read
-from calc.arch.families import FAMILIES
-from calc.arch.flat import flat_from_layout
+from dataclasses import replace
 
-BY_ARCH: dict[str, Family] = {}
-BY_TYPE: dict[str, Family] = {}
-for _f in FAMILIES:
+from calc.arch.build import Family, assemble, read
+from calc.arch.families import FAMILIES, WRAPPERS
+from calc.arch.flat import flat_from_layout
+from calc.arch.towers import Wrapper, text_config, towers_of
+
+BY_ARCH: dict[str, Family | Wrapper] = {}
+BY_TYPE: dict[str, Family | Wrapper] = {}
+for _f in (*FAMILIES, *WRAPPERS):
     for _a in (_f.architecture, *_f.aliases):
         BY_ARCH.setdefault(_a, _f)
     for _t in _f.model_types:
         BY_TYPE.setdefault(_t, _f)
 
-SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(f.architecture for f in FAMILIES)
+SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(dict.fromkeys(f.architecture for f in (*FAMILIES, *WRAPPERS)))
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(BY_TYPE)
 
-_WHAT_TO_DO = ("size it from its parameter count alone ('parameter count only' on the Training and Inference "
-               "memory pages, or python -m calc memory --params N: weights, optimizer states and compute, no "
-               "activations or KV cache), or read its checkpoint's safetensors headers (a Hugging Face id in the "
-               "sidebar, or --hf ID) for exact weights")
+_WHAT_TO_DO = ("enter its parameter count instead (the parameter-count-only mode: weights, optimizer states "
+               "and compute from the count alone), or read its checkpoint's safetensors header for exact weights")
 
 
-def family_of(cfg: dict) -> tuple[Family, str]:
+def family_of(cfg: dict) -> tuple[Family | Wrapper, str]:
     """The family that reads ``cfg`` and the architecture name it is reported under."""
     archs = cfg.get("architectures")
     if archs is not None and (not isinstance(archs, list) or not all(isinstance(a, str) for a in archs)):
@@ -48,6 +49,25 @@ def family_of(cfg: dict) -> tuple[Family, str]:
 def spec_kwargs(cfg: dict) -> dict:
     """``ModelSpec`` keyword arguments (flat fields, layout, architecture; not name/source) for ``cfg``."""
     family, arch = family_of(cfg)
+    if isinstance(family, Wrapper):
+        return _wrapped_kwargs(cfg, family, arch)
+    return _family_kwargs(cfg, family, arch)
+
+
+def _wrapped_kwargs(cfg: dict, w: Wrapper, arch: str) -> dict:
+    """A multimodal model: its text decoder read by its family, its towers added (calc/arch/towers.py)."""
+    text = text_config(cfg, w)
+    mt = text.get("model_type")
+    f = w.text_family or (BY_TYPE.get(mt) if isinstance(mt, str) else None)
+    if not isinstance(f, Family):
+        raise ValueError(f"{arch}: its text decoder (model_type {text.get('model_type')!r:.60}) is not modelled "
+                         f"here: {_WHAT_TO_DO}")
+    kw = _family_kwargs(text, f, arch)
+    kw["layout"] = replace(kw["layout"], towers=towers_of(cfg, w, kw["layout"].hidden))
+    return kw
+
+
+def _family_kwargs(cfg: dict, family: Family, arch: str) -> dict:
     b = read(cfg, family)
     layout = assemble(b)
     kw = flat_from_layout(layout, b.nominal)
