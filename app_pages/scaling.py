@@ -21,7 +21,7 @@ from calc.scaling import (
     optimum,
     overtraining,
 )
-from calc.scaling_bands import frontier_band, optimum_band, samples_for
+from calc.scaling_bands import frontier_band, inference_aware_band, optimum_band, samples_for
 from ui import charts, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_scaling import (
@@ -240,13 +240,20 @@ elif question == QUESTIONS[2]:
     i2.metric("Against the compute-optimal model", f"{ia.params / ia.chinchilla.params - 1:+.0%} params",
               help=f"Compute-optimal for this loss: {fmt.count(ia.chinchilla.params)} params on "
                    f"{fmt.count(ia.chinchilla.tokens)} tokens")
+    s_inf = samples_for(ikey)
+    if s_inf is not None:
+        ib = inference_aware_band(s_inf, budget, inf_b * 1e9)
+        st.caption(f"10-90% band over {ib.n_samples:,} bootstrap refits (each with its own target loss): N "
+                   f"{fmt.count(ib.params_low)} to {fmt.count(ib.params_high)}, D {fmt.count(ib.tokens_low)} to "
+                   f"{fmt.count(ib.tokens_high)}, saving {ib.saving_low:.1%} to {ib.saving_high:.1%}.")
     compute_link(ia.params, ia.tokens, "this model")
     demand = np.geomspace(1e9, 1e16, 29)
     sweep = [inference_aware_optimum(f2, target, t) for t in demand]
     charts.show(st, inference_demand(demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
                                      ia.chinchilla.params, max(inf_b * 1e9, 1e9)), width="stretch")
     st.caption(f"Source: Sardana et al. 2024 (arXiv 2401.00448) eq. 2: minimise 6ND_tr + 2ND_inf at the loss the "
-               f"budget's compute-optimal model reaches; law: {f2.label} ({f2.source}). No published intervals.")
+               f"budget's compute-optimal model reaches; law: {f2.label} ({f2.source})."
+               + ("" if s_inf is not None else " This law has no published refits, so no band."))
     res.update({"params": (ia.params, "count"), "tokens": (ia.tokens, "count"), "saving": (ia.saving, "ratio")})
 
 # ----- mixture of experts -------------------------------------------------------------------------------

@@ -97,6 +97,71 @@ def loss_band(samples: LawSamples, params: float, tokens: float, percentiles=PER
     return float(lo), float(hi)
 
 
+@dataclass(frozen=True)
+class InferenceAwareBand:
+    """10th-90th percentile of Sardana et al.'s inference-aware optimum across refits: each refit's own target (the
+    loss of its compute-optimal model at the budget) and its own cheapest (N, D_tr) for the inference demand."""
+
+    params_low: float
+    params_high: float
+    tokens_low: float
+    tokens_high: float
+    loss_low: float
+    loss_high: float
+    saving_low: float
+    saving_high: float
+    n_samples: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in ("params_low", "params_high", "tokens_low", "tokens_high", "loss_low",
+                                              "loss_high", "saving_low", "saving_high")}
+
+
+def inference_aware_band(samples: LawSamples, flops: float, inference_tokens: float,
+                         percentiles=PERCENTILES) -> InferenceAwareBand:
+    """Per refit: target = L at its optimum for ``flops``; minimise 6 N D_tr(N) + 2 N D_inf over ln N on its iso-loss
+    curve D_tr(N) = (B / (target - E - A/N^alpha))^(1/beta), between the smallest N that reaches the target and the
+    compute-optimal N (Sardana et al. 2024 eq. 2, as ``calc.scaling.inference_aware_optimum``), by a golden-section
+    search run on every refit at once (80 steps: the bracket shrinks 0.618^80, below 1e-16 of its width)."""
+    if len(samples) < 2:
+        raise ValueError("a band needs at least 2 refits")
+    d_inf = float(inference_tokens)
+    n_opt = samples.optimal_params(flops)
+    target = samples.loss(n_opt, flops / (6.0 * n_opt))
+    excess = target - samples.E
+    lo = np.log((samples.A / excess) ** (1.0 / samples.alpha)) + 1e-9
+    hi = np.log(n_opt)
+
+    def total(log_n: np.ndarray) -> np.ndarray:
+        n = np.exp(log_n)
+        gap = excess - samples.A / n ** samples.alpha
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(gap > 0, (samples.B / gap) ** (1.0 / samples.beta), np.inf)
+        return 6.0 * n * d + 2.0 * n * d_inf
+
+    inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = lo.copy(), hi.copy()
+    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
+    fc, fd = total(c), total(d)
+    for _ in range(80):
+        left = fc < fd
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        c_new, d_new = b - inv_phi * (b - a), a + inv_phi * (b - a)
+        c, d = np.where(left, c_new, d), np.where(left, c, d_new)
+        fc, fd = np.where(left, total(c_new), fd), np.where(left, fc, total(d_new))
+    best = (a + b) / 2.0
+    chin_total = flops + 2.0 * n_opt * d_inf  # the compute-optimal model: 6 N D = C, plus its inference
+    t_best = total(best)
+    better = t_best < chin_total  # never worse than the compute-optimal point (as the scalar optimum)
+    n = np.where(better, np.exp(best), n_opt)
+    tok = (samples.B / (excess - samples.A / n ** samples.alpha)) ** (1.0 / samples.beta)
+    saving = 1.0 - np.minimum(t_best, chin_total) / chin_total
+    (nl, nh), (dl, dh), (ll, lh), (sl, sh) = (np.percentile(v, percentiles) for v in (n, tok, target, saving))
+    return InferenceAwareBand(float(nl), float(nh), float(dl), float(dh), float(ll), float(lh), float(sl), float(sh),
+                              len(samples))
+
+
 @cache
 def epoch_samples() -> LawSamples:
     """Besiroglu et al. 2024's 4,000 bootstrap refits (see module doc)."""

@@ -383,3 +383,16 @@ def test_cli_degenerate_runs_exit_2_with_a_sentence(runs_csv, message, tmp_path,
     code, out = run_cli(capsys, "--runs", str(path), "--compute", "1e23")
     assert code == 2 and out.out == ""
     assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err and message in out.err
+
+
+def test_scaling_page_inference_demand_shows_the_band_of_a_law_with_refits():
+    """Item 5 on the page: under the Epoch law (Besiroglu et al.'s refits) the inference-aware answer carries its
+    10-90% band; under Sardana's constants (no published refits) the page says there is none."""
+    from calc.scaling_bands import epoch_samples, inference_aware_band
+
+    at, m = run_scaling_page({"sbs": "FLOPs", "sc": "1e23", "sq": QUESTIONS[2], "sil": "epoch", "sinf": "2000"})
+    band = inference_aware_band(epoch_samples(), 1e23, 2e12)
+    shown = [c.value for c in at.caption if "10-90% band over 4,000 bootstrap refits" in c.value]
+    assert shown and f"saving {band.saving_low:.1%} to {band.saving_high:.1%}" in shown[0]
+    at, _ = run_scaling_page({"sbs": "FLOPs", "sc": "1e23", "sq": QUESTIONS[2], "sil": "sardana"})
+    assert any("no published refits, so no band" in c.value for c in at.caption)

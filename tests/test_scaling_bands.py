@@ -87,3 +87,46 @@ def test_cli_runs_band(tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)["fits"][0]  # yours, then the --fit default (epoch)
     assert r["fit"] == "yours" and r["params_low"] < r["params"] < r["params_high"]
     assert r["loss_low"] < r["loss"] < r["loss_high"]
+
+
+def _brute_inference_aware(law_row, flops, d_inf):
+    """Independent of calc: one refit's target (its optimum's loss, the optimum found by scanning N) and its
+    cheapest point 6 N D_tr + 2 N D_inf on the iso-loss curve, scanning ln N in steps of 1e-4."""
+    E, A, B, alpha, beta = law_row
+    n = np.geomspace(1e6, 1e14, 184_208)
+    target = np.min(E + A / n ** alpha + B / (flops / (6 * n)) ** beta)
+    gap = target - E - A / n ** alpha
+    ok = gap > 0
+    d = (B / gap[ok]) ** (1 / beta)
+    total = 6 * n[ok] * d + 2 * n[ok] * d_inf
+    i = np.argmin(total)
+    return n[ok][i], d[i], target
+
+
+def test_inference_aware_band_is_the_percentile_of_each_refits_own_optimum():
+    """Issue 19 item 5 for the inference-aware answer: 41 of Besiroglu et al.'s refits, each solved by a brute-force
+    scan here; the band's percentiles agree with the scan's to its resolution (1e-4 in ln N)."""
+    from calc.scaling_bands import LawSamples, inference_aware_band
+
+    s = epoch_samples()
+    rows = np.column_stack([s.E, s.A, s.B, s.alpha, s.beta])[::100][:41]
+    sub = LawSamples.from_matrix(rows)
+    flops, d_inf = 1e23, 2e12
+    brute = np.array([_brute_inference_aware(r, flops, d_inf) for r in rows])
+    band = inference_aware_band(sub, flops, d_inf)
+    for col, (lo, hi) in ((0, (band.params_low, band.params_high)), (1, (band.tokens_low, band.tokens_high)),
+                          (2, (band.loss_low, band.loss_high))):
+        want = np.percentile(brute[:, col], (10, 90))
+        assert (lo, hi) == pytest.approx(tuple(want), rel=2e-3), col
+
+
+def test_cli_inference_aware_and_overtraining_blocks_carry_bands(capsys):
+    assert main(["scaling", "--params", "13e9", "--tokens", "300e9", "--inference-tokens", "2T", "--fit", "epoch",
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    ia, ot = r["inference_aware"], r["overtraining"]
+    assert ia["params_low"] < ia["params"] < ia["params_high"] and ia["tokens_low"] < ia["tokens"] < ia["tokens_high"]
+    assert ia["loss_low"] < ia["target_loss"] < ia["loss_high"] and ia["saving_low"] < ia["saving"] < ia["saving_high"]
+    assert ot["loss_low"] < ot["loss"] < ot["loss_high"]
+    assert main(["scaling", "--params", "13e9", "--inference-tokens", "2T", "--fit", "sardana", "--json"]) == 0
+    assert "params_low" not in json.loads(capsys.readouterr().out)["inference_aware"]  # no published refits

@@ -13,7 +13,8 @@
 
 Every ``--json`` result carries ``params_low``, ``params_high``, ``tokens_low``, ``tokens_high``, ``loss_low``,
 ``loss_high`` (10th-90th percentile over bootstrap refits) where the law has published or fitted refits: ``epoch``
-(Besiroglu et al. 2024's bootstrap) and your own runs.
+(Besiroglu et al. 2024's bootstrap) and your own runs; so do its ``inference_aware`` block (with ``saving_low``,
+``saving_high``) and its ``overtraining`` block (``loss_low``, ``loss_high``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from calc.scaling import (
     optimum_for_params,
     overtraining,
 )
-from calc.scaling_bands import optimum_band, samples_for
+from calc.scaling_bands import inference_aware_band, loss_band, optimum_band, samples_for
 from calc.units import format_count
 
 SPECIAL_FITS = ("krajewski", "kumar")
@@ -120,12 +121,17 @@ def _dense(args, fit_key: str, flops, user_fit, samples_user) -> tuple[dict, lis
                                                           "loss": ot.same_compute.loss},
                                  "loss_penalty": ot.loss_penalty, "flops_for_same_loss": ot.flops_for_same_loss,
                                  "compute_overhead": ot.compute_overhead}
+            if samples is not None:  # this run's loss across the refits
+                d["overtraining"]["loss_low"], d["overtraining"]["loss_high"] = loss_band(samples, ot.params,
+                                                                                          ot.tokens)
         if args.inference_tokens is not None and fit.loss_model is not None:
             ia = inference_aware_optimum(fit, o.loss, args.inference_tokens)
             d["inference_aware"] = {"target_loss": ia.target_loss, "inference_tokens": ia.inference_tokens,
                                     "params": ia.params, "tokens": ia.tokens, "training_flops": ia.training_flops,
                                     "total_flops": ia.total_flops, "chinchilla_total_flops": ia.chinchilla_total_flops,
                                     "flops_saved": ia.chinchilla_total_flops - ia.total_flops, "saving": ia.saving}
+            if samples is not None:  # each refit's own target and optimum
+                d["inference_aware"].update(inference_aware_band(samples, o.flops, args.inference_tokens).as_dict())
         results.append(d)
     return out, results
 
