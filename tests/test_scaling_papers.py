@@ -203,3 +203,51 @@ def test_gadre_predicts_the_held_out_runs():
     law = get_fit("gadre").loss_model
     errors = [abs(float(law.loss(r.params, r.tokens)) - r.loss) / r.loss for r in scaling_overtrain.HELD_OUT_RUNS]
     assert [round(100 * e, 4) for e in errors] == [0.7103, 0.7320]
+
+
+# ----- the CLI flags of item 6, each against its paper ------------------------------------------------------
+
+def _json(capsys, *args) -> dict:
+    assert main(["scaling", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_fit_keys_and_flags_reproduce_the_papers(capsys):
+    # --fit kumar alone: the compute-optimal precision, 7-8 bits (Kumar et al. sec. 4.3.2)
+    r = _json(capsys, "--compute", "1e23", "--fit", "kumar")
+    assert r["fit"] == "kumar" and 7.0 - 0.05 <= r["bits"] <= 8.0 and r["bits"] == r["optimal_bits"]
+    # --precision-bits B with --compute: that precision's optimum beside the best one; 4 bits costs loss
+    r4 = _json(capsys, "--compute", "1e23", "--precision-bits", "4")
+    assert r4["bits"] == 4.0 and r4["loss"] > r4["loss_at_optimal_bits"] and r4["params"] > r["params"]
+    # --precision-bits with --params/--tokens: one run; 4-bit training keeps under a quarter of 16-bit's N_eff
+    lo = _json(capsys, "--params", "1e9", "--tokens", "20e9", "--precision-bits", "4")
+    hi = _json(capsys, "--params", "1e9", "--tokens", "20e9", "--precision-bits", "16")
+    assert hi["effective_params"] / lo["effective_params"] > 4 and lo["flops"] == hi["flops"] / 4  # C = 6/16 NDP
+    # --fit krajewski alone (E = 64, G searched): Table 2's 64 x 7B row at 6.46e21 FLOPs has G = 32
+    r = _json(capsys, "--compute", "6.46e21", "--fit", "krajewski")
+    assert r["granularity"] == 32 and r["granularity_searched"] and r["active_params"] == pytest.approx(7e9, rel=0.03)
+    # --granularity G with --params N_act --tokens D: that row's loss, 2.076, within Table 1's rounding (0.03)
+    r = _json(capsys, "--params", "7e9", "--tokens", "137.6e9", "--granularity", "32")
+    assert r["loss"] == pytest.approx(2.076, abs=0.03) and r["flops"] == pytest.approx(6.46e21, rel=0.005)
+    # --fit gadre with --params/--tokens: the held-out 1.4B model over-trained to M = 640, within 0.71%
+    run = scaling_overtrain.HELD_OUT_RUNS[0]
+    r = _json(capsys, "--fit", "gadre", "--params", str(run.params), "--tokens", str(run.tokens))
+    assert round(100 * abs(r["overtraining"]["loss"] - run.loss) / run.loss, 4) == 0.7103
+    # --fit muennighoff without --unique-tokens: its base law (C4), alpha = beta
+    r = _json(capsys, "--compute", "1e22", "--fit", "muennighoff")
+    assert r["fit"] == "muennighoff" and r["tokens_per_param"] == pytest.approx(
+        scaling_data.optimum(1e22, 1e17).tokens / scaling_data.optimum(1e22, 1e17).params, rel=1e-3)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--compute", "1e22", "--unique-tokens", "25B", "--experts", "64"], "different laws"),
+    (["--compute", "1e22", "--precision-bits", "8", "--fit", "epoch"], "goes with --fit kumar"),
+    (["--compute", "1e22", "--granularity", "8", "--fit", "sardana"], "goes with --fit krajewski"),
+    (["--compute", "1e22", "--experts", "16"], "E = 64"),
+    (["--params", "7e9", "--tokens", "1T", "--experts", "64"], "needs --granularity"),
+    (["--params", "7e9", "--fit", "kumar"], "needs --compute"),
+])
+def test_cli_law_flags_that_do_not_combine_are_one_line(args, message, capsys):
+    assert main(["scaling", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
