@@ -309,7 +309,7 @@ elif question == QUESTIONS[4]:
     sweep_loss = np.array([scaling_precision.optimum(budget, b).loss for b in sweep_bits])
     charts.show(st, precision_sweep(sweep_bits, sweep_loss, best.bits, bits), width="stretch")
     st.caption(f"Source: {scaling_precision.SOURCE}. Compute C = (6/16) N D P; constants fitted on 30M-220M "
-               "models (Dolma nats): the paper stresses the trend, not the numbers. No published intervals.")
+               "models (Dolma nats): the paper stresses the trend, not the numbers. No published intervals, so no band.")
     res.update({"params": (po.params, "count"), "tokens": (po.tokens, "count"), "bits": (best.bits, "number")})
 
 # ----- over-training ----------------------------------------------------------------------------------
@@ -343,8 +343,11 @@ elif question == QUESTIONS[5]:
               help=f"2N; the compute-optimal model of the same loss has {fmt.count(n_same)} params")
     s = samples_for(okey)
     if s is not None:
-        st.caption(f"Loss of this run across the refits (10-90%): {np.percentile(s.loss(ot.params, ot.tokens), 10):.4f}"
-                   f" to {np.percentile(s.loss(ot.params, ot.tokens), 90):.4f}.")
+        st.caption(f"10-90% band of this run's loss over {len(s):,} bootstrap refits: "
+                   f"{np.percentile(s.loss(ot.params, ot.tokens), 10):.4f} to "
+                   f"{np.percentile(s.loss(ot.params, ot.tokens), 90):.4f}.")
+    else:
+        st.caption(f"{f2.label} has no published refits, so no band (the epoch law has one).")
     compute_link(ot.params, ot.tokens, "this run")
     charts.show(st, overtraining_curve(f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
     st.caption(f"Source: {f2.label} ({f2.source}). Over-training overhead = 6ND / least compute reaching the same "

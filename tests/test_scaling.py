@@ -325,6 +325,8 @@ def test_scaling_page_answers_every_question_for_a_typed_budget(question):
     assert m["Budget"] == "1.000e+23 FLOPs"
     assert len(at.get("plotly_chart")) >= 1
     assert any("Source" in c.value or "source" in c.value for c in at.caption), question
+    # and its band, or a sentence saying the law has none (issue 19: "with the source and the band")
+    assert any("10-90% band" in c.value or "so no band" in c.value for c in at.caption), question
     assert any("Compute and cost" in p.proto.label for p in at.get("page_link"))
 
 
