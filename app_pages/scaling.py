@@ -21,7 +21,7 @@ from calc.scaling import (
     optimum,
     overtraining,
 )
-from calc.scaling_bands import frontier_band, inference_aware_band, optimum_band, samples_for
+from calc.scaling_bands import frontier_band, inference_aware_band, optimum_band, published_exponent_band, samples_for
 from ui import charts, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_scaling import (
@@ -59,6 +59,14 @@ def compute_link(n: float, d: float, what: str) -> None:
         st.page_link("app_pages/compute.py", label=f"Open {what} in Compute and cost (N and D filled in)",
                      icon=":material/schedule:", query_params={"csrc": "typed N", "cn": f"{n / 1e9:.6g}",
                                                                "cd": f"{d / 1e9:.6g}", "gpu": pickers.current_gpu().name})
+
+
+def _exponent_text(e: dict | None) -> str:
+    if e is None:
+        return ""
+    return (f"10-90% band of the exponents as published (Hoffmann et al. 2022 Table 2): a {e['a_low']:.3f} to "
+            f"{e['a_high']:.3f}, b {e['b_low']:.3f} to {e['b_high']:.3f}; the paper gives none for N or D, so no "
+            "band on them.")
 
 
 def three_metrics(n: float, d: float, loss: float | None, band=None, loss_label: str = "Predicted loss") -> None:
@@ -122,7 +130,7 @@ if question == QUESTIONS[0]:
     three_metrics(chosen.params, chosen.tokens, chosen.loss, band)
     st.caption(f"{get_fit(pick).label}: {get_fit(pick).source}. "
                + (band_text(band) + " (Besiroglu et al. 2024's own bootstrap of their refit)." if band else
-                  "No published refits for this fit, so no band."))
+                  _exponent_text(published_exponent_band(pick)) or "No published refits for this fit, so no band."))
     compute_link(chosen.params, chosen.tokens, "this model")
     res.update({"params": (chosen.params, "count"), "tokens": (chosen.tokens, "count")})
     rows, outside = [], []

@@ -30,6 +30,20 @@ EPOCH_PUBLISHED_CI95 = {"A": (285.214, 743.626), "B": (1042.357, 5810.344), "E":
 #: Their standard error of a = beta / (alpha + beta) over the bootstrap, and its 80% interval width.
 EPOCH_PUBLISHED_A_SE, EPOCH_PUBLISHED_A_WIDTH80 = 0.020, 0.051
 PERCENTILES = (10.0, 90.0)
+#: Hoffmann et al. 2022 Table 2: the exponents a (N_opt ~ C^a) and b (D_opt ~ C^b) of each approach with their
+#: 10th-90th bootstrap percentiles, as printed. The paper gives no interval for the coefficients, and the rows our
+#: projections are anchored on (Tables 3 / A3) are themselves extrapolations, so no N or D band follows from these:
+#: they are reported as the published intervals of the exponents.
+HOFFMANN_TABLE2 = {"approach1": ((0.488, 0.502), (0.501, 0.512)), "approach2": ((0.462, 0.534), (0.483, 0.529)),
+                   "approach3": ((0.454, 0.455), (0.542, 0.543))}
+
+
+def published_exponent_band(key: str) -> dict[str, float] | None:
+    """``{"a_low", "a_high", "b_low", "b_high"}`` where the paper printed them (Hoffmann et al. Table 2), else None."""
+    if key not in HOFFMANN_TABLE2:
+        return None
+    (al, ah), (bl, bh) = HOFFMANN_TABLE2[key]
+    return {"a_low": al, "a_high": ah, "b_low": bl, "b_high": bh}
 
 
 @dataclass(frozen=True, eq=False)

@@ -398,3 +398,9 @@ def test_scaling_page_inference_demand_shows_the_band_of_a_law_with_refits():
     assert shown and f"saving {band.saving_low:.1%} to {band.saving_high:.1%}" in shown[0]
     at, _ = run_scaling_page({"sbs": "FLOPs", "sc": "1e23", "sq": QUESTIONS[2], "sil": "sardana"})
     assert any("no published refits, so no band" in c.value for c in at.caption)
+
+
+def test_scaling_page_shows_table2_exponent_intervals_for_an_approach():
+    at, _ = run_scaling_page({"sbs": "FLOPs", "sc": "1e23", "sq": QUESTIONS[0], "sfit": "approach2"})
+    # Hoffmann et al. 2022 Table 2, Approach 2: a 0.49 (0.462, 0.534), b 0.51 (0.483, 0.529)
+    assert any("a 0.462 to 0.534, b 0.483 to 0.529" in c.value for c in at.caption)

@@ -13,8 +13,9 @@
 
 Every ``--json`` result carries ``params_low``, ``params_high``, ``tokens_low``, ``tokens_high``, ``loss_low``,
 ``loss_high`` (10th-90th percentile over bootstrap refits) where the law has published or fitted refits: ``epoch``
-(Besiroglu et al. 2024's bootstrap) and your own runs; so do its ``inference_aware`` block (with ``saving_low``,
-``saving_high``) and its ``overtraining`` block (``loss_low``, ``loss_high``).
+(Besiroglu et al. 2024's bootstrap) and your own runs, whose ``inference_aware`` block (with ``saving_low``,
+``saving_high``) and ``overtraining`` block (``loss_low``, ``loss_high``) carry theirs too. Chinchilla's approaches
+carry Table 2's published intervals of the exponents (``a_low``, ``a_high``, ``b_low``, ``b_high``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from calc.scaling import (
     optimum_for_params,
     overtraining,
 )
-from calc.scaling_bands import inference_aware_band, loss_band, optimum_band, samples_for
+from calc.scaling_bands import inference_aware_band, loss_band, optimum_band, published_exponent_band, samples_for
 from calc.units import format_count
 
 SPECIAL_FITS = ("krajewski", "kumar")
@@ -112,6 +113,10 @@ def _dense(args, fit_key: str, flops, user_fit, samples_user) -> tuple[dict, lis
         if samples is not None:
             d.update(optimum_band(samples, o.flops).as_dict())
             d["band"] = f"10th-90th percentile over {len(samples)} bootstrap refits"
+        exponents = published_exponent_band(fit.key)
+        if exponents is not None:
+            d.update(exponents)
+            d["band"] = "Hoffmann et al. 2022 Table 2: 10th-90th percentiles of the exponents only (no N or D band)"
         if args.tokens is not None:
             ot = overtraining(fit, args.params, args.tokens)
             d["overtraining"] = {"params": ot.params, "tokens": ot.tokens, "flops": ot.flops,
