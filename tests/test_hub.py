@@ -195,6 +195,55 @@ def test_cache_serves_repeats_and_never_blocks_other_ids(fake, monkeypatch):
     assert done["fast"] < done["slow"] - 0.5
 
 
+def test_ttl_cache_expires_bounds_and_shares_one_call():
+    """hub.cache.TTLCache on a clock the test moves: a hit within the time-to-live, a new call after it; at most
+    max_entries kept (least recently used out); a failure is not cached; concurrent callers of one key share one
+    call while another key does not wait."""
+    from hub.cache import TTLCache
+
+    now = [0.0]
+    cache = TTLCache(ttl_s=60, max_entries=2, clock=lambda: now[0])
+    calls = []
+
+    def compute(key):
+        calls.append(key)
+        return f"value of {key}"
+
+    assert cache.get_or_compute("a", lambda: compute("a")) == "value of a"
+    now[0] = 59.9
+    cache.get_or_compute("a", lambda: compute("a"))
+    assert calls == ["a"]  # within the TTL: a hit
+    now[0] = 60.1
+    cache.get_or_compute("a", lambda: compute("a"))
+    assert calls == ["a", "a"]  # expired: fetched again
+    cache.get_or_compute("b", lambda: compute("b"))
+    cache.get_or_compute("a", lambda: compute("a"))  # a is now the most recent
+    cache.get_or_compute("c", lambda: compute("c"))  # over 2 entries: b goes
+    cache.get_or_compute("a", lambda: compute("a"))
+    cache.get_or_compute("b", lambda: compute("b"))
+    assert calls == ["a", "a", "b", "c", "b"]
+    with pytest.raises(ValueError):
+        cache.get_or_compute("bad", lambda: (_ for _ in ()).throw(ValueError("down")))
+    assert cache.get_or_compute("bad", lambda: compute("bad")) == "value of bad"  # the failure was not kept
+
+    gate, slow_calls, results = threading.Event(), [], []
+
+    def slow():
+        slow_calls.append(1)
+        gate.wait(5)
+        return "slow"
+
+    workers = [threading.Thread(target=lambda: results.append(cache.get_or_compute("s", slow))) for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(0.2)
+    assert cache.get_or_compute("other", lambda: "fast") == "fast"  # another key never waits on "s"
+    gate.set()
+    for w in workers:
+        w.join(5)
+    assert results == ["slow"] * 4 and len(slow_calls) == 1
+
+
 # ----- GGUF repositories -----------------------------------------------------------------------------
 def test_gguf_repo_lists_files_with_real_sizes_and_predictions(fake, files):
     m = hub.resolve("org/tiny-GGUF")

@@ -188,3 +188,14 @@ def test_fp8_checkpoint_shown_with_its_quantization_and_weighed_as_published(fak
                                                "im_ovh": "0.0"})
     assert at.selectbox(key="im_w").value == AS_PUBLISHED
     assert metrics(at)["Weights per GPU"] == f"{nbytes / 1e9:.2f} GB"  # not 16.06 GB of BF16
+
+
+def test_sidebar_id_with_revision(fake):
+    """Item 1: ``org/name@revision`` in the sidebar (and so in a link) reads that revision."""
+    sha = fake.repos[LLAMA].sha
+    at = run("app_pages/models.py", {KEY: f"{LLAMA}@{sha}"})
+    at.sidebar.text_input(key=KEY).input(f"{LLAMA}@{sha}").run()
+    assert at.sidebar.selectbox(key="model").value == f"{LLAMA}@{sha}"
+    assert metrics(at)["Parameters in the checkpoint"] == "8.03 B"
+    assert any(u.startswith(f"/api/models/{LLAMA}/revision/{sha}") for u in fake.urls())
+    assert not any(u.startswith(f"/api/models/{LLAMA}?") for u in fake.urls())  # never the default branch
