@@ -110,7 +110,7 @@ if sweep.compute_bound_from is None:
 else:
     st.caption(f"Decode becomes compute-bound from batch {sweep.compute_bound_from:,}: beyond it, more sequences "
                f"add FLOPs faster than the shared weight reads save time.")
-title = f"{spec.name} on {gpu.name}: decode throughput against batch"
+title = f"Decode throughput against batch<br><sup>{text.html(spec.name)} on {text.html(gpu.name)}</sup>"
 charts.show(st, tokens_vs_batch(sweep, batch, fit, title), width="stretch")
 charts.show(st, step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
 

@@ -2,7 +2,8 @@
 
 Item 1: a CPU benchmark's figures applied to the sidebar's H100; item 3: the Against-batch log axis running to
 10^17.9; item 4: QLoRA on an RTX 4090 "does not fit" with no word of recompute; item 5: Home's Details link
-dropping Home's settings. Expected figures come from calc (itself checked against papers and real tensors)
+dropping Home's settings; item 13: at 390 px the stacked-bar legend, the Plotly toolbar and the scaling chart's
+labels ran into the axis, the titles and each other. Expected figures come from calc (itself checked against papers and real tensors)
 and the H100 datasheet (989 dense bf16 TFLOP/s, REFERENCE.md).
 """
 
@@ -151,5 +152,70 @@ def test_a_page_load_requests_nothing_beyond_the_app(app, browser):
         assert urlparse(icon).hostname == "127.0.0.1"
         response = pg.request.get(icon)
         assert response.ok and response.headers["content-type"].startswith("image/")
+    finally:
+        ctx.close()
+
+
+#: Where each drawn part of every chart sits (the browser's layout, not our figure dicts): legends (not the
+#: hover box), axis titles and tick labels, chart titles, annotations, point labels, the Plotly toolbar.
+PARTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+    const R = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const parts = [];
+    const add = (sel, kind) => gd.querySelectorAll(sel).forEach(e => parts.push([kind, (e.textContent || '').slice(0, 40), R(e)]));
+    add('.infolayer g.legend rect.bg', 'legend');
+    add('.infolayer g.legend .scrollbar', 'legend scrollbar');
+    add('.g-xtitle text', 'axis title');
+    add('.xtick text', 'tick');
+    add('.g-gtitle text', 'title');
+    add('g.annotation', 'annotation');
+    add('.textpoint text', 'label');
+    add('.modebar-container', 'toolbar');
+    add('.draglayer .nsewdrag', 'plot');
+    return {chart: R(gd), parts};
+})"""
+
+
+def _overlaps(chart: dict) -> list[str]:
+    def visible(r):
+        return r[2] - r[0] > 0.5 and r[3] - r[1] > 0.5
+
+    def hit(a, b):
+        return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+    parts = [(k, t, r) for k, t, r in chart["parts"] if visible(r) and k != "plot"]
+    bad = [f"{k} {t!r} beside the chart" for k, t, r in parts
+           if k != "toolbar" and (r[0] < chart["chart"][0] - 1 or r[2] > chart["chart"][2] + 1)]
+    bad += [f"{k} {t!r} scrolls" for k, t, r in parts if k == "legend scrollbar"]
+    for i, (k1, t1, r1) in enumerate(parts):
+        for k2, t2, r2 in parts[i + 1:]:
+            if k1 == k2 and k1 in ("tick", "legend", "legend scrollbar", "toolbar"):
+                continue
+            if hit(r1, r2):
+                bad.append(f"{k1} {t1!r} covers {k2} {t2!r}")
+    return bad
+
+
+@pytest.mark.parametrize("path", ["training-memory?model=Meta-Llama-3-70B", "scaling", "speed"])
+def test_charts_at_390_px_keep_legends_toolbar_and_labels_apart(app, browser, path):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})  # an iPhone 12-15 screen
+    try:
+        pg = ctx.new_page()
+        go(pg, f"{app}/{path}")
+        plots = pg.locator(".js-plotly-plot")
+        plots.first.wait_for(timeout=30_000)
+        checked = 0
+        for i in range(plots.count()):
+            if not plots.nth(i).is_visible():
+                continue  # in a closed expander
+            plots.nth(i).scroll_into_view_if_needed()
+            plots.nth(i).hover()  # the toolbar shows on hover
+            pg.wait_for_timeout(300)
+            chart = pg.evaluate(PARTS_JS)[i]
+            assert _overlaps(chart) == [], (path, i)
+            plot = next(r for k, _, r in chart["parts"] if k == "plot")
+            assert plot[3] - plot[1] >= 60, (path, i, "plot area squeezed by its legend")
+            checked += 1
+        assert checked >= 1
+        screenshot(pg, f"newcomer_390_{path.split('?')[0]}")
     finally:
         ctx.close()

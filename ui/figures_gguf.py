@@ -7,6 +7,7 @@ import re
 import plotly.graph_objects as go
 
 from calc.gguf import QuantResult, type_bits
+from ui.figures_memory import label_anchor
 from ui.plot import figure, vline
 from ui.text import html
 
@@ -30,11 +31,13 @@ def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_lab
     if capacity:
         marks = dict(shapes=[vline(capacity, dict(color="#E45756", dash="dash"))],
                      annotations=[dict(showarrow=False, text=f"{html(gpu_label)}: {capacity:.1f} {unit}", x=capacity,
-                                       xanchor="center", xref="x", y=1, yanchor="bottom", yref="y domain")])
+                                       xanchor=label_anchor(capacity, max([capacity] + [r["weights"] + r["kv"]
+                                                                                        + r["compute"] for r in rows])),
+                                       xref="x", y=1, yanchor="bottom", yref="y domain")])
     return figure(data, dict(**marks, barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
                              yaxis=dict(autorange="reversed", title=None),
-                             legend=dict(orientation="h", y=1.06, traceorder="normal"),
-                             margin=dict(l=10, r=10, t=60, b=10)))
+                             legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", traceorder="normal"),
+                             margin=dict(l=10, r=10, t=30, b=10)))
 
 
 def type_map(quant: QuantResult) -> go.Figure:

@@ -35,6 +35,12 @@ COLORS = {
 }
 
 
+def label_anchor(x: float, x_max: float) -> str:
+    """Which side of a vertical line at ``x`` (axis from 0 to ``x_max``) its label hangs: left of a line in the
+    right half, so the label stays inside a 390 px wide chart (centred, it ran past the right edge)."""
+    return "right" if x > 0.5 * x_max else "left"
+
+
 def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> go.Figure:
     """One stacked horizontal bar of the per-GPU components, with the GPU's capacity as a line."""
     data = [dict(type="bar", name=LABELS.get(key, key), y=["per GPU"], x=[value], orientation="h",
@@ -43,9 +49,11 @@ def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_
     total = sum(components.values())
     return figure(data, dict(
         shapes=[vline(capacity, dict(color="black", dash="dash"))],
-        annotations=[dict(showarrow=False, text=f"{html(gpu_name)}: {capacity:,.1f} {unit}", x=capacity, xanchor="center",
+        annotations=[dict(showarrow=False, text=f"{html(gpu_name)}: {capacity:,.1f} {unit}", x=capacity,
+                          xanchor=label_anchor(capacity, max(total, capacity) * 1.08),
                           xref="x", y=1, yanchor="bottom", yref="y domain")],
-        barmode="stack", height=230, xaxis_title=f"memory per GPU ({unit})",
+        # 300 px: at 390 px the legend wraps to one entry a row, and the bar keeps about 100 px above it
+        barmode="stack", bargap=0.35, height=300, xaxis_title=f"memory per GPU ({unit})",
         xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,
         legend_traceorder="normal", margin=dict(l=10, r=10, t=40, b=10)))
 

@@ -19,9 +19,10 @@ def _batch_axis(batches) -> dict:
 
 def _vline(x: float, text: str, color: str, dash: str, yanchor: str) -> tuple[dict, dict]:
     """A vertical line with a label on a log-x axis (annotations take log10 coordinates there; add_vline's own
-    annotation would land at 10**x)."""
+    annotation would land at 10**x). The label sits at the plot's top edge: above it (``yanchor="bottom"``) or
+    just inside (``"top"``); below the plot it covered the batch axis' tick labels."""
     return (vline(x, dict(color=color, dash=dash)),
-            dict(x=math.log10(x), y=1 if yanchor == "bottom" else 0, yref="paper", xanchor="left",
+            dict(x=math.log10(x), y=1, yref="paper", xanchor="left",
                  yanchor=yanchor, text=text, showarrow=False, font={"color": color}))
 
 
@@ -57,7 +58,9 @@ def tokens_vs_batch(sweep: BatchSweep, batch: int, memory_max_batch: int | None,
         yaxis2=dict(anchor="x", overlaying="y", side="right", title="tokens/s, one sequence", rangemode="tozero",
                     showgrid=False, tickformat=",.3~g"),
         **_markers(sweep, batch, memory_max_batch),
-        title=title, height=430, legend_orientation="h", legend_y=-0.25, margin={"l": 10, "r": 10, "t": 50, "b": 10}))
+        # the title at the figure's top, the markers' labels just above the plot: room for both at 390 px
+        title=dict(text=title, yref="container", y=0.97, yanchor="top"), height=460, legend_orientation="h",
+        legend_y=-0.25, margin={"l": 10, "r": 10, "t": 95, "b": 10}))
 
 
 def step_time_vs_batch(sweep: BatchSweep, steps: int, batch: int, memory_max_batch: int | None) -> go.Figure:
