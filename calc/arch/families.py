@@ -603,3 +603,221 @@ WRAPPERS: tuple[Wrapper, ...] = (
     Wrapper(("qwen3_vl_text",), "Qwen3VLTextModel", "qwen3_vl_text", {"tie_word_embeddings": False},
             text_defaults=_QWEN3_TEXT, text_key=None, text_family=_QWEN3_TEXT_FAMILY),
 )
+
+
+# ===== arch (issue 12 item 2): census batch 2 - each entry checked by tests/test_census.py =================
+def _first_of_n(n: int):
+    """Layer i is full attention when i % n == 0, else sliding (CWM, Granite-SWA)."""
+    def rule(c, L: int) -> list[str]:
+        return ["full_attention" if i % n == 0 else "sliding_attention" for i in range(L)]
+    return rule
+
+
+def _post_norms(b: Build) -> None:
+    """HyperCLOVA X: two more norms after attention and MLP when use_post_norm (``modeling_hyperclovax.py``)."""
+    b.norms = 4 if b.c.bool("use_post_norm") else 2
+
+
+def _xielu(b: Build) -> None:
+    """Apertus: the xIELU activation learns alpha_p and alpha_n per layer (``activations.XIELUActivation``)."""
+    if b.mlp is not None and (b.c.str("hidden_act") or "") == "xielu":
+        b.mlp = replace(b.mlp, act_params=2)
+
+
+def _bitnet(b: Build) -> None:
+    """BitNet b1.58: an RMSNorm over the intermediate width before down_proj (ffn_sub_norm); the attention's
+    attn_sub_norm over the hidden width is the third per-layer norm (``modeling_bitnet.py``)."""
+    b.mlp = replace(b.mlp, inner_norm="rmsnorm")
+
+
+def _llama_like(types: tuple[str, ...], arch: str, defaults: dict, **kw) -> Family:
+    """A Llama-shaped decoder (q/k/v/o, gated MLP, two RMSNorms) with attention_bias / mlp_bias fields."""
+    kw.setdefault("qkv_bias", "attention_bias")
+    kw.setdefault("o_bias", "attention_bias")
+    kw.setdefault("mlp_bias", "mlp_bias")
+    return Family(types, arch, defaults, **kw)
+
+
+FAMILIES += (
+    _llama_like(("cwm",), "CwmForCausalLM",
+                {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+                 "tie_word_embeddings": False, "mlp_bias": False, "sliding_window": 8192},
+                layer_types=_first_of_n(4)),
+    _llama_like(("helium",), "HeliumForCausalLM",
+                {"num_key_value_heads": 20, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 4096,
+                 "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False}),
+    _llama_like(("hyperclovax",), "HyperCLOVAXForCausalLM",
+                {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+                 "attention_bias": False, "mlp_bias": False, "use_post_norm": True},
+                hooks=(_post_norms,)),
+    _llama_like(("internlm3",), "InternLM3ForCausalLM",
+                {"num_key_value_heads": 2, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 32768,
+                 "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False},
+                o_bias=False),
+    _llama_like(("iquestcoder",), "IQuestCoderForCausalLM",
+                {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+                 "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False}),
+    _llama_like(("jais2",), "Jais2ForCausalLM",
+                {"hidden_act": "relu2", "max_position_embeddings": 8192, "tie_word_embeddings": False,
+                 "attention_bias": True, "mlp_bias": True},
+                gated=False, norm="layernorm"),
+    _llama_like(("arcee",), "ArceeForCausalLM",
+                {"hidden_act": "relu2", "max_position_embeddings": 4096, "tie_word_embeddings": False,
+                 "attention_bias": False, "mlp_bias": False},
+                gated=False),
+    _llama_like(("apertus", "apertus1p5_text"), "ApertusForCausalLM",
+                {"hidden_act": "xielu", "max_position_embeddings": 65536, "tie_word_embeddings": False,
+                 "attention_bias": False},
+                aliases=("Apertus1p5ForCausalLM",), gated=False, mlp_bias=False, qk_norm="head", hooks=(_xielu,)),
+    _llama_like(("bitnet",), "BitNetForCausalLM",
+                {"num_key_value_heads": 5, "hidden_act": "relu2", "max_position_embeddings": 2048,
+                 "tie_word_embeddings": False, "attention_bias": False},
+                mlp_bias=False, norms=3, hooks=(_bitnet,)),
+    _llama_like(("seed_oss",), "SeedOssForCausalLM",
+                {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 524288,
+                 "tie_word_embeddings": False, "attention_bias": True, "attention_out_bias": False, "mlp_bias": False},
+                o_bias="attention_out_bias"),
+    Family(("ministral",), "MinistralForCausalLM",
+           {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "sliding_window": 4096},
+           layer_types=all_sliding_if_window),
+    Family(("ministral3",), "Ministral3ForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 262144,
+            "tie_word_embeddings": False, "sliding_window": None},
+           layer_types=all_sliding_if_window),
+    Family(("olmo3",), "Olmo3ForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "sliding_window": 4096},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="full", layer_types=every_nth_full("", 4)),
+    Family(("vaultgemma",), "VaultGemmaForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 256, "max_position_embeddings": 8192, "tie_word_embeddings": True,
+            "attention_bias": False, "sliding_window": 4096, "hidden_activation": "gelu_pytorch_tanh"},
+           qkv_bias="attention_bias", o_bias="attention_bias", layer_types=every_nth_full("", 2)),
+    _llama_like(("granite_swa",), "GraniteSWAForCausalLM",
+                {"num_key_value_heads": 4, "hidden_act": "silu", "max_position_embeddings": 8192,
+                 "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False, "sliding_window": 128},
+                sinks=True, layer_types=_first_of_n(4)),
+    Family(("granitemoe_swa",), "GraniteMoeSWAForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "sliding_window": 128, "num_local_experts": 8, "num_experts_per_tok": 2,
+            "shared_intermediate_size": 0},
+           qkv_bias="attention_bias", o_bias="attention_bias", sinks=True, layer_types=_first_of_n(4),
+           moe=MoEFields(intermediate=None, shared_intermediate="shared_intermediate_size")),
+    Family(("granitemoeshared",), "GraniteMoeSharedForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "num_local_experts": 8, "num_experts_per_tok": 2, "shared_intermediate_size": 0},
+           qkv_bias="attention_bias", o_bias="attention_bias",
+           moe=MoEFields(intermediate=None, shared_intermediate="shared_intermediate_size")),
+    Family(("nanochat",), "NanoChatForCausalLM",
+           {"hidden_act": "relu2", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", gated=False, norm="nonparametric"),
+    Family(("mellum",), "MellumForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": False, "sliding_window": 1024, "num_experts": 64,
+            "num_experts_per_tok": 8, "moe_intermediate_size": 896},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head",
+           moe=MoEFields(experts=("num_local_experts", "num_experts"), layers="mlp_layer_types")),
+    Family(("solar_open",), "SolarOpenForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": False, "num_experts_per_tok": 8,
+            "moe_intermediate_size": 1280, "n_shared_experts": 1, "n_routed_experts": 128},
+           names={"intermediate_size": ""}, qkv_bias="attention_bias", window=None,
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
+                         router_fp32=True)),
+)
+
+
+def _afmoe_layers(c, L: int) -> list[bool]:
+    """AFMoE: the first num_dense_layers layers are dense, the rest MoE (``modeling_afmoe.py``)."""
+    dense = c.int("num_dense_layers", 1, lo=0, hi=MAX_LAYERS)
+    return [i >= dense for i in range(L)]
+
+
+def _ernie_moe_layers(c, L: int) -> list[bool]:
+    """ERNIE 4.5 MoE: (i + 1) % moe_layer_interval == 0 and start <= i <= end; end -1 is the last layer
+    (``configuration_ernie4_5_moe.py``)."""
+    start = c.int("moe_layer_start_index", 1, lo=0, hi=MAX_LAYERS)
+    end = c.get("moe_layer_end_index", -1)
+    end = L - 1 if end == -1 else c.int("moe_layer_end_index", lo=0, hi=MAX_LAYERS)
+    step = c.int("moe_layer_interval", 1, hi=MAX_LAYERS)
+    return [(i + 1) % step == 0 and start <= i <= end for i in range(L)]
+
+
+def _gate_attention(b: Build) -> None:
+    """AFMoE: a gate_proj of the query width beside q_proj (sigmoid output gate, ``modeling_afmoe.py``)."""
+    b.attention = replace(b.attention, gate=True)
+    b.mixers = {k: replace(m, gate=True) for k, m in b.mixers.items()}
+
+
+def _diff_lambdas(b: Build) -> None:
+    """DiffLlama: four learned lambda vectors of head_dim per layer (``modeling_diffllama.py``)."""
+    b.mixers = {k: replace(m, lambdas=4) for k, m in b.mixers.items()}
+
+
+def _cohere2_moe_shared(b: Build) -> None:
+    """Cohere2-MoE: num_shared_experts shared MLPs of intermediate_size, fused (``modeling_cohere2_moe.py``)."""
+    n = b.c.int("num_shared_experts", 0, lo=0, hi=MAX_LAYERS)
+    if b.moe is not None and n:
+        b.moe = replace(b.moe, shared=MLP(b.moe.intermediate * n))
+
+
+FAMILIES += (
+    Family(("afmoe",), "AfmoeForCausalLM",
+           {"head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 16384, "tie_word_embeddings": False,
+            "attention_bias": False, "sliding_window": 1024, "num_experts": 64, "num_experts_per_tok": 6,
+            "moe_intermediate_size": 1408, "num_dense_layers": 1, "num_shared_experts": 2,
+            "global_attn_every_n_layers": 4},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", norms=4,
+           layer_types=every_nth_full("global_attn_every_n_layers", 4), hooks=(_gate_attention,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), shared="num_shared_experts", router_bias=True,
+                         layers=_afmoe_layers)),
+    Family(("aria_text",), "AriaTextForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "mlp_bias": False, "moe_num_experts": 8, "moe_topk": 2,
+            "moe_num_shared_experts": 2},
+           qkv_bias="attention_bias", o_bias="attention_bias",
+           moe=MoEFields(experts=("moe_num_experts",), top_k="moe_topk", intermediate=None,
+                         shared="moe_num_shared_experts")),
+    Family(("cohere2_moe",), "Cohere2MoeForCausalLM",
+           {"head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 8192, "tie_word_embeddings": True,
+            "attention_bias": False, "sliding_window": 4096, "num_experts": 8, "num_experts_per_tok": 2,
+            "sliding_window_pattern": 4, "num_shared_experts": 0},
+           qkv_bias="attention_bias", o_bias="attention_bias", norm="layernorm_nobias", norms=1,
+           layer_types=every_nth_full("sliding_window_pattern", 4), hooks=(_cohere2_moe_shared,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), intermediate=None, layers="mlp_layer_types")),
+    Family(("codegen",), "CodeGenForCausalLM",
+           {"n_positions": 2048, "activation_function": "gelu_new", "tie_word_embeddings": False},
+           names={"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                  "num_key_value_heads": "", "intermediate_size": "", "max_position_embeddings": "n_positions"},
+           norm="layernorm", norms=1, head_bias=True, fused_qkv=True, window=None, hooks=(_inner_4h("n_inner"),)),
+    Family(("ctrl",), "CTRLLMHeadModel",
+           {"n_positions": 256, "dff": 8192, "tie_word_embeddings": True},
+           names={"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                  "num_key_value_heads": "", "intermediate_size": "dff", "max_position_embeddings": "n_positions"},
+           norm="layernorm", qkv_bias=True, o_bias=True, mlp_bias=True, gated=False, head_bias=True, window=None),
+    _llama_like(("diffllama",), "DiffLlamaForCausalLM",
+                {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+                 "attention_bias": False},
+                mlp_bias=False, hooks=(_diff_lambdas,)),
+    Family(("ernie4_5_moe",), "Ernie4_5_MoeForCausalLM",
+           {"num_key_value_heads": 4, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": True, "moe_intermediate_size": 1536, "use_bias": False, "moe_k": 6,
+            "moe_num_experts": 64, "moe_num_shared_experts": 2, "moe_layer_start_index": 1,
+            "moe_layer_end_index": -1, "moe_layer_interval": 1},
+           qkv_bias="use_bias", o_bias="use_bias", mlp_bias="use_bias", window=None,
+           moe=MoEFields(experts=("moe_num_experts",), top_k="moe_k", shared="moe_num_shared_experts",
+                         router_bias=True, layers=_ernie_moe_layers)),
+    _llama_like(("exaone",), "ExaoneForCausalLM",
+                {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 4096,
+                 "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False},
+                field_aliases={"num_layers": "num_hidden_layers", "activation_function": "hidden_act"}, window=None),
+    Family(("exaone_moe",), "ExaoneMoeForCausalLM",
+           {"num_key_value_heads": 32, "hidden_act": "silu", "max_position_embeddings": 2048,
+            "tie_word_embeddings": False, "sliding_window": 4096, "num_experts": 64, "num_experts_per_tok": 8,
+            "moe_intermediate_size": 1024, "first_k_dense_replace": 1, "sliding_window_pattern": 4,
+            "num_shared_experts": 1},
+           qk_norm="head", layer_types=every_nth_full("sliding_window_pattern", 4),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), shared="num_shared_experts",
+                         router_buffer=True, router_fp32=True, layers="mlp_layer_types")),
+)

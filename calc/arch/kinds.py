@@ -113,6 +113,7 @@ class Attention(_Kind):
     rope: bool = True
     fused_qkv: bool = False  # stored as one qkv matrix (GPT-2, GPT-NeoX, Falcon): same parameters
     k_bias: bool | None = None  # None: same as qkv_bias (a few models bias q and v only)
+    lambdas: int = 0  # learned vectors of head_dim (DiffLlama's lambda_q1, k1, q2, k2: 4)
 
     @property
     def vdim(self) -> int:
@@ -148,6 +149,8 @@ class Attention(_Kind):
             out += _norm("q_norm", self.q_width, self.qk_norm_kind) + _norm("k_norm", self.kv_width, self.qk_norm_kind)
         if self.sinks:
             out.append(T("sinks", (self.heads,), p))
+        if self.lambdas:
+            out.append(T("lambdas", (self.lambdas, self.head_dim), p))
         return out
 
     def kv_elements_per_token(self, mla_compressed: bool = True) -> int:
@@ -362,12 +365,19 @@ class MLP(_Kind):
     gated: bool = True
     bias: bool = False
     down_bias: bool | None = None  # None: same as bias
+    act_params: int = 0  # learned scalars of the activation (Apertus' xIELU: alpha_p, alpha_n)
+    inner_norm: str = ""  # a norm over the intermediate width before down_proj (BitNet's ffn_sub_norm)
 
     def tensors(self, hidden: int, prefix: str = "", part: str = "mlp") -> list[T]:
         h, f = hidden, self.intermediate
         db = self.bias if self.down_bias is None else self.down_bias
         out = _linear(prefix + "gate_proj", f, h, part, self.bias) if self.gated else []
-        return out + _linear(prefix + "up_proj", f, h, part, self.bias) + _linear(prefix + "down_proj", h, f, part, db)
+        out += _linear(prefix + "up_proj", f, h, part, self.bias) + _linear(prefix + "down_proj", h, f, part, db)
+        if self.act_params:
+            out.append(T(prefix + "act_fn.params", (self.act_params,), part))
+        if self.inner_norm:
+            out += _norm(prefix + "inner_norm", f, self.inner_norm)
+        return out
 
 
 @dataclass(frozen=True)
