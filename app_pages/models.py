@@ -29,8 +29,12 @@ spec = pickers.current_model()
 counts = param_counts(spec)
 c1, c2, c3 = st.columns(3)
 c1.metric("Total parameters", fmt.count(counts.total), help=f"{counts.total:,} exactly")
-c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts")
+c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts and vision / audio towers")
 c3.metric("Architecture", text.md(spec.architecture))
+if counts.tower_parts:
+    st.caption("Multimodal: " + "; ".join(f"{t} {v:,}" for t, v in counts.tower_parts)
+               + f"; text decoder {counts.decoder:,}. The towers count in weights; the text decoder alone "
+                 "drives the KV cache, activations and FLOPs (and 'active per token').")
 hub_model.models_page_section(spec)
 
 compare = state.multiselect("Compare with", "compare", pickers.model_names(),
@@ -55,7 +59,8 @@ st.dataframe(df, hide_index=True, width="stretch",
 st.download_button("Download CSV", fmt.csv(df), file_name="model_params.csv", mime="text/csv")
 
 results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
-                           **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v}})
+                           **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v},
+                           **{f"{t} parameters": (v, "count") for t, v in counts.tower_parts}})
 
 with st.expander("Formulas and conventions"):
     st.markdown(r"""

@@ -30,6 +30,10 @@ PREFIXES = {
     "qwen2_5_vl": (("model.visual.merger.", "vision projector"), ("model.visual.", "vision")),
     "qwen3_vl": (("model.visual.merger.", "vision projector"),
                  ("model.visual.deepstack_merger_list.", "deepstack projectors"), ("model.visual.", "vision")),
+    "phi4_multimodal": (("model.embed_tokens_extend.image_embed.img_processor.", "vision"),
+                        ("model.embed_tokens_extend.image_embed.", "vision projector"),
+                        ("model.embed_tokens_extend.audio_embed.encoder.", "audio"),
+                        ("model.embed_tokens_extend.audio_embed.", "audio projector")),
 }
 
 
@@ -81,6 +85,52 @@ def _check(cfg: dict) -> ModelSpec:
 @pytest.mark.parametrize("model_type", sorted(PREFIXES))
 def test_default_config_exact_tower_by_tower(model_type):
     _check(_default(model_type))
+
+
+#: Small configs that move the fields the towers read away from their defaults (and the tie flags).
+_SMALL_TEXT = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
+               "num_key_value_heads": 2, "vocab_size": 500}
+VARIANTS = [
+    {"model_type": "gemma3", "tie_word_embeddings": False,
+     "text_config": {**_SMALL_TEXT, "head_dim": 16},
+     "vision_config": {"hidden_size": 48, "intermediate_size": 80, "num_hidden_layers": 2, "num_attention_heads": 3,
+                       "image_size": 112, "patch_size": 8, "num_channels": 4, "vision_use_head": False}},
+    {"model_type": "gemma3",
+     "text_config": {**_SMALL_TEXT, "head_dim": 16},
+     "vision_config": {"hidden_size": 48, "intermediate_size": 80, "num_hidden_layers": 1, "num_attention_heads": 3,
+                       "image_size": 64, "patch_size": 16}},
+    {"model_type": "mistral3", "vision_feature_layer": [-1, -3], "multimodal_projector_bias": True,
+     "spatial_merge_size": 3, "tie_word_embeddings": False,
+     "text_config": {**_SMALL_TEXT, "model_type": "mistral", "head_dim": 32},
+     "vision_config": {"hidden_size": 64, "intermediate_size": 72, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "head_dim": 24, "patch_size": 4, "num_channels": 1}},
+    {"model_type": "llama4",
+     "text_config": {**_SMALL_TEXT, "head_dim": 16, "intermediate_size_mlp": 128, "num_local_experts": 4,
+                     "interleave_moe_layer_step": 2},
+     "vision_config": {"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 56, "patch_size": 8, "vision_output_dim": 40, "projector_input_dim": 24,
+                       "projector_output_dim": 24}},
+    {"model_type": "qwen2_5_vl", "tie_word_embeddings": True, **_SMALL_TEXT,
+     "vision_config": {"depth": 2, "hidden_size": 32, "intermediate_size": 40, "num_heads": 4, "patch_size": 6,
+                       "temporal_patch_size": 3, "spatial_merge_size": 3, "out_hidden_size": 64, "in_channels": 2}},
+    {"model_type": "qwen2_5_vl", "text_config": {**_SMALL_TEXT, "tie_word_embeddings": True},
+     "vision_config": {"depth": 1, "hidden_size": 32, "intermediate_size": 40, "num_heads": 4, "out_hidden_size": 64}},
+    {"model_type": "qwen3_vl", "text_config": {**_SMALL_TEXT, "head_dim": 16, "tie_word_embeddings": True},
+     "vision_config": {"depth": 3, "hidden_size": 32, "intermediate_size": 40, "num_heads": 4, "patch_size": 6,
+                       "out_hidden_size": 64, "num_position_embeddings": 49, "deepstack_visual_indexes": [0, 2]}},
+    {"model_type": "phi4_multimodal", **_SMALL_TEXT, "pad_token_id": 1, "bos_token_id": 1, "eos_token_id": 2,
+     "vision_config": {"hidden_size": 32, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 56, "patch_size": 8},
+     "audio_config": {"hidden_size": 32, "intermediate_size": 24, "num_blocks": 2, "num_attention_heads": 4,
+                      "ext_pw_out_channel": 16, "depthwise_separable_out_channel": 20, "depthwise_multiplier": 2,
+                      "kernel_size": 5, "time_reduction": 16, "bias_max_distance": 50, "bias_symmetric": True,
+                      "nemo_conv_channels": 12, "downsample_rate": 2, "nemo_final_size": 7}},
+]
+
+
+@pytest.mark.parametrize("cfg", VARIANTS, ids=lambda c: c["model_type"])
+def test_small_configs_off_the_defaults(cfg):
+    _check(cfg)
 
 
 PUBLISHED = sorted(p.stem for p in DATA.glob("*.json"))
@@ -160,3 +210,24 @@ def test_bad_tower_fields_named(bad, field):
     cfg = {**cfg, **{k: ({**cfg[k], **v} if isinstance(v, dict) else v) for k, v in bad.items()}}
     with pytest.raises(ValueError, match=field):
         param_counts(ModelSpec.from_hf_config(cfg))
+
+
+def test_cli_and_models_chart_show_towers_apart(tmp_path):
+    """``params --json`` lists each tower and the decoder; the Models chart has one bar per tower."""
+    import subprocess
+    import sys
+
+    from ui.figures_models import breakdown_bar
+
+    cfg = json.loads((DATA / "qwen3vl_8b.json").read_text())["config"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    out = json.loads(subprocess.run([sys.executable, "-m", "calc", "params", "--config", str(path), "--json"],
+                                    capture_output=True, text=True, check=True, timeout=60).stdout)
+    counts = param_counts(ModelSpec.from_hf_config(cfg))
+    assert out["towers"] == dict(counts.tower_parts) and len(out["towers"]) == 3
+    assert out["decoder"] + sum(out["towers"].values()) == out["total"] == 8_767_123_696
+    bars = {t.name: t.x[0] for t in breakdown_bar({"m": counts}).data}
+    assert bars["Vision tower"] * 1e9 == pytest.approx(out["towers"]["vision"])
+    assert bars["Deepstack projectors"] * 1e9 == pytest.approx(out["towers"]["deepstack projectors"])
+    assert "Vision / audio towers" not in bars

@@ -29,11 +29,18 @@ def breakdown_bar(named_counts: dict[str, ParamCounts]) -> go.Figure:
     components = {n: named_counts[n].components() for n in names}
     shown = [html(n) for n in names]  # model names come from uploads: Plotly renders <a href> in tick labels
     data = []
+    towers = {n: dict(named_counts[n].tower_parts) for n in names}
     for comp, label in COMPONENT_LABELS.items():
-        values = [components[n][comp] / 1e9 for n in names]
-        if any(values):
-            data.append(dict(type="bar", name=label, y=shown, x=values, orientation="h",
-                             hovertemplate="%{y}<br>" + label + ": %{x:.3f} B<extra></extra>"))
+        if comp == "towers":  # each tower and projector its own bar (multimodal models)
+            parts = [(f"{t[:1].upper()}{t[1:]} tower" if "projector" not in t else t.capitalize(), t)
+                     for t in dict.fromkeys(t for n in names for t in towers[n])]
+            series = [(lbl, [towers[n].get(t, 0) / 1e9 for n in names]) for lbl, t in parts]
+        else:
+            series = [(label, [components[n][comp] / 1e9 for n in names])]
+        for lbl, values in series:
+            if any(values):
+                data.append(dict(type="bar", name=lbl, y=shown, x=values, orientation="h",
+                                 hovertemplate="%{y}<br>" + lbl + ": %{x:.3f} B<extra></extra>"))
     return figure(data, dict(barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
                              legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
                              margin=dict(l=10, r=10, t=40, b=10), title=None))

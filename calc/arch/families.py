@@ -533,6 +533,28 @@ _MERGED = "vision_config.hidden_size*vision_config.spatial_merge_size*vision_con
 _QWEN25_TEXT_FAMILY = _text("qwen2", "Qwen2_5_VLTextModel", _QWEN25_TEXT)
 _QWEN3_TEXT_FAMILY = _text("qwen3", "Qwen3VLTextModel", _QWEN3_TEXT)
 
+_PHI4_TEXT = {"vocab_size": 200064, "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_act": "silu",
+              "max_position_embeddings": 131072, "sliding_window": None}
+_PHI4_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "num_attention_heads": 16,
+                "num_channels": 3, "image_size": 448, "patch_size": 14}
+_PHI4_AUDIO = {"hidden_size": 1024, "intermediate_size": 1536, "num_blocks": 24, "num_attention_heads": 16,
+               "ext_pw_out_channel": 1024, "depthwise_separable_out_channel": 1024, "depthwise_multiplier": 1,
+               "kernel_size": 3, "time_reduction": 8, "bias_max_distance": 1000, "bias_symmetric": False,
+               "nemo_conv_channels": 1024, "downsample_rate": 1, "nemo_final_size": 10}
+_A = "audio_config."
+_AH, _AC = _A + "hidden_size", _A + "nemo_conv_channels"
+_EXT, _DW = _A + "ext_pw_out_channel", _A + "hidden_size*audio_config.depthwise_multiplier"
+_FFN = (Norm(_AH, "layernorm"), Lin(_AH, "2*" + _A + "intermediate_size", True), Lin(_A + "intermediate_size", _AH, True))
+#: Phi-4-multimodal's conformer block (modeling_phi4_multimodal.py Phi4MultimodalAudioConformerEncoderLayer):
+#: macaron feed-forwards, attention with biases, the conv module (GLU pointwise conv with b1/b2, depthwise-
+#: separable conv, pointwise conv), two LayerNorms
+_CONFORMER = (*_FFN, *(Lin(_AH, _AH, True),) * 4, Norm(_AH, "layernorm"), Weight((_EXT,)), Weight((_EXT,)),
+              Weight(("2*" + _EXT, _AH, "1")), Weight(("2*" + _EXT,)), Weight((_DW, "1", _A + "kernel_size")),
+              Weight((_DW,)), Weight((_A + "depthwise_separable_out_channel", _DW, "1")),
+              Weight((_A + "depthwise_separable_out_channel",)), Weight((_EXT, _AH, "1")), Weight((_EXT,)),
+              *_FFN, Norm(_AH, "layernorm"), Norm(_AH, "layernorm"))
+
 WRAPPERS: tuple[Wrapper, ...] = (
     # Gemma 3 (modeling_gemma3.py, modeling_siglip.py): SigLIP ViT (its attention-pooling head only with
     # vision_use_head, false in Google's configs); projector: a bare (vision x text) matrix after an RMSNorm.
@@ -578,7 +600,7 @@ WRAPPERS: tuple[Wrapper, ...] = (
     # Qwen2.5-VL (modeling_qwen2_5_vl.py): windowed ViT with RMSNorms, fused qkv, gated MLP with biases,
     # 3-D patch conv; merger: RMSNorm over the ViT width, MLP over 2x2 merged patches.
     Wrapper(("qwen2_5_vl",), "Qwen2_5_VLForConditionalGeneration", "qwen2_5_vl_text",
-            {"tie_word_embeddings": False}, text_defaults=_QWEN25_TEXT,
+            {"tie_word_embeddings": False}, text_defaults=_QWEN25_TEXT, text_tie=True,
             sub_defaults={"vision_config": _QWEN25_VISION}, absent={"text_config": None},
             text_family=_QWEN25_TEXT_FAMILY,
             towers=(Encoder("vision", "vision_config", _QWEN25_VISION, **_QWEN_VIT, patch_bias=False,
@@ -602,6 +624,29 @@ WRAPPERS: tuple[Wrapper, ...] = (
             text_defaults=_QWEN25_TEXT, text_key=None, text_family=_QWEN25_TEXT_FAMILY),
     Wrapper(("qwen3_vl_text",), "Qwen3VLTextModel", "qwen3_vl_text", {"tie_word_embeddings": False},
             text_defaults=_QWEN3_TEXT, text_key=None, text_family=_QWEN3_TEXT_FAMILY),
+    # Phi-4-multimodal (modeling_phi4_multimodal.py): a Phi-3 decoder whose config is the top level; SigLIP
+    # image encoder with its pooling head, two feature separators and a 2-Linear projection; a conformer audio
+    # encoder (NeMo conv subsampling, relative-position bias table, num_blocks conformer blocks) and two
+    # 2-Linear projections (speech, vision-speech). The LoRA adapters of Microsoft's checkpoint are not in it.
+    Wrapper(("phi4_multimodal",), "Phi4MultimodalForCausalLM", "phi4_multimodal", {"tie_word_embeddings": False},
+            text_defaults=_PHI4_TEXT, text_key=None,
+            text_family=_text("phi3", "Phi4MultimodalForCausalLM", _PHI4_TEXT),
+            sub_defaults={"vision_config": _PHI4_VISION, "audio_config": _PHI4_AUDIO},
+            towers=(Encoder("vision", "vision_config", _PHI4_VISION, head=True),
+                    Projector("vision projector", (Weight((_V + "hidden_size",)), Weight((_V + "hidden_size",)),
+                                                   Lin(_V + "hidden_size", "text.hidden", True),
+                                                   Lin("text.hidden", "text.hidden", True))),
+                    Projector("audio", _CONFORMER, count=_A + "num_blocks"),
+                    Projector("audio", (Weight((_AC, "1", "3", "3")), Weight((_AC,)),
+                                        Lin(_AC + "*" + _A + "nemo_final_size", _AH, True))),
+                    Projector("audio", (Weight((_AC, "1", "3", "3")), Weight((_AC,)), Weight((_AC, _AC, "1", "1")),
+                                        Weight((_AC,))), count="log2:" + _A + "time_reduction-1"),
+                    Projector("audio", (Weight(("2*" + _A + "bias_max_distance", _A + "num_attention_heads")),),
+                              when="!" + _A + "bias_symmetric"),
+                    Projector("audio", (Weight((_A + "bias_max_distance", _A + "num_attention_heads")),),
+                              when=_A + "bias_symmetric"),
+                    Projector("audio projector", (Lin(_AH + "*" + _A + "downsample_rate", "text.hidden", True),
+                                                  Lin("text.hidden", "text.hidden", True)), count="2"))),
 )
 
 

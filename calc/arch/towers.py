@@ -50,7 +50,13 @@ class Ctx:
         return self.cfgs[key], name
 
     def size(self, expr: str) -> int:
-        """Product of ``*``-separated tokens: integers, ``text.hidden``, ``[sub.]field``, ``#[sub.]field``."""
+        """Product of ``*``-separated tokens: integers, ``text.hidden``, ``[sub.]field``, ``#[sub.]field``
+        (a list's length, 1 for a number), ``log2:[sub.]field`` (``int(math.log2(v))``), less an optional
+        ``-k`` at the end (NeMo's subsampling: ``log2(time_reduction) - 1`` conv pairs)."""
+        less = 0
+        if "-" in expr:
+            expr, k = expr.rsplit("-", 1)
+            less = int(k)
         n = 1
         for tok in expr.split("*"):
             if tok.isdigit():
@@ -61,18 +67,25 @@ class Ctx:
                 c, name = self._where(tok[1:])
                 v = c.get(name)
                 n *= len(c.int_list(name, lo=-MAX_LAYERS)) if isinstance(v, list) else 1
+            elif tok.startswith("log2:"):
+                c, name = self._where(tok[5:])
+                n *= c.int(name).bit_length() - 1
             else:
                 c, name = self._where(tok)
                 n *= c.int(name)
+        n -= less
+        if n < 0:
+            raise ValueError(f"tower size {expr}-{less} is negative; check the config's sizes")
         if n > MAX_WIDTH:
             raise ValueError(f"tower width {expr} = {n} is above {MAX_WIDTH}; check the config's sizes")
         return n
 
     def flag(self, f: Flag) -> bool:
+        """A constant, or a boolean ``[sub.]field`` (``!`` in front negates it)."""
         if isinstance(f, bool):
             return f
-        c, name = self._where(f)
-        return c.bool(name)
+        c, name = self._where(f.lstrip("!"))
+        return c.bool(name) != f.startswith("!")
 
 
 # ----- tower kinds ------------------------------------------------------------------------------------
@@ -173,11 +186,15 @@ class Weight:
 
 @dataclass(frozen=True)
 class Projector:
-    """Modules between a tower and the decoder: ``steps`` repeated ``count`` times (an expression)."""
+    """Modules between a tower and the decoder (or any stack of plain modules): ``steps`` repeated
+    ``count`` times (an expression), present when ``when`` (a boolean field, "" always). Entries of one
+    ``name`` in a wrapper's towers are one tower (Phi-4's conformer: its blocks, subsampling convs and
+    relative-position bias)."""
 
     name: str
     steps: tuple[Lin | Norm | Weight, ...]
     count: str = "1"
+    when: Flag = True
 
     def tower(self, x: Ctx) -> Tower:
         out: list[T] = []
@@ -192,10 +209,11 @@ class Projector:
                 out += [T(f"{i}.{n}", (w,), self.name) for n in ("weight", "bias")[:NORM_PARAMS[s.kind]]]
             else:
                 out.append(T(f"{i}", tuple(x.size(d) for d in s.shape), self.name))
-        n = x.size(self.count)
-        if n != 1:
-            out = [T(f"{k}.{t.name}", t.shape, t.part, t.linear) for k in range(n) for t in out]
-        return Tower(self.name, 0, (), tuple(out))
+        n = x.size(self.count) if x.flag(self.when) else 0
+        if n > MAX_LAYERS:
+            raise ValueError(f"{self.name}: {self.count} = {n} repeats, above {MAX_LAYERS}")
+        # one kind counted n times (kinds.Tower.blocks), never n copies of its tensor list
+        return Tower(self.name, 0, ((Block(None, None, norms=0, extra=tuple(out)), n),) if n else ())
 
 
 # ----- a multimodal model -------------------------------------------------------------------------------
@@ -221,6 +239,7 @@ class Wrapper:
     absent: dict = field(default_factory=dict)  # sub-config key -> the config used when it is absent
     text_key: str | None = "text_config"
     text_family: Family | None = None
+    text_tie: bool = False  # a text config's tie_word_embeddings true ties the head too (Qwen2.5-VL's BC rule)
     towers: tuple[Encoder | Projector, ...] = ()
     aliases: tuple[str, ...] = ()
     note: str = ""
@@ -237,10 +256,10 @@ def _sub(raw: dict, key: str, absent: dict) -> dict | None:
 
 
 def text_config(raw: dict, w: Wrapper) -> dict:
-    """The decoder's config dict: the ``text_config`` object (its ``model_type`` defaulted), or the
-    top-level config itself; the head is tied when the top level or the text config says so
-    (``transformers`` 5 forwards a text config's ``tie_word_embeddings`` to the top level; measured on
-    Qwen2.5-VL built with each combination of the two flags)."""
+    """The decoder's config dict: the ``text_config`` object completed by its class's defaults, or the
+    top-level config itself. The head is tied by the top level's ``tie_word_embeddings`` (the composite
+    model ties ``lm_head``); with ``text_tie`` also by the text config's (``configuration_qwen2_5_vl.py``
+    forwards it; measured on Qwen2.5-VL and Qwen3-VL built with each combination of the two flags)."""
     sub = raw if w.text_key is None else _sub(raw, w.text_key, w.absent)
     if sub is None:
         sub = raw
@@ -249,7 +268,8 @@ def text_config(raw: dict, w: Wrapper) -> dict:
         out["model_type"] = w.text_type
     out.pop("architectures", None)
     top = Cfg(raw, w.defaults)
-    out["tie_word_embeddings"] = top.bool("tie_word_embeddings") or sub.get("tie_word_embeddings") is True
+    out["tie_word_embeddings"] = top.bool("tie_word_embeddings") or (
+        w.text_tie and sub is not raw and sub.get("tie_word_embeddings") is True)
     return out
 
 
@@ -259,4 +279,8 @@ def towers_of(raw: dict, w: Wrapper, text_hidden: int) -> tuple[Tower, ...]:
         sub = _sub(raw, key, w.absent)
         cfgs[key] = Cfg(sub if sub is not None else raw, d)
     x = Ctx(cfgs, text_hidden)
-    return tuple(t.tower(x) for t in w.towers)
+    merged: dict[str, Tower] = {}
+    for t in (t.tower(x) for t in w.towers):
+        m = merged.get(t.name)
+        merged[t.name] = t if m is None else Tower(t.name, m.hidden or t.hidden, m.blocks + t.blocks, m.extra + t.extra)
+    return tuple(merged.values())

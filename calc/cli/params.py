@@ -65,6 +65,9 @@ def run(args) -> int:
            "components": counts.components() if counts else None,
            "buffers": counts.buffers if counts else None,
            "mtp_layers_excluded": spec.mtp_layers if spec else None}
+    if counts and counts.tower_parts:  # multimodal: each tower and projector apart, and the decoder alone
+        out["towers"] = dict(counts.tower_parts)
+        out["decoder"] = counts.decoder
     if note:
         out["note"] = note
     if ckpt is not None:
@@ -87,6 +90,9 @@ def _print(out: dict, spec, counts, ckpt) -> None:
     if counts:
         rows = [{"component": k, "params": f"{v:,}", "share": f"{v / counts.total:.1%}"}
                 for k, v in counts.components().items() if v]
+        at = next((i for i, r in enumerate(rows) if r["component"] == "towers"), len(rows))
+        rows[at + 1:at + 1] = [{"component": f"  {t}", "params": f"{v:,}", "share": f"{v / counts.total:.1%}"}
+                               for t, v in counts.tower_parts]
         rows.append({"component": "total", "params": f"{counts.total:,}", "share": "100.0%"})
         print_table(rows)
         print(f"total {format_count(counts.total)} params; active per token {format_count(counts.active)}")
