@@ -150,7 +150,7 @@ else:
             "and head size). Pick 'sidebar model' for them, the sweeps and the solvers.")
 
 rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()
-        if k not in ("master_weights", "gradients", "optimizer_states")]
+        if k not in ("master_weights", "gradients", "optimizer_states") and (v or k != "recurrent_state")]
 rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
 df = pd.DataFrame(rows)
 shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
