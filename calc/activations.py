@@ -7,6 +7,13 @@ bytes. Their GPT block (LayerNorm, GeLU MLP of 4h, 16-bit activations, 1-byte dr
 tests), and derives the terms for SwiGLU, GQA, RMSNorm, MoE and MLA blocks the same way instead of
 reusing the constants.
 
+Every per-layer formula reads the architecture description, not the family: the layer's kind
+(``spec.layout.kind(i)``, ``calc/arch/kinds.py``: its token mixer ``Attention`` / ``MLA`` / ``Mamba`` /
+``Mamba2`` / ``GatedDeltaNet``, its feed-forward ``MLP`` / ``MoE`` with shared experts and gates, its norm
+count and kind) and the per-layer pattern; what ``transformers`` does differently inside a kind (an op's
+dtype, a view that keeps a storage alive) is declarative data, ``IMPL``. Layers of one kind are computed
+once (``layer_groups``).
+
 What is counted (the definition the validation harness holds us to): the bytes of the distinct
 tensors that autograd saves for backward inside one decoder layer (``saved_tensors_hooks``,
 parameters excluded, a storage saved by several ops counted once), for the Hugging Face
@@ -25,6 +32,13 @@ parameters excluded, a storage saved by several ops counted once), for the Huggi
   ``tanh`` output, and with dropout the mask and the dropped-out probabilities.
 - Phi-3 fuses q, k, v into one projection and v stays a view of it: with fused attention the
   whole ``qkv_proj`` output is kept. DeepSeek's router runs on an fp32 copy of its input.
+- Attention sinks (gpt-oss): the sink logit joins the scores, the softmax runs over ``s + 1`` keys in the
+  activation dtype and its row max (an int64 index) is saved. An output gate (Qwen3-Next) keeps the
+  sigmoid and the gated output. Gemma's norms keep the normalized tensor in fp32 (``(1 + w)`` scale).
+- Recurrent mixers (Mamba, Mamba-2, gated DeltaNet) are counted as their fused CUDA kernels keep them
+  (``_recurrent_per_token``: projections, conv output, scan inputs and output, gated norm); PyTorch's CPU
+  fallbacks (a per-step scan, chunked fp32 delta rule) keep far more and are not modelled for
+  ``device="cpu"``.
 - Full recompute (gradient checkpointing) keeps the layer input only (GPT-2's eager path also
   hands the checkpoint its ``(b, 1, s, s)`` mask, one shared tensor).
 - SwiGLU/GeGLU MLP: input, gate (activation input), activation output, up, and their product
@@ -60,6 +74,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from calc.arch.kinds import MLA, MLP, Attention, Block, GatedDeltaNet, Mamba, Mamba2, MoE
 from calc.models import ModelSpec
 
 RECOMPUTE = ("none", "selective", "full")
@@ -191,50 +206,114 @@ def _check(recompute: str, act_bits: float, device: str) -> None:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
 
 
+@dataclass(frozen=True)
+class Impl:
+    """How ``transformers`` implements a family where its layer kinds (``calc/arch/kinds.py``) say nothing:
+    which dtype an op runs in, which views keep a larger storage alive. Declarative data per architecture
+    (``IMPL``); the formulas read these flags and the layer kinds, never the family's name."""
+
+    norm_fp32: bool = False  # Gemma's RMSNorm scales by (1 + w) in fp32: the normalized tensor is kept in fp32
+    softmax_upcast: bool = True  # eager softmax in fp32, then a copy in the activation dtype (Llama); else in e
+    softcap: bool = False  # Gemma 2: tanh soft-capping of the attention logits (its output is saved)
+    strided_qkv: bool = False  # GPT-2: q, k, v are strided views of c_attn's output (CPU SDPA copies k and v)
+    qkv_view: bool = False  # Phi-3: v is a view of the fused qkv_proj output, which stays alive whole
+    expert_f_tensors: int = 4  # f-wide tensors a routed expert keeps (gated: gate, act(gate), up, product)
+
+
+#: ``Impl`` per architecture (``modeling_<family>.py`` of transformers 5; the rest is ``Impl()``, Llama's):
+#: GPT-2 ``eager_attention_forward`` softmaxes in the activation dtype and ``GPT2Attention`` splits one
+#: ``c_attn`` output; Gemma 2/3 ``Gemma*RMSNorm`` computes ``x.float() * (1 + w.float())``; Gemma 2 soft-caps
+#: logits with ``tanh``; Phi-3 slices q, k, v out of ``qkv_proj``; gpt-oss ``GptOssExperts`` keeps the
+#: ``gate_up`` storage (2f: its ``::2``/``1::2`` slices) and five f-wide tensors of its clamped SwiGLU
+#: (``gate.clamp``, ``sigmoid(alpha gate)``, ``glu``, ``up + 1``, the product).
+IMPL: dict[str, Impl] = {
+    "GPT2LMHeadModel": Impl(softmax_upcast=False, strided_qkv=True),
+    "Gemma2ForCausalLM": Impl(norm_fp32=True, softcap=True),
+    "Gemma3ForCausalLM": Impl(norm_fp32=True),
+    "Phi3ForCausalLM": Impl(qkv_view=True),
+    "GptOssForCausalLM": Impl(expert_f_tensors=7),
+}
+
+
+def _impl(spec: ModelSpec) -> Impl:
+    return IMPL.get(spec.architecture, _DEFAULT_IMPL)
+
+
+_DEFAULT_IMPL = Impl()
+
+
 def _norm_terms(spec: ModelSpec, width: int, e: float, device: str, name: str, sharded: bool = False,
-                frozen: bool = False):
+                frozen: bool = False, kind: str | None = None):
     """What one norm over ``width`` features saves per token (see the module docstring).
 
     A frozen RMSNorm weight (LoRA) needs no normalized tensor for its gradient: only the fp32 copy
-    and ``rsqrt`` remain. LayerNorm keeps input and statistics either way.
+    and ``rsqrt`` remain. LayerNorm (with or without parameters) keeps input and statistics either way.
+    ``kind``: the norm kind of the layer (``Block.norm``); default the model's.
     """
-    if spec.norm == "layernorm":
+    kind = kind or spec.norm
+    if kind != "rmsnorm":
         stats = 2 * (4 if device == "cuda" else e)  # mean and rstd per row
         return [ActivationTerm(name, e * width + stats, tp_sharded=sharded)]
-    normalized = 0 if frozen else 4 if spec.architecture == "Gemma2ForCausalLM" else e
+    normalized = 0 if frozen else 4 if _impl(spec).norm_fp32 else e
     fp32_copy = 4  # x.to(float32): a new tensor unless x already is fp32
     return [ActivationTerm(name, (fp32_copy + normalized) * width + 4, tp_sharded=sharded)]
 
 
-def _mlp_terms(spec: ModelSpec, f: int, e: float, name: str, frozen: bool = False) -> list[ActivationTerm]:
+def _mlp_terms(spec: ModelSpec, mlp: MLP, e: float, name: str, frozen: bool = False) -> list[ActivationTerm]:
     """Saved tensors of one feed-forward block past its (shared) input (a frozen down/fc2 projection
     does not keep its input)."""
     last = 0 if frozen else 1
-    if spec.gated_mlp:  # act(gate) saves gate; act * up saves both; down saves the product
+    f = mlp.intermediate
+    if mlp.gated:  # act(gate) saves gate; act * up saves both; down saves the product
         return [ActivationTerm(f"{name}: gate, act(gate), up" + ("" if frozen else ", product"), (3 + last) * e * f)]
     per_act = 1 if spec.activation in _ONE_TENSOR_ACTS else 4  # gelu_new: x, tanh, 0.5x, 1+tanh
     return [ActivationTerm(f"{name}: activation ({spec.activation})" + ("" if frozen else " and fc2 input"),
                            (per_act + last) * e * f)]
 
 
+def _moe_terms(spec: ModelSpec, moe: MoE, e: float, frozen: bool) -> list[ActivationTerm]:
+    """Router and routed experts (``transformers``' expert loop: each token's ``top_k`` experts gather its
+    input, run the expert MLP, and scale the output), plus the shared expert(s) and their gate."""
+    k, h = moe.top_k, spec.hidden_size
+    t = [ActivationTerm("router (fp32 softmax, top-k, indices)", 4 * moe.experts + 40 * k + 4, tp_sharded=False)]
+    if moe.router_fp32:  # DeepSeek-V3 / GLM-4.5: the gate runs in fp32 on an fp32 copy of its input
+        t.append(ActivationTerm("router input (fp32 copy)", 4 * h if e != 4 else 0, tp_sharded=False))
+    t.append(ActivationTerm("experts: gathered input and output", k * 2 * e * h, tp_sharded=False))
+    n_f = _impl(spec).expert_f_tensors if moe.gated else None
+    if n_f is not None:
+        t.append(ActivationTerm(f"expert: {n_f} f-wide tensors x {k} experts", k * n_f * e * moe.intermediate))
+    else:
+        t += [ActivationTerm(f"{x.name} x {k} experts", k * x.per_token)
+              for x in _mlp_terms(spec, MLP(moe.intermediate, gated=False), e, "expert")]
+    if moe.shared is not None:
+        t += _mlp_terms(spec, moe.shared, e, "shared experts", frozen)
+        if moe.shared_gate:  # Qwen2-MoE: sigmoid(shared_expert_gate(x)) * shared_expert(x)
+            t.append(ActivationTerm("shared expert gate: sigmoid and shared output", e * h + e, tp_sharded=False))
+    return t
+
+
 #: LoRA target -> (group of modules sharing one input, input width) for a Llama-style layer
-def _lora_inputs(spec: ModelSpec, layer: int) -> dict[str, tuple[str, int]]:
+def _lora_inputs(spec: ModelSpec, block: Block) -> dict[str, tuple[str, int]]:
     h = spec.hidden_size
-    out = {"q_proj": ("attention input", h), "k_proj": ("attention input", h), "v_proj": ("attention input", h),
-           "o_proj": ("o_proj input", spec.attn_out_dim)}
-    if not spec.layer_is_moe(layer) or spec.num_shared_experts:  # routed experts are not adapted
-        f = spec.shared_expert_intermediate_size if spec.layer_is_moe(layer) else spec.intermediate_size
-        out.update({"gate_proj": ("MLP input", h), "up_proj": ("MLP input", h), "down_proj": ("down_proj input", f)})
+    out = {}
+    if isinstance(block.mixer, (Attention, MLA)):
+        out = {"q_proj": ("attention input", h), "k_proj": ("attention input", h), "v_proj": ("attention input", h),
+               "o_proj": ("o_proj input", block.mixer.out_width)}
+    ffn = block.ffn
+    mlp = ffn.shared if isinstance(ffn, MoE) else ffn  # routed experts are not adapted
+    if mlp is not None:
+        out.update({"gate_proj": ("MLP input", h), "up_proj": ("MLP input", h),
+                    "down_proj": ("down_proj input", mlp.intermediate)})
     return out
 
 
-def _lora_terms(spec: ModelSpec, layer: int, e: float, lora: tuple[int, tuple[str, ...], float]):
+def _lora_terms(spec: ModelSpec, block: Block, e: float, lora: tuple[int, tuple[str, ...], float]):
     """PEFT LoRA paths: each adapted matrix casts its input to the adapter dtype (a copy per matrix
     when that differs from the activations, else the shared input once) and ``lora_B`` saves
     ``lora_A``'s rank-``r`` output. lora_dropout = 0 assumed."""
     rank, targets, adapter_bits = lora
     a = adapter_bits / 8
-    inputs = _lora_inputs(spec, layer)
+    inputs = _lora_inputs(spec, block)
     used = [inputs[t] for t in targets if t in inputs]
     if not used:
         return []
@@ -248,55 +327,68 @@ def _lora_terms(spec: ModelSpec, layer: int, e: float, lora: tuple[int, tuple[st
             ActivationTerm("LoRA A outputs (rank r)", a * rank * len(used), tp_sharded=False)]
 
 
-def _attention_terms(spec: ModelSpec, e: float, flash: bool, p_attn: float, mask: float,
+def _attention_terms(spec: ModelSpec, mixer: Attention | MLA, e: float, flash: bool, p_attn: float, mask: float,
                      device: str, window_mask: bool) -> list[ActivationTerm]:
-    a = spec.num_heads
+    """Saved tensors of one softmax-attention mixer (``Attention`` or ``MLA`` kind) past its input."""
+    impl = _impl(spec)
+    a = mixer.heads
+    mla = isinstance(mixer, MLA)
     t: list[ActivationTerm] = []
     # SDPA on the CPU has no fused kernel for dropout or for v narrower than q/k (MLA): it runs
     # the math path, which keeps q, k, v and the s x s matrices in fp32
-    mla_mixed_dims = spec.is_mla and spec.v_head_dim != spec.qk_nope_head_dim + spec.qk_rope_head_dim
-    math_fallback = flash and device == "cpu" and (p_attn > 0 or mla_mixed_dims)
+    mixed_dims = (mixer.v_head_dim if mla else mixer.vdim) != mixer.head_dim
+    math_fallback = flash and device == "cpu" and (p_attn > 0 or mixed_dims)
     if math_fallback:
         flash, e_attn = False, 4.0
     else:
         e_attn = e
-    if spec.is_mla:  # modeling_deepseek_v3: latents normed, then up-projected per head
-        if spec.q_lora_rank:
-            t += _norm_terms(spec, spec.q_lora_rank, e, "cuda", "MLA q_a norm")
-            t.append(ActivationTerm("MLA q_b_proj input", e * spec.q_lora_rank, tp_sharded=False))
-        t += _norm_terms(spec, spec.kv_lora_rank, e, "cuda", "MLA kv_a norm")
-        t.append(ActivationTerm("MLA kv_b_proj input", e * spec.kv_lora_rank, tp_sharded=False))
-        q_w = k_w = spec.q_dim  # heads x (nope + rope), keys concatenated per head
-        v_w = spec.num_heads * spec.v_head_dim
+    if mla:  # modeling_deepseek_v3: latents normed, then up-projected per head
+        if mixer.q_lora_rank:
+            t += _norm_terms(spec, mixer.q_lora_rank, e, "cuda", "MLA q_a norm", kind="rmsnorm")
+            t.append(ActivationTerm("MLA q_b_proj input", e * mixer.q_lora_rank, tp_sharded=False))
+        t += _norm_terms(spec, mixer.kv_lora_rank, e, "cuda", "MLA kv_a norm", kind="rmsnorm")
+        t.append(ActivationTerm("MLA kv_b_proj input", e * mixer.kv_lora_rank, tp_sharded=False))
+        q_w = k_w = mixer.q_width  # heads x (nope + rope), keys concatenated per head
+        v_w = mixer.out_width
     else:
-        q_w = spec.q_dim
+        q_w = mixer.q_width
         # eager, and SDPA given a mask, expand k and v to all heads (repeat_kv)
-        k_w = v_w = spec.kv_dim if flash and not window_mask else spec.q_dim
+        k_w = mixer.kv_width if flash and not window_mask else q_w
+        v_w = mixer.kv_heads * mixer.vdim if flash and not window_mask else mixer.out_width
     if window_mask:
         t.append(ActivationTerm("sliding-window mask (SDPA argument, 16-bit, shared)", 0, e, shared=True))
-    if spec.qk_norm:  # Qwen3: RMSNorm over head_dim, one fp32 rsqrt per head
-        t.append(ActivationTerm("q_norm", (4 + e) * spec.q_dim + 4 * a))
-        t.append(ActivationTerm("k_norm", (4 + e) * spec.kv_dim + 4 * spec.num_kv_heads))
+    if not mla and mixer.qk_norm:  # RMSNorm over head_dim (Qwen3, Gemma 3) or all heads (OLMo 2): fp32 rsqrt
+        per_head = mixer.qk_norm == "head"
+        qn = 4 if impl.norm_fp32 else e
+        t.append(ActivationTerm("q_norm", (4 + qn) * mixer.q_width + 4 * (a if per_head else 1)))
+        t.append(ActivationTerm("k_norm", (4 + qn) * mixer.kv_width + 4 * (mixer.kv_heads if per_head else 1)))
     t.append(ActivationTerm("q, k, v", e_attn * (q_w + k_w + v_w)))
+    if not mla and mixer.gate:  # Qwen3-Next: attention output * sigmoid(gate) feeds o_proj
+        t.append(ActivationTerm("output gate: sigmoid and gated output", 2 * e * mixer.out_width))
     if flash:
-        if spec.architecture == "GPT2LMHeadModel" and device == "cpu":
+        if impl.strided_qkv and device == "cpu":
             # GPT-2's q, k, v are strided views of one c_attn output; the CPU kernel keeps that
             # storage and contiguous copies of k and v
             t.append(ActivationTerm("k, v contiguous copies (CPU SDPA kernel)", e * (k_w + v_w)))
-        if spec.architecture == "Phi3ForCausalLM":
+        if impl.qkv_view:
             # Phi-3's v is a view of the fused qkv_proj output, so the whole output stays alive
             t.append(ActivationTerm("rest of the fused qkv_proj output (v is a view of it)", e * (q_w + k_w)))
-        t.append(ActivationTerm("attention output (= o_proj input)", e * spec.attn_out_dim))
+        t.append(ActivationTerm("attention output (= o_proj input)", e * mixer.out_width))
         t.append(ActivationTerm("log-sum-exp (fp32, per head)", 4 * a))
         return t
-    t.append(ActivationTerm("o_proj input", e * spec.attn_out_dim))
+    t.append(ActivationTerm("o_proj input", e * mixer.out_width))
     if math_fallback:
         softmax = 4.0
-    elif spec.architecture == "GPT2LMHeadModel":
+    elif not mla and mixer.sinks:
+        # gpt-oss: one learned sink logit per head joins the scores; softmax in the activation dtype over
+        # s + 1 keys, and the row max (int64 index) is saved
+        softmax = e
+        t.append(ActivationTerm("attention sinks: sink column and row-max indices", a * (e + 8)))
+    elif not impl.softmax_upcast:
         softmax = e  # GPT-2's eager softmax runs in the activation dtype
     else:
         softmax = 4 + (e if e != 4 else 0)  # fp32 softmax, then a copy in the activation dtype
-    if spec.architecture == "Gemma2ForCausalLM":
+    if impl.softcap:
         softmax += e  # tanh soft-capping output
     t.append(ActivationTerm("softmax (s x s per head)", 0, a * softmax, attention_core=True))
     if p_attn > 0:  # the dropped-out probabilities (the input of probs @ v) and, for p < 1, the mask
@@ -305,35 +397,60 @@ def _attention_terms(spec: ModelSpec, e: float, flash: bool, p_attn: float, mask
     return t
 
 
+def _recurrent_per_token(mixer, e: float, device: str) -> list[tuple[str, float]]:
+    """(name, bytes per token) of what a recurrent mixer keeps for backward with the fused CUDA kernels
+    (``mamba_ssm`` ``mamba_inner_fn`` / ``mamba_chunk_scan_combined``, ``fla`` ``chunk_gated_delta_rule``),
+    read from the mixer kind's widths: the input projection's output, the causal conv's output, the scan's
+    per-token inputs and output, the gated norm and the output projection's input. The recurrent state is
+    recomputed by the kernels' backward (chunked), so nothing grows with ``d_state x d_inner`` per token."""
+    if isinstance(mixer, Mamba):
+        d = mixer.d_inner
+        return [("in_proj output (x, z)", 2 * e * d), ("conv1d output", e * d),
+                ("x_proj output (dt, B, C)", e * (mixer.dt_rank + 2 * mixer.d_state)), ("delta (fp32)", 4 * d),
+                ("scan output and out_proj input", 2 * e * d)]
+    if isinstance(mixer, Mamba2):
+        d, bc = mixer.d_inner, 2 * mixer.n_groups * mixer.d_state
+        return [("in_proj output (z, x, B, C, dt)", e * (2 * d + bc + mixer.heads)), ("conv1d output", e * (d + bc)),
+                ("dt (fp32)", 4 * mixer.heads), ("scan output, gated norm (fp32) and out_proj input", (2 * e + 8) * d)]
+    if isinstance(mixer, GatedDeltaNet):
+        k2, v = 2 * mixer.key_dim, mixer.value_dim
+        return [("in_proj outputs (q, k, v, z, b, a)", e * (k2 + 2 * v + 2 * mixer.v_heads)),
+                ("conv1d output", e * (k2 + v)), ("q, k l2-normalized", e * k2),
+                ("g and beta (fp32)", 8 * mixer.v_heads),
+                ("core output, gated norm (fp32) and out_proj input", (2 * e + 8) * v)]
+    return [("linear attention: qkv, output, gate and norm", 6 * e * mixer.heads * mixer.head_dim)]
+
+
+def _recurrent_terms(spec: ModelSpec, mixer, e: float, device: str) -> list[ActivationTerm]:
+    """Saved tensors of a state-space or linear-attention mixer past its input (see ``RECURRENT``)."""
+    return [ActivationTerm(f"{type(mixer).__name__}: {name}", per_token)
+            for name, per_token in _recurrent_per_token(mixer, e, device)]
+
+
 def layer_key(spec: ModelSpec, layer: int, frozen: bool = False) -> tuple:
-    """What ``layer_terms`` and ``backward_workspace_terms`` read of layer ``layer``: two layers with the
-    same key save the same tensors, so a breakdown computes each distinct key once and multiplies by its
-    count (the work grows with the distinct layer kinds, not with the layers; issues 18 and 20).
-    ``frozen``: LoRA, where layer 0's input norm saves nothing. Keep it in step with those functions;
-    ``tests/test_perf.py`` compares the grouped sum with the layer-by-layer one for every preset."""
-    return (spec.layer_is_moe(layer), bool(spec.sliding_window) and spec.layer_is_sliding(layer),
-            frozen and layer == 0)
+    """What ``layer_terms`` and ``backward_workspace_terms`` read of layer ``layer``: its layer kind (the
+    index into ``spec.layout.kinds``) and, for LoRA (``frozen``), whether it is layer 0, whose input norm
+    saves nothing. Two layers with the same key save the same tensors, so a breakdown computes each
+    distinct key once and multiplies by its count (the work grows with the distinct layer kinds, not with
+    the layers; issues 18 and 20). ``tests/test_perf.py`` compares the grouped sum with the layer-by-layer
+    one for every preset."""
+    return (spec.layout.pattern[layer], frozen and layer == 0)
 
 
 def layer_groups(spec: ModelSpec, layers: range, frozen: bool = False) -> list[tuple[int, int]]:
-    """``(first layer, count)`` per distinct ``layer_key`` among ``layers``, in order of first appearance.
-
-    The per-layer flags are read as whole slices (``ModelSpec.moe_layers`` / ``sliding_layers``, the
-    tuples ``layer_key`` reads one entry of) and counted at C speed; a model without per-layer flags is
-    one group whatever its depth."""
+    """``(first layer, count)`` per distinct ``layer_key`` among ``layers``, in order of first appearance,
+    read from the layout's per-layer pattern (a slice, counted at C speed)."""
     lo, hi = layers.start, layers.stop
     if layers.step != 1 or hi <= lo:
         return [(i, 1) for i in layers]
-    moe = spec.moe_layers[lo:hi] if spec.moe_layers else None
-    sliding = spec.sliding_layers[lo:hi] if spec.sliding_window and spec.sliding_layers else None
     start = lo + 1 if frozen and lo == 0 else lo  # LoRA: layer 0 is a group of its own
-    if moe is None and sliding is None:
-        groups = [(start, hi - start)] if hi > start else []
-    else:
-        n = hi - lo
-        keys = list(zip(map(bool, moe or (False,) * n), map(bool, sliding or (False,) * n), strict=True))[start - lo:]
-        groups = [(start + keys.index(k), keys.count(k)) for k in dict.fromkeys(keys)]
+    keys = spec.layout.pattern[start:hi]
+    groups = [(start + keys.index(k), keys.count(k)) for k in dict.fromkeys(keys)]
     return [(0, 1), *groups] if start > lo else groups
+
+
+def _is_attention(mixer) -> bool:
+    return isinstance(mixer, (Attention, MLA))
 
 
 def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
@@ -342,71 +459,73 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
                 ) -> list[ActivationTerm]:
     """The tensors decoder layer ``layer`` saves for backward, as ``ActivationTerm`` rows.
 
-    ``recompute="full"`` keeps only the layer input (Korthikanti sec. 4.3: ``2sbh``);
-    ``"selective"`` drops the attention-core ``s x s`` terms (sec. 5), which a fused kernel never
-    stores, so with ``flash_attention`` it equals ``"none"``. ``lora = (rank, targets,
-    adapter_bits)``: the base is frozen, so its linear layers and norm weights keep nothing for
+    Read from the layer's kind (``spec.layout.kind(layer)``: its token mixer, feed-forward and norms) and
+    the family's ``Impl`` flags; no family is named here. ``recompute="full"`` keeps only the layer input
+    (Korthikanti sec. 4.3: ``2sbh``); ``"selective"`` drops the attention-core ``s x s`` terms (sec. 5),
+    which a fused kernel never stores, so with ``flash_attention`` it equals ``"none"``. ``lora = (rank,
+    targets, adapter_bits)``: the base is frozen, so its linear layers and norm weights keep nothing for
     their own gradients (bitsandbytes' 4-bit matmul of QLoRA neither), and the adapters add their
     inputs and rank-``r`` outputs (MoE experts are counted as if trained: an over-estimate).
     ``dropout``: a ``Dropout`` (``config_dropout(spec)`` is the config's), or one probability applied
     wherever the model has dropout.
     """
     _check(recompute, act_bits, device)
-    drop = _as_dropout(spec, dropout)
     if not 0 <= layer < spec.num_layers:
         raise ValueError(f"layer must be in [0, {spec.num_layers - 1}], got {layer}")
+    drop = _as_dropout(spec, dropout)
     e = act_bits / 8
     h = spec.hidden_size
+    block = spec.layout.kind(layer)
+    mixer, ffn = block.mixer, block.ffn
+    attention = _is_attention(mixer)
+    window = getattr(mixer, "window", None) if attention else None
     if recompute == "full":
         t = [ActivationTerm("layer input (checkpoint)", e * h, tp_sharded=False)]
         # The checkpoint also keeps the layer's other arguments alive: eager attention's (b, 1, s, s)
         # mask in the activation dtype (one per mask kind: full and sliding), and SDPA's window mask
         # on the CPU; each is one tensor that every layer shares.
-        sliding = bool(spec.sliding_window) and spec.layer_is_sliding(layer)
-        if not flash_attention:
-            kind = "sliding" if sliding else "causal"
+        if attention and not flash_attention:
+            kind = "sliding" if window else "causal"
             t.append(ActivationTerm(f"attention mask, {kind} (checkpoint argument, shared)", 0, e, shared=True))
-        elif device == "cpu" and sliding and (seq_len is None or seq_len >= spec.sliding_window):
+        elif attention and device == "cpu" and window and (seq_len is None or seq_len >= window):
             t.append(ActivationTerm("sliding-window mask (SDPA argument, 16-bit, shared)", 0, e, shared=True))
         return t
     mask = 1 if device == "cuda" else e
     frozen = lora is not None
+    norm = block.norm
     # With a frozen embedding (LoRA) layer 0's input needs no gradient: its input norm saves nothing
-    t = [] if frozen and layer == 0 else _norm_terms(spec, h, e, device, "input norm", frozen=frozen)
+    t = [] if frozen and layer == 0 else _norm_terms(spec, h, e, device, "input norm", frozen=frozen, kind=norm)
     if not frozen:
-        t.append(ActivationTerm("attention input (norm output)", e * h, tp_sharded=False))
-    # SDPA on the CPU gets a float mask for a sliding window once s >= window (FlashAttention-2
-    # on CUDA handles windows natively)
-    window_mask = (flash_attention and device == "cpu" and bool(spec.sliding_window) and spec.layer_is_sliding(layer)
-                   and (seq_len is None or seq_len >= spec.sliding_window))
-    t += _attention_terms(spec, e, flash_attention, drop.attention, mask, device, window_mask)
+        t.append(ActivationTerm("mixer input (norm output)" if not attention else "attention input (norm output)",
+                                e * h, tp_sharded=False))
+    if attention:
+        # SDPA on the CPU gets a float mask for a sliding window once s >= window (FlashAttention-2
+        # on CUDA handles windows natively)
+        window_mask = (flash_attention and device == "cpu" and bool(window)
+                       and (seq_len is None or seq_len >= window))
+        t += _attention_terms(spec, mixer, e, flash_attention, drop.attention, mask, device, window_mask)
+    elif mixer is not None:
+        t += _recurrent_terms(spec, mixer, e, device)
     if drop.masks("residual"):
         t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
     if frozen and not flash_attention:  # eager: o_proj's input is its own tensor, kept only to train o_proj
         t = [x for x in t if x.name != "o_proj input"]
-    if spec.architecture == "Gemma2ForCausalLM":
-        t += _norm_terms(spec, h, e, device, "post-attention norm", frozen=frozen)
-        t += _norm_terms(spec, h, e, device, "post-feed-forward norm", frozen=frozen)
-    t += _norm_terms(spec, h, e, device, "pre-MLP norm", frozen=frozen)
-    if not frozen:
-        t.append(ActivationTerm("MLP input (norm output)", e * h, tp_sharded=False))
-    if spec.layer_is_moe(layer):
-        k, n_exp = spec.experts_per_token, spec.num_experts
-        t.append(ActivationTerm("router (fp32 softmax, top-k, indices)", 4 * n_exp + 40 * k + 4, tp_sharded=False))
-        if spec.architecture == "DeepseekV3ForCausalLM":  # the gate runs in fp32 on an fp32 input copy
-            t.append(ActivationTerm("router input (fp32 copy)", 4 * h if e != 4 else 0, tp_sharded=False))
-        t.append(ActivationTerm("experts: gathered input and output", k * 2 * e * h, tp_sharded=False))
-        t += [ActivationTerm(f"{x.name} x {k} experts", k * x.per_token)
-              for x in _mlp_terms(spec, spec.moe_intermediate_size, e, "expert")]
-        if spec.num_shared_experts:
-            t += _mlp_terms(spec, spec.shared_expert_intermediate_size, e, "shared experts", frozen)
-    else:
-        t += _mlp_terms(spec, spec.intermediate_size, e, "MLP", frozen)
+    # norms beyond the two pre-norms: Gemma's post-attention and post-feed-forward norms
+    for i in range(max(0, block.norms - (2 if ffn is not None else 1))):
+        t += _norm_terms(spec, h, e, device, f"post-norm {i + 1}", frozen=frozen, kind=norm)
+    if ffn is not None:
+        t += _norm_terms(spec, h, e, device, "pre-MLP norm", frozen=frozen, kind=norm)
+        if not frozen:
+            t.append(ActivationTerm("MLP input (norm output)", e * h, tp_sharded=False))
+        if isinstance(ffn, MoE):
+            t += _moe_terms(spec, ffn, e, frozen)
+        else:
+            t += _mlp_terms(spec, ffn, e, "MLP", frozen)
+            if drop.masks("activation"):  # OPT: fc2's input is the dropped output
+                t.append(ActivationTerm("MLP activation dropout mask", mask * ffn.intermediate))
     if lora is not None:
-        t += _lora_terms(spec, layer, e, lora)
-    if drop.masks("activation") and not spec.layer_is_moe(layer):  # OPT: fc2's input is the dropped output
-        t.append(ActivationTerm("MLP activation dropout mask", mask * spec.intermediate_size))
-    if drop.masks("residual"):
+        t += _lora_terms(spec, block, e, lora)
+    if drop.masks("residual") and ffn is not None:
         t.append(ActivationTerm("MLP residual dropout mask", mask * h, tp_sharded=False))
     if recompute == "selective":
         t = [x for x in t if not x.attention_core]
@@ -422,14 +541,15 @@ def backward_workspace_terms(spec: ModelSpec, layer: int = 0, *, act_bits: float
     models (within 10%, most within 3%).
     """
     e = act_bits / 8
-    if spec.layer_is_moe(layer):
-        f = spec.experts_per_token * spec.moe_intermediate_size + spec.shared_expert_intermediate_size
+    ffn = spec.layout.kind(layer).ffn
+    if isinstance(ffn, MoE):
+        f = ffn.top_k * ffn.intermediate + (ffn.shared.intermediate if ffn.shared is not None else 0)
     else:
-        f = spec.intermediate_size
+        f = ffn.intermediate if ffn is not None else 0
     t = [ActivationTerm("backward: gradient of the hidden state", e * spec.hidden_size, tp_sharded=False),
          ActivationTerm("backward: two MLP-wide gradients", 2 * e * f)]
-    if spec.layer_is_moe(layer) and e < 4:  # transformers combines the k expert outputs in an fp32 buffer
-        t.append(ActivationTerm("backward: fp32 expert-combine buffer", 4 * spec.experts_per_token * spec.hidden_size,
+    if isinstance(ffn, MoE) and e < 4:  # transformers combines the k expert outputs in an fp32 buffer
+        t.append(ActivationTerm("backward: fp32 expert-combine buffer", 4 * ffn.top_k * spec.hidden_size,
                                 tp_sharded=False))
     return t
 

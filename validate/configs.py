@@ -88,6 +88,36 @@ ARCHS: tuple[Arch, ...] = (
 )
 
 
+#: Families of 2025-2026 (issue 12): a MoE with a gated shared expert, a 5:1 sliding/global pattern,
+#: gpt-oss. Each reads its layer kinds from calc/arch (``ModelSpec.layout``).
+ARCHS += (
+    Arch("qwen2_moe", "Qwen2-MoE (shared expert)", {
+        **_COMMON, "architectures": ["Qwen2MoeForCausalLM"], "model_type": "qwen2_moe",
+        "hidden_size": 128, "intermediate_size": 256, "moe_intermediate_size": 64,
+        "shared_expert_intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "num_experts": 4, "num_experts_per_tok": 2, "decoder_sparse_step": 1,
+        "mlp_only_layers": [0], "tie_word_embeddings": False, "use_sliding_window": False, "qkv_bias": True,
+    }, "4 routed experts top-2 plus a shared expert (width 128) behind a sigmoid gate; first layer dense "
+       "(mlp_only_layers); q/k/v biases, GQA"),
+    Arch("gemma3_text", "Gemma 3 (text)", {
+        **_COMMON, "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text",
+        "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 6, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 32, "query_pre_attn_scalar": 32, "sliding_window": 32,
+        "hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+    }, "5 sliding-window layers (window 32) then 1 global (transformers' default 5:1 pattern), q/k RMSNorm "
+       "per head, 4 norms per layer computed in fp32 with a (1 + w) scale, GeGLU, two RoPE tables "
+       "(local and global)"),
+    Arch("gpt_oss", "gpt-oss", {
+        **_COMMON, "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss",
+        "hidden_size": 128, "intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 32, "sliding_window": 32, "num_local_experts": 4,
+        "num_experts_per_tok": 2, "tie_word_embeddings": False, "router_aux_loss_coef": 0.0,
+    }, "alternating sliding (32) / full layers, one learned attention sink per head (softmax over s + 1 in "
+       "the activation dtype), 4 experts top-2 with biases and a clamped SwiGLU, router bias; "
+       "transformers has no SDPA path for it (sinks)", ("eager",)),
+)
+
+
 def get_arch(key: str) -> Arch:
     for a in ARCHS:
         if a.key == key:

@@ -1,6 +1,6 @@
 """The validation harness: build each small architecture with ``transformers``, measure, predict, compare.
 
-``python -m validate`` runs everything (about half a minute on two CPU cores) and writes
+``python -m validate`` runs everything (two to six minutes on two shared CPU cores) and writes
 ``validate/results.json``, which the Validation page reads. ``tests/test_validation.py`` calls
 the same functions, so CI re-measures instead of trusting the file.
 
@@ -69,9 +69,13 @@ def build_model(arch, dtype: str = "fp32", attn: str = "eager", checkpointing: b
 
 
 def score_matrix_bytes(counter, seq_len: int) -> int:
-    """Bytes of saved tensors whose last two dims are (seq, seq): attention scores/probabilities."""
-    return sum(r.bytes for r in counter.records.values()
-               if r.region.startswith("layer") and len(r.shape) >= 2 and tuple(r.shape[-2:]) == (seq_len, seq_len))
+    """Bytes of saved attention scores/probabilities: tensors whose last two dims are (seq, seq), or (seq,
+    seq + 1) with gpt-oss's sink column, and that have a head dimension (a mask, ``(b, 1, s, s)``, is not a
+    score matrix)."""
+    def scores(shape: tuple) -> bool:
+        return (len(shape) >= 3 and shape[-2] == seq_len and shape[-1] in (seq_len, seq_len + 1)
+                and shape[-3] != 1)
+    return sum(r.bytes for r in counter.records.values() if r.region.startswith("layer") and scores(r.shape))
 
 
 def measure_training(arch, settings: Settings, dtype: str, attn: str, checkpointing: bool,
