@@ -439,3 +439,17 @@ def test_cli_bench_takes_hf_like_model(fake, tmp_path):
     shapes = {rec["shape"]: (rec["m"], rec["n"], rec["k"]) for rec in map(json.loads, r.stdout.splitlines())}
     assert shapes["QKV"] == (4, 256 + 2 * 2 * 64, 256) and shapes["MLP gate+up"] == (4, 2 * 512, 256)
     assert shapes["MLP down"] == (4, 256, 512)
+
+
+def test_multimodal_repo_counts_towers_from_the_nested_configs(fake):
+    """Item 2: a multimodal config (Gemma 3 4B: text_config + vision_config, google/gemma-3-4b-it's config.json)
+    read from the Hub into one model description with its vision tower and projector: the published total,
+    4,300,079,472 (tests/data/multimodal/gemma3_4b.json). A repository without safetensors files is counted from
+    its config alone."""
+    entry = json.loads((ROOT / "tests" / "data" / "multimodal" / "gemma3_4b.json").read_text())
+    fake.repos["google/gemma-3-4b-it"] = FakeRepo({"config.json": json.dumps(entry["config"]).encode(),
+                                                   "README.md": b"# no weights here"})
+    m = hub.resolve("google/gemma-3-4b-it")
+    counts = param_counts(m.spec)
+    assert m.note is None and m.checkpoint is None and counts.towers > 0
+    assert counts.total == entry["published_total"] == 4_300_079_472

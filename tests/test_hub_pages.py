@@ -199,3 +199,17 @@ def test_sidebar_id_with_revision(fake):
     assert metrics(at)["Parameters in the checkpoint"] == "8.03 B"
     assert any(u.startswith(f"/api/models/{LLAMA}/revision/{sha}") for u in fake.urls())
     assert not any(u.startswith(f"/api/models/{LLAMA}?") for u in fake.urls())  # never the default branch
+
+
+def test_repo_without_safetensors_says_so_in_the_sidebar(fake):
+    """A repository with a config.json and no safetensors files: counts from the config, and the sidebar says
+    exactly that (it said "architecture from its files")."""
+    import json
+
+    from tests.hub_fake import FakeRepo
+
+    fake.repos["org/config-only"] = FakeRepo({"config.json": json.dumps(TINY_LLAMA).encode()})
+    at = run("app_pages/models.py", {KEY: "org/config-only"})
+    assert [plain_text(c.value) for c in at.sidebar.caption if "org/config-only" in c.value] == [
+        "org/config-only: no safetensors files: counts from the config only"]
+    assert at.sidebar.selectbox(key="model").value == "org/config-only"
