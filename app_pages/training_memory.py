@@ -7,6 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from calc.activations import DROPOUT_SITES, config_dropout, layer_terms
+from calc.engines import (
+    BUFFER_SOURCES,
+    ENGINES,
+    OPTIMIZER_IMPLS,
+    SOURCES,
+    Engine,
+    between_steps,
+    deepspeed_estimates,
+    engine_phases,
+)
 from calc.memory import (
     FINETUNE,
     GRAD_DTYPES,
@@ -24,6 +34,7 @@ from calc.units import GIB
 from ui import charts, pickers, results, state, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
+from ui.figures_engines import estimator_table, phases_table
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 
 st.title("Training memory")
@@ -122,6 +133,74 @@ overhead_gib = state.number("Overhead per GPU (GiB)", "tm_ovh", 1.0, 0.0, 1024.0
                             help="CUDA context (~0.3-0.6 GiB), cuBLAS/NCCL workspaces and allocator fragmentation: "
                                  "an explicit assumption, not a tensor. Set 0 for the bare tensors.")
 
+st.markdown("**Training engine**")
+e1, e2, e3, e4 = st.columns(4)
+engine_name = state.select(
+    "Engine", "tm_eng", ENGINES, "plain", where=e1,
+    help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage above). "
+         "ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): what each "
+         "engine holds at the three moments a step can peak, its own buffers as components, defaults from its "
+         "source. Checked against real DDP, FSDP2 and DeepSpeed runs (Validation page).")
+knobs: dict = {}
+if engine_name != "plain":
+    knobs["optimizer_impl"] = state.select(
+        "Optimizer step", "tm_oi", OPTIMIZER_IMPLS, "foreach", where=e1,
+        help="torch.optim's implementation: foreach (the CUDA default) keeps one parameter-sized temporary during "
+             "the step; fused keeps none; for-loop (the CPU default) two of the largest tensor.")
+if engine_name == "ddp":
+    knobs["bucket_cap_mb"] = state.number("Bucket cap (MiB)", "tm_bkt", 25.0, 0.001, 1e6, step=5.0, where=e2,
+                                          help="DDP bucket_cap_mb (default 25 MiB; first bucket 1 MiB): the number "
+                                               "of gradient buckets, not their total, which equals the gradients.")
+    knobs["gradient_as_bucket_view"] = state.toggle(
+        "gradient_as_bucket_view", "tm_gbv", False, where=e2,
+        help="On: .grad tensors are views into the buckets (one copy of the gradients instead of two).")
+elif engine_name == "fsdp2":
+    knobs["reshard_after_forward"] = state.toggle(
+        "Reshard after forward", "tm_raf", True, where=e2,
+        help="On (default): each layer's gathered parameters are freed after its forward and gathered again in "
+             "backward. Off: every layer stays gathered until its backward (the whole model in param_dtype).")
+    rd = state.select("reduce_dtype", "tm_rd", ["default", "fp32", "bf16", "fp16"], "default", where=e2,
+                      help="Gradient reduce-scatter dtype; default fp32 under mixed precision, else the parameters'.")
+    knobs["reduce_dtype"] = None if rd == "default" else rd
+    knobs["cpu_offload"] = state.toggle("CPU offload", "tm_fco", False, where=e3,
+                                        help="CPUOffloadPolicy: sharded parameters, gradients and optimizer states "
+                                             "in host memory; only gathered layers and activations on the GPU.")
+elif engine_name == "deepspeed":
+    knobs["reduce_bucket_size"] = int(state.number(
+        "reduce_bucket_size (elements)", "tm_rbs", 500_000_000, 0, 10**13, step=10_000_000, where=e2,
+        help="Gradient bucket (default 5e8 elements: 1 GB in bf16, two with overlap_comm in stages 1-2)."))
+    ov = state.select("overlap_comm", "tm_ovc", ["default", "on", "off"], "default", where=e2,
+                      help="Default: on for stage 3, off for stages 1-2.")
+    knobs["overlap_comm"] = None if ov == "default" else ov == "on"
+    knobs["contiguous_gradients"] = state.toggle("contiguous_gradients", "tm_cg", True, where=e2,
+                                                 help="The contiguous gradient bucket (default on).")
+    knobs["param_persistence_threshold"] = int(state.number(
+        "Persistence threshold (elements)", "tm_ppt", 100_000, 0, 10**13, step=10_000, where=e3,
+        help="ZeRO-3: parameters this small stay whole on every rank (default 1e5)."))
+    knobs["max_live_parameters"] = int(state.number(
+        "max_live_parameters", "tm_mlp", 1_000_000_000, 0, 10**13, step=10_000_000, where=e3,
+        help="ZeRO-3: most gathered parameter elements alive (default 1e9)."))
+    knobs["max_reuse_distance"] = int(state.number(
+        "max_reuse_distance", "tm_mrd", 1_000_000_000, 0, 10**13, step=10_000_000, where=e3,
+        help="ZeRO-3: a parameter reused within this many elements is kept gathered (default 1e9)."))
+    knobs["prefetch_bucket_size"] = int(state.number(
+        "prefetch_bucket_size", "tm_pfb", 50_000_000, 0, 10**13, step=1_000_000, where=e4,
+        help="ZeRO-3 prefetch (default 5e7 elements)."))
+    knobs["offload_param"] = state.toggle("Offload parameters", "tm_opa", False, where=e4,
+                                          help="ZeRO-3 parameter partitions in host memory (offload_param).")
+elif engine_name == "megatron":
+    knobs["distributed_optimizer"] = state.toggle("Distributed optimizer", "tm_dop", True, where=e2,
+                                                  help="Shard fp32 main parameters and Adam's states over dp.")
+    gf = state.select("Main grads in fp32", "tm_g32", ["default", "on", "off"], "default", where=e2,
+                      help="Default: fp32 with bf16 (Megatron's rule), else the parameter dtype.")
+    knobs["grad_reduce_in_fp32"] = None if gf == "default" else gf == "on"
+
+
+if engine_name in ("ddp", "fsdp2", "megatron") and int(zero):
+    st.caption(f"ZeRO stage {zero} is DeepSpeed's: {engine_name} shards (or replicates) on its own, so the ZeRO "
+               "stage is not used with this engine.")
+    zero = 0
+
 
 def _other(name: str) -> ModelSpec | None:
     return None if name == SAME else pickers.spec_for(name)
@@ -133,7 +212,8 @@ try:
         dp=dp, tp=tp, pp=pp, sequence_parallel=sp, micro_batch=micro_batch, seq_len=seq_len, recompute=recompute,
         flash_attention=flash, offload_optimizer=offload, finetune=finetune, lora_rank=lora_rank,
         lora_targets=tuple(targets), rlhf=rlhf, critic=_other(critic), reference=_other(reference),
-        reward=_other(reward), overhead_bytes=int(round(overhead_gib * GIB)), dropout=dropout)
+        reward=_other(reward), overhead_bytes=int(round(overhead_gib * GIB)), dropout=dropout,
+        engine=Engine(engine_name, **knobs))
     b = training_memory(model, setup)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
@@ -177,26 +257,50 @@ if isinstance(model, ModelSpec):
     g_seq = breakdown_grid(model, setup, [micro_batch], seqs)
     g_bat = breakdown_grid(model, setup, batches, [seq_len])
     left, right = st.columns(2)
-    charts.show(left, sweep_area(seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in LABELS},
+    parts = [k for k in g_seq if k != "total"]  # an engine's buffers too
+    charts.show(left, sweep_area(seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in parts},
                                  fmt.size_value(cap), unit, "sequence length (tokens)", seq_len, log_x=True,
                                  title=f"Against sequence length, micro-batch {micro_batch}"),
                       width="stretch")
-    charts.show(right, sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+    charts.show(right, sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in parts},
                                   fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
                                   title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
 else:
     st.info("Parameter count only: activations are **not computed** (they need the architecture: hidden size, "
             "layers, heads, vocabulary). Pick 'sidebar model' for them and for the sweeps and solvers.")
 
-rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()]
+rows = [{"component": LABELS.get(k, k), "bytes": v, unit: round(fmt.size_value(v), 3),
+         "source": BUFFER_SOURCES.get(k, "")} for k, v in b.components().items()]
 rows.append({"component": "Total (GPU)", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
 rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(fmt.size_value(b.cpu_bytes), 3)})
 df = pd.DataFrame(rows)
+df = df.drop(columns="source") if engine_name == "plain" else df.fillna({"source": ""})
 shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 st.download_button("Download CSV", fmt.csv(df), file_name="training_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {text.md(note, 1000)}")
+
+if engine_name != "plain":
+    st.subheader(f"The step as {engine_name} allocates it")
+    phases = engine_phases(model, setup)
+    st.dataframe(phases_table(phases, fmt.size), hide_index=True, width="stretch")
+    st.caption(f"Held between steps (after optimizer.step(), before zero_grad): "
+               f"{fmt.size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
+               "memory moves from the first to the second layer by layer. Defaults and buffers from "
+               f"{SOURCES[engine_name]}.")
+with st.expander("DeepSpeed's own estimators for this setup"):
+    est = deepspeed_estimates(model, setup)
+    st.dataframe(estimator_table(b.total, est, fmt.size), hide_index=True, width="stretch")
+    st.markdown(rf"""
+`estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
+params_16bit, 18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit"), with optimizer
+offload $2P$. `estimate_zero3_model_states_mem_needs` (stage3.py): GPU $4L + 18P/N$, offload $4L + 2P/N$, with
+parameters offloaded too $4L$, where $L$ = {est['largest_layer_params']:,}, the most parameters one module holds
+itself (their `model_to_params`), $P$ = {est['params']:,}, $N$ = dp = {dp} on one node. They differ from this page
+because they count model states only (no activations, no gradient buckets or gathered layers), keep a whole 16-bit
+gradient and an fp32 gradient partition for ZeRO-2, and add the largest layer in 4 bytes per parameter for ZeRO-3.
+""")
 
 results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
                                     b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})

@@ -6,8 +6,10 @@ import streamlit as st
 
 from ui import charts, state
 from ui import format as fmt
+from ui.figures_engines import peak_parts_table, sharded_strip, sharded_summary, sharded_table
 from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
 from validate.harness import RESULTS_PATH
+from validate.sharded import SHARDED_PATH
 
 RESULTS = "validate/results.json"
 REGENERATE = "python -m validate"
@@ -86,6 +88,58 @@ st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
            + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
 with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})"):
     st.dataframe(run["saved_tensors_last_layer"], hide_index=True, width="stretch")
+
+st.subheader("Real distributed engines: DDP, FSDP2 and DeepSpeed, per rank")
+try:
+    with open(SHARDED_PATH, encoding="utf-8") as f:
+        sdoc = json.load(f)
+    srecords = sdoc["records"]
+except (OSError, ValueError, KeyError) as exc:
+    st.info(f"No readable engine results at validate/sharded_results.json ({type(exc).__name__}). Regenerate them "
+            "with `python -m validate --sharded` (about an hour on two busy CPU cores).")
+    srecords = []
+if srecords:
+    senv = sdoc.get("environment", {})
+    sc = sharded_summary(srecords)
+    c = st.columns(4)
+    c[0].metric("Ranks measured", sc["ranks"], help="(model, engine case, world size, rank) combinations")
+    c[1].metric("Engine comparisons", sc["comparisons"], help="states between steps and step peak, per rank")
+    c[2].metric("Engine rows within 10 %", sc["within"])
+    c[3].metric("Engine rows over 10 %", sc["over"])
+    st.caption(f"Measured {sdoc.get('generated', '?')} with torch {senv.get('torch', '?')}, DeepSpeed "
+               f"{senv.get('deepspeed') or 'not installed'} ({sdoc.get('deepspeed', '?')}), gloo on 127.0.0.1, "
+               f"{', '.join(str(w) for w in sdoc['settings']['worlds'])} ranks, batch {sdoc['settings']['batch']} x "
+               f"{sdoc['settings']['seq_len']} tokens per rank. Regenerate with `python -m validate --sharded` (writes "
+               "`validate/sharded_results.json`); `tests/test_sharded.py` re-runs part of it in CI and holds every "
+               "committed row to 10 %.")
+    charts.show(st, sharded_strip(srecords), width="stretch")
+    sdf = sharded_table(srecords)
+    st.dataframe(sdf, hide_index=True, width="stretch", height=420,
+                 column_config={"predicted": st.column_config.NumberColumn(format="localized"),
+                                "measured (tracker)": st.column_config.NumberColumn(format="localized"),
+                                "measured (allocator)": st.column_config.NumberColumn(format="localized"),
+                                "error %": st.column_config.NumberColumn(format="%+.2f"),
+                                "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
+    st.download_button("Download CSV", sdf.to_csv(index=False), file_name="validation_engines.csv", mime="text/csv")
+    with st.expander("What was alive at each peak (rank 0), measured and predicted"):
+        st.dataframe(peak_parts_table(srecords, lambda n: f"{n:,} B"), hide_index=True, width="stretch")
+    with st.expander("How the engines are run and measured"):
+        st.markdown("""
+Each world size is one group of processes (`torch.multiprocessing`, gloo on a free port of 127.0.0.1, one thread per
+rank). Every rank builds the model with `transformers` (the Llama-style GQA, tied Qwen2 and Mixtral-style MoE models
+above), wraps it (DDP; FSDP2 `fully_shard` on every decoder layer, then the root, with a `MixedPrecisionPolicy`;
+DeepSpeed `initialize` with ZeRO 1, 2 or 3 and bf16) and runs three AdamW steps on its own random tokens; the third
+is measured. **States between steps**: bytes alive after `optimizer.step()` (before `zero_grad`). **Step peak**: the
+highest total during the step. Two instruments from before the model is built: the harness's tracker (every ATen op,
+each storage until it is freed, DTensor shards by their local tensor, FSDP2's `resize_` followed) and PyTorch's
+profiler with `profile_memory=True` (the CPU allocator's allocations and frees of the session, an address handed out
+again counting as freed). Both are held to 10 % on every rank.
+The prediction: `calc.engines` with `TrainingSetup(dp=ranks, micro_batch, seq_len, engine=Engine(...,
+optimizer_impl="for-loop"))` (AdamW runs its for-loop on CPU tensors). DeepSpeed's default 1 GB gradient bucket
+(`reduce_bucket_size` 5e8 elements in bf16) would dwarf these small models, so its ZeRO 1/2/3 cases use 1 MB buckets
+(5e5 elements) and one ZeRO-2 case keeps the default. On a GPU, `python -m validate.gpu_step --engines` runs the same
+steps under NCCL against `torch.cuda.max_memory_allocated`.
+""")
 
 st.subheader("On a GPU: a full training step")
 gpu = doc.get("gpu") or []

@@ -99,6 +99,37 @@ SOURCES = {
 }
 
 
+#: Each engine buffer (a ``MemoryBreakdown.buffers`` name) and where it is allocated.
+BUFFER_SOURCES = {
+    "DDP gradient buckets": "torch/csrc/distributed/c10d/reducer.cpp Reducer::initialize_buckets: one flat buffer per "
+                            "bucket, together the size of all gradients; bucket_cap_mb (25) sets their number",
+    "autocast 16-bit weight copies": "torch.autocast casts each Linear weight to 16 bits in forward and saves the copy "
+                                     "for backward (aten::_to_copy under autocast)",
+    "FSDP2 gathered root (embeddings, norm, head)": "torch/distributed/fsdp/_fully_shard/_fully_shard.py: the root "
+                                                    "module never reshards after forward; gathered in param_dtype",
+    "FSDP2 gathered decoder layers": "_fsdp_param_group.py: unsharded parameters of the unit being computed "
+                                     "(reshard_after_forward=True, plus the previous all-gather output) or of every "
+                                     "unit (False), in param_dtype",
+    "FSDP2 root gradients (unsharded)": "_fsdp_param_group.py post_backward: the root's unsharded gradients before "
+                                        "its reduce-scatter",
+    "FSDP2 reduce-scatter buffer": "_fsdp_collectives.py foreach_reduce: a unit's gradients copied into one "
+                                   "reduce-scatter input in reduce_dtype",
+    "DeepSpeed gradient bucket (reduce_bucket_size)": "deepspeed/runtime/zero/stage_1_and_2.py / stage3.py: the "
+                                                      "contiguous gradient (ipg) bucket of reduce_bucket_size "
+                                                      "elements, two with overlap_comm in stages 1-2",
+    "DeepSpeed fp32 gradient partition": "stage_1_and_2.py single_grad_partition / stage3.py: the rank's gradient "
+                                         "partition converted to fp32 for the step",
+    "DeepSpeed gathered parameters (ZeRO-3)": "stage3.py / partitioned_param_coordinator.py: gathered parameters "
+                                              "kept up to max_live_parameters / max_reuse_distance, plus the "
+                                              "prefetch bucket",
+    "Megatron main-grad buffer": "megatron/core/distributed/param_and_grad_buffer.py: one contiguous main-grad buffer "
+                                 "for the whole run (fp32 with bf16)",
+    "Megatron fp32 main-grad shard": "megatron/core/optimizer/distrib_optimizer.py: with 16-bit gradients, an fp32 "
+                                     "copy of this rank's shard for the step",
+    "optimizer step temporaries": "torch/optim/adam.py: foreach keeps one temporary as large as the states it reads "
+                                  "(torch._foreach_sqrt); for-loop two of the largest tensor; fused none",
+}
+
 @dataclass(frozen=True)
 class Engine:
     """The engine and the knobs that change its memory; each knob applies to the engine named in its comment."""

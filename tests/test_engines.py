@@ -15,6 +15,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -212,3 +213,46 @@ def test_offload_moves_states_to_the_cpu():
     fsdp = training_memory(spec, TrainingSetup(dp=8, engine=Engine("fsdp2", cpu_offload=True)))
     assert fsdp.weights == fsdp.optimizer_states == 0 and fsdp.cpu_bytes > 0
     assert np.isfinite(fsdp.total)
+
+
+def test_every_buffer_names_its_source():
+    from calc.engines import BUFFER_SOURCES
+
+    spec = get_preset("Qwen2.5-7B")
+    seen = set()
+    for name, zero, kw in (("ddp", 0, {}), ("fsdp2", 0, {}), ("deepspeed", 2, {}), ("deepspeed", 3, {}),
+                           ("megatron", 0, {}), ("ddp", 0, {"precision": "bf16-mixed"})):
+        for b in engine_phases(spec, TrainingSetup(dp=8, zero_stage=zero, engine=Engine(name), **kw)).values():
+            seen |= {k for k, _ in b.buffers}
+    assert seen <= set(BUFFER_SOURCES), seen - set(BUFFER_SOURCES)
+
+
+# ----- the Training memory page ------------------------------------------------------------------------
+def test_training_page_engine_choice_buffers_and_estimators():
+    from tests.test_pages import run_page
+
+    at = run_page("app_pages/training_memory.py", {"model": "Llama-3.2-1B", "tm_eng": "fsdp2", "tm_dp": "8",
+                                                   "tm_raf": "0", "tm_ovh": "0.0"})
+    assert not at.exception and not at.error
+    spec = get_preset("Llama-3.2-1B")
+    from ui.defaults import training_setup
+
+    s = replace(training_setup(), dp=8, overhead_bytes=0, engine=Engine("fsdp2", reshard_after_forward=False))
+    want = training_memory(spec, s)
+    shown = {m.label: m.help for m in at.metric}
+    assert f"{want.total:,} bytes" in shown["Total per GPU"]
+    frames = [d.value for d in at.dataframe]
+    comps = next(f for f in frames if "component" in f.columns)
+    row = comps[comps["component"] == "FSDP2 gathered decoder layers"]
+    assert int(row["bytes"].iloc[0]) == dict(want.buffers)["FSDP2 gathered decoder layers"]
+    assert "_fsdp_param_group.py" in row["source"].iloc[0]
+    est = next(f for f in frames if "source" in f.columns and "per GPU" in f.columns)
+    ours = deepspeed_estimates(spec, s)
+    assert ours["zero3_gpu_bytes"] in set(est["bytes"])
+    assert any("estimate_zero3_model_states_mem_needs" in m.value for m in at.markdown)
+    # a ZeRO stage with a non-DeepSpeed engine is ignored with a word, not an error
+    at = run_page("app_pages/training_memory.py", {"model": "Llama-3.2-1B", "tm_eng": "ddp", "tm_zero": "2"})
+    assert not at.exception and not at.error
+    assert any("not used with this engine" in c.value for c in at.caption)
+    at = run_page("app_pages/training_memory.py", {"model": "Llama-3.2-1B", "tm_eng": "deepspeed", "tm_zero": "0"})
+    assert not at.exception and any("zero_stage" in e.value for e in at.error)

@@ -138,11 +138,47 @@ def run_case(case: GpuCase) -> dict:
     return row
 
 
+def _engines(dry_run: bool) -> int:
+    """Issue 14 item 5: the sharded validation's steps under NCCL on this machine's GPUs."""
+    from validate import predict_sharded, sharded
+
+    if dry_run:
+        for m in sharded.MODELS:
+            for c in sharded.CASES:
+                doc = {"rows": [{"arch": m, "case": c.key, "rank": 0, "world": 1, "states_bytes": 1, "peak_bytes": 1,
+                                 "profiler_states_bytes": None, "profiler_peak_bytes": None, "states_by_kind": {},
+                                 "peak_by_kind": {}}], "cases": [sharded.asdict(c)], "backend": "nccl",
+                       "settings": {"batch": 2, "seq_len": 160}}
+                rec = predict_sharded.records(doc)
+                print(f"{m} {c.key}: states {rec[0]['predicted']:,} B, step peak {rec[1]['predicted']:,} B (1 rank)")
+        return 0
+    import torch
+
+    if not torch.cuda.is_available():
+        print("error: no CUDA device; use --engines --dry-run to see the predictions", file=sys.stderr)
+        return 2
+    doc = sharded.run_gpu()
+    path = sharded.write(doc, sharded.GPU_PATH)
+    for r in doc["records"]:
+        print(f"{r['arch']:12s} {r['case']:16s} rank {r['rank']}  {r['quantity']:21s} predicted {r['predicted']:,} "
+              f"measured {r['measured']:,} ({r['error_pct']:+.2f}%)")
+    for r in doc["rows"]:
+        print(f"{r['arch']:12s} {r['case']:16s} rank {r['rank']}  allocator reserve beyond the peak "
+              f"(fragmentation, cache): {r['fragmentation_bytes']:,} B")
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="print configurations and predictions; no GPU needed")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--engines", action="store_true",
+                    help="DDP and FSDP2 under NCCL, one rank per GPU (validate.sharded.run_gpu): writes "
+                         "validate/gpu_sharded_results.json")
     args = ap.parse_args(argv)
+    if args.engines:
+        return _engines(args.dry_run)
     if args.dry_run:
         for c in CASES:
             p = predict(c)
