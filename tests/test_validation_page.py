@@ -43,3 +43,20 @@ def test_page_per_layer_view_and_bad_link():
     at = run_page("app_pages/validation.py", {"v_larch": "deepseek_v3_mla", "v_run": "not-a-run"})
     assert not at.exception, [e.value for e in at.exception]
     assert any("v_run" in w.value for w in at.warning)  # the bad link parameter is named, then ignored
+
+
+def test_page_shows_the_issue_12_families():
+    """Qwen2-MoE (shared expert), Gemma 3 (sliding pattern) and gpt-oss are on the page, each exact in
+    parameters against transformers' own meta-device count, every activation row within its 10%."""
+    doc = json.loads(RESULTS_PATH.read_text())
+    at = run_page("app_pages/validation.py", {"v_arch": "gpt_oss"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert {"qwen2_moe", "gemma3_text", "gpt_oss"} <= set(at.multiselect[0].options)
+    table = at.dataframe[1].value
+    assert len(table) == sum(1 for r in doc["records"] if r["arch"] == "gpt_oss")
+    for key in ("qwen2_moe", "gemma3_text", "gpt_oss"):
+        rows = [r for r in doc["records"] if r["arch"] == key]
+        params = next(r for r in rows if r["formula"] == "Parameters")
+        assert params["predicted"] == params["measured"] == _parameters_on_meta(key)
+        acts = [r for r in rows if r["formula"].startswith("Activations")]
+        assert acts and all(abs(r["error_pct"]) <= 10 for r in acts), key
