@@ -409,7 +409,7 @@ def test_cli_params_hf_json_shape_modelled_unmodelled_multimodal(fake, files, tm
     (["params", "--hf", "org/truncated"], {}, "safetensors header could not be read|truncated|not valid"),
     (["params", "--hf", "org/slow"], {"CALC_HUB_TIMEOUT_S": "0.5"}, r"did not answer within 0\.5 s"),
     (["params", "--hf", "../../etc/passwd"], {}, "is not valid"),
-    (["gguf", "--hf", "org/tiny"], {}, "holds no .gguf file"),
+    (["gguf", "--hf", "org/novel"], {}, "holds no .gguf file and its architecture is not modelled"),
 ])
 def test_cli_hub_failures_are_one_line(fake, tmp_path, args, env, msg):
     t0 = time.monotonic()
@@ -453,3 +453,20 @@ def test_multimodal_repo_counts_towers_from_the_nested_configs(fake):
     counts = param_counts(m.spec)
     assert m.note is None and m.checkpoint is None and counts.towers > 0
     assert counts.total == entry["published_total"] == 4_300_079_472
+
+
+@pytest.mark.parametrize("args", [
+    ["params"], ["compute", "--tokens", "15T"], ["speed", "--gpu", "H100 SXM"], ["memory", "--mode", "train"],
+    ["memory", "--mode", "infer", "--weights-dtype", "bf16"], ["gguf", "--quant", "Q4_K_M", "--context", "8192"],
+])
+def test_cli_hf_gives_what_the_preset_gives(fake, tmp_path, args):
+    """Item 1: --hf wherever --model is taken. Meta-Llama-3-8B's config from the (fake) Hub and the preset typed
+    from the same published config.json give the same numbers in every command (gguf on a repo without .gguf
+    files: what its GGUF would weigh, by llama.cpp's rules)."""
+    hf = _cli(fake, tmp_path / "h", *args, "--hf", "meta-llama/Meta-Llama-3-8B", "--json")
+    preset = _cli(fake, tmp_path / "h", *args, "--model", "Meta-Llama-3-8B", "--json")
+    assert hf.returncode == preset.returncode == 0, hf.stderr + preset.stderr
+    a, b = json.loads(hf.stdout), json.loads(preset.stdout)
+    names = {"model", "name", "checkpoint", "note", "architecture", "source", "flops_formula"}  # name the model
+    strip = (lambda d: {k: v for k, v in d.items() if k not in names}) if isinstance(a, dict) else (lambda d: d)
+    assert strip(a) == strip(b) and a

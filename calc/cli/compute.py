@@ -98,10 +98,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    if args.params is None and not (args.model or args.config):
-        raise ValueError("give --params N or a model (--model NAME or --config FILE)")
+    has_model = bool(args.model or args.config or args.hf or args.revision)
+    if args.params is None and not has_model:
+        raise ValueError("give --params N or a model (--model NAME, --config FILE or --hf ID)")
     out: dict = {}
-    if args.model or args.config:
+    if has_model:
         spec = model_from_args(args)
         n = float(param_counts(spec).active) if args.params is None else args.params
         tf = training_flops(spec, args.tokens, args.seq_len, args.recompute)

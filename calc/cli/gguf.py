@@ -4,6 +4,7 @@
     python -m calc gguf --config config.json --quant all [--context 16384 --gpu "RTX 4090"] [--json]
     python -m calc gguf --file model.gguf [--json]
     python -m calc gguf --hf bartowski/Meta-Llama-3.1-8B-Instruct-GGUF [--context 8192 --gpu "RTX 4090"] --json
+    python -m calc gguf --hf meta-llama/Llama-3.1-8B --quant Q4_K_M   # no .gguf in the repo: what its GGUFs weigh
 """
 
 from __future__ import annotations
@@ -54,11 +55,15 @@ def run(args) -> int:
         if args.model or args.config or args.hf:
             raise ValueError("give either --file or --model/--config/--hf, not both")
         return _run_file(args)
-    if args.hf:
-        return _run_hf(args)
-    if not (args.model or args.config):
+    found = hub_model_from_args(args) if args.hf else None
+    if found is not None and found.snapshot.gguf:
+        return _run_hf(args, found)
+    if not (args.model or args.config or args.hf):
         raise ValueError("one of --model, --config, --hf or --file is required")
-    spec = model_from_args(args)
+    if found is not None and found.spec is None:
+        raise ValueError(f"{found.name} holds no .gguf file and its architecture is not modelled ({found.note}); "
+                         f"`python -m calc params --hf {found.snapshot.repo_id}` reads its checkpoint")
+    spec = found.spec if found is not None else model_from_args(args)  # a safetensors repo: what its GGUFs weigh
     imatrix = {"auto": None, "yes": True, "no": False}[args.imatrix]
     if args.quant == "ALL":
         results = quantize_all(spec, imatrix=imatrix)
@@ -138,17 +143,13 @@ def _run_file(args) -> int:
     return 0
 
 
-def _run_hf(args) -> int:
+def _run_hf(args, found) -> int:
     """Every GGUF model of a Hub repository: real size (the Hub's listing; split parts summed), header read by
     range requests, our prediction and the difference; with --context, whether it runs on --gpu."""
     from calc.gguf_compare import compare_file
     from hub import gguf_header
 
-    found = hub_model_from_args(args)
     snap = found.snapshot
-    if not snap.gguf:
-        raise ValueError(f"{found.name} holds no .gguf file; for its safetensors checkpoint use "
-                         f"`python -m calc params --hf {snap.repo_id}`")
     setup = RunSetup(context=args.context, cache_type=args.cache_type) if args.context else None
     gpu = gpu_from_args(args)
     rows = []
