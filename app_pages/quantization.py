@@ -5,6 +5,7 @@ import io
 import pandas as pd
 import streamlit as st
 
+from calc import gguf_run
 from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantize_all, type_bits
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup
@@ -57,8 +58,7 @@ m1.metric("Largest that fits", best or "none",
 m2.metric("Its file size", fmt.size(ok[best].file_bytes_estimate) if best else "n/a",
           help="Payload (exact) + header estimate, every tensor padded to 32 bytes.")
 m3.metric(f"KV cache ({cache})", fmt.size(any_run.kv_cache_bytes),
-          help=f"{parallel} x {context:,} tokens, all layers" + (", windowed layers capped" if spec.sliding_window
-                                                               and spec.architecture == "Gemma2ForCausalLM" else ""))
+          help=f"{parallel} x {context:,} tokens, all layers" + gguf_run.cache_note(spec, cache))
 m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.cpp's graph for a 512-token "
           "micro-batch; it prints the exact 'compute buffer size' when it loads.")
 

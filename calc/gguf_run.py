@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from calc.gguf import QuantResult, block_size, type_bits
-from calc.kvcache import _whole, cached_positions, kv_cache_bytes, kv_elements_per_token
+from calc.kvcache import _whole, kv_cache_bytes
 from calc.models import ModelSpec
 
 #: llama.cpp KV-cache types (``--cache-type-k/-v``) and what they cost, from the same block table.
@@ -24,27 +24,85 @@ def cache_bits(cache_type: str) -> float:
     return type_bits(cache_type.upper())
 
 
+#: Architectures llama.cpp runs with its interleaved sliding-window cache (``llama_kv_cache_iswa``): their
+#: ``load_arch_hparams`` set ``hparams.swa_type`` (llama.cpp src/models/gemma2.cpp, gemma3.cpp, cohere2.cpp,
+#: openai-moe.cpp for gpt-oss, exaone4.cpp; llama4.cpp with LLAMA_SWA_TYPE_CHUNKED over attention chunks), with the
+#: same per-layer pattern as the config's ``layer_types``. Other GGUF archs (llama for Mistral, phi3, qwen2) keep
+#: the full context in every layer whatever the config's sliding_window says.
+LLAMACPP_ISWA = frozenset({
+    "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration", "Cohere2ForCausalLM",
+    "GptOssForCausalLM", "Exaone4ForCausalLM", "Llama4ForCausalLM", "Llama4ForConditionalGeneration",
+})
+QUANTIZED_CACHE_TYPES = ("q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl")
+#: llama.cpp pads the SWA cache to a multiple of 256 cells (llama-kv-cache-iswa.cpp, ggml-org/llama.cpp#17037).
+SWA_PAD = 256
+#: llama.cpp keeps recurrent layers' conv (R) and SSM (S) states in f32 (``llama_memory_recurrent``, type_r/type_s).
+RECURRENT_STATE_BYTES = 4
+
+
 def gguf_kv_spec(spec: ModelSpec) -> ModelSpec:
-    """The spec as llama.cpp runs it: only Gemma 2 (iSWA cache) caps sliding layers at the window;
-    Mistral and Phi-3 GGUFs (llama / phi3 arch) keep the full context in every layer."""
-    if spec.architecture == "Gemma2ForCausalLM" or not spec.sliding_window:
+    """The spec as llama.cpp runs it: the architectures of ``LLAMACPP_ISWA`` keep their windowed / chunked layers;
+    every other model loses its windows (Mistral and Phi-3 GGUFs keep the full context in every layer)."""
+    if spec.architecture in LLAMACPP_ISWA or not spec.sliding_window:
         return spec
     return spec.without_sliding()
 
 
-def kv_layer_bytes(spec: ModelSpec, context: int, cache_type: str = "f16", batch: int = 1) -> list[int]:
-    """KV-cache bytes per layer for ``batch`` sequences of ``context`` tokens, llama.cpp cache types.
+def swa_cells(window: int, context: int, n_ubatch: int = 512) -> int:
+    """Cells llama.cpp gives a sequence in its SWA cache: the window plus one micro-batch, at most the context,
+    padded to 256 (``size_swa = GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256)``, llama-kv-cache-iswa.cpp, one stream
+    per sequence). Gemma 3 (window 512) at 8,192 tokens: 1,024 cells.
 
-    Elements from ``calc.kvcache`` (GQA, MLA latent, Gemma 2 windows) on the spec as llama.cpp runs it
-    (``gguf_kv_spec``); K and V in ``cache_type`` at ``cache_bits`` (q8_0 = 34 B per 32 elements).
+    >>> swa_cells(512, 8192), swa_cells(4096, 4096), swa_cells(128, 100)
+    (1024, 4096, 256)
+    """
+    return -(-min(context, window + n_ubatch) // SWA_PAD) * SWA_PAD
+
+
+def kv_layer_bytes(spec: ModelSpec, context: int, cache_type: str = "f16", batch: int = 1,
+                   n_ubatch: int = 512) -> list[int]:
+    """KV-cache (and recurrent-state) bytes per layer for ``batch`` sequences of ``context`` tokens, as llama.cpp
+    allocates them.
+
+    Attention layers: elements per token from the ``calc/arch`` layer kind (GQA, MLA latent) on the spec as
+    llama.cpp runs it (``gguf_kv_spec``) x cells, K and V in ``cache_type`` at ``cache_bits`` (q8_0 = 34 B per 32
+    elements); cells = the context, or ``swa_cells`` on a windowed / chunked layer, whose cache stays F16 when
+    ``cache_type`` is quantized (ggml-org/llama.cpp#21277, "kv-cache : do not quantize SWA KV cache"). Recurrent layers (Mamba,
+    Mamba-2, gated DeltaNet): llama.cpp's R and S states per sequence in f32, ``(kernel - 1) x conv channels`` and
+    the SSM state (``llama_hparams::n_embd_r`` / ``n_embd_s``, llama-hparams.cpp), whatever the context.
     """
     kv_cache_bytes(spec, batch, context, "fp32")  # validates batch and context (whole numbers >= 1)
+    n_ubatch = _whole("n_ubatch (micro-batch tokens)", n_ubatch)
     run = gguf_kv_spec(spec)
     elems, nbytes = block_size(cache_type.upper()) if cache_type in CACHE_TYPES else (0, 0)
     if not elems:
         cache_bits(cache_type)  # raises with the allowed names
-    return [kv_elements_per_token(run, i) * cached_positions(run, i, context) * batch * nbytes // elems
-            for i in range(run.num_layers)]
+    f16_elems, f16_bytes = block_size("F16")
+    per_kind = []
+    for b in run.layout.kinds:
+        span = getattr(b.mixer, "window", None) or getattr(b.mixer, "chunk", None)
+        cells = swa_cells(span, context, n_ubatch) if span else context
+        e, n = (f16_elems, f16_bytes) if span and cache_type in QUANTIZED_CACHE_TYPES else (elems, nbytes)
+        kv = b.kv_elements_per_token() * cells * batch * n // e
+        channels, kernel = b.conv_state_shape()
+        _, ssm = b.state_elements()
+        per_kind.append(kv + (channels * max(kernel - 1, 0) + ssm) * batch * RECURRENT_STATE_BYTES)
+    return [per_kind[k] for k in run.layout.pattern]
+
+
+def cache_note(spec: ModelSpec, cache_type: str) -> str:
+    """What ``kv_layer_bytes`` assumed for ``spec``, in words (the GGUF page's KV-cache help)."""
+    run = gguf_kv_spec(spec)
+    notes = []
+    spans = sorted({getattr(b.mixer, "window", None) or getattr(b.mixer, "chunk", None) for b in run.layout.kinds} - {None})
+    if spans:
+        notes.append(f"windowed / chunked layers keep the window ({', '.join(f'{w:,}' for w in spans)}) plus one "
+                     "micro-batch, padded to 256 cells" + (", in F16" if cache_type in QUANTIZED_CACHE_TYPES else ""))
+    elif spec.sliding_window:
+        notes.append("llama.cpp runs this architecture without its sliding window: every layer keeps the context")
+    if any(any(b.state_elements()) for b in run.layout.kinds):
+        notes.append("recurrent layers add their fixed conv and SSM state per sequence, in f32")
+    return "".join("; " + n for n in notes)
 
 
 def compute_buffer_bytes(spec: ModelSpec, context: int, n_ubatch: int = 512, flash_attn: bool = True) -> int:
@@ -116,7 +174,7 @@ def run_memory(spec: ModelSpec, quant: QuantResult, setup: RunSetup, gpu=None) -
     k that fits ``capacity = memory - runtime reserve``. Apple unified memory: one pool, capped at the
     Metal working-set limit (``GPU.usable_memory_bytes``), and every byte counts.
     """
-    kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch)
+    kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch, setup.n_ubatch)
     compute = compute_buffer_bytes(spec, setup.context, setup.n_ubatch, setup.flash_attn)
     n = spec.num_layers
     per_layer = [0] * n

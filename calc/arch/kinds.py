@@ -85,6 +85,11 @@ class _Kind:
         """(conv-state, recurrent-state) elements one sequence keeps, whatever its length."""
         return (0, 0)
 
+    def conv_state_shape(self) -> tuple[int, int]:
+        """(channels, kernel) of the causal conv whose last ``kernel`` inputs the conv state keeps
+        (transformers keeps ``kernel`` columns, llama.cpp ``kernel - 1``); (0, 0) without one."""
+        return (0, 0)
+
 
 # ----- token mixers --------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -255,6 +260,9 @@ class Mamba(_Kind):
     def state_elements(self) -> tuple[int, int]:
         return (self.d_inner * self.d_conv, self.d_inner * self.d_state)
 
+    def conv_state_shape(self) -> tuple[int, int]:
+        return (self.d_inner, self.d_conv)
+
 
 @dataclass(frozen=True)
 class Mamba2(_Kind):
@@ -296,6 +304,9 @@ class Mamba2(_Kind):
     def state_elements(self) -> tuple[int, int]:
         return (self.conv_dim * self.d_conv, self.heads * self.head_dim * self.d_state)
 
+    def conv_state_shape(self) -> tuple[int, int]:
+        return (self.conv_dim, self.d_conv)
+
 
 @dataclass(frozen=True)
 class GatedDeltaNet(_Kind):
@@ -335,6 +346,9 @@ class GatedDeltaNet(_Kind):
 
     def state_elements(self) -> tuple[int, int]:
         return (self.conv_dim * self.conv_kernel, self.v_heads * self.k_head_dim * self.v_head_dim)
+
+    def conv_state_shape(self) -> tuple[int, int]:
+        return (self.conv_dim, self.conv_kernel)
 
 
 @dataclass(frozen=True)
@@ -488,6 +502,9 @@ class Block(_Kind):
 
     def state_elements(self) -> tuple[int, int]:
         return self.mixer.state_elements() if self.mixer is not None else (0, 0)
+
+    def conv_state_shape(self) -> tuple[int, int]:
+        return self.mixer.conv_state_shape() if self.mixer is not None else (0, 0)
 
 
 @dataclass(frozen=True)
