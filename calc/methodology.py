@@ -42,11 +42,31 @@ METHODS: tuple[Method, ...] = (
            "IEC 80000-13; scipy.constants giga / gibi", "calc/units.py",
            ("tests/test_reference_data.py::test_units_rule_of_thumb",)),
     Method("Memory", "KV cache",
-           r"$\sum_\text{layers} 2 \cdot n_{kv} \cdot d \cdot \min(s, w) \cdot b \cdot \text{bytes}$; "
+           r"$\sum_\text{layers} 2 \cdot n_{kv} \cdot d \cdot \min(s, w) \cdot b \cdot \text{bytes}$, each layer "
+           r"kind its own $n_{kv}$, $d$ and span $w$ (sliding window, attention chunk, or $s$); "
            r"MLA: $(r_{kv} + d_{rope}) \cdot s \cdot b \cdot \text{bytes}$ per layer, no factor 2",
            "Pope et al. 2022; DeepSeek-V2 paper sec. 2.1.2", "calc/kvcache.py: kv_cache_bytes",
            ("tests/test_memory_torch.py::test_kv_cache_equals_transformers_cache",
-            "tests/test_validation.py::test_kv_cache_positions_and_mla_layout")),
+            "tests/test_validation.py::test_kv_cache_positions_and_mla_layout",
+            "tests/test_kvcache_arch.py::test_cache_bytes_equal_transformers_cache",
+            "tests/test_kvcache_arch.py::test_per_layer_pattern_matches_transformers_layer_types",
+            "tests/test_kvcache_pages.py::test_inference_page_gpt_oss_sliding_layers_at_the_window")),
+    Method("Memory", "Recurrent state (Mamba, Mamba-2, gated DeltaNet, Jamba, Qwen3-Next)",
+           r"per sequence and recurrent layer: conv state $C \cdot k$ (channels x kernel, model dtype) + SSM state "
+           r"(Mamba $d_{inner} d_{state}$, Mamba-2 $n_h d_h d_{state}$, DeltaNet $n_v d_k d_v$) in fp32; fixed, "
+           r"whatever the context. llama.cpp: $(k-1) C$ + the same state, both f32",
+           "Gu & Dao 2023; Dao & Gu 2024; Yang et al. 2024 (gated DeltaNet); transformers cache_utils.py "
+           "LinearAttentionLayer; llama.cpp llama-hparams.cpp n_embd_r / n_embd_s",
+           "calc/kvcache.py: state_bytes, state_layer_bytes; calc/gguf_run.py: kv_layer_bytes",
+           ("tests/test_kvcache_arch.py::test_cache_bytes_equal_transformers_cache",
+            "tests/test_kvcache_arch.py::test_inference_memory_counts_state_apart_and_fixed",
+            "tests/test_kvcache_gguf.py::test_qwen3_next_recurrent_state_from_llama_cpp_hparams")),
+    Method("Memory", "llama.cpp sliding-window cache (GGUF)",
+           r"windowed / chunked layers: $\lceil \min(c, w + n_{ubatch}) / 256 \rceil \cdot 256$ cells per sequence, "
+           r"F16 when the cache type is quantized; other layers the context",
+           "llama.cpp llama-kv-cache-iswa.cpp; ggml-org/llama.cpp#21277", "calc/gguf_run.py: swa_cells, kv_layer_bytes",
+           ("tests/test_kvcache_gguf.py::test_gpt_oss_sliding_layers_get_the_swa_cache",
+            "tests/test_kvcache_gguf.py::test_gemma3_five_to_one")),
     Method("Memory", "Model states and ZeRO",
            r"mixed-precision Adam: $2 + 2 + 12 = 16$ B/param; per GPU ZeRO-1 $4 + 12/N_d$, ZeRO-2 $2 + 14/N_d$, "
            r"ZeRO-3 $16/N_d$; other optimizers: AdamW 8 B, 8-bit AdamW 2 B, SGD+momentum 4 B, SGD 0 of state",
