@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from calc.arch.build import Build, Family, MoEFields, all_sliding_if_window, every_nth_full
 from calc.arch.config import MAX_LAYERS
-from calc.arch.kinds import MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, T
+from calc.arch.kinds import MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, ShortConv, T
 
 
 # ----- hooks: what a family does differently ----------------------------------------------------------
@@ -46,7 +46,8 @@ def _mla(b: Build) -> None:
     c = b.c
     mla = MLA(heads=b.attention.heads, q_lora_rank=c.int("q_lora_rank", 0, lo=0),
               kv_lora_rank=c.int("kv_lora_rank"), qk_nope_head_dim=c.int("qk_nope_head_dim"),
-              qk_rope_head_dim=c.int("qk_rope_head_dim"), v_head_dim=c.int("v_head_dim"),
+              qk_rope_head_dim=c.int("qk_rope_head_dim"),
+              v_head_dim=c.int("v_head_dim", c.int("qk_nope_head_dim")),  # MiniCPM3: None is qk_nope_head_dim
               qkv_bias=c.bool("attention_bias"), o_bias=c.bool("attention_bias"))
     b.attention = mla
     b.mixers = {"full_attention": mla}
@@ -865,4 +866,256 @@ FAMILIES += (
            qk_norm="head", layer_types=every_nth_full("sliding_window_pattern", 4),
            moe=MoEFields(experts=("num_experts", "num_local_experts"), shared="num_shared_experts",
                          router_buffer=True, router_fp32=True, layers="mlp_layer_types")),
+)
+
+
+# ===== arch: census batch 3 ==================================================================================
+def _mla_indexer(b: Build) -> None:
+    """DeepSeek-V3.2 sparse attention: MLA plus a lightning indexer per layer (``modeling_deepseek_v32.py``)."""
+    c = b.c
+    b.attention = replace(b.attention, index_heads=c.int("index_n_heads"), index_head_dim=c.int("index_head_dim"))
+    b.mixers = {"full_attention": b.attention}
+
+
+def _qk_full_if(key: str, kind: str = "rmsnorm"):
+    """q/k norms over all heads' width when the config's ``key`` is true (StableLM: per-head LayerNorms
+    without bias, as many weights as the full width)."""
+    def hook(b: Build) -> None:
+        if b.c.bool(key):
+            b.mixers = {k: replace(m, qk_norm="full", qk_norm_kind=kind) for k, m in b.mixers.items()}
+    return hook
+
+
+def _stablelm(b: Build) -> None:
+    """StableLM: LayerNorms with bias; one norm per layer with use_parallel_residual (``modeling_stablelm.py``)."""
+    if b.c.bool("use_parallel_residual"):
+        b.norms = 1
+
+
+def _gpt_neo(b: Build) -> None:
+    """GPT-Neo: intermediate_size None is 4 x hidden (``modeling_gpt_neo.py``)."""
+    b.mlp = MLP(b.c.int("intermediate_size", 4 * b.hidden), gated=False, bias=True)
+    b.nominal["intermediate_size"] = b.mlp.intermediate
+
+
+def _bigcode(b: Build) -> None:
+    """GPT-BigCode (StarCoder 1): multi-query attention (one K/V head) unless multi_query is false."""
+    a = b.attention
+    if b.c.bool("multi_query"):
+        b.attention = replace(a, kv_heads=1)
+        b.mixers = {"full_attention": b.attention}
+    b.mlp = MLP(b.c.int("n_inner", 4 * b.hidden), gated=False, bias=True)
+    b.nominal["intermediate_size"] = b.mlp.intermediate
+
+
+def _mpt(b: Build) -> None:
+    """MPT: MLP of expansion_ratio x d_model; no_bias drops every bias and the LayerNorms' (``modeling_mpt.py``)."""
+    c = b.c
+    nb = c.bool("no_bias")
+    b.mlp = MLP(c.int("expansion_ratio") * b.hidden, gated=False, bias=not nb)
+    b.nominal["intermediate_size"] = b.mlp.intermediate
+    b.attention = replace(b.attention, qkv_bias=not nb, o_bias=not nb)
+    b.mixers = {"full_attention": b.attention}
+    b.norm = b.final_norm = "layernorm_nobias" if nb else "layernorm"
+
+
+def _lfm2(b: Build) -> None:
+    """LFM2: gated short-convolution layers between attention layers (layer_types, else full_attn_idxs); the
+    feed-forward width is adjusted to 2/3 x multiplier, rounded up to block_multiple_of (``modeling_lfm2.py``);
+    the final norm is stored as embedding_norm."""
+    c, h, L = b.c, b.hidden, b.layers
+    if c.get("layer_types", None) is None:
+        full = set(c.int_list("full_attn_idxs", default=list(range(L))))
+        b.types = ["full_attention" if i in full else "conv" for i in range(L)]
+    b.mixers["conv"] = ShortConv(h, c.int("conv_L_cache"), bias=c.bool("conv_bias"))
+    f = b.mlp.intermediate
+    if c.bool("block_auto_adjust_ff_dim"):
+        f = int(2 * f / 3)
+        mult = c.get("block_ffn_dim_multiplier", None)
+        if mult is not None:
+            if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not 0 < mult < 1e3:
+                raise ValueError(f"config field 'block_ffn_dim_multiplier' must be a number in (0, 1000), got {mult!r:.40}")
+            m = c.int("block_multiple_of", hi=2**20)
+            f = m * ((int(mult * f) + m - 1) // m)
+    b.mlp = MLP(f)
+    b.nominal["intermediate_size"] = f
+
+
+def _uniform_heads(b: Build) -> None:
+    """Laguna: a config may give heads per layer (num_attention_heads_per_layer); only one width is modelled."""
+    per = b.c.get("num_attention_heads_per_layer", None)
+    if per is not None and (not isinstance(per, list) or len(set(map(str, per))) > 1):
+        raise ValueError("config field 'num_attention_heads_per_layer' with different head counts per layer "
+                         "is not modelled (one head count for every layer is)")
+    b.mixers = {k: replace(m, head_gate=True) if b.c.bool("gating") else m for k, m in b.mixers.items()}
+
+
+def _gdn_hybrid(b: Build) -> None:
+    """Qwen3.5 / Lara: gated DeltaNet layers (projections split into qkv, z, b, a: the same count as
+    Qwen3-Next's fused ones) beside softmax-attention layers."""
+    c = b.c
+    b.mixers["linear_attention"] = GatedDeltaNet(
+        c.int("linear_num_key_heads"), c.int("linear_num_value_heads"), c.int("linear_key_head_dim"),
+        c.int("linear_value_head_dim"), c.int("linear_conv_kernel_dim"))
+
+
+def _qwen3_5_attention(b: Build) -> None:
+    """Qwen3.5: the full-attention layers' q_proj also emits the output gate (as Qwen3-Next)."""
+    b.attention = replace(b.attention, gate=True)
+    b.mixers["full_attention"] = b.attention
+    _gdn_hybrid(b)
+
+
+_LARA_PATTERN = ("linear_attention", "sliding_attention", "linear_attention", "full_attention", "sliding_attention")
+_MLA_DEFAULTS = {"hidden_act": "silu", "attention_bias": False, "qk_rope_head_dim": 64}
+
+FAMILIES += (
+    Family(("flex_olmo",), "FlexOlmoForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "attention_bias": False, "num_experts": 7, "num_experts_per_tok": 5},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="full", window=None,
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), intermediate=None)),
+    Family(("minimax_m2",), "MiniMaxM2ForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 196608,
+            "tie_word_embeddings": False, "num_local_experts": 256, "num_experts_per_tok": 8},
+           qk_norm="full", window=None,
+           moe=MoEFields(experts=("num_local_experts", "num_experts"), intermediate=None, router_buffer=True,
+                         router_fp32=True)),
+    Family(("hy_v3",), "HYV3ForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False, "num_experts": 192,
+            "num_experts_per_tok": 8, "moe_intermediate_size": 1536, "num_shared_experts": 1,
+            "first_k_dense_replace": 1},
+           qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias", qk_norm="head", window=None,
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), shared="num_shared_experts",
+                         router_buffer=True, router_fp32=True, layers="mlp_layer_types")),
+    Family(("sarvam_moe",), "SarvamMoEForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 64, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": False, "num_experts_per_tok": 6,
+            "moe_intermediate_size": 1024, "n_shared_experts": 1, "n_routed_experts": 128,
+            "first_k_dense_replace": 1, "use_qk_norm": True},
+           qkv_bias="attention_bias", o_bias="attention_bias", window=None, hooks=(_glm4_moe,),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", layers="first_k_dense")),
+    Family(("laguna",), "LagunaForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": False, "attention_bias": False, "sliding_window": 512, "num_experts": 256,
+            "num_experts_per_tok": 8, "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512,
+            "gating": True},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", hooks=(_uniform_heads,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"),
+                         shared_intermediate="shared_expert_intermediate_size", router_bias=True,
+                         layers="mlp_layer_types")),
+    # ----- multi-head latent attention -------------------------------------------------------------------------
+    Family(("minicpm3",), "MiniCPM3ForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 32768, "tie_word_embeddings": True, "kv_lora_rank": 256,
+            "q_lora_rank": 768, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32},
+           window=None, hooks=(_mla,)),
+    Family(("youtu",), "YoutuForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 131072, "tie_word_embeddings": True, "kv_lora_rank": 512,
+            "q_lora_rank": 1536, "v_head_dim": 128, "qk_nope_head_dim": 128},
+           window=None, hooks=(_mla,)),
+    Family(("glm4_moe_lite",), "Glm4MoeLiteForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 202752, "tie_word_embeddings": False,
+            "num_experts_per_tok": 4, "moe_intermediate_size": 1536, "n_shared_experts": 1, "n_routed_experts": 64,
+            "kv_lora_rank": 512, "q_lora_rank": 768, "v_head_dim": 256, "qk_nope_head_dim": 192,
+            "first_k_dense_replace": 1},
+           window=None, hooks=(_mla,),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
+                         router_fp32=True, layers="mlp_layer_types")),
+    Family(("sarvam_mla",), "SarvamMLAForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "num_experts_per_tok": 8, "moe_intermediate_size": 2048, "n_shared_experts": 1, "n_routed_experts": 128,
+            "first_k_dense_replace": 1, "kv_lora_rank": 512, "q_lora_rank": None, "v_head_dim": 128,
+            "qk_nope_head_dim": 128},
+           window=None, hooks=(_mla,),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", layers="first_k_dense")),
+    Family(("deepseek_v32",), "DeepseekV32ForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 163840, "tie_word_embeddings": False,
+            "moe_intermediate_size": 2048, "num_experts_per_tok": 8, "n_shared_experts": 1, "n_routed_experts": 256,
+            "first_k_dense_replace": 3, "moe_layer_freq": 1, "kv_lora_rank": 512, "q_lora_rank": 1536,
+            "qk_nope_head_dim": 128, "v_head_dim": 128, "index_head_dim": 128, "index_n_heads": 64},
+           window=None, allowed_types=("full_attention", "indexed_attention"), hooks=(_mla, _mla_indexer),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
+                         router_fp32=True, layers="mlp_layer_types")),
+    # ----- GPT-style ----------------------------------------------------------------------------------------------
+    Family(("gpt_bigcode",), "GPTBigCodeForCausalLM",
+           {"n_positions": 1024, "activation_function": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+            "multi_query": True},
+           names={"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                  "num_key_value_heads": "", "intermediate_size": "", "max_position_embeddings": "n_positions"},
+           norm="layernorm", qkv_bias=True, o_bias=True, gated=False, fused_qkv=True, window=None,
+           learned_positions="n_positions", hooks=(_bigcode,)),
+    Family(("gpt_neo",), "GPTNeoForCausalLM",
+           {"max_position_embeddings": 2048, "tie_word_embeddings": True, "activation_function": "gelu_new",
+            "window_size": 256},
+           names={"num_hidden_layers": "num_layers", "num_attention_heads": "num_heads", "num_key_value_heads": "",
+                  "intermediate_size": "", "hidden_act": "activation_function"},
+           norm="layernorm", o_bias=True, gated=False, window=None, learned_positions="max_position_embeddings",
+           hooks=(_gpt_neo,)),
+    Family(("openai-gpt",), "OpenAIGPTLMHeadModel",
+           {"n_positions": 512, "afn": "gelu", "tie_word_embeddings": True},
+           names={"hidden_size": "n_embd", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
+                  "num_key_value_heads": "", "intermediate_size": "", "max_position_embeddings": "n_positions",
+                  "hidden_act": "afn"},
+           norm="layernorm", qkv_bias=True, o_bias=True, gated=False, fused_qkv=True, window=None, final_norm=None,
+           learned_positions="n_positions", hooks=(_inner_4h(""),)),
+    Family(("mpt",), "MptForCausalLM",
+           {"expansion_ratio": 4, "max_seq_len": 2048, "tie_word_embeddings": True, "no_bias": True},
+           names={"hidden_size": "d_model", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+                  "num_key_value_heads": "", "intermediate_size": "", "max_position_embeddings": "max_seq_len"},
+           norm="layernorm", gated=False, fused_qkv=True, window=None, hooks=(_mpt,)),
+    Family(("persimmon",), "PersimmonForCausalLM",
+           {"hidden_act": "relu2", "max_position_embeddings": 16384, "tie_word_embeddings": False,
+            "qk_layernorm": True},
+           names={"num_key_value_heads": ""}, norm="layernorm", qkv_bias=True, o_bias=True, mlp_bias=True,
+           gated=False, fused_qkv=True, window=None, hooks=(_phi,)),
+    Family(("stablelm",), "StableLmForCausalLM",
+           {"num_key_value_heads": 32, "hidden_act": "silu", "max_position_embeddings": 4096,
+            "tie_word_embeddings": False, "qk_layernorm": False, "use_qkv_bias": False,
+            "use_parallel_residual": False},
+           norm="layernorm", qkv_bias="use_qkv_bias", window=None,
+           hooks=(_qk_full_if("qk_layernorm", "layernorm_nobias"), _stablelm)),
+    Family(("xglm",), "XGLMForCausalLM",
+           {"max_position_embeddings": 2048, "tie_word_embeddings": True, "activation_function": "gelu"},
+           names={"hidden_size": "d_model", "num_hidden_layers": "num_layers", "num_attention_heads": "attention_heads",
+                  "num_key_value_heads": "", "intermediate_size": "ffn_dim", "hidden_act": "activation_function"},
+           norm="layernorm", qkv_bias=True, o_bias=True, mlp_bias=True, gated=False, window=None),
+    # ----- hybrids -------------------------------------------------------------------------------------------------
+    Family(("lfm2",), "Lfm2ForCausalLM",
+           {"num_key_value_heads": 8, "max_position_embeddings": 128000, "tie_word_embeddings": True,
+            "conv_bias": False, "conv_L_cache": 3, "block_multiple_of": 256, "block_ffn_dim_multiplier": 1.0,
+            "block_auto_adjust_ff_dim": True},
+           qk_norm="head", window=None, allowed_types=("full_attention", "conv"), hooks=(_lfm2,)),
+    Family(("qwen3_5_text",), "Qwen3_5ForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 256, "hidden_act": "silu", "max_position_embeddings": 32768,
+            "tie_word_embeddings": False, "attention_bias": False, "linear_conv_kernel_dim": 4,
+            "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+            "linear_num_value_heads": 32, "full_attention_interval": 4},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", window=None,
+           allowed_types=("full_attention", "linear_attention"),
+           layer_types=_types_rule("full_attention", "linear_attention", "full_attention_interval", 4),
+           hooks=(_qwen3_5_attention,)),
+    Family(("qwen3_5_moe_text",), "Qwen3_5MoeForCausalLM",
+           {"num_key_value_heads": 2, "head_dim": 256, "hidden_act": "silu", "max_position_embeddings": 32768,
+            "tie_word_embeddings": False, "attention_bias": False, "num_experts": 256, "num_experts_per_tok": 8,
+            "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512, "linear_conv_kernel_dim": 4,
+            "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+            "linear_num_value_heads": 32, "full_attention_interval": 4},
+           names={"intermediate_size": ""}, qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head",
+           window=None, allowed_types=("full_attention", "linear_attention"),
+           layer_types=_types_rule("full_attention", "linear_attention", "full_attention_interval", 4),
+           hooks=(_qwen3_5_attention,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"),
+                         shared_intermediate="shared_expert_intermediate_size", shared_gate=True)),
+    Family(("lara_mini",), "LaraMiniForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
+            "tie_word_embeddings": True, "attention_bias": False, "sliding_window": 512, "num_experts": 128,
+            "num_experts_per_tok": 4, "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512,
+            "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+            "linear_num_key_heads": 8, "linear_num_value_heads": 16},
+           names={"intermediate_size": ""}, qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head",
+           allowed_types=("full_attention", "sliding_attention", "linear_attention"),
+           layer_types=lambda c, L: [_LARA_PATTERN[i % 5] for i in range(L)], hooks=(_gdn_hybrid,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"),
+                         shared_intermediate="shared_expert_intermediate_size")),
 )

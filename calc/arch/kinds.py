@@ -119,6 +119,7 @@ class Attention(_Kind):
     fused_qkv: bool = False  # stored as one qkv matrix (GPT-2, GPT-NeoX, Falcon): same parameters
     k_bias: bool | None = None  # None: same as qkv_bias (a few models bias q and v only)
     lambdas: int = 0  # learned vectors of head_dim (DiffLlama's lambda_q1, k1, q2, k2: 4)
+    head_gate: bool = False  # one gate logit per head from the hidden state (Laguna's g_proj: heads x h)
 
     @property
     def vdim(self) -> int:
@@ -156,6 +157,8 @@ class Attention(_Kind):
             out.append(T("sinks", (self.heads,), p))
         if self.lambdas:
             out.append(T("lambdas", (self.lambdas, self.head_dim), p))
+        if self.head_gate:
+            out += _linear("g_proj", self.heads, h, p)
         return out
 
     def kv_elements_per_token(self, mla_compressed: bool = True) -> int:
@@ -189,6 +192,8 @@ class MLA(_Kind):
     o_bias: bool = False
     norm_kind: str = "rmsnorm"
     window: int | None = None
+    index_heads: int = 0  # DeepSeek-V3.2's lightning indexer (sparse attention): heads and head_dim
+    index_head_dim: int = 0
 
     @property
     def head_dim(self) -> int:
@@ -214,6 +219,11 @@ class MLA(_Kind):
         out += _norm("kv_a_layernorm", self.kv_lora_rank, self.norm_kind)
         out += _linear("kv_b_proj", self.heads * (self.qk_nope_head_dim + self.v_head_dim), self.kv_lora_rank, p)
         out += _linear("o_proj", h, self.out_width, p, self.o_bias)
+        if self.index_heads:  # modeling_deepseek_v32.py Indexer: wq_b, wk, k_norm (LayerNorm), weights_proj
+            d = self.index_head_dim
+            out += (_linear("indexer.wq_b", self.index_heads * d, self.q_lora_rank or h, p)
+                    + _linear("indexer.wk", d, h, p) + _norm("indexer.k_norm", d, "layernorm")
+                    + _linear("indexer.weights_proj", self.index_heads, h, p))
         return out
 
     def kv_elements_per_token(self, mla_compressed: bool = True) -> int:
@@ -369,6 +379,28 @@ class LinearAttention(_Kind):
         return (0, self.heads * self.head_dim * self.head_dim)
 
 
+@dataclass(frozen=True)
+class ShortConv(_Kind):
+    """LFM2's gated short convolution (``modeling_lfm2.py`` Lfm2ShortConv): in_proj (3*h x h), a depthwise
+    conv1d of ``l_cache`` taps over h channels, out_proj (h x h); ``bias`` on all three. State per
+    sequence: the last ``l_cache`` inputs of h channels (the conv cache)."""
+
+    width: int
+    l_cache: int
+    bias: bool = False
+
+    def tensors(self, hidden: int) -> list[T]:
+        h, p = hidden, "recurrent"
+        out = _linear("in_proj", 3 * h, h, p, self.bias)
+        out.append(T("conv.weight", (self.width, 1, self.l_cache), p))
+        if self.bias:
+            out.append(T("conv.bias", (self.width,), p))
+        return out + _linear("out_proj", h, h, p, self.bias)
+
+    def state_elements(self) -> tuple[int, int]:
+        return (self.width * self.l_cache, 0)
+
+
 # ----- feed-forward ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MLP(_Kind):
@@ -446,7 +478,7 @@ class Block(_Kind):
     ``extra``: tensors this layer kind stores that the vocabulary above does not name (kept rare: each
     use is a candidate for a new field)."""
 
-    mixer: Attention | MLA | Mamba | Mamba2 | GatedDeltaNet | LinearAttention | None
+    mixer: Attention | MLA | Mamba | Mamba2 | GatedDeltaNet | LinearAttention | ShortConv | None
     ffn: MLP | MoE | None
     norms: int = 2
     norm: str = "rmsnorm"
