@@ -30,6 +30,9 @@ PREFIXES = {
     "qwen2_5_vl": (("model.visual.merger.", "vision projector"), ("model.visual.", "vision")),
     "qwen3_vl": (("model.visual.merger.", "vision projector"),
                  ("model.visual.deepstack_merger_list.", "deepstack projectors"), ("model.visual.", "vision")),
+    "llava": (("model.vision_tower.", "vision"), ("model.multi_modal_projector.", "vision projector")),
+    "qwen2_vl": (("model.visual.merger.", "vision projector"), ("model.visual.", "vision")),
+    "paligemma": (("model.vision_tower.", "vision"), ("model.multi_modal_projector.", "vision projector")),
     "phi4_multimodal": (("model.embed_tokens_extend.image_embed.img_processor.", "vision"),
                         ("model.embed_tokens_extend.image_embed.", "vision projector"),
                         ("model.embed_tokens_extend.audio_embed.encoder.", "audio"),
@@ -118,6 +121,23 @@ VARIANTS = [
     {"model_type": "qwen3_vl", "text_config": {**_SMALL_TEXT, "head_dim": 16, "tie_word_embeddings": True},
      "vision_config": {"depth": 3, "hidden_size": 32, "intermediate_size": 40, "num_heads": 4, "patch_size": 6,
                        "out_hidden_size": 64, "num_position_embeddings": 49, "deepstack_visual_indexes": [0, 2]}},
+    {"model_type": "llava", "vision_feature_layer": [-2, -5], "multimodal_projector_bias": False,
+     "text_config": {**_SMALL_TEXT, "model_type": "mistral", "tie_word_embeddings": True},
+     "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 48, "intermediate_size": 80,
+                       "num_hidden_layers": 2, "num_attention_heads": 3, "image_size": 64, "patch_size": 16}},
+    {"model_type": "llava", "text_config": {**_SMALL_TEXT, "model_type": "llama"},
+     "vision_config": {"model_type": "pixtral", "hidden_size": 64, "intermediate_size": 72, "num_hidden_layers": 2,
+                       "num_attention_heads": 2, "head_dim": 24, "patch_size": 4}},
+    {"model_type": "llava", "text_config": {**_SMALL_TEXT, "model_type": "llama"},
+     "vision_config": {"hidden_size": 64, "intermediate_size": 72, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "patch_size": 8, "image_size": 40}},
+    {"model_type": "qwen2_vl", **_SMALL_TEXT,
+     "vision_config": {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 3, "num_heads": 4,
+                       "patch_size": 6, "spatial_merge_size": 3}},
+    {"model_type": "paligemma", "projection_dim": 64,
+     "text_config": {**_SMALL_TEXT, "model_type": "gemma2", "head_dim": 16},
+     "vision_config": {"hidden_size": 48, "intermediate_size": 80, "num_hidden_layers": 2, "num_attention_heads": 3,
+                       "image_size": 64, "patch_size": 16}},
     {"model_type": "phi4_multimodal", **_SMALL_TEXT, "pad_token_id": 1, "bos_token_id": 1, "eos_token_id": 2,
      "vision_config": {"hidden_size": 32, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
                        "image_size": 56, "patch_size": 8},
@@ -231,3 +251,10 @@ def test_cli_and_models_chart_show_towers_apart(tmp_path):
     assert bars["Vision tower"] * 1e9 == pytest.approx(out["towers"]["vision"])
     assert bars["Deepstack projectors"] * 1e9 == pytest.approx(out["towers"]["deepstack projectors"])
     assert "Vision / audio towers" not in bars
+
+
+def test_llava_vision_tower_of_an_unmodelled_type_is_named():
+    cfg = json.loads((DATA / "llava15_7b.json").read_text())["config"]
+    cfg = {**cfg, "vision_config": {**cfg["vision_config"], "model_type": "dinov2"}}
+    with pytest.raises(ValueError, match=r"vision_config\.model_type.*clip_vision_model"):
+        ModelSpec.from_hf_config(cfg)

@@ -483,7 +483,7 @@ FAMILIES: tuple[Family, ...] = (
 
 # ===== multimodal wrappers (helper arch-mm): a text decoder of a family above + towers ======================
 # Each entry mirrors its ``modeling_*.py`` ``__init__``; widths are products of config fields (calc/arch/towers.py).
-from calc.arch.towers import Encoder, Lin, Norm, Projector, Weight, Wrapper  # noqa: E402
+from calc.arch.towers import Choice, Encoder, Lin, Norm, Projector, Weight, Wrapper  # noqa: E402
 
 
 def _text(model_type: str, architecture: str, defaults: dict) -> Family:
@@ -555,6 +555,26 @@ _CONFORMER = (*_FFN, *(Lin(_AH, _AH, True),) * 4, Norm(_AH, "layernorm"), Weight
               Weight((_DW,)), Weight((_A + "depthwise_separable_out_channel", _DW, "1")),
               Weight((_A + "depthwise_separable_out_channel",)), Weight((_EXT, _AH, "1")), Weight((_EXT,)),
               *_FFN, Norm(_AH, "layernorm"), Norm(_AH, "layernorm"))
+
+_CLIP = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+         "num_channels": 3, "image_size": 224, "patch_size": 32}
+_QWEN2_VISION = {"depth": 32, "embed_dim": 1280, "hidden_size": 3584, "mlp_ratio": 4, "num_heads": 16, "in_channels": 3,
+                 "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+_QWEN2_VL_TEXT = {**_QWEN25_TEXT}
+_MERGED2 = "vision_config.embed_dim*vision_config.spatial_merge_size*vision_config.spatial_merge_size"
+_QWEN2_TEXT_FAMILY = _text("qwen2", "Qwen2VLTextModel", _QWEN2_VL_TEXT)
+_GEMMA_TEXT = {"vocab_size": 256000, "hidden_size": 3072, "intermediate_size": 24576, "num_hidden_layers": 28,
+               "num_attention_heads": 16, "num_key_value_heads": 16, "head_dim": 256,
+               "hidden_act": "gelu_pytorch_tanh", "max_position_embeddings": 8192, "attention_bias": False}
+#: Llava's vision tower: whatever vision_config names (modeling_clip.py: class token, pre- and post-LayerNorm,
+#: no patch bias; SigLIP; Pixtral as in Mistral 3)
+_LLAVA_VISION = Choice("vision_config", {
+    "clip_vision_model": Encoder("vision", "vision_config", _CLIP, patch_bias=False, positions="grid+1",
+                                 class_embedding=True, pre_norm="layernorm"),
+    "siglip_vision_model": Encoder("vision", "vision_config", _SIGLIP, head="vision_use_head"),
+    "pixtral": Encoder("vision", "vision_config", _PIXTRAL, patch_bias=False, positions="", pre_norm="rmsnorm",
+                       post_norm=None, norm="rmsnorm", qkv_bias=False, o_bias=False, gated=True, mlp_bias=False)},
+    "clip_vision_model")
 
 WRAPPERS: tuple[Wrapper, ...] = (
     # Gemma 3 (modeling_gemma3.py, modeling_siglip.py): SigLIP ViT (its attention-pooling head only with
@@ -866,6 +886,46 @@ FAMILIES += (
            qk_norm="head", layer_types=every_nth_full("sliding_window_pattern", 4),
            moe=MoEFields(experts=("num_experts", "num_local_experts"), shared="num_shared_experts",
                          router_buffer=True, router_fp32=True, layers="mlp_layer_types")),
+    # Llava (modeling_llava.py): a vision tower of the vision config's type, a 2-Linear projector from the
+    # (stacked) feature layers; the text decoder any family (Llama by default)
+    Wrapper(("llava",), "LlavaForConditionalGeneration", "llama",
+            {"multimodal_projector_bias": True, "tie_word_embeddings": False, "vision_feature_layer": -2},
+            text_defaults=_LLAMA_DEFAULTS, text_tie=True, sub_defaults={"vision_config": _CLIP},
+            absent={"text_config": {"model_type": "llama"},
+                    "vision_config": {"intermediate_size": 4096, "hidden_size": 1024, "patch_size": 14,
+                                      "image_size": 336, "num_hidden_layers": 24, "num_attention_heads": 16}},
+            towers=(_LLAVA_VISION,
+                    Projector("vision projector", (
+                        Lin(_V + "hidden_size*#vision_feature_layer", "text.hidden", "multimodal_projector_bias"),
+                        Lin("text.hidden", "text.hidden", "multimodal_projector_bias"))))),
+    # Qwen2-VL (modeling_qwen2_vl.py): ViT of width embed_dim with LayerNorms and a plain MLP of
+    # embed_dim x mlp_ratio; merger: LayerNorm, MLP over 2x2 merged patches to hidden_size
+    Wrapper(("qwen2_vl",), "Qwen2VLForConditionalGeneration", "qwen2_vl_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN2_VL_TEXT, text_tie=True, sub_defaults={"vision_config": _QWEN2_VISION},
+            absent={"text_config": None}, text_family=_QWEN2_TEXT_FAMILY,
+            towers=(Encoder("vision", "vision_config", _QWEN2_VISION, **_QWEN_VIT | {"names": {
+                        **_QWEN_VIT["names"], "hidden_size": "embed_dim", "intermediate_size": "embed_dim*mlp_ratio"}},
+                            patch_bias=False),
+                    Projector("vision projector", (
+                        Norm(_V + "embed_dim", "layernorm"),
+                        Lin(_MERGED2,
+                            _MERGED2, True),
+                        Lin(_MERGED2, _V + "hidden_size", True))))),
+    Wrapper(("qwen2_vl_text",), "Qwen2VLTextModel", "qwen2_vl_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN2_VL_TEXT, text_key=None, text_family=_QWEN2_TEXT_FAMILY),
+    # PaliGemma 1/2 (modeling_paligemma.py): SigLIP (no pooling head unless the config asks) and one Linear
+    # to projection_dim; the decoder Gemma (PaliGemma 2: Gemma 2)
+    Wrapper(("paligemma",), "PaliGemmaForConditionalGeneration", "gemma",
+            {"projection_dim": 2048, "tie_word_embeddings": True}, text_defaults=_GEMMA_TEXT,
+            sub_defaults={"vision_config": _SIGLIP},
+            absent={"text_config": {"model_type": "gemma", "hidden_size": 2048, "num_hidden_layers": 18,
+                                    "intermediate_size": 16384, "num_attention_heads": 8, "num_key_value_heads": 1,
+                                    "vocab_size": 257152},
+                    "vision_config": {"intermediate_size": 4096, "hidden_size": 1152, "patch_size": 14,
+                                      "image_size": 224, "num_hidden_layers": 27, "num_attention_heads": 16,
+                                      "vision_use_head": False}},
+            towers=(Encoder("vision", "vision_config", _SIGLIP, head="vision_use_head"),
+                    Projector("vision projector", (Lin(_V + "hidden_size", "projection_dim", True),)))),
 )
 
 

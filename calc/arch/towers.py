@@ -118,7 +118,9 @@ class Encoder:
     head: Flag = ""
 
     def n(self, key: str) -> str:
-        return self.key + "." + self.names.get(key, key)
+        """Our size name -> an expression over this tower's sub-config (a name may be a product:
+        Qwen2-VL's MLP width is ``embed_dim*mlp_ratio``)."""
+        return "*".join(self.key + "." + f for f in self.names.get(key, key).split("*"))
 
     def tower(self, x: Ctx) -> Tower:
         h = x.size(self.n("hidden_size"))
@@ -160,6 +162,24 @@ class Encoder:
             extra += [T("head." + t.name, t.shape, self.name, t.linear)
                       for t in MLP(inter, gated=False, bias=True).tensors(h)]
         return Tower(self.name, h, ((layer, layers),), tuple(extra))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The tower a sub-config's ``model_type`` names (Llava's vision tower is CLIP, SigLIP or Pixtral:
+    ``AutoModel.from_config(config.vision_config)``)."""
+
+    key: str  # the sub-config
+    options: dict  # model_type -> Encoder
+    default: str  # the model_type when the sub-config names none
+
+    def tower(self, x: Ctx) -> Tower:
+        mt = x.cfgs[self.key].raw.get("model_type") or self.default
+        if mt not in self.options:
+            raise ValueError(f"config field '{self.key}.model_type' must be one of {sorted(self.options)} "
+                             f"(towers modelled here), got {str(mt)[:40]!r}")
+        enc = self.options[mt]
+        return enc.tower(Ctx({**x.cfgs, self.key: Cfg(x.cfgs[self.key].raw, enc.defaults)}, x.text_hidden))
 
 
 @dataclass(frozen=True)
@@ -240,7 +260,7 @@ class Wrapper:
     text_key: str | None = "text_config"
     text_family: Family | None = None
     text_tie: bool = False  # a text config's tie_word_embeddings true ties the head too (Qwen2.5-VL's BC rule)
-    towers: tuple[Encoder | Projector, ...] = ()
+    towers: tuple[Encoder | Choice | Projector, ...] = ()
     aliases: tuple[str, ...] = ()
     note: str = ""
 
@@ -263,9 +283,11 @@ def text_config(raw: dict, w: Wrapper) -> dict:
     sub = raw if w.text_key is None else _sub(raw, w.text_key, w.absent)
     if sub is None:
         sub = raw
-    out = {**w.text_defaults, **{k: v for k, v in sub.items() if v is not None}}
-    if sub is raw or not isinstance(out.get("model_type"), str):
-        out["model_type"] = w.text_type
+    given = {k: v for k, v in sub.items() if v is not None}
+    if sub is raw or not isinstance(given.get("model_type"), str):
+        given["model_type"] = w.text_type
+    # the class defaults complete a text config of the wrapper's own text type (Llava's may be any decoder)
+    out = {**w.text_defaults, **given} if given["model_type"] == w.text_type else given
     out.pop("architectures", None)
     top = Cfg(raw, w.defaults)
     out["tie_word_embeddings"] = top.bool("tie_word_embeddings") or (
