@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from calc.kvcache import attention_kinds
 from calc.models import ModelSpec, param_counts
 
 SECONDS_PER_HOUR = 3_600
@@ -181,7 +182,8 @@ def flops_per_token(spec: ModelSpec, seq_len: int, causal: bool = False) -> Flop
 
     ``causal=False`` counts every position attending to all ``seq_len`` positions, as Kaplan, Megatron
     and PaLM's MFU do; ``causal=True`` uses the average (s+1)/2 a causal mask really touches.
-    Sliding-window layers attend to at most ``sliding_window`` positions.
+    Each attention layer kind counts its own heads and head sizes; sliding-window layers attend to at most their
+    window, chunked-attention layers (Llama 4) to their chunk; recurrent layers have no attention term.
 
     >>> from calc.presets import get_preset
     >>> f = flops_per_token(get_preset("Meta-Llama-3-8B"), 8192)
@@ -191,12 +193,17 @@ def flops_per_token(spec: ModelSpec, seq_len: int, causal: bool = False) -> Flop
     s = int(check_positive("seq_len", seq_len, 2.0**31))
     counts = param_counts(spec)
     layer_params = counts.active - counts.embeddings - counts.output_head - counts.norms
-    width = spec.q_dim + spec.attn_out_dim  # QK^T over q_dim, softmax x V over the value width
     scores = 0.0
-    for i in range(spec.num_layers):
-        ctx = min(s, spec.sliding_window) if spec.layer_is_sliding(i) and spec.sliding_window else s
-        ctx_eff = (ctx + 1) / 2 if causal else ctx
-        scores += 2.0 * ctx_eff * width
+    # per attention layer kind (calc/arch layout): QK^T over its query width, softmax x V over its value width;
+    # recurrent layers (Mamba, gated DeltaNet) have no attention scores
+    for width, n, window, chunk in attention_kinds(spec):
+        if chunk:  # a query sees its own chunk: positions 1..c repeating (Llama 4)
+            full, rest = divmod(s, chunk)
+            ctx_eff = (full * chunk * (chunk + 1) / 2 + rest * (rest + 1) / 2) / s if causal else min(s, chunk)
+        else:
+            ctx = min(s, window) if window else s
+            ctx_eff = (ctx + 1) / 2 if causal else ctx
+        scores += 2.0 * ctx_eff * width * n
     return FlopsPerToken(layers_matmul=2.0 * layer_params, attention_scores=scores,
                          lm_head=2.0 * spec.vocab_size * spec.hidden_size)
 

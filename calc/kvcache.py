@@ -159,6 +159,20 @@ def state_layer_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ss
     return [per_kind[k] for k in spec.layout.pattern]
 
 
+def attention_kinds(spec: ModelSpec) -> list[tuple[int, int, int | None, int | None]]:
+    """(score width, layers, window, chunk) per attention layer kind of the layout, for attention FLOPs:
+    width = heads x (d_qk + d_v) (QK^T and softmax x V per attended position); MLA's d_qk = nope + rope,
+    d_v = v_head_dim. Recurrent layers (Mamba, DeltaNet) have none."""
+    out = []
+    for b, n in spec.layout.kind_counts():
+        m = b.mixer
+        if isinstance(m, Attention):
+            out.append((m.heads * (m.head_dim + m.vdim), n, m.window, m.chunk))
+        elif isinstance(m, MLA):
+            out.append((m.heads * (m.head_dim + m.v_head_dim), n, m.window, None))
+    return out
+
+
 def mixer_label(mixer) -> str:
     """A layer kind's token mixer in words: what its cache holds and how far it reaches."""
     name = type(mixer).__name__

@@ -43,9 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calc.arch.kinds import MLA, Attention
 from calc.dtypes import dtype_bits
-from calc.kvcache import CONV_STATE_DTYPE, SSM_STATE_DTYPE, kv_cache_bytes, kv_groups, state_bytes
+from calc.kvcache import CONV_STATE_DTYPE, SSM_STATE_DTYPE, attention_kinds, kv_cache_bytes, kv_groups, state_bytes
 from calc.models import ModelSpec, param_counts
 
 MAX_BATCH = 65_536
@@ -171,16 +170,9 @@ def attention_flops(spec: ModelSpec, new_tokens: int, past_tokens: int = 0, caus
 
 
 def _attention_kinds(spec: ModelSpec) -> list[tuple[int, int, int | None, int | None]]:
-    """(FLOPs per attended position, layers, window, chunk) per attention layer kind of the layout:
-    2 x heads x (d_qk + d_v); MLA's d_qk = nope + rope, d_v = v_head_dim."""
-    out = []
-    for b, n in spec.layout.kind_counts():
-        m = b.mixer
-        if isinstance(m, Attention):
-            out.append((2 * m.heads * (m.head_dim + m.vdim), n, m.window, m.chunk))
-        elif isinstance(m, MLA):
-            out.append((2 * m.heads * (m.head_dim + m.v_head_dim), n, m.window, None))
-    return out
+    """(FLOPs per attended position, layers, window, chunk) per attention layer kind (``kvcache.attention_kinds``,
+    2 FLOPs per multiply-add)."""
+    return [(2 * w, n, win, ch) for w, n, win, ch in attention_kinds(spec)]
 
 
 def _sum_chunk(lo: int, hi: int, ch: int) -> int:
