@@ -133,7 +133,9 @@ is measured. **States between steps**: bytes alive after `optimizer.step()` (bef
 highest total during the step. Two instruments from before the model is built: the harness's tracker (every ATen op,
 each storage until it is freed, DTensor shards by their local tensor, FSDP2's `resize_` followed) and PyTorch's
 profiler with `profile_memory=True` (the CPU allocator's allocations and frees of the session, an address handed out
-again counting as freed). Both are held to 10 % on every rank.
+again counting as freed). The tracker is held to 10 % on every rank. The profiler records only the threads it
+profiles: a buffer that a gloo or DeepSpeed worker thread frees stays counted there, so it reads more than is
+alive on a few rows, never less for that reason; the prediction is held to at most 10 % above it.
 The prediction: `calc.engines` with `TrainingSetup(dp=ranks, micro_batch, seq_len, engine=Engine(...,
 optimizer_impl="for-loop"))` (AdamW runs its for-loop on CPU tensors). DeepSpeed's default 1 GB gradient bucket
 (`reduce_bucket_size` 5e8 elements in bf16) would dwarf these small models, so its ZeRO 1/2/3 cases use 1 MB buckets

@@ -46,7 +46,9 @@ Each engine's buffers are named components (``MemoryBreakdown.buffers``), with i
 - **DeepSpeed ZeRO** (``deepspeed/runtime/zero/config.py``, ``stage_1_and_2.py``, ``stage3.py``): 16-bit
   parameters, an fp32 master partition and Adam's states partition (``P/N``). Stage 1/2
   (``setup_buckets``): a gradient bucket of ``reduce_bucket_size`` elements (default 5e8, 16-bit: 1 GB;
-  two with ``overlap_comm``) from the start of backward; stage 2 keeps its 16-bit gradient partition in
+  two with ``overlap_comm``) from the first gradient of backward to the end of the step (counted at the end
+  of backward: it appears after the loss's tensors are freed; measured on DeepSpeed 0.19.8, CPU, gloo, a
+  1 GB bucket's step peak is 0.2 % above the prediction, a 1 MB bucket's 0.1 %); stage 2 keeps its 16-bit gradient partition in
   ``grads_in_partition``, stage 1 every 16-bit gradient; the step converts the partition to fp32
   (``single_grad_partition``, 4 B/param/N). Stage 3: parameters partitioned except those of at most
   ``param_persistence_threshold`` (1e5) elements, which every rank keeps whole; the gradient bucket
@@ -399,10 +401,13 @@ def _deepspeed(p: _Params, s, d: _Dtypes) -> tuple[dict, dict, dict, dict]:
     temps = 0 if offload else _temporaries(s, part, part, 4)
     if z < 3:
         common = _b(weights=math.ceil(p.total * w16), cpu_bytes=cpu, **on_gpu)
-        start = _b(buffers=(("DeepSpeed gradient bucket (reduce_bucket_size)", bucket),))
+        # the bucket appears with the first gradient (measured: not alive at the loss's backward, where the
+        # activations peak) and is gone after the step (engine.step() releases the gradients)
+        held = (("DeepSpeed gradient bucket (reduce_bucket_size)", bucket),)
+        start = {}
         grads = math.ceil((part if z == 2 else p.total) * w16)
-        end = _b(gradients=grads, buffers=start["buffers"])
-        step = _b(gradients=grads, buffers=start["buffers"] + (
+        end = _b(gradients=grads, buffers=held)
+        step = _b(gradients=grads, buffers=held + (
             ("DeepSpeed fp32 gradient partition", 0 if offload else fp32_grads), ("optimizer step temporaries", temps)))
         return common, start, end, step
     params = math.ceil(part * w16)

@@ -5,7 +5,9 @@ Two comparisons per (model, engine case, world size, rank), each held to 10 %:
   ``optimizer.step()`` (before ``zero_grad``) on that rank;
 - **step peak**: ``calc.engines.engine_memory`` (the largest of the step's three moments) against the
   highest live total of the measured step.
-Each is compared with both instruments (the tracker and the allocator's total seen by the profiler).
+Each is compared with both instruments: the tracker within 10 % either way; the allocator's total seen by
+the profiler, an upper bound (frees on threads it does not profile stay counted), at most 10 % below the
+prediction.
 The setup that describes a case: ``TrainingSetup(dp=world, micro_batch, seq_len, flash_attention=True
 (SDPA), overhead_bytes=0, engine=Engine(..., optimizer_impl="for-loop"))`` (``torch.optim.AdamW`` on
 CPU tensors runs its for-loop implementation); DDP fp32 is ``precision="fp32"``, the bf16 DDP model
@@ -67,7 +69,10 @@ def records(doc: dict) -> list[dict]:
                                             r["profiler_states_bytes"]),
                                            ("step peak", peak.total, r["peak_bytes"], r["profiler_peak_bytes"])):
             err, err_p = _err(pred, meas), _err(pred, prof)
-            ok = err is not None and abs(err) <= TOLERANCE_PCT and (err_p is None or abs(err_p) <= TOLERANCE_PCT)
+            # the tracker is held to the tolerance; the profiler records allocations and frees only on the threads
+            # it profiles, so a buffer freed by a gloo or DeepSpeed worker thread stays counted there: it may
+            # read more than is alive, never (by that cause) less, and the prediction must not exceed it
+            ok = err is not None and abs(err) <= TOLERANCE_PCT and (err_p is None or err_p <= TOLERANCE_PCT)
             out.append({"arch": r["arch"], "label": arch.label, "case": r["case"], "case_label": case["label"],
                         "engine": case["engine"], "world": r["world"], "rank": r["rank"], "quantity": quantity,
                         "predicted": int(pred), "measured": int(meas), "profiler": prof, "error_pct": err,

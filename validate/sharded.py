@@ -306,6 +306,7 @@ def measure_case(arch_key: str, case: EngineCase, rank: int, world: int, batch: 
         module, opt = _wrap(model, case, world)
         for step in range(3):
             if step == 2:
+                tracker._sweep()  # storages freed after the last op (DeepSpeed releases its gathered parameters)
                 marks["step_start"] = tracker.current
                 before_step = {(k, e[2]) for k, e in tracker.live.items()}
                 _sentinel("step_start")
@@ -313,12 +314,14 @@ def measure_case(arch_key: str, case: EngineCase, rank: int, world: int, batch: 
             _step(module, opt, ids, case)
             if step == 2:
                 tracker.watching = False
+                tracker._sweep()
                 marks["after_step"] = tracker.current
                 known = _state_keys(module, opt, case, tracker)
                 states = _classify({k: (b, n) for k, (_, n, b) in tracker.live.items()}, known, before_step)
                 _sentinel("after_step")
             if case.engine != "deepspeed":
                 opt.zero_grad(set_to_none=True)
+        tracker._sweep()
         marks["step_end"] = tracker.current
         _sentinel("step_end")
     step_s = time.perf_counter() - t0
