@@ -44,6 +44,9 @@ try:
 except ValueError as exc:
     st.error(text.md(exc, 1000))
     st.stop()
+if not runs:  # no file type applies (an architecture without a GGUF tensor layout here): say why, no traceback
+    st.error(text.md(next(iter(by_type.values())), 1000))
+    st.stop()
 
 ok = {f: r for f, r in by_type.items() if not isinstance(r, ValueError)}
 # TQ1_0/TQ2_0 only suit ternary-trained models: never the recommendation

@@ -66,6 +66,7 @@ st.info(f"Compute roof: **{fmt.tflops(flops)}** ({flops_src}). "
 
 need = est.memory_bytes
 cap = gpu.usable_memory_bytes
+state = (f" + recurrent state {fmt.size(est.state_stored_bytes)}" if est.state_stored_bytes else "")
 if need > cap:  # one GPU only here (the serving planner adds tensor parallelism): no speed for what cannot run
     if fit >= 1:
         how = f"at most {fit:,} sequences of {setup.final_context:,} tokens fit (set the batch to {fit:,} or less)"
@@ -75,7 +76,7 @@ if need > cap:  # one GPU only here (the serving planner adds tensor parallelism
     else:
         how = "not even one sequence of this length fits beside the weights: a shorter prompt or output"
     st.error(f"**Does not fit** on one {gpu.name}: weights {fmt.size(est.weights_stored_bytes)} + KV cache at "
-             f"{setup.final_context:,} tokens {fmt.size(est.kv_stored_bytes)} = {fmt.size(need)}, more than its "
+             f"{setup.final_context:,} tokens {fmt.size(est.kv_stored_bytes)}{state} = {fmt.size(need)}, more than its "
              f"{fmt.size(cap)}; {how}. No speed is shown for a setup that cannot run.")
     st.stop()
 
@@ -94,8 +95,8 @@ m2.metric("Decode, per sequence (tokens/s)", rate(est.tokens_per_s_per_seq),
 m3.metric("Decode, whole batch (tokens/s)", rate(est.tokens_per_s_total), help="batch x per-sequence rate.")
 m4.metric("Request latency", fmt.duration(est.end_to_end_s), help="Time to first token + all decode steps.")
 st.caption(f"Weights {fmt.size(est.weights_stored_bytes)} + KV cache at {setup.final_context:,} tokens "
-           f"{fmt.size(est.kv_stored_bytes)} = {fmt.size(need)} of {gpu.name}'s {fmt.size(cap)}. At most {fit:,} "
-           f"sequences of this length fit (weights + KV only).")
+           f"{fmt.size(est.kv_stored_bytes)}{state} = {fmt.size(need)} of {gpu.name}'s {fmt.size(cap)}. At most "
+           f"{fit:,} sequences of this length fit (weights + KV{' + state' if state else ''} only).")
 
 results.publish("speed", {
     "time to first token": (est.ttft_s, "seconds"), "decode tokens/s per sequence": (est.tokens_per_s_per_seq, "number"),

@@ -60,3 +60,21 @@ def test_inference_page_gpt_oss_sliding_layers_at_the_window():
     assert want.kv_cache == 12 * 8 * 64 * 2 * 2 * (131072 + 128) == kv_cache_bytes(m, 1, 131072)
     assert {x.label: x.value for x in at.metric}["KV cache per GPU"] == f"{want.kv_cache / 1e9:.2f} GB"
     assert "Recurrent state per GPU" not in {x.label for x in at.metric}
+
+
+def test_speed_page_counts_the_recurrent_state():
+    """Inference speed: Qwen3-Next's memory need is weights + KV + its fixed state, and the message adds up."""
+    m = spec("Qwen3-Next-80B-A3B-Instruct")
+    at = run_with("app_pages/speed.py", m, {"units": "GB"})
+    assert not at.exception, [e.value for e in at.exception]
+    msg = next(e.value for e in at.error if "Does not fit" in e.value)
+    assert f"recurrent state {state_bytes(m, 1, 'bf16', ssm_dtype='fp32') / 1e9:.2f} GB" in msg
+
+
+def test_gguf_page_names_an_architecture_without_a_gguf_layout():
+    """The Quantization (GGUF) page on an architecture whose GGUF tensor names are not modelled: one error naming
+    it, no traceback (it raised StopIteration once every file type was refused)."""
+    m = spec("gemma-3-1b-it")
+    at = run_with("app_pages/quantization.py", m, {})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Gemma3ForCausalLM" in e.value for e in at.error)
