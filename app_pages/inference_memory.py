@@ -173,7 +173,7 @@ with st.expander("Rules of thumb, computed"):
                       "fp16 weights (GB)": weights_bytes(p, "fp16") / GB,
                       "fp32 AdamW training, model states (GB)": train / GB, "training / fp32 weights": train / fp32})
     st.dataframe(pd.DataFrame(thumb), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in thumb[0] if c != "parameters"})
+                 column_config={c: st.column_config.NumberColumn(format="%,.2f") for c in thumb[0] if c != "parameters"})
     st.caption("From `weights_bytes` (params x bits / 8) and `training_memory` (fp32 weights 4 + gradients 4 + AdamW "
                "8 bytes per parameter), without overhead. Enter any of these counts in 'parameter count only' above.")
 

@@ -106,9 +106,9 @@ def text_width(col: str) -> int:
 # A cell that does not apply (a type this model cannot take) reads "—", never "None".
 st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, placeholder="—", column_config={
     **{c: st.column_config.TextColumn(width=text_width(c)) for c in ("fits", "tensor types", "ppl measured on")},
-    "file (GB)": st.column_config.NumberColumn(format="%.3f"), "file (GiB)": st.column_config.NumberColumn(format="%.3f"),
+    "file (GB)": st.column_config.NumberColumn(format="%,.3f"), "file (GiB)": st.column_config.NumberColumn(format="%,.3f"),
     "bits/weight": st.column_config.NumberColumn(format="%.3f"),
-    f"run memory ({unit})": st.column_config.NumberColumn(format="%.2f"),
+    f"run memory ({unit})": st.column_config.NumberColumn(format="%,.2f"),
     "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
                                                   "that llama.cpp's quantize tool lists; — where it lists none."),
     "payload bytes": st.column_config.NumberColumn(format="localized")})

@@ -57,6 +57,7 @@ else:
                       * 1e9))
 
 c1, c2, c3, c4 = st.columns(4)
+wide = st.container()  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)
 with c1:
     st.markdown("**Precision and optimizer**")
     precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
@@ -116,7 +117,7 @@ with c4:
     lora_rank, targets = 16, list(LORA_TARGETS[:4])
     if finetune != "full":
         lora_rank = int(state.number("LoRA rank", "tm_lr", 16, 1, 65_536, step=1, help="r of the adapters (>= 1)."))
-        targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
+        targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4], where=wide,
                                     help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA "
                                          "layouts).")
     rlhf = state.select("RLHF", "tm_rl", RLHF, D["tm_rl"],

@@ -34,7 +34,7 @@ def app():
 
 def go(page, url: str, *needles: str) -> str:
     page.goto(url)
-    wait_for_app(page)
+    wait_for_app(page, 120_000)  # a cold page under a loaded machine (8 sessions on 2 cores) took over 60 s
     return wait_for_text(page, *needles) if needles else text_of(page)
 
 
@@ -219,3 +219,19 @@ def test_charts_at_390_px_keep_legends_toolbar_and_labels_apart(app, browser, pa
         screenshot(pg, f"newcomer_390_{path.split('?')[0]}")
     finally:
         ctx.close()
+
+
+def test_lora_targets_are_all_readable(app, page):
+    """Item 13: in the fourth column the LoRA targets box showed 'q_proj', 'k_proj' and a cut-off third name."""
+    from calc.memory import LORA_TARGETS
+
+    go(page, f"{app}/training-memory?tm_ft=lora&tm_lt={','.join(LORA_TARGETS)}", "LoRA targets")
+    box = main(page).locator("[data-testid='stMultiSelect']").filter(has_text="LoRA targets").first
+    field = box.bounding_box()
+    tags = box.locator("[data-tag]")
+    assert tags.count() == len(LORA_TARGETS)
+    for i in range(tags.count()):
+        tag, name = tags.nth(i).bounding_box(), tags.nth(i).locator("span[title]")
+        assert field["x"] <= tag["x"] and tag["x"] + tag["width"] <= field["x"] + field["width"], LORA_TARGETS[i]
+        assert name.get_attribute("title") == LORA_TARGETS[i]
+        assert name.evaluate("e => e.scrollWidth <= e.clientWidth"), LORA_TARGETS[i]  # not cut to "gate_pr..."

@@ -97,3 +97,23 @@ def test_quantization_split_wording_does_not_contradict_itself():
             assert fits[f] == (f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
                                f"{m.n_layers - m.gpu_layers} on CPU")
     assert fits["F16"].startswith("split: all 32") and not any("/" in v for v in fits)
+
+
+def _formats(element) -> dict[str, str]:
+    import json
+
+    return {c: v.get("type_config", {}).get("format") for c, v in json.loads(element.proto.columns).items()}
+
+
+@pytest.mark.parametrize("path,units", [("app_pages/training_memory.py", "GB"), ("app_pages/inference_memory.py", "GiB")])
+def test_memory_tables_have_one_precision_per_column_and_separators(path, units):
+    """Item 13: the component table's GB column read "16.115" above "0" (the grid's default drops trailing zeros)
+    and 1141.87 without a separator. Every row of a column now has one printf precision, with separators."""
+    import re
+
+    at = run_page(path, {"model": "Meta-Llama-3-70B", "units": units})
+    assert not at.exception
+    table = next(d for d in at.dataframe if "component" in d.value.columns)
+    formats = _formats(table)
+    assert re.fullmatch(r"%,\.3f", formats[units] or ""), formats
+    assert formats["bytes"] == "localized"  # the browser's grouping: 16,115,048,448

@@ -39,10 +39,13 @@ def bytes_table(df, col: str = "bytes"):
     Arrow (behind ``st.dataframe``) stores whole numbers as int64; a count above 2**63 - 1 (9.2 EB, e.g.
     Llama-3.1-405B activations at sequence 1e7 x micro-batch 1e5) cannot be converted. Then the column
     is shown as exact text ("12,345,...") instead; the CSV download should use the original frame.
+    A column named for the chosen unit ("GB" / "GiB") gets one precision for all its rows, with separators
+    ("1,141.870", "0.000"; the grid's default wrote "16.115" above "0").
     """
+    per_unit = {u: st.column_config.NumberColumn(format="%,.3f") for u in (unit(),) if u in df.columns}
     if any(abs(int(v)) > INT64_MAX for v in df[col]):
-        return df.assign(**{col: [f"{int(v):,}" for v in df[col]]}), {}
-    return df, {col: st.column_config.NumberColumn(format="localized")}
+        return df.assign(**{col: [f"{int(v):,}" for v in df[col]]}), per_unit
+    return df, {col: st.column_config.NumberColumn(format="localized")} | per_unit
 
 
 #: OWASP "CSV Injection": a cell starting with one of these is a formula to Excel, LibreOffice and Sheets.
