@@ -100,7 +100,8 @@ def test_breakdown_parts_sum_to_total_and_tied_head_is_zero():
     "config,fragment",
     [
         ({"architectures": ["BertModel"]}, "'BertModel' is not supported"),
-        ({"architectures": ["BertModel"]}, "enter its parameter count instead"),
+        ({"architectures": ["BertModel"]}, "'parameter count only' on the Training and Inference memory pages"),
+        ({"architectures": ["BertModel"]}, "safetensors headers"),
         ({"model_type": "t5"}, "not supported"),
         ({}, "neither 'architectures' nor 'model_type'"),
         ({"architectures": ["LlamaForCausalLM"], "hidden_size": 64}, "'num_hidden_layers' is missing"),
@@ -116,3 +117,47 @@ def test_bad_configs_raise_value_error_naming_the_field(config, fragment):
     with pytest.raises(ValueError, match=None) as info:
         ModelSpec.from_hf_config(config)
     assert fragment in str(info.value)
+
+
+def test_qwen3_moe_without_head_dim_uses_hidden_over_heads():
+    """Issue 12 item 7: a Qwen3-MoE config without ``head_dim`` was counted with 128 (+1.48%); transformers
+    reads ``getattr(config, "head_dim", None) or hidden_size // num_attention_heads`` (modeling_qwen3_moe.py)."""
+    cfg = _small(PRESETS["Qwen3-30B-A3B"].config)
+    del cfg["head_dim"]  # 2048 / 32 heads = 64, not 128
+    spec = ModelSpec.from_hf_config(cfg)
+    assert spec.head_dim == 64
+    assert param_counts(spec).total == transformers_param_count(cfg)
+
+
+def test_config_holding_infinity_is_read():
+    """Issue 12 item 7: transformers writes ``Infinity`` into Mamba-2-family configs (time_step_limit); such a
+    config.json is read (and counted exactly against the meta build), while a size field holding it is refused."""
+    from calc.cli.common import parse_config_bytes
+
+    text = ('{"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "hidden_size": 256, '
+            '"num_hidden_layers": 2, "num_heads": 8, "head_dim": 64, "n_groups": 2, "state_size": 16, '
+            '"vocab_size": 1000, "time_step_limit": [0.0, Infinity], "time_step_min": 0.001}')
+    cfg = parse_config_bytes(text.encode())
+    assert cfg["time_step_limit"][1] == float("inf")
+    spec = ModelSpec.from_hf_config(cfg)
+    assert param_counts(spec).total == transformers_param_count(cfg)
+    bad = parse_config_bytes(text.replace('"hidden_size": 256', '"hidden_size": Infinity').encode())
+    with pytest.raises(ValueError, match="'hidden_size' must be an integer"):
+        ModelSpec.from_hf_config(bad)
+
+
+def test_unmodelled_upload_names_its_architecture_and_leaves_no_numbers_on_screen():
+    """Issue 12 item 7: the Models page shows the error naming the architecture and what to do, and not the
+    previous (sidebar) model's counts under it."""
+    import json
+
+    from tests.test_pages import run_page
+
+    at = run_page("app_pages/models.py")
+    assert any(m.label == "Total parameters" for m in at.metric)
+    cfg = {"architectures": ["FancyNewForCausalLM"], "model_type": "fancy_new", "hidden_size": 64}
+    at.file_uploader[0].upload("fancy.json", json.dumps(cfg).encode(), "application/json")
+    at.run()
+    assert not at.exception
+    assert any("FancyNewForCausalLM" in e.value and "parameter count only" in e.value for e in at.error)
+    assert not at.metric and not at.dataframe

@@ -132,7 +132,7 @@ def upload_config(uploaded) -> ModelSpec | None:
         spec = ModelSpec.from_hf_config(cfg, name=name, source=f"upload: {uploaded.name[:80]}")
     except ValueError as exc:
         st.error(f"{text.md(uploaded.name, 80)}: {text.md(exc, 1000)}")
-        return None
+        st.stop()  # the sidebar model's numbers below would read as this file's (issue 12 item 7)
     done.clear()  # one upload widget: only its current file is remembered
     done[uploaded.file_id] = spec.name
     if not add_model(spec, select=spec.name not in custom_models()):

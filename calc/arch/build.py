@@ -116,6 +116,7 @@ class Family:
     heads_divide: bool = False  # the modeling code refuses a hidden size that heads do not divide
     attention: bool = True  # whether the config describes softmax attention heads (False: Mamba)
     field_aliases: dict = field(default_factory=dict)  # a published name -> the name read (EXAONE's num_layers)
+    prepare: Callable[[dict], dict] | None = None  # fields a config class derives from others (Nemotron-H's layers)
     note: str = ""
 
     def name(self, key: str) -> str:
@@ -167,6 +168,8 @@ def read(raw: dict, f: Family) -> Build:
     """Read the parts every family shares; hooks then adjust; ``assemble`` makes the layout."""
     if f.field_aliases:  # the config class's attribute_map: either spelling may be in a config.json
         raw = {**{k: raw[a] for a, k in f.field_aliases.items() if raw.get(a) is not None}, **raw}
+    if f.prepare is not None:
+        raw = f.prepare(raw)
     c = Cfg(raw, f.defaults)
     n = f.name
     h = c.need(n("hidden_size"))

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from calc.arch.build import Build, Family, MoEFields, all_sliding_if_window, every_nth_full
 from calc.arch.config import MAX_LAYERS
-from calc.arch.kinds import MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, ShortConv, T
+from calc.arch.kinds import MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, MoE, ShortConv, T
 
 
 # ----- hooks: what a family does differently ----------------------------------------------------------
@@ -1178,4 +1178,213 @@ FAMILIES += (
            layer_types=lambda c, L: [_LARA_PATTERN[i % 5] for i in range(L)], hooks=(_gdn_hybrid,),
            moe=MoEFields(experts=("num_experts", "num_local_experts"),
                          shared_intermediate="shared_expert_intermediate_size")),
+)
+
+
+# ===== arch: census batch 4 (Mamba-2 hybrids and the rest) ===================================================
+def _mamba2_of(c, h: int, heads: str, head_dim: str, state: str, groups: str, conv: str, conv_bias: str,
+               proj_bias: str, expand: str = "") -> Mamba2:
+    """A Mamba-2 mixer from a hybrid's field names; head_dim "auto" is expand x hidden / heads."""
+    n = c.int(heads)
+    hd = c.get(head_dim)
+    hd = c.int(expand, 2) * h // n if hd == "auto" else c.int(head_dim)
+    return Mamba2(n, hd, c.int(state), c.int(groups), c.int(conv), conv_bias=c.bool(conv_bias),
+                  proj_bias=c.bool(proj_bias))
+
+
+def _bamba(b: Build) -> None:
+    """Bamba: Mamba-2 layers except attn_layer_indices; each layer also has a gated MLP (``modeling_bamba.py``)."""
+    c = b.c
+    attn = set(c.int_list("attn_layer_indices", lo=0, hi=MAX_LAYERS, default=[]))
+    b.types = ["full_attention" if i in attn else "mamba" for i in range(b.layers)]
+    b.mixers["mamba"] = _mamba2_of(c, b.hidden, "mamba_n_heads", "mamba_d_head", "mamba_d_state", "mamba_n_groups",
+                                   "mamba_d_conv", "mamba_conv_bias", "mamba_proj_bias", "mamba_expand")
+
+
+def _granite_hybrid(b: Build) -> None:
+    """Granite 4.0 (GraniteMoeHybrid): Mamba-2 ("mamba") or attention layers, each with the MoE and a shared
+    gated MLP of shared_intermediate_size; without experts the shared MLP alone (``modeling_granitemoehybrid.py``)."""
+    c = b.c
+    types = c.str_list("layer_types", b.layers, {"mamba", "attention", "linear_attention", "full_attention"})
+    types = types or ["mamba"] * b.layers
+    b.types = ["full_attention" if t in ("attention", "full_attention") else "mamba" for t in types]
+    b.mixers["mamba"] = _mamba2_of(c, b.hidden, "mamba_n_heads", "mamba_d_head", "mamba_d_state", "mamba_n_groups",
+                                   "mamba_d_conv", "mamba_conv_bias", "mamba_proj_bias", "mamba_expand")
+    if b.moe is None:
+        b.mlp = MLP(c.int("shared_intermediate_size"))
+        b.nominal["intermediate_size"] = b.mlp.intermediate
+
+
+_NEMOTRON_PATTERN = {"M": "mamba", "E": "moe", "*": "full_attention", "-": "mlp"}
+_NEMOTRON_TYPES = {"linear_attention": "mamba", "mamba": "mamba", "moe": "moe", "full_attention": "full_attention",
+                   "attention": "full_attention", "mlp": "mlp"}
+
+
+def _nemotron_h(b: Build) -> None:
+    """Nemotron-H: each layer is one of Mamba-2, attention, MoE or MLP (``layers_block_type``, or the
+    published ``hybrid_override_pattern`` string M/*/E/-), with one norm; MLP and experts are plain
+    (relu2) (``modeling_nemotron_h.py``)."""
+    c, L = b.c, b.layers
+    pattern = c.get("hybrid_override_pattern", None)
+    if isinstance(pattern, str) and c.get("layers_block_type", None) is None:
+        if len(pattern) != L or any(ch not in _NEMOTRON_PATTERN for ch in pattern):
+            raise ValueError(f"config field 'hybrid_override_pattern' must be {L} characters of M, *, E, -")
+        types = [_NEMOTRON_PATTERN[ch] for ch in pattern]
+    else:
+        listed = c.str_list("layers_block_type", L, set(_NEMOTRON_TYPES)) or ["mamba"] * L
+        types = [_NEMOTRON_TYPES[t] for t in listed]
+    b.types = [t if t in ("mamba", "full_attention") else "ffn_" + t for t in types]
+    b.mixers["mamba"] = _mamba2_of(c, b.hidden, "mamba_num_heads", "mamba_head_dim", "ssm_state_size", "n_groups",
+                                   "conv_kernel", "use_conv_bias", "mamba_proj_bias")
+    b.mixers["ffn_moe"] = b.mixers["ffn_mlp"] = None
+    b.mlp = MLP(c.int("intermediate_size"), gated=False, bias=c.bool("mlp_bias"))
+    moe = None
+    if "moe" in types:
+        shared = MLP(c.int("moe_shared_expert_intermediate_size"), gated=False) if c.int(
+            "n_shared_experts", 0, lo=0) else None
+        moe = MoE(c.int("n_routed_experts"), c.int("num_experts_per_tok"), c.int("moe_intermediate_size"),
+                  gated=False, shared=shared, router_buffer=True, router_fp32=True)
+        b.moe = moe
+    b.ffn_by_layer = [b.mlp if t == "mlp" else moe if t == "moe" else None for t in types]
+
+
+def _nemotron_layers(raw: dict) -> dict:
+    """Nemotron-H's num_hidden_layers is the length of its layer pattern (a property of NemotronHConfig)."""
+    if raw.get("num_hidden_layers") is not None:
+        return raw
+    listed = raw.get("layers_block_type") or raw.get("hybrid_override_pattern")
+    return {**raw, "num_hidden_layers": len(listed)} if isinstance(listed, (list, str)) else raw
+
+
+def _neox_japanese(b: Build) -> None:
+    """GPT-NeoX-Japanese: plain MLP of intermediate_multiple_size x hidden without biases; only the last
+    layer's attention output has a bias (``modeling_gpt_neox_japanese.py``: use_bias on the last layer)."""
+    c = b.c
+    b.mlp = MLP(c.int("intermediate_multiple_size") * b.hidden, gated=False)
+    b.nominal["intermediate_size"] = b.mlp.intermediate
+    b.types = ["full_attention"] * (b.layers - 1) + ["last_attention"]
+    b.mixers["last_attention"] = replace(b.attention, o_bias=True)
+
+
+def _olmo_hybrid(b: Build) -> None:
+    """OLMo-Hybrid: gated DeltaNet layers (separate q/k/v/g/a/b projections, the same count as the fused
+    ones) beside OLMo-2 attention layers; linear widths default from the heads (``configuration_olmo_hybrid.py``)."""
+    c, h = b.c, b.hidden
+    heads = b.attention.heads
+    kh = c.int("linear_num_key_heads", heads)
+    vh = c.int("linear_num_value_heads", heads)
+    kd = c.int("linear_key_head_dim", int(0.75 * h / kh))
+    vd = c.int("linear_value_head_dim", 2 * kd)
+    b.mixers["linear_attention"] = GatedDeltaNet(kh, vh, kd, vd, c.int("linear_conv_kernel_dim"))
+
+
+def _olmo_hybrid_types(c, L: int) -> list[str]:
+    types = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(L)]
+    if "full_attention" not in types:
+        types[-1] = "full_attention"
+    return types
+
+
+_MAMBA2_HYBRID = {"mamba_n_heads": 128, "mamba_d_head": "auto", "mamba_n_groups": 1, "mamba_d_state": 256,
+                  "mamba_d_conv": 4, "mamba_expand": 2, "mamba_conv_bias": True, "mamba_proj_bias": False}
+
+FAMILIES += (
+    _llama_like(("bamba",), "BambaForCausalLM",
+                {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 262144,
+                 "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False, **_MAMBA2_HYBRID},
+                window=None, allowed_types=("full_attention", "mamba"), hooks=(_bamba,)),
+    Family(("granitemoehybrid",), "GraniteMoeHybridForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "attention_bias": False, "num_local_experts": 8, "num_experts_per_tok": 2, "shared_intermediate_size": 1024,
+            **_MAMBA2_HYBRID},
+           qkv_bias="attention_bias", o_bias="attention_bias", window=None,
+           allowed_types=("full_attention", "mamba", "attention", "linear_attention"), hooks=(_granite_hybrid,),
+           moe=MoEFields(intermediate=None, shared_intermediate="shared_intermediate_size")),
+    Family(("nemotron_h",), "NemotronHForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "attention_bias": False, "mlp_bias": False, "num_experts_per_tok": 2, "moe_intermediate_size": 7688,
+            "n_shared_experts": 1, "n_routed_experts": 8, "mlp_hidden_act": "relu2", "ssm_state_size": 128,
+            "mamba_num_heads": 128, "mamba_head_dim": 64, "n_groups": 8, "conv_kernel": 4, "use_conv_bias": True,
+            "mamba_proj_bias": False, "moe_shared_expert_intermediate_size": 7688},
+           names={"intermediate_size": "", "hidden_act": "mlp_hidden_act"}, qkv_bias="attention_bias",
+           o_bias="attention_bias", norms=1, window=None, allowed_types=("full_attention",), hooks=(_nemotron_h,),
+           prepare=_nemotron_layers),
+    Family(("gpt_neox_japanese",), "GPTNeoXJapaneseForCausalLM",
+           {"hidden_act": "gelu", "max_position_embeddings": 2048, "tie_word_embeddings": True,
+            "intermediate_multiple_size": 4},
+           names={"num_key_value_heads": "", "intermediate_size": ""}, norm="layernorm", fused_qkv=True,
+           window=None, hooks=(_neox_japanese,)),
+    Family(("olmo_hybrid",), "OlmoHybridForCausalLM",
+           {"hidden_act": "silu", "max_position_embeddings": 65536, "tie_word_embeddings": False,
+            "attention_bias": False, "linear_conv_kernel_dim": 4},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="full", window=None,
+           allowed_types=("full_attention", "linear_attention"), layer_types=_olmo_hybrid_types,
+           hooks=(_olmo_hybrid,)),
+)
+
+
+def _mimo_v2(b: Build) -> None:
+    """MiMo-V2-Flash: value heads of v_head_dim; sliding layers have twice the KV heads and sinks
+    (``modeling_mimo_v2_flash.py``: num_key_value_heads * 2 if is_swa)."""
+    a = replace(b.attention, v_head_dim=b.c.int("v_head_dim"), o_bias=False)
+    b.attention = a
+    b.mixers["full_attention"] = a
+    w = b.c.opt_int("sliding_window", hi=2**31)
+    b.mixers["sliding_attention"] = replace(a, kv_heads=2 * a.kv_heads, sinks=True, window=w)
+
+
+def _beam(b: Build) -> None:
+    """Beam: a sigmoid output gate of the query width (gate_proj) with a bias per head (``modeling_beam.py``)."""
+    b.mixers = {k: replace(m, gate=True, gate_bias=True) for k, m in b.mixers.items()}
+    b.attention = b.mixers["full_attention"]
+
+
+FAMILIES += (
+    Family(("glm_moe_dsa",), "GlmMoeDsaForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 202752, "tie_word_embeddings": False, "mlp_bias": False,
+            "num_experts_per_tok": 8, "moe_intermediate_size": 2048, "n_shared_experts": 1, "n_routed_experts": 256,
+            "first_k_dense_replace": 3, "kv_lora_rank": 512, "q_lora_rank": 2048, "v_head_dim": 256,
+            "qk_nope_head_dim": 192, "index_head_dim": 128, "index_n_heads": 32},
+           window=None, allowed_types=("full_attention", "indexed_attention"), hooks=(_mla, _mla_indexer),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
+                         router_fp32=True, layers="mlp_layer_types")),
+    Family(("kolibri1",), "Kolibri1ForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 262144,
+            "tie_word_embeddings": False, "sliding_window": 513, "num_experts": 384, "num_experts_per_tok": 6,
+            "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512},
+           names={"intermediate_size": ""}, qk_norm="head", norms=4,
+           moe=MoEFields(experts=("num_experts", "num_local_experts"),
+                         shared_intermediate="shared_expert_intermediate_size", router_buffer=True, router_fp32=True)),
+    Family(("mimo_v2_flash",), "MiMoV2FlashForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 192, "v_head_dim": 128, "hidden_act": "silu",
+            "max_position_embeddings": 131072, "tie_word_embeddings": False, "attention_bias": False,
+            "sliding_window": 129, "num_experts_per_tok": 8, "moe_intermediate_size": 2048, "n_routed_experts": 256,
+            "first_k_dense_replace": 1},
+           qkv_bias="attention_bias",
+           layer_types=lambda c, L: ["full_attention" if i == 0 or not (i + 1) % 6 else "sliding_attention"
+                                     for i in range(L)],
+           hooks=(_mimo_v2,),
+           moe=MoEFields(experts=("n_routed_experts",), router_buffer=True, router_fp32=True,
+                         layers="mlp_layer_types")),
+    Family(("beam",), "BeamForCausalLM",
+           {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 8192,
+            "tie_word_embeddings": False, "attention_bias": False, "sliding_window": 512, "num_experts": 256,
+            "num_experts_per_tok": 8, "moe_intermediate_size": 2560, "first_k_dense_replace": 3},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", norms=4,
+           layer_types=every_nth_full("", 6), hooks=(_beam,),
+           moe=MoEFields(experts=("num_experts", "num_local_experts"), router_buffer=True, router_fp32=True,
+                         layers="mlp_layer_types")),
+)
+
+
+# Qwen3.5 composite configs without architectures: AutoModelForCausalLM builds Qwen3_5(Moe)ForCausalLM on the
+# text_config alone (no vision tower), as for llama4 above; a config naming the vision-language class is refused
+# (registry.family_of) rather than counted without its tower.
+_QWEN3_5_FAMILY = next(f for f in FAMILIES if f.model_types == ("qwen3_5_text",))
+_QWEN3_5_MOE_FAMILY = next(f for f in FAMILIES if f.model_types == ("qwen3_5_moe_text",))
+WRAPPERS += (
+    Wrapper(("qwen3_5",), "Qwen3_5ForCausalLM", "qwen3_5_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN3_5_FAMILY.defaults, text_family=_QWEN3_5_FAMILY),
+    Wrapper(("qwen3_5_moe",), "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN3_5_MOE_FAMILY.defaults, text_family=_QWEN3_5_MOE_FAMILY),
 )

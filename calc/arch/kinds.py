@@ -120,6 +120,7 @@ class Attention(_Kind):
     k_bias: bool | None = None  # None: same as qkv_bias (a few models bias q and v only)
     lambdas: int = 0  # learned vectors of head_dim (DiffLlama's lambda_q1, k1, q2, k2: 4)
     head_gate: bool = False  # one gate logit per head from the hidden state (Laguna's g_proj: heads x h)
+    gate_bias: bool = False  # a bias per head on the output gate (Beam's gate_bias)
 
     @property
     def vdim(self) -> int:
@@ -159,6 +160,8 @@ class Attention(_Kind):
             out.append(T("lambdas", (self.lambdas, self.head_dim), p))
         if self.head_gate:
             out += _linear("g_proj", self.heads, h, p)
+        if self.gate_bias:
+            out.append(T("gate_bias", (self.heads,), p))
         return out
 
     def kv_elements_per_token(self, mla_compressed: bool = True) -> int:

@@ -20,8 +20,10 @@ for _f in (*FAMILIES, *WRAPPERS):
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(dict.fromkeys(f.architecture for f in (*FAMILIES, *WRAPPERS)))
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(BY_TYPE)
 
-_WHAT_TO_DO = ("enter its parameter count instead (the parameter-count-only mode: weights, optimizer states "
-               "and compute from the count alone), or read its checkpoint's safetensors header for exact weights")
+_WHAT_TO_DO = ("size it from its parameter count alone ('parameter count only' on the Training and Inference "
+               "memory pages, or python -m calc memory --params N: weights, optimizer states and compute, no "
+               "activations or KV cache), or read its checkpoint's safetensors headers (a Hugging Face id in the "
+               "sidebar, or --hf ID) for exact weights")
 
 
 def family_of(cfg: dict) -> tuple[Family | Wrapper, str]:
@@ -35,6 +37,11 @@ def family_of(cfg: dict) -> tuple[Family | Wrapper, str]:
     model_type = cfg.get("model_type")
     if isinstance(model_type, str) and model_type in BY_TYPE:
         f = BY_TYPE[model_type]
+        if archs and isinstance(f, Wrapper) and not f.towers:
+            # the entry reads the decoder alone (what AutoModelForCausalLM builds); a named multimodal class
+            # would be counted without its towers
+            raise ValueError(f"architecture {archs[0]!r:.80} is not supported (its {model_type} text decoder is, "
+                             f"as {f.architecture}; the towers are not modelled): {_WHAT_TO_DO}")
         return f, f.architecture
     if archs:
         raise ValueError(f"architecture {archs[0]!r:.80} is not supported (not modelled here; "

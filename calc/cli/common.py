@@ -53,9 +53,11 @@ def parse_config_bytes(data: bytes) -> dict:
     if _nesting(text) > 64:
         raise ValueError("config.json nests deeper than 64 levels")
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_read_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"config.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except _NotANumber as exc:
+        raise ValueError(str(exc)) from None
     except ValueError as exc:  # an integer literal of more than 4,300 digits (int_max_str_digits)
         raise ValueError(f"config.json holds a number too long to read: {str(exc)[:60]}") from None
     if not isinstance(obj, dict):
@@ -63,8 +65,17 @@ def parse_config_bytes(data: bytes) -> dict:
     return obj
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"config.json contains {name}, which is not a number")
+class _NotANumber(ValueError):
+    pass
+
+
+def _read_constant(name: str) -> float:
+    """Infinity and -Infinity are read as floats: transformers writes them into configs (Mamba-2's
+    ``time_step_limit: [0.0, Infinity]``); a size field holding one is refused where it is read
+    (``calc.arch.config.Cfg.int``: "must be an integer"). NaN is no value any config means."""
+    if name == "NaN":
+        raise _NotANumber("config.json contains NaN, which is not a number")
+    return float(name)
 
 
 def _nesting(text: str) -> int:
