@@ -5,9 +5,10 @@ import pandas as pd
 import streamlit as st
 
 from calc import units
-from calc.kvcache import kind_rows, kv_cache_bytes
+from calc.kvcache import kind_rows, kv_cache_bytes, state_elements_per_sequence
 from calc.memory import (
     KV_DTYPES,
+    STATE_DTYPES,
     WEIGHT_DTYPES,
     InferenceSetup,
     TrainingSetup,
@@ -59,6 +60,12 @@ weights_dtype = state.select("Weight format", "im_w", formats, AS_PUBLISHED if c
 published = weights_dtype == AS_PUBLISHED
 kv_dtype = state.select("KV-cache format", "im_kv", KV_DTYPES, D["im_kv"], where=c1,
                         help="Cache element format (fp8/int8/int4 KV caches in vLLM, TensorRT-LLM, llama.cpp).")
+state_dtype = "fp32"
+if isinstance(model, ModelSpec) and any(state_elements_per_sequence(model)):  # hybrids only: Mamba / DeltaNet layers
+    state_dtype = state.select("Recurrent-state format", "im_st", STATE_DTYPES, "fp32", where=c1,
+                               help="The SSM / DeltaNet state of the recurrent layers: fp32 in transformers and "
+                                    "llama.cpp; vLLM's --mamba-ssm-cache-dtype can lower it. The conv state "
+                                    "stays bf16.")
 batch = int(state.number("Batch (concurrent sequences)", "im_b", D["im_b"], 1, 1_000_000, step=1, where=c2,
                          help="Sequences whose caches are resident at once."))
 context = int(state.number("Context length (tokens)", "im_ctx", D["im_ctx"], 1, 100_000_000, step=1024, where=c2,
@@ -73,7 +80,8 @@ chunk = int(state.number("Prefill tokens per step", "im_chunk", 8192, 1, 10_000_
 try:
     setup = InferenceSetup(weights_dtype="bf16" if published else weights_dtype, kv_dtype=kv_dtype, batch=batch,
                            context=context, tp=tp, overhead_bytes=int(round(overhead_gib * GIB)),
-                           prefill_chunk_tokens=chunk, checkpoint_bytes=ckpt.bytes if published else None)
+                           prefill_chunk_tokens=chunk, checkpoint_bytes=ckpt.bytes if published else None,
+                           state_dtype=state_dtype)
     b = inference_memory(model, setup)
 except ValueError as exc:
     st.error(text.md(exc, 1000))

@@ -72,6 +72,9 @@ RLHF = ("none", "ppo", "dpo")
 GRAD_DTYPES = ("fp32", "bf16", "fp16")
 WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
 KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
+#: recurrent (SSM / DeltaNet) state formats: fp32 as transformers and llama.cpp keep it; vLLM's
+#: --mamba-ssm-cache-dtype can lower it
+STATE_DTYPES = ("fp32", "bf16", "fp16")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 #: Extra bits per quantized weight for scales (see ``quant_scale_bits``).
@@ -720,6 +723,8 @@ def _check_inference(model, s: InferenceSetup) -> None:
         raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}{extra}, got {s.weights_dtype!r}")
     if s.kv_dtype not in KV_DTYPES:
         raise ValueError(f"kv_dtype must be one of {KV_DTYPES}, got {s.kv_dtype!r}")
+    if s.state_dtype not in STATE_DTYPES:
+        raise ValueError(f"state_dtype must be one of {STATE_DTYPES}, got {s.state_dtype!r:.40}")
     _check_count("batch", s.batch, lo=1, hi=10_000_000)
     _check_count("context", s.context, lo=1, hi=100_000_000)
     _check_count("tp", s.tp, lo=1, hi=1_000_000)

@@ -78,3 +78,20 @@ def test_gguf_page_names_an_architecture_without_a_gguf_layout():
     at = run_with("app_pages/quantization.py", m, {})
     assert not at.exception, [e.value for e in at.exception]
     assert any("Gemma3ForCausalLM" in e.value for e in at.error)
+
+
+def test_state_format_on_page_and_cli(tmp_path, capsys):
+    """The recurrent-state format (fp32 by default, as transformers keeps it): bf16 halves the DeltaNet state,
+    the conv state stays bf16; the page and `memory --state-dtype` agree. Only hybrids show the input."""
+    from calc.cli import main
+
+    m = spec("Qwen3-Next-80B-A3B-Instruct")
+    per_seq_bf16 = 36 * ((2 * 16 * 128 + 32 * 128) * 4 * 2 + 32 * 128 * 128 * 2)
+    at = run_with(INFER, m, {"im_st": "bf16", "im_b": "8", "units": "GB"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert {x.label: x.value for x in at.metric}["Recurrent state per GPU"] == f"{8 * per_seq_bf16 / 1e9:.2f} GB"
+    assert main(["memory", "--mode", "infer", "--config", str(DATA / "Qwen3-Next-80B-A3B-Instruct.json"),
+                 "--batch", "8", "--state-dtype", "bf16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["components"]["recurrent_state"] == 8 * per_seq_bf16
+    dense = run_with(INFER, spec("gpt-oss-20b"), {})
+    assert "Recurrent-state format" not in {s.label for s in dense.selectbox}

@@ -23,7 +23,7 @@ def test_zero_paper_figures_from_the_cli(capsys, zero, published_gb):
                    "--overhead-bytes", "0")
     assert round(out["total_bytes"] / GB, 1) == pytest.approx(published_gb, abs=0.05)
     assert set(out["components"]) == {"weights", "master_weights", "gradients", "optimizer_states", "activations",
-                                      "kv_cache", "overhead"}
+                                      "kv_cache", "recurrent_state", "overhead"}
     assert out["components"]["activations"] == 0 and out["activations_computed"] is False
     assert any("not computed" in n for n in out["notes"])
 

@@ -35,6 +35,7 @@ from calc.memory import (
     OPTIMIZERS,
     PRECISIONS,
     RLHF,
+    STATE_DTYPES,
     InferenceSetup,
     MemoryBreakdown,
     TrainingSetup,
@@ -113,6 +114,8 @@ def add_parser(sub) -> None:
                    help="fp32, fp16, bf16, fp8, int8, int4, nf4, a GGUF file type such as Q4_K_M, or 'checkpoint': "
                         "the bytes as published (default with --hf; else bf16)")
     i.add_argument("--kv-dtype", choices=KV_DTYPES, default="bf16")
+    i.add_argument("--state-dtype", choices=STATE_DTYPES, default="fp32",
+                   help="recurrent (Mamba / DeltaNet) state of hybrid models; the conv state stays bf16")
     i.add_argument("--batch", type=int_range(1, 1_000_000), default=1)
     i.add_argument("--context", type=int_range(1, 100_000_000), default=4096)
     p.add_argument("--tp", type=int_range(1, 1024), default=1, help="tensor-parallel degree")
@@ -186,7 +189,7 @@ def setup_from_args(args, checkpoint_bytes: int | None = None) -> TrainingSetup 
         if dtype == "checkpoint":
             extra["checkpoint_bytes"] = checkpoint_bytes
         return InferenceSetup(weights_dtype="bf16" if dtype == "checkpoint" else dtype, kv_dtype=args.kv_dtype,
-                              batch=args.batch, context=args.context, tp=args.tp, **extra)
+                              state_dtype=args.state_dtype, batch=args.batch, context=args.context, tp=args.tp, **extra)
     targets = tuple(x.strip() for x in args.lora_targets.split(",") if x.strip())
     return TrainingSetup(
         precision=args.precision, grad_dtype=args.grad_dtype, optimizer=args.optimizer, zero_stage=args.zero,
