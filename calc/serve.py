@@ -1,0 +1,272 @@
+"""Serving memory as vLLM lays it out at start-up: what is left for the KV cache, in blocks, tokens and requests.
+
+vLLM (v1 engine) sizes its KV cache once, at start-up (``vllm/v1/worker/gpu_worker.py``,
+``Worker.determine_available_memory``)::
+
+    requested = total GPU memory x gpu_memory_utilization
+    KV cache  = requested - (weights + activation peak of a profile forward + non-torch memory)
+
+The profile forward (``GPUModelRunner.profile_run``) runs ``max_num_batched_tokens`` dummy tokens through the
+model plus a sampler step over ``max_num_seqs`` sequences; its torch peak above the weights is the "activation
+peak". Non-torch memory is what the CUDA context, cuBLAS workspaces and NCCL buffers take outside PyTorch's
+allocator (larger with tensor parallelism). CUDA graphs are captured after the KV cache is allocated
+(``GPUModelRunner.capture_model`` runs after ``initialize_kv_cache``), so in the vLLM versions whose logs we
+reproduce their memory comes out of the ``1 - gpu_memory_utilization`` headroom: ``cuda_graph_bytes`` defaults to
+0 and is subtracted when given (newer releases estimate it during profiling).
+
+The KV memory is then cut into blocks (``vllm/v1/core/kv_cache_utils.py``):
+
+- a page = ``block_size`` tokens of one layer: ``block_size x kv_heads_per_rank x (d_k + d_v) x bytes``
+  (``AttentionSpec.real_page_size_bytes``, ``vllm/v1/kv_cache_interface.py``); MLA: ``block_size x
+  (kv_lora_rank + qk_rope_head_dim) x bytes``, one "head", no factor 2, the same on every TP rank
+  (``MLAAttentionSpec``).
+- one kind of layer (``_get_kv_cache_groups_uniform_spec``): ``blocks = available // page // layers``
+  (``get_num_blocks``); layers of one type but different pages: ``blocks = available // sum(pages)``.
+- full attention mixed with sliding-window or chunked layers (the hybrid allocator,
+  ``_get_kv_cache_groups_uniform_page_size``): layers grouped by kind into groups of ``group_size`` layers (the
+  fewest layers of any kind, or the most when max < 1.5 x min), padded; ``blocks = available // page //
+  group_size``; a sliding-window group needs ``cdiv(min(window - 1 + max_num_batched_tokens, max_model_len),
+  block_size) + 1`` blocks per request, a chunked one ``cdiv(min(chunk + max_num_batched_tokens, max_model_len),
+  block_size)`` (``SlidingWindowSpec`` / ``ChunkedLocalAttentionSpec.max_memory_usage_bytes``), a full one
+  ``cdiv(max_model_len, block_size)``.
+- recurrent layers (Mamba, gated DeltaNet: ``MambaSpec``) hold one page per request (the fixed state); vLLM raises
+  the attention block size to a multiple of 16 whose page is at least the state page and pads the state page to
+  it (``HybridAttentionMambaModelConfig``, ``vllm/model_executor/models/config.py``). Not yet checked against a log.
+
+Logged: ``GPU KV cache size: blocks // groups x block_size tokens`` and ``Maximum concurrency for L tokens per
+request: blocks / blocks-per-request`` (``_report_kv_cache_config`` / ``get_max_concurrency_for_kv_cache_config``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from calc.arch.kinds import MLA, Attention
+from calc.dtypes import dtype_bits
+from calc.memory import InferenceSetup, inference_weights_bytes
+from calc.models import ModelSpec
+from calc.units import GIB
+
+#: vLLM's defaults (``vllm/config/cache.py`` CacheConfig: gpu_memory_utilization 0.9, block_size 16 on CUDA;
+#: ``vllm/engine/arg_utils.py`` ``_set_default_args``: the OpenAI server gets max_num_batched_tokens 8192 and
+#: max_num_seqs 1024 on GPUs of 70 GiB or more (not A100), 2048 and 256 otherwise).
+VLLM_GPU_MEMORY_UTILIZATION = 0.9
+VLLM_BLOCK_SIZE = 16
+#: Non-torch memory when none is given: what vLLM logs for one GPU is 0.02-0.35 GiB on consumer cards and up to
+#: 1.8 GiB on an H100 (CUDA context, cuBLAS workspaces); NCCL adds about 1.8 GiB per rank with tp > 1
+#: (vllm-project/vllm#10511: Llama-3-8B on H100 1.79 GiB at tp=1, 3.58 GiB at tp=2). A typical figure, not a law.
+NON_TORCH_BYTES_TP1 = int(0.5 * GIB)
+NON_TORCH_BYTES_NCCL = int(1.8 * GIB)
+
+
+
+def vllm_batch_defaults(gpu_memory_bytes: int, gpu_name: str = "") -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) vLLM's OpenAI server picks when they are not given
+    (``vllm/engine/arg_utils.py`` ``get_batch_defaults``): 8192 and 1024 on a GPU of at least 70 GiB that is not an
+    A100, 2048 and 256 otherwise.
+
+    >>> vllm_batch_defaults(80 * GIB, "H100 SXM"), vllm_batch_defaults(80 * GIB, "A100 SXM 80GB")
+    ((8192, 1024), (2048, 256))
+    """
+    if gpu_memory_bytes >= 70 * GIB and "a100" not in gpu_name.lower():
+        return 8192, 1024
+    return 2048, 256
+
+@dataclass(frozen=True)
+class ServeSetup:
+    """One vLLM replica: ``tp`` GPUs of ``gpu_memory_bytes`` each (the device total ``torch.cuda.mem_get_info``
+    reports). The ``*_bytes`` overrides replace the estimates (pass what a log shows)."""
+
+    gpu_memory_bytes: int
+    tp: int = 1
+    weights_dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+    gpu_memory_utilization: float = VLLM_GPU_MEMORY_UTILIZATION
+    max_model_len: int = 8192
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    block_size: int = VLLM_BLOCK_SIZE
+    weights_bytes: int | None = None
+    activation_peak_bytes: int | None = None
+    non_torch_bytes: int | None = None
+    cuda_graph_bytes: int = 0
+    checkpoint_bytes: int | None = None  # the checkpoint's bytes as published (all ranks together)
+
+
+@dataclass(frozen=True)
+class ServeMemory:
+    """Per GPU (every TP rank holds the same layout). ``kv_cache_blocks`` is vLLM's ``num_gpu_blocks``."""
+
+    requested_bytes: int
+    weights_bytes: int
+    activation_peak_bytes: int
+    non_torch_bytes: int
+    cuda_graph_bytes: int
+    kv_cache_bytes: int
+    kv_cache_blocks: int
+    kv_cache_tokens: int
+    max_concurrency: float
+    block_size: int
+    page_bytes: int
+    groups: int
+    blocks_per_request: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        """vLLM refuses to start unless one request of max_model_len fits (``check_enough_kv_cache_memory``)."""
+        return self.max_concurrency >= 1
+
+
+def _check(s: ServeSetup) -> None:
+    checks = (("tp", s.tp, 1, 1024), ("max_model_len", s.max_model_len, 1, 10**8),
+              ("max_num_seqs", s.max_num_seqs, 1, 10**6), ("max_num_batched_tokens", s.max_num_batched_tokens, 1, 10**8),
+              ("block_size", s.block_size, 1, 4096), ("gpu_memory_bytes", s.gpu_memory_bytes, 10**8, 10**14))
+    for name, v, lo, hi in checks:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{name} must be a whole number in [{lo:,}, {hi:,}], got {v!r:.40}")
+    u = s.gpu_memory_utilization
+    if isinstance(u, bool) or not isinstance(u, int | float) or not math.isfinite(u) or not 0 < u <= 1:
+        raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {u!r:.40}")
+    for name in ("weights_bytes", "activation_peak_bytes", "non_torch_bytes", "cuda_graph_bytes", "checkpoint_bytes"):
+        v = getattr(s, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10**15):
+            raise ValueError(f"{name} must be a whole number of bytes in [0, 1e15], got {v!r:.40}")
+
+
+def profile_activation_bytes(spec: ModelSpec, s: ServeSetup) -> int:
+    """Torch peak of vLLM's profile forward above the weights (an estimate; the logs show it varies by version).
+
+    ``n = max_num_batched_tokens`` tokens in the model dtype (2 B): the residual stream and the norm output
+    (``2 n h``) plus the widest block intermediate split by ``tp`` (``q + 2 kv + o`` for attention, or gate, up and
+    their product ``3 f`` for a gated MLP; MoE: the routed tokens' ``3 f_expert x top_k``), and the sampler's fp32
+    logits of ``max_num_seqs`` sequences over the vocabulary (``vocab / tp`` per rank, gathered: whole vocab).
+    """
+    n = s.max_num_batched_tokens
+    f = max(spec.intermediate_size, spec.moe_intermediate_size * max(spec.experts_per_token, 1))
+    widest = max(spec.q_dim + 2 * spec.kv_dim + spec.attn_out_dim, (3 if spec.gated_mlp else 2) * f)
+    return int(n * 2 * (2 * spec.hidden_size + widest / s.tp) + s.max_num_seqs * spec.vocab_size * 4)
+
+
+def default_non_torch_bytes(tp: int) -> int:
+    """``NON_TORCH_BYTES_TP1`` plus NCCL's buffers with ``tp > 1`` (see the constants' sources)."""
+    return NON_TORCH_BYTES_TP1 + (NON_TORCH_BYTES_NCCL if tp > 1 else 0)
+
+
+@dataclass(frozen=True)
+class _LayerSpec:
+    kind: str  # "full", "sliding", "chunked", "state"
+    page_bytes: int  # bytes of one block of this layer (the state: one sequence's state)
+    window: int | None = None
+
+
+def _layer_specs(spec: ModelSpec, s: ServeSetup) -> list[tuple[_LayerSpec, int]]:
+    """(vLLM KV cache spec, layer count) per distinct layer kind, per TP rank."""
+    bits = dtype_bits(s.kv_dtype)
+    out: dict[_LayerSpec, int] = {}
+    for b, n in spec.layout.kind_counts():
+        m = b.mixer
+        if isinstance(m, Attention):
+            per_token = -(-m.kv_heads // s.tp) * (m.head_dim + m.vdim)
+            kind = "sliding" if m.window else "chunked" if m.chunk else "full"
+            ls = _LayerSpec(kind, math.ceil(s.block_size * per_token * bits / 8), m.window or m.chunk)
+        elif isinstance(m, MLA):
+            per_token = m.kv_lora_rank + m.qk_rope_head_dim
+            kind = "sliding" if getattr(m, "window", None) else "full"
+            ls = _LayerSpec(kind, math.ceil(s.block_size * per_token * bits / 8), getattr(m, "window", None))
+        else:
+            conv, ssm = b.state_elements()
+            if not conv and not ssm:
+                continue
+            # vLLM keeps the conv state in the model dtype and the SSM state in the model dtype unless
+            # mamba_ssm_cache_dtype says otherwise (bf16 assumed for both).
+            ls = _LayerSpec("state", (-(-conv // s.tp) + -(-ssm // s.tp)) * 2)
+        out[ls] = out.get(ls, 0) + n
+    return list(out.items())
+
+
+def _blocks_per_request(ls: _LayerSpec, s: ServeSetup, block_size: int) -> int:
+    L, B = s.max_model_len, s.max_num_batched_tokens
+    if ls.kind == "full":
+        return -(-L // block_size)
+    if ls.kind == "sliding":
+        return -(-min(ls.window - 1 + B, L) // block_size) + 1
+    if ls.kind == "chunked":
+        return -(-min(ls.window + B, L) // block_size)
+    return 1  # a recurrent state: one page per request
+
+
+def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes: int) -> tuple[int, int, int, int, int, int, str]:
+    """(blocks, tokens, blocks per request, page bytes, groups, block size, note) for ``available_bytes`` of KV
+    memory per GPU, by vLLM's grouping (module docstring)."""
+    specs = _layer_specs(spec, s)
+    if not specs:
+        return 0, 0, 0, 0, 0, s.block_size, "no KV cache (no attention or state layers)"
+    avail = max(available_bytes, 0)
+    block_size = s.block_size
+    state = [ls for ls, _ in specs if ls.kind == "state"]
+    attn = [(ls, n) for ls, n in specs if ls.kind != "state"]
+    note = ""
+    if state and attn:  # Mamba hybrids: attention block size raised until its page covers the state page
+        per_token_page = max(ls.page_bytes for ls, _ in attn) / s.block_size
+        need = max(ls.page_bytes for ls in state)
+        block_size = 16 * math.ceil(need / (16 * per_token_page)) if per_token_page * s.block_size < need \
+            else s.block_size
+        scale = block_size // s.block_size
+        attn = [(_LayerSpec(ls.kind, ls.page_bytes * scale, ls.window), n) for ls, n in attn]
+        page = max(ls.page_bytes for ls, _ in attn)
+        specs = attn + [(_LayerSpec("state", page), n) for ls, n in specs if ls.kind == "state"]
+        note = f"recurrent state padded to the attention page ({page:,} B, block size {block_size})"
+    kinds = {ls.kind for ls, _ in specs}
+    if len(specs) == 1 or kinds == {"full"}:  # one group: every layer needs the same token slots
+        pages = sum(ls.page_bytes * n for ls, n in specs)
+        blocks = avail // pages
+        per_req = _blocks_per_request(specs[0][0], s, block_size)
+        page = specs[0][0].page_bytes
+        return blocks, blocks * block_size, per_req, page, 1, block_size, note
+    # The hybrid allocator: equal page sizes are required (vLLM raises the smaller pages' block size).
+    page = max(ls.page_bytes for ls, _ in specs)
+    scaled = []
+    for ls, n in specs:
+        r = page // ls.page_bytes if ls.page_bytes else 1
+        scaled.append((_LayerSpec(ls.kind, page, ls.window), n, block_size * r if ls.kind != "state" else block_size))
+    counts = [n for _, n, _ in scaled]
+    group_size = max(counts) if max(counts) < 1.5 * min(counts) else min(counts)
+    groups = [(ls, bs) for ls, n, bs in scaled for _ in range(-(-n // group_size))]
+    blocks = avail // page // group_size
+    per_req = sum(_blocks_per_request(ls, s, bs) for ls, bs in groups)
+    tokens = blocks // len(groups) * min(bs for _, bs in groups)
+    return blocks, tokens, per_req, page, len(groups), block_size, note
+
+
+def serve_memory(spec: ModelSpec, s: ServeSetup) -> ServeMemory:
+    """Per-GPU memory of one vLLM replica at start-up and the KV cache it leaves (module docstring).
+
+    >>> from calc.presets import get_preset
+    >>> m = serve_memory(get_preset("Llama-3.1-8B"), ServeSetup(int(23.58 * GIB), max_model_len=20000,
+    ...     weights_bytes=int(14.9888 * GIB), activation_peak_bytes=int(2.07 * GIB), non_torch_bytes=int(0.35 * GIB)))
+    >>> m.kv_cache_blocks, round(m.max_concurrency, 2)  # vllm-project/vllm#10517 logs 1952 blocks, 1.56x
+    (1952, 1.56)
+    """
+    _check(s)
+    notes = []
+    requested = int(s.gpu_memory_bytes * s.gpu_memory_utilization)
+    if s.weights_bytes is not None:
+        weights = s.weights_bytes
+    else:
+        weights, note = inference_weights_bytes(spec, InferenceSetup(weights_dtype=s.weights_dtype, tp=s.tp,
+                                                                     checkpoint_bytes=s.checkpoint_bytes))
+        notes.append(note)
+    act = s.activation_peak_bytes if s.activation_peak_bytes is not None else profile_activation_bytes(spec, s)
+    non_torch = s.non_torch_bytes if s.non_torch_bytes is not None else default_non_torch_bytes(s.tp)
+    kv = requested - weights - act - non_torch - s.cuda_graph_bytes
+    blocks, tokens, per_req, page, groups, block_size, note = kv_layout(spec, s, kv)
+    if note:
+        notes.append(note)
+    if kv <= 0:
+        notes.append(f"nothing is left for the KV cache: {(-kv) / GIB:.2f} GiB short per GPU")
+    concurrency = blocks / per_req if per_req else 0.0
+    return ServeMemory(requested, weights, act, non_torch, s.cuda_graph_bytes, kv, blocks, tokens, concurrency,
+                       block_size, page, groups, per_req, notes)
+
