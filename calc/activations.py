@@ -142,8 +142,10 @@ def check_probability(name: str, p) -> float:
 def _dropout_fields(spec: ModelSpec) -> dict[str, float]:
     """The dropout fields of the model's config (its family's defaults where the config leaves one out)."""
     cfg = spec.hf_config if isinstance(spec.hf_config, dict) else {}
-    fields = dict(DROPOUT_DEFAULTS.get(spec.architecture, {}))
-    unused = DROPOUT_UNUSED.get(spec.architecture, ())
+    if isinstance(cfg.get("text_config"), dict):  # a multimodal model: its decoder's dropout
+        cfg = {**cfg, **cfg["text_config"]}
+    fields = dict(DROPOUT_DEFAULTS.get(spec.decoder_architecture, {}))
+    unused = DROPOUT_UNUSED.get(spec.decoder_architecture, ())
     for key in DROPOUT_FIELDS:
         value = None if key in unused else cfg.get(key)
         if value is not None:
@@ -236,7 +238,7 @@ IMPL: dict[str, Impl] = {
 
 
 def _impl(spec: ModelSpec) -> Impl:
-    return IMPL.get(spec.architecture, _DEFAULT_IMPL)
+    return IMPL.get(spec.decoder_architecture, _DEFAULT_IMPL)
 
 
 _DEFAULT_IMPL = Impl()

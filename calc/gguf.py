@@ -162,10 +162,10 @@ GGUF_ARCH = {
 
 
 def gguf_arch(spec: ModelSpec) -> str:
-    if spec.architecture not in GGUF_ARCH:
+    if spec.decoder_architecture not in GGUF_ARCH:
         raise ValueError(f"architecture {spec.architecture!r:.60} has no GGUF tensor layout here; "
                          f"supported: {', '.join(GGUF_ARCH)}")
-    return GGUF_ARCH[spec.architecture]
+    return GGUF_ARCH[spec.decoder_architecture]
 
 
 def _f32(name: str, *shape: int) -> TensorSpec:
@@ -612,7 +612,7 @@ OTHER_METADATA_BYTES = 4096
 
 def tokenizer_kind(spec: ModelSpec) -> str:
     """"spm" (Llama 1/2, Mistral v0.1, Gemma, Phi-3 at 32k vocabularies) or "bpe" (GPT-2 style)."""
-    return "spm" if spec.vocab_size <= 32_064 or spec.architecture == "Gemma2ForCausalLM" else "bpe"
+    return "spm" if spec.vocab_size <= 32_064 or spec.decoder_architecture == "Gemma2ForCausalLM" else "bpe"
 
 
 def estimate_header_bytes(spec: ModelSpec, tensors: tuple[TensorSpec, ...] | None = None) -> int:

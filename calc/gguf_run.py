@@ -43,7 +43,7 @@ RECURRENT_STATE_BYTES = 4
 def gguf_kv_spec(spec: ModelSpec) -> ModelSpec:
     """The spec as llama.cpp runs it: the architectures of ``LLAMACPP_ISWA`` keep their windowed / chunked layers;
     every other model loses its windows (Mistral and Phi-3 GGUFs keep the full context in every layer)."""
-    if spec.architecture in LLAMACPP_ISWA or not spec.sliding_window:
+    if spec.decoder_architecture in LLAMACPP_ISWA or not spec.sliding_window:
         return spec
     return spec.without_sliding()
 

@@ -69,6 +69,9 @@ class ModelSpec:
     sliding_layers: tuple[bool, ...] = ()
     mtp_layers: int = 0
     source: str = ""
+    #: The text decoder's own architecture (a multimodal model's ``Gemma3ForCausalLM``): what per-architecture
+    #: implementation tables (activations, GGUF) are keyed by; "" = ``architecture``.
+    decoder_architecture: str = ""
     hf_config: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
     #: The declarative description (``calc/arch``): distinct layer kinds, per-layer pattern, towers.
     #: Built by the family reader; derived from the flat fields above when not given, or when a
@@ -99,6 +102,8 @@ class ModelSpec:
             raise ValueError(f"ModelSpec.norm must be 'rmsnorm' or 'layernorm', got {self.norm!r:.40}")
         if self.layout is not None and not isinstance(self.layout, Layout):
             raise ValueError(f"ModelSpec.layout must be a calc.arch Layout or None, got {type(self.layout).__name__}")
+        if not self.decoder_architecture:
+            object.__setattr__(self, "decoder_architecture", self.architecture)
         key = flat_key(self)
         if self.layout is not None and self.layout.flat_key is None:  # a reader's layout: stamp it
             object.__setattr__(self, "layout", replace(self.layout, flat_key=key))

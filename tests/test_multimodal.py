@@ -210,6 +210,20 @@ def test_text_decoder_drives_kv_activations_flops():
         assert flops_per_token(whole, 4096) == flops_per_token(text, 4096)
         assert activation_bytes_per_layer(whole, 1, 2048) == activation_bytes_per_layer(text, 1, 2048)
         assert weight_bytes_read(whole, 1) == weight_bytes_read(text, 1)
+        assert whole.decoder_architecture == text.architecture != whole.architecture
+
+
+def test_decoder_dropout_read_from_text_config():
+    from calc.activations import activation_bytes_per_layer, config_dropout
+    from calc.arch.registry import BY_ARCH
+    from calc.arch.towers import text_config
+
+    cfg = json.loads((DATA / "gemma3_4b.json").read_text())["config"]
+    cfg = {**cfg, "text_config": {**cfg["text_config"], "attention_dropout": 0.1}}
+    whole = ModelSpec.from_hf_config(cfg)
+    text = ModelSpec.from_hf_config(text_config(cfg, BY_ARCH["Gemma3ForConditionalGeneration"]))
+    assert config_dropout(whole).attention == 0.1 == config_dropout(text).attention
+    assert activation_bytes_per_layer(whole, 1, 512) == activation_bytes_per_layer(text, 1, 512)
 
 
 def test_llama4_scout_active_is_meta_17b():

@@ -70,6 +70,7 @@ def _wrapped_kwargs(cfg: dict, w: Wrapper, arch: str) -> dict:
         raise ValueError(f"{arch}: its text decoder (model_type {text.get('model_type')!r:.60}) is not modelled "
                          f"here: {_WHAT_TO_DO}")
     kw = _family_kwargs(text, f, arch)
+    kw["decoder_architecture"] = f.architecture
     kw["layout"] = replace(kw["layout"], towers=towers_of(cfg, w, kw["layout"].hidden))
     return kw
 
