@@ -80,6 +80,7 @@ class ServeSetup:
 
     gpu_memory_bytes: int
     tp: int = 1
+    pp: int = 1
     weights_dtype: str = "bf16"
     kv_dtype: str = "bf16"
     gpu_memory_utilization: float = VLLM_GPU_MEMORY_UTILIZATION
@@ -111,6 +112,7 @@ class ServeMemory:
     page_bytes: int
     groups: int
     blocks_per_request: int
+    request_kv_bytes: int
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -120,7 +122,7 @@ class ServeMemory:
 
 
 def _check(s: ServeSetup) -> None:
-    checks = (("tp", s.tp, 1, 1024), ("max_model_len", s.max_model_len, 1, 10**8),
+    checks = (("tp", s.tp, 1, 1024), ("pp", s.pp, 1, 1024), ("max_model_len", s.max_model_len, 1, 10**8),
               ("max_num_seqs", s.max_num_seqs, 1, 10**6), ("max_num_batched_tokens", s.max_num_batched_tokens, 1, 10**8),
               ("block_size", s.block_size, 1, 4096), ("gpu_memory_bytes", s.gpu_memory_bytes, 10**8, 10**14))
     for name, v, lo, hi in checks:
@@ -161,11 +163,52 @@ class _LayerSpec:
     window: int | None = None
 
 
-def _layer_specs(spec: ModelSpec, s: ServeSetup) -> list[tuple[_LayerSpec, int]]:
-    """(vLLM KV cache spec, layer count) per distinct layer kind, per TP rank."""
+@dataclass(frozen=True)
+class KVLayout:
+    """vLLM's KV cache for one GPU: ``blocks`` block ids of ``block_bytes`` each (all layers sharing an id),
+    ``blocks_per_request`` of them for one request of max_model_len."""
+
+    blocks: int
+    tokens: int
+    blocks_per_request: int
+    block_bytes: int
+    page_bytes: int
+    groups: int
+    block_size: int
+    note: str = ""
+
+    @property
+    def max_concurrency(self) -> float:
+        return self.blocks / self.blocks_per_request if self.blocks_per_request else 0.0
+
+    @property
+    def request_bytes(self) -> int:
+        """KV bytes one request of max_model_len needs (vLLM's "X GiB KV cache is needed" when it does not fit)."""
+        return self.blocks_per_request * self.block_bytes
+
+
+def pp_stage_layers(num_layers: int, pp: int) -> list[range]:
+    """Layers of each pipeline stage as vLLM splits them (``vllm/distributed/utils.py`` ``get_pp_indices``): equal
+    shares, the remainder going one each to the stages before the last (27 layers over 2 stages: 14 + 13)."""
+    if not 1 <= pp <= num_layers:
+        raise ValueError(f"pp must be in [1, {num_layers}] (the layers), got {pp}")
+    sizes = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        sizes[-i] += 1
+    starts = [sum(sizes[:i]) for i in range(pp)]
+    return [range(a, a + n) for a, n in zip(starts, sizes, strict=True)]
+
+
+def _layer_specs(spec: ModelSpec, s: ServeSetup, layers: range | None = None) -> list[tuple[_LayerSpec, int]]:
+    """(vLLM KV cache spec, layer count) per distinct layer kind, per TP rank (``layers``: one pipeline stage)."""
     bits = dtype_bits(s.kv_dtype)
+    counts: dict[int, int] = {}
+    pattern = spec.layout.pattern
+    for i in layers if layers is not None else range(len(pattern)):
+        counts[pattern[i]] = counts.get(pattern[i], 0) + 1
     out: dict[_LayerSpec, int] = {}
-    for b, n in spec.layout.kind_counts():
+    for k, n in counts.items():
+        b = spec.layout.kinds[k]
         m = b.mixer
         if isinstance(m, Attention):
             per_token = -(-m.kv_heads // s.tp) * (m.head_dim + m.vdim)
@@ -179,15 +222,15 @@ def _layer_specs(spec: ModelSpec, s: ServeSetup) -> list[tuple[_LayerSpec, int]]
             conv, ssm = b.state_elements()
             if not conv and not ssm:
                 continue
-            # vLLM keeps the conv state in the model dtype and the SSM state in the model dtype unless
-            # mamba_ssm_cache_dtype says otherwise (bf16 assumed for both).
+            # vLLM keeps the conv and SSM states in the model dtype unless mamba_ssm_cache_dtype says otherwise
+            # (bf16 assumed for both).
             ls = _LayerSpec("state", (-(-conv // s.tp) + -(-ssm // s.tp)) * 2)
         out[ls] = out.get(ls, 0) + n
     return list(out.items())
 
 
-def _blocks_per_request(ls: _LayerSpec, s: ServeSetup, block_size: int) -> int:
-    L, B = s.max_model_len, s.max_num_batched_tokens
+def _blocks_per_request(ls: _LayerSpec, s: ServeSetup, block_size: int, max_len: int | None = None) -> int:
+    L, B = max_len or s.max_model_len, s.max_num_batched_tokens
     if ls.kind == "full":
         return -(-L // block_size)
     if ls.kind == "sliding":
@@ -197,13 +240,12 @@ def _blocks_per_request(ls: _LayerSpec, s: ServeSetup, block_size: int) -> int:
     return 1  # a recurrent state: one page per request
 
 
-def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes: int) -> tuple[int, int, int, int, int, int, str]:
-    """(blocks, tokens, blocks per request, page bytes, groups, block size, note) for ``available_bytes`` of KV
-    memory per GPU, by vLLM's grouping (module docstring)."""
-    specs = _layer_specs(spec, s)
+def _stage_layout(spec: ModelSpec, s: ServeSetup, avail: int, layers: range | None,
+                  max_len: int | None = None) -> KVLayout:
+    specs = _layer_specs(spec, s, layers)
     if not specs:
-        return 0, 0, 0, 0, 0, s.block_size, "no KV cache (no attention or state layers)"
-    avail = max(available_bytes, 0)
+        return KVLayout(0, 0, 0, 0, 0, 0, s.block_size, "no KV cache (no attention or state layers)")
+    avail = max(avail, 0)
     block_size = s.block_size
     state = [ls for ls, _ in specs if ls.kind == "state"]
     attn = [(ls, n) for ls, n in specs if ls.kind != "state"]
@@ -220,12 +262,11 @@ def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes: int) -> tuple[int
         note = f"recurrent state padded to the attention page ({page:,} B, block size {block_size})"
     kinds = {ls.kind for ls, _ in specs}
     if len(specs) == 1 or kinds == {"full"}:  # one group: every layer needs the same token slots
-        pages = sum(ls.page_bytes * n for ls, n in specs)
-        blocks = avail // pages
-        per_req = _blocks_per_request(specs[0][0], s, block_size)
-        page = specs[0][0].page_bytes
-        return blocks, blocks * block_size, per_req, page, 1, block_size, note
-    # The hybrid allocator: equal page sizes are required (vLLM raises the smaller pages' block size).
+        block_bytes = sum(ls.page_bytes * n for ls, n in specs)
+        blocks = avail // block_bytes
+        per_req = _blocks_per_request(specs[0][0], s, block_size, max_len)
+        return KVLayout(blocks, blocks * block_size, per_req, block_bytes, specs[0][0].page_bytes, 1, block_size, note)
+    # The hybrid allocator: equal page sizes (vLLM raises the smaller pages' block size), equal-sized groups.
     page = max(ls.page_bytes for ls, _ in specs)
     scaled = []
     for ls, n in specs:
@@ -235,9 +276,35 @@ def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes: int) -> tuple[int
     group_size = max(counts) if max(counts) < 1.5 * min(counts) else min(counts)
     groups = [(ls, bs) for ls, n, bs in scaled for _ in range(-(-n // group_size))]
     blocks = avail // page // group_size
-    per_req = sum(_blocks_per_request(ls, s, bs) for ls, bs in groups)
+    per_req = sum(_blocks_per_request(ls, s, bs, max_len) for ls, bs in groups)
     tokens = blocks // len(groups) * min(bs for _, bs in groups)
-    return blocks, tokens, per_req, page, len(groups), block_size, note
+    return KVLayout(blocks, tokens, per_req, page * group_size, page, len(groups), block_size, note)
+
+
+def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes, max_len: int | None = None) -> KVLayout:
+    """vLLM's KV blocks for ``available_bytes`` of KV memory per GPU (one figure, or one per pipeline stage), by
+    its grouping (module docstring). With ``pp > 1`` every stage gets the same number of blocks, the fewest any
+    stage can hold (``get_kv_cache_configs``). ``max_len`` replaces max_model_len in the per-request count."""
+    stages = pp_stage_layers(spec.num_layers, s.pp) if s.pp > 1 else [None]
+    avail = list(available_bytes) if isinstance(available_bytes, list | tuple) else [available_bytes] * len(stages)
+    if len(avail) != len(stages):
+        raise ValueError(f"give one available figure per pipeline stage ({len(stages)}), got {len(avail)}")
+    layouts = [_stage_layout(spec, s, a, layers, max_len) for a, layers in zip(avail, stages, strict=True)]
+    worst = min(layouts, key=lambda x: x.blocks)
+    return worst
+
+
+def max_model_len_that_fits(spec: ModelSpec, s: ServeSetup, available_bytes: int) -> int:
+    """The longest request one GPU's KV memory holds (vLLM's "estimated maximum model length", a binary search
+    over max_model_len of the bytes one request needs, ``estimate_max_model_len``); 0 if not even one token."""
+    lo, hi, best = 1, s.max_model_len, 0
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if kv_layout(spec, s, available_bytes, max_len=mid).request_bytes <= available_bytes:
+            best, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return best
 
 
 def serve_memory(spec: ModelSpec, s: ServeSetup) -> ServeMemory:
@@ -257,16 +324,23 @@ def serve_memory(spec: ModelSpec, s: ServeSetup) -> ServeMemory:
     else:
         weights, note = inference_weights_bytes(spec, InferenceSetup(weights_dtype=s.weights_dtype, tp=s.tp,
                                                                      checkpoint_bytes=s.checkpoint_bytes))
+        if s.pp > 1:
+            weights = -(-weights // s.pp)
+            note += f", split evenly over pp={s.pp} stages"
         notes.append(note)
     act = s.activation_peak_bytes if s.activation_peak_bytes is not None else profile_activation_bytes(spec, s)
     non_torch = s.non_torch_bytes if s.non_torch_bytes is not None else default_non_torch_bytes(s.tp)
     kv = requested - weights - act - non_torch - s.cuda_graph_bytes
-    blocks, tokens, per_req, page, groups, block_size, note = kv_layout(spec, s, kv)
-    if note:
-        notes.append(note)
+    lay = kv_layout(spec, s, kv)
+    if lay.note:
+        notes.append(lay.note)
     if kv <= 0:
         notes.append(f"nothing is left for the KV cache: {(-kv) / GIB:.2f} GiB short per GPU")
-    concurrency = blocks / per_req if per_req else 0.0
-    return ServeMemory(requested, weights, act, non_torch, s.cuda_graph_bytes, kv, blocks, tokens, concurrency,
-                       block_size, page, groups, per_req, notes)
+    elif lay.blocks < lay.blocks_per_request:
+        notes.append(f"one request of {s.max_model_len:,} tokens needs {lay.request_bytes / GIB:.2f} GiB of KV cache; "
+                     f"{max(kv, 0) / GIB:.2f} GiB is left: vLLM refuses to start (it would hold "
+                     f"{max_model_len_that_fits(spec, s, kv):,} tokens)")
+    return ServeMemory(requested, weights, act, non_torch, s.cuda_graph_bytes, kv, lay.blocks, lay.tokens,
+                       lay.max_concurrency, lay.block_size, lay.page_bytes, lay.groups, lay.blocks_per_request,
+                       lay.request_bytes, notes)
 

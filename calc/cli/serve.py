@@ -88,7 +88,7 @@ def run(args) -> int:
            "max_model_len": setup.max_model_len, "max_concurrency": m.max_concurrency,
            "max_concurrency_all_replicas": m.max_concurrency * replicas, "fits": m.fits,
            "block_size": m.block_size, "page_bytes": m.page_bytes, "kv_cache_groups": m.groups,
-           "blocks_per_request": m.blocks_per_request, "max_num_seqs": setup.max_num_seqs,
+           "blocks_per_request": m.blocks_per_request, "request_kv_bytes": m.request_kv_bytes, "max_num_seqs": setup.max_num_seqs,
            "max_num_batched_tokens": setup.max_num_batched_tokens, "notes": m.notes}
     if args.json:
         emit_json(out)

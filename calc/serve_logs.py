@@ -1,0 +1,153 @@
+"""Published vLLM start-up logs and our reproduction of each (tests/test_serve.py holds them to 5 %).
+
+Each case is what one public log printed, with its address. A log gives some of: the device total
+(``total_gpu_memory``), the weights, the activation peak, the non-torch memory, the KV cache GiB ("the rest of the
+memory reserved for KV Cache" / "Available KV cache memory"), the blocks (``# GPU blocks``), the tokens ("GPU KV
+cache size"), the concurrency, and on a refusal the KV one request needs and the longest length that would fit.
+
+What is an input: the device total and utilization always (they are the setup); the activation peak and non-torch
+memory whenever the log gives them (they depend on vLLM's version, torch.compile and the allocator: our estimates
+are shown beside them, not held to 5 %); the weights only for quantized checkpoints (GGUF, bitsandbytes), where we do
+not derive vLLM's in-memory layout; the available KV GiB for v1 logs that print nothing else. Everything else -
+weights of 16-bit models, bytes per token per rank from the architecture, blocks, tokens, concurrency, the
+per-request need, the longest length - is ours and compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calc.models import ModelSpec
+from calc.presets import get_preset
+from calc.serve import ServeSetup, kv_layout, max_model_len_that_fits, serve_memory
+from calc.units import GIB
+
+#: Config fields of models that are not presets (their published config.json, fields the layout reads).
+CONFIGS = {
+    "Qwen3-14B": {"model_type": "qwen3", "hidden_size": 5120, "intermediate_size": 17408, "num_hidden_layers": 40,
+                  "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
+                  "tie_word_embeddings": False},
+    "DeepSeek-V2-Lite": {"model_type": "deepseek_v2", "hidden_size": 2048, "intermediate_size": 10944,
+                         "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16,
+                         "num_key_value_heads": 16, "kv_lora_rank": 512, "q_lora_rank": None, "qk_nope_head_dim": 128,
+                         "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 64, "n_shared_experts": 2,
+                         "num_experts_per_tok": 6, "first_k_dense_replace": 1, "moe_layer_freq": 1,
+                         "vocab_size": 102400, "tie_word_embeddings": False},
+    "gpt-oss-120b": {"model_type": "gpt_oss", "hidden_size": 2880, "intermediate_size": 2880, "num_hidden_layers": 36,
+                     "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "sliding_window": 128,
+                     "layer_types": ["sliding_attention", "full_attention"] * 18, "num_local_experts": 128,
+                     "num_experts_per_tok": 4, "vocab_size": 201088, "tie_word_embeddings": False,
+                     "attention_bias": True},
+    "Qwen3-Coder-480B-A35B": {"model_type": "qwen3_moe", "hidden_size": 6144, "intermediate_size": 8192,
+                              "moe_intermediate_size": 2560, "num_hidden_layers": 62, "num_attention_heads": 96,
+                              "num_key_value_heads": 8, "head_dim": 128, "num_experts": 160,
+                              "num_experts_per_tok": 8, "vocab_size": 151936, "tie_word_embeddings": False,
+                              "decoder_sparse_step": 1, "mlp_only_layers": []},
+}
+
+
+@dataclass(frozen=True)
+class LogCase:
+    url: str
+    model: str  # a preset name or a CONFIGS key
+    gpu: str
+    max_model_len: int
+    total_gib: float | None = None
+    utilization: float = 0.9
+    tp: int = 1
+    pp: int = 1
+    max_num_batched_tokens: int = 8192
+    kv_dtype: str = "bf16"
+    weights_gib: float | None = None  # logged
+    weights_input: bool = False  # True: the logged weights are an input (quantized checkpoint)
+    activation_gib: float | None = None  # logged, an input
+    non_torch_gib: float | None = None  # logged, an input
+    kv_gib: float | tuple[float, ...] | None = None  # logged (an input when nothing before it is logged)
+    blocks: int | None = None
+    tokens: int | None = None
+    concurrency: float | None = None
+    request_gib: float | None = None  # "X GiB KV cache is needed"
+    max_len_fit: int | None = None  # "the estimated maximum model length is N"
+    note: str = ""
+
+    def spec(self) -> ModelSpec:
+        if self.model in CONFIGS:
+            return ModelSpec.from_hf_config(CONFIGS[self.model], name=self.model)
+        return get_preset(self.model)
+
+
+def _gib(x: float | None) -> int | None:
+    return None if x is None else int(round(x * GIB))
+
+
+def reproduce(case: LogCase) -> dict[str, tuple[float, float]]:
+    """{quantity: (logged, ours)} for every quantity the log printed that we predict."""
+    spec = case.spec()
+    breakdown = case.activation_gib is not None
+    s = ServeSetup(_gib(case.total_gib or 80), tp=case.tp, pp=case.pp, kv_dtype=case.kv_dtype,
+                   gpu_memory_utilization=case.utilization, max_model_len=case.max_model_len,
+                   max_num_batched_tokens=case.max_num_batched_tokens,
+                   weights_bytes=_gib(case.weights_gib) if case.weights_input else None,
+                   activation_peak_bytes=_gib(case.activation_gib), non_torch_bytes=_gib(case.non_torch_gib))
+    out: dict[str, tuple[float, float]] = {}
+    if breakdown:
+        m = serve_memory(spec, s)
+        if case.weights_gib is not None and not case.weights_input:
+            out["weights GiB"] = (case.weights_gib, m.weights_bytes / GIB)
+        if case.kv_gib is not None:
+            out["KV GiB"] = (case.kv_gib, m.kv_cache_bytes / GIB)
+        avail = m.kv_cache_bytes
+    else:
+        if case.weights_gib is not None and not case.weights_input:
+            out["weights GiB"] = (case.weights_gib, serve_memory(spec, s).weights_bytes / GIB)
+        kv = case.kv_gib
+        avail = [_gib(k) for k in kv] if isinstance(kv, tuple) else _gib(kv) if kv is not None else GIB
+    lay = kv_layout(spec, s, avail)
+    if case.blocks is not None:
+        out["blocks"] = (case.blocks, lay.blocks)
+    if case.tokens is not None:
+        out["tokens"] = (case.tokens, lay.tokens)
+    if case.concurrency is not None:
+        out["concurrency"] = (case.concurrency, lay.max_concurrency)
+    if case.request_gib is not None:
+        out["request KV GiB"] = (case.request_gib, lay.request_bytes / GIB)
+    if case.max_len_fit is not None:
+        out["longest request"] = (case.max_len_fit, max_model_len_that_fits(spec, s, avail))
+    return out
+
+
+V10517 = "https://github.com/vllm-project/vllm/issues/10517"
+CASES = (
+    LogCase(V10517, "Llama-3.1-8B", "RTX 3090", 20000, 23.58, weights_gib=14.9888, activation_gib=17.06 - 14.9888,
+            non_torch_gib=0.35, kv_gib=3.81, blocks=1952, concurrency=1.56, max_num_batched_tokens=20000,
+            note="v0; activation = peak_torch_memory 17.06 - weights"),
+    LogCase(V10517, "Llama-3.1-8B", "RTX 3090", 29000, 23.58, weights_gib=14.9888, activation_gib=17.98 - 14.9888,
+            non_torch_gib=0.35, kv_gib=2.89, blocks=1478, concurrency=0.82, max_num_batched_tokens=29000,
+            note="v0; vLLM refused to start: 0.82x < 1"),
+    LogCase("https://github.com/vllm-project/vllm/pull/10511", "Meta-Llama-3-8B", "H100 SXM", 8192, 79.22,
+            weights_gib=14.96, activation_gib=1.26, non_torch_gib=1.79, kv_gib=53.29),
+    LogCase("https://github.com/vllm-project/vllm/pull/10511", "Meta-Llama-3-8B", "H100 SXM", 8192, 79.22, tp=2,
+            weights_gib=7.48, note="tp=2: only the weights are in the thread's excerpt"),
+    LogCase("https://github.com/vllm-project/vllm/pull/17122", "Llama-3.1-8B", "L40S", 32768, weights_gib=14.9889,
+            note="the KV GiB is not in the log, so its 158,656 tokens are not checked"),
+    LogCase("https://github.com/eformat/ragit-dev/blob/86cfcd6d42cfe98573b31b0ea956ec8c55a4b56f/docs/2-local-rag/"
+            "2-local-rag-llamaindex.md", "Llama-3.2-3B", "RTX 4070", 10000, 7.65, weights_gib=3.26,
+            weights_input=True, activation_gib=1.22, non_torch_gib=0.02, kv_gib=2.38, blocks=1395,
+            concurrency=2.23, max_num_batched_tokens=10000, note="GGUF Q8_0 weights (logged, an input)"),
+    LogCase("https://github.com/LMCache/LMCache/issues/1739", "Qwen3-14B", "GPU (not named)", 32768,
+            kv_gib=6.51, tokens=42656, concurrency=1.30),
+    LogCase("https://github.com/vllm-project/vllm/issues/21348", "Qwen3-235B-A22B", "4 x H100", 40960, tp=4,
+            kv_gib=8.11, tokens=178880, note="FP8 checkpoint, bf16 KV; 4 KV heads: one per rank"),
+    LogCase("https://github.com/vllm-project/vllm/pull/20665", "DeepSeek-V2-Lite", "4 x L4", 1024, tp=2, pp=2,
+            kv_gib=(12.13, 11.33), tokens=807792, concurrency=788.86,
+            note="MLA latent on every TP rank; pp=2 stages of 14 and 13 layers; the fewest blocks of any stage"),
+    LogCase("https://github.com/vllm-project/vllm/issues/15871", "DeepSeek-V2-Lite", "not stated", 32768,
+            request_gib=0.95, note="MLA: 27 layers x (512 + 64) x 2 B per token"),
+    LogCase("https://github.com/vllm-project/vllm/issues/27508", "gpt-oss-120b", "H100", 131072,
+            max_num_batched_tokens=1024, kv_gib=1.71, request_gib=4.54,
+            note="hybrid: 18 sliding-window (128) + 18 full layers, two block groups"),
+    LogCase("https://github.com/vllm-project/recipes/pull/12", "Qwen3-Coder-480B-A35B", "H20 (dp=8)", 262144,
+            kv_gib=48.66, request_gib=62.00, max_len_fit=205728),
+    LogCase("https://github.com/vllm-project/recipes/pull/12", "Qwen3-Coder-480B-A35B", "H20 (dp=8)", 262144,
+            utilization=0.95, kv_gib=55.65, request_gib=62.00, max_len_fit=235296),
+)
