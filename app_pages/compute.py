@@ -59,7 +59,7 @@ with left:
                                 "attention-score FLOPs at the sequence length below.")
     seq_len = state.number("Sequence length", "cs", 4096, 1, 2**21, step=1024,
                            help="Context length of the training sequences (attention FLOPs grow with it).")
-    recompute = state.select("Activation recompute", "cr", list(RECOMPUTE), "none",
+    recompute = state.select("Activation recompute (gradient checkpointing)", "cr", list(RECOMPUTE), "none",
                              help="Recompute does not change model FLOPs (what MFU counts) but the GPUs execute "
                                   "more: selective re-runs the attention scores, full the whole layer forward.")
 
@@ -136,7 +136,7 @@ st.subheader("Result")
 cols = st.columns(3) + st.columns(3)  # two rows of three: long numbers stay readable
 cols[0].metric("Training FLOPs", f"{model_flops:.3e}", help=f"{formula}; hardware FLOPs {hardware_flops:.3e}")
 cols[1].metric("GPU-hours", f"{tc.gpu_hours:,.0f}", help="FLOPs / sustained FLOP/s per GPU / 3600")
-cols[2].metric("Wall-clock", fmt.duration(tc.seconds), help=f"{tc.days:.3f} days on {tc.num_gpus:,} GPUs")
+cols[2].metric("Wall-clock", fmt.duration(tc.seconds), help=f"{tc.days:,.3f} days on {tc.num_gpus:,} GPUs")
 cols[3].metric("Cost", f"${tc.cost_usd:,.0f}", help=f"GPU-hours x ${price:g}")
 cols[4].metric("Energy", f"{tc.energy_kwh / 1000:,.1f} MWh",
                help=f"GPU-hours x {gpu.board_power_w:g} W board power x PUE {pue:g} = {tc.energy_kwh:,.0f} kWh")

@@ -29,7 +29,7 @@ from calc.memory import (
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
-from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies
+from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies, single_changes
 from calc.units import GIB
 from ui import charts, pickers, results, state, text, verdict
 from ui import format as fmt
@@ -222,7 +222,8 @@ except ValueError as exc:
 
 cap = gpu.usable_memory_bytes
 layout = fewest_gpus(model, setup, cap)
-verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings)
+verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings,
+                 single_changes(model, setup) if b.total > cap else ())
 if recompute == "selective" and flash and isinstance(model, ModelSpec) \
         and training_memory(model, replace(setup, recompute="none")).total == b.total:
     st.info("Selective recompute changes nothing here: it re-runs only the attention core (softmax and its "

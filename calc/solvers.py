@@ -309,11 +309,40 @@ def _training_remedies(model, s: TrainingSetup, capacity: int) -> list[Remedy]:
                                                                "GPUs", out):
                 break
     if not out and arch:  # no single change fits on these GPUs: all of them together
+        top_zero = (3 if s.pp == 1 else 1) if s.dp > 1 else s.zero_stage
         both = replace(s, recompute="full", micro_batch=1,
-                       optimizer="adamw-8bit" if s.optimizer == "adamw" else s.optimizer)
+                       optimizer="adamw-8bit" if s.optimizer == "adamw" else s.optimizer,
+                       zero_stage=max(s.zero_stage, top_zero))
         if both != s:
             _try(model, both, capacity, f"{RECOMPUTE_NAME} full, micro-batch 1"
-                 + (", 8-bit AdamW" if s.optimizer == "adamw" else ""), out)
+                 + (", 8-bit AdamW" if s.optimizer == "adamw" else "")
+                 + (f", ZeRO stage {both.zero_stage} over the {s.dp:,} data-parallel GPUs"
+                    if both.zero_stage != s.zero_stage else ""), out)
+    return out
+
+
+def single_changes(model: ModelSpec | int, setup: TrainingSetup) -> list[Remedy]:
+    """What each training lever alone gives per GPU, whether or not it is enough: full activation recompute,
+    micro-batch 1, 8-bit AdamW, the highest ZeRO stage over the data-parallel GPUs already there (stage 1 with
+    pipeline parallelism). The verdict shows them when no single change fits, so a user sees which lever
+    matters most (the combination that fits is among ``remedies``)."""
+    arch = isinstance(model, ModelSpec)
+    changes = []
+    if arch and setup.recompute != "full":
+        changes.append((f"{RECOMPUTE_NAME}: full", replace(setup, recompute="full")))
+    if arch and setup.micro_batch > 1:
+        changes.append(("micro-batch 1", replace(setup, micro_batch=1)))
+    if setup.optimizer == "adamw":
+        changes.append(("8-bit AdamW (bitsandbytes)", replace(setup, optimizer="adamw-8bit")))
+    top = 3 if setup.pp == 1 else 1
+    if setup.dp > 1 and setup.zero_stage < top:
+        changes.append((f"ZeRO stage {top} over the {setup.dp:,} data-parallel GPUs", replace(setup, zero_stage=top)))
+    out = []
+    for change, changed in changes:
+        try:
+            out.append(Remedy(change, changed, _memory(model, changed).total))
+        except ValueError:
+            continue
     return out
 
 

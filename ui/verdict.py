@@ -16,8 +16,11 @@ from ui import text
 
 
 def show_fit(gpu_name: str, total_bytes: int, capacity_bytes: int, remedies: Sequence[Remedy] = (),
-             warnings: Sequence[str] = ()) -> int:
-    """Render the verdict for ``total_bytes`` per GPU against ``capacity_bytes``; return the headroom (may be < 0)."""
+             warnings: Sequence[str] = (), alone: Sequence[Remedy] = ()) -> int:
+    """Render the verdict for ``total_bytes`` per GPU against ``capacity_bytes``; return the headroom (may be < 0).
+
+    ``alone``: what each lever gives by itself (``calc.solvers.single_changes``); listed when none of them is
+    enough on its own, so the remedies that combine them or add GPUs come with the reason."""
     headroom = capacity_bytes - total_bytes
     if headroom >= 0:
         st.success(f"**Fits** on {text.md(gpu_name)}: {fmt.size(total_bytes)} of {fmt.size(capacity_bytes)} per GPU, headroom "
@@ -30,6 +33,10 @@ def show_fit(gpu_name: str, total_bytes: int, capacity_bytes: int, remedies: Seq
                 f"- **{r.change}**: {fmt.size(r.per_gpu_bytes)} per GPU" for r in remedies)
         else:
             msg += "\n\nNo single change tried here makes it fit (see the solvers below)."
+        short = [r for r in alone if r.per_gpu_bytes > capacity_bytes]
+        if short and len(short) == len(alone):
+            msg += "\n\nAlone, each of these is not enough:\n" + "\n".join(
+                f"- {r.change}: {fmt.size(r.per_gpu_bytes)} per GPU" for r in short)
         st.error(msg)
     for w in warnings:
         st.warning(text.md(w[:1].upper() + w[1:] + ".", 1000))
