@@ -137,7 +137,116 @@ _PRESETS: tuple[Preset, ...] = (
            HF + "deepseek-ai/DeepSeek-V3/blob/main/config.json", 671_026_419_200),
 )
 
+def _gpt_oss(layers: int, experts: int) -> dict:
+    """gpt-oss: alternating sliding (128) / full layers with sinks, MoE in every layer (config.json)."""
+    return {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "hidden_size": 2880,
+            "intermediate_size": 2880, "num_hidden_layers": layers, "num_attention_heads": 64, "num_key_value_heads": 8,
+            "head_dim": 64, "num_local_experts": experts, "num_experts_per_tok": 4, "experts_per_token": 4,
+            "vocab_size": 201088, "max_position_embeddings": 131072, "sliding_window": 128, "attention_bias": True,
+            "tie_word_embeddings": False, "hidden_act": "silu",
+            "layer_types": ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]}
+
+
+def _gemma3(text: dict) -> dict:
+    """Gemma 3 4B-27B: the text decoder plus the SigLIP vision tower (400M) and its projector (config.json)."""
+    return {"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "mm_tokens_per_image": 256,
+            "text_config": {"model_type": "gemma3_text", "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                            "sliding_window": 1024, **text},
+            "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                              "model_type": "siglip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 27,
+                              "patch_size": 14, "vision_use_head": False}}
+
+
+def _llama4(experts: int, moe_step: int) -> dict:
+    """Llama 4: chunked-attention layers with every 4th a global no-RoPE one, MoE every ``moe_step``-th layer
+    with a shared expert, the vision tower and projector (config.json)."""
+    return {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "tie_word_embeddings": False,
+            "text_config": {"model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+                            "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
+                            "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 202048,
+                            "num_local_experts": experts, "num_experts_per_tok": 1,
+                            "interleave_moe_layer_step": moe_step, "attention_chunk_size": 8192,
+                            "max_position_embeddings": 10485760 if experts == 16 else 1048576,
+                            "use_qk_norm": experts == 16, "hidden_act": "silu", "attention_bias": False},
+            "vision_config": {"model_type": "llama4_vision_model", "hidden_size": 1408, "image_size": 336,
+                              "intermediate_size": 5632, "num_attention_heads": 16, "num_channels": 3,
+                              "num_hidden_layers": 34, "patch_size": 14, "pixel_shuffle_ratio": 0.5,
+                              "projector_input_dim": 4096, "projector_output_dim": 4096, "vision_output_dim": 4096,
+                              "multi_modal_projector_bias": False}}
+
+
+_DEEPSEEK_V3 = _PRESETS[-1].config
+
+# Models people size in 2025-2026 (issue 12 item 6). Totals: the safetensors parameter count the model page shows
+# (the sum of the checkpoint's tensors); the preset tests check each against it and against transformers' meta build.
+_PRESETS += (
+    Preset("gpt-oss-20b", _gpt_oss(24, 32), HF + "openai/gpt-oss-20b/blob/main/config.json", 20_914_757_184),
+    Preset("gpt-oss-120b", _gpt_oss(36, 128), HF + "openai/gpt-oss-120b/blob/main/config.json", 116_829_156_672),
+    Preset("Qwen3-32B", _llama(5120, 25600, 64, 64, 8, 151936, 40960, head_dim=128, arch="Qwen3ForCausalLM",
+                               model_type="qwen3"),
+           HF + "Qwen/Qwen3-32B/blob/main/config.json", 32_762_123_264),
+    Preset("Qwen3-Next-80B-A3B", {
+        "architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next", "hidden_size": 2048,
+        "intermediate_size": 5120, "num_hidden_layers": 48, "num_attention_heads": 16, "num_key_value_heads": 2,
+        "head_dim": 256, "vocab_size": 151936, "max_position_embeddings": 262144, "tie_word_embeddings": False,
+        "num_experts": 512, "num_experts_per_tok": 10, "moe_intermediate_size": 512,
+        "shared_expert_intermediate_size": 512, "decoder_sparse_step": 1, "mlp_only_layers": [],
+        "full_attention_interval": 4, "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128,
+        "linear_value_head_dim": 128, "linear_num_key_heads": 16, "linear_num_value_heads": 32, "hidden_act": "silu"},
+           HF + "Qwen/Qwen3-Next-80B-A3B-Instruct/blob/main/config.json", 79_674_391_296),
+    Preset("Gemma-3-1B", _llama(1152, 6912, 26, 4, 1, 262144, 32768, tied=True, head_dim=256,
+                                arch="Gemma3ForCausalLM", model_type="gemma3_text", hidden_act="gelu_pytorch_tanh",
+                                hidden_activation="gelu_pytorch_tanh", sliding_window=512, sliding_window_pattern=6),
+           HF + "google/gemma-3-1b-it/blob/main/config.json", 999_885_952),
+    Preset("Gemma-3-4B", _gemma3({"hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34}),
+           HF + "google/gemma-3-4b-it/blob/main/config.json", 4_300_079_472),
+    Preset("Gemma-3-12B", _gemma3({"hidden_size": 3840, "intermediate_size": 15360, "num_hidden_layers": 48,
+                                   "num_attention_heads": 16, "num_key_value_heads": 8}),
+           HF + "google/gemma-3-12b-it/blob/main/config.json", 12_187_325_040),
+    Preset("Gemma-3-27B", _gemma3({"hidden_size": 5376, "intermediate_size": 21504, "num_hidden_layers": 62,
+                                   "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128,
+                                   "query_pre_attn_scalar": 168}),
+           HF + "google/gemma-3-27b-it/blob/main/config.json", 27_432_406_640),
+    Preset("Llama-4-Scout-17B-16E", _llama4(16, 1), HF + "meta-llama/Llama-4-Scout-17B-16E/blob/main/config.json",
+           108_641_793_536),
+    Preset("Llama-4-Maverick-17B-128E", _llama4(128, 2),
+           HF + "meta-llama/Llama-4-Maverick-17B-128E/blob/main/config.json", 401_583_781_376),
+    Preset("Kimi-K2", {**_DEEPSEEK_V3, "num_attention_heads": 64, "num_key_value_heads": 64, "n_routed_experts": 384,
+                       "first_k_dense_replace": 1, "vocab_size": 163840, "max_position_embeddings": 131072,
+                       "num_nextn_predict_layers": 0, "n_group": 1, "topk_group": 1},
+           HF + "moonshotai/Kimi-K2-Instruct/blob/main/config.json", 1_026_408_232_448),
+    # same architecture and sizes as DeepSeek-V3 (their config.json files differ only in generation settings)
+    Preset("DeepSeek-R1", _DEEPSEEK_V3, HF + "deepseek-ai/DeepSeek-R1/blob/main/config.json", 671_026_419_200),
+    Preset("DeepSeek-V3.1", _DEEPSEEK_V3, HF + "deepseek-ai/DeepSeek-V3.1/blob/main/config.json", 671_026_419_200),
+    Preset("OLMo-2-7B", _llama(4096, 11008, 32, 32, 32, 100352, 4096, arch="Olmo2ForCausalLM", model_type="olmo2"),
+           HF + "allenai/OLMo-2-1124-7B/blob/main/config.json", 7_298_617_344),
+    Preset("OLMo-2-32B", _llama(5120, 27648, 64, 40, 8, 100352, 4096, arch="Olmo2ForCausalLM", model_type="olmo2"),
+           HF + "allenai/OLMo-2-0325-32B/blob/main/config.json", 32_234_279_936),
+    Preset("Granite-3.3-8B", _llama(4096, 12800, 40, 32, 8, 49159, 131072, tied=True, arch="GraniteForCausalLM",
+                                    model_type="granite"),
+           HF + "ibm-granite/granite-3.3-8b-instruct/blob/main/config.json", 8_170_864_640),
+    Preset("SmolLM3-3B", _llama(2048, 11008, 36, 16, 4, 128256, 65536, tied=True, arch="SmolLM3ForCausalLM",
+                                model_type="smollm3"),
+           HF + "HuggingFaceTB/SmolLM3-3B/blob/main/config.json", 3_075_098_624),
+)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
+
+
+def hf_id(name: str) -> str:
+    """The Hugging Face repository id of a preset, read from its source URL ("meta-llama/Llama-3.1-8B")."""
+    src = PRESETS[name].source
+    return src.removeprefix(HF).split("/blob/")[0] if src.startswith(HF) else ""
+
+
+def find_preset(text: str) -> str | None:
+    """The preset a name or Hugging Face id names (case-insensitive; "meta-llama/Llama-3.1-8B" ->
+    "Llama-3.1-8B"), else None."""
+    t = text.strip().lower()
+    for name in PRESETS:
+        if t in (name.lower(), hf_id(name).lower()):
+            return name
+    return None
 
 
 def preset_names() -> list[str]:

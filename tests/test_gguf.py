@@ -13,7 +13,16 @@ from math import prod
 
 import pytest
 
-from calc.gguf import FILE_TYPES, PUBLISHED_PPL, gguf_tensors, quantize_all, quantize_model, tensor_bytes, use_more_bits
+from calc.gguf import (
+    FILE_TYPES,
+    GGUF_ARCH,
+    PUBLISHED_PPL,
+    gguf_tensors,
+    quantize_all,
+    quantize_model,
+    tensor_bytes,
+    use_more_bits,
+)
 from calc.gguf_run import RunSetup, compute_buffer_bytes, kv_layer_bytes, run_memory
 from calc.gpus import get_gpu
 from calc.models import ModelSpec, param_counts
@@ -155,7 +164,7 @@ def test_llama_cpp_quantize_table_sizes(ftype):
     assert PUBLISHED_PPL[ftype][0] == LLAMA_CPP_SIZES_GIB[ftype]  # what the Quantization page shows
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", [n for n in PRESETS if get_preset(n).architecture in GGUF_ARCH])
 def test_tensor_list_holds_every_parameter(name):
     # param_counts is held to transformers on the meta device (tests/test_models.py); the converter's
     # tensors hold the same elements (DeepSeek-V3 adds its router-bias buffer exp_probs_b).

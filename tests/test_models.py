@@ -14,11 +14,15 @@ from calc.presets import PRESETS, get_preset
 
 def transformers_param_count(config: dict) -> int:
     """Sum of p.numel() of the model transformers builds for ``config`` on the meta device (no memory)."""
+    import transformers
+
     cfg = dict(config)
     model_type = cfg.pop("model_type")
     hf_config = AutoConfig.for_model(model_type, **cfg)
+    # the class the config names (Llama4ForConditionalGeneration with its vision tower), else the causal LM
+    cls = getattr(transformers, (cfg.get("architectures") or [""])[0], None) or AutoModelForCausalLM
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config)
+        model = cls._from_config(hf_config) if cls is not AutoModelForCausalLM else cls.from_config(hf_config)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -161,3 +165,29 @@ def test_unmodelled_upload_names_its_architecture_and_leaves_no_numbers_on_scree
     assert not at.exception
     assert any("FancyNewForCausalLM" in e.value and "parameter count only" in e.value for e in at.error)
     assert not at.metric and not at.dataframe
+
+
+def test_presets_are_found_by_their_hugging_face_id():
+    """Issue 12 item 6: "meta-llama/Llama-3.1-8B" finds the Llama-3.1-8B preset (calc) and the sidebar picker's
+    entry carries the id, so typing it in the picker finds the preset."""
+    from calc.presets import find_preset, hf_id
+    from ui.pickers import model_label
+
+    assert find_preset("meta-llama/Llama-3.1-8B") == "Llama-3.1-8B"
+    assert find_preset("  META-LLAMA/llama-3.1-8b ") == "Llama-3.1-8B"
+    assert find_preset("openai/gpt-oss-120b") == "gpt-oss-120b"
+    assert find_preset("no/such-model") is None
+    assert "meta-llama/Llama-3.1-8B" in model_label("Llama-3.1-8B")
+    for name in PRESETS:  # every preset's id is a repo id and leads back to it
+        repo = hf_id(name)
+        assert repo.count("/") == 1 and find_preset(repo) == name, (name, repo)
+
+
+# issue 12 item 6: the models people size now, each with its config URL and published total (checked above)
+ITEM6 = ("gpt-oss-20b", "gpt-oss-120b", "Qwen3-Next-80B-A3B", "Qwen3-235B-A22B", "Qwen3-32B", "Gemma-3-1B",
+         "Gemma-3-4B", "Gemma-3-12B", "Gemma-3-27B", "Llama-4-Scout-17B-16E", "Llama-4-Maverick-17B-128E", "Kimi-K2",
+         "DeepSeek-R1", "DeepSeek-V3.1", "Phi-4", "OLMo-2-7B", "OLMo-2-32B", "Granite-3.3-8B", "SmolLM3-3B")
+
+
+def test_issue_12_presets_are_present():
+    assert set(ITEM6) <= set(PRESETS)

@@ -18,7 +18,7 @@ from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from calc.gguf import FILE_TYPES, QuantTensor, quantize_model, tensor_bytes, type_bits
+from calc.gguf import FILE_TYPES, GGUF_ARCH, QuantTensor, quantize_model, tensor_bytes, type_bits
 from calc.gguf_file import read_gguf, spec_from_gguf
 from calc.models import ModelSpec, param_counts
 from calc.presets import PRESETS, get_preset
@@ -26,7 +26,9 @@ from tests.test_fuzz_parsers import fuzz
 from tests.test_properties import FAST, SLOW, hf_configs
 
 GGML_TYPES = [t.name for t in GGMLQuantizationType if t in GGML_QUANT_SIZES and GGML_QUANT_SIZES[t][1] > 0]
-SPECS = st.one_of(st.sampled_from([get_preset(n) for n in PRESETS]), hf_configs().map(ModelSpec.from_hf_config))
+#: presets of the architectures calc.gguf lays out as llama.cpp does (the others have no GGUF layout here)
+GGUF_PRESETS = [n for n in PRESETS if get_preset(n).architecture in GGUF_ARCH]
+SPECS = st.one_of(st.sampled_from([get_preset(n) for n in GGUF_PRESETS]), hf_configs().map(ModelSpec.from_hf_config))
 LADDER = ("Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K")
 
 
@@ -103,7 +105,7 @@ def _no_fallbacks(name: str) -> bool:
     return all(t.shape[0] % 256 == 0 for t in quantize_model(get_preset(name), "Q8_0").tensors if len(t.shape) > 1)
 
 
-@pytest.mark.parametrize("name", [n for n in PRESETS if _no_fallbacks(n)])
+@pytest.mark.parametrize("name", [n for n in GGUF_PRESETS if _no_fallbacks(n)])
 def test_file_type_ladder_never_inverts_on_real_models(name):
     sizes = [quantize_model(get_preset(name), f).tensor_bytes for f in LADDER]
     assert sizes == sorted(sizes, reverse=True), dict(zip(LADDER, sizes, strict=True))
@@ -153,7 +155,7 @@ def test_tensor_bytes_refuses_non_positive_dims(shape, ggml_type):
         tensor_bytes(shape, ggml_type)
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", GGUF_PRESETS)
 def test_small_medium_large_variants_grow(name):
     """Within one k-quant level, S <= M <= L (llama.cpp gives M and L more tensors at higher types)."""
     for family in (("Q3_K_S", "Q3_K_M", "Q3_K_L"), ("Q4_K_S", "Q4_K_M"), ("Q5_K_S", "Q5_K_M")):

@@ -14,7 +14,7 @@ import streamlit as st
 from calc.cli.common import parse_config_bytes
 from calc.gpus import GPUS, get_gpu
 from calc.models import ModelSpec
-from calc.presets import PRESETS, get_preset
+from calc.presets import PRESETS, get_preset, hf_id
 from ui import custom_gpu, hub_model, state, text
 
 DEFAULT_MODEL = "Meta-Llama-3-8B"
@@ -35,6 +35,12 @@ def model_names() -> list[str]:
     return list(PRESETS) + list(custom_models())
 
 
+def model_label(name: str) -> str:
+    """A picker entry: a preset shows its Hugging Face id too, so typing the id finds it."""
+    repo = hf_id(name) if name in PRESETS and name not in custom_models() else ""
+    return f"{name} · {repo}" if repo else name
+
+
 def spec_for(name: str) -> ModelSpec:
     """A preset or an uploaded model of this session."""
     return custom_models()[name] if name in custom_models() else get_preset(name)
@@ -48,8 +54,9 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption("Shared by every page")
         hub_model.sidebar_input(custom_models())
-        state.select("Model", "model", model_names(), DEFAULT_MODEL, where=st,
-                     help="A preset (config fields copied from its Hugging Face config.json), a model loaded by its "
+        state.select("Model", "model", model_names(), DEFAULT_MODEL, where=st, format_func=model_label,
+                     help="A preset (config fields copied from its Hugging Face config.json; type its name or its "
+                          "Hugging Face id, e.g. meta-llama/Llama-3.1-8B, to find it), a model loaded by its "
                           "Hugging Face id above, or a config you uploaded on the Models page. Every page uses this "
                           "model.")
         gpu = state.select("GPU", "gpu", [*GPUS, custom_gpu.LABEL], DEFAULT_GPU, where=st, filter_mode="contains",
