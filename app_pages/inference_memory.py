@@ -118,7 +118,9 @@ if isinstance(model, ModelSpec):
                                                 "none (fixed state)" if r["positions_kept"] == 0 else
                                                 f"at most {r['positions_kept']:,}"),
                              "state bytes per sequence": r["state_bytes_per_sequence"]} for r in kinds])
-        st.dataframe(kdf, hide_index=True, width="stretch")
+        kdf, kconf = fmt.bytes_table(kdf, "KV bytes per token")  # exact text past int64 (hostile configs)
+        kdf, kconf2 = fmt.bytes_table(kdf, "state bytes per sequence")
+        st.dataframe(kdf, hide_index=True, width="stretch", column_config=kconf | kconf2)
     s1, s2, s3, s4 = st.columns(4)
     mb = max_batch(model, setup, cap)
     mc = max_context(model, setup, cap, limit=1 << 26)
