@@ -95,3 +95,23 @@ def test_state_format_on_page_and_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["components"]["recurrent_state"] == 8 * per_seq_bf16
     dense = run_with(INFER, spec("gpt-oss-20b"), {})
     assert "Recurrent-state format" not in {s.label for s in dense.selectbox}
+
+
+def test_sweeps_equal_the_scalar_functions_on_new_kinds():
+    """The vectorized paths (memory sweeps, roofline decode steps) give the scalar results point by point on
+    windowed, sink, hybrid and state models, with tensor parallelism and an fp32 / bf16 state."""
+    from dataclasses import replace
+
+    from calc.memory import MemoryBreakdown, breakdown_grid
+    from calc.speed import kv_bytes_at
+
+    for name in ("gemma-3-1b-it", "gpt-oss-20b", "Qwen3-Next-80B-A3B-Instruct"):
+        m = spec(name)
+        for setup in (InferenceSetup(), InferenceSetup(tp=2, kv_dtype="fp8", state_dtype="bf16")):
+            bs, ss = [1, 7], [100, 512, 4097, 300_000]
+            g = breakdown_grid(m, setup, bs, ss)
+            for i, b in enumerate(bs):
+                for j, s in enumerate(ss):
+                    want = inference_memory(m, replace(setup, batch=b, context=s))
+                    assert {k: g[k][i, j] for k in MemoryBreakdown.COMPONENTS} == want.components(), (name, b, s)
+        assert list(kv_bytes_at(m, 3, [1, 600, 70_000])) == [kv_cache_bytes(m, 3, c) for c in (1, 600, 70_000)]
