@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from calc.presets import get_preset
@@ -99,7 +100,25 @@ def test_cli_json_reproduces_a_log():
     assert got["max_concurrency"] == pytest.approx(1.56, rel=0.01)
 
 
+def test_cli_load_adds_latency_replicas_and_cost():
+    out = _cli("--model", "Meta-Llama-3-8B", "--gpus", "2", "--rate", "10", "--requests", "500", "--target-rate", "100",
+               "--slo-ttft", "1", "--slo-tpot", "0.05", "--usd-per-gpu-hour", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    for key in ("throughput_tokens_per_s", "ttft_s", "tpot_s", "e2e_s", "replicas_needed", "gpus_needed",
+                "cost_per_million_tokens"):
+        assert key in got
+    assert set(got["ttft_s"]) == {"p50", "p99"} and got["ttft_s"]["p50"] <= got["ttft_s"]["p99"]
+    # well below capacity the fleet emits what arrives: 10 requests/s x 256 tokens
+    assert got["throughput_tokens_per_s"] == pytest.approx(2560, rel=0.15)
+    # a replica serves max_rate_per_replica, so the target needs ceil(100 / it) of them
+    assert got["replicas_needed"] == -(-100 // got["max_rate_per_replica"])
+
+
 @pytest.mark.parametrize("argv", [["--model", "Meta-Llama-3-8B", "--gpu-memory-utilization", "1.5"],
+                                  ["--model", "Meta-Llama-3-8B", "--target-rate", "10"],
+                                  ["--model", "Meta-Llama-3-70B", "--rate", "5"],
+                                  ["--model", "Meta-Llama-3-8B", "--rate", "0"],
                                   ["--model", "Meta-Llama-3-8B", "--tp", "2", "--gpus", "3"],
                                   ["--model", "Meta-Llama-3-8B", "--max-model-len", "0"],
                                   ["--model", "Meta-Llama-3-8B", "--weights-gib", "nan"]])
@@ -117,3 +136,69 @@ def test_cli_serve_imports_nothing_heavy():
             "'streamlit') if m in sys.modules]}))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"rc": 0, "heavy": []}
+
+
+# ----- the continuous-batching simulation (calc/serve_sim.py) -----------------------------------------------------
+def _h100_model(name):
+    from calc.gpus import get_gpu
+    from calc.serve_sim import step_model
+
+    g = get_gpu("H100 SXM")
+    return step_model(get_preset(name), g.peak("bf16"), g.bandwidth_bytes_per_s)
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.5])
+def test_one_at_a_time_is_an_md1_queue(rho):
+    """max_num_seqs = 1 and fixed lengths make a replica an M/D/1 queue: service D is the same for every request,
+    arrivals are Poisson. Pollaczek-Khinchine: mean wait Wq = rho D / (2 (1 - rho)); a request finds the server
+    idle with probability 1 - rho. 3 x 20,000 requests; sampling error about 2 %."""
+    from calc.serve_sim import poisson_workload, simulate
+
+    m = _h100_model("Llama-3.2-1B")
+    d = simulate(m, poisson_workload(1, 1.0, 128, 32)).e2e_s[0]
+    waits, idle = [], []
+    for seed in range(3):
+        r = simulate(m, poisson_workload(20000, rho / d, 128, 32, seed=seed), max_num_seqs=1)
+        w = r.e2e_s - d
+        waits.append(w.mean())
+        idle.append(np.mean(w < 1e-9 * d))
+    assert np.mean(waits) == pytest.approx(rho * d / (2 * (1 - rho)), rel=0.05)
+    assert np.mean(idle) == pytest.approx(1 - rho, abs=0.02)
+
+
+def test_more_replicas_never_worse():
+    from calc.serve_sim import poisson_workload, simulate_replicas
+
+    m = _h100_model("Meta-Llama-3-8B")
+    w = poisson_workload(6000, 60.0, 1024, 256, seed=3)
+    prev = None
+    for r in (1, 2, 3, 4, 6):
+        got = simulate_replicas(m, w, r, kv_capacity_tokens=450_000).percentiles()
+        flat = [got[k][p] for k in ("ttft_s", "tpot_s", "e2e_s") for p in ("p50", "p99")]
+        if prev is not None:
+            assert all(a <= b * (1 + 1e-9) for a, b in zip(flat, prev, strict=True)), (r, flat, prev)
+        prev = flat
+
+
+def test_decode_stretch_closed_form_matches_step_by_step():
+    """The jump over k decode steps equals the sum of k single steps as the contexts grow."""
+    for name in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1"):
+        m = _h100_model(name)
+        for n, ctx in ((1, 100), (64, 64 * 3000), (700, 700 * 20)):
+            k, total = m.decode_stretch(n, ctx, 300, None)
+            steps = sum(m.step_s(n, n, ctx + j * n) for j in range(300))
+            assert k == 300 and total == pytest.approx(steps, rel=1e-9)
+            k, part = m.decode_stretch(n, ctx, 300, total / 3)
+            before = sum(m.step_s(n, n, ctx + j * n) for j in range(k - 1))
+            assert before < total / 3 * (1 + 1e-9) and total / 3 <= part * (1 + 1e-9)
+
+
+def test_saturated_throughput_is_the_roofline_of_a_full_batch():
+    """Far above capacity every step decodes max_num_seqs sequences: output tokens/s tends to
+    max_num_seqs / step time (prefill steps aside)."""
+    from calc.serve_sim import poisson_workload, simulate
+
+    m = _h100_model("Meta-Llama-3-8B")
+    r = simulate(m, poisson_workload(3000, 1e4, 16, 512, seed=0), max_num_seqs=64)
+    step = m.step_s(64, 64, 64 * (16 + 256))  # mid-way context
+    assert r.throughput_tokens_per_s == pytest.approx(64 / step, rel=0.1)

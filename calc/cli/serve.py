@@ -43,6 +43,26 @@ def add_parser(sub) -> None:
     o.add_argument("--activation-gib", type=_GIB, default=None, help="PyTorch activation peak of the profile run")
     o.add_argument("--non-torch-gib", type=_GIB, default=None, help="non-torch memory (CUDA context, NCCL)")
     o.add_argument("--cuda-graph-gib", type=_GIB, default=0.0, help="CUDA graph memory counted before the KV cache")
+    r = p.add_argument_group("load (continuous-batching simulation, calc/serve_sim.py)")
+    r.add_argument("--rate", type=float_range(0.001, 1e6, "requests/s"), default=None,
+                   help="Poisson request rate over all replicas: adds throughput and TTFT/TPOT/E2E percentiles")
+    r.add_argument("--prompt-tokens", type=int_range(1, 10_000_000), default=1024, help="mean prompt tokens")
+    r.add_argument("--output-tokens", type=int_range(2, 10_000_000), default=256, help="mean output tokens")
+    r.add_argument("--length-cv", type=float_range(0, 10), default=0.0,
+                   help="coefficient of variation of both lengths (gamma); 0: fixed")
+    r.add_argument("--requests", type=int_range(10, 200_000), default=2000, help="requests simulated")
+    r.add_argument("--target-rate", type=float_range(0.001, 1e6, "requests/s"), default=None,
+                   help="with --slo-ttft/--slo-tpot: the replicas (and GPUs) this rate needs")
+    r.add_argument("--slo-ttft", type=float_range(1e-6, 1e5, "s"), default=None, help="p99 time to first token")
+    r.add_argument("--slo-tpot", type=float_range(1e-6, 1e3, "s"), default=None, help="p99 time per output token")
+    r.add_argument("--tflops", type=float_range(0.001, 1e8, "TFLOP/s"), default=None,
+                   help="matmul TFLOP/s (default: the GPU's bf16 peak x --matmul-efficiency)")
+    r.add_argument("--bandwidth-gbs", type=float_range(0.001, 1e8, "GB/s"), default=None,
+                   help="memory GB/s (default: the datasheet x --bandwidth-efficiency)")
+    r.add_argument("--matmul-efficiency", type=float_range(0.01, 1), default=None, help="share of the peak (0.6)")
+    r.add_argument("--bandwidth-efficiency", type=float_range(0.01, 1), default=None, help="share of the GB/s (0.8)")
+    r.add_argument("--usd-per-gpu-hour", type=float_range(0, 1e4, "USD"), default=None,
+                   help="adds the cost per million output tokens")
     p.add_argument("--json", action="store_true", help="print JSON (bytes per GPU)")
     p.set_defaults(run=run)
 
@@ -90,6 +110,8 @@ def run(args) -> int:
            "block_size": m.block_size, "page_bytes": m.page_bytes, "kv_cache_groups": m.groups,
            "blocks_per_request": m.blocks_per_request, "request_kv_bytes": m.request_kv_bytes, "max_num_seqs": setup.max_num_seqs,
            "max_num_batched_tokens": setup.max_num_batched_tokens, "notes": m.notes}
+    if args.rate is not None or args.target_rate is not None:
+        out.update(_load(args, spec, gpu, setup, m, replicas))
     if args.json:
         emit_json(out)
         return 0
@@ -104,4 +126,69 @@ def run(args) -> int:
         print("vLLM would refuse to start: one request of max_model_len does not fit in the KV cache")
     for n in m.notes:
         print(f"note: {printable(n, 300)}")
+    if "ttft_s" in out:
+        print(f"at {args.rate:g} requests/s over {replicas} replica(s): {out['throughput_tokens_per_s']:,.0f} output "
+              f"tokens/s; " + "; ".join(f"{k[:-2].upper()} p50 {v['p50']:.3g} s, p99 {v['p99']:.3g} s"
+                                       for k, v in ((k, out[k]) for k in ("ttft_s", "tpot_s", "e2e_s"))))
+    if "replicas_needed" in out:
+        need = out["replicas_needed"]
+        print(f"one replica meets the SLOs up to {out['max_rate_per_replica']:.3g} requests/s: "
+              + (f"{need} replica(s), {need * args.tp} GPUs for {args.target_rate:g} requests/s" if need
+                 else "no rate meets them"))
+    if out.get("cost_per_million_tokens") is not None:
+        print(f"cost: {out['cost_per_million_tokens']:.3g} USD per million output tokens")
     return 0
+
+
+def _load(args, spec, gpu, setup, m, replicas: int) -> dict:
+    """The simulation's figures (calc/serve_sim.py) for --rate and --target-rate."""
+    from calc.serve_sim import (
+        BANDWIDTH_EFFICIENCY,
+        MATMUL_EFFICIENCY,
+        cost_per_million_tokens,
+        max_rate,
+        poisson_workload,
+        replicas_for,
+        simulate_replicas,
+        step_model,
+    )
+
+    if not m.fits:
+        raise ValueError(f"{spec.name} leaves no room for one request of {setup.max_model_len:,} tokens on {gpu.name} "
+                         f"x tp={setup.tp}: no load to simulate")
+    if args.prompt_tokens + args.output_tokens > setup.max_model_len:
+        raise ValueError(f"--prompt-tokens + --output-tokens ({args.prompt_tokens + args.output_tokens:,}) exceed "
+                         f"--max-model-len {setup.max_model_len:,}")
+    flops = args.tflops * 1e12 if args.tflops else gpu.peak("bf16")
+    bw = args.bandwidth_gbs * 1e9 if args.bandwidth_gbs else gpu.bandwidth_bytes_per_s
+    if not flops or not bw:
+        raise ValueError(f"{gpu.name} lacks a bf16 peak or a bandwidth in the catalog: pass --tflops and --bandwidth-gbs")
+    me = args.matmul_efficiency or (1.0 if args.tflops else MATMUL_EFFICIENCY)
+    be = args.bandwidth_efficiency or (1.0 if args.bandwidth_gbs else BANDWIDTH_EFFICIENCY)
+    model = step_model(spec, flops, bw, tp=setup.tp, weights_dtype=setup.weights_dtype, kv_dtype=setup.kv_dtype,
+                       matmul_efficiency=me, bandwidth_efficiency=be)
+    kw = {"max_num_seqs": setup.max_num_seqs, "max_num_batched_tokens": setup.max_num_batched_tokens,
+          "kv_capacity_tokens": m.kv_cache_tokens}
+    out: dict = {"matmul_flops_per_s": flops * me, "bandwidth_bytes_per_s": bw * be}
+    if args.rate is not None:
+        w = poisson_workload(args.requests, args.rate, args.prompt_tokens, args.output_tokens, args.length_cv)
+        long = int((w.prompt_tokens + w.output_tokens).max())
+        if long > m.kv_cache_tokens:
+            raise ValueError(f"a sampled request of {long:,} tokens exceeds the KV cache ({m.kv_cache_tokens:,} tokens)"
+                             "; lower --length-cv")
+        r = simulate_replicas(model, w, replicas, **kw)
+        out.update({"rate": args.rate, "requests": args.requests,
+                    "throughput_tokens_per_s": r.throughput_tokens_per_s, **r.percentiles()})
+        if args.usd_per_gpu_hour is not None:
+            out["cost_per_million_tokens"] = cost_per_million_tokens(replicas * setup.tp, args.usd_per_gpu_hour,
+                                                                     r.throughput_tokens_per_s)
+    if args.target_rate is not None:
+        if args.slo_ttft is None and args.slo_tpot is None:
+            raise ValueError("--target-rate needs --slo-ttft S and/or --slo-tpot S")
+        per = max_rate(model, args.prompt_tokens, args.output_tokens, args.slo_ttft, args.slo_tpot,
+                       requests=min(args.requests, 2000), **kw)
+        need = replicas_for(args.target_rate, per)
+        out.update({"target_rate": args.target_rate, "slo_ttft_s": args.slo_ttft, "slo_tpot_s": args.slo_tpot,
+                    "max_rate_per_replica": per, "replicas_needed": need,
+                    "gpus_needed": None if need is None else need * setup.tp})
+    return out

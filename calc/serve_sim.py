@@ -1,0 +1,318 @@
+"""Continuous batching under a request stream: a discrete-event simulation of one vLLM-like replica.
+
+The scheduler (vLLM v1's, simplified): requests arrive (Poisson), wait FCFS, and are admitted while fewer than
+``max_num_seqs`` run and the KV cache can hold their prompt and output (reserved whole at admission: no
+preemption, a simplification). Each engine step carries every running decode (one token each) plus prompt tokens
+of admitted requests up to ``max_num_batched_tokens`` in all (chunked prefill). A request's first token comes at
+the end of the step that finishes its prompt (TTFT = that time - arrival); it then decodes one token per step
+(TPOT = (finish - first token) / (output - 1)).
+
+Step time is a roofline (``calc/speed.py``'s conventions): ``max(FLOPs / (peak x matmul_efficiency), bytes /
+(bandwidth x bandwidth_efficiency))`` + tensor-parallel all-reduces + a fixed overhead, where FLOPs = 2 x matmul
+parameters per token x tokens / tp + the head for each sequence sampled, and bytes = weights read (MoE: experts
+touched by the step's tokens) + KV read by every decode (bytes per token per rank x its context) per GPU. An
+all-reduce after attention and after the MLP of each layer moves ``2 (tp - 1) / tp x tokens x hidden x 2 B``
+over the GPU link (ring all-reduce, Patarasuk & Yuan 2009) plus a latency each. Attention FLOPs and the
+KV writes are not counted. Efficiencies default to typical figures (``StepModel``), not measured ones.
+
+Vectorized where it pays: between two events (an arrival that can be admitted, a completion, a prompt to
+prefill) every step is a decode of the same sequences, so the stretch is evaluated at once with numpy
+(``cumsum`` of the step times as the contexts grow) and jumped over; 10,000 requests take a few thousand events.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from calc.dtypes import dtype_bits
+from calc.kvcache import kv_groups
+from calc.models import ModelSpec, param_counts
+from calc.speed import head_params, matmul_params_per_token, weight_bytes_read
+
+#: Typical efficiencies when nothing is measured: a bf16 matmul reaches ~80 % of the H100's dense peak at best
+#: (REFERENCE.md, mamf-finder) and less inside a model; decode kernels stream ~80 % of the datasheet bandwidth.
+MATMUL_EFFICIENCY = 0.6
+BANDWIDTH_EFFICIENCY = 0.8
+#: NVLink 4 on H100 SXM: 900 GB/s total, 450 GB/s each way (NVIDIA H100 datasheet); ~10 us per all-reduce call.
+LINK_BYTES_PER_S = 450e9
+ALLREDUCE_LATENCY_S = 10e-6
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """What one engine step costs on one GPU of a ``tp``-way replica (see the module docstring). MoE: a step of T
+    tokens reads ``expert_bytes x (1 - (1 - k/E)^T)`` of the routed experts (``calc.speed.expected_experts_touched``)."""
+
+    flops_per_token: float  # matmul FLOPs per token per GPU
+    head_flops: float  # per sampled sequence per GPU
+    weight_bytes: float  # weights read per step apart from the routed experts
+    kv_bytes_per_token: float  # KV bytes one cached position costs to read, per GPU
+    flops_per_s: float
+    bytes_per_s: float
+    allreduce_s_per_token: float = 0.0
+    allreduce_s_per_step: float = 0.0
+    overhead_s: float = 0.0
+    expert_bytes: float = 0.0  # all routed experts, per GPU
+    expert_miss: float = 1.0  # 1 - k/E: the chance one token misses a given expert
+
+    def weights_read(self, tokens: int) -> float:
+        return self.weight_bytes + self.expert_bytes * (1.0 - self.expert_miss ** tokens)
+
+    def time(self, tokens: int, sampled: int, kv_positions) -> np.ndarray:
+        """Step time(s) for ``tokens`` tokens, ``sampled`` sequences producing a token and ``kv_positions``
+        cached positions read (scalar or array)."""
+        flops = tokens * self.flops_per_token + sampled * self.head_flops
+        mem = self.weights_read(tokens) + np.asarray(kv_positions, dtype=np.float64) * self.kv_bytes_per_token
+        return (np.maximum(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
+                + self.allreduce_s_per_step + self.overhead_s)
+
+    def step_s(self, tokens: int, sampled: int, kv_positions: float) -> float:
+        """``time`` for one step, in plain floats (the simulator's inner loop)."""
+        flops = tokens * self.flops_per_token + sampled * self.head_flops
+        mem = self.weights_read(tokens) + kv_positions * self.kv_bytes_per_token
+        return (max(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
+                + self.allreduce_s_per_step + self.overhead_s)
+
+    def decode_stretch(self, n: int, kv_positions: float, kmax: int, limit: float | None) -> tuple[int, float]:
+        """Up to ``kmax`` decode steps of ``n`` sequences whose contexts start at ``kv_positions`` in all and grow by
+        ``n`` a step: (steps, seconds) until the step during which ``limit`` seconds pass (all ``kmax`` if None or
+        not reached). Closed form: step j takes ``max(c, m0 + j dm) + a``."""
+        c = (n * self.flops_per_token + n * self.head_flops) / self.flops_per_s
+        w = self.weights_read(n)
+        m0 = (w + kv_positions * self.kv_bytes_per_token) / self.bytes_per_s
+        dm = n * self.kv_bytes_per_token / self.bytes_per_s
+        a = n * self.allreduce_s_per_token + self.allreduce_s_per_step + self.overhead_s
+        js = 0 if c <= m0 else (kmax if dm <= 0 else min(kmax, math.ceil((c - m0) / dm)))
+
+        def total(k: int) -> float:
+            if k <= js:
+                return k * (c + a)
+            return js * (c + a) + (k - js) * (m0 + a) + dm * (k - 1 + js) * (k - js) / 2
+
+        if limit is None or total(kmax) < limit:
+            return kmax, total(kmax)
+        lo, hi = 1, kmax  # smallest k with total(k) >= limit
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if total(mid) >= limit:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo, total(lo)
+
+
+def step_model(spec: ModelSpec, flops_per_s: float, bandwidth_bytes_per_s: float, tp: int = 1,
+               weights_dtype: str = "bf16", kv_dtype: str = "bf16", matmul_efficiency: float = MATMUL_EFFICIENCY,
+               bandwidth_efficiency: float = BANDWIDTH_EFFICIENCY, link_bytes_per_s: float = LINK_BYTES_PER_S,
+               overhead_s: float = 0.0) -> StepModel:
+    """The roofline step cost of ``spec`` on one GPU of a ``tp``-way replica (module docstring)."""
+    for name, v in (("flops_per_s", flops_per_s), ("bandwidth_bytes_per_s", bandwidth_bytes_per_s),
+                    ("matmul_efficiency", matmul_efficiency), ("bandwidth_efficiency", bandwidth_efficiency),
+                    ("link_bytes_per_s", link_bytes_per_s)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be a positive number, got {v!r:.40}")
+    if matmul_efficiency > 1 or bandwidth_efficiency > 1:
+        raise ValueError("efficiencies are shares of the peak: at most 1")
+    if isinstance(tp, bool) or not isinstance(tp, int) or not 1 <= tp <= 1024:
+        raise ValueError(f"tp must be a whole number in [1, 1024], got {tp!r:.40}")
+    if overhead_s < 0 or not math.isfinite(overhead_s):
+        raise ValueError(f"overhead_s must be >= 0, got {overhead_s!r:.40}")
+    kv_per_pos = sum(e for e, cap in kv_groups(spec, tp=tp)) * dtype_bits(kv_dtype) / 8
+    ar_tok = ar_step = 0.0
+    if tp > 1:  # two ring all-reduces of the hidden state per layer
+        ar_tok = 2 * spec.num_layers * 2 * (tp - 1) / tp * spec.hidden_size * 2 / link_bytes_per_s
+        ar_step = 2 * spec.num_layers * ALLREDUCE_LATENCY_S
+    experts, miss = 0.0, 1.0
+    if spec.is_moe:
+        experts = param_counts(spec).experts * dtype_bits(weights_dtype) / 8 / tp
+        miss = 1.0 - spec.experts_per_token / spec.num_experts
+    dense = weight_bytes_read(spec, 1, weights_dtype) / tp - experts * (1.0 - miss)
+    return StepModel(
+        flops_per_token=2 * matmul_params_per_token(spec) / tp, head_flops=2 * head_params(spec) / tp,
+        weight_bytes=dense, kv_bytes_per_token=kv_per_pos,
+        flops_per_s=flops_per_s * matmul_efficiency, bytes_per_s=bandwidth_bytes_per_s * bandwidth_efficiency,
+        allreduce_s_per_token=ar_tok, allreduce_s_per_step=ar_step, overhead_s=overhead_s,
+        expert_bytes=experts, expert_miss=miss)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Arrival times (s, sorted), prompt and output tokens per request."""
+
+    arrival_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+def poisson_workload(n: int, rate: float, prompt_tokens: int, output_tokens: int, length_cv: float = 0.0,
+                     seed: int = 0) -> Workload:
+    """``n`` requests arriving as a Poisson process of ``rate`` per second; lengths fixed (``length_cv`` 0) or
+    gamma-distributed with those means and coefficient of variation, at least 1 prompt and 2 output tokens."""
+    if not isinstance(n, int) or not 1 <= n <= 10_000_000:
+        raise ValueError(f"requests must be a whole number in [1, 10,000,000], got {n!r:.40}")
+    if not isinstance(rate, int | float) or not math.isfinite(rate) or not 0 < rate <= 1e7:
+        raise ValueError(f"rate must be in (0, 1e7] requests/s, got {rate!r:.40}")
+    for name, v in (("prompt tokens", prompt_tokens), ("output tokens", output_tokens)):
+        if not isinstance(v, int) or not 1 <= v <= 10_000_000:
+            raise ValueError(f"{name} must be a whole number in [1, 10,000,000], got {v!r:.40}")
+    if not 0 <= length_cv <= 10:
+        raise ValueError(f"length_cv must be in [0, 10], got {length_cv!r:.40}")
+    rng = np.random.default_rng(seed)
+    arrival = np.cumsum(rng.exponential(1.0 / rate, n))
+
+    def lengths(mean: int, lo: int) -> np.ndarray:
+        if length_cv == 0:
+            return np.full(n, max(mean, lo), dtype=np.int64)
+        k = 1.0 / length_cv**2
+        return np.maximum(np.rint(rng.gamma(k, mean / k, n)), lo).astype(np.int64)
+
+    return Workload(arrival, lengths(prompt_tokens, 1), lengths(output_tokens, 2))
+
+
+@dataclass(frozen=True)
+class SimResult:
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    e2e_s: np.ndarray
+    output_tokens: int
+    makespan_s: float
+    events: int
+
+    @property
+    def throughput_tokens_per_s(self) -> float:
+        return self.output_tokens / self.makespan_s if self.makespan_s > 0 else 0.0
+
+    def percentiles(self, q=(50, 99)) -> dict:
+        return {name: {f"p{p}": float(np.percentile(v, p)) for p in q}
+                for name, v in (("ttft_s", self.ttft_s), ("tpot_s", self.tpot_s), ("e2e_s", self.e2e_s))}
+
+
+def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
+             kv_capacity_tokens: int | None = None) -> SimResult:
+    """Run ``w`` through one replica (module docstring); ``kv_capacity_tokens``: the KV cache in tokens (vLLM's
+    "GPU KV cache size"; None: unbounded)."""
+    arr, p_tok_arr, o_tok_arr = w.arrival_s, w.prompt_tokens, w.output_tokens
+    n = len(arr)
+    cap = math.inf if kv_capacity_tokens is None else kv_capacity_tokens
+    if np.any(p_tok_arr + o_tok_arr > cap):
+        raise ValueError(f"a request of {int((p_tok_arr + o_tok_arr).max()):,} tokens does not fit in a KV cache of "
+                         f"{cap:,} tokens")
+    first = [math.nan] * n
+    finish = [math.nan] * n
+    prompt, out, arl = p_tok_arr.tolist(), o_tok_arr.tolist(), arr.tolist()
+    # Running decodes advance in lockstep: g counts decode steps so far, and a request ends when g reaches the
+    # step held for it in the heap; ctx_sum is their contexts together.
+    heap: list[tuple[int, int]] = []
+    pre: list[list[int]] = []  # admitted, prompt not done: [id, prompt tokens left]
+    t, g, nxt, kv_used, done, events, ctx_sum = 0.0, 0, 0, 0, 0, 0, 0
+    budget_all = max_num_batched_tokens
+    while done < n:
+        events += 1
+        while nxt < n and arl[nxt] <= t and len(heap) + len(pre) < max_num_seqs \
+                and kv_used + prompt[nxt] + out[nxt] <= cap:
+            pre.append([nxt, prompt[nxt]])
+            kv_used += prompt[nxt] + out[nxt]
+            nxt += 1
+        nd = len(heap)
+        if pre:
+            budget, p_tok, finished = budget_all - nd, 0, []
+            while pre and budget > 0:
+                take = min(budget, pre[0][1])
+                pre[0][1] -= take
+                p_tok += take
+                budget -= take
+                if pre[0][1] == 0:
+                    finished.append(pre.pop(0)[0])
+            t += model.step_s(p_tok + nd, nd + len(finished), ctx_sum)
+            g += 1
+            ctx_sum += nd
+            for i in finished:
+                first[i] = t
+                heapq.heappush(heap, (g + out[i] - 1, i))
+                ctx_sum += prompt[i]
+        elif nd:
+            kmax = heap[0][0] - g
+            admit = nxt < n and nd < max_num_seqs and kv_used + prompt[nxt] + out[nxt] <= cap
+            k, dt = model.decode_stretch(nd, ctx_sum, kmax, arl[nxt] - t if admit else None)
+            t += dt
+            g += k
+            ctx_sum += nd * k
+        else:
+            t = max(t, arl[nxt])
+            continue
+        while heap and heap[0][0] <= g:
+            _, i = heapq.heappop(heap)
+            finish[i] = t
+            kv_used -= prompt[i] + out[i]
+            ctx_sum -= prompt[i] + out[i] - 1
+            done += 1
+    first, finish = np.array(first), np.array(finish)
+    ttft = first - arr
+    tpot = (finish - first) / np.maximum(o_tok_arr - 1, 1)
+    return SimResult(ttft, tpot, finish - arr, int(o_tok_arr.sum()), float(finish.max() - arr[0]), events)
+
+
+def simulate_replicas(model: StepModel, w: Workload, replicas: int, **kw) -> SimResult:
+    """``replicas`` identical replicas behind a round-robin balancer: request i goes to replica i mod r."""
+    if not isinstance(replicas, int) or not 1 <= replicas <= 10_000:
+        raise ValueError(f"replicas must be a whole number in [1, 10,000], got {replicas!r:.40}")
+    parts = [simulate(model, Workload(w.arrival_s[r::replicas], w.prompt_tokens[r::replicas],
+                                      w.output_tokens[r::replicas]), **kw)
+             for r in range(replicas) if len(w.arrival_s[r::replicas])]
+    return SimResult(np.concatenate([p.ttft_s for p in parts]), np.concatenate([p.tpot_s for p in parts]),
+                     np.concatenate([p.e2e_s for p in parts]), sum(p.output_tokens for p in parts),
+                     max(p.makespan_s for p in parts), sum(p.events for p in parts))
+
+
+def meets(r: SimResult, slo_ttft_s: float | None, slo_tpot_s: float | None, q: float = 99) -> bool:
+    """Whether the ``q``-th percentile TTFT and TPOT are within the SLOs (None: no bound)."""
+    ok = slo_ttft_s is None or float(np.percentile(r.ttft_s, q)) <= slo_ttft_s
+    return ok and (slo_tpot_s is None or float(np.percentile(r.tpot_s, q)) <= slo_tpot_s)
+
+
+def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_s: float | None,
+             slo_tpot_s: float | None, requests: int = 2000, seed: int = 0, q: float = 99, **kw) -> float:
+    """The largest request rate (per second) one replica serves within the SLOs at the ``q``-th percentile, by
+    bisection on simulations of ``requests`` requests with the same random stream (0.0: not even a trickle)."""
+    def ok(rate: float) -> bool:
+        return meets(simulate(model, poisson_workload(requests, rate, prompt_tokens, output_tokens, seed=seed), **kw),
+                     slo_ttft_s, slo_tpot_s, q)
+
+    lo, hi = 0.0, 1.0
+    while ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1e6:
+            return lo
+    if lo == 0.0:
+        hi_ok = 1.0
+        for _ in range(20):
+            hi_ok /= 2
+            if ok(hi_ok):
+                lo, hi = hi_ok, hi_ok * 2
+                break
+        else:
+            return 0.0
+    for _ in range(12):  # to 0.03 % of the bracket
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def replicas_for(target_rate: float, rate_per_replica: float) -> int | None:
+    """Replicas a round-robin fleet needs for ``target_rate`` when one serves ``rate_per_replica`` within the SLOs
+    (None: one replica cannot meet them at any rate). Round-robin splits a Poisson stream into smoother ones, so
+    this is conservative."""
+    if rate_per_replica <= 0:
+        return None
+    return max(1, math.ceil(target_rate / rate_per_replica - 1e-9))
+
+
+def cost_per_million_tokens(gpus: int, usd_per_gpu_hour: float, tokens_per_s: float) -> float | None:
+    """USD per million output tokens: gpus x price per hour / 3600 / tokens per second x 1e6."""
+    if tokens_per_s <= 0:
+        return None
+    return gpus * usd_per_gpu_hour / 3600 / tokens_per_s * 1e6
