@@ -576,6 +576,19 @@ _LLAVA_VISION = Choice("vision_config", {
                        post_norm=None, norm="rmsnorm", qkv_bias=False, o_bias=False, gated=True, mlp_bias=False)},
     "clip_vision_model")
 
+_QWEN3_MOE_TEXT = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 24,
+                   "num_attention_heads": 16, "num_key_value_heads": 16, "hidden_act": "silu",
+                   "max_position_embeddings": 128000, "attention_bias": False, "decoder_sparse_step": 1,
+                   "moe_intermediate_size": 1408, "num_experts_per_tok": 4, "num_experts": 60}
+_QWEN3_MOE_TEXT_FAMILY = _text("qwen3_moe", "Qwen3VLMoeTextModel", _QWEN3_MOE_TEXT)
+_QWEN3_VL_TOWERS = (
+    Encoder("vision", "vision_config", _QWEN3_VISION, **_QWEN_VIT | {"positions": "num_position_embeddings"}),
+    Projector("vision projector", (Norm(_V + "hidden_size", "layernorm"), Lin(_MERGED, _MERGED, True),
+                                   Lin(_MERGED, _V + "out_hidden_size", True))),
+    Projector("deepstack projectors", (Norm(_MERGED, "layernorm"), Lin(_MERGED, _MERGED, True),
+                                       Lin(_MERGED, _V + "out_hidden_size", True)),
+              count="#vision_config.deepstack_visual_indexes"))
+
 WRAPPERS: tuple[Wrapper, ...] = (
     # Gemma 3 (modeling_gemma3.py, modeling_siglip.py): SigLIP ViT (its attention-pooling head only with
     # vision_use_head, false in Google's configs); projector: a bare (vision x text) matrix after an RMSNorm.
@@ -633,13 +646,7 @@ WRAPPERS: tuple[Wrapper, ...] = (
     Wrapper(("qwen3_vl",), "Qwen3VLForConditionalGeneration", "qwen3_vl_text",
             {"tie_word_embeddings": False}, text_defaults=_QWEN3_TEXT,
             sub_defaults={"vision_config": _QWEN3_VISION},
-            text_family=_QWEN3_TEXT_FAMILY,
-            towers=(Encoder("vision", "vision_config", _QWEN3_VISION, **_QWEN_VIT | {"positions": "num_position_embeddings"}),
-                    Projector("vision projector", (Norm(_V + "hidden_size", "layernorm"), Lin(_MERGED, _MERGED, True),
-                                                   Lin(_MERGED, _V + "out_hidden_size", True))),
-                    Projector("deepstack projectors", (Norm(_MERGED, "layernorm"), Lin(_MERGED, _MERGED, True),
-                                                       Lin(_MERGED, _V + "out_hidden_size", True)),
-                              count="#vision_config.deepstack_visual_indexes"))),
+            text_family=_QWEN3_TEXT_FAMILY, towers=_QWEN3_VL_TOWERS),
     # a text_config read alone (the language model of the two above)
     Wrapper(("qwen2_5_vl_text",), "Qwen2_5_VLTextModel", "qwen2_5_vl_text", {"tie_word_embeddings": False},
             text_defaults=_QWEN25_TEXT, text_key=None, text_family=_QWEN25_TEXT_FAMILY),
@@ -1387,4 +1394,10 @@ WRAPPERS += (
             text_defaults=_QWEN3_5_FAMILY.defaults, text_family=_QWEN3_5_FAMILY),
     Wrapper(("qwen3_5_moe",), "Qwen3_5MoeForCausalLM", "qwen3_5_moe_text", {"tie_word_embeddings": False},
             text_defaults=_QWEN3_5_MOE_FAMILY.defaults, text_family=_QWEN3_5_MOE_FAMILY),
+    # Qwen3-VL-MoE (modeling_qwen3_vl_moe.py): Qwen3-VL's towers, a Qwen3-MoE decoder
+    Wrapper(("qwen3_vl_moe",), "Qwen3VLMoeForConditionalGeneration", "qwen3_vl_moe_text",
+            {"tie_word_embeddings": False}, text_defaults=_QWEN3_MOE_TEXT, sub_defaults={"vision_config": _QWEN3_VISION},
+            text_family=_QWEN3_MOE_TEXT_FAMILY, towers=_QWEN3_VL_TOWERS),
+    Wrapper(("qwen3_vl_moe_text",), "Qwen3VLMoeTextModel", "qwen3_vl_moe_text", {"tie_word_embeddings": False},
+            text_defaults=_QWEN3_MOE_TEXT, text_key=None, text_family=_QWEN3_MOE_TEXT_FAMILY),
 )
