@@ -333,3 +333,21 @@ def norm_params(spec: ModelSpec) -> int:
 def layer_params(spec: ModelSpec, i: int) -> int:
     """Parameters of decoder layer ``i`` (mixer + norms + dense MLP or MoE block)."""
     return spec.layout.kind(i).params(spec.hidden_size)
+
+
+def mtp_params(spec: ModelSpec) -> int:
+    """Parameters (and router buffers) of the multi-token-prediction layers a checkpoint stores beyond the model
+    ``transformers`` builds (``_keys_to_ignore_on_load_unexpected``: ``model.layers.{num_hidden_layers}``).
+
+    Each MTP layer (DeepSeek-V3 paper sec. 2.2; GLM-4.5's checkpoint has the same layout) is a decoder layer like
+    the last one, plus ``enorm`` and ``hnorm`` (h each), ``eh_proj`` (h x 2h), ``shared_head.norm`` (h) and its own
+    copies of the embedding and the head (V x h each). GLM-4.5-Air's published 110,468,824,832 is
+    ``total + buffers + mtp_params`` (tests/test_models.py). 0 without MTP layers.
+    """
+    n = spec.mtp_layers
+    if not n:
+        return 0
+    h, lay = spec.hidden_size, spec.layout
+    last = lay.kind(lay.num_layers - 1)
+    per = last.params(h) + last.buffers(h) + 2 * h + 2 * h * h + h + 2 * lay.vocab * lay.embed_width
+    return n * per

@@ -21,6 +21,7 @@ class Preset:
     config: dict
     source: str
     published_total: int
+    total_includes_mtp: bool = False  # the published total counts the checkpoint's MTP layers (models.mtp_params)
 
 
 def _llama(h, ffn, layers, heads, kv, vocab, max_pos, tied=False, head_dim=None, arch="LlamaForCausalLM",
@@ -175,6 +176,14 @@ def _llama4(experts: int, moe_step: int) -> dict:
                               "multi_modal_projector_bias": False}}
 
 
+def _glm45(h: int, ffn: int, layers: int, moe_ffn: int, experts: int, dense: int, **extra) -> dict:
+    """GLM-4.5 / -Air: 96 query heads of 128, 8 KV heads, one shared expert, biased q/k/v, one MTP layer."""
+    return _llama(h, ffn, layers, 96, 8, 151552, 131072, head_dim=128, arch="Glm4MoeForCausalLM",
+                  model_type="glm4_moe", moe_intermediate_size=moe_ffn, n_routed_experts=experts, n_shared_experts=1,
+                  num_experts_per_tok=8, first_k_dense_replace=dense, attention_bias=True, partial_rotary_factor=0.5,
+                  num_nextn_predict_layers=1, **extra)
+
+
 _DEEPSEEK_V3 = _PRESETS[-1].config
 
 # Models people size in 2025-2026 (issue 12 item 6). Totals: the safetensors parameter count the model page shows
@@ -211,6 +220,10 @@ _PRESETS += (
            108_641_793_536),
     Preset("Llama-4-Maverick-17B-128E", _llama4(128, 2),
            HF + "meta-llama/Llama-4-Maverick-17B-128E/blob/main/config.json", 401_583_781_376),
+    Preset("GLM-4.5-Air", _glm45(4096, 10944, 46, 1408, 128, 1, use_qk_norm=False),
+           HF + "zai-org/GLM-4.5-Air/blob/main/config.json", 110_468_824_832, total_includes_mtp=True),
+    Preset("GLM-4.5", _glm45(5120, 12288, 92, 1536, 160, 3, use_qk_norm=True),
+           HF + "zai-org/GLM-4.5/blob/main/config.json", 358_337_791_296, total_includes_mtp=True),
     Preset("Kimi-K2", {**_DEEPSEEK_V3, "num_attention_heads": 64, "num_key_value_heads": 64, "n_routed_experts": 384,
                        "first_k_dense_replace": 1, "vocab_size": 163840, "max_position_embeddings": 131072,
                        "num_nextn_predict_layers": 0, "n_group": 1, "topk_group": 1},

@@ -94,7 +94,6 @@ def _covered_elsewhere() -> set[str]:
 
 #: listed types without a published config here yet, and why (no published total known to the parameter)
 NO_PUBLISHED_YET = {
-    "glm4_moe": "GLM-4.5's published totals include the MTP layer with its own embedding and head",
     "llama4_text": "published only inside Llama 4's composite config (covered as llama4)",
     "granitemoe": "granite-3.0 MoE totals not known here to the parameter",
     "hunyuan_v1_dense": "Hunyuan-7B total not known here to the parameter",

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from calc.models import SUPPORTED_ARCHITECTURES, ModelSpec, param_counts
+from calc.models import SUPPORTED_ARCHITECTURES, ModelSpec, mtp_params, param_counts
 from calc.presets import PRESETS, get_preset
 
 
@@ -29,9 +29,12 @@ def transformers_param_count(config: dict) -> int:
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_total_matches_published_count(name):
     """REFERENCE.md table and model cards / safetensors totals; exact to the parameter."""
-    counts = param_counts(get_preset(name))
-    # DeepSeek-V3's published 671,026,419,200 includes the router's e_score_correction_bias (a buffer).
-    assert counts.total + counts.buffers == PRESETS[name].published_total
+    spec = get_preset(name)
+    counts = param_counts(spec)
+    # DeepSeek-V3's published 671,026,419,200 includes the router's e_score_correction_bias (a buffer); GLM-4.5's
+    # safetensors totals also count the checkpoint's MTP layer (calc.models.mtp_params).
+    extra = mtp_params(spec) if PRESETS[name].total_includes_mtp else 0
+    assert counts.total + counts.buffers + extra == PRESETS[name].published_total
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -186,7 +189,7 @@ def test_presets_are_found_by_their_hugging_face_id():
 # issue 12 item 6: the models people size now, each with its config URL and published total (checked above)
 ITEM6 = ("gpt-oss-20b", "gpt-oss-120b", "Qwen3-Next-80B-A3B", "Qwen3-235B-A22B", "Qwen3-32B", "Gemma-3-1B",
          "Gemma-3-4B", "Gemma-3-12B", "Gemma-3-27B", "Llama-4-Scout-17B-16E", "Llama-4-Maverick-17B-128E", "Kimi-K2",
-         "DeepSeek-R1", "DeepSeek-V3.1", "Phi-4", "OLMo-2-7B", "OLMo-2-32B", "Granite-3.3-8B", "SmolLM3-3B")
+         "DeepSeek-R1", "DeepSeek-V3.1", "GLM-4.5", "GLM-4.5-Air", "Phi-4", "OLMo-2-7B", "OLMo-2-32B", "Granite-3.3-8B", "SmolLM3-3B")
 
 
 def test_issue_12_presets_are_present():
