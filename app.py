@@ -9,7 +9,7 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
-from ui import pickers
+from ui import budget, pickers
 from ui.nav import PAGES
 
 # The page icon is a file the app serves itself (/media/...): a ":material/...:" icon made every page load fetch
@@ -24,5 +24,12 @@ for info in PAGES:
     sections.setdefault(info.section, []).append(page)
 
 nav = st.navigation(sections, expanded=True)
-pickers.sidebar()
-nav.run()
+
+
+def _run() -> None:
+    pickers.sidebar()
+    nav.run()
+
+
+# A page run has a server-time budget, and sessions that use a lot of it yield to the others (issue 20).
+budget.guard(_run)

@@ -1,0 +1,246 @@
+"""Server time per page run: a budget with a clear message past it, and a fair share for every visitor.
+
+Streamlit runs every session's page in a thread of one process, so a page whose inputs ask for a lot of work
+(a 1,000-layer, 65,536-expert config took 62 s; issue 20) held the interpreter and slowed every other visitor
+from 2.1 s to 15.8 s. The calculations are bounded by design (per distinct layer kind, never layers x experts);
+this module is the safety net around whatever a page still does. ``app.py`` runs each page inside :func:`guard`:
+
+1. **Budget.** A page run may use ``CPU_BUDGET_S`` seconds of its thread's CPU time (``pthread_getcpuclockid``:
+   time spent waiting for the interpreter, the network or the benchmark's child process does not count).
+   Past it, a watchdog thread asks the interpreter to raise :class:`PageBudgetExceeded` in the page's thread
+   (``PyThreadState_SetAsyncExc``, the mechanism behind ``KeyboardInterrupt`` in threads). An exception that
+   can arrive between any two bytecodes is only safe where nothing shared is half updated, so it is asked for
+   only while the page's innermost Python frame is in our own pure code (``calc/``, ``app_pages/``, ``ui/`` but
+   not this module or ``ui/memo.py``'s shared cache; never Streamlit, SQLAlchemy, ``hub/`` or ``measure/``):
+   a page busy elsewhere is asked at its next step there. A request the interpreter lost (delivered inside a
+   ``__del__`` or weakref callback, which print and drop it) is repeated every ``REFIRE_S``. The page shows
+   what it had drawn and an error naming the limit.
+2. **Heavy sessions wait their turn.** A session whose recent server time (exponentially decayed, half-life
+   ``HALF_LIFE_S``) passes ``HEAVY_SESSION_CPU_S``, or one of whose runs passes ``HEAVY_RUN_CPU_S``, is
+   *heavy*: its runs go one at a time (one gate for all heavy sessions) and start once no light session's run
+   is going, so a light visitor shares the interpreter with at most one heavy run (``bench/bench_hostile.py``
+   measures it). A light run that turns heavy mid-way is restarted in heavy mode (``st.rerun``).
+   (A profile hook that made heavy runs sleep while light ones ran was tried: any exception leaving a profile
+   hook, one set from outside included, left CPython 3.11's thread looping at its next function entry.)
+3. The run's CPU time is added to the session's record, however the run ends (``st.rerun``, ``st.switch_page``
+   and ``st.stop`` end a run by an exception too).
+
+Light runs pay nothing per step; the watchdog reads each running page's CPU clock every ``POLL_S``.
+Fragment reruns (``st.fragment``) do not run ``app.py`` and so are not guarded: keep fragments small.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+CPU_BUDGET_S = float(os.environ.get("CALC_PAGE_CPU_BUDGET_S", "8"))
+HEAVY_RUN_CPU_S = 1.0  # the heaviest page needs about 0.06 s per rerun (bench/bench_pages.py)
+HEAVY_SESSION_CPU_S = 3.0
+HALF_LIFE_S = 20.0
+YIELD_S = 0.005  # a heavy run waiting for its turn looks again after this long ...
+HEAVY_WAIT_S = 10.0  # ... and waits at most this long for the heavy runs' gate, then for light runs to end
+POLL_S = 0.02  # the watchdog's period
+REFIRE_S = 0.25  # a stop request not acted on is repeated after this long
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Where a stop may be raised: our own code that holds no shared state between two of its bytecodes.
+SAFE_DIRS = tuple(os.path.join(_ROOT, d) + os.sep for d in ("calc", "app_pages", "ui"))
+UNSAFE_FILES = frozenset(os.path.join(_ROOT, "ui", f) for f in ("budget.py", "memo.py"))
+
+
+class PageBudgetExceeded(BaseException):  # noqa: N818 - not an Exception: a page's ``except Exception`` must not eat it
+    """The page run used its server-time budget."""
+
+
+class BecameHeavy(BaseException):  # noqa: N818
+    """A light session's run passed ``HEAVY_RUN_CPU_S``: it is restarted in heavy mode."""
+
+
+@dataclass
+class _Run:
+    tid: int
+    clock: Callable[[], float]
+    start: float
+    budget_s: float
+    heavy: bool
+    fired: type[BaseException] | None = None
+    fired_at: float = -math.inf  # the run's CPU seconds when a stop was last asked for (none yet)
+    ended: bool = False
+
+
+_LOCK = threading.Lock()
+_RUNS: dict[int, _Run] = {}
+_LIGHT = [0]  # light runs going now (a list: read without the lock)
+_HEAVY_GATE = threading.Lock()
+_WATCHDOG: threading.Thread | None = None
+
+
+def thread_cpu_clock(tid: int | None = None) -> Callable[[], float]:
+    """Seconds of CPU time of thread ``tid`` (default: the calling thread), readable from any thread; wall time
+    where per-thread clocks are not available."""
+    tid = threading.get_ident() if tid is None else tid
+    try:
+        clk = time.pthread_getcpuclockid(tid)
+        time.clock_gettime(clk)
+    except (AttributeError, OSError):
+        return time.monotonic
+    return lambda: time.clock_gettime(clk)
+
+
+def _raise_in(tid: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(exc) if exc else None)
+
+
+def safe_point(frame) -> bool:
+    """Whether an exception may be raised in the thread whose innermost Python frame is ``frame``."""
+    name = frame.f_code.co_filename if frame is not None else ""
+    return name.startswith(SAFE_DIRS) and name not in UNSAFE_FILES
+
+
+def _check(run: _Run, frames: dict) -> None:
+    used = run.clock() - run.start
+    if run.fired is None:
+        if used > run.budget_s:
+            run.fired = PageBudgetExceeded
+        elif not run.heavy and used > HEAVY_RUN_CPU_S:
+            run.fired = BecameHeavy
+        else:
+            return
+    elif used - run.fired_at < REFIRE_S:
+        return
+    if safe_point(frames.get(run.tid)):
+        run.fired_at = used
+        _raise_in(run.tid, run.fired)
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(POLL_S)
+        with _LOCK:
+            if _RUNS:
+                frames = sys._current_frames()
+                for run in _RUNS.values():
+                    _check(run, frames)
+                del frames
+
+
+def _ensure_watchdog() -> None:
+    global _WATCHDOG
+    if _WATCHDOG is None or not _WATCHDOG.is_alive():
+        _WATCHDOG = threading.Thread(target=_watch, name="page-budget", daemon=True)
+        _WATCHDOG.start()
+
+
+def _admit_heavy() -> bool:
+    """Wait for the heavy runs' turn: one heavy run at a time, started once no light run is going (each wait
+    at most ``HEAVY_WAIT_S``). Returns whether the gate was taken (to be released by the caller)."""
+    took = _HEAVY_GATE.acquire(timeout=HEAVY_WAIT_S)
+    deadline = time.monotonic() + HEAVY_WAIT_S
+    while _LIGHT[0] and time.monotonic() < deadline:
+        time.sleep(YIELD_S)
+    return took
+
+
+def _end(run: _Run) -> None:
+    """Forget ``run`` and withdraw a stop asked for but not raised yet (idempotent). Under the lock the watchdog
+    holds while it asks, so once this returns no stop for this run can arrive."""
+    with _LOCK:
+        if run.ended:
+            return
+        _RUNS.pop(run.tid, None)
+        if not run.heavy:
+            _LIGHT[0] -= 1
+        if run.fired is not None:
+            _raise_in(run.tid, None)
+        run.ended = True
+
+
+@contextmanager
+def limit(budget_s: float = CPU_BUDGET_S, heavy: bool = False):
+    """Hold the calling thread to ``budget_s`` seconds of CPU time; a ``heavy`` run yields to light ones.
+
+    Yields a function returning the CPU seconds used so far. Raises ``PageBudgetExceeded`` (past the budget) or,
+    for a light run, ``BecameHeavy`` (past ``HEAVY_RUN_CPU_S``) inside the block. Nothing is raised after the
+    block ends, and the bookkeeping is undone however the block ends.
+    """
+    tid = threading.get_ident()
+    clock = thread_cpu_clock(tid)
+    gate = _admit_heavy() if heavy else False
+    run = _Run(tid, clock, clock(), float(budget_s), heavy)
+    with _LOCK:
+        _ensure_watchdog()
+        if tid in _RUNS:
+            raise RuntimeError("limit() does not nest in one thread")
+        _RUNS[tid] = run
+        if not heavy:
+            _LIGHT[0] += 1
+    ok = False
+    try:
+        yield lambda: clock() - run.start
+        ok = True
+    finally:
+        late: BaseException | None = None
+        while not run.ended:  # a stop may still arrive until _end has run: catch it, finish, then raise it
+            try:
+                _end(run)
+            except (PageBudgetExceeded, BecameHeavy) as exc:
+                late = exc
+        if gate:
+            _HEAVY_GATE.release()
+        if late is not None and ok:
+            raise late  # the block had ended normally: report the stop that came as it ended
+
+
+# ----- per session ---------------------------------------------------------------------------------
+USAGE = "_server_cpu"  # session_state: (decayed CPU seconds, monotonic time of the value)
+HEAVY_UNTIL = "_heavy_until"
+
+
+def decayed(usage: tuple[float, float] | None, now: float) -> float:
+    """A session's recent CPU seconds: each past second of CPU counts half after ``HALF_LIFE_S``."""
+    if not usage:
+        return 0.0
+    value, at = usage
+    return value * math.exp(-math.log(2) * max(0.0, now - at) / HALF_LIFE_S)
+
+
+def is_heavy(state, now: float) -> bool:
+    return decayed(state.get(USAGE), now) > HEAVY_SESSION_CPU_S or state.get(HEAVY_UNTIL, 0.0) > now
+
+
+def guard(page: Callable[[], None], state=None, budget_s: float | None = None) -> None:
+    """Run ``page`` (``nav.run``) under the budget for this session (``state``: ``st.session_state``).
+
+    Past the budget: ``st.error`` naming it (what the page drew stays). A light session's run that turns heavy
+    is marked and restarted (``st.rerun``) in heavy mode.
+    """
+    import streamlit as st
+
+    state = st.session_state if state is None else state
+    budget_s = CPU_BUDGET_S if budget_s is None else budget_s
+    heavy = is_heavy(state, time.monotonic())
+    used = 0.0
+    try:
+        with limit(budget_s, heavy) as spent:
+            try:
+                page()
+            finally:
+                used = spent()
+    except PageBudgetExceeded:
+        st.error(f"This page stopped after {used:.1f} s of server time, the most one page run may use "
+                 f"({budget_s:g} s). Its inputs ask for more work than the server gives one visitor at a time; "
+                 "smaller inputs (fewer layers or experts, a shorter sweep, a smaller file) will answer.")
+    except BecameHeavy:
+        state[HEAVY_UNTIL] = time.monotonic() + HALF_LIFE_S
+        st.rerun()
+    finally:
+        now = time.monotonic()
+        state[USAGE] = (decayed(state.get(USAGE), now) + used, now)
