@@ -97,7 +97,6 @@ NO_PUBLISHED_YET = {
     "llama4_text": "published only inside Llama 4's composite config (covered as llama4)",
     "granitemoe": "granite-3.0 MoE totals not known here to the parameter",
     "hunyuan_v1_dense": "Hunyuan-7B total not known here to the parameter",
-    "hunyuan_v1_moe": "Hunyuan-A13B total not known here to the parameter",
     "minimax": "MiniMax-Text-01 total not known here to the parameter",
     "exaone4": "EXAONE 4.0 totals not known here to the parameter",
     "phi4_multimodal": "multimodal towers (arch-mm)",
