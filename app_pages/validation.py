@@ -159,7 +159,10 @@ with st.expander("What is measured, and how"):
 `AutoModelForCausalLM.from_config` from the same `config.json` fields that `ModelSpec.from_hf_config` reads:
 Llama-style GQA, Qwen2 (q/k/v biases, tied embeddings), Gemma 2 (head_dim 64, sliding window 32, soft-capping),
 GPT-2 (LayerNorm, learned positions, `gelu_new`), a Mixtral-style MoE (4 experts, top-2) and a DeepSeek-V3-style
-model (MLA with a low-rank query, first layer dense, 4 routed + 1 shared expert). Dropout 0.
+model (MLA with a low-rank query, first layer dense, 4 routed + 1 shared expert); and the families of 2025-2026:
+Qwen2-MoE (gated shared expert), Gemma 3 (5:1 sliding/global), gpt-oss (sinks, alternating windows) and one hybrid,
+Qwen3-Next (3 gated DeltaNet linear-attention layers, then 1 gated full-attention layer). Dropout: each config's
+own (0, GPT-2 0.1).
 
 **Parameters, weights, gradients, optimizer states** — storage bytes of `model.parameters()`, of every `p.grad`
 after `loss.backward()`, and of AdamW's `exp_avg` + `exp_avg_sq` after one `torch.optim.AdamW.step()` (the 4-byte
@@ -171,6 +174,10 @@ after `loss.backward()`, and of AdamW's `exp_avg` + `exp_avg_sq` after one `torc
 positions). Sliding-window layers keep a view of window−1 positions into a buffer of `window` positions, so the
 memory held is `min(seq, window)` per layer. `transformers` 5 caches DeepSeek's MLA latent compressed
 (`kv_lora_rank + qk_rope_head_dim` per token), compared with `mla_compressed=True`. Exact.
+
+**Recurrent state** (hybrids) — storage bytes of the cache's `conv_states` and `recurrent_states` after the same
+`generate()`: the conv state in the model's dtype, the recurrent state in fp32, the same at any length; compared
+with `calc.kvcache.state_bytes`. Exact.
 
 **Activations saved** — one training forward + loss (batch {s.get('batch')}, {s.get('seq_len')} tokens) under
 `torch.autograd.graph.saved_tensors_hooks`: every tensor autograd packs, each storage counted once (keyed by its
@@ -188,5 +195,9 @@ the CPU stand-in for `torch.cuda.max_memory_allocated` without allocator roundin
 
 **CPU vs GPU.** CPU SDPA runs a flash kernel only when query/key and value head dims are equal; DeepSeek-V3's
 differ (48 vs 32), so its "SDPA" runs store the s×s probabilities and are compared with `flash_attention=False`.
+Without the `fla` / `causal-conv1d` kernels, `transformers` runs Qwen3-Next's gated delta rule as PyTorch ops
+(`torch_chunk_gated_delta_rule`: fp32 copies, the sequence padded to chunks of 64, five 64×64 matrices per head,
+the state entering each chunk): `device="cpu"` counts exactly that (`calc.activations.DELTA_RULE_CPU`); the CUDA
+kernels' rows (`device="cuda"`) are read from their sources and not measured here.
 On a GPU, the CUDA kernels differ in small ways (dropout masks, workspace); the GPU section checks whole steps.
 """)

@@ -36,9 +36,11 @@ parameters excluded, a storage saved by several ops counted once), for the Huggi
   activation dtype and its row max (an int64 index) is saved. An output gate (Qwen3-Next) keeps the
   sigmoid and the gated output. Gemma's norms keep the normalized tensor in fp32 (``(1 + w)`` scale).
 - Recurrent mixers (Mamba, Mamba-2, gated DeltaNet) are counted as their fused CUDA kernels keep them
-  (``_recurrent_per_token``: projections, conv output, scan inputs and output, gated norm); PyTorch's CPU
-  fallbacks (a per-step scan, chunked fp32 delta rule) keep far more and are not modelled for
-  ``device="cpu"``.
+  (``_recurrent_per_token``: projections, conv output, scan inputs and output, gated norm; unvalidated
+  on a GPU). With ``device="cpu"`` gated DeltaNet is counted as ``transformers``' PyTorch fallback keeps it
+  (``DELTA_RULE_CPU``: fp32 copies, the sequence padded to chunks of 64, five chunk x chunk matrices per
+  head, the state entering each chunk), which the harness measures on Qwen3-Next; the CPU fallbacks of
+  Mamba / Mamba-2 are not modelled.
 - Full recompute (gradient checkpointing) keeps the layer input only (GPT-2's eager path also
   hands the checkpoint its ``(b, 1, s, s)`` mask, one shared tensor).
 - SwiGLU/GeGLU MLP: input, gate (activation input), activation output, up, and their product
@@ -107,6 +109,11 @@ DROPOUT_FIELDS: dict[str, str] = {
 DROPOUT_DEFAULTS: dict[str, dict[str, float]] = {
     "GPT2LMHeadModel": {"attn_pdrop": 0.1, "resid_pdrop": 0.1, "embd_pdrop": 0.1},
     "OPTForCausalLM": {"dropout": 0.1, "attention_dropout": 0.0, "activation_dropout": 0.0},
+    # CTRLConfig: resid_pdrop = embd_pdrop = 0.1 (modeling_ctrl.py: EncoderLayer.dropout1/2, CTRLModel.dropout)
+    "CTRLLMHeadModel": {"resid_pdrop": 0.1, "embd_pdrop": 0.1},
+    # SeedOssConfig: attention_dropout = residual_dropout = 0.1 (modeling_seed_oss.py drops the attention
+    # probabilities, the attention output and the MLP's down_proj output)
+    "SeedOssForCausalLM": {"attention_dropout": 0.1, "residual_dropout": 0.1},
 }
 
 #: Fields a config class declares but its model never applies, by architecture: ``Phi3Config.embd_pdrop``
@@ -234,6 +241,7 @@ IMPL: dict[str, Impl] = {
     "Gemma3ForCausalLM": Impl(norm_fp32=True),
     "Phi3ForCausalLM": Impl(qkv_view=True),
     "GptOssForCausalLM": Impl(expert_f_tensors=7),
+    "Qwen3NextForCausalLM": Impl(norm_fp32=True),  # Qwen3NextRMSNorm: (x.float() * rsqrt) * (1 + w.float())
 }
 
 
@@ -362,11 +370,17 @@ def _attention_terms(spec: ModelSpec, mixer: Attention | MLA, e: float, flash: b
     if not mla and mixer.qk_norm:  # RMSNorm over head_dim (Qwen3, Gemma 3) or all heads (OLMo 2): fp32 rsqrt
         per_head = mixer.qk_norm == "head"
         qn = 4 if impl.norm_fp32 else e
-        t.append(ActivationTerm("q_norm", (4 + qn) * mixer.q_width + 4 * (a if per_head else 1)))
+        # q_norm's input is a slice of q_proj's output; with an output gate (Qwen3-Next) that output is q and
+        # the gate side by side, and in fp32 ``x.float()`` is the slice itself, so both stay alive
+        q_in = 4 * mixer.q_width * (2 if mixer.gate and e == 4 else 1)
+        t.append(ActivationTerm("q_norm", q_in + qn * mixer.q_width + 4 * (a if per_head else 1)))
         t.append(ActivationTerm("k_norm", (4 + qn) * mixer.kv_width + 4 * (mixer.kv_heads if per_head else 1)))
     t.append(ActivationTerm("q, k, v", e_attn * (q_w + k_w + v_w)))
     if not mla and mixer.gate:  # Qwen3-Next: attention output * sigmoid(gate) feeds o_proj
-        t.append(ActivationTerm("output gate: sigmoid and gated output", 2 * e * mixer.out_width))
+        # on the CPU the SDPA kernel's (b, heads, s, d) output is copied to (b, s, heads d) for the product
+        copy = flash and device == "cpu"
+        t.append(ActivationTerm("output gate: sigmoid and gated output" + (" (and the output's (b, s, h d) copy)"
+                                if copy else ""), (3 if copy else 2) * e * mixer.out_width))
     if flash:
         if impl.strided_qkv and device == "cpu":
             # GPT-2's q, k, v are strided views of one c_attn output; the CPU kernel keeps that
@@ -399,12 +413,72 @@ def _attention_terms(spec: ModelSpec, mixer: Attention | MLA, e: float, flash: b
     return t
 
 
-def _recurrent_per_token(mixer, e: float, device: str) -> list[tuple[str, float]]:
+#: What ``transformers``' PyTorch fallback of the gated delta rule saves for backward, per linear-attention
+#: layer (``device="cpu"``: no ``fla`` / ``causal-conv1d`` kernels). Read from ``qwen3_next/
+#: modeling_qwen3_next.py`` (transformers 5.24): ``Qwen3NextGatedDeltaNet.forward`` (concatenated q, k, v
+#: into ``causal_conv1d_fn``, whose ``F.conv1d(..., padding=kernel - 1)[:, :, :seq_len]`` output keeps its
+#: ``s + kernel - 1`` positions behind the silu; ``beta = b.sigmoid()``; ``g = -A_log.exp() *
+#: softplus(a.float() + dt_bias)``), ``torch_chunk_gated_delta_rule`` (q, k, v, beta, g copied to fp32 with
+#: q and k repeated to the value heads; ``l2norm``; the sequence padded to a multiple of ``chunk_size = 64``;
+#: five chunk x chunk fp32 matrices per head (pairwise decay, k_beta k^T, q k^T, the UT system, the
+#: intra-chunk attention); ``solve_triangular`` outputs; the decayed q and k; ``v_new`` per chunk; the
+#: recurrent state entering each chunk, ``v_heads x k_head_dim x v_head_dim`` fp32) and
+#: ``Qwen3NextRMSNormGated`` (fp32 input, normalized, ``silu(gate.float())`` and its input; the weighted and
+#: the gated product). Each row: (what, count, bytes per element (``"e"`` = the activation dtype),
+#: width, basis): width ``qkv`` = 2K + V conv channels, ``Hdk``/``Hdv`` = value heads x key/value head dim,
+#: ``HC`` = value heads x chunk, ``H`` = value heads, ``V`` = value_dim, ``state`` = H x dk x dv; basis
+#: ``token`` (each of the s tokens), ``conv`` (s + kernel - 1 positions per sequence), ``padded`` (the
+#: sequence padded to whole chunks), ``chunk`` (once per chunk per sequence). Checked against the bytes the
+#: harness measures (``validate``: Qwen3-Next, fp32 and bf16, to the byte but for the chunk x chunk bool
+#: mask, 4 KiB per layer, and a few per-head scalars).
+DELTA_RULE_CHUNK = 64
+DELTA_RULE_CPU: tuple[tuple[str, int, str | int, str, str], ...] = (
+    ("conv1d input (q, k, v concatenated)", 1, "e", "qkv", "token"),
+    ("conv1d output (silu input, s + kernel - 1 positions)", 1, "e", "qkv", "conv"),
+    ("q, k fp32 copies at value-head width (l2norm input) ", 2, 4, "Hdk", "token"),
+    ("l2norm inverse norms (fp32)", 2, 4, "H", "token"),
+    ("g (fp32: softplus input and output)", 2, 4, "H", "token"),
+    ("beta (sigmoid output)", 1, "e", "H", "token"),
+    ("chunk x chunk matrices (fp32, 5 per head)", 5, 4, "HC", "padded"),
+    ("padded k and k_beta, q (chunked), k_cumdecay, decayed q and k (fp32)", 6, 4, "Hdk", "padded"),
+    ("padded v, new values, v_new per chunk (fp32)", 3, 4, "Hdv", "padded"),
+    ("padded beta, decay and its cumulative sum (fp32)", 4, 4, "H", "padded"),
+    ("recurrent state entering each chunk (fp32)", 1, 4, "state", "chunk"),
+    ("gated norm: fp32 input, normalized, silu(gate) and gate", 3, 4, "V", "token"),
+    ("gated norm: weighted and gated output", 2, "e", "V", "token"),
+    ("gated norm rsqrt (fp32, per head)", 1, 4, "H", "token"),
+    ("out_proj input", 1, "e", "V", "token"),
+)
+
+
+def _delta_rule_cpu(mixer: GatedDeltaNet, e: float, seq_len: int | None) -> list[tuple[str, float]]:
+    """(name, bytes per token) of ``DELTA_RULE_CPU`` for ``seq_len`` tokens (``None``: a whole number of
+    chunks, no padding). Padded and per-chunk rows are spread over the s real tokens."""
+    c = DELTA_RULE_CHUNK
+    h, dk, dv = mixer.v_heads, mixer.k_head_dim, mixer.v_head_dim
+    widths = {"qkv": mixer.conv_dim, "Hdk": h * dk, "Hdv": h * dv, "HC": h * c, "H": h, "V": mixer.value_dim,
+              "state": h * dk * dv}
+    s = seq_len or c
+    padded = -(-s // c) * c
+    basis = {"token": 1.0, "conv": (s + mixer.conv_kernel - 1) / s, "padded": padded / s, "chunk": padded / c / s}
+    if seq_len is None:
+        basis.update(conv=1.0, padded=1.0, chunk=1 / c)
+    return [(name, n * (e if width_bytes == "e" else width_bytes) * widths[w] * basis[b])
+            for name, n, width_bytes, w, b in DELTA_RULE_CPU]
+
+
+def _recurrent_per_token(mixer, e: float, device: str, seq_len: int | None = None) -> list[tuple[str, float]]:
     """(name, bytes per token) of what a recurrent mixer keeps for backward with the fused CUDA kernels
     (``mamba_ssm`` ``mamba_inner_fn`` / ``mamba_chunk_scan_combined``, ``fla`` ``chunk_gated_delta_rule``),
     read from the mixer kind's widths: the input projection's output, the causal conv's output, the scan's
     per-token inputs and output, the gated norm and the output projection's input. The recurrent state is
-    recomputed by the kernels' backward (chunked), so nothing grows with ``d_state x d_inner`` per token."""
+    recomputed by the kernels' backward (chunked), so nothing grows with ``d_state x d_inner`` per token.
+    These CUDA rows are read from the kernels' sources and are not validated (no GPU here; ``validate/
+    gpu_step.py`` would measure them).
+
+    ``device="cpu"``: gated DeltaNet as ``transformers``' PyTorch fallback keeps it (``DELTA_RULE_CPU``,
+    validated to 0.1% on Qwen3-Next); Mamba and Mamba-2 keep the CUDA rows (their CPU fallbacks, a per-step
+    scan and a chunked SSD in PyTorch ops, are not modelled)."""
     if isinstance(mixer, Mamba):
         d = mixer.d_inner
         return [("in_proj output (x, z)", 2 * e * d), ("conv1d output", e * d),
@@ -415,18 +489,25 @@ def _recurrent_per_token(mixer, e: float, device: str) -> list[tuple[str, float]
         return [("in_proj output (z, x, B, C, dt)", e * (2 * d + bc + mixer.heads)), ("conv1d output", e * (d + bc)),
                 ("dt (fp32)", 4 * mixer.heads), ("scan output, gated norm (fp32) and out_proj input", (2 * e + 8) * d)]
     if isinstance(mixer, GatedDeltaNet):
+        if device == "cpu":
+            return _delta_rule_cpu(mixer, e, seq_len)
         k2, v = 2 * mixer.key_dim, mixer.value_dim
         return [("in_proj outputs (q, k, v, z, b, a)", e * (k2 + 2 * v + 2 * mixer.v_heads)),
                 ("conv1d output", e * (k2 + v)), ("q, k l2-normalized", e * k2),
                 ("g and beta (fp32)", 8 * mixer.v_heads),
+                # fla's ChunkGatedDeltaRuleFunction also saves A, the solved chunk x chunk UT matrix per
+                # value head in the input dtype (fla/ops/gated_delta_rule/chunk.py: solve_tril(...,
+                # output_dtype=k.dtype), chunk_size=64), and recomputes the states h in backward
+                ("A (UT transform, chunk 64 per value head)", e * mixer.v_heads * DELTA_RULE_CHUNK),
                 ("core output, gated norm (fp32) and out_proj input", (2 * e + 8) * v)]
     return [("linear attention: qkv, output, gate and norm", 6 * e * mixer.heads * mixer.head_dim)]
 
 
-def _recurrent_terms(spec: ModelSpec, mixer, e: float, device: str) -> list[ActivationTerm]:
-    """Saved tensors of a state-space or linear-attention mixer past its input (see ``RECURRENT``)."""
+def _recurrent_terms(spec: ModelSpec, mixer, e: float, device: str, seq_len: int | None = None
+                     ) -> list[ActivationTerm]:
+    """Saved tensors of a state-space or linear-attention mixer past its input (``_recurrent_per_token``)."""
     return [ActivationTerm(f"{type(mixer).__name__}: {name}", per_token)
-            for name, per_token in _recurrent_per_token(mixer, e, device)]
+            for name, per_token in _recurrent_per_token(mixer, e, device, seq_len)]
 
 
 def layer_key(spec: ModelSpec, layer: int, frozen: bool = False) -> tuple:
@@ -507,7 +588,7 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
                        and (seq_len is None or seq_len >= window))
         t += _attention_terms(spec, mixer, e, flash_attention, drop.attention, mask, device, window_mask)
     elif mixer is not None:
-        t += _recurrent_terms(spec, mixer, e, device)
+        t += _recurrent_terms(spec, mixer, e, device, seq_len)
     if drop.masks("residual"):
         t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
     if frozen and not flash_attention:  # eager: o_proj's input is its own tensor, kept only to train o_proj

@@ -565,14 +565,16 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
     """
     return _activation_coefficients(spec, stage, s.pp, s.tp, s.sequence_parallel, s.recompute, s.flash_attention,
                                     s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf,
-                                    config_dropout(spec, s.dropout), s.device)
+                                    config_dropout(spec, s.dropout), s.device,
+                                    # the CPU fallbacks' shapes follow the length (chunk padding, conv tail)
+                                    s.seq_len if s.device == "cpu" else None)
 
 
 @functools.lru_cache(maxsize=256)
 def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequence_parallel: bool, recompute: str,
                              flash_attention: bool, precision: str, finetune: str, lora_rank: int,
                              lora_targets: tuple[str, ...], rlhf: str, dropout: Dropout,
-                             device: str) -> tuple[float, float]:
+                             device: str, seq_len: int | None = None) -> tuple[float, float]:
     s = TrainingSetup(pp=pp, tp=tp, sequence_parallel=sequence_parallel, recompute=recompute,
                       flash_attention=flash_attention, precision=precision, finetune=finetune, lora_rank=lora_rank,
                       lora_targets=lora_targets, rlhf=rlhf)
@@ -581,7 +583,7 @@ def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequ
     lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
     drop = dropout
     kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora, dropout=drop,
-              device=device)
+              device=device, seq_len=seq_len)
     t, sp = s.tp, s.sequence_parallel
     # Layers that save the same tensors are computed once and counted (calc.activations.layer_key).
     groups = layer_groups(spec, layers, frozen=lora is not None)
@@ -602,11 +604,19 @@ def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequ
     # The peak adds to what is stored the larger of: the loss's tensors (logits; last stage only), or
     # what one layer's backward needs: its gradients and, with full recompute, its re-run forward.
     ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), t, sp) for i, _ in groups]
-    layer_p, layer_k = max(c[0] for c in ws), max(c[1] for c in ws)
     if s.recompute == "full":
         kw["recompute"] = "none"
         full = [_coefficients(layer_terms(spec, i, **kw), t, sp) for i, _ in groups]
-        layer_p, layer_k = layer_p + max(c[0] for c in full), layer_k + max(c[1] for c in full)
+        if seq_len is not None:  # the length is known: the one layer kind whose backward needs the most
+            ws = [(w[0] + f[0], w[1] + f[1]) for w, f in zip(ws, full, strict=True)]
+            full = [(0.0, 0.0)]
+    else:
+        full = [(0.0, 0.0)]
+    if seq_len is not None:
+        layer_p, layer_k = max(ws, key=lambda c: c[0] + seq_len * c[1])
+    else:  # a bound for every length: a hybrid's recurrent layer has the larger P, its attention the larger K
+        layer_p, layer_k = max(c[0] for c in ws), max(c[1] for c in ws)
+    layer_p, layer_k = layer_p + max(c[0] for c in full), layer_k + max(c[1] for c in full)
     # max(a + s A, b + s B) <= max(a, b) + s max(A, B): an upper bound that keeps the b s (P + s K) form
     return p + mult * max(layer_p, head[0]), k + mult * max(layer_k, head[1])
 

@@ -46,17 +46,42 @@ def test_page_per_layer_view_and_bad_link():
 
 
 def test_page_shows_the_issue_12_families():
-    """Qwen2-MoE (shared expert), Gemma 3 (sliding pattern) and gpt-oss are on the page, each exact in
-    parameters against transformers' own meta-device count, every activation row within its 10%."""
+    """Qwen2-MoE (shared expert), Gemma 3 (sliding pattern), gpt-oss and the Qwen3-Next hybrid are on the page,
+    each exact in parameters against transformers' own meta-device count, every activation row within its 10%."""
     doc = json.loads(RESULTS_PATH.read_text())
     at = run_page("app_pages/validation.py", {"v_arch": "gpt_oss"})
     assert not at.exception, [e.value for e in at.exception]
-    assert {"qwen2_moe", "gemma3_text", "gpt_oss"} <= set(at.multiselect[0].options)
+    assert {"qwen2_moe", "gemma3_text", "gpt_oss", "qwen3_next"} <= set(at.multiselect[0].options)
     table = at.dataframe[1].value
     assert len(table) == sum(1 for r in doc["records"] if r["arch"] == "gpt_oss")
-    for key in ("qwen2_moe", "gemma3_text", "gpt_oss"):
+    for key in ("qwen2_moe", "gemma3_text", "gpt_oss", "qwen3_next"):
         rows = [r for r in doc["records"] if r["arch"] == key]
         params = next(r for r in rows if r["formula"] == "Parameters")
         assert params["predicted"] == params["measured"] == _parameters_on_meta(key)
         acts = [r for r in rows if r["formula"].startswith("Activations")]
         assert acts and all(abs(r["error_pct"]) <= 10 for r in acts), key
+
+
+def test_page_shows_the_hybrid_state_and_its_linear_attention_layers():
+    """Qwen3-Next: its table has the recurrent-state rows, equal to the states transformers' cache holds
+    (gated DeltaNet: conv (2K + V) x kernel in the model dtype, recurrent v_heads x d_k x d_v in fp32, per
+    linear-attention layer: counted here by hand from the config), and the linear-attention layers' saved
+    bytes are within 10% layer by layer."""
+    doc = json.loads(RESULTS_PATH.read_text())
+    at = run_page("app_pages/validation.py", {"v_arch": "qwen3_next", "v_larch": "qwen3_next"})
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[1].value
+    state = table[table["formula"] == "Recurrent state"]
+    c = get_arch("qwen3_next").config
+    linear = sum(1 for i in range(c["num_hidden_layers"]) if (i + 1) % c["full_attention_interval"])
+    conv = (2 * c["linear_num_key_heads"] * c["linear_key_head_dim"]
+            + c["linear_num_value_heads"] * c["linear_value_head_dim"]) * c["linear_conv_kernel_dim"]
+    rec = c["linear_num_value_heads"] * c["linear_key_head_dim"] * c["linear_value_head_dim"]
+    batch = doc["settings"]["kv_batch"]
+    for dtype, width in (("fp32", 4), ("bf16", 2)):
+        row = state[state["case"] == dtype].iloc[0]
+        assert row["measured"] == row["predicted"] == linear * batch * (conv * width + rec * 4)
+    m = next(x for x in doc["measurements"] if x["key"] == "qwen3_next")
+    for run in m["training"]:
+        for measured, predicted in zip(run["saved_layer_bytes"], run["predicted_layer_bytes"], strict=True):
+            assert abs(predicted - measured) <= 0.10 * measured, (run["dtype"], run["attn"], run["checkpointing"])

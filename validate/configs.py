@@ -117,6 +117,24 @@ ARCHS += (
        "transformers has no SDPA path for it (sinks)", ("eager",)),
 )
 
+#: The hybrid family (issue 12 item 5): gated DeltaNet (linear attention) layers 3:1 with gated full attention.
+#: On the CPU transformers runs its PyTorch fallbacks of the fused kernels (``torch_chunk_gated_delta_rule``,
+#: ``causal_conv1d_fn``), which ``calc.activations`` models for ``device="cpu"``.
+ARCHS += (
+    Arch("qwen3_next", "Qwen3-Next (gated DeltaNet hybrid)", {
+        **_COMMON, "architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next",
+        "hidden_size": 128, "intermediate_size": 256, "moe_intermediate_size": 64,
+        "shared_expert_intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 32, "num_experts": 4, "num_experts_per_tok": 2,
+        "decoder_sparse_step": 1, "mlp_only_layers": [], "full_attention_interval": 4,
+        "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 32,
+        "linear_value_head_dim": 32, "linear_conv_kernel_dim": 4, "tie_word_embeddings": False,
+        "router_aux_loss_coef": 0.0,
+    }, "3 gated DeltaNet layers (2 key heads shared by 4 value heads, causal conv of 4, chunked delta rule "
+       "in fp32 with chunks of 64: the 160 tokens padded to 192) then 1 full-attention layer (output gate, "
+       "q/k RMSNorm, partial RoPE); 4 experts top-2 plus a gated shared expert"),
+)
+
 
 def get_arch(key: str) -> Arch:
     for a in ARCHS:

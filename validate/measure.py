@@ -110,9 +110,21 @@ def kv_cache_after_generate(model: nn.Module, prompt_len: int, new_tokens: int, 
     cache = out.past_key_values
     tensors = cache_tensors(cache)
     return {"positions": int(cache.get_seq_length()), "storage_bytes": unique_bytes(tensors),
+            "state_bytes": unique_bytes(state_tensors(cache)),
             "tensor_bytes": sum(t.numel() * t.element_size() for t in tensors),
             "cache_class": type(cache).__name__,
             "layer_shapes": [[list(t.shape) for t in cache_tensors_layer(lay)] for lay in cache.layers]}
+
+
+def state_tensors(cache) -> list[torch.Tensor]:
+    """The conv and recurrent states a hybrid's cache holds for its linear-attention / state-space layers
+    (``cache_utils.LinearAttentionCacheLayerMixin.conv_states`` / ``recurrent_states``, one dict per layer)."""
+    out = []
+    for layer in getattr(cache, "layers", []):
+        for name in ("conv_states", "recurrent_states"):
+            states = getattr(layer, name, None) or {}
+            out += [t for t in states.values() if isinstance(t, torch.Tensor) and t.numel()]
+    return out
 
 
 def cache_tensors_layer(layer) -> list[torch.Tensor]:

@@ -119,7 +119,7 @@ def _fp32_kept(m: dict, dtype: str) -> str:
 
 
 def kv_rows(m: dict, spec: ModelSpec, settings) -> list[dict]:
-    from calc.kvcache import kv_cache_bytes
+    from calc.kvcache import kv_cache_bytes, state_bytes
 
     rows = []
     for dtype, kv in m["kv_cache"].items():
@@ -134,6 +134,12 @@ def kv_rows(m: dict, spec: ModelSpec, settings) -> list[dict]:
         rows.append(row(m, "KV cache", dtype, pred, kv["storage_bytes"], EXACT,
                         f"kv_cache_bytes(spec, {settings.kv_batch}, {kv['positions']}, {dtype!r}, "
                         "mla_compressed=True)", note))
+        if kv.get("state_bytes"):  # a hybrid: conv and recurrent states, the same at any length
+            rows.append(row(m, "Recurrent state", dtype, state_bytes(spec, settings.kv_batch, dtype, ssm_dtype="fp32"),
+                            kv["state_bytes"], EXACT,
+                            f"state_bytes(spec, {settings.kv_batch}, {dtype!r}, ssm_dtype='fp32')",
+                            "storage of the cache's conv_states and recurrent_states after generate (conv state in "
+                            f"the model's dtype, recurrent state in fp32): batch {settings.kv_batch}"))
     return rows
 
 
