@@ -114,6 +114,11 @@ DROPOUT_DEFAULTS: dict[str, dict[str, float]] = {
     # SeedOssConfig: attention_dropout = residual_dropout = 0.1 (modeling_seed_oss.py drops the attention
     # probabilities, the attention output and the MLP's down_proj output)
     "SeedOssForCausalLM": {"attention_dropout": 0.1, "residual_dropout": 0.1},
+    # the GPT-2-shaped configs (GPTBigCodeConfig, OpenAIGPTConfig): attn/resid/embd_pdrop = 0.1
+    "GPTBigCodeForCausalLM": {"attn_pdrop": 0.1, "resid_pdrop": 0.1, "embd_pdrop": 0.1},
+    "OpenAIGPTLMHeadModel": {"attn_pdrop": 0.1, "resid_pdrop": 0.1, "embd_pdrop": 0.1},
+    "GPTNeoXJapaneseForCausalLM": {"attention_dropout": 0.1, "hidden_dropout": 0.0},  # GPTNeoXJapaneseConfig
+    "XGLMForCausalLM": {"dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0},  # XGLMConfig
 }
 
 #: Fields a config class declares but its model never applies, by architecture: ``Phi3Config.embd_pdrop``
