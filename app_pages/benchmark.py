@@ -230,8 +230,8 @@ if report is not None:
         columns += ["pct_of_peak"] if df["pct_of_peak"].notna().any() else []
         st.dataframe(df[columns],
                      hide_index=True, width="stretch",
-                     column_config={"median_ms": st.column_config.NumberColumn("median ms", format="%.3f"),
-                                    "tflops": st.column_config.NumberColumn("TFLOPS", format="%.4f"),
+                     column_config={"median_ms": st.column_config.NumberColumn("median ms", format="%,.3f"),
+                                    "tflops": st.column_config.NumberColumn("TFLOPS", format="%.3g"),  # 0.233 and 794, as fmt.tflops
                                     "pct_of_peak": st.column_config.NumberColumn("% of dense peak", format="%.1f")})
     if report.bandwidth:
         df = pd.concat([df, pd.DataFrame([{"shape": "copy", **report.bandwidth.record()}])], ignore_index=True)

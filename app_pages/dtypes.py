@@ -10,7 +10,7 @@ st.title("Number formats")
 st.write("Storage width decides memory; exponent bits decide range, mantissa bits decide precision. "
          "bf16 keeps fp32's 8 exponent bits (same range, max about 3.4e38) and gives up mantissa "
          "(eps 2^-7 = 0.0078 against fp16's 2^-10), so bf16 training rarely overflows and needs no loss "
-         "scaling, while fp16 (max 65504) does.")
+         "scaling, while fp16 (max 65,504) does.")
 
 rows = []
 for d in DTYPES.values():

@@ -49,8 +49,8 @@ source = state.select("Model", "tm_src", ["sidebar model", "parameter count only
                            "(model states only, as in the rules of thumb: 7B fp32 AdamW = 112 GB).")
 if source == "sidebar model":
     model = pickers.current_model()
-    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers} layers, hidden "
-               f"{model.hidden_size}, {model.num_heads} heads / {model.num_kv_heads} KV heads.")
+    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers:,} layers, hidden "
+               f"{model.hidden_size:,}, {model.num_heads:,} heads / {model.num_kv_heads} KV heads.")
 else:
     model = int(round(state.number("Parameters (billions)", "tm_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
                                    help="Total parameters; activations need an architecture and are not computed.")

@@ -44,7 +44,7 @@ DTYPES: dict[str, DType] = {
         DType("bf16", 16, "float", 1, 8, 7, "ml_dtypes:bfloat16",
               "fp32's exponent (same range), 7 mantissa bits: coarse but rarely overflows."),
         DType("fp16", 16, "float", 1, 5, 10, "numpy:float16",
-              "IEEE binary16: finer than bf16, max 65504, so training needs loss scaling."),
+              "IEEE binary16: finer than bf16, max 65,504, so training needs loss scaling."),
         DType("fp8_e4m3", 8, "float", 1, 4, 3, "ml_dtypes:float8_e4m3fn",
               "FP8 for weights/activations (no infinities, max 448)."),
         DType("fp8_e5m2", 8, "float", 1, 5, 2, "ml_dtypes:float8_e5m2", "FP8 for gradients (wider range)."),
