@@ -194,3 +194,25 @@ ITEM6 = ("gpt-oss-20b", "gpt-oss-120b", "Qwen3-Next-80B-A3B", "Qwen3-235B-A22B",
 
 def test_issue_12_presets_are_present():
     assert set(ITEM6) <= set(PRESETS)
+
+
+@pytest.mark.browser
+def test_sidebar_picker_finds_a_preset_by_its_hugging_face_id(server, page):
+    """Issue 12 item 6, as a user: typing "meta-llama/Llama-3.1-8B" in the sidebar's Model picker offers the
+    Llama-3.1-8B preset (and not Llama-3.1-70B or Meta-Llama-3-8B); choosing it puts it in the link."""
+    from tests.browser_helpers import sidebar
+    from tests.conftest import screenshot, wait_for_app
+
+    page.goto(f"{server}/models")
+    wait_for_app(page)
+    sel = sidebar(page).locator("[data-testid='stSelectbox']").filter(has_text="Model").first
+    sel.click()
+    page.keyboard.type("meta-llama/Llama-3.1-8B")
+    page.wait_for_timeout(500)
+    options = [o.strip() for o in page.get_by_role("option").all_inner_texts()]
+    screenshot(page, "picker_hf_id")
+    assert options and options[0] == "Llama-3.1-8B · meta-llama/Llama-3.1-8B", options
+    assert not any(o.startswith(("Llama-3.1-70B", "Meta-Llama-3-8B")) for o in options), options
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    assert "model=Llama-3.1-8B" in page.url
