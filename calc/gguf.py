@@ -157,7 +157,7 @@ GGUF_ARCH = {
     "LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "llama",
     "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe",
     "Gemma2ForCausalLM": "gemma2", "Phi3ForCausalLM": "phi3", "GPT2LMHeadModel": "gpt2",
-    "DeepseekV3ForCausalLM": "deepseek2",
+    "DeepseekV3ForCausalLM": "deepseek2", "Gemma3ForCausalLM": "gemma3",
 }
 
 
@@ -259,7 +259,7 @@ def gguf_tensors(spec: ModelSpec) -> tuple[TensorSpec, ...]:
     for i in range(spec.num_layers):
         b = f"blk.{i}"
         out += _norm(spec, f"{b}.attn_norm", h) + _norm(spec, f"{b}.ffn_norm", h)
-        if arch == "gemma2":
+        if arch in ("gemma2", "gemma3"):
             out += [_f32(f"{b}.post_attention_norm.weight", h), _f32(f"{b}.post_ffw_norm.weight", h)]
         out += _attention(spec, b, arch) + _mlp(spec, b, arch, i)
     return tuple(sorted(out, key=lambda t: (-1 if t.layer is None else t.layer, t.name)))

@@ -60,3 +60,28 @@ def test_gemma3_five_to_one():
     assert sum(layers) == (4 * 32768 + 22 * 1024) * per_token * 2
     # a larger micro-batch widens the SWA cache: min(32768, 512 + 2048) -> 2560
     assert sum(kv_layer_bytes(m, 32768, "f16", n_ubatch=2048)) == (4 * 32768 + 22 * 2560) * per_token * 2
+
+
+def test_gemma3_gguf_tensors_and_published_files():
+    """Gemma 3 on the GGUF page: the tensors convert_hf_to_gguf.py writes (names from gguf-py's own
+    MODEL_TENSORS[GEMMA3], every parameter once), and TensorBlock/gemma-3-1b-it-GGUF's six published files
+    (README, GB to three decimals, llama.cpp b4882) are our tensor bytes plus one header: published - tensors is the
+    same for every file type within the 1 MB rounding (a wrong per-tensor type rule moves one of them by MBs)."""
+    import re
+    from math import prod
+
+    from gguf.constants import MODEL_ARCH, MODEL_TENSORS, TENSOR_NAMES
+
+    from calc.gguf import gguf_tensors, quantize_model
+    from calc.models import param_counts
+
+    m = spec("gemma-3-1b-it")
+    tensors = gguf_tensors(m)
+    assert sum(prod(t.shape) for t in tensors) == param_counts(m).total == 999_885_952
+    allowed = {TENSOR_NAMES[t].replace("{bid}", "N") for t in MODEL_TENSORS[MODEL_ARCH.GEMMA3]}
+    ours = {re.sub(r"blk\.\d+\.", "blk.N.", t.name).rsplit(".", 1)[0] for t in tensors}
+    assert ours <= allowed and {"blk.N.attn_q_norm", "blk.N.post_ffw_norm"} <= ours
+    published_gb = {"Q2_K": 0.690, "Q3_K_S": 0.689, "Q3_K_M": 0.722, "Q3_K_L": 0.752, "Q4_0": 0.720, "Q4_K_S": 0.781}
+    headers = [gb * 1e9 - quantize_model(m, f).tensor_bytes for f, gb in published_gb.items()]
+    assert max(headers) - min(headers) <= 1.0e6, headers
+    assert 3e6 < min(headers) < 10e6  # a 262,144-token vocabulary's header, several MB

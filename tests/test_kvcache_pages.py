@@ -19,7 +19,7 @@ INFER = "app_pages/inference_memory.py"
 
 
 def spec(name: str) -> ModelSpec:
-    return ModelSpec.from_hf_config(json.loads((DATA / f"{name}.json").read_text()), name=name)
+    return ModelSpec.from_hf_config(json.loads((DATA / f"{name}.json").read_text()), name=f"{name} (uploaded)")
 
 
 def run_with(path: str, model: ModelSpec, query: dict) -> AppTest:
@@ -74,10 +74,21 @@ def test_speed_page_counts_the_recurrent_state():
 def test_gguf_page_names_an_architecture_without_a_gguf_layout():
     """The Quantization (GGUF) page on an architecture whose GGUF tensor names are not modelled: one error naming
     it, no traceback (it raised StopIteration once every file type was refused)."""
-    m = spec("gemma-3-1b-it")
+    m = spec("gpt-oss-20b")
     at = run_with("app_pages/quantization.py", m, {})
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Gemma3ForCausalLM" in e.value for e in at.error)
+    assert any("GptOssForCausalLM" in e.value for e in at.error)
+
+
+def test_gguf_page_gemma3_windowed_cache():
+    """Gemma 3 1B on the GGUF page at 32,768 tokens: 4 global layers keep the context, 22 sliding layers
+    min(32768, 512 + 512) = 1,024 cells (llama.cpp's iSWA cache), 1 KV head x 256, f16."""
+    m = spec("gemma-3-1b-it")
+    at = run_with("app_pages/quantization.py", m, {"gctx": "32768", "units": "GB"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    kv = (4 * 32768 + 22 * 1024) * 2 * 256 * 2
+    assert {x.label: x.value for x in at.metric}["KV cache (f16)"] == f"{kv / 1e9:.2f} GB"
 
 
 def test_state_format_on_page_and_cli(tmp_path, capsys):
