@@ -220,4 +220,20 @@ METHODS: tuple[Method, ...] = (
            r"bytes read = weights + KV cache", "Pope et al. 2022; roofline model (Williams et al. 2009)",
            "calc/speed.py", ("tests/test_speed.py::test_prefill_and_decode_flops_match_flop_counter_on_real_models",
                              "tests/test_speed.py::test_llama3_8b_decode_on_h100_by_hand")),
+    Method("Serving", "vLLM start-up memory and KV blocks",
+           r"KV $=$ total $\times$ utilization $-$ weights/tp $-$ activation peak $-$ non-torch; blocks $=$ KV // "
+           r"$\sum_\text{layers}$ page, page $= b\,n_{kv}/tp\,(d_k+d_v)$ bytes (MLA: $b(r+d_{rope})$); tokens $=$ "
+           r"blocks // groups $\times b$; concurrency $=$ blocks / blocks per request",
+           "vLLM v1/worker/gpu_worker.py (determine_available_memory), v1/core/kv_cache_utils.py, "
+           "v1/kv_cache_interface.py; 13 published start-up logs (calc/serve_logs.py)",
+           "calc/serve.py: serve_memory, kv_layout",
+           ("tests/test_serve.py::test_vllm_logs_within_5_percent",
+            "tests/test_serve.py::test_sliding_window_layers_need_fewer_blocks")),
+    Method("Serving", "Continuous batching latency",
+           r"FCFS admission under max_num_seqs and the KV cache; each step $\max(\text{FLOPs}/F,\ \text{bytes}/B)$ "
+           r"+ all-reduces; TTFT, TPOT, E2E percentiles from a discrete-event simulation",
+           "Pollaczek-Khinchine (M/D/1) for the check; roofline as calc/speed.py",
+           "calc/serve_sim.py: simulate, max_rate",
+           ("tests/test_serve.py::test_one_at_a_time_is_an_md1_queue",
+            "tests/test_serve.py::test_more_replicas_never_worse")),
 )

@@ -38,6 +38,9 @@ PAGES: tuple[PageInfo, ...] = (
              "How do the setups I saved compare, and how do I send them to a colleague?", "Share"),
     PageInfo("app_pages/benchmark.py", "Benchmark", "benchmark", ":material/speed:",
              "What matmul TFLOPS and memory bandwidth does my own hardware really reach?", "Hardware"),
+    PageInfo("app_pages/serving.py", "Serving planner", "serving", ":material/dns:",
+             "How many tokens of KV cache will vLLM give me, how many users fit, and how many GPUs for my load?",
+             "Hardware"),
     PageInfo("app_pages/speed.py", "Inference speed", "speed", ":material/bolt:",
              "How fast is the first token, how many tokens/s per sequence, and how does batching help?", "Hardware"),
 )

@@ -1,0 +1,195 @@
+"""Serving planner: a vLLM replica's memory at start-up (KV cache in blocks, tokens and concurrency, as vLLM logs
+them) and its latency under a request stream with continuous batching (calc/serve.py, calc/serve_sim.py)."""
+
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from calc.serve import ServeSetup, max_model_len_that_fits, serve_memory, vllm_batch_defaults
+from calc.serve_logs import CASES, reproduce
+from calc.serve_sim import (
+    BANDWIDTH_EFFICIENCY,
+    MATMUL_EFFICIENCY,
+    cost_per_million_tokens,
+    max_rate,
+    poisson_workload,
+    replicas_for,
+    simulate_replicas,
+    step_model,
+)
+from calc.units import GIB
+from ui import charts, measured, pickers, results, state, text
+from ui import format as fmt
+from ui.figures_serving import latency_vs_rate, memory_bar
+
+DTYPES = ("bf16", "fp16", "fp8_e4m3", "int8", "int4", "fp32")
+SIM_REQUESTS = 1500
+
+st.title("Serving planner")
+st.caption("What vLLM prints at start-up, before you rent the GPUs: the memory it gives the weights, the profile "
+           "forward and the CUDA context, the KV cache left in blocks and tokens, how many full-length requests fit "
+           "at once; then the latency a stream of requests sees with continuous batching, and how many replicas a "
+           "target load needs.")
+
+spec, gpu = pickers.current_model(), pickers.current_gpu()
+auto_tokens, auto_seqs = vllm_batch_defaults(gpu.memory_bytes, gpu.name)
+a, b, c = st.columns(3)
+tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=a,
+                      help="vLLM --tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
+replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=a,
+                            help="Copies of the model behind a round-robin balancer; GPUs = replicas x tp."))
+util = float(state.number("GPU memory utilization", "vutil", 0.9, 0.1, 1.0, step=0.01, where=a,
+                          help="vLLM --gpu-memory-utilization: the share of each GPU's memory it may use (0.9)."))
+max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=b,
+                           help="vLLM --max-model-len: the longest request (prompt + output) it accepts."))
+seqs = int(state.number("Max running sequences (0: vLLM's default)", "vseqs", 0, 0, 100_000, step=1, where=b,
+                        help=f"vLLM --max-num-seqs; its server default on this GPU is {auto_seqs:,}.")) or auto_seqs
+batched = int(state.number("Max batched tokens (0: vLLM's default)", "vbt", 0, 0, 10_000_000, step=1, where=b,
+                           help=f"vLLM --max-num-batched-tokens: tokens of one step (chunked prefill) and of the "
+                                f"start-up profile forward; its server default on this GPU is {auto_tokens:,}.")) \
+    or auto_tokens
+wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=c, help="Storage format of the weights.")
+kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=c, help="vLLM --kv-cache-dtype (fp8: half).")
+block = int(state.select("Block size (tokens)", "vblock", (8, 16, 32, 64, 128), 16, where=c,
+                         help="vLLM --block-size: tokens per KV-cache block (16 on CUDA)."))
+
+try:
+    setup = ServeSetup(gpu.memory_bytes, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, gpu_memory_utilization=util,
+                       max_model_len=max_len, max_num_seqs=seqs, max_num_batched_tokens=batched, block_size=block)
+    mem = serve_memory(spec, setup)
+except ValueError as exc:
+    st.error(text.md(exc, 1000))
+    st.stop()
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
+          help=f"{mem.kv_cache_blocks:,} blocks of {mem.block_size} tokens per GPU, as vLLM logs it.")
+m2.metric("Max concurrency", f"{mem.max_concurrency:.2f}x",
+          help=f"Requests of {max_len:,} tokens the KV cache holds at once, per replica (vLLM's 'Maximum concurrency').")
+m3.metric("KV cache per GPU", fmt.size(max(mem.kv_cache_bytes, 0)))
+m4.metric("GPUs", f"{replicas * tp:,}", help=f"{replicas:,} replica(s) x tp {tp}.")
+parts = {"weights": mem.weights_bytes, "activation peak": mem.activation_peak_bytes,
+         "non-torch": mem.non_torch_bytes, "KV cache": max(mem.kv_cache_bytes, 0),
+         "headroom": max(gpu.memory_bytes - sum(max(v, 0) for v in (mem.weights_bytes, mem.activation_peak_bytes,
+                                                                      mem.non_torch_bytes, mem.kv_cache_bytes)), 0)}
+charts.show(st, memory_bar(parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: "
+                                                    f"memory per GPU"), width="stretch")
+
+if not mem.fits:
+    fit_len = max_model_len_that_fits(spec, setup, max(mem.kv_cache_bytes, 0))
+    short = (f"{(-mem.kv_cache_bytes) / GIB:,.2f} GiB short per GPU before any KV cache" if mem.kv_cache_bytes <= 0
+             else f"one request of {max_len:,} tokens needs {mem.request_kv_bytes / GIB:,.2f} GiB of KV cache, "
+                  f"{mem.kv_cache_bytes / GIB:,.2f} GiB is left")
+    fixes = [f"a max model length of {fit_len:,} tokens or less fits"] if fit_len else []
+    for more in (2, 4, 8, 16, 32, 64):
+        if more > tp and serve_memory(spec, replace(setup, tp=more)).fits:
+            fixes.append(f"tensor parallel {more} fits ({more} GPUs per replica)")
+            break
+    st.error(f"**vLLM would refuse to start**: {short}. " + (("; ".join(fixes))[:1].upper() + ("; ".join(fixes))[1:] + ". " if fixes else
+             "Not even 64 GPUs per replica fit: narrower weights or larger GPUs. ")
+             + "No latency is shown for a setup that cannot run.")
+    st.stop()
+
+st.subheader("Latency under load")
+a, b, c = st.columns(3)
+rate = float(state.number("Requests per second (all replicas)", "vrate", 4.0, 0.01, 100_000.0, where=a,
+                          help="Poisson arrivals, split round-robin over the replicas."))
+prompt = int(state.number("Prompt tokens", "vprompt", 1024, 1, 10_000_000, step=1, where=b, help="Per request."))
+output = int(state.number("Output tokens", "voutput", 256, 2, 10_000_000, step=1, where=c, help="Per request."))
+slo_ttft = float(state.number("SLO: p99 time to first token (s, 0: none)", "vsttft", 1.0, 0.0, 3600.0, where=a,
+                              help="The 99th percentile TTFT a deployment must meet."))
+slo_tpot = float(state.number("SLO: p99 time per output token (s, 0: none)", "vstpot", 0.05, 0.0, 60.0, where=b,
+                              help="The 99th percentile time between output tokens."))
+price = float(state.number("USD per GPU-hour", "vprice", 2.5, 0.0, 10_000.0, where=c,
+                           help="Adds the cost per million output tokens."))
+if prompt + output > max_len:
+    st.error(f"Prompt + output tokens ({prompt + output:,}) exceed the max model length ({max_len:,}).")
+    st.stop()
+
+figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 and bandwidth x 0.8")
+flops, bw = gpu.peak("bf16"), gpu.bandwidth_bytes_per_s
+me, be, src = MATMUL_EFFICIENCY, BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
+if figures is not None:
+    if figures["flops_per_s"].get("bf16"):
+        flops, me = figures["flops_per_s"]["bf16"], 1.0
+    if figures["bandwidth_bytes_per_s"]:
+        bw, be = figures["bandwidth_bytes_per_s"], 1.0
+    src = f"measured on {figures['device']}"
+if not flops or not bw:
+    st.error(f"{gpu.name} has no bf16 peak or bandwidth in the catalog; measure it on the Benchmark page.")
+    st.stop()
+try:
+    model = step_model(spec, flops, bw, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, matmul_efficiency=me,
+                       bandwidth_efficiency=be)
+    kw = {"max_num_seqs": seqs, "max_num_batched_tokens": batched, "kv_capacity_tokens": mem.kv_cache_tokens}
+    sim = simulate_replicas(model, poisson_workload(SIM_REQUESTS, rate, prompt, output, seed=0), replicas, **kw)
+    pct = sim.percentiles()
+    slos = (slo_ttft or None, slo_tpot or None)
+    per = max_rate(model, prompt, output, *slos, requests=600, **kw) if any(slos) else None
+except ValueError as exc:
+    st.error(text.md(exc, 1000))
+    st.stop()
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Output tokens/s", f"{sim.throughput_tokens_per_s:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
+m2.metric("Time to first token, p99", fmt.duration(pct["ttft_s"]["p99"]),
+          help=f"Median {fmt.duration(pct['ttft_s']['p50'])}: queueing + prefill.")
+m3.metric("Time per output token, p99", fmt.duration(pct["tpot_s"]["p99"]),
+          help=f"Median {fmt.duration(pct['tpot_s']['p50'])}: one decode step shared by the running batch.")
+m4.metric("End to end, p99", fmt.duration(pct["e2e_s"]["p99"]), help=f"Median {fmt.duration(pct['e2e_s']['p50'])}.")
+cost = cost_per_million_tokens(replicas * tp, price, sim.throughput_tokens_per_s) if price else None
+lines = [f"Roofs: {flops * me / 1e12:,.0f} TFLOP/s and {bw * be / 1e9:,.0f} GB/s per GPU ({src})."]
+if per is not None:
+    need = replicas_for(rate, per)
+    lines.append(f"One replica meets the SLOs up to **{per:.3g} requests/s**: "
+                 + (f"this rate needs **{need} replica(s), {need * tp} GPUs**." if need else "no rate meets them."))
+if cost is not None:
+    lines.append(f"Cost at this rate: **{cost:,.3g} USD per million output tokens** ({replicas * tp} GPUs).")
+st.markdown(" ".join(lines))
+
+grid = rate * np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
+runs = [simulate_replicas(model, poisson_workload(600, float(x), prompt, output, seed=1), replicas, **kw).percentiles()
+        for x in grid]
+charts.show(st, latency_vs_rate(grid, [r["ttft_s"]["p99"] for r in runs], [r["tpot_s"]["p99"] for r in runs],
+                                slos[0], slos[1], "p99 latency against load"), width="stretch")
+
+results.publish("serving", {
+    "GPU KV cache size (tokens)": (mem.kv_cache_tokens, "number"), "max concurrency": (mem.max_concurrency, "number"),
+    "KV cache per GPU": (max(mem.kv_cache_bytes, 0), "bytes"), "weights per GPU": (mem.weights_bytes, "bytes"),
+    "output tokens/s": (sim.throughput_tokens_per_s, "number"), "TTFT p99": (pct["ttft_s"]["p99"], "seconds"),
+    "TPOT p99": (pct["tpot_s"]["p99"], "seconds")})
+
+st.subheader("Checked against vLLM's own start-up logs")
+rows = []
+for case in CASES:
+    for name, (logged, ours) in reproduce(case).items():
+        rows.append({"source": case.url, "model": case.model, "GPU": case.gpu, "tp": case.tp, "pp": case.pp,
+                     "max model len": case.max_model_len, "quantity": name, "logged": logged, "ours": round(ours, 4),
+                     "error %": round((ours - logged) / logged * 100, 2)})
+st.dataframe(rows, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
+           "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
+           "print nothing before it. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
+           "within 5 %).")
+
+with st.expander("Formulas, assumptions and sources"):
+    st.markdown(rf"""
+**Memory at start-up** (vLLM `v1/worker/gpu_worker.py`, `determine_available_memory`): KV cache = total x
+utilization - weights per GPU - activation peak of a profile forward of `max_num_batched_tokens` tokens - non-torch
+memory (CUDA context, NCCL). Here: {fmt.size(mem.requested_bytes)} - {fmt.size(mem.weights_bytes)} -
+{fmt.size(mem.activation_peak_bytes)} - {fmt.size(mem.non_torch_bytes)} = {fmt.size(mem.kv_cache_bytes)}.
+The activation peak and non-torch memory are estimates (vLLM's logs vary with version and torch.compile); CUDA
+graphs are captured after the KV cache is sized and come out of the headroom.
+
+**Blocks** (`v1/core/kv_cache_utils.py`): a page is `block_size` tokens of one layer, $b \cdot n_{{kv}}/tp \cdot
+(d_k + d_v) \cdot$ bytes (MLA: the latent $r + d_{{rope}}$ on every rank); blocks = KV // (pages of all layers).
+Sliding-window hybrids keep two block groups; a sliding group needs cdiv(min(window - 1 + batched tokens,
+max_len), block) + 1 blocks per request. Tokens = blocks // groups x block size; concurrency = blocks / blocks
+per request ({mem.blocks_per_request:,} here).
+
+**Latency** (`calc/serve_sim.py`): FCFS admission under max_num_seqs and the KV cache (reserved whole, no
+preemption), chunked prefill mixed with decodes, each step $\max(\text{{FLOPs}}/F, \text{{bytes}}/B)$ + tensor-parallel
+all-reduces; checked against M/D/1 queueing theory. Efficiencies are typical, not measured, unless the Benchmark
+page's figures are used; published throughputs are not yet compared.
+""")
