@@ -152,12 +152,12 @@ class TensorSpec:
 _BLK = re.compile(r"blk\.(\d+)\.")
 
 #: ModelSpec architecture -> gguf-py architecture name (``convert_hf_to_gguf.py`` model classes:
-#: Mistral and Mixtral are written as ``llama``; DeepSeek-V3 as ``deepseek2``).
+#: Mistral and Mixtral are written as ``llama``; DeepSeek-V2 and -V3 as ``deepseek2``).
 GGUF_ARCH = {
     "LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "MixtralForCausalLM": "llama",
     "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe",
     "Gemma2ForCausalLM": "gemma2", "Phi3ForCausalLM": "phi3", "GPT2LMHeadModel": "gpt2",
-    "DeepseekV3ForCausalLM": "deepseek2", "Gemma3ForCausalLM": "gemma3",
+    "DeepseekV3ForCausalLM": "deepseek2", "DeepseekV2ForCausalLM": "deepseek2", "Gemma3ForCausalLM": "gemma3",
 }
 
 
@@ -214,7 +214,7 @@ def _mlp(spec: ModelSpec, b: str, arch: str, i: int) -> list[TensorSpec]:
     if spec.layer_is_moe(i):
         f, n = spec.moe_intermediate_size, spec.num_experts
         t = [_f32(f"{b}.ffn_gate_inp.weight", h, n)]  # router: F32, never quantized
-        if arch == "deepseek2":
+        if getattr(spec.layout.kind(i).ffn, "router_buffer", False):  # DeepSeek-V3's score-correction bias
             t.append(_f32(f"{b}.exp_probs_b.bias", n))
         t += [_w(f"{b}.ffn_gate_exps.weight", h, f, n), _w(f"{b}.ffn_up_exps.weight", h, f, n),
               _w(f"{b}.ffn_down_exps.weight", f, h, n)]

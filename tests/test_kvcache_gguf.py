@@ -85,3 +85,16 @@ def test_gemma3_gguf_tensors_and_published_files():
     headers = [gb * 1e9 - quantize_model(m, f).tensor_bytes for f, gb in published_gb.items()]
     assert max(headers) - min(headers) <= 1.0e6, headers
     assert 3e6 < min(headers) < 10e6  # a 262,144-token vocabulary's header, several MB
+
+
+def test_deepseek_v2_lite_gguf_tensors():
+    """DeepSeek-V2-Lite (published config: 15,706,484,224 parameters; no q compression, no router-bias buffer)
+    as convert_hf_to_gguf writes it (deepseek2: kv_b split into k_b / v_b; exp_probs_b only for V3's buffer)."""
+    from math import prod
+
+    from calc.gguf import gguf_tensors
+
+    m = spec("DeepSeek-V2-Lite")
+    tensors = gguf_tensors(m)
+    assert sum(prod(t.shape) for t in tensors) == 15_706_484_224
+    assert not any("exp_probs_b" in t.name for t in tensors) and any(t.name == "blk.0.attn_q.weight" for t in tensors)
