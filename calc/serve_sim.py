@@ -77,15 +77,18 @@ class StepModel:
         return (max(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
                 + self.allreduce_s_per_step + self.overhead_s)
 
-    def decode_stretch(self, n: int, kv_positions: float, kmax: int, limit: float | None) -> tuple[int, float]:
-        """Up to ``kmax`` decode steps of ``n`` sequences whose contexts start at ``kv_positions`` in all and grow by
-        ``n`` a step: (steps, seconds) until the step during which ``limit`` seconds pass (all ``kmax`` if None or
-        not reached). Closed form: step j takes ``max(c, m0 + j dm) + a``."""
-        c = (n * self.flops_per_token + n * self.head_flops) / self.flops_per_s
-        w = self.weights_read(n)
+    def decode_stretch(self, n: int, kv_positions: float, kmax: int, limit: float | None,
+                       tokens: int | None = None) -> tuple[int, float]:
+        """Up to ``kmax`` steps in which ``n`` decoding sequences, whose contexts start at ``kv_positions`` in all,
+        each add a token (``tokens``: the step's tokens when prompt chunks ride along; default ``n``): (steps,
+        seconds) until the step during which ``limit`` seconds pass (all ``kmax`` if None or not reached).
+        Closed form: step j takes ``max(c, m0 + j dm) + a``."""
+        tokens = n if tokens is None else tokens
+        c = (tokens * self.flops_per_token + n * self.head_flops) / self.flops_per_s
+        w = self.weights_read(tokens)
         m0 = (w + kv_positions * self.kv_bytes_per_token) / self.bytes_per_s
         dm = n * self.kv_bytes_per_token / self.bytes_per_s
-        a = n * self.allreduce_s_per_token + self.allreduce_s_per_step + self.overhead_s
+        a = tokens * self.allreduce_s_per_token + self.allreduce_s_per_step + self.overhead_s
         js = 0 if c <= m0 else (kmax if dm <= 0 else min(kmax, math.ceil((c - m0) / dm)))
 
         def total(k: int) -> float:
@@ -218,7 +221,18 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
             kv_used += prompt[nxt] + out[nxt]
             nxt += 1
         nd = len(heap)
-        if pre:
+        if pre and budget_all - nd > 0 and pre[0][1] >= 3 * (budget_all - nd):
+            # a long prompt: full chunks of the same size until it nears its end or a decode finishes
+            budget = budget_all - nd
+            kmax = pre[0][1] // budget - 1
+            if heap:
+                kmax = min(kmax, heap[0][0] - g)
+            k, dt = model.decode_stretch(nd, ctx_sum, kmax, None, tokens=budget_all)
+            pre[0][1] -= k * budget
+            t += dt
+            g += k
+            ctx_sum += nd * k
+        elif pre:
             budget, p_tok, finished = budget_all - nd, 0, []
             while pre and budget > 0:
                 take = min(budget, pre[0][1])

@@ -189,8 +189,23 @@ def test_decode_stretch_closed_form_matches_step_by_step():
             steps = sum(m.step_s(n, n, ctx + j * n) for j in range(300))
             assert k == 300 and total == pytest.approx(steps, rel=1e-9)
             k, part = m.decode_stretch(n, ctx, 300, total / 3)
+            chunked = m.decode_stretch(n, ctx, 50, None, tokens=n + 2048)[1]
+            assert chunked == pytest.approx(sum(m.step_s(n + 2048, n, ctx + j * n) for j in range(50)), rel=1e-9)
             before = sum(m.step_s(n, n, ctx + j * n) for j in range(k - 1))
             assert before < total / 3 * (1 + 1e-9) and total / 3 <= part * (1 + 1e-9)
+
+
+def test_long_prompts_cost_a_bounded_number_of_events():
+    """Chunked prefill of a long prompt is jumped over like a decode stretch: a 200,000-token prompt is 25 chunks of
+    8,192 but a handful of events, and its time to first token is the sum of its chunk steps."""
+    from calc.serve_sim import poisson_workload, simulate
+
+    m = _h100_model("Meta-Llama-3-8B")
+    r = simulate(m, poisson_workload(1, 1.0, 200_000, 2), max_num_batched_tokens=8192)
+    assert r.events < 10
+    chunks = [8192] * (200_000 // 8192) + [200_000 % 8192]
+    assert r.ttft_s[0] == pytest.approx(sum(m.step_s(c, 1 if i == len(chunks) - 1 else 0, 0)
+                                            for i, c in enumerate(chunks)), rel=1e-9)
 
 
 def test_saturated_throughput_is_the_roofline_of_a_full_batch():
