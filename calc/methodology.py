@@ -236,4 +236,14 @@ METHODS: tuple[Method, ...] = (
            "calc/serve_sim.py: simulate, max_rate",
            ("tests/test_serve.py::test_one_at_a_time_is_an_md1_queue",
             "tests/test_serve.py::test_more_replicas_never_worse")),
+    Method("Compute", "Training step time of a parallel layout (cluster planner)",
+           r"step = compute (hardware FLOPs / N / (peak $\cdot e(h/t)$), $e(x) = e_{max} x/(x+x_{1/2})$) + exposed TP, "
+           r"CP, EP, PP communication + bubble $(p-1)/(m v)$ of the pipelined part + exposed DP reduce-scatter / "
+           r"all-gather + optimizer (memory-bound); collectives at nccl-tests bus bandwidth ($(n-1)/n$ per "
+           r"all-gather/reduce-scatter, $2(n-1)/n$ all-reduce)",
+           "Narayanan et al. 2021 (sec. 2.2, Table 1: fit of $e$); Korthikanti et al. 2022 (sequence parallelism, "
+           "MFU/HFU); NVIDIA/nccl-tests doc/PERFORMANCE.md; Dubey et al. 2024 (Llama 3) Table 4",
+           "calc/plan.py", ("tests/test_plan.py::test_efficiency_is_the_fit_on_megatron_table1",
+                            "tests/test_plan.py::test_korthikanti_530b_mfu_within_15_percent",
+                            "tests/test_plan.py::test_korthikanti_cluster_best_layout_not_25_percent_faster")),
 )

@@ -13,7 +13,7 @@ import os
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("params", "models", "gpus", "gguf", "bench", "speed", "compute", "scaling", "memory", "serve")
+COMMANDS = ("params", "models", "gpus", "gguf", "bench", "speed", "compute", "scaling", "memory", "serve", "plan")
 
 
 class UsageError(Exception):

@@ -1,0 +1,79 @@
+"""``python -m calc plan``: the fastest parallel layouts of a training run on a cluster (``calc/plan.py``).
+
+    python -m calc plan --model Llama-3.1-405B --gpu "H100 SXM" --gpus 16384 --seq 8192 \\
+        --global-batch-tokens 16M --tokens 15.6T --top 5 --json
+    python -m calc plan ... --tp 8 --pp 16 --vpp 4          # pin knobs; the rest is searched
+"""
+
+from __future__ import annotations
+
+from calc.cli import emit_json, print_table
+from calc.cli.common import add_gpu_args, add_model_args, float_range, gpu_from_args, int_range, model_from_args
+
+_KNOBS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "recompute", "zero")
+
+
+def _quantity(lo: float, hi: float):
+    from calc.cli.common import Bounded
+
+    def parse(text: str) -> float:
+        from calc.cli.compute import quantity
+        return quantity(text)
+    return Bounded(lo, hi, parse=parse)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("plan", help="training-cluster planner: the fastest layouts (tp/pp/dp/cp/ep), step time, MFU")
+    add_model_args(p)
+    add_gpu_args(p, "catalog GPU (see `python -m calc gpus`)", default="H100 SXM")
+    p.add_argument("--gpus", type=int_range(1, 10_000_000), required=True, help="GPUs in the job")
+    p.add_argument("--gpus-per-node", type=int_range(1, 1024), default=8, help="GPUs joined by the intra-node link")
+    p.add_argument("--seq", type=int_range(1, 100_000_000), default=4096, help="sequence length (tokens)")
+    p.add_argument("--global-batch-tokens", type=_quantity(1, 1e12), required=True,
+                   help="tokens per iteration (e.g. 4M), rounded to whole sequences of --seq")
+    p.add_argument("--tokens", type=_quantity(1, 1e18), default=None, help="training tokens, for days and cost")
+    p.add_argument("--precision", choices=("bf16", "fp8"), default="bf16", help="matmul precision of the peak")
+    p.add_argument("--price", type=float_range(0, 10_000, "$/GPU-hour"), default=0.0, help="$ per GPU-hour")
+    p.add_argument("--matmul-efficiency", type=float_range(0.001, 1), default=None,
+                   help="share of the dense peak the matmuls sustain (default: the fitted curve of hidden/tp)")
+    p.add_argument("--intra-gbps", type=float_range(0.001, 1e6, "GB/s"), default=None,
+                   help="intra-node bus bandwidth per GPU in GB/s (default: the GPU's NVLink/PCIe row)")
+    p.add_argument("--inter-gbps", type=float_range(0.001, 1e6, "GB/s"), default=None,
+                   help="inter-node bandwidth per GPU in GB/s (default: the GPU's NIC row)")
+    k = p.add_argument_group("pin knobs (the others are searched)")
+    for name in ("tp", "pp", "dp", "cp", "ep", "vpp"):
+        k.add_argument(f"--{name}", type=int_range(1, 1_000_000), default=None, help=f"pin {name}")
+    k.add_argument("--micro-batch", type=int_range(1, 1_000_000), default=None, help="pin the micro-batch")
+    k.add_argument("--recompute", choices=("none", "selective", "full"), default=None, help="pin recompute")
+    k.add_argument("--zero", type=int_range(0, 3), default=None, help="pin the ZeRO stage")
+    p.add_argument("--top", type=int_range(1, 1000), default=5, help="layouts to list")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from calc.plan import Cluster, Job, plan_dict, search
+
+    model = model_from_args(args)
+    gpu = gpu_from_args(args, default="H100 SXM", need=("bandwidth", "flops"))
+    sequences = round(args.global_batch_tokens / args.seq)  # 16M at 8k: 1,953 sequences
+    if sequences < 1:
+        raise ValueError(f"--global-batch-tokens ({args.global_batch_tokens:g}) must hold at least one --seq "
+                         f"({args.seq:,}) sequence")
+    tokens = sequences * args.seq
+    cluster = Cluster(gpu, args.gpus, args.gpus_per_node,
+                      None if args.intra_gbps is None else args.intra_gbps * 1e9,
+                      None if args.inter_gbps is None else args.inter_gbps * 1e9, args.price)
+    job = Job(args.seq, tokens, args.precision, args.tokens, args.matmul_efficiency)
+    pins = {k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None}
+    rows = [plan_dict(p, job, args.price) for p in search(model, cluster, job, pins, args.top)]
+    if args.json:
+        emit_json({"layouts": rows})
+        return 0
+    table = [{"tp": r["tp"], "pp": r["pp"], "dp": r["dp"], "cp": r["cp"], "ep": r["ep"], "vpp": r["vpp"],
+              "mb": r["micro_batch"], "recompute": r["recompute"], "zero": r["zero"],
+              "GiB/GPU": f"{r['memory_per_gpu_bytes'] / 2**30:.1f}", "step s": f"{r['step_s']:.3f}",
+              "MFU": f"{r['mfu']:.1%}", "TFLOP/s/GPU": f"{r['model_tflops_per_gpu']:.0f}",
+              **({"days": f"{r['days']:.1f}"} if "days" in r else {})} for r in rows]
+    print_table(table)
+    return 0

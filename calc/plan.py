@@ -1,0 +1,452 @@
+"""Training-cluster planner: the time of one training iteration of a parallel layout, and a search over layouts.
+
+A layout is (tp, pp, dp, cp, ep, vpp, micro_batch, recompute, zero) on ``tp * pp * cp * dp`` GPUs; expert
+parallelism ``ep`` is carved out of the data-parallel ranks (Megatron-Core: ``ep`` divides ``dp``).
+The step time of one iteration (``step_time``) is the sum of what one GPU waits for:
+
+- compute: the FLOPs the GPU executes (``calc.compute.flops_per_token``: model FLOPs x 3 for training plus
+  the recomputed forward work) / (dense peak x ``matmul_efficiency``). Every GPU gets 1/N of the work
+  (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
+- tensor parallelism (Megatron-LM with sequence parallelism, Korthikanti et al. 2022 sec. 4.2.2): per layer
+  and micro-batch 2 all-gathers + 2 reduce-scatters of the ``b s h`` activation in the forward pass and as
+  many in the backward pass; full recompute re-runs the forward ones. Not overlapped (exposed).
+- context parallelism: per attention layer the K and V of the other ``cp - 1`` ranks arrive in the forward
+  pass (an all-gather, as Llama 3's all-gather CP, Dubey et al. 2024 sec. 3.3.2) and their gradients leave in
+  the backward pass (a reduce-scatter). Exposed.
+- expert parallelism: per MoE layer a dispatch and a combine all-to-all of the routed tokens (b s k h) in
+  the forward pass and two in the backward pass. Exposed.
+- pipeline: point-to-point sends of the ``b s h / tp`` activation at every stage boundary, forward and
+  backward, ``vpp`` times per micro-batch; and the bubble: the pipelined part of the step is stretched by
+  (p - 1) / (m v) (Narayanan et al. 2021 sec. 2.2.2, m micro-batches per pipeline, v chunks per GPU).
+- data parallelism: the gradients are reduce-scattered and the updated 16-bit parameters all-gathered over
+  ``dp`` (ZeRO-1 / Megatron's distributed optimizer; plain all-reduce moves the same bytes). The
+  reduce-scatter hides behind the backward pass of the last micro-batch and the all-gather behind the forward
+  pass of the first (``DP_OVERLAP``; Megatron-LM ``--overlap-grad-reduce --overlap-param-gather``); what does
+  not fit is exposed. ZeRO-3 all-gathers the parameters again for every micro-batch's forward and backward
+  pass (overlapped with that micro-batch's compute).
+- optimizer: memory-bound, ``OPTIMIZER_BYTES_PER_PARAM`` bytes of HBM traffic per parameter the GPU updates.
+
+Collectives follow nccl-tests' bus-bandwidth conventions (NVIDIA/nccl-tests ``doc/PERFORMANCE.md``): an
+all-reduce of S bytes over n ranks moves 2 (n - 1) / n x S per rank, an all-gather, a reduce-scatter or an
+all-to-all (n - 1) / n x S (S the whole gathered buffer), each at the link's bus bandwidth. A group inside a
+node uses the intra-node link (NVLink/NVSwitch, Infinity Fabric or PCIe), a group that spans nodes the
+network bandwidth per GPU (``LINKS``).
+
+MFU counts model FLOPs, HFU the FLOPs the GPUs execute (with recompute) (Chowdhery et al. 2022 "PaLM"
+Appendix B; Korthikanti et al. 2022 sec. 6). Memory per GPU is ``calc.memory.training_memory`` of the layout
+(context parallelism counted as a sequence of ``seq / cp`` per GPU; expert parallelism divides the expert
+weights' states by ``ep``; interleaving's extra in-flight activations are not counted).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
+from calc.gpus import GPU
+from calc.memory import TrainingSetup, training_memory
+from calc.models import ModelSpec, param_counts
+
+RECOMPUTE = ("none", "selective", "full")
+PRECISIONS = ("bf16", "fp8")
+
+#: Share of the dense tensor-core peak that a layer's matmuls sustain, growing with the width of the matmul
+#: one GPU runs (x = hidden / tp): e(x) = E_MAX x / (x + X_HALF). The two constants are fitted (least squares
+#: on the log of the ratio, ``fit_efficiency``) on Narayanan et al. 2021 Table 1's six largest rows (39.1B-1T,
+#: A100, the FLOP/s they report include recompute) with this module's communication model; every other
+#: published run in tests/test_plan.py is held out, and that test refits the constants.
+#: ``Job(matmul_efficiency=...)`` replaces the curve by one number (e.g. a measured matmul rate / peak).
+E_MAX = 0.71
+X_HALF = 425.0
+
+
+def matmul_efficiency(hidden: int, tp: int, e_max: float | None = None, x_half: float | None = None) -> float:
+    """e(x) = e_max x / (x + x_half), x = hidden / tp (see ``E_MAX``).
+
+    >>> round(matmul_efficiency(25600, 8), 3)  # Megatron's 1T model, tp 8
+    0.627
+    """
+    e_max = E_MAX if e_max is None else e_max
+    x_half = X_HALF if x_half is None else x_half
+    x = hidden / tp
+    return e_max * x / (x + x_half)
+
+#: Whether DP collectives overlap with the backward / forward pass of one micro-batch (see module docstring).
+DP_OVERLAP = True
+
+#: HBM traffic of one AdamW step per parameter: read fp32 master, momentum, variance (12 B) and the gradient
+#: (4 B, fp32 main grads as Megatron keeps them), write master, momentum, variance (12 B) and the 16-bit
+#: weight (2 B): 30 B.
+OPTIMIZER_BYTES_PER_PARAM = 30
+
+#: Bytes of a 16-bit activation or gradient element.
+ACT_BYTES = 2
+GRAD_BYTES = 2
+
+
+@dataclass(frozen=True)
+class Links:
+    """Bus bandwidth per GPU, bytes/s, one direction: inside a node and across nodes; with their source."""
+
+    intra_bytes_per_s: float
+    inter_bytes_per_s: float
+    source: str
+
+
+_NVL = "NVIDIA datasheet NVLink bandwidth (bidirectional total, halved for one direction)"
+#: Per-GPU link bandwidths keyed by ``calc.gpus`` names (GB = 1e9 B/s, one direction). Inter-node is the
+#: NIC per GPU of the reference system (DGX A100: 8x 200 Gb/s HDR; DGX H100/H200: 8x 400 Gb/s NDR; DGX
+#: B200: 8x 400 Gb/s; MI300X platform: 8x 400 Gb/s). Override with ``Cluster(intra_..., inter_...)``.
+LINKS: dict[str, Links] = {
+    "A100 SXM 40GB": Links(300e9, 25e9, _NVL + ": NVLink 3 600 GB/s; DGX A100 HDR 200 Gb/s per GPU"),
+    "A100 SXM 80GB": Links(300e9, 25e9, _NVL + ": NVLink 3 600 GB/s; DGX A100 HDR 200 Gb/s per GPU"),
+    "A100 PCIe 40GB": Links(32e9, 25e9, "PCIe Gen4 x16 32 GB/s per direction; 200 Gb/s NIC per GPU"),
+    "A100 PCIe 80GB": Links(32e9, 25e9, "PCIe Gen4 x16 32 GB/s per direction; 200 Gb/s NIC per GPU"),
+    "H100 SXM": Links(450e9, 50e9, _NVL + ": NVLink 4 900 GB/s; DGX H100 NDR 400 Gb/s per GPU"),
+    "H100 PCIe": Links(64e9, 50e9, "PCIe Gen5 x16 64 GB/s per direction; 400 Gb/s NIC per GPU"),
+    "H200": Links(450e9, 50e9, _NVL + ": NVLink 4 900 GB/s; DGX H200 NDR 400 Gb/s per GPU"),
+    "B200": Links(900e9, 50e9, _NVL + ": NVLink 5 1.8 TB/s; DGX B200 400 Gb/s per GPU"),
+    "B300": Links(900e9, 100e9, _NVL + ": NVLink 5 1.8 TB/s; ConnectX-8 800 Gb/s per GPU"),
+    "GB200": Links(900e9, 100e9, _NVL + ": NVLink 5 1.8 TB/s; ConnectX-8 800 Gb/s per GPU (NVL72 node)"),
+    "MI300X": Links(448e9, 50e9, "AMD MI300X datasheet: 7 Infinity Fabric links x 64 GB/s; 400 Gb/s NIC per GPU"),
+    "MI325X": Links(448e9, 50e9, "AMD MI325X datasheet: 7 Infinity Fabric links x 64 GB/s; 400 Gb/s NIC per GPU"),
+}
+#: A GPU without a row: PCIe Gen4 inside the node and a 100 Gb/s NIC (a stated guess; override it).
+DEFAULT_LINKS = Links(32e9, 12.5e9, "fallback: PCIe Gen4 x16 and 100 Gb/s Ethernet per GPU (assumption)")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    gpu: GPU
+    num_gpus: int
+    gpus_per_node: int = 8
+    intra_bytes_per_s: float | None = None  # None: LINKS[gpu.name]
+    inter_bytes_per_s: float | None = None
+    price_per_gpu_hour: float = 0.0
+
+    @property
+    def links(self) -> Links:
+        base = LINKS.get(self.gpu.name, DEFAULT_LINKS)
+        return Links(self.intra_bytes_per_s or base.intra_bytes_per_s, self.inter_bytes_per_s or base.inter_bytes_per_s,
+                     base.source)
+
+
+@dataclass(frozen=True)
+class Job:
+    seq_len: int
+    global_batch_tokens: int
+    precision: str = "bf16"  # dtype of the matmul peak: bf16 or fp8
+    tokens: float | None = None  # the training budget, for days and cost
+    matmul_efficiency: float | None = None  # None: the curve ``matmul_efficiency``
+
+    @property
+    def global_batch(self) -> int:
+        return self.global_batch_tokens // self.seq_len
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    vpp: int = 1
+    micro_batch: int = 1
+    recompute: str = "none"
+    zero: int = 1
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.cp * self.dp
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One layout's iteration: seconds per part (``breakdown``), utilisation and throughput."""
+
+    layout: Layout
+    breakdown: dict[str, float]
+    model_flops: float  # per iteration, the whole job
+    hardware_flops: float
+    num_gpus: int
+    peak_flops_per_s: float
+    tokens_per_step: int
+    memory_per_gpu_bytes: int | None = None
+
+    @property
+    def step_s(self) -> float:
+        return sum(self.breakdown.values())
+
+    @property
+    def mfu(self) -> float:
+        return self.model_flops / (self.num_gpus * self.step_s * self.peak_flops_per_s)
+
+    @property
+    def hfu(self) -> float:
+        return self.hardware_flops / (self.num_gpus * self.step_s * self.peak_flops_per_s)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens_per_step / self.step_s
+
+    @property
+    def model_tflops_per_gpu(self) -> float:
+        return self.mfu * self.peak_flops_per_s / 1e12
+
+    @property
+    def hardware_tflops_per_gpu(self) -> float:
+        return self.hfu * self.peak_flops_per_s / 1e12
+
+    def days(self, tokens: float) -> float:
+        return tokens / self.tokens_per_s / SECONDS_PER_DAY
+
+    def cost_usd(self, tokens: float, price_per_gpu_hour: float) -> float:
+        return tokens / self.tokens_per_s / SECONDS_PER_HOUR * self.num_gpus * price_per_gpu_hour
+
+
+def _ag_s(total_bytes: float, n: int, bw: float) -> float:
+    """All-gather / reduce-scatter / all-to-all of ``total_bytes`` over ``n`` ranks: (n-1)/n x S / busbw."""
+    return 0.0 if n <= 1 else total_bytes * (n - 1) / n / bw
+
+
+def _check(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
+    return value
+
+
+def check_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> None:
+    """``ValueError`` naming the knob when the layout cannot run the model on the cluster."""
+    for name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
+        _check(name, getattr(lay, name), 1, 1_000_000)
+    _check("zero", lay.zero, 0, 3)
+    if lay.recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {lay.recompute!r:.40}")
+    if model.num_heads % lay.tp or model.num_kv_heads % lay.tp:
+        raise ValueError(f"tp={lay.tp} must divide the attention heads ({model.num_heads}) and KV heads "
+                         f"({model.num_kv_heads})")
+    if lay.gpus != cluster.num_gpus:
+        raise ValueError(f"tp x pp x cp x dp = {lay.gpus} must equal the {cluster.num_gpus} GPUs")
+    if lay.tp > cluster.gpus_per_node:
+        raise ValueError(f"tp={lay.tp} must be <= the {cluster.gpus_per_node} GPUs of a node")
+    if lay.pp * lay.vpp > model.num_layers:
+        raise ValueError(f"pp x vpp = {lay.pp * lay.vpp} must be <= the {model.num_layers} layers")
+    if lay.vpp > 1 and lay.pp == 1:
+        raise ValueError("vpp > 1 needs pp > 1 (interleaved pipeline stages)")
+    if job.seq_len % (2 * lay.cp) and lay.cp > 1:
+        raise ValueError(f"cp={lay.cp}: the sequence {job.seq_len} must split into 2 x cp chunks")
+    if lay.ep > 1 and (not model.is_moe or model.num_experts % lay.ep or lay.dp % lay.ep):
+        raise ValueError(f"ep={lay.ep} must divide the experts ({model.num_experts if model.is_moe else 0}) "
+                         f"and dp ({lay.dp})")
+    if lay.pp > 1 and lay.zero >= 2:
+        raise ValueError(f"zero={lay.zero} with pp={lay.pp}: pipeline engines take ZeRO stage 0 or 1")
+    b = job.global_batch
+    if b < 1 or b % (lay.dp * lay.micro_batch):
+        raise ValueError(f"the global batch ({b} sequences) must be a multiple of dp x micro_batch = "
+                         f"{lay.dp * lay.micro_batch}")
+    if lay.vpp > 1 and (b // (lay.dp * lay.micro_batch)) % lay.pp:
+        raise ValueError("interleaved stages (vpp > 1) need the micro-batch count to be a multiple of pp")
+
+
+def _check_inputs(cluster: Cluster, job: Job) -> None:
+    _check("gpus", cluster.num_gpus, 1, 10_000_000)
+    _check("gpus_per_node", cluster.gpus_per_node, 1, 1024)
+    _check("seq_len", job.seq_len, 1, 100_000_000)
+    _check("global_batch_tokens", job.global_batch_tokens, job.seq_len, 10**12)
+    if job.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {job.precision!r:.40}")
+    if cluster.gpu.peak(job.precision) is None:
+        raise ValueError(f"{cluster.gpu.name} has no {job.precision} peak in the catalog")
+    e = job.matmul_efficiency
+    if e is not None and (isinstance(e, bool) or not isinstance(e, (int, float)) or not 0 < e <= 1):
+        raise ValueError(f"matmul_efficiency must be in (0, 1], got {e!r:.40}")
+    for name in ("intra_bytes_per_s", "inter_bytes_per_s"):
+        v = getattr(cluster, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 1e6 <= v <= 1e15):
+            raise ValueError(f"{name} must be in [1e6, 1e15] bytes/s, got {v!r:.40}")
+
+
+def _model_numbers(model: ModelSpec, seq_len: int) -> dict:
+    """What the step model reads from the architecture, once per model and sequence length."""
+    f = flops_per_token(model, seq_len)
+    c = param_counts(model)
+    moe_layers = sum(1 for i in range(model.num_layers) if model.layer_is_moe(i)) if model.is_moe else 0
+    return {"f": f, "params": c.total, "experts": c.components().get("experts", 0),
+            "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0}
+
+
+def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers: dict | None = None) -> Plan:
+    """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring."""
+    _check_inputs(cluster, job)
+    check_layout(model, cluster, job, lay)
+    nb = numbers or _model_numbers(model, job.seq_len)
+    f = nb["f"]
+    links = cluster.links
+    node = cluster.gpus_per_node
+    n = lay.gpus
+    peak = cluster.gpu.peak(job.precision)
+    tokens = job.global_batch * job.seq_len
+    m = job.global_batch // (lay.dp * lay.micro_batch)  # micro-batches per pipeline
+    hw_flops = f.hardware_training(lay.recompute) * tokens
+    model_flops = f.model_training * tokens
+    h, L = model.hidden_size, model.num_layers
+    eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(h, lay.tp)
+    # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace
+    chunks = lay.pp * lay.vpp
+    uneven = math.ceil(model.num_layers / chunks) * chunks / model.num_layers
+    compute = hw_flops / n / (peak * eff) * uneven
+    layers = L / lay.pp  # per GPU (all its virtual stages)
+    mb_tokens = lay.micro_batch * job.seq_len / lay.cp  # tokens of one micro-batch on one cp rank
+    act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
+    # tensor parallel: 4 AG/RS forward + 4 backward, +4 when full recompute re-runs the forward
+    tp_bw = links.intra_bytes_per_s if lay.tp <= node else links.inter_bytes_per_s
+    n_tp = 8 + (4 if lay.recompute == "full" else 0)
+    tp_s = m * layers * n_tp * _ag_s(act, lay.tp, tp_bw)
+    # context parallel: K and V of the whole sequence gathered (fwd), their grads reduce-scattered (bwd)
+    cp_bw = links.intra_bytes_per_s if lay.tp * lay.cp <= node else links.inter_bytes_per_s
+    kv = lay.micro_batch * job.seq_len * 2 * model.kv_dim * ACT_BYTES / lay.tp
+    cp_s = m * layers * (2 + (lay.recompute != "none")) * _ag_s(kv, lay.cp, cp_bw)
+    # expert parallel: dispatch + combine all-to-all forward, two backward
+    ep_bw = links.intra_bytes_per_s if lay.tp * lay.cp * lay.ep <= node else links.inter_bytes_per_s
+    moe_layers = nb["moe_layers"] / lay.pp
+    routed = mb_tokens * nb["topk"] * h * ACT_BYTES / lay.tp
+    ep_s = m * moe_layers * (4 + 2 * (lay.recompute == "full")) * _ag_s(routed, lay.ep, ep_bw)
+    # pipeline sends: forward activation + backward gradient at each of v boundaries per micro-batch
+    pp_bw = links.intra_bytes_per_s if lay.tp * lay.cp * lay.pp <= node else links.inter_bytes_per_s
+    pp_s = 0.0 if lay.pp == 1 else m * lay.vpp * 2 * (act / lay.tp) / pp_bw
+    pipelined = compute + tp_s + cp_s + ep_s + pp_s
+    bubble = pipelined * (lay.pp - 1) / (m * lay.vpp)
+    # data parallel over dp (expert weights over dp / ep)
+    dense = (nb["params"] - nb["experts"]) / (lay.tp * lay.pp)
+    experts = nb["experts"] / (lay.tp * lay.pp * lay.ep)
+    dp_span = lay.tp * lay.cp * lay.pp * lay.dp
+    dp_bw = links.intra_bytes_per_s if dp_span <= node else links.inter_bytes_per_s
+    # cp ranks also hold replicas of the weights: gradients reduce over dp x cp (Megatron's dp-cp group)
+    rs = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
+    ag = rs  # the 16-bit parameters, same size
+    one_mb = pipelined / m  # one micro-batch's forward + backward on this GPU
+    if lay.zero >= 3:  # parameters re-gathered for each micro-batch's forward and backward
+        exposed_dp = m * max(0.0, 2 * ag - one_mb) + (max(0.0, rs - one_mb * 2 / 3) if DP_OVERLAP else rs)
+    elif DP_OVERLAP:
+        exposed_dp = max(0.0, rs - one_mb * 2 / 3) + max(0.0, ag - one_mb / 3)
+    else:
+        exposed_dp = rs + ag
+    shard = (dense + experts) / (lay.dp * lay.cp if lay.zero >= 1 else 1)
+    optimizer = shard * OPTIMIZER_BYTES_PER_PARAM / cluster.gpu.bandwidth_bytes_per_s
+    breakdown = {"compute": compute, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s, "pp_comm": pp_s,
+                 "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}
+    return Plan(lay, breakdown, model_flops, hw_flops, n, peak, tokens)
+
+
+def layout_memory(model: ModelSpec, job: Job, lay: Layout) -> int:
+    """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep)."""
+    setup = TrainingSetup(precision="bf16-mixed", zero_stage=lay.zero, dp=lay.dp * lay.cp, tp=lay.tp, pp=lay.pp,
+                          sequence_parallel=lay.tp > 1, micro_batch=lay.micro_batch,
+                          seq_len=job.seq_len // lay.cp, recompute=lay.recompute)
+    mem = training_memory(model, setup)
+    total = mem.total
+    if lay.ep > 1:  # the memory model replicates experts over dp: take (1 - 1/ep) of their states back
+        c = param_counts(model).components().get("experts", 0)
+        states = mem.weights + mem.master_weights + mem.gradients + mem.optimizer_states
+        share = c / max(param_counts(model).total, 1)
+        total -= int(states * share * (1 - 1 / lay.ep))
+    return total
+
+
+def plan_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> Plan:
+    """Step time and memory of one layout."""
+    p = step_time(model, cluster, job, lay)
+    return replace(p, memory_per_gpu_bytes=layout_memory(model, job, lay))
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None):
+    """Every valid layout with the knobs in ``pins`` fixed (a dict of ``Layout`` field -> value)."""
+    pins = pins or {}
+    for k in pins:
+        if k not in Layout.__dataclass_fields__:
+            raise ValueError(f"unknown layout knob {k!r}; allowed: {', '.join(Layout.__dataclass_fields__)}")
+    n, b = cluster.num_gpus, job.global_batch
+    if "tp" in pins and (model.num_heads % pins["tp"] or model.num_kv_heads % pins["tp"]):
+        raise ValueError(f"tp={pins['tp']} must divide the attention heads ({model.num_heads}) and KV heads "
+                         f"({model.num_kv_heads})")
+    for k in ("tp", "pp", "cp", "dp"):
+        if k in pins and n % pins[k]:
+            raise ValueError(f"{k}={pins[k]} must divide the {n} GPUs")
+
+    def opts(name, values):
+        return [pins[name]] if name in pins else values
+
+    pow2 = [2**i for i in range(24)]
+    for tp in opts("tp", [t for t in _divisors(model.num_heads) if model.num_kv_heads % t == 0
+                          and t <= cluster.gpus_per_node and n % t == 0]):
+        for pp in opts("pp", [p for p in _divisors(model.num_layers) if n % (tp * p) == 0]):
+            for cp in opts("cp", [c for c in pow2 if c <= n and (c == 1 or job.seq_len % (2 * c) == 0)
+                                  and n % (tp * pp * c) == 0 and c <= 64]):
+                if n % (tp * pp * cp):
+                    continue
+                dp = n // (tp * pp * cp)
+                if "dp" in pins and pins["dp"] != dp:
+                    continue
+                eps = [1] if not model.is_moe else [e for e in _divisors(model.num_experts) if dp % e == 0]
+                for ep in opts("ep", eps):
+                    for mb in opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0]):
+                        m = b // (dp * mb) if b % (dp * mb) == 0 else 0
+                        vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and (model.num_layers // pp) % v == 0
+                                      and m % pp == 0]
+                        for vpp in opts("vpp", vpps):
+                            for rc in opts("recompute", list(RECOMPUTE)):
+                                for z in opts("zero", [0, 1] if pp > 1 else [0, 1, 2, 3]):
+                                    yield Layout(tp, pp, dp, cp, ep, vpp, mb, rc, z)
+
+
+def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5) -> list[Plan]:
+    """The ``top`` fastest layouts that fit the GPU's memory, fastest first.
+
+    Step times are cheap arithmetic; memory is the full training-memory model, so layouts are visited in
+    order of step time and memory is checked only until ``top`` fit.
+    """
+    _check_inputs(cluster, job)
+    _check("top", top, 1, 1000)
+    nb = _model_numbers(model, job.seq_len)
+    plans = []
+    for lay in candidate_layouts(model, cluster, job, pins):
+        try:
+            plans.append(step_time(model, cluster, job, lay, nb))
+        except ValueError:
+            continue
+    if not plans:
+        raise ValueError("no valid layout: check the pinned knobs against the GPU count, heads, layers and batch")
+    plans.sort(key=lambda p: p.step_s)
+    cap = cluster.gpu.usable_memory_bytes
+    out = []
+    for p in plans:
+        mem = layout_memory(model, job, p.layout)
+        if mem <= cap:
+            out.append(replace(p, memory_per_gpu_bytes=mem))
+            if len(out) == top:
+                break
+    if not out:
+        raise ValueError(f"no layout fits the {cluster.gpu.name}'s memory: add GPUs or shorten the sequence")
+    return out
+
+
+def plan_dict(p: Plan, job: Job | None = None, price_per_gpu_hour: float = 0.0) -> dict:
+    """The JSON row of ``python -m calc plan``."""
+    lay = p.layout
+    row = {"tp": lay.tp, "pp": lay.pp, "dp": lay.dp, "cp": lay.cp, "ep": lay.ep, "vpp": lay.vpp, "zero": lay.zero,
+           "micro_batch": lay.micro_batch, "recompute": lay.recompute,
+           "memory_per_gpu_bytes": p.memory_per_gpu_bytes, "step_s": p.step_s, "mfu": p.mfu, "hfu": p.hfu,
+           "tokens_per_s": p.tokens_per_s, "model_tflops_per_gpu": p.model_tflops_per_gpu,
+           "breakdown": dict(p.breakdown)}
+    if job is not None and job.tokens:
+        row["days"] = p.days(job.tokens)
+        row["cost_usd"] = p.cost_usd(job.tokens, price_per_gpu_hour)
+    if not all(math.isfinite(v) for v in row["breakdown"].values()):
+        raise ValueError("the step time is not finite for this layout")
+    return row

@@ -1,0 +1,150 @@
+"""The cluster planner (calc/plan.py) against published training runs.
+
+The matmul-efficiency curve (E_MAX, X_HALF) is fitted on Narayanan et al. 2021 Table 1's six largest rows
+and nothing else; ``test_efficiency_is_the_fit_on_megatron_table1`` refits it. Every other row here is held
+out: Korthikanti et al. 2022 and the Llama 3 paper (Dubey et al. 2024, Table 4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+import calc.plan as plan
+from calc.gpus import get_gpu
+from calc.models import ModelSpec
+from calc.plan import Cluster, Job, Layout, plan_layout, search, step_time
+from calc.presets import get_preset
+from tests.conftest import ROOT
+
+A100 = get_gpu("A100 SXM 80GB")
+H100 = get_gpu("H100 SXM")
+
+
+def gpt(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> ModelSpec:
+    """Megatron's GPT models: 4h MLP, LayerNorm, learned positions, vocabulary 51,200, sequence 2048."""
+    return ModelSpec.from_hf_config({"model_type": "gpt2", "n_embd": hidden, "n_layer": layers, "n_head": heads,
+                                     "vocab_size": vocab, "n_positions": seq}, name=f"GPT h={hidden}")
+
+
+# Narayanan et al. 2021 ("Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM"),
+# Table 1: (params B, heads, hidden, layers, tp, pp, GPUs, batch, TFLOP/s per GPU). Full recompute;
+# the TFLOP/s count the recomputed forward (their eq. 3), i.e. hardware FLOPs.
+MEGATRON_TABLE1 = [
+    (39.1, 64, 8192, 48, 8, 2, 512, 1536, 138),
+    (76.1, 80, 10240, 60, 8, 4, 1024, 1792, 140),
+    (145.6, 96, 12288, 80, 8, 8, 1536, 2304, 148),
+    (310.1, 128, 16384, 96, 8, 16, 1920, 2160, 155),
+    (529.6, 128, 20480, 105, 8, 35, 2520, 2520, 163),
+    (1008.0, 160, 25600, 128, 8, 64, 3072, 3072, 163),
+]
+
+
+def _table1_error(e_max: float, x_half: float) -> float:
+    total = 0.0
+    for _, a, h, L, t, p, n, b, pub in MEGATRON_TABLE1:
+        job = Job(2048, b * 2048, matmul_efficiency=plan.matmul_efficiency(h, t, e_max, x_half))
+        got = step_time(gpt(h, a, L), Cluster(A100, n), job,
+                        Layout(tp=t, pp=p, dp=n // (t * p), recompute="full", zero=0)).hardware_tflops_per_gpu
+        total += math.log(got / pub) ** 2
+    return total
+
+
+def test_efficiency_is_the_fit_on_megatron_table1():
+    """The constants are the least-squares fit on Table 1 (grid 0.01 x 25): no neighbour fits better."""
+    best = _table1_error(plan.E_MAX, plan.X_HALF)
+    for de, dx in ((0.01, 0), (-0.01, 0), (0, 25), (0, -25), (0.01, 25), (-0.01, -25)):
+        assert best <= _table1_error(plan.E_MAX + de, plan.X_HALF + dx) + 1e-12
+    assert math.sqrt(best / len(MEGATRON_TABLE1)) < 0.03  # the fitted rows themselves within 3% rms
+
+
+# Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models"), abstract and
+# sec. 6: the 530B GPT (hidden 20480, 128 heads, 105 layers) on 2240 A100s (tp 8, pp 35, dp 8, batch 2240,
+# sequence 2048): MFU 54.2% with sequence parallelism + selective recompute, 42.1% with full recompute.
+# The interleaving degree is not stated there: v = 1 (the plain 1F1B schedule) is used. Held out.
+@pytest.mark.parametrize("recompute, published_mfu", [("selective", 0.542), ("full", 0.421)])
+def test_korthikanti_530b_mfu_within_15_percent(recompute, published_mfu):
+    p = step_time(gpt(20480, 128, 105), Cluster(A100, 2240), Job(2048, 2240 * 2048),
+                  Layout(tp=8, pp=35, dp=8, recompute=recompute, zero=1))
+    assert p.mfu == pytest.approx(published_mfu, rel=0.15)
+
+
+def test_korthikanti_cluster_best_layout_not_25_percent_faster():
+    """The search on the same cluster and batch must not promise > 1.25x the published 54.2% MFU."""
+    best = search(gpt(20480, 128, 105), Cluster(A100, 2240), Job(2048, 2240 * 2048), top=1)[0]
+    assert best.mfu <= 1.25 * 0.542
+
+
+# Dubey et al. 2024 ("The Llama 3 Herd of Models"), Table 4: Llama 3 405B on H100s, tp 8, pp 16, 16M tokens
+# per batch: (GPUs, cp, dp, sequence, TFLOP/s per GPU (model FLOPs, "BF16 MFU" 43/41/38%)).
+LLAMA3_TABLE4 = [(8192, 1, 64, 8192, 430), (16384, 1, 128, 8192, 400), (16384, 16, 8, 131072, 380)]
+
+
+@pytest.mark.xfail(strict=True, reason="Llama 3 uses an interleaved schedule whose degree the paper does not "
+                   "state; with v = 1 the bubble (p - 1) / m of 15/32 and 15/16 makes the prediction 19-40% low")
+@pytest.mark.parametrize("gpus, cp, dp, seq, published", LLAMA3_TABLE4)
+def test_llama3_table4_within_15_percent(gpus, cp, dp, seq, published):
+    p = step_time(get_preset("Llama-3.1-405B"), Cluster(H100, gpus), Job(seq, 2048 * 8192),
+                  Layout(tp=8, pp=16, cp=cp, dp=dp, recompute="none", zero=1))
+    assert p.model_tflops_per_gpu == pytest.approx(published, rel=0.15)
+
+
+@pytest.mark.parametrize("gpus, cp, dp, seq, published", LLAMA3_TABLE4[:2] + [pytest.param(
+    *LLAMA3_TABLE4[2], marks=pytest.mark.xfail(strict=True, reason="at 131k tokens the planner finds cp 32 x ZeRO-3 "
+                                               "at ~520 TFLOP/s, 1.37x the published 380: long-context attention "
+                                               "kernels and CP load balance are not modelled"))])
+def test_llama3_cluster_best_layout_not_25_percent_faster(gpus, cp, dp, seq, published):
+    best = search(get_preset("Llama-3.1-405B"), Cluster(H100, gpus), Job(seq, 2048 * 8192), top=1)[0]
+    assert best.model_tflops_per_gpu <= 1.25 * published
+
+
+def test_breakdown_parts_move_the_right_way():
+    """Interleaving shrinks the bubble by v; full recompute adds the forward (HFU > MFU)."""
+    m, c, j = gpt(12288, 96, 96), Cluster(A100, 512), Job(2048, 512 * 2048)
+    one = step_time(m, c, j, Layout(tp=8, pp=8, dp=8, recompute="full"))
+    two = step_time(m, c, j, Layout(tp=8, pp=8, dp=8, vpp=2, recompute="full"))
+    assert two.breakdown["bubble"] < one.breakdown["bubble"] * 0.6
+    assert one.hfu == pytest.approx(one.mfu * 4 / 3, rel=0.05)  # full recompute: 4 passes for 3
+
+
+def test_bad_layouts_name_the_knob():
+    m, c, j = get_preset("Meta-Llama-3-8B"), Cluster(H100, 64), Job(4096, 4096 * 512)
+    with pytest.raises(ValueError, match="tp=3"):
+        plan_layout(m, c, j, Layout(tp=3, dp=64))
+    with pytest.raises(ValueError, match="must equal the 64 GPUs"):
+        plan_layout(m, c, j, Layout(tp=8, dp=4))
+    with pytest.raises(ValueError, match="ep="):
+        plan_layout(m, c, j, Layout(tp=8, dp=8, ep=2))
+
+
+def _cli(*argv):
+    return subprocess.run([sys.executable, "-m", "calc", "plan", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_json_sorted_and_pinned_gives_one():
+    base = ["--model", "Meta-Llama-3-8B", "--gpu", "H100 SXM", "--gpus", "64", "--seq", "8192",
+            "--global-batch-tokens", "4M", "--tokens", "1T", "--json"]
+    out = _cli(*base, "--top", "4")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["layouts"]
+    assert len(rows) == 4 and [r["step_s"] for r in rows] == sorted(r["step_s"] for r in rows)
+    assert all(r["tp"] * r["pp"] * r["dp"] * r["cp"] == 64 and r["memory_per_gpu_bytes"] > 0 for r in rows)
+    out = _cli(*base, "--tp", "8", "--pp", "1", "--cp", "1", "--vpp", "1", "--ep", "1", "--micro-batch", "1",
+               "--recompute", "selective", "--zero", "1")
+    one = json.loads(out.stdout)["layouts"]
+    assert len(one) == 1 and one[0]["tp"] == 8 and one[0]["dp"] == 8
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--tp", "3"], "tp=3"),
+    (["--seq", "0"], "--seq"),
+    (["--gpus", "1e30"], "--gpus"),
+])
+def test_cli_bad_input_one_line_exit_2(argv, needle):
+    out = _cli("--model", "Meta-Llama-3-8B", "--gpus", "64", "--global-batch-tokens", "4M", *argv)
+    assert out.returncode == 2 and needle in out.stderr and len(out.stderr.strip().splitlines()) == 1
