@@ -152,8 +152,9 @@ def _per_layer_reference(spec, s, stage):
     layers = _stage_layers(spec.num_layers, s.pp, stage)
     lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
     drop = config_dropout(spec, s.dropout)
+    seq_len = s.seq_len if s.device == "cpu" else None  # the CPU fallbacks' shapes follow the length
     kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora, dropout=drop,
-              device=s.device)
+              device=s.device, seq_len=seq_len)
     per_layer = [layer_terms(spec, i, **kw) for i in layers]
     shared = {x.name: x for terms in per_layer for x in terms if x.shared}
     p = k = 0.0
@@ -172,11 +173,17 @@ def _per_layer_reference(spec, s, stage):
                              s.sequence_parallel)
     ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), s.tp, s.sequence_parallel)
           for i in layers]
-    lp, lk = max(c[0] for c in ws), max(c[1] for c in ws)
+    full = [(0.0, 0.0)]
     if s.recompute == "full":
         kw["recompute"] = "none"
         full = [_coefficients(layer_terms(spec, i, **kw), s.tp, s.sequence_parallel) for i in layers]
-        lp, lk = lp + max(c[0] for c in full), lk + max(c[1] for c in full)
+        if seq_len is not None:  # the length known: the one layer whose backward and re-run forward need the most
+            ws, full = [(w[0] + f[0], w[1] + f[1]) for w, f in zip(ws, full, strict=True)], [(0.0, 0.0)]
+    if seq_len is not None:
+        lp, lk = max(ws, key=lambda c: c[0] + seq_len * c[1])
+    else:
+        lp, lk = max(c[0] for c in ws), max(c[1] for c in ws)
+    lp, lk = lp + max(c[0] for c in full), lk + max(c[1] for c in full)
     mult = 2 if s.rlhf == "dpo" else 1
     return p + mult * max(lp, head[0]), k + mult * max(lk, head[1])
 
