@@ -748,7 +748,8 @@ def _check_inference(model, s: InferenceSetup) -> None:
                              "not a parameter count")
         if s.tp > 1:
             raise ValueError("GGUF weights are served by llama.cpp; choose tp=1 (llama.cpp splits layers, not heads)")
-    if isinstance(model, ModelSpec) and model.num_heads % s.tp:
+    # a model without attention layers (Mamba) has no heads to split: engines shard its channels
+    if isinstance(model, ModelSpec) and model.num_heads % s.tp and any(b.is_attention for b in model.layout.kinds):
         raise ValueError(f"tp={s.tp} must divide the attention heads ({model.num_heads})")
 
 

@@ -192,3 +192,16 @@ def test_chunked_attention_flops_follow_the_chunk_mask():
         want = sum(per * n * sum(seen(p, ch) for p in range(past, past + new)) for per, n, _, ch in kinds)
         assert attention_flops(spec, new, past) == want
     assert chunk == 8
+
+
+def test_mamba_state_splits_over_tensor_parallel_gpus():
+    """A Mamba model (no attention heads) on 2 GPUs: accepted, each keeps half of every sequence's state
+    (engines shard d_inner); measured single-GPU state from transformers' cache."""
+    from calc.memory import InferenceSetup, inference_memory
+
+    model, spec, _ = _build("mamba")
+    _, state = _measured(model, 8)
+    one = inference_memory(spec, InferenceSetup(batch=BATCH, context=8))
+    two = inference_memory(spec, InferenceSetup(batch=BATCH, context=8, tp=2))
+    assert one.recurrent_state == sum(state) and two.recurrent_state == sum(state) // 2
+    assert one.kv_cache == two.kv_cache == 0
