@@ -21,6 +21,7 @@ from calc.serve import ServeSetup, kv_layout, pp_stage_layers, serve_memory, vll
 from calc.serve_logs import CASES, reproduce
 from calc.units import GIB
 from tests.conftest import ROOT
+from tests.hub_fixtures import fake, files  # noqa: F401 (the fake Hub fixtures)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.model}-{c.max_model_len}-tp{c.tp}-pp{c.pp}")
@@ -217,3 +218,18 @@ def test_saturated_throughput_is_the_roofline_of_a_full_batch():
     r = simulate(m, poisson_workload(3000, 1e4, 16, 512, seed=0), max_num_seqs=64)
     step = m.step_s(64, 64, 64 * (16 + 256))  # mid-way context
     assert r.throughput_tokens_per_s == pytest.approx(64 / step, rel=0.1)
+
+
+def test_cli_hf_weighs_the_checkpoint_as_published(fake, tmp_path):  # noqa: F811 (the fake Hub fixture)
+    """serve --hf reads the config and the safetensors headers (tests/hub_fake.py): the same layout as the preset,
+    the weights as the checkpoint's bytes (16,060,522,496 B for Llama-3-8B in BF16)."""
+    from tests.hub_fake import hub_env
+
+    env = hub_env(fake, tmp_path / "home")
+    outs = [subprocess.run([sys.executable, "-m", "calc", "serve", *m, "--json"], capture_output=True, text=True,
+                           cwd=ROOT, env=env, timeout=120) for m in (["--hf", "meta-llama/Meta-Llama-3-8B"],
+                                                                     ["--model", "Meta-Llama-3-8B"])]
+    assert all(o.returncode == 0 for o in outs), [o.stderr for o in outs]
+    hf, preset = (json.loads(o.stdout) for o in outs)
+    assert hf["weights_bytes"] == 16_060_522_496 == preset["weights_bytes"]
+    assert hf["kv_cache_blocks"] == preset["kv_cache_blocks"] and hf["page_bytes"] == preset["page_bytes"]
