@@ -1401,3 +1401,16 @@ WRAPPERS += (
     Wrapper(("qwen3_vl_moe_text",), "Qwen3VLMoeTextModel", "qwen3_vl_moe_text", {"tie_word_embeddings": False},
             text_defaults=_QWEN3_MOE_TEXT, text_key=None, text_family=_QWEN3_MOE_TEXT_FAMILY),
 )
+
+
+# Emu3 (modeling_emu3.py): a Llama-shaped text decoder; AutoModelForCausalLM builds Emu3ForCausalLM on the
+# composite config's text_config alone (the VQ-VAE image tokenizer belongs to Emu3ForConditionalGeneration,
+# which is refused: towers not modelled).
+_EMU3_TEXT = _llama_like(("emu3_text_model",), "Emu3TextModel",
+                         {"num_key_value_heads": 8, "hidden_act": "silu", "max_position_embeddings": 9216,
+                          "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False}, window=None)
+FAMILIES += (_EMU3_TEXT,)
+WRAPPERS += (
+    Wrapper(("emu3",), "Emu3ForCausalLM", "emu3_text_model", {"tie_word_embeddings": False},
+            text_defaults=_EMU3_TEXT.defaults, text_family=_EMU3_TEXT),
+)
