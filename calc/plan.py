@@ -385,7 +385,8 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
     pow2 = [2**i for i in range(24)]
     for tp in opts("tp", [t for t in _divisors(model.num_heads) if model.num_kv_heads % t == 0
                           and t <= cluster.gpus_per_node and n % t == 0]):
-        for pp in opts("pp", [p for p in _divisors(model.num_layers) if n % (tp * p) == 0]):
+        # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
+        for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
             for cp in opts("cp", [c for c in pow2 if c <= n and (c == 1 or job.seq_len % (2 * c) == 0)
                                   and n % (tp * pp * c) == 0 and c <= 64]):
                 if n % (tp * pp * cp):
@@ -397,7 +398,7 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                 for ep in opts("ep", eps):
                     for mb in opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0]):
                         m = b // (dp * mb) if b % (dp * mb) == 0 else 0
-                        vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and (model.num_layers // pp) % v == 0
+                        vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and pp * v <= model.num_layers
                                       and m % pp == 0]
                         for vpp in opts("vpp", vpps):
                             for rc in opts("recompute", list(RECOMPUTE)):
