@@ -158,6 +158,7 @@ GGUF_ARCH = {
     "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe",
     "Gemma2ForCausalLM": "gemma2", "Phi3ForCausalLM": "phi3", "GPT2LMHeadModel": "gpt2",
     "DeepseekV3ForCausalLM": "deepseek2", "DeepseekV2ForCausalLM": "deepseek2", "Gemma3ForCausalLM": "gemma3",
+    "Cohere2ForCausalLM": "cohere2",
 }
 
 
@@ -258,7 +259,9 @@ def gguf_tensors(spec: ModelSpec) -> tuple[TensorSpec, ...]:
         out.append(_w("output.weight", h, spec.vocab_size))
     for i in range(spec.num_layers):
         b = f"blk.{i}"
-        out += _norm(spec, f"{b}.attn_norm", h) + _norm(spec, f"{b}.ffn_norm", h)
+        out += _norm(spec, f"{b}.attn_norm", h)
+        if spec.norms_per_layer > 1:  # a parallel block (Cohere2) has its one input norm only
+            out += _norm(spec, f"{b}.ffn_norm", h)
         if arch in ("gemma2", "gemma3"):
             out += [_f32(f"{b}.post_attention_norm.weight", h), _f32(f"{b}.post_ffw_norm.weight", h)]
         out += _attention(spec, b, arch) + _mlp(spec, b, arch, i)

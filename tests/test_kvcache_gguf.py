@@ -98,3 +98,24 @@ def test_deepseek_v2_lite_gguf_tensors():
     tensors = gguf_tensors(m)
     assert sum(prod(t.shape) for t in tensors) == 15_706_484_224
     assert not any("exp_probs_b" in t.name for t in tensors) and any(t.name == "blk.0.attn_q.weight" for t in tensors)
+
+
+def test_cohere2_gguf_tensors_and_swa_cache():
+    """Command R7B (Cohere2, published config): one input norm per layer (parallel block), tied head; every one of
+    the 8,028,033,024 parameters transformers builds is in the GGUF tensor list, names within gguf-py's
+    MODEL_TENSORS[COHERE2]; llama.cpp caches its 24 sliding layers (window 4096, pattern 4) in SWA cells."""
+    import re
+    from math import prod
+
+    from gguf.constants import MODEL_ARCH, MODEL_TENSORS, TENSOR_NAMES
+
+    from calc.gguf import gguf_tensors
+
+    m = spec("c4ai-command-r7b-12-2024")
+    tensors = gguf_tensors(m)
+    assert sum(prod(t.shape) for t in tensors) == 8_028_033_024
+    allowed = {TENSOR_NAMES[t].replace("{bid}", "N") for t in MODEL_TENSORS[MODEL_ARCH.COHERE2]}
+    assert {re.sub(r"blk\.\d+\.", "blk.N.", t.name).rsplit(".", 1)[0] for t in tensors} <= allowed
+    per_token = 2 * 8 * 128 * 2
+    assert sum(kv_layer_bytes(m, 32768, "f16")) == (8 * 32768 + 24 * swa_cells(4096, 32768)) * per_token
+    assert swa_cells(4096, 32768) == 4608
