@@ -31,7 +31,8 @@ The KV memory is then cut into blocks (``vllm/v1/core/kv_cache_utils.py``):
   ``cdiv(max_model_len, block_size)``.
 - recurrent layers (Mamba, gated DeltaNet: ``MambaSpec``) hold one page per request (the fixed state); vLLM raises
   the attention block size to a multiple of 16 whose page is at least the state page and pads the state page to
-  it (``HybridAttentionMambaModelConfig``, ``vllm/model_executor/models/config.py``). Not yet checked against a log.
+  it (``HybridAttentionMambaModelConfig`` / ``_align_hybrid_block_size``): NVIDIA-Nemotron-Nano-9B-v2 gets the 672-token
+  block vLLM reports (vllm-project/vllm#24280, tests); its KV tokens are not yet checked against a log.
 
 Logged: ``GPU KV cache size: blocks // groups x block_size tokens`` and ``Maximum concurrency for L tokens per
 request: blocks / blocks-per-request`` (``_report_kv_cache_config`` / ``get_max_concurrency_for_kv_cache_config``).
@@ -222,6 +223,9 @@ def _layer_specs(spec: ModelSpec, s: ServeSetup, layers: range | None = None) ->
             conv, ssm = b.state_elements()
             if not conv and not ssm:
                 continue
+            channels, kernel = b.conv_state_shape()
+            if channels:  # vLLM keeps kernel - 1 conv inputs (MambaStateShapeCalculator), transformers kernel
+                conv = channels * (kernel - 1)
             # vLLM keeps the conv and SSM states in the model dtype unless mamba_ssm_cache_dtype says otherwise
             # (bf16 assumed for both).
             ls = _LayerSpec("state", (-(-conv // s.tp) + -(-ssm // s.tp)) * 2)

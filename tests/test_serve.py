@@ -233,3 +233,21 @@ def test_cli_hf_weighs_the_checkpoint_as_published(fake, tmp_path):  # noqa: F81
     hf, preset = (json.loads(o.stdout) for o in outs)
     assert hf["weights_bytes"] == 16_060_522_496 == preset["weights_bytes"]
     assert hf["kv_cache_blocks"] == preset["kv_cache_blocks"] and hf["page_bytes"] == preset["page_bytes"]
+
+
+def test_mamba_hybrid_attention_block_grows_to_the_state_page():
+    """vllm-project/vllm#24280: vLLM raises the attention block of NVIDIA-Nemotron-Nano-9B-v2 to 672 tokens so that
+    an attention page (8 KV heads x 128 x 2 x 2 B per token) covers a Mamba-2 state page (conv 3 x 12,288 + SSM
+    128 x 80 x 128, bf16). Only the two layer shapes enter; the layer pattern here is illustrative."""
+    from calc.models import ModelSpec
+
+    cfg = {"model_type": "nemotron_h", "hidden_size": 4480, "intermediate_size": 15680, "num_hidden_layers": 8,
+           "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128, "mamba_num_heads": 128,
+           "mamba_head_dim": 80, "ssm_state_size": 128, "n_groups": 8, "conv_kernel": 4, "expand": 2,
+           "hybrid_override_pattern": "M-M*M-M-", "vocab_size": 131072, "mlp_hidden_act": "relu2",
+           "tie_word_embeddings": False}
+    spec = ModelSpec.from_hf_config(cfg, name="NVIDIA-Nemotron-Nano-9B-v2 (shapes)")
+    lay = kv_layout(spec, ServeSetup(80 * GIB, max_model_len=131072), 10 * GIB)
+    assert lay.block_size == 672
+    # the state page is padded to the attention page: 672 tokens x 4,096 B
+    assert lay.page_bytes == 672 * 4096
