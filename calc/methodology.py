@@ -34,10 +34,14 @@ METHODS: tuple[Method, ...] = (
            "calc/models.py: ParamCounts.active",
            ("tests/test_models.py::test_active_parameters_of_moe_models",)),
     Method("Reference", "Number formats",
-           r"bits = sign + exponent + mantissa; eps $= 2^{-\text{mantissa}}$; range from finfo",
-           "IEEE 754; bfloat16; Micikevicius et al. 2022 (FP8); numpy / ml_dtypes finfo", "calc/dtypes.py",
+           r"bits = sign + exponent + mantissa; eps $= 2^{-\text{mantissa}}$; range from finfo; block formats add "
+           r"their shared scale: MXFP4 $4 + 8/32$, NVFP4 $4 + 8/16$ bits",
+           "IEEE 754; bfloat16; Micikevicius et al. 2022 (FP8); OCP Microscaling Formats v1.0 (FP4 E2M1, MXFP4); "
+           "NVIDIA NVFP4; numpy / ml_dtypes finfo", "calc/dtypes.py",
            ("tests/test_reference_data.py::test_float_layout_matches_finfo",
-            "tests/test_reference_data.py::test_bf16_has_fp32_range_and_less_precision")),
+            "tests/test_reference_data.py::test_bf16_has_fp32_range_and_less_precision",
+            "tests/test_number_formats.py::test_fp4_element_values_match_ml_dtypes_and_the_ocp_table",
+            "tests/test_number_formats.py::test_block_formats_bits_per_weight_match_llama_cpp_blocks")),
     Method("Reference", "Units", r"GB $=10^9$ B, GiB $=2^{30}$ B; 1B params x 4 B = 4.00 GB = 3.73 GiB",
            "IEC 80000-13; scipy.constants giga / gibi", "calc/units.py",
            ("tests/test_reference_data.py::test_units_rule_of_thumb",)),
@@ -116,9 +120,11 @@ METHODS: tuple[Method, ...] = (
            r"heads and KV heads ($\le 8$), $pp$ divides the layers, ZeRO over $dp$ (stages 2-3 only without pp); "
            r"ties prefer tp, then pp, then dp. Remedies: recompute, smaller micro-batch, 8-bit AdamW, ZeRO, a layout",
            "Megatron-LM (heads and layers split evenly); DeepSpeed pipeline engine (ZeRO 0/1 with pp); vLLM (serving tp)",
-           "calc/solvers.py: fewest_gpus, remedies",
+           "calc/solvers.py: fewest_gpus, remedies, single_changes",
            ("tests/test_solvers.py::test_fewest_gpus_equals_an_exhaustive_search",
-            "tests/test_solvers.py::test_qlora_on_a_4090_names_recompute_first")),
+            "tests/test_solvers.py::test_qlora_on_a_4090_names_recompute_first",
+            "tests/test_newcomer_verdict.py::"
+            "test_no_single_change_fits_each_lever_is_shown_with_its_number_and_zero_joins_the_combination")),
     Method("Models", "Checkpoint as published",
            r"from the safetensors headers: bytes $=\sum$ elements $\times$ dtype bits / 8 per tensor; parameters "
            r"unpack stored values (MXFP4 and bitsandbytes 4-bit: 2 per byte, GPTQ/AWQ: 32/bits per int32); "
