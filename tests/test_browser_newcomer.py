@@ -17,7 +17,7 @@ import pytest
 from calc.memory import TrainingSetup, training_memory
 from calc.presets import get_preset
 from calc.units import format_bytes
-from tests.browser_helpers import main, text_of, wait_for_rerun
+from tests.browser_helpers import main, open_expander, text_of, wait_for_rerun
 from tests.conftest import screenshot, start_server, wait_for_app
 from tests.test_browser_memory_pages import metric, wait_for_text
 
@@ -235,3 +235,28 @@ def test_lora_targets_are_all_readable(app, page):
         assert field["x"] <= tag["x"] and tag["x"] + tag["width"] <= field["x"] + field["width"], LORA_TARGETS[i]
         assert name.get_attribute("title") == LORA_TARGETS[i]
         assert name.evaluate("e => e.scrollWidth <= e.clientWidth"), LORA_TARGETS[i]  # not cut to "gate_pr..."
+
+
+def test_two_sessions_saving_at_once_in_one_workspace_keep_both(app, browser):
+    """Item 10 as two colleagues meet it: two browsers on one workspace link save different results at the same
+    moment; the Scenarios page of either lists both (tests/test_scenarios.py races two stores on one file)."""
+    import secrets
+
+    ws = "team-" + secrets.token_hex(6)
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for pg, model in zip(pages, ("GPT-2", "Llama-2-7B"), strict=True):
+            go(pg, f"{app}/models?model={model}&ws={ws}", "Share, export and save this result")
+            open_expander(pg, "Share, export and save this result")
+            pg.get_by_role("textbox", name="Scenario name").fill(f"{model} by me")
+        for pg in pages:  # both Enter presses go out before either answer comes back
+            pg.get_by_role("textbox", name="Scenario name").press("Enter")
+        for pg, model in zip(pages, ("GPT-2", "Llama-2-7B"), strict=True):
+            pg.get_by_text(f"Saved '{model} by me'").wait_for(timeout=60_000)
+        for pg in pages:
+            text = go(pg, f"{app}/scenarios?ws={ws}", "2 of at most")
+            assert "GPT-2 by me" in text and "Llama-2-7B by me" in text
+    finally:
+        for c in contexts:
+            c.close()
