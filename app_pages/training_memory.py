@@ -286,7 +286,8 @@ for note in b.notes:
 if engine_name != "plain":
     st.subheader(f"The step as {engine_name} allocates it")
     phases = engine_phases(model, setup)
-    st.dataframe(phases_table(phases, fmt.size), hide_index=True, width="stretch")
+    st.dataframe(phases_table(phases, fmt.size), hide_index=True, width="stretch",
+                 column_config={"bytes": st.column_config.NumberColumn(format="localized")})
     st.caption(f"Held between steps (after optimizer.step(), before zero_grad): "
                f"{fmt.size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
                "memory moves from the first to the second layer by layer. Defaults and buffers from "

@@ -90,7 +90,9 @@ METHODS: tuple[Method, ...] = (
            ("tests/test_engines.py::test_zero_paper_example_exact_with_plain_engine",
             "tests/test_engines.py::test_megatron_bytes_per_parameter_table",
             "tests/test_engines.py::test_fsdp2_shard_is_the_padded_chunk_of_every_parameter",
-            "tests/test_engines.py::test_deepspeed_estimates_equal_deepspeeds_functions")),
+            "tests/test_engines.py::test_deepspeed_estimates_equal_deepspeeds_functions",
+            "tests/test_sharded.py::test_every_rank_within_ten_percent_by_both_instruments",
+            "tests/test_sharded.py::test_one_case_measured_again_gives_the_committed_bytes")),
     Method("Memory", "Activations",
            r"per layer $b\,s\,(P + s\,K)$ from every tensor the block saves for backward (SwiGLU/GeLU, GQA, norms, "
            r"MoE); eager attention adds the $s \times s$ scores; full recompute keeps the layer input; logits and "

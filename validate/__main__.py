@@ -32,7 +32,7 @@ def _single(argv) -> int:
 def _sharded(deepspeed: bool = False) -> int:
     from validate import sharded
 
-    doc = sharded.run_deepspeed() if deepspeed else sharded.run(cases=sharded.CASES)
+    doc = sharded.run_deepspeed() if deepspeed else sharded.run()
     path = sharded.write(doc)
     rows = doc["records"]
     failed = [r for r in rows if not r["ok"]]

@@ -5,6 +5,8 @@ Run on a machine with a CUDA GPU, from the repository root::
     python -m validate.gpu_step            # about a minute on an H100/H200; writes validate/gpu_results.json
     python -m validate                     # folds those rows into validate/results.json (the page reads it)
     python -m validate.gpu_step --dry-run  # no GPU needed: prints the configurations and predictions only
+    python -m validate.gpu_step --engines  # DDP and FSDP2 under NCCL, one rank per GPU (validate.sharded);
+                                           # writes validate/gpu_sharded_results.json
 
 Each configuration is a real architecture from ``calc.presets`` with random weights (same shapes,
 same allocations as the trained checkpoint), trained with ``torch.optim.AdamW`` for two steps on
