@@ -151,3 +151,54 @@ CASES = (
     LogCase("https://github.com/vllm-project/recipes/pull/12", "Qwen3-Coder-480B-A35B", "H20 (dp=8)", 262144,
             utilization=0.95, kv_gib=55.65, request_gib=62.00, max_len_fit=235296),
 )
+
+
+@dataclass(frozen=True)
+class ThroughputCase:
+    """A published ``vllm bench serve`` result: ``requests`` requests of fixed lengths sent at once (request rate
+    inf) by a client that keeps at most ``concurrency`` in flight; the output tokens per second it measured."""
+
+    url: str
+    model: str
+    gpu: str
+    prompt_tokens: int
+    output_tokens: int
+    requests: int
+    concurrency: int
+    output_tokens_per_s: float
+    max_model_len: int = 32768
+    note: str = ""
+
+
+MUSHFIQ = "https://mushfiqrahman.dev/?p=1668"
+_MISTRAL = "Mistral-7B-Instruct-v0.3 as the v0.1 preset (same layers; vocabulary 32,768 vs 32,000, <0.1 % of the bytes)"
+THROUGHPUT_CASES = tuple(
+    ThroughputCase(MUSHFIQ, "Mistral-7B-v0.1", "RTX 4090", 256, 128, 300, c, tps, note=_MISTRAL)
+    for c, tps in ((4, 210), (8, 377), (16, 644), (32, 975), (48, 1190)))
+
+
+def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None = None,
+                         bandwidth_efficiency: float | None = None) -> float:
+    """Our output tokens/s for ``case``: a client keeping ``concurrency`` requests in flight is a server admitting
+    at most that many (max_num_seqs) with every request queued at t = 0; KV capacity and batch defaults as vLLM
+    gives them on that GPU (calc/serve.py); efficiencies default to calc/serve_sim.py's typical figures."""
+    from calc.gpus import get_gpu
+    from calc.serve import vllm_batch_defaults
+    from calc.serve_sim import BANDWIDTH_EFFICIENCY, MATMUL_EFFICIENCY, poisson_workload, simulate, step_model
+
+    gpu = get_gpu(case.gpu)
+    spec = get_preset(case.model) if case.model not in CONFIGS else case_spec(case.model)
+    batched, seqs = vllm_batch_defaults(gpu.memory_bytes, gpu.name)
+    mem = serve_memory(spec, ServeSetup(gpu.memory_bytes, max_model_len=case.max_model_len,
+                                        max_num_batched_tokens=batched, max_num_seqs=seqs))
+    model = step_model(spec, gpu.peak("bf16"), gpu.bandwidth_bytes_per_s,
+                       matmul_efficiency=matmul_efficiency or MATMUL_EFFICIENCY,
+                       bandwidth_efficiency=bandwidth_efficiency or BANDWIDTH_EFFICIENCY)
+    w = poisson_workload(case.requests, 1e6, case.prompt_tokens, case.output_tokens, seed=0)
+    r = simulate(model, w, max_num_seqs=min(case.concurrency, seqs), max_num_batched_tokens=batched,
+                 kv_capacity_tokens=mem.kv_cache_tokens)
+    return r.throughput_tokens_per_s
+
+
+def case_spec(name: str) -> ModelSpec:
+    return ModelSpec.from_hf_config(CONFIGS[name], name=name)

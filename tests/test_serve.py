@@ -18,7 +18,7 @@ import pytest
 
 from calc.presets import get_preset
 from calc.serve import ServeSetup, kv_layout, pp_stage_layers, serve_memory, vllm_batch_defaults
-from calc.serve_logs import CASES, reproduce
+from calc.serve_logs import CASES, THROUGHPUT_CASES, reproduce
 from calc.units import GIB
 from tests.conftest import ROOT
 from tests.hub_fixtures import fake, files  # noqa: F401 (the fake Hub fixtures)
@@ -207,6 +207,17 @@ def test_long_prompts_cost_a_bounded_number_of_events():
     chunks = [8192] * (200_000 // 8192) + [200_000 % 8192]
     assert r.ttft_s[0] == pytest.approx(sum(m.step_s(c, 1 if i == len(chunks) - 1 else 0, 0)
                                             for i, c in enumerate(chunks)), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", THROUGHPUT_CASES,
+                         ids=lambda c: f"{c.model}-{c.gpu}-c{c.concurrency}")
+def test_published_vllm_throughput_within_30_percent(case):
+    """vllm bench serve results (mushfiqrahman.dev: Mistral-7B on an RTX 4090, 256 in / 128 out, 300 requests at
+    concurrency 4-48) against the simulation with the default efficiencies (issue 16: within 30 %). Ours: +2 % at 4
+    to +16 % at 48 (vLLM's per-step overheads grow with the batch; the roofline has none)."""
+    from calc.serve_logs import reproduce_throughput
+
+    assert reproduce_throughput(case) == pytest.approx(case.output_tokens_per_s, rel=0.30), case.url
 
 
 def test_saturated_throughput_is_the_roofline_of_a_full_batch():
