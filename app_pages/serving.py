@@ -164,9 +164,9 @@ st.subheader("Checked against vLLM's own start-up logs")
 rows = []
 for case in CASES:
     for name, (logged, ours) in reproduce(case).items():
-        rows.append({"source": case.url, "model": case.model, "GPU": case.gpu, "tp": case.tp, "pp": case.pp,
-                     "max model len": case.max_model_len, "quantity": name, "logged": logged, "ours": round(ours, 4),
-                     "error %": round((ours - logged) / logged * 100, 2)})
+        rows.append({"model": case.model, "quantity": name, "logged": logged, "ours": round(ours, 4),
+                     "error %": round((ours - logged) / logged * 100, 2), "GPU": case.gpu, "tp": case.tp,
+                     "pp": case.pp, "max model len": case.max_model_len, "source": case.url})
 st.dataframe(rows, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
            "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
