@@ -406,8 +406,10 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                                     yield Layout(tp, pp, dp, cp, ep, vpp, mb, rc, z)
 
 
-def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5) -> list[Plan]:
-    """The ``top`` fastest layouts that fit the GPU's memory, fastest first.
+def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
+           require_fit: bool = True) -> list[Plan]:
+    """The ``top`` fastest layouts that fit the GPU's memory, fastest first (``require_fit=False``: whether they
+    fit or not, each with its memory, so that a published layout can be shown beside its memory estimate).
 
     Step times are cheap arithmetic; memory is the full training-memory model, so layouts are visited in
     order of step time and memory is checked only until ``top`` fit.
@@ -428,7 +430,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     out = []
     for p in plans:
         mem = layout_memory(model, job, p.layout)
-        if mem <= cap:
+        if mem <= cap or not require_fit:
             out.append(replace(p, memory_per_gpu_bytes=mem))
             if len(out) == top:
                 break

@@ -38,6 +38,8 @@ PAGES: tuple[PageInfo, ...] = (
              "How do the setups I saved compare, and how do I send them to a colleague?", "Share"),
     PageInfo("app_pages/benchmark.py", "Benchmark", "benchmark", ":material/speed:",
              "What matmul TFLOPS and memory bandwidth does my own hardware really reach?", "Hardware"),
+    PageInfo("app_pages/planner.py", "Cluster planner", "planner", ":material/hub:",
+             "Which tp/pp/dp/cp layout trains this model fastest on my cluster, and at what MFU?", "Compute & scaling"),
     PageInfo("app_pages/serving.py", "Serving planner", "serving", ":material/dns:",
              "How many tokens of KV cache will vLLM give me, how many users fit, and how many GPUs for my load?",
              "Hardware"),

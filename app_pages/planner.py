@@ -1,0 +1,127 @@
+"""Cluster planner: the fastest parallel layouts (tp, pp, dp, cp, ep, vpp, micro-batch, recompute, ZeRO) of a
+training run on a cluster, with the step time broken down and MFU derived (calc/plan.py), and the published runs
+it is checked against (calc/plan_runs.py)."""
+
+import streamlit as st
+
+from calc.plan import LINKS, RECOMPUTE, Cluster, Job, plan_dict, search
+from calc.plan_runs import runs_table
+from ui import charts, pickers, results, state, text
+from ui import format as fmt
+from ui.figures_planner import step_bars
+
+st.title("Cluster planner")
+st.caption("The fastest way to lay a training run out on a cluster: every valid combination of tensor, pipeline, "
+           "context, expert and data parallelism, micro-batch, recompute and ZeRO stage that fits in memory, ranked "
+           "by the time of one iteration, with MFU derived from the layout instead of typed in.")
+
+spec, gpu = pickers.current_model(), pickers.current_gpu()
+links = LINKS.get(gpu.name)
+a, b, c = st.columns(3)
+gpus = int(state.number("GPUs", "plgpus", 64, 1, 1_000_000, step=1, where=a, help="GPUs in the job."))
+per_node = int(state.number("GPUs per node", "plnode", 8, 1, 1024, step=1, where=a,
+                            help="GPUs joined by the intra-node link (NVLink/NVSwitch); tensor parallelism stays inside."))
+seq = int(state.number("Sequence length", "plseq", 4096, 128, 10_000_000, step=1, where=b, help="Tokens per sequence."))
+batch_m = float(state.number("Global batch (million tokens)", "plgbt", 4.0, 0.001, 1_000.0, where=b,
+                             help="Tokens per iteration, rounded to whole sequences."))
+tokens_t = float(state.number("Training tokens (trillions)", "pltok", 1.0, 0.0, 1_000.0, where=c,
+                              help="For days and cost; 0: none."))
+price = float(state.number("USD per GPU-hour", "plprice", 2.0, 0.0, 10_000.0, where=c, help="For the cost."))
+precision = state.select("Matmul precision", "plprec", ("bf16", "fp8"), "bf16", where=c,
+                         help="Whose dense peak the matmuls run at.")
+with st.expander("Links and pinned knobs"):
+    d, e, f = st.columns(3)
+    intra = float(state.number("Intra-node GB/s per GPU (0: catalog)", "plintra", 0.0, 0.0, 100_000.0, where=d,
+                               help="Bus bandwidth inside a node, one direction. "
+                                    + (f"Catalog: {links.intra_bytes_per_s / 1e9:g} GB/s ({links.source})." if links
+                                       else "No catalog row for this GPU: PCIe Gen4 assumed.")))
+    inter = float(state.number("Inter-node GB/s per GPU (0: catalog)", "plinter", 0.0, 0.0, 100_000.0, where=d,
+                               help="Network bandwidth per GPU across nodes (InfiniBand/RoCE). "
+                                    + (f"Catalog: {links.inter_bytes_per_s / 1e9:g} GB/s." if links else "")))
+    pins = {}
+    for key, label, where in (("tp", "Pin tp (0: search)", e), ("pp", "Pin pp (0: search)", e),
+                              ("cp", "Pin cp (0: search)", e), ("vpp", "Pin vpp (0: search)", f),
+                              ("micro_batch", "Pin micro-batch (0: search)", f)):
+        v = int(state.number(label, "pl" + key.replace("_", "")[:5], 0, 0, 100_000, step=1, where=where,
+                             help=f"Fix {key} and search the rest."))
+        if v:
+            pins[key] = v
+    rc = state.select("Pin recompute", "plrc", ("search",) + RECOMPUTE, "search", where=f, help="Activation recompute.")
+    if rc != "search":
+        pins["recompute"] = rc
+    zero = state.select("Pin ZeRO stage", "plzero", ("search", "0", "1", "2", "3"), "search", where=f,
+                        help="ZeRO / distributed-optimizer stage over the data-parallel ranks.")
+    if zero != "search":
+        pins["zero"] = int(zero)
+top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, help="The fastest that fit."))
+
+try:
+    sequences = max(round(batch_m * 1e6 / seq), 1)
+    cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
+    job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None)
+    try:
+        plans = search(spec, cluster, job, pins, top)
+    except ValueError as exc:
+        if not str(exc).startswith("no layout fits"):
+            raise
+        plans = search(spec, cluster, job, pins, top, require_fit=False)
+        st.warning(f"No layout fits {text.md(gpu.name)}'s memory by the Training memory page's estimate; the fastest "
+                   "are shown anyway, with the memory they would need (a published run that did fit means the "
+                   "estimate is high for its stack).")
+    rows = [plan_dict(p, job, price) for p in plans]
+except ValueError as exc:
+    st.error(text.md(exc, 1000))
+    st.stop()
+
+best = rows[0]
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Best step time", fmt.duration(best["step_s"]),
+          help=f"tp {best['tp']} pp {best['pp']} cp {best['cp']} ep {best['ep']} dp {best['dp']}, vpp {best['vpp']}, "
+               f"micro-batch {best['micro_batch']}, {best['recompute']} recompute, ZeRO-{best['zero']}")
+m2.metric("MFU", f"{best['mfu']:.1%}", help=f"HFU (with recompute) {best['hfu']:.1%}.")
+m3.metric("Tokens/s", f"{best['tokens_per_s']:,.0f}", help=f"{best['model_tflops_per_gpu']:.0f} model TFLOP/s per GPU.")
+if "days" in best:
+    m4.metric("Days", f"{best['days']:,.1f}", help=f"{best['cost_usd']:,.0f} USD at {price:g} USD/GPU-hour.")
+
+table = [{"tp": r["tp"], "pp": r["pp"], "cp": r["cp"], "ep": r["ep"], "dp": r["dp"], "vpp": r["vpp"],
+          "micro-batch": r["micro_batch"], "recompute": r["recompute"], "ZeRO": r["zero"],
+          "memory/GPU": fmt.size(r["memory_per_gpu_bytes"]), "step s": round(r["step_s"], 4),
+          "MFU %": round(r["mfu"] * 100, 1), "HFU %": round(r["hfu"] * 100, 1),
+          "TFLOP/s/GPU": round(r["model_tflops_per_gpu"], 1), "tokens/s": round(r["tokens_per_s"]),
+          **({"days": round(r["days"], 2), "cost USD": round(r["cost_usd"])} if "days" in r else {})} for r in rows]
+st.dataframe(table, width="stretch")
+labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
+          f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
+charts.show(st, step_bars(labels, [r["breakdown"] for r in rows],
+                          f"{text.html(spec.name)} on {gpus:,} x {text.html(gpu.name)}: time of one iteration"),
+            width="stretch")
+
+results.publish("planner", {"best step time": (best["step_s"], "seconds"), "MFU": (best["mfu"], "number"),
+                            "tokens/s": (best["tokens_per_s"], "number"),
+                            "model TFLOP/s per GPU": (best["model_tflops_per_gpu"], "number")})
+
+st.subheader("Reported runs: prediction against publication")
+st.dataframe([{**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()],
+             width="stretch")
+st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
+           "within 15%). The efficiency curve was fitted on the six 'fit' rows only. The Llama 3 rows miss: the "
+           "paper does not state its interleaving degree, and v = 1 leaves a large pipeline bubble.")
+
+with st.expander("Formulas, assumptions and sources"):
+    st.markdown(r"""
+**Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
+data-parallel communication + optimizer step.
+- Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
+  $\times\ e$), $e(x) = 0.71\,x/(x + 425)$ with $x = h/t$, fitted on Narayanan et al. 2021 Table 1 (39B-1T).
+- Tensor parallel with sequence parallelism: 4 all-gathers/reduce-scatters of the $b s h$ activation per layer
+  forward and 4 backward (+4 with full recompute), not overlapped.
+- Bubble: $(p - 1)/(m v)$ of the pipelined time (Narayanan et al. 2021 sec. 2.2.2).
+- Data parallel: gradients reduce-scattered and parameters all-gathered, hidden behind one micro-batch's
+  backward / forward where they fit; ZeRO-3 re-gathers parameters every micro-batch.
+- Collectives at nccl-tests bus bandwidth: $(n-1)/n \times S$ per all-gather/reduce-scatter/all-to-all,
+  $2(n-1)/n \times S$ per all-reduce (NVIDIA/nccl-tests doc/PERFORMANCE.md).
+- Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
+
+Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
+context-parallel load imbalance, interleaving's extra activation memory.
+""")

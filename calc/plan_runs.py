@@ -1,0 +1,118 @@
+"""Published training runs the cluster planner (``calc/plan.py``) is checked against: each with its stated layout,
+the figure published and where. ``tests/test_plan.py`` asserts them; the Cluster planner page shows the table.
+
+``metric``: what the publication reports per GPU: ``"hardware_tflops"`` (FLOP/s that count the recomputed
+forward, Megatron's eq. 3 and Megatron-DeepSpeed's counter), ``"model_tflops"`` (model FLOPs only) or ``"mfu"``.
+``role``: ``"fit"`` rows fixed ``calc.plan.E_MAX`` / ``X_HALF``; ``"held out"`` rows did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from calc.gpus import get_gpu
+from calc.models import ModelSpec
+from calc.plan import Cluster, Job, Layout, Plan, step_time
+from calc.presets import get_preset
+
+_NARAYANAN = ("Narayanan et al. 2021, 'Efficient Large-Scale Language Model Training on GPU Clusters Using "
+              "Megatron-LM', Table 1 (A100 80GB, full recompute, seq 2048, vocab 51,200)")
+_KORTHIKANTI = ("Korthikanti et al. 2022, 'Reducing Activation Recomputation in Large Transformer Models', abstract "
+                "and sec. 6: 530B on 2240 A100s, tp 8 pp 35 dp 8, batch 2240 (interleaving degree not stated: v = 1)")
+_LLAMA3 = ("Dubey et al. 2024, 'The Llama 3 Herd of Models', Table 4 (H100, 16M tokens per batch; interleaving "
+           "degree not stated: v = 1)")
+_BLOOM = ("BigScience 2022, 'BLOOM: A 176B-Parameter Open-Access Multilingual Language Model' sec. 3.4 and the "
+          "BigScience 176B model page: 384 A100 80GB, tp 4 pp 12 dp 8, micro-batch 2, full recompute, 'about 150 "
+          "TFLOPs'; nodes joined by 4 x 100 Gb/s Omni-Path")
+
+
+def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
+    """Megatron's GPT models as a GPT-2 config: 4h MLP, LayerNorm, learned positions."""
+    return {"model_type": "gpt2", "n_embd": hidden, "n_layer": layers, "n_head": heads, "vocab_size": vocab,
+            "n_positions": seq}
+
+
+@dataclass(frozen=True)
+class ReportedRun:
+    name: str
+    model: str | dict  # a preset name or a config dict
+    gpu: str
+    gpus: int
+    seq_len: int
+    global_batch: int  # sequences
+    layout: Layout
+    metric: str
+    published: float
+    source: str
+    role: str = "held out"
+    cluster_kw: dict = field(default_factory=dict, hash=False)
+
+    def spec(self) -> ModelSpec:
+        if isinstance(self.model, str):
+            return get_preset(self.model)
+        return ModelSpec.from_hf_config(self.model, name=self.name)
+
+    def cluster(self) -> Cluster:
+        return Cluster(get_gpu(self.gpu), self.gpus, **self.cluster_kw)
+
+    def job(self) -> Job:
+        return Job(self.seq_len, self.global_batch * self.seq_len)
+
+    def predict(self) -> tuple[float, Plan]:
+        """(the predicted figure in the publication's metric, the plan)."""
+        p = step_time(self.spec(), self.cluster(), self.job(), self.layout)
+        value = {"hardware_tflops": p.hardware_tflops_per_gpu, "model_tflops": p.model_tflops_per_gpu,
+                 "mfu": p.mfu}[self.metric]
+        return value, p
+
+
+def _n(params, heads, hidden, layers, tp, pp, gpus, batch, tflops, role="fit") -> ReportedRun:
+    return ReportedRun(f"GPT {params}B (Megatron)", gpt_config(hidden, heads, layers), "A100 SXM 80GB", gpus, 2048,
+                       batch, Layout(tp=tp, pp=pp, dp=gpus // (tp * pp), recompute="full", zero=0),
+                       "hardware_tflops", tflops, _NARAYANAN, role)
+
+
+def _llama3(gpus, cp, dp, seq, tflops) -> ReportedRun:
+    return ReportedRun(f"Llama 3 405B, {gpus:,} GPUs, seq {seq:,}", "Llama-3.1-405B", "H100 SXM", gpus, seq,
+                       2048 * 8192 // seq, Layout(tp=8, pp=16, cp=cp, dp=dp, recompute="none", zero=1),
+                       "model_tflops", tflops, _LLAMA3)
+
+
+REPORTED_RUNS: tuple[ReportedRun, ...] = (
+    # the four smaller rows of Table 1 are not in the fit (same paper, reported, not asserted)
+    _n(1.7, 24, 2304, 24, 1, 1, 32, 512, 137, role="same paper, not fitted"),
+    _n(3.6, 32, 3072, 30, 2, 1, 64, 512, 138, role="same paper, not fitted"),
+    _n(7.5, 32, 4096, 36, 4, 1, 128, 512, 142, role="same paper, not fitted"),
+    _n(18.4, 48, 6144, 40, 8, 1, 256, 1024, 135, role="same paper, not fitted"),
+    _n(39.1, 64, 8192, 48, 8, 2, 512, 1536, 138),
+    _n(76.1, 80, 10240, 60, 8, 4, 1024, 1792, 140),
+    _n(145.6, 96, 12288, 80, 8, 8, 1536, 2304, 148),
+    _n(310.1, 128, 16384, 96, 8, 16, 1920, 2160, 155),
+    _n(529.6, 128, 20480, 105, 8, 35, 2520, 2520, 163),
+    _n(1008.0, 160, 25600, 128, 8, 64, 3072, 3072, 163),
+    ReportedRun("GPT 530B, selective recompute", gpt_config(20480, 128, 105), "A100 SXM 80GB", 2240, 2048, 2240,
+                Layout(tp=8, pp=35, dp=8, recompute="selective", zero=1), "mfu", 0.542, _KORTHIKANTI),
+    ReportedRun("GPT 530B, full recompute", gpt_config(20480, 128, 105), "A100 SXM 80GB", 2240, 2048, 2240,
+                Layout(tp=8, pp=35, dp=8, recompute="full", zero=1), "mfu", 0.421, _KORTHIKANTI),
+    ReportedRun("BLOOM-176B", {"model_type": "bloom", "hidden_size": 14336, "n_layer": 70, "n_head": 112,
+                               "vocab_size": 250880}, "A100 SXM 80GB", 384, 2048, 2048,
+                Layout(tp=4, pp=12, dp=8, micro_batch=2, recompute="full", zero=1), "hardware_tflops", 150, _BLOOM,
+                cluster_kw={"inter_bytes_per_s": 4 * 100e9 / 8 / 8}),
+    _llama3(8192, 1, 64, 8192, 430),
+    _llama3(16384, 1, 128, 8192, 400),
+    _llama3(16384, 16, 8, 131072, 380),
+)
+
+
+def runs_table() -> list[dict]:
+    """One row per run: prediction, publication, error (what the page shows and the tests assert)."""
+    rows = []
+    for r in REPORTED_RUNS:
+        value, _ = r.predict()
+        lay = r.layout
+        rows.append({"run": r.name, "GPUs": r.gpus, "GPU": r.gpu,
+                     "layout": f"tp {lay.tp} pp {lay.pp} cp {lay.cp} dp {lay.dp}, mb {lay.micro_batch}, "
+                               f"{lay.recompute} recompute",
+                     "metric": r.metric, "published": r.published, "predicted": value,
+                     "error %": (value - r.published) / r.published * 100, "role": r.role, "source": r.source})
+    return rows
