@@ -294,7 +294,9 @@ if engine_name != "plain":
                f"{SOURCES[engine_name]}.")
 with st.expander("DeepSpeed's own estimators for this setup"):
     est = deepspeed_estimates(model, setup)
-    st.dataframe(estimator_table(b.total, est, fmt.size), hide_index=True, width="stretch")
+    held = between_steps(model, setup).total if engine_name != "plain" else None
+    st.dataframe(estimator_table(b.total, est, fmt.size, held), hide_index=True, width="stretch",
+                 column_config={"bytes": st.column_config.NumberColumn(format="localized")})
     st.markdown(rf"""
 `estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
 params_16bit, 18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit"), with optimizer

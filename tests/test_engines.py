@@ -249,6 +249,7 @@ def test_training_page_engine_choice_buffers_and_estimators():
     est = next(f for f in frames if "source" in f.columns and "per GPU" in f.columns)
     ours = deepspeed_estimates(spec, s)
     assert ours["zero3_gpu_bytes"] in set(est["bytes"])
+    assert between_steps(spec, s).total in set(est["bytes"])  # the like-for-like figure beside theirs
     assert any("estimate_zero3_model_states_mem_needs" in m.value for m in at.markdown)
     # a ZeRO stage with a non-DeepSpeed engine is ignored with a word, not an error
     at = run_page("app_pages/training_memory.py", {"model": "Llama-3.2-1B", "tm_eng": "ddp", "tm_zero": "2"})

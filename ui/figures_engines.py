@@ -18,12 +18,15 @@ def phases_table(phases: dict, size) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def estimator_table(ours: int, est: dict, size) -> pd.DataFrame:
-    """DeepSpeed's estimator functions beside this page's figure (model states only on their side)."""
-    rows = [("this page (the engine chosen, whole step)", ours),
-            ("DeepSpeed estimate_zero2_model_states_mem_needs (GPU)", est["zero2_gpu_bytes"]),
-            ("DeepSpeed estimate_zero3_model_states_mem_needs (GPU)", est["zero3_gpu_bytes"]),
-            ("DeepSpeed ZeRO-2 estimator (CPU, per node)", est["zero2_cpu_bytes"])]
+def estimator_table(ours: int, est: dict, size, states: int | None = None) -> pd.DataFrame:
+    """DeepSpeed's estimator functions beside this page's figure (model states only on their side) and, when
+    given, this page's states held between steps (the like-for-like figure)."""
+    rows = [("this page (the engine chosen, whole step)", ours)]
+    if states is not None:
+        rows.append(("this page, states held between steps (model states and persistent buffers)", states))
+    rows += [("DeepSpeed estimate_zero2_model_states_mem_needs (GPU)", est["zero2_gpu_bytes"]),
+             ("DeepSpeed estimate_zero3_model_states_mem_needs (GPU)", est["zero3_gpu_bytes"]),
+             ("DeepSpeed ZeRO-2 estimator (CPU, per node)", est["zero2_cpu_bytes"])]
     return pd.DataFrame([{"source": k, "per GPU": size(v), "bytes": v} for k, v in rows])
 
 
