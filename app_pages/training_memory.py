@@ -286,8 +286,8 @@ for note in b.notes:
 if engine_name != "plain":
     st.subheader(f"The step as {engine_name} allocates it")
     phases = engine_phases(model, setup)
-    st.dataframe(phases_table(phases, fmt.size), hide_index=True, width="stretch",
-                 column_config={"bytes": st.column_config.NumberColumn(format="localized")})
+    ptable, pcfg = fmt.bytes_table(phases_table(phases, fmt.size))
+    st.dataframe(ptable, hide_index=True, width="stretch", column_config=pcfg)
     st.caption(f"Held between steps (after optimizer.step(), before zero_grad): "
                f"{fmt.size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
                "memory moves from the first to the second layer by layer. Defaults and buffers from "
@@ -295,8 +295,8 @@ if engine_name != "plain":
 with st.expander("DeepSpeed's own estimators for this setup"):
     est = deepspeed_estimates(model, setup)
     held = between_steps(model, setup).total if engine_name != "plain" else None
-    st.dataframe(estimator_table(b.total, est, fmt.size, held), hide_index=True, width="stretch",
-                 column_config={"bytes": st.column_config.NumberColumn(format="localized")})
+    etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, fmt.size, held))
+    st.dataframe(etable, hide_index=True, width="stretch", column_config=ecfg)
     st.markdown(rf"""
 `estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
 params_16bit, 18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit"), with optimizer

@@ -120,7 +120,7 @@ if srecords:
                                 "measured (allocator)": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
                                 "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
-    st.download_button("Download CSV", sdf.to_csv(index=False), file_name="validation_engines.csv", mime="text/csv")
+    st.download_button("Download CSV", fmt.csv(sdf), file_name="validation_engines.csv", mime="text/csv")
     with st.expander("What was alive at each peak (rank 0), measured and predicted"):
         st.dataframe(peak_parts_table(srecords, lambda n: f"{n:,} B"), hide_index=True, width="stretch")
     with st.expander("How the engines are run and measured"):
