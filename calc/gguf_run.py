@@ -177,15 +177,7 @@ def run_memory(spec: ModelSpec, quant: QuantResult, setup: RunSetup, gpu=None) -
     kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch, setup.n_ubatch)
     compute = compute_buffer_bytes(spec, setup.context, setup.n_ubatch, setup.flash_attn)
     n = spec.num_layers
-    per_layer = [0] * n
-    embd = head = 0
-    for t in quant.tensors:
-        if t.layer is not None:
-            per_layer[t.layer] += t.bytes
-        elif t.name == "token_embd.weight":
-            embd += t.bytes
-        else:
-            head += t.bytes  # output, output_norm, rope factors, position embeddings
+    per_layer, embd, head = quant.layer_bytes(n)  # head: output, output_norm, rope factors, position embeddings
     weights, kv_total = quant.tensor_bytes, sum(kv)
     if gpu is None:
         return RunMemory(weights, kv_total, compute, "cpu", 0, n, 0, weights + kv_total + compute, None)

@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from calc.gguf import FILE_TYPES, QuantResult, quantize_all
+from calc.gguf import FILE_TYPES, LayeredTensors, QuantResult, quantize_all
 from calc.gguf_run import RunMemory, RunSetup, run_memory
 
 
@@ -63,8 +63,16 @@ _quant = WeightedLRU(TENSOR_BUDGET)
 _runs = WeightedLRU(20_000)  # one RunMemory per file type, a few hundred bytes each
 
 
+def _held(tensors) -> int:
+    """Tensor objects a result holds: a ``LayeredTensors`` holds one block per layer class (and the plan's
+    class of every layer, shared by the file types: counted as a tenth of a tensor each)."""
+    if isinstance(tensors, LayeredTensors):
+        return len(tensors.head) + sum(len(r) for r in tensors.reps) + len(tensors.plan.layer_class) // 10
+    return len(tensors)
+
+
 def _tensors(results: dict) -> int:
-    return sum(len(r.tensors) for r in results.values() if isinstance(r, QuantResult))
+    return sum(_held(r.tensors) for r in results.values() if isinstance(r, QuantResult))
 
 
 def quantize_all_cached(spec, imatrix: bool | None = None) -> dict[str, QuantResult | ValueError]:
