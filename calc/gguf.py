@@ -687,7 +687,8 @@ def _phase(x: int, n: int) -> tuple:
 class LayerPlan:
     """A model's blocks grouped into classes that every file type types alike.
 
-    Two blocks are in one class when they hold the same tensors (``layer_is_moe``) and every rule reads the
+    Two blocks are in one class when they hold the same tensors (``layer_is_moe`` and the layout's kind, all
+    that ``_layer_tensors`` reads of the block number) and every rule reads the
     same of them: the ``_phase`` of the block number and of each counter value its tensors see, against the
     layer count and the attn_v count. A 10,000-layer model has a few dozen classes."""
 
@@ -707,8 +708,8 @@ def layer_plan(spec: ModelSpec) -> LayerPlan:
     arch = gguf_arch(spec)
     head = tuple(sorted(_head_tensors(spec, arch), key=lambda t: t.name))
     n = spec.num_layers
-    kinds: dict[bool, tuple[int, list[int]]] = {}  # moe -> (attn_v-like tensors, counted tensors per counter)
-    moe = [spec.layer_is_moe(i) for i in range(n)]
+    kinds: dict[tuple, tuple[int, list[int]]] = {}  # block kind -> (attn_v-like tensors, counted tensors per counter)
+    moe = [(spec.layer_is_moe(i), spec.layout.kind(i)) for i in range(n)]  # all a block's tensors depend on
     for i, m in enumerate(moe):
         if m not in kinds:
             block = _layer_tensors(spec, arch, i)
