@@ -195,9 +195,13 @@ def _overlaps(chart: dict) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("path", ["training-memory?model=Meta-Llama-3-70B", "scaling", "speed"])
-def test_charts_at_390_px_keep_legends_toolbar_and_labels_apart(app, browser, path):
-    ctx = browser.new_context(viewport={"width": 390, "height": 844})  # an iPhone 12-15 screen
+@pytest.mark.parametrize("width,path", [(390, "training-memory?model=Meta-Llama-3-70B"), (390, "scaling"),
+                                        (390, "speed"), (390, "quantization"),
+                                        (390, "models?compare=Mixtral-8x7B-v0.1,GPT-2"),
+                                        (1400, "training-memory"), (1400, "quantization")])
+def test_charts_keep_legends_toolbar_and_labels_apart(app, browser, width, path):
+    """390 px: an iPhone 12-15 screen. 1,400 px: the half-width charts, whose titles the toolbar covered."""
+    ctx = browser.new_context(viewport={"width": width, "height": 844})
     try:
         pg = ctx.new_page()
         go(pg, f"{app}/{path}")
@@ -216,7 +220,7 @@ def test_charts_at_390_px_keep_legends_toolbar_and_labels_apart(app, browser, pa
             assert plot[3] - plot[1] >= 60, (path, i, "plot area squeezed by its legend")
             checked += 1
         assert checked >= 1
-        screenshot(pg, f"newcomer_390_{path.split('?')[0]}")
+        screenshot(pg, f"newcomer_{width}_{path.split('?')[0]}")
     finally:
         ctx.close()
 

@@ -37,7 +37,7 @@ def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_lab
     return figure(data, dict(**marks, barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
                              yaxis=dict(autorange="reversed", title=None),
                              legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", traceorder="normal"),
-                             margin=dict(l=10, r=10, t=30, b=10)))
+                             margin=dict(l=10, r=10, t=50, b=10)))  # t: the capacity label clears the toolbar
 
 
 def type_map(quant: QuantResult) -> go.Figure:

@@ -55,7 +55,7 @@ def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_
         # 300 px: at 390 px the legend wraps to one entry a row, and the bar keeps about 100 px above it
         barmode="stack", bargap=0.35, height=300, xaxis_title=f"memory per GPU ({unit})",
         xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,
-        legend_traceorder="normal", margin=dict(l=10, r=10, t=40, b=10)))
+        legend_traceorder="normal", margin=dict(l=10, r=10, t=50, b=10)))  # t: the label clears the toolbar
 
 
 def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,

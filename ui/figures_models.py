@@ -42,5 +42,6 @@ def breakdown_bar(named_counts: dict[str, ParamCounts]) -> go.Figure:
                 data.append(dict(type="bar", name=lbl, y=shown, x=values, orientation="h",
                                  hovertemplate="%{y}<br>" + lbl + ": %{x:.3f} B<extra></extra>"))
     return figure(data, dict(barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
-                             legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                             margin=dict(l=10, r=10, t=40, b=10), title=None))
+                             # legend under the axis: above the bars the toolbar covered it on hover
+                             legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0),
+                             margin=dict(l=10, r=10, t=20, b=10), title=None))
