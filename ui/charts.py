@@ -20,8 +20,7 @@ _ARRAYS = ("x", "y", "z", "values", "labels", "r", "theta", "lat", "lon", "text"
 #: stays) and point names are left to the hover text (a tap shows it). Style only: Streamlit renders no block.
 #: The Plotly toolbar keeps download, zoom, pan and reset: eight buttons (about 210 px) covered the titles of
 #: the half-width charts on hover at 1,400 px; four take about 110 px.
-TOOLBAR = {"displaylogo": False, "modeBarButtonsToRemove": ["zoomIn2d", "zoomOut2d", "autoScale2d", "lasso2d",
-                                                            "select2d"]}
+TOOLBAR_REMOVED = ["zoomin", "zoomout", "autoscale", "lasso", "select"]  # layout.modebar.remove names
 NARROW_SCREEN_CSS = ("<style>@media (max-width: 640px) {.js-plotly-plot .modebar-container {display: none !important;}"
                      " .js-plotly-plot .textpoint {display: none;}}</style>")
 
@@ -64,8 +63,8 @@ def show(where, fig, **kwargs) -> bool:
                       "narrow the inputs to see it (the numbers above are complete).")
         return False
     legend_clear_of_axis(fig)
+    fig.update_layout(modebar_remove=TOOLBAR_REMOVED)
     kwargs.setdefault("width", "stretch")
-    kwargs.setdefault("config", TOOLBAR)
     st.html(NARROW_SCREEN_CSS)
     where.plotly_chart(fig, **kwargs)
     return True
