@@ -269,3 +269,26 @@ def test_a_light_run_that_turns_heavy_is_restarted_in_heavy_mode(monkeypatch):
     assert 0.05 <= state[budget.USAGE][0] < 5  # stopped soon after turning heavy, and charged for it
     budget.guard(lambda: _calc_work(0.1), state=state, budget_s=30)  # the rerun goes through, in heavy mode
     _idle()
+
+
+def test_a_heavy_run_waits_at_its_elements_while_a_light_run_goes():
+    sent = []
+    events = []
+    light_in, light_go = threading.Event(), threading.Event()
+
+    def light():
+        with budget.limit(5):
+            light_in.set()
+            light_go.wait(10)
+            events.append("light end")
+
+    join = _in_thread_async(light)
+    light_in.wait(10)
+    enqueue = budget._pausing(lambda msg: (events.append("element"), sent.append(msg)))
+    heavy = _in_thread_async(lambda: enqueue("delta"))
+    time.sleep(0.05)
+    assert sent == []  # held while the light run goes
+    light_go.set()
+    assert join() == {"value": None} and "exc" not in heavy()
+    assert sent == ["delta"] and events == ["light end", "element"]
+    _idle()

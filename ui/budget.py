@@ -17,9 +17,9 @@ this module is the safety net around whatever a page still does. ``app.py`` runs
    what it had drawn and an error naming the limit.
 2. **Heavy sessions wait their turn.** A session whose recent server time (exponentially decayed, half-life
    ``HALF_LIFE_S``) passes ``HEAVY_SESSION_CPU_S``, or one of whose runs passes ``HEAVY_RUN_CPU_S``, is
-   *heavy*: its runs go one at a time (one gate for all heavy sessions) and start once no light session's run
-   is going, so a light visitor shares the interpreter with at most one heavy run (``bench/bench_hostile.py``
-   measures it). A light run that turns heavy mid-way is restarted in heavy mode (``st.rerun``).
+   *heavy*: its runs go one at a time (one gate for all heavy sessions), start once no light session's run
+   is going, and while one is going wait at each element they draw (``_pausing``), so a light visitor shares
+   the interpreter with at most one heavy run, and only between its elements (``bench/bench_hostile.py``). A light run that turns heavy mid-way is restarted in heavy mode (``st.rerun``).
    (A profile hook that made heavy runs sleep while light ones ran was tried: any exception leaving a profile
    hook, one set from outside included, left CPython 3.11's thread looping at its next function entry.)
 3. The run's CPU time is added to the session's record, however the run ends (``st.rerun``, ``st.switch_page``
@@ -38,12 +38,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 CPU_BUDGET_S = float(os.environ.get("CALC_PAGE_CPU_BUDGET_S", "8"))
 HEAVY_RUN_CPU_S = 1.0  # the heaviest page needs about 0.06 s per rerun (bench/bench_pages.py)
-HEAVY_SESSION_CPU_S = 3.0
+HEAVY_SESSION_CPU_S = 1.5  # a visitor rerunning a 60 ms page every 2 s stays near 0.9 s
 HALF_LIFE_S = 20.0
 YIELD_S = 0.005  # a heavy run waiting for its turn looks again after this long ...
 HEAVY_WAIT_S = 10.0  # ... and waits at most this long for the heavy runs' gate, then for light runs to end
@@ -149,6 +149,39 @@ def _admit_heavy() -> bool:
     return took
 
 
+MAX_PAUSE_S = 0.5  # the longest a heavy run waits at one element for light runs to end
+
+
+def _pausing(enqueue: Callable) -> Callable:
+    """``enqueue`` (a ScriptRunContext's, called at every element a page draws) that first waits while a light
+    run is going, at most ``MAX_PAUSE_S``: a heavy run already going steps aside at its next element."""
+    def wrapped(msg):
+        if _LIGHT[0]:
+            deadline = time.monotonic() + MAX_PAUSE_S
+            while _LIGHT[0] and time.monotonic() < deadline:
+                time.sleep(YIELD_S / 5)
+        return enqueue(msg)
+
+    return wrapped
+
+
+@contextmanager
+def _yield_at_elements():
+    """While the block runs, the current script run's elements wait for light runs (``_pausing``)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    original = getattr(ctx, "_enqueue", None)
+    if original is None:
+        yield
+        return
+    ctx._enqueue = _pausing(original)
+    try:
+        yield
+    finally:
+        ctx._enqueue = original
+
+
 def _end(run: _Run) -> None:
     """Forget ``run`` and withdraw a stop asked for but not raised yet (idempotent). Under the lock the watchdog
     holds while it asks, so once this returns no stop for this run can arrive."""
@@ -229,7 +262,7 @@ def guard(page: Callable[[], None], state=None, budget_s: float | None = None) -
     heavy = is_heavy(state, time.monotonic())
     used = 0.0
     try:
-        with limit(budget_s, heavy) as spent:
+        with limit(budget_s, heavy) as spent, (_yield_at_elements() if heavy else nullcontext()):
             try:
                 page()
             finally:
