@@ -244,6 +244,11 @@ METHODS: tuple[Method, ...] = (
            "calc/serve_sim.py: simulate, max_rate",
            ("tests/test_serve.py::test_one_at_a_time_is_an_md1_queue",
             "tests/test_serve.py::test_more_replicas_never_worse")),
+    Method("Hardware", "All-reduce bus bandwidth",
+           r"algbw = bytes / median seconds; busbw = algbw $\times 2(n-1)/n$ (all-reduce over $n$ ranks)",
+           "NVIDIA/nccl-tests doc/PERFORMANCE.md", "measure/allreduce.py",
+           ("tests/test_allreduce.py::test_bus_factors_are_nccl_tests",
+            "tests/test_allreduce.py::test_gloo_allreduce_runs_and_sums")),
     Method("Compute", "Training step time of a parallel layout (cluster planner)",
            r"step = compute (hardware FLOPs / N / (peak $\cdot e(h/t)$), $e(x) = e_{max} x/(x+x_{1/2})$) + exposed TP, "
            r"CP, EP, PP communication + bubble $(p-1)/(m v)$ of the pipelined part + exposed DP reduce-scatter / "

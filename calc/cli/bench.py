@@ -51,8 +51,26 @@ def add_parser(sub) -> None:
     p.add_argument("--time-budget", type=float_range(1, 3600, "s"), default=300.0, help="seconds for the whole sweep (default 300)")
     p.add_argument("--max-memory-gb", type=float_range(0.001, 1e6, "GB"), default=None,
                    help="largest A+B+C of one matmul in GB (default: half the GPU up to 8 GiB, 1/4 RAM up to 2 GiB)")
+    p.add_argument("--allreduce", type=int_range(2, 64), default=None, metavar="RANKS",
+                   help="instead of matmuls, time an all-reduce over RANKS local processes (NCCL on GPUs, else "
+                        "gloo) and print nccl-tests' bus bandwidth; the planner takes it as --intra-gbps")
     p.add_argument("--json", action="store_true", help="print one JSON object per measurement (JSON Lines)")
     p.set_defaults(run=run)
+
+
+def _run_allreduce(args) -> int:
+    from measure.allreduce import measure_allreduce
+
+    sizes = tuple(s * 2**20 for s in (args.sizes or (1, 16, 64)))
+    for rec in measure_allreduce(args.allreduce, sizes, runs=min(args.runs, 20), warmup=args.warmup):
+        if args.json:
+            print(json.dumps({"measure": "all_reduce", **rec}, allow_nan=False), flush=True)
+        else:
+            print(f"all-reduce {rec['backend']} x{rec['ranks']}: {rec['bytes'] / 2**20:,.0f} MiB in "
+                  f"{rec['seconds'] * 1e3:.3f} ms, algbw {rec['algbw_bytes_per_s'] / 1e9:,.2f} GB/s, busbw "
+                  f"{rec['busbw_bytes_per_s'] / 1e9:,.2f} GB/s" + ("" if rec["correct"] else " (WRONG SUM)"),
+                  flush=True)
+    return 0
 
 
 def _row(rec: dict) -> str:
@@ -62,6 +80,8 @@ def _row(rec: dict) -> str:
 
 
 def run(args) -> int:
+    if args.allreduce is not None:
+        return _run_allreduce(args)
     from measure import GPU_BACKENDS, BenchConfig, check, default_max_bytes, run_benchmark
     from measure.backends import get_backend
     from measure.matmul import model_shapes, square_shapes
