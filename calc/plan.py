@@ -424,7 +424,9 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
         except ValueError:
             continue
     if not plans:
-        raise ValueError("no valid layout: check the pinned knobs against the GPU count, heads, layers and batch")
+        raise ValueError(f"no valid layout for {cluster.num_gpus:,} GPUs and a batch of {job.global_batch:,} "
+                         "sequences: tp must divide the heads and stay in a node, dp x micro-batch must divide the "
+                         "batch" + (f"; pinned: {pins}" if pins else ""))
     plans.sort(key=lambda p: p.step_s)
     cap = cluster.gpu.usable_memory_bytes
     out = []
