@@ -2,7 +2,18 @@
 
 import streamlit as st
 
-from calc.speed import KV_DTYPES, WEIGHT_DTYPES, Hardware, ServingSetup, batch_sweep, estimate, max_batch_in_memory
+from calc.plan import DEFAULT_LINKS, LINKS
+from calc.solvers import MAX_TP, valid_tps
+from calc.speed import (
+    KV_DTYPES,
+    WEIGHT_DTYPES,
+    Hardware,
+    ServingSetup,
+    batch_sweep,
+    estimate,
+    max_batch_in_memory,
+    smallest_tp_that_fits,
+)
 from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_speed import step_time_vs_batch, tokens_vs_batch
@@ -29,6 +40,19 @@ kv_dtype = state.select("KV cache", "skvdtype", KV_DTYPES, "bf16", where=b, help
 compute_dtype = state.select("Matmul dtype", "scdtype", COMPUTE_DTYPES, "bf16", where=c,
                              help="The tensor-core format the matmuls run in (int8/int4 weights are usually "
                                   "dequantized to bf16); its peak or measured FLOP/s is the compute roof.")
+# Tensor parallelism: degrees that split the heads as vLLM needs (calc.solvers.valid_tps, serving rule), one node.
+tps = valid_tps(spec, training=False, max_tp=MAX_TP)
+tp = int(state.select("Tensor-parallel GPUs", "stp", tps, 1, where=a,
+                      help=f"GPUs one copy of the model is split over (Megatron-style tensor parallelism): weights "
+                           f"and KV heads divide over them, each layer adds two all-reduces. {text.md(spec.name, 80)} "
+                           f"allows {', '.join(map(str, tps))} (the degree must divide its {spec.num_heads} "
+                           f"attention heads, and its {spec.num_kv_heads} KV heads or be a multiple of them)."))
+links = LINKS.get(gpu.name, DEFAULT_LINKS)
+link_gbs = state.number("GPU link (GB/s, 0 = catalog)", "slink", 0.0, 0.0, 100_000.0, where=b,
+                        help=f"Bus bandwidth of the all-reduces, one direction per GPU. 0 takes the catalog's "
+                             f"{links.intra_bytes_per_s / 1e9:,.0f} GB/s for {gpu.name} ({links.source}).")
+link_bw, link_src = ((link_gbs * 1e9, "set on this page") if link_gbs > 0
+                     else (links.intra_bytes_per_s, links.source))
 
 figures = measured.for_gpu(gpu.name, "smeas", "the datasheet peak and bandwidth")
 use_measured = figures is not None
@@ -49,11 +73,12 @@ if not flops:
 
 try:
     setup = ServingSetup(batch=batch, prompt_tokens=prompt, output_tokens=output, weight_dtype=weight_dtype,
-                         kv_dtype=kv_dtype)
-    hw = Hardware(flops, bw, source=f"{flops_src}; {bw_src}")
+                         kv_dtype=kv_dtype, tp=tp)
+    hw = Hardware(flops, bw, source=f"{flops_src}; {bw_src}", link_bytes_per_s=link_bw)
     est = estimate(spec, setup, hw)
     sweep = batch_sweep(spec, setup, hw, max_batch=max(1024, batch))
     fit = max_batch_in_memory(spec, setup, gpu.usable_memory_bytes)
+    needed_tp = smallest_tp_that_fits(spec, setup, gpu.usable_memory_bytes, tps)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
     st.stop()
@@ -62,20 +87,27 @@ if use_measured and figures.get("gpu") != gpu.name:
     st.caption(f"The figures were measured on {figures['device']}; memory capacity below is still the sidebar "
                f"GPU's ({gpu.name}).")
 st.info(f"Compute roof: **{fmt.tflops(flops)}** ({flops_src}). "
-        f"Memory roof: **{fmt.significant(bw / 1e9)} GB/s** ({bw_src}).")
+        f"Memory roof: **{fmt.significant(bw / 1e9)} GB/s** ({bw_src})."
+        + (f" All-reduce link: **{fmt.significant(link_bw / 1e9)} GB/s** ({link_src})." if tp > 1 else ""))
 
 need = est.memory_bytes
 cap = gpu.usable_memory_bytes
 state = (f" + recurrent state {fmt.size(est.state_stored_bytes)}" if est.state_stored_bytes else "")
-if need > cap:  # one GPU only here (the serving planner adds tensor parallelism): no speed for what cannot run
-    if fit >= 1:
+on = f"one {gpu.name}" if tp == 1 else f"each of {tp} {gpu.name} GPUs (tensor-parallel)"
+if need > cap:  # no speed for what cannot run
+    if needed_tp is not None and needed_tp > tp:
+        why = (f"the weights alone ({fmt.size(est.weights_stored_bytes)}) exceed it, so "
+               if est.weights_stored_bytes > cap else "")
+        how = (f"{why}it needs **{needed_tp} GPUs** (tensor-parallel degree {needed_tp}, the smallest that fits): "
+               f"set Tensor-parallel GPUs to {needed_tp}")
+    elif fit >= 1:
         how = f"at most {fit:,} sequences of {setup.final_context:,} tokens fit (set the batch to {fit:,} or less)"
     elif est.weights_stored_bytes > cap:
-        how = (f"the weights alone ({fmt.size(est.weights_stored_bytes)}) exceed it: narrower weights or a larger "
-               "GPU (several GPUs need tensor parallelism, which this page does not model yet)")
+        how = (f"the weights alone ({fmt.size(est.weights_stored_bytes)}) exceed it, even split over {max(tps)} GPUs: "
+               "narrower weights or a larger GPU")
     else:
         how = "not even one sequence of this length fits beside the weights: a shorter prompt or output"
-    st.error(f"**Does not fit** on one {gpu.name}: weights {fmt.size(est.weights_stored_bytes)} + KV cache at "
+    st.error(f"**Does not fit** on {on}: weights {fmt.size(est.weights_stored_bytes)} + KV cache at "
              f"{setup.final_context:,} tokens {fmt.size(est.kv_stored_bytes)}{state} = {fmt.size(need)}, more than its "
              f"{fmt.size(cap)}; {how}. No speed is shown for a setup that cannot run.")
     st.stop()
@@ -83,7 +115,8 @@ if need > cap:  # one GPU only here (the serving planner adds tensor parallelism
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Time to first token", fmt.duration(est.ttft_s),
           help=f"Prefill of {batch} x {prompt} tokens, {est.prefill_bound}-bound: "
-               f"{est.prefill_flops:.3e} FLOPs / {fmt.tflops(flops)}.")
+               f"{est.prefill_flops:.3e} FLOPs per GPU / {fmt.tflops(flops)}"
+               + (f", plus {fmt.duration(est.prefill_allreduce_s)} of all-reduces." if tp > 1 else "."))
 
 
 def rate(x: float) -> str:
@@ -91,17 +124,20 @@ def rate(x: float) -> str:
 
 
 m2.metric("Decode, per sequence (tokens/s)", rate(est.tokens_per_s_per_seq),
-          help=f"{est.decode_steps} decode steps in {fmt.duration(est.decode_s)}; {est.decode_bound}-bound.")
+          help=f"{est.decode_steps} decode steps in {fmt.duration(est.decode_s)}; {est.decode_bound}-bound"
+               + (f", of which {fmt.duration(est.decode_allreduce_s)} all-reduces over {tp} GPUs." if tp > 1 else "."))
 m3.metric("Decode, whole batch (tokens/s)", rate(est.tokens_per_s_total), help="batch x per-sequence rate.")
 m4.metric("Request latency", fmt.duration(est.end_to_end_s), help="Time to first token + all decode steps.")
-st.caption(f"Weights {fmt.size(est.weights_stored_bytes)} + KV cache at {setup.final_context:,} tokens "
+st.caption(f"Per GPU{f' (of {tp})' if tp > 1 else ''}: weights {fmt.size(est.weights_stored_bytes)} + KV cache at "
+           f"{setup.final_context:,} tokens "
            f"{fmt.size(est.kv_stored_bytes)}{state} = {fmt.size(need)} of {gpu.name}'s {fmt.size(cap)}. At most "
            f"{fit:,} sequences of this length fit (weights + KV{' + state' if state else ''} only).")
 
 results.publish("speed", {
     "time to first token": (est.ttft_s, "seconds"), "decode tokens/s per sequence": (est.tokens_per_s_per_seq, "number"),
     "decode tokens/s whole batch": (est.tokens_per_s_total, "number"), "request latency": (est.end_to_end_s, "seconds"),
-    "memory (weights + KV)": (need, "bytes"), "largest batch that fits": (fit, "number")})
+    "memory (weights + KV)": (need, "bytes"), "largest batch that fits": (fit, "number"),
+    "tensor-parallel GPUs": (tp, "number")})
 
 if sweep.compute_bound_from is None:
     st.caption(f"Decode stays memory-bound up to batch {int(sweep.batch[-1]):,}: once the shared weight reads are "
@@ -111,7 +147,8 @@ if sweep.compute_bound_from is None:
 else:
     st.caption(f"Decode becomes compute-bound from batch {sweep.compute_bound_from:,}: beyond it, more sequences "
                f"add FLOPs faster than the shared weight reads save time.")
-title = f"Decode throughput against batch<br><sup>{text.html(spec.name)} on {text.html(gpu.name)}</sup>"
+title = (f"Decode throughput against batch<br><sup>{text.html(spec.name)} on {f'{tp} x ' if tp > 1 else ''}"
+         f"{text.html(gpu.name)}</sup>")
 charts.show(st, tokens_vs_batch(sweep, batch, fit, title), width="stretch")
 charts.show(st, step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
 
@@ -140,7 +177,12 @@ with $b$ while memory-bound, then flattens when FLOPs catch up
 with $b$ too. Memory caps the batch at {fit:,} here (weights + KV cache on {gpu.name}; activations, CUDA context and
 fragmentation not counted).
 
-Not counted: kernel launch and scheduling overheads, sampling, communication, quantization scales, activation
+**Tensor parallelism** ({tp} GPU{'s' if tp > 1 else ''}): weights, FLOPs and KV heads split over the GPUs (figures
+above are per GPU); each layer adds two ring all-reduces of $b \cdot h \cdot 2$ B per decode step, each moving
+$2(tp-1)/tp$ of it at the link's bus bandwidth (nccl-tests `doc/PERFORMANCE.md`), here
+{fmt.significant(link_bw / 1e9)} GB/s ({link_src}): {fmt.duration(est.decode_allreduce_s)} of the decode.
+
+Not counted: kernel launch and scheduling overheads, sampling, all-reduce latency, quantization scales, activation
 traffic. Datasheet figures are peaks no real kernel reaches; measured figures (Benchmark page) are closer. Sources:
 `calc/speed.py` docstrings.
 """)

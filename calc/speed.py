@@ -33,22 +33,41 @@ Conventions (each function states its own formula):
 - Decode: prefill yields the first output token (time to first token = prefill time, no queueing);
   each further token is one decode step at a context one longer. Block scales of int4/int8 weights
   and activation traffic are not counted.
+- Tensor parallelism over ``tp`` GPUs (Megatron-LM's split, Shoeybi et al. 2019 sec. 3, as vLLM runs it): every
+  figure is per GPU. Weights stored and read split evenly (/ tp; the replicated norms are a rounding error), the
+  KV cache keeps ceil(kv_heads / tp) heads per GPU (``calc.kvcache.kv_groups``; MLA's latent is replicated), the
+  recurrent state splits its channels, FLOPs split / tp. Each layer adds two all-reduces (after attention and
+  after the MLP) of ``tokens x hidden x 2 B`` (bf16 activations); a ring all-reduce of S bytes moves
+  ``2 (tp - 1) / tp x S`` per GPU at the link's bus bandwidth (NVIDIA/nccl-tests ``doc/PERFORMANCE.md``,
+  "busbw"). This time is added to the step's roofline (no overlap; per-call latency not counted: a lower
+  bound like the rest).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from calc.dtypes import dtype_bits
-from calc.kvcache import CONV_STATE_DTYPE, SSM_STATE_DTYPE, attention_kinds, kv_cache_bytes, kv_groups, state_bytes
+from calc.kvcache import (
+    CONV_STATE_DTYPE,
+    SSM_STATE_DTYPE,
+    attention_kinds,
+    kv_bytes_from_groups,
+    kv_cache_bytes,
+    kv_groups,
+    state_bytes,
+)
 from calc.models import ModelSpec, param_counts
 
 MAX_BATCH = 65_536
 MAX_TOKENS = 10_000_000
+MAX_TP = 1024
+#: Bytes of one activation element in the tensor-parallel all-reduces (bf16/fp16 activations).
+ALLREDUCE_ELEMENT_BYTES = 2
 #: Weight formats the speed estimate accepts (bits from calc.dtypes; scales not counted).
 WEIGHT_DTYPES = ("fp32", "bf16", "fp16", "fp8_e4m3", "int8", "int4")
 KV_DTYPES = ("fp32", "bf16", "fp16", "fp8_e4m3", "int8", "int4")
@@ -83,11 +102,15 @@ class Hardware:
     flops_per_s: float
     bandwidth_bytes_per_s: float
     source: str = "datasheet"
+    #: GPU-to-GPU bus bandwidth (bytes/s, one direction) for tensor parallelism's all-reduces; needed when tp > 1
+    link_bytes_per_s: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "flops_per_s", _positive("throughput (FLOP/s)", self.flops_per_s))
         object.__setattr__(self, "bandwidth_bytes_per_s",
                            _positive("bandwidth (bytes/s)", self.bandwidth_bytes_per_s))
+        if self.link_bytes_per_s is not None:
+            object.__setattr__(self, "link_bytes_per_s", _positive("link bandwidth (bytes/s)", self.link_bytes_per_s))
 
 
 @dataclass(frozen=True)
@@ -99,9 +122,11 @@ class ServingSetup:
     output_tokens: int = 256
     weight_dtype: str = "bf16"
     kv_dtype: str = "bf16"
+    tp: int = 1  # tensor-parallel GPUs (module docstring)
 
     def __post_init__(self):
         object.__setattr__(self, "batch", _whole("batch", self.batch, 1, MAX_BATCH))
+        object.__setattr__(self, "tp", _whole("tensor-parallel degree", self.tp, 1, MAX_TP))
         object.__setattr__(self, "prompt_tokens", _whole("prompt tokens", self.prompt_tokens, 1, MAX_TOKENS))
         object.__setattr__(self, "output_tokens", _whole("output tokens", self.output_tokens, 2, MAX_TOKENS))
         for field_name, allowed in (("weight_dtype", WEIGHT_DTYPES), ("kv_dtype", KV_DTYPES)):
@@ -247,28 +272,54 @@ def weight_bytes_read(spec: ModelSpec, tokens: float, weight_dtype: str = "bf16"
     return params * dtype_bits(weight_dtype) / 8
 
 
-def weight_bytes_stored(spec: ModelSpec, weight_dtype: str = "bf16") -> int:
-    """Bytes the weights occupy: total params x bits / 8 (no quantization scales)."""
-    return round(param_counts(spec).total * dtype_bits(weight_dtype) / 8)
+def weight_bytes_stored(spec: ModelSpec, weight_dtype: str = "bf16", tp: int = 1) -> int:
+    """Bytes the weights occupy per GPU: total params x bits / 8 / tp, rounded up (no quantization scales)."""
+    return math.ceil(round(param_counts(spec).total * dtype_bits(weight_dtype) / 8) / tp)
 
 
-def kv_bytes_at(spec: ModelSpec, batch: int, contexts, kv_dtype: str = "bf16") -> np.ndarray:
+def _kv_stored(spec: ModelSpec, batch: int, context: int, kv_dtype: str, tp: int) -> int:
+    """KV-cache bytes per GPU at ``context`` (``calc.kvcache``: layer by layer at tp = 1, its head split otherwise)."""
+    if tp == 1:
+        return kv_cache_bytes(spec, batch, context, kv_dtype)
+    return kv_bytes_from_groups(kv_groups(spec, tp=tp), batch, context, kv_dtype)
+
+
+def kv_bytes_at(spec: ModelSpec, batch: int, contexts, kv_dtype: str = "bf16", tp: int = 1) -> np.ndarray:
     """KV-cache bytes of ``batch`` sequences at each context length in ``contexts`` (vectorized).
 
     Same formula as ``calc.kvcache.kv_cache_bytes`` (the tests hold them equal): per layer elements per
-    token x cached positions (window-capped) x batch x bits / 8, as float64.
+    token x cached positions (window-capped) x batch x bits / 8, as float64; per GPU of a ``tp``-way split.
     """
     c = np.asarray(contexts, dtype=np.float64)
     elements = np.zeros_like(c)
-    for e, cap in kv_groups(spec):
+    for e, cap in kv_groups(spec, tp=tp):
         elements = elements + e * (c if cap is None else np.minimum(c, cap))
     return elements * batch * dtype_bits(kv_dtype) / 8
 
 
-def state_bytes_per_sequence(spec: ModelSpec) -> int:
+def state_bytes_per_sequence(spec: ModelSpec, tp: int = 1) -> int:
     """Recurrent state of one sequence (0 without Mamba / DeltaNet layers): conv state in bf16, SSM state in
-    fp32, as ``transformers`` keeps them (``calc.kvcache``); fixed, whatever the context."""
-    return state_bytes(spec, 1, CONV_STATE_DTYPE, SSM_STATE_DTYPE)
+    fp32, as ``transformers`` keeps them (``calc.kvcache``); fixed, whatever the context. Per GPU of ``tp``."""
+    return state_bytes(spec, 1, CONV_STATE_DTYPE, SSM_STATE_DTYPE, tp=tp)
+
+
+def allreduce_s(spec: ModelSpec, tokens: float, tp: int, link_bytes_per_s: float | None) -> float:
+    """Seconds of tensor parallelism's all-reduces in one forward over ``tokens`` tokens (all sequences together).
+
+    2 per layer (after attention, after the MLP) of ``tokens x hidden x 2 B``, each moving ``2 (tp - 1) / tp`` of
+    its bytes per GPU at the bus bandwidth (ring all-reduce; NVIDIA/nccl-tests ``doc/PERFORMANCE.md``).
+    0 for tp = 1.
+
+    >>> from calc.presets import get_preset
+    >>> round(allreduce_s(get_preset("Meta-Llama-3-70B"), 1, 2, 450e9) * 1e6, 4)  # 160 x 8192 x 2 B / 450 GB/s, us
+    5.8254
+    """
+    if tp == 1:
+        return 0.0
+    if link_bytes_per_s is None:
+        raise ValueError(f"tp={tp} needs the GPU link bandwidth (GB/s) for its all-reduces")
+    size = tokens * spec.hidden_size * ALLREDUCE_ELEMENT_BYTES
+    return 2 * spec.num_layers * 2 * (tp - 1) / tp * size / link_bytes_per_s
 
 
 # ----- the estimate --------------------------------------------------------------------------
@@ -292,6 +343,9 @@ class SpeedEstimate:
     kv_stored_bytes: int  # at the final context
     batch: int
     state_stored_bytes: int = 0  # recurrent state of the batch (fixed)
+    tp: int = 1  # every *_bytes / FLOPs figure is per GPU of this tensor-parallel split
+    prefill_allreduce_s: float = 0.0  # included in prefill_s
+    decode_allreduce_s: float = 0.0  # included in decode_s (sum over steps)
 
     @property
     def ttft_s(self) -> float:
@@ -318,9 +372,10 @@ class SpeedEstimate:
 
 
 def _decode_profile(spec: ModelSpec, setup: ServingSetup) -> tuple[np.ndarray, np.ndarray]:
-    """Per decode step, for one sequence: (KV bytes read, FLOPs). Steps attend to c = prompt + 1 ... final context."""
+    """Per decode step, for one sequence, per GPU: (KV bytes read, FLOPs). Steps attend to c = prompt + 1 ... final
+    context."""
     contexts = np.arange(setup.prompt_tokens + 1, setup.final_context + 1, dtype=np.float64)
-    kv = kv_bytes_at(spec, 1, contexts - 1, setup.kv_dtype) + state_bytes_per_sequence(spec)
+    kv = kv_bytes_at(spec, 1, contexts - 1, setup.kv_dtype, setup.tp) + state_bytes_per_sequence(spec, setup.tp)
     attention = np.zeros_like(contexts)
     for per_position, n, window, chunk in _attention_kinds(spec):
         if chunk:
@@ -328,44 +383,50 @@ def _decode_profile(spec: ModelSpec, setup: ServingSetup) -> tuple[np.ndarray, n
         else:
             positions = contexts if window is None else np.minimum(contexts, window)
         attention = attention + per_position * n * positions
-    flops = 2 * matmul_params_per_token(spec) + 2 * head_params(spec) + attention
+    flops = (2 * matmul_params_per_token(spec) + 2 * head_params(spec) + attention) / setup.tp
     return kv, flops
 
 
 def _decode_sums(spec: ModelSpec, setup: ServingSetup, hw: Hardware, batch: int,
                  profile: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, float, float]:
-    """(time, memory time, compute time) summed over the decode steps of ``batch`` sequences."""
+    """(time, memory time, compute time) summed over the decode steps of ``batch`` sequences; time includes the
+    tensor-parallel all-reduces of each step."""
     kv, flops = profile if profile is not None else _decode_profile(spec, setup)
-    mem_s = (weight_bytes_read(spec, batch, setup.weight_dtype) + batch * kv) / hw.bandwidth_bytes_per_s
+    mem_s = (weight_bytes_read(spec, batch, setup.weight_dtype) / setup.tp + batch * kv) / hw.bandwidth_bytes_per_s
     comp_s = batch * flops / hw.flops_per_s
-    return float(np.maximum(mem_s, comp_s).sum()), float(mem_s.sum()), float(comp_s.sum())
+    comm_s = allreduce_s(spec, batch, setup.tp, hw.link_bytes_per_s) * len(kv)
+    return float(np.maximum(mem_s, comp_s).sum()) + comm_s, float(mem_s.sum()), float(comp_s.sum())
 
 
 def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware) -> SpeedEstimate:
     """Prefill and decode roofline of ``setup`` on ``hw``.
 
-    prefill_s = max(batch x prefill_flops / F, (weights read + KV written) / BW);
-    decode_s = sum over steps of max(batch x decode_flops(c) / F, (weights read + KV(c - 1)) / BW),
-    c = prompt + 1 ... prompt + output - 1.
+    prefill_s = max(batch x prefill_flops / F, (weights read + KV written) / BW) + all-reduces;
+    decode_s = sum over steps of max(batch x decode_flops(c) / F, (weights read + KV(c - 1)) / BW) + all-reduces,
+    c = prompt + 1 ... prompt + output - 1. With ``tp > 1`` FLOPs and bytes are per GPU (module docstring).
     """
-    b = setup.batch
+    b, tp = setup.batch, setup.tp
     p_flops = b * prefill_flops(spec, setup.prompt_tokens)
-    state = b * state_bytes_per_sequence(spec)
-    p_bytes = (weight_bytes_read(spec, b * setup.prompt_tokens, setup.weight_dtype)
-               + float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype)) + state)
+    if tp > 1:
+        p_flops = p_flops / tp
+    state = b * state_bytes_per_sequence(spec, tp)
+    p_bytes = (weight_bytes_read(spec, b * setup.prompt_tokens, setup.weight_dtype) / tp
+               + float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype, tp)) + state)
     p_comp, p_mem = p_flops / hw.flops_per_s, p_bytes / hw.bandwidth_bytes_per_s
+    p_comm = allreduce_s(spec, b * setup.prompt_tokens, tp, hw.link_bytes_per_s)
     d_s, d_mem, d_comp = _decode_sums(spec, setup, hw, b)
+    d_comm = allreduce_s(spec, b, tp, hw.link_bytes_per_s) * (setup.output_tokens - 1)
     return SpeedEstimate(
-        prefill_flops=p_flops, prefill_bytes=p_bytes, prefill_s=max(p_comp, p_mem),
+        prefill_flops=p_flops, prefill_bytes=p_bytes, prefill_s=max(p_comp, p_mem) + p_comm,
         prefill_bound="compute" if p_comp >= p_mem else "memory",
         decode_steps=setup.output_tokens - 1, decode_s=d_s, decode_memory_s=d_mem, decode_compute_s=d_comp,
         decode_bound="compute" if d_comp >= d_mem else "memory",
-        weights_read_per_step_bytes=weight_bytes_read(spec, b, setup.weight_dtype),
-        kv_read_first_step_bytes=float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype)),
-        kv_read_last_step_bytes=float(kv_bytes_at(spec, b, setup.final_context - 1, setup.kv_dtype)),
-        weights_stored_bytes=weight_bytes_stored(spec, setup.weight_dtype),
-        kv_stored_bytes=kv_cache_bytes(spec, b, setup.final_context, setup.kv_dtype),
-        batch=b, state_stored_bytes=state,
+        weights_read_per_step_bytes=weight_bytes_read(spec, b, setup.weight_dtype) / tp,
+        kv_read_first_step_bytes=float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype, tp)),
+        kv_read_last_step_bytes=float(kv_bytes_at(spec, b, setup.final_context - 1, setup.kv_dtype, tp)),
+        weights_stored_bytes=weight_bytes_stored(spec, setup.weight_dtype, tp),
+        kv_stored_bytes=_kv_stored(spec, b, setup.final_context, setup.kv_dtype, tp),
+        batch=b, state_stored_bytes=state, tp=tp, prefill_allreduce_s=p_comm, decode_allreduce_s=d_comm,
     )
 
 
@@ -410,10 +471,28 @@ def batch_grid(max_batch: int) -> np.ndarray:
 
 
 def max_batch_in_memory(spec: ModelSpec, setup: ServingSetup, memory_bytes: float) -> int:
-    """Largest batch whose weights + KV cache at the final context fit in ``memory_bytes`` (0: weights alone
+    """Largest batch whose weights + KV cache at the final context fit in ``memory_bytes`` per GPU (0: weights alone
     do not fit). Activations, CUDA context and fragmentation are not counted, so real servers fit fewer."""
-    free = memory_bytes - weight_bytes_stored(spec, setup.weight_dtype)
-    per_seq = kv_cache_bytes(spec, 1, setup.final_context, setup.kv_dtype) + state_bytes_per_sequence(spec)
+    free = memory_bytes - weight_bytes_stored(spec, setup.weight_dtype, setup.tp)
+    per_seq = (_kv_stored(spec, 1, setup.final_context, setup.kv_dtype, setup.tp)
+               + state_bytes_per_sequence(spec, setup.tp))
     if free <= 0:
         return 0
     return int(free // per_seq) if per_seq else MAX_BATCH
+
+
+def memory_per_gpu(spec: ModelSpec, setup: ServingSetup) -> int:
+    """Weights + KV cache at the final context + recurrent state of the batch, per GPU of ``setup.tp`` (what
+    ``SpeedEstimate.memory_bytes`` reports, without computing the times)."""
+    return (weight_bytes_stored(spec, setup.weight_dtype, setup.tp)
+            + _kv_stored(spec, setup.batch, setup.final_context, setup.kv_dtype, setup.tp)
+            + setup.batch * state_bytes_per_sequence(spec, setup.tp))
+
+
+def smallest_tp_that_fits(spec: ModelSpec, setup: ServingSetup, memory_bytes: float, tps) -> int | None:
+    """The fewest GPUs, among the tensor-parallel degrees ``tps`` (``calc.solvers.valid_tps``), whose per-GPU
+    weights + KV cache + state fit ``memory_bytes``; None if none does."""
+    for tp in sorted(tps):
+        if memory_per_gpu(spec, replace(setup, tp=tp)) <= memory_bytes:
+            return tp
+    return None
