@@ -15,12 +15,12 @@ import streamlit as st
 MAX_POINTS = 100_000
 _ARRAYS = ("x", "y", "z", "values", "labels", "r", "theta", "lat", "lon", "text", "customdata")
 
-#: On a phone (390 px) the Plotly toolbar covers a chart's title, legend and annotations, and names written
-#: beside points run into each other. Below 640 px the toolbar is hidden (Streamlit's own fullscreen button
-#: stays) and point names are left to the hover text (a tap shows it). Style only: Streamlit renders no block.
 #: The Plotly toolbar keeps download, zoom, pan and reset: eight buttons (about 210 px) covered the titles of
 #: the half-width charts on hover at 1,400 px; four take about 110 px.
 TOOLBAR_REMOVED = ["zoomin", "zoomout", "autoscale", "lasso", "select"]  # layout.modebar.remove names
+#: On a phone (390 px) the Plotly toolbar covers a chart's title, legend and annotations, and names written
+#: beside points run into each other. Below 640 px the toolbar is hidden (Streamlit's own fullscreen button
+#: stays) and point names are left to the hover text (a tap shows it). Style only: Streamlit renders no block.
 NARROW_SCREEN_CSS = ("<style>@media (max-width: 640px) {.js-plotly-plot .modebar-container {display: none !important;}"
                      " .js-plotly-plot .textpoint {display: none;}}</style>")
 
