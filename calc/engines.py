@@ -71,6 +71,11 @@ temporary as large as the states it reads: one parameter-sized tensor per dtype 
 none; ``"for-loop"`` (the CPU default) two temporaries of the largest tensor it updates
 (``exp_avg_sq.sqrt() / bias_correction2_sqrt``). Megatron's fused Adam has none.
 
+Measured (``validate/sharded.py``, ``validate/sharded_results.json``, ``tests/test_sharded.py``): real DDP, FSDP2
+and DeepSpeed ZeRO 1/2/3 on small ``transformers`` models, gloo on 2 and 4 CPU ranks; every rank's states
+between steps and step peak within 10 % of these formulas: DDP and FSDP2 within 2.6 %, DeepSpeed within 7.3 %
+(its Mixtral ZeRO-1 and ZeRO-3 step peaks; its states between steps within 0.05 %).
+
 Not modelled: gradient accumulation across micro-batches (gradients would then persist through the
 forward), allocator fragmentation and the CUDA context (``overhead_bytes``), NCCL's own buffers.
 """

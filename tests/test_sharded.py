@@ -118,3 +118,15 @@ def test_gpu_engines_script_predicts_and_refuses_without_cuda(capsys):
     assert gpu_step.main(["--engines"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no CUDA device" in err
+
+
+def test_merge_replaces_rows_of_the_same_rank_and_keeps_the_rest(committed):
+    row = dict(next(r for r in committed["rows"] if r["case"] == "zero2"), states_bytes=1)
+    new = {"rows": [row], "cases": [c for c in committed["cases"] if c["key"] == "zero2"],
+           "environment": {"deepspeed": "0.0"}, "settings": {"models": ["llama_gqa"], "worlds": [2]},
+           "runtime_s": 1.0, "generated": "now"}
+    merged = sharded.merge(copy.deepcopy(committed), new)
+    assert len(merged["rows"]) == len(committed["rows"]) and row in merged["rows"]
+    assert merged["environment"]["deepspeed"] == "0.0" and len(merged["records"]) == len(committed["records"])
+    changed = [r for r in merged["records"] if r["measured"] == 1]
+    assert len(changed) == 1 and not changed[0]["ok"]  # a wrong measurement is caught

@@ -462,8 +462,8 @@ def run(worlds=WORLDS, models=MODELS, cases=None) -> dict:
     return doc
 
 
-#: DeepSpeed is measured on one model (its runs are the slowest: about 8 minutes per case on two cores)
-DEEPSPEED_MODELS = ("llama_gqa",)
+#: DeepSpeed ZeRO 1/2/3 on every model (the default-bucket ZeRO-2 case on the Llama only)
+DEEPSPEED_MODELS = MODELS
 
 
 def run_deepspeed(worlds=WORLDS, models=DEEPSPEED_MODELS, path: Path = SHARDED_PATH) -> dict:
@@ -472,8 +472,9 @@ def run_deepspeed(worlds=WORLDS, models=DEEPSPEED_MODELS, path: Path = SHARDED_P
     why_not = deepspeed_status()
     if why_not:
         raise RuntimeError(why_not)
-    new = run(worlds, models, DEEPSPEED_CASES)
-    return merge(json.loads(path.read_text()), new)
+    doc = json.loads(path.read_text())
+    doc = merge(doc, run(worlds, models, [c for c in DEEPSPEED_CASES if c.key != "zero2_default"]))
+    return merge(doc, run(worlds, models[:1], [get_case("zero2_default")]))
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -490,7 +491,9 @@ def merge(old: dict, new: dict) -> dict:
     if new["environment"].get("deepspeed"):
         doc["deepspeed"] = "measured"
         doc["environment"] = dict(old["environment"], deepspeed=new["environment"]["deepspeed"])
-    doc["deepspeed_settings"] = {"models": new["settings"]["models"], "worlds": new["settings"]["worlds"],
+    before = old.get("deepspeed_settings", {}).get("models", [])
+    models = before + [m for m in new["settings"]["models"] if m not in before]
+    doc["deepspeed_settings"] = {"models": models, "worlds": new["settings"]["worlds"],
                                  "runtime_s": new["runtime_s"], "generated": new["generated"]}
     doc["records"] = predict_sharded.records(doc)
     return doc
