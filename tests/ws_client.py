@@ -128,7 +128,7 @@ class WsSession:
                     fragments[wid] = fm.delta.fragment_id
             elif kind == "script_finished":
                 status = fm.script_finished
-                if status not in (0, 2):  # FINISHED_SUCCESSFULLY, FINISHED_EARLY_FOR_RERUN
+                if status not in (0, 2, 3):  # FINISHED_SUCCESSFULLY, _EARLY_FOR_RERUN, _FRAGMENT_RUN_SUCCESSFULLY
                     errors.append(f"script finished with status {status}")
                 if fragment_id:  # a fragment's run redraws only its own widgets
                     self.widgets.update(widgets)
