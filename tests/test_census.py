@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.census import LISTED, check, decoder_only_types  # noqa: E402
+from tests.census import LISTED, REPAIRS, check, decoder_only_types  # noqa: E402
 
 #: Exact types must not fall below this (raised as families are added; issue 12 asks for >= 110).
 MIN_EXACT = 112
@@ -108,3 +108,49 @@ def test_every_listed_type_has_a_published_config_or_a_reason():
     missing = set(LISTED) - covered - set(NO_PUBLISHED_YET)
     assert not missing, sorted(missing)
     print(f"\n{len(set(LISTED) & covered)} of {len(LISTED)} listed model_types exact on a published config")
+
+
+# ----- the families' default tables, against transformers' config classes ------------------------------------
+#: sizes every config.json states (read with Cfg.need, never defaulted)
+_STATED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "intermediate_size",
+           "intermediate_size_mlp", "n_embd", "n_layer", "n_head", "d_model", "n_layers", "n_heads", "num_layers",
+           "num_heads", "attention_heads", "ffn_dim", "dff", "architectures", "model_type")
+
+
+def _as_written_against_class_defaults(model_type: str, full: dict) -> dict:
+    """``full`` without every field equal to its config class's default, and without the per-layer lists the
+    class derives (layer_types, mlp_layer_types): the sparsest config.json transformers reads the same way.
+    Our families must fill the gaps with the class's defaults and its derivation rules."""
+    import dataclasses
+
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    def strip(d: dict, cls) -> dict:
+        dflt = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        return {k: v for k, v in d.items() if k in _STATED or not (
+            k in ("layer_types", "mlp_layer_types") or (k in dflt and dflt[k] == v))}
+
+    model_type = full.get("model_type") or model_type  # gpt-sw3 is a GPT2Config
+    out = strip(full, CONFIG_MAPPING[model_type])
+    text = full.get("text_config")
+    if isinstance(text, dict) and text.get("model_type") in CONFIG_MAPPING:
+        out["text_config"] = strip(text, CONFIG_MAPPING[text["model_type"]])
+    out["model_type"] = model_type
+    return out
+
+
+def test_sparse_configs_read_with_the_class_defaults(census):
+    """Every type we count exactly stays exact when its config leaves out whatever equals the class default."""
+    from transformers import AutoConfig
+
+    from calc.models import ModelSpec, param_counts
+
+    off = {}
+    for t, e in census.items():
+        if e.status != "exact":
+            continue
+        full = AutoConfig.for_model(t, **REPAIRS.get(t, {})).to_dict()
+        ours = param_counts(ModelSpec.from_hf_config(_as_written_against_class_defaults(t, full))).total
+        if ours != e.meta_total:
+            off[t] = ours - e.meta_total
+    assert not off, off

@@ -223,9 +223,10 @@ def test_kv_cache_is_a_nonnegative_int_growing_with_batch_context_and_bits(spec,
     wider = [d for d in KV_DTYPES if dtype_bits(d) > dtype_bits(dtype)]
     for d in wider:
         assert kv_cache_bytes(spec, batch, seq, d, mla) >= b
-    # A window only ever caps positions.
+    # A window only ever caps positions; a layer without KV (DeltaNet, Mamba, short conv) caches none.
     for i in range(spec.num_layers):
-        assert 1 <= cached_positions(spec, i, seq) <= seq
+        lo = 1 if spec.layout.kind(i).kv_elements_per_token() else 0
+        assert lo <= cached_positions(spec, i, seq) <= seq
         assert kv_elements_per_token(spec, i, mla) > 0
 
 

@@ -31,10 +31,21 @@ class Cfg:
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
 
+    def _fallback(self, key: str, default: Any) -> Any:
+        """The value of a field the config does not give. Absent: the family's class default (what transformers
+        uses), else the caller's fallback. Written as null: the caller's fallback (transformers' own rule for None,
+        e.g. head_dim None -> hidden // heads), else the class default."""
+        if key in self.raw:
+            return self.defaults.get(key, MISSING) if default is MISSING else default
+        value = self.defaults.get(key)
+        return default if value is None else value
+
     def get(self, key: str, default: Any = MISSING) -> Any:
         value = self.raw.get(key)
         if value is None:
-            value = self.defaults.get(key, default) if default is MISSING else default
+            value = self._fallback(key, default)
+            if value is MISSING:
+                value = None if key in self.raw else MISSING
         return value
 
     def first(self, *keys: str) -> str:
@@ -50,7 +61,7 @@ class Cfg:
     def int(self, key: str, default: Any = MISSING, lo: int = 1, hi: int = MAX_DIM) -> int:
         value = self.raw.get(key)
         if value is None:
-            value = self.defaults.get(key, MISSING) if default is MISSING else default
+            value = self._fallback(key, default)
             if value is MISSING or value is None:
                 raise ValueError(f"config field {key!r} is missing (an integer in [{lo}, {hi}])")
         if isinstance(value, bool) or not isinstance(value, int):
@@ -71,8 +82,8 @@ class Cfg:
     def opt_int(self, key: str, default: Any = None, lo: int = 1, hi: int = MAX_DIM) -> int | None:
         """An integer or None (the field absent or null, and no default)."""
         if self.raw.get(key) is None:
-            d = self.defaults.get(key) if default is None else default
-            if d is None:
+            d = self._fallback(key, default)  # written as null: the caller's default (None: no value)
+            if d is None or d is MISSING:
                 return None
             return self.int(key, d, lo, hi)
         return self.int(key, MISSING, lo, hi)
@@ -80,7 +91,9 @@ class Cfg:
     def bool(self, key: str, default: Any = MISSING) -> bool:
         value = self.raw.get(key)
         if value is None:
-            value = self.defaults.get(key, False) if default is MISSING else default
+            value = self._fallback(key, default)
+            if value is MISSING or value is None:
+                value = False
         if not isinstance(value, bool):
             raise ValueError(f"config field {key!r} must be true or false, got {value!r:.60}")
         return value

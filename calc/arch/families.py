@@ -1067,7 +1067,7 @@ FAMILIES += (
            {"num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 131072,
             "tie_word_embeddings": False, "attention_bias": False, "sliding_window": 512, "num_experts": 256,
             "num_experts_per_tok": 8, "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512,
-            "gating": True},
+            "gating": True, "first_k_dense_replace": 1},  # mlp_layer_types default: ["dense"] + ["sparse"] * (L - 1)
            qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", hooks=(_uniform_heads,),
            moe=MoEFields(experts=("num_experts", "num_local_experts"),
                          shared_intermediate="shared_expert_intermediate_size", router_bias=True,
