@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -168,3 +169,41 @@ def test_pages_answer_hostile_configs_within_limits(cfg):
         assert not any("stopped after" in e.value for e in at.error), page
         assert cpu < CPU_S, f"{page}: {cpu:.1f} s"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < 2 * GIB
+
+
+# ----- untrusted text on every page -----------------------------------------------------------------------
+def _texts(at) -> list[str]:
+    out = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "header", "subheader"):
+        out += [str(e.value) for e in at.get(kind)]
+    for m in at.metric:
+        out += [str(m.label), str(m.value), str(m.proto.delta or "")]
+    return out
+
+
+def test_a_hostile_model_name_is_text_on_every_page():
+    """A config uploaded under the red team's file name (links, an image, raw HTML, a terminal escape): no page
+    renders a link, image or tag to the hostile host, in Markdown or in a chart."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.untrusted import HOSTILE, evil_links_in_markdown
+    from ui.nav import PAGES
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/models.py")
+    at.run()
+    cfg = dict(DEEP, num_hidden_layers=4, _name_or_path=HOSTILE)
+    at.file_uploader[0].upload(HOSTILE.replace("/", "_") + ".json", json.dumps(cfg).encode(), "application/json")
+    at.run()
+    assert at.session_state["model"].endswith("(uploaded)")
+    for info in PAGES:
+        if info.url_path == "benchmark":
+            continue
+        at.switch_page(info.path)
+        at.run()
+        assert not at.exception, (info.path, [e.value for e in at.exception])
+        links = [x for t in _texts(at) for x in evil_links_in_markdown(t)]
+        # a tag from the hostile text, unescaped (the pages' own <br>/<sup> around an escaped name are fine)
+        markup = re.findall(r"<\s*(?:a|img)\b[^>]*evil[^>]*>", "".join(c.proto.spec for c in at.get("plotly_chart")))
+        assert links == [] and markup == [], (info.path, links[:3], markup[:3])
