@@ -56,7 +56,7 @@ def tokens_vs_batch(sweep: BatchSweep, batch: int, memory_max_batch: int | None,
         xaxis=dict(anchor="y", domain=[0.0, 0.94], **_batch_axis(sweep.batch)),
         yaxis=dict(anchor="x", domain=[0.0, 1.0], title="tokens/s, all sequences", rangemode="tozero"),
         yaxis2=dict(anchor="x", overlaying="y", side="right", title="tokens/s, one sequence", rangemode="tozero",
-                    showgrid=False, tickformat=",.3~g"),
+                    showgrid=False, tickformat=",.3~g", tickmode="auto"),  # "sync" put a tick at -2.78e-14
         **_markers(sweep, batch, memory_max_batch),
         # the title at the figure's top, the markers' labels just above the plot: room for both at 390 px
         title=dict(text=title, yref="container", y=0.97, yanchor="top"), height=460, legend_orientation="h",
