@@ -154,3 +154,35 @@ def test_sparse_configs_read_with_the_class_defaults(census):
         if ours != e.meta_total:
             off[t] = ours - e.meta_total
     assert not off, off
+
+
+#: per-layer patterns transformers' default configs never reach (all-attention LFM2, Bamba without attention
+#: layers, ...): each small variant against the model transformers builds from it on the meta device
+VARIANTS = [
+    ("lfm2", {"num_hidden_layers": 6, "layer_types": ["conv", "conv", "full_attention", "conv", "full_attention",
+                                                      "conv"], "conv_bias": True}),
+    ("lfm2", {"num_hidden_layers": 6, "full_attn_idxs": [1, 4], "block_ffn_dim_multiplier": 1.5, "layer_types": None}),
+    ("bamba", {"num_hidden_layers": 6, "attn_layer_indices": [2, 5]}),
+    ("granitemoehybrid", {"num_hidden_layers": 4, "layer_types": ["mamba", "attention", "mamba", "attention"]}),
+    ("granitemoehybrid", {"num_hidden_layers": 4, "layer_types": ["mamba", "attention", "mamba", "mamba"],
+                          "num_local_experts": 0}),
+    ("nemotron_h", {"hybrid_override_pattern": "M-M*-E", "layers_block_type": None}),
+    ("qwen3_5_text", {"num_hidden_layers": 8, "layer_types": None}),
+    ("lara_mini", {"num_hidden_layers": 5, "layer_types": None}),
+    ("mimo_v2_flash", {"num_hidden_layers": 7}),
+    ("deepseek_v32", {"num_hidden_layers": 4, "n_routed_experts": 8, "first_k_dense_replace": 1,
+                      "mlp_layer_types": None}),
+]
+
+
+@pytest.mark.parametrize("model_type,overrides", VARIANTS, ids=[f"{t}-{'-'.join(o)}" for t, o in VARIANTS])
+def test_hybrid_layer_patterns_match_transformers(model_type, overrides):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from calc.models import ModelSpec, param_counts
+
+    cfg = AutoConfig.for_model(model_type, **overrides)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    assert param_counts(ModelSpec.from_hf_config(cfg.to_dict())).total == sum(p.numel() for p in model.parameters())
