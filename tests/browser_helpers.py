@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from tests.conftest import wait_for_app
 
@@ -27,7 +28,8 @@ def choose(page, label: str, option: str, where=None) -> None:
     sel = scope.locator("[data-testid='stSelectbox']").filter(has_text=label).first
     sel.click()
     page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    # a preset's entry reads "name · org/repo" (its Hugging Face id, ui.pickers.model_label)
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(option)}( · .+)?$")).click()
     wait_for_rerun(page)
 
 
