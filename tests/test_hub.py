@@ -26,6 +26,16 @@ from tests.hub_fixtures import SECRET, fake, files  # noqa: F401 (fixtures)
 from tests.test_checkpoint import TINY_LLAMA
 
 
+def sent_bytes(fake, path: str) -> int:
+    """Body bytes the fake served for ``path``. Its handler thread records them after its last write (or once it
+    sees the hang-up), which may come after the client already returned: wait for it (5 s at most)."""
+    for _ in range(100):
+        if path in fake.bytes_sent:
+            break
+        time.sleep(0.05)
+    return fake.bytes_sent[path]
+
+
 # ----- exact counts through the real client ------------------------------------------------------
 def test_hub_id_gives_header_counts_by_range_reads(fake, files):
     m = hub.resolve("org/tiny")
@@ -42,7 +52,7 @@ def test_large_model_read_without_its_weights(fake):
     assert m.checkpoint.parameters == 8_030_261_248 == param_counts(m.spec).total
     assert m.checkpoint.bytes == 16_060_522_496 and m.checkpoint.file_bytes == fake.repos[
         "meta-llama/Meta-Llama-3-8B"].size("model.safetensors")
-    assert fake.bytes_sent["model.safetensors"] <= 100_001
+    assert sent_bytes(fake, "model.safetensors") <= 100_001
 
 
 def test_cli_params_and_memory_with_hf(fake, tmp_path):
@@ -127,11 +137,7 @@ def test_a_server_ignoring_range_costs_only_the_header_window(fake, files, tmp_p
                                           ignore_range=True)
     m = hub.resolve("org/no-range")
     assert m.checkpoint.parameters == 8192 * 4096 and m.checkpoint.bytes == 2 * 8192 * 4096
-    for _ in range(100):  # the server thread records what it sent once it sees the hang-up
-        if "model.safetensors" in fake.bytes_sent:
-            break
-        time.sleep(0.05)
-    assert fake.bytes_sent["model.safetensors"] < 16 << 20 < big.stat().st_size  # cut, then the server saw a hang-up
+    assert sent_bytes(fake, "model.safetensors") < 16 << 20 < big.stat().st_size  # cut, then the server saw a hang-up
 
 
 @pytest.mark.parametrize("repo,match", [("org/huge-header", "too big|claims"),
@@ -268,7 +274,7 @@ def test_cli_gguf_hf_json_one_object_per_file(fake, files, tmp_path):
     assert row["tensor_difference_bytes"] == 0  # the payload our rules predict is the file's, to the byte
     assert row["difference_bytes"] == size - row["predicted_bytes"]
     assert row["run"]["fits"] is True and row["run"]["weights_bytes"] == row["tensor_bytes"]
-    sent = fake.bytes_sent["Meta-Llama-3-8B.Q4_K_M.gguf"]
+    sent = sent_bytes(fake, "Meta-Llama-3-8B.Q4_K_M.gguf")
     assert sent < 4 << 20 < size  # header windows only (1 MB, 2 MB, ...), never the 4.9 GB of weights
 
 
