@@ -177,10 +177,12 @@ class Cluster:
         return b"".join(chunks).decode()
 
     def servers(self) -> dict[str, dict]:
-        """HAProxy's view of each replica: status (UP, DOWN, DRAIN, ...), scur (open sessions), stot."""
+        """HAProxy's view of each replica: status (UP, DOWN, DRAIN, ...), scur (open sessions), stot, chkfail
+        (failed health checks) and chkdown (times marked DOWN)."""
         text = self.admin("show stat").lstrip("# ")
         rows = csv.DictReader(io.StringIO(text))
-        return {r["svname"]: {"status": r["status"], "scur": int(r["scur"] or 0), "stot": int(r["stot"] or 0)}
+        return {r["svname"]: {"status": r["status"], "scur": int(r["scur"] or 0), "stot": int(r["stot"] or 0),
+                              "chkfail": int(r["chkfail"] or 0), "chkdown": int(r["chkdown"] or 0)}
                 for r in rows if r["pxname"] == "app" and r["svname"] not in ("FRONTEND", "BACKEND")}
 
     def wait_up(self, name: str, timeout_s: float = 30) -> None:
