@@ -363,13 +363,18 @@ def main(argv: list[str] | None = None) -> int:
                     asyncio.run(warm_up(f"http://127.0.0.1:{cluster.ports[i]}", args.action_timeout_s))
                 f, tp = _load(args, cluster.url, [p.pid for p in cluster.replicas], f"{c} replica(s) via HAProxy, ")
                 failed |= f
+                # A replica HAProxy marked DOWN had its websockets closed: the run's throughput means nothing.
+                checks = ", ".join(f"{k} {v['status']}, {v['chkfail']} failed checks, {v['chkdown']}x DOWN"
+                                   for k, v in cluster.servers().items())
+                print(f"  HAProxy: {checks}", flush=True)
                 for n, v in tp.items():
                     by_count.setdefault(c, {}).setdefault(n, []).append(v)
         base = counts[0]
         for n in ns:
             med = {c: statistics.median(by_count[c][n]) for c in by_count}
             ratios = ", ".join(f"{c}: {med[c]:.1f}/s = {med[c] / med[base]:.2f}x" for c in med)
-            print(f"throughput with N={n} sessions by replica count (median of runs; {os.cpu_count()} CPUs): {ratios}")
+            print(f"throughput with N={n} sessions by replica count (median of runs; {os.cpu_count()} CPUs): {ratios}"
+                  + ("; NOT COMPARABLE: a run had errors" if failed else ""))
         return 1 if failed else 0
 
     proc = None
