@@ -18,13 +18,18 @@ from calc.serve_sim import (
     simulate_replicas,
     step_model,
 )
-from calc.units import GIB
 from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_serving import latency_vs_rate, memory_bar
 
 DTYPES = ("bf16", "fp16", "fp8_e4m3", "int8", "int4", "fp32")
 SIM_REQUESTS = 1500
+
+
+def _n(k: int, noun: str) -> str:
+    """'1 GPU', '2 GPUs'."""
+    return f"{k:,} {noun}{'' if k == 1 else 's'}"
+
 
 st.title("Serving planner")
 st.caption("What vLLM prints at start-up, before you rent the GPUs: the memory it gives the weights, the profile "
@@ -68,19 +73,19 @@ m1.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
 m2.metric("Max concurrency", f"{mem.max_concurrency:.2f}x",
           help=f"Requests of {max_len:,} tokens the KV cache holds at once, per replica (vLLM's 'Maximum concurrency').")
 m3.metric("KV cache per GPU", fmt.size(max(mem.kv_cache_bytes, 0)))
-m4.metric("GPUs", f"{replicas * tp:,}", help=f"{replicas:,} replica(s) x tp {tp}.")
+m4.metric("GPUs", f"{replicas * tp:,}", help=f"{_n(replicas, 'replica')} x tp {tp}.")
 parts = {"weights": mem.weights_bytes, "activation peak": mem.activation_peak_bytes,
          "non-torch": mem.non_torch_bytes, "KV cache": max(mem.kv_cache_bytes, 0),
          "headroom": max(gpu.memory_bytes - sum(max(v, 0) for v in (mem.weights_bytes, mem.activation_peak_bytes,
                                                                       mem.non_torch_bytes, mem.kv_cache_bytes)), 0)}
 charts.show(st, memory_bar(parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: "
-                                                    f"memory per GPU"), width="stretch")
+                                                    f"memory per GPU", fmt.unit()), width="stretch")
 
 if not mem.fits:
     fit_len = max_model_len_that_fits(spec, setup, max(mem.kv_cache_bytes, 0))
-    short = (f"{(-mem.kv_cache_bytes) / GIB:,.2f} GiB short per GPU before any KV cache" if mem.kv_cache_bytes <= 0
-             else f"one request of {max_len:,} tokens needs {mem.request_kv_bytes / GIB:,.2f} GiB of KV cache, "
-                  f"{mem.kv_cache_bytes / GIB:,.2f} GiB is left")
+    short = (f"{fmt.size(-mem.kv_cache_bytes)} short per GPU before any KV cache" if mem.kv_cache_bytes <= 0
+             else f"one request of {max_len:,} tokens needs {fmt.size(mem.request_kv_bytes)} of KV cache, "
+                  f"{fmt.size(mem.kv_cache_bytes)} is left")
     fixes = [f"a max model length of {fit_len:,} tokens or less fits"] if fit_len else []
     for more in (2, 4, 8, 16, 32, 64):
         if more > tp and serve_memory(spec, replace(setup, tp=more)).fits:
@@ -143,9 +148,9 @@ lines = [f"Roofs: {flops * me / 1e12:,.0f} TFLOP/s and {bw * be / 1e9:,.0f} GB/s
 if per is not None:
     need = replicas_for(rate, per)
     lines.append(f"One replica meets the SLOs up to **{per:.3g} requests/s**: "
-                 + (f"this rate needs **{need} replica(s), {need * tp} GPUs**." if need else "no rate meets them."))
+                 + (f"this rate needs **{_n(need, 'replica')}, {_n(need * tp, 'GPU')}**." if need else "no rate meets them."))
 if cost is not None:
-    lines.append(f"Cost at this rate: **{cost:,.3g} USD per million output tokens** ({replicas * tp} GPUs).")
+    lines.append(f"Cost at this rate: **{cost:,.3g} USD per million output tokens** ({_n(replicas * tp, 'GPU')}).")
 st.markdown(" ".join(lines))
 
 grid = rate * np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])

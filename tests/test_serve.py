@@ -262,3 +262,39 @@ def test_mamba_hybrid_attention_block_grows_to_the_state_page():
     assert lay.block_size == 672
     # the state page is padded to the attention page: 672 tokens x 4,096 B
     assert lay.page_bytes == 672 * 4096
+
+
+# ----- the Serving planner page (app_pages/serving.py) -------------------------------------------------------------
+def _serving_page(query: dict):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_pages import TIMEOUT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("app_pages/serving.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("unit,per", [("GB", 1e9), ("GiB", 2**30)])
+def test_page_memory_bar_follows_the_unit_toggle(unit, per):
+    """The memory bar is drawn in the sidebar's unit: the GPU-memory line sits at the H100's 85,520,809,984 B
+    (torch.cuda.mem_get_info total, 79.65 GiB = 85.52 GB) divided by 1e9 or 2**30, and the axis says which."""
+    from calc.gpus import get_gpu
+
+    at = _serving_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "units": unit, "vrate": "1"})
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == unit
+    assert spec["layout"]["shapes"][0]["x0"] == pytest.approx(get_gpu("H100 SXM").memory_bytes / per)
+    # the weights bar: 16,060,522,496 B of bf16 Llama-3-8B (REFERENCE.md's 8,030,261,248 parameters x 2)
+    assert spec["data"][0]["x"][0] == pytest.approx(16_060_522_496 / per)
+
+
+def test_page_counts_one_gpu_in_the_singular():
+    at = _serving_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "vrate": "1", "vprice": "2"})
+    text = " ".join(m.value for m in at.markdown)
+    assert "(1 GPU)" in text and "1 GPUs" not in text
