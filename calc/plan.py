@@ -35,7 +35,8 @@ network bandwidth per GPU (``LINKS``).
 MFU counts model FLOPs, HFU the FLOPs the GPUs execute (with recompute) (Chowdhery et al. 2022 "PaLM"
 Appendix B; Korthikanti et al. 2022 sec. 6). Memory per GPU is ``calc.memory.training_memory`` of the layout
 (context parallelism counted as a sequence of ``seq / cp`` per GPU; expert parallelism divides the expert
-weights' states by ``ep``; interleaving's extra in-flight activations are not counted).
+weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
+sec. 4.2.3).
 """
 
 from __future__ import annotations
@@ -231,8 +232,9 @@ def check_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> N
         raise ValueError(f"tp x pp x cp x dp = {lay.gpus} must equal the {cluster.num_gpus} GPUs")
     if lay.tp > cluster.gpus_per_node:
         raise ValueError(f"tp={lay.tp} must be <= the {cluster.gpus_per_node} GPUs of a node")
-    if lay.pp * lay.vpp > model.num_layers:
-        raise ValueError(f"pp x vpp = {lay.pp * lay.vpp} must be <= the {model.num_layers} layers")
+    if lay.pp * lay.vpp > model.num_layers + 2:
+        raise ValueError(f"pp x vpp = {lay.pp * lay.vpp} must be <= the {model.num_layers} layers + 2 (a first "
+                         "chunk holding only the embedding and a last one holding only the output head)")
     if lay.vpp > 1 and lay.pp == 1:
         raise ValueError("vpp > 1 needs pp > 1 (interleaved pipeline stages)")
     if job.seq_len % (2 * lay.cp) and lay.cp > 1:
@@ -293,7 +295,9 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     model_flops = f.model_training * tokens
     h, L = model.hidden_size, model.num_layers
     eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(h, lay.tp)
-    # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace
+    # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace. Up to
+    # L + 2 chunks: Llama 3 gives the first chunk only the embedding and the last only the output head (Dubey et
+    # al. 2024 sec. 3.3.2), so 126 layers on 16 x 8 chunks of one layer: the busiest stage runs 8 of 126 / 16.
     chunks = lay.pp * lay.vpp
     uneven = math.ceil(model.num_layers / chunks) * chunks / model.num_layers
     compute = hw_flops / n / (peak * eff) * uneven
@@ -347,6 +351,8 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout) -> int:
                           seq_len=job.seq_len // lay.cp, recompute=lay.recompute)
     mem = training_memory(model, setup)
     total = mem.total
+    if lay.vpp > 1:  # the interleaved schedule holds L (1 + (p - 1) / (p v)) layers' activations (Korthikanti
+        total += int(mem.activations * (lay.pp - 1) / (lay.pp * lay.vpp))  # et al. 2022 sec. 4.2.3, eq. 5)
     if lay.ep > 1:  # the memory model replicates experts over dp: take (1 - 1/ep) of their states back
         c = param_counts(model).components().get("experts", 0)
         states = mem.weights + mem.master_weights + mem.gradients + mem.optimizer_states
@@ -398,7 +404,7 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                 for ep in opts("ep", eps):
                     for mb in opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0]):
                         m = b // (dp * mb) if b % (dp * mb) == 0 else 0
-                        vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and pp * v <= model.num_layers
+                        vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and pp * v <= model.num_layers + 2
                                       and m % pp == 0]
                         for vpp in opts("vpp", vpps):
                             for rc in opts("recompute", list(RECOMPUTE)):
