@@ -90,3 +90,40 @@ def test_page_refuses_a_tp_that_does_not_divide_the_heads():
     at = _speed_page({"model": "Meta-Llama-3-70B", "gpu": "H100 SXM", "stp": "3"})
     assert any("stp=3" in w.value for w in at.warning)
     assert at.selectbox(key="stp").value == 1
+
+
+def _speed_cli(*args):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "calc", "speed", "--model", "Meta-Llama-3-70B", "--gpu", "H100 SXM", *args],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return r, (json.loads(r.stdout) if "--json" in args and r.returncode == 0 else None)
+
+
+def test_cli_tp2_decode_rate_by_hand():
+    """python -m calc speed --tp 2: the hand-computed step (weights/2 + all-reduces at H100 NVLink's 450 GB/s)."""
+    r, got = _speed_cli("--tp", "2", "--prompt", "1", "--output", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert got["fits"] and got["tp"] == 2 and got["link_bytes_per_s"] == 450e9
+    assert got["tokens_per_s_per_seq"] == pytest.approx(1 / _decode_step_s(2), rel=1e-6)
+    r, slow = _speed_cli("--tp", "2", "--prompt", "1", "--output", "2", "--link-gbs", "45", "--json")
+    assert slow["tokens_per_s_per_seq"] == pytest.approx(1 / _decode_step_s(2, link=45e9), rel=1e-6)
+
+
+def test_cli_setup_that_does_not_fit_names_the_gpus_instead_of_a_speed():
+    """Llama-3-70B bf16 on one H100: 141.1 GB of weights > 85.5 GB usable; by hand the smallest tp that fits is 2."""
+    need = next(tp for tp in (1, 2, 4, 8) if -(-TOTAL * 2 // tp) + 1279 * KV_PER_TOKEN / tp <= _usable("H100 SXM"))
+    r, got = _speed_cli("--json")
+    assert r.returncode == 0 and not got["fits"] and got["gpus_needed"] == need == 2
+    assert "tokens_per_s_total" not in got and "ttft_s" not in got
+    r, _ = _speed_cli()
+    assert "needs 2 GPUs (--tp 2" in r.stdout and "tokens/s" not in r.stdout
+
+
+def test_cli_tp_that_does_not_split_the_heads_is_exit_2():
+    r, _ = _speed_cli("--tp", "3")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "allowed 1, 2, 4, 8" in r.stderr
