@@ -16,6 +16,7 @@ from calc.compute import (
 )
 from calc.gpus import get_gpu
 from calc.models import param_counts
+from calc.plan import PRECISIONS, Cluster, Job, search
 from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_compute import days_vs_gpus, flops_breakdown
@@ -23,6 +24,35 @@ from ui.figures_compute import days_vs_gpus, flops_breakdown
 st.title("Compute and cost")
 st.caption("From a model and a token count to training FLOPs, then to GPU-hours, days, dollars and kWh on the "
            "sidebar GPU. Or the other way: the GPUs that finish in N days, or the MFU a reported run achieved.")
+
+
+
+def _planner_mfu(spec, gpu, dtype, seq_len, num_gpus):
+    """The Cluster planner's fastest layout that fits (``calc.plan.search``) for the page's model, GPU, GPU count
+    and sequence length; shown with where its MFU comes from. Stops the page with an error when it cannot run."""
+    if dtype not in PRECISIONS:
+        st.error(f"The cluster planner runs matmuls in {' or '.join(PRECISIONS)}; pick one as the compute dtype.")
+        st.stop()
+    a, b = st.columns(2)
+    n = num_gpus or int(state.number("GPUs in the planned cluster", "cplg", 64, 1, 1_000_000, step=1, where=a,
+                                     help="The planner lays the run out on this many GPUs (8 per node)."))
+    gbt = float(state.number("Global batch (million tokens)", "cplgbt", 4.0, 0.001, 1_000.0, where=b,
+                             help="Tokens per iteration for the planner, rounded to whole sequences."))
+    try:
+        job = Job(seq_len, max(round(gbt * 1e6 / seq_len), 1) * seq_len, dtype)
+        best = search(spec, Cluster(gpu, n), job, top=1)[0]
+    except ValueError as exc:
+        st.error(f"Cluster planner: {text.md(exc, 500)}")
+        st.stop()
+    lay = best.layout
+    st.caption(f"MFU {best.mfu:.1%} from the Cluster planner: the fastest layout that fits {n:,} x "
+               f"{text.md(gpu.name)} (tp {lay.tp} pp {lay.pp} cp {lay.cp} dp {lay.dp}, vpp {lay.vpp}, micro-batch "
+               f"{lay.micro_batch}, {lay.recompute} recompute, ZeRO-{lay.zero}), {fmt.duration(best.step_s)} per "
+               f"step of {job.global_batch_tokens:,} tokens.")
+    st.page_link("app_pages/planner.py", label="Cluster planner: the layouts and their step time",
+                 icon=":material/hub:")
+    return best
+
 
 QUESTIONS = ("How long on K GPUs?", "How many GPUs to finish in N days?", "What MFU did a run achieve?")
 question = state.select("Question", "cq", QUESTIONS, QUESTIONS[0], radio=True,
@@ -73,7 +103,11 @@ with right:
     ask_mfu = question == QUESTIONS[2]  # the MFU is the answer there: no MFU input, no measured rate
     meas = None if ask_mfu else measured.for_gpu(gpu.name, "cmeas", "the datasheet peak x MFU (a matmul benchmark "
                                                  "is an upper bound; training adds communication and other ops)")
-    meas_rate = (meas or {}).get("flops_per_s", {}).get(dtype)
+    use_planner = not ask_mfu and source == "sidebar model" and state.toggle(
+        "MFU from the cluster planner", "cmfupl", False,
+        help="Run the Cluster planner for the sidebar model on this GPU, GPU count and sequence length and use "
+             "the MFU of its fastest layout that fits (calc/plan.py), instead of a typed MFU.")
+    meas_rate = None if use_planner else (meas or {}).get("flops_per_s", {}).get(dtype)
     use_measured = bool(meas_rate)
     if meas and not meas_rate:
         st.caption(f"No {dtype} matmul was measured on {meas['device']}; using the datasheet peak x MFU.")
@@ -82,7 +116,7 @@ with right:
     elif not ask_mfu and not measured.get():
         st.caption(f"No measured {dtype} throughput yet (Benchmark page); using the datasheet peak x MFU.")
     mfu = None
-    if not ask_mfu and not use_measured:
+    if not ask_mfu and not use_measured and not use_planner:
         mfu = state.number("MFU (model FLOPs utilization)", "cmfu", 0.40, 0.01, 1.0, step=0.01,
                            help="Share of the dense peak sustained as model FLOPs. Reported: 41-56% on A100 "
                                 "(Korthikanti et al. 2022 Table 5), about 36% for MPT-7B (table below).",
@@ -99,6 +133,10 @@ with right:
     else:
         num_gpus = state.number("GPUs in the run", "cg", 440, 1, MAX_GPUS, help="As reported.")
         days = state.number("Days the run took", "cdays", 9.5, 0.01, 36_500.0, step=0.5, help="As reported.")
+    planned = None  # the Cluster planner's fastest layout, when the MFU comes from it
+    if use_planner:
+        planned = _planner_mfu(spec, gpu, dtype, seq_len, int(num_gpus) if question == QUESTIONS[0] else None)
+        mfu = planned.mfu
 
 try:
     if budget_flops is not None:
@@ -116,7 +154,8 @@ try:
         rate, work, how = meas_rate, hardware_flops, f"measured {fmt.tflops(meas_rate)} per device on {meas['device']}"
     elif not ask_mfu:
         rate, work = peak * mfu, model_flops
-        how = (f"{dtype} dense peak {fmt.tflops(peak)} x MFU {mfu:.2f} = {fmt.tflops(rate)} per GPU")
+        how = (f"{dtype} dense peak {fmt.tflops(peak)} x MFU {mfu:.2f} = {fmt.tflops(rate)} per GPU"
+               + (f" (MFU {mfu:.1%} from the Cluster planner)" if planned else ""))
     achieved = None
     if question == QUESTIONS[0]:
         tc = time_and_cost(work, num_gpus, rate, price, gpu.board_power_w, pue)

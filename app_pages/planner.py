@@ -104,8 +104,9 @@ st.subheader("Reported runs: prediction against publication")
 st.dataframe([{**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()],
              width="stretch")
 st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
-           "within 15%). The efficiency curve was fitted on the six 'fit' rows only. The Llama 3 rows miss: the "
-           "paper does not state its interleaving degree, and v = 1 leaves a large pipeline bubble.")
+           "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
+           "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
+           "embedding and the head); its 131k-token row is 23% high: long-context attention is costed as matmuls.")
 
 with st.expander("Formulas, assumptions and sources"):
     st.markdown(r"""
@@ -123,5 +124,6 @@ data-parallel communication + optimizer step.
 - Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
 
 Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
-context-parallel load imbalance, interleaving's extra activation memory.
+context-parallel load imbalance. Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
+2022 sec. 4.2.3).
 """)

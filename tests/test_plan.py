@@ -18,7 +18,7 @@ import pytest
 
 import calc.plan as plan
 from calc.gpus import get_gpu
-from calc.models import ModelSpec
+from calc.models import ModelSpec, param_counts
 from calc.plan import Cluster, Job, Layout, plan_layout, search, step_time
 from calc.plan_runs import REPORTED_RUNS, gpt_config
 from calc.presets import get_preset
@@ -196,3 +196,28 @@ def test_page_pinned_published_layout_shows_the_tests_number():
     assert len(shown) == 1 and shown["TFLOP/s/GPU"][0] == pytest.approx(expected, abs=0.06)
     runs = at.dataframe[1].value
     assert runs["predicted"][list(runs["run"]).index(run.name)] == pytest.approx(expected, abs=0.001)
+
+
+def test_compute_page_takes_its_mfu_from_the_planner():
+    """The Compute page's 'MFU from the cluster planner' toggle: its GPU-hours are the model FLOPs at the MFU of
+    calc.plan.search's fastest layout for the same model, GPU, GPU count, sequence and batch (issue 15 item 3)."""
+    from streamlit.testing.v1 import AppTest
+
+    from calc.compute import training_flops_6nd
+
+    spec = get_preset("Meta-Llama-3-8B")
+    best = search(spec, Cluster(H100, 64), Job(8192, 512 * 8192), top=1)[0]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "cmfupl": "1", "cg": "64", "cs": "8192",
+                 "cplgbt": repr(512 * 8192 / 1e6), "cd": "1000.0", "cp": "2.0"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("app_pages/compute.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not [n for n in at.number_input if n.key == "cmfu"]  # no typed MFU while the planner supplies it
+    active = float(param_counts(spec).active)
+    hours = training_flops_6nd(active, 1000e9) / (H100.peak("bf16") * best.mfu) / 3600
+    shown = next(m for m in at.metric if m.label == "GPU-hours").value
+    assert float(shown.replace(",", "")) == pytest.approx(hours, rel=1e-3)
+    assert any(f"{best.mfu:.1%}" in c.value and "Cluster planner" in c.value for c in at.caption)
