@@ -12,7 +12,7 @@ from calc.gguf_run import CACHE_TYPES, RunSetup
 from calc.units import GB, GIB
 from ui import charts, hub_model, memo, pickers, results, state, text
 from ui import format as fmt
-from ui.figures_gguf import bytes_by_type, run_memory_bars, type_map
+from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_bars, type_map
 
 st.title("Quantization (GGUF)")
 st.caption("Which llama.cpp quant of this model fits my GPU at my context? A file type such as Q4_K_M is a mix: "
@@ -138,14 +138,27 @@ def one_file_type(ok: dict, spec, unit: str) -> None:
              f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
     left, right = st.columns([3, 1])
     charts.show(left, type_map(q), width="stretch")
+    if spec.num_layers > MAX_MAP_LAYERS:
+        left.caption(f"The map shows the first {MAX_MAP_LAYERS} of {spec.num_layers:,} layers; the table below sums "
+                     "every tensor.")
     div = GB if unit == "GB" else GIB
     charts.show(right, bytes_by_type(q, div, unit), width="stretch")
-    tensors = pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(str, t.shape)), "type": t.type,
-                             "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
-    with st.expander(f"All {len(q.tensors)} tensors of {pick}"):
-        st.dataframe(tensors, hide_index=True, width="stretch")
-        st.download_button("Download tensor list (CSV)", fmt.csv(tensors),
+    # By kind (the name without its block number, shape, type): a few dozen rows whatever the layer count; the
+    # full list (90,000 rows for a 10,000-layer model) is built only when its CSV is downloaded.
+    kinds = pd.DataFrame(q.kind_rows())
+    with st.expander(f"All {len(q.tensors):,} tensors of {pick}, by kind ({len(kinds)} rows)"):
+        st.dataframe(kinds, hide_index=True, width="stretch", column_config={
+            "bytes each": st.column_config.NumberColumn(format="localized"),
+            "bytes": st.column_config.NumberColumn(format="localized"),
+            "bits/weight": st.column_config.NumberColumn(format="%.4f")})
+        st.download_button(f"Download all {len(q.tensors):,} tensors (CSV)", lambda: fmt.csv(tensor_list(q)),
                            file_name=f"gguf_{spec.name}_{pick}_tensors.csv", mime="text/csv")
+
+
+def tensor_list(q) -> pd.DataFrame:
+    """Every tensor of ``q``, one row each (the CSV download; built on click, not on every run)."""
+    return pd.DataFrame([{"tensor": t.name, "shape (ne0 first)": " x ".join(map(str, t.shape)), "type": t.type,
+                          "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
 
 
 one_file_type(ok, spec, unit)

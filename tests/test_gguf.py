@@ -250,3 +250,19 @@ def test_run_memory_split_unified_and_windows():
     assert compute_buffer_bytes(mistral, 4096, flash_attn=False) > compute_buffer_bytes(mistral, 4096)
     with pytest.raises(ValueError, match="cache type"):
         kv_layer_bytes(mistral, 1024, "int3")
+
+
+def test_kind_rows_sum_every_tensor_of_a_10000_layer_model():
+    # The Quantization page shows tensors by kind (issue 20: a 10,000-layer model has 90,003 tensors): the rows,
+    # computed per layer class, must equal a count over the full tensor list walked one tensor at a time.
+    import re
+    from collections import Counter
+    spec = _llama(256, 512, 10_000, 4, 4, 1000, "deep")
+    q = quantize_model(spec, "Q4_K_M")
+    rows = q.kind_rows()
+    walked = Counter()
+    for t in q.tensors:
+        walked[(re.sub(r"^blk\.\d+\.", "blk.N.", t.name), t.type)] += t.bytes
+    assert {(r["tensor"], r["type"]): r["bytes"] for r in rows} == dict(walked)
+    assert sum(r["tensors"] for r in rows) == len(q.tensors) == 10_000 * 9 + 3
+    assert len(rows) < 20

@@ -60,3 +60,15 @@ def test_inspector_reads_an_upload_and_refuses_garbage(tmp_path):
     at.run()
     assert not at.exception
     assert any("not a GGUF file" in e.value for e in at.error)
+
+
+def test_tensor_table_is_summarized_by_kind():
+    # The per-tensor table is one row per kind (name without block number, shape, type): Llama-2-7B Q4_K_M has 291
+    # tensors in 16 kinds; they still sum to TheBloke's llama-2-7b.Q4_K_M.gguf (4,081,004,224 B) minus its
+    # 741,056 B header (REFERENCE.md), and attn_v splits into its Q6_K and Q4_K layers (use_more_bits: 16 + 16).
+    at = run({"model": "Llama-2-7B", "gq": "Q4_K_M"})
+    kinds = next(d.value for d in at.dataframe if "bytes each" in d.value.columns)
+    assert kinds["tensors"].sum() == 32 * 9 + 3 and len(kinds) < 32
+    assert kinds["bytes"].sum() + 741_056 == 4_081_004_224
+    v = kinds[kinds["tensor"] == "blk.N.attn_v.weight"].set_index("type")["tensors"].to_dict()
+    assert v == {"Q6_K": 16, "Q4_K": 16}

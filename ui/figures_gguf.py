@@ -40,9 +40,15 @@ def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_lab
                              margin=dict(l=10, r=10, t=50, b=10)))  # t: the capacity label clears the toolbar
 
 
-def type_map(quant: QuantResult) -> go.Figure:
+#: Layers the type map draws at most: a 10,000-layer model would make a 90,000-cell heatmap (issue 20); the kind
+#: summary and the CSV on the page hold every tensor.
+MAX_MAP_LAYERS = 256
+
+
+def type_map(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> go.Figure:
     """Heatmap: the ggml type of every block weight, layer by layer (colour = bits per weight; the type
-    is printed in the cells up to 16 layers and in the hover text always)."""
+    is printed in the cells up to 16 layers and in the hover text always). Only the first ``max_layers``
+    layers are drawn (``quant.tensors`` lists blocks in order, so the walk stops there)."""
     cells: dict[str, dict[int, tuple[str, int]]] = {}
     layers = 0
     for t in quant.tensors:
@@ -50,6 +56,8 @@ def type_map(quant: QuantResult) -> go.Figure:
         if not m or len(t.shape) < 2 or "ffn_gate_inp" in t.name:  # routers stay F32: not a choice
             continue
         i, role = int(m.group(1)), m.group(2)
+        if i >= max_layers:
+            break
         cells.setdefault(role, {})[i] = (t.type, t.bytes)
         layers = max(layers, i + 1)
     roles = sorted(cells, key=_role_order)
