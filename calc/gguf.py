@@ -850,9 +850,19 @@ BPE_BYTES_PER_TOKEN = 52.0
 OTHER_METADATA_BYTES = 4096
 
 
+#: GGUF architectures whose converter writes a SentencePiece vocabulary (``tokenizer.ggml.model`` "llama": tokens,
+#: f32 scores, i32 types, no merges) whatever the vocabulary size: ``convert_hf_to_gguf.py`` Gemma2Model and
+#: Gemma3Model call ``_set_vocab_sentencepiece``. Gemma 3's 262,144 tokens were priced as BPE with merges
+#: (52 B/token: a 13.6 MB header estimate); its published files hold a 6.5 MB header (tests/test_gguf.py).
+SPM_ARCHS = frozenset({"gemma2", "gemma3"})
+
+
 def tokenizer_kind(spec: ModelSpec) -> str:
-    """"spm" (Llama 1/2, Mistral v0.1, Gemma, Phi-3 at 32k vocabularies) or "bpe" (GPT-2 style)."""
-    return "spm" if spec.vocab_size <= 32_064 or spec.decoder_architecture == "Gemma2ForCausalLM" else "bpe"
+    """"spm" (Llama 1/2, Mistral v0.1, Phi-3 at 32k vocabularies; Gemma 2 / 3 at any size) or "bpe" (GPT-2
+    style, with merges)."""
+    if spec.vocab_size <= 32_064 or GGUF_ARCH.get(spec.decoder_architecture) in SPM_ARCHS:
+        return "spm"
+    return "bpe"
 
 
 def _info_bytes(t: TensorSpec) -> int:

@@ -266,3 +266,16 @@ def test_kind_rows_sum_every_tensor_of_a_10000_layer_model():
     assert {(r["tensor"], r["type"]): r["bytes"] for r in rows} == dict(walked)
     assert sum(r["tensors"] for r in rows) == len(q.tensors) == 10_000 * 9 + 3
     assert len(rows) < 20
+
+
+def test_gemma3_header_is_a_sentencepiece_vocabulary():
+    """Gemma 3's 262,144-token vocabulary is written as SentencePiece (tokens, scores, types; no merges). Held out of
+    the tokenizer fit: lmstudio-community/gemma-3-1B-it-QAT-GGUF gemma-3-1B-it-QAT-Q4_0.gguf is 720,425,472 B (the
+    byte size listed beside its Hugging Face path in the rllama gem's POPULAR_MODELS), so its header is that minus
+    our Q4_0 payload: 6,533,120 B. Priced as BPE with merges, the estimate was 13.66 MB."""
+    spec = get_preset("Gemma-3-1B")
+    q = quantize_model(spec, "Q4_0")
+    header = 720_425_472 - q.tensor_bytes
+    assert 6.0e6 < header < 7.0e6
+    assert abs(q.header_bytes_estimate - header) < 1.0e6
+    assert q.file_bytes_estimate == pytest.approx(720_425_472, rel=1.5e-3)
