@@ -47,6 +47,15 @@ def _fit(data: bytes, n_bootstrap: int):
     return runs, fit_loss(runs, n_bootstrap=n_bootstrap)
 
 
+def or_stop(compute):
+    """``compute()``, or its ``ValueError`` shown as the page's error and the run stopped there."""
+    try:
+        return compute()
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+
+
 def band_text(band) -> str:
     return (f"10-90% band over {band.n_samples:,} bootstrap refits: N {fmt.count(band.params_low)} to "
             f"{fmt.count(band.params_high)}, D {fmt.count(band.tokens_low)} to {fmt.count(band.tokens_high)}, "
@@ -98,11 +107,7 @@ else:
     mfu = state.number("MFU", "smfu", 0.40, 0.01, 1.0, step=0.01, fmt="%.2f", where=c3,
                        help="Share of the bf16 dense peak sustained (see the Compute and cost page).")
     peak = gpu.peak("bf16") or gpu.peak("fp16") or gpu.peak("fp32")
-    try:
-        budget = compute_budget_flops(gpus, days, peak * mfu)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    budget = or_stop(lambda: compute_budget_flops(gpus, days, peak * mfu))
     how = f"{gpus:,} x {gpu.name} x {days:g} days x {peak / 1e12:g} TFLOP/s x MFU {mfu:.2f}"
 st.metric("Budget", f"{budget:.3e} FLOPs", help=how)
 question = state.select("Question", "sq", QUESTIONS, QUESTIONS[0], radio=True,
@@ -116,11 +121,7 @@ res: dict = {"budget": (budget, "flops")}
 # ----- budget -> model -------------------------------------------------------------------------------
 if question == QUESTIONS[0]:
     fits = [get_fit(k) for k in FIT_KEYS]
-    try:
-        optima = [optimum(f, budget) for f in fits]
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    optima = or_stop(lambda: [optimum(f, budget) for f in fits])
     pick = state.select("Fit", "sfit", list(FIT_KEYS), "epoch",
                         help="The law whose answer is shown large; the table lists every fit. epoch "
                              "(Besiroglu et al. 2024) carries the authors' bootstrap band.")
@@ -197,11 +198,7 @@ if question == QUESTIONS[0]:
 elif question == QUESTIONS[1]:
     u_b = state.number("Unique tokens U (billions)", "su", 1000.0, 0.001, 1e8, fmt="%.3f",
                        help="Distinct tokens you have; training repeats them for more epochs.")
-    try:
-        o = scaling_data.optimum(budget, u_b * 1e9)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    o = or_stop(lambda: scaling_data.optimum(budget, u_b * 1e9))
     three_metrics(o.params, o.tokens, o.loss)
     e1, e2 = st.columns(2)
     e1.metric("Epochs", f"{o.epochs:,.2f}", help=f"D / U; the last epoch adds {o.marginal_epoch_value:.0%} of what "
@@ -236,11 +233,7 @@ elif question == QUESTIONS[2]:
                              "beta 0.283); their Figure 1 is reproduced with it.")
     f2 = get_fit(ikey)
     target = optimum(f2, budget).loss
-    try:
-        ia = inference_aware_optimum(f2, target, inf_b * 1e9)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    ia = or_stop(lambda: inference_aware_optimum(f2, target, inf_b * 1e9))
     three_metrics(ia.params, ia.tokens, target, loss_label="Target loss")
     i1, i2 = st.columns(2)
     i1.metric("Lifetime FLOPs saved", f"{ia.saving:.1%}", help=f"{ia.chinchilla_total_flops - ia.total_flops:.2e} "
@@ -270,12 +263,8 @@ elif question == QUESTIONS[3]:
     g_pick = state.select("Granularity G", "sgr", g_opts, "optimal",
                           help="d_ff / d_expert: each expert split into G smaller ones (a token visits G). "
                                "'optimal' searches powers of two. Expansion rate E = 64 (the law's).")
-    try:
-        mo = scaling_moe.optimum(budget, None if g_pick == "optimal" else float(g_pick))
-        dense = scaling_moe.dense_optimum(budget)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    mo, dense = or_stop(lambda: (scaling_moe.optimum(budget, None if g_pick == "optimal" else float(g_pick)),
+                                 scaling_moe.dense_optimum(budget)))
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Granularity G", f"{mo.granularity:g}", help=f"{mo.experts:,.0f} experts per layer (G x E)")
     m2.metric("Active parameters", fmt.count(mo.active_params), help=f"{fmt.count(mo.params)} total (non-embedding)")
@@ -301,11 +290,7 @@ elif question == QUESTIONS[4]:
     bits = state.number("Training precision (bits)", "sp", 16.0, 4.0, 32.0, step=1.0, fmt="%.1f",
                         help="Weights, activations and KV cache in the forward pass (integer type, as fitted; below 4 bits "
                              "the paper's runs with 3-bit activations diverged).")
-    try:
-        po, best = scaling_precision.optimum(budget, bits), scaling_precision.optimum(budget)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    po, best = or_stop(lambda: (scaling_precision.optimum(budget, bits), scaling_precision.optimum(budget)))
     three_metrics(po.params, po.tokens, po.loss)
     p1, p2 = st.columns(2)
     p1.metric("Compute-optimal precision", f"{best.bits:.1f} bits", help=f"loss {best.loss:.4f} with "
@@ -332,11 +317,7 @@ elif question == QUESTIONS[5]:
                        help="Model size; default Llama-3-8B (8,030,261,248).")
     d_b = state.number("Tokens D (billions)", "sod", 15_000.0, 0.001, 1e8, fmt="%.1f", where=c2,
                        help="Training tokens; default Llama 3's 15T.")
-    try:
-        ot = overtraining(f2, n_b * 1e9, d_b * 1e9)
-    except ValueError as exc:
-        st.error(text.md(exc, 1000))
-        st.stop()
+    ot = or_stop(lambda: overtraining(f2, n_b * 1e9, d_b * 1e9))
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Tokens per parameter", f"{ot.tokens_per_param:,.0f}",
               help=f"compute-optimal at the same {ot.flops:.2e} FLOPs: {ot.same_compute.tokens_per_param:.1f}")

@@ -335,9 +335,10 @@ MIN_TERM_SPAN = 1e-3
 def _refuse_degenerate(fitted: ParametricLoss, runs: Runs) -> None:
     """A law whose loss does not fall with N or D has no compute-optimal split: say so, in a sentence.
 
-    Caught: an exponent at 0 (the split divides by it) or at its bound 5, and a term that the fit made
+    Caught: an exponent at 0 (the split divides by it), a term that the fit made
     irrelevant, i.e. A/N^alpha or B/D^beta changing by less than 0.1% of the loss across the runs (the fit then
-    sends the optimum to absurd sizes, e.g. 1e14 parameters at 1e23 FLOPs).
+    sends the optimum to absurd sizes, e.g. 1e14 parameters at 1e23 FLOPs), then an exponent at its bound 5
+    (checked last: on flat data the exponent lands anywhere, and the flat term is the cause to name).
     """
     scale = float(np.median(runs.loss))
     for name, col, coef, v, arr in (("beta", "tokens", fitted.B, fitted.beta, runs.tokens),
@@ -347,15 +348,15 @@ def _refuse_degenerate(fitted: ParametricLoss, runs: Runs) -> None:
             raise ValueError(f"the fit found {name} = {v:.2g}: in these runs loss does not fall as {col} grow, so "
                              f"the law cannot say how to split compute between params and tokens. Check the "
                              f"{col} and loss columns (loss must fall with more {col} at a fixed {other}).")
-        if v > 5 - MIN_EXPONENT:
-            raise ValueError(f"the fit found {name} = {v:.3g}, at its upper bound 5: the runs do not pin down how "
-                             f"loss falls with {col}; add runs that vary {col} more widely.")
         span = coef * (float(arr.min()) ** -v - float(arr.max()) ** -v)
         if span < MIN_TERM_SPAN * scale:
             raise ValueError(f"in these runs loss does not fall as {col} grow: the fitted {col} term changes the "
                              f"loss by {span:.2g} across them ({span / scale:.2%}), so the law cannot say how to "
                              f"split compute between params and tokens. Check the {col} and loss columns (loss "
                              f"must fall with more {col} at a fixed {other}).")
+        if v > 5 - MIN_EXPONENT:
+            raise ValueError(f"the fit found {name} = {v:.3g}, at its upper bound 5: the runs do not pin down how "
+                             f"loss falls with {col}; add runs that vary {col} more widely.")
 
 
 def fit_loss(runs: Runs, n_bootstrap: int = 20, seed: int = 0, n_starts: int = 8,

@@ -112,23 +112,16 @@ def loss_band(samples: LawSamples, params: float, tokens: float, percentiles=PER
 
 
 @dataclass(frozen=True)
-class InferenceAwareBand:
+class InferenceAwareBand(Band):
     """10th-90th percentile of Sardana et al.'s inference-aware optimum across refits: each refit's own target (the
-    loss of its compute-optimal model at the budget) and its own cheapest (N, D_tr) for the inference demand."""
+    loss of its compute-optimal model at the budget) and its own cheapest (N, D_tr) for the inference demand; a
+    ``Band`` plus the range of the share of total FLOPs saved."""
 
-    params_low: float
-    params_high: float
-    tokens_low: float
-    tokens_high: float
-    loss_low: float
-    loss_high: float
-    saving_low: float
-    saving_high: float
-    n_samples: int
+    saving_low: float = float("nan")
+    saving_high: float = float("nan")
 
     def as_dict(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in ("params_low", "params_high", "tokens_low", "tokens_high", "loss_low",
-                                              "loss_high", "saving_low", "saving_high")}
+        return {**super().as_dict(), "saving_low": self.saving_low, "saving_high": self.saving_high}
 
 
 def inference_aware_band(samples: LawSamples, flops: float, inference_tokens: float,
@@ -172,8 +165,8 @@ def inference_aware_band(samples: LawSamples, flops: float, inference_tokens: fl
     tok = (samples.B / (excess - samples.A / n ** samples.alpha)) ** (1.0 / samples.beta)
     saving = 1.0 - np.minimum(t_best, chin_total) / chin_total
     (nl, nh), (dl, dh), (ll, lh), (sl, sh) = (np.percentile(v, percentiles) for v in (n, tok, target, saving))
-    return InferenceAwareBand(float(nl), float(nh), float(dl), float(dh), float(ll), float(lh), float(sl), float(sh),
-                              len(samples))
+    return InferenceAwareBand(float(nl), float(nh), float(dl), float(dh), float(ll), float(lh), len(samples),
+                              saving_low=float(sl), saving_high=float(sh))
 
 
 @cache
