@@ -91,6 +91,13 @@ with right:
                                   help="Rows of the activations: batch x sequence of a prefill or training step."))
     copy_on = state.toggle("Measure bandwidth (device copy)", "bbw", True,
                            help="Copy a buffer much larger than the caches; GB/s = 2 x bytes / time.")
+    ar_ranks = 0
+    if state.toggle("Measure all-reduce bus bandwidth", "bar", False,
+                    help="torch.distributed all-reduce over local processes: NCCL across the visible GPUs, gloo over "
+                         "CPU tensors when there are fewer GPUs than ranks. nccl-tests' busbw, which the Cluster "
+                         "planner can use as the intra-node link."):
+        ar_ranks = int(state.number("All-reduce ranks", "barranks", 2, 2, 64, step=1,
+                                    help="Processes taking part (one GPU each with NCCL)."))
 
 with st.expander("Run settings: repetitions, L2 flush, bounds"):
     a, b, c = st.columns(3)
@@ -130,7 +137,7 @@ if run:
             shapes += fitting
         config = BenchConfig(backend=backend_name, dtypes=tuple(dtypes), shapes=tuple(shapes), runs=runs,
                              warmup=warmup, flush_l2=flush, copy_bytes=max(MIN_BYTES, copy_mib * 2**20) if copy_on else 0,
-                             time_budget_s=budget, max_matrix_bytes=limit)
+                             time_budget_s=budget, max_matrix_bytes=limit, allreduce_ranks=ar_ranks)
         check(config, info)
         queue.submit(owner, config, ctx.session_id if ctx else None)
     except ValueError as exc:
@@ -218,6 +225,25 @@ if report is not None:
         cols[-1].metric("Copy bandwidth", f"{bw.bytes_per_s / 1e9:,.1f} GB/s",
                         help=f"2 x {fmt.size(bw.buffer_bytes)} / {bw.median_s * 1e3:.2f} ms median; {pct}")
 
+    if report.allreduce:
+        ar = max(report.allreduce, key=lambda r: r["busbw_bytes_per_s"])
+        st.metric("All-reduce bus bandwidth", f"{ar['busbw_bytes_per_s'] / 1e9:,.3g} GB/s",
+                  help=f"Best of {len(report.allreduce)} sizes: {fmt.size(ar['bytes'])} over {ar['ranks']} ranks "
+                       f"({ar['backend']}) in {ar['seconds'] * 1e3:.3g} ms median; busbw = bytes / time x 2(n-1)/n.")
+        ar_df = pd.DataFrame([{"bytes": r["bytes"], "ranks": r["ranks"], "backend": r["backend"],
+                               "median_ms": r["seconds"] * 1e3, "algbw GB/s": r["algbw_bytes_per_s"] / 1e9,
+                               "busbw GB/s": r["busbw_bytes_per_s"] / 1e9, "sum correct": r["correct"]}
+                              for r in report.allreduce])
+        st.dataframe(ar_df, hide_index=True, width="stretch")
+        st.download_button("Download all-reduce CSV", fmt.csv(ar_df), file_name="allreduce.csv", mime="text/csv",
+                           key="bardl")
+        if st.button("Use this bus bandwidth in the Cluster planner", key="baruse",
+                     help="The planner then divides its tensor-parallel collectives by it instead of the catalog's "
+                          "NVLink figure (for the catalog GPU this device matches; any other only if you say so)."):
+            matched = match_device_name(report.device.name) if report.device.backend in GPU_BACKENDS else None
+            measured.put_allreduce(f"{report.device.name} ({ar['backend']})", ar["busbw_bytes_per_s"], ar["ranks"],
+                                   ar["backend"], matched.name if matched else None)
+
     records = report.records()
     peaks = {d: r.peak_flops_per_s for d, r in best.items()}
     for fig in (flops_vs_size(records, peaks, report.device.name), flops_by_shape(records, report.device.name)):
@@ -239,7 +265,9 @@ if report is not None:
 
     results.publish("benchmark", {
         **{f"best {d} matmul FLOP/s": (r.tflops * 1e12, "number") for d, r in best.items()},
-        **({"copy bandwidth bytes/s": (report.bandwidth.bytes_per_s, "number")} if report.bandwidth else {})})
+        **({"copy bandwidth bytes/s": (report.bandwidth.bytes_per_s, "number")} if report.bandwidth else {}),
+        **({"all-reduce busbw bytes/s": (max(r["busbw_bytes_per_s"] for r in report.allreduce), "number")}
+           if report.allreduce else {})})
 
     label = f"{report.device.name} ({report.device.backend})"
     if st.button("Use these figures in the estimates", key="buse", type="primary",
@@ -278,6 +306,10 @@ with st.expander("Method: how the figures are measured"):
   A file lock in the temp directory also keeps other servers and the CLI off the device meanwhile.
 - **Bounds**: buffers at most half the memory free now (80% of a GPU's), checked again before each measurement;
   a time budget of at most two minutes, after which the run is ended; a visitor who leaves loses the run.
+- **All-reduce** (`measure/allreduce.py`): an fp32 `torch.distributed.all_reduce` of 1, 16 and 64 MiB per rank
+  over local processes (NCCL, or gloo on the CPU), the median of the timed runs; algbw = bytes / time, busbw =
+  algbw $\times 2(n-1)/n$ (NVIDIA nccl-tests doc/PERFORMANCE.md); every element is checked to be the sum of the
+  ranks' values. On the CPU it measures host memory and loopback, not a link.
 - **dtypes**: fp32 with full-precision math (`torch.set_float32_matmul_precision("highest")`), tf32 ("high"),
   bf16, fp16, fp8 = e4m3 inputs with bf16 output via `torch._scaled_mm` (NVIDIA compute capability 8.9+, AMD MI300+).
 """)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from calc.plan import LINKS, RECOMPUTE, Cluster, Job, plan_dict, search
 from calc.plan_runs import runs_table
-from ui import charts, pickers, results, state, text
+from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_planner import step_bars
 
@@ -54,11 +54,21 @@ with st.expander("Links and pinned knobs"):
     if zero != "search":
         pins["zero"] = int(zero)
 top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, help="The fastest that fit."))
+meas_ar = measured.allreduce_for_gpu(gpu.name, "plmar")
+if meas_ar:
+    intra = meas_ar["busbw_bytes_per_s"] / 1e9
+meas_mm = measured.for_gpu(gpu.name, "plmm", "the matmul efficiency curve e(h/t) (measured best matmul / dense peak)")
+mm_rate = (meas_mm or {}).get("flops_per_s", {}).get(precision)
+eff = None
+if mm_rate and gpu.peak(precision):
+    eff = min(mm_rate / gpu.peak(precision), 1.0)
+    st.caption(f"Matmul efficiency {eff:.1%}: the {precision} matmul measured on {text.md(meas_mm['device'])}, "
+               "instead of the curve fitted on Megatron's runs.")
 
 try:
     sequences = max(round(batch_m * 1e6 / seq), 1)
     cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
-    job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None)
+    job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
     try:
         plans = search(spec, cluster, job, pins, top)
     except ValueError as exc:

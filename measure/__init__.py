@@ -51,6 +51,7 @@ class BenchConfig:
     copy_bytes: int = 0
     time_budget_s: float = 60.0
     max_matrix_bytes: int = 2**30
+    allreduce_ranks: int = 0  # > 1: also an all-reduce over this many local processes (measure/allreduce.py)
 
     def __post_init__(self):
         object.__setattr__(self, "dtypes", tuple(self.dtypes))
@@ -64,8 +65,11 @@ class BenchConfig:
                 raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {v!r:.40}")
         if not 1 <= float(self.time_budget_s) <= 3600:
             raise ValueError(f"time budget must be in [1, 3600] seconds, got {self.time_budget_s!r:.40}")
-        if not self.shapes and not self.copy_bytes:
-            raise ValueError("nothing to measure: pick at least one matrix size or the bandwidth test")
+        if not self.shapes and not self.copy_bytes and not self.allreduce_ranks:
+            raise ValueError("nothing to measure: pick at least one matrix size, the bandwidth or the all-reduce test")
+        r = self.allreduce_ranks
+        if isinstance(r, bool) or not isinstance(r, int) or not (r == 0 or 2 <= r <= 64):
+            raise ValueError(f"all-reduce ranks must be 0 (none) or a whole number in [2, 64], got {r!r:.40}")
         if isinstance(self.max_matrix_bytes, bool) or not isinstance(self.max_matrix_bytes, int) \
                 or self.max_matrix_bytes < 2**20:
             raise ValueError(f"memory limit must be a whole number of bytes >= 1 MiB, got {self.max_matrix_bytes!r:.40}")
@@ -121,6 +125,7 @@ class BenchReport:
     finished_at: float
     waited_s: float  # time spent waiting for another benchmark to release the device
     stopped: str | None = None  # "cancelled" or "time budget" when the sweep did not finish
+    allreduce: tuple[dict, ...] = ()  # measure.allreduce records (bytes, seconds, busbw_bytes_per_s, ...)
 
     def best(self) -> dict[str, MatmulResult]:
         """Per dtype, the fastest shape of the sweep (maximum achievable matmul FLOPS)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -60,7 +61,9 @@ def device_from_dict(d: dict) -> DeviceInfo:
     return DeviceInfo(**{**d, "dtypes": tuple(d["dtypes"])})
 
 
-def result_from_event(event: dict) -> MatmulResult | BandwidthResult:
+def result_from_event(event: dict) -> MatmulResult | BandwidthResult | dict:
+    if event["kind"] == "allreduce":
+        return dict(event["fields"])
     cls = MatmulResult if event["kind"] == "matmul" else BandwidthResult
     return cls(**event["fields"])
 
@@ -81,7 +84,8 @@ def report_from_events(events: list[dict], stopped: str | None = None) -> BenchR
     return BenchReport(device_from_dict(meta["device"]), meta["catalog_gpu"],
                        tuple(r for r in results if isinstance(r, MatmulResult)),
                        next((r for r in results if isinstance(r, BandwidthResult)), None),
-                       meta["started_at"], meta["finished_at"], meta["waited_s"], stopped or meta["stopped"])
+                       meta["started_at"], meta["finished_at"], meta["waited_s"], stopped or meta["stopped"],
+                       tuple(r for r in results if isinstance(r, dict)))
 
 
 def _emit(obj: dict) -> None:
@@ -135,6 +139,8 @@ def run(stdin=None) -> int:
                                cancel=cancel, on_wait=lambda s: _emit({"event": "wait", "seconds": s}),
                                lock_timeout_s=LOCK_TIMEOUT_S, backend=backend, on_result=on_result,
                                watch_free_memory=True)
+        if config.allreduce_ranks and report.stopped is None:
+            _allreduce(config, backend, cancel)
     except (ValueError, TimeoutError) as exc:
         _emit({"event": "error", "message": str(exc)[:1000]})
         return 2
@@ -146,6 +152,27 @@ def run(stdin=None) -> int:
            "started_at": report.started_at, "finished_at": report.finished_at, "waited_s": report.waited_s,
            "stopped": report.stopped})
     return 0
+
+
+#: Sizes of the all-reduce buffer per rank (nccl-tests sweeps sizes; bus bandwidth saturates past a few MiB).
+ALLREDUCE_SIZES = (2**20, 2**24, 2**26)
+
+
+def _allreduce(config: BenchConfig, backend, cancel: threading.Event) -> None:
+    """The all-reduce of ``measure.allreduce`` (NCCL across the visible GPUs, else gloo on the CPU) under the
+    device lock, each size printed as a result; sizes above the run's memory bound are left out."""
+    from measure.allreduce import measure_allreduce
+    from measure.lock import device_lock
+
+    sizes = tuple(s for s in ALLREDUCE_SIZES if s <= config.max_matrix_bytes) or (2**20,)
+    _emit({"event": "progress", "done": 0, "total": 1, "text": f"all-reduce over {config.allreduce_ranks} ranks"})
+    try:
+        with device_lock(backend.lock_key, cancel=cancel, timeout_s=LOCK_TIMEOUT_S):
+            rows = measure_allreduce(config.allreduce_ranks, sizes, runs=min(config.runs, 20), warmup=config.warmup)
+    except (ImportError, RuntimeError, OSError, queue.Empty) as exc:  # no torch, a rank that died, a time-out
+        raise ValueError(f"all-reduce over {config.allreduce_ranks} ranks failed: {exc}") from None
+    for r in rows:
+        _emit({"event": "result", "kind": "allreduce", "fields": r})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,3 +39,48 @@ def test_bad_sizes_named():
         measure_allreduce(1)
     with pytest.raises(ValueError, match="sizes"):
         measure_allreduce(2, (3,))
+
+
+def test_benchmark_page_measures_allreduce_and_the_planner_uses_it():
+    """Benchmark page (issue 15 item 4): the all-reduce runs in the page's child process (gloo, 2 ranks here), its
+    table's busbw is bytes / median time (n = 2: factor 1) with every sum correct; 'Use' hands it to the Cluster
+    planner, whose step time then equals calc.plan.search's with that intra-node bandwidth."""
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from calc.gpus import get_gpu
+    from calc.plan import Cluster, Job, search
+    from calc.presets import get_preset
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in {"bbackend": "numpy", "bsizes": "128", "bruns": "3", "bwarm": "1", "bbw": "0", "bar": "1",
+                 "barranks": "2", "model": "Meta-Llama-3-8B", "gpu": "H100 SXM"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("app_pages/benchmark.py")
+    at.run()
+    at.button(key="brun").click().run()
+    deadline = time.monotonic() + 240
+    while not [d for d in at.dataframe if "busbw GB/s" in d.value] and not at.error and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    ar = next(d.value for d in at.dataframe if "busbw GB/s" in d.value)
+    assert list(ar["bytes"]) == [2**20, 2**24, 2**26] and ar["sum correct"].all() and (ar["ranks"] == 2).all()
+    assert ar["busbw GB/s"].to_numpy() == pytest.approx((ar["bytes"] / (ar["median_ms"] / 1e3) / 1e9).to_numpy())
+    at.button(key="baruse").click().run()
+    busbw = at.session_state["measured_allreduce"]["busbw_bytes_per_s"]
+    assert busbw == pytest.approx(ar["busbw GB/s"].max() * 1e9)
+    for k, v in {"plgpus": "8", "plseq": "4096", "plgbt": "1.048576", "pltok": "0.0", "pltop": "1"}.items():
+        at.query_params[k] = v
+    at.switch_page("app_pages/planner.py")
+    at.run()
+    at.toggle(key="plmarx").set_value(True).run()  # a CPU's figure: only by an explicit, labelled choice
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = at.dataframe[0].value
+    expected = search(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 8, intra_bytes_per_s=busbw),
+                      Job(4096, 256 * 4096), top=1)[0]
+    assert shown["step s"][0] == pytest.approx(expected.step_s, abs=1e-4)
+    catalog = search(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 8), Job(4096, 256 * 4096), top=1)[0]
+    assert expected.step_s > catalog.step_s  # loopback gloo is far below NVLink's 450 GB/s: the figure was used

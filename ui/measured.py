@@ -47,3 +47,30 @@ def for_gpu(gpu_name: str, key: str, what: str) -> dict | None:
                           help=f"Measured on a different device than the sidebar's {gpu_name}: they replace {what} "
                                f"only if you switch this on (e.g. to see what your own machine would take).")
     return figures if on else None
+
+
+ALLREDUCE_KEY = "measured_allreduce"
+
+
+def put_allreduce(device: str, busbw_bytes_per_s: float, ranks: int, backend: str, gpu: str | None = None) -> None:
+    """An all-reduce bus bandwidth measured on the Benchmark page (nccl-tests' busbw, ``measure/allreduce.py``)."""
+    st.session_state[ALLREDUCE_KEY] = {"device": device, "gpu": gpu, "busbw_bytes_per_s": float(busbw_bytes_per_s),
+                                       "ranks": int(ranks), "backend": backend}
+
+
+def allreduce_for_gpu(gpu_name: str, key: str) -> dict | None:
+    """The measured all-reduce figure if the user keeps it on for ``gpu_name`` (as ``for_gpu``: on by default for
+    the same catalog GPU, a separate toggle, off by default, for another device)."""
+    m = st.session_state.get(ALLREDUCE_KEY)
+    if not m:
+        return None
+    what = (f"the all-reduce bus bandwidth measured on {m['device']} ({m['busbw_bytes_per_s'] / 1e9:.3g} GB/s, "
+            f"{m['ranks']} ranks, {m['backend']})")
+    if m.get("gpu") == gpu_name:
+        on = state.toggle(f"Use {what}", key, True, help="From the Benchmark page: replaces the catalog's "
+                                                         "intra-node link bandwidth.")
+    else:
+        on = state.toggle(f"Use {what}, not {gpu_name}'s link", key + "x", False,
+                          help="Measured on a different device than the sidebar's: it replaces the intra-node link "
+                               "only if you switch this on.")
+    return m if on else None
