@@ -7,18 +7,15 @@ import numpy as np
 import streamlit as st
 
 from calc.serve import ServeSetup, max_model_len_that_fits, serve_memory, vllm_batch_defaults
-from calc.serve_logs import CASES, THROUGHPUT_CASES, reproduce, reproduce_throughput
+from calc.serve_logs import THROUGHPUT_CASES
 from calc.serve_sim import (
     BANDWIDTH_EFFICIENCY,
     MATMUL_EFFICIENCY,
     cost_per_million_tokens,
-    max_rate,
-    poisson_workload,
     replicas_for,
-    simulate_replicas,
     step_model,
 )
-from ui import charts, measured, pickers, results, state, text
+from ui import charts, measured, memo, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_serving import latency_vs_rate, memory_bar
 
@@ -78,8 +75,10 @@ parts = {"weights": mem.weights_bytes, "activation peak": mem.activation_peak_by
          "non-torch": mem.non_torch_bytes, "KV cache": max(mem.kv_cache_bytes, 0),
          "headroom": max(gpu.memory_bytes - sum(max(v, 0) for v in (mem.weights_bytes, mem.activation_peak_bytes,
                                                                       mem.non_torch_bytes, mem.kv_cache_bytes)), 0)}
-charts.show(st, memory_bar(parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: "
-                                                    f"memory per GPU", fmt.unit()), width="stretch")
+bar_args = (parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: memory per GPU",
+            fmt.unit())
+charts.show(st, charts.cached(("serving.memory_bar", tuple(parts.items()), *bar_args[1:]),
+                              lambda: memory_bar(*bar_args)), width="stretch")
 
 if not mem.fits:
     fit_len = max_model_len_that_fits(spec, setup, max(mem.kv_cache_bytes, 0))
@@ -128,22 +127,21 @@ try:
     model = step_model(spec, flops, bw, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, matmul_efficiency=me,
                        bandwidth_efficiency=be)
     kw = {"max_num_seqs": seqs, "max_num_batched_tokens": batched, "kv_capacity_tokens": mem.kv_cache_tokens}
-    sim = simulate_replicas(model, poisson_workload(SIM_REQUESTS, rate, prompt, output, seed=0), replicas, **kw)
-    pct = sim.percentiles()
+    throughput, pct = memo.serve_latency(model, SIM_REQUESTS, rate, prompt, output, 0, replicas, **kw)
     slos = (slo_ttft or None, slo_tpot or None)
-    per = max_rate(model, prompt, output, *slos, requests=600, **kw) if any(slos) else None
+    per = memo.serve_max_rate(model, prompt, output, *slos, 600, **kw) if any(slos) else None
 except ValueError as exc:
     st.error(text.md(exc, 1000))
     st.stop()
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Output tokens/s", f"{sim.throughput_tokens_per_s:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
+m1.metric("Output tokens/s", f"{throughput:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
 m2.metric("Time to first token, p99", fmt.duration(pct["ttft_s"]["p99"]),
           help=f"Median {fmt.duration(pct['ttft_s']['p50'])}: queueing + prefill.")
 m3.metric("Time per output token, p99", fmt.duration(pct["tpot_s"]["p99"]),
           help=f"Median {fmt.duration(pct['tpot_s']['p50'])}: one decode step shared by the running batch.")
 m4.metric("End to end, p99", fmt.duration(pct["e2e_s"]["p99"]), help=f"Median {fmt.duration(pct['e2e_s']['p50'])}.")
-cost = cost_per_million_tokens(replicas * tp, price, sim.throughput_tokens_per_s) if price else None
+cost = cost_per_million_tokens(replicas * tp, price, throughput) if price else None
 lines = [f"Roofs: {flops * me / 1e12:,.0f} TFLOP/s and {bw * be / 1e9:,.0f} GB/s per GPU ({src})."]
 if per is not None:
     need = replicas_for(rate, per)
@@ -154,35 +152,29 @@ if cost is not None:
 st.markdown(" ".join(lines))
 
 grid = rate * np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
-runs = [simulate_replicas(model, poisson_workload(600, float(x), prompt, output, seed=1), replicas, **kw).percentiles()
-        for x in grid]
-charts.show(st, latency_vs_rate(grid, [r["ttft_s"]["p99"] for r in runs], [r["tpot_s"]["p99"] for r in runs],
-                                slos[0], slos[1], "p99 latency against load"), width="stretch")
+runs = [memo.serve_latency(model, 600, float(x), prompt, output, 1, replicas, **kw)[1] for x in grid]
+lat_args = (tuple(grid.tolist()), tuple(r["ttft_s"]["p99"] for r in runs), tuple(r["tpot_s"]["p99"] for r in runs),
+            slos[0], slos[1], "p99 latency against load")
+charts.show(st, charts.cached(("serving.latency_vs_rate", *lat_args),
+                              lambda: latency_vs_rate(grid, list(lat_args[1]), list(lat_args[2]), *lat_args[3:])),
+            width="stretch")
 
 results.publish("serving", {
     "GPU KV cache size (tokens)": (mem.kv_cache_tokens, "number"), "max concurrency": (mem.max_concurrency, "number"),
     "KV cache per GPU": (max(mem.kv_cache_bytes, 0), "bytes"), "weights per GPU": (mem.weights_bytes, "bytes"),
-    "output tokens/s": (sim.throughput_tokens_per_s, "number"), "TTFT p99": (pct["ttft_s"]["p99"], "seconds"),
+    "output tokens/s": (throughput, "number"), "TTFT p99": (pct["ttft_s"]["p99"], "seconds"),
     "TPOT p99": (pct["tpot_s"]["p99"], "seconds")})
 
 st.subheader("Checked against vLLM's own start-up logs")
-rows = []
-for case in CASES:
-    for name, (logged, ours) in reproduce(case).items():
-        rows.append({"model": case.model, "quantity": name, "logged": logged, "ours": round(ours, 4),
-                     "error %": round((ours - logged) / logged * 100, 2), "GPU": case.gpu, "tp": case.tp,
-                     "pp": case.pp, "max model len": case.max_model_len, "source": case.url})
-st.dataframe(rows, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+log_rows, throughput_rows = memo.serve_log_rows()
+st.dataframe(list(log_rows), width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
            "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
            "print nothing before it. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
            "within 5 %).")
 
 st.subheader("Checked against published vLLM throughput")
-st.dataframe([{"source": c.url, "model": c.model, "GPU": c.gpu, "prompt / output": f"{c.prompt_tokens} / {c.output_tokens}",
-               "concurrency": c.concurrency, "published tokens/s": c.output_tokens_per_s,
-               "ours": round(ours := reproduce_throughput(c)), "error %": round((ours / c.output_tokens_per_s - 1) * 100, 1)}
-              for c in THROUGHPUT_CASES], width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+st.dataframe(list(throughput_rows), width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("vllm bench serve, fixed lengths, request rate inf, at most `concurrency` in flight; ours with the default "
            "efficiencies (0.6 of the bf16 peak, 0.8 of the bandwidth). Held to 30 % by tests/test_serve.py. "
            + THROUGHPUT_CASES[0].note + ".")

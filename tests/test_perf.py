@@ -251,3 +251,69 @@ def test_memoized_activation_coefficients_follow_every_setup_field():
             memoized = activation_coefficients(spec, variant, stage)
             memory._activation_coefficients.cache_clear()
             assert memoized == activation_coefficients(spec, variant, stage), name
+
+
+# ----- per-input caches of pages (ui/charts.cached, ui/memo): a cached rerun shows what an uncached one does -----
+
+def _page_output(path: str, query: dict | None = None) -> dict:
+    from tests.test_pages import run_page
+
+    at = run_page(path, query)
+    assert not at.exception, [e.value for e in at.exception]
+    return {"charts": [c.proto.spec for c in at.get("plotly_chart")],
+            "metrics": [(m.label, m.value, m.help) for m in at.metric],
+            "tables": [d.value.to_csv() for d in at.dataframe],
+            "text": [m.value for m in at.markdown]}
+
+
+def _bypass_caches(monkeypatch) -> None:
+    """Every page cache off: figures built per rerun, memoized results computed per call."""
+    from ui import charts, memo
+
+    def build(key, make):
+        fig = make()
+        return fig
+
+    monkeypatch.setattr(charts, "cached", build)
+    for name in dir(memo):
+        fn = getattr(memo, name)
+        if callable(fn) and hasattr(fn, "cache_clear") and hasattr(fn, "__wrapped__"):
+            monkeypatch.setattr(memo, name, fn.__wrapped__)
+
+
+CACHED_PAGES = [
+    ("app_pages/serving.py", None),
+    ("app_pages/serving.py", {"vrate": "9", "vsttft": "0"}),
+]
+
+
+@pytest.mark.parametrize("path,query", CACHED_PAGES, ids=[f"{p.split('/')[-1]}-{i}" for i, (p, _) in
+                                                         enumerate(CACHED_PAGES)])
+def test_cached_page_shows_what_an_uncached_one_does(path, query, monkeypatch):
+    with monkeypatch.context() as m:
+        _bypass_caches(m)
+        fresh = _page_output(path, query)
+    first = _page_output(path, query)  # fills the caches (or hits what an earlier test left)
+    again = _page_output(path, query)  # served from them
+    assert fresh["charts"], f"{path} shows no chart"
+    assert first == fresh
+    assert again == fresh
+
+
+def test_frozen_figure_is_the_figure_show_would_draw():
+    import plotly.io as pio
+    import plotly.tools
+
+    from ui import charts
+    from ui.figures_serving import latency_vs_rate
+
+    def make():
+        return latency_vs_rate([1.0, 2.0, 4.0], [0.1, 0.2, 0.9], [0.01, 0.02, 0.05], 0.5, 0.03, "p99")
+
+    plain = make()
+    charts.prepare(plain)
+    frozen = charts.cached(("test_frozen", 1), make)
+    assert charts.cached(("test_frozen", 1), make) is frozen  # a hit is the same figure
+    as_sent = plotly.tools.return_figure_from_figure_or_data(frozen, validate_figure=True)  # what st.plotly_chart does
+    assert pio.to_json(as_sent, validate=False) == pio.to_json(plain.to_dict(), validate=False)
+    assert charts.points(plain) == frozen._frozen_points == 6 + 2  # two traces of 3 points, two SLO lines

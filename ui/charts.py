@@ -7,7 +7,12 @@ Pages keep their sweeps small by design; this is the bound that holds whatever a
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 #: Points (x/y pairs, heatmap cells, pie slices) a chart may hold, counted over all traces, plus its shapes
@@ -52,18 +57,78 @@ def legend_clear_of_axis(fig) -> None:
         fig.update_layout(legend=dict(yref="container", y=0, yanchor="bottom"))
 
 
+def prepare(fig) -> None:
+    """What ``show`` changes on every figure before drawing it."""
+    legend_clear_of_axis(fig)
+    fig.update_layout(modebar_remove=TOOLBAR_REMOVED)
+
+
+class FrozenFigure(go.Figure):
+    """A figure built, prepared for ``show`` and turned into its dict once, then shared read-only by every rerun
+    and session that asks for the same inputs (``cached``). ``st.plotly_chart`` calls ``to_dict()`` on a figure
+    (a deep copy of every trace and of the template, then JSON): here it returns the dict made once. Not to be
+    changed after ``cached`` returns it (``show`` does not change it)."""
+
+    _frozen_dict: dict
+    _frozen_points: int
+
+    @classmethod
+    def freeze(cls, fig: go.Figure) -> FrozenFigure:
+        """``fig`` itself, prepared and turned into a ``FrozenFigure`` in place (a copy would validate it all again)."""
+        prepare(fig)
+        d, n = fig.to_dict(), points(fig)
+        fig.__class__ = cls
+        fig._frozen_dict, fig._frozen_points = d, n
+        return fig
+
+    def to_dict(self):
+        return self._frozen_dict
+
+
+#: Built figures kept per input, weighed by points (+1 each): about 60 MB of dicts at most.
+FIGURE_BUDGET = 400_000
+_figures: OrderedDict[Hashable, tuple[FrozenFigure | None, int]] = OrderedDict()
+_figures_weight = 0
+_figures_lock = threading.Lock()
+
+
+def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure | None:
+    """``build()`` as a ``FrozenFigure``, memoized per ``key`` (which must hold everything the figure depends
+    on, the builder's name included) across reruns and sessions, least recently used dropped past
+    ``FIGURE_BUDGET`` points. Plotly validates every trace and shape as a figure is built (tens of ms for the
+    Validation and memory pages' charts, issue 18); a rerun whose inputs leave a chart unchanged skips it."""
+    global _figures_weight
+    with _figures_lock:
+        if key in _figures:
+            _figures.move_to_end(key)
+            return _figures[key][0]
+    fig = build()
+    frozen = None if fig is None else FrozenFigure.freeze(fig)
+    w = 1 + (0 if frozen is None else frozen._frozen_points)
+    if w > FIGURE_BUDGET:
+        return frozen
+    with _figures_lock:
+        if key not in _figures:
+            _figures[key] = (frozen, w)
+            _figures_weight += w
+        while _figures_weight > FIGURE_BUDGET:
+            _, (_, old) = _figures.popitem(last=False)
+            _figures_weight -= old
+    return frozen
+
+
 def show(where, fig, **kwargs) -> bool:
     """``where.plotly_chart(fig, **kwargs)`` if ``fig`` holds at most ``MAX_POINTS`` points, else a warning saying
     how many it would have drawn (returns whether it was drawn). ``where`` is ``st`` or a column/container."""
     if fig is None:
         return False
-    n = points(fig)
+    n = fig._frozen_points if isinstance(fig, FrozenFigure) else points(fig)
     if n > MAX_POINTS:
         where.warning(f"This chart would draw {n:,} points, more than the {MAX_POINTS:,} a chart may hold; "
                       "narrow the inputs to see it (the numbers above are complete).")
         return False
-    legend_clear_of_axis(fig)
-    fig.update_layout(modebar_remove=TOOLBAR_REMOVED)
+    if not isinstance(fig, FrozenFigure):
+        prepare(fig)
     kwargs.setdefault("width", "stretch")
     st.html(NARROW_SCREEN_CSS)
     where.plotly_chart(fig, **kwargs)

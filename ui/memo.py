@@ -13,12 +13,15 @@ dropped past ``budget``; an entry heavier than the whole budget is computed and 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from calc.gguf import FILE_TYPES, LayeredTensors, QuantResult, quantize_all
 from calc.gguf_run import RunMemory, RunSetup, run_memory
+from calc.serve_logs import CASES, THROUGHPUT_CASES, reproduce, reproduce_throughput
+from calc.serve_sim import max_rate, poisson_workload, simulate_replicas
 
 
 class WeightedLRU:
@@ -88,3 +91,46 @@ def run_memory_all(spec, imatrix: bool | None, setup: RunSetup, gpu) -> dict[str
         return {f: run_memory(spec, r, setup, gpu) for f, r in results.items() if not isinstance(r, ValueError)}
 
     return dict(_runs.get_or_compute((spec, imatrix, setup, gpu), compute, len))
+
+
+# Serving page (issue 18): its rerun simulated 1,500 + 6 x 600 requests and searched the SLO rate (about 20 more
+# simulations) on every input change, and rebuilt the two tables of published vLLM logs (a model per row) that
+# never change. Each result below depends only on its arguments (the workloads are seeded), so a change of the
+# price, an SLO or the rate reuses the simulations it does not touch. Returned values are shared: read only.
+
+@functools.lru_cache(maxsize=256)
+def serve_latency(model, requests: int, rate: float, prompt: int, output: int, seed: int, replicas: int,
+                  max_num_seqs: int, max_num_batched_tokens: int, kv_capacity_tokens: int):
+    """``(output tokens/s, percentiles)`` of ``simulate_replicas`` over ``poisson_workload(requests, rate, prompt,
+    output, seed=seed)``."""
+    sim = simulate_replicas(model, poisson_workload(requests, rate, prompt, output, seed=seed), replicas,
+                            max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
+                            kv_capacity_tokens=kv_capacity_tokens)
+    return sim.throughput_tokens_per_s, sim.percentiles()
+
+
+@functools.lru_cache(maxsize=128)
+def serve_max_rate(model, prompt: int, output: int, slo_ttft_s, slo_tpot_s, requests: int, max_num_seqs: int,
+                   max_num_batched_tokens: int, kv_capacity_tokens: int):
+    """``calc.serve_sim.max_rate`` memoized."""
+    return max_rate(model, prompt, output, slo_ttft_s, slo_tpot_s, requests=requests, max_num_seqs=max_num_seqs,
+                    max_num_batched_tokens=max_num_batched_tokens, kv_capacity_tokens=kv_capacity_tokens)
+
+
+@functools.cache
+def serve_log_rows() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
+    """The Serving page's two tables against vLLM's published start-up logs and throughputs (constant)."""
+    logs = []
+    for case in CASES:
+        for name, (logged, ours) in reproduce(case).items():
+            logs.append({"model": case.model, "quantity": name, "logged": logged, "ours": round(ours, 4),
+                         "error %": round((ours - logged) / logged * 100, 2), "GPU": case.gpu, "tp": case.tp,
+                         "pp": case.pp, "max model len": case.max_model_len, "source": case.url})
+    throughput = []
+    for c in THROUGHPUT_CASES:
+        ours = reproduce_throughput(c)
+        throughput.append({"source": c.url, "model": c.model, "GPU": c.gpu,
+                           "prompt / output": f"{c.prompt_tokens} / {c.output_tokens}", "concurrency": c.concurrency,
+                           "published tokens/s": c.output_tokens_per_s, "ours": round(ours),
+                           "error %": round((ours / c.output_tokens_per_s - 1) * 100, 1)})
+    return tuple(logs), tuple(throughput)
