@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from calc.serve import ServeSetup, max_model_len_that_fits, serve_memory, vllm_batch_defaults
+from calc.serve import ENGINES, ServeSetup, max_model_len_that_fits, serve_memory
 from calc.serve_logs import THROUGHPUT_CASES
 from calc.serve_sim import (
     BANDWIDTH_EFFICIENCY,
@@ -35,30 +35,40 @@ st.caption("What vLLM prints at start-up, before you rent the GPUs: the memory i
            "target load needs.")
 
 spec, gpu = pickers.current_model(), pickers.current_gpu()
-auto_tokens, auto_seqs = vllm_batch_defaults(gpu.memory_bytes, gpu.name)
 a, b, c = st.columns(3)
+engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=a,
+                              format_func=lambda k: ENGINES[k].label,
+                              help="How the KV cache is sized at start-up: vLLM takes gpu_memory_utilization of the total "
+                                   "minus weights, activations and CUDA context; SGLang's mem_fraction_static holds the "
+                                   "weights and the KV pool; TensorRT-LLM takes kv_cache_free_gpu_memory_fraction of the "
+                                   "memory free after the weights. Block size and batch defaults follow the engine.")]
+auto_tokens, auto_seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
 tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=a,
-                      help="vLLM --tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
+                      help="--tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
+auto_util = engine.fraction(gpu.memory_bytes, tp)
 replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=a,
                             help="Copies of the model behind a round-robin balancer; GPUs = replicas x tp."))
-util = float(state.number("GPU memory utilization", "vutil", 0.9, 0.1, 1.0, step=0.01, where=a,
-                          help="vLLM --gpu-memory-utilization: the share of each GPU's memory it may use (0.9)."))
+util = float(state.number(f"Memory fraction (0: {engine.label}'s {auto_util:g})", "vutil", 0.0, 0.0, 1.0, step=0.01,
+                          where=a, help=f"{engine.label}'s {engine.fraction_name}; its default here is {auto_util:g}.")) \
+    or auto_util
 max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=b,
                            help="vLLM --max-model-len: the longest request (prompt + output) it accepts."))
-seqs = int(state.number("Max running sequences (0: vLLM's default)", "vseqs", 0, 0, 100_000, step=1, where=b,
+seqs = int(state.number(f"Max running sequences (0: {engine.label}'s default)", "vseqs", 0, 0, 100_000, step=1, where=b,
                         help=f"vLLM --max-num-seqs; its server default on this GPU is {auto_seqs:,}.")) or auto_seqs
-batched = int(state.number("Max batched tokens (0: vLLM's default)", "vbt", 0, 0, 10_000_000, step=1, where=b,
+batched = int(state.number(f"Max batched tokens (0: {engine.label}'s default)", "vbt", 0, 0, 10_000_000, step=1, where=b,
                            help=f"vLLM --max-num-batched-tokens: tokens of one step (chunked prefill) and of the "
                                 f"start-up profile forward; its server default on this GPU is {auto_tokens:,}.")) \
     or auto_tokens
 wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=c, help="Storage format of the weights.")
 kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=c, help="vLLM --kv-cache-dtype (fp8: half).")
-block = int(state.select("Block size (tokens)", "vblock", (8, 16, 32, 64, 128), 16, where=c,
-                         help="vLLM --block-size: tokens per KV-cache block (16 on CUDA)."))
+block = int(state.select("Block size (tokens, 0: the engine's)", "vblock", (0, 1, 8, 16, 32, 64, 128), 0, where=c,
+                         help=f"Tokens per KV-cache block; {engine.label}'s default is {engine.block_size}.")) \
+    or engine.block_size
 
 try:
     setup = ServeSetup(gpu.memory_bytes, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, gpu_memory_utilization=util,
-                       max_model_len=max_len, max_num_seqs=seqs, max_num_batched_tokens=batched, block_size=block)
+                       max_model_len=max_len, max_num_seqs=seqs, max_num_batched_tokens=batched, block_size=block,
+                       engine=engine.key)
     mem = serve_memory(spec, setup)
 except ValueError as exc:
     st.error(text.md(exc, 1000))

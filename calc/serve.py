@@ -74,6 +74,81 @@ def vllm_batch_defaults(gpu_memory_bytes: int, gpu_name: str = "") -> tuple[int,
         return 8192, 1024
     return 2048, 256
 
+SGLANG_SRC = "sgl-project/sglang python/sglang/srt/server_args.py (ServerArgs.__post_init__, v0.5 series)"
+TRTLLM_SRC = "NVIDIA/TensorRT-LLM tensorrt_llm/llmapi/llm_args.py (KvCacheConfig, BaseLlmArgs)"
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """How one serving engine sizes its KV cache at start-up, and its defaults where they differ from vLLM's.
+
+    ``kv_rule``:
+      - ``"utilization"`` (vLLM): KV = total x fraction - weights - activation peak - non-torch memory.
+      - ``"static"`` (SGLang, ``mem_fraction_static``): the fraction of the total holds the weights and the KV pool;
+        activations and CUDA graphs live in the rest. ``profile_max_num_token`` takes the free memory after the
+        weights are loaded minus ``total x (1 - mem_fraction_static)``: KV = total x fraction - weights - non-torch.
+      - ``"free"`` (TensorRT-LLM, ``kv_cache_free_gpu_memory_fraction``): the fraction of the memory still FREE
+        after the weights and a profile forward: KV = fraction x (total - weights - activation peak - non-torch).
+    """
+
+    key: str
+    label: str
+    kv_rule: str
+    fraction_name: str
+    block_size: int
+    source: str
+
+    def fraction(self, gpu_memory_bytes: int, tp: int = 1, pp: int = 1) -> float:
+        """The default fraction on a GPU of ``gpu_memory_bytes`` (as nvidia-smi reports its total)."""
+        if self.key == "sglang":  # reserved MiB for activations + CUDA graphs by memory tier, then rounded
+            mib = gpu_memory_bytes / 2**20
+            par = tp * pp
+            reserved = ((2.8 + par / 10) if mib < 35 * 1024 else (9.5 + par / 2) if mib < 90 * 1024
+                        else (12 + par / 2) if mib < 160 * 1024 else 32) * 1024
+            return round((mib - reserved) / mib, 3)
+        if self.key == "trtllm":
+            return TRTLLM_FREE_FRACTION
+        return VLLM_GPU_MEMORY_UTILIZATION
+
+    def batch_defaults(self, gpu_memory_bytes: int, gpu_name: str = "") -> tuple[int, int]:
+        """(tokens per step, running sequences): vLLM's ``vllm_batch_defaults``; SGLang's chunked_prefill_size
+        (2,048 under 35 GiB, 8,192 under 160 GiB, else 16,384; its max_running_requests is derived from the pool,
+        here vLLM's figure stands in); TensorRT-LLM's max_num_tokens 8,192 and max_batch_size 2,048."""
+        tokens, seqs = vllm_batch_defaults(gpu_memory_bytes, gpu_name)
+        if self.key == "sglang":
+            mib = gpu_memory_bytes / 2**20
+            return (2048 if mib < 35 * 1024 else 8192 if mib < 160 * 1024 else 16384), seqs
+        if self.key == "trtllm":
+            return TRTLLM_MAX_NUM_TOKENS, TRTLLM_MAX_BATCH_SIZE
+        return tokens, seqs
+
+
+#: TensorRT-LLM's LLM API defaults (llm_args.py): KvCacheConfig.free_gpu_memory_fraction 0.9 ("Default is 90%"),
+#: tokens_per_block 32 (the legacy TensorRT engine plugin config used 64); BaseLlmArgs max_batch_size 2048,
+#: max_num_tokens 8192.
+TRTLLM_FREE_FRACTION = 0.9
+TRTLLM_TOKENS_PER_BLOCK = 32
+TRTLLM_MAX_BATCH_SIZE = 2048
+TRTLLM_MAX_NUM_TOKENS = 8192
+
+ENGINES = {
+    "vllm": EngineProfile("vllm", "vLLM", "utilization", "gpu_memory_utilization", VLLM_BLOCK_SIZE,
+                          "vllm/config/cache.py CacheConfig (gpu_memory_utilization 0.9, block_size 16); "
+                          "vllm/v1/worker/gpu_worker.py determine_available_memory"),
+    # SGLang: mem_fraction_static from the GPU's memory tier and tp x pp (reserved (9.5 + tp pp / 2) GiB under
+    # 90 GiB, (12 + tp pp / 2) under 160, 32 above; (2.8 + tp pp / 10) under 35); page_size 1 (one token a page).
+    "sglang": EngineProfile("sglang", "SGLang", "static", "mem_fraction_static", 1, SGLANG_SRC),
+    "trtllm": EngineProfile("trtllm", "TensorRT-LLM", "free", "kv_cache_free_gpu_memory_fraction",
+                            TRTLLM_TOKENS_PER_BLOCK, TRTLLM_SRC),
+}
+
+
+def get_engine(key: str) -> EngineProfile:
+    if key not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {key!r:.40}")
+    return ENGINES[key]
+
+
 @dataclass(frozen=True)
 class ServeSetup:
     """One vLLM replica: ``tp`` GPUs of ``gpu_memory_bytes`` each (the device total ``torch.cuda.mem_get_info``
@@ -94,6 +169,9 @@ class ServeSetup:
     non_torch_bytes: int | None = None
     cuda_graph_bytes: int = 0
     checkpoint_bytes: int | None = None  # the checkpoint's bytes as published (all ranks together)
+    #: ``ENGINES`` key: how the KV cache is sized (``gpu_memory_utilization`` is then the engine's fraction:
+    #: SGLang's mem_fraction_static, TensorRT-LLM's kv_cache_free_gpu_memory_fraction)
+    engine: str = "vllm"
 
 
 @dataclass(frozen=True)
@@ -129,6 +207,7 @@ def _check(s: ServeSetup) -> None:
     for name, v, lo, hi in checks:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise ValueError(f"{name} must be a whole number in [{lo:,}, {hi:,}], got {v!r:.40}")
+    get_engine(s.engine)
     u = s.gpu_memory_utilization
     if isinstance(u, bool) or not isinstance(u, int | float) or not math.isfinite(u) or not 0 < u <= 1:
         raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {u!r:.40}")
@@ -334,7 +413,15 @@ def serve_memory(spec: ModelSpec, s: ServeSetup) -> ServeMemory:
         notes.append(note)
     act = s.activation_peak_bytes if s.activation_peak_bytes is not None else profile_activation_bytes(spec, s)
     non_torch = s.non_torch_bytes if s.non_torch_bytes is not None else default_non_torch_bytes(s.tp)
-    kv = requested - weights - act - non_torch - s.cuda_graph_bytes
+    rule = get_engine(s.engine).kv_rule
+    if rule == "static":  # SGLang: activations and CUDA graphs live outside the static fraction
+        act = 0 if s.activation_peak_bytes is None else act
+        kv = requested - weights - non_torch
+    elif rule == "free":  # TensorRT-LLM: a share of what is free after the weights and a profile forward
+        requested = s.gpu_memory_bytes
+        kv = int((s.gpu_memory_bytes - weights - act - non_torch - s.cuda_graph_bytes) * s.gpu_memory_utilization)
+    else:
+        kv = requested - weights - act - non_torch - s.cuda_graph_bytes
     lay = kv_layout(spec, s, kv)
     if lay.note:
         notes.append(lay.note)

@@ -298,3 +298,69 @@ def test_page_counts_one_gpu_in_the_singular():
     at = _serving_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "vrate": "1", "vprice": "2"})
     text = " ".join(m.value for m in at.markdown)
     assert "(1 GPU)" in text and "1 GPUs" not in text
+
+
+# ----- engine profiles (calc/serve.py ENGINES) --------------------------------------------------------------------
+def test_sglang_log_of_qwen3_235b_fp8_on_4_h100():
+    """vllm-project/vllm#21348: SGLang with --tp 4 --mem-fraction-static 0.93 on 4 x H100 serving Qwen3-235B-A22B-FP8
+    logs 'KV Cache is allocated. #tokens: 367404, K size: 8.23 GB, V size: 8.23 GB' (SGLang's GB: bytes / 2**30).
+    Ours from the architecture (94 layers, 4 KV heads -> 1 per rank, head_dim 128), fp8 decoder weights per rank, the
+    default non-torch memory and SGLang's rule KV = total x 0.93 - weights - non-torch, pages of 1 token: within 5 %."""
+    from calc.gpus import get_gpu
+
+    s = ServeSetup(get_gpu("H100 SXM").memory_bytes, tp=4, weights_dtype="fp8_e4m3", gpu_memory_utilization=0.93,
+                   engine="sglang", block_size=1, max_model_len=40960)
+    m = serve_memory(get_preset("Qwen3-235B-A22B"), s)
+    assert m.kv_cache_tokens == pytest.approx(367404, rel=0.05)
+    assert m.kv_cache_bytes / GIB == pytest.approx(2 * 8.23, rel=0.05)
+    # K of one token per rank: 94 layers x 1 head x 128 x 2 B, so the logged tokens and K size agree with our layout
+    assert 367404 * 94 * 128 * 2 / GIB == pytest.approx(8.23, abs=0.005)
+    assert m.page_bytes == 1 * 1 * (128 + 128) * 2
+
+
+def test_engine_defaults_follow_their_sources():
+    """SGLang server_args.py: mem_fraction_static = (MiB - reserved) / MiB, reserved (9.5 + tp/2) GiB below 90 GiB and
+    (12 + tp/2) GiB below 160 GiB; chunked_prefill_size 8192 on H100/H200, 2048 under 35 GiB; page size 1.
+    TensorRT-LLM llm_args.py: free fraction 0.9, tokens_per_block 32, max_num_tokens 8192, max_batch_size 2048."""
+    from calc.gpus import get_gpu
+    from calc.serve import ENGINES
+
+    h100, h200, l4 = (get_gpu(n).memory_bytes for n in ("H100 SXM", "H200", "RTX 4090"))
+    mib = h100 / 2**20  # 81,559 MiB as nvidia-smi reports it
+    assert ENGINES["sglang"].fraction(h100, 1) == round((mib - 10 * 1024) / mib, 3) == 0.874
+    assert ENGINES["sglang"].fraction(h100, 4) == round((mib - 11.5 * 1024) / mib, 3)
+    assert ENGINES["sglang"].fraction(h200, 1) == round((h200 / 2**20 - 12.5 * 1024) / (h200 / 2**20), 3)
+    assert ENGINES["sglang"].batch_defaults(h100)[0] == 8192 and ENGINES["sglang"].batch_defaults(l4)[0] == 2048
+    assert ENGINES["sglang"].block_size == 1
+    assert ENGINES["trtllm"].fraction(h100) == 0.9 and ENGINES["trtllm"].block_size == 32
+    assert ENGINES["trtllm"].batch_defaults(h100) == (8192, 2048)
+
+
+def test_trtllm_takes_its_fraction_of_the_free_memory():
+    """KV = 0.9 x (total - weights - activation - non-torch): with the parts given, by hand."""
+    parts = {"weights_bytes": 16 * GIB, "activation_peak_bytes": 2 * GIB, "non_torch_bytes": GIB}
+    m = serve_memory(get_preset("Meta-Llama-3-8B"), ServeSetup(80 * GIB, engine="trtllm", block_size=32, **parts))
+    assert m.kv_cache_bytes == int(0.9 * (80 - 16 - 2 - 1) * GIB)
+    assert m.kv_cache_blocks == m.kv_cache_bytes // (32 * 32 * 8 * 128 * 2 * 2)  # 32 tokens x 32 layers x 8 heads x K,V
+
+
+def test_cli_engine_flag():
+    outs = {e: _cli("--model", "Meta-Llama-3-8B", "--engine", e, "--json") for e in ("vllm", "sglang", "trtllm")}
+    assert all(o.returncode == 0 for o in outs.values()), [o.stderr for o in outs.values()]
+    got = {e: json.loads(o.stdout) for e, o in outs.items()}
+    assert got["sglang"]["mem_fraction_static"] == 0.874 and got["sglang"]["block_size"] == 1
+    assert got["trtllm"]["kv_cache_free_gpu_memory_fraction"] == 0.9 and got["trtllm"]["block_size"] == 32
+    assert got["vllm"]["block_size"] == 16
+    assert _cli("--model", "Meta-Llama-3-8B", "--engine", "tgi").returncode == 2
+
+
+def test_page_engine_select_sizes_the_kv_cache_as_sglang():
+    """?veng=sglang: KV tokens = (total x 0.874 - 16,060,522,496 B of bf16 weights - 0.5 GiB) / 131,072 B per token
+    (Llama-3-8B: 32 layers x 8 KV heads x 128 x K,V x 2 B), pages of one token."""
+    from calc.gpus import get_gpu
+
+    at = _serving_page({"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "veng": "sglang", "vrate": "1"})
+    kv = int(get_gpu("H100 SXM").memory_bytes * 0.874) - 16_060_522_496 - int(0.5 * GIB)
+    shown = next(m.value for m in at.metric if m.label == "GPU KV cache size (tokens)")
+    assert int(shown.replace(",", "")) == kv // (32 * 8 * 128 * 2 * 2)
+    assert "SGLang" in at.selectbox(key="veng").value or at.selectbox(key="veng").value == "sglang"

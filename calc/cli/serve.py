@@ -28,14 +28,20 @@ def add_parser(sub) -> None:
     p.add_argument("--weights-dtype", choices=_DTYPES, default=None,
                    help="weight storage (default bf16; with --hf the checkpoint's bytes as published)")
     p.add_argument("--kv-dtype", choices=_DTYPES, default="bf16", help="KV-cache storage (vLLM --kv-cache-dtype)")
-    p.add_argument("--gpu-memory-utilization", type=float_range(0.01, 1.0), default=0.9,
-                   help="share of each GPU's memory vLLM may use (vLLM default 0.9)")
+    p.add_argument("--engine", choices=("vllm", "sglang", "trtllm"), default="vllm",
+                   help="how the KV cache is sized (calc/serve.py ENGINES): vLLM's gpu_memory_utilization of the total, "
+                        "SGLang's mem_fraction_static (weights + KV), TensorRT-LLM's kv_cache_free_gpu_memory_fraction "
+                        "of the memory free after the weights; each engine's block size and batch defaults")
+    p.add_argument("--gpu-memory-utilization", type=float_range(0.01, 1.0), default=None,
+                   help="the engine's memory fraction (default: the engine's: vLLM 0.9, SGLang by GPU memory and tp, "
+                        "TensorRT-LLM 0.9 of the free memory)")
     p.add_argument("--max-model-len", type=int_range(1, 100_000_000), default=8192, help="tokens per request")
     p.add_argument("--max-num-seqs", type=int_range(1, 1_000_000), default=None,
                    help="default as vLLM's server: 1024 on >= 70 GiB GPUs other than A100, else 256")
     p.add_argument("--max-num-batched-tokens", type=int_range(1, 100_000_000), default=None,
                    help="tokens of one scheduler step and of the profile forward (default 8192 or 2048, as vLLM)")
-    p.add_argument("--block-size", type=int, choices=(1, 8, 16, 32, 64, 128), default=16, help="tokens per KV block")
+    p.add_argument("--block-size", type=int, choices=(1, 8, 16, 32, 64, 128), default=None,
+                   help="tokens per KV block (default: the engine's: vLLM 16, SGLang 1, TensorRT-LLM 32)")
     o = p.add_argument_group("figures from a log (replace the estimates, GiB per GPU)")
     o.add_argument("--gpu-total-gib", type=float_range(0.1, 1e5, "GiB"), default=None,
                    help="total memory as vLLM logs it (total_gpu_memory); default: the catalog GPU's")
@@ -72,7 +78,7 @@ def _gib(v):
 
 
 def run(args) -> int:
-    from calc.serve import ServeSetup, serve_memory, vllm_batch_defaults
+    from calc.serve import ServeSetup, get_engine, serve_memory
 
     checkpoint_bytes = None
     if args.hf is not None:
@@ -89,17 +95,20 @@ def run(args) -> int:
     if gpus % args.tp:
         raise ValueError(f"--gpus {gpus} is not a multiple of --tp {args.tp}")
     total = _gib(args.gpu_total_gib) or gpu.memory_bytes
-    tokens, seqs = vllm_batch_defaults(gpu.memory_bytes, gpu.name)
+    engine = get_engine(args.engine)
+    tokens, seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
+    fraction = (args.gpu_memory_utilization if args.gpu_memory_utilization is not None
+                else engine.fraction(gpu.memory_bytes, args.tp))
     setup = ServeSetup(
         gpu_memory_bytes=total, tp=args.tp, weights_dtype=args.weights_dtype or "bf16", kv_dtype=args.kv_dtype,
-        gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
+        gpu_memory_utilization=fraction, engine=args.engine, max_model_len=args.max_model_len,
         max_num_seqs=args.max_num_seqs or seqs, max_num_batched_tokens=args.max_num_batched_tokens or tokens,
-        block_size=args.block_size, weights_bytes=_gib(args.weights_gib), activation_peak_bytes=_gib(args.activation_gib),
+        block_size=args.block_size or engine.block_size, weights_bytes=_gib(args.weights_gib), activation_peak_bytes=_gib(args.activation_gib),
         non_torch_bytes=_gib(args.non_torch_gib), cuda_graph_bytes=_gib(args.cuda_graph_gib) or 0,
         checkpoint_bytes=checkpoint_bytes)
     m = serve_memory(spec, setup)
     replicas = gpus // args.tp
-    out = {"model": spec.name, "gpu": gpu.name, "gpus": gpus, "tp": args.tp, "replicas": replicas,
+    out = {"model": spec.name, "gpu": gpu.name, "engine": args.engine, engine.fraction_name: fraction, "gpus": gpus, "tp": args.tp, "replicas": replicas,
            "gpu_memory_bytes": total, "gpu_memory_utilization": setup.gpu_memory_utilization,
            "requested_bytes": m.requested_bytes, "weights_bytes": m.weights_bytes,
            "activation_peak_bytes": m.activation_peak_bytes, "non_torch_bytes": m.non_torch_bytes,
@@ -115,8 +124,9 @@ def run(args) -> int:
     if args.json:
         emit_json(out)
         return 0
-    print(f"{printable(spec.name, 200)} on {replicas} x {args.tp} {gpu.name}: per GPU {format_bytes(total)} x "
-          f"{setup.gpu_memory_utilization:g} = {format_bytes(m.requested_bytes)}")
+    print(f"{printable(spec.name, 200)} on {replicas} x {args.tp} {gpu.name} ({engine.label}, {engine.fraction_name} "
+          f"{fraction:g}): per GPU {format_bytes(total)}"
+          + (f" x {fraction:g} = {format_bytes(m.requested_bytes)}" if engine.kv_rule != "free" else ""))
     print_table([{"part": k, "GiB": f"{v / GIB:,.2f}"} for k, v in (
         ("weights", m.weights_bytes), ("activation peak", m.activation_peak_bytes), ("non-torch", m.non_torch_bytes),
         ("CUDA graphs", m.cuda_graph_bytes), ("KV cache", max(m.kv_cache_bytes, 0)))])
