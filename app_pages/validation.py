@@ -1,10 +1,8 @@
 """Validation: every formula against what real PyTorch allocates (reads validate/results.json; no torch needed)."""
 
-import json
-
 import streamlit as st
 
-from ui import charts, state
+from ui import charts, memo, state
 from ui import format as fmt
 from ui.figures_engines import peak_parts_table, sharded_strip, sharded_summary, sharded_table
 from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
@@ -20,8 +18,8 @@ st.caption("How far each formula of this calculator is from what PyTorch actuall
            "within 10 %.")
 
 try:
-    with open(RESULTS_PATH, encoding="utf-8") as f:
-        doc = json.load(f)
+    doc = memo.load_json(RESULTS_PATH)  # parsed once per version of the file, shared: read only
+    sig = memo.file_signature(RESULTS_PATH)
     records, measurements = doc["records"], doc["measurements"]
 except (OSError, ValueError, KeyError) as exc:
     st.error(f"No readable validation results at {RESULTS} ({type(exc).__name__}). Regenerate them with "
@@ -33,7 +31,7 @@ st.write(f"Measured {doc.get('generated', '?')} with torch {env.get('torch', '?'
          f"{env.get('transformers', '?')} on the CPU. Regenerate with `{REGENERATE}` (writes `{RESULTS}`); "
          "`tests/test_validation.py` re-measures in CI and holds every formula to its tolerance.")
 
-counts = summary(records)
+counts = memo.cached(("validation.summary", sig), lambda: summary(records))
 c = st.columns(5)
 c[0].metric("Comparisons", counts["comparisons"])
 c[1].metric("Exact", counts["exact"], help="predicted == measured, to the byte or parameter")
@@ -51,25 +49,28 @@ archs = state.multiselect("Architectures", "v_arch", list(arch_labels), list(arc
                           help="Which of the small validation models to show (keys; labels in the table).")
 only_off = state.toggle("Only comparisons that are not exact", "v_off", False,
                         help="Hide rows where the prediction equals the measurement exactly.")
-shown = [r for r in records if r["arch"] in archs and not (only_off and r["predicted"] == r["measured"])]
+sel = (sig, tuple(archs), only_off)
+shown = memo.cached(("validation.shown", *sel), lambda: [r for r in records if r["arch"] in archs and not (
+    only_off and r["predicted"] == r["measured"])])
 if not shown:
     st.info("Nothing to show for this selection.")
 else:
-    charts.show(st, error_strip(shown), width="stretch")
+    charts.show(st, charts.cached(("validation.error_strip", *sel), lambda: error_strip(shown)), width="stretch")
     st.subheader("How much to trust each formula")
-    ft = formula_table(shown)
+    ft = memo.cached(("validation.formula_table", *sel), lambda: formula_table(shown))
     st.dataframe(ft, hide_index=True, width="stretch", height=38 + 35 * len(ft),
                  column_config={"worst |error| %": st.column_config.NumberColumn(format="%.2f"),
                                 "median |error| %": st.column_config.NumberColumn(format="%.2f"),
                                 "tolerance %": st.column_config.NumberColumn(format="%g")})
     st.subheader("Every comparison")
-    df = records_table(shown)
+    df = memo.cached(("validation.records_table", *sel), lambda: records_table(shown))
     st.dataframe(df, hide_index=True, width="stretch", height=420,
                  column_config={"predicted": st.column_config.NumberColumn(format="localized"),
                                 "measured": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
                                 "tolerance %": st.column_config.NumberColumn(format="%g")})
-    st.download_button("Download CSV", fmt.csv(df), file_name="validation.csv", mime="text/csv")
+    st.download_button("Download CSV", memo.cached(("validation.csv", *sel, fmt.unit()), lambda: fmt.csv(df)),
+                       file_name="validation.csv", mime="text/csv")
 
 st.subheader("Per layer: what one training step saves for backward")
 by_key = {m["key"]: m for m in measurements}
@@ -82,7 +83,7 @@ runs.update({f"LoRA r={r['rank']} ({len(r['targets'])} targets)"
              + (" · checkpointing" if r["checkpointing"] else ""): r for r in m.get("lora", [])})
 case = state.select("Run", "v_run", list(runs), list(runs)[0], help="dtype · attention · recompute of the step.")
 run = runs[case]
-charts.show(st, layer_bars(run), width="stretch")
+charts.show(st, charts.cached(("validation.layer_bars", sig, arch, case), lambda: layer_bars(run)), width="stretch")
 st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
            + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
            + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
@@ -91,8 +92,8 @@ with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last
 
 st.subheader("Real distributed engines: DDP, FSDP2 and DeepSpeed, per rank")
 try:
-    with open(SHARDED_PATH, encoding="utf-8") as f:
-        sdoc = json.load(f)
+    sdoc = memo.load_json(SHARDED_PATH)
+    ssig = memo.file_signature(SHARDED_PATH)
     srecords = sdoc["records"]
 except (OSError, ValueError, KeyError) as exc:
     st.info(f"No readable engine results at validate/sharded_results.json ({type(exc).__name__}). Regenerate them "
@@ -100,7 +101,7 @@ except (OSError, ValueError, KeyError) as exc:
     srecords = []
 if srecords:
     senv = sdoc.get("environment", {})
-    sc = sharded_summary(srecords)
+    sc = memo.cached(("validation.sharded_summary", ssig), lambda: sharded_summary(srecords))
     c = st.columns(4)
     c[0].metric("Ranks measured", sc["ranks"], help="(model, engine case, world size, rank) combinations")
     c[1].metric("Engine comparisons", sc["comparisons"], help="states between steps and step peak, per rank")
@@ -112,17 +113,19 @@ if srecords:
                f"{sdoc['settings']['seq_len']} tokens per rank. Regenerate with `python -m validate --sharded` (writes "
                "`validate/sharded_results.json`); `tests/test_sharded.py` re-runs part of it in CI and holds every "
                "committed row to 10 %.")
-    charts.show(st, sharded_strip(srecords), width="stretch")
-    sdf = sharded_table(srecords)
+    charts.show(st, charts.cached(("validation.sharded_strip", ssig), lambda: sharded_strip(srecords)), width="stretch")
+    sdf = memo.cached(("validation.sharded_table", ssig), lambda: sharded_table(srecords))
     st.dataframe(sdf, hide_index=True, width="stretch", height=420,
                  column_config={"predicted": st.column_config.NumberColumn(format="localized"),
                                 "measured (tracker)": st.column_config.NumberColumn(format="localized"),
                                 "measured (allocator)": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
                                 "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
-    st.download_button("Download CSV", fmt.csv(sdf), file_name="validation_engines.csv", mime="text/csv")
+    st.download_button("Download CSV", memo.cached(("validation.sharded_csv", ssig, fmt.unit()), lambda: fmt.csv(sdf)),
+                       file_name="validation_engines.csv", mime="text/csv")
     with st.expander("What was alive at each peak (rank 0), measured and predicted"):
-        st.dataframe(peak_parts_table(srecords, lambda n: f"{n:,} B"), hide_index=True, width="stretch")
+        st.dataframe(memo.cached(("validation.peak_parts", ssig), lambda: peak_parts_table(srecords, lambda n: f"{n:,} B")),
+                     hide_index=True, width="stretch")
     with st.expander("How the engines are run and measured"):
         st.markdown("""
 Each world size is one group of processes (`torch.multiprocessing`, gloo on a free port of 127.0.0.1, one thread per
@@ -146,7 +149,7 @@ steps under NCCL against `torch.cuda.max_memory_allocated`.
 st.subheader("On a GPU: a full training step")
 gpu = doc.get("gpu") or []
 if gpu:
-    st.dataframe(gpu_table(gpu), hide_index=True, width="stretch")
+    st.dataframe(memo.cached(("validation.gpu_table", sig), lambda: gpu_table(gpu)), hide_index=True, width="stretch")
 else:
     st.info("Not measured on a GPU yet. On a CUDA machine, `python -m validate.gpu_step` compares "
             "`torch.cuda.max_memory_allocated` of full training steps with the calculator and writes "

@@ -284,6 +284,8 @@ def _bypass_caches(monkeypatch) -> None:
 CACHED_PAGES = [
     ("app_pages/serving.py", None),
     ("app_pages/serving.py", {"vrate": "9", "vsttft": "0"}),
+    ("app_pages/validation.py", None),
+    ("app_pages/validation.py", {"v_off": "1", "v_larch": "qwen2"}),
 ]
 
 

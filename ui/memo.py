@@ -14,6 +14,8 @@ dropped past ``budget``; an entry heavier than the whole budget is computed and 
 from __future__ import annotations
 
 import functools
+import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -134,3 +136,28 @@ def serve_log_rows() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
                            "published tokens/s": c.output_tokens_per_s, "ours": round(ours),
                            "error %": round((ours / c.output_tokens_per_s - 1) * 100, 1)})
     return tuple(logs), tuple(throughput)
+
+
+# Any page: derived results (tables, CSV text, parsed files) kept per input, shared by sessions, read only.
+_derived = WeightedLRU(512)  # entries weigh 1: at most 512 kept
+
+
+def cached(key: Hashable, compute: Callable[[], object]):
+    """``compute()`` memoized per ``key``, which must name everything the result depends on (a file by
+    ``file_signature``); at most 512 results kept, least recently used dropped. An exception is not kept."""
+    return _derived.get_or_compute(key, compute, lambda _: 1)
+
+
+def file_signature(path) -> tuple[str, int, int]:
+    """``(path, mtime_ns, size)``: a key part that changes when the file is rewritten (``OSError`` if it is absent)."""
+    st = os.stat(path)
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+def load_json(path):
+    """``json.load`` of ``path``, parsed once per version of the file (the result is shared: read only)."""
+    def load():
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    return cached(("json", file_signature(path)), load)
