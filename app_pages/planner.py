@@ -4,7 +4,7 @@ it is checked against (calc/plan_runs.py)."""
 
 import streamlit as st
 
-from calc.plan import LINKS, RECOMPUTE, Cluster, Job, plan_dict, search
+from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, plan_dict, search
 from calc.plan_runs import runs_table
 from ui import charts, measured, pickers, results, state, text
 from ui import format as fmt
@@ -54,6 +54,14 @@ with st.expander("Links and pinned knobs"):
     if zero != "search":
         pins["zero"] = int(zero)
 top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, help="The fastest that fit."))
+stack_name = state.select("Training stack", "plstack", ("any",) + tuple(STACKS), "any",
+                          help="Search only what a published run's software supported (e.g. no pipeline parallelism "
+                               "in metaseq, no selective recompute or FlashAttention in BLOOM's 2022 stack); its memory "
+                               "then counts activations without sequence parallelism / FlashAttention where it lacked "
+                               "them.")
+stack = STACKS.get(stack_name)
+if stack:
+    st.caption(f"Stack {stack_name}: {stack.source}.")
 meas_ar = measured.allreduce_for_gpu(gpu.name, "plmar")
 if meas_ar:
     intra = meas_ar["busbw_bytes_per_s"] / 1e9
@@ -70,11 +78,11 @@ try:
     cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
     job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
     try:
-        plans = search(spec, cluster, job, pins, top)
+        plans = search(spec, cluster, job, pins, top, stack=stack)
     except ValueError as exc:
         if not str(exc).startswith("no layout fits"):
             raise
-        plans = search(spec, cluster, job, pins, top, require_fit=False)
+        plans = search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
         st.warning(f"No layout fits {text.md(gpu.name)}'s memory by the Training memory page's estimate; the fastest "
                    "are shown anyway, with the memory they would need (a published run that did fit means the "
                    "estimate is high for its stack).")

@@ -344,10 +344,12 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     return Plan(lay, breakdown, model_flops, hw_flops, n, peak, tokens)
 
 
-def layout_memory(model: ModelSpec, job: Job, lay: Layout) -> int:
-    """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep)."""
+def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None = None) -> int:
+    """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep); ``stack`` says
+    whether activations are split by sequence parallelism and whether attention scores are saved."""
     setup = TrainingSetup(precision="bf16-mixed", zero_stage=lay.zero, dp=lay.dp * lay.cp, tp=lay.tp, pp=lay.pp,
-                          sequence_parallel=lay.tp > 1, micro_batch=lay.micro_batch,
+                          sequence_parallel=lay.tp > 1 and (stack is None or stack.sequence_parallel),
+                          flash_attention=stack is None or stack.flash_attention, micro_batch=lay.micro_batch,
                           seq_len=job.seq_len // lay.cp, recompute=lay.recompute)
     mem = training_memory(model, setup)
     total = mem.total
@@ -367,13 +369,48 @@ def plan_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> Pl
     return replace(p, memory_per_gpu_bytes=layout_memory(model, job, lay))
 
 
+@dataclass(frozen=True)
+class Stack:
+    """What a training stack could do: for some ``Layout`` knobs, the values it supported (the others are free).
+    ``search(..., stack=...)`` ranks only those layouts, so that a published run is compared with what its own
+    software could have run, not with features that came later."""
+
+    allowed: dict[str, tuple]
+    source: str
+    sequence_parallel: bool = True  # memory: activations split over tp (Korthikanti et al. 2022), or replicated
+    flash_attention: bool = True  # memory: no s x s attention scores saved (Dao et al. 2022), or saved
+
+
+#: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
+STACKS: dict[str, Stack] = {
+    "metaseq-2021": Stack(
+        {"pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
+        "OPT-175B's. Zhang et al. 2022 sec. 2.4: Fully Sharded Data Parallel with Megatron-LM tensor parallelism; no pipeline or "
+        "context parallelism, whole-layer activation checkpointing (metaseq); trained Nov 2021 - Jan 2022, before "
+        "sequence parallelism (Korthikanti et al., May 2022) and FlashAttention (Dao et al., May 2022)",
+        sequence_parallel=False, flash_attention=False),
+    "megatron-deepspeed-2022": Stack(
+        {"vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full"), "zero": (0, 1)},
+        "BLOOM-176B's. BigScience 2022 sec. 3.4: DeepSpeed's pipeline engine (no interleaving) with Megatron tensor parallelism "
+        "and ZeRO-1, fused softmax kernels; selective recompute and sequence parallelism (Korthikanti et al. 2022), "
+        "FlashAttention and context parallelism were not in it", sequence_parallel=False, flash_attention=False),
+    "composer-fsdp-2023": Stack(
+        {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
+        "MPT-7B's. MosaicML 2023, 'Introducing MPT-7B': LLM Foundry / Composer with PyTorch FSDP, no tensor or pipeline "
+        "parallelism"),
+}
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None):
-    """Every valid layout with the knobs in ``pins`` fixed (a dict of ``Layout`` field -> value)."""
+def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None,
+                      stack: Stack | None = None):
+    """Every valid layout with the knobs in ``pins`` fixed (a dict of ``Layout`` field -> value), within what
+    ``stack`` supports."""
     pins = pins or {}
+    allowed = stack.allowed if stack else {}
     for k in pins:
         if k not in Layout.__dataclass_fields__:
             raise ValueError(f"unknown layout knob {k!r}; allowed: {', '.join(Layout.__dataclass_fields__)}")
@@ -386,7 +423,8 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
             raise ValueError(f"{k}={pins[k]} must divide the {n} GPUs")
 
     def opts(name, values):
-        return [pins[name]] if name in pins else values
+        values = [pins[name]] if name in pins else values
+        return [v for v in values if v in allowed[name]] if name in allowed else values
 
     pow2 = [2**i for i in range(24)]
     for tp in opts("tp", [t for t in _divisors(model.num_heads) if model.num_kv_heads % t == 0
@@ -413,7 +451,7 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
 
 
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
-           require_fit: bool = True) -> list[Plan]:
+           require_fit: bool = True, stack: Stack | None = None) -> list[Plan]:
     """The ``top`` fastest layouts that fit the GPU's memory, fastest first (``require_fit=False``: whether they
     fit or not, each with its memory, so that a published layout can be shown beside its memory estimate).
 
@@ -424,7 +462,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     _check("top", top, 1, 1000)
     nb = _model_numbers(model, job.seq_len)
     plans = []
-    for lay in candidate_layouts(model, cluster, job, pins):
+    for lay in candidate_layouts(model, cluster, job, pins, stack):
         try:
             plans.append(step_time(model, cluster, job, lay, nb))
         except ValueError:
@@ -432,12 +470,13 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     if not plans:
         raise ValueError(f"no valid layout for {cluster.num_gpus:,} GPUs and a batch of {job.global_batch:,} "
                          "sequences: tp must divide the heads and stay in a node, dp x micro-batch must divide the "
-                         "batch" + (f"; pinned: {pins}" if pins else ""))
+                         "batch" + (f"; pinned: {pins}" if pins else "")
+                         + (f"; the stack allows only {stack.allowed}" if stack else ""))
     plans.sort(key=lambda p: p.step_s)
     cap = cluster.gpu.usable_memory_bytes
     out = []
     for p in plans:
-        mem = layout_memory(model, job, p.layout)
+        mem = layout_memory(model, job, p.layout, stack)
         if mem <= cap or not require_fit:
             out.append(replace(p, memory_per_gpu_bytes=mem))
             if len(out) == top:

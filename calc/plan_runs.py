@@ -27,6 +27,17 @@ _BLOOM = ("BigScience 2022, 'BLOOM: A 176B-Parameter Open-Access Multilingual La
           "BigScience 176B model page: 384 A100 80GB, tp 4 pp 12 dp 8, micro-batch 2, full recompute, 'about 150 "
           "TFLOPs'; nodes joined by 4 x 100 Gb/s Omni-Path")
 
+_OPT = ("Zhang et al. 2022, 'OPT: Open Pre-trained Transformer Language Models' sec. 2.4: 992 A100 80GB, Fully "
+        "Sharded Data Parallel with Megatron-LM tensor parallelism, 'up to 147 TFLOP/s per GPU'; Table 1: 96 layers, "
+        "hidden 12288, 96 heads, batch 2M tokens, sequence 2048; metaseq projects/OPT/chronicles/10_percent_update.md: "
+        "8x tensor parallelism, 'batch-size of 2M', and '33 days to fully train at this scale with 1024 80GB A100s' "
+        "(300B tokens: 108 model TFLOP/s, so the 147 counts the recomputed forward: full recompute, hardware "
+        "FLOP/s). dp = 992 / 8 = 124, so the batch is 124 x 8 = 992 sequences (2.03M tokens), each replica's 8 in "
+        "one pass (micro-batch not stated)")
+_OPT_CONFIG = {"model_type": "opt", "hidden_size": 12288, "num_hidden_layers": 96, "num_attention_heads": 96,
+               "ffn_dim": 49152, "vocab_size": 50272, "max_position_embeddings": 2048, "word_embed_proj_dim": 12288,
+               "do_layer_norm_before": True}
+
 
 def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
     """Megatron's GPT models as a GPT-2 config: 4h MLP, LayerNorm, learned positions."""
@@ -100,6 +111,8 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
                                "vocab_size": 250880}, "A100 SXM 80GB", 384, 2048, 2048,
                 Layout(tp=4, pp=12, dp=8, micro_batch=2, recompute="full", zero=1), "hardware_tflops", 150, _BLOOM,
                 cluster_kw={"inter_bytes_per_s": 4 * 100e9 / 8 / 8}),
+    ReportedRun("OPT-175B", _OPT_CONFIG, "A100 SXM 80GB", 992, 2048, 992,
+                Layout(tp=8, dp=124, micro_batch=8, recompute="full", zero=3), "hardware_tflops", 147, _OPT),
     _llama3(8192, 1, 64, 8192, 430),
     _llama3(16384, 1, 128, 8192, 400),
     _llama3(16384, 16, 8, 131072, 380),

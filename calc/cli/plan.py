@@ -46,13 +46,15 @@ def add_parser(sub) -> None:
     k.add_argument("--micro-batch", type=int_range(1, 1_000_000), default=None, help="pin the micro-batch")
     k.add_argument("--recompute", choices=("none", "selective", "full"), default=None, help="pin recompute")
     k.add_argument("--zero", type=int_range(0, 3), default=None, help="pin the ZeRO stage")
+    p.add_argument("--stack", choices=("any", "metaseq-2021", "megatron-deepspeed-2022", "composer-fsdp-2023"),
+                   default="any", help="search only what a published run's training stack supported (calc.plan.STACKS)")
     p.add_argument("--top", type=int_range(1, 1000), default=5, help="layouts to list")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from calc.plan import Cluster, Job, plan_dict, search
+    from calc.plan import STACKS, Cluster, Job, plan_dict, search
 
     model = model_from_args(args)
     gpu = gpu_from_args(args, default="H100 SXM", need=("bandwidth", "flops"))
@@ -66,7 +68,8 @@ def run(args) -> int:
                       None if args.inter_gbps is None else args.inter_gbps * 1e9, args.price)
     job = Job(args.seq, tokens, args.precision, args.tokens, args.matmul_efficiency)
     pins = {k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None}
-    rows = [plan_dict(p, job, args.price) for p in search(model, cluster, job, pins, args.top)]
+    stack = None if args.stack == "any" else STACKS[args.stack]
+    rows = [plan_dict(p, job, args.price) for p in search(model, cluster, job, pins, args.top, stack=stack)]
     if args.json:
         emit_json({"layouts": rows})
         return 0
