@@ -2,12 +2,16 @@
 
     python bench/soak.py                        # 10,000 reruns by 4 sessions; RSS after 100 and after 10,000
     python bench/soak.py --reruns 2000 --gc     # the same with Streamlit's gc.collect() after every run
+    python bench/soak.py --reruns 3000 --trace /tmp/growth.txt   # what grows, by source line (tracemalloc)
 
 Sessions (Streamlit's websocket protocol, ``tests/ws_client.py``) go through every page except the
 Benchmark and change random inputs, as ``bench/load.py`` does. The server's resident memory (VmRSS from
 /proc) is sampled along the way. Target (issue 18): RSS after 10,000 reruns within 10% of RSS after 100.
 Every 500 reruns a session leaves and a new one takes its place (Streamlit keeps a closed session for
 ``server.disconnectedSessionTTL`` = 120 s), so the run also covers sessions coming and going.
+Before counting, one session visits every page and changes a few inputs on each (``--no-warm-up`` skips
+it): from a cold server the RSS "after 100" was taken before some pages had ever run, and the 100 -> 1,000
+step (221 -> 289 MiB) was modules imported on first use, not memory reruns keep (1,000 -> 3,000: +4 MiB).
 """
 
 from __future__ import annotations
@@ -71,12 +75,47 @@ async def soak(url: str, pid: int, reruns: int, sessions: int, marks: list[int])
     return samples, errors
 
 
+async def warm_up(url: str, inputs_per_page: int = 4) -> int:
+    """One session visits every page but the Benchmark and changes a few random inputs on each, so modules a
+    page or an input imports on first use (scipy.optimize, gguf, plotly's validators, page bytecode) are
+    loaded before the count starts: the target is about what reruns keep, not what a first visit imports
+    once. Returns the reruns it made."""
+    rng = random.Random(-1)
+    s = WsSession(url, timeout_s=120)
+    await s.open()
+    n = 0
+    try:
+        await s.rerun(page_name="")
+        for page_hash, path in s.pages:
+            if path == "benchmark":
+                continue
+            s.page_hash = page_hash
+            await s.rerun(page_hash=page_hash)
+            n += 1
+            for _ in range(inputs_per_page):
+                state = s.random_state(rng)
+                if state is None:
+                    break
+                await s.rerun(page_hash=page_hash, states=[state], fragment_id=s.fragment_of(state))
+                n += 1
+    finally:
+        await s.close()
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reruns", type=int, default=10_000)
     ap.add_argument("--sessions", type=int, default=4)
     ap.add_argument("--gc", action="store_true", help="run the server with runner.postScriptGC=true")
+    ap.add_argument("--no-warm-up", action="store_true",
+                    help="count from a cold server (first visits import modules: RSS after 100 is then lower)")
+    ap.add_argument("--trace", type=Path, metavar="FILE",
+                    help="debug: the server writes tracemalloc's growth by source line to FILE every 30 s "
+                         "(deploy/serve.py; slows the server down, so RSS figures of such a run are not the target's)")
     args = ap.parse_args(argv)
+    if args.trace:
+        os.environ["CALC_TRACEMALLOC"] = str(args.trace.resolve())
     extra = ["--runner.postScriptGC=true"] if args.gc else []
     marks = sorted({100, *range(1000, args.reruns + 1, 1000), args.reruns})
     os.environ.setdefault("STREAMLIT_CLIENT_SHOW_ERROR_DETAILS", "full")
@@ -85,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"server options: {' '.join(extra) or 'config.toml'}; {args.sessions} sessions, {args.reruns} reruns;"
               f" RSS at start {rss_mib(proc.pid):.1f} MiB", flush=True)
+        if not args.no_warm_up:
+            n = asyncio.run(warm_up(url))
+            print(f"warm-up: {n} reruns over every page; RSS {rss_mib(proc.pid):.1f} MiB", flush=True)
         samples, errors = asyncio.run(soak(url, proc.pid, args.reruns, args.sessions, marks))
     finally:
         stop_process(proc)

@@ -45,10 +45,40 @@ def harden() -> None:
     AppSession._handle_clear_cache_request = lambda self: None
 
 
+def trace_memory(path: str, every_s: float = 30, top: int = 25) -> None:
+    """Debug only (``CALC_TRACEMALLOC=<file>``, used by ``bench/soak.py --trace``): every ``every_s`` seconds,
+    write to ``path`` the source lines whose allocations grew most since the first snapshot. tracemalloc
+    slows the server down; a deployment never sets the variable."""
+    import gc
+    import threading
+    import time
+    import tracemalloc
+
+    tracemalloc.start(1)
+
+    def loop() -> None:
+        time.sleep(every_s)
+        gc.collect()
+        base = tracemalloc.take_snapshot()
+        while True:
+            time.sleep(every_s)
+            gc.collect()  # what is kept, not garbage the generational collector has not reached yet
+            snap = tracemalloc.take_snapshot()
+            stats = snap.compare_to(base, "lineno")
+            now, _peak = tracemalloc.get_traced_memory()
+            with open(path, "a") as f:
+                f.write(f"--- {time.strftime('%H:%M:%S')} traced {now / 2**20:.1f} MiB; growth since first snapshot:\n")
+                f.writelines(f"{s}\n" for s in stats[:top])
+
+    threading.Thread(target=loop, name="trace-memory", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     script = argv.pop(0) if argv and not argv[0].startswith("-") else str(ROOT / "app.py")
     harden()
+    if os.environ.get("CALC_TRACEMALLOC"):
+        trace_memory(os.environ["CALC_TRACEMALLOC"], float(os.environ.get("CALC_TRACEMALLOC_S", "30")))
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", script, *argv]
