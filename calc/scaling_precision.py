@@ -14,8 +14,19 @@ n_x (0.3037, 1.4072, 2.4185): App. K says the exponentials are "really computed 
 with x = -P. We read that as 1 - exp(-P/gamma + n); it is the reading that reproduces the paper's stated results
 (sec. 4.3.2, Finding 3): the compute-optimal pretraining precision is 7.0 bits ("7-8 bits") at every budget, and
 4-bit training needs 5.2x the parameters of 16-bit for the same N_eff ("more than 4x"). Without the offsets the
-optimum would be 3.5 bits. The post-training-quantization term (C_T, gamma_D, gamma_N, gamma_post, b) is not used:
-the paper gives no worked number that pins how its offset b enters.
+optimum would be 3.5 bits.
+
+Post-training quantization (sec. 3.1, eq. 2): a model trained in high precision (bf16) and then quantized to
+P_post bits (weights only, GPTQ) loses
+
+    delta_PTQ(N, D, P_post) = C_T (D^gamma_D / N^gamma_N) exp(-P_post / gamma_post)
+
+with App. K Table 2's C_T = 0.0598, gamma_D = 0.5068, gamma_N = 0.3439, gamma_post = 0.5907: it grows with the
+tokens D the model was trained on, falls with its size N, and falls exponentially with the bits kept. ``ptq_loss``
+adds it to L(N, D) at 16 bits, which reproduces the paper's headline (abstract, Fig. 1 left, sec. 3.1): for a fixed
+model, loss after low-bit PTQ has a minimum in D, past which more pretraining data makes the quantized model
+worse. Table 2's offset b belongs to the unified form with quantized training (sec. 5) and is not used here. The
+fit is for integer round-to-grid with GPTQ; fp8 and nf4 are read as 8 and 4 bits, an approximation.
 
 The constants come from small OLMo-style models (30M-220M, up to 26B tokens, Dolma) with integer quantization;
 loss is in nats on Dolma. The paper stresses its trends, not its numbers, carry over (App. K).
@@ -126,3 +137,45 @@ def run_loss(params: float, tokens: float, bits: float) -> dict:
         raise ValueError(f"at {p:g} bits the fitted law leaves no effective parameters; use more bits")
     return {"params": n, "tokens": d, "bits": p, "effective_params": n * frac, "param_fraction": frac,
             "loss": float(loss(n, d, p)), "flops": float(training_flops(n, d, p))}
+
+
+#: Post-train quantization degradation, eq. 2, App. K Table 2.
+C_T, GAMMA_D, GAMMA_N, GAMMA_POST = 0.0598, 0.5068, 0.3439, 0.5907
+PTQ_SOURCE = "Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330), sec. 3.1 eq. 2, App. K Table 2"
+
+
+def ptq_degradation(params, tokens, bits):
+    """Loss added by quantizing a bf16-trained model of N params, trained on D tokens, to ``bits`` afterwards (eq. 2).
+
+    >>> round(float(ptq_degradation(1e8, 2.6e10, 4)), 4)
+    0.0231
+    """
+    n = np.asarray(params, dtype=float)
+    d = np.asarray(tokens, dtype=float)
+    p = np.asarray(bits, dtype=float)
+    return C_T * d ** GAMMA_D / n ** GAMMA_N * np.exp(-p / GAMMA_POST)
+
+
+def ptq_loss(params, tokens, bits):
+    """L(N, D) of a 16-bit-trained model plus its PTQ degradation at ``bits`` (Dolma nats, as fitted)."""
+    return loss(params, tokens, REFERENCE_BITS) + ptq_degradation(params, tokens, bits)
+
+
+@dataclass(frozen=True)
+class PtqCost:
+    params: float
+    tokens: float
+    bits: float
+    loss_before: float  # L(N, D) trained at 16 bits
+    degradation: float  # delta_PTQ
+    relative: float  # degradation / loss_before
+
+
+def ptq_cost(params: float, tokens: float, bits: float) -> PtqCost:
+    """The predicted loss cost of serving N params trained on D tokens with weights in ``bits`` (eq. 2)."""
+    n = check_positive("params", params, MAX_PARAMS, lower=1.0)
+    d = check_positive("tokens", tokens, MAX_TOKENS, lower=1.0)
+    p = _bits("weight precision", bits)
+    before = float(loss(n, d, REFERENCE_BITS))
+    delta = float(ptq_degradation(n, d, p))
+    return PtqCost(n, d, p, before, delta, delta / before)

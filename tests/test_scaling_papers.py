@@ -183,6 +183,58 @@ def test_kumar_low_precision_increase_parameters_before_data():
     assert lo.params > hi.params and lo.tokens < hi.tokens * 16 / 6
 
 
+#: The paper's PTQ sweep (sec. 2): N in {30, 60, 110, 220}M non-embedding params, D from 1.5B to 26B tokens.
+KUMAR_N = (30e6, 60e6, 110e6, 220e6)
+KUMAR_D = np.geomspace(1.5e9, 26e9, 40)
+
+
+def test_kumar_ptq_degradation_grows_with_data_and_falls_with_size_and_bits():
+    """Sec. 3.1 / Fig. 1 left: "degradation due to post-train quantization increases with tokens seen during
+    pretraining"; larger models degrade less; each bit kept lowers it. Checked over the paper's own sweep."""
+    for bits in (3, 4, 5, 6, 8):
+        d = np.array([[scaling_precision.ptq_degradation(n, t, bits) for t in KUMAR_D] for n in KUMAR_N])
+        assert np.all(np.diff(d, axis=1) > 0) and np.all(np.diff(d, axis=0) < 0)
+    assert scaling_precision.ptq_degradation(110e6, 26e9, 4) < scaling_precision.ptq_degradation(110e6, 26e9, 3)
+
+
+def test_kumar_ptq_makes_more_pretraining_data_harmful_at_low_bits_only():
+    """Abstract and Fig. 1 left: PTQ degradation "increases as models are trained on more data, eventually making
+    additional pretraining data actively harmful". Every model of the sweep quantized to 3 or 4 bits has a D past
+    which its post-quantization loss rises (for the smallest, at 3 bits, inside the 1.5-26B sweep itself), while at
+    8 bits the loss still falls with data far past any budget in use (1e13 tokens)."""
+    big_d = np.geomspace(1e9, 1e16, 4000)
+    for n in KUMAR_N:
+        for bits in (3, 4):
+            lq = scaling_precision.ptq_loss(n, big_d, bits)
+            i = int(np.argmin(lq))
+            assert 0 < i < len(big_d) - 1 and lq[-1] > lq[i] + 0.05, (n, bits)
+        assert np.all(np.diff(scaling_precision.ptq_loss(n, np.geomspace(1e9, 1e13, 400), 8)) < 0)
+        assert np.all(np.diff(scaling_precision.ptq_loss(n, KUMAR_D, 16)) < 0)  # no PTQ: more data always helps
+    in_sweep = scaling_precision.ptq_loss(30e6, KUMAR_D, 3)
+    assert in_sweep[-1] > in_sweep.min()
+
+
+def test_kumar_ptq_cost_names_bad_input():
+    with pytest.raises(ValueError, match="weight precision"):
+        scaling_precision.ptq_cost(8e9, 15e12, 0.5)
+    with pytest.raises(ValueError, match="tokens"):
+        scaling_precision.ptq_cost(8e9, -1, 4)
+
+
+def test_inference_memory_page_shows_the_loss_cost_of_a_weight_format_beside_its_bytes():
+    """Issue 19 item 4: int4 weights of an 8B model trained on 15T tokens cost the eq. 2 degradation; bf16 shows no
+    line (nothing was quantized)."""
+    from tests.test_scaling import run_page
+
+    q = {"im_src": "parameter count only", "im_pb": "8.0", "im_ptqd": "15.0"}
+    at, _ = run_page("app_pages/inference_memory.py", {**q, "im_w": "int4"})
+    line = [c.value for c in at.caption if "Predicted loss cost" in c.value]
+    want = scaling_precision.ptq_cost(8e9, 15e12, 4)
+    assert len(line) == 1 and f"+{want.degradation:.4f} nats" in line[0] and "(an assumption" in line[0]
+    at, _ = run_page("app_pages/inference_memory.py", {**q, "im_w": "bf16"})
+    assert not [c.value for c in at.caption if "Predicted loss cost" in c.value]
+
+
 # ----- Gadre et al. 2024, over-training (arXiv 2403.08540) ----------------------------------------------------
 
 def test_gadre_fit_never_sees_the_runs_it_predicts():
