@@ -2,7 +2,8 @@
 the figure published and where. ``tests/test_plan.py`` asserts them; the Cluster planner page shows the table.
 
 ``metric``: what the publication reports per GPU: ``"hardware_tflops"`` (FLOP/s that count the recomputed
-forward, Megatron's eq. 3 and Megatron-DeepSpeed's counter), ``"model_tflops"`` (model FLOPs only) or ``"mfu"``.
+forward, Megatron's eq. 3 and Megatron-DeepSpeed's counter), ``"model_tflops"`` (model FLOPs only), ``"mfu"`` or
+``"tokens_per_s_per_gpu"`` (torchtitan's WPS: no FLOP convention involved).
 ``role``: ``"fit"`` rows fixed ``calc.plan.E_MAX`` / ``X_HALF``; ``"held out"`` rows did not.
 """
 
@@ -37,6 +38,11 @@ _OPT = ("Zhang et al. 2022, 'OPT: Open Pre-trained Transformer Language Models' 
 _OPT_CONFIG = {"model_type": "opt", "hidden_size": 12288, "num_hidden_layers": 96, "num_attention_heads": 96,
                "ffn_dim": 49152, "vocab_size": 50272, "max_position_embeddings": 2048, "word_embed_proj_dim": 12288,
                "do_layer_norm_before": True}
+
+
+_TORCHTITAN = ("torchtitan docs/performance.md, 'Llama 3 performance numbers': FSDP2 on 64 A100 80GB, local batch 1 "
+               "(global 64), sequence 8,192 (train_configs/llama3_*.toml); WPS = tokens/s per GPU. The network is not "
+               "stated: the catalog's DGX A100 row (200 Gb/s per GPU)")
 
 
 def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
@@ -75,7 +81,7 @@ class ReportedRun:
         """(the predicted figure in the publication's metric, the plan)."""
         p = step_time(self.spec(), self.cluster(), self.job(), self.layout)
         value = {"hardware_tflops": p.hardware_tflops_per_gpu, "model_tflops": p.model_tflops_per_gpu,
-                 "mfu": p.mfu}[self.metric]
+                 "mfu": p.mfu, "tokens_per_s_per_gpu": p.tokens_per_s / p.num_gpus}[self.metric]
         return value, p
 
 
@@ -113,6 +119,10 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
                 cluster_kw={"inter_bytes_per_s": 4 * 100e9 / 8 / 8}),
     ReportedRun("OPT-175B", _OPT_CONFIG, "A100 SXM 80GB", 992, 2048, 992,
                 Layout(tp=8, dp=124, micro_batch=8, recompute="full", zero=3), "hardware_tflops", 147, _OPT),
+    ReportedRun("Llama 3 8B (torchtitan)", "Meta-Llama-3-8B", "A100 SXM 80GB", 64, 8192, 64,
+                Layout(dp=64, recompute="selective", zero=3), "tokens_per_s_per_gpu", 2973, _TORCHTITAN),
+    ReportedRun("Llama 3 70B (torchtitan)", "Meta-Llama-3-70B", "A100 SXM 80GB", 64, 8192, 64,
+                Layout(dp=64, recompute="full", zero=3), "tokens_per_s_per_gpu", 331, _TORCHTITAN),
     _llama3(8192, 1, 64, 8192, 430),
     _llama3(16384, 1, 128, 8192, 400),
     _llama3(16384, 16, 8, 131072, 380),
