@@ -259,3 +259,20 @@ def test_compute_page_takes_its_mfu_from_the_planner():
     shown = next(m for m in at.metric if m.label == "GPU-hours").value
     assert float(shown.replace(",", "")) == pytest.approx(hours, rel=1e-3)
     assert any(f"{best.mfu:.1%}" in c.value and "Cluster planner" in c.value for c in at.caption)
+
+
+def test_page_stack_restricts_the_ranked_layouts():
+    """The page's 'Training stack' select (?plstack=) ranks only what that stack supported: Composer FSDP, tp = pp = 1."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in {"model": "Meta-Llama-3-8B", "gpu": "A100 SXM 80GB", "plgpus": "64", "plseq": "8192",
+                 "plgbt": repr(64 * 8192 / 1e6), "plstack": "composer-fsdp-2023", "pltop": "5"}.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("app_pages/planner.py")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = at.dataframe[0].value
+    assert len(shown) == 5 and set(shown["tp"]) == {1} and set(shown["pp"]) == {1}
+    assert set(shown["recompute"]) <= {"none", "full"}
