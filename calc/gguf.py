@@ -24,6 +24,11 @@ deepseek-coder-1.3b (ffn_down falls back), QuantFactory's Llama-3-8B-Instruct (a
 files made before a rule changed differ by exactly that change (Q2_K mix, Q4_K_S / Q3_K_M ffn_down
 counts, Q3_K fallback to Q4_1, MoE rules), which the tests also pin.
 
+gpt-oss, Qwen3-Next, Llama 4, Mamba and Jamba are written from their ``calc/arch`` layer kinds through the
+declarative table of ``calc/gguf_layout.py`` (gguf-py names, reversed shapes, expert splits, squeezed conv
+kernels); ``tests/test_gguf_layout.py`` holds them to gguf-py's ``MODEL_TENSORS``, to transformers' parameter
+counts and to published gpt-oss-20b (MXFP4, to 0.05%) and Qwen3-Next (Q4_K_M, 48.4 GB) files.
+
 What is *not* modelled: user overrides (``--tensor-type``, ``--output-tensor-type``, ``--pure``),
 Falcon-only branches (no Falcon preset), and rule versions older than the commit above.
 """
@@ -41,6 +46,8 @@ from math import prod
 
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
+from calc.gguf_layout import ARCHS as LAYOUT_ARCHS
+from calc.gguf_layout import GGUF_NAMES, block_tensors, ggml_n_dims
 from calc.models import ModelSpec
 
 #: File types (``llama-quantize`` names), largest first. ``quantize_model`` accepts these.
@@ -162,6 +169,7 @@ GGUF_ARCH = {
     "Gemma2ForCausalLM": "gemma2", "Phi3ForCausalLM": "phi3", "GPT2LMHeadModel": "gpt2",
     "DeepseekV3ForCausalLM": "deepseek2", "DeepseekV2ForCausalLM": "deepseek2", "Gemma3ForCausalLM": "gemma3",
     "Cohere2ForCausalLM": "cohere2",
+    **GGUF_NAMES,  # written from their layer kinds (calc/gguf_layout.py): gpt-oss, qwen3next, llama4, mamba, jamba
 }
 
 
@@ -273,6 +281,8 @@ def _head_tensors(spec: ModelSpec, arch: str) -> list[TensorSpec]:
 
 def _layer_tensors(spec: ModelSpec, arch: str, i: int) -> list[TensorSpec]:
     """Block ``i``'s tensors sorted by name (llama.cpp's load order within a block)."""
+    if spec.decoder_architecture in LAYOUT_ARCHS:
+        return sorted((TensorSpec(n, shape, ty) for n, shape, ty in block_tensors(spec, i)), key=lambda t: t.name)
     h, b = spec.hidden_size, f"blk.{i}"
     out = _norm(spec, f"{b}.attn_norm", h)
     if spec.norms_per_layer > 1:  # a parallel block (Cohere2) has its one input norm only
@@ -303,15 +313,26 @@ def rule_context(spec: ModelSpec, tensors: tuple[TensorSpec, ...], imatrix: bool
     (``llama_model_llama::load_arch_hparams``, ``llama_model_qwen2::load_arch_hparams``); MLA models
     are converted as MQA (one KV head), so their n_gqa is the head count."""
     arch = gguf_arch(spec)
-    kv = 1 if arch == "deepseek2" else spec.num_kv_heads
     is_70b = spec.num_layers == 80 and spec.num_experts != 8 and (
         (arch == "llama" and spec.num_heads != spec.num_kv_heads) or arch == "qwen2")
     n_wv = sum(1 for t in tensors if _category(t.name) in _ATTN_V_LIKE)
-    return RuleContext(arch, spec.num_layers, spec.num_heads // kv, spec.num_experts, is_70b,
+    return RuleContext(arch, spec.num_layers, n_gqa(spec), spec.num_experts, is_70b,
                        not any(t.name == "output.weight" for t in tensors), n_wv, imatrix)
 
 
 _ATTN_V_LIKE = ("attn_v", "attn_qkv", "attn_kv_b")
+
+
+def n_gqa(spec: ModelSpec) -> int:
+    """``llama_hparams::n_gqa()``: heads / KV heads of layer 0, 0 where layer 0 has no KV heads. MLA models are
+    converted as MQA (one KV head); a model without attention (Mamba) has none; Jamba writes its KV heads per
+    layer (0 on its Mamba layers), so layer 0, a Mamba layer, gives 0."""
+    if gguf_arch(spec) == "deepseek2":
+        return spec.num_heads
+    mixer = spec.layout.kind(0).mixer
+    if LAYOUT_ARCHS.get(spec.decoder_architecture) is not None and LAYOUT_ARCHS[spec.decoder_architecture].kv_per_layer:
+        return mixer.heads // mixer.kv_heads if getattr(mixer, "kv_heads", 0) else 0
+    return spec.num_heads // spec.num_kv_heads if spec.num_kv_heads else 0
 
 
 def _category(name: str) -> str:
@@ -331,8 +352,9 @@ def _category(name: str) -> str:
 
 def is_quantizable(t: TensorSpec) -> bool:
     """``tensor_allows_quantization`` for the tensors this module builds."""
-    return (len(t.shape) >= 2 and t.name.endswith("weight") and "_norm.weight" not in t.name
-            and "ffn_gate_inp.weight" not in t.name and t.name != "position_embd.weight")
+    return (ggml_n_dims(t.shape) >= 2 and t.name.endswith("weight") and "_norm.weight" not in t.name
+            and "ffn_gate_inp.weight" not in t.name and t.name != "position_embd.weight"
+            and "ssm_conv1d" not in t.name)  # Mamba / gated DeltaNet's small conv kernels stay F32
 
 
 def use_more_bits(i: int, n: int) -> bool:
@@ -772,10 +794,9 @@ def layer_plan(spec: ModelSpec) -> LayerPlan:
 
 def _plan_context(spec: ModelSpec, plan: LayerPlan, imatrix: bool) -> RuleContext:
     arch = gguf_arch(spec)
-    kv = 1 if arch == "deepseek2" else spec.num_kv_heads
     is_70b = spec.num_layers == 80 and spec.num_experts != 8 and (
         (arch == "llama" and spec.num_heads != spec.num_kv_heads) or arch == "qwen2")
-    return RuleContext(arch, spec.num_layers, spec.num_heads // kv, spec.num_experts, is_70b, plan.tied,
+    return RuleContext(arch, spec.num_layers, n_gqa(spec), spec.num_experts, is_70b, plan.tied,
                        plan.n_attention_wv, imatrix)
 
 

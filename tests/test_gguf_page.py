@@ -72,3 +72,21 @@ def test_tensor_table_is_summarized_by_kind():
     assert kinds["bytes"].sum() + 741_056 == 4_081_004_224
     v = kinds[kinds["tensor"] == "blk.N.attn_v.weight"].set_index("type")["tensors"].to_dict()
     assert v == {"Q6_K": 16, "Q4_K": 16}
+
+
+@pytest.mark.parametrize("model", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E"])
+def test_new_architectures_get_sizes_and_kv(model):
+    # gpt-oss (MXFP4 experts), Qwen3-Next (gated DeltaNet + MoE) and Llama 4 (interleaved MoE, chunked attention)
+    # were refused for want of a GGUF tensor layout; the page now sizes every file type and their KV / state
+    from calc.gguf import quantize_model
+    from calc.gguf_run import kv_layer_bytes
+    from calc.presets import get_preset
+
+    at = run({"model": model, "gpu": "H200", "gctx": "32768", "units": "GB"})
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value.set_index("file type")
+    spec = get_preset(model)
+    assert table.loc["Q4_K_M", "payload bytes"] == quantize_model(spec, "Q4_K_M").tensor_bytes
+    assert table.loc["MXFP4_MOE", "payload bytes"] == quantize_model(spec, "MXFP4_MOE").tensor_bytes
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["KV cache (f16)"] == f"{sum(kv_layer_bytes(spec, 32768)) / 1e9:.2f} GB"

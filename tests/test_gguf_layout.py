@@ -1,0 +1,138 @@
+"""GGUF tensors written from layer kinds (calc/gguf_layout.py): gpt-oss, Qwen3-Next, Llama 4, Mamba, Jamba.
+
+Independent references: gguf-py's own ``MODEL_TENSORS`` (the names llama.cpp loads for each architecture), the
+parameters transformers builds on the meta device (every one must be in the file once: the converter drops none
+of these models' decoder tensors and adds none), published GGUF file sizes, and llama.cpp's recurrent-state sizes.
+"""
+
+from __future__ import annotations
+
+import re
+from math import prod
+
+import pytest
+from gguf.constants import MODEL_ARCH, MODEL_TENSORS, TENSOR_NAMES
+
+from calc.gguf import gguf_tensors, quantize_all, quantize_model
+from calc.gguf_layout import ARCHS
+from calc.gguf_run import RunSetup, kv_layer_bytes, run_memory
+from calc.gpus import get_gpu
+from calc.models import ModelSpec, param_counts
+from calc.presets import get_preset
+
+GGUF_ARCH = {"gpt-oss": MODEL_ARCH.GPT_OSS, "qwen3next": MODEL_ARCH.QWEN3NEXT, "llama4": MODEL_ARCH.LLAMA4,
+             "mamba": MODEL_ARCH.MAMBA, "jamba": MODEL_ARCH.JAMBA}
+
+
+def default_spec(model_type: str) -> tuple[ModelSpec, int]:
+    """transformers' default config of ``model_type`` and the parameters its model holds (meta device)."""
+    import torch
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model(model_type)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(cfg)
+    numel = sum(p.numel() for p in model.parameters())
+    d = cfg.to_dict()
+    d["architectures"] = [type(model).__name__]
+    return ModelSpec.from_hf_config(d, name=model_type), numel
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, tuple[ModelSpec, int]]:
+    out = {n: (get_preset(n), None) for n in ("gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E",
+                                              "Llama-4-Maverick-17B-128E")}
+    out["mamba"] = default_spec("mamba")
+    out["jamba"] = default_spec("jamba")
+    return out
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E",
+                                  "Llama-4-Maverick-17B-128E", "mamba", "jamba"])
+def test_tensor_names_are_gguf_py_names_and_hold_every_parameter(specs, name):
+    spec, meta_numel = specs[name]
+    arch = ARCHS[spec.decoder_architecture].arch
+    tensors = gguf_tensors(spec)
+    allowed = {TENSOR_NAMES[t].replace("{bid}", "N") for t in MODEL_TENSORS[GGUF_ARCH[arch]]}
+    stems = {re.sub(r"blk\.\d+\.", "blk.N.", t.name).removesuffix(".weight").removesuffix(".bias") for t in tensors}
+    assert stems <= allowed, stems - allowed
+    counts = param_counts(spec)
+    decoder = counts.total - sum(n for _, n in counts.tower_parts)  # the vision tower goes to a separate mmproj file
+    assert sum(prod(t.shape) for t in tensors) == decoder
+    if meta_numel is not None:  # transformers' own model of the default config
+        assert decoder == meta_numel
+    assert len({t.name for t in tensors}) == len(tensors)
+
+
+def test_gpt_oss_20b_mxfp4_file():
+    """lmstudio-community/gpt-oss-20b-GGUF gpt-oss-20b-MXFP4.gguf is 12,109,565,632 B (the byte size listed beside
+    its Hugging Face path in the rllama gem's POPULAR_MODELS). MXFP4_MOE: the 72 expert tensors MXFP4 (4.25 bits),
+    every other 2-D weight Q8_0 (the output head too), norms, biases, sinks and routers F32. What is left is a
+    header of a 201k-token BPE vocabulary with its merges (Llama 3's 128k: 8.3 MB); a token embedding kept in F16
+    or experts in Q8_0 would move the file by hundreds of MB."""
+    spec = get_preset("gpt-oss-20b")
+    q = quantize_model(spec, "MXFP4_MOE")
+    assert q.tensor_types == {"F32": 289, "Q8_0": 98, "MXFP4": 72}
+    header = 12_109_565_632 - q.tensor_bytes
+    assert 8e6 < header < 16e6
+    assert q.file_bytes_estimate == pytest.approx(12_109_565_632, rel=5e-4)
+    # the experts' rows (2,880) are no multiple of 256: every k-quant of them falls back (Q4_K -> Q5_0)
+    types = {t.name: t.type for t in quantize_model(spec, "Q4_K_M").tensors}
+    assert types["blk.0.ffn_up_exps.weight"] == "Q5_0" and types["blk.0.attn_sinks.weight"] == "F32"
+
+
+def test_qwen3_next_q4_k_m_file():
+    """Qwen/Qwen3-Next-80B-A3B-Instruct-GGUF lists its Q4_K_M at 48.4 GB (unsloth's at ~48.5 GB). The gated-DeltaNet
+    projection in_proj_qkvz is written as ssm_in (gguf-py tensor_mapping), which Q4_K_M leaves in Q4_K; as an
+    attn_qkv it would be Q5_K (about 0.1 GB more). The conv kernels stay F32 (never quantized), the shared-expert
+    gate (2048 x 1, one dimension to ggml) stays in the converter's F16."""
+    spec = get_preset("Qwen3-Next-80B-A3B")
+    q = quantize_model(spec, "Q4_K_M")
+    assert round(q.file_bytes_estimate / 1e9, 1) == 48.4
+    types = {t.name: t.type for t in q.tensors}
+    assert types["blk.0.ssm_in.weight"] == "Q4_K" and types["blk.0.ssm_conv1d.weight"] == "F32"
+    assert types["blk.0.ffn_gate_inp_shexp.weight"] == "F16"
+
+
+def test_llama4_interleaved_moe_and_chunked_cache():
+    # Maverick: MoE every other layer (interleave_moe_layer_step 2), dense ffn_gate/up/down between
+    spec = get_preset("Llama-4-Maverick-17B-128E")
+    names = {t.name for t in gguf_tensors(spec)}
+    assert "blk.0.ffn_gate.weight" in names and "blk.1.ffn_gate_exps.weight" in names
+    assert "blk.1.ffn_gate_shexp.weight" in names and "blk.0.ffn_gate_exps.weight" not in names
+    # llama.cpp caches the chunked layers (3 of 4, chunk 8192) in SWA cells: min(ctx, 8192 + 512) padded to 256
+    scout = get_preset("Llama-4-Scout-17B-16E")
+    per_token = 2 * 8 * 128 * 2
+    assert sum(kv_layer_bytes(scout, 65536)) == (12 * 65536 + 36 * 8704) * per_token
+
+
+def test_mamba_and_jamba_state_and_quantization(specs):
+    mamba, _ = specs["mamba"]
+    # llama.cpp's recurrent state (llama-hparams.cpp n_embd_r / n_embd_s), f32, per sequence, any context:
+    # (d_conv - 1) x d_inner + d_state x d_inner per layer
+    d_inner, d_state, d_conv = 2 * mamba.hidden_size, 16, 4
+    per_layer = ((d_conv - 1) * d_inner + d_state * d_inner) * 4
+    assert kv_layer_bytes(mamba, 100) == kv_layer_bytes(mamba, 100_000) == [per_layer] * mamba.num_layers
+    r = quantize_all(mamba)
+    # ssm_dt rows are dt_rank = 48 wide: Q4_0 / Q8_0 have no fallback in llama-quantize (tensor_type_fallback
+    # throws), the k-quants fall back to F16 after Q5_0; the conv kernels are never quantized
+    assert isinstance(r["Q4_0"], ValueError) and "ssm_dt" in str(r["Q4_0"])
+    types = {t.name: t.type for t in r["Q4_K_M"].tensors}
+    assert types["blk.0.ssm_dt.weight"] == "F16" and types["blk.0.ssm_conv1d.weight"] == "F32"
+    assert types["blk.0.ssm_a"] == "F32" and types["blk.0.ssm_in.weight"] == "Q4_K"
+    jamba, _ = specs["jamba"]
+    state = kv_layer_bytes(jamba, 4096)
+    attn = [i for i, k in enumerate(jamba.layout.pattern) if jamba.layout.kinds[k].is_attention]
+    assert attn == [4, 12, 20, 28]  # attn_layer_period 8, offset 4
+    assert all(state[i] == 2 * 8 * 128 * 4096 * 2 for i in attn)
+    q = quantize_model(jamba, "Q4_K_M")
+    assert q.tensor_bytes < quantize_model(jamba, "Q8_0").tensor_bytes
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E"])
+def test_run_memory_for_the_new_architectures(name):
+    spec = get_preset(name)
+    q = quantize_model(spec, "Q4_K_M")
+    mem = run_memory(spec, q, RunSetup(context=32768), get_gpu("H200"))
+    assert mem.weights_bytes == q.tensor_bytes and mem.kv_cache_bytes == sum(kv_layer_bytes(spec, 32768))
+    assert mem.total_bytes > q.tensor_bytes
