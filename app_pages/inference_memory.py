@@ -22,7 +22,7 @@ from calc.models import ModelSpec, param_counts
 from calc.scaling_precision import ptq_cost
 from calc.solvers import MAX_TP, best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB
-from ui import charts, pickers, results, state, text, verdict
+from ui import charts, memo, pickers, results, state, text, verdict
 from ui import format as fmt
 from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
@@ -118,7 +118,7 @@ if m5:
                       f"of {batch:,} sequences. Fixed: it does not grow with the context.")
 
 unit = fmt.unit()
-charts.show(st, breakdown_bar({k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
+charts.show(st, charts.of(breakdown_bar, {k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
                               gpu.name), width="stretch")
 
 if isinstance(model, ModelSpec):
@@ -161,11 +161,11 @@ if isinstance(model, ModelSpec):
         st.error(text.md(exc, 1000))
         st.stop()
     left, right = st.columns(2)
-    charts.show(left, sweep_area(ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
+    charts.show(left, charts.of(sweep_area, ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
                                  fmt.size_value(cap), unit, "context length (tokens)", context, log_x=True,
                                  title=f"Against context length, batch {batch}"),
                       width="stretch")
-    charts.show(right, sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+    charts.show(right, charts.of(sweep_area, batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
                                   fmt.size_value(cap), unit, "batch (sequences)", batch, log_x=True,
                                   title=f"Against batch, context {context:,}"), width="stretch")
 else:
@@ -178,7 +178,8 @@ rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(
 df = pd.DataFrame(rows)
 shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", fmt.csv(df), file_name="inference_memory.csv", mime="text/csv")
+st.download_button("Download CSV", memo.cached(("inference_memory.csv", memo.key_of(rows)), lambda: fmt.csv(df)),
+                   file_name="inference_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {text.md(note, 1000)}")
 

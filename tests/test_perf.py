@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -286,6 +287,8 @@ CACHED_PAGES = [
     ("app_pages/serving.py", {"vrate": "9", "vsttft": "0"}),
     ("app_pages/validation.py", None),
     ("app_pages/validation.py", {"v_off": "1", "v_larch": "qwen2"}),
+    ("app_pages/inference_memory.py", None),
+    ("app_pages/inference_memory.py", {"model": "Mixtral-8x7B-v0.1", "im_ctx": "70000", "units": "GiB"}),
 ]
 
 
@@ -300,6 +303,17 @@ def test_cached_page_shows_what_an_uncached_one_does(path, query, monkeypatch):
     assert fresh["charts"], f"{path} shows no chart"
     assert first == fresh
     assert again == fresh
+
+
+def test_figure_keys_tell_apart_what_draws_differently():
+    from ui.memo import key_of
+
+    assert key_of([1, 2.0]) == key_of([1, 2.0]) and key_of({"a": [1]}) == key_of({"a": [1]})
+    assert key_of(1) != key_of(1.0)  # JSON writes them differently
+    assert key_of({"a": 1, "b": 2}) != key_of({"b": 2, "a": 1})  # trace order follows the dict's
+    assert key_of(np.arange(3)) != key_of(np.arange(3.0)) and key_of([1, 2]) != key_of((1, 2))
+    with pytest.raises(TypeError):
+        key_of(object.__new__(type("Unhashable", (), {"__hash__": None})))
 
 
 def test_frozen_figure_is_the_figure_show_would_draw():

@@ -15,6 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.memo import key_of
+
 #: Points (x/y pairs, heatmap cells, pie slices) a chart may hold, counted over all traces, plus its shapes
 #: and annotations. The largest chart of a page today has a few thousand; a browser draws 10^5 smoothly.
 MAX_POINTS = 100_000
@@ -115,6 +117,13 @@ def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure
             _, (_, old) = _figures.popitem(last=False)
             _figures_weight -= old
     return frozen
+
+
+def of(builder: Callable[..., go.Figure | None], *args, **kwargs) -> FrozenFigure | None:
+    """``builder(*args, **kwargs)`` through ``cached``, keyed by the builder and its arguments (a pure builder of
+    ``ui/figures_*.py``: its figure depends on nothing else)."""
+    key = (builder.__module__, builder.__qualname__, key_of(args), key_of(kwargs))
+    return cached(key, lambda: builder(*args, **kwargs))
 
 
 def show(where, fig, **kwargs) -> bool:

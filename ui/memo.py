@@ -20,6 +20,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
+import numpy as np
+
 from calc.gguf import FILE_TYPES, LayeredTensors, QuantResult, quantize_all
 from calc.gguf_run import RunMemory, RunSetup, run_memory
 from calc.serve_logs import CASES, THROUGHPUT_CASES, reproduce, reproduce_throughput
@@ -136,6 +138,20 @@ def serve_log_rows() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
                            "published tokens/s": c.output_tokens_per_s, "ours": round(ours),
                            "error %": round((ours / c.output_tokens_per_s - 1) * 100, 1)})
     return tuple(logs), tuple(throughput)
+
+
+def key_of(value) -> Hashable:
+    """A hashable stand-in for a builder argument: equal only for arguments that give the same figure (scalars keep
+    their type, since ``1`` and ``1.0`` are written differently in JSON; arrays their dtype and shape)."""
+    if isinstance(value, dict):
+        return ("dict", tuple((key_of(k), key_of(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(key_of(v) for v in value))
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+    hash(value)  # TypeError for anything else unhashable
+    return (type(value).__name__, value)
+
 
 
 # Any page: derived results (tables, CSV text, parsed files) kept per input, shared by sessions, read only.
