@@ -136,3 +136,55 @@ def test_run_memory_for_the_new_architectures(name):
     mem = run_memory(spec, q, RunSetup(context=32768), get_gpu("H200"))
     assert mem.weights_bytes == q.tensor_bytes and mem.kv_cache_bytes == sum(kv_layer_bytes(spec, 32768))
     assert mem.total_bytes > q.tensor_bytes
+
+
+def _tiny(cls: str, arch: str, **fields) -> ModelSpec:
+    import transformers
+
+    cfg = getattr(transformers, cls)(**fields).to_dict()
+    cfg["architectures"] = [arch]
+    return ModelSpec.from_hf_config(cfg, name=f"tiny-{arch}")
+
+
+@pytest.mark.parametrize("spec, ftype", [
+    (lambda: _tiny("GptOssConfig", "GptOssForCausalLM", hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_local_experts=4,
+                   num_experts_per_tok=2, vocab_size=256), "MXFP4_MOE"),
+    (lambda: _tiny("JambaConfig", "JambaForCausalLM", hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                   num_attention_heads=4, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2,
+                   vocab_size=256, mamba_dt_rank=32, attn_layer_period=2, attn_layer_offset=1,
+                   expert_layer_period=2, expert_layer_offset=1), "Q8_0"),
+], ids=["gpt-oss", "jamba"])
+def test_a_real_gguf_file_written_by_the_gguf_package(tmp_path, spec, ftype):
+    """A tiny model written tensor by tensor with the gguf package's GGUFWriter (real MXFP4 / Q8_0 blocks from
+    gguf.quants) and read back: every tensor's type and byte size is ours, and the data section is our payload
+    with each tensor padded to the 32-byte alignment (what ``file_bytes_estimate`` adds to the header)."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter
+    from gguf.quants import quantize
+
+    from calc.gguf_file import read_gguf
+
+    spec = spec()
+    q = quantize_model(spec, ftype)
+    path = tmp_path / "tiny.gguf"
+    w = GGUFWriter(str(path), ARCHS[spec.decoder_architecture].arch)
+    w.add_block_count(spec.num_layers)
+    rng = np.random.default_rng(0)
+    for t in q.tensors:
+        qt = GGMLQuantizationType[t.type]
+        x = rng.standard_normal(tuple(reversed(t.shape))).astype(np.float32)
+        if qt == GGMLQuantizationType.F16:
+            w.add_tensor(t.name, x.astype(np.float16))
+        elif qt == GGMLQuantizationType.F32:
+            w.add_tensor(t.name, x)
+        else:
+            w.add_tensor(t.name, quantize(x, qt), raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    h = read_gguf(path)
+    theirs = {t.name: (t.shape, t.type, t.bytes) for t in h.tensors}
+    assert theirs == {t.name: (t.shape, t.type, t.bytes) for t in q.tensors}
+    assert path.stat().st_size - h.header_bytes == q.file_bytes_estimate - q.header_bytes_estimate
