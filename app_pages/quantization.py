@@ -92,7 +92,7 @@ wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
 chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes), "kv": fmt.size_value(runs[f].kv_cache_bytes),
                "compute": fmt.size_value(runs[f].compute_bytes)}
               for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
-charts.show(st, run_memory_bars(chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
+charts.show(st, charts.of(run_memory_bars, chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
                 width="stretch")
 
 
@@ -112,7 +112,7 @@ st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 
     "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
                                                   "that llama.cpp's quantize tool lists; — where it lists none."),
     "payload bytes": st.column_config.NumberColumn(format="localized")})
-st.download_button("Download CSV", fmt.csv(table), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
+st.download_button("Download CSV", memo.cached(("gguf.csv", memo.key_of(rows)), lambda: fmt.csv(table)), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")
 q4 = ok.get("Q4_K_M")
@@ -137,12 +137,13 @@ def one_file_type(ok: dict, spec, unit: str) -> None:
     st.write(f"**{pick}**: {len(q.tensors)} tensors, payload {q.tensor_bytes:,} B ({fmt.size(q.tensor_bytes)}), "
              f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
     left, right = st.columns([3, 1])
-    charts.show(left, type_map(q), width="stretch")
+    charts.show(left, charts.cached(("gguf.type_map", memo.Same(q)), lambda: type_map(q)), width="stretch")
     if spec.num_layers > MAX_MAP_LAYERS:
         left.caption(f"The map shows the first {MAX_MAP_LAYERS} of {spec.num_layers:,} layers; the table below sums "
                      "every tensor.")
     div = GB if unit == "GB" else GIB
-    charts.show(right, bytes_by_type(q, div, unit), width="stretch")
+    charts.show(right, charts.cached(("gguf.bytes_by_type", memo.Same(q), div, unit), lambda: bytes_by_type(q, div, unit)),
+                width="stretch")
     # By kind (the name without its block number, shape, type): a few dozen rows whatever the layer count; the
     # full list (90,000 rows for a 10,000-layer model) is built only when its CSV is downloaded.
     kinds = pd.DataFrame(q.kind_rows())

@@ -289,6 +289,8 @@ CACHED_PAGES = [
     ("app_pages/validation.py", {"v_off": "1", "v_larch": "qwen2"}),
     ("app_pages/inference_memory.py", None),
     ("app_pages/inference_memory.py", {"model": "Mixtral-8x7B-v0.1", "im_ctx": "70000", "units": "GiB"}),
+    ("app_pages/quantization.py", None),
+    ("app_pages/quantization.py", {"model": "Mistral-7B-v0.1", "gq": "IQ3_XXS", "gwide": "1", "units": "GiB"}),
 ]
 
 
@@ -314,6 +316,22 @@ def test_figure_keys_tell_apart_what_draws_differently():
     assert key_of(np.arange(3)) != key_of(np.arange(3.0)) and key_of([1, 2]) != key_of((1, 2))
     with pytest.raises(TypeError):
         key_of(object.__new__(type("Unhashable", (), {"__hash__": None})))
+
+
+def test_same_matches_only_the_live_object_it_was_made_from():
+    import gc
+
+    from ui.memo import Same
+
+    class Result:
+        pass
+
+    a, b = Result(), Result()
+    key = Same(a)
+    assert key == Same(a) and hash(key) == hash(Same(a)) and key != Same(b)
+    del a
+    gc.collect()
+    assert all(key != Same(Result()) for _ in range(100))  # a new object, even at the old address, is not a hit
 
 
 def test_frozen_figure_is_the_figure_show_would_draw():

@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -152,6 +153,26 @@ def key_of(value) -> Hashable:
     hash(value)  # TypeError for anything else unhashable
     return (type(value).__name__, value)
 
+
+
+class Same:
+    """A key part equal only to the very same object, for a memoized result too large to hash (a ``QuantResult`` of
+    ``quantize_all_cached``). It holds a weak reference: a cache keyed by it does not keep the object alive, and
+    once the object is gone the key matches nothing (not even a new object given the same id)."""
+
+    __slots__ = ("_id", "_ref")
+
+    def __init__(self, obj):
+        self._id, self._ref = id(obj), weakref.ref(obj)
+
+    def __hash__(self):
+        return self._id
+
+    def __eq__(self, other):
+        if not isinstance(other, Same):
+            return NotImplemented
+        obj = self._ref()
+        return obj is not None and obj is other._ref()
 
 
 # Any page: derived results (tables, CSV text, parsed files) kept per input, shared by sessions, read only.
