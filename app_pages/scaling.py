@@ -21,7 +21,14 @@ from calc.scaling import (
     optimum,
     overtraining,
 )
-from calc.scaling_bands import frontier_band, inference_aware_band, optimum_band, published_exponent_band, samples_for
+from calc.scaling_bands import (
+    BAND_ORIGIN,
+    frontier_band,
+    inference_aware_band,
+    optimum_band,
+    published_exponent_band,
+    samples_for,
+)
 from ui import charts, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_scaling import (
@@ -124,13 +131,13 @@ if question == QUESTIONS[0]:
     optima = or_stop(lambda: [optimum(f, budget) for f in fits])
     pick = state.select("Fit", "sfit", list(FIT_KEYS), "epoch",
                         help="The law whose answer is shown large; the table lists every fit. epoch "
-                             "(Besiroglu et al. 2024) carries the authors' bootstrap band.")
+                             "(Besiroglu et al. 2024) carries the authors' bootstrap band, gadre ours over the paper's released runs.")
     chosen = optima[FIT_KEYS.index(pick)]
     samples = samples_for(pick)
     band = optimum_band(samples, budget) if samples is not None else None
     three_metrics(chosen.params, chosen.tokens, chosen.loss, band)
     st.caption(f"{get_fit(pick).label}: {get_fit(pick).source}. "
-               + (band_text(band) + " (Besiroglu et al. 2024's own bootstrap of their refit)." if band else
+               + (band_text(band) + f" ({BAND_ORIGIN[pick]})." if band else
                   _exponent_text(published_exponent_band(pick)) or "No published refits for this fit, so no band."))
     compute_link(chosen.params, chosen.tokens, "this model")
     res.update({"params": (chosen.params, "count"), "tokens": (chosen.tokens, "count")})
@@ -246,7 +253,8 @@ elif question == QUESTIONS[2]:
         ib = inference_aware_band(s_inf, budget, inf_b * 1e9)
         st.caption(f"10-90% band over {ib.n_samples:,} bootstrap refits (each with its own target loss): N "
                    f"{fmt.count(ib.params_low)} to {fmt.count(ib.params_high)}, D {fmt.count(ib.tokens_low)} to "
-                   f"{fmt.count(ib.tokens_high)}, saving {ib.saving_low:.1%} to {ib.saving_high:.1%}.")
+                   f"{fmt.count(ib.tokens_high)}, saving {ib.saving_low:.1%} to {ib.saving_high:.1%} "
+                   f"({BAND_ORIGIN[ikey]}).")
     compute_link(ia.params, ia.tokens, "this model")
     demand = np.geomspace(1e9, 1e16, 29)
     sweep = [inference_aware_optimum(f2, target, t) for t in demand]
@@ -334,9 +342,9 @@ elif question == QUESTIONS[5]:
     if s is not None:
         st.caption(f"10-90% band of this run's loss over {len(s):,} bootstrap refits: "
                    f"{np.percentile(s.loss(ot.params, ot.tokens), 10):.4f} to "
-                   f"{np.percentile(s.loss(ot.params, ot.tokens), 90):.4f}.")
+                   f"{np.percentile(s.loss(ot.params, ot.tokens), 90):.4f} ({BAND_ORIGIN[okey]}).")
     else:
-        st.caption(f"{f2.label} has no published refits, so no band (the epoch law has one).")
+        st.caption(f"{f2.label} has no published refits, so no band (the epoch and gadre laws have one).")
     compute_link(ot.params, ot.tokens, "this run")
     charts.show(st, overtraining_curve(f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
     st.caption(f"Source: {f2.label} ({f2.source}). Over-training overhead = 6ND / least compute reaching the same "
@@ -407,5 +415,7 @@ with st.expander("Formulas"):
 - MoE (Krajewski et al. 2024 eq. 9-10): $L = c + (g/G^\gamma + a)/N^\alpha + b/D^\beta$; FLOPs
   $(12 d^2 c_f + d E G c_r) D n_{blocks}$, $d = 64 n_{blocks}$, $c_f = 6$, $c_r = 14$.
 - Precision (Kumar et al. 2024 eq. 3-5): $N_{eff} = N \prod_x (1 - e^{-P/\gamma_x + n_x})$, $C = \frac{6}{16} NDP$.
-- Bands: 10th-90th percentile across bootstrap refits (Besiroglu et al. 2024's 4,000 for the Epoch fit; yours).
+- Bands: 10th-90th percentile across bootstrap refits (Besiroglu et al. 2024's 4,000 for the Epoch fit; a residual
+  bootstrap over Gadre et al.'s 24 released over-training runs for gadre; yours). Krajewski et al. (MoE) and Kumar et
+  al. (precision) publish neither intervals nor their runs, so those answers have no band.
 """)

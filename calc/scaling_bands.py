@@ -176,9 +176,25 @@ def epoch_samples() -> LawSamples:
     return LawSamples.from_matrix(m)
 
 
+@cache
+def gadre_samples() -> LawSamples:
+    """Bootstrap refits of Gadre et al.'s over-training law on their released small-run grid (the paper publishes no
+    interval; see ``calc.scaling_overtrain``)."""
+    from calc import scaling_overtrain  # here: it imports calc.scaling, as this module does
+
+    return LawSamples.from_matrix(scaling_overtrain.stored_bootstrap())
+
+
+#: Where each law's refits come from, as the page and ``--json`` say it.
+BAND_ORIGIN = {"epoch": "Besiroglu et al. 2024's own 4,000 bootstrap refits (published)",
+               "gadre": "our residual bootstrap over the 24 released runs of Gadre et al.'s over-training grid (the paper "
+                        "publishes no interval; the predicted 1.4B and 6.9B runs are never used)"}
+
+
 def samples_for(key: str) -> LawSamples | None:
-    """Refits behind a published fit, where the paper published them (only ``epoch`` today)."""
-    return epoch_samples() if key == "epoch" else None
+    """Refits behind a published fit: the authors' own (``epoch``) or ours over the paper's released runs
+    (``gadre``); None for a law with neither."""
+    return {"epoch": epoch_samples, "gadre": gadre_samples}.get(key, lambda: None)()
 
 
 def point(samples: LawSamples) -> ParametricLoss:

@@ -13,6 +13,13 @@ model at M = 20 from 300x less compute. With RedPajama training and C4-eval loss
 ``exp_data/models/rpj-*.json``: ``params`` including embeddings, ``tokens``, and the ``c4_val`` loss). ``fit``
 refits the law the way the paper did; ``GADRE`` holds its result (the test refits and compares, and checks the
 held-out predictions). The loss is C4-eval nats for models trained on RedPajama with the GPT-NeoX tokenizer.
+
+Band: the paper publishes no interval for its fit, so ``bootstrap`` makes one from the released runs: the 24 small
+runs of the same release that make the over-training grid (``GRID_RUNS``: the four sizes at M = 20 to 640; the five
+fitting runs are among them, the two predicted runs never are) scatter about ``GADRE`` by residuals r_i; each of 200
+refits (numpy seed 0) fits the same law, started from ``GADRE``, to GADRE's predictions at those runs plus residuals
+drawn from r with replacement (a residual bootstrap: the band is the law's spread given how far real runs fall from
+it). Its 10th-90th percentile is the band of the ``gadre`` law (``calc.scaling_bands.samples_for``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -53,6 +62,27 @@ HELD_OUT_RUNS = (
 )
 
 
+#: The over-training grid of the release (RedPajama, C4 eval loss): d=96/512/576/1024 at multipliers 1-32 of
+#: M = 20 (exp_data/models/rpj-d=*-{1.0,2.0,4.0,8.0,16.0,32.0}.json). Used only for the bootstrap band.
+_GRID = {
+    ("d=96_l=8_h=4", 10_569_312): (5.38702091510821, 5.107841900656407, 4.8231177076673335, 4.670495020574533,
+                                   4.572292613487238, 4.492098042798854),
+    ("d=512_l=8_h=4", 78_914_048): (3.899942990231468, 3.7441492913284, 3.6344822539735, 3.5525051864251345,
+                                    3.489515495205766, 3.425380424022153),
+    ("d=576_l=24_h=8", 153_677_376): (3.531147408490181, 3.400956711809327, 3.3138508520543835,
+                                      3.2388579791867804, 3.168113735949615, 3.1051019658045784),
+    ("d=1024_l=24_h=8", 411_616_256): (3.149769456671634, 3.048349079376072, 2.9739398394679726,
+                                       2.908766024148731, 2.8035228460174086, 2.7681623882618447),
+}
+GRID_RUNS = tuple(Run(f"rpj-{shape}-{mult:.1f}", n, 20 * n * mult, loss)
+                  for (shape, n), losses in _GRID.items() for mult, loss in zip((1, 2, 4, 8, 16, 32), losses,
+                                                                                   strict=True))
+N_BOOTSTRAP, BOOTSTRAP_SEED = 200, 0
+#: ``bootstrap()`` stored (3 s to recompute on a busy 2-core box): ``python -m calc.scaling_overtrain`` rewrites it,
+#: tests/test_scaling_papers.py recomputes and compares.
+BOOTSTRAP_FILE = Path(__file__).resolve().parent / "data" / "gadre_bootstrap.npy"
+
+
 def _model(theta, n, d):
     """L = E + a N^-eta + b 6^(-eta/2) D^-eta (the authors' ``powlaw_ours`` with D = M N)."""
     a, b, neg_eta, e = theta
@@ -79,3 +109,32 @@ def fit(runs=FIT_RUNS) -> ParametricLoss:
 
 #: ``fit()`` on ``FIT_RUNS`` (computed once; tests/test_scaling_papers.py refits and compares).
 GADRE = ParametricLoss(E=1.836648384, A=166.2109851, B=287.1680809, alpha=0.2728507031, beta=0.2728507031)
+
+
+def bootstrap(n_refits: int = N_BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """Residual-bootstrap refits of the law over ``GRID_RUNS``: rows of (E, A, B, alpha, beta) (see module doc)."""
+    n = np.array([r.params for r in GRID_RUNS], float)
+    d = np.array([r.tokens for r in GRID_RUNS], float)
+    start = np.array([GADRE.A, GADRE.B / 6.0 ** (-GADRE.alpha / 2.0), -GADRE.alpha, GADRE.E])
+    pred = _model(start, n, d)
+    resid = np.array([r.loss for r in GRID_RUNS], float) - pred
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n_refits):
+        y = pred + rng.choice(resid, len(resid))
+        with np.errstate(all="ignore"):
+            res = least_squares(lambda t, y=y: _model(t, n, d) - y, start, method="lm", max_nfev=2000)
+        a, b, neg_eta, e = (float(v) for v in res.x)
+        rows.append((e, a, b * 6.0 ** (neg_eta / 2.0), -neg_eta, -neg_eta))
+    return np.array(rows)
+
+
+@cache
+def stored_bootstrap() -> np.ndarray:
+    """``bootstrap()`` as stored in ``BOOTSTRAP_FILE``."""
+    return np.load(BOOTSTRAP_FILE, allow_pickle=False)
+
+
+if __name__ == "__main__":
+    np.save(BOOTSTRAP_FILE, bootstrap())
+    print(f"wrote {BOOTSTRAP_FILE}")

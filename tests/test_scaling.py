@@ -404,3 +404,17 @@ def test_scaling_page_shows_table2_exponent_intervals_for_an_approach():
     at, _ = run_scaling_page({"sbs": "FLOPs", "sc": "1e23", "sq": QUESTIONS[0], "sfit": "approach2"})
     # Hoffmann et al. 2022 Table 2, Approach 2: a 0.49 (0.462, 0.534), b 0.51 (0.483, 0.529)
     assert any("a 0.462 to 0.534, b 0.483 to 0.529" in c.value for c in at.caption)
+
+
+def test_scaling_page_over_training_under_gadre_shows_its_band_and_where_it_comes_from():
+    """Issue 19 item 5: the over-training law has a band (a residual bootstrap over the paper's released runs)."""
+    from calc.scaling import get_fit, overtraining
+    from calc.scaling_bands import samples_for
+
+    at, m = run_scaling_page({"sq": "Over-training a model", "slm2": "gadre"})
+    cap = [c.value for c in at.caption if "10-90% band of this run's loss" in c.value]
+    assert len(cap) == 1 and "residual bootstrap" in cap[0]
+    n, d = at.number_input(key="son").value * 1e9, at.number_input(key="sod").value * 1e9
+    ot = overtraining(get_fit("gadre"), n, d)
+    lo = np.percentile(samples_for("gadre").loss(ot.params, ot.tokens), 10)
+    assert f"{lo:.4f}" in cap[0]

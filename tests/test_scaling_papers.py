@@ -249,6 +249,42 @@ def test_gadre_refit_matches_the_shipped_constants():
         assert getattr(refit, name) == pytest.approx(getattr(law, name), rel=1e-6), name
 
 
+def test_gadre_band_runs_are_the_release_and_never_the_predicted_ones():
+    """The bootstrap pool holds the five fitting runs with the same losses (two transcriptions of one release agree)
+    and neither predicted run."""
+    grid = {r.name: r for r in scaling_overtrain.GRID_RUNS}
+    assert len(grid) == 24 and not set(grid) & {r.name for r in scaling_overtrain.HELD_OUT_RUNS}
+    for r in scaling_overtrain.FIT_RUNS:
+        assert grid[r.name].loss == r.loss and grid[r.name].params == r.params
+        assert grid[r.name].tokens == pytest.approx(r.tokens, abs=1)
+
+
+def test_gadre_band_file_is_current():
+    np.testing.assert_allclose(scaling_overtrain.stored_bootstrap(), scaling_overtrain.bootstrap(), rtol=1e-6)
+
+
+def test_gadre_band_covers_the_held_out_runs_and_its_own_point():
+    """The 10-90% loss band at each run the paper predicts (1.4B over-trained 32x, 6.9B at M = 20; their observed
+    C4 losses from the release) contains the observed loss; and the band of the optimum holds the point law's."""
+    from calc.scaling import get_fit, optimum
+    from calc.scaling_bands import loss_band, optimum_band, samples_for
+
+    s = samples_for("gadre")
+    assert len(s) == 200
+    for r in scaling_overtrain.HELD_OUT_RUNS:
+        lo, hi = loss_band(s, r.params, r.tokens)
+        assert lo < r.loss < hi and hi - lo < 0.1, r.name
+    o, b = optimum(get_fit("gadre"), 1e23), optimum_band(s, 1e23)
+    assert b.params_low < o.params < b.params_high and b.tokens_low < o.tokens < b.tokens_high
+    assert b.loss_low < o.loss < b.loss_high
+
+
+def test_cli_gadre_json_carries_its_band(capsys):
+    r = _json(capsys, "--compute", "1e23", "--fit", "gadre")
+    assert r["params_low"] < r["params"] < r["params_high"] and r["loss_low"] < r["loss"] < r["loss_high"]
+    assert "residual bootstrap" in r["band"]
+
+
 def test_gadre_predicts_the_held_out_runs():
     """mlfoundations/scaling scaling_explorer.ipynb (Figure 1) prints the relative error of predicting the held-out
     runs from the five small ones: (open_lm_1b, M=640) C4 eval loss 0.7103%, (open_lm_7b, M=20) 0.7320%."""

@@ -13,7 +13,7 @@
 
 Every ``--json`` result carries ``params_low``, ``params_high``, ``tokens_low``, ``tokens_high``, ``loss_low``,
 ``loss_high`` (10th-90th percentile over bootstrap refits) where the law has published or fitted refits: ``epoch``
-(Besiroglu et al. 2024's bootstrap) and your own runs, whose ``inference_aware`` block (with ``saving_low``,
+(Besiroglu et al. 2024's bootstrap), ``gadre`` (our bootstrap over Gadre et al.'s released runs) and your own runs, whose ``inference_aware`` block (with ``saving_low``,
 ``saving_high``) and ``overtraining`` block (``loss_low``, ``loss_high``) carry theirs too. Chinchilla's approaches
 carry Table 2's published intervals of the exponents (``a_low``, ``a_high``, ``b_low``, ``b_high``).
 """
@@ -35,7 +35,14 @@ from calc.scaling import (
     optimum_for_params,
     overtraining,
 )
-from calc.scaling_bands import inference_aware_band, loss_band, optimum_band, published_exponent_band, samples_for
+from calc.scaling_bands import (
+    BAND_ORIGIN,
+    inference_aware_band,
+    loss_band,
+    optimum_band,
+    published_exponent_band,
+    samples_for,
+)
 from calc.units import format_count
 
 SPECIAL_FITS = ("krajewski", "kumar")
@@ -112,7 +119,8 @@ def _dense(args, fit_key: str, flops, user_fit, samples_user) -> tuple[dict, lis
         samples = samples_user if fit is user_fit else samples_for(fit.key)
         if samples is not None:
             d.update(optimum_band(samples, o.flops).as_dict())
-            d["band"] = f"10th-90th percentile over {len(samples)} bootstrap refits"
+            d["band"] = (f"10th-90th percentile over {len(samples)} bootstrap refits: "
+                         + ("of your runs" if fit is user_fit else BAND_ORIGIN[fit.key]))
         exponents = published_exponent_band(fit.key)
         if exponents is not None:
             d.update(exponents)
