@@ -249,7 +249,11 @@ with st.expander("Formulas and assumptions"):
     st.markdown(f"""
 **Tensors.** The tensors `convert_hf_to_gguf.py` writes for this architecture (gguf-py names: `token_embd`,
 `blk.N.attn_q/k/v/output`, `ffn_gate/up/down`, `ffn_*_exps` and `ffn_gate_inp` for MoE, norms, `output`).
-Their element count equals this model's exact parameter count.
+Their element count equals this model's exact parameter count (the text decoder's: a vision tower goes to a separate
+mmproj file). gpt-oss, Qwen3-Next, Llama 4, Mamba and Jamba are written from their layer kinds (`calc/gguf_layout.py`):
+experts split into `ffn_gate_exps` / `ffn_up_exps`, recurrent layers as `ssm_in`, `ssm_conv1d` (never quantized),
+`ssm_a`, `ssm_d`, `ssm_dt`, `ssm_out`; their KV cache counts only the attention layers, plus each recurrent layer's
+fixed conv and SSM state per sequence in f32.
 
 **Types.** llama.cpp `src/llama-quant.cpp` (`llama_tensor_get_type`): the file type's default type, then the
 per-tensor rules (layer-dependent bumps via `use_more_bits`, GQA >= 4 and 8-expert cases, the 70B attn_v bump,
