@@ -339,3 +339,13 @@ def test_cli_law_flags_that_do_not_combine_are_one_line(args, message, capsys):
     assert main(["scaling", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_cli_precision_run_reports_the_post_training_quantization_cost(capsys):
+    """--params --tokens --precision-bits also answers "train in bf16, quantize to B bits": the eq. 2 degradation,
+    which grows with the tokens trained on (Kumar et al. sec. 3.1)."""
+    short = _json(capsys, "--params", "8e9", "--tokens", "1e12", "--precision-bits", "4")["post_training_quantization"]
+    long = _json(capsys, "--params", "8e9", "--tokens", "15e12", "--precision-bits", "4")["post_training_quantization"]
+    assert long["degradation"] > short["degradation"] > 0 and long["bits"] == 4
+    assert long["loss_after"] == pytest.approx(long["loss_before"] + long["degradation"])
+    assert long["degradation"] == pytest.approx(scaling_precision.ptq_cost(8e9, 15e12, 4).degradation)

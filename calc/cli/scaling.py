@@ -16,6 +16,8 @@ Every ``--json`` result carries ``params_low``, ``params_high``, ``tokens_low``,
 (Besiroglu et al. 2024's bootstrap), ``gadre`` (our bootstrap over Gadre et al.'s released runs) and your own runs, whose ``inference_aware`` block (with ``saving_low``,
 ``saving_high``) and ``overtraining`` block (``loss_low``, ``loss_high``) carry theirs too. Chinchilla's approaches
 carry Table 2's published intervals of the exponents (``a_low``, ``a_high``, ``b_low``, ``b_high``).
+``--params N --tokens D --precision-bits B`` also gives ``post_training_quantization``: the loss a 16-bit-trained model
+loses when its weights are quantized to B bits afterwards (Kumar et al. 2024 sec. 3.1 eq. 2).
 """
 
 from __future__ import annotations
@@ -191,7 +193,11 @@ def _precision(args, flops) -> dict:
     if args.params is not None and args.tokens is not None:
         if args.precision_bits is None:
             raise ValueError("one run's loss under Kumar et al.'s law needs --precision-bits")
-        return {**base, **scaling_precision.run_loss(args.params, args.tokens, args.precision_bits)}
+        pc = scaling_precision.ptq_cost(args.params, args.tokens, args.precision_bits)
+        return {**base, **scaling_precision.run_loss(args.params, args.tokens, args.precision_bits),
+                "post_training_quantization": {  # trained in 16 bits, weights quantized afterwards (sec. 3.1 eq. 2)
+                    "bits": pc.bits, "loss_before": pc.loss_before, "degradation": pc.degradation,
+                    "loss_after": pc.loss_before + pc.degradation, "source": scaling_precision.PTQ_SOURCE}}
     if flops is None:
         raise ValueError("--fit kumar needs --compute C, or --params N --tokens D --precision-bits B")
     o = scaling_precision.optimum(flops, args.precision_bits)
