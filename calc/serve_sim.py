@@ -10,10 +10,12 @@ the end of the step that finishes its prompt (TTFT = that time - arrival); it th
 Step time is a roofline (``calc/speed.py``'s conventions): ``max(FLOPs / (peak x matmul_efficiency), bytes /
 (bandwidth x bandwidth_efficiency))`` + tensor-parallel all-reduces + a fixed overhead, where FLOPs = 2 x matmul
 parameters per token x tokens / tp + the head for each sequence sampled, and bytes = weights read (MoE: experts
-touched by the step's tokens) + KV read by every decode (bytes per token per rank x its context) per GPU. An
+touched by the step's tokens) + KV read by every decode (bytes per token per rank x its context) per GPU; prefill chunks add the attention FLOPs of
+the (query, position) pairs they attend, causally (``calc.speed.attention_flops`` per pair; a stretch of full chunks
+of one long prompt uses their mean, exact while they are compute-bound). An
 all-reduce after attention and after the MLP of each layer moves ``2 (tp - 1) / tp x tokens x hidden x 2 B``
-over the GPU link (ring all-reduce, Patarasuk & Yuan 2009) plus a latency each. Attention FLOPs and the
-KV writes are not counted. Efficiencies default to typical figures (``StepModel``), not measured ones.
+over the GPU link (ring all-reduce, Patarasuk & Yuan 2009) plus a latency each. Decode attention FLOPs
+(memory-bound: the KV bytes are counted) and the KV writes are not. Efficiencies default to typical figures (``StepModel``), not measured ones.
 
 Vectorized where it pays: between two events (an arrival that can be admitted, a completion, a prompt to
 prefill) every step is a decode of the same sequences, so the stretch is evaluated at once with numpy
@@ -31,7 +33,7 @@ import numpy as np
 from calc.dtypes import dtype_bits
 from calc.kvcache import kv_groups
 from calc.models import ModelSpec, param_counts
-from calc.speed import head_params, matmul_params_per_token, weight_bytes_read
+from calc.speed import attention_flops, head_params, matmul_params_per_token, weight_bytes_read
 
 #: Typical efficiencies when nothing is measured: a bf16 matmul reaches ~80 % of the H100's dense peak at best
 #: (REFERENCE.md, mamf-finder) and less inside a model; decode kernels stream ~80 % of the datasheet bandwidth.
@@ -58,6 +60,9 @@ class StepModel:
     overhead_s: float = 0.0
     expert_bytes: float = 0.0  # all routed experts, per GPU
     expert_miss: float = 1.0  # 1 - k/E: the chance one token misses a given expert
+    #: FLOPs of one (query, cached position) pair over all layers, per GPU: prefill chunks pay it for every pair they
+    #: attend (causal), ``calc.speed.attention_flops`` per position (windows not applied)
+    attn_flops_per_pair: float = 0.0
 
     def weights_read(self, tokens: int) -> float:
         return self.weight_bytes + self.expert_bytes * (1.0 - self.expert_miss ** tokens)
@@ -70,21 +75,22 @@ class StepModel:
         return (np.maximum(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
                 + self.allreduce_s_per_step + self.overhead_s)
 
-    def step_s(self, tokens: int, sampled: int, kv_positions: float) -> float:
-        """``time`` for one step, in plain floats (the simulator's inner loop)."""
-        flops = tokens * self.flops_per_token + sampled * self.head_flops
+    def step_s(self, tokens: int, sampled: int, kv_positions: float, attn_pairs: float = 0.0) -> float:
+        """``time`` for one step, in plain floats (the simulator's inner loop); ``attn_pairs``: the prefill chunks'
+        (query, position) pairs."""
+        flops = tokens * self.flops_per_token + sampled * self.head_flops + attn_pairs * self.attn_flops_per_pair
         mem = self.weights_read(tokens) + kv_positions * self.kv_bytes_per_token
         return (max(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
                 + self.allreduce_s_per_step + self.overhead_s)
 
     def decode_stretch(self, n: int, kv_positions: float, kmax: int, limit: float | None,
-                       tokens: int | None = None) -> tuple[int, float]:
+                       tokens: int | None = None, attn_pairs: float = 0.0) -> tuple[int, float]:
         """Up to ``kmax`` steps in which ``n`` decoding sequences, whose contexts start at ``kv_positions`` in all,
         each add a token (``tokens``: the step's tokens when prompt chunks ride along; default ``n``): (steps,
         seconds) until the step during which ``limit`` seconds pass (all ``kmax`` if None or not reached).
         Closed form: step j takes ``max(c, m0 + j dm) + a``."""
         tokens = n if tokens is None else tokens
-        c = (tokens * self.flops_per_token + n * self.head_flops) / self.flops_per_s
+        c = (tokens * self.flops_per_token + n * self.head_flops + attn_pairs * self.attn_flops_per_pair) / self.flops_per_s
         w = self.weights_read(tokens)
         m0 = (w + kv_positions * self.kv_bytes_per_token) / self.bytes_per_s
         dm = n * self.kv_bytes_per_token / self.bytes_per_s
@@ -139,7 +145,7 @@ def step_model(spec: ModelSpec, flops_per_s: float, bandwidth_bytes_per_s: float
         weight_bytes=dense, kv_bytes_per_token=kv_per_pos,
         flops_per_s=flops_per_s * matmul_efficiency, bytes_per_s=bandwidth_bytes_per_s * bandwidth_efficiency,
         allreduce_s_per_token=ar_tok, allreduce_s_per_step=ar_step, overhead_s=overhead_s,
-        expert_bytes=experts, expert_miss=miss)
+        expert_bytes=experts, expert_miss=miss, attn_flops_per_pair=attention_flops(spec, 1, 0) / tp)
 
 
 @dataclass(frozen=True)
@@ -227,21 +233,25 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
             kmax = pre[0][1] // budget - 1
             if heap:
                 kmax = min(kmax, heap[0][0] - g)
-            k, dt = model.decode_stretch(nd, ctx_sum, kmax, None, tokens=budget_all)
+            p0 = prompt[pre[0][0]] - pre[0][1]  # positions already prefilled; chunk i starts at p0 + i budget
+            pairs = budget * (p0 + (kmax - 1) * budget / 2) + budget * (budget + 1) / 2 if kmax > 0 else 0.0
+            k, dt = model.decode_stretch(nd, ctx_sum, kmax, None, tokens=budget_all, attn_pairs=pairs)
             pre[0][1] -= k * budget
             t += dt
             g += k
             ctx_sum += nd * k
         elif pre:
-            budget, p_tok, finished = budget_all - nd, 0, []
+            budget, p_tok, finished, pairs = budget_all - nd, 0, [], 0
             while pre and budget > 0:
                 take = min(budget, pre[0][1])
+                p0 = prompt[pre[0][0]] - pre[0][1]
+                pairs += take * p0 + take * (take + 1) // 2
                 pre[0][1] -= take
                 p_tok += take
                 budget -= take
                 if pre[0][1] == 0:
                     finished.append(pre.pop(0)[0])
-            t += model.step_s(p_tok + nd, nd + len(finished), ctx_sum)
+            t += model.step_s(p_tok + nd, nd + len(finished), ctx_sum, pairs)
             g += 1
             ctx_sum += nd
             for i in finished:
