@@ -198,15 +198,19 @@ def test_decode_stretch_closed_form_matches_step_by_step():
 
 def test_long_prompts_cost_a_bounded_number_of_events():
     """Chunked prefill of a long prompt is jumped over like a decode stretch: a 200,000-token prompt is 25 chunks of
-    8,192 but a handful of events, and its time to first token is the sum of its chunk steps."""
+    8,192 but a handful of events, and its time to first token is the sum of its chunk steps, each paying the
+    causal attention of its queries: chunk i of c tokens after p positions attends c p + c (c + 1) / 2 pairs, each
+    2 x 32 heads x (128 + 128) FLOPs x 32 layers (calc.speed.attention_flops, the Llama-3-8B config)."""
     from calc.serve_sim import poisson_workload, simulate
 
     m = _h100_model("Meta-Llama-3-8B")
+    assert m.attn_flops_per_pair == 2 * 32 * 256 * 32
     r = simulate(m, poisson_workload(1, 1.0, 200_000, 2), max_num_batched_tokens=8192)
     assert r.events < 10
     chunks = [8192] * (200_000 // 8192) + [200_000 % 8192]
-    assert r.ttft_s[0] == pytest.approx(sum(m.step_s(c, 1 if i == len(chunks) - 1 else 0, 0)
-                                            for i, c in enumerate(chunks)), rel=1e-9)
+    starts = [8192 * i for i in range(len(chunks))]
+    assert r.ttft_s[0] == pytest.approx(sum(m.step_s(c, 1 if i == len(chunks) - 1 else 0, 0, c * p + c * (c + 1) / 2)
+                                            for i, (c, p) in enumerate(zip(chunks, starts, strict=True))), rel=1e-9)
 
 
 def _throughput_params():
