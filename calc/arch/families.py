@@ -1414,3 +1414,52 @@ WRAPPERS += (
     Wrapper(("emu3",), "Emu3ForCausalLM", "emu3_text_model", {"tie_word_embeddings": False},
             text_defaults=_EMU3_TEXT.defaults, text_family=_EMU3_TEXT),
 )
+
+
+def _flint_types(c, L: int) -> list[str]:
+    """Flint: full attention on the first two layers, every fourth layer (i % 4 == 1) and the last; sliding
+    elsewhere (``configuration_flint.py`` __post_init__)."""
+    return ["full_attention" if i < 2 or i % 4 == 1 or i == L - 1 else "sliding_attention" for i in range(L)]
+
+
+FAMILIES += (
+    # Flint (modeling_flint.py): Qwen2-MoE-shaped experts with an ungated shared expert, dense MLPs on
+    # mlp_only_layers (class default [0, 1]), per-head q/k norms and attention sinks on every layer
+    Family(("flint",), "FlintForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 262144,
+            "tie_word_embeddings": False, "attention_bias": False, "sliding_window": 513, "decoder_sparse_step": 1,
+            "moe_intermediate_size": 512, "shared_expert_intermediate_size": 1024, "num_experts_per_tok": 6,
+            "num_experts": 256, "mlp_only_layers": [0, 1]},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head", sinks=True,
+           layer_types=_flint_types,
+           moe=MoEFields(experts=("num_experts",), shared_intermediate="shared_expert_intermediate_size",
+                         layers="sparse_step")),
+)
+
+
+def _lfm3_types(c, L: int) -> list[str]:
+    """LFM3: full attention at i % 4 == 2, sliding at i % 4 == 0 (i > 0), short convolutions elsewhere
+    (``configuration_lfm3.py`` __post_init__)."""
+    return ["full_attention" if i % 4 == 2 else "sliding_attention" if i % 4 == 0 and i > 0 else "conv"
+            for i in range(L)]
+
+
+def _lfm3(b: Build) -> None:
+    """LFM3 (``modeling_lfm3.py``): LFM2's gated short convolutions; attention with a per-head output gate
+    (g_proj: heads x hidden) when use_attention_gate; post-mixer and post-MLP norms when use_sandwich_norm."""
+    c = b.c
+    if c.bool("use_attention_gate"):
+        b.mixers = {k: replace(m, head_gate=True) for k, m in b.mixers.items()}
+        b.attention = b.mixers.get("full_attention", b.attention)
+    b.mixers["conv"] = ShortConv(b.hidden, c.int("conv_L_cache"), bias=c.bool("conv_bias"))
+    b.norms = 4 if c.bool("use_sandwich_norm") else 2
+
+
+FAMILIES += (
+    Family(("lfm3",), "Lfm3ForCausalLM",
+           {"num_key_value_heads": 4, "head_dim": 128, "max_position_embeddings": 128000, "tie_word_embeddings": True,
+            "conv_bias": False, "conv_L_cache": 7, "sliding_window": 256, "use_sandwich_norm": True,
+            "use_attention_gate": True, "attention_bias": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head",
+           allowed_types=("full_attention", "sliding_attention", "conv"), layer_types=_lfm3_types, hooks=(_lfm3,)),
+)
