@@ -16,8 +16,8 @@ from calc.compute import (
 )
 from calc.gpus import get_gpu
 from calc.models import param_counts
-from calc.plan import PRECISIONS, Cluster, Job, search
-from ui import charts, measured, pickers, results, state, text
+from calc.plan import PRECISIONS, Cluster, Job
+from ui import charts, measured, memo, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 
@@ -40,7 +40,7 @@ def _planner_mfu(spec, gpu, dtype, seq_len, num_gpus):
                              help="Tokens per iteration for the planner, rounded to whole sequences."))
     try:
         job = Job(seq_len, max(round(gbt * 1e6 / seq_len), 1) * seq_len, dtype)
-        best = search(spec, Cluster(gpu, n), job, top=1)[0]
+        best = memo.plan_search(spec, Cluster(gpu, n), job, top=1)[0]
     except ValueError as exc:
         st.error(f"Cluster planner: {text.md(exc, 500)}")
         st.stop()
@@ -212,32 +212,40 @@ with c1:
     st.markdown("**Where the FLOPs go**")
     if tf is not None and budget_flops is None:
         extra = tf.per_token.hardware_training(recompute) - tf.per_token.model_training
-        charts.show(st, flops_breakdown(tf.per_token, tokens, extra), width="stretch")
+        charts.show(st, charts.of(flops_breakdown, tf.per_token, tokens, extra), width="stretch")
         st.caption("Parts of the sidebar model's count at the chosen sequence length; the metric above uses "
                    + ("6ND." if formula == "6ND" else "this count."))
     else:
         st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N or budget only has 6ND.")
 with c2:
     st.markdown("**Days against GPU count**")
-    charts.show(st, days_vs_gpus(work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name),
+    charts.show(st, charts.of(days_vs_gpus, work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name),
                     width="stretch")
 
 st.subheader("Reported runs and the MFU they imply")
-rows = []
-for r in REPORTED_RUNS:
-    g = get_gpu(r.gpu)
-    flops = training_flops_6nd(r.params, r.tokens)
-    rows.append({"run": r.name, "params": r.params, "tokens": r.tokens, "GPU": g.name, "GPU-hours": r.gpu_hours,
-                 "6ND FLOPs": flops, "implied MFU (6ND, bf16 peak)": flops / (r.gpu_hours * 3600 * g.peak("bf16")),
-                 "source": r.source})
-df = pd.DataFrame(rows)
-shown = df.assign(**{"6ND FLOPs": df["6ND FLOPs"].map("{:.3e}".format)})  # the grid cannot show floats > 2**53
+
+
+def _reported_runs() -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The reported-runs table, as shown and as its CSV (constant: built once per process, ui/memo.py)."""
+    rows = []
+    for r in REPORTED_RUNS:
+        g = get_gpu(r.gpu)
+        flops = training_flops_6nd(r.params, r.tokens)
+        rows.append({"run": r.name, "params": r.params, "tokens": r.tokens, "GPU": g.name, "GPU-hours": r.gpu_hours,
+                     "6ND FLOPs": flops, "implied MFU (6ND, bf16 peak)": flops / (r.gpu_hours * 3600 * g.peak("bf16")),
+                     "source": r.source})
+    df = pd.DataFrame(rows)
+    shown = df.assign(**{"6ND FLOPs": df["6ND FLOPs"].map("{:.3e}".format)})  # the grid cannot show floats > 2**53
+    return df, shown, fmt.csv(df)
+
+
+df, shown, runs_csv = memo.cached(("compute.reported_runs",), _reported_runs)
 st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "params": st.column_config.NumberColumn(format="%.3e"), "tokens": st.column_config.NumberColumn(format="%.2e"),
     "GPU-hours": st.column_config.NumberColumn(format="%.3e"),
     "implied MFU (6ND, bf16 peak)": st.column_config.NumberColumn(format="percent")})
 st.caption("Meta's GPU-hours include everything the run used (restarts, evaluation), so its implied MFU is a floor.")
-st.download_button("Download CSV", fmt.csv(df), file_name="reported_runs.csv", mime="text/csv")
+st.download_button("Download CSV", runs_csv, file_name="reported_runs.csv", mime="text/csv")
 
 with st.expander("Formulas and assumptions"):
     st.markdown(rf"""

@@ -4,9 +4,9 @@ it is checked against (calc/plan_runs.py)."""
 
 import streamlit as st
 
-from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, plan_dict, search
+from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, plan_dict
 from calc.plan_runs import runs_table
-from ui import charts, measured, pickers, results, state, text
+from ui import charts, measured, memo, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_planner import step_bars
 
@@ -78,11 +78,11 @@ try:
     cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
     job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
     try:
-        plans = search(spec, cluster, job, pins, top, stack=stack)
+        plans = memo.plan_search(spec, cluster, job, pins, top, stack=stack)
     except ValueError as exc:
         if not str(exc).startswith("no layout fits"):
             raise
-        plans = search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
+        plans = memo.plan_search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
         st.warning(f"No layout fits {text.md(gpu.name)}'s memory by the Training memory page's estimate; the fastest "
                    "are shown anyway, with the memory they would need (a published run that did fit means the "
                    "estimate is high for its stack).")
@@ -110,7 +110,7 @@ table = [{"tp": r["tp"], "pp": r["pp"], "cp": r["cp"], "ep": r["ep"], "dp": r["d
 st.dataframe(table, width="stretch")
 labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
           f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
-charts.show(st, step_bars(labels, [r["breakdown"] for r in rows],
+charts.show(st, charts.of(step_bars, labels, [r["breakdown"] for r in rows],
                           f"{text.html(spec.name)} on {gpus:,} x {text.html(gpu.name)}: time of one iteration"),
             width="stretch")
 
@@ -119,7 +119,8 @@ results.publish("planner", {"best step time": (best["step_s"], "seconds"), "MFU"
                             "model TFLOP/s per GPU": (best["model_tflops_per_gpu"], "number")})
 
 st.subheader("Reported runs: prediction against publication")
-st.dataframe([{**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()],
+st.dataframe(list(memo.cached(("planner.runs_table",), lambda: tuple(  # constant: computed once per process
+    {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()))),
              width="stretch")
 st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
            "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "

@@ -9,6 +9,7 @@ bench/: bench_cli_start.py, bench_pages.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -291,6 +292,9 @@ CACHED_PAGES = [
     ("app_pages/inference_memory.py", {"model": "Mixtral-8x7B-v0.1", "im_ctx": "70000", "units": "GiB"}),
     ("app_pages/quantization.py", None),
     ("app_pages/quantization.py", {"model": "Mistral-7B-v0.1", "gq": "IQ3_XXS", "gwide": "1", "units": "GiB"}),
+    ("app_pages/compute.py", None),
+    ("app_pages/compute.py", {"model": "Meta-Llama-3-8B", "cmfupl": "1", "cg": "64", "cs": "8192"}),
+    ("app_pages/planner.py", None),
 ]
 
 
@@ -316,6 +320,10 @@ def test_figure_keys_tell_apart_what_draws_differently():
     assert key_of(np.arange(3)) != key_of(np.arange(3.0)) and key_of([1, 2]) != key_of((1, 2))
     with pytest.raises(TypeError):
         key_of(object.__new__(type("Unhashable", (), {"__hash__": None})))
+    from calc.plan import STACKS  # a frozen dataclass holding a dict: keyed by its fields
+
+    one, other = list(STACKS.values())[:2]
+    assert key_of(one) == key_of(dataclasses.replace(one)) and key_of(one) != key_of(other)
 
 
 def test_same_matches_only_the_live_object_it_was_made_from():

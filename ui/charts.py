@@ -122,7 +122,11 @@ def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure
 def of(builder: Callable[..., go.Figure | None], *args, **kwargs) -> FrozenFigure | None:
     """``builder(*args, **kwargs)`` through ``cached``, keyed by the builder and its arguments (a pure builder of
     ``ui/figures_*.py``: its figure depends on nothing else)."""
-    key = (builder.__module__, builder.__qualname__, key_of(args), key_of(kwargs))
+    try:
+        key = (builder.__module__, builder.__qualname__, key_of(args), key_of(kwargs))
+    except TypeError:  # an argument without a hashable form: built as it always was
+        fig = builder(*args, **kwargs)
+        return None if fig is None else FrozenFigure.freeze(fig)
     return cached(key, lambda: builder(*args, **kwargs))
 
 

@@ -13,6 +13,7 @@ dropped past ``budget``; an entry heavier than the whole budget is computed and 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -152,7 +153,13 @@ def key_of(value) -> Hashable:
         return (type(value).__name__, tuple(key_of(v) for v in value))
     if isinstance(value, np.ndarray):
         return ("ndarray", value.dtype.str, value.shape, value.tobytes())
-    hash(value)  # TypeError for anything else unhashable
+    try:
+        hash(value)
+    except TypeError:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a frozen one holding a dict, say
+            return (type(value).__qualname__, tuple((f.name, key_of(getattr(value, f.name)))
+                                                    for f in dataclasses.fields(value)))
+        raise  # anything else unhashable
     return (type(value).__name__, value)
 
 
@@ -200,3 +207,13 @@ def load_json(path):
             return json.load(f)
 
     return cached(("json", file_signature(path)), load)
+
+
+def plan_search(model, cluster, job, pins: dict | None = None, top: int = 5, require_fit: bool = True, stack=None):
+    """``calc.plan.search`` memoized per argument set (a list per call; the plans in it are shared and frozen): the
+    Compute page and the Cluster planner rerun it unchanged when an input it does not read changes."""
+    from calc.plan import search
+
+    key = ("plan.search", model, cluster, job, key_of(pins), top, require_fit, key_of(stack))
+    return list(cached(key, lambda: tuple(search(model, cluster, job, pins, top, require_fit=require_fit,
+                                                   stack=stack))))
