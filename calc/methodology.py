@@ -254,6 +254,21 @@ METHODS: tuple[Method, ...] = (
            "calc/serve_sim.py: simulate, max_rate",
            ("tests/test_serve.py::test_one_at_a_time_is_an_md1_queue",
             "tests/test_serve.py::test_more_replicas_never_worse")),
+    Method("Serving", "SGLang and TensorRT-LLM KV cache sizing",
+           r"SGLang: KV $=$ total $\times$ mem_fraction_static $-$ weights $-$ non-torch, pages of 1 token, "
+           r"mem_fraction_static $=$ (MiB $-$ reserved)/MiB by memory tier and tp$\times$pp; TensorRT-LLM: KV $=$ 0.9 "
+           r"$\times$ (total $-$ weights $-$ activations $-$ non-torch), blocks of 32 tokens",
+           "sgl-project/sglang server_args.py; NVIDIA/TensorRT-LLM tensorrt_llm/llmapi/llm_args.py; SGLang's log in "
+           "vllm-project/vllm#21348", "calc/serve.py: ENGINES, serve_memory",
+           ("tests/test_serve.py::test_sglang_log_of_qwen3_235b_fp8_on_4_h100",
+            "tests/test_serve.py::test_engine_defaults_follow_their_sources")),
+    Method("Serving", "Throughput against published benchmarks",
+           r"the continuous-batching simulation at the default efficiencies (0.6 of the peak, 0.8 of the bandwidth), "
+           r"held to 30 % of each publication; misses are strict xfails naming the efficiency implied",
+           "vllm bench serve (mushfiqrahman.dev); TensorRT-LLM docs/source/performance/perf-overview.md",
+           "calc/serve_logs.py: THROUGHPUT_CASES, reproduce_throughput",
+           ("tests/test_serve.py::test_published_throughput_within_30_percent",
+            "tests/test_serve.py::test_published_throughput_cases_are_cited_and_held_out")),
     Method("Hardware", "All-reduce bus bandwidth",
            r"algbw = bytes / median seconds; busbw = algbw $\times 2(n-1)/n$ (all-reduce over $n$ ranks)",
            "NVIDIA/nccl-tests doc/PERFORMANCE.md", "measure/allreduce.py",
