@@ -100,7 +100,7 @@ if not mem.fits:
         if more > tp and serve_memory(spec, replace(setup, tp=more)).fits:
             fixes.append(f"tensor parallel {more} fits ({more} GPUs per replica)")
             break
-    st.error(f"**vLLM would refuse to start**: {short}. " + (("; ".join(fixes))[:1].upper() + ("; ".join(fixes))[1:] + ". " if fixes else
+    st.error(f"**{engine.label} would refuse to start**: {short}. " + (("; ".join(fixes))[:1].upper() + ("; ".join(fixes))[1:] + ". " if fixes else
              "Not even 64 GPUs per replica fit: narrower weights or larger GPUs. ")
              + "No latency is shown for a setup that cannot run.")
     st.stop()

@@ -385,3 +385,15 @@ def test_page_engine_select_sizes_the_kv_cache_as_sglang():
     shown = next(m.value for m in at.metric if m.label == "GPU KV cache size (tokens)")
     assert int(shown.replace(",", "")) == kv // (32 * 8 * 128 * 2 * 2)
     assert "SGLang" in at.selectbox(key="veng").value or at.selectbox(key="veng").value == "sglang"
+
+
+def test_page_throughput_table_shows_every_case_beside_ours():
+    """The Serving page's table: one row per published case with ours and the error, columns of one type each (Arrow
+    refuses a column mixing numbers and text), and the xfail reason for each miss."""
+    from ui import memo
+
+    rows = memo.serve_log_rows()[1]
+    assert len(rows) == len(THROUGHPUT_CASES)
+    for key in rows[0]:
+        assert len({type(r[key]) for r in rows}) == 1, key
+    assert sum(r["within 30 %"].startswith("no: ") for r in rows) == sum(bool(c.miss) for c in THROUGHPUT_CASES)

@@ -137,7 +137,7 @@ def serve_log_rows() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
         ours = reproduce_throughput(c)
         throughput.append({"model": c.model, "GPU": c.gpu, "tp": c.tp, "engine": c.engine, "precision": c.weights_dtype,
                            "prompt / output": f"{c.prompt_tokens} / {c.output_tokens}",
-                           "concurrency": c.concurrency or "engine max",
+                           "concurrency": str(c.concurrency or "engine max"),
                            "published tokens/s": c.output_tokens_per_s, "ours": round(ours),
                            "error %": round((ours / c.output_tokens_per_s - 1) * 100, 1),
                            "within 30 %": "yes" if not c.miss else "no: " + c.miss, "source": c.url})
