@@ -316,6 +316,7 @@ def test_figure_keys_tell_apart_what_draws_differently():
 
     assert key_of([1, 2.0]) == key_of([1, 2.0]) and key_of({"a": [1]}) == key_of({"a": [1]})
     assert key_of(1) != key_of(1.0)  # JSON writes them differently
+    assert key_of([1, 2]) != key_of([1.0, 2.0]) and key_of([1, 2.0]) != key_of([1.0, 2.0])  # also in series
     assert key_of({"a": 1, "b": 2}) != key_of({"b": 2, "a": 1})  # trace order follows the dict's
     assert key_of(np.arange(3)) != key_of(np.arange(3.0)) and key_of([1, 2]) != key_of((1, 2))
     with pytest.raises(TypeError):
@@ -359,3 +360,6 @@ def test_frozen_figure_is_the_figure_show_would_draw():
     as_sent = plotly.tools.return_figure_from_figure_or_data(frozen, validate_figure=True)  # what st.plotly_chart does
     assert pio.to_json(as_sent, validate=False) == pio.to_json(plain.to_dict(), validate=False)
     assert charts.points(plain) == frozen._frozen_points == 6 + 2  # two traces of 3 points, two SLO lines
+    for i in range(charts.MAX_FIGURES + 10):  # many small figures: the count is bounded too
+        charts.cached(("test_frozen_many", i), make)
+    assert len(charts._figures) <= charts.MAX_FIGURES

@@ -87,8 +87,10 @@ class FrozenFigure(go.Figure):
         return self._frozen_dict
 
 
-#: Built figures kept per input, weighed by points (+1 each): about 60 MB of dicts at most.
+#: Built figures kept per input, weighed by points (+1 each): about 60 MB of dicts at most, and at most
+#: ``MAX_FIGURES`` of them (a small figure's objects weigh more than its points say).
 FIGURE_BUDGET = 400_000
+MAX_FIGURES = 256
 _figures: OrderedDict[Hashable, tuple[FrozenFigure | None, int]] = OrderedDict()
 _figures_weight = 0
 _figures_lock = threading.Lock()
@@ -113,7 +115,7 @@ def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure
         if key not in _figures:
             _figures[key] = (frozen, w)
             _figures_weight += w
-        while _figures_weight > FIGURE_BUDGET:
+        while _figures_weight > FIGURE_BUDGET or len(_figures) > MAX_FIGURES:
             _, (_, old) = _figures.popitem(last=False)
             _figures_weight -= old
     return frozen

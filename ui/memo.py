@@ -150,6 +150,9 @@ def key_of(value) -> Hashable:
     if isinstance(value, dict):
         return ("dict", tuple((key_of(k), key_of(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
+        kinds = set(map(type, value))
+        if len(kinds) == 1 and kinds <= {float, int, str}:  # a series of one scalar type (sweeps): no recursion
+            return (type(value).__name__, kinds.pop().__name__, tuple(value))
         return (type(value).__name__, tuple(key_of(v) for v in value))
     if isinstance(value, np.ndarray):
         return ("ndarray", value.dtype.str, value.shape, value.tobytes())
