@@ -594,6 +594,8 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
         t += _attention_terms(spec, mixer, e, flash_attention, drop.attention, mask, device, window_mask)
     elif mixer is not None:
         t += _recurrent_terms(spec, mixer, e, device, seq_len)
+    if block.parallel is not None:  # a mixer beside the attention on the same input (Falcon-H1's Mamba-2)
+        t += _recurrent_terms(spec, block.parallel, e, device, seq_len)
     if drop.masks("residual"):
         t.append(ActivationTerm("attention residual dropout mask", mask * h, tp_sharded=False))
     if frozen and not flash_attention:  # eager: o_proj's input is its own tensor, kept only to train o_proj

@@ -205,7 +205,8 @@ def kind_rows(spec: ModelSpec, kv_dtype: str = "bf16", state_dtype: str = SSM_ST
     bits_c, bits_s = Fraction(dtype_bits(CONV_STATE_DTYPE)), Fraction(dtype_bits(state_dtype))
     rows: dict = {}
     for b, n in spec.layout.kind_counts():
-        row = rows.setdefault(b.mixer, {"layers": 0, "mixer": mixer_label(b.mixer), "kv_bytes_per_token": 0,
+        label = mixer_label(b.mixer) + (" beside " + mixer_label(b.parallel) if b.parallel is not None else "")
+        row = rows.setdefault((b.mixer, b.parallel), {"layers": 0, "mixer": label, "kv_bytes_per_token": 0,
                                         "positions_kept": None, "state_bytes_per_sequence": 0})
         row["layers"] += n
         row["kv_bytes_per_token"] += round(n * b.kv_elements_per_token(mla_compressed) * bits_kv / 8)

@@ -241,6 +241,47 @@ _PRESETS += (
     Preset("SmolLM3-3B", _llama(2048, 11008, 36, 16, 4, 128256, 65536, tied=True, arch="SmolLM3ForCausalLM",
                                 model_type="smollm3"),
            HF + "HuggingFaceTB/SmolLM3-3B/blob/main/config.json", 3_075_098_624),
+    # attention (8 x 128, 2 KV heads) and a Mamba-2 mixer (48 heads x 64, state 256, gated RMSNorm) in parallel in
+    # every layer; untied head. Total: the safetensors header of revision 80ebc50d (411 tensors, 3,109,773,032 bytes
+    # in BF16 = 1,554,863,488 x 2).
+    Preset("Falcon-H1-1.5B-Instruct", {
+        "architectures": ["FalconH1ForCausalLM"], "model_type": "falcon_h1", "hidden_size": 2048,
+        "intermediate_size": 4608, "num_hidden_layers": 24, "num_attention_heads": 8, "num_key_value_heads": 2,
+        "head_dim": 128, "vocab_size": 65537, "max_position_embeddings": 131072, "tie_word_embeddings": False,
+        "mamba_d_ssm": 3072, "mamba_n_heads": 48, "mamba_d_head": 64, "mamba_n_groups": 1, "mamba_d_state": 256,
+        "mamba_d_conv": 4, "mamba_expand": 2, "mamba_chunk_size": 128, "mamba_conv_bias": True,
+        "mamba_proj_bias": False, "mamba_rms_norm": True, "mamba_norm_before_gate": False, "projectors_bias": False,
+        "attention_bias": False, "mlp_bias": False, "hidden_act": "silu"},
+           HF + "tiiuae/Falcon-H1-1.5B-Instruct/blob/main/config.json", 1_554_863_488),
+    # Mistral Small 3.2 (a minor update of 3.1, same shapes): the Mistral text decoder, the Pixtral vision tower and
+    # its projector. Its config.json leaves tie_word_embeddings to Mistral3Config's default (true in transformers 5),
+    # yet the checkpoint stores lm_head.weight apart from the embeddings (from_pretrained unties them: see
+    # tests/data/multimodal/mistral_small_31.json), and its published total counts both (revision 95a6d26c:
+    # 24,011,361,280 = the tied model's 23,340,272,640 + 131,072 x 5,120): the preset states the untied head.
+    Preset("Mistral-Small-3.2-24B-Instruct-2506", {
+        "architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "tie_word_embeddings": False,
+        "multimodal_projector_bias": False, "projector_hidden_act": "gelu", "spatial_merge_size": 2,
+        "vision_feature_layer": -1,
+        "text_config": {"model_type": "mistral", "head_dim": 128, "hidden_act": "silu", "hidden_size": 5120,
+                        "intermediate_size": 32768, "max_position_embeddings": 131072, "num_attention_heads": 32,
+                        "num_hidden_layers": 40, "num_key_value_heads": 8, "rope_theta": 1000000000.0,
+                        "sliding_window": None, "vocab_size": 131072},
+        "vision_config": {"model_type": "pixtral", "head_dim": 64, "hidden_act": "silu", "hidden_size": 1024,
+                          "image_size": 1540, "intermediate_size": 4096, "num_attention_heads": 16, "num_channels": 3,
+                          "num_hidden_layers": 24, "patch_size": 14, "rope_theta": 10000.0}},
+           HF + "mistralai/Mistral-Small-3.2-24B-Instruct-2506/blob/main/config.json", 24_011_361_280),
+    # Jamba: Mamba layers with attention every 8th (offset 4), 16-expert MoE every 2nd (offset 1). Jamba Mini 1.5 /
+    # 1.6 and Jamba2-Mini keep this shape (52B total, 12B active; the Jamba2-Mini config.json mirrored at
+    # huggingface.co/ssdataanalysis/AI21-Jamba2-Mini-mlx-fp16 has the same fields); Jamba-v0.1's config is the one
+    # read here. Total: 51,570,323,328 (its safetensors count).
+    Preset("Jamba-v0.1", {
+        "architectures": ["JambaForCausalLM"], "model_type": "jamba", "hidden_size": 4096, "intermediate_size": 14336,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "num_experts": 16,
+        "num_experts_per_tok": 2, "expert_layer_period": 2, "expert_layer_offset": 1, "attn_layer_period": 8,
+        "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_dt_rank": 256,
+        "mamba_conv_bias": True, "mamba_proj_bias": False, "vocab_size": 65536, "tie_word_embeddings": False,
+        "max_position_embeddings": 262144, "sliding_window": None, "hidden_act": "silu"},
+           HF + "ai21labs/Jamba-v0.1/blob/main/config.json", 51_570_323_328),
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}

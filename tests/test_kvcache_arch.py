@@ -9,7 +9,8 @@ and in total, with the description read from the config (``calc/arch``), no per-
 
 Kinds covered: Gemma 3's 5:1 sliding/global pattern, gpt-oss's alternating sliding/full layers with sinks,
 Llama 4's chunked-attention and no-RoPE layers, Cohere2's 3:1 pattern, DeepSeek-V2 MLA (compressed latent),
-Mamba and Mamba-2 conv + SSM states, Qwen3-Next gated DeltaNet states, Jamba (Mamba + attention).
+Mamba and Mamba-2 conv + SSM states, Qwen3-Next gated DeltaNet states, Jamba (Mamba + attention), Falcon-H1
+(attention and Mamba-2 in parallel in every layer: KV and state in the same layer).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ CONFIGS = {
     "jamba": dict(model_type="jamba", num_hidden_layers=4, attn_layer_period=2, attn_layer_offset=1,
                   expert_layer_period=2, expert_layer_offset=1, num_experts=2, num_experts_per_tok=1,
                   mamba_d_state=8, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=8, **_ATT),
+    # attention and a Mamba-2 mixer side by side in every layer (KV + conv + SSM state per layer); the mixer's
+    # width (mamba_d_ssm 48) is not expand x hidden, its gated norm and out_proj bias are on
+    "falcon_h1": dict(model_type="falcon_h1", num_hidden_layers=3, head_dim=16, mamba_d_ssm=48, mamba_n_heads=4,
+                      mamba_d_head=12, mamba_n_groups=2, mamba_d_state=8, mamba_d_conv=4, mamba_rms_norm=True,
+                      projectors_bias=True, mamba_chunk_size=8, **_ATT),
 }
 BATCH = 2
 CONTEXTS = (3, 8, 20)  # below, at and beyond the window / chunk of 8 (3: below the conv kernel of 4)
@@ -125,6 +131,8 @@ def test_every_kind_is_exercised():
     assert kinds("mamba") == {"Mamba"} and kinds("mamba2") == {"Mamba2"}
     assert {"GatedDeltaNet", "Attention"} <= kinds("qwen3_next")
     assert {"Mamba", "Attention"} <= kinds("jamba")
+    assert kinds("falcon_h1") == {"Attention"}
+    assert {type(b.parallel).__name__ for b in _build("falcon_h1")[1].layout.kinds} == {"Mamba2"}
 
 
 def test_per_layer_pattern_matches_transformers_layer_types():
@@ -205,3 +213,4 @@ def test_mamba_state_splits_over_tensor_parallel_gpus():
     two = inference_memory(spec, InferenceSetup(batch=BATCH, context=8, tp=2))
     assert one.recurrent_state == sum(state) and two.recurrent_state == sum(state) // 2
     assert one.kv_cache == two.kv_cache == 0
+

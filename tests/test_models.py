@@ -60,10 +60,15 @@ VARIANTS = [
     ("deepseek_v3", {"first_k_dense_replace": 0, "n_shared_experts": 2}),
     ("gpt2", {"n_inner": 1000}),
     ("phi3", {"tie_word_embeddings": True}),
+    # Falcon-H1: Mamba width from mamba_expand x hidden (no mamba_d_ssm) with head size "auto", biases on the
+    # attention, the MLP and out_proj only, no gated norm; and in_proj biased apart from out_proj
+    ("falcon_h1", {"mamba_d_ssm": None, "mamba_d_head": "auto", "mamba_n_heads": 64, "mamba_rms_norm": False,
+                   "attention_bias": True, "mlp_bias": True, "projectors_bias": True}),
+    ("falcon_h1", {"mamba_proj_bias": True, "mamba_n_groups": 2, "tie_word_embeddings": True}),
 ]
 _BASES = {
     "llama": "Llama-3.2-1B", "qwen3_moe": "Qwen3-30B-A3B", "deepseek_v3": "DeepSeek-V3", "gpt2": "GPT-2",
-    "phi3": "Phi-3-mini-4k-instruct",
+    "phi3": "Phi-3-mini-4k-instruct", "falcon_h1": "Falcon-H1-1.5B-Instruct",
 }
 
 

@@ -279,3 +279,20 @@ def test_llava_vision_tower_of_an_unmodelled_type_is_named():
     cfg = {**cfg, "vision_config": {**cfg["vision_config"], "model_type": "dinov2"}}
     with pytest.raises(ValueError, match=r"vision_config\.model_type.*clip_vision_model"):
         ModelSpec.from_hf_config(cfg)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_text_window_matches_transformers_config(name):
+    """A text_config field written as null keeps transformers' meaning (Mistral Small 3.1's "sliding_window": null
+    is no window; it was read as Mistral's class default 4096, which capped the KV cache at 4,096 positions):
+    the window the decoder reads equals the one transformers' config object holds."""
+    import transformers
+
+    cfg = dict(json.loads((DATA / f"{name}.json").read_text())["config"])
+    model_type = cfg.pop("model_type")
+    hf = transformers.AutoConfig.for_model(model_type, **cfg)
+    text = hf.get_text_config()
+    want = getattr(text, "sliding_window", None) if getattr(text, "use_sliding_window", True) is not False else None
+    spec = ModelSpec.from_hf_config(json.loads((DATA / f"{name}.json").read_text())["config"])
+    windows = {getattr(b.mixer, "window", None) for b in spec.layout.kinds}
+    assert (max(windows - {None}) if windows - {None} else None) == want, (name, windows, want)

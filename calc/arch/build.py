@@ -76,6 +76,7 @@ class Build:
     towers: list[Tower] = field(default_factory=list)
     ffn_by_layer: list[Any] | None = None  # set by a hook to override the MLP/MoE choice per layer
     norms_by_type: dict[str, int] = field(default_factory=dict)  # per-type norm count when they differ
+    parallel: dict[str, Any] = field(default_factory=dict)  # type name -> a mixer run beside it (Falcon-H1)
     mtp_layers: int = 0
     embed_dim: int = 0
     nominal: dict = field(default_factory=dict)  # flat-view values that are not in the layout
@@ -254,7 +255,8 @@ def assemble(b: Build) -> Layout:
         if k is None:
             if t not in b.mixers:
                 raise ValueError(f"layer type {t!r} is not modelled for {b.family.architecture}")
-            block = Block(b.mixers[t], ffn, norms=b.norms_by_type.get(t, b.norms), norm=b.norm)
+            block = Block(b.mixers[t], ffn, norms=b.norms_by_type.get(t, b.norms), norm=b.norm,
+                          parallel=b.parallel.get(t))
             k = index.get(block)
             if k is None:
                 k = index[block] = len(kinds)

@@ -1463,3 +1463,37 @@ FAMILIES += (
            qkv_bias="attention_bias", o_bias="attention_bias", qk_norm="head",
            allowed_types=("full_attention", "sliding_attention", "conv"), layer_types=_lfm3_types, hooks=(_lfm3,)),
 )
+
+
+# ===== arch: parallel hybrids (attention and a Mamba-2 mixer side by side in every layer) =======================
+def _falcon_h1(b: Build) -> None:
+    """Falcon-H1: every layer runs attention and a Mamba-2 mixer in parallel on the input norm's output, then
+    the gated MLP (``modeling_falcon_h1.py`` FalconH1DecoderLayer). The mixer's width is ``mamba_d_ssm`` (else
+    mamba_expand x hidden), its head size ``mamba_d_head`` ("auto": width / heads); in_proj's bias is
+    mamba_proj_bias, out_proj's projectors_bias; the gated RMSNorm only with mamba_rms_norm. The muP vector is a
+    non-persistent buffer (neither parameter nor checkpoint tensor)."""
+    c, h = b.c, b.hidden
+    width = c.opt_int("mamba_d_ssm") or c.int("mamba_expand") * h  # null: expand x hidden (the config class)
+    heads = c.int("mamba_n_heads")
+    hd = width // heads if c.get("mamba_d_head") == "auto" else c.int("mamba_d_head")
+    if hd * heads != width:
+        raise ValueError(f"mamba_d_head x mamba_n_heads ({hd} x {heads}) must equal the Mamba width ({width}: "
+                         "mamba_d_ssm, else mamba_expand x hidden_size)")
+    b.types = ["full_attention"] * b.layers
+    b.parallel["full_attention"] = Mamba2(heads, hd, c.int("mamba_d_state"), c.int("mamba_n_groups"),
+                                          c.int("mamba_d_conv"), conv_bias=c.bool("mamba_conv_bias"),
+                                          proj_bias=c.bool("mamba_proj_bias"), gated_norm=c.bool("mamba_rms_norm"),
+                                          d_inner_override=width, out_bias=c.bool("projectors_bias"))
+
+
+FAMILIES += (
+    _llama_like(("falcon_h1",), "FalconH1ForCausalLM",
+                {"vocab_size": 128000, "tie_word_embeddings": False, "hidden_size": 4096, "intermediate_size": 14336,
+                 "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_act": "silu",
+                 "max_position_embeddings": 8192, "mamba_d_ssm": 1024, "mamba_n_heads": 128, "mamba_d_head": "auto",
+                 "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4, "mamba_expand": 2,
+                 "mamba_chunk_size": 256, "mamba_conv_bias": True, "mamba_proj_bias": False,
+                 "mamba_norm_before_gate": True, "mamba_rms_norm": False, "projectors_bias": False,
+                 "attention_bias": False, "mlp_bias": False},
+                window=None, allowed_types=("full_attention", "hybrid"), hooks=(_falcon_h1,)),
+)

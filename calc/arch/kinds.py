@@ -14,7 +14,7 @@ number of experts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 #: Parameters per channel of each norm kind: RMSNorm has a weight, LayerNorm a weight and a bias,
@@ -293,6 +293,7 @@ class Mamba2(_Kind):
     proj_bias: bool = False
     gated_norm: bool = True
     d_inner_override: int = 0  # d_inner when it is not heads x head_dim (never in transformers' configs)
+    out_bias: bool | None = None  # out_proj's bias when it differs from in_proj's (Falcon-H1's projectors_bias)
 
     @property
     def d_inner(self) -> int:
@@ -311,7 +312,7 @@ class Mamba2(_Kind):
         out += [T("dt_bias", (self.heads,), p), T("A_log", (self.heads,), p), T("D", (self.heads,), p)]
         if self.gated_norm:
             out += _norm("norm", d, "rmsnorm")
-        out += _linear("out_proj", h, d, p, self.proj_bias)
+        out += _linear("out_proj", h, d, p, self.proj_bias if self.out_bias is None else self.out_bias)
         return out
 
     def state_elements(self) -> tuple[int, int]:
@@ -478,6 +479,11 @@ class MoE(_Kind):
 class Block(_Kind):
     """One decoder layer kind: mixer + feed-forward + ``norms`` hidden-width norms of ``norm`` kind.
 
+    ``parallel``: a second token mixer that runs side by side with ``mixer`` on the same normed input,
+    its output added to the mixer's (Falcon-H1: attention and a Mamba-2 mixer in every layer,
+    ``modeling_falcon_h1.py`` FalconH1DecoderLayer). ``mixer`` stays the attention (KV cache, attention
+    FLOPs, TP heads); the parallel mixer adds its parameters, its fixed state and its saved activations.
+
     ``extra``: tensors this layer kind stores that the vocabulary above does not name (kept rare: each
     use is a candidate for a new field)."""
 
@@ -486,11 +492,22 @@ class Block(_Kind):
     norms: int = 2
     norm: str = "rmsnorm"
     extra: tuple[T, ...] = ()
+    parallel: Mamba | Mamba2 | GatedDeltaNet | LinearAttention | ShortConv | None = None
+
+    @property
+    def recurrent(self):
+        """The layer's recurrent (fixed-state) mixer: the parallel one, else the mixer when it is not
+        attention, else None."""
+        if self.parallel is not None:
+            return self.parallel
+        return None if self.mixer is None or isinstance(self.mixer, (Attention, MLA)) else self.mixer
 
     def tensors(self, hidden: int) -> list[T]:
         out: list[T] = []
         if self.mixer is not None:
             out += self.mixer.tensors(hidden)
+        if self.parallel is not None:
+            out += [replace(t, name="parallel." + t.name) for t in self.parallel.tensors(hidden)]
         if self.ffn is not None:
             out += self.ffn.tensors(hidden)
         for i in range(self.norms):
@@ -536,10 +553,12 @@ class Block(_Kind):
         return self.mixer.cached_positions(seq_len, hf_window) if self.mixer is not None else 0
 
     def state_elements(self) -> tuple[int, int]:
-        return self.mixer.state_elements() if self.mixer is not None else (0, 0)
+        r = self.recurrent
+        return r.state_elements() if r is not None else (0, 0)
 
     def conv_state_shape(self) -> tuple[int, int]:
-        return self.mixer.conv_state_shape() if self.mixer is not None else (0, 0)
+        r = self.recurrent
+        return r.conv_state_shape() if r is not None else (0, 0)
 
 
 @dataclass(frozen=True)

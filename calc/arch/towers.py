@@ -288,6 +288,9 @@ def text_config(raw: dict, w: Wrapper) -> dict:
         given["model_type"] = w.text_type
     # the class defaults complete a text config of the wrapper's own text type (Llava's may be any decoder)
     out = {**w.text_defaults, **given} if given["model_type"] == w.text_type else given
+    # a field written as null stays null over the class default: the family reader then applies transformers'
+    # rule for None (Mistral Small 3.1 / 3.2: sliding_window null is no window, not the class's 4096)
+    out.update({k: None for k, v in sub.items() if v is None and k in out and sub is not raw})
     out.pop("architectures", None)
     top = Cfg(raw, w.defaults)
     out["tie_word_embeddings"] = top.bool("tie_word_embeddings") or (
