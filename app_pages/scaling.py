@@ -181,9 +181,9 @@ if question == QUESTIONS[0]:
         budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
         a, b = st.columns(2)
         with a:
-            charts.show(st, isoflop(lf_.loss_model, lpick, budgets), width="stretch")
+            charts.show(st, charts.of(isoflop, lf_.loss_model, lpick, budgets), width="stretch")
         with b:
-            charts.show(st, loss_contour(lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
+            charts.show(st, charts.of(loss_contour, lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
     with st.expander("Where each fit comes from, and where they disagree"):
         for f in fits:
             st.markdown(f"- **{f.label}** ({f.source}): {f.note} N_opt = {f.coef:.4g} x C^{f.exponent:.4f}.")
@@ -221,7 +221,7 @@ elif question == QUESTIONS[1]:
     grid = np.geomspace(budget / 1e3, min(budget * 1e3, 1e32), 25)
     opts = [scaling_data.optimum(c, o.unique_tokens) for c in grid]
     law = scaling_data.MUENNIGHOFF
-    charts.show(st, data_constrained(grid, np.array([p.loss for p in opts]),
+    charts.show(st, charts.of(data_constrained, grid, np.array([p.loss for p in opts]),
                                      np.array([float(law.loss(*p.unconstrained[:2])) for p in opts]),
                                      np.array([p.epochs for p in opts]), np.array([p.params for p in opts]),
                                      budget, o.unique_tokens), width="stretch")
@@ -258,7 +258,7 @@ elif question == QUESTIONS[2]:
     compute_link(ia.params, ia.tokens, "this model")
     demand = np.geomspace(1e9, 1e16, 29)
     sweep = [inference_aware_optimum(f2, target, t) for t in demand]
-    charts.show(st, inference_demand(demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
+    charts.show(st, charts.of(inference_demand, demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
                                      ia.chinchilla.params, max(inf_b * 1e9, 1e9)), width="stretch")
     st.caption(f"Source: Sardana et al. 2024 (arXiv 2401.00448) eq. 2: minimise 6ND_tr + 2ND_inf at the loss the "
                f"budget's compute-optimal model reaches; law: {f2.label} ({f2.source})."
@@ -285,7 +285,7 @@ elif question == QUESTIONS[3]:
     except ValueError as exc:
         st.caption(text.md(exc, 1000))
     compute_link(mo.active_params, mo.tokens, "this MoE (active parameters)")
-    charts.show(st, moe_granularity(mo.by_granularity if g_pick == "optimal" else
+    charts.show(st, charts.of(moe_granularity, mo.by_granularity if g_pick == "optimal" else
                                     scaling_moe.optimum(budget).by_granularity, dense[2], mo.granularity),
                     width="stretch")
     st.caption(f"Source: {scaling_moe.SOURCE}. Loss per granularity at this budget (each at its best size); "
@@ -308,7 +308,7 @@ elif question == QUESTIONS[4]:
     compute_link(po.params, po.tokens, "this run")
     sweep_bits = np.linspace(4.0, 16.0, 49)
     sweep_loss = np.array([scaling_precision.optimum(budget, b).loss for b in sweep_bits])
-    charts.show(st, precision_sweep(sweep_bits, sweep_loss, best.bits, bits), width="stretch")
+    charts.show(st, charts.of(precision_sweep, sweep_bits, sweep_loss, best.bits, bits), width="stretch")
     st.caption(f"Source: {scaling_precision.SOURCE}. Compute C = (6/16) N D P; constants fitted on 30M-220M "
                "models (Dolma nats): the paper stresses the trend, not the numbers. No published intervals, so no band.")
     res.update({"params": (po.params, "count"), "tokens": (po.tokens, "count"), "bits": (best.bits, "number")})
@@ -346,7 +346,7 @@ elif question == QUESTIONS[5]:
     else:
         st.caption(f"{f2.label} has no published refits, so no band (the epoch and gadre laws have one).")
     compute_link(ot.params, ot.tokens, "this run")
-    charts.show(st, overtraining_curve(f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
+    charts.show(st, charts.of(overtraining_curve, f2.loss_model, ot.params, ot.tokens, okey), width="stretch")
     st.caption(f"Source: {f2.label} ({f2.source}). Over-training overhead = 6ND / least compute reaching the same "
                "loss on the frontier.")
     res.update({"loss": (ot.loss, "number"), "overhead": (ot.compute_overhead, "number")})
