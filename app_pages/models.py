@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from calc.models import param_counts
-from ui import charts, hub_model, pickers, results, state, text
+from ui import charts, hub_model, memo, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
@@ -42,7 +42,7 @@ compare = state.multiselect("Compare with", "compare", pickers.model_names(),
                             help="Models shown side by side with the sidebar model.")
 names = list(dict.fromkeys([spec.name, *compare]))
 all_counts = {n: param_counts(pickers.spec_for(n)) for n in names}
-charts.show(st, breakdown_bar(all_counts), width="stretch")
+charts.show(st, charts.of(breakdown_bar, all_counts), width="stretch")
 
 rows = []
 for n, c in all_counts.items():
@@ -56,7 +56,8 @@ df = pd.DataFrame(rows)
 st.dataframe(df, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="localized")
                             for c in df.columns if df[c].dtype.kind == "i"})
-st.download_button("Download CSV", fmt.csv(df), file_name="model_params.csv", mime="text/csv")
+st.download_button("Download CSV", memo.cached(("models.csv", memo.key_of(rows)), lambda: fmt.csv(df)),
+                   file_name="model_params.csv", mime="text/csv")
 
 results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
                            **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v},

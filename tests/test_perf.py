@@ -295,6 +295,7 @@ CACHED_PAGES = [
     ("app_pages/compute.py", None),
     ("app_pages/compute.py", {"model": "Meta-Llama-3-8B", "cmfupl": "1", "cg": "64", "cs": "8192"}),
     ("app_pages/planner.py", None),
+    ("app_pages/models.py", {"compare": "Mixtral-8x7B-v0.1"}),
     *[("app_pages/scaling.py", {"sq": q}) for q in ("Budget → model", "Unique data → epochs and model",
                                                      "Inference demand → model", "Mixture of experts",
                                                      "Training precision", "Over-training a model")],
