@@ -400,13 +400,48 @@ def _check_training(model, s: TrainingSetup) -> None:
     if isinstance(model, ModelSpec):
         if s.pp > model.num_layers:
             raise ValueError(f"pp must be <= the model's {model.num_layers} layers, got {s.pp}")
-        if model.num_heads % s.tp or model.num_kv_heads % s.tp:
+        if not any(b.is_attention for b in model.layout.kinds):
+            _check_recurrent_tp(model, s.tp)
+        elif model.num_heads % s.tp or model.num_kv_heads % s.tp:
             raise ValueError(f"tp={s.tp} must divide the attention heads ({model.num_heads}) and the KV heads "
                              f"({model.num_kv_heads}) (Megatron-LM splits whole heads)")
     for role in ("critic", "reference", "reward"):
         other = getattr(s, role)
         if other is not None:
             _check_model(other)
+
+
+def _check_recurrent_tp(model: ModelSpec, tp: int) -> None:
+    """A model without attention layers (Mamba, Mamba-2) has no attention heads to split: tensor parallelism
+    splits its mixers' own units instead (Megatron-LM ``MambaMixer``: Mamba-2 heads and groups each a multiple
+    of tp; a Mamba-1 mixer splits its d_inner channels). ``ValueError`` naming the units that tp must divide."""
+    if tp == 1:
+        return
+    units: dict[str, int] = {}
+    for b in model.layout.kinds:
+        for name, n in tp_units(b.recurrent).items():
+            units.setdefault(name, n)
+    bad = {k: n for k, n in units.items() if n % tp}
+    if bad:
+        what = " and ".join(f"the {k} ({n})" for k, n in units.items())
+        raise ValueError(f"tp={tp} must divide {what}: this model has no attention heads, so tensor parallelism "
+                         "splits its recurrent mixers")
+
+
+def tp_units(mixer) -> dict[str, int]:
+    """What a tensor-parallel split of a recurrent mixer divides (whole heads / groups / channels)."""
+    kind = type(mixer).__name__
+    if kind == "Mamba":
+        return {"Mamba inner channels (d_inner)": mixer.d_inner}
+    if kind == "Mamba2":
+        return {"Mamba-2 heads": mixer.heads, "Mamba-2 groups": mixer.n_groups}
+    if kind == "GatedDeltaNet":
+        return {"DeltaNet key heads": mixer.k_heads, "DeltaNet value heads": mixer.v_heads}
+    if kind == "LinearAttention":
+        return {"linear-attention heads": mixer.heads}
+    if kind == "ShortConv":
+        return {"conv channels": mixer.width}
+    return {}
 
 
 # ----- parameters one GPU holds --------------------------------------------------------------------

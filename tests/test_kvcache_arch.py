@@ -214,3 +214,22 @@ def test_mamba_state_splits_over_tensor_parallel_gpus():
     assert one.recurrent_state == sum(state) and two.recurrent_state == sum(state) // 2
     assert one.kv_cache == two.kv_cache == 0
 
+
+
+def test_models_without_attention_get_a_tensor_parallel_rule_of_their_own():
+    """Training a pure Mamba model at tp=2 was refused with "tp must divide the attention heads (1)" (a placeholder
+    head). Without attention, tp splits the mixer's own units; the widths are read from transformers' modules."""
+    from calc.memory import TrainingSetup, training_memory
+
+    model, spec, _ = _build("mamba")
+    d_inner = model.backbone.layers[0].mixer.intermediate_size  # transformers' MambaMixer
+    assert training_memory(spec, TrainingSetup(tp=2)).total > 0
+    bad = next(t for t in range(3, d_inner) if d_inner % t)
+    with pytest.raises(ValueError, match=rf"tp={bad} must divide the Mamba inner channels \(d_inner\) \({d_inner}\)"):
+        training_memory(spec, TrainingSetup(tp=bad))
+    model2, spec2, _ = _build("mamba2")
+    mixer = model2.backbone.layers[0].mixer
+    assert training_memory(spec2, TrainingSetup(tp=2)).total > 0  # 8 heads, 2 groups
+    with pytest.raises(ValueError, match=rf"Mamba-2 heads \({mixer.num_heads}\) and the Mamba-2 groups "
+                                         rf"\({mixer.n_groups}\)"):
+        training_memory(spec2, TrainingSetup(tp=4))
