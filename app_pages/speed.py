@@ -149,8 +149,8 @@ else:
                f"add FLOPs faster than the shared weight reads save time.")
 title = (f"Decode throughput against batch<br><sup>{text.html(spec.name)} on {f'{tp} x ' if tp > 1 else ''}"
          f"{text.html(gpu.name)}</sup>")
-charts.show(st, tokens_vs_batch(sweep, batch, fit, title), width="stretch")
-charts.show(st, step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
+charts.show(st, charts.of(tokens_vs_batch, sweep, batch, fit, title), width="stretch")
+charts.show(st, charts.of(step_time_vs_batch, sweep, est.decode_steps, batch, fit), width="stretch")
 
 with st.expander("Formulas, assumptions and the numbers behind them"):
     st.markdown(rf"""
