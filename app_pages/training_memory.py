@@ -31,7 +31,7 @@ from calc.memory import (
 from calc.models import ModelSpec, param_counts
 from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies, single_changes
 from calc.units import GIB
-from ui import charts, pickers, results, state, text, verdict
+from ui import charts, memo, pickers, results, state, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
 from ui.figures_engines import estimator_table, phases_table
@@ -237,7 +237,7 @@ m4.metric("CPU memory (offloaded)", fmt.size(b.cpu_bytes), help="Per GPU process
 
 unit = fmt.unit()
 comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
-charts.show(st, breakdown_bar(comps_unit, fmt.size_value(cap), unit, gpu.name), width="stretch")
+charts.show(st, charts.of(breakdown_bar, comps_unit, fmt.size_value(cap), unit, gpu.name), width="stretch")
 
 if isinstance(model, ModelSpec):
     s1, s2, s3 = st.columns(3)
@@ -260,11 +260,11 @@ if isinstance(model, ModelSpec):
     g_bat = breakdown_grid(model, setup, batches, [seq_len])
     left, right = st.columns(2)
     parts = [k for k in g_seq if k != "total"]  # an engine's buffers too
-    charts.show(left, sweep_area(seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in parts},
+    charts.show(left, charts.of(sweep_area, seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in parts},
                                  fmt.size_value(cap), unit, "sequence length (tokens)", seq_len, log_x=True,
                                  title=f"Against sequence length, micro-batch {micro_batch}"),
                       width="stretch")
-    charts.show(right, sweep_area(batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in parts},
+    charts.show(right, charts.of(sweep_area, batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in parts},
                                   fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
                                   title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
 else:
@@ -279,7 +279,8 @@ df = pd.DataFrame(rows)
 df = df.drop(columns="source") if engine_name == "plain" else df.fillna({"source": ""})
 shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
 st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", fmt.csv(df), file_name="training_memory.csv", mime="text/csv")
+st.download_button("Download CSV", memo.cached(("training_memory.csv", memo.key_of(rows), engine_name),
+                                               lambda: fmt.csv(df)), file_name="training_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {text.md(note, 1000)}")
 
