@@ -73,6 +73,7 @@ class Build:
     embed_norm: str | None = None
     head_bias: bool = False
     extra: list[T] = field(default_factory=list)
+    block_extra: list[T] = field(default_factory=list)  # tensors every decoder layer also stores (Doge's residual scales)
     towers: list[Tower] = field(default_factory=list)
     ffn_by_layer: list[Any] | None = None  # set by a hook to override the MLP/MoE choice per layer
     norms_by_type: dict[str, int] = field(default_factory=dict)  # per-type norm count when they differ
@@ -256,7 +257,7 @@ def assemble(b: Build) -> Layout:
             if t not in b.mixers:
                 raise ValueError(f"layer type {t!r} is not modelled for {b.family.architecture}")
             block = Block(b.mixers[t], ffn, norms=b.norms_by_type.get(t, b.norms), norm=b.norm,
-                          parallel=b.parallel.get(t))
+                          parallel=b.parallel.get(t), extra=tuple(b.block_extra))
             k = index.get(block)
             if k is None:
                 k = index[block] = len(kinds)

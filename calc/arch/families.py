@@ -1497,3 +1497,29 @@ FAMILIES += (
                  "attention_bias": False, "mlp_bias": False},
                 window=None, allowed_types=("full_attention", "hybrid"), hooks=(_falcon_h1,)),
 )
+
+
+def _doge(b: Build) -> None:
+    """Doge (``modeling_doge.py``): every layer also stores two residual scales of hidden width
+    (input_residual, post_attention_residual) and its attention a dynamic-mask vector A of kv heads and a
+    dt_proj (kv width -> kv heads). The cross-domain MoE (is_moe) is not modelled: refused."""
+    if b.c.bool("is_moe"):
+        raise ValueError("Doge with is_moe=true (cross-domain MoE) is not modelled; set is_moe false or use the "
+                         "parameter count of its safetensors header")
+    a, h = b.attention, b.hidden
+    bias = a.qkv_bias
+    b.block_extra = [T("input_residual", (h,), "other"), T("post_attention_residual", (h,), "other"),
+                     T("self_attn.A", (a.kv_heads,), "attention"),
+                     T("self_attn.dt_proj.weight", (a.kv_heads, a.kv_width), "attention", linear=True)]
+    if bias:
+        b.block_extra.append(T("self_attn.dt_proj.bias", (a.kv_heads,), "attention"))
+
+
+FAMILIES += (
+    Family(("doge",), "DogeForCausalLM",
+           {"hidden_act": "silu", "tie_word_embeddings": False, "max_position_embeddings": 2048,
+            "attention_bias": False, "mlp_bias": False, "sliding_window": None, "keep_window_size": 2048,
+            "is_moe": False},
+           qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias", qk_norm="head", window=None,
+           hooks=(_doge,)),
+)
