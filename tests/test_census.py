@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 from tests.census import LISTED, REPAIRS, check, decoder_only_types  # noqa: E402
 
 #: Exact types must not fall below this (raised as families are added; issue 12 asks for >= 110).
-MIN_EXACT = 116
+MIN_EXACT = 117
 #: Listed multimodal wrappers whose towers are not modelled yet (the next batch).
 PENDING: set[str] = set()
 

@@ -1523,3 +1523,44 @@ FAMILIES += (
            qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias", qk_norm="head", window=None,
            hooks=(_doge,)),
 )
+
+
+def _modernbert_decoder(b: Build) -> None:
+    """ModernBERT-decoder (``modeling_modernbert_decoder.py``): LayerNorms without bias unless norm_bias, one after
+    the embeddings; layer 0 has no attention norm (Identity), so it is its own layer kind with one norm; sliding
+    layers keep local_attention // 2 positions (the config class's sliding_window); the head is a dense + norm
+    transform before the (tied) decoder with its vocabulary bias (decoder_bias)."""
+    c, h = b.c, b.hidden
+    kind = "layernorm" if c.bool("norm_bias") else "layernorm_nobias"
+    b.norm = b.final_norm = b.embed_norm = kind
+    local = c.opt_int("local_attention", hi=2**31)
+    a = b.attention
+    b.mixers = {"full_attention": replace(a, window=None),
+                "sliding_attention": replace(a, window=local // 2 if local else None)}
+    first = b.types[0]
+    b.types = ["first_" + first] + b.types[1:]
+    b.mixers["first_" + first] = b.mixers[first]
+    b.norms_by_type["first_" + first] = 1
+    b.extra += [T("lm_head.dense.weight", (h, h), "other", linear=True), T("lm_head.norm.weight", (h,), "norms")]
+    if c.bool("classifier_bias"):
+        b.extra.append(T("lm_head.dense.bias", (h,), "other"))
+    if kind == "layernorm":
+        b.extra.append(T("lm_head.norm.bias", (h,), "norms"))
+    b.head_bias = c.bool("decoder_bias")
+
+
+def _modernbert_types(c, L: int) -> list[str]:
+    """Full attention every global_attn_every_n_layers-th layer from layer 0, sliding elsewhere."""
+    n = c.int("global_attn_every_n_layers", 3, hi=MAX_LAYERS)
+    return ["sliding_attention" if i % n else "full_attention" for i in range(L)]
+
+
+FAMILIES += (
+    Family(("modernbert-decoder",), "ModernBertDecoderForCausalLM",
+           {"hidden_activation": "gelu", "max_position_embeddings": 8192, "norm_bias": False, "attention_bias": False,
+            "mlp_bias": False, "decoder_bias": True, "classifier_bias": False, "local_attention": 128,
+            "tie_word_embeddings": True, "global_attn_every_n_layers": 3},
+           names={"num_key_value_heads": "", "hidden_act": "hidden_activation"},
+           qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias", norm="layernorm", window=None,
+           layer_types=_modernbert_types, hooks=(_modernbert_decoder,)),
+)
