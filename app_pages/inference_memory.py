@@ -161,11 +161,11 @@ if isinstance(model, ModelSpec):
         st.error(text.md(exc, 1000))
         st.stop()
     left, right = st.columns(2)
-    charts.show(left, charts.of(sweep_area, ctxs, {k: [fmt.size_value(v) for v in g_ctx[k][0]] for k in LABELS},
+    charts.show(left, charts.of(sweep_area, ctxs, {k: fmt.size_values(g_ctx[k][0]) for k in LABELS},
                                  fmt.size_value(cap), unit, "context length (tokens)", context, log_x=True,
                                  title=f"Against context length, batch {batch}"),
                       width="stretch")
-    charts.show(right, charts.of(sweep_area, batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in LABELS},
+    charts.show(right, charts.of(sweep_area, batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in LABELS},
                                   fmt.size_value(cap), unit, "batch (sequences)", batch, log_x=True,
                                   title=f"Against batch, context {context:,}"), width="stretch")
 else:

@@ -260,11 +260,11 @@ if isinstance(model, ModelSpec):
     g_bat = breakdown_grid(model, setup, batches, [seq_len])
     left, right = st.columns(2)
     parts = [k for k in g_seq if k != "total"]  # an engine's buffers too
-    charts.show(left, charts.of(sweep_area, seqs, {k: [fmt.size_value(v) for v in g_seq[k][0]] for k in parts},
+    charts.show(left, charts.of(sweep_area, seqs, {k: fmt.size_values(g_seq[k][0]) for k in parts},
                                  fmt.size_value(cap), unit, "sequence length (tokens)", seq_len, log_x=True,
                                  title=f"Against sequence length, micro-batch {micro_batch}"),
                       width="stretch")
-    charts.show(right, charts.of(sweep_area, batches, {k: [fmt.size_value(v) for v in g_bat[k][:, 0]] for k in parts},
+    charts.show(right, charts.of(sweep_area, batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in parts},
                                   fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
                                   title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
 else:
