@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import GPU
-from calc.memory import TrainingSetup, training_memory
+from calc.memory import TrainingSetup, tp_units, training_memory
 from calc.models import ModelSpec, param_counts
 
 RECOMPUTE = ("none", "selective", "full")
@@ -218,6 +218,30 @@ def _check(name: str, value, lo: int, hi: int) -> int:
     return value
 
 
+def tp_units_of(model: ModelSpec) -> dict[str, int]:
+    """What tensor parallelism splits in whole units, read from the layout's layer kinds (``calc/arch``): the
+    attention heads and KV heads when some layer has attention, and each recurrent mixer's own units (Megatron-LM
+    ``MambaMixer``: Mamba-2 heads and groups, Mamba-1 d_inner; ``calc.memory.tp_units``). A model without
+    attention (Mamba) has only a placeholder head, which is not a unit."""
+    units: dict[str, int] = {}
+    kinds = model.layout.kinds
+    if any(b.is_attention for b in kinds):
+        units["attention heads"] = model.num_heads
+        units["KV heads"] = model.num_kv_heads
+    for b in kinds:
+        for name, n in tp_units(b.recurrent).items():
+            units.setdefault(name, n)
+    return units
+
+
+def tp_problem(model: ModelSpec, tp: int, units: dict[str, int] | None = None) -> str | None:
+    """Why ``tp`` cannot split the model (a sentence naming the units it must divide), or None."""
+    units = tp_units_of(model) if units is None else units
+    if tp == 1 or not any(n % tp for n in units.values()):
+        return None
+    return f"tp={tp} must divide " + " and ".join(f"the {k} ({n})" for k, n in units.items())
+
+
 def check_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> None:
     """``ValueError`` naming the knob when the layout cannot run the model on the cluster."""
     for name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
@@ -225,9 +249,9 @@ def check_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> N
     _check("zero", lay.zero, 0, 3)
     if lay.recompute not in RECOMPUTE:
         raise ValueError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {lay.recompute!r:.40}")
-    if model.num_heads % lay.tp or model.num_kv_heads % lay.tp:
-        raise ValueError(f"tp={lay.tp} must divide the attention heads ({model.num_heads}) and KV heads "
-                         f"({model.num_kv_heads})")
+    problem = tp_problem(model, lay.tp)
+    if problem:
+        raise ValueError(problem)
     if lay.gpus != cluster.num_gpus:
         raise ValueError(f"tp x pp x cp x dp = {lay.gpus} must equal the {cluster.num_gpus} GPUs")
     if lay.tp > cluster.gpus_per_node:
@@ -415,9 +439,9 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
         if k not in Layout.__dataclass_fields__:
             raise ValueError(f"unknown layout knob {k!r}; allowed: {', '.join(Layout.__dataclass_fields__)}")
     n, b = cluster.num_gpus, job.global_batch
-    if "tp" in pins and (model.num_heads % pins["tp"] or model.num_kv_heads % pins["tp"]):
-        raise ValueError(f"tp={pins['tp']} must divide the attention heads ({model.num_heads}) and KV heads "
-                         f"({model.num_kv_heads})")
+    units = tp_units_of(model)
+    if "tp" in pins and tp_problem(model, pins["tp"], units):
+        raise ValueError(tp_problem(model, pins["tp"], units))
     for k in ("tp", "pp", "cp", "dp"):
         if k in pins and n % pins[k]:
             raise ValueError(f"{k}={pins[k]} must divide the {n} GPUs")
@@ -427,8 +451,8 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
         return [v for v in values if v in allowed[name]] if name in allowed else values
 
     pow2 = [2**i for i in range(24)]
-    for tp in opts("tp", [t for t in _divisors(model.num_heads) if model.num_kv_heads % t == 0
-                          and t <= cluster.gpus_per_node and n % t == 0]):
+    for tp in opts("tp", [t for t in range(1, cluster.gpus_per_node + 1) if not tp_problem(model, t, units)
+                          and n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
         for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
             for cp in opts("cp", [c for c in pow2 if c <= n and (c == 1 or job.seq_len % (2 * c) == 0)
