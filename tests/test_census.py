@@ -98,13 +98,9 @@ def _covered_elsewhere() -> set[str]:
 #: among the stored pages for any of these checkpoints. Never filled from our own count.
 NO_PUBLISHED_YET = {
     "llama4_text": "published only inside Llama 4's composite config (covered as llama4); no text-only checkpoint",
-    "granitemoe": "ibm-granite/granite-3.0-1b-a400m-base, granite-3.1-1b-a400m-base, granite-3.0/3.1-3b-a800m-base: "
-                  "configs stored, totals only rounded (Hub 1.33B; llama.cpp PR 28632 '1.33 B'; shard sizes to 0.01 GB)",
-    "hunyuan_v1_dense": "tencent/Hunyuan-0.5B/1.8B/4B/7B-Instruct: tree pages give shard sizes to 0.01 GB, the "
-                        "collection page '0.5B'/'8B'; index.json not stored",
-    "minimax": "MiniMaxAI/MiniMax-Text-01: the card says 'Total Parameters: 456B' (rounded); index.json not stored",
-    "exaone4": "LGAI-EXAONE/EXAONE-4.0-1.2B / -32B: no index.json or exact count stored; the Hub pages found give "
-               "'1B params' (rounded) for derivatives only",
+    "minimax": "MiniMaxAI/MiniMax-Text-01: the card says 'Total Parameters: 456B' (rounded); index.json not stored. "
+               "MiniMax-M1-40k/-80k (built on Text-01, same shapes) list 456,089,655,296 in a public table of Hub "
+               "totals, which our count of the Text-01 config reproduces, but that is another checkpoint's total",
     "phi4_multimodal": "microsoft/Phi-4-multimodal-instruct: no index.json or exact count stored (searches found "
                        "only duplicates' LoRA adapter files); towers are arch-mm's",
 }
