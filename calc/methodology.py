@@ -243,10 +243,12 @@ METHODS: tuple[Method, ...] = (
            r"$\sum_\text{layers}$ page, page $= b\,n_{kv}/tp\,(d_k+d_v)$ bytes (MLA: $b(r+d_{rope})$); tokens $=$ "
            r"blocks // groups $\times b$; concurrency $=$ blocks / blocks per request",
            "vLLM v1/worker/gpu_worker.py (determine_available_memory), v1/core/kv_cache_utils.py, "
-           "v1/kv_cache_interface.py; 13 published start-up logs (calc/serve_logs.py)",
+           "v1/kv_cache_interface.py, models/config.py (hybrid block size), layers/mamba/mamba_utils.py; 13 published "
+           "start-up logs (calc/serve_logs.py)",
            "calc/serve.py: serve_memory, kv_layout",
            ("tests/test_serve.py::test_vllm_logs_within_5_percent",
-            "tests/test_serve.py::test_sliding_window_layers_need_fewer_blocks")),
+            "tests/test_serve.py::test_sliding_window_layers_need_fewer_blocks",
+            "tests/test_serve_hybrid.py::test_falcon_h1_state_shares_the_block_pool_as_in_vllm")),
     Method("Serving", "Continuous batching latency",
            r"FCFS admission under max_num_seqs and the KV cache; each step $\max(\text{FLOPs}/F,\ \text{bytes}/B)$ "
            r"+ all-reduces; TTFT, TPOT, E2E percentiles from a discrete-event simulation",

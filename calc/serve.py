@@ -32,7 +32,9 @@ The KV memory is then cut into blocks (``vllm/v1/core/kv_cache_utils.py``):
 - recurrent layers (Mamba, gated DeltaNet: ``MambaSpec``) hold one page per request (the fixed state); vLLM raises
   the attention block size to a multiple of 16 whose page is at least the state page and pads the state page to
   it (``HybridAttentionMambaModelConfig`` / ``_align_hybrid_block_size``): NVIDIA-Nemotron-Nano-9B-v2 gets the 672-token
-  block vLLM reports (vllm-project/vllm#24280, tests); its KV tokens are not yet checked against a log.
+  block vLLM reports (vllm-project/vllm#24280, tests); its KV tokens are not yet checked against a log. A layer whose
+  attention runs beside a recurrent mixer (Falcon-H1, ``Block.parallel``) is two cache layers in vLLM (the mixer under
+  index ``num_hidden_layers + i``, ``models/falcon_h1.py``): N attention and N state layers, two groups of N.
 
 Logged: ``GPU KV cache size: blocks // groups x block_size tokens`` and ``Maximum concurrency for L tokens per
 request: blocks / blocks-per-request`` (``_report_kv_cache_config`` / ``get_max_concurrency_for_kv_cache_config``).
@@ -299,17 +301,29 @@ def _layer_specs(spec: ModelSpec, s: ServeSetup, layers: range | None = None) ->
             kind = "sliding" if getattr(m, "window", None) else "full"
             ls = _LayerSpec(kind, math.ceil(s.block_size * per_token * bits / 8), getattr(m, "window", None))
         else:
-            conv, ssm = b.state_elements()
-            if not conv and not ssm:
-                continue
-            channels, kernel = b.conv_state_shape()
-            if channels:  # vLLM keeps kernel - 1 conv inputs (MambaStateShapeCalculator), transformers kernel
-                conv = channels * (kernel - 1)
-            # vLLM keeps the conv and SSM states in the model dtype unless mamba_ssm_cache_dtype says otherwise
-            # (bf16 assumed for both).
-            ls = _LayerSpec("state", (-(-conv // s.tp) + -(-ssm // s.tp)) * 2)
-        out[ls] = out.get(ls, 0) + n
+            ls = None
+        if ls is not None:
+            out[ls] = out.get(ls, 0) + n
+        # The recurrent mixer: a Mamba / DeltaNet layer's own, or the one beside the attention (Falcon-H1: vLLM
+        # registers it as a layer of its own, index num_hidden_layers + i, so every layer adds a state page).
+        rec = b.recurrent
+        if rec is not None:
+            state = _state_page_bytes(rec, s.tp)
+            if state:
+                out[_LayerSpec("state", state)] = out.get(_LayerSpec("state", state), 0) + n
     return list(out.items())
+
+
+def _state_page_bytes(mixer, tp: int) -> int:
+    """One sequence's recurrent state on one TP rank as vLLM pages it (``MambaSpec.page_size_bytes``: the conv and
+    SSM states of ``MambaStateShapeCalculator``, ``vllm/model_executor/layers/mamba/mamba_utils.py``): the conv
+    state keeps ``kernel - 1`` inputs (transformers keeps ``kernel``), both split over ``tp``. vLLM keeps both states
+    in the model dtype unless ``mamba_ssm_cache_dtype`` says otherwise (bf16 assumed)."""
+    conv, ssm = mixer.state_elements()
+    channels, kernel = mixer.conv_state_shape()
+    if channels:
+        conv = channels * (kernel - 1)
+    return (-(-conv // tp) + -(-ssm // tp)) * 2
 
 
 def _blocks_per_request(ls: _LayerSpec, s: ServeSetup, block_size: int, max_len: int | None = None) -> int:
