@@ -24,7 +24,7 @@ deepseek-coder-1.3b (ffn_down falls back), QuantFactory's Llama-3-8B-Instruct (a
 files made before a rule changed differ by exactly that change (Q2_K mix, Q4_K_S / Q3_K_M ffn_down
 counts, Q3_K fallback to Q4_1, MoE rules), which the tests also pin.
 
-gpt-oss, Qwen3-Next, Llama 4, Mamba and Jamba are written from their ``calc/arch`` layer kinds through the
+gpt-oss, Qwen3-Next, Llama 4, Mamba, Jamba, Mamba-2 and Falcon-H1 are written from their ``calc/arch`` layer kinds through the
 declarative table of ``calc/gguf_layout.py`` (gguf-py names, reversed shapes, expert splits, squeezed conv
 kernels); ``tests/test_gguf_layout.py`` holds them to gguf-py's ``MODEL_TENSORS``, to transformers' parameter
 counts and to published gpt-oss-20b (MXFP4, to 0.05%) and Qwen3-Next (Q4_K_M, 48.4 GB) files.
@@ -169,7 +169,7 @@ GGUF_ARCH = {
     "Gemma2ForCausalLM": "gemma2", "Phi3ForCausalLM": "phi3", "GPT2LMHeadModel": "gpt2",
     "DeepseekV3ForCausalLM": "deepseek2", "DeepseekV2ForCausalLM": "deepseek2", "Gemma3ForCausalLM": "gemma3",
     "Cohere2ForCausalLM": "cohere2",
-    **GGUF_NAMES,  # written from their layer kinds (calc/gguf_layout.py): gpt-oss, qwen3next, llama4, mamba, jamba
+    **GGUF_NAMES,  # from layer kinds (calc/gguf_layout.py): gpt-oss, qwen3next, llama4, mamba, jamba, mamba2, falcon-h1
 }
 
 

@@ -7,7 +7,12 @@
 - ``split``: fused experts ``gate_up_proj`` (experts x 2f x h) become ``ffn_gate_exps`` and ``ffn_up_exps``
   (ggml h x f x experts each); gpt-oss's ``gate_up_proj_bias`` likewise (``GptOssModel`` / ``Llama4Model``);
 - ``squeeze``: the depthwise ``conv1d.weight`` (channels x 1 x kernel) loses its middle 1 (``MambaModel``,
-  ``JambaModel``, ``Qwen3NextModel``: ``data_torch.squeeze()``), so ggml holds kernel x channels.
+  ``JambaModel``, ``Qwen3NextModel``, ``Mamba2Model``: ``data_torch.squeeze()``), so ggml holds kernel x channels;
+- per layout (``GGUFLayout.reshape``), Mamba-2's per-head ``A_log`` and ``D`` gain a trailing 1 (``Mamba2Model.
+  modify_tensors``: ``reshape((*shape, 1))``, ggml 1 x heads: ``col``) and its gated norm is split per group
+  (``reshape((n_group, d_inner // n_group))``, ggml d_inner/groups x groups: ``groups``); Falcon-H1
+  (``FalconH1Model(Mamba2Model)``) does the same to the Mamba-2 mixer that runs beside its attention
+  (``calc/arch`` names it ``parallel.*``; gguf-py maps ``mamba.*`` onto the same ``ssm_*`` names).
 
 What the converter writes in float32 (``ModelBase.prepare_tensors``): 1-D tensors, ``*_norm.weight``, the router
 ``ffn_gate_inp``, ``ssm_conv1d``, and every name that does not end in ``.weight`` (biases, ``ssm_a``, ``ssm_d``);
@@ -70,6 +75,10 @@ class GGUFLayout:
     norms: tuple[str, ...] = ("attn_norm", "ffn_norm")
     source: str = ""
     kv_per_layer: bool = False  # head_count_kv written per layer (0 on recurrent layers): n_gqa reads layer 0
+    reshape: tuple[tuple[str, str], ...] = ()  # (transformers tensor name, shape rule) overriding RENAME's rule
+
+
+_MAMBA2_RESHAPE = (("A_log", "col"), ("D", "col"), ("norm.weight", "groups"))
 
 
 #: transformers decoder architecture -> how llama.cpp's converter writes it (convert_hf_to_gguf.py model classes).
@@ -79,6 +88,10 @@ ARCHS: dict[str, GGUFLayout] = {
     "Llama4ForCausalLM": GGUFLayout("llama4", ("attn_norm", "ffn_norm"), "Llama4Model"),
     "MambaForCausalLM": GGUFLayout("mamba", ("attn_norm",), "MambaModel"),
     "JambaForCausalLM": GGUFLayout("jamba", ("attn_norm", "ffn_norm"), "JambaModel", kv_per_layer=True),
+    "Mamba2ForCausalLM": GGUFLayout("mamba2", ("attn_norm",), "Mamba2Model", reshape=_MAMBA2_RESHAPE),
+    # input_layernorm -> attn_norm, pre_ff_layernorm -> ffn_norm (gguf-py FFN_PRE_NORM is blk.N.ffn_norm)
+    "FalconH1ForCausalLM": GGUFLayout("falcon-h1", ("attn_norm", "ffn_norm"), "FalconH1Model",
+                                      reshape=_MAMBA2_RESHAPE),
 }
 GGUF_NAMES = {k: v.arch for k, v in ARCHS.items()}
 
@@ -104,21 +117,28 @@ def block_tensors(spec: ModelSpec, layer: int):
     block, b = spec.layout.kind(layer), f"blk.{layer}"
     out = []
     for t in block.tensors(spec.hidden_size):
-        out += _convert(t, b, layout)
+        out += _convert(t, b, layout, block.recurrent)
     return out
 
 
-def _convert(t: T, b: str, layout: GGUFLayout) -> list[tuple[str, tuple[int, ...], str]]:
+def _convert(t: T, b: str, layout: GGUFLayout, recurrent=None) -> list[tuple[str, tuple[int, ...], str]]:
     if t.name.startswith("norm") and t.name[4:].split(".")[0].isdigit():  # the block's hidden-width norms
         i = int(t.name[4:].split(".")[0])
         if i >= len(layout.norms):
             raise ValueError(f"{layout.arch}: a block with {i + 1} norms has no GGUF name for norm {i}")
         name = f"{b}.{layout.norms[i]}.{t.name.split('.', 1)[1]}"
         return [(name, tuple(reversed(t.shape)), _source_type(name, len(t.shape)))]
-    if t.name not in RENAME:
+    key = t.name.removeprefix("parallel.")  # Falcon-H1's Mamba-2 mixer beside the attention: the same ssm_* names
+    if key not in RENAME:
         raise ValueError(f"{layout.arch}: no GGUF name for the tensor {t.name!r} (calc/gguf_layout.py RENAME)")
-    stem, suffix, rule = RENAME[t.name]
+    stem, suffix, rule = RENAME[key]
+    rule = dict(layout.reshape).get(key, rule)
     shape = tuple(reversed(t.shape))
+    if rule == "col":  # torch (n,) -> (n, 1): ggml (1, n)
+        shape = (1,) + shape
+    elif rule == "groups":  # torch (d,) -> (groups, d / groups): ggml (d / groups, groups)
+        g = recurrent.n_groups
+        shape = (shape[0] // g, g)
     if rule == "squeeze":
         shape = tuple(d for d in shape if d != 1)
     if rule == "split":  # (h, 2f, e) -> two (h, f, e); bias (2f, e) -> two (f, e)

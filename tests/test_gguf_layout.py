@@ -1,4 +1,5 @@
-"""GGUF tensors written from layer kinds (calc/gguf_layout.py): gpt-oss, Qwen3-Next, Llama 4, Mamba, Jamba.
+"""GGUF tensors written from layer kinds (calc/gguf_layout.py): gpt-oss, Qwen3-Next, Llama 4, Mamba, Jamba, Mamba-2,
+Falcon-H1.
 
 Independent references: gguf-py's own ``MODEL_TENSORS`` (the names llama.cpp loads for each architecture), the
 parameters transformers builds on the meta device (every one must be in the file once: the converter drops none
@@ -21,7 +22,8 @@ from calc.models import ModelSpec, param_counts
 from calc.presets import get_preset
 
 GGUF_ARCH = {"gpt-oss": MODEL_ARCH.GPT_OSS, "qwen3next": MODEL_ARCH.QWEN3NEXT, "llama4": MODEL_ARCH.LLAMA4,
-             "mamba": MODEL_ARCH.MAMBA, "jamba": MODEL_ARCH.JAMBA}
+             "mamba": MODEL_ARCH.MAMBA, "jamba": MODEL_ARCH.JAMBA, "mamba2": MODEL_ARCH.MAMBA2,
+             "falcon-h1": MODEL_ARCH.FALCON_H1}
 
 
 def default_spec(model_type: str) -> tuple[ModelSpec, int]:
@@ -44,11 +46,15 @@ def specs() -> dict[str, tuple[ModelSpec, int]]:
                                               "Llama-4-Maverick-17B-128E")}
     out["mamba"] = default_spec("mamba")
     out["jamba"] = default_spec("jamba")
+    out["mamba2"] = default_spec("mamba2")
+    out["falcon_h1"] = default_spec("falcon_h1")
+    out["Falcon-H1-1.5B-Instruct"] = (get_preset("Falcon-H1-1.5B-Instruct"), None)
     return out
 
 
 @pytest.mark.parametrize("name", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E",
-                                  "Llama-4-Maverick-17B-128E", "mamba", "jamba"])
+                                  "Llama-4-Maverick-17B-128E", "mamba", "jamba", "mamba2", "falcon_h1",
+                                  "Falcon-H1-1.5B-Instruct"])
 def test_tensor_names_are_gguf_py_names_and_hold_every_parameter(specs, name):
     spec, meta_numel = specs[name]
     arch = ARCHS[spec.decoder_architecture].arch
@@ -129,7 +135,37 @@ def test_mamba_and_jamba_state_and_quantization(specs):
     assert q.tensor_bytes < quantize_model(jamba, "Q8_0").tensor_bytes
 
 
-@pytest.mark.parametrize("name", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E"])
+@pytest.mark.parametrize("name", ["mamba2", "falcon_h1", "Falcon-H1-1.5B-Instruct"])
+def test_mamba2_shapes_are_the_llama_cpp_loader_shapes(specs, name):
+    """Mamba-2 (and Falcon-H1's Mamba-2 mixer) as llama.cpp's loader creates them (``src/models/mamba2.cpp`` /
+    ``falcon-h1`` in ggml-org/llama.cpp: ``ssm_in {n_embd, 2*d_inner + 2*n_group*d_state + n_head}``,
+    ``ssm_conv1d {d_conv, d_inner + 2*n_group*d_state}``, ``ssm_dt.bias {n_head}``, ``ssm_a`` / ``ssm_d
+    {1, n_head}`` (no .weight suffix), ``ssm_norm {d_inner / n_group, n_group}``, ``ssm_out {d_inner, n_embd}``),
+    from the config fields the converter writes (``Mamba2Model.set_gguf_parameters``). A shape wrong here makes
+    llama.cpp refuse the file; only the reshaped ones (A, D, norm) cannot be told apart by their element count."""
+    spec, _ = specs[name]
+    cfg = spec.hf_config
+    n = spec.hidden_size
+    if name == "mamba2":
+        d_inner, n_head = int(cfg["expand"] * n), cfg["num_heads"]
+        g, d_state, d_conv = cfg["n_groups"], cfg["state_size"], cfg["conv_kernel"]
+    else:
+        d_inner = cfg.get("mamba_d_ssm") or cfg["mamba_expand"] * n
+        n_head, g, d_state, d_conv = cfg["mamba_n_heads"], cfg["mamba_n_groups"], cfg["mamba_d_state"], cfg["mamba_d_conv"]
+    want = {"ssm_in.weight": (n, 2 * d_inner + 2 * g * d_state + n_head),
+            "ssm_conv1d.weight": (d_conv, d_inner + 2 * g * d_state), "ssm_conv1d.bias": (d_inner + 2 * g * d_state,),
+            "ssm_dt.bias": (n_head,), "ssm_a": (1, n_head), "ssm_d": (1, n_head), "ssm_out.weight": (d_inner, n)}
+    if name != "falcon_h1":  # transformers' default Falcon-H1 config has mamba_rms_norm false: no gated norm
+        want["ssm_norm.weight"] = (d_inner // g, g)
+    got = {t.name.removeprefix("blk.1."): t.shape for t in gguf_tensors(spec) if t.name.startswith("blk.1.ssm")}
+    assert got == want
+    types = {t.name: t.type for t in quantize_model(spec, "Q4_K_M").tensors}
+    assert types["blk.1.ssm_a"] == types["blk.1.ssm_d"] == types["blk.1.ssm_conv1d.weight"] == "F32"
+    assert types["blk.1.ssm_in.weight"] != "F32"
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E",
+                                  "Falcon-H1-1.5B-Instruct"])
 def test_run_memory_for_the_new_architectures(name):
     spec = get_preset(name)
     q = quantize_model(spec, "Q4_K_M")

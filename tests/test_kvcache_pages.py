@@ -73,17 +73,17 @@ def test_speed_page_counts_the_recurrent_state():
 
 def test_gguf_page_names_an_architecture_without_a_gguf_layout():
     """The Quantization (GGUF) page on an architecture whose GGUF tensor names are not modelled: one error naming
-    it, no traceback (it raised StopIteration once every file type was refused). gpt-oss has a layout since
-    calc/gguf_layout.py; Falcon-H1 (attention and Mamba-2 in parallel) has none yet. Its preset's config under
-    an uploaded name (a session model named like a preset is a different picker entry)."""
+    it, no traceback (it raised StopIteration once every file type was refused). gpt-oss and Falcon-H1 have
+    layouts since calc/gguf_layout.py; Granite (written as llama.cpp's "granite") has none yet. Its preset's config
+    under an uploaded name (a session model named like a preset is a different picker entry)."""
     from dataclasses import replace
 
     from calc.presets import get_preset
 
-    m = replace(get_preset("Falcon-H1-1.5B-Instruct"), name="Falcon-H1-1.5B-Instruct (uploaded)")
+    m = replace(get_preset("Granite-3.3-8B"), name="Granite-3.3-8B (uploaded)")
     at = run_with("app_pages/quantization.py", m, {})
     assert not at.exception, [e.value for e in at.exception]
-    assert any("FalconH1ForCausalLM" in e.value for e in at.error)
+    assert any("GraniteForCausalLM" in e.value for e in at.error)
 
 
 def test_gguf_page_gemma3_windowed_cache():
