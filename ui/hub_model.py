@@ -22,6 +22,7 @@ from calc.gguf_run import RunSetup
 from calc.models import ModelSpec, param_counts
 from ui import format as fmt
 from ui import state
+from ui.session_names import session_name, session_spec
 from ui.text import md
 
 KEY = "hf"  # the URL parameter
@@ -29,6 +30,7 @@ TOKEN = "_hf_token"  # noqa: S105 (a session-state key, not a secret): session o
 _MODELS = "_hub_models"  # model name -> hub.HubModel, this session's look-ups
 _SEEN = "_hub_seen"  # the id last acted on (a newly typed id selects its model once)
 _LINK = "_hub_link"  # (hf, model) as the link gave them when the session started
+HUB_TAG = "Hub"  # "<id> (Hub)" in the model picker where a preset has the id's name
 AS_PUBLISHED = "as published"  # the Inference memory page's weight format that uses the checkpoint's bytes
 
 
@@ -66,13 +68,14 @@ def sidebar_input(custom_models: dict[str, ModelSpec]) -> None:
             ref = hub.parse_repo_ref(text)
             st.link_button("Open the model page to accept its licence", f"{hub.settings().endpoint}/{ref.repo_id}")
         return
-    loaded()[found.name] = found
+    name = session_name(found.name, HUB_TAG)  # an id may be a preset's name: the picker lists both
+    loaded()[name] = found
     if found.spec is not None:
-        custom_models[found.name] = found.spec
+        custom_models[name] = session_spec(found.spec, HUB_TAG)
         link_hf, link_model = st.session_state[_LINK]
         # a newly typed id selects its model; the link's own ``model=`` wins for the link's id
         if st.session_state.get(_SEEN) != text and not (text == (link_hf or "").strip() and link_model):
-            st.session_state["model"] = found.name
+            st.session_state["model"] = name
         what = (f"{found.checkpoint.parameters:,} parameters as published" if found.checkpoint
                 else "architecture from its GGUF metadata" if found.snapshot.gguf and found.snapshot.config is None
                 else "no safetensors files: counts from the config only")
@@ -101,7 +104,7 @@ def current_hub_model() -> hub.HubModel | None:
         ref = hub.parse_repo_ref(text)
     except ValueError:
         return None
-    return loaded().get(str(ref))
+    return loaded().get(session_name(str(ref), HUB_TAG))
 
 
 # ----- views ---------------------------------------------------------------------------------------
@@ -211,7 +214,7 @@ def share_note(page: str) -> None:
         return
     st.warning(msg + f" Its config names the Hub id `{ref}`: this link loads that instead.")
     params = {k: str(v) for k, v in st.query_params.to_dict().items()}
-    params.update({KEY: str(ref), "model": str(ref)})
+    params.update({KEY: str(ref), "model": session_name(str(ref), HUB_TAG)})
     st.code(f"/{page}?" + urlencode(params), language=None)
 
 

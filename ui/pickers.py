@@ -16,6 +16,7 @@ from calc.gpus import GPUS, get_gpu
 from calc.models import ModelSpec
 from calc.presets import PRESETS, get_preset, hf_id
 from ui import custom_gpu, hub_model, state, text
+from ui.session_names import session_spec
 
 DEFAULT_MODEL = "Meta-Llama-3-8B"
 DEFAULT_GPU = "H100 SXM"
@@ -32,18 +33,20 @@ def custom_models() -> dict[str, ModelSpec]:
 
 
 def model_names() -> list[str]:
-    return list(PRESETS) + list(custom_models())
+    """Presets, then this session's models (each name once: a preset's name is the preset)."""
+    return list(PRESETS) + [n for n in custom_models() if n not in PRESETS]
 
 
 def model_label(name: str) -> str:
-    """A picker entry: a preset shows its Hugging Face id too, so typing the id finds it."""
-    repo = hf_id(name) if name in PRESETS and name not in custom_models() else ""
+    """A picker entry: a preset shows its Hugging Face id too, so typing the id finds it. Names are unique: a
+    model of this session never takes a preset's name (``ui.session_names``)."""
+    repo = hf_id(name) if name in PRESETS else ""
     return f"{name} · {repo}" if repo else name
 
 
 def spec_for(name: str) -> ModelSpec:
-    """A preset or an uploaded model of this session."""
-    return custom_models()[name] if name in custom_models() else get_preset(name)
+    """A preset or an uploaded model of this session (a preset's name is always the preset)."""
+    return custom_models()[name] if name in custom_models() and name not in PRESETS else get_preset(name)
 
 
 def sidebar() -> None:
@@ -93,8 +96,9 @@ def add_model(spec: ModelSpec, select: bool = True) -> bool:
 
     A session keeps at most ``MAX_SESSION_MODELS`` added models and ``MAX_SESSION_MODEL_BYTES`` of their configs
     (20 uploads used to add 416 MB to the server, issue 20): past either, ``st.error`` says so and nothing is
-    added (returns False).
+    added (returns False). A ``spec`` named like a preset is added as ``"<name> (added)"``.
     """
+    spec = session_spec(spec, "added")
     models = custom_models()
     others = {n: s for n, s in models.items() if n != spec.name}
     used = sum(model_bytes(s) for s in others.values())
