@@ -168,7 +168,8 @@ def _allreduce(config: BenchConfig, backend, cancel: threading.Event) -> None:
     _emit({"event": "progress", "done": 0, "total": 1, "text": f"all-reduce over {config.allreduce_ranks} ranks"})
     try:
         with device_lock(backend.lock_key, cancel=cancel, timeout_s=LOCK_TIMEOUT_S):
-            rows = measure_allreduce(config.allreduce_ranks, sizes, runs=min(config.runs, 20), warmup=config.warmup)
+            rows = measure_allreduce(config.allreduce_ranks, sizes, runs=min(config.runs, 20), warmup=config.warmup,
+                                     time_budget_s=float(config.time_budget_s), cancel=cancel)
     except (ImportError, RuntimeError, OSError, queue.Empty) as exc:  # no torch, a rank that died, a time-out
         raise ValueError(f"all-reduce over {config.allreduce_ranks} ranks failed: {exc}") from None
     for r in rows:

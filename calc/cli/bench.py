@@ -62,7 +62,12 @@ def _run_allreduce(args) -> int:
     from measure.allreduce import measure_allreduce
 
     sizes = tuple(s * 2**20 for s in (args.sizes or (1, 16, 64)))
-    for rec in measure_allreduce(args.allreduce, sizes, runs=min(args.runs, 20), warmup=args.warmup):
+    try:  # past --time-budget its ranks are killed: one line on stderr, exit 2
+        recs = measure_allreduce(args.allreduce, sizes, runs=min(args.runs, 20), warmup=args.warmup,
+                                 time_budget_s=args.time_budget)
+    except (TimeoutError, RuntimeError) as exc:
+        raise ValueError(str(exc)) from None
+    for rec in recs:
         if args.json:
             print(json.dumps({"measure": "all_reduce", **rec}, allow_nan=False), flush=True)
         else:
