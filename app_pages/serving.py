@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from calc.serve import ENGINES, ServeSetup, max_model_len_that_fits, serve_memory
+from calc.serve import ENGINES, ServeSetup, gemm_dtype, max_model_len_that_fits, serve_memory
 from calc.serve_logs import THROUGHPUT_CASES
 from calc.serve_sim import (
     BANDWIDTH_EFFICIENCY,
@@ -122,16 +122,17 @@ if prompt + output > max_len:
     st.stop()
 
 figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 and bandwidth x 0.8")
-flops, bw = gpu.peak("bf16"), gpu.bandwidth_bytes_per_s
+compute = gemm_dtype(wdt, gpu)  # FP8 weights: FP8 GEMMs where the GPU has them
+flops, bw = gpu.peak(compute), gpu.bandwidth_bytes_per_s
 me, be, src = MATMUL_EFFICIENCY, BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
 if figures is not None:
-    if figures["flops_per_s"].get("bf16"):
-        flops, me = figures["flops_per_s"]["bf16"], 1.0
+    if figures["flops_per_s"].get(compute):
+        flops, me = figures["flops_per_s"][compute], 1.0
     if figures["bandwidth_bytes_per_s"]:
         bw, be = figures["bandwidth_bytes_per_s"], 1.0
     src = f"measured on {figures['device']}"
 if not flops or not bw:
-    st.error(f"{gpu.name} has no bf16 peak or bandwidth in the catalog; measure it on the Benchmark page.")
+    st.error(f"{gpu.name} has no {compute} peak or bandwidth in the catalog; measure it on the Benchmark page.")
     st.stop()
 try:
     model = step_model(spec, flops, bw, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, matmul_efficiency=me,

@@ -76,6 +76,33 @@ def vllm_batch_defaults(gpu_memory_bytes: int, gpu_name: str = "") -> tuple[int,
         return 8192, 1024
     return 2048, 256
 
+#: Weight formats an engine multiplies in their own precision (activations quantized on the fly, W8A8 / W4A4) where
+#: the GPU has tensor cores for it: vLLM's ``Fp8LinearMethod`` (``model_executor/layers/quantization/fp8.py``) calls
+#: ``cutlass_scaled_mm`` on compute capability 8.9+ and falls back to the weight-only FP8 Marlin kernel (16-bit
+#: GEMMs) below; TensorRT-LLM and SGLang run FP8 checkpoints' GEMMs in FP8 on Hopper; NVFP4 checkpoints run FP4 GEMMs
+#: on Blackwell. Integer and other 4-bit formats (GPTQ, AWQ, Marlin: W8A16, W4A16) dequantize to 16 bits.
+_LOW_PRECISION_GEMMS = {"fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "nvfp4": "fp4"}
+
+
+def gemm_dtype(weights_dtype: str, gpu) -> str:
+    """The dtype whose peak (``gpu.peak``) bounds a serving engine's matmuls for ``weights_dtype`` weights: FP8 (NVFP4)
+    where the GPU has an FP8 (FP4) peak, else the 16-bit activations' (bf16, or fp16 on GPUs without bf16 such as
+    V100 and T4); fp32 weights multiply in fp32 (PyTorch leaves TF32 off for matmuls by default).
+
+    >>> from calc.gpus import get_gpu
+    >>> gemm_dtype("fp8_e4m3", get_gpu("H100 SXM")), gemm_dtype("fp8_e4m3", get_gpu("A100 SXM 80GB"))
+    ('fp8', 'bf16')
+    >>> gemm_dtype("int4", get_gpu("H100 SXM")), gemm_dtype("bf16", get_gpu("V100 SXM2 32GB"))
+    ('bf16', 'fp16')
+    """
+    low = _LOW_PRECISION_GEMMS.get(weights_dtype)
+    if low is not None and gpu.peak(low):
+        return low
+    if weights_dtype == "fp32":
+        return "fp32"
+    return "bf16" if gpu.peak("bf16") or not gpu.peak("fp16") else "fp16"
+
+
 SGLANG_SRC = "sgl-project/sglang python/sglang/srt/server_args.py (ServerArgs.__post_init__, v0.5 series)"
 TRTLLM_SRC = "NVIDIA/TensorRT-LLM tensorrt_llm/llmapi/llm_args.py (KvCacheConfig, BaseLlmArgs)"
 

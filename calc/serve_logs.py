@@ -174,7 +174,6 @@ class ThroughputCase:
     tp: int = 1
     weights_dtype: str = "bf16"
     kv_dtype: str = "bf16"
-    compute: str = "bf16"
     miss: str = ""
 
 
@@ -232,7 +231,7 @@ TRTLLM_MISSES = {k: (f"{kind}: ours over-predicts by more than 30 %; the publica
                  for k, (kind, me, be) in _TRT_MISSES.items()}
 TRTLLM_CASES = tuple(
     ThroughputCase(TRTLLM_PERF, model, gpu, p, o, _TRT_REQUESTS[(p, o)], None, tps, max_model_len=p + o,
-                   engine="trtllm", tp=tp, weights_dtype="fp8_e4m3", kv_dtype="fp8_e4m3", compute="fp8",
+                   engine="trtllm", tp=tp, weights_dtype="fp8_e4m3", kv_dtype="fp8_e4m3",
                    note="TensorRT-LLM, FP8", miss=TRTLLM_MISSES.get((model, gpu, p, o), ""))
     for (model, gpu, tp), row in _TRT_TABLE.items() for (p, o), tps in zip(_TRT_REQUESTS, row, strict=True))
 THROUGHPUT_CASES = VLLM_BENCH_CASES + TRTLLM_CASES
@@ -243,9 +242,9 @@ def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None =
     """Our output tokens/s for ``case``: a client keeping ``concurrency`` requests in flight is a server admitting
     at most that many (max_num_seqs) with every request queued at t = 0; KV capacity and batch defaults as the
     case's engine gives them on that GPU (calc/serve.py ENGINES); efficiencies default to calc/serve_sim.py's
-    typical figures, on the datasheet peak of the case's compute dtype."""
+    typical figures, on the datasheet peak of the weights' GEMM precision (``calc.serve.gemm_dtype``: FP8 here)."""
     from calc.gpus import get_gpu
-    from calc.serve import get_engine
+    from calc.serve import gemm_dtype, get_engine
     from calc.serve_sim import BANDWIDTH_EFFICIENCY, MATMUL_EFFICIENCY, poisson_workload, simulate, step_model
 
     gpu = get_gpu(case.gpu)
@@ -257,7 +256,7 @@ def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None =
                                         gpu_memory_utilization=engine.fraction(gpu.memory_bytes, case.tp),
                                         block_size=engine.block_size, weights_dtype=case.weights_dtype,
                                         kv_dtype=case.kv_dtype))
-    model = step_model(spec, gpu.peak(case.compute), gpu.bandwidth_bytes_per_s, tp=case.tp,
+    model = step_model(spec, gpu.peak(gemm_dtype(case.weights_dtype, gpu)), gpu.bandwidth_bytes_per_s, tp=case.tp,
                        weights_dtype=case.weights_dtype, kv_dtype=case.kv_dtype,
                        matmul_efficiency=matmul_efficiency or MATMUL_EFFICIENCY,
                        bandwidth_efficiency=bandwidth_efficiency or BANDWIDTH_EFFICIENCY)

@@ -62,7 +62,8 @@ def add_parser(sub) -> None:
     r.add_argument("--slo-ttft", type=float_range(1e-6, 1e5, "s"), default=None, help="p99 time to first token")
     r.add_argument("--slo-tpot", type=float_range(1e-6, 1e3, "s"), default=None, help="p99 time per output token")
     r.add_argument("--tflops", type=float_range(0.001, 1e8, "TFLOP/s"), default=None,
-                   help="matmul TFLOP/s (default: the GPU's bf16 peak x --matmul-efficiency)")
+                   help="matmul TFLOP/s (default: the GPU's peak x --matmul-efficiency, in the weights' GEMM precision: "
+                        "FP8 for FP8 weights on GPUs with FP8 tensor cores, else bf16; calc.serve.gemm_dtype)")
     r.add_argument("--bandwidth-gbs", type=float_range(0.001, 1e8, "GB/s"), default=None,
                    help="memory GB/s (default: the datasheet x --bandwidth-efficiency)")
     r.add_argument("--matmul-efficiency", type=float_range(0.01, 1), default=None, help="share of the peak (0.6)")
@@ -80,7 +81,7 @@ def _gib(v):
 def run(args) -> int:
     from calc.serve import ServeSetup, get_engine, serve_memory
 
-    checkpoint_bytes = None
+    checkpoint_bytes = checkpoint = None
     if args.hf is not None:
         found = hub_model_from_args(args)
         if found.spec is None:
@@ -88,6 +89,7 @@ def run(args) -> int:
         spec = found.spec
         if args.weights_dtype is None and found.checkpoint is not None:
             checkpoint_bytes = int(found.checkpoint.bytes)
+            checkpoint = found.checkpoint
     else:
         spec = model_from_args(args)
     gpu = gpu_from_args(args, default="H100 SXM")
@@ -120,7 +122,7 @@ def run(args) -> int:
            "blocks_per_request": m.blocks_per_request, "request_kv_bytes": m.request_kv_bytes, "max_num_seqs": setup.max_num_seqs,
            "max_num_batched_tokens": setup.max_num_batched_tokens, "notes": m.notes}
     if args.rate is not None or args.target_rate is not None:
-        out.update(_load(args, spec, gpu, setup, m, replicas))
+        out.update(_load(args, spec, gpu, setup, m, replicas, _stored_dtype(setup.weights_dtype, checkpoint)))
     if args.json:
         emit_json(out)
         return 0
@@ -150,8 +152,19 @@ def run(args) -> int:
     return 0
 
 
-def _load(args, spec, gpu, setup, m, replicas: int) -> dict:
+def _stored_dtype(weights_dtype: str, checkpoint) -> str:
+    """The weights' format: ``weights_dtype``, or FP8 when most of an ``--hf`` checkpoint's parameters are stored in
+    an FP8 type (safetensors ``F8_E4M3`` / ``F8_E5M2``)."""
+    if checkpoint is not None:
+        fp8 = sum(v.parameters for k, v in checkpoint.by_dtype.items() if k.upper().startswith("F8"))
+        if 2 * fp8 > checkpoint.parameters:
+            return "fp8_e4m3"
+    return weights_dtype
+
+
+def _load(args, spec, gpu, setup, m, replicas: int, stored: str) -> dict:
     """The simulation's figures (calc/serve_sim.py) for --rate and --target-rate."""
+    from calc.serve import gemm_dtype
     from calc.serve_sim import (
         BANDWIDTH_EFFICIENCY,
         MATMUL_EFFICIENCY,
@@ -169,17 +182,20 @@ def _load(args, spec, gpu, setup, m, replicas: int) -> dict:
     if args.prompt_tokens + args.output_tokens > setup.max_model_len:
         raise ValueError(f"--prompt-tokens + --output-tokens ({args.prompt_tokens + args.output_tokens:,}) exceed "
                          f"--max-model-len {setup.max_model_len:,}")
-    flops = args.tflops * 1e12 if args.tflops else gpu.peak("bf16")
+    compute = gemm_dtype(stored, gpu)
+    flops = args.tflops * 1e12 if args.tflops else gpu.peak(compute)
     bw = args.bandwidth_gbs * 1e9 if args.bandwidth_gbs else gpu.bandwidth_bytes_per_s
     if not flops or not bw:
-        raise ValueError(f"{gpu.name} lacks a bf16 peak or a bandwidth in the catalog: pass --tflops and --bandwidth-gbs")
+        raise ValueError(f"{gpu.name} lacks a {compute} peak or a bandwidth in the catalog: pass --tflops and "
+                         "--bandwidth-gbs")
     me = args.matmul_efficiency or (1.0 if args.tflops else MATMUL_EFFICIENCY)
     be = args.bandwidth_efficiency or (1.0 if args.bandwidth_gbs else BANDWIDTH_EFFICIENCY)
-    model = step_model(spec, flops, bw, tp=setup.tp, weights_dtype=setup.weights_dtype, kv_dtype=setup.kv_dtype,
+    model = step_model(spec, flops, bw, tp=setup.tp, weights_dtype=stored, kv_dtype=setup.kv_dtype,
                        matmul_efficiency=me, bandwidth_efficiency=be)
     kw = {"max_num_seqs": setup.max_num_seqs, "max_num_batched_tokens": setup.max_num_batched_tokens,
           "kv_capacity_tokens": m.kv_cache_tokens}
-    out: dict = {"matmul_flops_per_s": flops * me, "bandwidth_bytes_per_s": bw * be}
+    out: dict = {"matmul_flops_per_s": flops * me, "matmul_dtype": None if args.tflops else compute,
+                 "bandwidth_bytes_per_s": bw * be}
     if args.rate is not None:
         w = poisson_workload(args.requests, args.rate, args.prompt_tokens, args.output_tokens, args.length_cv)
         long = int((w.prompt_tokens + w.output_tokens).max())
