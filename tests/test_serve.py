@@ -10,6 +10,7 @@ per TP rank (calc/arch layer kinds), the block arithmetic and the concurrency, e
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -210,6 +211,41 @@ def test_decode_stretch_closed_form_matches_step_by_step():
             assert chunked == pytest.approx(sum(m.step_s(n + 2048, n, ctx + j * n) for j in range(50)), rel=1e-9)
             before = sum(m.step_s(n, n, ctx + j * n) for j in range(k - 1))
             assert before < total / 3 * (1 + 1e-9) and total / 3 <= part * (1 + 1e-9)
+
+
+def test_decode_stretch_stops_at_the_step_that_crosses_the_limit():
+    """Any limit: the stretch returns the first step whose end reaches it, summed step by step (compute-bound steps
+    first for 700 sequences of Llama-3-8B on an H100, memory-bound ones once their contexts grow; memory-bound from
+    the start for one sequence), so the closed-form search lands on the same step as walking the steps."""
+    m = _h100_model("Meta-Llama-3-8B")
+    for n, ctx, kmax in ((1, 100, 400), (700, 700 * 20, 400), (700, 700 * 4000, 50), (64, 64 * 3000, 1)):
+        ends = np.cumsum([m.step_s(n, n, ctx + j * n) for j in range(kmax)])
+        for limit in (*(ends[-1] * f for f in (1e-6, 0.01, 0.2, 0.5, 0.77, 0.999, 1.0)), *ends[::37], *(ends[::41] - 1e-12)):
+            k, t = m.decode_stretch(n, ctx, kmax, float(limit))
+            first = int(np.searchsorted(ends, limit * (1 - 1e-12))) + 1
+            assert k in (first, first + 1) and (k == first or ends[first - 1] == pytest.approx(limit, rel=1e-9)), \
+                (n, ctx, limit, k, first)
+            assert t == pytest.approx(ends[k - 1], rel=1e-9)
+
+
+def test_max_rate_brackets_the_slo_boundary():
+    """The rate returned meets the SLOs and the next rate of its bracket (0.03 % of the power of two below it) does
+    not; nor does the next power of two (the search does not stop at a lower bracket). An SLO nothing meets gives
+    0.0; SLOs every rate meets give the search's ceiling, 2^19 requests/s."""
+    from calc.serve_sim import max_rate, meets, poisson_workload, simulate
+
+    m = _h100_model("Llama-3.2-1B")
+
+    def ok(rate, ttft, tpot):
+        return meets(simulate(m, poisson_workload(300, rate, 512, 64), max_num_seqs=64), ttft, tpot)
+
+    for ttft, tpot in ((0.5, 0.02), (None, 0.0015), (0.05, None)):
+        r = max_rate(m, 512, 64, ttft, tpot, requests=300, max_num_seqs=64)
+        p2 = 2.0 ** math.floor(math.log2(r))
+        assert ok(r, ttft, tpot) and ok(p2, ttft, tpot), (ttft, tpot, r)
+        assert not ok(r + p2 / 4096, ttft, tpot) and not ok(2 * p2, ttft, tpot), (ttft, tpot, r)
+    assert max_rate(m, 512, 64, 1e-9, None, requests=50) == 0.0
+    assert max_rate(m, 16, 2, 1e4, 1e3, requests=50) == 2.0 ** 19
 
 
 def test_long_prompts_cost_a_bounded_number_of_events():
