@@ -10,7 +10,7 @@ from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantiz
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup
 from calc.units import GB, GIB
-from ui import charts, hub_model, memo, pickers, results, state, text
+from ui import charts, hub_model, memo, pickers, ptq_cost, results, state, text
 from ui import format as fmt
 from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_bars, type_map
 
@@ -115,6 +115,7 @@ st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 
 st.download_button("Download CSV", memo.cached(("gguf.csv", memo.key_of(rows)), lambda: fmt.csv(table)), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")
+ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
 q4 = ok.get("Q4_K_M")
 results.publish("quantization", {
     "Q4_K_M file size": (q4.file_bytes_estimate if q4 else None, "bytes"),

@@ -224,9 +224,14 @@ METHODS: tuple[Method, ...] = (
            ("tests/test_scaling_papers.py::test_kumar_compute_optimal_precision_is_7_to_8_bits_at_any_budget",
             "tests/test_scaling_papers.py::test_kumar_4_bit_needs_more_than_4x_the_parameters")),
     Method("Scaling laws", "Loss cost of post-training quantization (memory pages)",
-           r"$\delta_{PTQ} = C_T\,D^{\gamma_D} N^{-\gamma_N} e^{-P_{post}/\gamma_{post}}$ added to $L(N, D)$",
-           "Kumar et al. 2024 (sec. 3.1 eq. 2, App. K Table 2)", "calc/scaling_precision.py: ptq_cost",
+           r"$\delta_{PTQ} = C_T\,D^{\gamma_D} N^{-\gamma_N} e^{-P_{post}/\gamma_{post}}$ added to $L(N, D)$; "
+           r"$D_{crit} = (\beta B N^{\gamma_N} e^{P/\gamma_{post}} / (\gamma_D C_T))^{1/(\gamma_D+\beta)}$",
+           "Kumar et al. 2024 (sec. 3.1 eq. 2, App. E.1 eq. 13, App. K Table 2)",
+           "calc/scaling_precision.py: ptq_cost, critical_tokens",
            ("tests/test_scaling_papers.py::test_kumar_ptq_makes_more_pretraining_data_harmful_at_low_bits_only",
+            "tests/test_scaling_papers.py::test_kumar_constants_are_app_k_table_2",
+            "tests/test_scaling_papers.py::test_kumar_critical_data_reads_as_app_e1_and_fig_2_say",
+            "tests/test_scaling_papers.py::test_quantization_page_shows_the_loss_cost_of_each_file_type",
             "tests/test_scaling_papers.py::test_inference_memory_page_shows_the_loss_cost_of_a_weight_format_beside_its_bytes")),
     Method("Hardware", "Matmul throughput",
            r"FLOPs of $(m \times k)(k \times n)$ = $2mnk$; median of timed runs after warm-up, synchronised; "

@@ -21,12 +21,26 @@ P_post bits (weights only, GPTQ) loses
 
     delta_PTQ(N, D, P_post) = C_T (D^gamma_D / N^gamma_N) exp(-P_post / gamma_post)
 
-with App. K Table 2's C_T = 0.0598, gamma_D = 0.5068, gamma_N = 0.3439, gamma_post = 0.5907: it grows with the
-tokens D the model was trained on, falls with its size N, and falls exponentially with the bits kept. ``ptq_loss``
-adds it to L(N, D) at 16 bits, which reproduces the paper's headline (abstract, Fig. 1 left, sec. 3.1): for a fixed
-model, loss after low-bit PTQ has a minimum in D, past which more pretraining data makes the quantized model
-worse. Table 2's offset b belongs to the unified form with quantized training (sec. 5) and is not used here. The
-fit is for integer round-to-grid with GPTQ; fp8 and nf4 are read as 8 and 4 bits, an approximation.
+with N the non-embedding parameters (sec. 2.3: the sweep is "N in [30, 60, 110, 220] million parameters
+(non-embedding)") and D the pretraining tokens. It grows with D, falls with N, and falls exponentially with the bits
+kept. ``ptq_loss`` adds it to L(N, D) at 16 bits, which reproduces the paper's headline (abstract, Fig. 1 left,
+sec. 3.1): for a fixed model, loss after low-bit PTQ has a minimum in D, past which more pretraining data makes the
+quantized model worse. That minimum is App. E.1's critical dataset size (eq. 13, ``critical_tokens``):
+
+    D_crit = (beta B N^gamma_N exp(P_post / gamma_post) / (gamma_D C_T))^(1 / (gamma_D + beta))
+
+Source of every constant in this module, checked against the paper's own text (ICLR 2025 version of arXiv
+2411.04330, Appendix K "Numerical fits", Table 2 "Fitted constants and their values"): A = 4.299e3,
+alpha = 0.4965 (beta tied to alpha, App. K: "we tie alpha = beta"), B = 1.806e4, E = 2.7648, gamma_w = 2.6745,
+n_w = 0.3037, gamma_i = 2.2102, n_i = 1.4072, gamma_kv = 0.9578, n_kv = 2.4185, C_T = 0.0598, gamma_D = 0.5068,
+gamma_N = 0.3439, gamma_post = 0.5907, b = 1.1277. These are the values an earlier revision took from a course page;
+they agree with the paper digit for digit. Table 2 lists b last, after gamma_post, without naming the exponent it
+offsets (App. N calls a fitted offset of the weights' exponential "an exponent bias b"). We leave b out of eq. 2: the
+paper writes eq. 2 and Finding 1 without it, and no printed number tells the two readings apart. Were b the offset of
+eq. 2's exponential, exp(-P/gamma_post + b) would make delta_PTQ e^1.1277 = 3.09x larger and D_crit 0.33x smaller.
+Eq. 8-9's C_w (the robustification term of sec. 5) is not in Table 2, so the unified form with quantized training is
+not implemented. The fit is for integer round-to-grid with GPTQ; fp8 and nf4 are read as 8 and 4 bits, and a GGUF
+file type as its bits per weight (scales included), approximations.
 
 The constants come from small OLMo-style models (30M-220M, up to 26B tokens, Dolma) with integer quantization;
 loss is in nats on Dolma. The paper stresses its trends, not its numbers, carry over (App. K).
@@ -42,7 +56,7 @@ from scipy.optimize import minimize_scalar
 
 from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, check_positive
 
-SOURCE = "Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330), eq. 3-5, App. K Table 2"
+SOURCE = "Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330, ICLR 2025), eq. 3-5, App. K Table 2"
 A, ALPHA, B, BETA, E = 4.299e3, 0.4965, 1.806e4, 0.4965, 2.7648
 #: (gamma, offset n) for weights, activations and KV cache (App. K Table 2).
 PARTS = {"weights": (2.6745, 0.3037), "activations": (2.2102, 1.4072), "kv": (0.9578, 2.4185)}
@@ -139,9 +153,10 @@ def run_loss(params: float, tokens: float, bits: float) -> dict:
             "loss": float(loss(n, d, p)), "flops": float(training_flops(n, d, p))}
 
 
-#: Post-train quantization degradation, eq. 2, App. K Table 2.
+#: Post-train quantization degradation, eq. 2, App. K Table 2 (ICLR 2025 version, checked against the paper's text).
 C_T, GAMMA_D, GAMMA_N, GAMMA_POST = 0.0598, 0.5068, 0.3439, 0.5907
-PTQ_SOURCE = "Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330), sec. 3.1 eq. 2, App. K Table 2"
+PTQ_SOURCE = ("Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330, ICLR 2025), sec. 3.1 eq. 2, "
+              "App. E.1 eq. 13, App. K Table 2")
 
 
 def ptq_degradation(params, tokens, bits):
@@ -161,21 +176,41 @@ def ptq_loss(params, tokens, bits):
     return loss(params, tokens, REFERENCE_BITS) + ptq_degradation(params, tokens, bits)
 
 
+def critical_tokens(params, bits):
+    """App. E.1 eq. 13: the pretraining tokens past which more data raises the loss after PTQ to ``bits``.
+
+    Where dL/dD = -d(delta_PTQ)/dD: beta B D^(-beta-1) = gamma_D C_T N^-gamma_N e^(-P/gamma_post) D^(gamma_D-1).
+    Grows with N and exponentially with the bits ("explodes in P", App. E.1).
+
+    >>> f"{float(critical_tokens(30e6, 3)):.3g}"  # the 30M model of Fig. 2 (left), 3-bit PTQ: inside its 1.5-26B sweep
+    '1.64e+10'
+    """
+    n = np.asarray(params, dtype=float)
+    p = np.asarray(bits, dtype=float)
+    return (BETA * B * n ** GAMMA_N * np.exp(p / GAMMA_POST) / (GAMMA_D * C_T)) ** (1.0 / (GAMMA_D + BETA))
+
+
 @dataclass(frozen=True)
 class PtqCost:
-    params: float
-    tokens: float
+    params: float  # N, non-embedding parameters (the paper's N)
+    tokens: float  # D, pretraining tokens
     bits: float
     loss_before: float  # L(N, D) trained at 16 bits
     degradation: float  # delta_PTQ
     relative: float  # degradation / loss_before
+    critical_tokens: float  # D_crit (eq. 13): past it, more pretraining makes the quantized model worse
+
+    @property
+    def loss_after(self) -> float:
+        return self.loss_before + self.degradation
 
 
 def ptq_cost(params: float, tokens: float, bits: float) -> PtqCost:
-    """The predicted loss cost of serving N params trained on D tokens with weights in ``bits`` (eq. 2)."""
+    """The predicted loss cost of serving N non-embedding params trained on D tokens with weights in ``bits`` (eq. 2),
+    and the critical data size of eq. 13 for that N and ``bits``."""
     n = check_positive("params", params, MAX_PARAMS, lower=1.0)
     d = check_positive("tokens", tokens, MAX_TOKENS, lower=1.0)
     p = _bits("weight precision", bits)
     before = float(loss(n, d, REFERENCE_BITS))
     delta = float(ptq_degradation(n, d, p))
-    return PtqCost(n, d, p, before, delta, delta / before)
+    return PtqCost(n, d, p, before, delta, delta / before, float(critical_tokens(n, p)))

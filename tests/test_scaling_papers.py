@@ -8,6 +8,7 @@ of the fit.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -212,6 +213,90 @@ def test_kumar_ptq_makes_more_pretraining_data_harmful_at_low_bits_only():
         assert np.all(np.diff(scaling_precision.ptq_loss(n, KUMAR_D, 16)) < 0)  # no PTQ: more data always helps
     in_sweep = scaling_precision.ptq_loss(30e6, KUMAR_D, 3)
     assert in_sweep[-1] > in_sweep.min()
+
+
+#: Kumar et al. 2024, ICLR 2025 version of arXiv 2411.04330, Appendix K "Numerical fits", Table 2 "Fitted constants
+#: and their values", transcribed from the paper's text (the row after gamma_N reads gamma_post: eq. 2's last constant).
+KUMAR_TABLE2 = {"A": 4.299e3, "alpha": 0.4965, "B": 1.806e4, "E": 2.7648, "gamma_w": 2.6745, "n_w": 0.3037,
+                "gamma_i": 2.2102, "n_i": 1.4072, "gamma_kv": 0.9578, "n_kv": 2.4185, "C_T": 0.0598,
+                "gamma_D": 0.5068, "gamma_N": 0.3439, "gamma_post": 0.5907, "b": 1.1277}
+
+
+def test_kumar_constants_are_app_k_table_2():
+    sp, t = scaling_precision, KUMAR_TABLE2
+    assert (sp.A, sp.ALPHA, sp.B, sp.BETA, sp.E) == (t["A"], t["alpha"], t["B"], t["alpha"], t["E"])  # alpha = beta
+    assert sp.PARTS == {"weights": (t["gamma_w"], t["n_w"]), "activations": (t["gamma_i"], t["n_i"]),
+                        "kv": (t["gamma_kv"], t["n_kv"])}
+    assert (sp.C_T, sp.GAMMA_D, sp.GAMMA_N, sp.GAMMA_POST) == (t["C_T"], t["gamma_D"], t["gamma_N"], t["gamma_post"])
+
+
+@pytest.mark.parametrize("n", KUMAR_N)
+@pytest.mark.parametrize("bits", (3, 4, 5, 6, 8))
+def test_kumar_critical_data_is_where_the_post_quantization_loss_turns_up(n, bits):
+    """App. E.1 eq. 13 (the paper's closed form for the data past which PTQ makes more pretraining harmful) equals the
+    minimum over D of our L(N, D) + delta_PTQ, found numerically."""
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(lambda ln_d: float(scaling_precision.ptq_loss(n, math.exp(ln_d), bits)),
+                          bounds=(math.log(1e8), math.log(1e17)), method="bounded", options={"xatol": 1e-9})
+    assert float(scaling_precision.critical_tokens(n, bits)) == pytest.approx(math.exp(res.x), rel=1e-4)
+
+
+def test_kumar_critical_data_reads_as_app_e1_and_fig_2_say():
+    """App. E.1: D_crit "explodes in P, so that a truly unreasonable amount of data is required for longer pretraining
+    to be harmful at commonly used precisions (eg. 8-bit). However, we find that on overtrained models D/N >> 10^3,
+    these overtraining-degradation effects become nontrivial around 5-bits, and dominant below that." Over the paper's
+    sweep of N: at 8 bits D_crit / N is over 100x Llama-3-8B's D/N of about 2000 (sec. 2.2); the precision at which
+    D_crit / N = 10^4 (over-trained, 10x past 10^3) lies between 4 and 6 bits; at 4 bits D_crit / N is under 10^4.
+    (With Table 2's b as an offset of eq. 2's exponent, the 220M model's 10^4 crossing would sit at 6.2 bits.)
+    Fig. 2: only the leftmost model (30M, the highest D/N) has a post-PTQ loss that rises inside the 1.5-26B sweep:
+    at 3 bits its D_crit is inside the sweep and the 220M model's is past it."""
+    for n in KUMAR_N:
+        assert float(scaling_precision.critical_tokens(n, 8)) / n > 100 * 2000
+        bits = np.linspace(3, 8, 5001)
+        crossing = bits[np.argmax(scaling_precision.critical_tokens(n, bits) / n > 1e4)]
+        assert 4 < crossing < 6, (n, crossing)
+        assert float(scaling_precision.critical_tokens(n, 4)) / n < 1e4
+    assert 1.5e9 < float(scaling_precision.critical_tokens(30e6, 3)) < 26e9 < float(
+        scaling_precision.critical_tokens(220e6, 3))
+
+
+def test_cli_ptq_block_carries_the_critical_data(capsys):
+    r = _json(capsys, "--params", "1e8", "--tokens", "1e10", "--precision-bits", "4")["post_training_quantization"]
+    assert r["critical_tokens"] == pytest.approx(float(scaling_precision.critical_tokens(1e8, 4)))
+    assert r["relative"] == pytest.approx(r["degradation"] / r["loss_before"])
+
+
+def test_quantization_page_shows_the_loss_cost_of_each_file_type(capsys):
+    """Issue 19 item 4 on the Quantization page: Llama-2-7B (2T pretraining tokens, Touvron et al. 2023) at each
+    file type's bits per weight. N is the paper's non-embedding count: 6,738,415,616 published total (REFERENCE.md)
+    less the 32000 x 4096 token embeddings and the untied 32000 x 4096 head. The page's numbers equal the CLI's
+    ``post_training_quantization`` block for the same N, D and bits, and bf16/f16/f32 (unquantized) have no row."""
+    from tests.test_scaling import run_page
+
+    at, _ = run_page("app_pages/quantization.py", {"model": "Llama-2-7B", "gpu": "RTX 4090", "gptqd": "2.0"})
+    assert not at.error, [e.value for e in at.error]
+    frames = [d.value for d in at.dataframe if "loss cost (nats)" in d.value.columns]
+    assert len(frames) == 1
+    table = frames[0].set_index("file type")
+    n = 6_738_415_616 - 2 * 32000 * 4096
+    assert not {"F16", "BF16", "F32"} & set(table.index) and {"Q4_K_M", "Q8_0", "IQ2_XXS"} <= set(table.index)
+    bpw = at.dataframe[0].value.set_index("file type").loc["Q4_K_M", "bits/weight"]  # the GGUF table's own column
+    row = table.loc["Q4_K_M"]
+    assert row["bits/weight"] == bpw
+    capsys.readouterr()
+    cli = _json(capsys, "--params", str(n), "--tokens", "2e12", "--precision-bits", repr(float(bpw)))
+    cli = cli["post_training_quantization"]
+    assert row["loss cost (nats)"] == pytest.approx(cli["degradation"], rel=1e-12)
+    assert row["loss after"] == pytest.approx(cli["loss_after"], rel=1e-12)
+    assert row["more data hurts past (tokens)"] == pytest.approx(cli["critical_tokens"], rel=1e-12)
+    want = scaling_precision.ptq_cost(n, 2e12, float(bpw))
+    assert row["loss cost (nats)"] == pytest.approx(want.degradation, rel=1e-12)
+    # fewer bits, larger cost: IQ2_XXS (2.06 bpw) costs more than Q4_K_M, which costs more than Q8_0
+    assert table.loc["IQ2_XXS", "loss cost (nats)"] > row["loss cost (nats)"] > table.loc["Q8_0", "loss cost (nats)"]
+    caption = [c.value for c in at.caption if "predicted loss +" in c.value]
+    assert len(caption) == 1 and f"+{want.degradation:.4f} nats" in caption[0]
+    assert any(f"--params {n:.6g} --tokens 2e+12" in m.value for m in at.markdown)
 
 
 def test_kumar_ptq_cost_names_bad_input():

@@ -17,7 +17,9 @@ Every ``--json`` result carries ``params_low``, ``params_high``, ``tokens_low``,
 ``saving_high``) and ``overtraining`` block (``loss_low``, ``loss_high``) carry theirs too. Chinchilla's approaches
 carry Table 2's published intervals of the exponents (``a_low``, ``a_high``, ``b_low``, ``b_high``).
 ``--params N --tokens D --precision-bits B`` also gives ``post_training_quantization``: the loss a 16-bit-trained model
-loses when its weights are quantized to B bits afterwards (Kumar et al. 2024 sec. 3.1 eq. 2).
+loses when its weights are quantized to B bits afterwards (Kumar et al. 2024 sec. 3.1 eq. 2; N counts non-embedding
+parameters, as the paper's), and ``critical_tokens``, the D past which more pretraining makes the quantized model worse
+(App. E.1 eq. 13). The Quantization page's loss-cost table prints this command for its model.
 """
 
 from __future__ import annotations
@@ -197,7 +199,8 @@ def _precision(args, flops) -> dict:
         return {**base, **scaling_precision.run_loss(args.params, args.tokens, args.precision_bits),
                 "post_training_quantization": {  # trained in 16 bits, weights quantized afterwards (sec. 3.1 eq. 2)
                     "bits": pc.bits, "loss_before": pc.loss_before, "degradation": pc.degradation,
-                    "loss_after": pc.loss_before + pc.degradation, "source": scaling_precision.PTQ_SOURCE}}
+                    "relative": pc.relative, "loss_after": pc.loss_after, "critical_tokens": pc.critical_tokens,
+                    "source": scaling_precision.PTQ_SOURCE}}
     if flops is None:
         raise ValueError("--fit kumar needs --compute C, or --params N --tokens D --precision-bits B")
     o = scaling_precision.optimum(flops, args.precision_bits)
@@ -284,4 +287,9 @@ def _print_special(r: dict) -> None:
         else:
             text = f"{v:g}"
         rows.append({"quantity": key.replace("_", " "), "value": text})
+    ptq = r.get("post_training_quantization")
+    if ptq is not None:  # trained in bf16, weights quantized to the same bits afterwards (eq. 2, eq. 13)
+        rows += [{"quantity": "PTQ loss cost (bf16 -> bits)", "value": f"+{ptq['degradation']:.4f} ({ptq['relative']:.2%})"},
+                 {"quantity": "PTQ loss after", "value": f"{ptq['loss_after']:.4f}"},
+                 {"quantity": "PTQ: more data hurts past", "value": format_count(ptq["critical_tokens"]) + " tokens"}]
     print_table(rows)
