@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 from calc.kvcache import kv_cache_bytes, state_bytes
 from calc.memory import InferenceSetup, inference_memory
 from calc.models import ModelSpec
-from tests.test_pages import ROOT, TIMEOUT
+from tests.apptest_helpers import open_page
+from tests.test_pages import TIMEOUT
 
 DATA = Path(__file__).parent / "data" / "arch"
 INFER = "app_pages/inference_memory.py"
@@ -23,15 +24,8 @@ def spec(name: str) -> ModelSpec:
 
 
 def run_with(path: str, model: ModelSpec, query: dict) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.session_state["custom_models"] = {model.name: model}
-    at.query_params["model"] = model.name
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(path)
-    at.run()
-    return at
+    return open_page(path, {"model": model.name, **query}, session={"custom_models": {model.name: model}},
+                     timeout_s=TIMEOUT)
 
 
 def test_inference_page_shows_recurrent_state_of_qwen3_next():

@@ -470,14 +470,9 @@ def test_cli_bench_bad_input(capsys, args, msg):
 
 # ----- the Benchmark page --------------------------------------------------------------------
 def _bench_page(query: dict):
-    from streamlit.testing.v1 import AppTest
+    from tests.apptest_helpers import open_page
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/benchmark.py")
-    at.run()
+    at = open_page("app_pages/benchmark.py", query, timeout_s=90)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

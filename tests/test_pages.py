@@ -5,22 +5,14 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.apptest_helpers import open_page
 from ui.nav import PAGES
 
 TIMEOUT = 60
 
 
 def run_page(path: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    if query:
-        for k, v in query.items():
-            at.query_params[k] = v
-    at.run()
-    if path != PAGES[0].path:
-        at.switch_page(path)
-        at.run()
-    return at
+    return open_page(path, query, timeout_s=TIMEOUT)
 
 
 @pytest.mark.parametrize("info", PAGES, ids=[p.url_path or "home" for p in PAGES])

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from calc.presets import PRESETS
 from hub.client import clear_cache
-from tests.conftest import ROOT
+from tests.apptest_helpers import open_page
 from tests.hub_fake import FakeHub, FakeRepo, sparse_safetensors
 from ui.hub_model import KEY
 
@@ -61,11 +61,7 @@ def total_parameters(at: AppTest) -> str:
 
 def test_hub_id_named_like_a_preset_keeps_both_in_the_picker(hub_with_preset_name):
     assert PRESET in PRESETS
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    at.query_params["model"] = PRESET
-    at.run()
-    at.switch_page("app_pages/models.py")
-    at.run()
+    at = open_page("app_pages/models.py", {"model": PRESET}, timeout_s=90)
     assert total_parameters(at) == "6.74 B"  # Llama 2 7B: 6,738,415,616 parameters (its model card)
     at.sidebar.text_input(key=KEY).input(PRESET).run()
     assert not at.exception, [e.value for e in at.exception]

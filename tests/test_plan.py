@@ -215,19 +215,14 @@ def test_cli_bad_input_one_line_exit_2(argv, needle):
 
 def test_page_pinned_published_layout_shows_the_tests_number():
     """The Cluster planner page with Llama 3's 8,192-GPU layout pinned shows the TFLOP/s the test computes."""
-    from streamlit.testing.v1 import AppTest
+    from tests.apptest_helpers import open_page
 
     run = next(r for r in REPORTED_RUNS if r.name.startswith("Llama 3") and r.gpus == 8192)
     expected, _ = run.predict()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     query = {"model": "Llama-3.1-405B", "gpu": "H100 SXM", "plgpus": "8192", "plseq": "8192",
              "plgbt": repr(2048 * 8192 / 1e6), "pltok": "0.0", "pltp": "8", "plpp": "16", "plcp": "1", "plvpp": "8",
              "plmicro": "1", "plrc": "none", "plzero": "1"}
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/planner.py")
-    at.run()
+    at = open_page("app_pages/planner.py", query, timeout_s=120)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.warning  # calc.memory puts this layout above 80 GB (activations of 16 micro-batches in flight)
     shown = at.dataframe[0].value
@@ -239,19 +234,14 @@ def test_page_pinned_published_layout_shows_the_tests_number():
 def test_compute_page_takes_its_mfu_from_the_planner():
     """The Compute page's 'MFU from the cluster planner' toggle: its GPU-hours are the model FLOPs at the MFU of
     calc.plan.search's fastest layout for the same model, GPU, GPU count, sequence and batch (issue 15 item 3)."""
-    from streamlit.testing.v1 import AppTest
-
     from calc.compute import training_flops_6nd
+    from tests.apptest_helpers import open_page
 
     spec = get_preset("Meta-Llama-3-8B")
     best = search(spec, Cluster(H100, 64), Job(8192, 512 * 8192), top=1)[0]
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for k, v in {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "cmfupl": "1", "cg": "64", "cs": "8192",
-                 "cplgbt": repr(512 * 8192 / 1e6), "cd": "1000.0", "cp": "2.0"}.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/compute.py")
-    at.run()
+    at = open_page("app_pages/compute.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "cmfupl": "1", "cg": "64",
+                                            "cs": "8192", "cplgbt": repr(512 * 8192 / 1e6), "cd": "1000.0",
+                                            "cp": "2.0"}, timeout_s=120)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert not [n for n in at.number_input if n.key == "cmfu"]  # no typed MFU while the planner supplies it
     active = float(param_counts(spec).active)
@@ -263,15 +253,11 @@ def test_compute_page_takes_its_mfu_from_the_planner():
 
 def test_page_stack_restricts_the_ranked_layouts():
     """The page's 'Training stack' select (?plstack=) ranks only what that stack supported: Composer FSDP, tp = pp = 1."""
-    from streamlit.testing.v1 import AppTest
+    from tests.apptest_helpers import open_page
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for k, v in {"model": "Meta-Llama-3-8B", "gpu": "A100 SXM 80GB", "plgpus": "64", "plseq": "8192",
-                 "plgbt": repr(64 * 8192 / 1e6), "plstack": "composer-fsdp-2023", "pltop": "5"}.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/planner.py")
-    at.run()
+    at = open_page("app_pages/planner.py", {"model": "Meta-Llama-3-8B", "gpu": "A100 SXM 80GB", "plgpus": "64",
+                                            "plseq": "8192", "plgbt": repr(64 * 8192 / 1e6),
+                                            "plstack": "composer-fsdp-2023", "pltop": "5"}, timeout_s=120)
     assert not at.exception and not at.error, [e.value for e in at.error]
     shown = at.dataframe[0].value
     assert len(shown) == 5 and set(shown["tp"]) == {1} and set(shown["pp"]) == {1}

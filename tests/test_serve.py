@@ -339,16 +339,9 @@ def test_mamba_hybrid_attention_block_grows_to_the_state_page():
 
 # ----- the Serving planner page (app_pages/serving.py) -------------------------------------------------------------
 def _serving_page(query: dict):
-    from streamlit.testing.v1 import AppTest
+    from tests.apptest_helpers import open_page
 
-    from tests.test_pages import TIMEOUT
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page("app_pages/serving.py")
-    at.run()
+    at = open_page("app_pages/serving.py", query)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
