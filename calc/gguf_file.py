@@ -17,7 +17,10 @@ works on any binary file object (an upload's ``BytesIO``) or a path; it never ma
 ``spec_from_gguf`` turns the metadata into a ``ModelSpec`` directly (not through
 ``from_hf_config``): GGUF keys are ``{arch}.block_count``, ``{arch}.embedding_length``, ... as
 ``gguf-py/gguf/constants.py`` ``Keys`` names them, and the tensor list settles what the keys leave
-open (tied output head, biases, which layers are MoE).
+open (tied output head, biases, which layers are MoE). The architectures of ``calc/gguf_config.py`` (Llama 4,
+gpt-oss, Qwen3-MoE, Qwen3-Next, Gemma 3, OLMo 2, Mamba, Mamba-2, Jamba, Falcon-H1) go the other way round: their
+metadata is turned back into the transformers config the converter read, which ``ModelSpec.from_hf_config``
+and the ``calc/arch`` family table read as they read a ``config.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from math import prod
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from calc.files import open_regular
+from calc.gguf_config import GGUF_ARCHS, config_from_gguf
 from calc.models import MAX_DIM, MAX_EXPERTS, MAX_LAYERS, ModelSpec
 
 MAGIC = b"GGUF"
@@ -302,7 +306,7 @@ def read_gguf(source, file_bytes: int | None = None) -> GGUFHeader:
 
 # ----- metadata -> ModelSpec -------------------------------------------------------------------
 _ARCHES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
-           "qwen3moe": "Qwen3MoeForCausalLM", "gemma2": "Gemma2ForCausalLM", "phi3": "Phi3ForCausalLM",
+           "gemma2": "Gemma2ForCausalLM", "phi3": "Phi3ForCausalLM",
            "gpt2": "GPT2LMHeadModel", "deepseek2": "DeepseekV3ForCausalLM"}
 
 
@@ -326,18 +330,22 @@ def spec_from_gguf(header: GGUFHeader, name: str | None = None) -> ModelSpec:
     ``token_embd.weight``'s second dimension. Tied head: no ``output.weight`` tensor.
     """
     arch = header.architecture
-    if arch not in _ARCHES:
-        raise ValueError(f"GGUF architecture {arch!r:.40} is not supported; supported: {', '.join(_ARCHES)}")
+    if arch not in _ARCHES and arch not in GGUF_ARCHS:
+        raise ValueError(f"GGUF architecture {arch!r:.40} is not supported; supported: "
+                         f"{', '.join(sorted({*_ARCHES, *GGUF_ARCHS}))}")
     meta, p = header.metadata, arch + "."
     shapes = {t.name: t.shape for t in header.tensors}
-    h = _key_int(meta, p + "embedding_length")
-    L = _key_int(meta, p + "block_count", hi=MAX_LAYERS)
-    heads = _key_int(meta, p + "attention.head_count")
-    kv = _key_int(meta, p + "attention.head_count_kv", heads)
     vocab = meta.get(p + "vocab_size")
     if vocab is None:
         tokens = meta.get("tokenizer.ggml.tokens")
         vocab = tokens.length if isinstance(tokens, ArrayValue) else shapes.get("token_embd.weight", (0, None))[1]
+    label = name or str(meta.get("general.name") or arch)[:80]
+    if arch in GGUF_ARCHS:  # declarative: metadata -> transformers config -> the calc/arch family table
+        return _spec_from_config(header, arch, vocab, label)
+    h = _key_int(meta, p + "embedding_length")
+    L = _key_int(meta, p + "block_count", hi=MAX_LAYERS)
+    heads = _key_int(meta, p + "attention.head_count")
+    kv = _key_int(meta, p + "attention.head_count_kv", heads)
     experts = _key_int(meta, p + "expert_count", 0, lo=0, hi=MAX_EXPERTS)
     kw = dict(
         architecture=_ARCHES[arch], hidden_size=h, num_layers=L, num_heads=heads, num_kv_heads=kv,
@@ -354,7 +362,7 @@ def spec_from_gguf(header: GGUFHeader, name: str | None = None) -> ModelSpec:
                   moe_layers=tuple(f"blk.{i}.ffn_gate_inp.weight" in shapes for i in range(L)))
         if arch == "llama":
             kw["architecture"] = "MixtralForCausalLM"
-    if arch == "qwen3" or arch == "qwen3moe":
+    if arch == "qwen3":
         kw["qk_norm"] = True
     elif arch == "gemma2":
         kw.update(norms_per_layer=4, tie_embeddings=True, activation="gelu_pytorch_tanh",
@@ -375,5 +383,29 @@ def spec_from_gguf(header: GGUFHeader, name: str | None = None) -> ModelSpec:
         kw["head_dim"] = kw["qk_nope_head_dim"] + rope
     if heads % kw["num_kv_heads"]:
         raise ValueError(f"GGUF head_count ({heads}) must be a multiple of head_count_kv ({kw['num_kv_heads']})")
-    label = name or str(meta.get("general.name") or arch)[:80]
     return ModelSpec(name=label, source="GGUF header", **kw)
+
+
+def _spec_from_config(header: GGUFHeader, arch: str, vocab, label: str) -> ModelSpec:
+    """``calc/gguf_config.py``: the metadata as the transformers config it was converted from."""
+    meta, p = header.metadata, arch + "."
+
+    def read(key: str):
+        if key == "vocab_size":
+            return _key_int({p + "vocab_size": vocab}, p + "vocab_size")  # else the tokens, else token_embd
+        value = meta.get(p + key)
+        if value is None:
+            return None
+        if isinstance(value, ArrayValue):  # per layer (Jamba's head_count_kv): the whole list, each checked
+            if value.length != len(value.head):
+                raise ValueError(f"GGUF key {p + key!r} holds {value.length:,} values; at most {KEEP_NUMBERS:,} "
+                                 "per-layer values are read")
+            items = [_key_int({p + key: v}, p + key, lo=0, hi=2**31) for v in value.head]
+            return items[0] if len(set(items)) == 1 else items
+        return _key_int(meta, p + key, lo=0, hi=2**31)
+
+    cfg = config_from_gguf(arch, meta, {t.name for t in header.tensors}, read)
+    try:
+        return ModelSpec.from_hf_config(cfg, name=label, source="GGUF header")
+    except ValueError as exc:
+        raise ValueError(f"GGUF {arch} metadata: {exc}") from None
