@@ -296,7 +296,8 @@ def test_quantization_page_shows_the_loss_cost_of_each_file_type(capsys):
     assert table.loc["IQ2_XXS", "loss cost (nats)"] > row["loss cost (nats)"] > table.loc["Q8_0", "loss cost (nats)"]
     caption = [c.value for c in at.caption if "predicted loss +" in c.value]
     assert len(caption) == 1 and f"+{want.degradation:.4f} nats" in caption[0]
-    assert any(f"--params {n:.6g} --tokens 2e+12" in m.value for m in at.markdown)
+    assert any(f"--params {n} --tokens 2e+12 --precision-bits {float(bpw):.10g} --json" in m.value
+               for m in at.markdown)
 
 
 def test_kumar_ptq_cost_names_bad_input():

@@ -21,7 +21,7 @@ def paper_params(spec) -> int:
 
 def cli_command(params: float, tokens: float, bits: float) -> str:
     """The ``python -m calc scaling`` call whose ``post_training_quantization`` block gives the same numbers."""
-    return f"python -m calc scaling --params {params:.6g} --tokens {tokens:.6g} --precision-bits {bits:.6g} --json"
+    return f"python -m calc scaling --params {params:.0f} --tokens {tokens:.10g} --precision-bits {bits:.10g} --json"
 
 
 def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: str = "gptqd") -> None:
