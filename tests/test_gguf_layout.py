@@ -224,3 +224,35 @@ def test_a_real_gguf_file_written_by_the_gguf_package(tmp_path, spec, ftype):
     theirs = {t.name: (t.shape, t.type, t.bytes) for t in h.tensors}
     assert theirs == {t.name: (t.shape, t.type, t.bytes) for t in q.tensors}
     assert path.stat().st_size - h.header_bytes == q.file_bytes_estimate - q.header_bytes_estimate
+
+
+#: bartowski/ai21labs_AI21-Jamba-Mini-1.7-GGUF, "Download a file" table of its README (llama.cpp b5856, imatrix):
+#: file sizes in GB (1e9 B, two decimals). Jamba Mini 1.7 has Jamba-v0.1's shape (hidden 4096, 32 layers, attention
+#: every 8th from 4, 16 experts every 2nd layer from 1, vocabulary 65,536): its bf16 file, 103.16 GB, is this preset's
+#: 51.57 B parameters in two bytes each.
+JAMBA_MINI_PUBLISHED_GB = {
+    "BF16": 103.16, "Q8_0": 54.81, "Q6_K": 42.33, "Q5_K_M": 36.58, "Q5_K_S": 35.52, "Q4_1": 32.32, "Q4_K_M": 31.18,
+    "IQ4_NL": 29.12, "IQ4_XS": 27.52, "Q3_K_S": 22.32, "IQ3_XS": 21.19,
+}
+#: The rest of that table, not reproduced yet: (published GB, ours - published GB at llama.cpp 007dbbf3's rules).
+#: The published Q4_0 and Q4_K_S are 0.36 / 0.72 GB larger than our mix, Q3_K_L / Q3_K_M 1.95 / 1.10 GB smaller (1.9 GB
+#: is all sixteen ffn_down_exps one k-quant step), IQ3_M 0.76 GB larger, the IQ2 / IQ3_XXS / Q2_K files 0.4-1.1 GB
+#: smaller: b5856's mix for a 16-expert hybrid differs from the rules modelled here in ways totals cannot pin down.
+JAMBA_MINI_NOT_REPRODUCED = {
+    "Q4_K_S": 30.07, "Q4_0": 29.59, "Q3_K_L": 24.48, "Q3_K_M": 23.45, "IQ3_M": 23.33, "IQ3_XXS": 20.24,
+    "Q2_K": 17.98, "IQ2_M": 16.24, "IQ2_S": 14.41, "IQ2_XS": 14.34, "IQ2_XXS": 12.48,
+}
+
+
+@pytest.mark.parametrize("ftype", [*JAMBA_MINI_PUBLISHED_GB, *(
+    pytest.param(f, marks=pytest.mark.xfail(strict=True, reason="llama.cpp b5856's mix differs (see the table)"))
+    for f in JAMBA_MINI_NOT_REPRODUCED)])
+def test_jamba_mini_published_file_sizes(ftype):
+    """Our predicted file (tensors typed by llama-quantize's rules with an importance matrix, each padded to 32 bytes,
+    plus the header estimate) within 0.03 GB of the published size: the table's own rounding is 0.005 GB and our
+    header estimate (a 65,536-token vocabulary) is a few MB; one expert layer's ffn_down one k-quant step off moves
+    the file by 0.12 GB, a token embedding left in F16 by 0.4 GB."""
+    spec = get_preset("Jamba-v0.1")
+    published = {**JAMBA_MINI_PUBLISHED_GB, **JAMBA_MINI_NOT_REPRODUCED}[ftype]
+    q = quantize_model(spec, ftype, imatrix=True)
+    assert abs(q.file_bytes_estimate / 1e9 - published) < 0.03
