@@ -15,7 +15,7 @@ from calc.serve_sim import (
     replicas_for,
     step_model,
 )
-from ui import charts, measured, memo, pickers, results, state, text
+from ui import charts, measured, memo, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_serving import latency_vs_rate, memory_bar
 
@@ -178,14 +178,15 @@ results.publish("serving", {
 
 st.subheader("Checked against vLLM's own start-up logs")
 log_rows, throughput_rows = memo.serve_log_rows()
-st.dataframe(list(log_rows), width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+# constant tables: converted to Arrow once per process (ui/tables.py); records have no index to show
+st.dataframe(tables.arrow("serving.log_rows", lambda: list(log_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
            "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
            "print nothing before it. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
            "within 5 %).")
 
 st.subheader("Checked against published throughput")
-st.dataframe(list(throughput_rows), width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+st.dataframe(tables.arrow("serving.throughput_rows", lambda: list(throughput_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("Each publication beside our prediction with the default efficiencies (0.6 of the datasheet peak of the "
            "compute dtype, 0.8 of the bandwidth), none of them fitted to these results. vLLM: `vllm bench serve`, fixed "
            "lengths, request rate inf, at most `concurrency` in flight (" + THROUGHPUT_CASES[0].note + "). "

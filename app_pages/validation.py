@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import charts, memo, state
+from ui import charts, memo, state, tables
 from ui import format as fmt
 from ui.figures_engines import peak_parts_table, sharded_strip, sharded_summary, sharded_table
 from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
@@ -57,14 +57,14 @@ if not shown:
 else:
     charts.show(st, charts.cached(("validation.error_strip", *sel), lambda: error_strip(shown)), width="stretch")
     st.subheader("How much to trust each formula")
-    ft = memo.cached(("validation.formula_table", *sel), lambda: formula_table(shown))
+    ft = tables.arrow(("validation.formula_table", *sel), lambda: formula_table(shown))
     st.dataframe(ft, hide_index=True, width="stretch", height=38 + 35 * len(ft),
                  column_config={"worst |error| %": st.column_config.NumberColumn(format="%.2f"),
                                 "median |error| %": st.column_config.NumberColumn(format="%.2f"),
                                 "tolerance %": st.column_config.NumberColumn(format="%g")})
     st.subheader("Every comparison")
     df = memo.cached(("validation.records_table", *sel), lambda: records_table(shown))
-    st.dataframe(df, hide_index=True, width="stretch", height=420,
+    st.dataframe(tables.arrow(("validation.records_table", *sel), lambda: df), hide_index=True, width="stretch", height=420,
                  column_config={"predicted": st.column_config.NumberColumn(format="localized"),
                                 "measured": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
@@ -88,7 +88,8 @@ st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
            + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
            + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
 with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})"):
-    st.dataframe(run["saved_tensors_last_layer"], hide_index=True, width="stretch")
+    st.dataframe(tables.arrow(("validation.saved_tensors", sig, arch, case), lambda: run["saved_tensors_last_layer"]),
+                 hide_index=True, width="stretch")
 
 st.subheader("Real distributed engines: DDP, FSDP2 and DeepSpeed, per rank")
 try:
@@ -115,7 +116,7 @@ if srecords:
                "committed row to 10 %.")
     charts.show(st, charts.cached(("validation.sharded_strip", ssig), lambda: sharded_strip(srecords)), width="stretch")
     sdf = memo.cached(("validation.sharded_table", ssig), lambda: sharded_table(srecords))
-    st.dataframe(sdf, hide_index=True, width="stretch", height=420,
+    st.dataframe(tables.arrow(("validation.sharded_table", ssig), lambda: sdf), hide_index=True, width="stretch", height=420,
                  column_config={"predicted": st.column_config.NumberColumn(format="localized"),
                                 "measured (tracker)": st.column_config.NumberColumn(format="localized"),
                                 "measured (allocator)": st.column_config.NumberColumn(format="localized"),
@@ -124,7 +125,7 @@ if srecords:
     st.download_button("Download CSV", memo.cached(("validation.sharded_csv", ssig, fmt.unit()), lambda: fmt.csv(sdf)),
                        file_name="validation_engines.csv", mime="text/csv")
     with st.expander("What was alive at each peak (rank 0), measured and predicted"):
-        st.dataframe(memo.cached(("validation.peak_parts", ssig), lambda: peak_parts_table(srecords, lambda n: f"{n:,} B")),
+        st.dataframe(tables.arrow(("validation.peak_parts", ssig), lambda: peak_parts_table(srecords, lambda n: f"{n:,} B")),
                      hide_index=True, width="stretch")
     with st.expander("How the engines are run and measured"):
         st.markdown("""
@@ -149,7 +150,7 @@ steps under NCCL against `torch.cuda.max_memory_allocated`.
 st.subheader("On a GPU: a full training step")
 gpu = doc.get("gpu") or []
 if gpu:
-    st.dataframe(memo.cached(("validation.gpu_table", sig), lambda: gpu_table(gpu)), hide_index=True, width="stretch")
+    st.dataframe(tables.arrow(("validation.gpu_table", sig), lambda: gpu_table(gpu)), hide_index=True, width="stretch")
 else:
     st.info("Not measured on a GPU yet. On a CUDA machine, `python -m validate.gpu_step` compares "
             "`torch.cuda.max_memory_allocated` of full training steps with the calculator and writes "
