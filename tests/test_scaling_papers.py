@@ -346,7 +346,10 @@ def test_gadre_band_runs_are_the_release_and_never_the_predicted_ones():
 
 
 def test_gadre_band_file_is_current():
-    np.testing.assert_allclose(scaling_overtrain.stored_bootstrap(), scaling_overtrain.bootstrap(), rtol=1e-6)
+    """The shipped refits are what ``bootstrap()`` computes now. rtol 1e-4, not 1e-6: each refit stops at
+    least_squares' default tolerances, and scipy 1.17 / numpy 2.4 (a fresh install) land up to 1.5e-6 (relative)
+    away from the stored file; a changed run, start or model moves them by percents."""
+    np.testing.assert_allclose(scaling_overtrain.stored_bootstrap(), scaling_overtrain.bootstrap(), rtol=1e-4)
 
 
 def test_gadre_band_covers_the_held_out_runs_and_its_own_point():
