@@ -312,3 +312,48 @@ def test_missing_or_inconsistent_keys_are_named(tmp_path):
     path.write_bytes(raw[:at] + np.array([0, 2, 2, 0], dtype="<u4").tobytes() + raw[at + 16:])  # layers 1, 2
     with pytest.raises(ValueError, match="attention layers \\[1, 2\\]"):
         spec_from_gguf(read_gguf(path))
+
+
+#: preset -> (GGUF arch, the converter's metadata writer) for header-only files of the published configs
+PUBLISHED = {
+    "gpt-oss-20b": ("gpt-oss", _gpt_oss), "gpt-oss-120b": ("gpt-oss", _gpt_oss),
+    "Qwen3-Next-80B-A3B": ("qwen3next", _qwen3next), "Qwen3-235B-A22B": ("qwen3moe", _qwen2moe),
+    "Qwen3-30B-A3B": ("qwen3moe", _qwen2moe), "Gemma-3-1B": ("gemma3", _gemma3), "Gemma-3-27B": ("gemma3", _gemma3),
+    "Llama-4-Scout-17B-16E": ("llama4", _llama4), "Llama-4-Maverick-17B-128E": ("llama4", _llama4),
+    "Falcon-H1-1.5B-Instruct": ("falcon-h1", _falcon_h1), "Jamba-v0.1": ("jamba", _jamba),
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_published_configs_round_trip_through_a_gguf_header(tmp_path, name):
+    """The published config of each preset, written as the converter writes it (a header with every tensor's info
+    and no data: what a ranged read of a Hub file gives), reads back as the same decoder: parameters, KV cache and
+    recurrent state. The converter flattens a multimodal config's text_config into its hparams and writes the text
+    decoder only (the towers go to a separate mmproj file)."""
+    from gguf import GGMLQuantizationType, GGUFWriter
+
+    from calc.gguf import gguf_tensors
+    from calc.kvcache import kv_cache_bytes, state_bytes
+    from calc.presets import get_preset
+
+    arch, meta_writer = PUBLISHED[name]
+    spec = get_preset(name)
+    hp = dict(spec.hf_config)
+    hp.update(hp.get("text_config") or {})
+    path = tmp_path / "header.gguf"
+    w = GGUFWriter(str(path), arch)
+    meta_writer(w, hp)
+    for t in gguf_tensors(spec):
+        n = int(np.prod(t.shape))
+        w.add_tensor_info(t.name, tuple(reversed(t.shape)), np.dtype(np.float32), 4 * n, GGMLQuantizationType.F32)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    h = read_gguf(path)
+    assert h.data_complete is False
+    back = spec_from_gguf(h)
+    counts = param_counts(spec)
+    assert param_counts(back).total == counts.total - sum(n for _, n in counts.tower_parts)
+    assert kv_cache_bytes(back, 1, 32768) == kv_cache_bytes(spec, 1, 32768)
+    assert state_bytes(back, 1) == state_bytes(spec, 1)
