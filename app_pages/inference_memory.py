@@ -38,17 +38,10 @@ st.caption("What a serving GPU holds: the weights in the chosen format, the KV c
            "and sliding windows as the architecture says), one step's activations and the CUDA/framework overhead.")
 
 gpu = pickers.current_gpu()
-source = state.select("Model", "im_src", ["sidebar model", "parameter count only"], "sidebar model", radio=True,
-                      help="The sidebar model, or a parameter count only (weights only: the rules of thumb, "
-                           "7B in fp16 = 14 GB).")
-if source == "sidebar model":
-    model = pickers.current_model()
-    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers} layers: "
-               + "; ".join(f"{r['layers']} {r['mixer']}" for r in kind_rows(model)) + ".")
-else:
-    model = int(round(state.number("Parameters (billions)", "im_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
-                                   help="Total parameters; the KV cache needs an architecture and is not computed.")
-                      * 1e9))
+model = pickers.model_or_parameter_count(
+    "im", "The sidebar model, or a parameter count only (weights only: the rules of thumb, 7B in fp16 = 14 GB).",
+    "Total parameters; the KV cache needs an architecture and is not computed.",
+    lambda m: f"{m.num_layers} layers: " + "; ".join(f"{r['layers']} {r['mixer']}" for r in kind_rows(m)) + ".")
 
 c1, c2, c3 = st.columns(3)
 ckpt = pickers.current_checkpoint() if isinstance(model, ModelSpec) else None  # loaded by its Hub id

@@ -44,17 +44,11 @@ st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weig
 
 SAME = "same as the policy"
 gpu = pickers.current_gpu()
-source = state.select("Model", "tm_src", ["sidebar model", "parameter count only"], "sidebar model", radio=True,
-                      help="The sidebar model (exact architecture: activations included), or only a parameter count "
-                           "(model states only, as in the rules of thumb: 7B fp32 AdamW = 112 GB).")
-if source == "sidebar model":
-    model = pickers.current_model()
-    st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {model.num_layers:,} layers, hidden "
-               f"{model.hidden_size:,}, {model.num_heads:,} heads / {model.num_kv_heads} KV heads.")
-else:
-    model = int(round(state.number("Parameters (billions)", "tm_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
-                                   help="Total parameters; activations need an architecture and are not computed.")
-                      * 1e9))
+model = pickers.model_or_parameter_count(
+    "tm", "The sidebar model (exact architecture: activations included), or only a parameter count (model states "
+          "only, as in the rules of thumb: 7B fp32 AdamW = 112 GB).",
+    "Total parameters; activations need an architecture and are not computed.",
+    lambda m: f"{m.num_layers:,} layers, hidden {m.hidden_size:,}, {m.num_heads:,} heads / {m.num_kv_heads} KV heads.")
 
 c1, c2, c3, c4 = st.columns(4)
 wide = st.container()  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)

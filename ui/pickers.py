@@ -13,7 +13,7 @@ import streamlit as st
 
 from calc.cli.common import parse_config_bytes
 from calc.gpus import GPUS, get_gpu
-from calc.models import ModelSpec
+from calc.models import ModelSpec, param_counts
 from calc.presets import PRESETS, get_preset, hf_id
 from ui import custom_gpu, hub_model, state, text
 from ui.session_names import session_spec
@@ -74,6 +74,20 @@ def sidebar() -> None:
 
 def current_model() -> ModelSpec:
     return spec_for(st.session_state.get("model", DEFAULT_MODEL))
+
+
+def model_or_parameter_count(prefix: str, source_help: str, count_help: str, describe) -> ModelSpec | int:
+    """The memory pages' "Model" choice (``?<prefix>_src=``): the sidebar model, shown in a caption as its name,
+    exact parameter count and ``describe(model)``; or a typed total parameter count in billions (``?<prefix>_pb=``)
+    for the rules of thumb. Returns the ``ModelSpec``, or the count as an ``int``."""
+    source = state.select("Model", f"{prefix}_src", ["sidebar model", "parameter count only"], "sidebar model",
+                          radio=True, help=source_help)
+    if source == "sidebar model":
+        model = current_model()
+        st.caption(f"{text.md(model.name)}: {param_counts(model).total:,} parameters, {describe(model)}")
+        return model
+    return int(round(state.number("Parameters (billions)", f"{prefix}_pb", 7.0, 0.001, 1e6, step=1.0, fmt="%.3f",
+                                  help=count_help) * 1e9))
 
 
 def current_checkpoint():
