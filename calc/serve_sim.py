@@ -7,15 +7,22 @@ of admitted requests up to ``max_num_batched_tokens`` in all (chunked prefill). 
 the end of the step that finishes its prompt (TTFT = that time - arrival); it then decodes one token per step
 (TPOT = (finish - first token) / (output - 1)).
 
-Step time is a roofline (``calc/speed.py``'s conventions): ``max(FLOPs / (peak x matmul_efficiency), bytes /
-(bandwidth x bandwidth_efficiency))`` + tensor-parallel all-reduces + a fixed overhead, where FLOPs = 2 x matmul
-parameters per token x tokens / tp + the head for each sequence sampled, and bytes = weights read (MoE: experts
-touched by the step's tokens) + KV read by every decode (bytes per token per rank x its context) per GPU; prefill chunks add the attention FLOPs of
-the (query, position) pairs they attend, causally (``calc.speed.attention_flops`` per pair; a stretch of full chunks
-of one long prompt uses their mean, exact while they are compute-bound). An
+Step time is a sum of kernel rooflines (``calc/speed.py``'s conventions): the matmuls, ``max(FLOPs / (peak x
+matmul_efficiency), weight bytes / (bandwidth x bandwidth_efficiency))``, then attention, ``max(attention FLOPs /
+peak, KV bytes / bandwidth)``, + tensor-parallel all-reduces + a fixed overhead. FLOPs = 2 x matmul parameters per
+token x tokens / tp + the head for each sequence sampled; weight bytes = weights read (MoE: experts touched by the
+step's tokens) per GPU; KV bytes = every running sequence's context x bytes per cached position per rank; prefill
+chunks' attention FLOPs are those of the (query, position) pairs they attend, causally (``calc.speed.attention_flops``
+per pair; a stretch of full chunks of one long prompt uses their mean, exact while they are compute-bound).
+Attention and the matmuls are added, not overlapped: an engine runs a layer's kernels one after another on one
+stream (QKV projection, attention over the paged KV, output projection, MLP), so the GEMMs' tensor cores idle
+while attention streams the KV and the KV reads wait for the GEMMs; one ``max`` over the whole step would overlap
+them. With hundreds of long-context decodes the KV reads rival the matmuls: this is what the published
+TensorRT-LLM throughputs needed (calc/serve_logs.py; 26 -> 36 of 40 within 30 %, nothing fitted). An
 all-reduce after attention and after the MLP of each layer moves ``2 (tp - 1) / tp x tokens x hidden x 2 B``
 over the GPU link (ring all-reduce, Patarasuk & Yuan 2009) plus a latency each. Decode attention FLOPs
-(memory-bound: the KV bytes are counted) and the KV writes are not. Efficiencies default to typical figures (``StepModel``), not measured ones.
+(memory-bound: the KV bytes are counted) and the KV writes are not. Efficiencies default to typical figures
+(``StepModel``), not measured ones.
 
 Vectorized where it pays: between two events (an arrival that can be admitted, a completion, a prompt to
 prefill) every step is a decode of the same sequences, so the stretch is evaluated at once with numpy
@@ -67,34 +74,39 @@ class StepModel:
     def weights_read(self, tokens: int) -> float:
         return self.weight_bytes + self.expert_bytes * (1.0 - self.expert_miss ** tokens)
 
+    def gemm_s(self, tokens: int, sampled: int) -> float:
+        """The step's matmuls: compute- or weight-read-bound, ``max(FLOPs / peak, weight bytes / bandwidth)``."""
+        return max((tokens * self.flops_per_token + sampled * self.head_flops) / self.flops_per_s,
+                   self.weights_read(tokens) / self.bytes_per_s)
+
     def time(self, tokens: int, sampled: int, kv_positions) -> np.ndarray:
         """Step time(s) for ``tokens`` tokens, ``sampled`` sequences producing a token and ``kv_positions``
-        cached positions read (scalar or array)."""
-        flops = tokens * self.flops_per_token + sampled * self.head_flops
-        mem = self.weights_read(tokens) + np.asarray(kv_positions, dtype=np.float64) * self.kv_bytes_per_token
-        return (np.maximum(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
-                + self.allreduce_s_per_step + self.overhead_s)
+        cached positions read (scalar or array): the matmuls, then attention streaming the KV (module docstring)."""
+        kv = np.asarray(kv_positions, dtype=np.float64) * self.kv_bytes_per_token / self.bytes_per_s
+        return (self.gemm_s(tokens, sampled) + kv + tokens * self.allreduce_s_per_token + self.allreduce_s_per_step
+                + self.overhead_s)
 
     def step_s(self, tokens: int, sampled: int, kv_positions: float, attn_pairs: float = 0.0) -> float:
         """``time`` for one step, in plain floats (the simulator's inner loop); ``attn_pairs``: the prefill chunks'
-        (query, position) pairs."""
-        flops = tokens * self.flops_per_token + sampled * self.head_flops + attn_pairs * self.attn_flops_per_pair
-        mem = self.weights_read(tokens) + kv_positions * self.kv_bytes_per_token
-        return (max(flops / self.flops_per_s, mem / self.bytes_per_s) + tokens * self.allreduce_s_per_token
-                + self.allreduce_s_per_step + self.overhead_s)
+        (query, position) pairs, whose FLOPs bound the attention kernels with the KV reads."""
+        attn = max(attn_pairs * self.attn_flops_per_pair / self.flops_per_s,
+                   kv_positions * self.kv_bytes_per_token / self.bytes_per_s)
+        return (self.gemm_s(tokens, sampled) + attn + tokens * self.allreduce_s_per_token + self.allreduce_s_per_step
+                + self.overhead_s)
 
     def decode_stretch(self, n: int, kv_positions: float, kmax: int, limit: float | None,
                        tokens: int | None = None, attn_pairs: float = 0.0) -> tuple[int, float]:
         """Up to ``kmax`` steps in which ``n`` decoding sequences, whose contexts start at ``kv_positions`` in all,
         each add a token (``tokens``: the step's tokens when prompt chunks ride along; default ``n``): (steps,
         seconds) until the step during which ``limit`` seconds pass (all ``kmax`` if None or not reached).
-        Closed form: step j takes ``max(c, m0 + j dm) + a``."""
+        Closed form: step j takes ``max(c, m0 + j dm) + a``: attention (FLOPs ``c``, KV reads ``m0 + j dm``) after
+        the matmuls and all-reduces ``a``, the same every step."""
         tokens = n if tokens is None else tokens
-        c = (tokens * self.flops_per_token + n * self.head_flops + attn_pairs * self.attn_flops_per_pair) / self.flops_per_s
-        w = self.weights_read(tokens)
-        m0 = (w + kv_positions * self.kv_bytes_per_token) / self.bytes_per_s
+        c = attn_pairs * self.attn_flops_per_pair / self.flops_per_s
+        m0 = kv_positions * self.kv_bytes_per_token / self.bytes_per_s
         dm = n * self.kv_bytes_per_token / self.bytes_per_s
-        a = tokens * self.allreduce_s_per_token + self.allreduce_s_per_step + self.overhead_s
+        a = (self.gemm_s(tokens, n) + tokens * self.allreduce_s_per_token + self.allreduce_s_per_step
+             + self.overhead_s)
         js = 0 if c <= m0 else (kmax if dm <= 0 else min(kmax, math.ceil((c - m0) / dm)))
 
         def total(k: int) -> float:
