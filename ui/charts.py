@@ -7,15 +7,13 @@ Pages keep their sweeps small by design; this is the bound that holds whatever a
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.memo import key_of
+from ui.memo import WeightedLRU, deep_bytes, key_of
 
 #: Points (x/y pairs, heatmap cells, pie slices) a chart may hold, counted over all traces, plus its shapes
 #: and annotations. The largest chart of a page today has a few thousand; a browser draws 10^5 smoothly.
@@ -66,59 +64,51 @@ def prepare(fig) -> None:
 
 
 class FrozenFigure(go.Figure):
-    """A figure built, prepared for ``show`` and turned into its dict once, then shared read-only by every rerun
-    and session that asks for the same inputs (``cached``). ``st.plotly_chart`` calls ``to_dict()`` on a figure
-    (a deep copy of every trace and of the template, then JSON): here it returns the dict made once. Not to be
-    changed after ``cached`` returns it (``show`` does not change it)."""
+    """What ``cached`` keeps of a figure: the dict ``st.plotly_chart`` sends (``to_dict()``, made once, then
+    shared read-only by every rerun and session that asks for the same inputs) and its point count, nothing else.
+    A built ``go.Figure`` also holds every trace and layout object Plotly validated (about 35 kB for a 10-point
+    line chart, three times its dict), so the instance is made without them (``object.__new__``): it is a
+    ``BaseFigure`` only for ``st.plotly_chart``, which calls ``to_dict()`` on it. Nothing else may be read from it."""
 
     _frozen_dict: dict
     _frozen_points: int
 
     @classmethod
     def freeze(cls, fig: go.Figure) -> FrozenFigure:
-        """``fig`` itself, prepared and turned into a ``FrozenFigure`` in place (a copy would validate it all again)."""
+        """``fig`` prepared for ``show``, as a ``FrozenFigure`` holding its dict only."""
         prepare(fig)
-        d, n = fig.to_dict(), points(fig)
-        fig.__class__ = cls
-        fig._frozen_dict, fig._frozen_points = d, n
-        return fig
+        frozen = object.__new__(cls)
+        object.__setattr__(frozen, "_frozen_dict", fig.to_dict())
+        object.__setattr__(frozen, "_frozen_points", points(fig))
+        return frozen
 
     def to_dict(self):
         return self._frozen_dict
 
+    def __repr__(self) -> str:
+        return f"FrozenFigure({self._frozen_points} points)"
 
-#: Built figures kept per input, weighed by points (+1 each): about 60 MB of dicts at most, and at most
-#: ``MAX_FIGURES`` of them (a small figure's objects weigh more than its points say).
-FIGURE_BUDGET = 400_000
-MAX_FIGURES = 256
-_figures: OrderedDict[Hashable, tuple[FrozenFigure | None, int]] = OrderedDict()
-_figures_weight = 0
-_figures_lock = threading.Lock()
+
+#: Built figures kept per input, weighed in bytes (``memo.deep_bytes`` of key and dict: 15-20 kB for a small
+#: line chart, ~90 bytes per point beyond) within ``FIGURE_BUDGET_BYTES``; a figure heavier than that is drawn
+#: and not kept. Points were the weight before: 400,000 of them and 256 figures held ~50 MB and the server's
+#: memory kept rising over a 3,000-rerun soak (issue 18). ``MAX_FIGURES`` bounds the count as well.
+FIGURE_BUDGET_BYTES = 12 * 2**20
+MAX_FIGURES = 512
+_figures = WeightedLRU(FIGURE_BUDGET_BYTES, max_items=MAX_FIGURES)
 
 
 def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure | None:
     """``build()`` as a ``FrozenFigure``, memoized per ``key`` (which must hold everything the figure depends
     on, the builder's name included) across reruns and sessions, least recently used dropped past
-    ``FIGURE_BUDGET`` points. Plotly validates every trace and shape as a figure is built (tens of ms for the
+    ``FIGURE_BUDGET_BYTES``. Plotly validates every trace and shape as a figure is built (tens of ms for the
     Validation and memory pages' charts, issue 18); a rerun whose inputs leave a chart unchanged skips it."""
-    global _figures_weight
-    with _figures_lock:
-        if key in _figures:
-            _figures.move_to_end(key)
-            return _figures[key][0]
-    fig = build()
-    frozen = None if fig is None else FrozenFigure.freeze(fig)
-    w = 1 + (0 if frozen is None else frozen._frozen_points)
-    if w > FIGURE_BUDGET:
-        return frozen
-    with _figures_lock:
-        if key not in _figures:
-            _figures[key] = (frozen, w)
-            _figures_weight += w
-        while _figures_weight > FIGURE_BUDGET or len(_figures) > MAX_FIGURES:
-            _, (_, old) = _figures.popitem(last=False)
-            _figures_weight -= old
-    return frozen
+    def make():
+        fig = build()
+        return None if fig is None else FrozenFigure.freeze(fig)
+
+    return _figures.get_or_compute(key, make, lambda frozen: deep_bytes(key, None if frozen is None
+                                                                         else frozen._frozen_dict))
 
 
 def of(builder: Callable[..., go.Figure | None], *args, **kwargs) -> FrozenFigure | None:

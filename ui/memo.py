@@ -17,7 +17,9 @@ import dataclasses
 import functools
 import json
 import os
+import sys
 import threading
+import types
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -29,18 +31,89 @@ from calc.gguf_run import RunMemory, RunSetup, run_memory
 from calc.serve_logs import CASES, THROUGHPUT_CASES, reproduce, reproduce_throughput
 from calc.serve_sim import max_rate, poisson_workload, simulate_replicas
 
+#: Objects ``deep_bytes`` does not count: program state every entry shares (classes, modules, functions, code).
+_ATOMS = frozenset({str, bytes, int, float, complex, np.float64, np.int64, np.float32, np.int32})
+_SHARED_TYPES = (bool, type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                 types.CodeType, weakref.ref, functools.partial)
+
+
+def deep_bytes(*objs) -> int:
+    """Bytes the objects hold: ``sys.getsizeof`` of every object reachable through containers (dict, list, tuple,
+    set) and instance attributes (``__dict__``, ``__slots__``: dataclass fields), each object once; a pandas
+    frame or series by its own ``__sizeof__`` (``memory_usage(deep=True)``);
+    a NumPy array by ``getsizeof`` (its buffer included when it owns it). Classes, modules and functions are
+    shared program state and count nothing. An upper bound of what dropping the objects frees (objects shared
+    with the rest of the process count too); ``tests/test_cache_bytes.py`` holds it to tracemalloc's count of the
+    same allocations."""
+    getsizeof = sys.getsizeof
+    seen: set[int] = set()
+    stack = list(objs)
+    total = 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        t = type(obj)
+        if t in _ATOMS:
+            total += getsizeof(obj)
+        elif t is dict:
+            total += getsizeof(obj)
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif t is tuple or t is list:
+            total += getsizeof(obj)
+            stack.extend(obj)
+        elif obj is None or isinstance(obj, _SHARED_TYPES):
+            continue
+        elif isinstance(obj, np.ndarray):
+            total += getsizeof(obj)
+            if obj.base is not None:
+                stack.append(obj.base)
+        elif hasattr(obj, "memory_usage") and hasattr(obj, "to_csv"):  # pandas: its __sizeof__ is memory_usage(deep)
+            total += getsizeof(obj)
+        else:
+            total += getsizeof(obj)
+            if isinstance(obj, dict | list | tuple | set | frozenset):
+                stack.extend(obj.values() if isinstance(obj, dict) else obj)
+                if isinstance(obj, dict):
+                    stack.extend(obj.keys())
+            d = getattr(obj, "__dict__", None)
+            if type(d) is dict:
+                stack.append(d)
+            for name in _slots(t):
+                stack.append(getattr(obj, name, None))
+    return total
+
+
+@functools.cache
+def _slots(cls: type) -> tuple[str, ...]:
+    """Attribute names a class's ``__slots__`` declare, over its whole hierarchy."""
+    names = []
+    for c in cls.__mro__:
+        slots = c.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else [n for n in slots if n not in ("__dict__", "__weakref__")]
+    return tuple(names)
+
 
 class WeightedLRU:
-    """A least-recently-used map whose entries have weights; the total stays within ``budget``."""
+    """A least-recently-used map whose entries have weights; the total stays within ``budget`` (and the count
+    within ``max_items``). An entry weighs what ``weigh(value)`` says, by default ``deep_bytes`` of key and value
+    together (a key can hold as much as its value: a table's rows key its CSV)."""
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int, max_items: int | None = None):
         self.budget = budget
+        self.max_items = max_items
         self.weight = 0
         self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], object], weigh: Callable[[object], int]):
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], object],
+                       weigh: Callable[[object], int] | None = None):
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -48,14 +121,14 @@ class WeightedLRU:
                 return self._items[key][0]
             self.misses += 1
         value = compute()  # outside the lock: another session's page is not held up meanwhile
-        w = max(1, weigh(value))
+        w = max(1, deep_bytes(key, value) if weigh is None else weigh(value))
         if w > self.budget:
             return value
         with self._lock:
             if key not in self._items:
                 self._items[key] = (value, w)
                 self.weight += w
-            while self.weight > self.budget:
+            while self.weight > self.budget or (self.max_items is not None and len(self._items) > self.max_items):
                 _, (_, old) = self._items.popitem(last=False)
                 self.weight -= old
         return value
@@ -66,10 +139,15 @@ class WeightedLRU:
             self.weight = 0
 
 
-#: Weights are tensors held (a Llama-3-8B file type has 291; 33 file types are 9,603): room for ~20 models.
-TENSOR_BUDGET = 200_000
+#: Every file type's tensors of a model are weighed by the tensor objects they hold (``_tensors``: walking them
+#: with ``deep_bytes`` took as long as computing them). tracemalloc counts at most ``BYTES_PER_TENSOR`` bytes per
+#: unit of that weight (149 for Llama-3-8B and Mixtral-8x7B: 0.47-0.52 MB per model; tests/test_cache_bytes.py
+#: holds it), so ``TENSOR_BUDGET`` keeps these results within ``QUANT_BUDGET_BYTES``: about 17 models of that size.
+QUANT_BUDGET_BYTES = 8 * 2**20
+BYTES_PER_TENSOR = 160
+TENSOR_BUDGET = QUANT_BUDGET_BYTES // BYTES_PER_TENSOR
 _quant = WeightedLRU(TENSOR_BUDGET)
-_runs = WeightedLRU(20_000)  # one RunMemory per file type, a few hundred bytes each
+_runs = WeightedLRU(2 * 2**20)  # bytes (deep_bytes): one RunMemory per file type, a few hundred bytes each
 
 
 def _held(tensors) -> int:
@@ -96,7 +174,7 @@ def run_memory_all(spec, imatrix: bool | None, setup: RunSetup, gpu) -> dict[str
         results = quantize_all_cached(spec, imatrix)
         return {f: run_memory(spec, r, setup, gpu) for f, r in results.items() if not isinstance(r, ValueError)}
 
-    return dict(_runs.get_or_compute((spec, imatrix, setup, gpu), compute, len))
+    return dict(_runs.get_or_compute((spec, imatrix, setup, gpu), compute))
 
 
 # Serving page (issue 18): its rerun simulated 1,500 + 6 x 600 requests and searched the SLO rate (about 20 more
@@ -187,14 +265,18 @@ class Same:
         return obj is not None and obj is other._ref()
 
 
-# Any page: derived results (tables, CSV text, parsed files) kept per input, shared by sessions, read only.
-_derived = WeightedLRU(512)  # entries weigh 1: at most 512 kept
+#: Any page: derived results (tables, CSV text, parsed files, plan searches) kept per input, shared by sessions,
+#: read only, weighed in bytes with their keys (``deep_bytes``: a table's rows key its CSV). Entries weighed 1
+#: before, 512 of them: a few tables of thousands of rows and their CSVs could hold tens of MB (issue 18).
+DERIVED_BUDGET_BYTES = 8 * 2**20
+_derived = WeightedLRU(DERIVED_BUDGET_BYTES)
 
 
 def cached(key: Hashable, compute: Callable[[], object]):
     """``compute()`` memoized per ``key``, which must name everything the result depends on (a file by
-    ``file_signature``); at most 512 results kept, least recently used dropped. An exception is not kept."""
-    return _derived.get_or_compute(key, compute, lambda _: 1)
+    ``file_signature``); at most ``DERIVED_BUDGET_BYTES`` of keys and results kept, least recently used dropped.
+    An exception is not kept."""
+    return _derived.get_or_compute(key, compute)
 
 
 def file_signature(path) -> tuple[str, int, int]:

@@ -1,0 +1,116 @@
+"""The server's process-wide caches (ui/charts.py figures, ui/memo.py results) hold what their byte budgets say.
+
+Issue 18: the soak's memory kept rising because the figure cache was weighed in points (a 10-point figure kept
+~55 kB of Plotly objects) and the derived-results cache counted entries. Each check here compares the weights
+the caches count with tracemalloc's count of the same allocations (an independent reference), so a weight that
+misses what an entry holds, or an entry holding more than its weight says, fails.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+
+def _traced(make):
+    """``(object, bytes tracemalloc saw allocated and still held after building it)``."""
+    make()  # first call: imports, caches and interned strings are not the object's
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        obj = make()
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return obj, after - before
+
+
+def _sweep_figure(n: int, salt: float = 0.0):
+    from ui.figures_memory import sweep_area
+
+    x = [float(i) for i in range(1, n + 1)]
+    comps = {"weights": [1e9 + salt] * n, "KV cache": [2e6 * i + salt for i in range(n)]}
+    return sweep_area(x, comps, 80e9, "GB", "context tokens", "test sweep")
+
+
+@pytest.mark.parametrize("what", ["figure dict", "table rows", "numeric frame", "plan-like tuple"])
+def test_deep_bytes_counts_what_tracemalloc_sees(what):
+    import pandas as pd
+
+    from ui.charts import FrozenFigure
+    from ui.memo import deep_bytes
+
+    makers = {
+        "figure dict": lambda: FrozenFigure.freeze(_sweep_figure(200)).to_dict(),
+        "table rows": lambda: tuple({"model": f"model {i}", "bytes": 1e9 * i, "tp": i % 8, "note": "error %"}
+                                    for i in range(2000)),
+        "numeric frame": lambda: pd.DataFrame({"a": np.arange(5000.0), "b": np.arange(5000)}),
+        "plan-like tuple": lambda: tuple((f"layout {i}", (i, 2 * i, 3.5 * i), [float(i)] * 20) for i in range(500)),
+    }
+    obj, traced = _traced(makers[what])
+    counted = deep_bytes(obj)
+    assert traced > 10_000, traced
+    assert 0.8 * traced <= counted <= 1.6 * traced, (what, counted, traced)
+
+
+def test_frozen_figure_keeps_only_its_dict():
+    """A cached figure holds its dict and nothing more (it held the built figure's validated objects too: 2.7x)."""
+    from ui.charts import FrozenFigure
+    from ui.memo import deep_bytes
+
+    frozen, traced = _traced(lambda: FrozenFigure.freeze(_sweep_figure(10)))
+    _, traced_built = _traced(lambda: _sweep_figure(10))
+    assert traced <= 1.2 * deep_bytes(frozen.to_dict()), traced
+    assert traced < 0.7 * traced_built, (traced, traced_built)
+
+
+def test_figure_cache_holds_no_more_than_its_budget(monkeypatch):
+    """Filling the figure cache past its budget: what tracemalloc sees it keep stays within the budget."""
+    from ui import charts
+    from ui.memo import WeightedLRU
+
+    budget = 2**20
+    lru = WeightedLRU(budget, max_items=10_000)
+    monkeypatch.setattr(charts, "_figures", lru)
+    charts.cached(("warm", 0), lambda: _sweep_figure(30))  # Plotly's validators and imports: not the cache's
+    lru.clear()
+
+    def fill():
+        for i in range(150):  # ~20 kB each: 3 MB built, at most 1 MiB kept
+            charts.cached(("sweep", i), lambda i=i: _sweep_figure(30, float(i)))
+        return None
+
+    _, traced = _traced(lambda: (lru.clear(), fill()))
+    assert len(lru) < 150 and lru.weight <= budget
+    assert budget * 0.5 < traced <= budget * 1.15, traced
+
+
+def test_quantization_cache_weight_bounds_its_bytes():
+    """``BYTES_PER_TENSOR`` x the tensor weight is at least what tracemalloc sees a model's 33 file types hold."""
+    from calc.gguf import FILE_TYPES, quantize_all
+    from calc.presets import get_preset
+    from ui import memo
+
+    for name in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Qwen2.5-0.5B"):
+        spec = get_preset(name)
+        results, traced = _traced(lambda spec=spec: quantize_all(spec, FILE_TYPES, None))
+        weight = memo._tensors(results)
+        assert traced <= memo.BYTES_PER_TENSOR * weight, (name, traced, weight)
+        assert traced >= 0.5 * memo.BYTES_PER_TENSOR * weight, (name, traced, weight)  # not a loose bound
+    assert memo.TENSOR_BUDGET * memo.BYTES_PER_TENSOR <= memo.QUANT_BUDGET_BYTES
+
+
+def test_derived_cache_weighs_keys_and_values():
+    """A CSV keyed by its table's rows weighs both: 40 such entries of ~100 kB each fit a 1 MiB budget 5 times."""
+    from ui.memo import WeightedLRU
+
+    lru = WeightedLRU(2**20)
+    for i in range(40):
+        rows = tuple((f"row {i}-{j}", float(j)) for j in range(1000))
+        lru.get_or_compute(("csv", rows), lambda rows=rows: "\n".join(f"{a},{b}" for a, b in rows))
+    assert lru.weight <= 2**20 and len(lru) < 15
