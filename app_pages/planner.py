@@ -125,14 +125,20 @@ st.dataframe(list(memo.cached(("planner.runs_table",), lambda: tuple(  # constan
 st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
            "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
            "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
-           "embedding and the head); its 131k-token row is 23% high: long-context attention is costed as matmuls.")
+           "embedding and the head); its 131k-token row is 27% high: long-context attention is costed as matmuls.")
 
 with st.expander("Formulas, assumptions and sources"):
     st.markdown(r"""
 **Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
 data-parallel communication + optimizer step.
 - Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
-  $\times\ e$), $e(x) = 0.71\,x/(x + 425)$ with $x = h/t$, fitted on Narayanan et al. 2021 Table 1 (39B-1T).
+  $\times\ e$), $e(x) = E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
+  for an A100, 295 for an H100 in bf16), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1 (39B-1T) with the
+  memory-bound term below.
+- Memory-bound work between the matmuls, sized from the model and the training stack: norms, residual adds and
+  dropout masks ($h$ wide, split over $t$ only with sequence parallelism), the activation function ($f/t$ wide)
+  and, without FlashAttention, the $s \times s$ softmax (and its dropout) per head; backward twice the forward's
+  bytes, recompute re-runs its share; at 80% of the HBM bandwidth.
 - Tensor parallel with sequence parallelism: 4 all-gathers/reduce-scatters of the $b s h$ activation per layer
   forward and 4 backward (+4 with full recompute), not overlapped.
 - Bubble: $(p - 1)/(m v)$ of the pipelined time (Narayanan et al. 2021 sec. 2.2.2).

@@ -7,6 +7,9 @@ The step time of one iteration (``step_time``) is the sum of what one GPU waits 
 - compute: the FLOPs the GPU executes (``calc.compute.flops_per_token``: model FLOPs x 3 for training plus
   the recomputed forward work) / (dense peak x ``matmul_efficiency``). Every GPU gets 1/N of the work
   (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
+- memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
+  activation function, and without FlashAttention the s x s softmax), sized from the model and what the training
+  ``Stack`` did (sequence parallelism splits the norms over tp), at ``MEMORY_EFFICIENCY`` of the HBM bandwidth.
 - tensor parallelism (Megatron-LM with sequence parallelism, Korthikanti et al. 2022 sec. 4.2.2): per layer
   and micro-batch 2 all-gathers + 2 reduce-scatters of the ``b s h`` activation in the forward pass and as
   many in the backward pass; full recompute re-runs the forward ones. Not overlapped (exposed).
@@ -46,6 +49,7 @@ from dataclasses import dataclass, replace
 
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import GPU
+from calc.kvcache import attention_kinds
 from calc.memory import TrainingSetup, tp_units, training_memory
 from calc.models import ModelSpec, param_counts
 
@@ -53,25 +57,39 @@ RECOMPUTE = ("none", "selective", "full")
 PRECISIONS = ("bf16", "fp8")
 
 #: Share of the dense tensor-core peak that a layer's matmuls sustain, growing with the width of the matmul
-#: one GPU runs (x = hidden / tp): e(x) = E_MAX x / (x + X_HALF). The two constants are fitted (least squares
-#: on the log of the ratio, ``fit_efficiency``) on Narayanan et al. 2021 Table 1's six largest rows (39.1B-1T,
-#: A100, the FLOP/s they report include recompute) with this module's communication model; every other
-#: published run in tests/test_plan.py is held out, and that test refits the constants.
-#: ``Job(matmul_efficiency=...)`` replaces the curve by one number (e.g. a measured matmul rate / peak).
+#: one GPU runs relative to the GPU's ridge point (x = hidden / tp / (peak / HBM bandwidth)):
+#: e(x) = E_MAX x / (x + X_HALF). The two constants are fitted (least squares on the log of the ratio) on
+#: Narayanan et al. 2021 Table 1's six largest rows (39.1B-1T, A100, the FLOP/s they report include recompute)
+#: with this module's communication and memory-bound model and their stack (``STACKS["megatron-2021"]``); every
+#: other published run in tests/test_plan.py is held out (Table 1's four smaller rows too), and that test refits
+#: the constants. ``Job(matmul_efficiency=...)`` replaces the curve by one number (e.g. a measured matmul rate /
+#: peak).
 E_MAX = 0.71
-X_HALF = 425.0
+X_HALF = 1.05
 
 
-def matmul_efficiency(hidden: int, tp: int, e_max: float | None = None, x_half: float | None = None) -> float:
-    """e(x) = e_max x / (x + x_half), x = hidden / tp (see ``E_MAX``).
+def matmul_efficiency(hidden: int, tp: int, ridge: float, e_max: float | None = None,
+                      x_half: float | None = None) -> float:
+    """e(x) = e_max x / (x + x_half), x = (hidden / tp) / ridge: the width of the matmuls one GPU runs over the
+    GPU's ridge point (dense peak FLOP/s / HBM bytes/s for the precision, where the roofline turns: Williams et
+    al. 2009). A GPU with more FLOPs per byte (H100: 295, A100: 153) needs wider matmuls for the same share.
 
-    >>> round(matmul_efficiency(25600, 8), 3)  # Megatron's 1T model, tp 8
-    0.627
+    >>> round(matmul_efficiency(25600, 8, 312e12 / 2.039e12), 3)  # Megatron's 1T model on A100s, tp 8
+    0.664
     """
     e_max = E_MAX if e_max is None else e_max
     x_half = X_HALF if x_half is None else x_half
-    x = hidden / tp
+    x = hidden / tp / ridge
     return e_max * x / (x + x_half)
+
+
+#: Memory-bound work between the GEMMs (norms, residual adds, dropout masks, activation functions and, without
+#: FlashAttention, the materialised s x s softmax) moves its bytes at this share of the HBM bandwidth (the same
+#: share the serving model assumes for decode; Megatron-LM's fused kernels are bandwidth-bound). Not fitted.
+MEMORY_EFFICIENCY = 0.8
+#: The backward pass of an elementwise op reads the incoming gradient and the saved input(s) and writes the
+#: gradient: about twice the forward's traffic (a norm's backward reads x, dy and the statistics, writes dx).
+BWD_BYTES_FACTOR = 2.0
 
 #: Whether DP collectives overlap with the backward / forward pass of one micro-batch (see module docstring).
 DP_OVERLAP = True
@@ -299,12 +317,50 @@ def _model_numbers(model: ModelSpec, seq_len: int) -> dict:
     f = flops_per_token(model, seq_len)
     c = param_counts(model)
     moe_layers = sum(1 for i in range(model.num_layers) if model.layer_is_moe(i)) if model.is_moe else 0
+    L = model.num_layers
+    norms = sum(b.norms * n for b, n in model.layout.kind_counts()) / L
+    # attention score elements per query token, averaged over layers (sliding / chunked layers: their span)
+    scores = sum(n * model.num_heads * min(seq_len, window or chunk or seq_len)
+                 for _, n, window, chunk in attention_kinds(model)) / L
+    if model.is_moe:
+        f_act = (model.moe_intermediate_size or model.intermediate_size) * (
+            model.experts_per_token + (model.num_shared_experts or 0))
+    else:
+        f_act = model.intermediate_size
     return {"f": f, "params": c.total, "experts": c.components().get("experts", 0),
-            "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0}
+            "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0,
+            "norms": norms, "scores": scores, "ffn": f_act}
 
 
-def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers: dict | None = None) -> Plan:
-    """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring."""
+def elementwise_bytes(model: ModelSpec, lay: Layout, nb: dict, stack: Stack | None = None) -> tuple[float, float]:
+    """HBM bytes of one decoder layer's memory-bound forward work per token on one GPU, sized from the model:
+    (all of it, the attention-core part that selective recompute re-runs).
+
+    - each norm reads and writes the b s h activation; two residual adds read two and write one; dropout (the
+      stack's) writes a 1-byte mask per element of both adds. Replicated on every tp rank without sequence
+      parallelism (Korthikanti et al. 2022 sec. 4.2.2: the norms and dropouts are what SP splits), split by tp
+      with it.
+    - the activation function reads its input (two with a gated MLP) and writes its output, ffn / tp wide.
+    - without FlashAttention the heads / tp x s scores per query token are written by QK^T, read and written by
+      the fused scale-mask-softmax and read by the x V GEMM (4 x 2 bytes), plus attention dropout (read, write,
+      1-byte mask); FlashAttention keeps them on chip (Dao et al. 2022).
+    """
+    h, tp, E = model.hidden_size, lay.tp, ACT_BYTES
+    sp = stack.sequence_parallel if stack else True
+    flash = stack.flash_attention if stack else True
+    dropout = stack.dropout if stack else False
+    attn_dropout = stack.attention_dropout if stack else False
+    hwide = (nb["norms"] * 2 * h * E + 2 * 3 * h * E + (2 * h if dropout else 0)) / (tp if sp else 1)
+    act = (3 if model.gated_mlp else 2) * nb["ffn"] * E / tp
+    core = 0.0 if flash else nb["scores"] / tp * (4 * E + ((2 * E + 1) if attn_dropout else 0))
+    return hwide + act + core, core
+
+
+def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers: dict | None = None,
+              stack: Stack | None = None, e_max: float | None = None, x_half: float | None = None) -> Plan:
+    """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring.
+    ``stack``: what the software did (sequence parallelism, FlashAttention, dropout); None: today's Megatron-Core
+    (all but dropout). ``e_max`` / ``x_half`` replace the fitted ``E_MAX`` / ``X_HALF`` (for the fit)."""
     _check_inputs(cluster, job)
     check_layout(model, cluster, job, lay)
     nb = numbers or _model_numbers(model, job.seq_len)
@@ -318,15 +374,22 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     hw_flops = f.hardware_training(lay.recompute) * tokens
     model_flops = f.model_training * tokens
     h, L = model.hidden_size, model.num_layers
-    eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(h, lay.tp)
     # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace. Up to
     # L + 2 chunks: Llama 3 gives the first chunk only the embedding and the last only the output head (Dubey et
     # al. 2024 sec. 3.3.2), so 126 layers on 16 x 8 chunks of one layer: the busiest stage runs 8 of 126 / 16.
     chunks = lay.pp * lay.vpp
     uneven = math.ceil(model.num_layers / chunks) * chunks / model.num_layers
-    compute = hw_flops / n / (peak * eff) * uneven
     layers = L / lay.pp  # per GPU (all its virtual stages)
     mb_tokens = lay.micro_batch * job.seq_len / lay.cp  # tokens of one micro-batch on one cp rank
+    ridge = peak / cluster.gpu.bandwidth_bytes_per_s
+    eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(h, lay.tp, ridge, e_max,
+                                                                                            x_half)
+    compute = hw_flops / n / (peak * eff) * uneven
+    # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
+    fwd, core = elementwise_bytes(model, lay, nb, stack)
+    moved = fwd * (1 + BWD_BYTES_FACTOR) + {"none": 0.0, "selective": core, "full": fwd}[lay.recompute]
+    memory_bound = tokens / (lay.dp * lay.cp) * layers * uneven * moved / (
+        cluster.gpu.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
     # tensor parallel: 4 AG/RS forward + 4 backward, +4 when full recompute re-runs the forward
     tp_bw = links.intra_bytes_per_s if lay.tp <= node else links.inter_bytes_per_s
@@ -344,7 +407,7 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     # pipeline sends: forward activation + backward gradient at each of v boundaries per micro-batch
     pp_bw = links.intra_bytes_per_s if lay.tp * lay.cp * lay.pp <= node else links.inter_bytes_per_s
     pp_s = 0.0 if lay.pp == 1 else m * lay.vpp * 2 * (act / lay.tp) / pp_bw
-    pipelined = compute + tp_s + cp_s + ep_s + pp_s
+    pipelined = compute + memory_bound + tp_s + cp_s + ep_s + pp_s
     bubble = pipelined * (lay.pp - 1) / (m * lay.vpp)
     # data parallel over dp (expert weights over dp / ep)
     dense = (nb["params"] - nb["experts"]) / (lay.tp * lay.pp)
@@ -363,7 +426,7 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
         exposed_dp = rs + ag
     shard = (dense + experts) / (lay.dp * lay.cp if lay.zero >= 1 else 1)
     optimizer = shard * OPTIMIZER_BYTES_PER_PARAM / cluster.gpu.bandwidth_bytes_per_s
-    breakdown = {"compute": compute, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s, "pp_comm": pp_s,
+    breakdown = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s, "pp_comm": pp_s,
                  "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}
     return Plan(lay, breakdown, model_flops, hw_flops, n, peak, tokens)
 
@@ -387,10 +450,10 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None =
     return total
 
 
-def plan_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> Plan:
+def plan_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, stack: Stack | None = None) -> Plan:
     """Step time and memory of one layout."""
-    p = step_time(model, cluster, job, lay)
-    return replace(p, memory_per_gpu_bytes=layout_memory(model, job, lay))
+    p = step_time(model, cluster, job, lay, stack=stack)
+    return replace(p, memory_per_gpu_bytes=layout_memory(model, job, lay, stack))
 
 
 @dataclass(frozen=True)
@@ -401,18 +464,32 @@ class Stack:
 
     allowed: dict[str, tuple]
     source: str
-    sequence_parallel: bool = True  # memory: activations split over tp (Korthikanti et al. 2022), or replicated
-    flash_attention: bool = True  # memory: no s x s attention scores saved (Dao et al. 2022), or saved
+    sequence_parallel: bool = True  # activations (memory) and norms/dropouts (time) split over tp, or replicated
+    flash_attention: bool = True  # no s x s attention scores saved or moved through HBM (Dao et al. 2022)
+    dropout: bool = False  # hidden dropout after attention and MLP (its masks' bytes in ``elementwise_bytes``)
+    attention_dropout: bool = False  # dropout of the attention probabilities (without FlashAttention: s x s bytes)
 
 
 #: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
 STACKS: dict[str, Stack] = {
+    "megatron-2021": Stack(
+        {"cp": (1,), "ep": (1,), "recompute": ("none", "full"), "zero": (0,)},
+        "Narayanan et al. 2021's (Megatron-LM, PTD-P): tensor, pipeline (interleaved) and data parallelism, full "
+        "activation recompute, fused softmax and bias-dropout-add kernels, hidden and attention dropout 0.1 "
+        "(Megatron-LM's defaults); before sequence parallelism, selective recompute (Korthikanti et al., May 2022) and "
+        "FlashAttention (Dao et al., May 2022)",
+        sequence_parallel=False, flash_attention=False, dropout=True, attention_dropout=True),
+    "megatron-2022": Stack(
+        {"cp": (1,), "ep": (1,), "zero": (0, 1)},
+        "Korthikanti et al. 2022's (Megatron-LM with sequence parallelism and selective recompute; dropout 0.1 as "
+        "Megatron-LM's defaults); before FlashAttention (Dao et al., May 2022) and context parallelism",
+        sequence_parallel=True, flash_attention=False, dropout=True, attention_dropout=True),
     "metaseq-2021": Stack(
         {"pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "OPT-175B's. Zhang et al. 2022 sec. 2.4: Fully Sharded Data Parallel with Megatron-LM tensor parallelism; no pipeline or "
         "context parallelism, whole-layer activation checkpointing (metaseq); trained Nov 2021 - Jan 2022, before "
         "sequence parallelism (Korthikanti et al., May 2022) and FlashAttention (Dao et al., May 2022)",
-        sequence_parallel=False, flash_attention=False),
+        sequence_parallel=False, flash_attention=False, dropout=True),
     "megatron-deepspeed-2022": Stack(
         {"vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full"), "zero": (0, 1)},
         "BLOOM-176B's. BigScience 2022 sec. 3.4: DeepSpeed's pipeline engine (no interleaving) with Megatron tensor parallelism "
@@ -488,7 +565,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     plans = []
     for lay in candidate_layouts(model, cluster, job, pins, stack):
         try:
-            plans.append(step_time(model, cluster, job, lay, nb))
+            plans.append(step_time(model, cluster, job, lay, nb, stack))
         except ValueError:
             continue
     if not plans:

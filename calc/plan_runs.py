@@ -4,7 +4,9 @@ the figure published and where. ``tests/test_plan.py`` asserts them; the Cluster
 ``metric``: what the publication reports per GPU: ``"hardware_tflops"`` (FLOP/s that count the recomputed
 forward, Megatron's eq. 3 and Megatron-DeepSpeed's counter), ``"model_tflops"`` (model FLOPs only), ``"mfu"`` or
 ``"tokens_per_s_per_gpu"`` (torchtitan's WPS: no FLOP convention involved).
-``role``: ``"fit"`` rows fixed ``calc.plan.E_MAX`` / ``X_HALF``; ``"held out"`` rows did not.
+``role``: ``"fit"`` rows fixed ``calc.plan.E_MAX`` / ``X_HALF``; the others (``"held out"``, and Table 1's smaller
+rows, ``"same paper, not fitted"``) did not. ``stack``: what the run's software did (``calc.plan.STACKS``: sequence
+parallelism, FlashAttention, dropout), read by the memory-bound term.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 
 from calc.gpus import get_gpu
 from calc.models import ModelSpec
-from calc.plan import Cluster, Job, Layout, Plan, step_time
+from calc.plan import STACKS, Cluster, Job, Layout, Plan, step_time
 from calc.presets import get_preset
 
 _NARAYANAN = ("Narayanan et al. 2021, 'Efficient Large-Scale Language Model Training on GPU Clusters Using "
@@ -65,6 +67,8 @@ class ReportedRun:
     source: str
     role: str = "held out"
     cluster_kw: dict = field(default_factory=dict, hash=False)
+    stack: str | None = None  # a ``calc.plan.STACKS`` key: what the run's software did; None: today's
+
 
     def spec(self) -> ModelSpec:
         if isinstance(self.model, str):
@@ -79,7 +83,7 @@ class ReportedRun:
 
     def predict(self) -> tuple[float, Plan]:
         """(the predicted figure in the publication's metric, the plan)."""
-        p = step_time(self.spec(), self.cluster(), self.job(), self.layout)
+        p = step_time(self.spec(), self.cluster(), self.job(), self.layout, stack=STACKS.get(self.stack))
         value = {"hardware_tflops": p.hardware_tflops_per_gpu, "model_tflops": p.model_tflops_per_gpu,
                  "mfu": p.mfu, "tokens_per_s_per_gpu": p.tokens_per_s / p.num_gpus}[self.metric]
         return value, p
@@ -88,7 +92,7 @@ class ReportedRun:
 def _n(params, heads, hidden, layers, tp, pp, gpus, batch, tflops, role="fit") -> ReportedRun:
     return ReportedRun(f"GPT {params}B (Megatron)", gpt_config(hidden, heads, layers), "A100 SXM 80GB", gpus, 2048,
                        batch, Layout(tp=tp, pp=pp, dp=gpus // (tp * pp), recompute="full", zero=0),
-                       "hardware_tflops", tflops, _NARAYANAN, role)
+                       "hardware_tflops", tflops, _NARAYANAN, role, stack="megatron-2021")
 
 
 def _llama3(gpus, cp, dp, seq, tflops) -> ReportedRun:
@@ -98,7 +102,7 @@ def _llama3(gpus, cp, dp, seq, tflops) -> ReportedRun:
 
 
 REPORTED_RUNS: tuple[ReportedRun, ...] = (
-    # the four smaller rows of Table 1 are not in the fit (same paper, reported, not asserted)
+    # the four smaller rows of Table 1 are not in the fit (same paper; held out and asserted like the others)
     _n(1.7, 24, 2304, 24, 1, 1, 32, 512, 137, role="same paper, not fitted"),
     _n(3.6, 32, 3072, 30, 2, 1, 64, 512, 138, role="same paper, not fitted"),
     _n(7.5, 32, 4096, 36, 4, 1, 128, 512, 142, role="same paper, not fitted"),
@@ -110,15 +114,18 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
     _n(529.6, 128, 20480, 105, 8, 35, 2520, 2520, 163),
     _n(1008.0, 160, 25600, 128, 8, 64, 3072, 3072, 163),
     ReportedRun("GPT 530B, selective recompute", gpt_config(20480, 128, 105), "A100 SXM 80GB", 2240, 2048, 2240,
-                Layout(tp=8, pp=35, dp=8, recompute="selective", zero=1), "mfu", 0.542, _KORTHIKANTI),
+                Layout(tp=8, pp=35, dp=8, recompute="selective", zero=1), "mfu", 0.542, _KORTHIKANTI,
+                stack="megatron-2022"),
     ReportedRun("GPT 530B, full recompute", gpt_config(20480, 128, 105), "A100 SXM 80GB", 2240, 2048, 2240,
-                Layout(tp=8, pp=35, dp=8, recompute="full", zero=1), "mfu", 0.421, _KORTHIKANTI),
+                Layout(tp=8, pp=35, dp=8, recompute="full", zero=1), "mfu", 0.421, _KORTHIKANTI,
+                stack="megatron-2022"),
     ReportedRun("BLOOM-176B", {"model_type": "bloom", "hidden_size": 14336, "n_layer": 70, "n_head": 112,
                                "vocab_size": 250880}, "A100 SXM 80GB", 384, 2048, 2048,
                 Layout(tp=4, pp=12, dp=8, micro_batch=2, recompute="full", zero=1), "hardware_tflops", 150, _BLOOM,
-                cluster_kw={"inter_bytes_per_s": 4 * 100e9 / 8 / 8}),
+                cluster_kw={"inter_bytes_per_s": 4 * 100e9 / 8 / 8}, stack="megatron-deepspeed-2022"),
     ReportedRun("OPT-175B", _OPT_CONFIG, "A100 SXM 80GB", 992, 2048, 992,
-                Layout(tp=8, dp=124, micro_batch=8, recompute="full", zero=3), "hardware_tflops", 147, _OPT),
+                Layout(tp=8, dp=124, micro_batch=8, recompute="full", zero=3), "hardware_tflops", 147, _OPT,
+                stack="metaseq-2021"),
     ReportedRun("Llama 3 8B (torchtitan)", "Meta-Llama-3-8B", "A100 SXM 80GB", 64, 8192, 64,
                 Layout(dp=64, recompute="selective", zero=3), "tokens_per_s_per_gpu", 2973, _TORCHTITAN),
     ReportedRun("Llama 3 70B (torchtitan)", "Meta-Llama-3-70B", "A100 SXM 80GB", 64, 8192, 64,

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 
 from ui.plot import figure
 
-PARTS = (("compute", "Compute", "#4C78A8"), ("tp_comm", "TP communication", "#F58518"),
+PARTS = (("compute", "Compute", "#4C78A8"), ("memory_bound", "Memory-bound ops", "#9D755D"), ("tp_comm", "TP communication", "#F58518"),
          ("cp_comm", "CP communication", "#E45756"), ("ep_comm", "EP all-to-all", "#72B7B2"),
          ("pp_comm", "Pipeline sends", "#B279A2"), ("bubble", "Pipeline bubble", "#BAB0AC"),
          ("dp_comm", "Exposed DP communication", "#54A24B"), ("optimizer", "Optimizer step", "#EECA3B"))
