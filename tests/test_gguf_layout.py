@@ -256,3 +256,15 @@ def test_jamba_mini_published_file_sizes(ftype):
     published = {**JAMBA_MINI_PUBLISHED_GB, **JAMBA_MINI_NOT_REPRODUCED}[ftype]
     q = quantize_model(spec, ftype, imatrix=True)
     assert abs(q.file_bytes_estimate / 1e9 - published) < 0.03
+
+
+@pytest.mark.xfail(strict=True, reason="bartowski's Scout Q4_K_M holds ~2.19 GB more than llama-quantize's Q4_K_M "
+                   "rules give (about twelve more layers' ffn_down_exps in Q6_K); its per-tensor mix is not published")
+def test_llama4_scout_q4_k_m_published_bytes():
+    """bartowski/meta-llama_Llama-4-Scout-17B-16E-Instruct-GGUF, Q4_K_M in two shards of 39,837,275,008 and
+    27,708,903,776 bytes (the byte sizes a public README's "Model sources" table gives for resumable downloads of
+    those two Hugging Face files): 67,546,178,784 B in all. Our Q4_K_M of the text decoder (24 of 48 layers'
+    ffn_down_exps and attn_v in Q6_K, use_more_bits) is 65,357,349,312 B, 3.2 % less; held to the gpt-oss file's
+    0.05 % once the difference is explained (the second shard's own small header is within that)."""
+    q = quantize_model(get_preset("Llama-4-Scout-17B-16E"), "Q4_K_M", imatrix=True)
+    assert q.file_bytes_estimate == pytest.approx(39_837_275_008 + 27_708_903_776, rel=5e-4)
