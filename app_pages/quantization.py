@@ -10,7 +10,7 @@ from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantiz
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup
 from calc.units import GB, GIB
-from ui import charts, hub_model, memo, pickers, ptq_cost, results, state, text
+from ui import charts, hub_model, memo, pickers, ptq_cost, results, state, tables, text
 from ui import format as fmt
 from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_bars, type_map
 
@@ -66,25 +66,34 @@ m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.
           "micro-batch; it prints the exact 'compute buffer size' when it loads.")
 
 unit = fmt.unit()
-rows = []
-for f in FILE_TYPES:
-    r = by_type[f]
-    ppl = PUBLISHED_PPL.get(f)
-    if isinstance(r, ValueError):
-        rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
-        continue
-    m = runs[f]
-    where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
-             "split": (f"split: all {m.n_layers} layers on GPU, output head on CPU" if m.gpu_layers == m.n_layers
-                       else f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
-                            f"{m.n_layers - m.gpu_layers} on CPU"),
-             "cpu": "no: CPU only"}[m.placement]
-    rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
-                 "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
-                 "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
-                 "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else None,
-                 "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
-table = pd.DataFrame(rows)
+
+
+def table_rows() -> list[dict]:
+    rows = []
+    for f in FILE_TYPES:
+        r = by_type[f]
+        ppl = PUBLISHED_PPL.get(f)
+        if isinstance(r, ValueError):
+            rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
+            continue
+        m = runs[f]
+        where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
+                 "split": (f"split: all {m.n_layers} layers on GPU, output head on CPU" if m.gpu_layers == m.n_layers
+                           else f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
+                                f"{m.n_layers - m.gpu_layers} on CPU"),
+                 "cpu": "no: CPU only"}[m.placement]
+        rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
+                     "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
+                     "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
+                     "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else None,
+                     "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
+    return rows
+
+
+# The table, its Arrow form and its CSV depend on what run_memory_all is keyed by and the unit: built once per
+# argument set (issue 18), not per rerun (a chart toggle or the PTQ token count reruns the page too)
+table_key = ("gguf.table", spec, use_imatrix, setup, gpu, unit)
+table = memo.cached(table_key, lambda: pd.DataFrame(table_rows()))
 
 st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
 wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
@@ -104,15 +113,18 @@ def text_width(col: str) -> int:
 
 
 # A cell that does not apply (a type this model cannot take) reads "—", never "None".
-st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, placeholder="—", column_config={
-    **{c: st.column_config.TextColumn(width=text_width(c)) for c in ("fits", "tensor types", "ppl measured on")},
+widths = memo.cached(("gguf.widths", *table_key[1:]), lambda: {c: text_width(c) for c in ("fits", "tensor types",
+                                                                                           "ppl measured on")})
+st.dataframe(tables.arrow(table_key, lambda: table), hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,
+             placeholder="—", column_config={
+    **{c: st.column_config.TextColumn(width=w) for c, w in widths.items()},
     "file (GB)": st.column_config.NumberColumn(format="%,.3f"), "file (GiB)": st.column_config.NumberColumn(format="%,.3f"),
     "bits/weight": st.column_config.NumberColumn(format="%.3f"),
     f"run memory ({unit})": st.column_config.NumberColumn(format="%,.2f"),
     "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
                                                   "that llama.cpp's quantize tool lists; — where it lists none."),
     "payload bytes": st.column_config.NumberColumn(format="localized")})
-st.download_button("Download CSV", memo.cached(("gguf.csv", memo.key_of(rows)), lambda: fmt.csv(table)), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
+st.download_button("Download CSV", memo.cached(("gguf.csv", *table_key[1:]), lambda: fmt.csv(table)), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")
 ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
