@@ -1564,3 +1564,84 @@ FAMILIES += (
            qkv_bias="attention_bias", o_bias="attention_bias", mlp_bias="mlp_bias", norm="layernorm", window=None,
            layer_types=_modernbert_types, hooks=(_modernbert_decoder,)),
 )
+
+
+# ----- BART-style decoders: learned positions offset by 2, post-attention LayerNorms with biases ------------------
+def _trocr(b: Build) -> None:
+    """TrOCR's decoder (``modeling_trocr.py``): learned positions (offset 2) unless use_learned_position_embeddings
+    is off (then sinusoidal, a buffer), a LayerNorm after the embeddings when layernorm_embedding, no final norm.
+    TrOCRForCausalLM sets is_decoder, so every layer also stores a cross-attention over the image encoder (keys and
+    values from cross_attention_hidden_size, else d_model; biased) and its LayerNorm: stored tensors of the layer
+    (weights, checkpoints) that a causal LM alone never runs, so no KV cache or FLOPs of their own."""
+    c, h = b.c, b.hidden
+    if not c.bool("use_learned_position_embeddings"):
+        b.learned_positions = 0
+    if c.bool("layernorm_embedding"):
+        b.embed_norm = "layernorm"
+    kv = c.opt_int("cross_attention_hidden_size") or h
+    b.block_extra = _cross_attention("encoder_attn", h, kv, ("q_proj", "k_proj", "v_proj", "out_proj"),
+                                     "encoder_attn_layer_norm")
+
+
+def _cross_attention(prefix: str, h: int, kv: int, names: tuple[str, str, str, str], norm: str) -> list[T]:
+    """A biased cross-attention (query from the decoder's width h, key and value from the encoder's width kv, output
+    back to h) and its LayerNorm, as stored tensors of a decoder layer."""
+    q, k, v, o = names
+    out = []
+    for name, d_in in ((q, h), (k, kv), (v, kv), (o, h)):
+        out += [T(f"{prefix}.{name}.weight", (h, d_in), "attention", linear=True),
+                T(f"{prefix}.{name}.bias", (h,), "attention")]
+    return out + [T(f"{norm}.weight", (h,), "norms"), T(f"{norm}.bias", (h,), "norms")]
+
+
+def _bert_generation(b: Build) -> None:
+    """BertGenerationDecoder (``modeling_bert_generation.py``): BERT layers (post-LN: a LayerNorm after the attention
+    output and one after the MLP output, no final norm), a LayerNorm after the word + position embeddings, the
+    tied decoder's vocabulary bias; add_cross_attention adds a cross-attention (hidden_size wide) per layer. The
+    decoder's own bias is tied to lm_head.bias only with tie_word_embeddings (``_tied_weights_keys``), so an untied
+    head stores two vocabulary biases."""
+    h = b.hidden
+    b.embed_norm = "layernorm"
+    if not b.tied:
+        b.extra.append(T("lm_head.decoder.bias", (b.vocab,), "output_head"))
+    if b.c.bool("add_cross_attention"):
+        b.block_extra = _cross_attention("crossattention", h, h, ("self.query", "self.key", "self.value",
+                                                                    "output.dense"), "crossattention.output.LayerNorm")
+
+
+FAMILIES += (
+    # BioGPT (modeling_biogpt.py): OPT-shaped pre-LN decoder, learned positions offset by 2, a final LayerNorm
+    Family(("biogpt",), "BioGptForCausalLM",
+           {"hidden_act": "gelu", "max_position_embeddings": 1024, "tie_word_embeddings": True},
+           names={"num_key_value_heads": ""}, qkv_bias=True, o_bias=True, mlp_bias=True, gated=False,
+           norm="layernorm", window=None, learned_positions="max_position_embeddings", positions_offset=2),
+    Family(("trocr",), "TrOCRForCausalLM",
+           {"activation_function": "gelu", "max_position_embeddings": 512, "use_learned_position_embeddings": True,
+            "layernorm_embedding": True, "cross_attention_hidden_size": None, "tie_word_embeddings": True},
+           names={"hidden_size": "d_model", "num_hidden_layers": "decoder_layers",
+                  "num_attention_heads": "decoder_attention_heads", "num_key_value_heads": "",
+                  "intermediate_size": "decoder_ffn_dim", "hidden_act": "activation_function"},
+           field_aliases={"hidden_size": "d_model", "num_hidden_layers": "decoder_layers",
+                          "num_attention_heads": "decoder_attention_heads"},
+           qkv_bias=True, o_bias=True, mlp_bias=True, gated=False, norm="layernorm", final_norm=None, window=None,
+           learned_positions="max_position_embeddings", positions_offset=2, hooks=(_trocr,)),
+    Family(("bert-generation",), "BertGenerationDecoder",
+           {"hidden_act": "gelu", "max_position_embeddings": 512, "add_cross_attention": False,
+            "tie_word_embeddings": True},
+           names={"num_key_value_heads": ""}, qkv_bias=True, o_bias=True, mlp_bias=True, gated=False,
+           norm="layernorm", final_norm=None, window=None, head_bias=True, learned_positions="max_position_embeddings",
+           hooks=(_bert_generation,)),
+)
+
+
+# Fuyu (modeling_fuyu.py): a Persimmon decoder fed image patches through one biased Linear (patch_size x patch_size x
+# num_channels -> hidden), no vision encoder. Hub configs (adept/fuyu-8b) are flat: the decoder's fields sit at the
+# top level (FuyuConfig.__post_init__ moves them into text_config); an absent text config is its init_kwargs.
+_FUYU_TEXT = {"vocab_size": 262144, "max_position_embeddings": 16384, "hidden_size": 4096, "intermediate_size": 16384,
+              "num_hidden_layers": 36, "num_attention_heads": 64, "hidden_act": "relu2", "qk_layernorm": True}
+WRAPPERS += (
+    Wrapper(("fuyu",), "FuyuForCausalLM", "persimmon",
+            {"image_size": 300, "patch_size": 30, "num_channels": 3, "tie_word_embeddings": False},
+            text_defaults=_FUYU_TEXT, absent={"text_config": None},
+            towers=(Projector("patch embedding", (Lin("patch_size*patch_size*num_channels", "text.hidden", True),)),)),
+)
