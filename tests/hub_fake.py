@@ -312,3 +312,20 @@ def hub_env(hub: FakeHub, home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
     env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1", **extra)
     return env
+
+
+def serve_for_this_process(repos: dict[str, FakeRepo], home: Path, monkeypatch):
+    """Generator for a pytest fixture: a ``FakeHub`` of ``repos`` that this process's ``hub`` reaches through
+    ``HF_ENDPOINT``, with a fresh Hugging Face home ``home``, no token, offline or cache variables, and ``hub``'s
+    look-up cache cleared before and after. Yields the running hub; stops it afterwards."""
+    from hub.client import clear_cache
+
+    srv = FakeHub(repos).start()
+    for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "CALC_HUB_TIMEOUT_S"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", srv.endpoint)
+    monkeypatch.setenv("HF_HOME", str(home))
+    clear_cache()
+    yield srv
+    srv.stop()
+    clear_cache()

@@ -15,8 +15,7 @@ from safetensors.torch import save_file
 from calc.gguf import quantize_model
 from calc.gguf_file import read_gguf
 from calc.models import ModelSpec
-from hub.client import clear_cache
-from tests.hub_fake import FakeHub, FakeRepo, sparse_safetensors
+from tests.hub_fake import FakeRepo, serve_for_this_process, sparse_safetensors
 from tests.test_checkpoint import LLAMA3_8B, TINY_LLAMA, llama_checkpoint_shapes
 
 SECRET = "hf_SeCrEtToKeN0123456789abcdefXYZ"  # a token that must never show up anywhere but a header
@@ -121,14 +120,6 @@ def fake(files, tmp_path, monkeypatch):
              "vision_config": {"hidden_size": 64}}).encode()}),
         "org/Llama-3-8B-GGUF": FakeRepo({"Meta-Llama-3-8B.Q4_K_M.gguf": files["big_gguf"]}),
     }
-    srv = FakeHub(repos).start()
-    for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "CALC_HUB_TIMEOUT_S"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", srv.endpoint)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    clear_cache()
-    yield srv
-    srv.stop()
-    clear_cache()
+    yield from serve_for_this_process(repos, tmp_path / "hf-home", monkeypatch)
 
 

@@ -15,9 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from calc.presets import PRESETS
-from hub.client import clear_cache
 from tests.apptest_helpers import open_page
-from tests.hub_fake import FakeHub, FakeRepo, sparse_safetensors
+from tests.hub_fake import FakeRepo, serve_for_this_process, sparse_safetensors
 from ui.hub_model import KEY
 
 PRESET = "Llama-2-7B"
@@ -43,16 +42,8 @@ TINY_PARAMS = 2 * 256 * 64 + 64 + 2 * (4 * 64 * 64 + 3 * 128 * 64 + 2 * 64)  # 1
 def hub_with_preset_name(tmp_path, monkeypatch):
     """A fake Hub holding a single-part repository named exactly like a preset."""
     st_file = sparse_safetensors(tmp_path / "model.safetensors", TINY_TENSORS)
-    srv = FakeHub({PRESET: FakeRepo({"config.json": json.dumps(TINY).encode(), "model.safetensors": st_file})})
-    srv.start()
-    for k in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_HUB_CACHE", "CALC_HUB_TIMEOUT_S"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", srv.endpoint)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    clear_cache()
-    yield srv
-    srv.stop()
-    clear_cache()
+    repos = {PRESET: FakeRepo({"config.json": json.dumps(TINY).encode(), "model.safetensors": st_file})}
+    yield from serve_for_this_process(repos, tmp_path / "hf-home", monkeypatch)
 
 
 def total_parameters(at: AppTest) -> str:
