@@ -182,7 +182,7 @@ log_rows, throughput_rows = memo.serve_log_rows()
 st.dataframe(tables.arrow("serving.log_rows", lambda: list(log_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
            "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
-           "print nothing before it. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
+           "print nothing before it, or the memory TensorRT-LLM logs as available. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
            "within 5 %).")
 
 st.subheader("Checked against published throughput")

@@ -19,11 +19,15 @@ from dataclasses import dataclass
 
 from calc.models import ModelSpec
 from calc.presets import get_preset
-from calc.serve import ServeSetup, kv_layout, max_model_len_that_fits, serve_memory
+from calc.serve import ServeSetup, get_engine, kv_layout, max_model_len_that_fits, serve_memory
 from calc.units import GIB
 
 #: Config fields of models that are not presets (their published config.json, fields the layout reads).
 CONFIGS = {
+    # huggingface.co/Qwen/Qwen1.5-7B config.json (multi-head attention: 32 KV heads; q/k/v biases)
+    "Qwen1.5-7B": {"model_type": "qwen2", "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                   "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 151936,
+                   "tie_word_embeddings": False},
     "Qwen3-14B": {"model_type": "qwen3", "hidden_size": 5120, "intermediate_size": 17408, "num_hidden_layers": 40,
                   "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936,
                   "tie_word_embeddings": False},
@@ -69,6 +73,11 @@ class LogCase:
     request_gib: float | None = None  # "X GiB KV cache is needed"
     max_len_fit: int | None = None  # "the estimated maximum model length is N"
     note: str = ""
+    engine: str = "vllm"  # calc.serve.ENGINES key
+    block_size: int | None = None  # tokens per KV block when not the engine's default
+    #: TensorRT-LLM's "Memory usage when calculating max tokens in paged kv cache: total: T GiB, available: A GiB"
+    #: (the memory free after weights and activations); the KV pool is ``utilization`` (its free fraction) of A
+    free_gib: float | None = None
 
     def spec(self) -> ModelSpec:
         if self.model in CONFIGS:
@@ -84,7 +93,8 @@ def reproduce(case: LogCase) -> dict[str, tuple[float, float]]:
     """{quantity: (logged, ours)} for every quantity the log printed that we predict."""
     spec = case.spec()
     breakdown = case.activation_gib is not None
-    s = ServeSetup(_gib(case.total_gib or 80), tp=case.tp, pp=case.pp, kv_dtype=case.kv_dtype,
+    s = ServeSetup(_gib(case.total_gib or 80), tp=case.tp, pp=case.pp, kv_dtype=case.kv_dtype, engine=case.engine,
+                   block_size=case.block_size or get_engine(case.engine).block_size,
                    gpu_memory_utilization=case.utilization, max_model_len=case.max_model_len,
                    max_num_batched_tokens=case.max_num_batched_tokens,
                    weights_bytes=_gib(case.weights_gib) if case.weights_input else None,
@@ -102,6 +112,8 @@ def reproduce(case: LogCase) -> dict[str, tuple[float, float]]:
             out["weights GiB"] = (case.weights_gib, serve_memory(spec, s).weights_bytes / GIB)
         kv = case.kv_gib
         avail = [_gib(k) for k in kv] if isinstance(kv, tuple) else _gib(kv) if kv is not None else GIB
+        if case.free_gib is not None:  # TensorRT-LLM: its free fraction of the memory it logs as available
+            avail = int(case.utilization * case.free_gib * GIB)
     lay = kv_layout(spec, s, avail)
     if case.blocks is not None:
         out["blocks"] = (case.blocks, lay.blocks)
@@ -150,6 +162,12 @@ CASES = (
             kv_gib=48.66, request_gib=62.00, max_len_fit=205728),
     LogCase("https://github.com/vllm-project/recipes/pull/12", "Qwen3-Coder-480B-A35B", "H20 (dp=8)", 262144,
             utilization=0.95, kv_gib=55.65, request_gib=62.00, max_len_fit=235296),
+    LogCase("https://github.com/NVIDIA/TensorRT-LLM/issues/2268", "Qwen1.5-7B", "A100 40GB", 4096, 39.39,
+            engine="trtllm", block_size=64, free_gib=21.89, blocks=631,
+            note="TensorRT-LLM 0.13 engine (Qwen1.5-7B-sft, fp16): 'total: 39.39 GiB, available: 21.89 GiB', "
+                 "'Number of blocks in KV cache primary pool: 631'; the default kv_cache_free_gpu_mem_fraction 0.9 "
+                 "and the engine's tokens_per_block 64 (PluginConfig default of that release) assumed; a block holds "
+                 "64 tokens x 32 layers x 32 KV heads x 128 x K,V x 2 B = 32 MiB"),
 )
 
 

@@ -1,4 +1,5 @@
-"""vLLM's start-up memory and KV cache (calc/serve.py) against the logs vLLM printed in public GitHub threads.
+"""vLLM's start-up memory and KV cache (calc/serve.py) against the logs vLLM printed in public GitHub threads (and one
+TensorRT-LLM log: its KV pool is 0.9 of the memory it logs as available, in blocks of its tokens_per_block).
 
 Each case cites its URL. What a log gives is used as input only where our model cannot derive it: the device
 total (``total_gpu_memory``), the activation peak and non-torch memory (they depend on the vLLM version, torch.compile
@@ -42,6 +43,7 @@ def test_cases_cover_the_layer_kinds():
              for c in CASES for b in c.spec().layout.kinds}
     assert {"Attention", "Attention-sliding", "MLA"} <= kinds
     assert any(c.tp > 1 for c in CASES) and any(c.pp > 1 for c in CASES)
+    assert any(c.engine == "trtllm" for c in CASES)  # NVIDIA/TensorRT-LLM#2268: 631 blocks of 64 tokens
 
 
 def gib(x: float) -> int:
