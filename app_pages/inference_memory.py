@@ -18,7 +18,7 @@ from calc.memory import (
     training_memory,
     weights_bytes,
 )
-from calc.models import ModelSpec, param_counts
+from calc.models import ModelSpec
 from calc.scaling_precision import ptq_cost
 from calc.solvers import MAX_TP, best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB
@@ -27,6 +27,7 @@ from ui import format as fmt
 from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
 from ui.hub_model import AS_PUBLISHED
+from ui.ptq_cost import paper_params as ptq_params
 
 try:  # GGUF file types come from the quantization module when it is there
     from calc.gguf import FILE_TYPES as GGUF_TYPES
@@ -90,14 +91,15 @@ m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
 m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
 m3.metric("KV cache per GPU", fmt.size(b.kv_cache), help=f"{b.kv_cache:,} bytes")
 if not published and setup.weights_dtype in WEIGHT_DTYPES and dtype_bits(setup.weights_dtype) < 16:
-    n_total = param_counts(model).total if isinstance(model, ModelSpec) else model
+    # the paper's N is non-embedding (sec. 2.3); a bare parameter count cannot be split, so it is taken whole
+    n_total = ptq_params(model) if isinstance(model, ModelSpec) else model
     ptq_d = state.number("Training tokens assumed for the loss cost (trillions)", "im_ptqd", 15.0, 0.001, 1000.0,
                          fmt="%.3f", help="Tokens the model was pretrained on (default Llama 3's 15T): the loss that "
                                           "quantization costs grows with them (Kumar et al. 2024, eq. 2).")
     pc = ptq_cost(n_total, ptq_d * 1e12, dtype_bits(setup.weights_dtype))
     st.caption(f"Predicted loss cost of {setup.weights_dtype} weights ({pc.bits:g} bits) against bf16: "
                f"+{pc.degradation:.4f} nats ({pc.relative:.2%} of the bf16 model's predicted loss) for "
-               f"{fmt.count(n_total)} params trained on {fmt.count(pc.tokens)} tokens (an assumption, set above). "
+               f"{fmt.count(n_total)} {'non-embedding ' if isinstance(model, ModelSpec) else ''}params trained on {fmt.count(pc.tokens)} tokens (an assumption, set above). "
                "Kumar et al. 2024, 'Scaling Laws for Precision', sec. 3.1 eq. 2 with App. K Table 2's constants, "
                "fitted on 30M-220M models (Dolma, integer GPTQ): read it as a trend, not a number.")
 if isinstance(model, ModelSpec):

@@ -438,3 +438,15 @@ def test_cli_precision_run_reports_the_post_training_quantization_cost(capsys):
     assert long["degradation"] > short["degradation"] > 0 and long["bits"] == 4
     assert long["loss_after"] == pytest.approx(long["loss_before"] + long["degradation"])
     assert long["degradation"] == pytest.approx(scaling_precision.ptq_cost(8e9, 15e12, 4).degradation)
+
+
+def test_inference_memory_page_loss_cost_counts_the_papers_non_embedding_n():
+    """For a sidebar model the loss cost uses Kumar et al.'s N (sec. 2.3: non-embedding parameters), the same N as
+    the Quantization page: Llama-3-8B's 8,030,261,248 less its 525,336,576-parameter embedding and as many in its
+    untied head (vocabulary 128,256 x hidden 4,096, from its published config) is 6,979,588,096."""
+    from tests.test_scaling import run_page
+
+    at, _ = run_page("app_pages/inference_memory.py", {"model": "Meta-Llama-3-8B", "im_w": "int4", "im_ptqd": "15.0"})
+    line = [c.value for c in at.caption if "Predicted loss cost" in c.value]
+    want = scaling_precision.ptq_cost(8_030_261_248 - 2 * 128_256 * 4_096, 15e12, 4)
+    assert len(line) == 1 and f"+{want.degradation:.4f} nats" in line[0] and "non-embedding" in line[0]
