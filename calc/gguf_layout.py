@@ -87,6 +87,8 @@ ARCHS: dict[str, GGUFLayout] = {
     "Qwen3NextForCausalLM": GGUFLayout("qwen3next", ("attn_norm", "post_attention_norm"), "Qwen3NextModel"),
     "Llama4ForCausalLM": GGUFLayout("llama4", ("attn_norm", "ffn_norm"), "Llama4Model"),
     "MambaForCausalLM": GGUFLayout("mamba", ("attn_norm",), "MambaModel"),
+    # MambaModel is registered for FalconMambaForCausalLM too (same tensors; its B/C/dt RMSNorms hold no weights)
+    "FalconMambaForCausalLM": GGUFLayout("mamba", ("attn_norm",), "MambaModel"),
     "JambaForCausalLM": GGUFLayout("jamba", ("attn_norm", "ffn_norm"), "JambaModel", kv_per_layer=True),
     "Mamba2ForCausalLM": GGUFLayout("mamba2", ("attn_norm",), "Mamba2Model", reshape=_MAMBA2_RESHAPE),
     # input_layernorm -> attn_norm, pre_ff_layernorm -> ffn_norm (gguf-py FFN_PRE_NORM is blk.N.ffn_norm)

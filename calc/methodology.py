@@ -153,7 +153,8 @@ METHODS: tuple[Method, ...] = (
             "tests/test_gguf_layout.py::test_gpt_oss_20b_mxfp4_file",
             "tests/test_gguf_layout.py::test_qwen3_next_q4_k_m_file",
             "tests/test_gguf_layout.py::test_mamba2_shapes_are_the_llama_cpp_loader_shapes",
-            "tests/test_gguf_layout.py::test_jamba_mini_published_file_sizes")),
+            "tests/test_gguf_layout.py::test_jamba_mini_published_file_sizes",
+            "tests/test_gguf_layout.py::test_published_llama4_mamba_and_hybrid_files_to_the_byte")),
     Method("GGUF", "Model from a GGUF header",
            "the {arch}.* keys convert_hf_to_gguf.py wrote, mapped back onto the transformers config it read "
            "(calc/gguf_config.py), then the calc/arch family table; tied head and biases from the tensor list",
