@@ -52,7 +52,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, check_positive
 
@@ -107,6 +106,7 @@ class PrecisionOptimum:
 
 def _best_params(c: float, p: float) -> tuple[float, float]:
     """(N, loss) minimising L at precision p and budget c (bounded Brent over ln N)."""
+    from scipy.optimize import minimize_scalar  # lazily: ptq_cost (the memory pages) needs no scipy
     frac = float(param_fraction(p))
     if frac <= 0:
         return math.nan, math.inf
@@ -127,6 +127,7 @@ def optimum(flops: float, bits: float | None = None) -> PrecisionOptimum:
     >>> round(optimum(1e21).bits, 2), round(optimum(1e25).bits, 2)  # independent of compute (sec. 4.3.2)
     (7.0, 7.0)
     """
+    from scipy.optimize import minimize_scalar  # lazily: ptq_cost (the memory pages) needs no scipy
     c = check_positive("compute", flops, MAX_FLOPS, " FLOPs", lower=1e6)
     if bits is None:
         res = minimize_scalar(lambda p: _best_params(c, p)[1], bounds=(3.0, MAX_BITS), method="bounded",
