@@ -114,3 +114,28 @@ def test_derived_cache_weighs_keys_and_values():
         rows = tuple((f"row {i}-{j}", float(j)) for j in range(1000))
         lru.get_or_compute(("csv", rows), lambda rows=rows: "\n".join(f"{a},{b}" for a, b in rows))
     assert lru.weight <= 2**20 and len(lru) < 15
+
+
+@pytest.mark.parametrize("legend", [None, {"orientation": "h", "y": -0.2}, {"orientation": "h", "y": -0.2, "yref": "paper",
+                                    "x": 0.5}, {"orientation": "h", "y": 0.5}, {"orientation": "v", "y": -0.3},
+                                    {"orientation": "h", "y": -0.1, "yref": "container"}])
+def test_frozen_dict_is_what_prepare_and_plotly_give(legend):
+    """``prepared_dict`` edits the dict as ``prepare``'s ``update_layout`` calls edit the figure (Plotly's own
+    path is the reference); a figure with a toolbar setting and shapes of its own keeps them."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from ui import charts
+
+    def make():
+        fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 2.0, 3.0], name="a"))
+        fig.add_hline(y=2)
+        fig.add_annotation(x=1, y=1, text="note")
+        fig.update_layout(modebar_orientation="v", legend=legend)
+        return fig
+
+    plain = make()
+    charts.prepare(plain)
+    frozen = charts.FrozenFigure.freeze(make())
+    assert pio.to_json(frozen.to_dict(), validate=False) == pio.to_json(plain.to_dict(), validate=False)
+    assert frozen._frozen_points == charts.points(plain) == 3 + 2

@@ -63,6 +63,30 @@ def prepare(fig) -> None:
     fig.update_layout(modebar_remove=TOOLBAR_REMOVED)
 
 
+def prepared_dict(fig) -> dict:
+    """``fig.to_dict()`` after ``prepare(fig)``, with the changes made on the dict: ``update_layout`` parses and
+    validates each path it is given, about two thirds of freezing a figure (py-spy of ``bench/load.py -n 50``,
+    issue 18). ``fig`` itself is left as it was. tests/test_cache_bytes.py compares both on legend variants,
+    tests/test_perf.py whole pages drawn both ways."""
+    d = fig.to_dict()
+    layout = d.setdefault("layout", {})
+    legend = layout.get("legend")
+    if (legend and legend.get("orientation") == "h" and legend.get("y") is not None and legend["y"] < 0
+            and legend.get("yref") in (None, "paper")):
+        legend.update(yref="container", y=0, yanchor="bottom")
+    layout.setdefault("modebar", {})["remove"] = list(TOOLBAR_REMOVED)
+    return d
+
+
+def dict_points(d: dict) -> int:
+    """``points`` of a figure's dict (``to_dict()``)."""
+    total = 0
+    for trace in d.get("data", ()):
+        total += max((_size(trace[a]) for a in _ARRAYS if a in trace), default=0)
+    layout = d.get("layout", {})
+    return total + len(layout.get("shapes") or ()) + len(layout.get("annotations") or ())
+
+
 class FrozenFigure(go.Figure):
     """What ``cached`` keeps of a figure: the dict ``st.plotly_chart`` sends (``to_dict()``, made once, then
     shared read-only by every rerun and session that asks for the same inputs) and its point count, nothing else.
@@ -75,11 +99,11 @@ class FrozenFigure(go.Figure):
 
     @classmethod
     def freeze(cls, fig: go.Figure) -> FrozenFigure:
-        """``fig`` prepared for ``show``, as a ``FrozenFigure`` holding its dict only."""
-        prepare(fig)
+        """``fig`` prepared for ``show`` (``prepared_dict``), as a ``FrozenFigure`` holding its dict only."""
+        d = prepared_dict(fig)
         frozen = object.__new__(cls)
-        object.__setattr__(frozen, "_frozen_dict", fig.to_dict())
-        object.__setattr__(frozen, "_frozen_points", points(fig))
+        object.__setattr__(frozen, "_frozen_dict", d)
+        object.__setattr__(frozen, "_frozen_points", dict_points(d))
         return frozen
 
     def to_dict(self):
