@@ -69,6 +69,18 @@ def test_hub_id_named_like_a_preset_keeps_both_in_the_picker(hub_with_preset_nam
     assert total_parameters(at) == "6.74 B"
 
 
+
+def test_link_to_the_hub_model_named_like_a_preset_opens_it(hub_with_preset_name):
+    """A shared link carries the id and the picker's name for it: whoever opens it gets the Hub model, not the
+    preset (and a link naming the preset gets the preset although the same id is loaded)."""
+    at = open_page("app_pages/models.py", {KEY: PRESET, "model": f"{PRESET} (Hub)"}, timeout_s=90)
+    assert not at.exception, [e.value for e in at.exception]
+    m = {x.label: x.value for x in at.metric}
+    assert m["Total parameters"] == m["Parameters in the checkpoint"] == "115.01 K"
+    at = open_page("app_pages/models.py", {KEY: PRESET, "model": PRESET}, timeout_s=90)
+    assert not at.exception, [e.value for e in at.exception]
+    assert total_parameters(at) == "6.74 B"
+
 def _add_model_script():
     """A page that adds a two-layer copy of Llama-2-7B, keeping the preset's name (as a caller of add_model may)."""
     import dataclasses  # AppTest.from_function runs this body alone: its imports are inside
