@@ -6,6 +6,9 @@
 
 - ``split``: fused experts ``gate_up_proj`` (experts x 2f x h) become ``ffn_gate_exps`` and ``ffn_up_exps``
   (ggml h x f x experts each); gpt-oss's ``gate_up_proj_bias`` likewise (``GptOssModel`` / ``Llama4Model``);
+- ``qkvz``: gated DeltaNet's ``in_proj_qkvz`` (2K + 2V x h) becomes ``attn_qkv`` (its q, k and v rows, 2K + V) and
+  ``attn_gate`` (the z rows, V) (``Qwen3NextModel.modify_tensors``; files converted before that split hold one
+  ``ssm_in``, e.g. Qwen's own Qwen3-Next GGUFs);
 - ``squeeze``: the depthwise ``conv1d.weight`` (channels x 1 x kernel) loses its middle 1 (``MambaModel``,
   ``JambaModel``, ``Qwen3NextModel``, ``Mamba2Model``: ``data_torch.squeeze()``), so ggml holds kernel x channels;
 - per layout (``GGUFLayout.reshape``), Mamba-2's per-head ``A_log`` and ``D`` gain a trailing 1 (``Mamba2Model.
@@ -59,8 +62,9 @@ RENAME: dict[str, tuple[str | tuple[str, str], str, str]] = {
     "A_log": ("ssm_a", "", "rev"), "D": ("ssm_d", "", "rev"), "out_proj.weight": ("ssm_out", ".weight", "rev"),
     "dt_layernorm.weight": ("ssm_dt_norm", ".weight", "rev"), "b_layernorm.weight": ("ssm_b_norm", ".weight", "rev"),
     "c_layernorm.weight": ("ssm_c_norm", ".weight", "rev"),
-    # gated DeltaNet (Qwen3-Next): in_proj_qkvz -> ssm_in, in_proj_ba -> ssm_ba, dt_bias -> ssm_dt.bias
-    "in_proj_qkvz.weight": ("ssm_in", ".weight", "rev"), "in_proj_ba.weight": ("ssm_ba", ".weight", "rev"),
+    # gated DeltaNet (Qwen3-Next): in_proj_qkvz -> attn_qkv (q, k, v rows) + attn_gate (z rows), in_proj_ba -> ssm_ba,
+    # dt_bias -> ssm_dt.bias
+    "in_proj_qkvz.weight": (("attn_qkv", "attn_gate"), ".weight", "qkvz"), "in_proj_ba.weight": ("ssm_ba", ".weight", "rev"),
     "dt_bias": ("ssm_dt", ".bias", "rev"), "norm.weight": ("ssm_norm", ".weight", "rev"),
 }
 
@@ -143,6 +147,10 @@ def _convert(t: T, b: str, layout: GGUFLayout, recurrent=None) -> list[tuple[str
         shape = (shape[0] // g, g)
     if rule == "squeeze":
         shape = tuple(d for d in shape if d != 1)
+    if rule == "qkvz":  # (h, 2K + 2V) -> q|k|v (h, 2K + V) and z (h, V)
+        v = recurrent.value_dim
+        return [(f"{b}.{s}{suffix}", (shape[0], w), _source_type(f"{b}.{s}{suffix}", 2))
+                for s, w in zip(stem, (shape[1] - v, v), strict=True)]
     if rule == "split":  # (h, 2f, e) -> two (h, f, e); bias (2f, e) -> two (f, e)
         half = (shape[0] // 2,) + shape[1:] if len(shape) == 2 else (shape[0], shape[1] // 2) + shape[2:]
         return [(f"{b}.{s}{suffix}", half, _source_type(f"{b}.{s}{suffix}", len(t.shape))) for s in stem]

@@ -88,16 +88,27 @@ def test_gpt_oss_20b_mxfp4_file():
 
 
 def test_qwen3_next_q4_k_m_file():
-    """Qwen/Qwen3-Next-80B-A3B-Instruct-GGUF lists its Q4_K_M at 48.4 GB (unsloth's at ~48.5 GB). The gated-DeltaNet
-    projection in_proj_qkvz is written as ssm_in (gguf-py tensor_mapping), which Q4_K_M leaves in Q4_K; as an
-    attn_qkv it would be Q5_K (about 0.1 GB more). The conv kernels stay F32 (never quantized), the shared-expert
-    gate (2048 x 1, one dimension to ggml) stays in the converter's F16."""
+    """unsloth/Qwen3-Next-80B-A3B-Instruct-GGUF Qwen3-Next-80B-A3B-Instruct-Q4_K_M.gguf is 48,506,100,512 B
+    (samyfodil/jitllm fetch.sh, see JITLLM_FILES). Today's converter splits the gated-DeltaNet projection
+    in_proj_qkvz into attn_qkv (q, k, v rows) and attn_gate (z rows) (Qwen3NextModel.modify_tensors); attn_qkv is
+    attn_v-like to llama-quantize, so use_more_bits gives half of the 36 linear-attention layers' attn_qkv Q6_K. Ours
+    is 15 MB (0.03 %) under that file, and 23 MB remain after the payload, of which a 151,936-token BPE tokenizer
+    explains 6-8 MB. Written as one ssm_in (Q4_K throughout) the file would be 93 MB smaller: that is Qwen's own
+    Q4_K_M, converted before the split and listed at 48.4 GB (Qwen/Qwen3-Next-80B-A3B-Instruct-GGUF), 0.04-0.14 GB
+    under ours. The conv kernels stay F32 (never quantized), the shared-expert gate (2048 x 1, one dimension to
+    ggml) stays in the converter's F16."""
+    from calc.gguf import _pad
+
     spec = get_preset("Qwen3-Next-80B-A3B")
     q = quantize_model(spec, "Q4_K_M")
-    assert round(q.file_bytes_estimate / 1e9, 1) == 48.4
+    assert q.file_bytes_estimate == pytest.approx(48_506_100_512, rel=5e-4)
+    assert 5e6 < 48_506_100_512 - sum(_pad(t.bytes) for t in q.tensors) < 30e6
+    assert 0.04e9 < q.file_bytes_estimate - 48.4e9 < 0.14e9
     types = {t.name: t.type for t in q.tensors}
-    assert types["blk.0.ssm_in.weight"] == "Q4_K" and types["blk.0.ssm_conv1d.weight"] == "F32"
-    assert types["blk.0.ffn_gate_inp_shexp.weight"] == "F16"
+    assert types["blk.0.attn_qkv.weight"] == "Q6_K" and types["blk.0.attn_gate.weight"] == "Q4_K"
+    assert types["blk.6.attn_qkv.weight"] == "Q4_K" and types["blk.3.attn_v.weight"] == "Q6_K"  # one counter
+    assert types["blk.0.ssm_conv1d.weight"] == "F32" and types["blk.0.ffn_gate_inp_shexp.weight"] == "F16"
+    assert "blk.0.ssm_in.weight" not in types
 
 
 def test_llama4_interleaved_moe_and_chunked_cache():
