@@ -218,19 +218,14 @@ _TRT_TABLE = {
     ("Llama-3.3-70B-Instruct", "H200", 1): (3803, 4336, 2872, 3666, 2909, 2994, 442, 2003, 566, 283),
     ("Llama-3.3-70B-Instruct", "H100 SXM", 2): (6378, 6651, 4199, 5222, 4205, 4146, 762, 3082, 898, 437),
 }
-#: Cases ours over-predicts by more than 30 % (`python -m calc.serve_logs` prints them all), and the efficiency that
-#: alone would match the publication (the other at its default): a diagnosis, never fed back into the defaults.
-#: Before the step time added attention's KV reads to the matmuls instead of overlapping them (calc/serve_sim.py), 14
-#: cases missed; 4 remain. "prefill": 128-token prompts and outputs with thousands of sequences, compute-bound, matched
-#: by 0.45 of the FP8 peak. "decode": Llama-3.3-70B with 2,000-token outputs, matched by 0.52-0.57 of the bandwidth
-#: or 0.34-0.41 of the FP8 peak; our decode step counts no per-step engine overhead, activation traffic of the
-#: element-wise kernels, or sampling.
-_TRT_MISSES = {
-    ("Llama-3.1-8B", "H200", 128, 128): ("prefill", 0.45, 0.22),
-    ("Llama-3.3-70B-Instruct", "H200", 128, 2048): ("decode", 0.41, 0.52),
-    ("Llama-3.3-70B-Instruct", "H100 SXM", 128, 2048): ("decode", 0.37, 0.57),
-    ("Llama-3.3-70B-Instruct", "H100 SXM", 500, 2000): ("decode", 0.34, 0.57),
-}
+#: Cases ours over-predicts by more than 30 % (`python -m calc.serve_logs` prints them all), each with the efficiency that
+#: alone would match the publication (the other at its default): a diagnosis, never fed back into the defaults, as
+#: {(model, GPU, prompt, output): ("prefill" | "decode", matmul efficiency, bandwidth efficiency)}. None since the step
+#: time runs attention's KV reads and the element-wise kernels' activation traffic after the matmuls instead of
+#: overlapping everything in one max (calc/serve_sim.py): with one max 14 of 40 missed (8B short-sequence prefill at
+#: +34-47 %, decode of hundreds of long sequences at +32-60 %); with the KV reads added 4; with the activation
+#: traffic too, 0 (all 40 between +0 % and +27 %, nothing fitted).
+_TRT_MISSES: dict[tuple[str, str, int, int], tuple[str, float, float]] = {}
 TRTLLM_MISSES = {k: (f"{kind}: ours over-predicts by more than 30 %; the publication matches at a matmul efficiency of "
                      f"{me} (bandwidth 0.8) or a bandwidth efficiency of {be} (matmul 0.6): "
                      + ("compute-bound, FP8 GEMMs below 0.6 of their peak" if kind == "prefill"

@@ -14,11 +14,14 @@ token x tokens / tp + the head for each sequence sampled; weight bytes = weights
 step's tokens) per GPU; KV bytes = every running sequence's context x bytes per cached position per rank; prefill
 chunks' attention FLOPs are those of the (query, position) pairs they attend, causally (``calc.speed.attention_flops``
 per pair; a stretch of full chunks of one long prompt uses their mean, exact while they are compute-bound).
-Attention and the matmuls are added, not overlapped: an engine runs a layer's kernels one after another on one
-stream (QKV projection, attention over the paged KV, output projection, MLP), so the GEMMs' tensor cores idle
-while attention streams the KV and the KV reads wait for the GEMMs; one ``max`` over the whole step would overlap
-them. With hundreds of long-context decodes the KV reads rival the matmuls: this is what the published
-TensorRT-LLM throughputs needed (calc/serve_logs.py; 26 -> 36 of 40 within 30 %, nothing fitted). An
+Each token also pays the activation traffic of the element-wise kernels between the matmuls (norms, RoPE, KV-cache
+writes, SwiGLU: ``activation_traffic_bytes``) at the bandwidth. These parts are added, not overlapped: an engine runs
+a layer's kernels one after another on one stream (norm, QKV projection, attention over the paged KV, output
+projection, norm, MLP), so the GEMMs' tensor cores idle while attention streams the KV and the element-wise kernels
+move activations; one ``max`` over the whole step would overlap them. With hundreds of long-context decodes the KV
+reads rival the matmuls, and with a small model the activation traffic is a tenth of the step: this is what the
+published TensorRT-LLM throughputs needed (calc/serve_logs.py: 26 of 40 within 30 % with one max, 36 with the KV
+reads added, 40 with the activation traffic too; nothing fitted). An
 all-reduce after attention and after the MLP of each layer moves ``2 (tp - 1) / tp x tokens x hidden x 2 B``
 over the GPU link (ring all-reduce, Patarasuk & Yuan 2009) plus a latency each. Decode attention FLOPs
 (memory-bound: the KV bytes are counted) and the KV writes are not. Efficiencies default to typical figures
@@ -70,6 +73,14 @@ class StepModel:
     #: FLOPs of one (query, cached position) pair over all layers, per GPU: prefill chunks pay it for every pair they
     #: attend (causal), ``calc.speed.attention_flops`` per position (windows not applied)
     attn_flops_per_pair: float = 0.0
+    #: activation bytes the element-wise kernels read and write per token, per GPU (``activation_traffic_bytes``)
+    activation_bytes_per_token: float = 0.0
+
+    @property
+    def token_s(self) -> float:
+        """Seconds each token of a step adds outside the matmuls and attention: its all-reduces and the element-wise
+        kernels' activation traffic at the bandwidth."""
+        return self.allreduce_s_per_token + self.activation_bytes_per_token / self.bytes_per_s
 
     def weights_read(self, tokens: int) -> float:
         return self.weight_bytes + self.expert_bytes * (1.0 - self.expert_miss ** tokens)
@@ -83,7 +94,7 @@ class StepModel:
         """Step time(s) for ``tokens`` tokens, ``sampled`` sequences producing a token and ``kv_positions``
         cached positions read (scalar or array): the matmuls, then attention streaming the KV (module docstring)."""
         kv = np.asarray(kv_positions, dtype=np.float64) * self.kv_bytes_per_token / self.bytes_per_s
-        return (self.gemm_s(tokens, sampled) + kv + tokens * self.allreduce_s_per_token + self.allreduce_s_per_step
+        return (self.gemm_s(tokens, sampled) + kv + tokens * self.token_s + self.allreduce_s_per_step
                 + self.overhead_s)
 
     def step_s(self, tokens: int, sampled: int, kv_positions: float, attn_pairs: float = 0.0) -> float:
@@ -91,7 +102,7 @@ class StepModel:
         (query, position) pairs, whose FLOPs bound the attention kernels with the KV reads."""
         attn = max(attn_pairs * self.attn_flops_per_pair / self.flops_per_s,
                    kv_positions * self.kv_bytes_per_token / self.bytes_per_s)
-        return (self.gemm_s(tokens, sampled) + attn + tokens * self.allreduce_s_per_token + self.allreduce_s_per_step
+        return (self.gemm_s(tokens, sampled) + attn + tokens * self.token_s + self.allreduce_s_per_step
                 + self.overhead_s)
 
     def decode_stretch(self, n: int, kv_positions: float, kmax: int, limit: float | None,
@@ -105,7 +116,7 @@ class StepModel:
         c = attn_pairs * self.attn_flops_per_pair / self.flops_per_s
         m0 = kv_positions * self.kv_bytes_per_token / self.bytes_per_s
         dm = n * self.kv_bytes_per_token / self.bytes_per_s
-        a = (self.gemm_s(tokens, n) + tokens * self.allreduce_s_per_token + self.allreduce_s_per_step
+        a = (self.gemm_s(tokens, n) + tokens * self.token_s + self.allreduce_s_per_step
              + self.overhead_s)
         js = 0 if c <= m0 else (kmax if dm <= 0 else min(kmax, math.ceil((c - m0) / dm)))
 
@@ -165,7 +176,25 @@ def step_model(spec: ModelSpec, flops_per_s: float, bandwidth_bytes_per_s: float
         weight_bytes=dense, kv_bytes_per_token=kv_per_pos,
         flops_per_s=flops_per_s * matmul_efficiency, bytes_per_s=bandwidth_bytes_per_s * bandwidth_efficiency,
         allreduce_s_per_token=ar_tok, allreduce_s_per_step=ar_step, overhead_s=overhead_s,
-        expert_bytes=experts, expert_miss=miss, attn_flops_per_pair=attention_flops(spec, 1, 0) / tp)
+        expert_bytes=experts, expert_miss=miss, attn_flops_per_pair=attention_flops(spec, 1, 0) / tp,
+        activation_bytes_per_token=activation_traffic_bytes(spec) / tp)
+
+
+def activation_traffic_bytes(spec: ModelSpec) -> int:
+    """Bytes of 16-bit activations the element-wise kernels of one token read and write in all layers, the memory-bound
+    work between the matmuls (vLLM's ``csrc`` kernels, one after another on the stream): per layer two
+    ``fused_add_rms_norm`` (read the input and the residual, write both: 4 h each), ``rotary_embedding`` (q and k in
+    place: 2 (q + kv)), ``reshape_and_cache`` (read k and v, write them to the cache: 4 kv) and ``silu_and_mul`` (read
+    gate and up, write their product: 3 f; MoE: the top-k experts' f). Flat fields: hybrids' recurrent layers are
+    counted as attention layers.
+
+    >>> from calc.presets import get_preset
+    >>> activation_traffic_bytes(get_preset("Meta-Llama-3-8B"))  # (8 x 4096 + 2 x 4096 + 6 x 1024 + 3 x 14336) x 32 x 2
+    5767168
+    """
+    f = spec.moe_intermediate_size * spec.experts_per_token if spec.is_moe else spec.intermediate_size
+    per_layer = 8 * spec.hidden_size + 2 * spec.q_dim + 6 * spec.kv_dim + 3 * f
+    return per_layer * spec.num_layers * 2
 
 
 @dataclass(frozen=True)
