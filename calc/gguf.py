@@ -27,8 +27,8 @@ counts, Q3_K fallback to Q4_1, MoE rules), which the tests also pin.
 gpt-oss, Qwen3-Next, Llama 4, Mamba, Jamba, Mamba-2 and Falcon-H1 are written from their ``calc/arch`` layer kinds through the
 declarative table of ``calc/gguf_layout.py`` (gguf-py names, reversed shapes, expert splits, squeezed conv
 kernels); ``tests/test_gguf_layout.py`` holds them to gguf-py's ``MODEL_TENSORS``, to transformers' parameter
-counts and to published gpt-oss-20b (MXFP4, to 0.05%) and Qwen3-Next (Q4_K_M, 48.4 GB) files, unsloth's Llama 4 Scout
-Q4_K_M (0.004%), Falcon Mamba 7B and Mamba-Codestral 7B Q4_K_M and Falcon-H1-1.5B Q8_0 (0.05%), and eleven of
+counts and to published gpt-oss-20b (MXFP4, to 0.05%) and Qwen3-Next (unsloth's Q4_K_M, 0.03%: today's converter
+writes in_proj_qkvz as attn_qkv + attn_gate) files, unsloth's Llama 4 Scout Q4_K_M (0.004%), Falcon Mamba 7B and Mamba-Codestral 7B Q4_K_M and Falcon-H1-1.5B Q8_0 (0.05%), and eleven of
 bartowski's Jamba Mini 1.7 file types (0.03 GB).
 
 What is *not* modelled: user overrides (``--tensor-type``, ``--output-tensor-type``, ``--pure``),
