@@ -206,11 +206,15 @@ graphs are captured after the KV cache is sized and come out of the headroom.
 **Blocks** (`v1/core/kv_cache_utils.py`): a page is `block_size` tokens of one layer, $b \cdot n_{{kv}}/tp \cdot
 (d_k + d_v) \cdot$ bytes (MLA: the latent $r + d_{{rope}}$ on every rank); blocks = KV // (pages of all layers).
 Sliding-window hybrids keep two block groups; a sliding group needs cdiv(min(window - 1 + batched tokens,
-max_len), block) + 1 blocks per request. Tokens = blocks // groups x block size; concurrency = blocks / blocks
+max_len), block) + 1 blocks per request. Mamba hybrids (Jamba, Nemotron-H, Falcon-H1's Mamba beside every
+attention) hold one state block per request, the attention block raised until its page covers the state
+(`HybridAttentionMambaModelConfig`). Tokens = blocks // groups x block size; concurrency = blocks / blocks
 per request ({mem.blocks_per_request:,} here).
 
 **Latency** (`calc/serve_sim.py`): FCFS admission under max_num_seqs and the KV cache (reserved whole, no
-preemption), chunked prefill mixed with decodes, each step $\max(\text{{FLOPs}}/F, \text{{bytes}}/B)$ + tensor-parallel
-all-reduces; checked against M/D/1 queueing theory. Efficiencies are typical, not measured, unless the Benchmark
+preemption), chunked prefill mixed with decodes. Each step runs its kernels in sequence: the matmuls
+$\max(\text{{FLOPs}}/F, \text{{weights}}/B)$ (the peak of the weights' GEMM precision: FP8 for FP8 weights on GPUs
+with FP8 tensor cores), then attention $\max(\text{{attention FLOPs}}/F, \text{{KV}}/B)$, the element-wise kernels'
+activation bytes $/B$ and the tensor-parallel all-reduces; checked against M/D/1 queueing theory. Efficiencies are typical, not measured, unless the Benchmark
 page's figures are used; the published throughputs above are within 30 % with them.
 """)
