@@ -95,6 +95,8 @@ ARCHS: dict[str, GGUFLayout] = {
     "FalconMambaForCausalLM": GGUFLayout("mamba", ("attn_norm",), "MambaModel"),
     "JambaForCausalLM": GGUFLayout("jamba", ("attn_norm", "ffn_norm"), "JambaModel", kv_per_layer=True),
     "Mamba2ForCausalLM": GGUFLayout("mamba2", ("attn_norm",), "Mamba2Model", reshape=_MAMBA2_RESHAPE),
+    # OLMo 2 normalizes after each sublayer only: post_attention_layernorm, post_feedforward_layernorm
+    "Olmo2ForCausalLM": GGUFLayout("olmo2", ("post_attention_norm", "post_ffw_norm"), "Olmo2Model"),
     # input_layernorm -> attn_norm, pre_ff_layernorm -> ffn_norm (gguf-py FFN_PRE_NORM is blk.N.ffn_norm)
     "FalconH1ForCausalLM": GGUFLayout("falcon-h1", ("attn_norm", "ffn_norm"), "FalconH1Model",
                                       reshape=_MAMBA2_RESHAPE),

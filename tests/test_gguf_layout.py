@@ -23,7 +23,7 @@ from calc.presets import get_preset
 
 GGUF_ARCH = {"gpt-oss": MODEL_ARCH.GPT_OSS, "qwen3next": MODEL_ARCH.QWEN3NEXT, "llama4": MODEL_ARCH.LLAMA4,
              "mamba": MODEL_ARCH.MAMBA, "jamba": MODEL_ARCH.JAMBA, "mamba2": MODEL_ARCH.MAMBA2,
-             "falcon-h1": MODEL_ARCH.FALCON_H1}
+             "falcon-h1": MODEL_ARCH.FALCON_H1, "olmo2": MODEL_ARCH.OLMO2}
 
 
 def default_spec(model_type: str) -> tuple[ModelSpec, int]:
@@ -49,12 +49,14 @@ def specs() -> dict[str, tuple[ModelSpec, int]]:
     out["mamba2"] = default_spec("mamba2")
     out["falcon_h1"] = default_spec("falcon_h1")
     out["Falcon-H1-1.5B-Instruct"] = (get_preset("Falcon-H1-1.5B-Instruct"), None)
+    out["olmo2"] = default_spec("olmo2")
+    out["OLMo-2-7B"] = (get_preset("OLMo-2-7B"), None)
     return out
 
 
 @pytest.mark.parametrize("name", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E",
                                   "Llama-4-Maverick-17B-128E", "mamba", "jamba", "mamba2", "falcon_h1",
-                                  "Falcon-H1-1.5B-Instruct"])
+                                  "Falcon-H1-1.5B-Instruct", "olmo2", "OLMo-2-7B"])
 def test_tensor_names_are_gguf_py_names_and_hold_every_parameter(specs, name):
     spec, meta_numel = specs[name]
     arch = ARCHS[spec.decoder_architecture].arch
@@ -287,6 +289,12 @@ JITLLM_FILES = {
         4_147_481_568),
     "Falcon-H1 1.5B": ("tiiuae/Falcon-H1-1.5B-Instruct-GGUF Falcon-H1-1.5B-Instruct-Q8_0.gguf",
                        "Falcon-H1-1.5B-Instruct", "Q8_0", 1_656_492_736),
+    # allenai/OLMo-2-0425-1B's config (1,484,916,736 parameters); our header estimate (52 B per BPE token) is
+    # 1.7 MB over this file's 3.55 MB header, 0.18 % of the file: the payload check below is the sharp one
+    "OLMo 2 1B": ("allenai/OLMo-2-0425-1B-Instruct-GGUF OLMo-2-0425-1B-Instruct-Q4_K_M.gguf", {
+        "architectures": ["Olmo2ForCausalLM"], "model_type": "olmo2", "hidden_size": 2048, "intermediate_size": 8192,
+        "num_attention_heads": 16, "num_hidden_layers": 16, "num_key_value_heads": 16, "vocab_size": 100352,
+        "tie_word_embeddings": False, "max_position_embeddings": 4096}, "Q4_K_M", 935_515_296),
 }
 
 
@@ -303,9 +311,9 @@ def test_published_llama4_mamba_and_hybrid_files_to_the_byte(name):
     _, model, ftype, published = JITLLM_FILES[name]
     spec = get_preset(model) if isinstance(model, str) else ModelSpec.from_hf_config(model, name=name)
     q = quantize_model(spec, ftype)
-    assert q.file_bytes_estimate == pytest.approx(published, rel=5e-4)
+    assert q.file_bytes_estimate == pytest.approx(published, rel=5e-4 if name != "OLMo 2 1B" else 2e-3)
     header = published - sum(_pad(t.bytes) for t in q.tensors)
-    assert 0.5e6 < header < 14e6
+    assert 0.5e6 < header < (14e6 if name != "OLMo 2 1B" else 6e6)  # OLMo: one ffn_down Q4_K <-> Q6_K is 4.3 MB
 
 
 @pytest.mark.xfail(strict=True, reason="bartowski's Scout Q4_K_M holds ~2.19 GB more than llama-quantize's Q4_K_M "
