@@ -6,7 +6,7 @@ import streamlit as st
 
 from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, plan_dict
 from calc.plan_runs import runs_table
-from ui import charts, measured, memo, pickers, results, state, text
+from ui import charts, measured, memo, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_planner import step_bars
 
@@ -107,7 +107,8 @@ table = [{"tp": r["tp"], "pp": r["pp"], "cp": r["cp"], "ep": r["ep"], "dp": r["d
           "MFU %": round(r["mfu"] * 100, 1), "HFU %": round(r["hfu"] * 100, 1),
           "TFLOP/s/GPU": round(r["model_tflops_per_gpu"], 1), "tokens/s": round(r["tokens_per_s"]),
           **({"days": round(r["days"], 2), "cost USD": round(r["cost_usd"])} if "days" in r else {})} for r in rows]
-st.dataframe(table, width="stretch")
+# records: Streamlit hides their index; converted to Arrow once per content (ui/tables.py, issue 18)
+st.dataframe(tables.arrow(("planner.table", memo.key_of(table)), lambda: table), hide_index=True, width="stretch")
 labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
           f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
 charts.show(st, charts.of(step_bars, labels, [r["breakdown"] for r in rows],
@@ -119,9 +120,9 @@ results.publish("planner", {"best step time": (best["step_s"], "seconds"), "MFU"
                             "model TFLOP/s per GPU": (best["model_tflops_per_gpu"], "number")})
 
 st.subheader("Reported runs: prediction against publication")
-st.dataframe(list(memo.cached(("planner.runs_table",), lambda: tuple(  # constant: computed once per process
-    {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()))),
-             width="stretch")
+st.dataframe(tables.arrow("planner.runs_table", lambda: [  # constant: computed once per process
+    {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()]),
+             hide_index=True, width="stretch")
 st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
            "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
            "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "

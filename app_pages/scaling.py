@@ -29,7 +29,7 @@ from calc.scaling_bands import (
     published_exponent_band,
     samples_for,
 )
-from ui import charts, pickers, results, state, text
+from ui import charts, memo, pickers, results, state, text
 from ui import format as fmt
 from ui.figures_scaling import (
     data_constrained,
@@ -298,7 +298,10 @@ elif question == QUESTIONS[4]:
     bits = state.number("Training precision (bits)", "sp", 16.0, 4.0, 32.0, step=1.0, fmt="%.1f",
                         help="Weights, activations and KV cache in the forward pass (integer type, as fitted; below 4 bits "
                              "the paper's runs with 3-bit activations diverged).")
-    po, best = or_stop(lambda: (scaling_precision.optimum(budget, bits), scaling_precision.optimum(budget)))
+    # memoized per budget (issue 18): each is a bounded Brent search (the best precision nests one in another), and
+    # a change of the bits alone left the budget's optimum and its 49-point sweep as they were
+    po, best = or_stop(lambda: (scaling_precision.optimum(budget, bits),
+                                memo.cached(("scaling.precision_best", budget), lambda: scaling_precision.optimum(budget))))
     three_metrics(po.params, po.tokens, po.loss)
     p1, p2 = st.columns(2)
     p1.metric("Compute-optimal precision", f"{best.bits:.1f} bits", help=f"loss {best.loss:.4f} with "
@@ -307,7 +310,8 @@ elif question == QUESTIONS[4]:
               help=f"N_eff / N = {po.effective_params / po.params:.3f} at {bits:g} bits")
     compute_link(po.params, po.tokens, "this run")
     sweep_bits = np.linspace(4.0, 16.0, 49)
-    sweep_loss = np.array([scaling_precision.optimum(budget, b).loss for b in sweep_bits])
+    sweep_loss = memo.cached(("scaling.precision_sweep", budget),
+                             lambda: np.array([scaling_precision.optimum(budget, b).loss for b in sweep_bits]))
     charts.show(st, charts.of(precision_sweep, sweep_bits, sweep_loss, best.bits, bits), width="stretch")
     st.caption(f"Source: {scaling_precision.SOURCE}. Compute C = (6/16) N D P; constants fitted on 30M-220M "
                "models (Dolma nats): the paper stresses the trend, not the numbers. No published intervals, so no band.")
