@@ -48,6 +48,7 @@ class MoEFields:
     layers: str | Callable = "all"
     shared_bias: bool = False
     dense_if_one: bool = False  # a single "expert" is a plain MLP (Jamba)
+    post_norm: str = ""  # a norm of this kind on the MoE block's output (A.X-K1)
 
 
 @dataclass
@@ -233,7 +234,7 @@ def _read_moe(b: Build, m: MoEFields) -> None:
     b.moe = MoE(experts=experts, top_k=top_k, intermediate=inter,
                 gated=b.family.gated, expert_bias=flag(c, m.expert_bias), router_bias=flag(c, m.router_bias),
                 shared=shared, shared_gate=m.shared_gate and shared is not None, router_buffer=m.router_buffer,
-                router_fp32=m.router_fp32)
+                router_fp32=m.router_fp32, post_norm=m.post_norm)
     b.moe_layers = _moe_layers(c, b.layers, m)
     if shared is not None:
         b.nominal["num_shared_experts"] = max(1, shared.intermediate // inter) if inter else 1

@@ -1571,8 +1571,9 @@ def _trocr(b: Build) -> None:
     """TrOCR's decoder (``modeling_trocr.py``): learned positions (offset 2) unless use_learned_position_embeddings
     is off (then sinusoidal, a buffer), a LayerNorm after the embeddings when layernorm_embedding, no final norm.
     TrOCRForCausalLM sets is_decoder, so every layer also stores a cross-attention over the image encoder (keys and
-    values from cross_attention_hidden_size, else d_model; biased) and its LayerNorm: stored tensors of the layer
-    (weights, checkpoints) that a causal LM alone never runs, so no KV cache or FLOPs of their own."""
+    values from cross_attention_hidden_size, else d_model; biased) and its LayerNorm, kept as stored tensors of the
+    layer: in weights and, like every layer tensor, in the per-token matmul FLOPs (an upper bound: a causal LM
+    alone never runs them; fed by an encoder, q and out run per token), but no KV cache of their own."""
     c, h = b.c, b.hidden
     if not c.bool("use_learned_position_embeddings"):
         b.learned_positions = 0
@@ -1644,4 +1645,28 @@ WRAPPERS += (
             {"image_size": 300, "patch_size": 30, "num_channels": 3, "tie_word_embeddings": False},
             text_defaults=_FUYU_TEXT, absent={"text_config": None},
             towers=(Projector("patch embedding", (Lin("patch_size*patch_size*num_channels", "text.hidden", True),)),)),
+)
+
+
+def _axk1_moe_layers(c, L: int) -> list[bool]:
+    """A.X-K1: mlp_layer_types, else the legacy first_k_dense_replace (default 1) and moe_layer_freq
+    (``configuration_axk1.py`` __post_init__: sparse where i >= first and i % freq == 0)."""
+    types = c.str_list("mlp_layer_types", L, {"dense", "sparse"})
+    if types is not None:
+        return [t == "sparse" for t in types]
+    first = c.int("first_k_dense_replace", 1, lo=0, hi=MAX_LAYERS)
+    freq = c.int("moe_layer_freq", 1, hi=MAX_LAYERS)
+    return [i >= first and i % freq == 0 for i in range(L)]
+
+
+FAMILIES += (
+    # A.X-K1 (modeling_axk1.py): DeepSeek-V3's MLA and MoE (sigmoid router with its score-correction buffer, one
+    # shared expert) with one more RMSNorm on every MoE block's output (post_mlp_layernorm)
+    Family(("axk1",), "AXK1ForCausalLM",
+           {**_MLA_DEFAULTS, "max_position_embeddings": 32768, "tie_word_embeddings": False, "n_shared_experts": 1,
+            "n_routed_experts": 192, "num_experts_per_tok": 8, "moe_intermediate_size": 2048, "kv_lora_rank": 512,
+            "q_lora_rank": 1536, "v_head_dim": 128, "qk_nope_head_dim": 128},
+           field_aliases={"num_local_experts": "n_routed_experts"}, window=None, hooks=(_mla,),
+           moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
+                         router_fp32=True, layers=_axk1_moe_layers, post_norm="rmsnorm")),
 )

@@ -436,7 +436,8 @@ class MoE(_Kind):
     a router (``experts x h``, bias optional), optional shared expert(s) as one MLP of the summed width,
     optional sigmoid gate on the shared expert (Qwen2-MoE: 1 x h), optional per-expert biases (gpt-oss).
     ``router_buffer``: a per-expert score-correction bias stored as a buffer (DeepSeek-V3); it is in the
-    checkpoint and the published total but not in ``model.parameters()``."""
+    checkpoint and the published total but not in ``model.parameters()``. ``post_norm``: a norm of that kind
+    on the block's output (A.X-K1's post_mlp_layernorm), "" none."""
 
     experts: int
     top_k: int
@@ -448,6 +449,7 @@ class MoE(_Kind):
     shared_gate: bool = False
     router_buffer: bool = False
     router_fp32: bool = False  # transformers keeps the router weight in fp32 (DeepSeek-V3)
+    post_norm: str = ""
 
     def tensors(self, hidden: int) -> list[T]:
         h, e, f = hidden, self.experts, self.intermediate
@@ -465,6 +467,8 @@ class MoE(_Kind):
             out += self.shared.tensors(h, "shared_experts.", "shared_experts")
         if self.shared_gate:
             out += _linear("shared_expert_gate", 1, h, "shared_experts")
+        if self.post_norm:
+            out += _norm("post_mlp_layernorm", h, self.post_norm)
         return out
 
     def expert_params(self, hidden: int) -> int:
