@@ -137,7 +137,8 @@ if not flops or not bw:
 try:
     model = step_model(spec, flops, bw, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, matmul_efficiency=me,
                        bandwidth_efficiency=be)
-    kw = {"max_num_seqs": seqs, "max_num_batched_tokens": batched, "kv_capacity_tokens": mem.kv_cache_tokens}
+    kw = {"max_num_seqs": min(seqs, mem.max_running or seqs), "max_num_batched_tokens": batched,
+          "kv_capacity_tokens": mem.sim_kv_tokens, "state_tokens_per_request": mem.state_tokens_per_request}
     throughput, pct = memo.serve_latency(model, SIM_REQUESTS, rate, prompt, output, 0, replicas, **kw)
     slos = (slo_ttft or None, slo_tpot or None)
     per = memo.serve_max_rate(model, prompt, output, *slos, 600, **kw) if any(slos) else None

@@ -222,6 +222,13 @@ class ServeMemory:
     blocks_per_request: int
     request_kv_bytes: int
     notes: list[str] = field(default_factory=list)
+    #: What a continuous-batching simulation (calc/serve_sim.py) admits against: the token slots of the attention
+    #: blocks (None: no attention), the slots each request's recurrent state blocks take from the same pool, and for a
+    #: model of recurrent layers only the most sequences its state blocks hold. vLLM's logged "GPU KV cache size"
+    #: divides the blocks by every group, state groups too, and so counts a Mamba hybrid's pool several times short.
+    sim_kv_tokens: int | None = None
+    state_tokens_per_request: int = 0
+    max_running: int | None = None
 
     @property
     def fits(self) -> bool:
@@ -285,6 +292,11 @@ class KVLayout:
     groups: int
     block_size: int
     note: str = ""
+    attention_groups: int = 1  # groups whose blocks hold tokens (the rest hold one recurrent state per request)
+
+    @property
+    def state_groups(self) -> int:
+        return self.groups - self.attention_groups
 
     @property
     def max_concurrency(self) -> float:
@@ -368,7 +380,7 @@ def _stage_layout(spec: ModelSpec, s: ServeSetup, avail: int, layers: range | No
                   max_len: int | None = None) -> KVLayout:
     specs = _layer_specs(spec, s, layers)
     if not specs:
-        return KVLayout(0, 0, 0, 0, 0, 0, s.block_size, "no KV cache (no attention or state layers)")
+        return KVLayout(0, 0, 0, 0, 0, 0, s.block_size, "no KV cache (no attention or state layers)", 0)
     avail = max(avail, 0)
     block_size = s.block_size
     state = [ls for ls, _ in specs if ls.kind == "state"]
@@ -389,7 +401,8 @@ def _stage_layout(spec: ModelSpec, s: ServeSetup, avail: int, layers: range | No
         block_bytes = sum(ls.page_bytes * n for ls, n in specs)
         blocks = avail // block_bytes
         per_req = _blocks_per_request(specs[0][0], s, block_size, max_len)
-        return KVLayout(blocks, blocks * block_size, per_req, block_bytes, specs[0][0].page_bytes, 1, block_size, note)
+        return KVLayout(blocks, blocks * block_size, per_req, block_bytes, specs[0][0].page_bytes, 1, block_size, note,
+                        int(specs[0][0].kind != "state"))
     # The hybrid allocator: equal page sizes (vLLM raises the smaller pages' block size), equal-sized groups.
     page = max(ls.page_bytes for ls, _ in specs)
     scaled = []
@@ -402,7 +415,8 @@ def _stage_layout(spec: ModelSpec, s: ServeSetup, avail: int, layers: range | No
     blocks = avail // page // group_size
     per_req = sum(_blocks_per_request(ls, s, bs, max_len) for ls, bs in groups)
     tokens = blocks // len(groups) * min(bs for _, bs in groups)
-    return KVLayout(blocks, tokens, per_req, page * group_size, page, len(groups), block_size, note)
+    return KVLayout(blocks, tokens, per_req, page * group_size, page, len(groups), block_size, note,
+                    sum(ls.kind != "state" for ls, _ in groups))
 
 
 def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes, max_len: int | None = None) -> KVLayout:
@@ -472,7 +486,12 @@ def serve_memory(spec: ModelSpec, s: ServeSetup) -> ServeMemory:
         notes.append(f"one request of {s.max_model_len:,} tokens needs {lay.request_bytes / GIB:.2f} GiB of KV cache; "
                      f"{max(kv, 0) / GIB:.2f} GiB is left: vLLM refuses to start (it would hold "
                      f"{max_model_len_that_fits(spec, s, kv):,} tokens)")
+    if lay.attention_groups:
+        sim = (lay.blocks // lay.attention_groups * lay.block_size,
+               lay.state_groups * lay.block_size // lay.attention_groups, None)
+    else:
+        sim = (None, 0, lay.blocks)
     return ServeMemory(requested, weights, act, non_torch, s.cuda_graph_bytes, kv, lay.blocks, lay.tokens,
                        lay.max_concurrency, lay.block_size, lay.page_bytes, lay.groups, lay.blocks_per_request,
-                       lay.request_bytes, notes)
+                       lay.request_bytes, notes, *sim)
 

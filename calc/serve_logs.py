@@ -263,8 +263,9 @@ def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None =
                        matmul_efficiency=matmul_efficiency or MATMUL_EFFICIENCY,
                        bandwidth_efficiency=bandwidth_efficiency or BANDWIDTH_EFFICIENCY)
     w = poisson_workload(case.requests, 1e6, case.prompt_tokens, case.output_tokens, seed=0)
-    r = simulate(model, w, max_num_seqs=min(case.concurrency or seqs, seqs), max_num_batched_tokens=batched,
-                 kv_capacity_tokens=mem.kv_cache_tokens)
+    r = simulate(model, w, max_num_seqs=min(case.concurrency or seqs, seqs, mem.max_running or seqs),
+                 max_num_batched_tokens=batched, kv_capacity_tokens=mem.sim_kv_tokens,
+                 state_tokens_per_request=mem.state_tokens_per_request)
     return r.throughput_tokens_per_s
 
 

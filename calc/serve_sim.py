@@ -250,14 +250,17 @@ class SimResult:
 
 
 def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
-             kv_capacity_tokens: int | None = None) -> SimResult:
+             kv_capacity_tokens: int | None = None, state_tokens_per_request: int = 0) -> SimResult:
     """Run ``w`` through one replica (module docstring); ``kv_capacity_tokens``: the KV cache in tokens (vLLM's
-    "GPU KV cache size"; None: unbounded)."""
+    "GPU KV cache size"; None: unbounded); ``state_tokens_per_request``: cache slots each admitted request holds
+    besides its tokens (a Mamba hybrid's state blocks in the shared pool, ``ServeMemory.state_tokens_per_request``)."""
     arr, p_tok_arr, o_tok_arr = w.arrival_s, w.prompt_tokens, w.output_tokens
     n = len(arr)
     cap = math.inf if kv_capacity_tokens is None else kv_capacity_tokens
-    if np.any(p_tok_arr + o_tok_arr > cap):
-        raise ValueError(f"a request of {int((p_tok_arr + o_tok_arr).max()):,} tokens does not fit in a KV cache of "
+    st = state_tokens_per_request
+    if np.any(p_tok_arr + o_tok_arr + st > cap):
+        raise ValueError(f"a request of {int((p_tok_arr + o_tok_arr).max()):,} tokens"
+                         + (f" and its state ({st:,} slots)" if st else "") + f" does not fit in a KV cache of "
                          f"{cap:,} tokens")
     first = [math.nan] * n
     finish = [math.nan] * n
@@ -271,9 +274,9 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
     while done < n:
         events += 1
         while nxt < n and arl[nxt] <= t and len(heap) + len(pre) < max_num_seqs \
-                and kv_used + prompt[nxt] + out[nxt] <= cap:
+                and kv_used + prompt[nxt] + out[nxt] + st <= cap:
             pre.append([nxt, prompt[nxt]])
-            kv_used += prompt[nxt] + out[nxt]
+            kv_used += prompt[nxt] + out[nxt] + st
             nxt += 1
         nd = len(heap)
         if pre and budget_all - nd > 0 and pre[0][1] >= 3 * (budget_all - nd):
@@ -309,7 +312,7 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
                 ctx_sum += prompt[i]
         elif nd:
             kmax = heap[0][0] - g
-            admit = nxt < n and nd < max_num_seqs and kv_used + prompt[nxt] + out[nxt] <= cap
+            admit = nxt < n and nd < max_num_seqs and kv_used + prompt[nxt] + out[nxt] + st <= cap
             k, dt = model.decode_stretch(nd, ctx_sum, kmax, arl[nxt] - t if admit else None)
             t += dt
             g += k
@@ -320,7 +323,7 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
         while heap and heap[0][0] <= g:
             _, i = heapq.heappop(heap)
             finish[i] = t
-            kv_used -= prompt[i] + out[i]
+            kv_used -= prompt[i] + out[i] + st
             ctx_sum -= prompt[i] + out[i] - 1
             done += 1
     first, finish = np.array(first), np.array(finish)

@@ -78,3 +78,42 @@ def test_falcon_h1_preset_block_size():
     lay = kv_layout(get_preset("Falcon-H1-1.5B-Instruct"), ServeSetup(80 * GIB, max_model_len=8192), 10 * GIB)
     assert (lay.block_size, lay.page_bytes, lay.groups, lay.blocks_per_request) == (1568, 1568 * 1024, 2, 7)
     assert lay.blocks == 10 * GIB // (1568 * 1024) // 24
+
+
+def test_jamba_pool_holds_tokens_and_state_blocks_once():
+    """Jamba-v0.1 (config.json: 32 layers, attention every 8th from layer 4, 8 KV heads of 128; Mamba d_inner 8,192,
+    d_state 16, d_conv 4): a Mamba page of (8,192 x 3 + 8,192 x 16) x 2 B = 311,296 B over 4,096 B of K and V per
+    token raises the attention block to 16 x cdiv(311,296, 65,536) = 80 tokens; 4 attention and 28 Mamba layers make
+    groups of 4: one attention group and 7 state groups sharing one pool of block ids. A request of L tokens takes
+    cdiv(L, 80) blocks for its tokens and 7 for its state, so the simulation admits against all blocks x 80 token
+    slots with 7 x 80 slots of state per request; vLLM's logged tokens (blocks // 8 x 80) count the pool 8 times
+    short."""
+    from calc.presets import get_preset
+    from calc.serve import serve_memory
+
+    m = serve_memory(get_preset("Jamba-v0.1"), ServeSetup(80 * GIB, tp=2, max_model_len=8192))
+    assert (m.block_size, m.groups, m.blocks_per_request) == (80, 8, 8192 // 80 + 1 + 7)
+    assert m.kv_cache_tokens == m.kv_cache_blocks // 8 * 80
+    assert (m.sim_kv_tokens, m.state_tokens_per_request, m.max_running) == (m.kv_cache_blocks * 80, 7 * 80, None)
+    # requests of max_model_len the simulation admits: vLLM's concurrency, up to the last block's rounding
+    assert m.sim_kv_tokens / (8192 + 560) == pytest.approx(m.max_concurrency, rel=0.01)
+
+
+def test_state_slots_limit_admission():
+    """Three requests of 60 + 40 tokens arriving at once into 320 slots: without state all three run together; with
+    60 slots of state each only two fit, and the third starts after the first two finish."""
+    import numpy as np
+
+    from calc.gpus import get_gpu
+    from calc.presets import get_preset
+    from calc.serve_sim import Workload, simulate, step_model
+
+    g = get_gpu("H100 SXM")
+    model = step_model(get_preset("Llama-3.2-1B"), g.peak("bf16"), g.bandwidth_bytes_per_s)
+    w = Workload(np.array([0.0, 1e-9, 2e-9]), np.array([60, 60, 60]), np.array([40, 40, 40]))
+    free = simulate(model, w, kv_capacity_tokens=320)
+    held = simulate(model, w, kv_capacity_tokens=320, state_tokens_per_request=60)
+    assert free.ttft_s[2] < free.e2e_s[0]
+    assert held.ttft_s[2] + w.arrival_s[2] > held.e2e_s[0]
+    with pytest.raises(ValueError, match="state"):
+        simulate(model, w, kv_capacity_tokens=150, state_tokens_per_request=60)

@@ -184,21 +184,23 @@ def run_memory_all(spec, imatrix: bool | None, setup: RunSetup, gpu) -> dict[str
 
 @functools.lru_cache(maxsize=256)
 def serve_latency(model, requests: int, rate: float, prompt: int, output: int, seed: int, replicas: int,
-                  max_num_seqs: int, max_num_batched_tokens: int, kv_capacity_tokens: int):
+                  max_num_seqs: int, max_num_batched_tokens: int, kv_capacity_tokens: int | None,
+                  state_tokens_per_request: int = 0):
     """``(output tokens/s, percentiles)`` of ``simulate_replicas`` over ``poisson_workload(requests, rate, prompt,
     output, seed=seed)``."""
     sim = simulate_replicas(model, poisson_workload(requests, rate, prompt, output, seed=seed), replicas,
                             max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
-                            kv_capacity_tokens=kv_capacity_tokens)
+                            kv_capacity_tokens=kv_capacity_tokens, state_tokens_per_request=state_tokens_per_request)
     return sim.throughput_tokens_per_s, sim.percentiles()
 
 
 @functools.lru_cache(maxsize=128)
 def serve_max_rate(model, prompt: int, output: int, slo_ttft_s, slo_tpot_s, requests: int, max_num_seqs: int,
-                   max_num_batched_tokens: int, kv_capacity_tokens: int):
+                   max_num_batched_tokens: int, kv_capacity_tokens: int | None, state_tokens_per_request: int = 0):
     """``calc.serve_sim.max_rate`` memoized."""
     return max_rate(model, prompt, output, slo_ttft_s, slo_tpot_s, requests=requests, max_num_seqs=max_num_seqs,
-                    max_num_batched_tokens=max_num_batched_tokens, kv_capacity_tokens=kv_capacity_tokens)
+                    max_num_batched_tokens=max_num_batched_tokens, kv_capacity_tokens=kv_capacity_tokens,
+                    state_tokens_per_request=state_tokens_per_request)
 
 
 @functools.cache

@@ -192,15 +192,16 @@ def _load(args, spec, gpu, setup, m, replicas: int, stored: str) -> dict:
     be = args.bandwidth_efficiency or (1.0 if args.bandwidth_gbs else BANDWIDTH_EFFICIENCY)
     model = step_model(spec, flops, bw, tp=setup.tp, weights_dtype=stored, kv_dtype=setup.kv_dtype,
                        matmul_efficiency=me, bandwidth_efficiency=be)
-    kw = {"max_num_seqs": setup.max_num_seqs, "max_num_batched_tokens": setup.max_num_batched_tokens,
-          "kv_capacity_tokens": m.kv_cache_tokens}
+    kw = {"max_num_seqs": min(setup.max_num_seqs, m.max_running or setup.max_num_seqs),
+          "max_num_batched_tokens": setup.max_num_batched_tokens, "kv_capacity_tokens": m.sim_kv_tokens,
+          "state_tokens_per_request": m.state_tokens_per_request}
     out: dict = {"matmul_flops_per_s": flops * me, "matmul_dtype": None if args.tflops else compute,
                  "bandwidth_bytes_per_s": bw * be}
     if args.rate is not None:
         w = poisson_workload(args.requests, args.rate, args.prompt_tokens, args.output_tokens, args.length_cv)
         long = int((w.prompt_tokens + w.output_tokens).max())
-        if long > m.kv_cache_tokens:
-            raise ValueError(f"a sampled request of {long:,} tokens exceeds the KV cache ({m.kv_cache_tokens:,} tokens)"
+        if m.sim_kv_tokens is not None and long + m.state_tokens_per_request > m.sim_kv_tokens:
+            raise ValueError(f"a sampled request of {long:,} tokens exceeds the KV cache ({m.sim_kv_tokens:,} tokens)"
                              "; lower --length-cv")
         r = simulate_replicas(model, w, replicas, **kw)
         out.update({"rate": args.rate, "requests": args.requests,
