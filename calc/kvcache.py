@@ -29,6 +29,7 @@ from fractions import Fraction
 from calc.arch.kinds import MLA, Attention
 from calc.dtypes import dtype_bits
 from calc.models import ModelSpec
+from calc.parallel import state_elements_on_gpu
 
 #: dtype of the conv state (the layer's activations) when it is not given: transformers keeps it in the
 #: model's dtype; the recurrent (SSM / DeltaNet) state is kept in fp32 (measured: tests/test_kvcache_arch.py).
@@ -133,7 +134,8 @@ def state_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ssm_dtyp
     """Bytes of the recurrent state of ``batch`` sequences (0 for a model of attention layers only). It does
     not grow with context. ``ssm_dtype``: the recurrent (SSM) state's dtype when it differs from the conv
     state's (transformers and llama.cpp keep it in fp32); default: ``state_dtype`` for both. ``tp``: per GPU
-    of a tensor-parallel split (engines shard the channels / heads; a remainder rounds up).
+    of a tensor-parallel split: each mixer's heads / groups / channels divided by ``tp`` (``calc.parallel.
+    mixer_on_gpu``; a unit tp does not divide, Mamba-2's single group, is replicated).
 
     >>> from calc.models import ModelSpec
     >>> m = ModelSpec.from_hf_config({"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
@@ -153,8 +155,7 @@ def state_layer_bytes(spec: ModelSpec, batch: int, state_dtype: str = "bf16", ss
     bits_ssm = Fraction(dtype_bits(ssm_dtype or state_dtype))
     per_kind = []
     for b in spec.layout.kinds:
-        conv, ssm = b.state_elements()
-        conv, ssm = -(-conv // tp), -(-ssm // tp)
+        conv, ssm = state_elements_on_gpu(b, tp)
         per_kind.append(round((conv * batch * bits_conv + ssm * batch * bits_ssm) / 8))
     return [per_kind[k] for k in spec.layout.pattern]
 

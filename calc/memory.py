@@ -54,6 +54,7 @@ from calc.dtypes import dtype_bits
 from calc.engines import Engine, check_engine
 from calc.kvcache import CONV_STATE_DTYPE, kv_bytes_from_groups, kv_groups, state_bytes
 from calc.models import ModelSpec, param_counts
+from calc.parallel import check_tp, state_elements_on_gpu
 
 __all__ = [
     "TrainingSetup", "InferenceSetup", "MemoryBreakdown", "training_memory", "inference_memory",
@@ -400,48 +401,11 @@ def _check_training(model, s: TrainingSetup) -> None:
     if isinstance(model, ModelSpec):
         if s.pp > model.num_layers:
             raise ValueError(f"pp must be <= the model's {model.num_layers} layers, got {s.pp}")
-        if not any(b.is_attention for b in model.layout.kinds):
-            _check_recurrent_tp(model, s.tp)
-        elif model.num_heads % s.tp or model.num_kv_heads % s.tp:
-            raise ValueError(f"tp={s.tp} must divide the attention heads ({model.num_heads}) and the KV heads "
-                             f"({model.num_kv_heads}) (Megatron-LM splits whole heads)")
+        check_tp(model, s.tp)  # calc/parallel.py: every mixer kind's units (Megatron-LM's rule)
     for role in ("critic", "reference", "reward"):
         other = getattr(s, role)
         if other is not None:
             _check_model(other)
-
-
-def _check_recurrent_tp(model: ModelSpec, tp: int) -> None:
-    """A model without attention layers (Mamba, Mamba-2) has no attention heads to split: tensor parallelism
-    splits its mixers' own units instead (Megatron-LM ``MambaMixer``: Mamba-2 heads and groups each a multiple
-    of tp; a Mamba-1 mixer splits its d_inner channels). ``ValueError`` naming the units that tp must divide."""
-    if tp == 1:
-        return
-    units: dict[str, int] = {}
-    for b in model.layout.kinds:
-        for name, n in tp_units(b.recurrent).items():
-            units.setdefault(name, n)
-    bad = {k: n for k, n in units.items() if n % tp}
-    if bad:
-        what = " and ".join(f"the {k} ({n})" for k, n in units.items())
-        raise ValueError(f"tp={tp} must divide {what}: this model has no attention heads, so tensor parallelism "
-                         "splits its recurrent mixers")
-
-
-def tp_units(mixer) -> dict[str, int]:
-    """What a tensor-parallel split of a recurrent mixer divides (whole heads / groups / channels)."""
-    kind = type(mixer).__name__
-    if kind == "Mamba":
-        return {"Mamba inner channels (d_inner)": mixer.d_inner}
-    if kind == "Mamba2":
-        return {"Mamba-2 heads": mixer.heads, "Mamba-2 groups": mixer.n_groups}
-    if kind == "GatedDeltaNet":
-        return {"DeltaNet key heads": mixer.k_heads, "DeltaNet value heads": mixer.v_heads}
-    if kind == "LinearAttention":
-        return {"linear-attention heads": mixer.heads}
-    if kind == "ShortConv":
-        return {"conv channels": mixer.width}
-    return {}
 
 
 # ----- parameters one GPU holds --------------------------------------------------------------------
@@ -783,9 +747,8 @@ def _check_inference(model, s: InferenceSetup) -> None:
                              "not a parameter count")
         if s.tp > 1:
             raise ValueError("GGUF weights are served by llama.cpp; choose tp=1 (llama.cpp splits layers, not heads)")
-    # a model without attention layers (Mamba) has no heads to split: engines shard its channels
-    if isinstance(model, ModelSpec) and model.num_heads % s.tp and any(b.is_attention for b in model.layout.kinds):
-        raise ValueError(f"tp={s.tp} must divide the attention heads ({model.num_heads})")
+    # every mixer kind's units, with vLLM's replicas (KV heads, a single Mamba-2 group): calc/parallel.py
+    check_tp(model, s.tp, serving=True)
 
 
 def inference_weights_bytes(model, s: InferenceSetup) -> tuple[int, str]:
@@ -958,7 +921,7 @@ def _inference_grid(model, setup: InferenceSetup, b, c, shape, np) -> dict:
         kv_total = np.rint(kv_total * b * dtype_bits(setup.kv_dtype) / 8)
         bits_c, bits_s = dtype_bits(CONV_STATE_DTYPE), dtype_bits(setup.state_dtype)
         for blk, n in model.layout.kind_counts():  # as calc.kvcache.state_layer_bytes: rounded per layer
-            conv, ssm = (-(-x // setup.tp) for x in blk.state_elements())
+            conv, ssm = state_elements_on_gpu(blk, setup.tp)
             if conv or ssm:
                 comps["recurrent_state"] = comps["recurrent_state"] + n * np.rint((conv * bits_c + ssm * bits_s) * b / 8)
         comps["kv_cache"] = kv_total

@@ -50,8 +50,10 @@ from dataclasses import dataclass, replace
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import GPU
 from calc.kvcache import attention_kinds
-from calc.memory import TrainingSetup, tp_units, training_memory
+from calc.memory import TrainingSetup, training_memory
 from calc.models import ModelSpec, param_counts
+from calc.parallel import tp_problem, valid_tps
+from calc.parallel import tp_units as tp_units_of  # noqa: F401 - the name tests/test_plan_arch.py imports
 
 RECOMPUTE = ("none", "selective", "full")
 PRECISIONS = ("bf16", "fp8")
@@ -234,30 +236,6 @@ def _check(name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
     return value
-
-
-def tp_units_of(model: ModelSpec) -> dict[str, int]:
-    """What tensor parallelism splits in whole units, read from the layout's layer kinds (``calc/arch``): the
-    attention heads and KV heads when some layer has attention, and each recurrent mixer's own units (Megatron-LM
-    ``MambaMixer``: Mamba-2 heads and groups, Mamba-1 d_inner; ``calc.memory.tp_units``). A model without
-    attention (Mamba) has only a placeholder head, which is not a unit."""
-    units: dict[str, int] = {}
-    kinds = model.layout.kinds
-    if any(b.is_attention for b in kinds):
-        units["attention heads"] = model.num_heads
-        units["KV heads"] = model.num_kv_heads
-    for b in kinds:
-        for name, n in tp_units(b.recurrent).items():
-            units.setdefault(name, n)
-    return units
-
-
-def tp_problem(model: ModelSpec, tp: int, units: dict[str, int] | None = None) -> str | None:
-    """Why ``tp`` cannot split the model (a sentence naming the units it must divide), or None."""
-    units = tp_units_of(model) if units is None else units
-    if tp == 1 or not any(n % tp for n in units.values()):
-        return None
-    return f"tp={tp} must divide " + " and ".join(f"the {k} ({n})" for k, n in units.items())
 
 
 def check_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> None:
@@ -516,9 +494,8 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
         if k not in Layout.__dataclass_fields__:
             raise ValueError(f"unknown layout knob {k!r}; allowed: {', '.join(Layout.__dataclass_fields__)}")
     n, b = cluster.num_gpus, job.global_batch
-    units = tp_units_of(model)
-    if "tp" in pins and tp_problem(model, pins["tp"], units):
-        raise ValueError(tp_problem(model, pins["tp"], units))
+    if "tp" in pins and tp_problem(model, pins["tp"]):
+        raise ValueError(tp_problem(model, pins["tp"]))
     for k in ("tp", "pp", "cp", "dp"):
         if k in pins and n % pins[k]:
             raise ValueError(f"{k}={pins[k]} must divide the {n} GPUs")
@@ -528,8 +505,7 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
         return [v for v in values if v in allowed[name]] if name in allowed else values
 
     pow2 = [2**i for i in range(24)]
-    for tp in opts("tp", [t for t in range(1, cluster.gpus_per_node + 1) if not tp_problem(model, t, units)
-                          and n % t == 0]):
+    for tp in opts("tp", [t for t in valid_tps(model, max_tp=cluster.gpus_per_node) if n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
         for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
             for cp in opts("cp", [c for c in pow2 if c <= n and (c == 1 or job.seq_len % (2 * c) == 0)

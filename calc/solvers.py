@@ -5,9 +5,9 @@ Every answer is found by evaluating ``calc.memory`` itself (no formula of its ow
 disagree with the breakdown a page shows. ``fewest_gpus`` searches only layouts the memory model
 accepts and real frameworks run:
 
-- tensor parallel ``tp`` divides the attention heads and the KV heads (Megatron-LM splits whole heads;
-  vLLM serves with ``tp`` dividing the heads and KV heads replicated when ``tp`` is a multiple of them),
-  at most ``max_tp`` (default 8: one NVLink node);
+- tensor parallel ``tp`` splits every token mixer in whole units (``calc.parallel``: attention heads and KV
+  heads, Mamba channels, Mamba-2 heads and groups, DeltaNet heads; Megatron-LM's rule for training, vLLM's
+  replicas of KV heads and of a single Mamba-2 group for serving), at most ``max_tp`` (default 8: one NVLink node);
 - pipeline parallel ``pp`` divides the layers (Megatron-LM's ``num_layers % pipeline_model_parallel_size``);
 - ZeRO shards over the data-parallel degree ``dp`` (stage 2 and 3 only without pipeline parallelism:
   DeepSpeed's pipeline engine takes ZeRO stage 0 or 1).
@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from calc import parallel
 from calc.dtypes import dtype_bits
 from calc.memory import (
     WEIGHT_DTYPES,
@@ -124,11 +125,10 @@ def _divisors(n: int) -> list[int]:
 
 
 def valid_tps(model: ModelSpec | int, training: bool = True, max_tp: int = MAX_TP) -> list[int]:
-    """Tensor-parallel degrees up to ``max_tp`` that split ``model``'s heads evenly.
-
-    Training (Megatron-LM): ``tp`` divides the heads and the KV heads. Serving (vLLM): ``tp`` divides the
-    heads, and the KV heads too unless ``tp`` is a multiple of them (then each GPU keeps a replica).
-    A bare parameter count has no heads: powers of two.
+    """Tensor-parallel degrees up to ``max_tp`` that split every mixer of ``model`` in whole units
+    (``calc.parallel.valid_tps``: attention heads and KV heads, Mamba channels, Mamba-2 heads and groups, DeltaNet
+    heads). Training: Megatron-LM's rule; serving (``training=False``): vLLM's, which replicates KV heads when
+    ``tp`` is a multiple of them. A bare parameter count: powers of two.
 
     >>> from calc.presets import get_preset
     >>> valid_tps(get_preset("Meta-Llama-3-70B"), max_tp=64)  # 64 heads, 8 KV heads
@@ -136,10 +136,7 @@ def valid_tps(model: ModelSpec | int, training: bool = True, max_tp: int = MAX_T
     >>> valid_tps(get_preset("Meta-Llama-3-70B"), training=False, max_tp=64)
     [1, 2, 4, 8, 16, 32, 64]
     """
-    if not isinstance(model, ModelSpec):
-        return [2**i for i in range(max_tp.bit_length()) if 2**i <= max_tp]
-    h, kv = model.num_heads, model.num_kv_heads
-    return [t for t in _divisors(h) if t <= max_tp and (kv % t == 0 or (not training and t % kv == 0))]
+    return parallel.valid_tps(model, serving=not training, max_tp=max_tp)
 
 
 def valid_pps(model: ModelSpec | int, max_pp: int = 128) -> list[int]:
