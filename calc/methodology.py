@@ -118,8 +118,8 @@ METHODS: tuple[Method, ...] = (
            "calc/memory.py", ("tests/test_memory_torch.py::test_lora_params_equal_peft",
                               "tests/test_memory.py::test_lora_and_qlora_states")),
     Method("Memory", "Fewest GPUs and what would fit",
-           r"smallest $tp \cdot pp \cdot dp$ whose per-GPU memory fits, over valid layouts only: $tp$ divides the "
-           r"heads and KV heads ($\le 8$), $pp$ divides the layers, ZeRO over $dp$ (stages 2-3 only without pp); "
+           r"smallest $tp \cdot pp \cdot dp$ whose per-GPU memory fits, over valid layouts only: $tp$ splits every "
+           r"mixer's units (see 'Tensor-parallel split per mixer kind', $\le 8$), $pp$ divides the layers, ZeRO over $dp$ (stages 2-3 only without pp); "
            r"ties prefer tp, then pp, then dp. Remedies: recompute, smaller micro-batch, 8-bit AdamW, ZeRO, a layout",
            "Megatron-LM (heads and layers split evenly); DeepSpeed pipeline engine (ZeRO 0/1 with pp); vLLM (serving tp)",
            "calc/solvers.py: fewest_gpus, remedies, single_changes",
@@ -127,6 +127,18 @@ METHODS: tuple[Method, ...] = (
             "tests/test_solvers.py::test_qlora_on_a_4090_names_recompute_first",
             "tests/test_newcomer_verdict.py::"
             "test_no_single_change_fits_each_lever_is_shown_with_its_number_and_zero_joins_the_combination")),
+    Method("Memory", "Tensor-parallel split per mixer kind",
+           r"$tp$ divides every unit the layout's mixers have: attention heads and KV heads (when some layer has "
+           r"attention), Mamba $d_{inner}$, Mamba-2 heads and groups, DeltaNet key and value heads, lightning-attention "
+           r"heads; serving also replicates KV heads ($tp$ a multiple of them) and a single Mamba-2 group. One GPU "
+           r"keeps each recurrent mixer with its units $/ tp$ (its conv and SSM state follow)",
+           "Megatron-LM MambaMixer (d_inner, ngroups, nheads % tp); vLLM QKVParallelLinear and MambaMixer2 "
+           "(n_groups % tp == 0 or n_groups == 1)",
+           "calc/parallel.py: tp_units, tp_problem, valid_tps, mixer_on_gpu",
+           ("tests/test_tp_kinds.py::test_allowed_tps_are_what_transformers_modules_split",
+            "tests/test_tp_kinds.py::test_hybrid_refused_at_a_tp_that_splits_attention_but_not_its_recurrent_mixer",
+            "tests/test_tp_kinds.py::test_state_per_gpu_at_tp2_is_the_shards_cache",
+            "tests/test_tp_kinds.py::test_pure_mamba_is_sized_and_laid_out_over_two_gpus")),
     Method("Models", "Checkpoint as published",
            r"from the safetensors headers: bytes $=\sum$ elements $\times$ dtype bits / 8 per tensor; parameters "
            r"unpack stored values (MXFP4 and bitsandbytes 4-bit: 2 per byte, GPTQ/AWQ: 32/bits per int32); "
