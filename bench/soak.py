@@ -12,6 +12,11 @@ Every 500 reruns a session leaves and a new one takes its place (Streamlit keeps
 Before counting, one session visits every page and changes a few inputs on each (``--no-warm-up`` skips
 it): from a cold server the RSS "after 100" was taken before some pages had ever run, and the 100 -> 1,000
 step (221 -> 289 MiB) was modules imported on first use, not memory reruns keep (1,000 -> 3,000: +4 MiB).
+
+The server's caches are bounded in bytes (ui/charts.py, ui/memo.py; tests/test_cache_bytes.py holds the counts
+to tracemalloc). With figures weighed in points and results in entries, 3,000 reruns went 276.1 -> 317.9 MiB
+(1.151x, +19.9 MiB from 1,000 to 3,000); weighed in bytes, 272.6 -> 289.8 MiB (1.063x, +1.7 MiB), and 6,000
+reruns 276.6 -> 294.9 MiB (1.066x; +1.2 MiB per 1,000 over the second half, the caches still filling).
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ sys.path.insert(0, str(ROOT))
 
 from deploy.replicas import start_streamlit, stop_process  # noqa: E402
 from tests.ws_client import WsSession  # noqa: E402
+
+
+def cache_ceiling_mib() -> float:
+    """What the server's process-wide caches may hold together (their byte budgets)."""
+    from ui import charts, memo
+
+    budgets = charts.FIGURE_BUDGET_BYTES, memo.DERIVED_BUDGET_BYTES, memo.QUANT_BUDGET_BYTES, memo.RUNS_BUDGET_BYTES
+    return sum(budgets) / 2**20
 
 
 def rss_mib(pid: int) -> float:
@@ -133,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     first, last = samples[100], samples[max(samples)]
     print(f"{max(samples)} reruns in {time.perf_counter() - t0:.0f} s; RSS after 100: {first:.1f} MiB, after "
           f"{max(samples)}: {last:.1f} MiB = {last / first:.3f}x (target <= 1.10x); {len(errors)} errors")
+    half = min((m for m in samples if m >= max(samples) / 2), default=None)
+    if half is not None and half < max(samples):  # the tail: does it still rise once the caches have filled?
+        print(f"tail: {(last - samples[half]) / (max(samples) - half) * 1000:+.1f} MiB per 1,000 reruns from {half} "
+              f"to {max(samples)} (the caches are bounded in bytes: figures, results and GGUF tables together "
+              f"at most {cache_ceiling_mib():.0f} MiB)")
     for e in errors[:5]:
         print("  ERROR", e[:300])
     return 1 if errors else 0

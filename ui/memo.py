@@ -147,7 +147,8 @@ QUANT_BUDGET_BYTES = 8 * 2**20
 BYTES_PER_TENSOR = 160
 TENSOR_BUDGET = QUANT_BUDGET_BYTES // BYTES_PER_TENSOR
 _quant = WeightedLRU(TENSOR_BUDGET)
-_runs = WeightedLRU(2 * 2**20)  # bytes (deep_bytes): one RunMemory per file type, a few hundred bytes each
+RUNS_BUDGET_BYTES = 2 * 2**20  # deep_bytes: one RunMemory per file type, a few hundred bytes each
+_runs = WeightedLRU(RUNS_BUDGET_BYTES)
 
 
 def _held(tensors) -> int:
