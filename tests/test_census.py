@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 from tests.census import LISTED, REPAIRS, check, decoder_only_types  # noqa: E402
 
 #: Exact types must not fall below this (raised as families are added; issue 12 asks for >= 110).
-MIN_EXACT = 122
+MIN_EXACT = 123
 #: Listed multimodal wrappers whose towers are not modelled yet (the next batch).
 PENDING: set[str] = set()
 
@@ -118,7 +118,7 @@ def test_every_listed_type_has_a_published_config_or_a_reason():
 _STATED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size", "intermediate_size",
            "intermediate_size_mlp", "n_embd", "n_layer", "n_head", "d_model", "n_layers", "n_heads", "num_layers",
            "num_heads", "attention_heads", "ffn_dim", "dff", "decoder_layers", "decoder_attention_heads",
-           "decoder_ffn_dim", "architectures", "model_type")
+           "decoder_ffn_dim", "dim_ff", "architectures", "model_type")
 
 
 def _as_written_against_class_defaults(model_type: str, full: dict) -> dict:
@@ -209,6 +209,9 @@ FAMILY_VARIANTS = [
     ("fuyu", {"patch_size": 16, "num_channels": 1, "tie_word_embeddings": True,
               "text_config": {"num_hidden_layers": 2, "hidden_size": 512, "num_attention_heads": 8, "vocab_size": 1000,
                               "qk_layernorm": False}}),
+    ("cpmant", {"num_hidden_layers": 2, "hidden_size": 512, "num_attention_heads": 8, "dim_head": 48, "dim_ff": 1000,
+                "prompt_types": 4, "prompt_length": 8, "segment_types": 5, "position_bias_num_buckets": 100,
+                "tie_word_embeddings": False}),
     ("axk1", {"num_hidden_layers": 4, "n_routed_experts": 16, "n_group": 4, "topk_group": 2,
               "mlp_layer_types": ["dense", "sparse", "dense", "sparse"], "attention_bias": True}),
 ]

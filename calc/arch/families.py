@@ -1670,3 +1670,29 @@ FAMILIES += (
            moe=MoEFields(experts=("n_routed_experts",), shared="n_shared_experts", router_buffer=True,
                          router_fp32=True, layers=_axk1_moe_layers, post_norm="rmsnorm")),
 )
+
+
+def _cpmant(b: Build) -> None:
+    """CPM-Ant (``modeling_cpmant.py``): the input embedding also holds prompt_types x prompt_length prompt rows, a
+    segment embedding, and one relative-position bias table (segment_types^2 + position_bias_num_buckets rows per
+    head) shared by all layers; the LM head is its own vocab_size-row matrix, never tied (``_tied_weights_keys`` is
+    empty whatever tie_word_embeddings says)."""
+    c, h = b.c, b.hidden
+    prompts = c.int("prompt_types", lo=0) * c.int("prompt_length", lo=0)
+    segments = c.int("segment_types")
+    b.tied = False
+    b.extra += [T("input_embedding.prompt_rows", (prompts, h), "embeddings"),
+                T("segment_embedding.weight", (segments, h), "embeddings"),
+                T("position_bias.relative_attention_bias",
+                  (segments * segments + c.int("position_bias_num_buckets", lo=0), b.attention.heads), "attention")]
+
+
+FAMILIES += (
+    # CPM-Ant: pre-norm layers with weight-only LayerNorms (CpmAntLayerNorm: x * rsqrt(var) * weight, an RMS-style
+    # norm), bias-free attention of dim_head-wide heads, a GELU-gated MLP (w_0 gate, w_1 up, w_out), a final norm
+    Family(("cpmant",), "CpmAntForCausalLM",
+           {"dim_head": 128, "position_bias_num_buckets": 512, "position_bias_max_distance": 2048, "prompt_types": 32,
+            "prompt_length": 32, "segment_types": 32, "tie_word_embeddings": True},
+           names={"num_key_value_heads": "", "intermediate_size": "dim_ff"}, head_dim="dim_head", window=None,
+           hooks=(_cpmant,)),
+)
