@@ -11,6 +11,8 @@ through the proxy over Streamlit's websocket protocol (``tests/ws_client.py``).
   the page works; HAProxy's health check marks the dead one DOWN, and back UP when it returns.
 - A graceful restart: a drained replica gets no new visitors while its sessions finish; after the restart
   it takes visitors again. A proxy reload (SIGUSR2) keeps open websockets working.
+- The image (deploy/Dockerfile, read as text): it copies every package the copied code imports, and keeps the
+  scenarios database on a volume its user may write.
 """
 
 from __future__ import annotations
@@ -280,3 +282,60 @@ def test_one_replica_that_stalls_keeps_every_session():
     assert kept == [str(v) for v in values]
     # Never marked DOWN; one check may have timed out during the stall ("UP 2/3" until the next good one).
     assert state["chkdown"] == 0 and state["status"].startswith("UP"), state
+
+
+# ----- the image (deploy/Dockerfile): checked from its text, no Docker daemon needed -----------------------------
+
+def _dockerfile() -> str:
+    from deploy.replicas import ROOT
+
+    return (ROOT / "deploy" / "Dockerfile").read_text()
+
+
+def test_image_copies_every_package_the_app_imports():
+    """The image holds only the folders the Dockerfile copies; every package of the repository that their code
+    imports (at any depth, lazily inside a function too) must be one of them. hub/ and store/ were missing: every
+    page imports ui/results.py, which imports store/, so no page ran in the image."""
+    import ast
+    import re
+
+    from deploy.replicas import ROOT
+
+    copied = set(re.findall(r"^COPY (\S+) \S+$", _dockerfile(), re.M)) - {"requirements.txt"}
+    local = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} | {p.stem for p in ROOT.glob("*.py")}
+    missing = {}
+    for entry in copied:
+        path = ROOT / entry
+        for f in [path] if path.suffix == ".py" else sorted(path.rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text(), str(f))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for top in {n.split(".")[0] for n in names} & local:
+                    if top not in copied and f"{top}.py" not in copied:
+                        missing.setdefault(top, str(f.relative_to(ROOT)))
+    assert not missing, f"imported but not copied into the image: {missing}"
+    assert {"app.py", "app_pages", "calc", "ui", "hub", "store", "deploy"} <= copied
+
+
+def test_image_keeps_scenarios_on_a_volume_the_app_user_may_write(monkeypatch):
+    """The scenarios database's default (data/ beside the code) is read-only to the image's user: the image's
+    CALC_SCENARIOS_DB, resolved by store/scenarios.py itself, must name a file in a VOLUME owned by that user."""
+    import re
+    from pathlib import PurePosixPath
+
+    import sqlalchemy as sa
+
+    from store import scenarios
+
+    text = _dockerfile()
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.+)$", text, re.M))))
+    monkeypatch.setenv(scenarios.ENV, env[scenarios.ENV])
+    db = PurePosixPath(sa.engine.make_url(scenarios.database_url()).database)
+    user = re.search(r"^USER (\S+)$", text, re.M).group(1)
+    volumes = {PurePosixPath(v) for v in re.findall(r"^VOLUME (\S+)$", text, re.M)}
+    assert db.is_absolute() and db.parent in volumes, db
+    assert re.search(rf"chown {user} {db.parent}\b", text), f"{db.parent} is not made the app user's"
