@@ -164,13 +164,16 @@ if question == QUESTIONS[0]:
         "tokens / param": st.column_config.NumberColumn(format="%.1f"),
         **{c: st.column_config.NumberColumn(format="%.4f")
            for c in ("loss (own fit)", "loss under Chinchilla fit", "loss under Epoch fit")}})
-    st.download_button("Download CSV", fmt.csv(df), file_name="compute_optimal.csv", mime="text/csv")
+    st.download_button("Download CSV", memo.cached(("scaling.compute_optimal_csv", budget), lambda: fmt.csv(df)),
+                       file_name="compute_optimal.csv", mime="text/csv")
     st.caption("Loss is in nats per token on each paper's data (MassiveText for Chinchilla/Epoch/Sardana, C4 for "
                "Muennighoff, C4 eval of RedPajama models for Gadre): trends, not your data set's loss. Fits "
                "without a loss model (projections, Kaplan, the 20x rule) show none of their own.")
     epoch_s = samples_for("epoch")
-    charts.show(st, frontier(fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(epoch_s, c)}),
-                    width="stretch")
+    # the fits, the published runs and the Epoch refits are constant: the figure depends on the budget alone, so it
+    # is built once per budget (its 120-point band takes percentiles over 4,000 refits: half the rerun, issue 18)
+    charts.show(st, charts.cached(("scaling.frontier", budget), lambda: frontier(
+        fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(epoch_s, c)})), width="stretch")
     st.caption("Source of each line: the table's last column. Shaded: the Epoch refit's 10-90% band "
                "(Besiroglu et al. 2024, 4,000 bootstrap refits; their published 95% intervals are reproduced).")
     with st.expander("Iso-FLOP curves and the loss contour"):
