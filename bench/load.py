@@ -6,7 +6,9 @@
     python bench/load.py -n 50 --replicas 1,2     # behind HAProxy (deploy/replicas.py): throughput per count
 
 Two ways to drive a session, both against a server this script starts on 127.0.0.1 (a free port;
-``--url`` may name another server, but only on a loopback address):
+``--url`` may name another server, but only on a loopback address). Its own server starts as a deployed
+replica does (``deploy/replicas.start_streamlit``) and one session visits every page before the count, so
+the figures are about serving, not about modules imported on a page's first visit.
 
 - ``ws`` (default): Streamlit's own websocket protocol (``BackMsg.rerun_script`` with the page hash
   and widget states, as the browser sends them; the reply is read until ``script_finished``). Light
@@ -30,7 +32,13 @@ and how many of the machine's cores other processes took meanwhile (/proc/stat).
 last figure bounds what a second replica can add: measured with 2 replicas on this 2-core machine shared
 with other work (issue 18), each action cost the same 31 ms of Streamlit CPU with 1 or 2 replicas, the load
 generator 3 ms and HAProxy 0.7 ms, while other processes held 1.1-1.4 of the 2 cores; so 1.27x (not the
-1.7x target) was the cores left, not the replicas' overhead.
+1.7x target) was the cores left, not the replicas' overhead. A second run (other processes 0.96-1.35 cores):
+1.52x over the whole run, 1.59x while every session was active ("steady", below), and per Streamlit
+CPU-second the two replicas served what one did.
+
+"steady" is the rate while every session was active (from the last session's first load to the first
+session's end): the whole-run rate also counts arrivals and the stragglers at the end, and with two
+replicas the busier one's last sessions.
 """
 
 from __future__ import annotations
@@ -42,7 +50,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -61,10 +68,24 @@ class Result:
     latencies: dict[str, list[float]] = field(default_factory=dict)  # action kind -> seconds
     errors: list[str] = field(default_factory=list)
     actions: int = 0
+    done: list[float] = field(default_factory=list)  # time.monotonic() at the end of each action
+    spans: list[tuple[float, float]] = field(default_factory=list)  # per session: first load done, last action done
 
     def add(self, kind: str, seconds: float) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
         self.actions += 1
+        self.done.append(time.monotonic())
+
+    def steady(self) -> tuple[float, float] | None:
+        """``(actions per second, seconds)`` while every session was active: from the last session's first load
+        to the first session's end. The whole-run rate also counts the arrivals and the stragglers of the end
+        (with two replicas, the last sessions of the busier one), which is not the servers' capacity."""
+        if not self.spans:
+            return None
+        t0, t1 = max(a for a, _ in self.spans), min(b for _, b in self.spans)
+        if t1 - t0 < 2.0:
+            return None
+        return sum(t0 < t <= t1 for t in self.done) / (t1 - t0), t1 - t0
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -81,6 +102,8 @@ def report(mode: str, n: int, res: Result, wall_s: float, server: dict) -> list[
                      f"max {max(every) * 1e3:.0f} ms, mean {statistics.mean(every) * 1e3:.0f} ms")
     for kind, xs in sorted(res.latencies.items()):
         lines.append(f"  {kind:>12}: n={len(xs):4d} p50 {_pct(xs, 0.5) * 1e3:6.0f} ms  p95 {_pct(xs, 0.95) * 1e3:6.0f} ms")
+    if (steady := res.steady()) is not None:
+        lines.append(f"  steady: {steady[0]:.1f} actions/s over the {steady[1]:.1f} s every session was active")
     if server:
         lines.append(f"  server: peak RSS {server['hwm_mib']:.0f} MiB, CPU {server['cpu_s']:.1f} s "
                      f"({server['cpu_s'] / wall_s:.2f} cores busy on average)")
@@ -119,11 +142,13 @@ async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: 
     rng = random.Random(idx)
     s = WsSession(url, timeout_s)
     await asyncio.sleep(rng.uniform(0, 1.0))  # users do not arrive in the same millisecond
+    start = None
     try:
         await asyncio.to_thread(s.load_page)  # as a browser: the page first (through a proxy: its sticky cookie)
         await s.open()
         dt, errs = await s.rerun(page_name="")
         res.add("first load", dt)
+        start = time.monotonic()
         res.errors += [f"session {idx} first load: {e}" for e in errs]
         for step in range(steps):
             if time.monotonic() > deadline:
@@ -146,6 +171,8 @@ async def ws_session(url: str, idx: int, steps: int, think_s: float, timeout_s: 
     except Exception as exc:  # noqa: BLE001 - a lost connection is an error to count, not to raise
         res.errors.append(f"session {idx}: {type(exc).__name__}: {str(exc)[:120]}")
     finally:
+        if start is not None:
+            res.spans.append((start, time.monotonic()))
         await s.close()
 
 
@@ -357,7 +384,9 @@ def _cpu_lines(actions: int, wall_s: float, replica_cpu: list[float], own_cpu_s:
             f"{max(machine_s - ours, 0) / wall_s:.2f} of them by other processes"]
 
 
-def _load(args, url: str, pids: list[int], label: str, proxy_pid: int | None = None) -> tuple[bool, dict[int, float]]:
+def _load(args, url: str, pids: list[int], label: str, proxy_pid: int | None = None) -> tuple[bool, dict]:
+    """Runs the load once per ``-n``; returns (any errors, {n: actions/s over the run, ("steady", n): while every
+    session was active})."""
     failed, throughput = False, {}
     for n in args.n or [10, 50]:
         before = _stats(pids)
@@ -379,6 +408,8 @@ def _load(args, url: str, pids: list[int], label: str, proxy_pid: int | None = N
             lines[k:k] = _cpu_lines(res.actions, wall, each, own, proxy, machine)
         print("\n".join(lines), flush=True)
         throughput[n] = res.actions / wall
+        if (steady := res.steady()) is not None:
+            throughput[("steady", n)] = steady[0]
         failed |= bool(res.errors)
     return failed, throughput
 
@@ -425,20 +456,24 @@ def main(argv: list[str] | None = None) -> int:
                     by_count.setdefault(c, {}).setdefault(n, []).append(v)
         base = counts[0]
         for n in ns:
-            med = {c: statistics.median(by_count[c][n]) for c in by_count}
-            ratios = ", ".join(f"{c}: {med[c]:.1f}/s = {med[c] / med[base]:.2f}x" for c in med)
-            print(f"throughput with N={n} sessions by replica count (median of runs; {os.cpu_count()} CPUs): {ratios}"
-                  + ("; NOT COMPARABLE: a run had errors" if failed else ""))
+            for what, key in (("throughput", n), ("steady throughput", ("steady", n))):
+                if not all(key in by_count[c] for c in by_count):
+                    continue
+                med = {c: statistics.median(by_count[c][key]) for c in by_count}
+                ratios = ", ".join(f"{c}: {med[c]:.1f}/s = {med[c] / med[base]:.2f}x" for c in med)
+                print(f"{what} with N={n} sessions by replica count (median of runs; {os.cpu_count()} CPUs): {ratios}"
+                      + ("; NOT COMPARABLE: a run had errors" if failed else ""))
         return 1 if failed else 0
 
     proc = None
     if args.url:
         _check_loopback(args.url)
         url = args.url.rstrip("/")
-    else:
-        from tests.conftest import start_server
+    else:  # as deployed: deploy/serve.py with the replicas' environment (deploy/replicas.py), warmed up as they are
+        from deploy.replicas import start_streamlit
 
-        proc, url = start_server()
+        proc, url = start_streamlit()
+        asyncio.run(warm_up(url, args.action_timeout_s))
     try:
         failed, _ = _load(args, url, [proc.pid] if proc else [], "")
         if args.bench_queue:
@@ -447,11 +482,9 @@ def main(argv: list[str] | None = None) -> int:
             failed |= "OVERLAPS" in lines[0] or "0 reported" in lines[0]
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            from deploy.replicas import stop_process
+
+            stop_process(proc)
     return 1 if failed else 0
 
 
