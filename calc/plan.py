@@ -77,7 +77,7 @@ def matmul_efficiency(hidden: int, tp: int, ridge: float, e_max: float | None = 
     al. 2009). A GPU with more FLOPs per byte (H100: 295, A100: 153) needs wider matmuls for the same share.
 
     >>> round(matmul_efficiency(25600, 8, 312e12 / 2.039e12), 3)  # Megatron's 1T model on A100s, tp 8
-    0.664
+    0.676
     """
     e_max = E_MAX if e_max is None else e_max
     x_half = X_HALF if x_half is None else x_half

@@ -49,6 +49,7 @@ from calc.arch.kinds import MLA, Attention
 from calc.dtypes import dtype_bits
 from calc.memory import InferenceSetup, inference_weights_bytes
 from calc.models import ModelSpec
+from calc.parallel import check_tp, mixer_on_gpu
 from calc.units import GIB
 
 #: vLLM's defaults (``vllm/config/cache.py`` CacheConfig: gpu_memory_utilization 0.9, block_size 16 on CUDA;
@@ -347,22 +348,24 @@ def _layer_specs(spec: ModelSpec, s: ServeSetup, layers: range | None = None) ->
         # registers it as a layer of its own, index num_hidden_layers + i, so every layer adds a state page).
         rec = b.recurrent
         if rec is not None:
-            state = _state_page_bytes(rec, s.tp)
+            state = _state_page_bytes(mixer_on_gpu(rec, s.tp))
             if state:
                 out[_LayerSpec("state", state)] = out.get(_LayerSpec("state", state), 0) + n
     return list(out.items())
 
 
-def _state_page_bytes(mixer, tp: int) -> int:
-    """One sequence's recurrent state on one TP rank as vLLM pages it (``MambaSpec.page_size_bytes``: the conv and
-    SSM states of ``MambaStateShapeCalculator``, ``vllm/model_executor/layers/mamba/mamba_utils.py``): the conv
-    state keeps ``kernel - 1`` inputs (transformers keeps ``kernel``), both split over ``tp``. vLLM keeps both states
-    in the model dtype unless ``mamba_ssm_cache_dtype`` says otherwise (bf16 assumed)."""
+def _state_page_bytes(mixer) -> int:
+    """One sequence's recurrent state as vLLM pages it (``MambaSpec.page_size_bytes``: the conv and SSM states of
+    ``MambaStateShapeCalculator``, ``vllm/model_executor/layers/mamba/mamba_utils.py``) for ``mixer``, one TP
+    rank's share (``calc.parallel.mixer_on_gpu``: a single Mamba-2 group is replicated on every rank, vLLM's
+    ``extra_groups_for_head_shards``, so its conv channels are not halved): the conv state keeps ``kernel - 1``
+    inputs (transformers keeps ``kernel``). vLLM keeps both states in the model dtype unless
+    ``mamba_ssm_cache_dtype`` says otherwise (bf16 assumed)."""
     conv, ssm = mixer.state_elements()
     channels, kernel = mixer.conv_state_shape()
     if channels:
         conv = channels * (kernel - 1)
-    return (-(-conv // tp) + -(-ssm // tp)) * 2
+    return (conv + ssm) * 2
 
 
 def _blocks_per_request(ls: _LayerSpec, s: ServeSetup, block_size: int, max_len: int | None = None) -> int:
@@ -423,6 +426,7 @@ def kv_layout(spec: ModelSpec, s: ServeSetup, available_bytes, max_len: int | No
     """vLLM's KV blocks for ``available_bytes`` of KV memory per GPU (one figure, or one per pipeline stage), by
     its grouping (module docstring). With ``pp > 1`` every stage gets the same number of blocks, the fewest any
     stage can hold (``get_kv_cache_configs``). ``max_len`` replaces max_model_len in the per-request count."""
+    check_tp(spec, s.tp, serving=True)
     stages = pp_stage_layers(spec.num_layers, s.pp) if s.pp > 1 else [None]
     avail = list(available_bytes) if isinstance(available_bytes, list | tuple) else [available_bytes] * len(stages)
     if len(avail) != len(stages):

@@ -117,3 +117,30 @@ def test_state_slots_limit_admission():
     assert held.ttft_s[2] + w.arrival_s[2] > held.e2e_s[0]
     with pytest.raises(ValueError, match="state"):
         simulate(model, w, kv_capacity_tokens=150, state_tokens_per_request=60)
+
+
+def test_a_single_mamba2_group_is_replicated_on_each_tp_rank():
+    """vLLM's ``MambaStateShapeCalculator.mamba2_state_shape`` with ``extra_groups_for_head_shards``: a mixer of one
+    group keeps that group on every rank, so at tp 2 a rank's conv channels are d_ssm / 2 + 2 x d_state (not
+    (d_ssm + 2 x d_state) / 2); its page sets the attention block size (the module docstring's rule). With d_state 32
+    the page is 2,064 bytes, one past 2 x 1,024 (16 tokens of one rank's K + V): 48-token blocks, 32 if halved."""
+    cfg = {**CFG, "mamba_n_groups": 1, "mamba_d_state": 32}
+    tp = 2
+    conv_channels = cfg["mamba_d_ssm"] // tp + 2 * 1 * cfg["mamba_d_state"]
+    ssm = cfg["mamba_n_heads"] // tp * cfg["mamba_d_head"] * cfg["mamba_d_state"]
+    mamba_page = (conv_channels * (cfg["mamba_d_conv"] - 1) + ssm) * 2
+    attn_token_bytes = (cfg["num_key_value_heads"] // tp) * 2 * cfg["head_dim"] * 2
+    block = 16 * -(-mamba_page // (16 * attn_token_bytes))
+    assert (mamba_page, block) == (2064, 48)
+    spec = ModelSpec.from_hf_config(cfg, name="tiny Falcon-H1, one group")
+    lay = kv_layout(spec, ServeSetup(80 * GIB, tp=tp, max_model_len=4096), int(0.01 * GIB))
+    assert lay.block_size == block and lay.page_bytes == block * attn_token_bytes
+
+
+def test_serving_refuses_a_tp_that_splits_no_unit_evenly():
+    """Falcon-H1-1.5B has 8 attention heads and 48 Mamba-2 heads: vLLM cannot shard either over 3 GPUs."""
+    from calc.presets import get_preset
+    from calc.serve import serve_memory
+
+    with pytest.raises(ValueError, match="attention heads"):
+        serve_memory(get_preset("Falcon-H1-1.5B-Instruct"), ServeSetup(80 * GIB, tp=3, max_model_len=4096))
