@@ -1696,3 +1696,33 @@ FAMILIES += (
            names={"num_key_value_heads": "", "intermediate_size": "dim_ff"}, head_dim="dim_head", window=None,
            hooks=(_cpmant,)),
 )
+
+
+# GIT (modeling_git.py): a BERT-style text decoder (post-LN layers, a LayerNorm after the word + position embeddings,
+# no final norm, an output Linear with a vocabulary bias, tied only with tie_word_embeddings) whose fields sit at the
+# top level of GitConfig; a CLIP-shaped image encoder (class token, positions for the grid + 1, a LayerNorm before
+# and after, no patch bias); a Linear + LayerNorm projection to the text width; num_image_with_embedding temporal
+# embeddings of the vision width (video checkpoints).
+def _git_text(b: Build) -> None:
+    b.embed_norm = "layernorm"
+
+
+_GIT_TEXT_DEFAULTS = {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 6, "num_attention_heads": 12,
+                      "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 1024,
+                      "tie_word_embeddings": False}
+_GIT_VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+               "num_channels": 3, "image_size": 224, "patch_size": 16}
+_GIT_TEXT = Family((), "GitForCausalLM", _GIT_TEXT_DEFAULTS, names={"num_key_value_heads": ""}, qkv_bias=True,
+                   o_bias=True, mlp_bias=True, gated=False, norm="layernorm", final_norm=None, window=None,
+                   head_bias=True, learned_positions="max_position_embeddings", hooks=(_git_text,))
+WRAPPERS += (
+    Wrapper(("git",), "GitForCausalLM", "git", {"tie_word_embeddings": False, "num_image_with_embedding": None},
+            text_defaults=_GIT_TEXT_DEFAULTS, text_key=None, text_family=_GIT_TEXT,
+            sub_defaults={"vision_config": _GIT_VISION},
+            towers=(Encoder("vision", "vision_config", _GIT_VISION, patch_bias=False, positions="grid+1",
+                            class_embedding=True, pre_norm="layernorm"),
+                    Projector("vision projector", (Lin(_V + "hidden_size", "text.hidden", True),
+                                                   Norm("text.hidden", "layernorm"))),
+                    Projector("temporal embeddings", (Weight((_V + "hidden_size",)),),
+                              count="num_image_with_embedding", when="?num_image_with_embedding"))),
+)

@@ -81,9 +81,13 @@ class Ctx:
         return n
 
     def flag(self, f: Flag) -> bool:
-        """A constant, or a boolean ``[sub.]field`` (``!`` in front negates it)."""
+        """A constant, or a boolean ``[sub.]field`` (``!`` in front negates it; ``?`` in front: the field is
+        set, not null, as GIT's num_image_with_embedding)."""
         if isinstance(f, bool):
             return f
+        if f.startswith("?"):
+            c, name = self._where(f[1:])
+            return c.get(name, None) is not None
         c, name = self._where(f.lstrip("!"))
         return c.bool(name) != f.startswith("!")
 
