@@ -75,8 +75,10 @@ async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str],
                 for _ in range(changes):
                     state = s.random_state(rng)
                     c0 = cpu_s(pid)
+                    # the query string the page last set, as a browser sends its address bar's with every rerun:
+                    # an empty one made every widget write its parameter again on every measured rerun
                     dt, errs = await s.rerun(page_hash=page_hash, states=[state] if state is not None else [],
-                                             fragment_id=s.fragment_of(state))
+                                             fragment_id=s.fragment_of(state), query_string=s.query_string)
                     out[name]["cpu"].append(cpu_s(pid) - c0)
                     out[name]["wall"].append(dt)
                     out[name]["errors"] += errs
