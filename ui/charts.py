@@ -116,8 +116,10 @@ class FrozenFigure(go.Figure):
 #: Built figures kept per input, weighed in bytes (``memo.deep_bytes`` of key and dict: 15-20 kB for a small
 #: line chart, ~90 bytes per point beyond) within ``FIGURE_BUDGET_BYTES``; a figure heavier than that is drawn
 #: and not kept. Points were the weight before: 400,000 of them and 256 figures held ~50 MB and the server's
-#: memory kept rising over a 3,000-rerun soak (issue 18). ``MAX_FIGURES`` bounds the count as well.
-FIGURE_BUDGET_BYTES = 12 * 2**20
+#: memory kept rising over a 3,000-rerun soak (issue 18). ``MAX_FIGURES`` bounds the count as well. With
+#: ui/memo's caches (6 + 8 + 2 MiB) the server's caches hold at most 24 MiB: below a tenth of a warmed server
+#: (~275 MiB), the growth bench/soak.py allows over 10,000 reruns.
+FIGURE_BUDGET_BYTES = 8 * 2**20
 MAX_FIGURES = 512
 _figures = WeightedLRU(FIGURE_BUDGET_BYTES, max_items=MAX_FIGURES)
 

@@ -271,7 +271,7 @@ class Same:
 #: Any page: derived results (tables, CSV text, parsed files, plan searches) kept per input, shared by sessions,
 #: read only, weighed in bytes with their keys (``deep_bytes``: a table's rows key its CSV). Entries weighed 1
 #: before, 512 of them: a few tables of thousands of rows and their CSVs could hold tens of MB (issue 18).
-DERIVED_BUDGET_BYTES = 8 * 2**20
+DERIVED_BUDGET_BYTES = 6 * 2**20
 _derived = WeightedLRU(DERIVED_BUDGET_BYTES)
 
 
