@@ -282,6 +282,31 @@ _PRESETS += (
         "mamba_conv_bias": True, "mamba_proj_bias": False, "vocab_size": 65536, "tie_word_embeddings": False,
         "max_position_embeddings": 262144, "sliding_window": None, "hidden_act": "silu"},
            HF + "ai21labs/Jamba-v0.1/blob/main/config.json", 51_570_323_328),
+    # EXAONE 4.0 32B: 3 sliding-window (4096) layers then a global no-RoPE one, q/k RMSNorms per head, norms after
+    # attention and MLP (QK-Reorder-Norm); the config writes its pattern as "LLLG" beside layer_types. Total:
+    # metadata.total_size / 2 of the safetensors index of revision a1d54d1c (all BF16), as a public EXAONE
+    # architecture brief reconciles it to the parameter.
+    Preset("EXAONE-4.0-32B", _llama(5120, 27392, 64, 40, 8, 102400, 131072, head_dim=128, arch="Exaone4ForCausalLM",
+                                    model_type="exaone4", sliding_window=4096, sliding_window_pattern="LLLG",
+                                    layer_types=["full_attention" if i % 4 == 3 else "sliding_attention"
+                                                 for i in range(64)]),
+           HF + "LGAI-EXAONE/EXAONE-4.0-32B/blob/a1d54d1c148c30881ed27e035b650da489b51b92/config.json",
+           32_003_216_384),
+    # Granite 3.1 1B-A400M: 32 experts, 8 per token, tied embeddings. Total: the safetensors header of revision
+    # 0da7a48b (one file, all BF16: 2,669,256,704 bytes / 2), as a public GraniteMoE expert-offload report quotes it;
+    # the GGUF conversions' header count is the same. Its config.json is mirrored in github.com/leok7v/nano-lamma.
+    Preset("Granite-3.1-1B-A400M", _llama(1024, 512, 24, 16, 8, 49155, 131072, tied=True, arch="GraniteMoeForCausalLM",
+                                          model_type="granitemoe", rms_norm_eps=1e-6, num_local_experts=32,
+                                          num_experts_per_tok=8, embedding_multiplier=12.0,
+                                          attention_multiplier=0.015625, residual_multiplier=0.22, logits_scaling=6.0),
+           HF + "ibm-granite/granite-3.1-1b-a400m-instruct/blob/0da7a48b0276d500ce5922fd2b33944091fc6c09/config.json",
+           1_334_628_352),
+    # Hunyuan 4B: q/k RMSNorms per head, 4096-wide queries on a 3072 hidden, tied embeddings. Total: 4,221,757,440, the
+    # model.safetensors.index.json total_size / 2 (BF16) as a public test of HunYuan head_dim handling quotes it; the
+    # shapes are the Hub config's as a public HunYuanDenseV1 transformers audit tabulates them.
+    Preset("Hunyuan-4B-Instruct", _llama(3072, 8192, 36, 32, 8, 120818, 262144, tied=True, head_dim=128,
+                                         arch="HunYuanDenseV1ForCausalLM", model_type="hunyuan_v1_dense"),
+           HF + "tencent/Hunyuan-4B-Instruct/blob/main/config.json", 4_221_757_440),
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
