@@ -35,6 +35,9 @@ _ATT = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_ke
 CONFIGS = {
     # 6 layers: sliding_window_pattern 6 -> layers 0-4 sliding (window 8), layer 5 global
     "gemma3_text": dict(model_type="gemma3_text", num_hidden_layers=7, head_dim=16, sliding_window=8, **_ATT),
+    # Gemma 4: 5 sliding (window 8) then a global layer whose heads are global_head_dim (32) wide; last layer global
+    "gemma4_text": dict(model_type="gemma4_text", num_hidden_layers=7, head_dim=16, global_head_dim=32,
+                        sliding_window=8, hidden_size_per_layer_input=8, vocab_size_per_layer_input=V, **_ATT),
     # sliding / full alternating, attention sinks, MoE
     "gpt_oss": dict(model_type="gpt_oss", num_hidden_layers=4, head_dim=16, sliding_window=8, num_local_experts=4,
                     num_experts_per_tok=2, **_ATT),

@@ -1726,3 +1726,63 @@ WRAPPERS += (
                     Projector("temporal embeddings", (Weight((_V + "hidden_size",)),),
                               count="num_image_with_embedding", when="?num_image_with_embedding"))),
 )
+
+
+def _gemma4_text(b: Build) -> None:
+    """Gemma 4's text decoder (``modeling_gemma4.py``, ``configuration_gemma4.py``): Gemma 3's four norms and per-head
+    q/k RMSNorms; full-attention layers take their per_layer_config overrides (by default head_dim = global_head_dim,
+    512); the last layer is always full attention; with hidden_size_per_layer_input p every layer also gates a
+    p-wide per-layer input (gate h -> p, projection p -> h, a norm) fed by a second embedding table of L x p columns
+    and its projection from the hidden state (and a p-wide norm); every layer stores a layer_scalar buffer.
+    KV-shared layers, k = v global attention and the MoE block are refused, naming the field."""
+    c, h, L = b.c, b.hidden, b.layers
+    for key in ("num_kv_shared_layers", "attention_k_eq_v", "enable_moe_block"):
+        if c.get(key, None):
+            raise ValueError(f"config field {key!r} = {c.get(key)!r:.40} (Gemma 4's KV-shared layers, k = v global "
+                             f"attention and MoE block) is not modelled yet; size the model from its parameter count "
+                             f"or its safetensors headers")
+    b.types[-1] = "full_attention"
+    overrides = c.get("per_layer_config", None)
+    if overrides is None:
+        overrides = {i: {"head_dim": c.int("global_head_dim", 512)} for i, t in enumerate(b.types)
+                     if t == "full_attention"}
+    if not isinstance(overrides, dict):
+        raise ValueError("config field 'per_layer_config' must be a JSON object of layer index -> overrides")
+    by_type: dict[str, dict] = {}
+    for key, o in overrides.items():
+        i = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else -1
+        if not 0 <= i < L or not isinstance(o, dict) or set(o) - {"head_dim", "num_key_value_heads"}:
+            raise ValueError(f"config field 'per_layer_config' entry {key!r:.20}: layer indices 0..{L - 1} with "
+                             f"head_dim / num_key_value_heads overrides are modelled")
+        if by_type.setdefault(b.types[i], o) != o:
+            raise ValueError("config field 'per_layer_config': overrides that differ within one layer type are "
+                             "not modelled")
+    a = b.attention
+    window = c.opt_int("sliding_window", hi=2**31)
+    if window and c.get("use_bidirectional_attention", None) == "all":
+        window = window // 2 + 1  # configuration_gemma4.py: the bidirectional window's exclusive bound
+    for t in ("full_attention", "sliding_attention"):
+        o = by_type.get(t, {})
+        kind = replace(a, head_dim=int(o.get("head_dim", a.head_dim)), kv_heads=int(o.get("num_key_value_heads",
+                                                                                        a.kv_heads)))
+        b.mixers[t] = replace(kind, window=window) if t == "sliding_attention" and window else kind
+    p = c.int("hidden_size_per_layer_input", 0, lo=0)
+    b.block_extra = [T("layer_scalar", (1,), "other", buffer=True)]
+    if p:
+        b.block_extra += [T("per_layer_input_gate.weight", (p, h), "other", linear=True),
+                          T("per_layer_projection.weight", (h, p), "other", linear=True),
+                          T("post_per_layer_input_norm.weight", (h,), "norms")]
+        b.extra += [T("embed_tokens_per_layer.weight", (c.int("vocab_size_per_layer_input"), L * p), "embeddings"),
+                    T("per_layer_model_projection.weight", (L * p, h), "other", linear=True),
+                    T("per_layer_projection_norm.weight", (p,), "norms")]
+
+
+FAMILIES += (
+    Family(("gemma4_text",), "Gemma4ForCausalLM",
+           {"vocab_size": 262144, "num_key_value_heads": 4, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+            "max_position_embeddings": 131072, "tie_word_embeddings": True, "attention_bias": False,
+            "sliding_window": 512, "vocab_size_per_layer_input": 262144, "hidden_size_per_layer_input": 256,
+            "attention_k_eq_v": False, "num_kv_shared_layers": 0, "enable_moe_block": False},
+           names={"hidden_act": "hidden_activation"}, qkv_bias="attention_bias", o_bias="attention_bias", norms=4,
+           qk_norm="head", window=None, layer_types=every_nth_full("", 6), hooks=(_gemma4_text,)),
+)
