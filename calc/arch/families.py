@@ -1786,3 +1786,14 @@ FAMILIES += (
            names={"hidden_act": "hidden_activation"}, qkv_bias="attention_bias", o_bias="attention_bias", norms=4,
            qk_norm="head", window=None, layer_types=every_nth_full("", 6), hooks=(_gemma4_text,)),
 )
+FAMILIES += (
+    # Gemma 4 Unified's text decoder (modeling_gemma4_unified.py): Gemma 4's layers without the per-layer inputs or MoE
+    # block (its config class has neither), a 1024-position window by default
+    Family(("gemma4_unified_text",), "Gemma4UnifiedForCausalLM",
+           {"vocab_size": 262144, "num_key_value_heads": 4, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+            "max_position_embeddings": 262144, "tie_word_embeddings": True, "attention_bias": False,
+            "sliding_window": 1024, "hidden_size_per_layer_input": 0, "attention_k_eq_v": False,
+            "num_kv_shared_layers": 0},
+           names={"hidden_act": "hidden_activation"}, qkv_bias="attention_bias", o_bias="attention_bias", norms=4,
+           qk_norm="head", window=None, layer_types=every_nth_full("", 6), hooks=(_gemma4_text,)),
+)
