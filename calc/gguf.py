@@ -206,6 +206,9 @@ def _attention(spec: ModelSpec, b: str, arch: str) -> list[TensorSpec]:
         return (_linear(f"{b}.attn_qkv", h, spec.q_dim + 2 * spec.kv_dim, spec.qkv_bias)
                 + _linear(f"{b}.attn_output", spec.attn_out_dim, h, spec.out_bias))
     if arch == "deepseek2":  # MLA; kv_b is split into k_b / v_b (DeepseekV2Model.modify_tensors)
+        if spec.qkv_bias or spec.out_bias:  # llama.cpp's deepseek2 loads no attention bias: the converter cannot map them
+            raise ValueError("attention_bias: a DeepSeek-V2/V3 attention with biases has no GGUF layout (llama.cpp's "
+                             "deepseek2 architecture stores no attention bias tensors); set attention_bias to false")
         nope, rope, heads = spec.qk_nope_head_dim, spec.qk_rope_head_dim, spec.num_heads
         t = ([_w(f"{b}.attn_q_a.weight", h, spec.q_lora_rank), _f32(f"{b}.attn_q_a_norm.weight", spec.q_lora_rank),
               _w(f"{b}.attn_q_b.weight", spec.q_lora_rank, spec.q_dim)] if spec.q_lora_rank

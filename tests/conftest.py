@@ -143,3 +143,13 @@ def screenshot(pg, name: str) -> Path:
     pg.screenshot(path=str(path), full_page=True)
     pg.set_viewport_size(size)
     return path
+
+
+# Hypothesis' "explain" phase re-runs a failing example under a line tracer; on the large presets that took the
+# property tests past the 600 s timeout in a CI run, hiding the falsifying example behind "Timeout". Skip it, so a
+# property failure reports its example at once.
+from hypothesis import Phase as _Phase  # noqa: E402
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("no-explain", phases=[p for p in _Phase if p is not _Phase.explain])
+_hyp_settings.load_profile("no-explain")

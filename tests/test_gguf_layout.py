@@ -326,3 +326,19 @@ def test_llama4_scout_bartowski_q4_k_m_bytes():
     ffn_down_exps in Q6_K than use_more_bits picks, an override this file's README does not state."""
     q = quantize_model(get_preset("Llama-4-Scout-17B-16E"), "Q4_K_M", imatrix=True)
     assert q.file_bytes_estimate == pytest.approx(39_837_275_008 + 27_708_903_776, rel=5e-4)
+
+
+def test_deepseek_attention_biases_are_refused_not_dropped():
+    """A DeepSeek-V3 config with attention_bias (a hypothesis draw found it): llama.cpp's deepseek2 architecture
+    loads no attention bias, so the file would lose parameters; the sizes are refused naming the field instead of
+    counting fewer elements than the model has."""
+    cfg = dict(model_type="deepseek_v3", architectures=["DeepseekV3ForCausalLM"], hidden_size=64, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=4, intermediate_size=128, vocab_size=256,
+               moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
+               first_k_dense_replace=1, q_lora_rank=32, kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8,
+               v_head_dim=16, n_group=1, topk_group=1)
+    plain = quantize_model(ModelSpec.from_hf_config(cfg), "BF16")
+    c = param_counts(ModelSpec.from_hf_config(cfg))
+    assert plain.n_elements == c.total + c.buffers
+    with pytest.raises(ValueError, match="attention_bias"):
+        quantize_model(ModelSpec.from_hf_config({**cfg, "attention_bias": True}), "BF16")
