@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from calc.parallel import tp_units
 from calc.plan import DEFAULT_LINKS, LINKS
 from calc.solvers import MAX_TP, valid_tps
 from calc.speed import (
@@ -45,8 +46,9 @@ tps = valid_tps(spec, training=False, max_tp=MAX_TP)
 tp = int(state.select("Tensor-parallel GPUs", "stp", tps, 1, where=a,
                       help=f"GPUs one copy of the model is split over (Megatron-style tensor parallelism): weights "
                            f"and KV heads divide over them, each layer adds two all-reduces. {text.md(spec.name, 80)} "
-                           f"allows {', '.join(map(str, tps))} (the degree must divide its {spec.num_heads} "
-                           f"attention heads, and its {spec.num_kv_heads} KV heads or be a multiple of them)."))
+                           f"allows {', '.join(map(str, tps))}: the degree must split its "
+                           f"{', '.join(f'{n} {name}' for name, n in tp_units(spec).items())} (vLLM replicates what "
+                           f"it cannot split: KV heads at a multiple of their count, a single Mamba-2 group)."))
 links = LINKS.get(gpu.name, DEFAULT_LINKS)
 link_gbs = state.number("GPU link (GB/s, 0 = catalog)", "slink", 0.0, 0.0, 100_000.0, where=b,
                         help=f"Bus bandwidth of the all-reduces, one direction per GPU. 0 takes the catalog's "

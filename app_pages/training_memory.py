@@ -73,7 +73,9 @@ with c2:
                              "the data-parallel degree.")
     dp = int(state.number("Data parallel (dp)", "tm_dp", D["tm_dp"], 1, 100_000, step=1, help="ZeRO shards over this degree."))
     tp = int(state.number("Tensor parallel (tp)", "tm_tp", D["tm_tp"], 1, 1024, step=1,
-                          help="Splits attention heads and MLP columns; must divide the heads and KV heads."))
+                          help="Splits attention heads and MLP columns; must divide what each layer kind splits: the "
+                               "attention and KV heads, and a Mamba / DeltaNet layer's heads, groups or channels "
+                               "(calc/parallel.py; the message names any it does not divide)."))
     pp = int(state.number("Pipeline parallel (pp)", "tm_pp", D["tm_pp"], 1, 1024, step=1,
                           help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
     sp = state.toggle("Sequence parallel", "tm_sp", False,
