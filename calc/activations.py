@@ -119,6 +119,12 @@ DROPOUT_DEFAULTS: dict[str, dict[str, float]] = {
     "OpenAIGPTLMHeadModel": {"attn_pdrop": 0.1, "resid_pdrop": 0.1, "embd_pdrop": 0.1},
     "GPTNeoXJapaneseForCausalLM": {"attention_dropout": 0.1, "hidden_dropout": 0.0},  # GPTNeoXJapaneseConfig
     "XGLMForCausalLM": {"dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0},  # XGLMConfig
+    # the BERT-shaped configs (BertGenerationConfig, BioGptConfig, GitConfig): hidden_dropout_prob =
+    # attention_probs_dropout_prob = 0.1 (BertGenerationConfig / BioGptConfig / GitConfig defaults)
+    "BertGenerationDecoder": {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1},
+    "BioGptForCausalLM": {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "activation_dropout": 0.0},
+    "GitForCausalLM": {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1},
+    "TrOCRForCausalLM": {"dropout": 0.1, "attention_dropout": 0.0, "activation_dropout": 0.0},  # TrOCRConfig
 }
 
 #: Fields a config class declares but its model never applies, by architecture: ``Phi3Config.embd_pdrop``
