@@ -53,7 +53,6 @@ from calc.kvcache import attention_kinds
 from calc.memory import TrainingSetup, training_memory
 from calc.models import ModelSpec, param_counts
 from calc.parallel import tp_problem, valid_tps
-from calc.parallel import tp_units as tp_units_of  # noqa: F401 - the name tests/test_plan_arch.py imports
 
 RECOMPUTE = ("none", "selective", "full")
 PRECISIONS = ("bf16", "fp8")

@@ -16,7 +16,8 @@ transformers = pytest.importorskip("transformers")
 
 from calc.gpus import get_gpu  # noqa: E402
 from calc.models import ModelSpec  # noqa: E402
-from calc.plan import Cluster, Job, Layout, candidate_layouts, plan_layout, tp_units_of  # noqa: E402
+from calc.parallel import tp_units as tp_units_of  # noqa: E402
+from calc.plan import Cluster, Job, Layout, candidate_layouts, plan_layout  # noqa: E402
 
 H100 = get_gpu("H100 SXM")
 CONFIGS = {
