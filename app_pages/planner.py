@@ -133,9 +133,10 @@ with st.expander("Formulas, assumptions and sources"):
 **Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
 data-parallel communication + optimizer step.
 - Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
-  $\times\ e$), $e(x) = E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
-  for an A100, 295 for an H100 in bf16), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1 (39B-1T) with the
-  memory-bound term below.
+  $\times\ e$), $e(x) = c\,E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
+  for an A100, 295 for an H100 in bf16), $c$ the GPU's measured maximum achievable matmul over its peak (Bekman,
+  ml-engineering, MAMF table: A100 SXM 0.87, H100 SXM 0.80), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1
+  (39B-1T) with the memory-bound term below.
 - Memory-bound work between the matmuls, sized from the model and the training stack: norms, residual adds and
   dropout masks ($h$ wide, split over $t$ only with sequence parallelism), the activation function ($f/t$ wide)
   and, without FlashAttention, the $s \times s$ softmax (and its dropout) per head; backward twice the forward's

@@ -5,7 +5,8 @@ parallelism ``ep`` is carved out of the data-parallel ranks (Megatron-Core: ``ep
 The step time of one iteration (``step_time``) is the sum of what one GPU waits for:
 
 - compute: the FLOPs the GPU executes (``calc.compute.flops_per_token``: model FLOPs x 3 for training plus
-  the recomputed forward work) / (dense peak x ``matmul_efficiency``). Every GPU gets 1/N of the work
+  the recomputed forward work) / (dense peak x ``matmul_efficiency``: a fitted share of the GPU's measured maximum
+  achievable matmul rate, ``MAMF_FLOPS_PER_S``). Every GPU gets 1/N of the work
   (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
 - memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
   activation function, and without FlashAttention the s x s softmax), sized from the model and what the training
@@ -57,31 +58,76 @@ from calc.parallel import tp_problem, valid_tps
 RECOMPUTE = ("none", "selective", "full")
 PRECISIONS = ("bf16", "fp8")
 
-#: Share of the dense tensor-core peak that a layer's matmuls sustain, growing with the width of the matmul
-#: one GPU runs relative to the GPU's ridge point (x = hidden / tp / (peak / HBM bandwidth)):
-#: e(x) = E_MAX x / (x + X_HALF). The two constants are fitted (least squares on the log of the ratio) on
-#: Narayanan et al. 2021 Table 1's six largest rows (39.1B-1T, A100, the FLOP/s they report include recompute)
-#: with this module's communication and memory-bound model and their stack (``STACKS["megatron-2021"]``); every
-#: other published run in tests/test_plan.py is held out (Table 1's four smaller rows too), and that test refits
-#: the constants. ``Job(matmul_efficiency=...)`` replaces the curve by one number (e.g. a measured matmul rate /
-#: peak).
-E_MAX = 0.71
-X_HALF = 1.05
+#: Share of the GPU's maximum achievable matmul rate (``MAMF``) that a layer's matmuls sustain, growing with the
+#: width of the matmul one GPU runs relative to the GPU's ridge point (x = hidden / tp / (peak / HBM bandwidth)):
+#: e(x) = ceiling x E_MAX x / (x + X_HALF), ceiling = MAMF / dense peak of the GPU and precision. The two constants
+#: are fitted (least squares on the log of the ratio) on Narayanan et al. 2021 Table 1's six largest rows (39.1B-1T,
+#: A100, the FLOP/s they report include recompute) with this module's communication and memory-bound model and their
+#: stack (``STACKS["megatron-2021"]``); every other published run in tests/test_plan.py is held out (Table 1's four
+#: smaller rows too), and that test refits the constants. ``Job(matmul_efficiency=...)`` replaces the curve by one
+#: number (e.g. a measured matmul rate / peak).
+E_MAX = 0.81
+X_HALF = 0.95
+
+_MAMF_SRC = ("Bekman, 'Machine Learning Engineering', compute/accelerator/README.md, 'Maximum Achievable Matmul FLOPS "
+             "comparison table' (mamf-finder.py, mean of 100 iterations at the best shape found; "
+             "https://github.com/stas00/ml-engineering)")
+#: Maximum achievable matmul FLOP/s measured by mamf-finder (``_MAMF_SRC``), keyed by ``calc.gpus`` name, per
+#: precision. The datasheet peak is not what a GEMM reaches, and the share differs by GPU (A100 SXM 86.9 %, H100 SXM
+#: 80.3 %, MI300X 51.4 %: clocks under load, power limits, software), so the fitted curve, which only ever saw A100s,
+#: is a share of this rate, not of the peak. Measured, not fitted to any run the tests assert. The SXM A100 40GB has
+#: the 80GB's chip and clocks; H200 is "the same" as H100 for bf16 (the table's note) and has its own fp8 row.
+MAMF_FLOPS_PER_S: dict[str, dict[str, float]] = {
+    "A100 SXM 80GB": {"bf16": 271.2e12},
+    "A100 SXM 40GB": {"bf16": 271.2e12},
+    "A100 PCIe 80GB": {"bf16": 252.9e12},
+    "A100 PCIe 40GB": {"bf16": 252.9e12},
+    "H100 SXM": {"bf16": 794.5e12, "fp8": 1402.6e12},
+    "H200": {"bf16": 794.5e12, "fp8": 1453.4e12},
+    "GH200 144GB": {"bf16": 828.6e12, "fp8": 1535.0e12},
+    "B200": {"bf16": 1745.0e12, "fp8": 3432.5e12},
+    "B300": {"bf16": 1769.0e12, "fp8": 3353.3e12},
+    "GB200": {"bf16": 1822.0e12, "fp8": 3615.6e12},
+    "MI300X": {"bf16": 668.4e12},
+    "MI325X": {"bf16": 784.9e12},
+    "MI355X": {"bf16": 1565.0e12},
+    "Gaudi 3": {"bf16": 1243.0e12, "fp8": 1289.5e12},
+}
+#: A GPU without a measurement is assumed to reach the share the A100 SXM reaches (the GPU the curve was fitted on,
+#: so such a GPU is predicted as before this table existed).
+DEFAULT_CEILING = 271.2 / 312
+
+
+def matmul_ceiling(gpu: GPU, precision: str = "bf16") -> float:
+    """MAMF / dense peak for ``gpu`` at ``precision`` (``MAMF_FLOPS_PER_S``; fp8 without its own row takes the
+    bf16 share; a GPU without a row ``DEFAULT_CEILING``), at most 1.
+
+    >>> from calc.gpus import get_gpu
+    >>> round(matmul_ceiling(get_gpu("A100 SXM 80GB")), 3), round(matmul_ceiling(get_gpu("H100 SXM")), 3)
+    (0.869, 0.803)
+    """
+    row = MAMF_FLOPS_PER_S.get(gpu.name, {})
+    for dt in (precision, "bf16"):
+        peak = gpu.peak(dt)
+        if dt in row and peak:
+            return min(1.0, row[dt] / peak)
+    return DEFAULT_CEILING
 
 
 def matmul_efficiency(hidden: int, tp: int, ridge: float, e_max: float | None = None,
-                      x_half: float | None = None) -> float:
-    """e(x) = e_max x / (x + x_half), x = (hidden / tp) / ridge: the width of the matmuls one GPU runs over the
-    GPU's ridge point (dense peak FLOP/s / HBM bytes/s for the precision, where the roofline turns: Williams et
+                      x_half: float | None = None, ceiling: float = DEFAULT_CEILING) -> float:
+    """e(x) = ceiling e_max x / (x + x_half), x = (hidden / tp) / ridge: the width of the matmuls one GPU runs over
+    the GPU's ridge point (dense peak FLOP/s / HBM bytes/s for the precision, where the roofline turns: Williams et
     al. 2009). A GPU with more FLOPs per byte (H100: 295, A100: 153) needs wider matmuls for the same share.
+    ``ceiling``: the GPU's maximum achievable matmul rate over its peak (``matmul_ceiling``).
 
     >>> round(matmul_efficiency(25600, 8, 312e12 / 2.039e12), 3)  # Megatron's 1T model on A100s, tp 8
-    0.676
+    0.673
     """
     e_max = E_MAX if e_max is None else e_max
     x_half = X_HALF if x_half is None else x_half
     x = hidden / tp / ridge
-    return e_max * x / (x + x_half)
+    return ceiling * e_max * x / (x + x_half)
 
 
 #: Memory-bound work between the GEMMs (norms, residual adds, dropout masks, activation functions and, without
@@ -359,8 +405,8 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     layers = L / lay.pp  # per GPU (all its virtual stages)
     mb_tokens = lay.micro_batch * job.seq_len / lay.cp  # tokens of one micro-batch on one cp rank
     ridge = peak / cluster.gpu.bandwidth_bytes_per_s
-    eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(h, lay.tp, ridge, e_max,
-                                                                                            x_half)
+    eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(
+        h, lay.tp, ridge, e_max, x_half, matmul_ceiling(cluster.gpu, job.precision))
     compute = hw_flops / n / (peak * eff) * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
     fwd, core = elementwise_bytes(model, lay, nb, stack)

@@ -56,8 +56,8 @@ def test_efficiency_is_the_fit_on_megatron_table1():
     assert math.sqrt(best / len(FIT)) < 0.03  # the fitted rows themselves within 3% rms
 
 
-_MISSES = {"seq 131,072": "at 131k tokens the prediction is 482 TFLOP/s, +27% over Llama 3's 380 (the 8k rows are "
-                          "+12% and +14%): attention over 131k tokens with a document mask, the CP ranks' load balance "
+_MISSES = {"seq 131,072": "at 131k tokens the prediction is 451 TFLOP/s, +19% over Llama 3's 380 (the 8k rows are "
+                          "+5% and +7%): attention over 131k tokens with a document mask, the CP ranks' load balance "
                           "and the exposed K/V all-gather at that length are modelled as plain matmul work"}
 
 
@@ -83,17 +83,11 @@ def test_korthikanti_cluster_best_layout_not_25_percent_faster():
 LLAMA3_TABLE4 = [(8192, 1, 64, 8192, 430), (16384, 1, 128, 8192, 400), (16384, 16, 8, 131072, 380)]
 
 
-_SMALL_GEMMS = ("the best layout on 16,384 GPUs (tp 4, pp 32, cp 8, v 4, 504 TFLOP/s) is 1.11x the planner's own "
-                "prediction of the published layout, which is itself 14% high, so 1.26x the publication: the "
-                "efficiency curve reads only hidden / tp (over the ridge point), not the 1,024-token GEMMs and "
-                "512-token attention chunks of cp 8 at 8k (on 8,192 GPUs the best, tp 4 cp 4, is 532, 1.24x)")
-
-
-@pytest.mark.parametrize("gpus, cp, dp, seq, published", [
-    LLAMA3_TABLE4[0], pytest.param(*LLAMA3_TABLE4[1], marks=pytest.mark.xfail(strict=True, reason=_SMALL_GEMMS))]
-    + [pytest.param(*LLAMA3_TABLE4[2], marks=pytest.mark.xfail(
-        strict=True, reason="at 131k tokens the planner finds cp 32 x ZeRO-3 at ~538 TFLOP/s, 1.42x the published "
-        "380: long-context attention kernels and CP load balance are not modelled"))])
+@pytest.mark.parametrize("gpus, cp, dp, seq, published", [LLAMA3_TABLE4[0], LLAMA3_TABLE4[1]] + [
+    pytest.param(*LLAMA3_TABLE4[2], marks=pytest.mark.xfail(
+        strict=True, reason="at 131k tokens the planner finds cp 32 x ZeRO-3 at ~503 TFLOP/s, 1.32x the published "
+        "380, and predicts the published layout itself 19% high: long-context attention kernels (FlashAttention "
+        "runs below the GEMMs' rate) and CP load balance under a document mask are not modelled"))])
 def test_llama3_cluster_best_layout_not_25_percent_faster(gpus, cp, dp, seq, published):
     best = search(get_preset("Llama-3.1-405B"), Cluster(H100, gpus), Job(seq, 2048 * 8192), top=1)[0]
     assert best.model_tflops_per_gpu <= 1.25 * published
@@ -109,7 +103,7 @@ BLOOM = next(r for r in REPORTED_RUNS if r.name == "BLOOM-176B")
 
 @pytest.mark.xfail(strict=True, reason="within what BLOOM's stack could run (STACKS: no CP, selective recompute, "
                    "SP or FlashAttention) the planner finds tp 8 x pp 12 without recompute (66 GB/GPU) at 160 model "
-                   "TFLOP/s, 1.43x BLOOM's 113: the planner predicts the published layout 10% high, and BLOOM "
+                   "TFLOP/s, 1.42x BLOOM's 113: the planner predicts the published layout 10% high, and BLOOM "
                    "recomputed (4/3 of the work) where the memory model says it need not have")
 def test_bloom_cluster_best_layout_not_25_percent_faster():
     best = search(BLOOM.spec(), BLOOM.cluster(), BLOOM.job(), top=1,
@@ -123,7 +117,7 @@ OPT = next(r for r in REPORTED_RUNS if r.name == "OPT-175B")
 
 
 @pytest.mark.xfail(strict=True, reason="within metaseq's stack (no PP/CP/SP/FlashAttention) the planner finds tp 2 "
-                   "x dp 496 ZeRO-3 at 148 model TFLOP/s, 1.34x OPT's 110: the efficiency curve, fitted at hidden / "
+                   "x dp 496 ZeRO-3 at 147 model TFLOP/s, 1.33x OPT's 110: the efficiency curve, fitted at hidden / "
                    "tp / ridge <= 21 (3,200 / 153 on the A100), gives 0.69 at 40 (tp 2) against 0.64 at OPT's tp 8, "
                    "and the planner predicts OPT's own layout 12% high")
 def test_opt_cluster_best_layout_not_25_percent_faster():
@@ -142,7 +136,7 @@ def test_torchtitan_cluster_best_layout_not_25_percent_faster(run):
 # MPT-7B (MosaicML, "Introducing MPT-7B", 2023): 1T tokens on 440 A100-40GB in 9.5 days (wall clock, with
 # restarts), FSDP (ZeRO-3), sequence 2048, global batch 1760: 2,769 tokens/s per GPU. The micro-batch is not
 # stated, so only the planner's bound is checked.
-@pytest.mark.xfail(strict=True, reason="the planner's best (ZeRO-3, micro-batch 4, no recompute) is ~4,630 tokens/s "
+@pytest.mark.xfail(strict=True, reason="the planner's best (ZeRO-3, micro-batch 4, no recompute) is ~4,610 tokens/s "
                    "per GPU, 1.67x the published wall-clock rate: the efficiency curve fitted on tp 8 models >= 39B "
                    "gives 0.68 at h/tp = 4096, and the published 9.5 days include restarts and evaluation")
 def test_mpt_7b_cluster_best_layout_not_25_percent_faster():
