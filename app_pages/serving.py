@@ -15,12 +15,20 @@ from calc.serve_sim import (
     replicas_for,
     step_model,
 )
-from ui import charts, measured, memo, pickers, results, state, tables, text
+from ui import budget, charts, measured, memo, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_serving import latency_vs_rate, memory_bar
 
 DTYPES = ("bf16", "fp16", "fp8_e4m3", "int8", "int4", "fp32")
 SIM_REQUESTS = 1500
+
+
+def _fits(spec, setup) -> bool:
+    """Whether ``setup`` starts; False too where its tp splits no head evenly (a traceback on this page before)."""
+    try:
+        return serve_memory(spec, setup).fits
+    except ValueError:
+        return False
 
 
 def _n(k: int, noun: str) -> str:
@@ -34,169 +42,175 @@ st.caption("What vLLM prints at start-up, before you rent the GPUs: the memory i
            "at once; then the latency a stream of requests sees with continuous batching, and how many replicas a "
            "target load needs.")
 
-spec, gpu = pickers.current_model(), pickers.current_gpu()
-a, b, c = st.columns(3)
-engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=a,
-                              format_func=lambda k: ENGINES[k].label,
-                              help="How the KV cache is sized at start-up: vLLM takes gpu_memory_utilization of the total "
-                                   "minus weights, activations and CUDA context; SGLang's mem_fraction_static holds the "
-                                   "weights and the KV pool; TensorRT-LLM takes kv_cache_free_gpu_memory_fraction of the "
-                                   "memory free after the weights. Block size and batch defaults follow the engine.")]
-auto_tokens, auto_seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
-tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=a,
-                      help="--tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
-auto_util = engine.fraction(gpu.memory_bytes, tp)
-replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=a,
-                            help="Copies of the model behind a round-robin balancer; GPUs = replicas x tp."))
-util = float(state.number(f"Memory fraction (0: {engine.label}'s {auto_util:g})", "vutil", 0.0, 0.0, 1.0, step=0.01,
-                          where=a, help=f"{engine.label}'s {engine.fraction_name}; its default here is {auto_util:g}.")) \
-    or auto_util
-max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=b,
-                           help="vLLM --max-model-len: the longest request (prompt + output) it accepts."))
-seqs = int(state.number(f"Max running sequences (0: {engine.label}'s default)", "vseqs", 0, 0, 100_000, step=1, where=b,
-                        help=f"vLLM --max-num-seqs; its server default on this GPU is {auto_seqs:,}.")) or auto_seqs
-batched = int(state.number(f"Max batched tokens (0: {engine.label}'s default)", "vbt", 0, 0, 10_000_000, step=1, where=b,
-                           help=f"vLLM --max-num-batched-tokens: tokens of one step (chunked prefill) and of the "
-                                f"start-up profile forward; its server default on this GPU is {auto_tokens:,}.")) \
-    or auto_tokens
-wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=c, help="Storage format of the weights.")
-kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=c, help="vLLM --kv-cache-dtype (fp8: half).")
-block = int(state.select("Block size (tokens, 0: the engine's)", "vblock", (0, 1, 8, 16, 32, 64, 128), 0, where=c,
-                         help=f"Tokens per KV-cache block; {engine.label}'s default is {engine.block_size}.")) \
-    or engine.block_size
 
-try:
-    setup = ServeSetup(gpu.memory_bytes, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, gpu_memory_utilization=util,
-                       max_model_len=max_len, max_num_seqs=seqs, max_num_batched_tokens=batched, block_size=block,
-                       engine=engine.key)
-    mem = serve_memory(spec, setup)
-except ValueError as exc:
-    st.error(text.md(exc, 1000))
-    st.stop()
+# Two nested fragments (issue 18): an input of the latency section reruns that section only (its simulations are
+# memoized per argument, so a price or SLO change reuses the rest), an input of the setup reruns the setup and the
+# latency below it; the sidebar, the title and the two constant tables of published results rerun only with the
+# page. A fragment rerun does not pass through app.py's server-time budget, so each body runs under
+# budget.guard_fragment.
+@st.fragment
+def setup_section(spec, gpu) -> None:
+    budget.guard_fragment(lambda: _setup(spec, gpu))
 
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
-          help=f"{mem.kv_cache_blocks:,} blocks of {mem.block_size} tokens per GPU, as vLLM logs it.")
-m2.metric("Max concurrency", f"{mem.max_concurrency:.2f}x",
-          help=f"Requests of {max_len:,} tokens the KV cache holds at once, per replica (vLLM's 'Maximum concurrency').")
-m3.metric("KV cache per GPU", fmt.size(max(mem.kv_cache_bytes, 0)))
-m4.metric("GPUs", f"{replicas * tp:,}", help=f"{_n(replicas, 'replica')} x tp {tp}.")
-parts = {"weights": mem.weights_bytes, "activation peak": mem.activation_peak_bytes,
-         "non-torch": mem.non_torch_bytes, "KV cache": max(mem.kv_cache_bytes, 0),
-         "headroom": max(gpu.memory_bytes - sum(max(v, 0) for v in (mem.weights_bytes, mem.activation_peak_bytes,
-                                                                      mem.non_torch_bytes, mem.kv_cache_bytes)), 0)}
-bar_args = (parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: memory per GPU",
-            fmt.unit())
-charts.show(st, charts.cached(("serving.memory_bar", tuple(parts.items()), *bar_args[1:]),
-                              lambda: memory_bar(*bar_args)), width="stretch")
 
-if not mem.fits:
-    fit_len = max_model_len_that_fits(spec, setup, max(mem.kv_cache_bytes, 0))
-    short = (f"{fmt.size(-mem.kv_cache_bytes)} short per GPU before any KV cache" if mem.kv_cache_bytes <= 0
-             else f"one request of {max_len:,} tokens needs {fmt.size(mem.request_kv_bytes)} of KV cache, "
-                  f"{fmt.size(mem.kv_cache_bytes)} is left")
-    fixes = [f"a max model length of {fit_len:,} tokens or less fits"] if fit_len else []
-    for more in (2, 4, 8, 16, 32, 64):
-        if more > tp and serve_memory(spec, replace(setup, tp=more)).fits:
-            fixes.append(f"tensor parallel {more} fits ({more} GPUs per replica)")
-            break
-    st.error(f"**{engine.label} would refuse to start**: {short}. " + (("; ".join(fixes))[:1].upper() + ("; ".join(fixes))[1:] + ". " if fixes else
-             "Not even 64 GPUs per replica fit: narrower weights or larger GPUs. ")
-             + "No latency is shown for a setup that cannot run.")
-    st.stop()
+def _setup(spec, gpu) -> None:
+    a, b, c = st.columns(3)
+    engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=a,
+                                  format_func=lambda k: ENGINES[k].label,
+                                  help="How the KV cache is sized at start-up: vLLM takes gpu_memory_utilization of the total "
+                                       "minus weights, activations and CUDA context; SGLang's mem_fraction_static holds the "
+                                       "weights and the KV pool; TensorRT-LLM takes kv_cache_free_gpu_memory_fraction of the "
+                                       "memory free after the weights. Block size and batch defaults follow the engine.")]
+    auto_tokens, auto_seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
+    tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=a,
+                          help="--tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
+    auto_util = engine.fraction(gpu.memory_bytes, tp)
+    replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=a,
+                                help="Copies of the model behind a round-robin balancer; GPUs = replicas x tp."))
+    util = float(state.number(f"Memory fraction (0: {engine.label}'s {auto_util:g})", "vutil", 0.0, 0.0, 1.0, step=0.01,
+                              where=a, help=f"{engine.label}'s {engine.fraction_name}; its default here is {auto_util:g}.")) \
+        or auto_util
+    max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=b,
+                               help="vLLM --max-model-len: the longest request (prompt + output) it accepts."))
+    seqs = int(state.number(f"Max running sequences (0: {engine.label}'s default)", "vseqs", 0, 0, 100_000, step=1, where=b,
+                            help=f"vLLM --max-num-seqs; its server default on this GPU is {auto_seqs:,}.")) or auto_seqs
+    batched = int(state.number(f"Max batched tokens (0: {engine.label}'s default)", "vbt", 0, 0, 10_000_000, step=1, where=b,
+                               help=f"vLLM --max-num-batched-tokens: tokens of one step (chunked prefill) and of the "
+                                    f"start-up profile forward; its server default on this GPU is {auto_tokens:,}.")) \
+        or auto_tokens
+    wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=c, help="Storage format of the weights.")
+    kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=c, help="vLLM --kv-cache-dtype (fp8: half).")
+    block = int(state.select("Block size (tokens, 0: the engine's)", "vblock", (0, 1, 8, 16, 32, 64, 128), 0, where=c,
+                             help=f"Tokens per KV-cache block; {engine.label}'s default is {engine.block_size}.")) \
+        or engine.block_size
 
-st.subheader("Latency under load")
-a, b, c = st.columns(3)
-rate = float(state.number("Requests per second (all replicas)", "vrate", 4.0, 0.01, 100_000.0, where=a,
-                          help="Poisson arrivals, split round-robin over the replicas."))
-prompt = int(state.number("Prompt tokens", "vprompt", 1024, 1, 10_000_000, step=1, where=b, help="Per request."))
-output = int(state.number("Output tokens", "voutput", 256, 2, 10_000_000, step=1, where=c, help="Per request."))
-slo_ttft = float(state.number("SLO: p99 time to first token (s, 0: none)", "vsttft", 1.0, 0.0, 3600.0, where=a,
-                              help="The 99th percentile TTFT a deployment must meet."))
-slo_tpot = float(state.number("SLO: p99 time per output token (s, 0: none)", "vstpot", 0.05, 0.0, 60.0, where=b,
-                              help="The 99th percentile time between output tokens."))
-price = float(state.number("USD per GPU-hour", "vprice", 2.5, 0.0, 10_000.0, where=c,
-                           help="Adds the cost per million output tokens."))
-if prompt + output > max_len:
-    st.error(f"Prompt + output tokens ({prompt + output:,}) exceed the max model length ({max_len:,}).")
-    st.stop()
+    try:
+        setup = ServeSetup(gpu.memory_bytes, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, gpu_memory_utilization=util,
+                           max_model_len=max_len, max_num_seqs=seqs, max_num_batched_tokens=batched, block_size=block,
+                           engine=engine.key)
+        mem = serve_memory(spec, setup)
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        return
 
-figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 and bandwidth x 0.8")
-compute = gemm_dtype(wdt, gpu)  # FP8 weights: FP8 GEMMs where the GPU has them
-flops, bw = gpu.peak(compute), gpu.bandwidth_bytes_per_s
-me, be, src = MATMUL_EFFICIENCY, BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
-if figures is not None:
-    if figures["flops_per_s"].get(compute):
-        flops, me = figures["flops_per_s"][compute], 1.0
-    if figures["bandwidth_bytes_per_s"]:
-        bw, be = figures["bandwidth_bytes_per_s"], 1.0
-    src = f"measured on {figures['device']}"
-if not flops or not bw:
-    st.error(f"{gpu.name} has no {compute} peak or bandwidth in the catalog; measure it on the Benchmark page.")
-    st.stop()
-try:
-    model = step_model(spec, flops, bw, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, matmul_efficiency=me,
-                       bandwidth_efficiency=be)
-    kw = {"max_num_seqs": min(seqs, mem.max_running or seqs), "max_num_batched_tokens": batched,
-          "kv_capacity_tokens": mem.sim_kv_tokens, "state_tokens_per_request": mem.state_tokens_per_request}
-    throughput, pct = memo.serve_latency(model, SIM_REQUESTS, rate, prompt, output, 0, replicas, **kw)
-    slos = (slo_ttft or None, slo_tpot or None)
-    per = memo.serve_max_rate(model, prompt, output, *slos, 600, **kw) if any(slos) else None
-except ValueError as exc:
-    st.error(text.md(exc, 1000))
-    st.stop()
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
+              help=f"{mem.kv_cache_blocks:,} blocks of {mem.block_size} tokens per GPU, as vLLM logs it.")
+    m2.metric("Max concurrency", f"{mem.max_concurrency:.2f}x",
+              help=f"Requests of {max_len:,} tokens the KV cache holds at once, per replica (vLLM's 'Maximum concurrency').")
+    m3.metric("KV cache per GPU", fmt.size(max(mem.kv_cache_bytes, 0)))
+    m4.metric("GPUs", f"{replicas * tp:,}", help=f"{_n(replicas, 'replica')} x tp {tp}.")
+    parts = {"weights": mem.weights_bytes, "activation peak": mem.activation_peak_bytes,
+             "non-torch": mem.non_torch_bytes, "KV cache": max(mem.kv_cache_bytes, 0),
+             "headroom": max(gpu.memory_bytes - sum(max(v, 0) for v in (mem.weights_bytes, mem.activation_peak_bytes,
+                                                                          mem.non_torch_bytes, mem.kv_cache_bytes)), 0)}
+    bar_args = (parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: memory per GPU",
+                fmt.unit())
+    charts.show(st, charts.cached(("serving.memory_bar", tuple(parts.items()), *bar_args[1:]),
+                                  lambda: memory_bar(*bar_args)), width="stretch")
 
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Output tokens/s", f"{throughput:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
-m2.metric("Time to first token, p99", fmt.duration(pct["ttft_s"]["p99"]),
-          help=f"Median {fmt.duration(pct['ttft_s']['p50'])}: queueing + prefill.")
-m3.metric("Time per output token, p99", fmt.duration(pct["tpot_s"]["p99"]),
-          help=f"Median {fmt.duration(pct['tpot_s']['p50'])}: one decode step shared by the running batch.")
-m4.metric("End to end, p99", fmt.duration(pct["e2e_s"]["p99"]), help=f"Median {fmt.duration(pct['e2e_s']['p50'])}.")
-cost = cost_per_million_tokens(replicas * tp, price, throughput) if price else None
-lines = [f"Roofs: {flops * me / 1e12:,.0f} TFLOP/s and {bw * be / 1e9:,.0f} GB/s per GPU ({src})."]
-if per is not None:
-    need = replicas_for(rate, per)
-    lines.append(f"One replica meets the SLOs up to **{per:.3g} requests/s**: "
-                 + (f"this rate needs **{_n(need, 'replica')}, {_n(need * tp, 'GPU')}**." if need else "no rate meets them."))
-if cost is not None:
-    lines.append(f"Cost at this rate: **{cost:,.3g} USD per million output tokens** ({_n(replicas * tp, 'GPU')}).")
-st.markdown(" ".join(lines))
+    if not mem.fits:
+        fit_len = max_model_len_that_fits(spec, setup, max(mem.kv_cache_bytes, 0))
+        short = (f"{fmt.size(-mem.kv_cache_bytes)} short per GPU before any KV cache" if mem.kv_cache_bytes <= 0
+                 else f"one request of {max_len:,} tokens needs {fmt.size(mem.request_kv_bytes)} of KV cache, "
+                      f"{fmt.size(mem.kv_cache_bytes)} is left")
+        fixes = [f"a max model length of {fit_len:,} tokens or less fits"] if fit_len else []
+        for more in (2, 4, 8, 16, 32, 64):
+            if more > tp and _fits(spec, replace(setup, tp=more)):
+                fixes.append(f"tensor parallel {more} fits ({more} GPUs per replica)")
+                break
+        st.error(f"**{engine.label} would refuse to start**: {short}. " + (("; ".join(fixes))[:1].upper() + ("; ".join(fixes))[1:] + ". " if fixes else
+                 "Not even 64 GPUs per replica fit: narrower weights or larger GPUs. ")
+                 + "No latency is shown for a setup that cannot run.")
+        return
+    latency_section(spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt)
+    _formulas(mem)
 
-grid = rate * np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
-runs = [memo.serve_latency(model, 600, float(x), prompt, output, 1, replicas, **kw)[1] for x in grid]
-lat_args = (tuple(grid.tolist()), tuple(r["ttft_s"]["p99"] for r in runs), tuple(r["tpot_s"]["p99"] for r in runs),
-            slos[0], slos[1], "p99 latency against load")
-charts.show(st, charts.cached(("serving.latency_vs_rate", *lat_args),
-                              lambda: latency_vs_rate(grid, list(lat_args[1]), list(lat_args[2]), *lat_args[3:])),
-            width="stretch")
 
-results.publish("serving", {
-    "GPU KV cache size (tokens)": (mem.kv_cache_tokens, "number"), "max concurrency": (mem.max_concurrency, "number"),
-    "KV cache per GPU": (max(mem.kv_cache_bytes, 0), "bytes"), "weights per GPU": (mem.weights_bytes, "bytes"),
-    "output tokens/s": (throughput, "number"), "TTFT p99": (pct["ttft_s"]["p99"], "seconds"),
-    "TPOT p99": (pct["tpot_s"]["p99"], "seconds")})
+@st.fragment
+def latency_section(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,
+                    kvdt: str) -> None:
+    budget.guard_fragment(lambda: _latency(spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt))
 
-st.subheader("Checked against vLLM's own start-up logs")
-log_rows, throughput_rows = memo.serve_log_rows()
-# constant tables: converted to Arrow once per process (ui/tables.py); records have no index to show
-st.dataframe(tables.arrow("serving.log_rows", lambda: list(log_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
-st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
-           "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
-           "print nothing before it, or the memory TensorRT-LLM logs as available. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
-           "within 5 %).")
 
-st.subheader("Checked against published throughput")
-st.dataframe(tables.arrow("serving.throughput_rows", lambda: list(throughput_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
-st.caption("Each publication beside our prediction with the default efficiencies (0.6 of the datasheet peak of the "
-           "compute dtype, 0.8 of the bandwidth), none of them fitted to these results. vLLM: `vllm bench serve`, fixed "
-           "lengths, request rate inf, at most `concurrency` in flight (" + THROUGHPUT_CASES[0].note + "). "
-           "TensorRT-LLM: its perf-overview table, `trtllm-bench throughput` on fixed lengths, FP8 checkpoints, the "
-           "engine's KV and batch defaults. Held to 30 % by tests/test_serve.py; a 'no' is a strict expected failure "
-           "whose reason names the efficiency the publication implies.")
+def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,
+             kvdt: str) -> None:
+    st.subheader("Latency under load")
+    a, b, c = st.columns(3)
+    rate = float(state.number("Requests per second (all replicas)", "vrate", 4.0, 0.01, 100_000.0, where=a,
+                              help="Poisson arrivals, split round-robin over the replicas."))
+    prompt = int(state.number("Prompt tokens", "vprompt", 1024, 1, 10_000_000, step=1, where=b, help="Per request."))
+    output = int(state.number("Output tokens", "voutput", 256, 2, 10_000_000, step=1, where=c, help="Per request."))
+    slo_ttft = float(state.number("SLO: p99 time to first token (s, 0: none)", "vsttft", 1.0, 0.0, 3600.0, where=a,
+                                  help="The 99th percentile TTFT a deployment must meet."))
+    slo_tpot = float(state.number("SLO: p99 time per output token (s, 0: none)", "vstpot", 0.05, 0.0, 60.0, where=b,
+                                  help="The 99th percentile time between output tokens."))
+    price = float(state.number("USD per GPU-hour", "vprice", 2.5, 0.0, 10_000.0, where=c,
+                               help="Adds the cost per million output tokens."))
+    if prompt + output > max_len:
+        st.error(f"Prompt + output tokens ({prompt + output:,}) exceed the max model length ({max_len:,}).")
+        return
 
-with st.expander("Formulas, assumptions and sources"):
-    st.markdown(rf"""
+    figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 and bandwidth x 0.8")
+    compute = gemm_dtype(wdt, gpu)  # FP8 weights: FP8 GEMMs where the GPU has them
+    flops, bw = gpu.peak(compute), gpu.bandwidth_bytes_per_s
+    me, be, src = MATMUL_EFFICIENCY, BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
+    if figures is not None:
+        if figures["flops_per_s"].get(compute):
+            flops, me = figures["flops_per_s"][compute], 1.0
+        if figures["bandwidth_bytes_per_s"]:
+            bw, be = figures["bandwidth_bytes_per_s"], 1.0
+        src = f"measured on {figures['device']}"
+    if not flops or not bw:
+        st.error(f"{gpu.name} has no {compute} peak or bandwidth in the catalog; measure it on the Benchmark page.")
+        return
+    try:
+        model = step_model(spec, flops, bw, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, matmul_efficiency=me,
+                           bandwidth_efficiency=be)
+        kw = {"max_num_seqs": min(seqs, mem.max_running or seqs), "max_num_batched_tokens": batched,
+              "kv_capacity_tokens": mem.sim_kv_tokens, "state_tokens_per_request": mem.state_tokens_per_request}
+        throughput, pct = memo.serve_latency(model, SIM_REQUESTS, rate, prompt, output, 0, replicas, **kw)
+        slos = (slo_ttft or None, slo_tpot or None)
+        per = memo.serve_max_rate(model, prompt, output, *slos, 600, **kw) if any(slos) else None
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        return
+
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Output tokens/s", f"{throughput:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
+    m2.metric("Time to first token, p99", fmt.duration(pct["ttft_s"]["p99"]),
+              help=f"Median {fmt.duration(pct['ttft_s']['p50'])}: queueing + prefill.")
+    m3.metric("Time per output token, p99", fmt.duration(pct["tpot_s"]["p99"]),
+              help=f"Median {fmt.duration(pct['tpot_s']['p50'])}: one decode step shared by the running batch.")
+    m4.metric("End to end, p99", fmt.duration(pct["e2e_s"]["p99"]), help=f"Median {fmt.duration(pct['e2e_s']['p50'])}.")
+    cost = cost_per_million_tokens(replicas * tp, price, throughput) if price else None
+    lines = [f"Roofs: {flops * me / 1e12:,.0f} TFLOP/s and {bw * be / 1e9:,.0f} GB/s per GPU ({src})."]
+    if per is not None:
+        need = replicas_for(rate, per)
+        lines.append(f"One replica meets the SLOs up to **{per:.3g} requests/s**: "
+                     + (f"this rate needs **{_n(need, 'replica')}, {_n(need * tp, 'GPU')}**." if need else "no rate meets them."))
+    if cost is not None:
+        lines.append(f"Cost at this rate: **{cost:,.3g} USD per million output tokens** ({_n(replicas * tp, 'GPU')}).")
+    st.markdown(" ".join(lines))
+
+    grid = rate * np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
+    runs = [memo.serve_latency(model, 600, float(x), prompt, output, 1, replicas, **kw)[1] for x in grid]
+    lat_args = (tuple(grid.tolist()), tuple(r["ttft_s"]["p99"] for r in runs), tuple(r["tpot_s"]["p99"] for r in runs),
+                slos[0], slos[1], "p99 latency against load")
+    charts.show(st, charts.cached(("serving.latency_vs_rate", *lat_args),
+                                  lambda: latency_vs_rate(grid, list(lat_args[1]), list(lat_args[2]), *lat_args[3:])),
+                width="stretch")
+
+    results.publish("serving", {
+        "GPU KV cache size (tokens)": (mem.kv_cache_tokens, "number"), "max concurrency": (mem.max_concurrency, "number"),
+        "KV cache per GPU": (max(mem.kv_cache_bytes, 0), "bytes"), "weights per GPU": (mem.weights_bytes, "bytes"),
+        "output tokens/s": (throughput, "number"), "TTFT p99": (pct["ttft_s"]["p99"], "seconds"),
+        "TPOT p99": (pct["tpot_s"]["p99"], "seconds")})
+
+
+def _formulas(mem) -> None:
+    with st.expander("Formulas, assumptions and sources"):
+        st.markdown(rf"""
 **Memory at start-up** (vLLM `v1/worker/gpu_worker.py`, `determine_available_memory`): KV cache = total x
 utilization - weights per GPU - activation peak of a profile forward of `max_num_batched_tokens` tokens - non-torch
 memory (CUDA context, NCCL). Here: {fmt.size(mem.requested_bytes)} - {fmt.size(mem.weights_bytes)} -
@@ -217,5 +231,26 @@ preemption), chunked prefill mixed with decodes. Each step runs its kernels in s
 $\max(\text{{FLOPs}}/F, \text{{weights}}/B)$ (the peak of the weights' GEMM precision: FP8 for FP8 weights on GPUs
 with FP8 tensor cores), then attention $\max(\text{{attention FLOPs}}/F, \text{{KV}}/B)$, the element-wise kernels'
 activation bytes $/B$ and the tensor-parallel all-reduces; checked against M/D/1 queueing theory. Efficiencies are typical, not measured, unless the Benchmark
-page's figures are used; the published throughputs above are within 30 % with them.
+page's figures are used; the published throughputs below are within 30 % with them.
 """)
+
+
+setup_section(pickers.current_model(), pickers.current_gpu())
+
+st.subheader("Checked against vLLM's own start-up logs")
+log_rows, throughput_rows = memo.serve_log_rows()
+# constant tables: converted to Arrow once per process (ui/tables.py); records have no index to show
+st.dataframe(tables.arrow("serving.log_rows", lambda: list(log_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+st.caption("Inputs taken from each log: the device total and utilization, and where printed the activation peak and "
+           "non-torch memory (version-dependent), the weights of quantized checkpoints, or the KV GiB of v1 logs that "
+           "print nothing before it, or the memory TensorRT-LLM logs as available. Everything compared is ours (calc/serve_logs.py, tests/test_serve.py: all "
+           "within 5 %).")
+
+st.subheader("Checked against published throughput")
+st.dataframe(tables.arrow("serving.throughput_rows", lambda: list(throughput_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
+st.caption("Each publication beside our prediction with the default efficiencies (0.6 of the datasheet peak of the "
+           "compute dtype, 0.8 of the bandwidth), none of them fitted to these results. vLLM: `vllm bench serve`, fixed "
+           "lengths, request rate inf, at most `concurrency` in flight (" + THROUGHPUT_CASES[0].note + "). "
+           "TensorRT-LLM: its perf-overview table, `trtllm-bench throughput` on fixed lengths, FP8 checkpoints, the "
+           "engine's KV and batch defaults. Held to 30 % by tests/test_serve.py; a 'no' is a strict expected failure "
+           "whose reason names the efficiency the publication implies.")

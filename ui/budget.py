@@ -26,7 +26,8 @@ this module is the safety net around whatever a page still does. ``app.py`` runs
    and ``st.stop`` end a run by an exception too).
 
 Light runs pay nothing per step; the watchdog reads each running page's CPU clock every ``POLL_S``.
-Fragment reruns (``st.fragment``) do not run ``app.py`` and so are not guarded: keep fragments small.
+Fragment reruns (``st.fragment``) do not run ``app.py`` and so are not guarded: keep fragments small, or run their
+body through :func:`guard_fragment`.
 """
 
 from __future__ import annotations
@@ -247,6 +248,17 @@ def decayed(usage: tuple[float, float] | None, now: float) -> float:
 
 def is_heavy(state, now: float) -> bool:
     return decayed(state.get(USAGE), now) > HEAVY_SESSION_CPU_S or state.get(HEAVY_UNTIL, 0.0) > now
+
+
+def guard_fragment(body: Callable[[], None]) -> None:
+    """Run an ``st.fragment``'s ``body`` under :func:`guard` when the fragment reruns on its own (``app.py``'s guard
+    does not run then); inside a page run, which that guard already holds (``limit`` does not nest), just run it."""
+    with _LOCK:
+        held = threading.get_ident() in _RUNS
+    if held:
+        body()
+    else:
+        guard(body)
 
 
 def guard(page: Callable[[], None], state=None, budget_s: float | None = None) -> None:
