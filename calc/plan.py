@@ -25,9 +25,10 @@ The step time of one iteration (``step_time``) is the sum of what one GPU waits 
 - data parallelism: the gradients are reduce-scattered and the updated 16-bit parameters all-gathered over
   ``dp`` (ZeRO-1 / Megatron's distributed optimizer; plain all-reduce moves the same bytes). The
   reduce-scatter hides behind the backward pass of the last micro-batch and the all-gather behind the forward
-  pass of the first (``DP_OVERLAP``; Megatron-LM ``--overlap-grad-reduce --overlap-param-gather``); what does
-  not fit is exposed. ZeRO-3 all-gathers the parameters again for every micro-batch's forward and backward
-  pass (overlapped with that micro-batch's compute).
+  pass of the first (``DP_OVERLAP``; Megatron-LM ``--overlap-grad-reduce --overlap-param-gather``), unit by unit
+  (one per layer): the first unit's collective and whatever does not fit are exposed (``_overlapped_s``). ZeRO-3
+  all-gathers the parameters for every micro-batch's forward and again for its backward, where each micro-batch's
+  gradients are also reduce-scattered over the same link (``_zero3_exposed_s``).
 - optimizer: memory-bound, ``OPTIMIZER_BYTES_PER_PARAM`` bytes of HBM traffic per parameter the GPU updates.
 
 Collectives follow nccl-tests' bus-bandwidth conventions (NVIDIA/nccl-tests ``doc/PERFORMANCE.md``): an
@@ -277,6 +278,25 @@ def _ag_s(total_bytes: float, n: int, bw: float) -> float:
     return 0.0 if n <= 1 else total_bytes * (n - 1) / n / bw
 
 
+def _overlapped_s(comm_s: float, compute_s: float, units: int) -> float:
+    """Exposed seconds of ``comm_s`` of collectives issued unit by unit ahead of ``compute_s`` of compute over
+    ``units`` equal units, one unit prefetched: the first unit's collective waits with nothing to hide behind, and
+    whatever the link needs beyond the compute is exposed: max(0, comm - compute) + min(comm, compute) / units."""
+    return max(0.0, comm_s - compute_s) + min(comm_s, compute_s) / units
+
+
+def _zero3_exposed_s(ag_s: float, rs_s: float, fwd_s: float, bwd_s: float, units: int) -> float:
+    """ZeRO-3 / FSDP, one micro-batch: the forward all-gathers every unit's parameters behind the forward compute
+    ("the 1st all-gather will not be able to overlap with anything", PyTorch docs, notes/fsdp.html "FSDP Prefetch
+    Nuances"); the backward all-gathers them again and reduce-scatters every unit's gradients, each micro-batch
+    (sharded gradients do not accumulate unsharded: FSDP2's default, pytorch/pytorch PR 126166), both over the same
+    link and so one after the other, behind the backward compute (which holds the recomputed forward). Without
+    overlap (``DP_OVERLAP`` False) everything is exposed."""
+    if not DP_OVERLAP:
+        return 2 * ag_s + rs_s
+    return _overlapped_s(ag_s, fwd_s, units) + _overlapped_s(ag_s + rs_s, bwd_s, units)
+
+
 def _check(name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
@@ -441,10 +461,12 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     rs = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
     ag = rs  # the 16-bit parameters, same size
     one_mb = pipelined / m  # one micro-batch's forward + backward on this GPU
-    if lay.zero >= 3:  # parameters re-gathered for each micro-batch's forward and backward
-        exposed_dp = m * max(0.0, 2 * ag - one_mb) + (max(0.0, rs - one_mb * 2 / 3) if DP_OVERLAP else rs)
-    elif DP_OVERLAP:
-        exposed_dp = max(0.0, rs - one_mb * 2 / 3) + max(0.0, ag - one_mb / 3)
+    fwd_s = one_mb * f.forward / f.hardware_training(lay.recompute)  # its forward (recompute runs in the backward)
+    units = math.ceil(layers) + 1  # one unit (FSDP module, gradient bucket) per decoder layer, plus the root
+    if lay.zero >= 3:  # ``_zero3_exposed_s``: per micro-batch, per pass, unit by unit
+        exposed_dp = m * _zero3_exposed_s(ag, rs, fwd_s, one_mb - fwd_s, units)
+    elif DP_OVERLAP:  # gradients after the last micro-batch's backward, parameters before the first's forward
+        exposed_dp = _overlapped_s(rs, one_mb - fwd_s, units) + _overlapped_s(ag, fwd_s, units)
     else:
         exposed_dp = rs + ag
     shard = (dense + experts) / (lay.dp * lay.cp if lay.zero >= 1 else 1)
