@@ -45,16 +45,23 @@ st.caption(f"These counts cover every comparison the harness made ({len(measurem
            "selection below narrows the chart and tables.")
 
 arch_labels = {m["key"]: m["label"] for m in measurements}
-archs = state.multiselect("Architectures", "v_arch", list(arch_labels), list(arch_labels),
-                          help="Which of the small validation models to show (keys; labels in the table).")
-only_off = state.toggle("Only comparisons that are not exact", "v_off", False,
-                        help="Hide rows where the prediction equals the measurement exactly.")
-sel = (sig, tuple(archs), only_off)
-shown = memo.cached(("validation.shown", *sel), lambda: [r for r in records if r["arch"] in archs and not (
-    only_off and r["predicted"] == r["measured"])])
-if not shown:
-    st.info("Nothing to show for this selection.")
-else:
+
+
+# Each section below is a fragment (issue 18): a change of its inputs reruns that section only, not the engine
+# tables and the GPU table further down (which none of these inputs touch).
+@st.fragment
+def selected_comparisons(records: list[dict], sig: tuple, arch_labels: dict[str, str]) -> None:
+    """The error strip and the two tables, for the architectures picked (and only the inexact rows, if asked)."""
+    archs = state.multiselect("Architectures", "v_arch", list(arch_labels), list(arch_labels),
+                              help="Which of the small validation models to show (keys; labels in the table).")
+    only_off = state.toggle("Only comparisons that are not exact", "v_off", False,
+                            help="Hide rows where the prediction equals the measurement exactly.")
+    sel = (sig, tuple(archs), only_off)
+    shown = memo.cached(("validation.shown", *sel), lambda: [r for r in records if r["arch"] in archs and not (
+        only_off and r["predicted"] == r["measured"])])
+    if not shown:
+        st.info("Nothing to show for this selection.")
+        return
     charts.show(st, charts.cached(("validation.error_strip", *sel), lambda: error_strip(shown)), width="stretch")
     st.subheader("How much to trust each formula")
     ft = tables.arrow(("validation.formula_table", *sel), lambda: formula_table(shown))
@@ -72,24 +79,32 @@ else:
     st.download_button("Download CSV", memo.cached(("validation.csv", *sel, fmt.unit()), lambda: fmt.csv(df)),
                        file_name="validation.csv", mime="text/csv")
 
-st.subheader("Per layer: what one training step saves for backward")
-by_key = {m["key"]: m for m in measurements}
-arch = state.select("Architecture", "v_larch", list(arch_labels), list(arch_labels)[0],
-                    format_func=lambda k: arch_labels.get(k, k), help="The model whose layers to show.")
-m = by_key[arch]
-runs = {f"{r['dtype']} · {r['attn']} · {'checkpointing' if r['checkpointing'] else 'no recompute'}": r
-        for r in m["training"]}
-runs.update({f"LoRA r={r['rank']} ({len(r['targets'])} targets)"
-             + (" · checkpointing" if r["checkpointing"] else ""): r for r in m.get("lora", [])})
-case = state.select("Run", "v_run", list(runs), list(runs)[0], help="dtype · attention · recompute of the step.")
-run = runs[case]
-charts.show(st, charts.cached(("validation.layer_bars", sig, arch, case), lambda: layer_bars(run)), width="stretch")
-st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
-           + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
-           + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
-with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})"):
-    st.dataframe(tables.arrow(("validation.saved_tensors", sig, arch, case), lambda: run["saved_tensors_last_layer"]),
-                 hide_index=True, width="stretch")
+
+@st.fragment
+def per_layer(measurements: list[dict], sig: tuple, arch_labels: dict[str, str]) -> None:
+    """Predicted against measured saved bytes per layer, for one architecture and one of its training runs."""
+    st.subheader("Per layer: what one training step saves for backward")
+    by_key = {m["key"]: m for m in measurements}
+    arch = state.select("Architecture", "v_larch", list(arch_labels), list(arch_labels)[0],
+                        format_func=lambda k: arch_labels.get(k, k), help="The model whose layers to show.")
+    m = by_key[arch]
+    runs = {f"{r['dtype']} · {r['attn']} · {'checkpointing' if r['checkpointing'] else 'no recompute'}": r
+            for r in m["training"]}
+    runs.update({f"LoRA r={r['rank']} ({len(r['targets'])} targets)"
+                 + (" · checkpointing" if r["checkpointing"] else ""): r for r in m.get("lora", [])})
+    case = state.select("Run", "v_run", list(runs), list(runs)[0], help="dtype · attention · recompute of the step.")
+    run = runs[case]
+    charts.show(st, charts.cached(("validation.layer_bars", sig, arch, case), lambda: layer_bars(run)), width="stretch")
+    st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
+               + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
+               + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
+    with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})"):
+        st.dataframe(tables.arrow(("validation.saved_tensors", sig, arch, case), lambda: run["saved_tensors_last_layer"]),
+                     hide_index=True, width="stretch")
+
+
+selected_comparisons(records, sig, arch_labels)
+per_layer(measurements, sig, arch_labels)
 
 st.subheader("Real distributed engines: DDP, FSDP2 and DeepSpeed, per rank")
 try:
