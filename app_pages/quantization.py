@@ -96,13 +96,20 @@ table_key = ("gguf.table", spec, use_imatrix, setup, gpu, unit)
 table = memo.cached(table_key, lambda: pd.DataFrame(table_rows()))
 
 st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
-wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
-                    help="The unquantized types dwarf the others; they are always in the table.")
-chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes), "kv": fmt.size_value(runs[f].kv_cache_bytes),
-               "compute": fmt.size_value(runs[f].compute_bytes)}
-              for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
-charts.show(st, charts.of(run_memory_bars, chart_rows, fmt.size_value(capacity) if capacity else None, unit, gpu.name),
-                width="stretch")
+
+
+@st.fragment  # the chart's toggle reruns the chart only (issue 18)
+def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
+    wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
+                        help="The unquantized types dwarf the others; they are always in the table.")
+    chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes),
+                   "kv": fmt.size_value(runs[f].kv_cache_bytes), "compute": fmt.size_value(runs[f].compute_bytes)}
+                  for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
+    charts.show(st, charts.of(run_memory_bars, chart_rows, fmt.size_value(capacity) if capacity else None, unit,
+                              gpu_name), width="stretch")
+
+
+memory_chart(runs, capacity, unit, gpu.name)
 
 
 def text_width(col: str) -> int:
@@ -124,7 +131,9 @@ st.dataframe(tables.arrow(table_key, lambda: table), hide_index=True, width="str
     "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
                                                   "that llama.cpp's quantize tool lists; — where it lists none."),
     "payload bytes": st.column_config.NumberColumn(format="localized")})
-st.download_button("Download CSV", memo.cached(("gguf.csv", *table_key[1:]), lambda: fmt.csv(table)), file_name=f"gguf_{spec.name}.csv", mime="text/csv")
+# the CSV is written when the button is clicked (a callable), not on every rerun whose inputs changed the table
+st.download_button("Download CSV", lambda: memo.cached(("gguf.csv", *table_key[1:]), lambda: fmt.csv(table)),
+                   file_name=f"gguf_{spec.name}.csv", mime="text/csv")
 st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
            "row (not on this model); IQ and TQ types have none listed there.")
 ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
@@ -159,7 +168,7 @@ def one_file_type(ok: dict, spec, unit: str) -> None:
                 width="stretch")
     # By kind (the name without its block number, shape, type): a few dozen rows whatever the layer count; the
     # full list (90,000 rows for a 10,000-layer model) is built only when its CSV is downloaded.
-    kinds = pd.DataFrame(q.kind_rows())
+    kinds = tables.arrow(("gguf.kinds", memo.Same(q)), lambda: pd.DataFrame(q.kind_rows()))  # once per file type
     with st.expander(f"All {len(q.tensors):,} tensors of {pick}, by kind ({len(kinds)} rows)"):
         st.dataframe(kinds, hide_index=True, width="stretch", column_config={
             "bytes each": st.column_config.NumberColumn(format="localized"),
@@ -250,11 +259,12 @@ with st.expander("What the names mean"):
   Q8_0 for everything else (gpt-oss's format); on a dense model it is all Q8_0.
 - **F16 / BF16 / F32**: unquantized 2-D weights; norms, biases and MoE routers stay F32 in every file type.
 """)
-    st.dataframe(pd.DataFrame([{"ggml type": t, "weights per block": block_size(t)[0], "bytes per block":
-                                block_size(t)[1], "bits per weight": type_bits(t)}
-                               for t in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
-                                         "Q6_K", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S",
-                                         "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4", "F16", "BF16", "F32")]),
+    st.dataframe(tables.arrow("gguf.block_sizes", lambda: pd.DataFrame([  # constant: converted once per process
+                     {"ggml type": t, "weights per block": block_size(t)[0], "bytes per block": block_size(t)[1],
+                      "bits per weight": type_bits(t)}
+                     for t in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                               "Q6_K", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S",
+                               "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4", "F16", "BF16", "F32")])),
                  hide_index=True, column_config={"bits per weight": st.column_config.NumberColumn(format="%.4f")})
     st.caption("Block sizes from the gguf package (gguf.constants.GGML_QUANT_SIZES), not typed in.")
 

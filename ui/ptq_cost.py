@@ -9,7 +9,7 @@ import streamlit as st
 from calc.models import param_counts
 from calc.scaling_precision import BETA, C_T, GAMMA_D, GAMMA_N, GAMMA_POST, PTQ_SOURCE, REFERENCE_BITS, B, ptq_cost
 from ui import format as fmt
-from ui import state, text
+from ui import memo, state, tables, text
 
 
 def paper_params(spec) -> int:
@@ -24,18 +24,34 @@ def cli_command(params: float, tokens: float, bits: float) -> str:
     return f"python -m calc scaling --params {params:.0f} --tokens {tokens:.10g} --precision-bits {bits:.10g} --json"
 
 
+def costs_for(n: int, d: float, bits_by_format: tuple[tuple[str, float], ...]) -> dict:
+    """``ptq_cost(n, d, bits)`` of every ``(format, bits)`` pair under ``REFERENCE_BITS``, by format."""
+    return {f: ptq_cost(n, d, b) for f, b in bits_by_format if b < REFERENCE_BITS}
+
+
+def cost_table(costs: dict, d: float) -> pd.DataFrame:
+    """One row per format: bits, the predicted loss cost and where more pretraining data starts to hurt."""
+    return pd.DataFrame([{"file type": f, "bits/weight": c.bits, "loss cost (nats)": c.degradation,
+                          "of the bf16 loss": c.relative, "loss after": c.loss_after,
+                          "more data hurts past (tokens)": c.critical_tokens,
+                          "trained past that": "yes" if d > c.critical_tokens else "no"}
+                         for f, c in costs.items()])
+
+
+@st.fragment  # the token count reruns this section only, not the page's 33 file types above it (issue 18)
 def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: str = "gptqd") -> None:
     """Subheader, pretraining-token input (``?key=`` in trillions), a table of every format under 16 bits, and an
-    expander with eq. 2, eq. 13, the constants and the assumptions. ``highlight`` is a format named in a caption."""
+    expander with eq. 2, eq. 13, the constants and the assumptions. ``highlight`` is a format named in a caption.
+    The costs and their table are kept per (N, D, formats) in ``ui.memo``: shared by sessions, read only."""
     st.subheader("Loss cost of quantizing (Kumar et al. 2024)")
     tokens_t = state.number("Pretraining tokens of this model (trillions)", key, 15.0, 0.001, 1000.0, fmt="%.3f",
                             help="The tokens the model was pretrained on (default Llama 3's 15T). The loss a "
                                  "post-training quantization costs grows with them (Kumar et al. 2024, sec. 3.1).")
     n = paper_params(spec)
     d = tokens_t * 1e12
-    quantized = {f: b for f, b in bits_by_format.items() if b < REFERENCE_BITS}
+    cost_key = (n, d, tuple(bits_by_format.items()))
     try:
-        costs = {f: ptq_cost(n, d, b) for f, b in quantized.items()}
+        costs = memo.cached(("ptq.costs", *cost_key), lambda: costs_for(*cost_key))
     except ValueError as exc:
         st.error(text.md(exc, 1000))
         return
@@ -48,12 +64,7 @@ def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: 
                    f"params trained on {fmt.count(d)} tokens. Past {fmt.count(c.critical_tokens)} pretraining tokens "
                    "more data makes this quantized model worse (App. E.1 eq. 13). A trend from 30M-220M models, "
                    "not a number for this one.")
-    table = pd.DataFrame([{"file type": f, "bits/weight": c.bits, "loss cost (nats)": c.degradation,
-                           "of the bf16 loss": c.relative, "loss after": c.loss_after,
-                           "more data hurts past (tokens)": c.critical_tokens,
-                           "trained past that": "yes" if d > c.critical_tokens else "no"}
-                          for f, c in costs.items()])
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    st.dataframe(tables.arrow(("ptq.table", *cost_key), lambda: cost_table(costs, d)), hide_index=True, width="stretch", column_config={
         "bits/weight": st.column_config.NumberColumn(format="%.3f"),
         "loss cost (nats)": st.column_config.NumberColumn(format="%.4f"),
         "of the bf16 loss": st.column_config.NumberColumn(format="percent"),
