@@ -1,6 +1,7 @@
 """Scaling laws: a budget and a question (model size, repeated data, inference demand, experts, precision,
 over-training, your own runs) -> the answer under the law that fits the question, with its source and band."""
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,15 @@ QUESTIONS = ("Budget → model", "Unique data → epochs and model", "Inference 
              "Mixture of experts", "Training precision", "Over-training a model", "Fit my own runs")
 
 
-@st.cache_data(max_entries=8, show_spinner="Fitting L(N, D)...")
-def _fit(data: bytes, n_bootstrap: int):
-    runs = parse_runs_csv(data)
-    return runs, fit_loss(runs, n_bootstrap=n_bootstrap)
+def _fit(digest: str, data: bytes, n_bootstrap: int):
+    """``(runs, LossFit)`` of a runs CSV, kept per (content digest, refits) in ``ui.memo`` (shared by sessions, read
+    only): ``st.cache_data`` pickled the fit and its bootstrap refits in and out on every rerun (issue 18)."""
+    def fit():
+        with st.spinner("Fitting L(N, D)..."):
+            runs = parse_runs_csv(data)
+            return runs, fit_loss(runs, n_bootstrap=n_bootstrap)
+
+    return memo.cached(("scaling.fit", digest, n_bootstrap), fit)
 
 
 def or_stop(compute):
@@ -125,6 +131,20 @@ question = state.select("Question", "sq", QUESTIONS, QUESTIONS[0], radio=True,
                              "training past the optimum. Your own runs: fit the law to them.")
 res: dict = {"budget": (budget, "flops")}
 
+@st.fragment  # the loss model of these two charts reruns them only, not the page (issue 18)
+def loss_curves(fits: list, budget: float) -> None:
+    """Iso-FLOP curves (the budget's among them) and the loss contour of one fit's L(N, D)."""
+    loss_fits = {f.label: f for f in fits if f.loss_model is not None}
+    lpick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0], help="A fit with a loss L(N, D).")
+    lf_ = loss_fits[lpick]
+    budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
+    a, b = st.columns(2)
+    with a:
+        charts.show(st, charts.of(isoflop, lf_.loss_model, lpick, budgets), width="stretch")
+    with b:
+        charts.show(st, charts.of(loss_contour, lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
+
+
 # ----- budget -> model -------------------------------------------------------------------------------
 if question == QUESTIONS[0]:
     fits = [get_fit(k) for k in FIT_KEYS]
@@ -177,16 +197,7 @@ if question == QUESTIONS[0]:
     st.caption("Source of each line: the table's last column. Shaded: the Epoch refit's 10-90% band "
                "(Besiroglu et al. 2024, 4,000 bootstrap refits; their published 95% intervals are reproduced).")
     with st.expander("Iso-FLOP curves and the loss contour"):
-        loss_fits = {f.label: f for f in fits if f.loss_model is not None}
-        lpick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0],
-                             help="A fit with a loss L(N, D).")
-        lf_ = loss_fits[lpick]
-        budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
-        a, b = st.columns(2)
-        with a:
-            charts.show(st, charts.of(isoflop, lf_.loss_model, lpick, budgets), width="stretch")
-        with b:
-            charts.show(st, charts.of(loss_contour, lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
+        loss_curves(fits, budget)
     with st.expander("Where each fit comes from, and where they disagree"):
         for f in fits:
             st.markdown(f"- **{f.label}** ({f.source}): {f.note} N_opt = {f.coef:.4g} x C^{f.exponent:.4f}.")
@@ -253,14 +264,18 @@ elif question == QUESTIONS[2]:
                    f"{fmt.count(ia.chinchilla.tokens)} tokens")
     s_inf = samples_for(ikey)
     if s_inf is not None:
-        ib = inference_aware_band(s_inf, budget, inf_b * 1e9)
+        # memoized per input (issue 18): a golden-section search on every refit at once, a sixth of the rerun
+        ib = memo.cached(("scaling.inference_band", ikey, budget, inf_b),
+                         lambda: inference_aware_band(s_inf, budget, inf_b * 1e9))
         st.caption(f"10-90% band over {ib.n_samples:,} bootstrap refits (each with its own target loss): N "
                    f"{fmt.count(ib.params_low)} to {fmt.count(ib.params_high)}, D {fmt.count(ib.tokens_low)} to "
                    f"{fmt.count(ib.tokens_high)}, saving {ib.saving_low:.1%} to {ib.saving_high:.1%} "
                    f"({BAND_ORIGIN[ikey]}).")
     compute_link(ia.params, ia.tokens, "this model")
     demand = np.geomspace(1e9, 1e16, 29)
-    sweep = [inference_aware_optimum(f2, target, t) for t in demand]
+    # the sweep depends on the law and its target (the budget's), not on the demand typed: kept per (law, budget)
+    sweep = memo.cached(("scaling.inference_sweep", ikey, budget),
+                        lambda: tuple(inference_aware_optimum(f2, target, t) for t in demand))
     charts.show(st, charts.of(inference_demand, demand, np.array([s.params for s in sweep]), np.array([s.saving for s in sweep]),
                                      ia.chinchilla.params, max(inf_b * 1e9, 1e9)), width="stretch")
     st.caption(f"Source: Sardana et al. 2024 (arXiv 2401.00448) eq. 2: minimise 6ND_tr + 2ND_inf at the loss the "
@@ -378,7 +393,8 @@ else:
     else:
         name = text.md(up.name if up is not None else EXAMPLE.name, 80)  # a file name is untrusted text
         try:
-            runs, lf = _fit(data, int(n_boot))
+            digest = hashlib.sha256(data).hexdigest()
+            runs, lf = _fit(digest, data, int(n_boot))
             yours = fit_from_loss(lf.loss, "yours", f"Your fit ({lf.n_runs} runs)", name)
             o = optimum(yours, budget)
         except ValueError as exc:
@@ -401,10 +417,13 @@ else:
             a, b = st.columns(2)
             with a:
                 bands = {"yours": lambda c: frontier_band(lf.samples, c)} if lf.samples is not None else {}
-                charts.show(st, frontier([yours, get_fit("epoch")], KNOWN_RUNS, budget, bands=bands),
-                                width="stretch")
+                # both figures depend on the runs, the refits, the budget and the file's name only (issue 18)
+                charts.show(st, charts.cached(("scaling.your_frontier", digest, int(n_boot), budget, name),
+                                              lambda: frontier([yours, get_fit("epoch")], KNOWN_RUNS, budget,
+                                                               bands=bands)), width="stretch")
             with b:
-                charts.show(st, fit_quality(runs, law), width="stretch")
+                charts.show(st, charts.cached(("scaling.fit_quality", digest, int(n_boot)),
+                                              lambda: fit_quality(runs, law)), width="stretch")
             st.caption(f"Source: your runs ({name}); method of Hoffmann et al. 2022 App. D.2. RMS residual of ln L "
                        f"{lf.rms_log_residual:.4f}. Extrapolating far beyond the largest run is a guess.")
             res.update({"params": (o.params, "count"), "tokens": (o.tokens, "count")})
