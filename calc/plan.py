@@ -191,6 +191,7 @@ class Cluster:
     intra_bytes_per_s: float | None = None  # None: LINKS[gpu.name]
     inter_bytes_per_s: float | None = None
     price_per_gpu_hour: float = 0.0
+    matmul_ceiling: float | None = None  # None: ``matmul_ceiling(gpu, precision)`` (the MAMF table)
 
     @property
     def links(self) -> Links:
@@ -349,6 +350,9 @@ def _check_inputs(cluster: Cluster, job: Job) -> None:
     e = job.matmul_efficiency
     if e is not None and (isinstance(e, bool) or not isinstance(e, (int, float)) or not 0 < e <= 1):
         raise ValueError(f"matmul_efficiency must be in (0, 1], got {e!r:.40}")
+    c = cluster.matmul_ceiling
+    if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 1):
+        raise ValueError(f"matmul_ceiling must be in (0, 1], got {c!r:.40}")
     for name in ("intra_bytes_per_s", "inter_bytes_per_s"):
         v = getattr(cluster, name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 1e6 <= v <= 1e15):
@@ -426,7 +430,7 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     mb_tokens = lay.micro_batch * job.seq_len / lay.cp  # tokens of one micro-batch on one cp rank
     ridge = peak / cluster.gpu.bandwidth_bytes_per_s
     eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(
-        h, lay.tp, ridge, e_max, x_half, matmul_ceiling(cluster.gpu, job.precision))
+        h, lay.tp, ridge, e_max, x_half, cluster.matmul_ceiling or matmul_ceiling(cluster.gpu, job.precision))
     compute = hw_flops / n / (peak * eff) * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
     fwd, core = elementwise_bytes(model, lay, nb, stack)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from calc.gpus import get_gpu
+from calc.gpus import GPU, custom_gpu, get_gpu
 from calc.models import ModelSpec
 from calc.plan import STACKS, Cluster, Job, Layout, Plan, step_time
 from calc.presets import get_preset
@@ -47,6 +47,18 @@ _TORCHTITAN = ("torchtitan docs/performance.md, 'Llama 3 performance numbers': F
                "stated: the catalog's DGX A100 row (200 Gb/s per GPU)")
 
 
+_TORCHTITAN_H100 = ("torchtitan benchmarks/llama3_h100_202412_torchtitan.md, Table 1: Llama 3.1 8B, FSDP + torch.compile "
+                    "(bf16, no Float8), 8 GPUs, local batch 2, selective activation checkpointing, 6,667 TPS/GPU "
+                    "(sequence 8,192: train_configs/llama3_8b.toml). Grand Teton H100s: 96GB HBM2e at 2.4 TB/s, 500 W "
+                    "power limit, NVLink, 400 Gb/s per GPU; 'the actual peak TFLOPs number is between SXM and NVL, and "
+                    "we don't know its exact value' (footnote 2). The row takes the NVL's 835.5 TFLOP/s, the lower "
+                    "end, so that its prediction is the planner's lowest for this card (at the SXM's 989 it is ~30% "
+                    "higher), and the H100 SXM's measured matmul share (MAMF 794.5 of 989). Eager FSDP (5,762) is "
+                    "left out: the planner assumes fused elementwise kernels, which torch.compile provides")
+#: The Grand Teton H100 of torchtitan's benchmark (see ``_TORCHTITAN_H100``).
+H100_HBM2E_500W = custom_gpu(96e9, 2.4e12, 835.5e12, 500, name="H100 96GB HBM2e, 500 W (torchtitan)")
+
+
 def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
     """Megatron's GPT models as a GPT-2 config: 4h MLP, LayerNorm, learned positions."""
     return {"model_type": "gpt2", "n_embd": hidden, "n_layer": layers, "n_head": heads, "vocab_size": vocab,
@@ -68,6 +80,7 @@ class ReportedRun:
     role: str = "held out"
     cluster_kw: dict = field(default_factory=dict, hash=False)
     stack: str | None = None  # a ``calc.plan.STACKS`` key: what the run's software did; None: today's
+    gpu_spec: GPU | None = field(default=None, hash=False, compare=False)  # a GPU outside the catalog (``gpu``: its name)
 
 
     def spec(self) -> ModelSpec:
@@ -76,7 +89,7 @@ class ReportedRun:
         return ModelSpec.from_hf_config(self.model, name=self.name)
 
     def cluster(self) -> Cluster:
-        return Cluster(get_gpu(self.gpu), self.gpus, **self.cluster_kw)
+        return Cluster(self.gpu_spec or get_gpu(self.gpu), self.gpus, **self.cluster_kw)
 
     def job(self) -> Job:
         return Job(self.seq_len, self.global_batch * self.seq_len)
@@ -130,6 +143,15 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
                 Layout(dp=64, recompute="selective", zero=3), "tokens_per_s_per_gpu", 2973, _TORCHTITAN),
     ReportedRun("Llama 3 70B (torchtitan)", "Meta-Llama-3-70B", "A100 SXM 80GB", 64, 8192, 64,
                 Layout(dp=64, recompute="full", zero=3), "tokens_per_s_per_gpu", 331, _TORCHTITAN),
+    ReportedRun("Llama 3.1 8B (torchtitan, H100)", "Llama-3.1-8B", H100_HBM2E_500W.name, 8, 8192, 16,
+                Layout(dp=8, micro_batch=2, recompute="selective", zero=3), "tokens_per_s_per_gpu", 6667,
+                _TORCHTITAN_H100, gpu_spec=H100_HBM2E_500W,
+                cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
+    ReportedRun("Llama 3.1 8B (torchtitan, 128 H100)", "Llama-3.1-8B", H100_HBM2E_500W.name, 128, 8192, 256,
+                Layout(dp=128, micro_batch=2, recompute="selective", zero=3), "tokens_per_s_per_gpu", 6514,
+                _TORCHTITAN_H100.replace("Table 1", "Table 3").replace("8 GPUs", "128 GPUs (16 hosts)")
+                .replace("6,667", "6,514").replace("(5,762)", "(5,605)"), gpu_spec=H100_HBM2E_500W,
+                cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
     _llama3(8192, 1, 64, 8192, 430),
     _llama3(16384, 1, 128, 8192, 400),
     _llama3(16384, 16, 8, 131072, 380),
