@@ -34,6 +34,7 @@ prefill) every step is a decode of the same sequences, so the stretch is evaluat
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from dataclasses import dataclass
@@ -254,6 +255,19 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
     """Run ``w`` through one replica (module docstring); ``kv_capacity_tokens``: the KV cache in tokens (vLLM's
     "GPU KV cache size"; None: unbounded); ``state_tokens_per_request``: cache slots each admitted request holds
     besides its tokens (a Mamba hybrid's state blocks in the shared pool, ``ServeMemory.state_tokens_per_request``)."""
+    return _simulate(model, w, max_num_seqs, max_num_batched_tokens, kv_capacity_tokens, state_tokens_per_request)
+
+
+def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
+              kv_capacity_tokens: int | None = None, state_tokens_per_request: int = 0,
+              slo_ttft_s: float | None = None, late_max: int | None = None) -> SimResult | None:
+    """``simulate``; with ``slo_ttft_s`` and ``late_max``, None as soon as ``late_max`` requests are known to get
+    their first token later than ``slo_ttft_s`` after they arrived (``max_rate`` needs no more to say no).
+
+    Issue 18: the same arithmetic as stepping with ``StepModel.decode_stretch`` (tests/test_serve_sim_exact.py
+    holds the results equal, bit for bit, to that loop on seeded streams), with the plain decode stretch, the
+    commonest event, inlined: its per-batch part ``a`` is computed once per batch size, and the closed form has
+    no attention FLOPs term (``c`` = 0, so ``js`` = 0: every step is bound by its KV reads)."""
     arr, p_tok_arr, o_tok_arr = w.arrival_s, w.prompt_tokens, w.output_tokens
     n = len(arr)
     cap = math.inf if kv_capacity_tokens is None else kv_capacity_tokens
@@ -271,6 +285,14 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
     pre: list[list[int]] = []  # admitted, prompt not done: [id, prompt tokens left]
     t, g, nxt, kv_used, done, events, ctx_sum = 0.0, 0, 0, 0, 0, 0, 0
     budget_all = max_num_batched_tokens
+    # the plain decode stretch (StepModel.decode_stretch with tokens = n, no prompt chunk): KV seconds per position
+    # and the part of a step that depends on the batch size only, as decode_stretch computes them
+    kv_s = model.kv_bytes_per_token
+    bps = model.bytes_per_s
+    ar_s, over_s = model.allreduce_s_per_step, model.overhead_s
+    a_of: dict[int, float] = {}
+    watch = slo_ttft_s is not None and late_max is not None
+    late = 0  # requests whose first token came later than slo_ttft_s after their arrival
     while done < n:
         events += 1
         while nxt < n and arl[nxt] <= t and len(heap) + len(pre) < max_num_seqs \
@@ -310,10 +332,27 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
                 first[i] = t
                 heapq.heappush(heap, (g + out[i] - 1, i))
                 ctx_sum += prompt[i]
+                if watch and t - arl[i] > slo_ttft_s:
+                    late += 1
         elif nd:
             kmax = heap[0][0] - g
             admit = nxt < n and nd < max_num_seqs and kv_used + prompt[nxt] + out[nxt] + st <= cap
-            k, dt = model.decode_stretch(nd, ctx_sum, kmax, arl[nxt] - t if admit else None)
+            a = a_of.get(nd)
+            if a is None:
+                a = a_of[nd] = model.gemm_s(nd, nd) + nd * model.token_s + ar_s + over_s
+            # decode_stretch(nd, ctx_sum, kmax, limit): step j takes m0 + j dm + a; total(k) as it sums them
+            m0 = ctx_sum * kv_s / bps
+            dm = nd * kv_s / bps
+            k = kmax
+            dt = kmax * (m0 + a) + dm * (kmax - 1) * kmax / 2
+            if admit and dt >= (limit := arl[nxt] - t):
+                b = m0 + a + dm * -0.5
+                u = limit / b if dm <= 0 else (math.sqrt(b * b + 2 * dm * limit) - b) / dm
+                k = min(max(math.ceil(u), 1), kmax)
+                while k > 1 and (k - 1) * (m0 + a) + dm * (k - 2) * (k - 1) / 2 >= limit:
+                    k -= 1
+                while (dt := k * (m0 + a) + dm * (k - 1) * k / 2) < limit:
+                    k += 1
             t += dt
             g += k
             ctx_sum += nd * k
@@ -326,6 +365,12 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
             kv_used -= prompt[i] + out[i] + st
             ctx_sum -= prompt[i] + out[i] - 1
             done += 1
+        if watch and late + n - nxt >= late_max:
+            # requests not admitted yet that arrived more than the SLO before now: their first token comes later
+            # still (t only grows). A margin of a millionth keeps rounding on the safe side.
+            cut = bisect.bisect_left(arl, t - slo_ttft_s - 1e-6 * (t + slo_ttft_s), nxt)
+            if late + cut - nxt >= late_max:
+                return None
     first, finish = np.array(first), np.array(finish)
     ttft = first - arr
     tpot = (finish - first) / np.maximum(o_tok_arr - 1, 1)
@@ -350,13 +395,34 @@ def meets(r: SimResult, slo_ttft_s: float | None, slo_tpot_s: float | None, q: f
     return ok and (slo_tpot_s is None or float(np.percentile(r.tpot_s, q)) <= slo_tpot_s)
 
 
+def _late_max(n: int, q: float) -> int | None:
+    """How many of ``n`` values above a bound put their ``q``-th percentile above it, as ``np.percentile`` (linear)
+    computes it: virtual index ``v = n q' + (1 - q') - 1`` (q' = q / 100), ``lo = floor(v)``, value ``s[lo] + (s[lo + 1]
+    - s[lo]) (v - lo)`` of the sorted values, which is at least ``s[lo]`` while ``v - lo < 0.5`` (numpy's ``_lerp``
+    interpolates down from ``s[lo + 1]`` past that, where rounding could land below ``s[lo]``: None then, no early
+    stop). ``s[lo]`` is above the bound once ``n - lo`` values are. 600 requests at p99: 7.
+
+    >>> _late_max(600, 99), _late_max(300, 99), _late_max(50, 99)
+    (7, 4, None)
+    """
+    qf = q / 100
+    v = n * qf + (1 + qf * (1 - 1 - 1)) - 1
+    lo = math.floor(v)
+    if not 0 <= lo <= n - 1 or v - lo >= 0.5:
+        return None
+    return n - lo
+
+
 def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_s: float | None,
              slo_tpot_s: float | None, requests: int = 2000, seed: int = 0, q: float = 99, **kw) -> float:
     """The largest request rate (per second) one replica serves within the SLOs at the ``q``-th percentile, by
     bisection on simulations of ``requests`` requests with the same random stream (0.0: not even a trickle)."""
-    def ok(rate: float) -> bool:
-        return meets(simulate(model, poisson_workload(requests, rate, prompt_tokens, output_tokens, seed=seed), **kw),
-                     slo_ttft_s, slo_tpot_s, q)
+    late_max = None if slo_ttft_s is None else _late_max(requests, q)
+
+    def ok(rate: float) -> bool:  # a simulation stopped early (None) has already failed the TTFT SLO
+        r = _simulate(model, poisson_workload(requests, rate, prompt_tokens, output_tokens, seed=seed), **kw,
+                      slo_ttft_s=slo_ttft_s, late_max=late_max)
+        return r is not None and meets(r, slo_ttft_s, slo_tpot_s, q)
 
     # The bracket is [2^j, 2^(j+1)] for the largest j in [-20, 19] whose rate meets the SLOs (2^19: the search's
     # ceiling, above 1e6/2; none: 0.0). Found by bisection over j: the same bracket as doubling up from 1 (or
