@@ -41,7 +41,8 @@ MFU counts model FLOPs, HFU the FLOPs the GPUs execute (with recompute) (Chowdhe
 Appendix B; Korthikanti et al. 2022 sec. 6). Memory per GPU is ``calc.memory.training_memory`` of the layout
 (context parallelism counted as a sequence of ``seq / cp`` per GPU; expert parallelism divides the expert
 weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
-sec. 4.2.3).
+sec. 4.2.3), plus, with ZeRO <= 1, what the stack's whole gradient buffer holds beyond 16-bit gradients
+(``Stack.grad_bytes``: Megatron's fp32 main grads, BLOOM's fp32 accumulation buffer).
 """
 
 from __future__ import annotations
@@ -150,6 +151,10 @@ OPTIMIZER_BYTES_PER_PARAM = 30
 #: Bytes of a 16-bit activation or gradient element.
 ACT_BYTES = 2
 GRAD_BYTES = 2
+#: Megatron-LM with bf16 accumulates and reduces gradients in an fp32 main-grad buffer kept whole (4 B per
+#: parameter; docs/source/api-guide/dist_optimizer.md: "bf16 params, fp32 grads" 18 B -> 6 + 12/d with the
+#: distributed optimizer, where calc.memory's mixed precision counts 4 + 12/d): the stack of ``Stack``-less plans.
+MEGATRON_GRAD_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -488,12 +493,15 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None =
                           flash_attention=stack is None or stack.flash_attention, micro_batch=lay.micro_batch,
                           seq_len=job.seq_len // lay.cp, recompute=lay.recompute)
     mem = training_memory(model, setup)
-    total = mem.total
+    grad_bytes = stack.grad_bytes if stack else MEGATRON_GRAD_BYTES
+    # gradient buffers kept whole (ZeRO <= 1) wider than the 16-bit gradients calc.memory counts
+    grad_extra = int(mem.gradients * (grad_bytes - GRAD_BYTES) / GRAD_BYTES) if lay.zero <= 1 else 0
+    total = mem.total + grad_extra
     if lay.vpp > 1:  # the interleaved schedule holds L (1 + (p - 1) / (p v)) layers' activations (Korthikanti
         total += int(mem.activations * (lay.pp - 1) / (lay.pp * lay.vpp))  # et al. 2022 sec. 4.2.3, eq. 5)
     if lay.ep > 1:  # the memory model replicates experts over dp: take (1 - 1/ep) of their states back
         c = param_counts(model).components().get("experts", 0)
-        states = mem.weights + mem.master_weights + mem.gradients + mem.optimizer_states
+        states = mem.weights + mem.master_weights + mem.gradients + grad_extra + mem.optimizer_states
         share = c / max(param_counts(model).total, 1)
         total -= int(states * share * (1 - 1 / lay.ep))
     return total
@@ -517,6 +525,9 @@ class Stack:
     flash_attention: bool = True  # no s x s attention scores saved or moved through HBM (Dao et al. 2022)
     dropout: bool = False  # hidden dropout after attention and MLP (its masks' bytes in ``elementwise_bytes``)
     attention_dropout: bool = False  # dropout of the attention probabilities (without FlashAttention: s x s bytes)
+    #: bytes per parameter of the gradient buffers a rank keeps whole with ZeRO <= 1 (``calc.memory`` counts 2,
+    #: 16-bit gradients; ``MEGATRON_GRAD_BYTES`` for Megatron-Core's fp32 main grads)
+    grad_bytes: float = GRAD_BYTES
 
 
 #: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
@@ -543,7 +554,9 @@ STACKS: dict[str, Stack] = {
         {"vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full"), "zero": (0, 1)},
         "BLOOM-176B's. BigScience 2022 sec. 3.4: DeepSpeed's pipeline engine (no interleaving) with Megatron tensor parallelism "
         "and ZeRO-1, fused softmax kernels; selective recompute and sequence parallelism (Korthikanti et al. 2022), "
-        "FlashAttention and context parallelism were not in it", sequence_parallel=False, flash_attention=False),
+        "FlashAttention and context parallelism were not in it. Its BF16_Optimizer accumulates gradients in an unsharded "
+        "fp32 buffer, '4 bytes * params of additional memory' beside the bf16 gradients (bigscience "
+        "train/tr11-176B-ml/README.md)", sequence_parallel=False, flash_attention=False, grad_bytes=GRAD_BYTES + 4),
     "composer-fsdp-2023": Stack(
         {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "MPT-7B's. MosaicML 2023, 'Introducing MPT-7B': LLM Foundry / Composer with PyTorch FSDP, no tensor or pipeline "

@@ -290,3 +290,26 @@ def test_memory_bound_term_follows_the_stack():
     _, core4k = plan.elementwise_bytes(mid.spec(), mid.layout, nb4k, old)
     assert core4k == pytest.approx(2 * core)  # s x s scores: per query token, linear in s
     assert plan.elementwise_bytes(mid.spec(), mid.layout, nb, replace(old, flash_attention=True))[1] == 0
+
+
+def test_gradient_buffers_of_the_stacks():
+    """Model states per GPU as the stacks' own documents give them, bytes per parameter with ZeRO-1 over d ranks:
+    Megatron-LM with bf16 (docs/source/api-guide/dist_optimizer.md, 'bf16 params, fp32 grads': 6 + 12/d) and
+    BLOOM's DeepSpeed BF16_Optimizer (bigscience train/tr11-176B-ml/README.md: an unsharded fp32 gradient buffer,
+    '4 bytes * params of additional memory' beside the bf16 parameters and gradients: 8 + 12/d). ZeRO-3 shards
+    gradients: no whole buffer."""
+    from calc.memory import TrainingSetup, training_memory
+
+    model, job, d = gpt(2048, 16, 4), Job(2048, 8 * 2048), 8
+    params = param_counts(model).total
+
+    def states(lay, stack):
+        mem = training_memory(model, TrainingSetup(precision="bf16-mixed", zero_stage=lay.zero, dp=lay.dp,
+                                                   flash_attention=stack is None or stack.flash_attention,
+                                                   micro_batch=1, seq_len=2048))
+        return (plan.layout_memory(model, job, lay, stack) - mem.activations - mem.overhead) / params
+
+    lay = Layout(dp=d, zero=1)
+    assert states(lay, None) == pytest.approx(6 + 12 / d, rel=1e-3)
+    assert states(lay, plan.STACKS["megatron-deepspeed-2022"]) == pytest.approx(8 + 12 / d, rel=1e-3)
+    assert states(Layout(dp=d, zero=3), None) == pytest.approx(16 / d, rel=1e-3)
