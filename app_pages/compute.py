@@ -17,7 +17,7 @@ from calc.compute import (
 from calc.gpus import get_gpu
 from calc.models import param_counts
 from calc.plan import PRECISIONS, Cluster, Job
-from ui import charts, measured, memo, pickers, results, state, text
+from ui import charts, measured, memo, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 
@@ -225,7 +225,7 @@ with c2:
 st.subheader("Reported runs and the MFU they imply")
 
 
-def _reported_runs() -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def _reported_runs():
     """The reported-runs table, as shown and as its CSV (constant: built once per process, ui/memo.py)."""
     rows = []
     for r in REPORTED_RUNS:
@@ -236,10 +236,10 @@ def _reported_runs() -> tuple[pd.DataFrame, pd.DataFrame, str]:
                      "source": r.source})
     df = pd.DataFrame(rows)
     shown = df.assign(**{"6ND FLOPs": df["6ND FLOPs"].map("{:.3e}".format)})  # the grid cannot show floats > 2**53
-    return df, shown, fmt.csv(df)
+    return tables.to_arrow(shown), fmt.csv(df)  # Arrow once too: st.dataframe converted the frame every rerun
 
 
-df, shown, runs_csv = memo.cached(("compute.reported_runs",), _reported_runs)
+shown, runs_csv = memo.cached(("compute.reported_runs",), _reported_runs)
 st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "params": st.column_config.NumberColumn(format="%.3e"), "tokens": st.column_config.NumberColumn(format="%.2e"),
     "GPU-hours": st.column_config.NumberColumn(format="%.3e"),
@@ -247,21 +247,22 @@ st.dataframe(shown, hide_index=True, width="stretch", column_config={
 st.caption("Meta's GPU-hours include everything the run used (restarts, evaluation), so its implied MFU is a floor.")
 st.download_button("Download CSV", runs_csv, file_name="reported_runs.csv", mime="text/csv")
 
-with st.expander("Formulas and assumptions"):
-    st.markdown(rf"""
-- **6ND** (Kaplan et al. 2020 eq. 2.2): forward 2N FLOPs per token, backward 4N. N is the *active* parameter
-  count (a mixture of experts pays only for the experts a token visits).
-- **With attention** (sidebar model): per token, forward = 2 x active layer parameters + attention scores
-  $2 \cdot s \cdot (d_q + d_v)$ per layer (QK$^T$ and softmax x V over the full context $s$, as Megatron/PaLM count
-  MFU; sliding-window layers use the window) + output head $2Vh$; training = 3x forward. For a GPT block this is
-  Megatron's $72BLsh^2(1 + s/6h + V/12hL)$ per iteration (Korthikanti et al. 2022); Chinchilla's Appendix F and
-  Kaplan's Table 1 count the same terms slightly differently (tests hold all three to their papers).
-- **Recompute**: model FLOPs unchanged; hardware FLOPs + the attention scores (selective) or + the whole layer
-  forward (full, Narayanan et al. 2021 eq. 3: $96BLsh^2(\dots)$). MFU counts model FLOPs, HFU hardware FLOPs.
-- **Time** = FLOPs / (GPUs x dense peak x MFU), ideal linear scaling across GPUs. Peaks are dense datasheet
-  figures ({gpu.name}, {dtype}: {peak / 1e12:g} TFLOP/s); never the 2:4-sparse ones.
-- **Cost** = GPU-hours x price. **Energy** = GPU-hours x board power ({gpu.board_power_w:g} W, the TDP: an upper
-  bound for the GPU alone, no CPUs, network or cooling) x PUE.
-- **Implied MFU** = 6ND / (GPUs x days x 86,400 s x dense peak). MPT-7B (440 A100 for 9.5 days, about 6.7B
-  parameters on 1T tokens) gives about 36%.
-""")
+with st.expander("Formulas and assumptions", key="c_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        st.markdown(rf"""
+    - **6ND** (Kaplan et al. 2020 eq. 2.2): forward 2N FLOPs per token, backward 4N. N is the *active* parameter
+      count (a mixture of experts pays only for the experts a token visits).
+    - **With attention** (sidebar model): per token, forward = 2 x active layer parameters + attention scores
+      $2 \cdot s \cdot (d_q + d_v)$ per layer (QK$^T$ and softmax x V over the full context $s$, as Megatron/PaLM count
+      MFU; sliding-window layers use the window) + output head $2Vh$; training = 3x forward. For a GPT block this is
+      Megatron's $72BLsh^2(1 + s/6h + V/12hL)$ per iteration (Korthikanti et al. 2022); Chinchilla's Appendix F and
+      Kaplan's Table 1 count the same terms slightly differently (tests hold all three to their papers).
+    - **Recompute**: model FLOPs unchanged; hardware FLOPs + the attention scores (selective) or + the whole layer
+      forward (full, Narayanan et al. 2021 eq. 3: $96BLsh^2(\dots)$). MFU counts model FLOPs, HFU hardware FLOPs.
+    - **Time** = FLOPs / (GPUs x dense peak x MFU), ideal linear scaling across GPUs. Peaks are dense datasheet
+      figures ({gpu.name}, {dtype}: {peak / 1e12:g} TFLOP/s); never the 2:4-sparse ones.
+    - **Cost** = GPU-hours x price. **Energy** = GPU-hours x board power ({gpu.board_power_w:g} W, the TDP: an upper
+      bound for the GPU alone, no CPUs, network or cooling) x PUE.
+    - **Implied MFU** = 6ND / (GPUs x days x 86,400 s x dense peak). MPT-7B (440 A100 for 9.5 days, about 6.7B
+      parameters on 1T tokens) gives about 36%.
+    """)

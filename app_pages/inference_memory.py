@@ -22,7 +22,7 @@ from calc.models import ModelSpec
 from calc.scaling_precision import ptq_cost
 from calc.solvers import MAX_TP, best_weight_dtype, fewest_gpus, max_batch, max_context, remedies
 from calc.units import GB, GIB
-from ui import charts, memo, pickers, results, state, text, verdict
+from ui import charts, memo, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import INFERENCE as D
 from ui.figures_memory import LABELS, breakdown_bar, sweep_area
@@ -120,15 +120,15 @@ if isinstance(model, ModelSpec):
     kinds = kind_rows(model, kv_dtype, setup.state_dtype, setup.mla_compressed)
     if len(kinds) > 1 or kinds[0]["positions_kept"] is not None or kinds[0]["state_bytes_per_sequence"]:
         st.markdown("**Cache by layer kind** (whole model, one sequence)")
-        kdf = pd.DataFrame([{"layers": r["layers"], "token mixer": r["mixer"],
-                             "KV bytes per token": r["kv_bytes_per_token"],
-                             "positions kept": ("whole context" if r["positions_kept"] is None else
-                                                "none (fixed state)" if r["positions_kept"] == 0 else
-                                                f"at most {r['positions_kept']:,}"),
-                             "state bytes per sequence": r["state_bytes_per_sequence"]} for r in kinds])
-        kdf, kconf = fmt.bytes_table(kdf, "KV bytes per token")  # exact text past int64 (hostile configs)
-        kdf, kconf2 = fmt.bytes_table(kdf, "state bytes per sequence")
-        st.dataframe(kdf, hide_index=True, width="stretch", column_config=kconf | kconf2)
+        krows = [{"layers": r["layers"], "token mixer": r["mixer"], "KV bytes per token": r["kv_bytes_per_token"],
+                  "positions kept": ("whole context" if r["positions_kept"] is None else
+                                     "none (fixed state)" if r["positions_kept"] == 0 else
+                                     f"at most {r['positions_kept']:,}"),
+                  "state bytes per sequence": r["state_bytes_per_sequence"]} for r in kinds]
+        # exact text past int64 (hostile configs); converted once per content (issue 18)
+        ktable, kconf = tables.bytes_arrow(("inference_memory.kinds", memo.key_of(krows)), lambda: pd.DataFrame(krows),
+                                           "KV bytes per token", "state bytes per sequence")
+        st.dataframe(ktable, hide_index=True, width="stretch", column_config=kconf)
     s1, s2, s3, s4 = st.columns(4)
     mb = max_batch(model, setup, cap)
     mc = max_context(model, setup, cap, limit=1 << 26)
@@ -170,10 +170,11 @@ else:
 rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()
         if k not in ("master_weights", "gradients", "optimizer_states") and (v or k != "recurrent_state")]
 rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
-df = pd.DataFrame(rows)
-shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
-st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", memo.cached(("inference_memory.csv", memo.key_of(rows)), lambda: fmt.csv(df)),
+# Counts past 2**63 - 1 as exact text (Arrow stores int64); table and CSV made once per content (issue 18).
+rows_key = memo.key_of(rows)
+table, config = tables.bytes_arrow(("inference_memory", rows_key), lambda: pd.DataFrame(rows))
+st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+st.download_button("Download CSV", memo.cached(("inference_memory.csv", rows_key), lambda: fmt.csv(pd.DataFrame(rows))),
                    file_name="inference_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {text.md(note, 1000)}")
@@ -182,45 +183,47 @@ results.publish("inference-memory", {"total per GPU": (b.total, "bytes"), "weigh
                                      "KV cache": (b.kv_cache, "bytes"), "activations": (b.activations, "bytes"),
                                      **({"recurrent state": (b.recurrent_state, "bytes")} if b.recurrent_state else {})})
 
-with st.expander("Rules of thumb, computed"):
-    thumb = []
-    for n in (1e9, 7e9, 13e9, 65e9):
-        p = int(n)
-        fp32 = weights_bytes(p, "fp32")
-        train = training_memory(p, TrainingSetup(precision="fp32", overhead_bytes=0)).total
-        thumb.append({"parameters": f"{n / 1e9:g}B", "fp32 weights (GB)": fp32 / GB, "fp32 weights (GiB)": fp32 / GIB,
-                      "fp16 weights (GB)": weights_bytes(p, "fp16") / GB,
-                      "fp32 AdamW training, model states (GB)": train / GB, "training / fp32 weights": train / fp32})
-    st.dataframe(pd.DataFrame(thumb), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%,.2f") for c in thumb[0] if c != "parameters"})
-    st.caption("From `weights_bytes` (params x bits / 8) and `training_memory` (fp32 weights 4 + gradients 4 + AdamW "
-               "8 bytes per parameter), without overhead. Enter any of these counts in 'parameter count only' above.")
+with st.expander("Rules of thumb, computed", key="im_xr", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        thumb = []
+        for n in (1e9, 7e9, 13e9, 65e9):
+            p = int(n)
+            fp32 = weights_bytes(p, "fp32")
+            train = training_memory(p, TrainingSetup(precision="fp32", overhead_bytes=0)).total
+            thumb.append({"parameters": f"{n / 1e9:g}B", "fp32 weights (GB)": fp32 / GB, "fp32 weights (GiB)": fp32 / GIB,
+                          "fp16 weights (GB)": weights_bytes(p, "fp16") / GB,
+                          "fp32 AdamW training, model states (GB)": train / GB, "training / fp32 weights": train / fp32})
+        st.dataframe(pd.DataFrame(thumb), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%,.2f") for c in thumb[0] if c != "parameters"})
+        st.caption("From `weights_bytes` (params x bits / 8) and `training_memory` (fp32 weights 4 + gradients 4 + AdamW "
+                   "8 bytes per parameter), without overhead. Enter any of these counts in 'parameter count only' above.")
 
-with st.expander("Formulas, assumptions and the numbers behind them"):
-    st.markdown(rf"""
-**Weights**: parameters x bits / 8 per format (Number formats page). Quantized formats add their scales: nf4
-(bitsandbytes, block 64, double quantization) 0.127 bit/weight, int4 (GPTQ/AWQ group 128: fp16 scale + 4-bit zero)
-0.156 bit/weight, and keep embeddings, output head and norms in bf16. GGUF types use llama.cpp's per-tensor rules.
-Split by tp = {tp} (norms replicated).
+with st.expander("Formulas, assumptions and the numbers behind them", key="im_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        st.markdown(rf"""
+    **Weights**: parameters x bits / 8 per format (Number formats page). Quantized formats add their scales: nf4
+    (bitsandbytes, block 64, double quantization) 0.127 bit/weight, int4 (GPTQ/AWQ group 128: fp16 scale + 4-bit zero)
+    0.156 bit/weight, and keep embeddings, output head and norms in bf16. GGUF types use llama.cpp's per-tensor rules.
+    Split by tp = {tp} (norms replicated).
 
-**KV cache** (Pope et al. 2022): $2 \cdot L \cdot n_{{kv}} \cdot d_{{head}} \cdot c \cdot b$ x bytes per element
-({kv_dtype}); MLA (DeepSeek-V2/V3) caches the latent $(r_{{kv}} + d_{{rope}})$ per layer, no factor 2, and every TP
-GPU keeps all of it; sliding-window layers keep at most the window, chunked-attention layers (Llama 4) at most
-the chunk. Summed per layer kind, each with its own KV heads and span (the table above). With tp GPUs each keeps
-$\lceil n_{{kv}} / tp \rceil$ KV heads. The tests hold this to the bytes of a real `transformers` `DynamicCache`
-(Gemma 3, gpt-oss, Llama 4, Cohere2, DeepSeek-V2, Qwen3-Next, Jamba... at contexts beyond the window).
+    **KV cache** (Pope et al. 2022): $2 \cdot L \cdot n_{{kv}} \cdot d_{{head}} \cdot c \cdot b$ x bytes per element
+    ({kv_dtype}); MLA (DeepSeek-V2/V3) caches the latent $(r_{{kv}} + d_{{rope}})$ per layer, no factor 2, and every TP
+    GPU keeps all of it; sliding-window layers keep at most the window, chunked-attention layers (Llama 4) at most
+    the chunk. Summed per layer kind, each with its own KV heads and span (the table above). With tp GPUs each keeps
+    $\lceil n_{{kv}} / tp \rceil$ KV heads. The tests hold this to the bytes of a real `transformers` `DynamicCache`
+    (Gemma 3, gpt-oss, Llama 4, Cohere2, DeepSeek-V2, Qwen3-Next, Jamba... at contexts beyond the window).
 
-**Recurrent state** (Mamba, Mamba-2, gated DeltaNet, lightning attention layers): per sequence and layer a conv
-state (channels x kernel, in bf16) and a recurrent state (Mamba $d_{{inner}} \cdot d_{{state}}$, Mamba-2
-heads x head dim x $d_{{state}}$, DeltaNet value heads x $d_k \cdot d_v$) in {setup.state_dtype}, as
-`transformers` keeps them; it does not grow with the context. Split over tp like the heads.
+    **Recurrent state** (Mamba, Mamba-2, gated DeltaNet, lightning attention layers): per sequence and layer a conv
+    state (channels x kernel, in bf16) and a recurrent state (Mamba $d_{{inner}} \cdot d_{{state}}$, Mamba-2
+    heads x head dim x $d_{{state}}$, DeltaNet value heads x $d_k \cdot d_v$) in {setup.state_dtype}, as
+    `transformers` keeps them; it does not grow with the context. Split over tp like the heads.
 
-**Activations**: one forward step's temporaries, an estimate: $n = \min(b c, \text{{prefill tokens}})$ =
-{min(batch * context, chunk):,} tokens x 2 bytes x $(2h + w/tp)$ with $w$ the widest intermediate
-($q + 2kv + o$ or gate, up and product of the MLP), plus fp32 logits of the last position of each sequence.
-Fused attention assumed (no $s \times s$ matrices at inference).
+    **Activations**: one forward step's temporaries, an estimate: $n = \min(b c, \text{{prefill tokens}})$ =
+    {min(batch * context, chunk):,} tokens x 2 bytes x $(2h + w/tp)$ with $w$ the widest intermediate
+    ($q + 2kv + o$ or gate, up and product of the MLP), plus fp32 logits of the last position of each sequence.
+    Fused attention assumed (no $s \times s$ matrices at inference).
 
-**Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces, fragmentation (an assumption you set).
-Serving frameworks reserve more on purpose (vLLM takes 90% of the GPU by default and fills the rest of it with
-KV-cache blocks). Capacity {fmt.size(cap)}: what {gpu.name} reports.
-""")
+    **Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces, fragmentation (an assumption you set).
+    Serving frameworks reserve more on purpose (vLLM takes 90% of the GPU by default and fills the rest of it with
+    KV-cache blocks). Capacity {fmt.size(cap)}: what {gpu.name} reports.
+    """)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from calc.models import param_counts
-from ui import charts, hub_model, memo, pickers, results, state, text
+from ui import charts, hub_model, memo, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
@@ -52,30 +52,38 @@ for n, c in all_counts.items():
                  "layers": s.num_layers, "hidden": s.hidden_size, "heads": s.num_heads, "kv heads": s.num_kv_heads,
                  "head_dim": s.head_dim, "vocab": s.vocab_size, "tied": s.tie_embeddings,
                  "experts": s.num_experts or None, "top-k": s.experts_per_token or None})
-df = pd.DataFrame(rows)
-st.dataframe(df, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="localized")
-                            for c in df.columns if df[c].dtype.kind == "i"})
-st.download_button("Download CSV", memo.cached(("models.csv", memo.key_of(rows)), lambda: fmt.csv(df)),
-                   file_name="model_params.csv", mime="text/csv")
+
+
+def _table():
+    """The comparison table as Arrow, its column formats and its CSV: made once per content (issue 18: building
+    and converting the DataFrame was about half of this page's rerun)."""
+    df = pd.DataFrame(rows)
+    config = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
+    return tables.to_arrow(df), config, fmt.csv(df)
+
+
+table, config, csv_text = memo.cached(("models.table", memo.key_of(rows)), _table)
+st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+st.download_button("Download CSV", csv_text, file_name="model_params.csv", mime="text/csv")
 
 results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
                            **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v},
                            **{f"{t} parameters": (v, "count") for t, v in counts.tower_parts}})
 
-with st.expander("Formulas and conventions"):
-    st.markdown(r"""
-Per decoder layer (h = hidden, f = intermediate, $n_q$ heads, $n_{kv}$ KV heads, $d$ = head_dim):
-- Attention: $h \cdot n_q d + 2 h \cdot n_{kv} d + n_q d \cdot h$ (+ biases: Qwen2 q/k/v, GPT-2 all).
-  MLA (DeepSeek-V3): $h r_q + r_q n_q (d_{nope}+d_{rope}) + h (r_{kv}+d_{rope}) + r_{kv} n_q (d_{nope}+d_v) + n_q d_v h$.
-- MLP: gated (SwiGLU/GeGLU) $3hf$; GPT-2 $2hf$ + biases. MoE layer: $E \cdot 3 h f_e$ experts + $E h$ router
-  (+ shared experts).
-- Norms: RMSNorm $h$ each (LayerNorm $2h$); Gemma 2 has four per layer; Qwen3 adds q/k norms of $d$.
-- Embeddings $V h$ (+ GPT-2 learned positions); output head $V h$ unless tied.
-- **Total** counts `model.parameters()` as `transformers` builds them (tests check every preset to the parameter).
-  **Active** = total minus routed experts a token does not use (embeddings and head included).
-- DeepSeek-V3: the multi-token-prediction layer its checkpoint stores is excluded (the 671B excludes it);
-  its router's `e_score_correction_bias` (a buffer, 14,848 values) is listed apart.
-""")
-    if spec.source:
-        st.write(f"Config source: {text.md(spec.source)}")
+with st.expander("Formulas and conventions", key="md_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        st.markdown(r"""
+    Per decoder layer (h = hidden, f = intermediate, $n_q$ heads, $n_{kv}$ KV heads, $d$ = head_dim):
+    - Attention: $h \cdot n_q d + 2 h \cdot n_{kv} d + n_q d \cdot h$ (+ biases: Qwen2 q/k/v, GPT-2 all).
+      MLA (DeepSeek-V3): $h r_q + r_q n_q (d_{nope}+d_{rope}) + h (r_{kv}+d_{rope}) + r_{kv} n_q (d_{nope}+d_v) + n_q d_v h$.
+    - MLP: gated (SwiGLU/GeGLU) $3hf$; GPT-2 $2hf$ + biases. MoE layer: $E \cdot 3 h f_e$ experts + $E h$ router
+      (+ shared experts).
+    - Norms: RMSNorm $h$ each (LayerNorm $2h$); Gemma 2 has four per layer; Qwen3 adds q/k norms of $d$.
+    - Embeddings $V h$ (+ GPT-2 learned positions); output head $V h$ unless tied.
+    - **Total** counts `model.parameters()` as `transformers` builds them (tests check every preset to the parameter).
+      **Active** = total minus routed experts a token does not use (embeddings and head included).
+    - DeepSeek-V3: the multi-token-prediction layer its checkpoint stores is excluded (the 671B excludes it);
+      its router's `e_score_correction_bias` (a buffer, 14,848 values) is listed apart.
+    """)
+        if spec.source:
+            st.write(f"Config source: {text.md(spec.source)}")

@@ -154,37 +154,38 @@ title = (f"Decode throughput against batch<br><sup>{text.html(spec.name)} on {f'
 charts.show(st, charts.of(tokens_vs_batch, sweep, batch, fit, title), width="stretch")
 charts.show(st, charts.of(step_time_vs_batch, sweep, est.decode_steps, batch, fit), width="stretch")
 
-with st.expander("Formulas, assumptions and the numbers behind them"):
-    st.markdown(rf"""
-**Roofline** (Williams et al. 2009; Pope et al. 2022): a step takes at least
-$\max(\text{{FLOPs}}/F,\ \text{{bytes}}/B)$ with $F$ = {flops / 1e12:,.3f} TFLOPS and $B$ = {bw / 1e9:,.1f} GB/s.
+with st.expander("Formulas, assumptions and the numbers behind them", key="s_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        st.markdown(rf"""
+    **Roofline** (Williams et al. 2009; Pope et al. 2022): a step takes at least
+    $\max(\text{{FLOPs}}/F,\ \text{{bytes}}/B)$ with $F$ = {flops / 1e12:,.3f} TFLOPS and $B$ = {bw / 1e9:,.1f} GB/s.
 
-**Prefill** (time to first token): FLOPs $= b\,[2 N_{{matmul}} p + \text{{attention}} + 2 V h]$ with the causal
-half of attention, $2 \cdot heads \cdot (d_{{qk}}+d_v)$ per position per layer (FlashAttention skips masked blocks),
-logits of the last position only: **{est.prefill_flops:.3e} FLOPs** and {fmt.size(est.prefill_bytes)} of weights read
-and KV written, so {est.prefill_bound}-bound: {fmt.duration(est.prefill_s)}.
+    **Prefill** (time to first token): FLOPs $= b\,[2 N_{{matmul}} p + \text{{attention}} + 2 V h]$ with the causal
+    half of attention, $2 \cdot heads \cdot (d_{{qk}}+d_v)$ per position per layer (FlashAttention skips masked blocks),
+    logits of the last position only: **{est.prefill_flops:.3e} FLOPs** and {fmt.size(est.prefill_bytes)} of weights read
+    and KV written, so {est.prefill_bound}-bound: {fmt.duration(est.prefill_s)}.
 
-**Decode step** at context $c$: reads the weights once for the batch
-(**{fmt.size(est.weights_read_per_step_bytes)}**: all weights except the embedding table, of which only the
-looked-up rows are read; for MoE the expected distinct experts $E(1-(1-k/E)^b)$ of a step with $b$ tokens) plus the
-KV cache of every sequence (**{fmt.size(est.kv_read_first_step_bytes)}** at the first step,
-**{fmt.size(est.kv_read_last_step_bytes)}** at the last). FLOPs $= b\,[2 N_{{matmul}} + 2 V h +$ attention over $c$].
-Each step's time is the larger of its two roofs; the output's {est.decode_steps} steps sum to
-{fmt.duration(est.decode_s)} (memory roof alone {fmt.duration(est.decode_memory_s)}, compute roof alone
-{fmt.duration(est.decode_compute_s)}).
+    **Decode step** at context $c$: reads the weights once for the batch
+    (**{fmt.size(est.weights_read_per_step_bytes)}**: all weights except the embedding table, of which only the
+    looked-up rows are read; for MoE the expected distinct experts $E(1-(1-k/E)^b)$ of a step with $b$ tokens) plus the
+    KV cache of every sequence (**{fmt.size(est.kv_read_first_step_bytes)}** at the first step,
+    **{fmt.size(est.kv_read_last_step_bytes)}** at the last). FLOPs $= b\,[2 N_{{matmul}} + 2 V h +$ attention over $c$].
+    Each step's time is the larger of its two roofs; the output's {est.decode_steps} steps sum to
+    {fmt.duration(est.decode_s)} (memory roof alone {fmt.duration(est.decode_memory_s)}, compute roof alone
+    {fmt.duration(est.decode_compute_s)}).
 
-**Throughput vs batch**: the weights are read once per step whatever the batch, so tokens/s grows almost linearly
-with $b$ while memory-bound, then flattens when FLOPs catch up
-({f"from batch {sweep.compute_bound_from}" if sweep.compute_bound_from else "not within 1,024 here"}); KV reads grow
-with $b$ too. Memory caps the batch at {fit:,} here (weights + KV cache on {gpu.name}; activations, CUDA context and
-fragmentation not counted).
+    **Throughput vs batch**: the weights are read once per step whatever the batch, so tokens/s grows almost linearly
+    with $b$ while memory-bound, then flattens when FLOPs catch up
+    ({f"from batch {sweep.compute_bound_from}" if sweep.compute_bound_from else "not within 1,024 here"}); KV reads grow
+    with $b$ too. Memory caps the batch at {fit:,} here (weights + KV cache on {gpu.name}; activations, CUDA context and
+    fragmentation not counted).
 
-**Tensor parallelism** ({tp} GPU{'s' if tp > 1 else ''}): weights, FLOPs and KV heads split over the GPUs (figures
-above are per GPU); each layer adds two ring all-reduces of $b \cdot h \cdot 2$ B per decode step, each moving
-$2(tp-1)/tp$ of it at the link's bus bandwidth (nccl-tests `doc/PERFORMANCE.md`), here
-{fmt.significant(link_bw / 1e9)} GB/s ({link_src}): {fmt.duration(est.decode_allreduce_s)} of the decode.
+    **Tensor parallelism** ({tp} GPU{'s' if tp > 1 else ''}): weights, FLOPs and KV heads split over the GPUs (figures
+    above are per GPU); each layer adds two ring all-reduces of $b \cdot h \cdot 2$ B per decode step, each moving
+    $2(tp-1)/tp$ of it at the link's bus bandwidth (nccl-tests `doc/PERFORMANCE.md`), here
+    {fmt.significant(link_bw / 1e9)} GB/s ({link_src}): {fmt.duration(est.decode_allreduce_s)} of the decode.
 
-Not counted: kernel launch and scheduling overheads, sampling, all-reduce latency, quantization scales, activation
-traffic. Datasheet figures are peaks no real kernel reaches; measured figures (Benchmark page) are closer. Sources:
-`calc/speed.py` docstrings.
-""")
+    Not counted: kernel launch and scheduling overheads, sampling, all-reduce latency, quantization scales, activation
+    traffic. Datasheet figures are peaks no real kernel reaches; measured figures (Benchmark page) are closer. Sources:
+    `calc/speed.py` docstrings.
+    """)

@@ -31,7 +31,7 @@ from calc.memory import (
 from calc.models import ModelSpec, param_counts
 from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies, single_changes
 from calc.units import GIB
-from ui import charts, memo, pickers, results, state, text, verdict
+from ui import charts, memo, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
 from ui.figures_engines import estimator_table, phases_table
@@ -271,12 +271,19 @@ rows = [{"component": LABELS.get(k, k), "bytes": v, unit: round(fmt.size_value(v
          "source": BUFFER_SOURCES.get(k, "")} for k, v in b.components().items()]
 rows.append({"component": "Total (GPU)", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
 rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(fmt.size_value(b.cpu_bytes), 3)})
-df = pd.DataFrame(rows)
-df = df.drop(columns="source") if engine_name == "plain" else df.fillna({"source": ""})
-shown, config = fmt.bytes_table(df)  # counts past 2**63 - 1 as exact text (Arrow stores int64)
-st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", memo.cached(("training_memory.csv", memo.key_of(rows), engine_name),
-                                               lambda: fmt.csv(df)), file_name="training_memory.csv", mime="text/csv")
+
+
+def _components_frame() -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    return df.drop(columns="source") if engine_name == "plain" else df.fillna({"source": ""})
+
+
+# Counts past 2**63 - 1 as exact text (Arrow stores int64); table and CSV made once per content (issue 18).
+rows_key = (memo.key_of(rows), engine_name)
+table, config = tables.bytes_arrow(("training_memory", rows_key), _components_frame)
+st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+st.download_button("Download CSV", memo.cached(("training_memory.csv", rows_key), lambda: fmt.csv(_components_frame())),
+                   file_name="training_memory.csv", mime="text/csv")
 for note in b.notes:
     st.caption(f"- {text.md(note, 1000)}")
 
@@ -289,63 +296,65 @@ if engine_name != "plain":
                f"{fmt.size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
                "memory moves from the first to the second layer by layer. Defaults and buffers from "
                f"{SOURCES[engine_name]}.")
-with st.expander("DeepSpeed's own estimators for this setup"):
-    est = deepspeed_estimates(model, setup)
-    held = between_steps(model, setup).total if engine_name != "plain" else None
-    etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, fmt.size, held))
-    st.dataframe(etable, hide_index=True, width="stretch", column_config=ecfg)
-    st.markdown(rf"""
-`estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
-params_16bit, 18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit"), with optimizer
-offload $2P$. `estimate_zero3_model_states_mem_needs` (stage3.py): GPU $4L + 18P/N$, offload $4L + 2P/N$, with
-parameters offloaded too $4L$, where $L$ = {est['largest_layer_params']:,}, the most parameters one module holds
-itself (their `model_to_params`), $P$ = {est['params']:,}, $N$ = dp = {dp} on one node. They differ from this page
-because they count model states only (no activations, no gradient buckets or gathered layers), keep a whole 16-bit
-gradient and an fp32 gradient partition for ZeRO-2, and add the largest layer in 4 bytes per parameter for ZeRO-3.
-""")
+with st.expander("DeepSpeed's own estimators for this setup", key="tm_xds", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        est = deepspeed_estimates(model, setup)
+        held = between_steps(model, setup).total if engine_name != "plain" else None
+        etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, fmt.size, held))
+        st.dataframe(etable, hide_index=True, width="stretch", column_config=ecfg)
+        st.markdown(rf"""
+    `estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
+    params_16bit, 18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit"), with optimizer
+    offload $2P$. `estimate_zero3_model_states_mem_needs` (stage3.py): GPU $4L + 18P/N$, offload $4L + 2P/N$, with
+    parameters offloaded too $4L$, where $L$ = {est['largest_layer_params']:,}, the most parameters one module holds
+    itself (their `model_to_params`), $P$ = {est['params']:,}, $N$ = dp = {dp} on one node. They differ from this page
+    because they count model states only (no activations, no gradient buckets or gathered layers), keep a whole 16-bit
+    gradient and an fp32 gradient partition for ZeRO-2, and add the largest layer in 4 bytes per parameter for ZeRO-3.
+    """)
 
 results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
                                     b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})
 
 n = param_counts(model).total if isinstance(model, ModelSpec) else model
-with st.expander("Formulas, assumptions and the numbers behind them"):
-    per = states / max(n, 1) * tp * pp
-    st.markdown(rf"""
-**Model states** (ZeRO, Rajbhandari et al. 2019, sec. 3.1, 5) for $\Psi$ = {n:,} parameters, split by
-tp x pp = {tp * pp} first, then sharded over dp = {dp} by ZeRO stage {zero}:
-weights {setup.compute_dtype} ({'nf4 base for QLoRA' if finetune == 'qlora' else 'all'}), master weights fp32
-({'yes' if setup.master_weights else 'no'}), gradients {setup.gradient_dtype}, optimizer `{optimizer}`.
-Here: model states per GPU x tp x pp / $\Psi$ = **{per:.3f} bytes per parameter**. Mixed-precision AdamW without ZeRO
-is $2 + 4 + 2 + 8 = 16$ B/param; ZeRO-1 $4 + 12/N_d$, ZeRO-2 $2 + 14/N_d$, ZeRO-3 $16/N_d$ (ZeRO paper: 7.5B,
-$N_d = 64$: 120, 31.4, 16.6, 1.9 GB). fp32 AdamW: $4 + 4 + 8 = 16$ B/param = 4 x the fp32 inference weights.
+with st.expander("Formulas, assumptions and the numbers behind them", key="tm_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        per = states / max(n, 1) * tp * pp
+        st.markdown(rf"""
+    **Model states** (ZeRO, Rajbhandari et al. 2019, sec. 3.1, 5) for $\Psi$ = {n:,} parameters, split by
+    tp x pp = {tp * pp} first, then sharded over dp = {dp} by ZeRO stage {zero}:
+    weights {setup.compute_dtype} ({'nf4 base for QLoRA' if finetune == 'qlora' else 'all'}), master weights fp32
+    ({'yes' if setup.master_weights else 'no'}), gradients {setup.gradient_dtype}, optimizer `{optimizer}`.
+    Here: model states per GPU x tp x pp / $\Psi$ = **{per:.3f} bytes per parameter**. Mixed-precision AdamW without ZeRO
+    is $2 + 4 + 2 + 8 = 16$ B/param; ZeRO-1 $4 + 12/N_d$, ZeRO-2 $2 + 14/N_d$, ZeRO-3 $16/N_d$ (ZeRO paper: 7.5B,
+    $N_d = 64$: 120, 31.4, 16.6, 1.9 GB). fp32 AdamW: $4 + 4 + 8 = 16$ B/param = 4 x the fp32 inference weights.
 
-**Activations** (Korthikanti et al. 2022 method, every saved tensor of this block as `transformers` implements it;
-the per-layer figure is checked against real PyTorch `saved_tensors_hooks` on small models): per layer
-$b\,s\,(P + s\,K)$ bytes, summed over the layers of the pipeline stage, times the micro-batches in flight
-($pp - k$ on stage $k$ with 1F1B). The peak adds the larger of two things that are never alive together: the
-loss's tensors on the last stage, $12\,s\,b\,V$ / tp (the fp32 log-softmax kept for the cross-entropy, and
-the fp32 gradients of the log-probabilities and of the logits: `transformers` upcasts logits to fp32 for the loss), or one layer's backward (the gradient of the hidden state and two
-MLP-wide gradients; with full recompute also the layer's re-run forward). Full recompute keeps $e\,s\,b\,h$ per
-layer. LoRA: the frozen base keeps less (no linear inputs, no normalized tensors), each adapter keeps an fp32
-copy of its input (PEFT) and its rank-$r$ output. The 5as/h term of Korthikanti is eager attention's
-$s \times s$ matrices; fused attention (FlashAttention, SDPA) stores none.
-Dropout ({'set to ' + format(dropout, 'g') if dropout is not None else "the config's"}): each saves a 1-byte mask per
-element on CUDA: on the attention probabilities with eager attention ($a\,s^2$ per sequence and layer;
-FlashAttention regenerates its mask from the RNG seed and stores none), after the attention output and the MLP
-where the family has residual dropout ($2\,h$ per token and layer: GPT-2's `resid_pdrop`), after the embeddings
-($h$ per token: `embd_pdrop`).
+    **Activations** (Korthikanti et al. 2022 method, every saved tensor of this block as `transformers` implements it;
+    the per-layer figure is checked against real PyTorch `saved_tensors_hooks` on small models): per layer
+    $b\,s\,(P + s\,K)$ bytes, summed over the layers of the pipeline stage, times the micro-batches in flight
+    ($pp - k$ on stage $k$ with 1F1B). The peak adds the larger of two things that are never alive together: the
+    loss's tensors on the last stage, $12\,s\,b\,V$ / tp (the fp32 log-softmax kept for the cross-entropy, and
+    the fp32 gradients of the log-probabilities and of the logits: `transformers` upcasts logits to fp32 for the loss), or one layer's backward (the gradient of the hidden state and two
+    MLP-wide gradients; with full recompute also the layer's re-run forward). Full recompute keeps $e\,s\,b\,h$ per
+    layer. LoRA: the frozen base keeps less (no linear inputs, no normalized tensors), each adapter keeps an fp32
+    copy of its input (PEFT) and its rank-$r$ output. The 5as/h term of Korthikanti is eager attention's
+    $s \times s$ matrices; fused attention (FlashAttention, SDPA) stores none.
+    Dropout ({'set to ' + format(dropout, 'g') if dropout is not None else "the config's"}): each saves a 1-byte mask per
+    element on CUDA: on the attention probabilities with eager attention ($a\,s^2$ per sequence and layer;
+    FlashAttention regenerates its mask from the RNG seed and stores none), after the attention output and the MLP
+    where the family has residual dropout ($2\,h$ per token and layer: GPT-2's `resid_pdrop`), after the embeddings
+    ($h$ per token: `embd_pdrop`).
 
-**Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
-Capacity {fmt.size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
-overhead, the PPO rollout phase, data-loader memory.
-""")
-    if isinstance(model, ModelSpec):
-        lora = None if finetune == "full" else (lora_rank, tuple(targets), 16 if precision == "bf16" else 32)
-        terms = layer_terms(model, min(1, model.num_layers - 1), recompute=recompute, flash_attention=flash,
-                            act_bits=setup.act_bits, lora=lora, dropout=config_dropout(model, dropout))
-        st.markdown("Saved tensors of one decoder layer (layer 1; bytes per token, per token and key position; "
-                    "split by tp unless marked replicated):")
-        st.dataframe(pd.DataFrame([{"tensor": t.name, "bytes per token": t.per_token,
-                                    "bytes per token per key": t.per_token_key,
-                                    "tp": "split" if t.tp_sharded else "replicated (split with SP)"} for t in terms]),
-                     hide_index=True, width="stretch")
+    **Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
+    Capacity {fmt.size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
+    overhead, the PPO rollout phase, data-loader memory.
+    """)
+        if isinstance(model, ModelSpec):
+            lora = None if finetune == "full" else (lora_rank, tuple(targets), 16 if precision == "bf16" else 32)
+            terms = layer_terms(model, min(1, model.num_layers - 1), recompute=recompute, flash_attention=flash,
+                                act_bits=setup.act_bits, lora=lora, dropout=config_dropout(model, dropout))
+            st.markdown("Saved tensors of one decoder layer (layer 1; bytes per token, per token and key position; "
+                        "split by tp unless marked replicated):")
+            st.dataframe(pd.DataFrame([{"tensor": t.name, "bytes per token": t.per_token,
+                                        "bytes per token per key": t.per_token_key,
+                                        "tp": "split" if t.tp_sharded else "replicated (split with SP)"} for t in terms]),
+                         hide_index=True, width="stretch")

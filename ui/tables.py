@@ -33,3 +33,20 @@ def arrow(key: Hashable, build: Callable[[], object]):
     """``to_arrow(build())`` memoized per ``key``, which must name everything the table depends on (shared by
     sessions: read only)."""
     return memo.cached(("tables.arrow", key), lambda: to_arrow(build()))
+
+
+def bytes_arrow(key: Hashable, build: Callable[[], pd.DataFrame], *cols: str):
+    """``(pyarrow.Table, column_config)`` for ``st.dataframe`` of ``build()`` through ``ui.format.bytes_table`` on
+    each byte column of ``cols`` (default ``"bytes"``), made once per ``key`` and the sidebar's unit (which names the
+    unit column and sets its format). The memory pages' component tables: building the DataFrame and converting
+    it were most of what a rerun with an unchanged table did there (issue 18)."""
+    from ui import format as fmt
+
+    def make():
+        df, config = build(), {}
+        for col in cols or ("bytes",):
+            df, cfg = fmt.bytes_table(df, col)
+            config |= cfg
+        return to_arrow(df), config
+
+    return memo.cached(("tables.bytes_arrow", fmt.unit(), key), make)
