@@ -59,6 +59,21 @@ _TORCHTITAN_H100 = ("torchtitan benchmarks/llama3_h100_202412_torchtitan.md, Tab
 H100_HBM2E_500W = custom_gpu(96e9, 2.4e12, 835.5e12, 500, name="H100 96GB HBM2e, 500 W (torchtitan)")
 
 
+_FOUNDRY = ("MosaicML llm-foundry scripts/train/benchmarking/README.md (commit 4952183, April 2024), 'MPT Training "
+            "Benchmarks': MPT-7B (6,658,859,008 parameters), sequence 2,048, FSDP FULL_SHARD, FlashAttention; {rows}. "
+            "Throughput (T/s/GPU) measured over 12 steps on the MosaicML platform")
+_MPT_CONFIG = {"model_type": "mpt", "d_model": 4096, "n_layers": 32, "n_heads": 32, "vocab_size": 50432,
+               "max_seq_len": 2048, "expansion_ratio": 4}
+
+
+def _foundry(gpu: str, gpus: int, micro: int, accum: int, checkpointing: bool, tps: float, table: str) -> ReportedRun:
+    rows = (f"table '{table}': {gpus} GPUs, micro-batch {micro}, gradient accumulation {accum}, activation "
+            f"checkpointing {checkpointing}, {tps:,.0f} tokens/s per GPU")
+    return ReportedRun(f"MPT-7B (llm-foundry, {gpus} {gpu})", _MPT_CONFIG, gpu, gpus, 2048, gpus * micro * accum,
+                       Layout(dp=gpus, micro_batch=micro, recompute="full" if checkpointing else "none", zero=3),
+                       "tokens_per_s_per_gpu", tps, _FOUNDRY.format(rows=rows), stack="composer-fsdp-2023")
+
+
 def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
     """Megatron's GPT models as a GPT-2 config: 4h MLP, LayerNorm, learned positions."""
     return {"model_type": "gpt2", "n_embd": hidden, "n_layer": layers, "n_head": heads, "vocab_size": vocab,
@@ -152,6 +167,10 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
                 _TORCHTITAN_H100.replace("Table 1", "Table 3").replace("8 GPUs", "128 GPUs (16 hosts)")
                 .replace("6,667", "6,514").replace("(5,762)", "(5,605)"), gpu_spec=H100_HBM2E_500W,
                 cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
+    _foundry("A100 SXM 40GB", 128, 18, 1, True, 3623, "A100 40GB with 1600 Gbps node-node interconnect (RoCE)"),
+    _foundry("A100 SXM 80GB", 8, 6, 2, False, 4641, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)"),
+    _foundry("H100 SXM", 8, 6, 1, False, 10643, "H100 80GB BF16"),
+    _foundry("H100 SXM", 512, 6, 1, False, 9670, "H100 80GB BF16 (Large Scale, >= 128 GPUs)"),
     _llama3(8192, 1, 64, 8192, 430),
     _llama3(16384, 1, 128, 8192, 400),
     _llama3(16384, 16, 8, 131072, 380),
