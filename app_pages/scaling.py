@@ -30,7 +30,7 @@ from calc.scaling_bands import (
     published_exponent_band,
     samples_for,
 )
-from ui import charts, memo, pickers, results, state, text
+from ui import charts, memo, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_scaling import (
     data_constrained,
@@ -101,6 +101,67 @@ def three_metrics(n: float, d: float, loss: float | None, band=None, loss_label:
               f"10-90%: {band.loss_low:.4f} to {band.loss_high:.4f}")
 
 
+@st.fragment  # the loss model of these two charts reruns them only, not the page (issue 18)
+def loss_curves(fits: list, budget: float) -> None:
+    """Iso-FLOP curves (the budget's among them) and the loss contour of one fit's L(N, D)."""
+    loss_fits = {f.label: f for f in fits if f.loss_model is not None}
+    lpick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0], help="A fit with a loss L(N, D).")
+    lf_ = loss_fits[lpick]
+    budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
+    a, b = st.columns(2)
+    with a:
+        charts.show(st, charts.of(isoflop, lf_.loss_model, lpick, budgets), width="stretch")
+    with b:
+        charts.show(st, charts.of(loss_contour, lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
+
+
+def compute_optimal_table(fits: list, optima: list, budget: float) -> tuple[pd.DataFrame, list[str]]:
+    """Every fit's optimum at ``budget``, its loss under the Chinchilla and Epoch fits and its band where the fit has
+    refits; with the fits whose optimum lies outside those loss models' range (their loss cells left empty)."""
+    rows, outside = [], []
+    for f, o in zip(fits, optima, strict=True):
+        try:
+            side = loss_predictions(o.params, o.tokens)
+        except ValueError as exc:  # an optimum past the loss models' range (params > 1e16 from C of about 1e31)
+            side = {"hoffmann": None, "epoch": None}
+            outside.append(f"{f.label}: {text.md(exc, 300)}")
+        s = samples_for(f.key)
+        b = optimum_band(s, budget) if s is not None else None
+        rows.append({"fit": f.label, "params N": o.params, "tokens D": o.tokens, "tokens / param": o.tokens_per_param,
+                     "loss (own fit)": o.loss, "loss under Chinchilla fit": side["hoffmann"],
+                     "loss under Epoch fit": side["epoch"], "params 10%": None if b is None else b.params_low,
+                     "params 90%": None if b is None else b.params_high, "source": f.source})
+    return pd.DataFrame(rows), outside
+
+
+def shown_table(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with N, D and the band written as ``1.234e+10`` (empty where there is none)."""
+    sci = ("params N", "tokens D", "params 10%", "params 90%")
+    return df.assign(**{c: df[c].map(lambda v: "" if v is None or v != v else f"{v:.3e}") for c in sci})
+
+
+def table_a3() -> pd.DataFrame:
+    """Chinchilla Table A3 (Approach 3) against the closed form of the published constants (constant)."""
+    h = get_fit("hoffmann")
+    a3 = pd.DataFrame([{"params": r.params, "Table A3 (Approach 3) FLOPs": r.flops,
+                        "closed form of the published constants": float(h.compute_for_params(r.params)),
+                        "ratio": float(h.compute_for_params(r.params)) / r.flops}
+                       for r in CHINCHILLA_TABLE_A3_APPROACH3])
+    for c in ("params", "Table A3 (Approach 3) FLOPs", "closed form of the published constants"):
+        a3[c] = a3[c].map("{:.3e}".format)
+    return a3
+
+
+#: The budgets the frontier chart draws (``ui.figures_scaling.frontier``'s default range): its Epoch band is the
+#: same whatever the budget, so it is computed once (percentiles over 4,000 refits at 120 budgets: 14 ms).
+FRONTIER_C = np.geomspace(1e18, 1e27, 120)
+
+
+def epoch_frontier_band(c):
+    band = memo.cached(("scaling.epoch_frontier_band",), lambda: frontier_band(samples_for("epoch"), FRONTIER_C))
+    return band if np.array_equal(c, FRONTIER_C) else frontier_band(samples_for("epoch"), c)
+
+
 st.title("Scaling laws")
 st.caption("Pick the question, give the budget: each answer names the law, its source and, where the law has "
            "bootstrap refits, the 10-90% band.")
@@ -131,20 +192,6 @@ question = state.select("Question", "sq", QUESTIONS, QUESTIONS[0], radio=True,
                              "training past the optimum. Your own runs: fit the law to them.")
 res: dict = {"budget": (budget, "flops")}
 
-@st.fragment  # the loss model of these two charts reruns them only, not the page (issue 18)
-def loss_curves(fits: list, budget: float) -> None:
-    """Iso-FLOP curves (the budget's among them) and the loss contour of one fit's L(N, D)."""
-    loss_fits = {f.label: f for f in fits if f.loss_model is not None}
-    lpick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0], help="A fit with a loss L(N, D).")
-    lf_ = loss_fits[lpick]
-    budgets = sorted({1e19, 1e21, 1e23, 1e25, float(f"{budget:.2e}")})
-    a, b = st.columns(2)
-    with a:
-        charts.show(st, charts.of(isoflop, lf_.loss_model, lpick, budgets), width="stretch")
-    with b:
-        charts.show(st, charts.of(loss_contour, lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
-
-
 # ----- budget -> model -------------------------------------------------------------------------------
 if question == QUESTIONS[0]:
     fits = [get_fit(k) for k in FIT_KEYS]
@@ -161,59 +208,44 @@ if question == QUESTIONS[0]:
                   _exponent_text(published_exponent_band(pick)) or "No published refits for this fit, so no band."))
     compute_link(chosen.params, chosen.tokens, "this model")
     res.update({"params": (chosen.params, "count"), "tokens": (chosen.tokens, "count")})
-    rows, outside = [], []
-    for f, o in zip(fits, optima, strict=True):
-        try:
-            side = loss_predictions(o.params, o.tokens)
-        except ValueError as exc:  # an optimum past the loss models' range (params > 1e16 from C of about 1e31)
-            side = {"hoffmann": None, "epoch": None}
-            outside.append(f"{f.label}: {text.md(exc, 300)}")
-        s = samples_for(f.key)
-        b = optimum_band(s, budget) if s is not None else None
-        rows.append({"fit": f.label, "params N": o.params, "tokens D": o.tokens, "tokens / param": o.tokens_per_param,
-                     "loss (own fit)": o.loss, "loss under Chinchilla fit": side["hoffmann"],
-                     "loss under Epoch fit": side["epoch"], "params 10%": None if b is None else b.params_low,
-                     "params 90%": None if b is None else b.params_high, "source": f.source})
+    # the table, its display form and Arrow conversion depend on the budget only: built once per budget (issue 18)
+    df, outside = memo.cached(("scaling.compute_optimal", budget), lambda: compute_optimal_table(fits, optima, budget))
     if outside:
         st.error("No loss under the Chinchilla / Epoch fits for optima outside their range (left empty): "
                  + "; ".join(outside[:2]) + ("; ..." if len(outside) > 2 else ""))
-    df = pd.DataFrame(rows)
-    sci = ("params N", "tokens D", "params 10%", "params 90%")
-    shown = df.assign(**{c: df[c].map(lambda v: "" if v is None or v != v else f"{v:.3e}") for c in sci})
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+    st.dataframe(tables.arrow(("scaling.compute_optimal", budget), lambda: shown_table(df)), hide_index=True, width="stretch", column_config={
         "tokens / param": st.column_config.NumberColumn(format="%.1f"),
         **{c: st.column_config.NumberColumn(format="%.4f")
            for c in ("loss (own fit)", "loss under Chinchilla fit", "loss under Epoch fit")}})
-    st.download_button("Download CSV", memo.cached(("scaling.compute_optimal_csv", budget), lambda: fmt.csv(df)),
+    st.download_button("Download CSV", lambda: memo.cached(("scaling.compute_optimal_csv", budget), lambda: fmt.csv(df)),
                        file_name="compute_optimal.csv", mime="text/csv")
     st.caption("Loss is in nats per token on each paper's data (MassiveText for Chinchilla/Epoch/Sardana, C4 for "
                "Muennighoff, C4 eval of RedPajama models for Gadre): trends, not your data set's loss. Fits "
                "without a loss model (projections, Kaplan, the 20x rule) show none of their own.")
-    epoch_s = samples_for("epoch")
     # the fits, the published runs and the Epoch refits are constant: the figure depends on the budget alone, so it
-    # is built once per budget (its 120-point band takes percentiles over 4,000 refits: half the rerun, issue 18)
+    # is built once per budget, and its band (the same for every budget) once per process (issue 18)
     charts.show(st, charts.cached(("scaling.frontier", budget), lambda: frontier(
-        fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(epoch_s, c)})), width="stretch")
+        fits, KNOWN_RUNS, budget, bands={"epoch": epoch_frontier_band})), width="stretch")
     st.caption("Source of each line: the table's last column. Shaded: the Epoch refit's 10-90% band "
                "(Besiroglu et al. 2024, 4,000 bootstrap refits; their published 95% intervals are reproduced).")
-    with st.expander("Iso-FLOP curves and the loss contour"):
-        loss_curves(fits, budget)
-    with st.expander("Where each fit comes from, and where they disagree"):
-        for f in fits:
-            st.markdown(f"- **{f.label}** ({f.source}): {f.note} N_opt = {f.coef:.4g} x C^{f.exponent:.4f}.")
-        h = get_fit("hoffmann")
-        a3 = pd.DataFrame([{"params": r.params, "Table A3 (Approach 3) FLOPs": r.flops,
-                            "closed form of the published constants": float(h.compute_for_params(r.params)),
-                            "ratio": float(h.compute_for_params(r.params)) / r.flops}
-                           for r in CHINCHILLA_TABLE_A3_APPROACH3])
-        st.markdown("The parametric fit's closed form does not reproduce the paper's own Table A3 (Approach 3): "
-                    "for the same model size it needs more compute:")
-        for c in ("params", "Table A3 (Approach 3) FLOPs", "closed form of the published constants"):
-            a3[c] = a3[c].map("{:.3e}".format)
-        st.dataframe(a3, hide_index=True, column_config={"ratio": st.column_config.NumberColumn(format="%.2f")})
-        st.markdown("Table A3 prints 1.26e24 FLOPs for 175B under Approach 3; 6 x 175e9 x 12.0e12 = 1.26e25, so we "
-                    "use 1.26e25. The projections' coefficients are least-squares fits of ln N on ln C through "
-                    "Table 3 / A3 (the paper gives only the exponents), leaving out the 67B rows.")
+    # Lazy expanders (issue 18): their charts and tables (the contour alone is ~200 kB) are built and sent only while
+    # the expander is open, not on every rerun of the page with the expander closed.
+    curves = st.expander("Iso-FLOP curves and the loss contour", key="sx_curves", on_change="rerun")
+    if curves.open:
+        with curves:
+            loss_curves(fits, budget)
+    origins = st.expander("Where each fit comes from, and where they disagree", key="sx_fits", on_change="rerun")
+    if origins.open:
+        with origins:
+            for f in fits:
+                st.markdown(f"- **{f.label}** ({f.source}): {f.note} N_opt = {f.coef:.4g} x C^{f.exponent:.4f}.")
+            st.markdown("The parametric fit's closed form does not reproduce the paper's own Table A3 (Approach 3): "
+                        "for the same model size it needs more compute:")
+            st.dataframe(tables.arrow("scaling.table_a3", table_a3), hide_index=True,
+                         column_config={"ratio": st.column_config.NumberColumn(format="%.2f")})
+            st.markdown("Table A3 prints 1.26e24 FLOPs for 175B under Approach 3; 6 x 175e9 x 12.0e12 = 1.26e25, so we "
+                        "use 1.26e25. The projections' coefficients are least-squares fits of ln N on ln C through "
+                        "Table 3 / A3 (the paper gives only the exponents), leaving out the 67B rows.")
 
 # ----- unique data -> epochs and model ------------------------------------------------------------------
 elif question == QUESTIONS[1]:

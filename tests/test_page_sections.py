@@ -144,3 +144,35 @@ def test_scaling_own_fit_follows_the_refit_count():
         assert table.loc["alpha", "90th pct"] == pytest.approx(want[1], rel=1e-9), n_boot
         seen.add(table.loc["alpha", "10th pct"])
     assert len(seen) == 2  # 20 and 60 refits give different intervals: the test can tell them apart
+
+
+def _chart_specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_scaling_budget_table_band_and_lazy_curves_follow_the_budget():
+    """Budget → model: the fits' table (kept per budget) shows each budget's optima and Epoch band, the frontier's
+    Epoch band (computed once for every budget) is ``frontier_band`` over the chart's 120 budgets, and the iso-FLOP
+    curves, drawn only while their expander is open, hold the curve of the budget typed."""
+    from calc.scaling_bands import frontier_band, optimum_band
+
+    at = open_page("app_pages/scaling.py", {"sbs": "FLOPs", "sc": "1e23"}, timeout_s=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    assert all(s["data"][0]["type"] != "contour" for s in _chart_specs(at))  # closed: its charts are not built
+    at.session_state["sx_curves"] = True  # open the expander, as a click does
+    epoch = get_fit("epoch")
+    for budget in (1e23, 3.3e24, 1e23):
+        at.number_input(key="sc").set_value(budget).run()
+        assert not at.exception, [e.value for e in at.exception]
+        row = at.dataframe[0].value.set_index("fit").loc[epoch.label]
+        o, band = optimum(epoch, budget), optimum_band(samples_for("epoch"), budget)
+        assert row["params N"] == f"{o.params:.3e}" and row["params 10%"] == f"{band.params_low:.3e}", budget
+        specs = _chart_specs(at)
+        front = next(s for s in specs if s["layout"].get("yaxis", {}).get("title", {}).get("text") ==
+                     "compute-optimal parameters N")
+        shaded = next(t for t in front["data"] if t.get("fill") == "toself")
+        lo, hi = frontier_band(samples_for("epoch"), np.geomspace(1e18, 1e27, 120))
+        np.testing.assert_allclose(_array(shaded["y"]), np.concatenate([hi, lo[::-1]]), rtol=1e-12)
+        assert [s for s in specs if s["data"][0]["type"] == "contour"]  # the expander is open: its charts are drawn
+        names = {t.get("name") for s in specs for t in s["data"]}
+        assert f"C = {budget:.2g}" in names, (budget, names)
