@@ -50,10 +50,21 @@ st.caption("What vLLM prints at start-up, before you rent the GPUs: the memory i
 # budget.guard_fragment.
 @st.fragment
 def setup_section(spec, gpu) -> None:
-    budget.guard_fragment(lambda: _setup(spec, gpu))
+    budget.guard_fragment(lambda: _setup_and_latency(spec, gpu))
 
 
-def _setup(spec, gpu) -> None:
+def _setup_and_latency(spec, gpu) -> None:
+    args = _setup(spec, gpu)
+    # Called on every run of this fragment, with None where the setup cannot run (it then draws nothing): a nested
+    # fragment not called is dropped, and a browser tab or bench client still holding its widgets would send a rerun
+    # of a fragment that no longer exists, which Streamlit ignores without an answer
+    latency_section(args)
+    if args is not None:
+        _formulas(args[2])
+
+
+def _setup(spec, gpu) -> tuple | None:
+    """The setup's inputs and memory; the latency section's arguments, None where the setup cannot run."""
     a, b, c = st.columns(3)
     engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=a,
                                   format_func=lambda k: ENGINES[k].label,
@@ -91,7 +102,7 @@ def _setup(spec, gpu) -> None:
         mem = serve_memory(spec, setup)
     except ValueError as exc:
         st.error(text.md(exc, 1000))
-        return
+        return None
 
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
@@ -122,15 +133,14 @@ def _setup(spec, gpu) -> None:
         st.error(f"**{engine.label} would refuse to start**: {short}. " + (("; ".join(fixes))[:1].upper() + ("; ".join(fixes))[1:] + ". " if fixes else
                  "Not even 64 GPUs per replica fit: narrower weights or larger GPUs. ")
                  + "No latency is shown for a setup that cannot run.")
-        return
-    latency_section(spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt)
-    _formulas(mem)
+        return None
+    return spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt
 
 
 @st.fragment
-def latency_section(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,
-                    kvdt: str) -> None:
-    budget.guard_fragment(lambda: _latency(spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt))
+def latency_section(args: tuple | None) -> None:
+    if args is not None:
+        budget.guard_fragment(lambda: _latency(*args))
 
 
 def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,
