@@ -73,7 +73,7 @@ X_HALF = 0.95
 
 _MAMF_SRC = ("Bekman, 'Machine Learning Engineering', compute/accelerator/README.md, 'Maximum Achievable Matmul FLOPS "
              "comparison table' (mamf-finder.py, mean of 100 iterations at the best shape found; "
-             "https://github.com/stas00/ml-engineering)")
+             "https://github.com/stas00/ml-engineering, read at commit 744d01e)")
 #: Maximum achievable matmul FLOP/s measured by mamf-finder (``_MAMF_SRC``), keyed by ``calc.gpus`` name, per
 #: precision. The datasheet peak is not what a GEMM reaches, and the share differs by GPU (A100 SXM 86.9 %, H100 SXM
 #: 80.3 %, MI300X 51.4 %: clocks under load, power limits, software), so the fitted curve, which only ever saw A100s,
@@ -526,7 +526,9 @@ class Stack:
     dropout: bool = False  # hidden dropout after attention and MLP (its masks' bytes in ``elementwise_bytes``)
     attention_dropout: bool = False  # dropout of the attention probabilities (without FlashAttention: s x s bytes)
     #: bytes per parameter of the gradient buffers a rank keeps whole with ZeRO <= 1 (``calc.memory`` counts 2,
-    #: 16-bit gradients; ``MEGATRON_GRAD_BYTES`` for Megatron-Core's fp32 main grads)
+    #: 16-bit gradients; ``MEGATRON_GRAD_BYTES`` for Megatron-Core's fp32 main grads). Narayanan's and Korthikanti's
+    #: fp16 runs keep 16-bit gradients; the fp32 copy their optimizer makes (Megatron's table: fp16 20 B -> 4 + 16/d)
+    #: is not counted.
     grad_bytes: float = GRAD_BYTES
 
 
