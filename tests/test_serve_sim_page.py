@@ -35,3 +35,28 @@ def test_a_price_change_keeps_the_setup_and_scales_the_cost():
     assert not at.exception, [e.value for e in at.exception]
     assert next(m.value for m in at.metric if m.label == "GPU KV cache size (tokens)") == kv
     assert abs(cost() / before - 2.0) < 0.01  # three significant digits each
+
+
+def test_stored_tables_are_used_only_while_they_equal_the_computed_ones(tmp_path):
+    """ui/serving_tables.json (python -m ui.figures_serving) spares the first visit ~2 s of simulations. While the
+    hash of its calc sources matches, its rows are exactly what calc/serve_logs.py computes now; once a source
+    changes (or the file lists one more), it is not used and the page computes the rows as before."""
+    import json
+
+    from ui.figures_serving import TABLES_PATH, published_rows, sources_hash, stored_rows
+
+    doc = json.loads(TABLES_PATH.read_text())
+    stored = stored_rows()
+    if stored is not None:
+        assert stored == published_rows()
+    else:  # out of date: refused because a source changed, not because it could not be read
+        assert doc["sources_hash"] != sources_hash(doc["sources"])
+    current = dict(doc, sources_hash=sources_hash(doc["sources"]))
+    (tmp_path / "ok.json").write_text(json.dumps(current))
+    assert stored_rows(tmp_path / "ok.json") == (tuple(doc["logs"]), tuple(doc["throughput"]))
+    (tmp_path / "more.json").write_text(json.dumps(dict(current, sources=[*doc["sources"], "calc/serve_new.py"])))
+    assert stored_rows(tmp_path / "more.json") is None
+    edited = dict(current, sources_hash=sources_hash(doc["sources"][:-1]))  # as if the last source had changed
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    assert stored_rows(tmp_path / "edited.json") is None
+    assert "calc/serve_sim.py" in doc["sources"] and "calc/serve_logs.py" in doc["sources"]

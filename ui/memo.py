@@ -28,7 +28,6 @@ import numpy as np
 
 from calc.gguf import FILE_TYPES, LayeredTensors, QuantResult, quantize_all
 from calc.gguf_run import RunMemory, RunSetup, run_memory
-from calc.serve_logs import CASES, THROUGHPUT_CASES, reproduce, reproduce_throughput
 from calc.serve_sim import max_rate, poisson_workload, simulate_replicas
 
 #: Objects ``deep_bytes`` does not count: program state every entry shares (classes, modules, functions, code).
@@ -206,24 +205,11 @@ def serve_max_rate(model, prompt: int, output: int, slo_ttft_s, slo_tpot_s, requ
 
 @functools.cache
 def serve_log_rows() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
-    """The Serving page's two tables against vLLM's published start-up logs and throughputs (constant)."""
-    logs = []
-    for case in CASES:
-        for name, (logged, ours) in reproduce(case).items():
-            logs.append({"model": case.model, "quantity": name, "logged": logged, "ours": round(ours, 4),
-                         "error %": round((ours - logged) / logged * 100, 2), "GPU": case.gpu, "tp": case.tp,
-                         "pp": case.pp, "max model len": case.max_model_len, "source": case.url})
-    throughput = []
-    for c in THROUGHPUT_CASES:
-        ours = reproduce_throughput(c)
-        throughput.append({"model": c.model, "GPU": c.gpu, "tp": c.tp, "GPUs": c.tp * c.replicas, "engine": c.engine,
-                           "precision": c.weights_dtype,
-                           "prompt / output": f"{c.prompt_tokens} / {c.output_tokens}",
-                           "concurrency": str(c.concurrency or "engine max"),
-                           "published tokens/s": c.output_tokens_per_s, "ours": round(ours),
-                           "error %": round((ours / c.output_tokens_per_s - 1) * 100, 1),
-                           "within 30 %": "yes" if not c.miss else "no: " + c.miss, "source": c.url})
-    return tuple(logs), tuple(throughput)
+    """The Serving page's two tables against vLLM's published start-up logs and throughputs (constant): as stored by
+    ``python -m ui.figures_serving`` while its calc sources are unchanged, else computed (``published_rows``)."""
+    from ui.figures_serving import published_rows, stored_rows
+
+    return stored_rows() or published_rows()
 
 
 def key_of(value) -> Hashable:
