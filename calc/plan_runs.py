@@ -60,18 +60,33 @@ H100_HBM2E_500W = custom_gpu(96e9, 2.4e12, 835.5e12, 500, name="H100 96GB HBM2e,
 
 
 _FOUNDRY = ("MosaicML llm-foundry scripts/train/benchmarking/README.md (commit 4952183, April 2024), 'MPT Training "
-            "Benchmarks': MPT-7B (6,658,859,008 parameters), sequence 2,048, FSDP FULL_SHARD, FlashAttention; {rows}. "
-            "Throughput (T/s/GPU) measured over 12 steps on the MosaicML platform")
-_MPT_CONFIG = {"model_type": "mpt", "d_model": 4096, "n_layers": 32, "n_heads": 32, "vocab_size": 50432,
-               "max_seq_len": 2048, "expansion_ratio": 4}
+            "Benchmarks': {model} ({params} parameters; scripts/train/yamls/pretrain/mpt-{size}.yaml), sequence 2,048, "
+            "FSDP FULL_SHARD, FlashAttention; {rows}. Throughput (T/s/GPU) measured over 12 steps on the MosaicML "
+            "platform")
 
 
-def _foundry(gpu: str, gpus: int, micro: int, accum: int, checkpointing: bool, tps: float, table: str) -> ReportedRun:
+_A100_40 = "A100 40GB with 1600 Gbps node-node interconnect (RoCE)"
+
+
+def _mpt_config(d_model: int, layers: int, heads: int) -> dict:
+    return {"model_type": "mpt", "d_model": d_model, "n_layers": layers, "n_heads": heads, "vocab_size": 50432,
+            "max_seq_len": 2048, "expansion_ratio": 4}
+
+
+#: MPT sizes of the llm-foundry table: (config, parameters as the table counts them)
+_MPT = {"7b": (_mpt_config(4096, 32, 32), "6,658,859,008"), "70b": (_mpt_config(8192, 80, 64), "64,862,437,376")}
+
+
+def _foundry(size: str, gpu: str, gpus: int, micro: int, accum: int, checkpointing: bool, tps: float,
+             table: str) -> ReportedRun:
+    config, params = _MPT[size]
     rows = (f"table '{table}': {gpus} GPUs, micro-batch {micro}, gradient accumulation {accum}, activation "
             f"checkpointing {checkpointing}, {tps:,.0f} tokens/s per GPU")
-    return ReportedRun(f"MPT-7B (llm-foundry, {gpus} {gpu})", _MPT_CONFIG, gpu, gpus, 2048, gpus * micro * accum,
+    model = f"MPT-{size[:-1]}B"
+    return ReportedRun(f"{model} (llm-foundry, {gpus} {gpu})", config, gpu, gpus, 2048, gpus * micro * accum,
                        Layout(dp=gpus, micro_batch=micro, recompute="full" if checkpointing else "none", zero=3),
-                       "tokens_per_s_per_gpu", tps, _FOUNDRY.format(rows=rows), stack="composer-fsdp-2023")
+                       "tokens_per_s_per_gpu", tps,
+                       _FOUNDRY.format(model=model, params=params, size=size, rows=rows), stack="composer-fsdp-2023")
 
 
 def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
@@ -167,10 +182,13 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
                 _TORCHTITAN_H100.replace("Table 1", "Table 3").replace("8 GPUs", "128 GPUs (16 hosts)")
                 .replace("6,667", "6,514").replace("(5,762)", "(5,605)"), gpu_spec=H100_HBM2E_500W,
                 cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
-    _foundry("A100 SXM 40GB", 128, 18, 1, True, 3623, "A100 40GB with 1600 Gbps node-node interconnect (RoCE)"),
-    _foundry("A100 SXM 80GB", 8, 6, 2, False, 4641, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)"),
-    _foundry("H100 SXM", 8, 6, 1, False, 10643, "H100 80GB BF16"),
-    _foundry("H100 SXM", 512, 6, 1, False, 9670, "H100 80GB BF16 (Large Scale, >= 128 GPUs)"),
+    _foundry("7b", "A100 SXM 40GB", 128, 18, 1, True, 3623, _A100_40),
+    _foundry("7b", "A100 SXM 80GB", 8, 6, 2, False, 4641, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)"),
+    _foundry("7b", "H100 SXM", 8, 6, 1, False, 10643, "H100 80GB BF16"),
+    _foundry("7b", "H100 SXM", 512, 6, 1, False, 9670, "H100 80GB BF16 (Large Scale, >= 128 GPUs)"),
+    # 70B on 64 GPUs: 2 sequences per GPU, so the parameter all-gathers over 25 GB/s outlast each pass's compute
+    _foundry("70b", "A100 SXM 40GB", 64, 2, 1, True, 276, _A100_40),
+    _foundry("70b", "A100 SXM 40GB", 128, 4, 1, True, 376, _A100_40),
     _llama3(8192, 1, 64, 8192, 430),
     _llama3(16384, 1, 128, 8192, 400),
     _llama3(16384, 16, 8, 131072, 380),
