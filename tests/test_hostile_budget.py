@@ -292,3 +292,39 @@ def test_a_heavy_run_waits_at_its_elements_while_a_light_run_goes():
     assert join() == {"value": None} and "exc" not in heavy()
     assert sent == ["delta"] and events == ["light end", "element"]
     _idle()
+
+
+def test_a_stop_comes_soon_after_the_budget():
+    """The watchdog sleeps until a run could have reached its budget (CPU time grows at most as fast as wall time),
+    then looks every POLL_S: the stop arrives within a few looks of the budget, not at the next second."""
+    def run():
+        with budget.limit(0.2) as spent:
+            try:
+                _calc_work(20.0)
+            except budget.PageBudgetExceeded:
+                return spent()
+
+    out = _in_thread(run)
+    assert 0.2 <= out["value"] < 0.2 + 5 * budget.POLL_S, out
+    _idle()
+
+
+def test_the_watchdog_looks_only_when_a_threshold_is_near(monkeypatch):
+    """A light run far below its thresholds costs the watchdog one look (when the run registers), not one every
+    POLL_S (issue 18: polling every 20 ms took the interpreter from the pages 50 times a second under load)."""
+    looks = []
+    check = budget._check
+
+    def counted(run, frames):
+        looks.append(run.budget_s)
+        return check(run, frames)
+
+    monkeypatch.setattr(budget, "_check", counted)
+
+    def run():
+        with budget.limit(5):
+            _calc_work(0.3)  # 0.3 s of CPU: 15 looks at one per POLL_S
+
+    _in_thread(run)
+    assert 1 <= len(looks) <= 2, len(looks)
+    _idle()

@@ -25,7 +25,9 @@ this module is the safety net around whatever a page still does. ``app.py`` runs
 3. The run's CPU time is added to the session's record, however the run ends (``st.rerun``, ``st.switch_page``
    and ``st.stop`` end a run by an exception too).
 
-Light runs pay nothing per step; the watchdog reads each running page's CPU clock every ``POLL_S``.
+Light runs pay nothing per step. The watchdog looks at a run only when its CPU clock could have reached a
+threshold (CPU time grows at most as fast as wall time), at least ``POLL_S`` apart: about once a second
+under load rather than every ``POLL_S``.
 Fragment reruns (``st.fragment``) do not run ``app.py`` and so are not guarded: keep fragments small, or run their
 body through :func:`guard_fragment`.
 """
@@ -48,7 +50,7 @@ HEAVY_SESSION_CPU_S = 1.5  # a visitor rerunning a 60 ms page every 2 s stays ne
 HALF_LIFE_S = 20.0
 YIELD_S = 0.005  # a heavy run waiting for its turn looks again after this long ...
 HEAVY_WAIT_S = 10.0  # ... and waits at most this long for the heavy runs' gate, then for light runs to end
-POLL_S = 0.02  # the watchdog's period
+POLL_S = 0.02  # the shortest wait between two looks of the watchdog
 REFIRE_S = 0.25  # a stop request not acted on is repeated after this long
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +84,8 @@ _RUNS: dict[int, _Run] = {}
 _LIGHT = [0]  # light runs going now (a list: read without the lock)
 _HEAVY_GATE = threading.Lock()
 _WATCHDOG: threading.Thread | None = None
+_WAKE = threading.Condition(_LOCK)  # the watchdog waits on it; ``limit`` notifies it
+_WAKE_AT = math.inf  # monotonic time of the watchdog's next planned look (inf: none, no run going)
 
 
 def thread_cpu_clock(tid: int | None = None) -> Callable[[], float]:
@@ -106,7 +110,21 @@ def safe_point(frame) -> bool:
     return name.startswith(SAFE_DIRS) and name not in UNSAFE_FILES
 
 
-def _check(run: _Run, frames: dict) -> None:
+def _due(run: _Run, used: float) -> float:
+    """Wall seconds before ``run`` may need the watchdog again, having used ``used`` CPU seconds. A thread's CPU
+    clock advances at most one second per second of wall time, so a run ``t`` CPU seconds below its next
+    threshold cannot cross it in less than ``t`` seconds: until then there is nothing to look at."""
+    if run.fired is None:
+        threshold = run.budget_s if run.heavy else min(run.budget_s, HEAVY_RUN_CPU_S)
+        return max(POLL_S, threshold - used)
+    if run.fired_at == -math.inf:  # decided but not raised yet: the page was not in safe code
+        return POLL_S
+    return max(POLL_S, REFIRE_S - (used - run.fired_at))
+
+
+def _check(run: _Run, frames: Callable[[], dict]) -> float:
+    """Stop ``run`` if it is past a threshold and in safe code (``frames()``: every thread's innermost frame,
+    read only then); returns the wall seconds until it needs looking at again (``_due``)."""
     used = run.clock() - run.start
     if run.fired is None:
         if used > run.budget_s:
@@ -114,23 +132,36 @@ def _check(run: _Run, frames: dict) -> None:
         elif not run.heavy and used > HEAVY_RUN_CPU_S:
             run.fired = BecameHeavy
         else:
-            return
+            return _due(run, used)
     elif used - run.fired_at < REFIRE_S:
-        return
-    if safe_point(frames.get(run.tid)):
+        return _due(run, used)
+    if safe_point(frames().get(run.tid)):
         run.fired_at = used
         _raise_in(run.tid, run.fired)
+    return _due(run, used)
 
 
 def _watch() -> None:
-    while True:
-        time.sleep(POLL_S)
-        with _LOCK:
-            if _RUNS:
-                frames = sys._current_frames()
-                for run in _RUNS.values():
-                    _check(run, frames)
-                del frames
+    """Looks at the runs only when one of them could have crossed a threshold (``_due``), and sleeps while no
+    run is going; ``limit`` wakes it when a new run's first threshold comes before the planned look. Polling
+    every ``POLL_S`` whatever the runs' CPU woke the watchdog 50 times a second, each wake taking the
+    interpreter from a page and reading every running page's clock and ``sys._current_frames()`` (issue 18)."""
+    global _WAKE_AT
+    with _WAKE:
+        while True:
+            now = time.monotonic()
+            frames: dict | None = None
+
+            def current() -> dict:
+                nonlocal frames
+                if frames is None:
+                    frames = sys._current_frames()
+                return frames
+
+            wait = min((_check(run, current) for run in list(_RUNS.values())), default=math.inf)
+            frames = None
+            _WAKE_AT = now + wait
+            _WAKE.wait(None if wait == math.inf else wait)
 
 
 def _ensure_watchdog() -> None:
@@ -216,6 +247,8 @@ def limit(budget_s: float = CPU_BUDGET_S, heavy: bool = False):
         _RUNS[tid] = run
         if not heavy:
             _LIGHT[0] += 1
+        if time.monotonic() + _due(run, 0.0) < _WAKE_AT:
+            _WAKE.notify()
     ok = False
     try:
         yield lambda: clock() - run.start
