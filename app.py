@@ -1,7 +1,5 @@
 """Entry point: ``streamlit run app.py``. Navigation and the shared sidebar; no maths here."""
 
-from pathlib import Path
-
 # pandas and plotly are imported whole before any session's page reaches a chart: plotly looks pandas up in
 # sys.modules without the import lock, and on a cold server concurrent sessions saw "partially initialized
 # module 'pandas' has no attribute 'Series'" (bench/load.py, 12 sessions at once: 2 errors every start).
@@ -10,12 +8,11 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from ui import budget, pickers
-from ui.nav import PAGES
+from ui.nav import ICON_URL, PAGES
 
-# The page icon is a file the app serves itself (/media/...): a ":material/...:" icon made every page load fetch
-# the favicon from fonts.gstatic.com, which fails offline and tells a CDN who visits (issue 17 item 14).
-ICON = Path(__file__).with_name("ui") / "icon.png"
-st.set_page_config(page_title="GPU memory & scaling calculator", page_icon=str(ICON), layout="wide")
+# The page icon is the app's own image inlined as a data URL (ui.nav.ICON_URL): a ":material/...:" icon made every
+# page load fetch the favicon from fonts.gstatic.com, which fails offline and tells a CDN who visits (issue 17 item 14).
+st.set_page_config(page_title="GPU memory & scaling calculator", page_icon=ICON_URL, layout="wide")
 
 sections: dict[str, list] = {}
 for info in PAGES:
