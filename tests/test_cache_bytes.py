@@ -139,3 +139,29 @@ def test_frozen_dict_is_what_prepare_and_plotly_give(legend):
     frozen = charts.FrozenFigure.freeze(make())
     assert pio.to_json(frozen.to_dict(), validate=False) == pio.to_json(plain.to_dict(), validate=False)
     assert frozen._frozen_points == charts.points(plain) == 3 + 2
+
+
+def test_a_frozen_figure_with_arrays_and_frames_is_what_to_dict_gives():
+    """``FrozenFigure.freeze`` takes the figure's own dicts instead of ``to_dict``'s deep copies: NumPy arrays still
+    become Plotly's typed base64 buffers and frames are kept, as ``to_dict`` does (Plotly's own path is the
+    reference), and the figure's dicts are not copied again."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from ui import charts
+
+    def make():
+        x = np.linspace(1.0, 2.0, 50)
+        return go.Figure({"data": [{"type": "scatter", "x": x, "y": x ** 2, "name": "a"},
+                                   {"type": "bar", "x": ["p", "q"], "y": np.array([3, 4], dtype=np.int32)}],
+                          "layout": {"legend": {"orientation": "h", "y": -0.3}, "title": {"text": "t"}},
+                          "frames": [{"data": [{"type": "scatter", "x": x, "y": x}], "name": "f0"}]})
+
+    plain = make()
+    charts.prepare(plain)
+    fig = make()
+    frozen = charts.FrozenFigure.freeze(fig)
+    d = frozen.to_dict()
+    assert "bdata" in d["data"][0]["x"] and d["frames"][0]["name"] == "f0"
+    assert pio.to_json(d, validate=False) == pio.to_json(plain.to_dict(), validate=False)
+    assert d["layout"] is fig._layout  # the figure's own dict, not a copy

@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from _plotly_utils.utils import convert_to_base64
 
 from ui.memo import WeightedLRU, deep_bytes, key_of
 
@@ -63,12 +64,27 @@ def prepare(fig) -> None:
     fig.update_layout(modebar_remove=TOOLBAR_REMOVED)
 
 
-def prepared_dict(fig) -> dict:
+def _owned_dict(fig) -> dict:
+    """What ``fig.to_dict()`` returns, made of the figure's own dicts instead of deep copies of them: the caller
+    gives ``fig`` away and never reads it again. ``BaseFigure.__init__`` already deep-copied every trace's and the
+    layout's properties into ``fig._data`` / ``fig._layout``, so nothing else holds them; ``to_dict`` copied them
+    a second time, 6% of the server's CPU under ``bench/load.py -n 50`` (py-spy, issue 18). Plotly internals:
+    tests/test_cache_bytes.py holds the result to ``to_dict``'s JSON."""
+    d = {"data": fig._data, "layout": fig._layout}
+    frames = [frame._props for frame in fig._frame_objs]
+    if frames:
+        d["frames"] = frames
+    convert_to_base64(d)  # what to_dict does last: NumPy arrays as typed base64 buffers
+    return d
+
+
+def prepared_dict(fig, give_away: bool = False) -> dict:
     """``fig.to_dict()`` after ``prepare(fig)``, with the changes made on the dict: ``update_layout`` parses and
     validates each path it is given, about two thirds of freezing a figure (py-spy of ``bench/load.py -n 50``,
-    issue 18). ``fig`` itself is left as it was. tests/test_cache_bytes.py compares both on legend variants,
-    tests/test_perf.py whole pages drawn both ways."""
-    d = fig.to_dict()
+    issue 18). ``fig`` itself is left as it was, unless ``give_away`` (then the dict is made of the figure's own
+    dicts, ``_owned_dict``, and ``fig`` must not be used again). tests/test_cache_bytes.py compares both on legend
+    variants, tests/test_perf.py whole pages drawn both ways."""
+    d = _owned_dict(fig) if give_away else fig.to_dict()
     layout = d.setdefault("layout", {})
     legend = layout.get("legend")
     if (legend and legend.get("orientation") == "h" and legend.get("y") is not None and legend["y"] < 0
@@ -99,8 +115,10 @@ class FrozenFigure(go.Figure):
 
     @classmethod
     def freeze(cls, fig: go.Figure) -> FrozenFigure:
-        """``fig`` prepared for ``show`` (``prepared_dict``), as a ``FrozenFigure`` holding its dict only."""
-        d = prepared_dict(fig)
+        """``fig`` prepared for ``show`` (``prepared_dict``), as a ``FrozenFigure`` holding its dict only. ``fig`` is
+        given away: the frozen dict is made of its own dicts, so the caller must not use it again (``cached`` and
+        ``of`` freeze the figure a builder just returned)."""
+        d = prepared_dict(fig, give_away=True)
         frozen = object.__new__(cls)
         object.__setattr__(frozen, "_frozen_dict", d)
         object.__setattr__(frozen, "_frozen_points", dict_points(d))
