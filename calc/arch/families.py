@@ -103,6 +103,7 @@ def _jamba(b: Build) -> None:
     period = c.int("attn_layer_period", hi=MAX_LAYERS)
     offset = c.int("attn_layer_offset", lo=0, hi=MAX_LAYERS)
     b.types = ["full_attention" if i % period == offset else "mamba" for i in range(b.layers)]
+    b.mixers["full_attention"] = replace(b.attention, rope=False)  # JambaAttention applies no positional encoding
     b.mixers["mamba"] = Mamba(c.int("mamba_expand") * h, c.int("mamba_d_state"), c.int("mamba_d_conv"),
                               _dt_rank(c, "mamba_dt_rank", h), conv_bias=c.bool("mamba_conv_bias"),
                               proj_bias=c.bool("mamba_proj_bias"), inner_norms=True)
@@ -1241,6 +1242,7 @@ def _nemotron_h(b: Build) -> None:
         listed = c.str_list("layers_block_type", L, set(_NEMOTRON_TYPES)) or ["mamba"] * L
         types = [_NEMOTRON_TYPES[t] for t in listed]
     b.types = [t if t in ("mamba", "full_attention") else "ffn_" + t for t in types]
+    b.mixers["full_attention"] = replace(b.attention, rope=False)  # NemotronHAttention applies no RoPE
     b.mixers["mamba"] = _mamba2_of(c, b.hidden, "mamba_num_heads", "mamba_head_dim", "ssm_state_size", "n_groups",
                                    "conv_kernel", "use_conv_bias", "mamba_proj_bias")
     b.mixers["ffn_moe"] = b.mixers["ffn_mlp"] = None
