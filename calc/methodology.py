@@ -277,15 +277,18 @@ METHODS: tuple[Method, ...] = (
             "tests/test_serve_hybrid.py::test_falcon_h1_state_shares_the_block_pool_as_in_vllm")),
     Method("Serving", "Continuous batching latency",
            r"FCFS admission under max_num_seqs and the KV cache; each step $\max(\text{FLOPs}/F,\ \text{weights}/B)$ "
-           r"$+ \max(\text{attention FLOPs}/F,\ \text{KV}/B)$ + tokens $\times$ element-wise activation bytes$/B$ (kernels in "
-           r"sequence) + all-reduces; TTFT, TPOT, E2E "
+           r"$+ \max(\text{attention FLOPs}/F,\ \text{KV}/B)$ + tokens $\times$ element-wise activation bytes$/B$ (per layer kind: norms, RoPE, "
+           r"cache writes, SwiGLU; Mamba/Mamba-2/DeltaNet conv, scan, gated norm) + sequences $\times$ recurrent state "
+           r"read and written$/B$ (kernels in sequence) + all-reduces; TTFT, TPOT, E2E "
            r"percentiles from a discrete-event simulation",
            "Pollaczek-Khinchine (M/D/1) for the check; roofline as calc/speed.py",
            "calc/serve_sim.py: simulate, max_rate",
            ("tests/test_serve.py::test_one_at_a_time_is_an_md1_queue",
             "tests/test_serve.py::test_more_replicas_never_worse",
             "tests/test_serve.py::test_decode_step_streams_the_kv_after_the_matmuls",
-            "tests/test_serve.py::test_each_token_pays_the_element_wise_kernels_traffic")),
+            "tests/test_serve.py::test_each_token_pays_the_element_wise_kernels_traffic",
+            "tests/test_serve_throughput_kinds.py::test_activation_traffic_per_kind_from_transformers_modules",
+            "tests/test_serve_throughput_kinds.py::test_state_traffic_is_the_cache_state_read_and_written")),
     Method("Serving", "SGLang and TensorRT-LLM KV cache sizing",
            r"SGLang: KV $=$ total $\times$ mem_fraction_static $-$ weights $-$ non-torch, pages of 1 token, "
            r"mem_fraction_static $=$ (MiB $-$ reserved)/MiB by memory tier and tp$\times$pp; TensorRT-LLM: KV $=$ 0.9 "

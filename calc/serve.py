@@ -348,13 +348,13 @@ def _layer_specs(spec: ModelSpec, s: ServeSetup, layers: range | None = None) ->
         # registers it as a layer of its own, index num_hidden_layers + i, so every layer adds a state page).
         rec = b.recurrent
         if rec is not None:
-            state = _state_page_bytes(mixer_on_gpu(rec, s.tp))
+            state = state_page_bytes(mixer_on_gpu(rec, s.tp))
             if state:
                 out[_LayerSpec("state", state)] = out.get(_LayerSpec("state", state), 0) + n
     return list(out.items())
 
 
-def _state_page_bytes(mixer) -> int:
+def state_page_bytes(mixer) -> int:
     """One sequence's recurrent state as vLLM pages it (``MambaSpec.page_size_bytes``: the conv and SSM states of
     ``MambaStateShapeCalculator``, ``vllm/model_executor/layers/mamba/mamba_utils.py``) for ``mixer``, one TP
     rank's share (``calc.parallel.mixer_on_gpu``: a single Mamba-2 group is replicated on every rank, vLLM's

@@ -276,10 +276,11 @@ _MLPERF = {
     ("H200", 1, 8, "server"): ("H200-SXM-141GBx8_TRT/llama2-70b-99/Server", 29228.22, 100.35, 896, 10000),
 }
 _MLPERF_MISSES = {
-    ("H100 SXM", "server"): "server: ours over-predicts by more than 30 % (+39 %); the publication matches at a matmul "
-                            "efficiency of 0.4 (bandwidth 0.8), while no bandwidth efficiency above 0.5 brings it within "
-                            "30 %: 1,024 decodes per step on tp 2 are compute-bound, FP8 GEMMs below 0.6 of their peak. Ours "
-                            "is the saturation rate (the SLOs do not bind first), the published Server 88 % of its Offline",
+    ("H100 SXM", "server"): "server: ours over-predicts by more than 30 % (+36 %); the publication matches at a matmul "
+                            "efficiency of 0.4 (bandwidth 0.8) or a bandwidth efficiency of 0.28 (matmul 0.6; within 30 % "
+                            "from 0.6 down): 1,024 decodes per step on tp 2, FP8 GEMMs below 0.6 of their peak or per-step "
+                            "costs the step time leaves out. Ours is the saturation rate (the SLOs do not bind first), the "
+                            "published Server 88 % of its Offline",
 }
 MLPERF_CASES = tuple(
     ThroughputCase(f"{MLPERF_V41}results/{folder}/performance/run_1/mlperf_log_summary.txt", "Llama-2-70B", gpu,

@@ -15,7 +15,9 @@ step's tokens) per GPU; KV bytes = every running sequence's context x bytes per 
 chunks' attention FLOPs are those of the (query, position) pairs they attend, causally (``calc.speed.attention_flops``
 per pair; a stretch of full chunks of one long prompt uses their mean, exact while they are compute-bound).
 Each token also pays the activation traffic of the element-wise kernels between the matmuls (norms, RoPE, KV-cache
-writes, SwiGLU: ``activation_traffic_bytes``) at the bandwidth. These parts are added, not overlapped: an engine runs
+writes, SwiGLU; a Mamba / Mamba-2 / DeltaNet layer its conv, scan and gated norm: ``activation_traffic_bytes``, each
+layer by its kind) at the bandwidth, and each sequence producing a token the recurrent state its layers load and store
+(``state_traffic_bytes``). These parts are added, not overlapped: an engine runs
 a layer's kernels one after another on one stream (norm, QKV projection, attention over the paged KV, output
 projection, norm, MLP), so the GEMMs' tensor cores idle while attention streams the KV and the element-wise kernels
 move activations; one ``max`` over the whole step would overlap them. With hundreds of long-context decodes the KV
@@ -41,9 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calc.arch.kinds import MLA, MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, MoE, ShortConv
 from calc.dtypes import dtype_bits
 from calc.kvcache import kv_groups
 from calc.models import ModelSpec, param_counts
+from calc.parallel import mixer_on_gpu
+from calc.serve import state_page_bytes
 from calc.speed import attention_flops, head_params, matmul_params_per_token, weight_bytes_read
 
 #: Typical efficiencies when nothing is measured: a bf16 matmul reaches ~80 % of the H100's dense peak at best
@@ -76,6 +81,8 @@ class StepModel:
     attn_flops_per_pair: float = 0.0
     #: activation bytes the element-wise kernels read and write per token, per GPU (``activation_traffic_bytes``)
     activation_bytes_per_token: float = 0.0
+    #: recurrent state bytes each sequence producing a token reads and writes per step, per GPU (``state_traffic_bytes``)
+    state_bytes_per_seq: float = 0.0
 
     @property
     def token_s(self) -> float:
@@ -87,9 +94,10 @@ class StepModel:
         return self.weight_bytes + self.expert_bytes * (1.0 - self.expert_miss ** tokens)
 
     def gemm_s(self, tokens: int, sampled: int) -> float:
-        """The step's matmuls: compute- or weight-read-bound, ``max(FLOPs / peak, weight bytes / bandwidth)``."""
-        return max((tokens * self.flops_per_token + sampled * self.head_flops) / self.flops_per_s,
-                   self.weights_read(tokens) / self.bytes_per_s)
+        """The step's matmuls: compute- or weight-read-bound, ``max(FLOPs / peak, weight bytes / bandwidth)``; then
+        the recurrent layers' state kernels, which load and store each sampled sequence's state (0 without them)."""
+        return (max((tokens * self.flops_per_token + sampled * self.head_flops) / self.flops_per_s,
+                    self.weights_read(tokens) / self.bytes_per_s) + sampled * self.state_bytes_per_seq / self.bytes_per_s)
 
     def time(self, tokens: int, sampled: int, kv_positions) -> np.ndarray:
         """Step time(s) for ``tokens`` tokens, ``sampled`` sequences producing a token and ``kv_positions``
@@ -178,24 +186,104 @@ def step_model(spec: ModelSpec, flops_per_s: float, bandwidth_bytes_per_s: float
         flops_per_s=flops_per_s * matmul_efficiency, bytes_per_s=bandwidth_bytes_per_s * bandwidth_efficiency,
         allreduce_s_per_token=ar_tok, allreduce_s_per_step=ar_step, overhead_s=overhead_s,
         expert_bytes=experts, expert_miss=miss, attn_flops_per_pair=attention_flops(spec, 1, 0) / tp,
-        activation_bytes_per_token=activation_traffic_bytes(spec) / tp)
+        activation_bytes_per_token=activation_traffic_bytes(spec, tp), state_bytes_per_seq=state_traffic_bytes(spec, tp))
 
 
-def activation_traffic_bytes(spec: ModelSpec) -> int:
-    """Bytes of 16-bit activations the element-wise kernels of one token read and write in all layers, the memory-bound
-    work between the matmuls (vLLM's ``csrc`` kernels, one after another on the stream): per layer two
-    ``fused_add_rms_norm`` (read the input and the residual, write both: 4 h each), ``rotary_embedding`` (q and k in
-    place: 2 (q + kv)), ``reshape_and_cache`` (read k and v, write them to the cache: 4 kv) and ``silu_and_mul`` (read
-    gate and up, write their product: 3 f; MoE: the top-k experts' f). Flat fields: hybrids' recurrent layers are
-    counted as attention layers.
+def activation_traffic_bytes(spec: ModelSpec, tp: int = 1) -> int:
+    """Bytes of 16-bit activations the element-wise kernels of one token read and write in all layers on one GPU of a
+    ``tp``-way split: the memory-bound work between the matmuls (vLLM's ``csrc`` and ``mamba`` kernels, one after
+    another on the stream), each layer costed by its kinds (``calc/arch/kinds.py``; ``_mixer_traffic`` and
+    ``_ffn_traffic`` per kind, ``_norm_traffic`` for the hidden-width norms, which every rank runs on the whole
+    hidden state after the all-reduce). A Llama layer: two ``fused_add_rms_norm`` (read the input and the residual,
+    write both: 4 h each), ``rotary_embedding`` (q and k in place: 2 (q + k)), ``reshape_and_cache`` (read k and v,
+    write them to the cache: 2 (k + v)) and ``silu_and_mul`` (read gate and up, write their product: 3 f).
 
     >>> from calc.presets import get_preset
     >>> activation_traffic_bytes(get_preset("Meta-Llama-3-8B"))  # (8 x 4096 + 2 x 4096 + 6 x 1024 + 3 x 14336) x 32 x 2
     5767168
     """
-    f = spec.moe_intermediate_size * spec.experts_per_token if spec.is_moe else spec.intermediate_size
-    per_layer = 8 * spec.hidden_size + 2 * spec.q_dim + 6 * spec.kv_dim + 3 * f
-    return per_layer * spec.num_layers * 2
+    h = spec.hidden_size
+    elements = 0
+    for b, n in spec.layout.kind_counts():
+        per = _norm_traffic(b, h) + _ffn_traffic(b.ffn, tp)
+        for mixer in (b.mixer, b.parallel):
+            per += _mixer_traffic(mixer, tp)
+        elements += n * per
+    return elements * 2
+
+
+def _norm_traffic(block, hidden: int) -> int:
+    """A layer's hidden-width norms: the first two are vLLM's ``fused_add_rms_norm`` (read input and residual, write
+    both: 4 h), any further one (Gemma's post-norms) a plain ``rms_norm`` (read, write: 2 h)."""
+    return 4 * hidden * min(block.norms, 2) + 2 * hidden * max(block.norms - 2, 0)
+
+
+def _ffn_traffic(ffn, tp: int) -> int:
+    """The activation between the feed-forward's matmuls, per GPU: gated ``silu_and_mul`` reads gate and up and writes
+    their product (3 f), a plain activation reads and writes f (2 f); an MoE does it for its top-k experts and its
+    shared expert (vLLM ``fused_moe`` runs the same ``silu_and_mul`` on the routed rows)."""
+    if isinstance(ffn, MLP):
+        return (3 if ffn.gated else 2) * -(-ffn.intermediate // tp)
+    if isinstance(ffn, MoE):
+        shared = _ffn_traffic(ffn.shared, tp) if ffn.shared is not None else 0
+        return (3 if ffn.gated else 2) * ffn.top_k * -(-ffn.intermediate // tp) + shared
+    return 0
+
+
+def _mixer_traffic(mixer, tp: int) -> int:
+    """Activation elements one token's token-mixer kernels read and write on one GPU, per kind, as vLLM runs them
+    (``vllm/model_executor/layers/mamba/``, ``vllm/model_executor/models/``); heads and channels split by ``tp``
+    (``calc.parallel.mixer_on_gpu``; KV heads replicated below tp, as vLLM's ``QKVParallelLinear``):
+
+    - attention: ``rotary_embedding`` 2 (q + k) on RoPE layers, ``reshape_and_cache`` 2 (k + v);
+    - MLA: RoPE on the heads' rope part and the shared rope key 2 (heads + 1) r, the q and kv latent RMSNorms
+      2 (q_rank + kv_rank), ``concat_and_cache_mla`` 2 (kv_rank + r);
+    - Mamba (``mamba_mixer.py``): ``causal_conv1d`` over x (2 d), ``selective_scan`` reading x, dt, z and B, C and
+      writing y (4 d + 2 n), Jamba's dt/B/C RMSNorms 2 (dt_rank + 2 n);
+    - Mamba-2 (``mamba_mixer2.py``): ``causal_conv1d`` over x, B, C (2 conv_dim), the chunked scan reading x, dt,
+      B, C and writing y (2 d + heads + 2 g n), the gated RMSNorm reading y and z and writing (3 d);
+    - gated DeltaNet (``qwen3_next.py``): ``causal_conv1d`` over q, k, v (2 conv_dim), ``fused_gdn_gating`` (a, b
+      in, g, beta out: 4 v_heads), the delta rule reading q, k, v, g, beta and writing o (2 K + 2 V + 2 v_heads),
+      the gated RMSNorm (3 V);
+    - lightning attention (``minimax_text_01.py``): SiLU on q, k, v (6 w), the kernel (4 w), the norm (2 w), the
+      sigmoid output gate (3 w);
+    - LFM2 short conv (``short_conv.py``): B x (3 w), the conv (2 w), C x conv (3 w).
+
+    The recurrent state each sequence reads and writes per step is ``state_traffic_bytes``, apart."""
+    if mixer is None:
+        return 0
+    if isinstance(mixer, Attention):
+        q = -(-mixer.heads // tp) * mixer.head_dim
+        kvh = -(-mixer.kv_heads // tp)
+        k, v = kvh * mixer.head_dim, kvh * mixer.vdim
+        return (2 * (q + k) if mixer.rope else 0) + 2 * (k + v)
+    if isinstance(mixer, MLA):
+        r = mixer.qk_rope_head_dim
+        return (2 * (-(-mixer.heads // tp) + 1) * r + 2 * (mixer.q_lora_rank + mixer.kv_lora_rank)
+                + 2 * (mixer.kv_lora_rank + r))
+    m = mixer_on_gpu(mixer, tp)
+    if isinstance(m, Mamba):
+        d, n = m.d_inner, m.d_state
+        return 2 * d + 4 * d + 2 * n + (2 * (m.dt_rank + 2 * n) if m.inner_norms else 0)
+    if isinstance(m, Mamba2):
+        return 2 * m.conv_dim + 2 * m.d_inner + m.heads + 2 * m.n_groups * m.d_state + 3 * m.d_inner
+    if isinstance(m, GatedDeltaNet):
+        return 2 * m.conv_dim + 4 * m.v_heads + 2 * m.key_dim + 2 * m.value_dim + 2 * m.v_heads + 3 * m.value_dim
+    if isinstance(m, LinearAttention):
+        return 15 * m.heads * m.head_dim
+    if isinstance(m, ShortConv):
+        return 8 * m.width
+    raise ValueError(f"no activation traffic rule for the token mixer {type(mixer).__name__}")
+
+
+def state_traffic_bytes(spec: ModelSpec, tp: int = 1) -> int:
+    """Bytes of recurrent state one sequence reads and writes per engine step on one GPU (0 without recurrent
+    layers): every Mamba / Mamba-2 / DeltaNet / short-conv layer's decode kernel (``causal_conv1d_update``,
+    ``selective_state_update``, ``fused_recurrent_gated_delta_rule``) loads the sequence's conv and SSM state and
+    stores it back updated, 2 x the state page vLLM keeps for it (``calc.serve.state_page_bytes``: conv
+    ``kernel - 1`` columns, both states in the 16-bit model dtype; a prefill chunk does the same once)."""
+    return sum(2 * n * state_page_bytes(mixer_on_gpu(b.recurrent, tp))
+               for b, n in spec.layout.kind_counts() if b.recurrent is not None)
 
 
 @dataclass(frozen=True)

@@ -307,8 +307,8 @@ def test_published_throughput_within_30_percent(case):
     element-wise kernels' activation traffic after the matmuls (calc/serve_sim.py; 26 when one max overlapped them). A
     case missing by more is a strict xfail whose reason says which efficiency the publication implies
     (calc/serve_logs.py TRTLLM_MISSES). MLPerf Inference v4.1 llama2-70b (NVIDIA's FP8 TensorRT-LLM submissions, mean
-    prompt 222 / output 290 tokens): Offline 8x H100 (4 copies at tp 2) +22 %, 8x H200 (8 at tp 1) +10 %; Server
-    (p99 TTFT 2 s, TPOT 200 ms) H200 +20 %, H100 +39 % (a strict xfail: ours is the saturation rate, the
+    prompt 222 / output 290 tokens): Offline 8x H100 (4 copies at tp 2) +19 %, 8x H200 (8 at tp 1) +10 %; Server
+    (p99 TTFT 2 s, TPOT 200 ms) H200 +19 %, H100 +36 % (a strict xfail: ours is the saturation rate, the
     published Server 88 % of its Offline)."""
     from calc.serve_logs import reproduce_throughput
 
