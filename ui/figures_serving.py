@@ -75,7 +75,8 @@ def published_rows() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
     throughput = []
     for c in THROUGHPUT_CASES:
         ours = reproduce_throughput(c)
-        throughput.append({"model": c.model, "GPU": c.gpu, "tp": c.tp, "engine": c.engine, "precision": c.weights_dtype,
+        throughput.append({"model": c.model, "GPU": c.gpu, "tp": c.tp, "GPUs": c.tp * c.replicas, "engine": c.engine,
+                           "precision": c.weights_dtype,
                            "prompt / output": f"{c.prompt_tokens} / {c.output_tokens}",
                            "concurrency": str(c.concurrency or "engine max"),
                            "published tokens/s": c.output_tokens_per_s, "ours": round(ours),
