@@ -348,14 +348,17 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
 
 def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
               kv_capacity_tokens: int | None = None, state_tokens_per_request: int = 0,
-              slo_ttft_s: float | None = None, late_max: int | None = None) -> SimResult | None:
-    """``simulate``; with ``slo_ttft_s`` and ``late_max``, None as soon as ``late_max`` requests are known to get
-    their first token later than ``slo_ttft_s`` after they arrived (``max_rate`` needs no more to say no).
+              slo_ttft_s: float | None = None, late_max: int | None = None,
+              slo_tpot_s: float | None = None) -> SimResult | None:
+    """``simulate``; with ``late_max``, None as soon as ``late_max`` requests are known to get their first token later
+    than ``slo_ttft_s`` after they arrived, or have finished with a TPOT above ``slo_tpot_s`` (``max_rate`` needs no
+    more to say no).
 
     Issue 18: the same arithmetic as stepping with ``StepModel.decode_stretch`` (tests/test_serve_sim_exact.py
     holds the results equal, bit for bit, to that loop on seeded streams), with the plain decode stretch, the
     commonest event, inlined: its per-batch part ``a`` is computed once per batch size, and the closed form has
-    no attention FLOPs term (``c`` = 0, so ``js`` = 0: every step is bound by its KV reads)."""
+    no attention FLOPs term (``c`` = 0, so ``js`` = 0: every step is bound by its KV reads); the prefill step is
+    ``StepModel.step_s`` inlined."""
     arr, p_tok_arr, o_tok_arr = w.arrival_s, w.prompt_tokens, w.output_tokens
     n = len(arr)
     cap = math.inf if kv_capacity_tokens is None else kv_capacity_tokens
@@ -378,9 +381,12 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
     kv_s = model.kv_bytes_per_token
     bps = model.bytes_per_s
     ar_s, over_s = model.allreduce_s_per_step, model.overhead_s
+    fps, apf, token_s = model.flops_per_s, model.attn_flops_per_pair, model.token_s
     a_of: dict[int, float] = {}
     watch = slo_ttft_s is not None and late_max is not None
+    watch_tpot = slo_tpot_s is not None and late_max is not None
     late = 0  # requests whose first token came later than slo_ttft_s after their arrival
+    slow = 0  # requests finished with a TPOT above slo_tpot_s
     while done < n:
         events += 1
         while nxt < n and arl[nxt] <= t and len(heap) + len(pre) < max_num_seqs \
@@ -413,7 +419,10 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
                 budget -= take
                 if pre[0][1] == 0:
                     finished.append(pre.pop(0)[0])
-            t += model.step_s(p_tok + nd, nd + len(finished), ctx_sum, pairs)
+            # model.step_s(tokens, ..., ctx_sum, pairs), operation for operation
+            tokens = p_tok + nd
+            attn = max(pairs * apf / fps, ctx_sum * kv_s / bps)
+            t += model.gemm_s(tokens, nd + len(finished)) + attn + tokens * token_s + ar_s + over_s
             g += 1
             ctx_sum += nd
             for i in finished:
@@ -427,7 +436,7 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
             admit = nxt < n and nd < max_num_seqs and kv_used + prompt[nxt] + out[nxt] + st <= cap
             a = a_of.get(nd)
             if a is None:
-                a = a_of[nd] = model.gemm_s(nd, nd) + nd * model.token_s + ar_s + over_s
+                a = a_of[nd] = model.gemm_s(nd, nd) + nd * token_s + ar_s + over_s
             # decode_stretch(nd, ctx_sum, kmax, limit): step j takes m0 + j dm + a; total(k) as it sums them
             m0 = ctx_sum * kv_s / bps
             dm = nd * kv_s / bps
@@ -453,6 +462,10 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
             kv_used -= prompt[i] + out[i] + st
             ctx_sum -= prompt[i] + out[i] - 1
             done += 1
+            if watch_tpot and (t - first[i]) / max(out[i] - 1, 1) > slo_tpot_s:
+                slow += 1  # its TPOT exactly as the end of this function computes it
+                if slow >= late_max:
+                    return None
         if watch and late + n - nxt >= late_max:
             # requests not admitted yet that arrived more than the SLO before now: their first token comes later
             # still (t only grows). A margin of a millionth keeps rounding on the safe side.
@@ -505,11 +518,11 @@ def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_
              slo_tpot_s: float | None, requests: int = 2000, seed: int = 0, q: float = 99, **kw) -> float:
     """The largest request rate (per second) one replica serves within the SLOs at the ``q``-th percentile, by
     bisection on simulations of ``requests`` requests with the same random stream (0.0: not even a trickle)."""
-    late_max = None if slo_ttft_s is None else _late_max(requests, q)
+    late_max = _late_max(requests, q)
 
     def ok(rate: float) -> bool:  # a simulation stopped early (None) has already failed the TTFT SLO
         r = _simulate(model, poisson_workload(requests, rate, prompt_tokens, output_tokens, seed=seed), **kw,
-                      slo_ttft_s=slo_ttft_s, late_max=late_max)
+                      slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, late_max=late_max)
         return r is not None and meets(r, slo_ttft_s, slo_tpot_s, q)
 
     # The bracket is [2^j, 2^(j+1)] for the largest j in [-20, 19] whose rate meets the SLOs (2^19: the search's

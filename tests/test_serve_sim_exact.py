@@ -46,6 +46,8 @@ CASES = [
     ("Mixtral-8x7B-v0.1", 2, 10.0, 512, 512, 0.5, {"kv_capacity_tokens": 300_000, "state_tokens_per_request": 16}),
     ("Meta-Llama-3-70B", 4, 8.0, 4096, 128, 0.7, {}),
     ("Meta-Llama-3-70B", 2, 4.0, 1024, 512, 0.5, {"overhead_s": 3e-3}),  # a per-step overhead beside the all-reduces
+    # a Mamba hybrid: its state traffic per sequence in every step (StepModel.state_bytes_per_seq)
+    ("Falcon-H1-1.5B-Instruct", 1, 20.0, 512, 128, 0.5, {"kv_capacity_tokens": 200_000, "state_tokens_per_request": 64}),
 ]
 
 
@@ -77,8 +79,8 @@ def test_max_rate_equals_the_old_search(name, slos, kw):
 
 
 def test_a_probe_stops_early_only_when_it_fails():
-    """Over a sweep of rates past the TTFT SLO's boundary: None (stopped) only where the whole simulation's p99 TTFT
-    misses the SLO, and at least one probe does stop early (the bound is used)."""
+    """Over a sweep of rates past the TTFT (then the TPOT) SLO's boundary: None (stopped) only where the whole
+    simulation's p99 misses the SLO, and some probes do stop early (the bound is used)."""
     m = _model("Meta-Llama-3-8B")
     kw = {"kv_capacity_tokens": 450_176, "max_num_seqs": 1024}
     stopped = 0
@@ -92,6 +94,18 @@ def test_a_probe_stops_early_only_when_it_fails():
                 assert not meets(full, slo, None), (rate, slo)
             else:
                 assert np.array_equal(r.ttft_s, full.ttft_s)
+    assert stopped >= 3
+    stopped = 0
+    for rate in (8.0, 20.0, 32.0, 64.0):
+        w = poisson_workload(600, rate, 1024, 256)
+        for slo in (0.01, 0.02, 0.05):
+            r = _simulate(m, w, **kw, slo_tpot_s=slo, late_max=_late_max(600, 99))
+            full = simulate(m, w, **kw)
+            if r is None:
+                stopped += 1
+                assert not meets(full, None, slo), (rate, slo)
+            else:
+                assert np.array_equal(r.tpot_s, full.tpot_s)
     assert stopped >= 3
 
 
