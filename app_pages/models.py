@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from calc.models import param_counts
-from ui import charts, hub_model, memo, pickers, results, state, tables, text
+from ui import charts, hub_model, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 
@@ -12,78 +12,84 @@ st.title("Models")
 st.caption("Exact parameter counts from the config fields: GQA, explicit head_dim, biases, tied embeddings, "
            "MoE routers and shared experts, MLA.")
 
-uploaded = st.file_uploader("Upload a Hugging Face config.json", type=["json"],
-                            help="Read as JSON only (at most 1 MB). Supported architectures are listed in the "
-                                 "error if yours is not one of them. The model is added to the sidebar picker.")
-if uploaded is not None:
-    spec = pickers.upload_config(uploaded)
-    if spec is not None:
-        st.success(f"Added {text.md(spec.name)} ({text.md(spec.architecture)}) and selected it in the sidebar; every page now uses it.")
-if pickers.custom_models() and st.button(f"Forget the {len(pickers.custom_models())} added models", key="forget_models",
-                                        help=f"A session keeps at most {pickers.MAX_SESSION_MODELS} added models "
-                                             f"({pickers.MAX_SESSION_MODEL_BYTES:,} bytes of configs)."):
-    pickers.forget_models()
-    st.rerun()
 
-spec = pickers.current_model()
-counts = param_counts(spec)
-c1, c2, c3 = st.columns(3)
-c1.metric("Total parameters", fmt.count(counts.total), help=f"{counts.total:,} exactly")
-c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts and vision / audio towers")
-c3.metric("Architecture", text.md(spec.architecture))
-if counts.tower_parts:
-    st.caption("Multimodal: " + "; ".join(f"{t} {v:,}" for t, v in counts.tower_parts)
-               + f"; text decoder {counts.decoder:,}. The towers count in weights; the text decoder alone "
-                 "drives the KV cache, activations and FLOPs (and 'active per token').")
-hub_model.models_page_section(spec)
+def _page() -> None:
+    """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
+    uploaded = st.file_uploader("Upload a Hugging Face config.json", type=["json"],
+                                help="Read as JSON only (at most 1 MB). Supported architectures are listed in the "
+                                     "error if yours is not one of them. The model is added to the sidebar picker.")
+    if uploaded is not None:
+        spec = pickers.upload_config(uploaded)
+        if spec is not None:
+            st.success(f"Added {text.md(spec.name)} ({text.md(spec.architecture)}) and selected it in the sidebar; every page now uses it.")
+    if pickers.custom_models() and st.button(f"Forget the {len(pickers.custom_models())} added models", key="forget_models",
+                                            help=f"A session keeps at most {pickers.MAX_SESSION_MODELS} added models "
+                                                 f"({pickers.MAX_SESSION_MODEL_BYTES:,} bytes of configs)."):
+        pickers.forget_models()
+        st.rerun()
 
-compare = state.multiselect("Compare with", "compare", pickers.model_names(),
-                            ["Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mixtral-8x7B-v0.1"],
-                            help="Models shown side by side with the sidebar model.")
-names = list(dict.fromkeys([spec.name, *compare]))
-all_counts = {n: param_counts(pickers.spec_for(n)) for n in names}
-charts.show(st, charts.of(breakdown_bar, all_counts), width="stretch")
+    spec = pickers.current_model()
+    counts = param_counts(spec)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Total parameters", fmt.count(counts.total), help=f"{counts.total:,} exactly")
+    c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts and vision / audio towers")
+    c3.metric("Architecture", text.md(spec.architecture))
+    if counts.tower_parts:
+        st.caption("Multimodal: " + "; ".join(f"{t} {v:,}" for t, v in counts.tower_parts)
+                   + f"; text decoder {counts.decoder:,}. The towers count in weights; the text decoder alone "
+                     "drives the KV cache, activations and FLOPs (and 'active per token').")
+    hub_model.models_page_section(spec)
 
-rows = []
-for n, c in all_counts.items():
-    s = pickers.spec_for(n)
-    rows.append({"model": n, "architecture": s.architecture, "total": c.total, "active": c.active,
-                 **{COMPONENT_LABELS[k]: v for k, v in c.components().items()},
-                 "layers": s.num_layers, "hidden": s.hidden_size, "heads": s.num_heads, "kv heads": s.num_kv_heads,
-                 "head_dim": s.head_dim, "vocab": s.vocab_size, "tied": s.tie_embeddings,
-                 "experts": s.num_experts or None, "top-k": s.experts_per_token or None})
+    compare = state.multiselect("Compare with", "compare", pickers.model_names(),
+                                ["Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mixtral-8x7B-v0.1"],
+                                help="Models shown side by side with the sidebar model.")
+    names = list(dict.fromkeys([spec.name, *compare]))
+    all_counts = {n: param_counts(pickers.spec_for(n)) for n in names}
+    charts.show(st, charts.of(breakdown_bar, all_counts), width="stretch")
 
-
-def _table():
-    """The comparison table as Arrow, its column formats and its CSV: made once per content (issue 18: building
-    and converting the DataFrame was about half of this page's rerun)."""
-    df = pd.DataFrame(rows)
-    config = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
-    return tables.to_arrow(df), config, fmt.csv(df)
+    rows = []
+    for n, c in all_counts.items():
+        s = pickers.spec_for(n)
+        rows.append({"model": n, "architecture": s.architecture, "total": c.total, "active": c.active,
+                     **{COMPONENT_LABELS[k]: v for k, v in c.components().items()},
+                     "layers": s.num_layers, "hidden": s.hidden_size, "heads": s.num_heads, "kv heads": s.num_kv_heads,
+                     "head_dim": s.head_dim, "vocab": s.vocab_size, "tied": s.tie_embeddings,
+                     "experts": s.num_experts or None, "top-k": s.experts_per_token or None})
 
 
-table, config, csv_text = memo.cached(("models.table", memo.key_of(rows)), _table)
-st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-st.download_button("Download CSV", csv_text, file_name="model_params.csv", mime="text/csv")
+    def _table():
+        """The comparison table as Arrow, its column formats and its CSV: made once per content (issue 18: building
+        and converting the DataFrame was about half of this page's rerun)."""
+        df = pd.DataFrame(rows)
+        config = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
+        return tables.to_arrow(df), config, fmt.csv(df)
 
-results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
-                           **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v},
-                           **{f"{t} parameters": (v, "count") for t, v in counts.tower_parts}})
 
-with st.expander("Formulas and conventions", key="md_xf", on_change="rerun") as ex:
-    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
-        st.markdown(r"""
-    Per decoder layer (h = hidden, f = intermediate, $n_q$ heads, $n_{kv}$ KV heads, $d$ = head_dim):
-    - Attention: $h \cdot n_q d + 2 h \cdot n_{kv} d + n_q d \cdot h$ (+ biases: Qwen2 q/k/v, GPT-2 all).
-      MLA (DeepSeek-V3): $h r_q + r_q n_q (d_{nope}+d_{rope}) + h (r_{kv}+d_{rope}) + r_{kv} n_q (d_{nope}+d_v) + n_q d_v h$.
-    - MLP: gated (SwiGLU/GeGLU) $3hf$; GPT-2 $2hf$ + biases. MoE layer: $E \cdot 3 h f_e$ experts + $E h$ router
-      (+ shared experts).
-    - Norms: RMSNorm $h$ each (LayerNorm $2h$); Gemma 2 has four per layer; Qwen3 adds q/k norms of $d$.
-    - Embeddings $V h$ (+ GPT-2 learned positions); output head $V h$ unless tied.
-    - **Total** counts `model.parameters()` as `transformers` builds them (tests check every preset to the parameter).
-      **Active** = total minus routed experts a token does not use (embeddings and head included).
-    - DeepSeek-V3: the multi-token-prediction layer its checkpoint stores is excluded (the 671B excludes it);
-      its router's `e_score_correction_bias` (a buffer, 14,848 values) is listed apart.
-    """)
-        if spec.source:
-            st.write(f"Config source: {text.md(spec.source)}")
+    table, config, csv_text = memo.cached(("models.table", memo.key_of(rows)), _table)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    st.download_button("Download CSV", csv_text, file_name="model_params.csv", mime="text/csv")
+
+    results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
+                               **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v},
+                               **{f"{t} parameters": (v, "count") for t, v in counts.tower_parts}})
+
+    with st.expander("Formulas and conventions", key="md_xf", on_change="rerun") as ex:
+        if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+            st.markdown(r"""
+        Per decoder layer (h = hidden, f = intermediate, $n_q$ heads, $n_{kv}$ KV heads, $d$ = head_dim):
+        - Attention: $h \cdot n_q d + 2 h \cdot n_{kv} d + n_q d \cdot h$ (+ biases: Qwen2 q/k/v, GPT-2 all).
+          MLA (DeepSeek-V3): $h r_q + r_q n_q (d_{nope}+d_{rope}) + h (r_{kv}+d_{rope}) + r_{kv} n_q (d_{nope}+d_v) + n_q d_v h$.
+        - MLP: gated (SwiGLU/GeGLU) $3hf$; GPT-2 $2hf$ + biases. MoE layer: $E \cdot 3 h f_e$ experts + $E h$ router
+          (+ shared experts).
+        - Norms: RMSNorm $h$ each (LayerNorm $2h$); Gemma 2 has four per layer; Qwen3 adds q/k norms of $d$.
+        - Embeddings $V h$ (+ GPT-2 learned positions); output head $V h$ unless tied.
+        - **Total** counts `model.parameters()` as `transformers` builds them (tests check every preset to the parameter).
+          **Active** = total minus routed experts a token does not use (embeddings and head included).
+        - DeepSeek-V3: the multi-token-prediction layer its checkpoint stores is excluded (the 671B excludes it);
+          its router's `e_score_correction_bias` (a buffer, 14,848 values) is listed apart.
+        """)
+            if spec.source:
+                st.write(f"Config source: {text.md(spec.source)}")
+
+
+page_body.run(_page, "models")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, plan_dict
 from calc.plan_runs import runs_table
-from ui import charts, measured, memo, pickers, results, state, tables, text
+from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_planner import step_bars
 
@@ -15,143 +15,149 @@ st.caption("The fastest way to lay a training run out on a cluster: every valid 
            "context, expert and data parallelism, micro-batch, recompute and ZeRO stage that fits in memory, ranked "
            "by the time of one iteration, with MFU derived from the layout instead of typed in.")
 
-spec, gpu = pickers.current_model(), pickers.current_gpu()
-links = LINKS.get(gpu.name)
-a, b, c = st.columns(3)
-gpus = int(state.number("GPUs", "plgpus", 64, 1, 1_000_000, step=1, where=a, help="GPUs in the job."))
-per_node = int(state.number("GPUs per node", "plnode", 8, 1, 1024, step=1, where=a,
-                            help="GPUs joined by the intra-node link (NVLink/NVSwitch); tensor parallelism stays inside."))
-seq = int(state.number("Sequence length", "plseq", 4096, 128, 10_000_000, step=1, where=b, help="Tokens per sequence."))
-batch_m = float(state.number("Global batch (million tokens)", "plgbt", 4.0, 0.001, 1_000.0, where=b,
-                             help="Tokens per iteration, rounded to whole sequences."))
-tokens_t = float(state.number("Training tokens (trillions)", "pltok", 1.0, 0.0, 1_000.0, where=c,
-                              help="For days and cost; 0: none."))
-price = float(state.number("USD per GPU-hour", "plprice", 2.0, 0.0, 10_000.0, where=c, help="For the cost."))
-precision = state.select("Matmul precision", "plprec", ("bf16", "fp8"), "bf16", where=c,
-                         help="Whose dense peak the matmuls run at.")
-with st.expander("Links and pinned knobs"):
-    d, e, f = st.columns(3)
-    intra = float(state.number("Intra-node GB/s per GPU (0: catalog)", "plintra", 0.0, 0.0, 100_000.0, where=d,
-                               help="Bus bandwidth inside a node, one direction. "
-                                    + (f"Catalog: {links.intra_bytes_per_s / 1e9:g} GB/s ({links.source})." if links
-                                       else "No catalog row for this GPU: PCIe Gen4 assumed.")))
-    inter = float(state.number("Inter-node GB/s per GPU (0: catalog)", "plinter", 0.0, 0.0, 100_000.0, where=d,
-                               help="Network bandwidth per GPU across nodes (InfiniBand/RoCE). "
-                                    + (f"Catalog: {links.inter_bytes_per_s / 1e9:g} GB/s." if links else "")))
-    pins = {}
-    for key, label, where in (("tp", "Pin tp (0: search)", e), ("pp", "Pin pp (0: search)", e),
-                              ("cp", "Pin cp (0: search)", e), ("vpp", "Pin vpp (0: search)", f),
-                              ("micro_batch", "Pin micro-batch (0: search)", f)):
-        v = int(state.number(label, "pl" + key.replace("_", "")[:5], 0, 0, 100_000, step=1, where=where,
-                             help=f"Fix {key} and search the rest."))
-        if v:
-            pins[key] = v
-    rc = state.select("Pin recompute", "plrc", ("search",) + RECOMPUTE, "search", where=f, help="Activation recompute.")
-    if rc != "search":
-        pins["recompute"] = rc
-    zero = state.select("Pin ZeRO stage", "plzero", ("search", "0", "1", "2", "3"), "search", where=f,
-                        help="ZeRO / distributed-optimizer stage over the data-parallel ranks.")
-    if zero != "search":
-        pins["zero"] = int(zero)
-top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, help="The fastest that fit."))
-stack_name = state.select("Training stack", "plstack", ("any",) + tuple(STACKS), "any",
-                          help="Search only what a published run's software supported (e.g. no pipeline parallelism "
-                               "in metaseq, no selective recompute or FlashAttention in BLOOM's 2022 stack); its memory "
-                               "then counts activations without sequence parallelism / FlashAttention where it lacked "
-                               "them.")
-stack = STACKS.get(stack_name)
-if stack:
-    st.caption(f"Stack {stack_name}: {stack.source}.")
-meas_ar = measured.allreduce_for_gpu(gpu.name, "plmar")
-if meas_ar:
-    intra = meas_ar["busbw_bytes_per_s"] / 1e9
-meas_mm = measured.for_gpu(gpu.name, "plmm", "the matmul efficiency curve e(h/t) (measured best matmul / dense peak)")
-mm_rate = (meas_mm or {}).get("flops_per_s", {}).get(precision)
-eff = None
-if mm_rate and gpu.peak(precision):
-    eff = min(mm_rate / gpu.peak(precision), 1.0)
-    st.caption(f"Matmul efficiency {eff:.1%}: the {precision} matmul measured on {text.md(meas_mm['device'])}, "
-               "instead of the curve fitted on Megatron's runs.")
 
-try:
-    sequences = max(round(batch_m * 1e6 / seq), 1)
-    cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
-    job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
+def _page() -> None:
+    """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
+    spec, gpu = pickers.current_model(), pickers.current_gpu()
+    links = LINKS.get(gpu.name)
+    a, b, c = st.columns(3)
+    gpus = int(state.number("GPUs", "plgpus", 64, 1, 1_000_000, step=1, where=a, help="GPUs in the job."))
+    per_node = int(state.number("GPUs per node", "plnode", 8, 1, 1024, step=1, where=a,
+                                help="GPUs joined by the intra-node link (NVLink/NVSwitch); tensor parallelism stays inside."))
+    seq = int(state.number("Sequence length", "plseq", 4096, 128, 10_000_000, step=1, where=b, help="Tokens per sequence."))
+    batch_m = float(state.number("Global batch (million tokens)", "plgbt", 4.0, 0.001, 1_000.0, where=b,
+                                 help="Tokens per iteration, rounded to whole sequences."))
+    tokens_t = float(state.number("Training tokens (trillions)", "pltok", 1.0, 0.0, 1_000.0, where=c,
+                                  help="For days and cost; 0: none."))
+    price = float(state.number("USD per GPU-hour", "plprice", 2.0, 0.0, 10_000.0, where=c, help="For the cost."))
+    precision = state.select("Matmul precision", "plprec", ("bf16", "fp8"), "bf16", where=c,
+                             help="Whose dense peak the matmuls run at.")
+    with st.expander("Links and pinned knobs"):
+        d, e, f = st.columns(3)
+        intra = float(state.number("Intra-node GB/s per GPU (0: catalog)", "plintra", 0.0, 0.0, 100_000.0, where=d,
+                                   help="Bus bandwidth inside a node, one direction. "
+                                        + (f"Catalog: {links.intra_bytes_per_s / 1e9:g} GB/s ({links.source})." if links
+                                           else "No catalog row for this GPU: PCIe Gen4 assumed.")))
+        inter = float(state.number("Inter-node GB/s per GPU (0: catalog)", "plinter", 0.0, 0.0, 100_000.0, where=d,
+                                   help="Network bandwidth per GPU across nodes (InfiniBand/RoCE). "
+                                        + (f"Catalog: {links.inter_bytes_per_s / 1e9:g} GB/s." if links else "")))
+        pins = {}
+        for key, label, where in (("tp", "Pin tp (0: search)", e), ("pp", "Pin pp (0: search)", e),
+                                  ("cp", "Pin cp (0: search)", e), ("vpp", "Pin vpp (0: search)", f),
+                                  ("micro_batch", "Pin micro-batch (0: search)", f)):
+            v = int(state.number(label, "pl" + key.replace("_", "")[:5], 0, 0, 100_000, step=1, where=where,
+                                 help=f"Fix {key} and search the rest."))
+            if v:
+                pins[key] = v
+        rc = state.select("Pin recompute", "plrc", ("search",) + RECOMPUTE, "search", where=f, help="Activation recompute.")
+        if rc != "search":
+            pins["recompute"] = rc
+        zero = state.select("Pin ZeRO stage", "plzero", ("search", "0", "1", "2", "3"), "search", where=f,
+                            help="ZeRO / distributed-optimizer stage over the data-parallel ranks.")
+        if zero != "search":
+            pins["zero"] = int(zero)
+    top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, help="The fastest that fit."))
+    stack_name = state.select("Training stack", "plstack", ("any",) + tuple(STACKS), "any",
+                              help="Search only what a published run's software supported (e.g. no pipeline parallelism "
+                                   "in metaseq, no selective recompute or FlashAttention in BLOOM's 2022 stack); its memory "
+                                   "then counts activations without sequence parallelism / FlashAttention where it lacked "
+                                   "them.")
+    stack = STACKS.get(stack_name)
+    if stack:
+        st.caption(f"Stack {stack_name}: {stack.source}.")
+    meas_ar = measured.allreduce_for_gpu(gpu.name, "plmar")
+    if meas_ar:
+        intra = meas_ar["busbw_bytes_per_s"] / 1e9
+    meas_mm = measured.for_gpu(gpu.name, "plmm", "the matmul efficiency curve e(h/t) (measured best matmul / dense peak)")
+    mm_rate = (meas_mm or {}).get("flops_per_s", {}).get(precision)
+    eff = None
+    if mm_rate and gpu.peak(precision):
+        eff = min(mm_rate / gpu.peak(precision), 1.0)
+        st.caption(f"Matmul efficiency {eff:.1%}: the {precision} matmul measured on {text.md(meas_mm['device'])}, "
+                   "instead of the curve fitted on Megatron's runs.")
+
     try:
-        plans = memo.plan_search(spec, cluster, job, pins, top, stack=stack)
+        sequences = max(round(batch_m * 1e6 / seq), 1)
+        cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
+        job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
+        try:
+            plans = memo.plan_search(spec, cluster, job, pins, top, stack=stack)
+        except ValueError as exc:
+            if not str(exc).startswith("no layout fits"):
+                raise
+            plans = memo.plan_search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
+            st.warning(f"No layout fits {text.md(gpu.name)}'s memory by the Training memory page's estimate; the fastest "
+                       "are shown anyway, with the memory they would need (a published run that did fit means the "
+                       "estimate is high for its stack).")
+        rows = [plan_dict(p, job, price) for p in plans]
     except ValueError as exc:
-        if not str(exc).startswith("no layout fits"):
-            raise
-        plans = memo.plan_search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
-        st.warning(f"No layout fits {text.md(gpu.name)}'s memory by the Training memory page's estimate; the fastest "
-                   "are shown anyway, with the memory they would need (a published run that did fit means the "
-                   "estimate is high for its stack).")
-    rows = [plan_dict(p, job, price) for p in plans]
-except ValueError as exc:
-    st.error(text.md(exc, 1000))
-    st.stop()
+        st.error(text.md(exc, 1000))
+        st.stop()
 
-best = rows[0]
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Best step time", fmt.duration(best["step_s"]),
-          help=f"tp {best['tp']} pp {best['pp']} cp {best['cp']} ep {best['ep']} dp {best['dp']}, vpp {best['vpp']}, "
-               f"micro-batch {best['micro_batch']}, {best['recompute']} recompute, ZeRO-{best['zero']}")
-m2.metric("MFU", f"{best['mfu']:.1%}", help=f"HFU (with recompute) {best['hfu']:.1%}.")
-m3.metric("Tokens/s", f"{best['tokens_per_s']:,.0f}", help=f"{best['model_tflops_per_gpu']:.0f} model TFLOP/s per GPU.")
-if "days" in best:
-    m4.metric("Days", f"{best['days']:,.1f}", help=f"{best['cost_usd']:,.0f} USD at {price:g} USD/GPU-hour.")
+    best = rows[0]
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Best step time", fmt.duration(best["step_s"]),
+              help=f"tp {best['tp']} pp {best['pp']} cp {best['cp']} ep {best['ep']} dp {best['dp']}, vpp {best['vpp']}, "
+                   f"micro-batch {best['micro_batch']}, {best['recompute']} recompute, ZeRO-{best['zero']}")
+    m2.metric("MFU", f"{best['mfu']:.1%}", help=f"HFU (with recompute) {best['hfu']:.1%}.")
+    m3.metric("Tokens/s", f"{best['tokens_per_s']:,.0f}", help=f"{best['model_tflops_per_gpu']:.0f} model TFLOP/s per GPU.")
+    if "days" in best:
+        m4.metric("Days", f"{best['days']:,.1f}", help=f"{best['cost_usd']:,.0f} USD at {price:g} USD/GPU-hour.")
 
-table = [{"tp": r["tp"], "pp": r["pp"], "cp": r["cp"], "ep": r["ep"], "dp": r["dp"], "vpp": r["vpp"],
-          "micro-batch": r["micro_batch"], "recompute": r["recompute"], "ZeRO": r["zero"],
-          "memory/GPU": fmt.size(r["memory_per_gpu_bytes"]), "step s": round(r["step_s"], 4),
-          "MFU %": round(r["mfu"] * 100, 1), "HFU %": round(r["hfu"] * 100, 1),
-          "TFLOP/s/GPU": round(r["model_tflops_per_gpu"], 1), "tokens/s": round(r["tokens_per_s"]),
-          **({"days": round(r["days"], 2), "cost USD": round(r["cost_usd"])} if "days" in r else {})} for r in rows]
-# records: Streamlit hides their index; converted to Arrow once per content (ui/tables.py, issue 18)
-st.dataframe(tables.arrow(("planner.table", memo.key_of(table)), lambda: table), hide_index=True, width="stretch")
-labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
-          f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
-charts.show(st, charts.of(step_bars, labels, [r["breakdown"] for r in rows],
-                          f"{text.html(spec.name)} on {gpus:,} x {text.html(gpu.name)}: time of one iteration"),
-            width="stretch")
+    table = [{"tp": r["tp"], "pp": r["pp"], "cp": r["cp"], "ep": r["ep"], "dp": r["dp"], "vpp": r["vpp"],
+              "micro-batch": r["micro_batch"], "recompute": r["recompute"], "ZeRO": r["zero"],
+              "memory/GPU": fmt.size(r["memory_per_gpu_bytes"]), "step s": round(r["step_s"], 4),
+              "MFU %": round(r["mfu"] * 100, 1), "HFU %": round(r["hfu"] * 100, 1),
+              "TFLOP/s/GPU": round(r["model_tflops_per_gpu"], 1), "tokens/s": round(r["tokens_per_s"]),
+              **({"days": round(r["days"], 2), "cost USD": round(r["cost_usd"])} if "days" in r else {})} for r in rows]
+    # records: Streamlit hides their index; converted to Arrow once per content (ui/tables.py, issue 18)
+    st.dataframe(tables.arrow(("planner.table", memo.key_of(table)), lambda: table), hide_index=True, width="stretch")
+    labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
+              f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
+    charts.show(st, charts.of(step_bars, labels, [r["breakdown"] for r in rows],
+                              f"{text.html(spec.name)} on {gpus:,} x {text.html(gpu.name)}: time of one iteration"),
+                width="stretch")
 
-results.publish("planner", {"best step time": (best["step_s"], "seconds"), "MFU": (best["mfu"], "number"),
-                            "tokens/s": (best["tokens_per_s"], "number"),
-                            "model TFLOP/s per GPU": (best["model_tflops_per_gpu"], "number")})
+    results.publish("planner", {"best step time": (best["step_s"], "seconds"), "MFU": (best["mfu"], "number"),
+                                "tokens/s": (best["tokens_per_s"], "number"),
+                                "model TFLOP/s per GPU": (best["model_tflops_per_gpu"], "number")})
 
-st.subheader("Reported runs: prediction against publication")
-st.dataframe(tables.arrow("planner.runs_table", lambda: [  # constant: computed once per process
-    {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()]),
-             hide_index=True, width="stretch")
-st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
-           "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
-           "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
-           "embedding and the head); its 131k-token row is 27% high: long-context attention is costed as matmuls.")
+    st.subheader("Reported runs: prediction against publication")
+    st.dataframe(tables.arrow("planner.runs_table", lambda: [  # constant: computed once per process
+        {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()]),
+                 hide_index=True, width="stretch")
+    st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
+               "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
+               "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
+               "embedding and the head); its 131k-token row is 27% high: long-context attention is costed as matmuls.")
 
-with st.expander("Formulas, assumptions and sources", key="pl_xf", on_change="rerun") as ex:
-    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
-        st.markdown(r"""
-    **Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
-    data-parallel communication + optimizer step.
-    - Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
-      $\times\ e$), $e(x) = c\,E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
-      for an A100, 295 for an H100 in bf16), $c$ the GPU's measured maximum achievable matmul over its peak (Bekman,
-      ml-engineering, MAMF table: A100 SXM 0.87, H100 SXM 0.80), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1
-      (39B-1T) with the memory-bound term below.
-    - Memory-bound work between the matmuls, sized from the model and the training stack: norms, residual adds and
-      dropout masks ($h$ wide, split over $t$ only with sequence parallelism), the activation function ($f/t$ wide)
-      and, without FlashAttention, the $s \times s$ softmax (and its dropout) per head; backward twice the forward's
-      bytes, recompute re-runs its share; at 80% of the HBM bandwidth.
-    - Tensor parallel with sequence parallelism: 4 all-gathers/reduce-scatters of the $b s h$ activation per layer
-      forward and 4 backward (+4 with full recompute), not overlapped.
-    - Bubble: $(p - 1)/(m v)$ of the pipelined time (Narayanan et al. 2021 sec. 2.2.2).
-    - Data parallel: gradients reduce-scattered and parameters all-gathered, hidden behind one micro-batch's
-      backward / forward where they fit; ZeRO-3 re-gathers parameters every micro-batch.
-    - Collectives at nccl-tests bus bandwidth: $(n-1)/n \times S$ per all-gather/reduce-scatter/all-to-all,
-      $2(n-1)/n \times S$ per all-reduce (NVIDIA/nccl-tests doc/PERFORMANCE.md).
-    - Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
+    with st.expander("Formulas, assumptions and sources", key="pl_xf", on_change="rerun") as ex:
+        if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+            st.markdown(r"""
+        **Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
+        data-parallel communication + optimizer step.
+        - Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
+          $\times\ e$), $e(x) = c\,E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
+          for an A100, 295 for an H100 in bf16), $c$ the GPU's measured maximum achievable matmul over its peak (Bekman,
+          ml-engineering, MAMF table: A100 SXM 0.87, H100 SXM 0.80), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1
+          (39B-1T) with the memory-bound term below.
+        - Memory-bound work between the matmuls, sized from the model and the training stack: norms, residual adds and
+          dropout masks ($h$ wide, split over $t$ only with sequence parallelism), the activation function ($f/t$ wide)
+          and, without FlashAttention, the $s \times s$ softmax (and its dropout) per head; backward twice the forward's
+          bytes, recompute re-runs its share; at 80% of the HBM bandwidth.
+        - Tensor parallel with sequence parallelism: 4 all-gathers/reduce-scatters of the $b s h$ activation per layer
+          forward and 4 backward (+4 with full recompute), not overlapped.
+        - Bubble: $(p - 1)/(m v)$ of the pipelined time (Narayanan et al. 2021 sec. 2.2.2).
+        - Data parallel: gradients reduce-scattered and parameters all-gathered, hidden behind one micro-batch's
+          backward / forward where they fit; ZeRO-3 re-gathers parameters every micro-batch.
+        - Collectives at nccl-tests bus bandwidth: $(n-1)/n \times S$ per all-gather/reduce-scatter/all-to-all,
+          $2(n-1)/n \times S$ per all-reduce (NVIDIA/nccl-tests doc/PERFORMANCE.md).
+        - Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
 
-    Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
-    context-parallel load imbalance. Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
-    2022 sec. 4.2.3).
-    """)
+        Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
+        context-parallel load imbalance. Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
+        2022 sec. 4.2.3).
+        """)
+
+
+page_body.run(_page, "planner")

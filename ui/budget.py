@@ -266,6 +266,11 @@ def limit(budget_s: float = CPU_BUDGET_S, heavy: bool = False):
             raise late  # the block had ended normally: report the stop that came as it ended
 
 
+def active() -> bool:
+    """Whether the calling thread runs under ``limit`` now (a page run inside ``guard``)."""
+    return threading.get_ident() in _RUNS
+
+
 # ----- per session ---------------------------------------------------------------------------------
 USAGE = "_server_cpu"  # session_state: (decayed CPU seconds, monotonic time of the value)
 HEAVY_UNTIL = "_heavy_until"

@@ -1,0 +1,132 @@
+"""Pages whose body is one ``st.fragment`` (ui/page_body.py, issue 18): a page input reruns the body alone, with
+the new input's numbers; a sidebar input still reruns everything; a fragment rerun is held to the page budget.
+
+Driven over Streamlit's own websocket protocol (tests/ws_client.py) against a real server, as a browser does:
+a widget inside a fragment is sent with that fragment's id, so only the fragment runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from dataclasses import replace
+
+import pytest
+
+from calc.memory import training_memory
+from calc.presets import get_preset
+from calc.units import GIB
+from tests.ws_client import WsSession
+from ui import budget, page_body
+from ui.defaults import training_setup
+
+
+@pytest.fixture(scope="module")
+def server():
+    from deploy.replicas import start_streamlit, stop_process
+
+    proc, url = start_streamlit()
+    try:
+        yield url
+    finally:
+        stop_process(proc)
+
+
+def run(coro):
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=300)
+
+
+class Recorder(WsSession):
+    """A session that also keeps every element of its last run (label -> element proto)."""
+
+    async def open(self, resume: str = ""):
+        await super().open(resume)
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        recv = self.ws.recv
+        self.elements: list = []
+
+        async def recording():
+            raw = await recv()
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            if fm.WhichOneof("type") == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                el = fm.delta.new_element
+                self.elements.append(getattr(el, el.WhichOneof("type")))
+            return raw
+
+        self.ws.recv = recording
+
+    async def run_with(self, key: str, value: int | str | None = None, fragment: bool = True) -> list:
+        """Set the widget bound to ``?key=`` (the widget id ends with the key) and rerun as the browser would
+        (its fragment only, when the widget is in one and ``fragment``); returns the run's elements."""
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        wid, (et, _) = next((w, v) for w, v in self.widgets.items() if w.endswith("-" + key))
+        st = WidgetState(id=wid)
+        if isinstance(value, str):
+            st.string_value = value
+        else:
+            st.int_value = value
+        self.elements = []
+        _, errs = await self.rerun(page_hash=self.page_hash, states=[st], query_string=self.query_string,
+                                   fragment_id=self.fragment_of(st) if fragment else "")
+        assert not errs, errs
+        return self.elements
+
+
+def _total_help(elements) -> str:
+    return next(e.help for e in elements if getattr(e, "label", "") == "Total per GPU")
+
+
+def test_training_page_input_reruns_the_body_alone_with_its_new_numbers(server):
+    spec = get_preset("Meta-Llama-3-8B")
+    base = replace(training_setup(), overhead_bytes=GIB)
+
+    async def go():
+        s = Recorder(server, timeout_s=120)
+        await s.open()
+        await s.rerun(page_name="")
+        s.page_hash = next(h for h, p in s.pages if p == "training-memory")
+        s.elements = []
+        _, errs = await s.rerun(page_hash=s.page_hash)
+        assert not errs, errs
+        full = s.elements
+        mb_id = next(w for w in s.widgets if w.endswith("-tm_mb"))
+        gpu_id = next(w for w in s.widgets if w.endswith("-gpu"))
+        assert s.fragments[mb_id] and not s.fragments[gpu_id]  # the page's input in a fragment, the sidebar's not
+        labels = {getattr(e, "label", "") for e in full}
+        assert "GPU" in labels and "Micro-batch per GPU" in labels
+        try:
+            await s.run_with("tm_mb", 3)
+            frag = s.elements
+            await s.run_with("units", "GiB", fragment=False)  # a sidebar input: the whole script
+            full_gib = s.elements
+        finally:
+            await s.close()
+        return full, frag, full_gib
+
+    full, frag, full_gib = run(go())
+    assert _total_help(full) == f"{training_memory(spec, base).total:,} bytes"
+    frag_labels = {getattr(e, "label", "") for e in frag}
+    assert "Micro-batch per GPU" in frag_labels and "GPU" not in frag_labels  # the sidebar was not rerun
+    want3 = training_memory(spec, replace(base, micro_batch=3))
+    assert _total_help(frag) == f"{want3.total:,} bytes" != _total_help(full)
+    total_gib = next(e for e in full_gib if getattr(e, "label", "") == "Total per GPU")
+    assert "GPU" in {getattr(e, "label", "") for e in full_gib}
+    assert total_gib.body.endswith("GiB") and _total_help(full_gib) == f"{want3.total:,} bytes"
+
+
+def test_fragment_reruns_are_guarded_and_full_runs_not_twice(monkeypatch):
+    """``page_body.run``: on its own (a fragment rerun) the body goes through ``budget.guard``; inside a guarded
+    page run (``budget.limit`` active) it is called directly, since ``limit`` does not nest."""
+    calls = []
+    monkeypatch.setattr(page_body.st, "fragment", lambda f: f)
+    monkeypatch.setattr(budget, "guard", lambda body: calls.append("guard") or body())
+    page_body.run(lambda: calls.append("body"), "t")
+    assert calls == ["guard", "body"]
+    calls.clear()
+    with budget.limit(5.0):
+        page_body.run(lambda: calls.append("body"), "t")
+    assert calls == ["body"]

@@ -1,0 +1,34 @@
+"""A page's inputs and results as one ``st.fragment``: changing one of them reruns the page's body only.
+
+Streamlit reruns the whole script for every input change: ``app.py``'s navigation, the page config and the
+shared sidebar (model, GPU and unit pickers, the Hugging Face id) as well as the page. None of those depend
+on a page's own inputs, and on the memory, speed, compute and planner pages they were about a third of a rerun's
+server time (py-spy under ``bench/bench_pages.py``, issue 18). Run as a fragment, a page input reruns the body
+alone (Streamlit's ``st.fragment``: https://docs.streamlit.io/develop/concepts/architecture/fragments); a
+sidebar change, a page switch or an ``st.rerun()`` still runs everything, the body included.
+
+A fragment rerun does not pass through ``app.py``'s ``budget.guard``, so the body is guarded here when it runs
+on its own (inside a full run it already is: ``budget.limit`` does not nest). The body draws everything it
+shows inside the fragment, widgets included: a fragment may not put widgets in containers made outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from ui import budget
+
+
+def run(body: Callable[[], None], name: str) -> None:
+    """Call ``body`` as an ``st.fragment`` named ``name`` (unique per page: it names the fragment's identity)."""
+
+    def guarded() -> None:
+        if budget.active():  # a full run, inside app.py's guard
+            body()
+        else:  # a fragment rerun: app.py did not run
+            budget.guard(body)
+
+    guarded.__qualname__ = guarded.__name__ = f"page_body_{name}"
+    st.fragment(guarded)()
