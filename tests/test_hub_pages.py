@@ -97,6 +97,7 @@ def test_share_panel_says_an_uploaded_model_does_not_travel(fake):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     spec = ModelSpec.from_hf_config({**TINY_LLAMA, "_name_or_path": "org/tiny"}, name="config (uploaded)")
     at.session_state["custom_models"] = {spec.name: spec}
+    at.session_state["share_models"] = True  # the share panel open: it is built only then
     at.query_params["model"] = spec.name
     at.run()
     at.switch_page("app_pages/models.py")

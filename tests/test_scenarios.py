@@ -131,6 +131,10 @@ def test_a_newer_schema_is_refused_and_left_untouched(url):
 # ---- pages (AppTest) ---------------------------------------------------------------------------------------
 
 def _save(at, name: str):
+    if not any(t.label == "Scenario name" for t in at.text_input):  # the share panel is built only while open
+        for page in ("models", "compute"):
+            at.session_state[f"share_{page}"] = True
+        at.run()
     box = [t for t in at.text_input if t.label == "Scenario name"][0]
     box.input(name)
     [b for b in at.button if b.label == "Save as scenario"][0].click()

@@ -100,7 +100,11 @@ def publish(page: str, results: dict[str, tuple[float, str]]) -> None:
     kinds = {k: kind for k, (v, kind) in results.items() if v is not None}
     params = current_params()
     ws = workspace()
-    with st.expander("Share, export and save this result", icon=":material/ios_share:"):
+    # Built only while open (issue 18): closed, its six elements (link, JSON, the save form) were sent on every rerun.
+    with st.expander("Share, export and save this result", icon=":material/ios_share:", key=f"share_{page}",
+                     on_change="rerun") as box:
+        if not box.open:
+            return
         st.caption("The address bar holds every input of this page and the scenario workspace: copy it to share "
                    "exactly this result (and the workspace's saved scenarios).")
         st.code(f"/{page}?{urlencode({**params, WS: ws})}", language=None)
