@@ -78,6 +78,23 @@ def test_max_rate_equals_the_old_search(name, slos, kw):
                                                                                      **kw)
 
 
+def test_seven_bisection_steps_answer_within_the_rates_own_noise():
+    """The Serving page's max_rate bisects its bracket in 7 steps, not 12: the answer is the 12-step one's 7th lower
+    end, at most 2^-7 (0.8 %) of the bracket below it. The rate a 600-request p99 allows is itself known only to
+    about 5 %: over 10 seeds its coefficient of variation is above 5 x that tolerance for each SLO pair."""
+    import statistics
+
+    m = _model("Meta-Llama-3-8B")
+    kw = {"kv_capacity_tokens": 450_176, "max_num_seqs": 1024}
+    for slos in ((1.0, 0.05), (0.2, None), (None, 0.02)):
+        fine = max_rate(m, 1024, 256, *slos, requests=600, **kw)
+        coarse = max_rate(m, 1024, 256, *slos, requests=600, **kw, steps=7)
+        bracket = 2.0 ** math.floor(math.log2(fine))
+        assert fine - bracket / 2**7 < coarse <= fine, (slos, coarse, fine)
+        rates = [max_rate(m, 1024, 256, *slos, requests=600, seed=s, **kw, steps=7) for s in range(10)]
+        assert statistics.stdev(rates) / statistics.mean(rates) > 5 * 2**-7, (slos, rates)
+
+
 def test_a_probe_stops_early_only_when_it_fails():
     """Over a sweep of rates past the TTFT (then the TPOT) SLO's boundary: None (stopped) only where the whole
     simulation's p99 misses the SLO, and some probes do stop early (the bound is used)."""

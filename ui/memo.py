@@ -196,11 +196,12 @@ def serve_latency(model, requests: int, rate: float, prompt: int, output: int, s
 
 @functools.lru_cache(maxsize=128)
 def serve_max_rate(model, prompt: int, output: int, slo_ttft_s, slo_tpot_s, requests: int, max_num_seqs: int,
-                   max_num_batched_tokens: int, kv_capacity_tokens: int | None, state_tokens_per_request: int = 0):
+                   max_num_batched_tokens: int, kv_capacity_tokens: int | None, state_tokens_per_request: int = 0,
+                   steps: int = 12):
     """``calc.serve_sim.max_rate`` memoized."""
     return max_rate(model, prompt, output, slo_ttft_s, slo_tpot_s, requests=requests, max_num_seqs=max_num_seqs,
                     max_num_batched_tokens=max_num_batched_tokens, kv_capacity_tokens=kv_capacity_tokens,
-                    state_tokens_per_request=state_tokens_per_request)
+                    state_tokens_per_request=state_tokens_per_request, steps=steps)
 
 
 @functools.cache
