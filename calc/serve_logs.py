@@ -295,16 +295,53 @@ MLPERF_CASES = tuple(
 THROUGHPUT_CASES = VLLM_BENCH_CASES + TRTLLM_CASES + MLPERF_CASES
 
 
-def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None = None,
-                         bandwidth_efficiency: float | None = None) -> float:
-    """Our output tokens/s for ``case``: a client keeping ``concurrency`` requests in flight is a server admitting
-    at most that many (max_num_seqs) with every request queued at t = 0; KV capacity and batch defaults as the
-    case's engine gives them on that GPU (calc/serve.py ENGINES); efficiencies default to calc/serve_sim.py's
-    typical figures, on the datasheet peak of the weights' GEMM precision (``calc.serve.gemm_dtype``: FP8 here). A
-    server case: ``max_rate`` under its SLOs x the output tokens; both kinds x ``replicas``."""
+
+@dataclass(frozen=True)
+class LatencyLog:
+    """What an MLPerf Server ``mlperf_log_summary.txt`` logged about latency at the rate it ran (its "Additional
+    Stats"): an independent reference for the simulator's latencies, not only its throughput. ``case``: the server
+    ``ThroughputCase`` of the same log (system, lengths, engine, copies). Seconds; rates for all copies together."""
+
+    case: ThroughputCase
+    scheduled_per_s: float  # "Scheduled samples per second": the Poisson rate loadgen issued
+    mean_latency_s: float  # "Mean latency": arrival to last token
+    mean_ttft_s: float  # "Mean First Token latency"
+    ttft_p99_s: float  # "99.00 percentile first token latency"
+    tpot_mean_s: float  # "Mean Time to Output Token": per query (last - first token) / (tokens - 1), averaged
+    tpot_p99_s: float  # "99.00 percentile time to output token"
+    #: why ours at the logged rate misses the logged p99s by more than 30 % (the test holds it as a strict xfail)
+    miss: str = ""
+
+    @property
+    def running(self) -> float:
+        """Sequences decoding at a time in one copy, by Little's law on the log's own figures: the rate per copy x the
+        mean time a query spends past its first token (mean latency - mean TTFT)."""
+        return self.scheduled_per_s / self.case.replicas * (self.mean_latency_s - self.mean_ttft_s)
+
+
+_AT_RATE_MISS = ("at the logged rate ours settles at a batch of ~{ours} sequences, the engine ran ~{logged} (Little's "
+                 "law on the log): the logged Server rate sits at the engine's saturation (its step took {tpot} ms at "
+                 "that batch, per sequence within ~10 % of the Offline run's full batch), while ours saturates {over} above it (the "
+                 "server throughput case), so the same rate is ~{util} of our capacity, where a step of our roofline "
+                 "(weights read once, the matmuls near the ridge) takes a few tens of ms. p99 TPOT this close to "
+                 "saturation moves several-fold for a few percent of capacity: within 30 % needs our saturation within "
+                 "a few percent of the engine's, which nothing unfitted gives. At the engine's own batch our step is "
+                 "within 30 % of its TPOT (step_at_logged_batch). python -m calc.serve_logs prints both")
+#: The two Server logs of MLPERF_CASES (same files), their "Additional Stats" in ns written as s
+LATENCY_LOGS = (
+    LatencyLog(MLPERF_CASES[2], 75.10, 44.954547225, 0.275926440, 0.461278089, 0.154960329, 0.175354317,
+               miss=_AT_RATE_MISS.format(ours=120, logged=840, tpot=155, over="36 %", util="74 %")),
+    LatencyLog(MLPERF_CASES[3], 101.25, 35.854894885, 0.198269106, 0.452744202, 0.123263268, 0.146040006,
+               miss=_AT_RATE_MISS.format(ours=105, logged=450, tpot=123, over="19 %", util="84 %")),
+)
+
+
+def _replica(case: ThroughputCase, matmul_efficiency: float | None = None,
+             bandwidth_efficiency: float | None = None):
+    """(step model, simulate keywords) of one replica of ``case`` (``reproduce_throughput`` says how)."""
     from calc.gpus import get_gpu
-    from calc.serve import gemm_dtype, get_engine
-    from calc.serve_sim import BANDWIDTH_EFFICIENCY, MATMUL_EFFICIENCY, max_rate, poisson_workload, simulate, step_model
+    from calc.serve import gemm_dtype
+    from calc.serve_sim import BANDWIDTH_EFFICIENCY, MATMUL_EFFICIENCY, step_model
 
     gpu = get_gpu(case.gpu)
     spec = get_preset(case.model) if case.model not in CONFIGS else case_spec(case.model)
@@ -321,12 +358,57 @@ def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None =
                        bandwidth_efficiency=bandwidth_efficiency or BANDWIDTH_EFFICIENCY)
     kw = dict(max_num_seqs=min(case.concurrency or seqs, seqs, mem.max_running or seqs), max_num_batched_tokens=batched,
               kv_capacity_tokens=mem.sim_kv_tokens, state_tokens_per_request=mem.state_tokens_per_request)
+    return model, kw
+
+
+def reproduce_throughput(case: ThroughputCase, matmul_efficiency: float | None = None,
+                         bandwidth_efficiency: float | None = None) -> float:
+    """Our output tokens/s for ``case``: a client keeping ``concurrency`` requests in flight is a server admitting
+    at most that many (max_num_seqs) with every request queued at t = 0; KV capacity and batch defaults as the
+    case's engine gives them on that GPU (calc/serve.py ENGINES); efficiencies default to calc/serve_sim.py's
+    typical figures, on the datasheet peak of the weights' GEMM precision (``calc.serve.gemm_dtype``: FP8 here). A
+    server case: ``max_rate`` under its SLOs x the output tokens; both kinds x ``replicas``."""
+    from calc.serve_sim import max_rate, poisson_workload, simulate
+
+    model, kw = _replica(case, matmul_efficiency, bandwidth_efficiency)
     if case.scenario == "server":
         rate = max_rate(model, case.prompt_tokens, case.output_tokens, case.slo_ttft_s, case.slo_tpot_s,
                         requests=case.requests, **kw)
         return rate * case.output_tokens * case.replicas
     w = poisson_workload(case.requests, 1e6, case.prompt_tokens, case.output_tokens, seed=0)
     return simulate(model, w, **kw).throughput_tokens_per_s * case.replicas
+
+
+def step_at_logged_batch(log: LatencyLog) -> tuple[float, float]:
+    """(logged mean TPOT, our step time) with the batch the engine ran: ``log.running`` sequences decoding (Little's
+    law), each at the mean context of a decode (prompt + half the output), and the prompts arriving during one step
+    (rate per copy x the logged mean TPOT x the prompt tokens) prefilled in it, their (query, position) pairs causal.
+    Every decode step of TensorRT-LLM's in-flight batching carries all running generations plus the context phases
+    scheduled into it; a query's TPOT is the mean gap of its steps, so the logged mean TPOT is the mean step time.
+    This holds the step model to the log at the engine's own batch, apart from the queueing around it."""
+    model, _ = _replica(log.case)
+    c = log.case
+    rate = log.scheduled_per_s / c.replicas
+    n = log.running
+    prefill = rate * log.tpot_mean_s * c.prompt_tokens
+    prompts = prefill / c.prompt_tokens
+    pairs = prompts * c.prompt_tokens * (c.prompt_tokens + 1) / 2
+    ours = model.step_s(round(n + prefill), round(n + prompts), n * (c.prompt_tokens + c.output_tokens / 2), pairs)
+    return log.tpot_mean_s, ours
+
+
+def latency_at_logged_rate(log: LatencyLog, requests: int = 10_000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """{quantity: (logged, ours)}: p99 TTFT and TPOT, and the running batch (Little's law both sides), from simulating
+    ``requests`` Poisson arrivals at the logged scheduled rate per copy with the mean lengths."""
+    from calc.serve_sim import poisson_workload, simulate
+
+    model, kw = _replica(log.case)
+    c = log.case
+    rate = log.scheduled_per_s / c.replicas
+    r = simulate(model, poisson_workload(requests, rate, c.prompt_tokens, c.output_tokens, seed=seed), **kw)
+    p = r.percentiles()
+    return {"ttft p99 s": (log.ttft_p99_s, p["ttft_s"]["p99"]), "tpot p99 s": (log.tpot_p99_s, p["tpot_s"]["p99"]),
+            "running": (log.running, rate * float((r.e2e_s - r.ttft_s).mean()))}
 
 
 def case_spec(name: str) -> ModelSpec:
@@ -339,3 +421,9 @@ if __name__ == "__main__":  # every published throughput beside ours
         print(f"{c.model:24} {c.gpu:9} tp{c.tp} {c.prompt_tokens:>5}/{c.output_tokens:<5} published "
               f"{c.output_tokens_per_s:>8,.0f} ours {ours:>8,.0f} {ours / c.output_tokens_per_s - 1:+.0%}"
               + (" (xfail)" if c.miss else ""))
+    for log in LATENCY_LOGS:
+        logged, ours = step_at_logged_batch(log)
+        print(f"{log.case.gpu:9} Server step at the logged batch ({log.running:.0f}): logged mean TPOT {logged * 1e3:.0f} "
+              f"ms, ours {ours * 1e3:.0f} ms {ours / logged - 1:+.0%}")
+        for k, (a, b) in latency_at_logged_rate(log).items():
+            print(f"{log.case.gpu:9} Server at the logged rate: {k:11} logged {a:8.3f} ours {b:8.3f} {b / a - 1:+.0%}")
