@@ -60,3 +60,19 @@ def test_stored_tables_are_used_only_while_they_equal_the_computed_ones(tmp_path
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     assert stored_rows(tmp_path / "edited.json") is None
     assert "calc/serve_sim.py" in doc["sources"] and "calc/serve_logs.py" in doc["sources"]
+
+
+def test_a_fragment_rerun_runs_under_the_budget_and_a_page_run_keeps_its_own():
+    """ui.budget.guard_fragment (the Serving page's fragments): on its own (a fragment rerun, which app.py's guard
+    does not see) the body runs with a budget held for its thread; inside a page run's budget it runs as it is (a
+    second ``limit`` in one thread would raise)."""
+    import threading
+
+    from ui import budget
+
+    seen = []
+    budget.guard_fragment(lambda: seen.append(threading.get_ident() in budget._RUNS))
+    with budget.limit():
+        budget.guard_fragment(lambda: seen.append(threading.get_ident() in budget._RUNS))
+    assert seen == [True, True]
+    assert threading.get_ident() not in budget._RUNS
