@@ -10,10 +10,10 @@ from calc.serve import ENGINES, ServeSetup, gemm_dtype, max_model_len_that_fits,
 from calc.serve_logs import THROUGHPUT_CASES
 from calc.serve_sim import (
     BANDWIDTH_EFFICIENCY,
-    MATMUL_EFFICIENCY,
     cost_per_million_tokens,
     replicas_for,
     step_model,
+    typical_matmul_efficiency,
 )
 from ui import budget, charts, measured, memo, pickers, results, state, tables, text
 from ui import format as fmt
@@ -167,7 +167,7 @@ def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, ba
     figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 and bandwidth x 0.8")
     compute = gemm_dtype(wdt, gpu)  # FP8 weights: FP8 GEMMs where the GPU has them
     flops, bw = gpu.peak(compute), gpu.bandwidth_bytes_per_s
-    me, be, src = MATMUL_EFFICIENCY, BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
+    me, be, src = typical_matmul_efficiency(gpu, compute), BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
     if figures is not None:
         if figures["flops_per_s"].get(compute):
             flops, me = figures["flops_per_s"][compute], 1.0

@@ -298,12 +298,18 @@ METHODS: tuple[Method, ...] = (
            ("tests/test_serve.py::test_sglang_log_of_qwen3_235b_fp8_on_4_h100",
             "tests/test_serve.py::test_engine_defaults_follow_their_sources")),
     Method("Serving", "Throughput against published benchmarks",
-           r"the continuous-batching simulation at the default efficiencies (0.6 of the peak, 0.8 of the bandwidth), "
-           r"held to 30 % of each publication; misses are strict xfails naming the efficiency implied",
-           "vllm bench serve (mushfiqrahman.dev); TensorRT-LLM docs/source/performance/perf-overview.md",
-           "calc/serve_logs.py: THROUGHPUT_CASES, reproduce_throughput",
+           r"the continuous-batching simulation at the default efficiencies (0.6 of the peak, FP8 GEMMs 0.6 $\times$ "
+           r"their mamf-finder share of the peak over bf16's; 0.8 of the bandwidth), held to 30 % of each publication; "
+           r"misses are strict xfails naming the efficiency implied. MLPerf Server logs: the step at the engine's own "
+           r"batch (Little's law on the log) against the logged mean TPOT; p99 TTFT / TPOT at the logged rate",
+           "vllm bench serve (mushfiqrahman.dev); TensorRT-LLM docs/source/performance/perf-overview.md; MLPerf "
+           "Inference v4.1 mlperf_log_summary.txt (NVIDIA llama2-70b); ml-engineering mamf-finder table",
+           "calc/serve_logs.py: THROUGHPUT_CASES, reproduce_throughput, LATENCY_LOGS, step_at_logged_batch; "
+           "calc/serve_sim.py: typical_matmul_efficiency",
            ("tests/test_serve.py::test_published_throughput_within_30_percent",
-            "tests/test_serve.py::test_published_throughput_cases_are_cited_and_held_out")),
+            "tests/test_serve.py::test_published_throughput_cases_are_cited_and_held_out",
+            "tests/test_serve_throughput_latency.py::test_step_at_the_engines_batch_within_30_percent_of_its_tpot",
+            "tests/test_serve_throughput_latency.py::test_p99_latency_at_the_logged_rate_within_30_percent")),
     Method("Hardware", "All-reduce bus bandwidth",
            r"algbw = bytes / median seconds; busbw = algbw $\times 2(n-1)/n$ (all-reduce over $n$ ranks)",
            "NVIDIA/nccl-tests doc/PERFORMANCE.md", "measure/allreduce.py",

@@ -52,9 +52,29 @@ from calc.serve import state_page_bytes
 from calc.speed import attention_flops, head_params, matmul_params_per_token, weight_bytes_read
 
 #: Typical efficiencies when nothing is measured: a bf16 matmul reaches ~80 % of the H100's dense peak at best
-#: (REFERENCE.md, mamf-finder) and less inside a model; decode kernels stream ~80 % of the datasheet bandwidth.
+#: (REFERENCE.md, mamf-finder) and less inside a model (FP8 GEMMs less still: ``typical_matmul_efficiency``); decode
+#: kernels stream ~80 % of the datasheet bandwidth.
 MATMUL_EFFICIENCY = 0.6
 BANDWIDTH_EFFICIENCY = 0.8
+
+
+def typical_matmul_efficiency(gpu, gemm_dtype: str) -> float:
+    """``MATMUL_EFFICIENCY`` (a bf16 figure) for GEMMs in ``gemm_dtype`` on ``gpu``: scaled by the share of the datasheet
+    peak that dtype's GEMMs reach at best over the share bf16's reach, both measured by mamf-finder
+    (``calc.plan.MAMF_FLOPS_PER_S``, Bekman's Machine Learning Engineering table). FP8 tensor cores stay further below
+    their datasheet peak than bf16 ones (H100 SXM: 1,402.6 of 1,979 TFLOPS, 70.9 %, against 794.5 of 989, 80.3 %;
+    H200 73.4 % against 80.3 %), so a model's FP8 matmuls get 0.6 x 0.883 on H100 and 0.6 x 0.914 on H200. A dtype
+    or GPU without its own measurement keeps 0.6 (bf16 always does).
+
+    >>> from calc.gpus import get_gpu
+    >>> round(typical_matmul_efficiency(get_gpu("H100 SXM"), "fp8"), 3), typical_matmul_efficiency(get_gpu("H100 SXM"), "bf16")
+    (0.529, 0.6)
+    """
+    from calc.plan import matmul_ceiling  # the MAMF table; imported here to keep the CLI's serve import light
+
+    return MATMUL_EFFICIENCY * min(1.0, matmul_ceiling(gpu, gemm_dtype) / matmul_ceiling(gpu, "bf16"))
+
+
 #: NVLink 4 on H100 SXM: 900 GB/s total, 450 GB/s each way (NVIDIA H100 datasheet); ~10 us per all-reduce call.
 LINK_BYTES_PER_S = 450e9
 ALLREDUCE_LATENCY_S = 10e-6
