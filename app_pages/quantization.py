@@ -19,83 +19,14 @@ st.caption("Which llama.cpp quant of this model fits my GPU at my context? A fil
            "llama-quantize picks a type for every tensor. These sizes apply llama.cpp's own rules tensor by "
            "tensor (src/llama-quant.cpp), so they match real files to the byte, not parameters x nominal bits.")
 
-spec, gpu = pickers.current_model(), pickers.current_gpu()
-a, b, c, d = st.columns(4)
-context = int(state.number("Context (tokens)", "gctx", 8192, 1, 10_000_000, step=1024, where=a,
-                           help="llama.cpp -c: tokens of KV cache per sequence."))
-cache = state.select("KV cache type", "gkv", CACHE_TYPES, "f16", where=b,
-                     help="llama.cpp --cache-type-k/-v. q8_0 = 8.5 bits, q4_0 = 4.5 bits per element "
-                          "(block bytes x 8 / block size, from the gguf package).")
-parallel = int(state.number("Parallel sequences", "gpar", 1, 1, 1024, step=1, where=c,
-                            help="llama-server -np: each sequence gets its own context of KV cache."))
-imatrix = state.select("Importance matrix", "gim", ["auto", "yes", "no"], "auto", where=d,
-                       help="Whether the quantizer had an imatrix. auto = only where llama-quantize requires one "
-                            "(IQ1/IQ2/IQ3_XXS, Q2_K_S). bartowski and unsloth quants use one; TheBloke's did not. "
-                            "It changes a few tensors of IQ3_XXS, IQ4_NL/XS, Q4_0 and Q5_0.")
-flash = state.toggle("Flash attention", "gfa", True, where=d,
-                     help="llama.cpp -fa: without it the compute buffer holds heads x context attention scores.")
 
-try:
-    setup = RunSetup(context=context, cache_type=cache, batch=parallel, flash_attn=flash)
-    # Memoized per model (ui/memo.py): a context or GPU change does not retype every tensor of 33 file types.
-    use_imatrix = {"auto": None, "yes": True, "no": False}[imatrix]
-    by_type = memo.quantize_all_cached(spec, use_imatrix)
-    runs = memo.run_memory_all(spec, use_imatrix, setup, gpu)
-except ValueError as exc:
-    st.error(text.md(exc, 1000))
-    st.stop()
-if not runs:  # no file type applies (an architecture without a GGUF tensor layout here): say why, no traceback
-    st.error(text.md(next(iter(by_type.values())), 1000))
-    st.stop()
-
-ok = {f: r for f, r in by_type.items() if not isinstance(r, ValueError)}
-# TQ1_0/TQ2_0 only suit ternary-trained models: never the recommendation
-fitting = [f for f in FILE_TYPES if f in runs and runs[f].fits and not f.startswith("TQ")]
-best = max(fitting, key=lambda f: ok[f].tensor_bytes, default=None)
-any_run = next(iter(runs.values()))
-capacity = any_run.capacity_bytes
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Largest that fits", best or "none",
-          help=f"Biggest file (TQ ternary types aside) whose weights, KV cache and compute buffer all fit on {gpu.name} "
-               f"({fmt.size(capacity)} usable" + (")" if gpu.unified_memory else " after the runtime reserve)"))
-m2.metric("Its file size", fmt.size(ok[best].file_bytes_estimate) if best else "n/a",
-          help="Payload (exact) + header estimate, every tensor padded to 32 bytes.")
-m3.metric(f"KV cache ({cache})", fmt.size(any_run.kv_cache_bytes),
-          help=f"{parallel} x {context:,} tokens, all layers" + gguf_run.cache_note(spec, cache))
-m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.cpp's graph for a 512-token "
-          "micro-batch; it prints the exact 'compute buffer size' when it loads.")
-
-unit = fmt.unit()
-
-
-def table_rows() -> list[dict]:
-    rows = []
-    for f in FILE_TYPES:
-        r = by_type[f]
-        ppl = PUBLISHED_PPL.get(f)
-        if isinstance(r, ValueError):
-            rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
-            continue
-        m = runs[f]
-        where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
-                 "split": (f"split: all {m.n_layers} layers on GPU, output head on CPU" if m.gpu_layers == m.n_layers
-                           else f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
-                                f"{m.n_layers - m.gpu_layers} on CPU"),
-                 "cpu": "no: CPU only"}[m.placement]
-        rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
-                     "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
-                     "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
-                     "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else None,
-                     "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
-    return rows
-
-
-# The table, its Arrow form and its CSV depend on what run_memory_all is keyed by and the unit: built once per
-# argument set (issue 18), not per rerun (a chart toggle or the PTQ token count reruns the page too)
-table_key = ("gguf.table", spec, use_imatrix, setup, gpu, unit)
-table = memo.cached(table_key, lambda: pd.DataFrame(table_rows()))
-
-st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
+def lazy_expander(label: str, key: str, body) -> None:
+    """An expander whose content ``body()`` runs only while it is open (``on_change="rerun"``: opening it reruns the
+    page), so a rerun with it closed neither builds nor sends its tables and text (issue 18)."""
+    box = st.expander(label, key=key, on_change="rerun")
+    if box.open:
+        with box:
+            body()
 
 
 @st.fragment  # the chart's toggle reruns the chart only (issue 18)
@@ -109,45 +40,126 @@ def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> 
                               gpu_name), width="stretch")
 
 
-memory_chart(runs, capacity, unit, gpu.name)
+@st.fragment  # the run inputs rerun this section only: not the sidebar, the file-type view or the file inspector
+def run_section(spec, gpu, unit: str) -> None:
+    """Inputs of the run, every file type's size and memory, what fits, the loss cost of quantizing, the share link
+    and the file-type view (which reads the importance matrix chosen here) (issue 18)."""
+    a, b, c, d = st.columns(4)
+    context = int(state.number("Context (tokens)", "gctx", 8192, 1, 10_000_000, step=1024, where=a,
+                               help="llama.cpp -c: tokens of KV cache per sequence."))
+    cache = state.select("KV cache type", "gkv", CACHE_TYPES, "f16", where=b,
+                         help="llama.cpp --cache-type-k/-v. q8_0 = 8.5 bits, q4_0 = 4.5 bits per element "
+                              "(block bytes x 8 / block size, from the gguf package).")
+    parallel = int(state.number("Parallel sequences", "gpar", 1, 1, 1024, step=1, where=c,
+                                help="llama-server -np: each sequence gets its own context of KV cache."))
+    imatrix = state.select("Importance matrix", "gim", ["auto", "yes", "no"], "auto", where=d,
+                           help="Whether the quantizer had an imatrix. auto = only where llama-quantize requires one "
+                                "(IQ1/IQ2/IQ3_XXS, Q2_K_S). bartowski and unsloth quants use one; TheBloke's did not. "
+                                "It changes a few tensors of IQ3_XXS, IQ4_NL/XS, Q4_0 and Q5_0.")
+    flash = state.toggle("Flash attention", "gfa", True, where=d,
+                         help="llama.cpp -fa: without it the compute buffer holds heads x context attention scores.")
 
+    try:
+        setup = RunSetup(context=context, cache_type=cache, batch=parallel, flash_attn=flash)
+        # Memoized per model (ui/memo.py): a context or GPU change does not retype every tensor of 33 file types.
+        use_imatrix = {"auto": None, "yes": True, "no": False}[imatrix]
+        by_type = memo.quantize_all_cached(spec, use_imatrix)
+        runs = memo.run_memory_all(spec, use_imatrix, setup, gpu)
+    except ValueError as exc:
+        st.error(text.md(exc, 1000))
+        st.stop()
+    if not runs:  # no file type applies (an architecture without a GGUF tensor layout here): say why, no traceback
+        st.error(text.md(next(iter(by_type.values())), 1000))
+        st.stop()
 
-def text_width(col: str) -> int:
-    """Pixels for the longest cell of a text column (about 7.5 px a character at the grid's 14 px font): the
-    grid cuts a cell at its column's width, and "tensor types" of the IQ mixes runs to 60+ characters."""
-    longest = max([len(col)] + [len(str(v)) for v in table[col].dropna()])
-    return int(min(24 + 7.5 * longest, 720))
+    ok = {f: r for f, r in by_type.items() if not isinstance(r, ValueError)}
+    # TQ1_0/TQ2_0 only suit ternary-trained models: never the recommendation
+    fitting = [f for f in FILE_TYPES if f in runs and runs[f].fits and not f.startswith("TQ")]
+    best = max(fitting, key=lambda f: ok[f].tensor_bytes, default=None)
+    any_run = next(iter(runs.values()))
+    capacity = any_run.capacity_bytes
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Largest that fits", best or "none",
+              help=f"Biggest file (TQ ternary types aside) whose weights, KV cache and compute buffer all fit on {gpu.name} "
+                   f"({fmt.size(capacity)} usable" + (")" if gpu.unified_memory else " after the runtime reserve)"))
+    m2.metric("Its file size", fmt.size(ok[best].file_bytes_estimate) if best else "n/a",
+              help="Payload (exact) + header estimate, every tensor padded to 32 bytes.")
+    m3.metric(f"KV cache ({cache})", fmt.size(any_run.kv_cache_bytes),
+              help=f"{parallel} x {context:,} tokens, all layers" + gguf_run.cache_note(spec, cache))
+    m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.cpp's graph for a 512-token "
+              "micro-batch; it prints the exact 'compute buffer size' when it loads.")
 
+    def table_rows() -> list[dict]:
+        rows = []
+        for f in FILE_TYPES:
+            r = by_type[f]
+            ppl = PUBLISHED_PPL.get(f)
+            if isinstance(r, ValueError):
+                rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
+                continue
+            m = runs[f]
+            where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
+                     "split": (f"split: all {m.n_layers} layers on GPU, output head on CPU" if m.gpu_layers == m.n_layers
+                               else f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
+                                    f"{m.n_layers - m.gpu_layers} on CPU"),
+                     "cpu": "no: CPU only"}[m.placement]
+            rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
+                         "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
+                         "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
+                         "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else None,
+                         "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
+        return rows
 
-# A cell that does not apply (a type this model cannot take) reads "—", never "None".
-widths = memo.cached(("gguf.widths", *table_key[1:]), lambda: {c: text_width(c) for c in ("fits", "tensor types",
-                                                                                           "ppl measured on")})
-st.dataframe(tables.arrow(table_key, lambda: table), hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,
-             placeholder="—", column_config={
-    **{c: st.column_config.TextColumn(width=w) for c, w in widths.items()},
-    "file (GB)": st.column_config.NumberColumn(format="%,.3f"), "file (GiB)": st.column_config.NumberColumn(format="%,.3f"),
-    "bits/weight": st.column_config.NumberColumn(format="%.3f"),
-    f"run memory ({unit})": st.column_config.NumberColumn(format="%,.2f"),
-    "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
-                                                  "that llama.cpp's quantize tool lists; — where it lists none."),
-    "payload bytes": st.column_config.NumberColumn(format="localized")})
-# the CSV is written when the button is clicked (a callable), not on every rerun whose inputs changed the table
-st.download_button("Download CSV", lambda: memo.cached(("gguf.csv", *table_key[1:]), lambda: fmt.csv(table)),
-                   file_name=f"gguf_{spec.name}.csv", mime="text/csv")
-st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
-           "row (not on this model); IQ and TQ types have none listed there.")
-ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
-q4 = ok.get("Q4_K_M")
-results.publish("quantization", {
-    "Q4_K_M file size": (q4.file_bytes_estimate if q4 else None, "bytes"),
-    "Q4_K_M memory to run": (runs["Q4_K_M"].total_bytes if "Q4_K_M" in runs else None, "bytes"),
-    "largest fitting file type, file size": (ok[best].file_bytes_estimate if best else None, "bytes"),
-    "largest fitting file type, bits per weight": (ok[best].bits_per_weight if best else None, "number"),
-    "KV cache": (any_run.kv_cache_bytes, "bytes"), "compute buffer (estimate)": (any_run.compute_bytes, "bytes")})
+    def text_width(rows: list[dict], col: str) -> int:
+        """Pixels for the longest cell of a text column (about 7.5 px a character at the grid's 14 px font): the
+        grid cuts a cell at its column's width, and "tensor types" of the IQ mixes runs to 60+ characters. A cell a
+        row lacks (a type this model cannot take) or holds None is empty in the table: it does not count."""
+        longest = max([len(col)] + [len(str(r[col])) for r in rows if r.get(col) is not None])
+        return int(min(24 + 7.5 * longest, 720))
 
-hub_repo = hub_model.current_hub_model()  # a GGUF repository typed in the sidebar: its real files
-if hub_repo is not None and hub_repo.snapshot.gguf:
-    hub_model.gguf_section(hub_repo, setup, gpu)
+    def table_bundle() -> tuple:
+        rows = table_rows()
+        return (tables.to_arrow(pd.DataFrame(rows)), len(rows),
+                {c: text_width(rows, c) for c in ("fits", "tensor types", "ppl measured on")})
+
+    # The table's Arrow form, its row count and its text columns' widths depend on what run_memory_all is keyed by
+    # and the unit: built once per argument set (issue 18), and only those are kept (weighing a DataFrame with its
+    # strings cost as much as building it); the CSV is written from the rows when its button is clicked.
+    table_key = ("gguf.table", spec, use_imatrix, setup, gpu, unit)
+    arrow_table, n_rows, widths = memo.cached(table_key, table_bundle)
+
+    st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
+    memory_chart(runs, capacity, unit, gpu.name)
+    # A cell that does not apply (a type this model cannot take) reads "—", never "None".
+    st.dataframe(arrow_table, hide_index=True, width="stretch", height=35 * (n_rows + 1) + 3,
+                 placeholder="—", column_config={
+        **{c: st.column_config.TextColumn(width=w) for c, w in widths.items()},
+        "file (GB)": st.column_config.NumberColumn(format="%,.3f"), "file (GiB)": st.column_config.NumberColumn(format="%,.3f"),
+        "bits/weight": st.column_config.NumberColumn(format="%.3f"),
+        f"run memory ({unit})": st.column_config.NumberColumn(format="%,.2f"),
+        "ppl increase": st.column_config.NumberColumn(format="%+.4f", help="Perplexity increase over the 16-bit model "
+                                                      "that llama.cpp's quantize tool lists; — where it lists none."),
+        "payload bytes": st.column_config.NumberColumn(format="localized")})
+    # the CSV is written when the button is clicked (a callable), not on every rerun whose inputs changed the table
+    st.download_button("Download CSV", lambda: memo.cached(("gguf.csv", *table_key[1:]),
+                                                           lambda: fmt.csv(pd.DataFrame(table_rows()))),
+                       file_name=f"gguf_{spec.name}.csv", mime="text/csv")
+    st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
+               "row (not on this model); IQ and TQ types have none listed there.")
+    ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
+    q4 = ok.get("Q4_K_M")
+    results.publish("quantization", {
+        "Q4_K_M file size": (q4.file_bytes_estimate if q4 else None, "bytes"),
+        "Q4_K_M memory to run": (runs["Q4_K_M"].total_bytes if "Q4_K_M" in runs else None, "bytes"),
+        "largest fitting file type, file size": (ok[best].file_bytes_estimate if best else None, "bytes"),
+        "largest fitting file type, bits per weight": (ok[best].bits_per_weight if best else None, "number"),
+        "KV cache": (any_run.kv_cache_bytes, "bytes"), "compute buffer (estimate)": (any_run.compute_bytes, "bytes")})
+
+    hub_repo = hub_model.current_hub_model()  # a GGUF repository typed in the sidebar: its real files
+    if hub_repo is not None and hub_repo.snapshot.gguf:
+        hub_model.gguf_section(hub_repo, setup, gpu)
+    one_file_type(ok, spec, unit)
+
 
 # ----- one file type, tensor by tensor -------------------------------------------------------------------
 @st.fragment  # picking a file type reruns this section only, not the 33-type table above
@@ -184,7 +196,8 @@ def tensor_list(q) -> pd.DataFrame:
                           "bytes": t.bytes, "bits/weight": type_bits(t.type)} for t in q.tensors])
 
 
-one_file_type(ok, spec, unit)
+spec, gpu = pickers.current_model(), pickers.current_gpu()
+run_section(spec, gpu, fmt.unit())
 
 # ----- inspect a file ------------------------------------------------------------------------------------
 st.subheader("Inspect a .gguf file")
@@ -239,7 +252,7 @@ if upload is not None:
                 pickers.add_model(found, select=True)
 
 # ----- what the names mean -------------------------------------------------------------------------------
-with st.expander("What the names mean"):
+def what_the_names_mean() -> None:
     st.markdown("""
 - **Q4_0, Q5_0, Q8_0 / Q4_1, Q5_1** (legacy): blocks of 32 weights with one fp16 scale (`_0`: w = d·q) or a
   scale and a minimum (`_1`: w = d·q + m). Q4_0 = 18 bytes per 32 weights = 4.5 bits.
@@ -268,7 +281,10 @@ with st.expander("What the names mean"):
                  hide_index=True, column_config={"bits per weight": st.column_config.NumberColumn(format="%.4f")})
     st.caption("Block sizes from the gguf package (gguf.constants.GGML_QUANT_SIZES), not typed in.")
 
-with st.expander("Formulas and assumptions"):
+lazy_expander("What the names mean", "gx_names", what_the_names_mean)
+
+
+def formulas() -> None:
     st.markdown(f"""
 **Tensors.** The tensors `convert_hf_to_gguf.py` writes for this architecture (gguf-py names: `token_embd`,
 `blk.N.attn_q/k/v/output`, `ffn_gate/up/down`, `ffn_*_exps` and `ffn_gate_inp` for MoE, norms, `output`).
@@ -294,6 +310,9 @@ sequences x cache-type bits / 8 (MLA: the latent, Gemma 2: windowed layers cappe
 full context). Compute buffer (estimate) = 4 B x 512 x max(vocab + hidden, heads x context + 6 x hidden without
 flash attention). On a discrete GPU llama.cpp keeps `token_embd` in host memory and offloads layers from the last
 one down (`-ngl`); "split" is the largest layer count that fits {gpu.name}'s memory minus
-{setup.runtime_reserve_bytes // 2**20} MiB for the driver context. Apple unified memory: everything counts
+{RunSetup().runtime_reserve_bytes // 2**20} MiB for the driver context. Apple unified memory: everything counts
 against the Metal working-set limit ({fmt.size(gpu.usable_memory_bytes)} on {gpu.name}).
 """)
+
+
+lazy_expander("Formulas and assumptions", "gx_formulas", formulas)

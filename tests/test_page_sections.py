@@ -176,3 +176,22 @@ def test_scaling_budget_table_band_and_lazy_curves_follow_the_budget():
         assert [s for s in specs if s["data"][0]["type"] == "contour"]  # the expander is open: its charts are drawn
         names = {t.get("name") for s in specs for t in s["data"]}
         assert f"C = {budget:.2g}" in names, (budget, names)
+
+
+def test_quantization_table_follows_the_context():
+    """The file-type table (its Arrow form kept per model, importance matrix, run setup, GPU and unit) shows each
+    context's memory: from 4,096 to 12,288 tokens Llama-2-7B's f16 KV cache grows by 2 (K, V) x 32 layers x 4,096
+    (32 heads x 128) x 8,192 tokens x 2 B (REFERENCE.md's KV formula) and nothing else changes (the compute buffer
+    with flash attention does not depend on the context), for every file type that runs on the H200."""
+    at = open_page("app_pages/quantization.py", {"model": "Llama-2-7B", "gpu": "H200", "units": "GB"},
+                   timeout_s=TIMEOUT)
+    memory = {}
+    for ctx in (4096, 12288, 4096):
+        at.number_input(key="gctx").set_value(ctx).run()
+        assert not at.exception, [e.value for e in at.exception]
+        table = at.dataframe[0].value.set_index("file type")
+        assert (table["fits"] == "yes").all()
+        memory.setdefault(ctx, table["run memory (GB)"])
+        assert table["run memory (GB)"].equals(memory[ctx]), ctx  # the first context's numbers again
+    grown = (memory[12288] - memory[4096]) * 1e9
+    np.testing.assert_allclose(grown, 2 * 32 * 4096 * 8192 * 2, rtol=1e-9)
