@@ -534,6 +534,19 @@ def _late_max(n: int, q: float) -> int | None:
     return n - lo
 
 
+def _rate_guess(model: StepModel, prompt_tokens: int, output_tokens: int, max_num_seqs: int = 256,
+                kv_capacity_tokens: int | None = None, state_tokens_per_request: int = 0, **_) -> float:
+    """A rough saturation rate (requests/s) where ``max_rate`` starts looking: B requests (max_num_seqs, or fewer if
+    the KV cache holds fewer) decode ``output_tokens`` steps at their mean context, and each is prefilled in a step of
+    its own: B / (O x decode step + B x prefill step). Only where to probe first; any value gives the same answer."""
+    per = prompt_tokens + output_tokens + state_tokens_per_request
+    b = max_num_seqs if kv_capacity_tokens is None else max(1, min(max_num_seqs, kv_capacity_tokens // per))
+    decode = model.step_s(b, b, b * (prompt_tokens + output_tokens / 2))
+    prefill = model.step_s(prompt_tokens, 1, 0.0, prompt_tokens * (prompt_tokens + 1) / 2)
+    rate = b / (output_tokens * decode + b * prefill)
+    return rate if math.isfinite(rate) and rate > 0 else 1.0
+
+
 def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_s: float | None,
              slo_tpot_s: float | None, requests: int = 2000, seed: int = 0, q: float = 99, steps: int = 12,
              **kw) -> float:
@@ -557,9 +570,16 @@ def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_
     # ceiling, above 1e6/2; none: 0.0). Found by bisection over j: the same bracket as doubling up from 1 (or
     # halving down) while the verdict is monotone in the rate, in 6 simulations instead of up to 20; the doubling
     # spent most of its time far below the answer, where every request costs events of its own (issue 18).
+    # The first probes go to the power of two below a rough saturation rate and its neighbours (_rate_guess), the
+    # rest halve what is left: the same bracket while the verdict is monotone in the rate, in 2 simulations where
+    # the guess falls in it (page defaults: 5 before, issue 18).
     j_lo, j_hi = -21, 20  # ok(2^-21) taken as true (a rate of ~0), ok(2^20) as false
+    j0 = min(max(math.floor(math.log2(_rate_guess(model, prompt_tokens, output_tokens, **kw))), -20), 19)
+    first = [j0, j0 + 1, j0 - 1]
     while j_hi - j_lo > 1:
-        j = (j_lo + j_hi) // 2
+        while first and not j_lo < first[0] < j_hi:
+            first.pop(0)
+        j = first.pop(0) if first else (j_lo + j_hi) // 2
         j_lo, j_hi = (j, j_hi) if ok(2.0 ** j) else (j_lo, j)
     if j_lo == -21:
         return 0.0

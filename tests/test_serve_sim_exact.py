@@ -78,6 +78,22 @@ def test_max_rate_equals_the_old_search(name, slos, kw):
                                                                                      **kw)
 
 
+def test_where_max_rate_starts_looking_does_not_change_its_answer(monkeypatch):
+    """max_rate probes first around _rate_guess: any guess, far below, far above or at the search's ends, gives the
+    same rate (the bracket search falls back to halving what is left)."""
+    import calc.serve_sim as ss
+
+    m = _model("Meta-Llama-3-8B")
+    kw = {"kv_capacity_tokens": 450_176, "max_num_seqs": 1024}
+    for prompt, output, slos in ((1024, 256, (1.0, 0.05)), (166, 256, (1.0, 0.05)), (1024, 256, (None, 0.02)),
+                                 (16, 2, (1e4, 1e3)), (1024, 256, (1e-9, None))):  # the ceiling 2^19; 0.0
+        want = max_rate(m, prompt, output, *slos, requests=300, steps=5, **kw)
+        for guess in (1e-9, 0.3, 3.0, 700.0, 1e9):
+            monkeypatch.setattr(ss, "_rate_guess", lambda *a, guess=guess, **k: guess)
+            assert max_rate(m, prompt, output, *slos, requests=300, steps=5, **kw) == want, (prompt, slos, guess)
+        monkeypatch.undo()
+
+
 def test_seven_bisection_steps_answer_within_the_rates_own_noise():
     """The Serving page's max_rate bisects its bracket in 7 steps, not 12: the answer is the 12-step one's 7th lower
     end, at most 2^-7 (0.8 %) of the bracket below it. The rate a 600-request p99 allows is itself known only to
