@@ -80,6 +80,11 @@ from calc.arch.kinds import MLA, MLP, Attention, Block, GatedDeltaNet, Mamba, Ma
 from calc.models import ModelSpec
 
 RECOMPUTE = ("none", "selective", "full")
+#: what ``recompute="selective"`` keeps: ``"attention"``, Korthikanti et al. 2022 sec. 5 (Megatron-LM: the attention
+#: core is recomputed, everything else saved); ``"ops"``, torchtitan's per-op selective checkpointing
+#: (``selective_ac_option = "op"``: the layer is recomputed except the outputs of every other matmul and of the
+#: attention kernel, ``op_selective_terms``)
+SELECTIVE = ("attention", "ops")
 DROPOUT_SITES = ("attention", "residual", "embedding", "activation")
 
 #: Hugging Face config fields holding a dropout probability -> where ``transformers``' modeling code
@@ -549,8 +554,8 @@ def _is_attention(mixer) -> bool:
 
 def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", flash_attention: bool = True,
                 act_bits: float = 16, dropout: float | Dropout = 0.0, device: str = "cuda",
-                seq_len: int | None = None, lora: tuple[int, tuple[str, ...], float] | None = None
-                ) -> list[ActivationTerm]:
+                seq_len: int | None = None, lora: tuple[int, tuple[str, ...], float] | None = None,
+                selective: str = "attention") -> list[ActivationTerm]:
     """The tensors decoder layer ``layer`` saves for backward, as ``ActivationTerm`` rows.
 
     Read from the layer's kind (``spec.layout.kind(layer)``: its token mixer, feed-forward and norms) and
@@ -561,9 +566,19 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
     their own gradients (bitsandbytes' 4-bit matmul of QLoRA neither), and the adapters add their
     inputs and rank-``r`` outputs (MoE experts are counted as if trained: an over-estimate).
     ``dropout``: a ``Dropout`` (``config_dropout(spec)`` is the config's), or one probability applied
-    wherever the model has dropout.
+    wherever the model has dropout. ``selective`` (``SELECTIVE``) says which selective recompute: ``"ops"`` is
+    torchtitan's per-op policy (``op_selective_terms``).
     """
     _check(recompute, act_bits, device)
+    if selective not in SELECTIVE:
+        raise ValueError(f"selective must be one of {SELECTIVE}, got {selective!r}")
+    if recompute == "selective" and selective == "ops":
+        if lora is not None:
+            raise ValueError("selective recompute 'ops' (torchtitan's per-op policy) is modelled for full training, "
+                             "not LoRA: choose selective 'attention'")
+        if not 0 <= layer < spec.num_layers:
+            raise ValueError(f"layer must be in [0, {spec.num_layers - 1}], got {layer}")
+        return op_selective_terms(spec, layer, flash_attention=flash_attention, act_bits=act_bits)
     if not 0 <= layer < spec.num_layers:
         raise ValueError(f"layer must be in [0, {spec.num_layers - 1}], got {layer}")
     drop = _as_dropout(spec, dropout)
@@ -625,6 +640,57 @@ def layer_terms(spec: ModelSpec, layer: int = 0, *, recompute: str = "none", fla
         t.append(ActivationTerm("MLP residual dropout mask", mask * h, tp_sharded=False))
     if recompute == "selective":
         t = [x for x in t if not x.attention_core]
+    return t
+
+
+def op_selective_terms(spec: ModelSpec, layer: int = 0, *, flash_attention: bool = True,
+                       act_bits: float = 16) -> list[ActivationTerm]:
+    """What one decoder layer keeps under torchtitan's per-op selective activation checkpointing.
+
+    torchtitan wraps each transformer block in ``torch.utils.checkpoint`` with a selective policy
+    (``torchtitan/parallelisms/parallelize_llama.py`` at commit 9dec370, the one of its H100 benchmark,
+    ``benchmarks/llama3_h100_202412_torchtitan.md``: ``_save_list`` and ``_custom_policy``, "Saves output of all
+    compute ops, except every second mm"): the outputs of ``aten.mm`` (the 1st, 3rd, 5th... of the block's forward;
+    the even ones are recomputed) and of the fused attention kernels (``_scaled_dot_product_flash_attention`` /
+    ``_efficient_attention``: the output and its fp32 log-sum-exp per head) are saved, every other op is re-run in the
+    backward pass from the block's input, which the checkpoint keeps. A linear layer with a bias dispatches
+    ``addmm``, not ``mm``: it is neither saved nor counted. Without a fused kernel (``flash_attention=False``) the
+    attention's batched matmuls are not on the list and are recomputed. ``tests/test_activations_ops.py`` measures
+    this with real tensors on the CPU. Modelled for softmax-attention layers with a dense MLP (torchtitan's Llama);
+    tensor parallelism's reduce-scattered outputs (also on the list) are not counted.
+    """
+    e = act_bits / 8
+    h = spec.hidden_size
+    block = spec.layout.kind(layer)
+    mixer, ffn = block.mixer, block.ffn
+    if not isinstance(mixer, Attention) or not isinstance(ffn, MLP) or block.parallel is not None:
+        raise ValueError(f"selective recompute 'ops' (torchtitan's per-op policy) is modelled for softmax-attention "
+                         f"layers with a dense MLP; layer {layer} of {spec.name} is {block}: choose selective "
+                         "'attention' or recompute 'full'")
+    kb = mixer.qkv_bias if mixer.k_bias is None else mixer.k_bias
+    q_out = mixer.q_width * (2 if mixer.gate else 1)
+    v_out = mixer.kv_heads * mixer.vdim
+    # (name, width, sharded by tp, a plain mm: no bias) in the order the forward runs them
+    if mixer.fused_qkv:
+        mms = [("qkv_proj", q_out + mixer.kv_width + v_out, True, not mixer.qkv_bias)]
+    else:
+        mms = [("q_proj", q_out, True, not mixer.qkv_bias), ("k_proj", mixer.kv_width, True, not kb),
+               ("v_proj", v_out, True, not mixer.qkv_bias)]
+    mms.append(("o_proj", h, False, not mixer.o_bias))
+    down_bias = ffn.bias if ffn.down_bias is None else ffn.down_bias
+    if ffn.gated:
+        mms += [("gate_proj", ffn.intermediate, True, not ffn.bias), ("up_proj", ffn.intermediate, True, not ffn.bias)]
+    else:
+        mms.append(("fc1", ffn.intermediate, True, not ffn.bias))
+    mms.append(("down_proj", h, False, not down_bias))
+    t = [ActivationTerm("layer input (checkpoint)", e * h, tp_sharded=False)]
+    plain = [m for m in mms if m[3]]
+    for i, (name, width, sharded, _) in enumerate(plain):
+        if i % 2 == 0:  # the 1st, 3rd, ... mm of the block (torchtitan counts from 1 and recomputes the even ones)
+            t.append(ActivationTerm(f"{name} output (mm, saved)", e * width, tp_sharded=sharded))
+    if flash_attention:
+        t.append(ActivationTerm("attention kernel output (saved)", e * mixer.out_width))
+        t.append(ActivationTerm("attention log-sum-exp (fp32, saved)", 4 * mixer.heads))
     return t
 
 

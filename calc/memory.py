@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, fields, replace
 from calc.activations import (
     DEVICES,
     DROPOUT_SITES,
+    SELECTIVE,
     ActivationTerm,
     Dropout,
     activation_bytes_per_layer,
@@ -106,6 +107,9 @@ class TrainingSetup:
     micro_batch: int = 1
     seq_len: int = 2048
     recompute: str = "none"
+    #: which selective recompute (``calc.activations.SELECTIVE``): "attention", Megatron-LM's (Korthikanti et al.
+    #: 2022 sec. 5); "ops", torchtitan's per-op policy (every other matmul's and the attention kernel's outputs kept)
+    selective: str = "attention"
     flash_attention: bool = True
     offload_optimizer: bool = False
     finetune: str = "full"
@@ -373,7 +377,7 @@ def _check_training(model, s: TrainingSetup) -> None:
     _check_model(model)
     check_engine(model, s)
     for name, allowed in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS), ("finetune", FINETUNE),
-                          ("rlhf", RLHF), ("recompute", ("none", "selective", "full"))):
+                          ("rlhf", RLHF), ("recompute", ("none", "selective", "full")), ("selective", SELECTIVE)):
         if getattr(s, name) not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {getattr(s, name)!r}")
     if s.grad_dtype is not None and s.grad_dtype not in GRAD_DTYPES:
@@ -566,14 +570,15 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
                                     s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf,
                                     config_dropout(spec, s.dropout), s.device,
                                     # the CPU fallbacks' shapes follow the length (chunk padding, conv tail)
-                                    s.seq_len if s.device == "cpu" else None)
+                                    s.seq_len if s.device == "cpu" else None, s.selective)
 
 
 @functools.lru_cache(maxsize=256)
 def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequence_parallel: bool, recompute: str,
                              flash_attention: bool, precision: str, finetune: str, lora_rank: int,
                              lora_targets: tuple[str, ...], rlhf: str, dropout: Dropout,
-                             device: str, seq_len: int | None = None) -> tuple[float, float]:
+                             device: str, seq_len: int | None = None, selective: str = "attention"
+                             ) -> tuple[float, float]:
     s = TrainingSetup(pp=pp, tp=tp, sequence_parallel=sequence_parallel, recompute=recompute,
                       flash_attention=flash_attention, precision=precision, finetune=finetune, lora_rank=lora_rank,
                       lora_targets=lora_targets, rlhf=rlhf)
@@ -582,7 +587,7 @@ def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequ
     lora = None if s.finetune == "full" else (s.lora_rank, s.lora_targets, 16 if s.precision == "bf16" else 32)
     drop = dropout
     kw = dict(recompute=s.recompute, flash_attention=s.flash_attention, act_bits=s.act_bits, lora=lora, dropout=drop,
-              device=device, seq_len=seq_len)
+              device=device, seq_len=seq_len, selective=selective)
     t, sp = s.tp, s.sequence_parallel
     # Layers that save the same tensors are computed once and counted (calc.activations.layer_key).
     groups = layer_groups(spec, layers, frozen=lora is not None)
@@ -603,9 +608,14 @@ def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequ
     # The peak adds to what is stored the larger of: the loss's tensors (logits; last stage only), or
     # what one layer's backward needs: its gradients and, with full recompute, its re-run forward.
     ws = [_coefficients(backward_workspace_terms(spec, i, act_bits=s.act_bits), t, sp) for i, _ in groups]
-    if s.recompute == "full":
+    # Per-op selective recompute re-runs the layer like full recompute, keeping its saved outputs (counted above):
+    # its backward re-creates the rest of the layer's tensors, bounded by the whole layer's set
+    if s.recompute == "full" or (s.recompute == "selective" and selective == "ops"):
         kw["recompute"] = "none"
         full = [_coefficients(layer_terms(spec, i, **kw), t, sp) for i, _ in groups]
+        if s.recompute == "selective":  # what the layer saved is not made again
+            full = [(f[0] - k[0], f[1] - k[1]) for f, k in
+                    zip(full, [_coefficients(terms, t, sp) for terms, _ in per_kind], strict=True)]
         if seq_len is not None:  # the length is known: the one layer kind whose backward needs the most
             ws = [(w[0] + f[0], w[1] + f[1]) for w, f in zip(ws, full, strict=True)]
             full = [(0.0, 0.0)]
