@@ -102,6 +102,17 @@ METHODS: tuple[Method, ...] = (
            ("tests/test_memory.py::test_korthikanti_table2",
             "tests/test_memory_torch.py::test_activation_bytes_per_layer_match_saved_tensors",
             "tests/test_validation.py::test_formula_matches_measurement")),
+    Method("Memory", "Per-op selective recompute (torchtitan)",
+           r"each layer keeps its input, the outputs of its 1st, 3rd, 5th... plain matmul (a biased linear runs "
+           r"addmm: neither kept nor counted) and the attention kernel's output with its fp32 log-sum-exp; the rest "
+           r"is re-run in the backward pass (one layer's tensors at a time)",
+           "torchtitan torchtitan/parallelisms/parallelize_llama.py (_save_list, _custom_policy: 'Saves output of all "
+           "compute ops, except every second mm') at 9dec370, the commit of benchmarks/llama3_h100_202412_torchtitan.md; "
+           "docs/performance.md ('selective op' for Llama 3 8B)",
+           "calc/activations.py: op_selective_terms; calc/memory.py: TrainingSetup.selective; calc/plan.py: "
+           "STACKS['torchtitan-2024']",
+           ("tests/test_activations_ops.py::test_op_selective_layer_matches_real_tensors",
+            "tests/test_activations_ops.py::test_torchtitan_llama31_8b_peak_below_published_reserved")),
     Method("Memory", "Dropout masks",
            r"the config's dropout (or a set probability) saves one mask per dropped tensor: $a\,s^2$ per sequence and "
            r"layer on eager attention probabilities, $2h$ per token and layer for residual dropout, $h$ per token "

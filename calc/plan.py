@@ -42,7 +42,9 @@ Appendix B; Korthikanti et al. 2022 sec. 6). Memory per GPU is ``calc.memory.tra
 (context parallelism counted as a sequence of ``seq / cp`` per GPU; expert parallelism divides the expert
 weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
 sec. 4.2.3), plus, with ZeRO <= 1, what the stack's whole gradient buffer holds beyond 16-bit gradients
-(``Stack.grad_bytes``: Megatron's fp32 main grads, BLOOM's fp32 accumulation buffer).
+(``Stack.grad_bytes``: Megatron's fp32 main grads, BLOOM's fp32 accumulation buffer). Selective recompute is
+Megatron-LM's (only the attention core re-run) unless the stack says torchtitan's per-op policy
+(``Stack.selective``, ``calc.activations.op_selective_terms``).
 """
 
 from __future__ import annotations
@@ -491,7 +493,8 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None =
     setup = TrainingSetup(precision="bf16-mixed", zero_stage=lay.zero, dp=lay.dp * lay.cp, tp=lay.tp, pp=lay.pp,
                           sequence_parallel=lay.tp > 1 and (stack is None or stack.sequence_parallel),
                           flash_attention=stack is None or stack.flash_attention, micro_batch=lay.micro_batch,
-                          seq_len=job.seq_len // lay.cp, recompute=lay.recompute)
+                          seq_len=job.seq_len // lay.cp, recompute=lay.recompute,
+                          selective=stack.selective if stack else "attention")
     mem = training_memory(model, setup)
     grad_bytes = stack.grad_bytes if stack else MEGATRON_GRAD_BYTES
     # gradient buffers kept whole (ZeRO <= 1) wider than the 16-bit gradients calc.memory counts
@@ -530,6 +533,9 @@ class Stack:
     #: fp16 runs keep 16-bit gradients; the fp32 copy their optimizer makes (Megatron's table: fp16 20 B -> 4 + 16/d)
     #: is not counted.
     grad_bytes: float = GRAD_BYTES
+    #: what selective recompute keeps (``calc.activations.SELECTIVE``): "attention", Megatron-LM's (Korthikanti et al.
+    #: 2022 sec. 5: only the attention core is recomputed); "ops", torchtitan's per-op policy
+    selective: str = "attention"
 
 
 #: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
@@ -563,6 +569,13 @@ STACKS: dict[str, Stack] = {
         {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "MPT-7B's. MosaicML 2023, 'Introducing MPT-7B': LLM Foundry / Composer with PyTorch FSDP, no tensor or pipeline "
         "parallelism"),
+    "torchtitan-2024": Stack(
+        {},
+        "torchtitan's (Dec 2024, commit 9dec370 of its H100 benchmark): FSDP2, tensor, pipeline and context "
+        "parallelism, torch.compile; selective activation checkpointing is its per-op policy ('op': every other "
+        "matmul's and the attention kernel's outputs saved, the rest recomputed; "
+        "torchtitan/parallelisms/parallelize_llama.py). Whole gradient buffers with ZeRO <= 1 as Megatron-Core's",
+        grad_bytes=MEGATRON_GRAD_BYTES, selective="ops"),
 }
 
 

@@ -43,7 +43,8 @@ _OPT_CONFIG = {"model_type": "opt", "hidden_size": 12288, "num_hidden_layers": 9
 
 
 _TORCHTITAN = ("torchtitan docs/performance.md, 'Llama 3 performance numbers': FSDP2 on 64 A100 80GB, local batch 1 "
-               "(global 64), sequence 8,192 (train_configs/llama3_*.toml); WPS = tokens/s per GPU. The network is not "
+               "(global 64), sequence 8,192 (train_configs/llama3_*.toml), 8B with 'selective op' activation checkpointing, 70B "
+               "with full; WPS = tokens/s per GPU. The network is not "
                "stated: the catalog's DGX A100 row (200 Gb/s per GPU)")
 
 
@@ -170,17 +171,20 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
                 Layout(tp=8, dp=124, micro_batch=8, recompute="full", zero=3), "hardware_tflops", 147, _OPT,
                 stack="metaseq-2021"),
     ReportedRun("Llama 3 8B (torchtitan)", "Meta-Llama-3-8B", "A100 SXM 80GB", 64, 8192, 64,
-                Layout(dp=64, recompute="selective", zero=3), "tokens_per_s_per_gpu", 2973, _TORCHTITAN),
+                Layout(dp=64, recompute="selective", zero=3), "tokens_per_s_per_gpu", 2973, _TORCHTITAN,
+                stack="torchtitan-2024"),
     ReportedRun("Llama 3 70B (torchtitan)", "Meta-Llama-3-70B", "A100 SXM 80GB", 64, 8192, 64,
-                Layout(dp=64, recompute="full", zero=3), "tokens_per_s_per_gpu", 331, _TORCHTITAN),
+                Layout(dp=64, recompute="full", zero=3), "tokens_per_s_per_gpu", 331, _TORCHTITAN,
+                stack="torchtitan-2024"),
     ReportedRun("Llama 3.1 8B (torchtitan, H100)", "Llama-3.1-8B", H100_HBM2E_500W.name, 8, 8192, 16,
                 Layout(dp=8, micro_batch=2, recompute="selective", zero=3), "tokens_per_s_per_gpu", 6667,
-                _TORCHTITAN_H100, gpu_spec=H100_HBM2E_500W,
+                _TORCHTITAN_H100, gpu_spec=H100_HBM2E_500W, stack="torchtitan-2024",
                 cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
     ReportedRun("Llama 3.1 8B (torchtitan, 128 H100)", "Llama-3.1-8B", H100_HBM2E_500W.name, 128, 8192, 256,
                 Layout(dp=128, micro_batch=2, recompute="selective", zero=3), "tokens_per_s_per_gpu", 6514,
                 _TORCHTITAN_H100.replace("Table 1", "Table 3").replace("8 GPUs", "128 GPUs (16 hosts)")
                 .replace("6,667", "6,514").replace("(5,762)", "(5,605)"), gpu_spec=H100_HBM2E_500W,
+                stack="torchtitan-2024",
                 cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
     _foundry("7b", "A100 SXM 40GB", 128, 18, 1, True, 3623, _A100_40),
     _foundry("7b", "A100 SXM 80GB", 8, 6, 2, False, 4641, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)"),

@@ -237,7 +237,8 @@ def test_memoized_activation_coefficients_follow_every_setup_field():
     spec, other = get_preset("Mixtral-8x7B-v0.1"), get_preset("Meta-Llama-3-8B")
     base = TrainingSetup(seq_len=4096, tp=2, pp=2, dp=4, zero_stage=1)
     changes = dict(precision="fp32", grad_dtype="fp32", optimizer="sgd", zero_stage=3, dp=8, tp=4, pp=4,
-                   sequence_parallel=True, micro_batch=3, seq_len=1024, recompute="full", flash_attention=False,
+                   sequence_parallel=True, micro_batch=3, seq_len=1024, recompute="full", selective="ops",
+                   flash_attention=False,
                    offload_optimizer=True, finetune="lora", lora_rank=64, lora_targets=("q_proj", "down_proj"),
                    rlhf="dpo", critic=other, reference=other, reward=other, overhead_bytes=0, dropout=0.3,
                    device="cpu", engine=Engine("fsdp2"))
