@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 from tests.hub_fixtures import SECRET, fake, files  # noqa: F401 (fixtures)
 from tests.test_checkpoint import TINY_LLAMA
 from tests.untrusted import plain_text
-from ui.hub_model import AS_PUBLISHED, KEY, TOKEN
+from ui.hub_model import AS_PUBLISHED, KEY, TOKEN, TOKEN_BOX, TOKEN_PANEL
 
 LLAMA = "meta-llama/Meta-Llama-3-8B"
 
@@ -38,7 +38,7 @@ def texts(at) -> str:
     parts = [str(e.value) for kind in ("markdown", "caption", "code", "error", "warning", "info", "success", "text")
              for e in getattr(at, kind)]
     parts += [str(e.value) for kind in ("markdown", "caption", "error", "text_input") for e in getattr(at.sidebar, kind)
-              if getattr(e, "key", None) != TOKEN]
+              if getattr(e, "key", None) not in (TOKEN, TOKEN_BOX)]
     return "\n".join(parts + [f"{k}={v}" for k, v in at.query_params.items()])
 
 
@@ -63,12 +63,23 @@ def test_inference_memory_weights_are_the_checkpoint_bytes(fake):
 def test_gated_id_asks_for_a_token_that_never_leaks(fake):
     at = run("app_pages/inference_memory.py", {KEY: "meta-llama/gated"})
     assert any("is gated" in e.value and "licence" in e.value for e in at.sidebar.error)
-    at.sidebar.text_input(key=TOKEN).input(SECRET).run()
+    assert not [t for t in at.sidebar.text_input if t.key == TOKEN_BOX]  # its expander is closed: no box drawn
+    at.session_state[TOKEN_PANEL] = True  # what opening the expander sets
+    at.run()
+    at.sidebar.text_input(key=TOKEN_BOX).input(SECRET).run()
     assert not at.exception and not at.sidebar.error
     assert at.sidebar.selectbox(key="model").value == "meta-llama/gated"
     assert metrics(at)["Weights per GPU"] == "16.06 GB"
     assert SECRET not in texts(at)  # not in the link, the share panel, an export's inputs or any message
     assert all(SECRET not in url for url in fake.urls())
+    at.session_state[TOKEN_PANEL] = False  # closed again: the box goes, the token stays for the session
+    at.run()
+    assert not at.exception and not at.sidebar.error
+    assert not [t for t in at.sidebar.text_input if t.key == TOKEN_BOX]
+    assert metrics(at)["Weights per GPU"] == "16.06 GB" and SECRET not in texts(at)
+    at.session_state[TOKEN_PANEL] = True  # reopened: the box shows the session's token again
+    at.run()
+    assert at.sidebar.text_input(key=TOKEN_BOX).value == SECRET
 
 
 def test_unmodelled_id_still_gets_exact_weights(fake):

@@ -27,6 +27,8 @@ from ui.text import md
 
 KEY = "hf"  # the URL parameter
 TOKEN = "_hf_token"  # noqa: S105 (a session-state key, not a secret): session only, never in the URL
+TOKEN_BOX = "_hf_token_box"  # noqa: S105 the password box (a widget: its state goes whenever it is not drawn)
+TOKEN_PANEL = "_hf_token_open"  # noqa: S105 the token expander's open state
 _MODELS = "_hub_models"  # model name -> hub.HubModel, this session's look-ups
 _SEEN = "_hub_seen"  # the id last acted on (a newly typed id selects its model once)
 _LINK = "_hub_link"  # (hf, model) as the link gave them when the session started
@@ -42,6 +44,10 @@ def token() -> str | None:
     return (st.session_state.get(TOKEN) or "").strip() or None
 
 
+def _keep_token() -> None:
+    st.session_state[TOKEN] = st.session_state.get(TOKEN_BOX) or ""
+
+
 def sidebar_input(custom_models: dict[str, ModelSpec]) -> None:
     """The id input and the token field; on a new id, fetch it (cached across sessions) and make it the
     sidebar model. Call before the model picker is drawn (it then lists the new model)."""
@@ -52,10 +58,17 @@ def sidebar_input(custom_models: dict[str, ModelSpec]) -> None:
                            "Reads config.json and the safetensors (or GGUF) headers by range requests, never the "
                            "weights, and gives the exact parameters and bytes as published. The link carries the id, "
                            "so whoever opens it sees the same model.").strip()
-    with st.expander("Token for gated or private models", icon=":material/key:"):
-        st.text_input("Hugging Face token", type="password", key=TOKEN, max_chars=200,
-                      help="Used for this session only: never put in the link, a scenario, an export or a log. "
-                           "Without it the server's HF_TOKEN or `hf auth login` token is used, if any.")
+    # The token box is drawn only while its expander is open (opening it reruns the page): closed, it cost every
+    # rerun of every page an expander and a text input, ~2% of the server's CPU under bench/load.py -n 50 (py-spy,
+    # issue 18). The token itself lives in plain session state (TOKEN), which stays while the box is not drawn.
+    panel = st.expander("Token for gated or private models", icon=":material/key:", key=TOKEN_PANEL,
+                        on_change="rerun")
+    if panel.open:
+        with panel:
+            st.text_input("Hugging Face token", type="password", key=TOKEN_BOX, max_chars=200,
+                          value=st.session_state.get(TOKEN, ""), on_change=_keep_token,
+                          help="Used for this session only: never put in the link, a scenario, an export or a log. "
+                               "Without it the server's HF_TOKEN or `hf auth login` token is used, if any.")
     if not text:
         st.session_state[_SEEN] = ""
         return
