@@ -8,6 +8,7 @@ Pages keep their sweeps small by design; this is the bound that holds whatever a
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from contextvars import ContextVar
 
 import numpy as np
 import plotly.graph_objects as go
@@ -29,6 +30,11 @@ TOOLBAR_REMOVED = ["zoomin", "zoomout", "autoscale", "lasso", "select"]  # layou
 #: stays) and point names are left to the hover text (a tap shows it). Style only: Streamlit renders no block.
 NARROW_SCREEN_CSS = ("<style>@media (max-width: 640px) {.js-plotly-plot .modebar-container {display: none !important;}"
                      " .js-plotly-plot .textpoint {display: none;}}</style>")
+
+
+#: True while a page body that has drawn ``NARROW_SCREEN_CSS`` once runs (ui/page_body.py): ``show`` then leaves it
+#: out, instead of one copy per chart on every rerun (issue 18).
+CSS_SENT: ContextVar[bool] = ContextVar("narrow_screen_css_sent", default=False)
 
 
 def _size(value) -> int:
@@ -179,7 +185,8 @@ def show(where, fig, **kwargs) -> bool:
     if not isinstance(fig, FrozenFigure):
         prepare(fig)
     kwargs.setdefault("width", "stretch")
-    st.html(NARROW_SCREEN_CSS)
+    if not CSS_SENT.get():
+        st.html(NARROW_SCREEN_CSS)
     where.plotly_chart(fig, **kwargs)
     return True
 

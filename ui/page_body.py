@@ -18,17 +18,26 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ui import budget
+from ui import budget, charts
 
 
 def run(body: Callable[[], None], name: str) -> None:
-    """Call ``body`` as an ``st.fragment`` named ``name`` (unique per page: it names the fragment's identity)."""
+    """Call ``body`` as an ``st.fragment`` named ``name`` (unique per page: it names the fragment's identity).
+
+    The charts' narrow-screen style (``ui.charts.NARROW_SCREEN_CSS``) is drawn once, before the fragment, where it
+    stays through the fragment's reruns; ``charts.show`` inside the body does not repeat it per chart."""
 
     def guarded() -> None:
-        if budget.active():  # a full run, inside app.py's guard
-            body()
-        else:  # a fragment rerun: app.py did not run
-            budget.guard(body)
+        sent = charts.CSS_SENT.set(True)
+        try:
+            if budget.active():  # a full run, inside app.py's guard
+                body()
+            else:  # a fragment rerun: app.py did not run
+                budget.guard(body)
+        finally:
+            charts.CSS_SENT.reset(sent)
+
+    st.html(charts.NARROW_SCREEN_CSS)
 
     guarded.__qualname__ = guarded.__name__ = f"page_body_{name}"
     st.fragment(guarded)()
