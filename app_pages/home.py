@@ -6,7 +6,7 @@ from calc.dtypes import dtype_bits
 from calc.memory import inference_memory, training_memory
 from calc.models import param_counts
 from calc.solvers import fewest_gpus
-from ui import defaults, pickers, text
+from ui import defaults, memo, pickers, text
 from ui import format as fmt
 from ui.nav import PAGES
 
@@ -38,10 +38,17 @@ def _needs(layout) -> str:
     return f"Needs {layout.gpus:,} GPUs: {layout.describe()}, {fmt.size(layout.per_gpu_bytes)} per GPU."
 
 
+
+
+def _glance():
+    return (inference_memory(spec, serve).total, training_memory(spec, train).total,
+            fewest_gpus(spec, serve, cap), fewest_gpus(spec, train, cap))
+
+
 try:
-    need_serve = inference_memory(spec, serve).total
-    need_train = training_memory(spec, train).total
-    serve_layout, train_layout = fewest_gpus(spec, serve, cap), fewest_gpus(spec, train, cap)
+    # Once per model and capacity (ui/memo.py): this page reruns only for a sidebar change, and the training
+    # layout search was most of its calculation (issue 18).
+    need_serve, need_train, serve_layout, train_layout = memo.cached(("home.glance", spec, serve, train, cap), _glance)
 except ValueError as exc:
     st.error(text.md(exc, 1000))
 else:

@@ -114,3 +114,21 @@ def test_number_formats_table_is_complete_on_every_run():
         df = at.dataframe[0].value
         assert list(df["dtype"]) == list(DTYPES)
         assert df.loc[df["dtype"] == "fp16", "max"].iloc[0] == "6.550e+04"  # IEEE 754 binary16: 65,504
+
+
+def test_home_glance_follows_the_sidebar_gpu():
+    """Home keeps its at-a-glance figures per model, setups and capacity: another GPU gives its own layouts."""
+    from calc.gpus import get_gpu
+    from calc.solvers import fewest_gpus
+
+    spec = get_preset("Meta-Llama-3-8B")
+    seen = set()
+    for gpu in ("H100 SXM", "RTX 4090", "H100 SXM"):
+        at = open_page("app_pages/home.py", {"model": "Meta-Llama-3-8B", "gpu": gpu})
+        assert not at.exception
+        layout = fewest_gpus(spec, training_setup(), get_gpu(gpu).usable_memory_bytes)
+        want = "Fits on one GPU." if layout.gpus == 1 else f"Needs {layout.gpus:,} GPUs: {layout.describe()}"
+        captions = " ".join(c.value for c in at.caption)
+        assert want in captions, (gpu, want, captions)
+        seen.add(want)
+    assert len(seen) == 2  # the two GPUs need different layouts for training
