@@ -18,7 +18,11 @@ to tracemalloc). With figures weighed in points and results in entries, 3,000 re
 (1.151x, +19.9 MiB from 1,000 to 3,000); weighed in bytes, 272.6 -> 289.8 MiB (1.063x, +1.7 MiB), and 6,000
 reruns 276.6 -> 294.9 MiB (1.066x; +1.2 MiB per 1,000 over the second half, the caches still filling), and
 10,000 reruns 274.7 -> 298.3 MiB (1.086x; +0.1 MiB per 1,000 from 5,000 on), with 30 MiB of cache budgets.
-They are 24 MiB now (figures 12 -> 8, derived results 8 -> 6), for a margin below the 10 %.
+They are 24 MiB now (figures 12 -> 8, derived results 8 -> 6), for a margin below the 10 %. With a frozen figure
+made of the built figure's own dicts (ui/charts.py) and the share and token panels built only while open, 10,000
+reruns went 269.4 -> 280.6 MiB (1.042x; highest 286.3 at 4,000, then 280-284). A rerun that gets no answer within
+120 s is counted as an error naming its page (and fragment) and its session is replaced: the run used to stop
+there, after its 10,000th rerun, without its summary.
 """
 
 from __future__ import annotations
@@ -70,13 +74,22 @@ async def soak(url: str, pid: int, reruns: int, sessions: int, marks: list[int])
                 for step in range(500):
                     if done >= reruns:
                         break
-                    if step % 3 == 0 or not s.widgets:
-                        s.page_hash = rng.choice(pages)[0]
-                        _, errs = await s.rerun(page_hash=s.page_hash)
-                    else:
-                        state = s.random_state(rng)
-                        _, errs = await s.rerun(page_hash=s.page_hash, states=[state] if state else [],
-                                                fragment_id=s.fragment_of(state))
+                    state, where = None, ""
+                    try:
+                        if step % 3 == 0 or not s.widgets:
+                            s.page_hash = rng.choice(pages)[0]
+                            _, errs = await s.rerun(page_hash=s.page_hash)
+                        else:
+                            state = s.random_state(rng)
+                            where = s.fragment_of(state)
+                            _, errs = await s.rerun(page_hash=s.page_hash, states=[state] if state else [],
+                                                    fragment_id=where)
+                    except (TimeoutError, asyncio.TimeoutError):  # counted, and the session is replaced
+                        page = dict(s.pages).get(s.page_hash, "?")
+                        errors.append(f"no answer within {s.timeout_s:.0f} s: page /{page}, "
+                                      + (f"fragment {where} rerun" if where else "page rerun")
+                                      + (f", widget {state.id}" if state is not None else ""))
+                        break
                     errors.extend(errs)
                     async with lock:
                         done += 1
