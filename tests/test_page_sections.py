@@ -195,3 +195,26 @@ def test_quantization_table_follows_the_context():
         assert table["run memory (GB)"].equals(memory[ctx]), ctx  # the first context's numbers again
     grown = (memory[12288] - memory[4096]) * 1e9
     np.testing.assert_allclose(grown, 2 * 32 * 4096 * 8192 * 2, rtol=1e-9)
+
+
+def test_scaling_frontier_at_a_budget_is_the_figure_built_for_it():
+    """The frontier chart is built once without a budget and each budget's line and label are added to its dict
+    (``with_layout``): the JSON sent equals the figure ``frontier`` builds for that budget (Plotly's validation and
+    ``to_dict``), for two budgets in one session."""
+    import plotly.io as pio
+
+    from calc.scaling import FIT_KEYS, KNOWN_RUNS
+    from calc.scaling_bands import frontier_band
+    from ui import charts
+    from ui.figures_scaling import frontier
+
+    fits = [get_fit(k) for k in FIT_KEYS]
+    at = open_page("app_pages/scaling.py", {"sbs": "FLOPs", "sc": "1e23"}, timeout_s=TIMEOUT)
+    for budget in (1e23, 4.5e25):
+        at.number_input(key="sc").set_value(budget).run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = next(s for s in _chart_specs(at) if any(t.get("name") == "published models" for t in s["data"]))
+        built = frontier(fits, KNOWN_RUNS, budget, bands={"epoch": lambda c: frontier_band(samples_for("epoch"), c)})
+        want = json.loads(pio.to_json(charts.prepared_dict(built), validate=False))
+        assert shown == want, budget
+        assert shown["layout"]["shapes"][0]["x0"] == budget

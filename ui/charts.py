@@ -124,7 +124,12 @@ class FrozenFigure(go.Figure):
         """``fig`` prepared for ``show`` (``prepared_dict``), as a ``FrozenFigure`` holding its dict only. ``fig`` is
         given away: the frozen dict is made of its own dicts, so the caller must not use it again (``cached`` and
         ``of`` freeze the figure a builder just returned)."""
-        d = prepared_dict(fig, give_away=True)
+        return cls.from_dict(prepared_dict(fig, give_away=True))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FrozenFigure:
+        """A figure's prepared dict (``prepared_dict``; say a frozen figure's with one layout entry replaced) as a
+        ``FrozenFigure``, without building and validating a ``go.Figure``: the caller vouches for what it changed."""
         frozen = object.__new__(cls)
         object.__setattr__(frozen, "_frozen_dict", d)
         object.__setattr__(frozen, "_frozen_points", dict_points(d))

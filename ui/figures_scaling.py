@@ -47,15 +47,24 @@ def frontier(fits: list[ScalingFit], known: tuple[KnownRun, ...], budget: float 
                      textposition=_positions(known, "middle right"), textfont=dict(size=11),
                      marker=dict(symbol="diamond", size=10, color="#222"), customdata=[r.tokens for r in known],
                      hovertemplate="%{text}<br>N=%{y:.3s}, D=%{customdata:.3s}, 6ND=%{x:.2e}<extra></extra>"))
-    marks = {}
-    if budget is not None:
-        marks = dict(shapes=[vline(budget, dict(color="#666", dash="dash"))],
-                     annotations=[dict(x=np.log10(budget), y=1, yref="paper", text="your budget", showarrow=False,
-                                       xanchor="right", yanchor="top", font=dict(color="#444"))])
+    marks = budget_marks(budget) if budget is not None else {}
     return figure(data, dict(**marks, xaxis_type="log", yaxis_type="log", xaxis_title="training compute C (FLOPs)",
                              yaxis_title="compute-optimal parameters N", xaxis_exponentformat="e",
                              yaxis_exponentformat="e", height=520, legend=dict(orientation="h", y=-0.18),
                              margin=dict(l=10, r=10, t=10, b=10)))
+
+
+def budget_marks(budget: float) -> dict:
+    """The dashed line at ``budget`` and its label: all of ``frontier``'s figure that depends on the budget."""
+    return dict(shapes=[vline(budget, dict(color="#666", dash="dash"))],
+                annotations=[dict(x=float(np.log10(budget)), y=1, yref="paper", text="your budget", showarrow=False,
+                                  xanchor="right", yanchor="top", font=dict(color="#444"))])
+
+
+def with_layout(fig: dict, **layout) -> dict:
+    """A figure's dict with ``layout`` entries replaced; the rest (traces, other layout entries) shared, not copied:
+    a cached figure redrawn at another budget without Plotly validating its traces again."""
+    return {**fig, "layout": {**fig.get("layout", {}), **layout}}
 
 
 def isoflop(law: ParametricLoss, label: str, budgets: list[float], n_range: tuple[float, float] = (1e7, 1e13)) -> go.Figure:
