@@ -660,6 +660,20 @@ def op_selective_terms(spec: ModelSpec, layer: int = 0, *, flash_attention: bool
     tensor parallelism's reduce-scattered outputs (also on the list) are not counted.
     """
     e = act_bits / 8
+    mixer = spec.layout.kind(layer).mixer
+    t = [ActivationTerm("layer input (checkpoint)", e * spec.hidden_size, tp_sharded=False)]
+    t += [ActivationTerm(f"{name} output (mm, saved)", e * out, tp_sharded=sharded)
+          for name, _, out, sharded, saved in _op_matmuls(spec, layer) if saved]
+    if flash_attention:
+        t.append(ActivationTerm("attention kernel output (saved)", e * mixer.out_width))
+        t.append(ActivationTerm("attention log-sum-exp (fp32, saved)", 4 * mixer.heads))
+    return t
+
+
+def _op_matmuls(spec: ModelSpec, layer: int) -> list[tuple[str, int, int, bool, bool]]:
+    """The linear layers of one block in the order its forward runs them, as (name, input width, output width,
+    output sharded by tp, kept by torchtitan's per-op policy): a plain ``mm`` (no bias) at an odd count is kept;
+    the even ones and the biased ones (``addmm``, not on the list) are recomputed."""
     h = spec.hidden_size
     block = spec.layout.kind(layer)
     mixer, ffn = block.mixer, block.ffn
@@ -670,28 +684,35 @@ def op_selective_terms(spec: ModelSpec, layer: int = 0, *, flash_attention: bool
     kb = mixer.qkv_bias if mixer.k_bias is None else mixer.k_bias
     q_out = mixer.q_width * (2 if mixer.gate else 1)
     v_out = mixer.kv_heads * mixer.vdim
-    # (name, width, sharded by tp, a plain mm: no bias) in the order the forward runs them
+    f = ffn.intermediate
+    # (name, in, out, sharded by tp, a plain mm: no bias)
     if mixer.fused_qkv:
-        mms = [("qkv_proj", q_out + mixer.kv_width + v_out, True, not mixer.qkv_bias)]
+        mms = [("qkv_proj", h, q_out + mixer.kv_width + v_out, True, not mixer.qkv_bias)]
     else:
-        mms = [("q_proj", q_out, True, not mixer.qkv_bias), ("k_proj", mixer.kv_width, True, not kb),
-               ("v_proj", v_out, True, not mixer.qkv_bias)]
-    mms.append(("o_proj", h, False, not mixer.o_bias))
+        mms = [("q_proj", h, q_out, True, not mixer.qkv_bias), ("k_proj", h, mixer.kv_width, True, not kb),
+               ("v_proj", h, v_out, True, not mixer.qkv_bias)]
+    mms.append(("o_proj", mixer.out_width, h, False, not mixer.o_bias))
     down_bias = ffn.bias if ffn.down_bias is None else ffn.down_bias
     if ffn.gated:
-        mms += [("gate_proj", ffn.intermediate, True, not ffn.bias), ("up_proj", ffn.intermediate, True, not ffn.bias)]
+        mms += [("gate_proj", h, f, True, not ffn.bias), ("up_proj", h, f, True, not ffn.bias)]
     else:
-        mms.append(("fc1", ffn.intermediate, True, not ffn.bias))
-    mms.append(("down_proj", h, False, not down_bias))
-    t = [ActivationTerm("layer input (checkpoint)", e * h, tp_sharded=False)]
-    plain = [m for m in mms if m[3]]
-    for i, (name, width, sharded, _) in enumerate(plain):
-        if i % 2 == 0:  # the 1st, 3rd, ... mm of the block (torchtitan counts from 1 and recomputes the even ones)
-            t.append(ActivationTerm(f"{name} output (mm, saved)", e * width, tp_sharded=sharded))
-    if flash_attention:
-        t.append(ActivationTerm("attention kernel output (saved)", e * mixer.out_width))
-        t.append(ActivationTerm("attention log-sum-exp (fp32, saved)", 4 * mixer.heads))
-    return t
+        mms.append(("fc1", h, f, True, not ffn.bias))
+    mms.append(("down_proj", f, h, False, not down_bias))
+    out, count = [], 0
+    for name, n_in, n_out, sharded, plain in mms:
+        count += plain
+        out.append((name, n_in, n_out, sharded, plain and count % 2 == 1))  # torchtitan counts mms from 1
+    return out
+
+
+def op_selective_recomputed_params(spec: ModelSpec, layer: int = 0) -> int:
+    """Weights of the matmuls torchtitan's per-op policy re-runs in layer ``layer``'s backward pass (the even plain
+    ``mm`` and every biased linear; see ``op_selective_terms``) but the block's last one (``down_proj``): no gradient
+    needs its output, and non-reentrant ``torch.utils.checkpoint`` stops recomputing "as soon as it has computed all
+    needed Tensors" (``set_checkpoint_early_stop``, on by default). They cost ``2 x`` this many FLOPs per token more
+    (``calc.plan.step_time``); ``tests/test_activations_ops.py`` counts them with ``FlopCounterMode``."""
+    mms = _op_matmuls(spec, layer)[:-1]
+    return sum(n_in * n_out for _, n_in, n_out, _, saved in mms if not saved)
 
 
 def backward_workspace_terms(spec: ModelSpec, layer: int = 0, *, act_bits: float = 16) -> list[ActivationTerm]:

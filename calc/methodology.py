@@ -105,13 +105,15 @@ METHODS: tuple[Method, ...] = (
     Method("Memory", "Per-op selective recompute (torchtitan)",
            r"each layer keeps its input, the outputs of its 1st, 3rd, 5th... plain matmul (a biased linear runs "
            r"addmm: neither kept nor counted) and the attention kernel's output with its fp32 log-sum-exp; the rest "
-           r"is re-run in the backward pass (one layer's tensors at a time)",
+           r"is re-run in the backward pass (one layer's tensors at a time), which costs $2\,W_r$ FLOPs per token "
+           r"and layer for the weights $W_r$ of the matmuls re-run (not the block's last: checkpoint's early stop)",
            "torchtitan torchtitan/parallelisms/parallelize_llama.py (_save_list, _custom_policy: 'Saves output of all "
            "compute ops, except every second mm') at 9dec370, the commit of benchmarks/llama3_h100_202412_torchtitan.md; "
            "docs/performance.md ('selective op' for Llama 3 8B)",
            "calc/activations.py: op_selective_terms; calc/memory.py: TrainingSetup.selective; calc/plan.py: "
            "STACKS['torchtitan-2024']",
            ("tests/test_activations_ops.py::test_op_selective_layer_matches_real_tensors",
+            "tests/test_activations_ops.py::test_op_selective_recomputed_flops_match_flop_counter",
             "tests/test_activations_ops.py::test_torchtitan_llama31_8b_peak_below_published_reserved")),
     Method("Memory", "Dropout masks",
            r"the config's dropout (or a set probability) saves one mask per dropped tensor: $a\,s^2$ per sequence and "

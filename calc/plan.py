@@ -5,7 +5,9 @@ parallelism ``ep`` is carved out of the data-parallel ranks (Megatron-Core: ``ep
 The step time of one iteration (``step_time``) is the sum of what one GPU waits for:
 
 - compute: the FLOPs the GPU executes (``calc.compute.flops_per_token``: model FLOPs x 3 for training plus
-  the recomputed forward work) / (dense peak x ``matmul_efficiency``: a fitted share of the GPU's measured maximum
+  the recomputed forward work; under a stack with torchtitan's per-op selective recompute, the matmuls it re-runs,
+  ``_op_recomputed_flops``, and all the memory-bound work as full recompute) / (dense peak x ``matmul_efficiency``:
+  a fitted share of the GPU's measured maximum
   achievable matmul rate, ``MAMF_FLOPS_PER_S``). Every GPU gets 1/N of the work
   (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
 - memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
@@ -49,9 +51,11 @@ Megatron-LM's (only the attention core re-run) unless the stack says torchtitan'
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
+from calc.activations import layer_groups, op_selective_recomputed_params
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import GPU
 from calc.kvcache import attention_kinds
@@ -425,7 +429,10 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     peak = cluster.gpu.peak(job.precision)
     tokens = job.global_batch * job.seq_len
     m = job.global_batch // (lay.dp * lay.micro_batch)  # micro-batches per pipeline
-    hw_flops = f.hardware_training(lay.recompute) * tokens
+    # torchtitan's per-op selective recompute re-runs matmuls too (calc.activations.op_selective_recomputed_params)
+    ops = lay.recompute == "selective" and stack is not None and stack.selective == "ops"
+    hw_per_token = f.model_training + _op_recomputed_flops(model) if ops else f.hardware_training(lay.recompute)
+    hw_flops = hw_per_token * tokens
     model_flops = f.model_training * tokens
     h, L = model.hidden_size, model.num_layers
     # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace. Up to
@@ -441,7 +448,7 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     compute = hw_flops / n / (peak * eff) * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
     fwd, core = elementwise_bytes(model, lay, nb, stack)
-    moved = fwd * (1 + BWD_BYTES_FACTOR) + {"none": 0.0, "selective": core, "full": fwd}[lay.recompute]
+    moved = fwd * (1 + BWD_BYTES_FACTOR) + (fwd if ops else {"none": 0.0, "selective": core, "full": fwd}[lay.recompute])
     memory_bound = tokens / (lay.dp * lay.cp) * layers * uneven * moved / (
         cluster.gpu.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
@@ -472,7 +479,7 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     rs = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
     ag = rs  # the 16-bit parameters, same size
     one_mb = pipelined / m  # one micro-batch's forward + backward on this GPU
-    fwd_s = one_mb * f.forward / f.hardware_training(lay.recompute)  # its forward (recompute runs in the backward)
+    fwd_s = one_mb * f.forward / hw_per_token  # its forward (recompute runs in the backward)
     units = math.ceil(layers) + 1  # one unit (FSDP module, gradient bucket) per decoder layer, plus the root
     if lay.zero >= 3:  # ``_zero3_exposed_s``: per micro-batch, per pass, unit by unit
         exposed_dp = m * _zero3_exposed_s(ag, rs, fwd_s, one_mb - fwd_s, units)
@@ -485,6 +492,15 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     breakdown = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s, "pp_comm": pp_s,
                  "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}
     return Plan(lay, breakdown, model_flops, hw_flops, n, peak, tokens)
+
+
+@functools.lru_cache(maxsize=64)
+def _op_recomputed_flops(model: ModelSpec) -> float:
+    """FLOPs per token that torchtitan's per-op selective recompute adds: 2 x the weights of the matmuls it re-runs
+    (``calc.activations.op_selective_recomputed_params``, counted by ``FlopCounterMode`` in
+    ``tests/test_activations_ops.py``), every layer; the rest it re-runs is the memory-bound work."""
+    return 2.0 * sum(n * op_selective_recomputed_params(model, i)
+                     for i, n in layer_groups(model, range(model.num_layers)))
 
 
 def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None = None) -> int:

@@ -19,7 +19,7 @@ import collections
 
 import pytest
 
-from calc.activations import op_selective_terms, terms_bytes
+from calc.activations import op_selective_recomputed_params, op_selective_terms, terms_bytes
 from calc.memory import TrainingSetup, training_memory
 from calc.models import ModelSpec
 from calc.presets import get_preset
@@ -29,12 +29,10 @@ CONFIGS = {"llama-gqa": dict(model_type="llama", **TINY),
            "qwen2-qkv-bias": dict(model_type="qwen2", **TINY)}  # q/k/v with a bias: addmm, not mm (not saved)
 
 
-def _per_layer_bytes_measured(config: dict, b: int = 2, s: int = 64) -> float:
+def _torchtitan_context_fn():
+    """torchtitan's per-op policy (parallelize_llama.py at 9dec370), the CPU flash kernel in place of CUDA's."""
     torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
     from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
-
-    from validate.measure import PeakTracker
 
     mm = torch.ops.aten.mm.default
     save = {mm, torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default}
@@ -49,14 +47,29 @@ def _per_layer_bytes_measured(config: dict, b: int = 2, s: int = 64) -> float:
             keep = func in save and not (func == mm and count[mode] % 2 == 0)
             return CheckpointPolicy.MUST_SAVE if keep else CheckpointPolicy.PREFER_RECOMPUTE
         return create_selective_checkpoint_contexts(policy)
+    return context_fn
+
+
+def _model(config: dict, layers: int, checkpointed: bool = True):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.AutoConfig.for_model(**{**config, "num_hidden_layers": layers})
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(torch.bfloat16)
+    if checkpointed:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False,
+                                                                          "context_fn": _torchtitan_context_fn()})
+    model.train()
+    return model
+
+
+def _per_layer_bytes_measured(config: dict, b: int = 2, s: int = 64) -> float:
+    torch = pytest.importorskip("torch")
+
+    from validate.measure import PeakTracker
 
     def live(layers: int) -> int:
-        cfg = transformers.AutoConfig.for_model(**{**config, "num_hidden_layers": layers})
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").to(torch.bfloat16)
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False,
-                                                                          "context_fn": context_fn})
-        model.train()
+        model = _model(config, layers)
         ids = torch.randint(0, config["vocab_size"], (b, s))
         with PeakTracker(list(model.parameters()) + list(model.buffers())) as t:
             out = model(input_ids=ids, labels=ids)
@@ -74,6 +87,37 @@ def test_op_selective_layer_matches_real_tensors(name):
     spec = ModelSpec.from_hf_config({**cfg, "num_hidden_layers": 2})
     predicted = terms_bytes(op_selective_terms(spec, 0), 2, 64)
     assert predicted == pytest.approx(_per_layer_bytes_measured(cfg), rel=0.005)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_op_selective_recomputed_flops_match_flop_counter(name):
+    """The matmul FLOPs the policy re-runs in the backward pass: a forward + backward step counted by PyTorch's
+    ``FlopCounterMode`` with the policy minus without checkpointing, per layer and token, is 2 x the weights of the
+    recomputed matmuls (the attention kernel's output is kept: not re-run)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg, layers, b, s = CONFIGS[name], 2, 2, 64
+    ids = torch.randint(0, cfg["vocab_size"], (b, s))
+
+    def step_flops(checkpointed: bool) -> int:
+        model = _model(cfg, layers, checkpointed)
+        with FlopCounterMode(display=False) as counter:
+            model(input_ids=ids, labels=ids).loss.backward()
+        return counter.get_total_flops()
+
+    measured = (step_flops(True) - step_flops(False)) / (b * s)  # per token, all layers
+    spec = ModelSpec.from_hf_config({**cfg, "num_hidden_layers": layers})
+    assert measured == layers * 2 * op_selective_recomputed_params(spec, 0)
+    # the planner charges the same re-run matmuls under torchtitan's stack (and only there)
+    from calc import plan
+    from calc.gpus import get_gpu
+
+    cluster, job = plan.Cluster(get_gpu("H100 SXM"), 1), plan.Job(s, b * s)
+    stack = plan.STACKS["torchtitan-2024"]
+    ops = plan.step_time(spec, cluster, job, plan.Layout(micro_batch=b, recompute="selective"), stack=stack)
+    none = plan.step_time(spec, cluster, job, plan.Layout(micro_batch=b, recompute="none"), stack=stack)
+    assert ops.hardware_flops - none.hardware_flops == pytest.approx(measured * b * s, rel=1e-9)
 
 
 # (GPUs, published max reserved GiB with torch.compile, eager) of torchtitan's Tables 1 and 3
