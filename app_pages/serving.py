@@ -222,7 +222,10 @@ def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, ba
 
 
 def _formulas(mem) -> None:
-    with st.expander("Formulas, assumptions and sources"):
+    # lazy (docs/CONVENTIONS.md, issue 18): the text is built and sent only while the expander is open
+    with st.expander("Formulas, assumptions and sources", key="vformulas", on_change="rerun") as box:
+        if not box.open:
+            return
         st.markdown(rf"""
 **Memory at start-up** (vLLM `v1/worker/gpu_worker.py`, `determine_available_memory`): KV cache = total x
 utilization - weights per GPU - activation peak of a profile forward of `max_num_batched_tokens` tokens - non-torch

@@ -76,3 +76,16 @@ def test_a_fragment_rerun_runs_under_the_budget_and_a_page_run_keeps_its_own():
         budget.guard_fragment(lambda: seen.append(threading.get_ident() in budget._RUNS))
     assert seen == [True, True]
     assert threading.get_ident() not in budget._RUNS
+
+
+def test_formulas_expander_shows_this_setups_kv_arithmetic_when_open():
+    """The lazy formulas expander (built only while open): open, it states vLLM's KV rule with this setup's numbers:
+    the H100's 85,520,809,984 B (torch.cuda.mem_get_info) x 0.9 = 76.97 GB, minus REFERENCE.md's 8,030,261,248
+    parameters x 2 B = 16.06 GB of bf16 weights; closed, its text is not sent."""
+    closed = open_page("app_pages/serving.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "vrate": "1"})
+    assert not any("determine_available_memory" in m.value for m in closed.markdown)
+    at = open_page("app_pages/serving.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "vrate": "1"},
+                   session={"vformulas": True})
+    assert not at.exception, [e.value for e in at.exception]
+    text = next(m.value for m in at.markdown if "determine_available_memory" in m.value)
+    assert "76.97 GB - 16.06 GB" in text
