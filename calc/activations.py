@@ -679,7 +679,9 @@ def _op_matmuls(spec: ModelSpec, layer: int) -> list[tuple[str, int, int, bool, 
     mixer, ffn = block.mixer, block.ffn
     if not isinstance(mixer, Attention) or not isinstance(ffn, MLP) or block.parallel is not None:
         raise ValueError(f"selective recompute 'ops' (torchtitan's per-op policy) is modelled for softmax-attention "
-                         f"layers with a dense MLP; layer {layer} of {spec.name} is {block}: choose selective "
+                         f"layers with a dense MLP; layer {layer} of {spec.name} has {type(mixer).__name__} and "
+                         f"{type(ffn).__name__}{' with a parallel mixer' if block.parallel is not None else ''}: "
+                         "choose selective "
                          "'attention' or recompute 'full'")
     kb = mixer.qkv_bias if mixer.k_bias is None else mixer.k_bias
     q_out = mixer.q_width * (2 if mixer.gate else 1)

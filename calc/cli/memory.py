@@ -95,6 +95,9 @@ def add_parser(sub) -> None:
     t.add_argument("--micro-batch", type=int_range(1, 100_000), default=1)
     t.add_argument("--seq", type=int_range(1, 10_000_000), default=2048, help="training sequence length")
     t.add_argument("--recompute", choices=("none", "selective", "full"), default="none")
+    t.add_argument("--selective", choices=("attention", "ops"), default="attention",
+                   help="which selective recompute: Megatron-LM's (attention core re-run) or torchtitan's per-op "
+                        "policy (every other matmul's and the attention kernel's outputs kept)")
     t.add_argument("--dropout", type=Bounded(0, 1, unit="(a probability)"), default=None, metavar="P",
                    help="dropout probability wherever the model applies dropout (default: the config's, e.g. "
                         "GPT-2's 0.1); its masks are saved activations")
@@ -194,7 +197,7 @@ def setup_from_args(args, checkpoint_bytes: int | None = None) -> TrainingSetup 
     return TrainingSetup(
         precision=args.precision, grad_dtype=args.grad_dtype, optimizer=args.optimizer, zero_stage=args.zero,
         dp=args.dp, tp=args.tp, pp=args.pp, sequence_parallel=args.sequence_parallel,
-        micro_batch=args.micro_batch, seq_len=args.seq, recompute=args.recompute,
+        micro_batch=args.micro_batch, seq_len=args.seq, recompute=args.recompute, selective=args.selective,
         flash_attention=args.flash_attn, offload_optimizer=args.offload_optimizer, finetune=args.finetune,
         lora_rank=args.lora_rank, lora_targets=targets, rlhf=args.rlhf, critic=_other_model(args.critic),
         reference=_other_model(args.reference), reward=_other_model(args.reward), engine=engine_from_args(args),
