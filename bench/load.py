@@ -36,6 +36,13 @@ generator 3 ms and HAProxy 0.7 ms, while other processes held 1.1-1.4 of the 2 c
 1.52x over the whole run, 1.59x while every session was active ("steady", below), and per Streamlit
 CPU-second the two replicas served what one did.
 
+After the shared frame's cuts of issue 18 (budget watchdog, icon, figure freezing, share and token panels, theme
+messages; the trivial page 10.5 -> 9.3 ms of server CPU per rerun) and with input changes carrying the page's query
+string as a browser's do: ``--replicas 1,2,1,2 -n 50`` gave 1.39x whole / 1.55x steady, other processes holding
+1.21-1.41 of the 2 cores; Streamlit CPU per action 25.5-27.8 ms with one replica and 23.6-25.6 ms (12.4 + 11.1 ...)
+with two, 36-39 vs 39-42 actions per Streamlit CPU-second: the second replica costs nothing per action, the cores
+other processes leave decide the ratio.
+
 "steady" is the rate while every session was active (from the last session's first load to the first
 session's end): the whole-run rate also counts arrivals and the stragglers at the end, and with two
 replicas the busier one's last sessions.
