@@ -32,7 +32,8 @@ def days_vs_gpus(flops: float, flops_per_s_per_gpu: float, chosen_gpus: int, lab
     counts = np.unique(np.geomspace(1, hi, 200).round().astype(int))
     days = flops / (counts * flops_per_s_per_gpu * SECONDS_PER_DAY)
     chosen_days = flops / (chosen_gpus * flops_per_s_per_gpu * SECONDS_PER_DAY)
-    data = [dict(type="scatter", x=counts, y=days, mode="lines", name=label,
+    # lists, not NumPy arrays: Plotly's validation of the arrays took ~5x as long (issue 18); the JSON is the same
+    data = [dict(type="scatter", x=counts.tolist(), y=days.tolist(), mode="lines", name=label,
                  hovertemplate="%{x} GPUs: %{y:.3g} days<extra></extra>"),
             dict(type="scatter", x=[chosen_gpus], y=[chosen_days], mode="markers+text", name="chosen",
                  text=[f"{chosen_gpus:,} GPUs: {chosen_days:.3g} days"], textposition="top right",
@@ -40,7 +41,7 @@ def days_vs_gpus(flops: float, flops_per_s_per_gpu: float, chosen_gpus: int, lab
     lo_d, hi_d = float(days.min()), float(days.max())
     for d, name in ((1, "1 day"), (30, "30 days"), (365, "1 year")):
         if lo_d <= d <= hi_d:  # shapes (add_hline) take log10 coordinates on log axes; a trace does not
-            data.append(dict(type="scatter", x=[counts[0], counts[-1]], y=[d, d], mode="lines+text", text=[name, ""],
+            data.append(dict(type="scatter", x=[int(counts[0]), int(counts[-1])], y=[d, d], mode="lines+text", text=[name, ""],
                              textposition="top right", line=dict(color="#999", dash="dot", width=1),
                              hoverinfo="skip", showlegend=False))
     return figure(data, dict(xaxis_type="log", yaxis_type="log", xaxis_title="GPUs", yaxis_title="wall-clock days",
