@@ -10,7 +10,7 @@ from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantiz
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup
 from calc.units import GB, GIB
-from ui import charts, hub_model, memo, pickers, ptq_cost, results, state, tables, text
+from ui import charts, hub_model, memo, page_body, pickers, ptq_cost, results, state, tables, text
 from ui import format as fmt
 from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_bars, type_map
 
@@ -40,10 +40,10 @@ def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> 
                               gpu_name), width="stretch")
 
 
-@st.fragment  # the run inputs rerun this section only: not the sidebar, the file-type view or the file inspector
 def run_section(spec, gpu, unit: str) -> None:
     """Inputs of the run, every file type's size and memory, what fits, the loss cost of quantizing, the share link
-    and the file-type view (which reads the importance matrix chosen here) (issue 18)."""
+    and the file-type view (which reads the importance matrix chosen here): one fragment (``ui.page_body``), so the
+    run inputs rerun this section only, not the sidebar nor the file inspector below (issue 18)."""
     a, b, c, d = st.columns(4)
     context = int(state.number("Context (tokens)", "gctx", 8192, 1, 10_000_000, step=1024, where=a,
                                help="llama.cpp -c: tokens of KV cache per sequence."))
@@ -197,7 +197,7 @@ def tensor_list(q) -> pd.DataFrame:
 
 
 spec, gpu = pickers.current_model(), pickers.current_gpu()
-run_section(spec, gpu, fmt.unit())
+page_body.run(lambda: run_section(spec, gpu, fmt.unit()), "quantization")
 
 # ----- inspect a file ------------------------------------------------------------------------------------
 st.subheader("Inspect a .gguf file")
