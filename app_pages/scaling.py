@@ -30,7 +30,7 @@ from calc.scaling_bands import (
     published_exponent_band,
     samples_for,
 )
-from ui import charts, memo, pickers, results, state, tables, text
+from ui import charts, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_scaling import (
     budget_marks,
@@ -103,9 +103,9 @@ def three_metrics(n: float, d: float, loss: float | None, band=None, loss_label:
               f"10-90%: {band.loss_low:.4f} to {band.loss_high:.4f}")
 
 
-@st.fragment  # the loss model of these two charts reruns them only, not the page (issue 18)
 def loss_curves(fits: list, budget: float) -> None:
-    """Iso-FLOP curves (the budget's among them) and the loss contour of one fit's L(N, D)."""
+    """Iso-FLOP curves (the budget's among them) and the loss contour of one fit's L(N, D): a fragment
+    (``ui.page_body``), so their loss model reruns them only, not the page (issue 18)."""
     loss_fits = {f.label: f for f in fits if f.loss_model is not None}
     lpick = state.select("Loss model", "slm", list(loss_fits), list(loss_fits)[0], help="A fit with a loss L(N, D).")
     lf_ = loss_fits[lpick]
@@ -242,7 +242,7 @@ if question == QUESTIONS[0]:
     curves = st.expander("Iso-FLOP curves and the loss contour", key="sx_curves", on_change="rerun")
     if curves.open:
         with curves:
-            loss_curves(fits, budget)
+            page_body.run(lambda: loss_curves(fits, budget), "scaling_loss_curves")
     origins = st.expander("Where each fit comes from, and where they disagree", key="sx_fits", on_change="rerun")
     if origins.open:
         with origins:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import charts, memo, state, tables
+from ui import charts, memo, page_body, state, tables
 from ui import format as fmt
 from ui.figures_engines import peak_parts_table, sharded_strip, sharded_summary, sharded_table
 from ui.figures_validation import error_strip, formula_table, gpu_table, layer_bars, records_table, summary
@@ -47,9 +47,8 @@ st.caption(f"These counts cover every comparison the harness made ({len(measurem
 arch_labels = {m["key"]: m["label"] for m in measurements}
 
 
-# Each section below is a fragment (issue 18): a change of its inputs reruns that section only, not the engine
-# tables and the GPU table further down (which none of these inputs touch).
-@st.fragment
+# Each section below is a fragment (ui.page_body: budget-guarded, issue 18): a change of its inputs reruns that
+# section only, not the engine tables and the GPU table further down (which none of these inputs touch).
 def selected_comparisons(records: list[dict], sig: tuple, arch_labels: dict[str, str]) -> None:
     """The error strip and the two tables, for the architectures picked (and only the inexact rows, if asked)."""
     archs = state.multiselect("Architectures", "v_arch", list(arch_labels), list(arch_labels),
@@ -80,7 +79,6 @@ def selected_comparisons(records: list[dict], sig: tuple, arch_labels: dict[str,
                        file_name="validation.csv", mime="text/csv")
 
 
-@st.fragment
 def per_layer(measurements: list[dict], sig: tuple, arch_labels: dict[str, str]) -> None:
     """Predicted against measured saved bytes per layer, for one architecture and one of its training runs."""
     st.subheader("Per layer: what one training step saves for backward")
@@ -103,8 +101,8 @@ def per_layer(measurements: list[dict], sig: tuple, arch_labels: dict[str, str])
                      hide_index=True, width="stretch")
 
 
-selected_comparisons(records, sig, arch_labels)
-per_layer(measurements, sig, arch_labels)
+page_body.run(lambda: selected_comparisons(records, sig, arch_labels), "validation_comparisons")
+page_body.run(lambda: per_layer(measurements, sig, arch_labels), "validation_per_layer")
 
 st.subheader("Real distributed engines: DDP, FSDP2 and DeepSpeed, per rank")
 try:
