@@ -164,7 +164,7 @@ def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, ba
         st.error(f"Prompt + output tokens ({prompt + output:,}) exceed the max model length ({max_len:,}).")
         return
 
-    figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 and bandwidth x 0.8")
+    figures = measured.for_gpu(gpu.name, "vmeas", "the datasheet peak x 0.6 (FP8 GEMMs: x 0.6 scaled by their measured share of peak over bf16's) and bandwidth x 0.8")
     compute = gemm_dtype(wdt, gpu)  # FP8 weights: FP8 GEMMs where the GPU has them
     flops, bw = gpu.peak(compute), gpu.bandwidth_bytes_per_s
     me, be, src = typical_matmul_efficiency(gpu, compute), BANDWIDTH_EFFICIENCY, "datasheet x typical efficiencies"
@@ -265,7 +265,8 @@ st.caption("Inputs taken from each log: the device total and utilization, and wh
 st.subheader("Checked against published throughput")
 st.dataframe(tables.arrow("serving.throughput_rows", lambda: list(throughput_rows)), hide_index=True, width="stretch", column_config={"source": st.column_config.LinkColumn("source")})
 st.caption("Each publication beside our prediction with the default efficiencies (0.6 of the datasheet peak of the "
-           "compute dtype, 0.8 of the bandwidth), none of them fitted to these results. vLLM: `vllm bench serve`, fixed "
+           "compute dtype, FP8 GEMMs 0.6 x their mamf-finder share of peak over bf16's: 0.53 on H100, 0.55 on H200 "
+           "(calc.serve_sim.typical_matmul_efficiency); 0.8 of the bandwidth), none of them fitted to these results. vLLM: `vllm bench serve`, fixed "
            "lengths, request rate inf, at most `concurrency` in flight (" + THROUGHPUT_CASES[0].note + "). "
            "TensorRT-LLM: its perf-overview table, `trtllm-bench throughput` on fixed lengths, FP8 checkpoints, the "
            "engine's KV and batch defaults. MLPerf Inference v4.1 (llama2-70b, NVIDIA's FP8 submissions): the whole system's "
