@@ -29,7 +29,7 @@ def lazy_expander(label: str, key: str, body) -> None:
             body()
 
 
-@st.fragment  # the chart's toggle reruns the chart only (issue 18)
+@page_body.fragment  # the chart's toggle reruns the chart only (issue 18)
 def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
     wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
                         help="The unquantized types dwarf the others; they are always in the table.")
@@ -162,7 +162,7 @@ def run_section(spec, gpu, unit: str) -> None:
 
 
 # ----- one file type, tensor by tensor -------------------------------------------------------------------
-@st.fragment  # picking a file type reruns this section only, not the 33-type table above
+@page_body.fragment  # picking a file type reruns this section only, not the 33-type table above
 def one_file_type(ok: dict, spec, unit: str) -> None:
     st.subheader("One file type, tensor by tensor")
     pick = state.select("File type", "gq", [f for f in FILE_TYPES if f in ok], "Q4_K_M",

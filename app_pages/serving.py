@@ -15,7 +15,7 @@ from calc.serve_sim import (
     step_model,
     typical_matmul_efficiency,
 )
-from ui import budget, charts, measured, memo, pickers, results, state, tables, text
+from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_serving import latency_vs_rate, memory_bar
 
@@ -50,13 +50,9 @@ st.caption("What vLLM prints at start-up, before you rent the GPUs: the memory i
 # memoized per argument, so a price or SLO change reuses the rest), an input of the setup reruns the setup and the
 # latency below it; the sidebar, the title and the two constant tables of published results rerun only with the
 # page. A fragment rerun does not pass through app.py's server-time budget, so each body runs under
-# budget.guard_fragment.
-@st.fragment
+# ui.page_body.fragment (budget.guard_fragment).
+@page_body.fragment
 def setup_section(spec, gpu) -> None:
-    budget.guard_fragment(lambda: _setup_and_latency(spec, gpu))
-
-
-def _setup_and_latency(spec, gpu) -> None:
     args = _setup(spec, gpu)
     # Called on every run of this fragment, with None where the setup cannot run (it then draws nothing): a nested
     # fragment not called is dropped, and a browser tab or bench client still holding its widgets would send a rerun
@@ -140,10 +136,10 @@ def _setup(spec, gpu) -> tuple | None:
     return spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt
 
 
-@st.fragment
+@page_body.fragment
 def latency_section(args: tuple | None) -> None:
     if args is not None:
-        budget.guard_fragment(lambda: _latency(*args))
+        _latency(*args)
 
 
 def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,

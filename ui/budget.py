@@ -291,9 +291,7 @@ def is_heavy(state, now: float) -> bool:
 def guard_fragment(body: Callable[[], None]) -> None:
     """Run an ``st.fragment``'s ``body`` under :func:`guard` when the fragment reruns on its own (``app.py``'s guard
     does not run then); inside a page run, which that guard already holds (``limit`` does not nest), just run it."""
-    with _LOCK:
-        held = threading.get_ident() in _RUNS
-    if held:
+    if active():
         body()
     else:
         guard(body)

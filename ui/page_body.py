@@ -14,6 +14,7 @@ shows inside the fragment, widgets included: a fragment may not put widgets in c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import streamlit as st
@@ -30,10 +31,7 @@ def run(body: Callable[[], None], name: str) -> None:
     def guarded() -> None:
         sent = charts.CSS_SENT.set(True)
         try:
-            if budget.active():  # a full run, inside app.py's guard
-                body()
-            else:  # a fragment rerun: app.py did not run
-                budget.guard(body)
+            budget.guard_fragment(body)
         finally:
             charts.CSS_SENT.reset(sent)
 
@@ -41,3 +39,15 @@ def run(body: Callable[[], None], name: str) -> None:
 
     guarded.__qualname__ = guarded.__name__ = f"page_body_{name}"
     st.fragment(guarded)()
+
+
+def fragment(fn: Callable[..., None]) -> Callable[..., None]:
+    """``st.fragment`` over ``fn`` whose own reruns run under the server-time budget (``budget.guard_fragment``):
+    for a section of a page that reruns alone when one of its inputs changes. ``fn``'s name stays the fragment's
+    identity."""
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs) -> None:
+        budget.guard_fragment(lambda: fn(*args, **kwargs))
+
+    return st.fragment(guarded)

@@ -9,7 +9,7 @@ import streamlit as st
 from calc.models import param_counts
 from calc.scaling_precision import BETA, C_T, GAMMA_D, GAMMA_N, GAMMA_POST, PTQ_SOURCE, REFERENCE_BITS, B, ptq_cost
 from ui import format as fmt
-from ui import memo, state, tables, text
+from ui import memo, page_body, state, tables, text
 
 
 def paper_params(spec) -> int:
@@ -38,7 +38,7 @@ def cost_table(costs: dict, d: float) -> pd.DataFrame:
                          for f, c in costs.items()])
 
 
-@st.fragment  # the token count reruns this section only, not the page's 33 file types above it (issue 18)
+@page_body.fragment  # the token count reruns this section only, not the page's 33 file types above it (issue 18)
 def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: str = "gptqd") -> None:
     """Subheader, pretraining-token input (``?key=`` in trillions), a table of every format under 16 bits, and an
     expander with eq. 2, eq. 13, the constants and the assumptions. ``highlight`` is a format named in a caption.
