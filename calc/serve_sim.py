@@ -531,7 +531,7 @@ def _late_max(n: int, q: float) -> int | None:
     (7, 4, None)
     """
     qf = q / 100
-    v = n * qf + (1 + qf * (1 - 1 - 1)) - 1
+    v = n * qf + (1 - qf) - 1
     lo = math.floor(v)
     if not 0 <= lo <= n - 1 or v - lo >= 0.5:
         return None
