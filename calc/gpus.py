@@ -358,3 +358,48 @@ def custom_gpu(memory_bytes: float, bandwidth_bytes_per_s: float | None = None,
         name = f"Custom GPU ({', '.join(parts)})"
     return GPU(name, "custom", mem, float(bw) if bw is not None else 0.0, peaks, float(power),
                "figures typed in by the user", custom=True)
+
+
+# ----- measured maximum achievable matmul rate (the planner's and the serving model's ceiling) ------------
+_MAMF_SRC = ("Bekman, 'Machine Learning Engineering', compute/accelerator/README.md, 'Maximum Achievable Matmul FLOPS "
+             "comparison table' (mamf-finder.py, mean of 100 iterations at the best shape found; "
+             "https://github.com/stas00/ml-engineering, read at commit 744d01e)")
+#: Maximum achievable matmul FLOP/s measured by mamf-finder (``_MAMF_SRC``), keyed by catalog name, per
+#: precision. The datasheet peak is not what a GEMM reaches, and the share differs by GPU (A100 SXM 86.9 %, H100 SXM
+#: 80.3 %, MI300X 51.4 %: clocks under load, power limits, software), so the planner's fitted curve
+#: (``calc.plan.E_MAX``), which only ever saw A100s, is a share of this rate, not of the peak. Measured, not fitted to any run the tests assert. The SXM A100 40GB has
+#: the 80GB's chip and clocks; H200 is "the same" as H100 for bf16 (the table's note) and has its own fp8 row.
+MAMF_FLOPS_PER_S: dict[str, dict[str, float]] = {
+    "A100 SXM 80GB": {"bf16": 271.2e12},
+    "A100 SXM 40GB": {"bf16": 271.2e12},
+    "A100 PCIe 80GB": {"bf16": 252.9e12},
+    "A100 PCIe 40GB": {"bf16": 252.9e12},
+    "H100 SXM": {"bf16": 794.5e12, "fp8": 1402.6e12},
+    "H200": {"bf16": 794.5e12, "fp8": 1453.4e12},
+    "GH200 144GB": {"bf16": 828.6e12, "fp8": 1535.0e12},
+    "B200": {"bf16": 1745.0e12, "fp8": 3432.5e12},
+    "B300": {"bf16": 1769.0e12, "fp8": 3353.3e12},
+    "GB200": {"bf16": 1822.0e12, "fp8": 3615.6e12},
+    "MI300X": {"bf16": 668.4e12},
+    "MI325X": {"bf16": 784.9e12},
+    "MI355X": {"bf16": 1565.0e12},
+    "Gaudi 3": {"bf16": 1243.0e12, "fp8": 1289.5e12},
+}
+#: A GPU without a measurement is assumed to reach the share the A100 SXM reaches (the GPU calc.plan's curve was fitted on,
+#: so such a GPU is predicted as before this table existed).
+DEFAULT_CEILING = 271.2 / 312
+
+
+def matmul_ceiling(gpu: GPU, precision: str = "bf16") -> float:
+    """MAMF / dense peak for ``gpu`` at ``precision`` (``MAMF_FLOPS_PER_S``; fp8 without its own row takes the
+    bf16 share; a GPU without a row ``DEFAULT_CEILING``), at most 1.
+
+    >>> round(matmul_ceiling(get_gpu("A100 SXM 80GB")), 3), round(matmul_ceiling(get_gpu("H100 SXM")), 3)
+    (0.869, 0.803)
+    """
+    row = MAMF_FLOPS_PER_S.get(gpu.name, {})
+    for dt in (precision, "bf16"):
+        peak = gpu.peak(dt)
+        if dt in row and peak:
+            return min(1.0, row[dt] / peak)
+    return DEFAULT_CEILING

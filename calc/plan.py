@@ -8,7 +8,7 @@ The step time of one iteration (``step_time``) is the sum of what one GPU waits 
   the recomputed forward work; under a stack with torchtitan's per-op selective recompute, the matmuls it re-runs,
   ``_op_recomputed_flops``, and all the memory-bound work as full recompute) / (dense peak x ``matmul_efficiency``:
   a fitted share of the GPU's measured maximum
-  achievable matmul rate, ``MAMF_FLOPS_PER_S``). Every GPU gets 1/N of the work
+  achievable matmul rate, ``calc.gpus.MAMF_FLOPS_PER_S``). Every GPU gets 1/N of the work
   (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
 - memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
   activation function, and without FlashAttention the s x s softmax), sized from the model and what the training
@@ -57,7 +57,7 @@ from dataclasses import dataclass, replace
 
 from calc.activations import layer_groups, op_selective_recomputed_params
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
-from calc.gpus import GPU
+from calc.gpus import DEFAULT_CEILING, GPU, matmul_ceiling
 from calc.kvcache import attention_kinds
 from calc.memory import TrainingSetup, training_memory
 from calc.models import ModelSpec, param_counts
@@ -76,51 +76,6 @@ PRECISIONS = ("bf16", "fp8")
 #: number (e.g. a measured matmul rate / peak).
 E_MAX = 0.81
 X_HALF = 0.95
-
-_MAMF_SRC = ("Bekman, 'Machine Learning Engineering', compute/accelerator/README.md, 'Maximum Achievable Matmul FLOPS "
-             "comparison table' (mamf-finder.py, mean of 100 iterations at the best shape found; "
-             "https://github.com/stas00/ml-engineering, read at commit 744d01e)")
-#: Maximum achievable matmul FLOP/s measured by mamf-finder (``_MAMF_SRC``), keyed by ``calc.gpus`` name, per
-#: precision. The datasheet peak is not what a GEMM reaches, and the share differs by GPU (A100 SXM 86.9 %, H100 SXM
-#: 80.3 %, MI300X 51.4 %: clocks under load, power limits, software), so the fitted curve, which only ever saw A100s,
-#: is a share of this rate, not of the peak. Measured, not fitted to any run the tests assert. The SXM A100 40GB has
-#: the 80GB's chip and clocks; H200 is "the same" as H100 for bf16 (the table's note) and has its own fp8 row.
-MAMF_FLOPS_PER_S: dict[str, dict[str, float]] = {
-    "A100 SXM 80GB": {"bf16": 271.2e12},
-    "A100 SXM 40GB": {"bf16": 271.2e12},
-    "A100 PCIe 80GB": {"bf16": 252.9e12},
-    "A100 PCIe 40GB": {"bf16": 252.9e12},
-    "H100 SXM": {"bf16": 794.5e12, "fp8": 1402.6e12},
-    "H200": {"bf16": 794.5e12, "fp8": 1453.4e12},
-    "GH200 144GB": {"bf16": 828.6e12, "fp8": 1535.0e12},
-    "B200": {"bf16": 1745.0e12, "fp8": 3432.5e12},
-    "B300": {"bf16": 1769.0e12, "fp8": 3353.3e12},
-    "GB200": {"bf16": 1822.0e12, "fp8": 3615.6e12},
-    "MI300X": {"bf16": 668.4e12},
-    "MI325X": {"bf16": 784.9e12},
-    "MI355X": {"bf16": 1565.0e12},
-    "Gaudi 3": {"bf16": 1243.0e12, "fp8": 1289.5e12},
-}
-#: A GPU without a measurement is assumed to reach the share the A100 SXM reaches (the GPU the curve was fitted on,
-#: so such a GPU is predicted as before this table existed).
-DEFAULT_CEILING = 271.2 / 312
-
-
-def matmul_ceiling(gpu: GPU, precision: str = "bf16") -> float:
-    """MAMF / dense peak for ``gpu`` at ``precision`` (``MAMF_FLOPS_PER_S``; fp8 without its own row takes the
-    bf16 share; a GPU without a row ``DEFAULT_CEILING``), at most 1.
-
-    >>> from calc.gpus import get_gpu
-    >>> round(matmul_ceiling(get_gpu("A100 SXM 80GB")), 3), round(matmul_ceiling(get_gpu("H100 SXM")), 3)
-    (0.869, 0.803)
-    """
-    row = MAMF_FLOPS_PER_S.get(gpu.name, {})
-    for dt in (precision, "bf16"):
-        peak = gpu.peak(dt)
-        if dt in row and peak:
-            return min(1.0, row[dt] / peak)
-    return DEFAULT_CEILING
-
 
 def matmul_efficiency(hidden: int, tp: int, ridge: float, e_max: float | None = None,
                       x_half: float | None = None, ceiling: float = DEFAULT_CEILING) -> float:

@@ -45,6 +45,7 @@ import numpy as np
 
 from calc.arch.kinds import MLA, MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, MoE, ShortConv
 from calc.dtypes import dtype_bits
+from calc.gpus import matmul_ceiling
 from calc.kvcache import kv_groups
 from calc.models import ModelSpec, param_counts
 from calc.parallel import mixer_on_gpu
@@ -61,7 +62,7 @@ BANDWIDTH_EFFICIENCY = 0.8
 def typical_matmul_efficiency(gpu, gemm_dtype: str) -> float:
     """``MATMUL_EFFICIENCY`` (a bf16 figure) for GEMMs in ``gemm_dtype`` on ``gpu``: scaled by the share of the datasheet
     peak that dtype's GEMMs reach at best over the share bf16's reach, both measured by mamf-finder
-    (``calc.plan.MAMF_FLOPS_PER_S``, Bekman's Machine Learning Engineering table). FP8 tensor cores stay further below
+    (``calc.gpus.MAMF_FLOPS_PER_S``, Bekman's Machine Learning Engineering table). FP8 tensor cores stay further below
     their datasheet peak than bf16 ones (H100 SXM: 1,402.6 of 1,979 TFLOPS, 70.9 %, against 794.5 of 989, 80.3 %;
     H200 73.4 % against 80.3 %), so a model's FP8 matmuls get 0.6 x 0.883 on H100 and 0.6 x 0.914 on H200. A dtype
     or GPU without its own measurement keeps 0.6 (bf16 always does).
@@ -70,8 +71,6 @@ def typical_matmul_efficiency(gpu, gemm_dtype: str) -> float:
     >>> round(typical_matmul_efficiency(get_gpu("H100 SXM"), "fp8"), 3), typical_matmul_efficiency(get_gpu("H100 SXM"), "bf16")
     (0.529, 0.6)
     """
-    from calc.plan import matmul_ceiling  # the MAMF table; imported here to keep the CLI's serve import light
-
     return MATMUL_EFFICIENCY * min(1.0, matmul_ceiling(gpu, gemm_dtype) / matmul_ceiling(gpu, "bf16"))
 
 
