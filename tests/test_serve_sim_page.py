@@ -89,3 +89,46 @@ def test_formulas_expander_shows_this_setups_kv_arithmetic_when_open():
     assert not at.exception, [e.value for e in at.exception]
     text = next(m.value for m in at.markdown if "determine_available_memory" in m.value)
     assert "76.97 GB - 16.06 GB" in text
+
+
+def test_load_sweep_is_drawn_only_when_its_expander_opens():
+    """The latency-against-load chart (six simulations of 600 requests) is lazy (issue 18): closed, the page still
+    answers with the metrics and the SLO rate and draws the memory bar only; opened (a click, here its session key),
+    it draws p99 TTFT and TPOT at 0.25 ... 3 x the rate, each point the p99 of ``calc.serve_sim.simulate`` on that
+    rate's seeded stream, as the page drew them before it was moved into the expander."""
+    import json
+
+    import numpy as np
+
+    from calc.gpus import get_gpu
+    from calc.presets import get_preset
+    from calc.serve import ENGINES, ServeSetup, serve_memory
+    from calc.serve_sim import BANDWIDTH_EFFICIENCY, poisson_workload, simulate, step_model, typical_matmul_efficiency
+
+    query = {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "vrate": "8"}
+    closed = open_page("app_pages/serving.py", query)
+    assert not closed.exception, [e.value for e in closed.exception]
+    assert [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in closed.get("plotly_chart")] == [
+        "Meta-Llama-3-8B on H100 SXM, tp=1: memory per GPU"]
+    assert any("meets the SLOs up to" in m.value for m in closed.markdown)
+
+    at = open_page("app_pages/serving.py", query, session={"vsweep": True})
+    assert not at.exception, [e.value for e in at.exception]
+    # the charts' narrow-screen style once for the page, not once per chart (ui.charts.NARROW_SCREEN_CSS)
+    assert sum("modebar-container" in h.proto.body for h in at.get("html")) == 1
+    sweep = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert sweep["layout"]["title"]["text"] == "p99 latency against load"
+    ttft, tpot = sweep["data"]
+    rates = [0.25 * 8, 0.5 * 8, 8.0, 1.5 * 8, 2.0 * 8, 3.0 * 8]
+    assert ttft["x"] == tpot["x"] == rates
+    gpu, spec, engine = get_gpu("H100 SXM"), get_preset("Meta-Llama-3-8B"), ENGINES["vllm"]
+    tokens, seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
+    mem = serve_memory(spec, ServeSetup(gpu.memory_bytes, max_model_len=8192, max_num_seqs=seqs,
+                                        max_num_batched_tokens=tokens,
+                                        gpu_memory_utilization=engine.fraction(gpu.memory_bytes, 1)))
+    model = step_model(spec, gpu.peak("bf16"), gpu.bandwidth_bytes_per_s,
+                       matmul_efficiency=typical_matmul_efficiency(gpu, "bf16"), bandwidth_efficiency=BANDWIDTH_EFFICIENCY)
+    for i, rate in enumerate(rates):
+        r = simulate(model, poisson_workload(600, rate, 1024, 256, seed=1), max_num_seqs=min(seqs, mem.max_running or seqs),
+                     max_num_batched_tokens=tokens, kv_capacity_tokens=mem.sim_kv_tokens)
+        assert ttft["y"][i] == float(np.percentile(r.ttft_s, 99)) and tpot["y"][i] == float(np.percentile(r.tpot_s, 99))
