@@ -535,7 +535,10 @@ STACKS: dict[str, Stack] = {
         "and ZeRO-1, fused softmax kernels; selective recompute and sequence parallelism (Korthikanti et al. 2022), "
         "FlashAttention and context parallelism were not in it. Its BF16_Optimizer accumulates gradients in an unsharded "
         "fp32 buffer, '4 bytes * params of additional memory' beside the bf16 gradients (bigscience "
-        "train/tr11-176B-ml/README.md)", sequence_parallel=False, flash_attention=False, grad_bytes=GRAD_BYTES + 4),
+        "train/tr11-176B-ml/README.md). Dropout 0.1 after attention and MLP and on the attention probabilities: 'The "
+        "default Megatron-LM dropout settings are inherited: --attention-dropout 0.1 --hidden-dropout 0.1' (same "
+        "README, 'Dropout'; tr11-176B-ml.slurm sets neither)", sequence_parallel=False, flash_attention=False,
+        grad_bytes=GRAD_BYTES + 4, dropout=True, attention_dropout=True),
     "composer-fsdp-2023": Stack(
         {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "MPT-7B's. MosaicML 2023, 'Introducing MPT-7B': LLM Foundry / Composer with PyTorch FSDP, no tensor or pipeline "

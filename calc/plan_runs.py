@@ -30,6 +30,17 @@ _BLOOM = ("BigScience 2022, 'BLOOM: A 176B-Parameter Open-Access Multilingual La
           "BigScience 176B model page: 384 A100 80GB, tp 4 pp 12 dp 8, micro-batch 2, full recompute, 'about 150 "
           "TFLOPs'; nodes joined by 4 x 100 Gb/s Omni-Path")
 
+#: BigScience's benchmark of BLOOM's final shape before the run (the source of ``_bloom_bench`` and of
+#: ``BIGSCIENCE_MEMORY``'s last rows).
+_BIGSCIENCE_PREQUEL = ("bigscience-workshop/bigscience train/tr11-176B-ml/chronicles-prequel.md (commit 9e64ede), section "
+                       "'Rebalancing layers' (2022-02-28, BF16_Optimizer, --pp-partition-method "
+                       "'type:transformer|embedding', --checkpoint-activations as in every tr11 benchmark and the run, "
+                       "tr11-176B-ml.slurm)")
+_BLOOM_BENCH = (_BIGSCIENCE_PREQUEL + ", table 'NHIDDEN=14336; NLAYERS=70; Model size: 176B': BLOOM's shape with 64 "
+                "heads on 48 nodes of 8 A100 80GB, GBS 2048, MBS 2, full activation checkpointing, {row} TFLOPs at the "
+                "2nd iteration as Megatron-DeepSpeed counts them (hardware FLOPs, the same counter as BLOOM's 150)")
+
+
 _OPT = ("Zhang et al. 2022, 'OPT: Open Pre-trained Transformer Language Models' sec. 2.4: 992 A100 80GB, Fully "
         "Sharded Data Parallel with Megatron-LM tensor parallelism, 'up to 147 TFLOP/s per GPU'; Table 1: 96 layers, "
         "hidden 12288, 96 heads, batch 2M tokens, sequence 2048; metaseq projects/OPT/chronicles/10_percent_update.md: "
@@ -88,6 +99,23 @@ def _foundry(size: str, gpu: str, gpus: int, micro: int, accum: int, checkpointi
                        Layout(dp=gpus, micro_batch=micro, recompute="full" if checkpointing else "none", zero=3),
                        "tokens_per_s_per_gpu", tps,
                        _FOUNDRY.format(model=model, params=params, size=size, rows=rows), stack="composer-fsdp-2023")
+
+
+def _bloom_config(hidden: int = 14336, layers: int = 70, heads: int = 112) -> dict:
+    return {"model_type": "bloom", "hidden_size": hidden, "n_layer": layers, "n_head": heads, "vocab_size": 250880}
+
+
+#: BLOOM's cluster: Jean Zay's A100 80GB nodes joined by 4 x 100 Gb/s Omni-Path (6.25 GB/s per GPU)
+_BLOOM_LINKS = {"inter_bytes_per_s": 4 * 100e9 / 8 / 8}
+
+
+def _bloom_bench(tp: int, pp: int, dp: int, tflops: float) -> ReportedRun:
+    """One row of BigScience's 2022-02-28 benchmark of BLOOM's shape (64 heads) on BLOOM's 384 GPUs (``_BLOOM_BENCH``)."""
+    return ReportedRun(f"BLOOM-176B shape, 64 heads, tp {tp} pp {pp} (BigScience benchmark)", _bloom_config(heads=64),
+                       "A100 SXM 80GB", 384, 2048, 2048, Layout(tp=tp, pp=pp, dp=dp, micro_batch=2, recompute="full",
+                                                                 zero=1),
+                       "hardware_tflops", tflops, _BLOOM_BENCH.format(row=f"DP {dp} TP {tp} PP {pp}: {tflops}"),
+                       cluster_kw=_BLOOM_LINKS, stack="megatron-deepspeed-2022")
 
 
 def gpt_config(hidden: int, heads: int, layers: int, vocab: int = 51200, seq: int = 2048) -> dict:
@@ -163,10 +191,12 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
     ReportedRun("GPT 530B, full recompute", gpt_config(20480, 128, 105), "A100 SXM 80GB", 2240, 2048, 2240,
                 Layout(tp=8, pp=35, dp=8, recompute="full", zero=1), "mfu", 0.421, _KORTHIKANTI,
                 stack="megatron-2022"),
-    ReportedRun("BLOOM-176B", {"model_type": "bloom", "hidden_size": 14336, "n_layer": 70, "n_head": 112,
-                               "vocab_size": 250880}, "A100 SXM 80GB", 384, 2048, 2048,
+    ReportedRun("BLOOM-176B", _bloom_config(), "A100 SXM 80GB", 384, 2048, 2048,
                 Layout(tp=4, pp=12, dp=8, micro_batch=2, recompute="full", zero=1), "hardware_tflops", 150, _BLOOM,
-                cluster_kw={"inter_bytes_per_s": 4 * 100e9 / 8 / 8}, stack="megatron-deepspeed-2022"),
+                cluster_kw=_BLOOM_LINKS, stack="megatron-deepspeed-2022"),
+    # the same table measured tp 8 on the same GPUs: the evidence on the planner's tp 8 rate (tests/test_plan_bloom.py)
+    _bloom_bench(4, 12, 8, 153.68),
+    _bloom_bench(8, 12, 4, 128.92),
     ReportedRun("OPT-175B", _OPT_CONFIG, "A100 SXM 80GB", 992, 2048, 992,
                 Layout(tp=8, dp=124, micro_batch=8, recompute="full", zero=3), "hardware_tflops", 147, _OPT,
                 stack="metaseq-2021"),
@@ -197,6 +227,59 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
     _llama3(16384, 1, 128, 8192, 400),
     _llama3(16384, 16, 8, 131072, 380),
 )
+
+
+@dataclass(frozen=True)
+class MeasuredMemory:
+    """One memory reading of BigScience's layout benchmarks for BLOOM (``_BIGSCIENCE_PREQUEL``): a BLOOM-shaped model
+    (vocabulary 250,880, sequence 2,048, GBS 2,048) on 48 nodes of 8 A100 80GB with BLOOM's stack
+    (``STACKS["megatron-deepspeed-2022"]``), ZeRO-1 through BF16_Optimizer, full activation checkpointing. ``gib``: the
+    "Mem" column, "max memory used by the first (last) nodes" read with nvidia-smi ("was quickly getting the memory
+    snapshot with: pdsh ... nvidia-smi"), which counts MiB: read as GiB. nvidia-smi shows what the process holds:
+    the CUDA context (1,573 MiB on an A100, measured in the same file), the caching allocator's reserved blocks and
+    NCCL's buffers, beside the tensors. The first node holds pipeline stage 0 (Megatron-DeepSpeed's topology orders
+    ranks pipe, data, model). ``None``: the layout ran out of memory ("OOM")."""
+
+    hidden: int
+    layers: int
+    heads: int
+    dp: int
+    tp: int
+    pp: int
+    micro_batch: int
+    gib: float | None
+
+    def spec(self) -> ModelSpec:
+        return ModelSpec.from_hf_config(_bloom_config(self.hidden, self.layers, self.heads),
+                                        name=f"BLOOM-shaped h={self.hidden} L={self.layers}")
+
+    def layout(self) -> Layout:
+        return Layout(tp=self.tp, pp=self.pp, dp=self.dp, micro_batch=self.micro_batch, recompute="full", zero=1)
+
+    def job(self) -> Job:
+        return Job(2048, 2048 * 2048)
+
+
+#: Every reading of the 'Rebalancing layers' tables (2022-02-28), the first with BF16_Optimizer's fp32 gradient buffer
+#: (earlier tables ran without it and are left out): (hidden, layers, heads, DP, TP, PP, MBS, Mem).
+BIGSCIENCE_MEMORY: tuple[MeasuredMemory, ...] = tuple(MeasuredMemory(*row) for row in (
+    # NHIDDEN=12288; NLAYERS=106; Model size: 195B
+    (12288, 106, 64, 8, 4, 12, 2, 67), (12288, 106, 96, 8, 4, 12, 2, 65), (12288, 106, 128, 8, 4, 12, 2, 67),
+    (12288, 106, 96, 8, 4, 12, 4, 79),
+    # NHIDDEN=12288; NLAYERS=100; Model size: 184B
+    (12288, 100, 64, 16, 4, 6, 2, None), (12288, 100, 64, 16, 4, 6, 1, None), (12288, 100, 64, 8, 8, 6, 2, 61),
+    (12288, 100, 64, 8, 8, 6, 4, 72),
+    # NHIDDEN=13312; NLAYERS=82; Model size: 178B
+    (13312, 82, 64, 4, 8, 12, 4, 52), (13312, 82, 64, 8, 4, 12, 2, 63), (13312, 82, 104, 8, 4, 12, 2, 62),
+    (13312, 82, 128, 8, 4, 12, 2, 60), (13312, 82, 64, 8, 4, 12, 4, 74),
+    # NHIDDEN=13312; NLAYERS=94 Model size: 203B
+    (13312, 94, 128, 8, 4, 12, 2, 67),
+    # NHIDDEN=14336; NLAYERS=70; Model size: 176B (BLOOM's shape; 112 heads is BLOOM)
+    (14336, 70, 64, 4, 8, 12, 2, 40), (14336, 70, 64, 8, 4, 12, 2, 59), (14336, 70, 112, 8, 4, 12, 2, 59),
+    (14336, 70, 128, 8, 4, 12, 2, 60), (14336, 70, 64, 8, 4, 12, 4, 73),
+    # NHIDDEN=14336; NLAYERS=82; Model size: 206B
+    (14336, 82, 128, 8, 4, 12, 2, None),
+))
 
 
 def runs_table() -> list[dict]:
