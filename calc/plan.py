@@ -11,8 +11,12 @@ The step time of one iteration (``step_time``) is the sum of what one GPU waits 
   achievable matmul rate, ``calc.gpus.MAMF_FLOPS_PER_S``). Every GPU gets 1/N of the work
   (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
 - memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
-  activation function, and without FlashAttention the s x s softmax), sized from the model and what the training
-  ``Stack`` did (sequence parallelism splits the norms over tp), at ``MEMORY_EFFICIENCY`` of the HBM bandwidth.
+  activation function, and without FlashAttention the s x s softmax; ``elementwise_backward_bytes`` its backward),
+  sized from the model and what the training ``Stack`` did (sequence parallelism splits the norms over tp; fused
+  kernels or eager PyTorch's one kernel per op, ``Stack.fused_elementwise``), at ``MEMORY_EFFICIENCY`` of the HBM
+  bandwidth. Eager kernels were measured (tests/test_plan_eager.py: an MPT block under ``TorchDispatchMode``): they
+  move 0.89x the bytes the fused model assumes for MPT-7B, not more, because without biases and dropout its eager
+  forward is the fused one op for op and its backward reads less than the fused model's 2x the forward.
 - tensor parallelism (Megatron-LM with sequence parallelism, Korthikanti et al. 2022 sec. 4.2.2): per layer
   and micro-batch 2 all-gathers + 2 reduce-scatters of the ``b s h`` activation in the forward pass and as
   many in the backward pass; full recompute re-runs the forward ones. Not overlapped (exposed).
@@ -100,6 +104,8 @@ MEMORY_EFFICIENCY = 0.8
 #: The backward pass of an elementwise op reads the incoming gradient and the saved input(s) and writes the
 #: gradient: about twice the forward's traffic (a norm's backward reads x, dy and the statistics, writes dx).
 BWD_BYTES_FACTOR = 2.0
+#: Bytes of a 1-byte dropout mask element (``torch.bool``, what ``aten.native_dropout`` writes and its backward reads).
+MASK_BYTES = 1
 
 #: Whether DP collectives overlap with the backward / forward pass of one micro-batch (see module docstring).
 DP_OVERLAP = True
@@ -366,7 +372,60 @@ def elementwise_bytes(model: ModelSpec, lay: Layout, nb: dict, stack: Stack | No
     hwide = (nb["norms"] * 2 * h * E + 2 * 3 * h * E + (2 * h if dropout else 0)) / (tp if sp else 1)
     act = (3 if model.gated_mlp else 2) * nb["ffn"] * E / tp
     core = 0.0 if flash else nb["scores"] / tp * (4 * E + ((2 * E + 1) if attn_dropout else 0))
+    if stack is not None and not stack.fused_elementwise:  # eager: dropout and the gated product are kernels too
+        hwide = (nb["norms"] * 2 * h * E + 2 * 3 * h * E + (2 * (2 * h * E + h * MASK_BYTES) if dropout else 0)) / (
+            tp if sp else 1)
+        act = (5 if model.gated_mlp else 2) * nb["ffn"] * E / tp
     return hwide + act + core, core
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_qkv_share(model: ModelSpec) -> float:
+    """The share of layers whose attention stores one q-k-v matrix (``Attention.fused_qkv``: MPT, GPT-2, Falcon)."""
+    fused = sum(n for b, n in model.layout.kind_counts() if getattr(b.mixer, "fused_qkv", False))
+    return fused / model.num_layers
+
+
+def elementwise_backward_bytes(model: ModelSpec, lay: Layout, nb: dict, stack: Stack | None = None) -> float:
+    """HBM bytes of the backward of ``elementwise_bytes``'s work, per token, one layer, one GPU.
+
+    Fused kernels (``Stack.fused_elementwise``, the default): ``BWD_BYTES_FACTOR`` x the forward. Eager PyTorch,
+    one kernel per autograd op (each op's own reads and writes, as ``aten``'s backward kernels take them;
+    checked against an MPT block and a gated MLP under ``TorchDispatchMode`` in tests/test_plan_eager.py):
+
+    - each norm's backward (``native_layer_norm_backward``) reads dy and x and writes dx: 3 h;
+    - each residual: the gradient from the branch and the one along the stream are summed, an add: 3 h;
+    - the activation's backward reads dy and its input and writes dx: 3 ffn; gated (act(gate) x up, gate and up
+      separate projections as transformers' ``LlamaMLP``): the product's backward is two multiplies (3 ffn each),
+      the activation's 3 ffn, and the normed input's gradient sums the gate's and the up projection's: 3 h;
+    - attention's input: one q-k-v matrix (``Attention.fused_qkv``) concatenates dq, dk, dv: 2 (q + 2 kv);
+      separate projections sum three input gradients: 2 adds of 3 h;
+    - dropout (``aten.native_dropout_backward``): reads dy and the 1-byte mask, writes dx; the s x s core without
+      FlashAttention as the fused case.
+
+    Elements of ``ACT_BYTES``. Not counted: RoPE (fused rotary kernels, or ALiBi inside the attention kernel as
+    MPT's), norms written as several ops (transformers' eager RMSNorm: upcast, pow, mean, rsqrt, multiply, cast)
+    and llm-foundry's unpadding of q, k, v around flash-attn (``flash_attn.bert_padding``).
+
+    >>> from calc.plan_runs import REPORTED_RUNS
+    >>> r = next(r for r in REPORTED_RUNS if r.name.startswith("MPT-7B") and "H100" in r.name)
+    >>> nb, h = _model_numbers(r.spec(), 2048), 4096
+    >>> eager = STACKS["composer-fsdp-2023"]
+    >>> (elementwise_bytes(r.spec(), r.layout, nb, eager)[0] / h, elementwise_backward_bytes(r.spec(), r.layout, nb, eager) / h)
+    (36.0, 60.0)
+    """
+    fwd, core = elementwise_bytes(model, lay, nb, stack)
+    if stack is None or stack.fused_elementwise:
+        return fwd * BWD_BYTES_FACTOR
+    h, tp, E = model.hidden_size, lay.tp, ACT_BYTES
+    sp = stack.sequence_parallel
+    dropout = 2 * (2 * h * E + h * MASK_BYTES) if stack.dropout else 0
+    hwide = (nb["norms"] * 3 * h * E + 2 * 3 * h * E + dropout) / (tp if sp else 1)
+    act = (9 if model.gated_mlp else 3) * nb["ffn"] * E / tp
+    fused = _fused_qkv_share(model)
+    qkv = fused * 2 * (model.q_dim + 2 * model.kv_dim) * E / tp + (1 - fused) * 2 * 3 * h * E
+    gate_up = 3 * h * E if model.gated_mlp else 0.0
+    return hwide + act + qkv + gate_up + core * BWD_BYTES_FACTOR
 
 
 def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers: dict | None = None,
@@ -403,7 +462,8 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     compute = hw_flops / n / (peak * eff) * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
     fwd, core = elementwise_bytes(model, lay, nb, stack)
-    moved = fwd * (1 + BWD_BYTES_FACTOR) + (fwd if ops else {"none": 0.0, "selective": core, "full": fwd}[lay.recompute])
+    bwd = elementwise_backward_bytes(model, lay, nb, stack)
+    moved = fwd + bwd + (fwd if ops else {"none": 0.0, "selective": core, "full": fwd}[lay.recompute])
     memory_bound = tokens / (lay.dp * lay.cp) * layers * uneven * moved / (
         cluster.gpu.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
@@ -507,6 +567,9 @@ class Stack:
     #: what selective recompute keeps (``calc.activations.SELECTIVE``): "attention", Megatron-LM's (Korthikanti et al.
     #: 2022 sec. 5: only the attention core is recomputed); "ops", torchtitan's per-op policy
     selective: str = "attention"
+    #: elementwise chains run as fused kernels (Megatron-LM's fused LayerNorm, bias-GeLU and bias-dropout-add,
+    #: torch.compile's generated kernels), or eager PyTorch, one kernel per op (``elementwise_backward_bytes``)
+    fused_elementwise: bool = True
 
 
 #: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
@@ -542,7 +605,12 @@ STACKS: dict[str, Stack] = {
     "composer-fsdp-2023": Stack(
         {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "MPT-7B's. MosaicML 2023, 'Introducing MPT-7B': LLM Foundry / Composer with PyTorch FSDP, no tensor or pipeline "
-        "parallelism"),
+        "parallelism. Eager PyTorch: no compile_config in scripts/train/yamls/pretrain/mpt-7b.yaml or the benchmark's "
+        "scripts/train/benchmarking/submit_benchmarks.py (llm-foundry commit 4952183; Composer v0.17.2 "
+        "composer/trainer/trainer.py compiles only when compile_config is given), so every norm, GELU and residual add "
+        "is its own kernel; norm_type low_precision_layernorm (torch's layer_norm in bf16, one kernel), "
+        "FlashAttention (attn_impl flash), resid_pdrop 0 (no dropout)",
+        fused_elementwise=False),
     "torchtitan-2024": Stack(
         {},
         "torchtitan's (Dec 2024, commit 9dec370 of its H100 benchmark): FSDP2, tensor, pipeline and context "
