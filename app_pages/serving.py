@@ -18,7 +18,7 @@ from calc.serve_sim import (
 )
 from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
-from ui.figures_serving import latency_vs_rate, memory_bar
+from ui.figures_serving import latency_vs_rate, memory_bar, memory_bar_like
 
 DTYPES = ("bf16", "fp16", "fp8_e4m3", "int8", "int4", "fp32")
 SIM_REQUESTS = 1500
@@ -131,8 +131,10 @@ def _setup(spec, gpu) -> tuple | None:
                                                                           mem.non_torch_bytes, mem.kv_cache_bytes)), 0)}
     bar_args = (parts, gpu.memory_bytes, f"{text.html(spec.name)} on {text.html(gpu.name)}, tp={tp}: memory per GPU",
                 fmt.unit())
-    charts.show(st, charts.cached(("serving.memory_bar", tuple(parts.items()), *bar_args[1:]),
-                                  lambda: memory_bar(*bar_args)), width="stretch")
+    # one bar built and validated per unit; each setup's bar is that one's dict with its numbers and title replaced
+    like = charts.cached(("serving.memory_bar", tuple(parts), bar_args[-1]), lambda: memory_bar(*bar_args))
+    like = like.to_dict() if isinstance(like, charts.FrozenFigure) else charts.prepared_dict(like)  # caches off
+    charts.show(st, charts.FrozenFigure.from_dict(memory_bar_like(like, *bar_args)), width="stretch")
 
     if not mem.fits:
         fit_len = max_model_len_that_fits(spec, setup, max(mem.kv_cache_bytes, 0))

@@ -132,3 +132,36 @@ def test_load_sweep_is_drawn_only_when_its_expander_opens():
         r = simulate(model, poisson_workload(600, rate, 1024, 256, seed=1), max_num_seqs=min(seqs, mem.max_running or seqs),
                      max_num_batched_tokens=tokens, kv_capacity_tokens=mem.sim_kv_tokens)
         assert ttft["y"][i] == float(np.percentile(r.ttft_s, 99)) and tpot["y"][i] == float(np.percentile(r.tpot_s, 99))
+
+
+def test_memory_bar_made_from_another_setups_equals_a_fresh_build():
+    """The page draws each setup's memory bar from one built for other numbers (ui.figures_serving.memory_bar_like,
+    issue 18): the same dict, and the same JSON, as ``memory_bar`` built and validated by Plotly for these numbers;
+    the bar it was made from is left as it was."""
+    import copy
+    import json
+
+    import pytest
+
+    from ui import charts
+    from ui.figures_serving import memory_bar, memory_bar_like
+
+    gb = 10**9
+    first = {"weights": 16 * gb, "activation peak": 2 * gb, "non-torch": gb // 2, "KV cache": 50 * gb, "headroom": 8 * gb}
+    cases = [({"weights": 16_060_522_496, "activation peak": 1_234_567_891, "non-torch": 536_870_912,
+               "KV cache": 59_000_000_001, "headroom": 8_552_080_998}, 85_520_809_984, "Meta-Llama-3-8B on H100 SXM"),
+             ({"weights": 140 * gb, "activation peak": 3 * gb, "non-torch": gb, "KV cache": -60 * gb, "headroom": 0},
+              85 * gb, "Llama &lt;70B&gt; on a &quot;small&quot; GPU, tp=1"),  # a setup that does not start
+             ({"weights": 0, "activation peak": 0, "non-torch": 0, "KV cache": 0, "headroom": 24 * 2**30}, 24 * 2**30, "")]
+    for unit in ("GB", "GiB"):
+        like = charts.prepared_dict(memory_bar(first, 80 * gb, "first", unit))
+        kept = copy.deepcopy(like)
+        for parts, total, title in cases:
+            fresh = charts.prepared_dict(memory_bar(parts, total, title, unit))
+            made = memory_bar_like(like, parts, total, title, unit)
+            assert made == fresh and json.dumps(made) == json.dumps(fresh)
+        assert like == kept
+    with pytest.raises(ValueError):
+        memory_bar_like(like, {"weights": 1, "KV cache": 2}, gb, "", "GiB")
+    with pytest.raises(ValueError):
+        memory_bar_like(like, first, gb, "", "GB")

@@ -37,6 +37,27 @@ def memory_bar(parts: dict[str, int], total_bytes: int, title: str, unit: str = 
     return figure(data, layout)
 
 
+def memory_bar_like(frozen: dict, parts: dict[str, int], total_bytes: int, title: str, unit: str = "GiB") -> dict:
+    """``memory_bar(parts, total_bytes, title, unit)`` as ``ui.charts.prepared_dict`` gives it, made from ``frozen``:
+    that dict for a bar of the same part names (in the same order) and unit. Only what depends on the bytes and the
+    title is replaced; the rest is shared with ``frozen``, not copied, and nothing is validated again: Plotly
+    validated every property of the bar on each change of the setup, about a quarter of the setup section's server
+    time (py-spy under bench/bench_pages.py, issue 18). tests/test_serve_sim_page.py holds it equal to a fresh build."""
+    def u(n: float) -> float:
+        return bytes_in(max(n, 0), unit)
+
+    if [t["name"] for t in frozen["data"]] != list(parts) or frozen["layout"]["xaxis"]["title"]["text"] != unit:
+        raise ValueError("memory_bar_like needs a bar of the same parts and unit")
+    line = u(total_bytes)
+    top = u(max(total_bytes, sum(max(v, 0) for v in parts.values())))
+    layout = frozen["layout"]
+    return {**frozen, "data": [{**trace, "x": [u(v)]} for trace, v in zip(frozen["data"], parts.values(), strict=True)],
+            "layout": {**layout, "title": {**layout["title"], "text": title},
+                       "xaxis": {**layout["xaxis"], "range": [0, top]},
+                       "shapes": [{**layout["shapes"][0], "x0": line, "x1": line}],
+                       "annotations": [{**layout["annotations"][0], "x": line}]}}
+
+
 def latency_vs_rate(rates, ttft_p99, tpot_p99, slo_ttft: float | None, slo_tpot: float | None,
                     title: str) -> go.Figure:
     """p99 time to first token and time per output token against the request rate (log y), with the SLOs."""
