@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from calc import gguf_run
-from calc.gguf import FILE_TYPES, PPL_SOURCE, PUBLISHED_PPL, block_size, quantize_all, type_bits
+from calc.gguf import FILE_TYPES, PPL_SOURCE, block_size, quantize_all, type_bits
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
 from calc.gguf_run import CACHE_TYPES, RunSetup
-from calc.units import GB, GIB
+from calc.units import GB, GIB, bytes_in
 from ui import charts, hub_model, memo, page_body, pickers, ptq_cost, results, state, tables, text
 from ui import format as fmt
-from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_bars, type_map
+from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_dict, type_map
+from ui.figures_gguf_table import WIDE_TEXT_COLUMNS, file_type_rows, records_arrow, text_width
 
 st.title("Quantization (GGUF)")
 st.caption("Which llama.cpp quant of this model fits my GPU at my context? A file type such as Q4_K_M is a mix: "
@@ -33,11 +34,14 @@ def lazy_expander(label: str, key: str, body) -> None:
 def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
     wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
                         help="The unquantized types dwarf the others; they are always in the table.")
-    chart_rows = [{"quant": f, "weights": fmt.size_value(runs[f].weights_bytes),
-                   "kv": fmt.size_value(runs[f].kv_cache_bytes), "compute": fmt.size_value(runs[f].compute_bytes)}
+    chart_rows = [{"quant": f, "weights": bytes_in(runs[f].weights_bytes, unit), "kv": bytes_in(runs[f].kv_cache_bytes, unit),
+                   "compute": bytes_in(runs[f].compute_bytes, unit)}
                   for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
-    charts.show(st, charts.of(run_memory_bars, chart_rows, fmt.size_value(capacity) if capacity else None, unit,
-                              gpu_name), width="stretch")
+    # The figure's dict is written directly (run_memory_dict: what go.Figure(...).to_dict() gives, checked by
+    # tests/test_gguf_page.py) and sent as it is: a new context draws it without Plotly validating 99 bars (issue 18).
+    fig = run_memory_dict(chart_rows, bytes_in(capacity, unit) if capacity else None, unit, gpu_name)
+    fig["layout"]["modebar"] = {"remove": list(charts.TOOLBAR_REMOVED)}  # what charts.prepared_dict adds
+    charts.show(st, charts.FrozenFigure.from_dict(fig), width="stretch")
 
 
 def run_section(spec, gpu, unit: str) -> None:
@@ -89,38 +93,10 @@ def run_section(spec, gpu, unit: str) -> None:
     m4.metric("Compute buffer (est.)", fmt.size(any_run.compute_bytes), help="llama.cpp's graph for a 512-token "
               "micro-batch; it prints the exact 'compute buffer size' when it loads.")
 
-    def table_rows() -> list[dict]:
-        rows = []
-        for f in FILE_TYPES:
-            r = by_type[f]
-            ppl = PUBLISHED_PPL.get(f)
-            if isinstance(r, ValueError):
-                rows.append({"file type": f, "fits": "not possible: " + str(r)[:80]})
-                continue
-            m = runs[f]
-            where = {"gpu": "yes", "unified": "yes (unified)" if m.fits else "no",
-                     "split": (f"split: all {m.n_layers} layers on GPU, output head on CPU" if m.gpu_layers == m.n_layers
-                               else f"split: {m.gpu_layers} of {m.n_layers} layers on GPU, "
-                                    f"{m.n_layers - m.gpu_layers} on CPU"),
-                     "cpu": "no: CPU only"}[m.placement]
-            rows.append({"file type": f, "file (GB)": r.file_bytes_estimate / GB, "file (GiB)": r.file_bytes_estimate / GIB,
-                         "bits/weight": r.bits_per_weight, f"run memory ({unit})": fmt.size_value(m.total_bytes),
-                         "fits": where, "tensor types": " ".join(f"{k}:{v}" for k, v in r.tensor_types.items()),
-                         "ppl increase": ppl[1] if ppl else None, "ppl measured on": ppl[2] if ppl else None,
-                         "payload bytes": r.tensor_bytes, "imatrix": r.imatrix})
-        return rows
-
-    def text_width(rows: list[dict], col: str) -> int:
-        """Pixels for the longest cell of a text column (about 7.5 px a character at the grid's 14 px font): the
-        grid cuts a cell at its column's width, and "tensor types" of the IQ mixes runs to 60+ characters. A cell a
-        row lacks (a type this model cannot take) or holds None is empty in the table: it does not count."""
-        longest = max([len(col)] + [len(str(r[col])) for r in rows if r.get(col) is not None])
-        return int(min(24 + 7.5 * longest, 720))
-
     def table_bundle() -> tuple:
-        rows = table_rows()
-        return (tables.to_arrow(pd.DataFrame(rows)), len(rows),
-                {c: text_width(rows, c) for c in ("fits", "tensor types", "ppl measured on")})
+        rows = file_type_rows(by_type, runs, unit)
+        return (records_arrow(rows, (spec, use_imatrix, unit)), len(rows),
+                {c: text_width(rows, c) for c in WIDE_TEXT_COLUMNS})
 
     # The table's Arrow form, its row count and its text columns' widths depend on what run_memory_all is keyed by
     # and the unit: built once per argument set (issue 18), and only those are kept (weighing a DataFrame with its
@@ -141,8 +117,10 @@ def run_section(spec, gpu, unit: str) -> None:
                                                       "that llama.cpp's quantize tool lists; — where it lists none."),
         "payload bytes": st.column_config.NumberColumn(format="localized")})
     # the CSV is written when the button is clicked (a callable), not on every rerun whose inputs changed the table
-    st.download_button("Download CSV", lambda: memo.cached(("gguf.csv", *table_key[1:]),
-                                                           lambda: fmt.csv(pd.DataFrame(table_rows()))),
+    def csv() -> str:
+        return fmt.csv(pd.DataFrame(file_type_rows(by_type, runs, unit)))
+
+    st.download_button("Download CSV", lambda: memo.cached(("gguf.csv", *table_key[1:]), csv),
                        file_name=f"gguf_{spec.name}.csv", mime="text/csv")
     st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
                "row (not on this model); IQ and TQ types have none listed there.")

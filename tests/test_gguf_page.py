@@ -90,3 +90,76 @@ def test_new_architectures_get_sizes_and_kv(model):
     assert table.loc["MXFP4_MOE", "payload bytes"] == quantize_model(spec, "MXFP4_MOE").tensor_bytes
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["KV cache (f16)"] == f"{sum(kv_layer_bytes(spec, 32768)) / 1e9:.2f} GB"
+
+
+def test_memory_chart_draws_each_file_types_run_memory():
+    # The chart's dict is written without Plotly's validation (ui.figures_gguf.run_memory_dict, issue 18): its bars
+    # are calc.gguf_run.run_memory of each file type computed here afresh (no page cache), in GiB, with the
+    # capacity line at the card's usable memory; and Plotly's validation leaves the dict the page sent unchanged.
+    import json
+
+    import plotly.graph_objects as go
+
+    from calc.gguf import FILE_TYPES, quantize_model
+    from calc.gguf_run import RunSetup, run_memory
+    from calc.gpus import get_gpu
+    from calc.presets import get_preset
+    from calc.units import GIB
+
+    at = run({"model": "Llama-2-7B", "gpu": "RTX 4090", "gctx": "4096", "units": "GiB"})
+    sent = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec, gpu = get_preset("Llama-2-7B"), get_gpu("RTX 4090")
+    shown = [f for f in FILE_TYPES if f not in ("F32", "F16", "BF16")]
+    runs = {f: run_memory(spec, quantize_model(spec, f), RunSetup(context=4096), gpu) for f in shown}
+    bars = {t["name"]: t for t in sent["data"]}
+    for name, field in (("Weights", "weights_bytes"), ("KV cache", "kv_cache_bytes"),
+                        ("Compute buffer", "compute_bytes")):
+        assert bars[name]["y"] == shown
+        assert bars[name]["x"] == pytest.approx([getattr(runs[f], field) / GIB for f in shown], rel=1e-12)
+    capacity = runs["Q4_K_M"].capacity_bytes / GIB
+    assert sent["layout"]["shapes"][0]["x0"] == pytest.approx(capacity, rel=1e-12)
+    assert sent["layout"]["annotations"][0]["text"] == f"RTX 4090: {capacity:.1f} GiB"
+    assert go.Figure(sent).to_dict() == sent
+
+
+@pytest.mark.parametrize("capacity", [None, 3.0, 50.0])
+def test_memory_chart_dict_is_in_plotlys_validated_form(capacity):
+    # run_memory_dict skips go.Figure's validation: every key must already be in the form it leaves (a
+    # "marker_color" shorthand or a title=None would be rewritten), the default template included
+    import plotly.graph_objects as go
+
+    from ui.figures_gguf import run_memory_dict
+
+    rows = [{"quant": f"Q{i}", "weights": 1.0 + i, "kv": 2.5, "compute": 0.25} for i in range(30)]
+    d = run_memory_dict(rows, capacity, "GB", "A <b>GPU</b>")
+    assert go.Figure(d).to_dict() == d
+
+
+def test_file_type_table_arrow_is_streamlits_conversion():
+    # ui.figures_gguf_table.records_arrow builds the 33-type table straight from its records with a schema kept per
+    # model, imatrix and unit (issue 18); it must be the table Streamlit's own conversion of a DataFrame of the same
+    # records gives, metadata included, for cards where types fit, split or run on the CPU only, for rows of types
+    # the model cannot take (hidden size 100: no block divides it), and for a second context under the kept schema.
+    import pandas as pd
+
+    from calc.gguf_run import RunSetup
+    from calc.gpus import get_gpu
+    from calc.presets import get_preset
+    from ui import memo, tables
+    from ui.figures_gguf_table import file_type_rows, records_arrow
+
+    seen = set()
+    odd = ModelSpec.from_hf_config(dict(TINY, hidden_size=100, intermediate_size=300), name="odd")
+    for spec in (get_preset("Meta-Llama-3-8B"), odd):
+        by_type = memo.quantize_all_cached(spec, None)
+        assert (spec is odd) == any(isinstance(r, ValueError) for r in by_type.values())
+        for gpu in ("H100 SXM", "T4", "M2 Ultra"):
+            for unit in ("GB", "GiB"):
+                for context in (512, 65536, 2_000_000):
+                    runs = memo.run_memory_all(spec, None, RunSetup(context=context), get_gpu(gpu))
+                    rows = file_type_rows(by_type, runs, unit)
+                    want = tables.to_arrow(pd.DataFrame(rows))
+                    got = records_arrow(rows, ("test_gguf_page", spec, unit))
+                    assert got.equals(want, check_metadata=True), (spec.name, gpu, unit, context)
+                    seen |= {r["fits"].split(":")[0] for r in rows}
+    assert seen == {"yes", "split", "no", "yes (unified)", "not possible"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import plotly.graph_objects as go
@@ -21,23 +22,39 @@ def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_lab
     """Stacked horizontal bars: memory to run each file type (weights + KV + compute), in ``unit``.
 
     ``rows``: dicts with "quant", "weights", "kv", "compute" (already in ``unit``); ``capacity`` draws a
-    line at what the GPU offers the model (None: no line).
+    line at what the GPU offers the model (None: no line). The figure of ``run_memory_dict``.
     """
+    return go.Figure(run_memory_dict(rows, capacity, unit, gpu_label))
+
+
+def run_memory_dict(rows: list[dict], capacity: float | None, unit: str, gpu_label: str) -> dict:
+    """``run_memory_bars(...).to_dict()`` written directly, Plotly's default template included: every key in the
+    form Plotly's validation leaves it in, so the page sends this dict without building a ``go.Figure`` (validating
+    the three 33-bar traces was about a third of the Quantization page's rerun when the context changed, issue 18).
+    tests/test_gguf_page.py holds it to ``go.Figure(d).to_dict()`` and the page's chart to the validated figure."""
     names = [r["quant"] for r in rows]
-    data = [dict(type="bar", name=label, y=names, x=[r[key] for r in rows], orientation="h", marker_color=color,
-                 hovertemplate="%{y}<br>" + label + ": %{x:.2f} " + unit + "<extra></extra>")
+    data = [{"hovertemplate": "%{y}<br>" + label + ": %{x:.2f} " + unit + "<extra></extra>", "name": label,
+             "orientation": "h", "x": [r[key] for r in rows], "y": names, "type": "bar", "marker": {"color": color}}
             for key, label, color in PARTS]
-    marks = {}
+    layout = {"barmode": "stack", "height": 160 + 22 * len(rows),
+              "legend": {"orientation": "h", "traceorder": "normal", "y": 0, "yanchor": "bottom", "yref": "container"},
+              "margin": {"b": 10, "l": 10, "r": 10, "t": 50},  # t: the capacity label clears the toolbar
+              "xaxis": {"title": {"text": f"memory to run ({unit})"}}, "yaxis": {"autorange": "reversed"},
+              "template": default_template()}
     if capacity:
-        marks = dict(shapes=[vline(capacity, dict(color="#E45756", dash="dash"))],
-                     annotations=[dict(showarrow=False, text=f"{html(gpu_label)}: {capacity:.1f} {unit}", x=capacity,
-                                       xanchor=label_anchor(capacity, max([capacity] + [r["weights"] + r["kv"]
-                                                                                        + r["compute"] for r in rows])),
-                                       xref="x", y=1, yanchor="bottom", yref="y domain")])
-    return figure(data, dict(**marks, barmode="stack", height=160 + 22 * len(rows), xaxis_title=f"memory to run ({unit})",
-                             yaxis=dict(autorange="reversed", title=None),
-                             legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", traceorder="normal"),
-                             margin=dict(l=10, r=10, t=50, b=10)))  # t: the capacity label clears the toolbar
+        top = max([capacity] + [r["weights"] + r["kv"] + r["compute"] for r in rows])
+        layout["shapes"] = [vline(capacity, {"color": "#E45756", "dash": "dash"})]
+        layout["annotations"] = [{"showarrow": False, "text": f"{html(gpu_label)}: {capacity:.1f} {unit}",
+                                  "x": capacity, "xanchor": label_anchor(capacity, top), "xref": "x", "y": 1,
+                                  "yanchor": "bottom", "yref": "y domain"}]
+    return {"data": data, "layout": layout}
+
+
+@functools.cache
+def default_template() -> dict:
+    """Plotly's default template (``plotly.io.templates.default``) as ``to_dict()`` writes it into a figure's layout;
+    made once, shared read-only by the dicts that hold it."""
+    return go.Figure().to_dict()["layout"]["template"]
 
 
 #: Layers the type map draws at most: a 10,000-layer model would make a 90,000-cell heatmap (issue 20); the kind
