@@ -570,6 +570,34 @@ class Stack:
     #: elementwise chains run as fused kernels (Megatron-LM's fused LayerNorm, bias-GeLU and bias-dropout-add,
     #: torch.compile's generated kernels), or eager PyTorch, one kernel per op (``elementwise_backward_bytes``)
     fused_elementwise: bool = True
+    #: a stack that refuses to start without its fused scale-mask-softmax kernel: the kernel's constraints, (multiple,
+    #: longest sequence): heads / tp x micro-batch a multiple of ``multiple`` and 16 < sequence <= ``longest``, a
+    #: multiple of 4 (``softmax_problem``). None: no such refusal (Megatron-LM falls back to the unfused softmax)
+    fused_softmax_required: tuple[int, int] | None = None
+
+
+def softmax_problem(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None) -> str | None:
+    """Why ``stack`` would refuse ``lay`` for want of its fused softmax kernel (``Stack.fused_softmax_required``), or
+    None. Megatron-DeepSpeed (bigscience-workshop/Megatron-DeepSpeed megatron/initialize.py ``_compile_dependencies``,
+    PR 247 of 2022-02-07): attention batches per GPU = heads / tp x micro-batch must be a multiple of 4 and the
+    sequence 16 < s <= 2048, s % 4 = 0, or with ``--abort-on-unmet-fused-kernel-constraints`` (BLOOM's
+    tr11-176B-ml.slurm) the run exits.
+
+    >>> from calc.plan_runs import REPORTED_RUNS
+    >>> bloom = next(r for r in REPORTED_RUNS if r.name == "BLOOM-176B")  # 112 heads: 14 per GPU at tp 8
+    >>> softmax_problem(bloom.spec(), bloom.job(), Layout(tp=8, pp=12, dp=4), STACKS["megatron-deepspeed-2022"])
+    'the fused softmax needs heads / tp x micro-batch (112 / 8 x 1 = 14) to be a multiple of 4'
+    """
+    if stack is None or stack.fused_softmax_required is None:
+        return None
+    multiple, longest = stack.fused_softmax_required
+    batches = model.num_heads * lay.micro_batch
+    if batches % (lay.tp * multiple):
+        return (f"the fused softmax needs heads / tp x micro-batch ({model.num_heads} / {lay.tp} x {lay.micro_batch} = "
+                f"{batches / lay.tp:g}) to be a multiple of {multiple}")
+    if not (16 < job.seq_len <= longest and job.seq_len % 4 == 0):
+        return f"the fused softmax needs a sequence in (16, {longest}], a multiple of 4; got {job.seq_len}"
+    return None
 
 
 #: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
@@ -601,7 +629,9 @@ STACKS: dict[str, Stack] = {
         "train/tr11-176B-ml/README.md). Dropout 0.1 after attention and MLP and on the attention probabilities: 'The "
         "default Megatron-LM dropout settings are inherited: --attention-dropout 0.1 --hidden-dropout 0.1' (same "
         "README, 'Dropout'; tr11-176B-ml.slurm sets neither)", sequence_parallel=False, flash_attention=False,
-        grad_bytes=GRAD_BYTES + 4, dropout=True, attention_dropout=True),
+        grad_bytes=GRAD_BYTES + 4, dropout=True, attention_dropout=True,
+        # --abort-on-unmet-fused-kernel-constraints (tr11-176B-ml.slurm): no layout without the fused softmax
+        fused_softmax_required=(4, 2048)),
     "composer-fsdp-2023": Stack(
         {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "MPT-7B's. MosaicML 2023, 'Introducing MPT-7B': LLM Foundry / Composer with PyTorch FSDP, no tensor or pipeline "
@@ -665,7 +695,9 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                         for vpp in opts("vpp", vpps):
                             for rc in opts("recompute", list(RECOMPUTE)):
                                 for z in opts("zero", [0, 1] if pp > 1 else [0, 1, 2, 3]):
-                                    yield Layout(tp, pp, dp, cp, ep, vpp, mb, rc, z)
+                                    lay = Layout(tp, pp, dp, cp, ep, vpp, mb, rc, z)
+                                    if softmax_problem(model, job, lay, stack) is None:
+                                        yield lay
 
 
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
@@ -689,7 +721,9 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
         raise ValueError(f"no valid layout for {cluster.num_gpus:,} GPUs and a batch of {job.global_batch:,} "
                          "sequences: tp must divide the heads and stay in a node, dp x micro-batch must divide the "
                          "batch" + (f"; pinned: {pins}" if pins else "")
-                         + (f"; the stack allows only {stack.allowed}" if stack else ""))
+                         + (f"; the stack allows only {stack.allowed}" if stack else "")
+                         + (f" and needs its fused softmax (heads / tp x micro-batch a multiple of "
+                            f"{stack.fused_softmax_required[0]})" if stack and stack.fused_softmax_required else ""))
     plans.sort(key=lambda p: p.step_s)
     cap = cluster.gpu.usable_memory_bytes
     out = []

@@ -5,7 +5,7 @@ showed and the TFLOP/s (bigscience-workshop/bigscience train/tr11-176B-ml/chroni
 rows are data in calc/plan_runs.py: ``BIGSCIENCE_MEMORY`` and the two "BigScience benchmark" runs). Nothing in
 calc/ was fitted to them. Every benchmark there, and the run itself, used full activation checkpointing: no layout
 without it was measured, so the planner's no-recompute layouts for BLOOM are checked through what these rows say
-about the memory model and about tp 8.
+about the memory model and about tp 8, and through what BLOOM's software refused to run (its fused softmax).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 import calc.plan as plan
 from calc.gpus import get_gpu
+from calc.plan import Layout, search, softmax_problem
 from calc.plan_runs import BIGSCIENCE_MEMORY, REPORTED_RUNS
 
 GIB = 2**30
@@ -86,3 +87,30 @@ BENCH = {r.layout.tp: r for r in REPORTED_RUNS if "BigScience benchmark" in r.na
 def test_planner_tp8_to_tp4_ratio_within_10_percent_of_measured():
     ratio = BENCH[8].predict()[0] / BENCH[4].predict()[0]
     assert ratio == pytest.approx(BENCH[8].published / BENCH[4].published, rel=0.1)
+
+
+BLOOM = next(r for r in REPORTED_RUNS if r.name == "BLOOM-176B")
+
+
+def test_bloom_stack_runs_only_with_its_fused_softmax():
+    """Megatron-DeepSpeed exits under --abort-on-unmet-fused-kernel-constraints (BLOOM's tr11-176B-ml.slurm) unless
+    heads / tp x micro-batch is a multiple of 4 and 16 < sequence <= 2048 (bigscience-workshop/Megatron-DeepSpeed
+    megatron/initialize.py). BigScience's chronicles: "the constraint is (HEADS/TP)*MBS % 4 = 0"; "NHEADS=108 breaks
+    constraints for invoking optimized fused softmax kernel". BLOOM's 112 heads give 14 per GPU at tp 8: micro-batch
+    1 is refused, 2 runs; its published layout (28 x 2) and both benchmark layouts (64 heads, 16 and 32 x 2) run."""
+    spec, job, stack = BLOOM.spec(), BLOOM.job(), STACK
+    assert softmax_problem(spec, job, Layout(tp=8, pp=12, dp=4, micro_batch=1), stack)
+    assert softmax_problem(spec, job, Layout(tp=8, pp=12, dp=4, micro_batch=2), stack) is None
+    assert softmax_problem(spec, job, BLOOM.layout, stack) is None
+    assert all(softmax_problem(r.spec(), r.job(), r.layout, stack) is None for r in BENCH.values())
+    assert softmax_problem(spec, plan.Job(4096, 4096 * 2048), BLOOM.layout, stack)  # longer than the kernel's 2048
+    assert softmax_problem(spec, job, Layout(tp=8, pp=12, dp=4, micro_batch=1), None) is None  # other stacks fall back
+    with pytest.raises(ValueError, match="fused softmax"):
+        search(spec, BLOOM.cluster(), job, pins={"tp": 8, "micro_batch": 1}, stack=stack)
+
+
+def test_bloom_had_to_recompute():
+    """Within what BLOOM's stack could run, no layout without activation recompute fits an A100 80GB (tp 8 at
+    micro-batch 2 needs ~124 GB; micro-batch 1 is refused above): as BigScience did, every layout recomputes."""
+    with pytest.raises(ValueError, match="no layout fits"):
+        search(BLOOM.spec(), BLOOM.cluster(), BLOOM.job(), pins={"recompute": "none"}, stack=STACK)
