@@ -50,7 +50,9 @@ weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / 
 sec. 4.2.3), plus, with ZeRO <= 1, what the stack's whole gradient buffer holds beyond 16-bit gradients
 (``Stack.grad_bytes``: Megatron's fp32 main grads, BLOOM's fp32 accumulation buffer). Selective recompute is
 Megatron-LM's (only the attention core re-run) unless the stack says torchtitan's per-op policy
-(``Stack.selective``, ``calc.activations.op_selective_terms``).
+(``Stack.selective``, ``calc.activations.op_selective_terms``). A stack that aborts without its fused softmax kernel
+(BLOOM's Megatron-DeepSpeed) leaves out the layouts the kernel refuses (``Stack.fused_softmax_required``,
+``softmax_problem``).
 """
 
 from __future__ import annotations
