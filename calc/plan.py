@@ -725,7 +725,8 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
                          "batch" + (f"; pinned: {pins}" if pins else "")
                          + (f"; the stack allows only {stack.allowed}" if stack else "")
                          + (f" and needs its fused softmax (heads / tp x micro-batch a multiple of "
-                            f"{stack.fused_softmax_required[0]})" if stack and stack.fused_softmax_required else ""))
+                            f"{stack.fused_softmax_required[0]}, a sequence of 17-{stack.fused_softmax_required[1]:,}"
+                            " tokens)" if stack and stack.fused_softmax_required else ""))
     plans.sort(key=lambda p: p.step_s)
     cap = cluster.gpu.usable_memory_bytes
     out = []

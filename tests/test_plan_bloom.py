@@ -107,6 +107,8 @@ def test_bloom_stack_runs_only_with_its_fused_softmax():
     assert softmax_problem(spec, job, Layout(tp=8, pp=12, dp=4, micro_batch=1), None) is None  # other stacks fall back
     with pytest.raises(ValueError, match="fused softmax"):
         search(spec, BLOOM.cluster(), job, pins={"tp": 8, "micro_batch": 1}, stack=stack)
+    with pytest.raises(ValueError, match="17-2,048 tokens"):  # every layout refused: the message names the length
+        search(spec, BLOOM.cluster(), plan.Job(4096, 4096 * 1024), stack=stack)
 
 
 def test_bloom_had_to_recompute():
