@@ -4,12 +4,16 @@ A layout is (tp, pp, dp, cp, ep, vpp, micro_batch, recompute, zero) on ``tp * pp
 parallelism ``ep`` is carved out of the data-parallel ranks (Megatron-Core: ``ep`` divides ``dp``).
 The step time of one iteration (``step_time``) is the sum of what one GPU waits for:
 
-- compute: the FLOPs the GPU executes (``calc.compute.flops_per_token``: model FLOPs x 3 for training plus
-  the recomputed forward work; under a stack with torchtitan's per-op selective recompute, the matmuls it re-runs,
-  ``_op_recomputed_flops``, and all the memory-bound work as full recompute) / (dense peak x ``matmul_efficiency``:
-  a fitted share of the GPU's measured maximum
-  achievable matmul rate, ``calc.gpus.MAMF_FLOPS_PER_S``). Every GPU gets 1/N of the work
-  (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
+- compute: the GEMM FLOPs the GPU executes (``calc.compute.flops_per_token`` without the attention score products:
+  model FLOPs x 3 for training plus the recomputed forward work; under a stack with torchtitan's per-op selective
+  recompute, the matmuls it re-runs, ``_op_recomputed_flops``, and all the memory-bound work as full recompute) /
+  (dense peak x ``matmul_efficiency``: a fitted share of the GPU's measured maximum achievable matmul rate,
+  ``calc.gpus.MAMF_FLOPS_PER_S``), plus the score products (QK^T, softmax x V) as the stack's attention kernel runs
+  them (``calc.plan_attention``, ``Stack.attention``): an unfused kernel (Megatron-LM 2021/2022, metaseq, BLOOM)
+  computes the full s x s at the same GEMM efficiency; a flash kernel with a causal mask executes the causal half
+  (plus its backward's recomputed scores) at its measured forward + backward rate on that GPU (FlashAttention-2 on
+  A100 / H100, cuDNN and FlashAttention-3 on H100; the GEMM efficiency where there is no row). Every GPU gets 1/N
+  of the work (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
 - memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
   activation function, and without FlashAttention the s x s softmax; ``elementwise_backward_bytes`` its backward),
   sized from the model and what the training ``Stack`` did (sequence parallelism splits the norms over tp; fused
@@ -43,8 +47,9 @@ all-to-all (n - 1) / n x S (S the whole gathered buffer), each at the link's bus
 node uses the intra-node link (NVLink/NVSwitch, Infinity Fabric or PCIe), a group that spans nodes the
 network bandwidth per GPU (``LINKS``).
 
-MFU counts model FLOPs, HFU the FLOPs the GPUs execute (with recompute) (Chowdhery et al. 2022 "PaLM"
-Appendix B; Korthikanti et al. 2022 sec. 6). Memory per GPU is ``calc.memory.training_memory`` of the layout
+MFU counts model FLOPs, HFU the FLOPs of the model with recompute (Chowdhery et al. 2022 "PaLM" Appendix B;
+Korthikanti et al. 2022 sec. 6), both with every query against all s keys, however much of it a kernel executes
+(a publication that counts causally: ``calc.plan_runs.ReportedRun.attention_flops``). Memory per GPU is ``calc.memory.training_memory`` of the layout
 (context parallelism counted as a sequence of ``seq / cp`` per GPU; expert parallelism divides the expert
 weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
 sec. 4.2.3), plus, with ZeRO <= 1, what the stack's whole gradient buffer holds beyond 16-bit gradients
@@ -68,6 +73,7 @@ from calc.kvcache import attention_kinds
 from calc.memory import TrainingSetup, training_memory
 from calc.models import ModelSpec, param_counts
 from calc.parallel import tp_problem, valid_tps
+from calc.plan_attention import attention_seconds
 
 RECOMPUTE = ("none", "selective", "full")
 PRECISIONS = ("bf16", "fp8")
@@ -166,6 +172,9 @@ class Cluster:
     inter_bytes_per_s: float | None = None
     price_per_gpu_hour: float = 0.0
     matmul_ceiling: float | None = None  # None: ``matmul_ceiling(gpu, precision)`` (the MAMF table)
+    #: the catalog GPU whose measured attention-kernel rates (``calc.plan_attention.ATTENTION_RATES``, shares of
+    #: its peak) apply; None: this GPU's own name
+    attention_gpu: str | None = None
 
     @property
     def links(self) -> Links:
@@ -348,7 +357,7 @@ def _model_numbers(model: ModelSpec, seq_len: int) -> dict:
             model.experts_per_token + (model.num_shared_experts or 0))
     else:
         f_act = model.intermediate_size
-    return {"f": f, "params": c.total, "experts": c.components().get("experts", 0),
+    return {"f": f, "attn_causal": flops_per_token(model, seq_len, causal=True).attention_scores, "params": c.total, "experts": c.components().get("experts", 0),
             "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0,
             "norms": norms, "scores": scores, "ffn": f_act}
 
@@ -433,8 +442,8 @@ def elementwise_backward_bytes(model: ModelSpec, lay: Layout, nb: dict, stack: S
 def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers: dict | None = None,
               stack: Stack | None = None, e_max: float | None = None, x_half: float | None = None) -> Plan:
     """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring.
-    ``stack``: what the software did (sequence parallelism, FlashAttention, dropout); None: today's Megatron-Core
-    (all but dropout). ``e_max`` / ``x_half`` replace the fitted ``E_MAX`` / ``X_HALF`` (for the fit)."""
+    ``stack``: what the software did (sequence parallelism, FlashAttention and which kernel, dropout); None: today's
+    Megatron-Core (all but dropout; attention by ``DEFAULT_FLASH_KERNEL``). ``e_max`` / ``x_half`` replace the fitted ``E_MAX`` / ``X_HALF`` (for the fit)."""
     _check_inputs(cluster, job)
     check_layout(model, cluster, job, lay)
     nb = numbers or _model_numbers(model, job.seq_len)
@@ -461,7 +470,14 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     ridge = peak / cluster.gpu.bandwidth_bytes_per_s
     eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(
         h, lay.tp, ridge, e_max, x_half, cluster.matmul_ceiling or matmul_ceiling(cluster.gpu, job.precision))
-    compute = hw_flops / n / (peak * eff) * uneven
+    # the score products apart (``calc.plan_attention``): the work the stack's kernel executes (an unfused one the
+    # full s x s, a flash one with a causal mask the causal half) at that kernel's measured rate
+    recomputed = lay.recompute == "full" or (lay.recompute == "selective" and not ops)
+    attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack), cluster.attention_gpu or cluster.gpu.name,
+                                  peak, eff,
+                                  job.seq_len, recomputed)
+    gemm_per_token = hw_per_token - f.attention_scores * (3 + recomputed)
+    compute = (gemm_per_token / (peak * eff) + attn_s) * tokens / n * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
     fwd, core = elementwise_bytes(model, lay, nb, stack)
     bwd = elementwise_backward_bytes(model, lay, nb, stack)
@@ -576,6 +592,9 @@ class Stack:
     #: longest sequence): heads / tp x micro-batch a multiple of ``multiple`` and 16 < sequence <= ``longest``, a
     #: multiple of 4 (``softmax_problem``). None: no such refusal (Megatron-LM falls back to the unfused softmax)
     fused_softmax_required: tuple[int, int] | None = None
+    #: the attention kernel (``calc.plan_attention.KERNELS``); None: "unfused" without ``flash_attention``, else
+    #: ``DEFAULT_FLASH_KERNEL``
+    attention: str | None = None
 
 
 def softmax_problem(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None) -> str | None:
@@ -600,6 +619,19 @@ def softmax_problem(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None
     if not (16 < job.seq_len <= longest and job.seq_len % 4 == 0):
         return f"the fused softmax needs a sequence in (16, {longest}], a multiple of 4; got {job.seq_len}"
     return None
+
+
+#: The attention kernel of today's Megatron-Core (the stack of ``Stack``-less plans): Transformer Engine, which
+#: "prefers cuDNN flash attention on Hopper+ architectures" (NVIDIA/NeMo PR 9188, docs memory_optimizations.rst).
+DEFAULT_FLASH_KERNEL = "cudnn"
+
+
+def _kernel(stack: Stack | None) -> str:
+    if stack is None:
+        return DEFAULT_FLASH_KERNEL
+    if stack.attention is not None:
+        return stack.attention
+    return DEFAULT_FLASH_KERNEL if stack.flash_attention else "unfused"
 
 
 #: Published runs' stacks (the Cluster planner page and ``python -m calc plan --stack`` offer them).
@@ -641,15 +673,25 @@ STACKS: dict[str, Stack] = {
         "scripts/train/benchmarking/submit_benchmarks.py (llm-foundry commit 4952183; Composer v0.17.2 "
         "composer/trainer/trainer.py compiles only when compile_config is given), so every norm, GELU and residual add "
         "is its own kernel; norm_type low_precision_layernorm (torch's layer_norm in bf16, one kernel), "
-        "FlashAttention (attn_impl flash), resid_pdrop 0 (no dropout)",
-        fused_elementwise=False),
+        "FlashAttention-2 (attn_impl flash; flash-attn 2.x), resid_pdrop 0 (no dropout)",
+        fused_elementwise=False, attention="fa2"),
     "torchtitan-2024": Stack(
         {},
         "torchtitan's (Dec 2024, commit 9dec370 of its H100 benchmark): FSDP2, tensor, pipeline and context "
         "parallelism, torch.compile; selective activation checkpointing is its per-op policy ('op': every other "
         "matmul's and the attention kernel's outputs saved, the rest recomputed; "
-        "torchtitan/parallelisms/parallelize_llama.py). Whole gradient buffers with ZeRO <= 1 as Megatron-Core's",
-        grad_bytes=MEGATRON_GRAD_BYTES, selective="ops"),
+        "torchtitan/parallelisms/parallelize_llama.py). Whole gradient buffers with ZeRO <= 1 as Megatron-Core's. "
+        "Attention through SDPA with is_causal: FlashAttention-2 (PyTorch's cuDNN SDPA backend, default on H100 in "
+        "2.5.0, was taken off by default by pytorch/pytorch PR 138587)",
+        grad_bytes=MEGATRON_GRAD_BYTES, selective="ops", attention="fa2"),
+    "llama3-2024": Stack(
+        {},
+        "Llama 3 405B's (Dubey et al. 2024 sec. 3.3): 4D parallelism (tp, interleaved pp, all-gather cp, FSDP-style dp) "
+        "on PyTorch (sec. 3.3.4 uses PyTorch's NCCL flight recorder) and NCCLX; memory and kernels otherwise as "
+        "Megatron-Core's. The attention kernel is not stated: FlashAttention-2, the kernel of PyTorch's fused "
+        "attention (SDPA) on H100 until PyTorch 2.5 (Oct 2024) and of the flash-attn package until FlashAttention-3 "
+        "(Shah et al., July 2024, the paper's month); with cuDNN's rates instead the 131k row reads +42% (8k +7%, +9%)",
+        grad_bytes=MEGATRON_GRAD_BYTES, attention="fa2"),
 }
 
 

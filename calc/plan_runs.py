@@ -4,6 +4,11 @@ the figure published and where. ``tests/test_plan.py`` asserts them; the Cluster
 ``metric``: what the publication reports per GPU: ``"hardware_tflops"`` (FLOP/s that count the recomputed
 forward, Megatron's eq. 3 and Megatron-DeepSpeed's counter), ``"model_tflops"`` (model FLOPs only), ``"mfu"`` or
 ``"tokens_per_s_per_gpu"`` (torchtitan's WPS: no FLOP convention involved).
+``attention_flops``: how the publication counts the attention score products; "full" for every row here: Megatron's
+eq. 3 and Megatron-DeepSpeed's counter, PaLM's MFU, torchtitan's get_num_flop_per_token. Llama 3's paper does not say;
+Meta's open training code, torchtitan, counts full ("we follow the convention and do not account for sparsity in causal
+attention", pytorch/torchtitan torchtitan/utils.py at commit 0011fb9), so the Llama 3 rows take full. OPT's counter is
+not stated either: full, the convention of the Megatron code it used.
 ``role``: ``"fit"`` rows fixed ``calc.plan.E_MAX`` / ``X_HALF``; the others (``"held out"``, and Table 1's smaller
 rows, ``"same paper, not fitted"``) did not. ``stack``: what the run's software did (``calc.plan.STACKS``: sequence
 parallelism, FlashAttention, dropout), read by the memory-bound term.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from calc.compute import flops_per_token
 from calc.gpus import GPU, custom_gpu, get_gpu
 from calc.models import ModelSpec
 from calc.plan import STACKS, Cluster, Job, Layout, Plan, step_time
@@ -140,6 +146,10 @@ class ReportedRun:
     cluster_kw: dict = field(default_factory=dict, hash=False)
     stack: str | None = None  # a ``calc.plan.STACKS`` key: what the run's software did; None: today's
     gpu_spec: GPU | None = field(default=None, hash=False, compare=False)  # a GPU outside the catalog (``gpu``: its name)
+    #: how the publication's FLOP/s count the attention score products: "full" (every query against all s keys:
+    #: Narayanan et al. 2021 eq. 3, PaLM App. B, torchtitan's get_num_flop_per_token) or "causal" (the (s + 1) / 2
+    #: keys a causal mask leaves); the planner's own FLOP counts are full (``calc.compute.flops_per_token``)
+    attention_flops: str = "full"
 
 
     def spec(self) -> ModelSpec:
@@ -158,7 +168,21 @@ class ReportedRun:
         p = step_time(self.spec(), self.cluster(), self.job(), self.layout, stack=STACKS.get(self.stack))
         value = {"hardware_tflops": p.hardware_tflops_per_gpu, "model_tflops": p.model_tflops_per_gpu,
                  "mfu": p.mfu, "tokens_per_s_per_gpu": p.tokens_per_s / p.num_gpus}[self.metric]
-        return value, p
+        return value * self.convention_factor(), p
+
+    def convention_factor(self) -> float:
+        """The publication's FLOPs over the planner's (full-attention) FLOPs for the same work: 1 for a "full"
+        count or a throughput; for "causal", the causal count's model (or, for hardware FLOP/s, executed with the
+        layout's recompute) FLOPs over the full count's."""
+        if self.attention_flops not in ("full", "causal"):
+            raise ValueError(f"attention_flops must be 'full' or 'causal', got {self.attention_flops!r:.40}")
+        if self.attention_flops == "full" or self.metric == "tokens_per_s_per_gpu":
+            return 1.0
+        spec = self.spec()
+        full, causal = flops_per_token(spec, self.seq_len), flops_per_token(spec, self.seq_len, causal=True)
+        if self.metric == "hardware_tflops":
+            return causal.hardware_training(self.layout.recompute) / full.hardware_training(self.layout.recompute)
+        return causal.model_training / full.model_training
 
 
 def _n(params, heads, hidden, layers, tp, pp, gpus, batch, tflops, role="fit") -> ReportedRun:
@@ -170,7 +194,7 @@ def _n(params, heads, hidden, layers, tp, pp, gpus, batch, tflops, role="fit") -
 def _llama3(gpus, cp, dp, seq, tflops) -> ReportedRun:
     return ReportedRun(f"Llama 3 405B, {gpus:,} GPUs, seq {seq:,}", "Llama-3.1-405B", "H100 SXM", gpus, seq,
                        2048 * 8192 // seq, Layout(tp=8, pp=16, cp=cp, dp=dp, vpp=8, recompute="none", zero=1),
-                       "model_tflops", tflops, _LLAMA3)
+                       "model_tflops", tflops, _LLAMA3, stack="llama3-2024")
 
 
 REPORTED_RUNS: tuple[ReportedRun, ...] = (
@@ -209,13 +233,15 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
     ReportedRun("Llama 3.1 8B (torchtitan, H100)", "Llama-3.1-8B", H100_HBM2E_500W.name, 8, 8192, 16,
                 Layout(dp=8, micro_batch=2, recompute="selective", zero=3), "tokens_per_s_per_gpu", 6667,
                 _TORCHTITAN_H100, gpu_spec=H100_HBM2E_500W, stack="torchtitan-2024",
-                cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
+                cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989,
+                            "attention_gpu": "H100 SXM"}),
     ReportedRun("Llama 3.1 8B (torchtitan, 128 H100)", "Llama-3.1-8B", H100_HBM2E_500W.name, 128, 8192, 256,
                 Layout(dp=128, micro_batch=2, recompute="selective", zero=3), "tokens_per_s_per_gpu", 6514,
                 _TORCHTITAN_H100.replace("Table 1", "Table 3").replace("8 GPUs", "128 GPUs (16 hosts)")
                 .replace("6,667", "6,514").replace("(5,762)", "(5,605)"), gpu_spec=H100_HBM2E_500W,
                 stack="torchtitan-2024",
-                cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989}),
+                cluster_kw={"intra_bytes_per_s": 450e9, "inter_bytes_per_s": 50e9, "matmul_ceiling": 794.5 / 989,
+                            "attention_gpu": "H100 SXM"}),
     _foundry("7b", "A100 SXM 40GB", 128, 18, 1, True, 3623, _A100_40),
     _foundry("7b", "A100 SXM 80GB", 8, 6, 2, False, 4641, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)"),
     _foundry("7b", "H100 SXM", 8, 6, 1, False, 10643, "H100 80GB BF16"),
