@@ -331,18 +331,25 @@ METHODS: tuple[Method, ...] = (
     Method("Compute", "Training step time of a parallel layout (cluster planner)",
            r"step = compute (hardware FLOPs / N / (peak $\cdot e(x)$), $e(x) = c\,e_{max} x/(x+x_{1/2})$, $c$ = measured "
            r"max achievable matmul / peak of the GPU, $x = (h/t)$ / "
-           r"ridge point) + memory-bound ops (norm/residual/dropout/activation/softmax bytes / 0.8 HBM) + exposed TP, "
+           r"ridge point; a FlashAttention-style kernel's attention scores: the causal half, at that kernel's measured "
+           r"forward + backward rate on the GPU) + memory-bound ops (norm/residual/dropout/activation/softmax bytes / 0.8 HBM) + exposed TP, "
            r"CP, EP, PP communication + bubble $(p-1)/(m v)$ of the pipelined part + exposed DP reduce-scatter / "
            r"all-gather + optimizer (memory-bound); collectives at nccl-tests bus bandwidth ($(n-1)/n$ per "
            r"all-gather/reduce-scatter, $2(n-1)/n$ all-reduce)",
            "Narayanan et al. 2021 (sec. 2.2, Table 1: fit of $e$); Korthikanti et al. 2022 (sequence parallelism, "
            "MFU/HFU); NVIDIA/nccl-tests doc/PERFORMANCE.md; Dubey et al. 2024 (Llama 3) Table 4; Bekman, ml-engineering "
-           "MAMF table ($c$)",
+           "MAMF table ($c$); Dao-AILab/flash-attention README and Shah et al. 2024 (attention kernel rates); BigScience "
+           "tr11-176B-ml chronicles (BLOOM's memory readings and fused-softmax constraint)",
            "calc/plan.py", ("tests/test_plan.py::test_efficiency_is_the_fit_on_megatron_table1",
                             "tests/test_plan.py::test_held_out_published_runs_within_15_percent",
                             "tests/test_plan.py::test_korthikanti_cluster_best_layout_not_25_percent_faster",
                             "tests/test_plan.py::test_llama3_cluster_best_layout_not_25_percent_faster",
                             "tests/test_plan.py::test_llm_foundry_cluster_best_layout_not_25_percent_faster",
                             "tests/test_plan.py::test_gradient_buffers_of_the_stacks",
-                            "tests/test_plan.py::test_memory_bound_term_follows_the_stack")),
+                            "tests/test_plan.py::test_memory_bound_term_follows_the_stack",
+                            "tests/test_plan_attention.py::test_rate_table_is_the_published_figures",
+                            "tests/test_plan_attention.py::test_executed_causal_work_is_what_the_kernel_visits",
+                            "tests/test_plan_eager.py::test_eager_bytes_match_pytorch",
+                            "tests/test_plan_bloom.py::test_memory_model_is_the_tensors_under_nvidia_smi",
+                            "tests/test_plan_bloom.py::test_bloom_stack_runs_only_with_its_fused_softmax")),
 )
