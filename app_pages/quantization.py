@@ -12,7 +12,7 @@ from calc.gguf_run import CACHE_TYPES, RunSetup
 from calc.units import GB, GIB, bytes_in
 from ui import charts, hub_model, memo, page_body, pickers, ptq_cost, results, state, tables, text
 from ui import format as fmt
-from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type, run_memory_dict, type_map
+from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type_dict, run_memory_dict, type_map_dict
 from ui.figures_gguf_table import WIDE_TEXT_COLUMNS, file_type_rows, records_arrow, text_width
 
 st.title("Quantization (GGUF)")
@@ -39,9 +39,16 @@ def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> 
                   for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
     # The figure's dict is written directly (run_memory_dict: what go.Figure(...).to_dict() gives, checked by
     # tests/test_gguf_page.py) and sent as it is: a new context draws it without Plotly validating 99 bars (issue 18).
-    fig = run_memory_dict(chart_rows, bytes_in(capacity, unit) if capacity else None, unit, gpu_name)
-    fig["layout"]["modebar"] = {"remove": list(charts.TOOLBAR_REMOVED)}  # what charts.prepared_dict adds
-    charts.show(st, charts.FrozenFigure.from_dict(fig), width="stretch")
+    charts.show(st, frozen(run_memory_dict(chart_rows, bytes_in(capacity, unit) if capacity else None, unit,
+                                           gpu_name)), width="stretch")
+
+
+def frozen(fig: dict) -> charts.FrozenFigure:
+    """A figure's dict as ``go.Figure(...).to_dict()`` writes it (``ui.figures_gguf``'s ``*_dict`` builders) with
+    what ``charts.prepared_dict`` adds to these figures (the toolbar buttons removed; their legends are already
+    placed), as the ``FrozenFigure`` that ``charts.show`` sends without building a ``go.Figure``."""
+    fig["layout"]["modebar"] = {"remove": list(charts.TOOLBAR_REMOVED)}
+    return charts.FrozenFigure.from_dict(fig)
 
 
 def run_section(spec, gpu, unit: str) -> None:
@@ -95,7 +102,7 @@ def run_section(spec, gpu, unit: str) -> None:
 
     def table_bundle() -> tuple:
         rows = file_type_rows(by_type, runs, unit)
-        return (records_arrow(rows, (spec, use_imatrix, unit)), len(rows),
+        return (records_arrow(rows), len(rows),
                 {c: text_width(rows, c) for c in WIDE_TEXT_COLUMNS})
 
     # The table's Arrow form, its row count and its text columns' widths depend on what run_memory_all is keyed by
@@ -149,16 +156,17 @@ def one_file_type(ok: dict, spec, unit: str) -> None:
     st.write(f"**{pick}**: {len(q.tensors)} tensors, payload {q.tensor_bytes:,} B ({fmt.size(q.tensor_bytes)}), "
              f"{q.bits_per_weight:.3f} bits per weight; " + ", ".join(f"{k} x {v}" for k, v in q.tensor_types.items()))
     left, right = st.columns([3, 1])
-    charts.show(left, charts.cached(("gguf.type_map", memo.Same(q)), lambda: type_map(q)), width="stretch")
+    # the figures' dicts are written in the form Plotly's validation leaves (ui.figures_gguf), so a file type or
+    # imatrix not seen yet draws them without validating a 9 x 32-cell heatmap (6 ms, issue 18)
+    charts.show(left, memo.cached(("gguf.type_map", memo.Same(q)), lambda: frozen(type_map_dict(q))), width="stretch")
     if spec.num_layers > MAX_MAP_LAYERS:
         left.caption(f"The map shows the first {MAX_MAP_LAYERS} of {spec.num_layers:,} layers; the table below sums "
                      "every tensor.")
     div = GB if unit == "GB" else GIB
-    charts.show(right, charts.cached(("gguf.bytes_by_type", memo.Same(q), div, unit), lambda: bytes_by_type(q, div, unit)),
-                width="stretch")
+    charts.show(right, frozen(bytes_by_type_dict(q, div, unit)), width="stretch")
     # By kind (the name without its block number, shape, type): a few dozen rows whatever the layer count; the
     # full list (90,000 rows for a 10,000-layer model) is built only when its CSV is downloaded.
-    kinds = tables.arrow(("gguf.kinds", memo.Same(q)), lambda: pd.DataFrame(q.kind_rows()))  # once per file type
+    kinds = memo.cached(("gguf.kinds", memo.Same(q)), lambda: records_arrow(q.kind_rows()))  # once per file type
     with st.expander(f"All {len(q.tensors):,} tensors of {pick}, by kind ({len(kinds)} rows)"):
         st.dataframe(kinds, hide_index=True, width="stretch", column_config={
             "bytes each": st.column_config.NumberColumn(format="localized"),

@@ -72,6 +72,16 @@ def test_tensor_table_is_summarized_by_kind():
     assert kinds["bytes"].sum() + 741_056 == 4_081_004_224
     v = kinds[kinds["tensor"] == "blk.N.attn_v.weight"].set_index("type")["tensors"].to_dict()
     assert v == {"Q6_K": 16, "Q4_K": 16}
+    # the type map (written without Plotly's validation, issue 18) shows the same split on its attn_v row, and the
+    # bytes-per-type bars add up to the same payload in GB
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    heat = next(c["data"][0] for c in charts if c["data"][0]["type"] == "heatmap")
+    row = heat["text"][heat["y"].index("attn_v")]
+    assert {t: row.count(t) for t in set(row)} == {"Q6_K": 16, "Q4_K": 16}
+    bars = next(c["data"][0] for c in charts if c["data"][0].get("textposition") == "outside")
+    assert sum(bars["y"]) == pytest.approx((4_081_004_224 - 741_056) / 1e9, rel=1e-12)
 
 
 @pytest.mark.parametrize("model", ["gpt-oss-20b", "Qwen3-Next-80B-A3B", "Llama-4-Scout-17B-16E"])
@@ -135,9 +145,27 @@ def test_memory_chart_dict_is_in_plotlys_validated_form(capacity):
     assert go.Figure(d).to_dict() == d
 
 
+@pytest.mark.parametrize("model", ["Meta-Llama-3-8B", "gpt-oss-20b", "Qwen3-Next-80B-A3B"])
+def test_file_type_figure_dicts_are_in_plotlys_validated_form(model):
+    # the type map (a named colour scale, which validation expands) and the bytes-per-type bars of every file type,
+    # with cell labels (<= 16 layers) and without, in GB and GiB
+    import plotly.graph_objects as go
+
+    from calc.presets import get_preset
+    from ui import memo
+    from ui.figures_gguf import bytes_by_type_dict, type_map_dict
+
+    for q in memo.quantize_all_cached(get_preset(model), None).values():
+        if isinstance(q, ValueError):
+            continue
+        for d in (type_map_dict(q), type_map_dict(q, 3), bytes_by_type_dict(q, 1e9, "GB"),
+                  bytes_by_type_dict(q, 2**30, "GiB")):
+            assert go.Figure(d).to_dict() == d, q.file_type
+
+
 def test_file_type_table_arrow_is_streamlits_conversion():
     # ui.figures_gguf_table.records_arrow builds the 33-type table straight from its records with a schema kept per
-    # model, imatrix and unit (issue 18); it must be the table Streamlit's own conversion of a DataFrame of the same
+    # records signature (issue 18); it must be the table Streamlit's own conversion of a DataFrame of the same
     # records gives, metadata included, for cards where types fit, split or run on the CPU only, for rows of types
     # the model cannot take (hidden size 100: no block divides it), and for a second context under the kept schema.
     import pandas as pd
@@ -159,7 +187,32 @@ def test_file_type_table_arrow_is_streamlits_conversion():
                     runs = memo.run_memory_all(spec, None, RunSetup(context=context), get_gpu(gpu))
                     rows = file_type_rows(by_type, runs, unit)
                     want = tables.to_arrow(pd.DataFrame(rows))
-                    got = records_arrow(rows, ("test_gguf_page", spec, unit))
+                    got = records_arrow(rows)
                     assert got.equals(want, check_metadata=True), (spec.name, gpu, unit, context)
                     seen |= {r["fits"].split(":")[0] for r in rows}
     assert seen == {"yes", "split", "no", "yes (unified)", "not possible"}
+
+
+def test_records_arrow_is_streamlits_conversion_for_every_table_it_builds():
+    # the per-kind tensor tables (a row count per file type: the schema's pandas metadata holds it) and the PTQ cost
+    # tables at several token counts; a NaN cell or an int beyond int64 takes Streamlit's own path
+    import pandas as pd
+
+    from calc.presets import get_preset
+    from ui import memo, ptq_cost, tables
+    from ui.figures_gguf_table import records_arrow, records_signature
+
+    def same(rows):
+        return records_arrow(rows).equals(tables.to_arrow(pd.DataFrame(rows)), check_metadata=True)
+
+    spec = get_preset("Meta-Llama-3-8B")
+    for imatrix in (None, True):
+        by_type = memo.quantize_all_cached(spec, imatrix)
+        assert len({len(q.kind_rows()) for q in by_type.values()}) > 1
+        for f, q in by_type.items():
+            assert same(q.kind_rows()), f
+        bits = tuple((f, q.bits_per_weight) for f, q in by_type.items())
+        for d in (1e9, 15e12, 1e15):
+            assert same(ptq_cost.cost_rows(ptq_cost.costs_for(ptq_cost.paper_params(spec), d, bits), d)), d
+    odd = [{"a": 1.0, "b": 2**63}, {"a": float("nan"), "b": 3}]
+    assert records_signature(odd) is None and records_signature(odd[1:]) is None and same(odd) and same(odd[1:])

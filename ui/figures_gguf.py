@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from calc.gguf import QuantResult, type_bits
 from ui.figures_memory import label_anchor
-from ui.plot import figure, vline
+from ui.plot import vline
 from ui.text import html
 
 PARTS = (("weights", "Weights", "#4C78A8"), ("kv", "KV cache", "#F58518"), ("compute", "Compute buffer", "#54A24B"))
@@ -63,7 +63,13 @@ MAX_MAP_LAYERS = 256
 
 
 def type_map(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> go.Figure:
-    """Heatmap: the ggml type of every block weight, layer by layer (colour = bits per weight; the type
+    """Heatmap: the ggml type of every block weight, layer by layer (``type_map_dict``'s figure)."""
+    return go.Figure(type_map_dict(quant, max_layers))
+
+
+def type_map_dict(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> dict:
+    """The type map as ``go.Figure(...).to_dict()`` writes it, built without Plotly's validation (like
+    ``run_memory_dict``): the ggml type of every block weight, layer by layer (colour = bits per weight; the type
     is printed in the cells up to 16 layers and in the hover text always). Only the first ``max_layers``
     layers are drawn (``quant.tensors`` lists blocks in order, so the walk stops there)."""
     cells: dict[str, dict[int, tuple[str, int]]] = {}
@@ -81,13 +87,22 @@ def type_map(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> go.Figure:
     z = [[type_bits(cells[r][i][0]) if i in cells[r] else None for i in range(layers)] for r in roles]
     text = [[cells[r][i][0] if i in cells[r] else "" for i in range(layers)] for r in roles]
     custom = [[f"{cells[r][i][1]:,}" if i in cells[r] else "" for i in range(layers)] for r in roles]
-    heat = dict(type="heatmap", z=z, x=list(range(layers)), y=roles, text=text, customdata=custom,
-                colorscale="Viridis", textfont=dict(size=9), colorbar=dict(title="bits/weight"), xgap=1, ygap=1,
-                hovertemplate="layer %{x}, %{y}: %{text}<br>%{z:.4g} bits/weight, %{customdata} B<extra></extra>")
+    heat = {"colorbar": {"title": {"text": "bits/weight"}}, "colorscale": _viridis(), "customdata": custom,
+            "hovertemplate": "layer %{x}, %{y}: %{text}<br>%{z:.4g} bits/weight, %{customdata} B<extra></extra>",
+            "text": text, "textfont": {"size": 9}, "x": list(range(layers)), "xgap": 1, "y": roles, "ygap": 1,
+            "z": z, "type": "heatmap"}
     if layers <= 16:
         heat["texttemplate"] = "%{text}"
-    return figure([heat], dict(height=140 + 34 * len(roles), xaxis_title="layer", yaxis=dict(autorange="reversed"),
-                               margin=dict(l=10, r=10, t=20, b=10)))
+    return {"data": [heat], "layout": {"height": 140 + 34 * len(roles), "margin": {"b": 10, "l": 10, "r": 10, "t": 20},
+                                       "xaxis": {"title": {"text": "layer"}}, "yaxis": {"autorange": "reversed"},
+                                       "template": default_template()}}
+
+
+@functools.cache
+def _viridis() -> list:
+    """Plotly's "Viridis" colour scale in the form its validation writes a named scale (a list of [position,
+    colour]); shared read-only."""
+    return go.Figure({"data": [{"type": "heatmap", "colorscale": "Viridis"}]}).to_dict()["data"][0]["colorscale"]
 
 
 def _role_order(role: str) -> tuple[int, str]:
@@ -99,10 +114,17 @@ def _role_order(role: str) -> tuple[int, str]:
 
 
 def bytes_by_type(quant: QuantResult, unit_div: float, unit: str) -> go.Figure:
-    """Bar per ggml type: its share of the payload."""
+    """Bar per ggml type: its share of the payload (``bytes_by_type_dict``'s figure)."""
+    return go.Figure(bytes_by_type_dict(quant, unit_div, unit))
+
+
+def bytes_by_type_dict(quant: QuantResult, unit_div: float, unit: str) -> dict:
+    """``bytes_by_type`` as ``go.Figure(...).to_dict()`` writes it, built without Plotly's validation."""
     parts = quant.bytes_by_type
     top = max(parts.values()) / unit_div
-    return figure([dict(type="bar", x=list(parts), y=[v / unit_div for v in parts.values()], marker_color="#4C78A8",
-                        text=[f"{v / quant.tensor_bytes:.1%}" for v in parts.values()], textposition="outside",
-                        hovertemplate="%{x}: %{y:.3f} " + unit + "<extra></extra>")],
-                  dict(height=300, yaxis_title=unit, yaxis_range=[0, top * 1.18], margin=dict(l=10, r=10, t=20, b=10)))
+    bar = {"hovertemplate": "%{x}: %{y:.3f} " + unit + "<extra></extra>",
+           "text": [f"{v / quant.tensor_bytes:.1%}" for v in parts.values()], "textposition": "outside",
+           "x": list(parts), "y": [v / unit_div for v in parts.values()], "type": "bar", "marker": {"color": "#4C78A8"}}
+    return {"data": [bar], "layout": {"height": 300, "margin": {"b": 10, "l": 10, "r": 10, "t": 20},
+                                      "yaxis": {"range": [0, top * 1.18], "title": {"text": unit}},
+                                      "template": default_template()}}

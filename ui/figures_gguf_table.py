@@ -10,8 +10,6 @@ gave for the same columns, which is the same table (``tests/test_gguf_page.py`` 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 import pandas as pd
 import pyarrow as pa
 
@@ -64,10 +62,37 @@ def text_width(rows: list[dict], col: str) -> int:
     return int(min(24 + 7.5 * longest, 720))
 
 
-def records_arrow(rows: list[dict], schema_key: Hashable) -> pa.Table:
-    """``ui.tables.to_arrow(rows)`` (Streamlit's conversion of a list of records), built directly from the records
-    with the schema that conversion gives. The schema is made once per ``schema_key`` (kept in ``ui.memo``), which
-    must fix everything the schema depends on: the rows' count, their keys in order, which cells are missing or
-    None, and each column's Python type."""
-    schema = memo.cached(("gguf.records_schema", schema_key), lambda: tables.to_arrow(pd.DataFrame(rows)).schema)
+#: A key a row lacks, in ``records_signature`` (pandas fills it as it would a None, but a different marker costs nothing).
+_MISSING = object()
+_INT64 = 2**63
+
+
+def records_signature(rows: list[dict]) -> tuple | None:
+    """What the schema of Streamlit's conversion of ``rows`` depends on: the row count (the pandas index in the
+    schema's metadata), the keys in order of first appearance (the DataFrame's columns) and, per key, the set of
+    value types with a marker where a row lacks it. None where the schema could depend on a value: a float NaN
+    (pandas reads it as a missing cell, ``pyarrow`` from a list as a number) or an int beyond int64."""
+    types: dict[str, set] = {}
+    for r in rows:
+        for k, v in r.items():
+            t = type(v)
+            if (t is float and v != v) or (t is int and not -_INT64 <= v < _INT64):
+                return None
+            types.setdefault(k, set()).add(t)
+    for r in rows:
+        if len(r) != len(types):
+            for k, ts in types.items():
+                if k not in r:
+                    ts.add(_MISSING)
+    return len(rows), tuple((k, frozenset(ts)) for k, ts in types.items())
+
+
+def records_arrow(rows: list[dict]) -> pa.Table:
+    """``ui.tables.to_arrow(pd.DataFrame(rows))``: Streamlit's conversion of a list of records, built directly from
+    the records (``pyarrow.Table.from_pylist``) with the schema that conversion gave for records of the same
+    signature (``records_signature``; made once per signature, kept in ``ui.memo``)."""
+    signature = records_signature(rows)
+    if signature is None:
+        return tables.to_arrow(pd.DataFrame(rows))
+    schema = memo.cached(("gguf.records_schema", signature), lambda: tables.to_arrow(pd.DataFrame(rows)).schema)
     return pa.Table.from_pylist(rows, schema=schema)

@@ -3,13 +3,13 @@ weight formats: inputs, one table, and the formula with its assumptions. The mat
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from calc.models import param_counts
 from calc.scaling_precision import BETA, C_T, GAMMA_D, GAMMA_N, GAMMA_POST, PTQ_SOURCE, REFERENCE_BITS, B, ptq_cost
 from ui import format as fmt
-from ui import memo, page_body, state, tables, text
+from ui import memo, page_body, state, text
+from ui.figures_gguf_table import records_arrow
 
 
 def paper_params(spec) -> int:
@@ -29,13 +29,12 @@ def costs_for(n: int, d: float, bits_by_format: tuple[tuple[str, float], ...]) -
     return {f: ptq_cost(n, d, b) for f, b in bits_by_format if b < REFERENCE_BITS}
 
 
-def cost_table(costs: dict, d: float) -> pd.DataFrame:
+def cost_rows(costs: dict, d: float) -> list[dict]:
     """One row per format: bits, the predicted loss cost and where more pretraining data starts to hurt."""
-    return pd.DataFrame([{"file type": f, "bits/weight": c.bits, "loss cost (nats)": c.degradation,
-                          "of the bf16 loss": c.relative, "loss after": c.loss_after,
-                          "more data hurts past (tokens)": c.critical_tokens,
-                          "trained past that": "yes" if d > c.critical_tokens else "no"}
-                         for f, c in costs.items()])
+    return [{"file type": f, "bits/weight": c.bits, "loss cost (nats)": c.degradation, "of the bf16 loss": c.relative,
+             "loss after": c.loss_after, "more data hurts past (tokens)": c.critical_tokens,
+             "trained past that": "yes" if d > c.critical_tokens else "no"}
+            for f, c in costs.items()]
 
 
 @page_body.fragment  # the token count reruns this section only, not the page's 33 file types above it (issue 18)
@@ -64,7 +63,9 @@ def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: 
                    f"params trained on {fmt.count(d)} tokens. Past {fmt.count(c.critical_tokens)} pretraining tokens "
                    "more data makes this quantized model worse (App. E.1 eq. 13). A trend from 30M-220M models, "
                    "not a number for this one.")
-    st.dataframe(tables.arrow(("ptq.table", *cost_key), lambda: cost_table(costs, d)), hide_index=True, width="stretch", column_config={
+    # a new token count makes a new table: its Arrow form is built straight from the records (issue 18)
+    table = memo.cached(("ptq.table", *cost_key), lambda: records_arrow(cost_rows(costs, d)))
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
         "bits/weight": st.column_config.NumberColumn(format="%.3f"),
         "loss cost (nats)": st.column_config.NumberColumn(format="%.4f"),
         "of the bf16 loss": st.column_config.NumberColumn(format="percent"),
