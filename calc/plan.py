@@ -33,7 +33,8 @@ The step time of one iteration (``step_time``) is the sum of what one GPU waits 
   backward, ``vpp`` times per micro-batch; and the bubble: the pipelined part of the step is stretched by
   (p - 1) / (m v) (Narayanan et al. 2021 sec. 2.2.2, m micro-batches per pipeline, v chunks per GPU).
 - data parallelism: the gradients are reduce-scattered and the updated 16-bit parameters all-gathered over
-  ``dp`` (ZeRO-1 / Megatron's distributed optimizer; plain all-reduce moves the same bytes). The
+  ``dp`` (ZeRO-1 / Megatron's distributed optimizer; plain all-reduce moves the same bytes), the gradients in the
+  stack's reduce dtype (``Stack.reduce_bytes``: fp32 for FSDP's reduce_dtype float32, torchtitan and Composer). The
   reduce-scatter hides behind the backward pass of the last micro-batch and the all-gather behind the forward
   pass of the first (``DP_OVERLAP``; Megatron-LM ``--overlap-grad-reduce --overlap-param-gather``), unit by unit
   (one per layer): the first unit's collective and whatever does not fit are exposed (``_overlapped_s``). ZeRO-3
@@ -509,8 +510,9 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     dp_span = lay.tp * lay.cp * lay.pp * lay.dp
     dp_bw = links.intra_bytes_per_s if dp_span <= node else links.inter_bytes_per_s
     # cp ranks also hold replicas of the weights: gradients reduce over dp x cp (Megatron's dp-cp group)
-    rs = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
-    ag = rs  # the 16-bit parameters, same size
+    ag = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
+    # the gradients, reduced in the stack's dtype (``Stack.reduce_bytes``: fp32 for FSDP's reduce_dtype float32)
+    rs = ag * (stack.reduce_bytes if stack else GRAD_BYTES) / GRAD_BYTES
     one_mb = pipelined / m  # one micro-batch's forward + backward on this GPU
     fwd_s = one_mb * f.forward / hw_per_token  # its forward (recompute runs in the backward)
     units = math.ceil(layers) + 1  # one unit (FSDP module, gradient bucket) per decoder layer, plus the root
@@ -595,6 +597,9 @@ class Stack:
     #: the attention kernel (``calc.plan_attention.KERNELS``); None: "unfused" without ``flash_attention``, else
     #: ``DEFAULT_FLASH_KERNEL``
     attention: str | None = None
+    #: bytes per gradient element in the data-parallel reduce-scatter (PyTorch FSDP's ``MixedPrecision.reduce_dtype``):
+    #: 16-bit unless the stack says fp32
+    reduce_bytes: float = GRAD_BYTES
 
 
 def softmax_problem(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None) -> str | None:
@@ -675,6 +680,14 @@ STACKS: dict[str, Stack] = {
         "is its own kernel; norm_type low_precision_layernorm (torch's layer_norm in bf16, one kernel), "
         "FlashAttention-2 (attn_impl flash; flash-attn 2.x), resid_pdrop 0 (no dropout)",
         fused_elementwise=False, attention="fa2"),
+    "composer-fsdp-2024": Stack(
+        {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
+        "llm-foundry's MPT benchmark of January 2024 (commit 5e85bd6, the 'H100 80GB BF16 (Large Scale)' table): "
+        "composer-fsdp-2023's eager FSDP and FlashAttention-2 (pip_install '.[gpu-flash2]' in submit_benchmarks.py), "
+        "with llm-foundry main requiring Composer >= 0.17.2 (setup.py), whose FSDP mixed_precision 'DEFAULT' (the table's MP Mode column; submit_benchmarks.py never passes its "
+        "--fsdp_config_mixed_precision on) reduces gradients in fp32 (Composer v0.17.2 "
+        "composer/trainer/mosaic_fsdp_utils.py get_mixed_precision: reduce_dtype torch.float32, since v0.16.4)",
+        fused_elementwise=False, attention="fa2", reduce_bytes=4),
     "torchtitan-2024": Stack(
         {},
         "torchtitan's (Dec 2024, commit 9dec370 of its H100 benchmark): FSDP2, tensor, pipeline and context "
@@ -682,8 +695,11 @@ STACKS: dict[str, Stack] = {
         "matmul's and the attention kernel's outputs saved, the rest recomputed; "
         "torchtitan/parallelisms/parallelize_llama.py). Whole gradient buffers with ZeRO <= 1 as Megatron-Core's. "
         "Attention through SDPA with is_causal: FlashAttention-2 (PyTorch's cuDNN SDPA backend, default on H100 in "
-        "2.5.0, was taken off by default by pytorch/pytorch PR 138587)",
-        grad_bytes=MEGATRON_GRAD_BYTES, selective="ops", attention="fa2"),
+        "2.5.0, was taken off by default by pytorch/pytorch PR 138587). "
+        "FSDP2 reduces gradients in fp32: MixedPrecisionPolicy(param_dtype bf16, reduce_dtype float32) "
+        "(parallelize_llama.py at 1ea476e, April 2024; --training.mixed_precision_reduce default and only choice "
+        "'float32' in torchtitan/config_manager.py at 9dec370)",
+        grad_bytes=MEGATRON_GRAD_BYTES, selective="ops", attention="fa2", reduce_bytes=4),
     "llama3-2024": Stack(
         {},
         "Llama 3 405B's (Dubey et al. 2024 sec. 3.3): 4D parallelism (tp, interleaved pp, all-gather cp, FSDP-style dp) "
