@@ -236,6 +236,23 @@ def _cli(*argv):
                           timeout=120)
 
 
+def test_cli_offers_every_stack():
+    """``--stack`` lists calc.plan.STACKS without importing it (the parser is built at every CLI start): a stack
+    added to the planner and not to the CLI fails here; the newest one also runs."""
+    import argparse
+
+    from calc.cli import plan as plan_cli
+
+    parser = argparse.ArgumentParser()
+    plan_cli.add_parser(parser.add_subparsers())
+    action = next(a for a in parser._subparsers._group_actions[0].choices["plan"]._actions if a.dest == "stack")
+    assert set(action.choices) == {"any", *plan.STACKS}
+    out = _cli("--model", "Llama-3.1-8B", "--gpu", "H100 SXM", "--gpus", "8", "--seq", "8192",
+               "--global-batch-tokens", str(64 * 8192), "--stack", "llama3-2024", "--top", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["layouts"][0]["pp"] >= 1
+
+
 def test_cli_json_sorted_and_pinned_gives_one():
     base = ["--model", "Meta-Llama-3-8B", "--gpu", "H100 SXM", "--gpus", "64", "--seq", "8192",
             "--global-batch-tokens", "4M", "--tokens", "1T", "--json"]

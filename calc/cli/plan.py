@@ -46,8 +46,11 @@ def add_parser(sub) -> None:
     k.add_argument("--micro-batch", type=int_range(1, 1_000_000), default=None, help="pin the micro-batch")
     k.add_argument("--recompute", choices=("none", "selective", "full"), default=None, help="pin recompute")
     k.add_argument("--zero", type=int_range(0, 3), default=None, help="pin the ZeRO stage")
-    p.add_argument("--stack", choices=("any", "metaseq-2021", "megatron-deepspeed-2022", "composer-fsdp-2023",
-                                       "torchtitan-2024"),
+    # calc.plan.STACKS' names, written out so that building the parser does not import the planner (CLI start-up,
+    # issue 18); tests/test_plan.py::test_cli_offers_every_stack holds the two equal
+    p.add_argument("--stack", choices=("any", "megatron-2021", "megatron-2022", "metaseq-2021",
+                                       "megatron-deepspeed-2022", "composer-fsdp-2023", "composer-fsdp-2024",
+                                       "torchtitan-2024", "llama3-2024"),
                    default="any", help="search only what a published run's training stack supported (calc.plan.STACKS)")
     p.add_argument("--top", type=int_range(1, 1000), default=5, help="layouts to list")
     p.add_argument("--json", action="store_true", help="JSON output")
