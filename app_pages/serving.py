@@ -37,6 +37,12 @@ def _fits(spec, setup) -> bool:
         return False
 
 
+def _metric_row():
+    """A row for four metrics: one horizontal container (one block sent), not four columns (five: the row and each
+    column; issue 18)."""
+    return st.container(horizontal=True, gap="medium")
+
+
 def _n(k: int, noun: str) -> str:
     """'1 GPU', '2 GPUs'."""
     return f"{k:,} {noun}{'' if k == 1 else 's'}"
@@ -118,13 +124,13 @@ def _setup(spec, gpu) -> tuple | None:
         st.error(text.md(exc, 1000))
         return None
 
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
-              help=f"{mem.kv_cache_blocks:,} blocks of {mem.block_size} tokens per GPU, as vLLM logs it.")
-    m2.metric("Max concurrency", f"{mem.max_concurrency:.2f}x",
-              help=f"Requests of {max_len:,} tokens the KV cache holds at once, per replica (vLLM's 'Maximum concurrency').")
-    m3.metric("KV cache per GPU", fmt.size(max(mem.kv_cache_bytes, 0)))
-    m4.metric("GPUs", f"{replicas * tp:,}", help=f"{_n(replicas, 'replica')} x tp {tp}.")
+    row = _metric_row()
+    row.metric("GPU KV cache size (tokens)", f"{mem.kv_cache_tokens:,}",
+               help=f"{mem.kv_cache_blocks:,} blocks of {mem.block_size} tokens per GPU, as vLLM logs it.")
+    row.metric("Max concurrency", f"{mem.max_concurrency:.2f}x",
+               help=f"Requests of {max_len:,} tokens the KV cache holds at once, per replica (vLLM's 'Maximum concurrency').")
+    row.metric("KV cache per GPU", fmt.size(max(mem.kv_cache_bytes, 0)))
+    row.metric("GPUs", f"{replicas * tp:,}", help=f"{_n(replicas, 'replica')} x tp {tp}.")
     parts = {"weights": mem.weights_bytes, "activation peak": mem.activation_peak_bytes,
              "non-torch": mem.non_torch_bytes, "KV cache": max(mem.kv_cache_bytes, 0),
              "headroom": max(gpu.memory_bytes - sum(max(v, 0) for v in (mem.weights_bytes, mem.activation_peak_bytes,
@@ -203,13 +209,13 @@ def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, ba
         st.error(text.md(exc, 1000))
         return
 
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Output tokens/s", f"{throughput:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
-    m2.metric("Time to first token, p99", fmt.duration(pct["ttft_s"]["p99"]),
-              help=f"Median {fmt.duration(pct['ttft_s']['p50'])}: queueing + prefill.")
-    m3.metric("Time per output token, p99", fmt.duration(pct["tpot_s"]["p99"]),
-              help=f"Median {fmt.duration(pct['tpot_s']['p50'])}: one decode step shared by the running batch.")
-    m4.metric("End to end, p99", fmt.duration(pct["e2e_s"]["p99"]), help=f"Median {fmt.duration(pct['e2e_s']['p50'])}.")
+    row = _metric_row()
+    row.metric("Output tokens/s", f"{throughput:,.0f}", help=f"{SIM_REQUESTS:,} simulated requests.")
+    row.metric("Time to first token, p99", fmt.duration(pct["ttft_s"]["p99"]),
+               help=f"Median {fmt.duration(pct['ttft_s']['p50'])}: queueing + prefill.")
+    row.metric("Time per output token, p99", fmt.duration(pct["tpot_s"]["p99"]),
+               help=f"Median {fmt.duration(pct['tpot_s']['p50'])}: one decode step shared by the running batch.")
+    row.metric("End to end, p99", fmt.duration(pct["e2e_s"]["p99"]), help=f"Median {fmt.duration(pct['e2e_s']['p50'])}.")
     cost = cost_per_million_tokens(replicas * tp, price, throughput) if price else None
     lines = [f"Roofs: {flops * me / 1e12:,.0f} TFLOP/s and {bw * be / 1e9:,.0f} GB/s per GPU ({src})."]
     if per is not None:
