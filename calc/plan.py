@@ -183,10 +183,11 @@ _STAS = ("stas00/ml-engineering network/README.md (commit 744d01e), 'Real networ
 #: Achievable intra-node bus bandwidth, measured (an option: ``Cluster(measured_links=True)``). The default stays the
 #: datasheet (``LINKS``): with these rates Table 1's least-squares fit moves X_HALF from 0.95 to 0.65 (E_MAX 0.81, rms
 #: 1.3% either way), and after that refit no held-out run moves by more than 2.2 points or crosses 15% either way
-#: (BLOOM's tp 8 row +21.9%, was +21.7%; MPT-7B on 8 / 512 H100 +21% / +32%, was +19% / +29%; Llama 3 at 131k +18.5%,
-#: was +17.9%). A busbw that also falls with the payload (the A100 curve of the same source: 177 GB/s at 128 MiB)
-#: made the refit worse (rms 2.1%) and put OPT-175B (+15.4%) and torchtitan's Llama 3 8B (+17.2%) outside 15%. Without
-#: a refit the option moves BLOOM's tp 8 row the measured way (+19.5%; tests/test_plan_links.py). Ring figures only:
+#: (BLOOM's tp 8 row +21.3%, was +21.1%; MPT-7B on 8 / 512 H100 +21% / +12%, was +19% / +11%; Llama 3 at 131k +18.5%,
+#: was +17.9%), and the best-layout bounds loosen (torchtitan's 8B 1.243x -> 1.253x, MPT-7B on 128 A100 1.258x ->
+#: 1.273x). A busbw that also falls with the payload (the A100 curve of the same source: 177 GB/s at 128 MiB) made the
+#: refit worse (rms 2.1%) and put OPT-175B (+15.4%) outside 15%. Without a refit the option moves BLOOM's tp 8 row the
+#: measured way (+19.0%; tests/test_plan_links.py). Ring figures only:
 #: NVLink SHARP (NVLS) reduces inside the switch, so its all-reduce busbw (~480 GB/s on 8 H100 or H200) exceeds the
 #: wire and says nothing about the all-gathers and reduce-scatters the planner times. B200 has no row: the source's
 #: 8x B200 figure (845.67 GB/s, 94% of 900) does not say whether NVLS ran.

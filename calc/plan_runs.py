@@ -34,7 +34,7 @@ _LLAMA3 = ("Dubey et al. 2024, 'The Llama 3 Herd of Models', Table 4 (H100, 16M 
            "one layer was taken from each, so every chunk holds one of the 126 layers: 128 chunks on pp 16, v = 8")
 _BLOOM = ("BigScience 2022, 'BLOOM: A 176B-Parameter Open-Access Multilingual Language Model' sec. 3.4 and the "
           "BigScience 176B model page: 384 A100 80GB, tp 4 pp 12 dp 8, micro-batch 2, full recompute, 'about 150 "
-          "TFLOPs'; nodes joined by 4 x 100 Gb/s Omni-Path")
+          "TFLOPs'; nodes joined by 4 x 100 Gb/s Omni-Path (at BigScience's measured bus bandwidth, ``_BLOOM_LINKS``)")
 
 #: BigScience's benchmark of BLOOM's final shape before the run (the source of ``_bloom_bench`` and of
 #: ``BIGSCIENCE_MEMORY``'s last rows).
@@ -111,8 +111,14 @@ def _bloom_config(hidden: int = 14336, layers: int = 70, heads: int = 112) -> di
     return {"model_type": "bloom", "hidden_size": hidden, "n_layer": layers, "n_head": heads, "vocab_size": 250880}
 
 
-#: BLOOM's cluster: Jean Zay's A100 80GB nodes joined by 4 x 100 Gb/s Omni-Path (6.25 GB/s per GPU)
-_BLOOM_LINKS = {"inter_bytes_per_s": 4 * 100e9 / 8 / 8}
+#: BLOOM's cluster: Jean Zay's A100 80GB nodes joined by 4 x 100 Gb/s Omni-Path, 6.25 GB/s per GPU on the datasheet.
+#: BigScience measured it with BLOOM's own environment (tr11-176B-ml's start script, NCCL 2.10.3, January 2022):
+#: bigscience-workshop/bigscience experiments/bandwidth/all_reduce_bench-a100-n4.{slurm,txt} (commit 358e3c8), a 4 GB
+#: fp32 all-reduce over 4 gpu_p5 nodes x 8 A100 (32 ranks), 5 trials per rank, "busbw" = size / time x 2 (n - 1) / n
+#: (nccl-tests' convention, the planner's): median of the 160 readings 40.5430 Gbps = 5.07 GB/s, 81% of the datasheet
+#: (the first trial of each rank ~15 Gbps, warm-up). A group spanning nodes runs at this bus bandwidth per GPU.
+BLOOM_INTER_BUSBW_GBPS = 40.5430
+_BLOOM_LINKS = {"inter_bytes_per_s": BLOOM_INTER_BUSBW_GBPS * 1e9 / 8}
 
 
 def _bloom_bench(tp: int, pp: int, dp: int, tflops: float) -> ReportedRun:
