@@ -2,8 +2,9 @@
 
 Used by ``tests/test_deploy.py`` (sessions through HAProxy) and by ``bench/load.py`` and
 ``bench/bench_pages.py``. A session sends ``BackMsg.rerun_script`` (page hash, query string, widget
-states) and reads ``ForwardMsg``s until ``script_finished``. Through a proxy it first loads the page,
-as a browser does, so it carries the proxy's cookies (the sticky-session cookie) on its websocket;
+states) and reads ``ForwardMsg``s until ``script_finished`` (past a run that ended in ``st.rerun()``, to the
+end of the app run that follows). Through a proxy it first loads the page, as a browser does, so it carries
+the proxy's cookies (the sticky-session cookie) on its websocket;
 ``reconnect()`` resumes the same server session the way the frontend does after a network blip
 (Streamlit reads the session id from the third ``Sec-WebSocket-Protocol`` entry).
 """
@@ -130,6 +131,16 @@ class WsSession:
                 status = fm.script_finished
                 if status not in (0, 2, 3):  # FINISHED_SUCCESSFULLY, _EARLY_FOR_RERUN, _FRAGMENT_RUN_SUCCESSFULLY
                     errors.append(f"script finished with status {status}")
+                if status == 2:
+                    # FINISHED_EARLY_FOR_RERUN: the run ended in st.rerun() (ui/budget.py restarts a run that turned
+                    # heavy; the Models and Scenarios pages rerun after an action), and the server starts a whole
+                    # app run next, as a browser sees it. Read on to that run's end and take its widgets: stopping
+                    # here left its messages to be read as the answer to the next request, and the widgets of the
+                    # fragment run kept, so a later rerun could name a fragment the app run dropped, which
+                    # Streamlit ignores without an answer (bench/soak.py waited 120 s on two such reruns).
+                    fragment_id = ""
+                    widgets, fragments, texts = {}, {}, []
+                    continue
                 if fragment_id:  # a fragment's run redraws only its own widgets
                     self.widgets.update(widgets)
                     self.fragments.update(fragments)
