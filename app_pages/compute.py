@@ -176,7 +176,9 @@ def _page() -> None:
         st.stop()
 
     st.subheader("Result")
-    cols = st.columns(3) + st.columns(3)  # two rows of three: long numbers stay readable
+    # two rows of three (long numbers stay readable) as three columns of two: 4 layout blocks instead of 8 (issue 18)
+    top = st.columns(3)
+    cols = top + top
     cols[0].metric("Training FLOPs", f"{model_flops:.3e}", help=f"{formula}; hardware FLOPs {hardware_flops:.3e}")
     cols[1].metric("GPU-hours", f"{tc.gpu_hours:,.0f}", help="FLOPs / sustained FLOP/s per GPU / 3600")
     cols[2].metric("Wall-clock", fmt.duration(tc.seconds), help=f"{tc.days:,.3f} days on {tc.num_gpus:,} GPUs")
@@ -191,14 +193,15 @@ def _page() -> None:
             st.warning(f"An MFU of {achieved:.2f} is above 1: the run could not have done {model_flops:.3e} FLOPs "
                        f"in that time at the {dtype} dense peak. Check the inputs.")
     if ask_mfu:
-        st.caption(f"Throughput: {how}. Implied MFU = training FLOPs / (GPUs x {days:,g} days x 86,400 s x the {dtype} "
-                   f"dense peak {fmt.tflops(peak)}).")
+        note = (f"Throughput: {how}. Implied MFU = training FLOPs / (GPUs x {days:,g} days x 86,400 s x the {dtype} "
+                f"dense peak {fmt.tflops(peak)}).")
     else:
-        st.caption(f"Throughput: {how}. " + ("Time uses the hardware FLOPs (a measured rate is what the GPU executes)."
-                                             if use_measured else "Time uses the model FLOPs (MFU counts model FLOPs)."))
-    if recompute != "none" and achieved is None:
-        st.caption(f"With {recompute} recompute the GPUs execute {hardware_flops / model_flops:.2f}x the model FLOPs: "
-                   f"hardware FLOPs utilization = {hardware_flops / model_flops * (rate / peak):.1%} of peak.")
+        note = f"Throughput: {how}. " + ("Time uses the hardware FLOPs (a measured rate is what the GPU executes)."
+                                         if use_measured else "Time uses the model FLOPs (MFU counts model FLOPs).")
+    if recompute != "none" and achieved is None:  # one caption, two paragraphs: one element fewer (issue 18)
+        note += (f"\n\nWith {recompute} recompute the GPUs execute {hardware_flops / model_flops:.2f}x the model FLOPs: "
+                 f"hardware FLOPs utilization = {hardware_flops / model_flops * (rate / peak):.1%} of peak.")
+    st.caption(note)
 
     results.publish("compute", {
         "training FLOPs": (model_flops, "flops"), "hardware FLOPs": (hardware_flops, "flops"),
@@ -212,64 +215,70 @@ def _page() -> None:
     st.page_link("app_pages/scaling.py", label="Scaling laws: what model fits a budget?", icon=":material/trending_up:")
 
     c1, c2 = st.columns(2)
+    # the charts carry their titles (one element each, not a title element beside each chart) and are written as the
+    # dicts Plotly would validate them into (ui/figures_spec.py): both change with nearly every input (issue 18)
     with c1:
-        st.markdown("**Where the FLOPs go**")
         if tf is not None and budget_flops is None:
             extra = tf.per_token.hardware_training(recompute) - tf.per_token.model_training
-            charts.show(st, charts.of(flops_breakdown, tf.per_token, tokens, extra), width="stretch")
+            charts.show(st, charts.FrozenFigure.from_dict(flops_breakdown(tf.per_token, tokens, extra,
+                                                                          title="Where the FLOPs go")), width="stretch")
             st.caption("Parts of the sidebar model's count at the chosen sequence length; the metric above uses "
                        + ("6ND." if formula == "6ND" else "this count."))
         else:
+            st.markdown("**Where the FLOPs go**")
             st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N or budget only has 6ND.")
     with c2:
-        st.markdown("**Days against GPU count**")
-        charts.show(st, charts.of(days_vs_gpus, work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name),
-                        width="stretch")
-
-    st.subheader("Reported runs and the MFU they imply")
-
-
-    def _reported_runs():
-        """The reported-runs table, as shown and as its CSV (constant: built once per process, ui/memo.py)."""
-        rows = []
-        for r in REPORTED_RUNS:
-            g = get_gpu(r.gpu)
-            flops = training_flops_6nd(r.params, r.tokens)
-            rows.append({"run": r.name, "params": r.params, "tokens": r.tokens, "GPU": g.name, "GPU-hours": r.gpu_hours,
-                         "6ND FLOPs": flops, "implied MFU (6ND, bf16 peak)": flops / (r.gpu_hours * 3600 * g.peak("bf16")),
-                         "source": r.source})
-        df = pd.DataFrame(rows)
-        shown = df.assign(**{"6ND FLOPs": df["6ND FLOPs"].map("{:.3e}".format)})  # the grid cannot show floats > 2**53
-        return tables.to_arrow(shown), fmt.csv(df)  # Arrow once too: st.dataframe converted the frame every rerun
-
-
-    shown, runs_csv = memo.cached(("compute.reported_runs",), _reported_runs)
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "params": st.column_config.NumberColumn(format="%.3e"), "tokens": st.column_config.NumberColumn(format="%.2e"),
-        "GPU-hours": st.column_config.NumberColumn(format="%.3e"),
-        "implied MFU (6ND, bf16 peak)": st.column_config.NumberColumn(format="percent")})
-    st.caption("Meta's GPU-hours include everything the run used (restarts, evaluation), so its implied MFU is a floor.")
-    st.download_button("Download CSV", runs_csv, file_name="reported_runs.csv", mime="text/csv")
-
-    with st.expander("Formulas and assumptions", key="c_xf", on_change="rerun") as ex:
-        if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
-            st.markdown(rf"""
-        - **6ND** (Kaplan et al. 2020 eq. 2.2): forward 2N FLOPs per token, backward 4N. N is the *active* parameter
-          count (a mixture of experts pays only for the experts a token visits).
-        - **With attention** (sidebar model): per token, forward = 2 x active layer parameters + attention scores
-          $2 \cdot s \cdot (d_q + d_v)$ per layer (QK$^T$ and softmax x V over the full context $s$, as Megatron/PaLM count
-          MFU; sliding-window layers use the window) + output head $2Vh$; training = 3x forward. For a GPT block this is
-          Megatron's $72BLsh^2(1 + s/6h + V/12hL)$ per iteration (Korthikanti et al. 2022); Chinchilla's Appendix F and
-          Kaplan's Table 1 count the same terms slightly differently (tests hold all three to their papers).
-        - **Recompute**: model FLOPs unchanged; hardware FLOPs + the attention scores (selective) or + the whole layer
-          forward (full, Narayanan et al. 2021 eq. 3: $96BLsh^2(\dots)$). MFU counts model FLOPs, HFU hardware FLOPs.
-        - **Time** = FLOPs / (GPUs x dense peak x MFU), ideal linear scaling across GPUs. Peaks are dense datasheet
-          figures ({gpu.name}, {dtype}: {peak / 1e12:g} TFLOP/s); never the 2:4-sparse ones.
-        - **Cost** = GPU-hours x price. **Energy** = GPU-hours x board power ({gpu.board_power_w:g} W, the TDP: an upper
-          bound for the GPU alone, no CPUs, network or cooling) x PUE.
-        - **Implied MFU** = 6ND / (GPUs x days x 86,400 s x dense peak). MPT-7B (440 A100 for 9.5 days, about 6.7B
-          parameters on 1T tokens) gives about 36%.
-        """)
+        charts.show(st, charts.FrozenFigure.from_dict(days_vs_gpus(work if achieved is None else model_flops, rate,
+                                                                   tc.num_gpus, gpu.name, title="Days against GPU count")),
+                    width="stretch")
 
 
 page_body.run(_page, "compute")
+
+
+# Below the fragment: the reported runs and the formulas depend on no input of the page (the formulas on the sidebar
+# GPU only, whose change reruns everything), so a page input's rerun neither rebuilds nor resends them (issue 18).
+def _reported_runs():
+    """The reported-runs table, as shown and as its CSV (constant: built once per process, ui/memo.py)."""
+    rows = []
+    for r in REPORTED_RUNS:
+        g = get_gpu(r.gpu)
+        flops = training_flops_6nd(r.params, r.tokens)
+        rows.append({"run": r.name, "params": r.params, "tokens": r.tokens, "GPU": g.name, "GPU-hours": r.gpu_hours,
+                     "6ND FLOPs": flops, "implied MFU (6ND, bf16 peak)": flops / (r.gpu_hours * 3600 * g.peak("bf16")),
+                     "source": r.source})
+    df = pd.DataFrame(rows)
+    shown = df.assign(**{"6ND FLOPs": df["6ND FLOPs"].map("{:.3e}".format)})  # the grid cannot show floats > 2**53
+    return tables.to_arrow(shown), fmt.csv(df)  # Arrow once too: st.dataframe converted the frame every rerun
+
+
+st.subheader("Reported runs and the MFU they imply")
+shown, runs_csv = memo.cached(("compute.reported_runs",), _reported_runs)
+st.dataframe(shown, hide_index=True, width="stretch", column_config={
+    "params": st.column_config.NumberColumn(format="%.3e"), "tokens": st.column_config.NumberColumn(format="%.2e"),
+    "GPU-hours": st.column_config.NumberColumn(format="%.3e"),
+    "implied MFU (6ND, bf16 peak)": st.column_config.NumberColumn(format="percent")})
+st.caption("Meta's GPU-hours include everything the run used (restarts, evaluation), so its implied MFU is a floor.")
+st.download_button("Download CSV", runs_csv, file_name="reported_runs.csv", mime="text/csv")
+
+with st.expander("Formulas and assumptions", key="c_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        gpu = pickers.current_gpu()
+        peaks = ", ".join(f"{d} {gpu.peak(d) / 1e12:g}" for d in ("bf16", "fp16", "fp8", "tf32", "fp32") if gpu.peak(d))
+        st.markdown(rf"""
+    - **6ND** (Kaplan et al. 2020 eq. 2.2): forward 2N FLOPs per token, backward 4N. N is the *active* parameter
+      count (a mixture of experts pays only for the experts a token visits).
+    - **With attention** (sidebar model): per token, forward = 2 x active layer parameters + attention scores
+      $2 \cdot s \cdot (d_q + d_v)$ per layer (QK$^T$ and softmax x V over the full context $s$, as Megatron/PaLM count
+      MFU; sliding-window layers use the window) + output head $2Vh$; training = 3x forward. For a GPT block this is
+      Megatron's $72BLsh^2(1 + s/6h + V/12hL)$ per iteration (Korthikanti et al. 2022); Chinchilla's Appendix F and
+      Kaplan's Table 1 count the same terms slightly differently (tests hold all three to their papers).
+    - **Recompute**: model FLOPs unchanged; hardware FLOPs + the attention scores (selective) or + the whole layer
+      forward (full, Narayanan et al. 2021 eq. 3: $96BLsh^2(\dots)$). MFU counts model FLOPs, HFU hardware FLOPs.
+    - **Time** = FLOPs / (GPUs x dense peak x MFU), ideal linear scaling across GPUs. Peaks are dense datasheet
+      figures ({gpu.name}: {peaks} TFLOP/s); never the 2:4-sparse ones.
+    - **Cost** = GPU-hours x price. **Energy** = GPU-hours x board power ({gpu.board_power_w:g} W, the TDP: an upper
+      bound for the GPU alone, no CPUs, network or cooling) x PUE.
+    - **Implied MFU** = 6ND / (GPUs x days x 86,400 s x dense peak). MPT-7B (440 A100 for 9.5 days, about 6.7B
+      parameters on 1T tokens) gives about 36%.
+    """)

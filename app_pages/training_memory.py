@@ -35,7 +35,7 @@ from ui import charts, memo, page_body, pickers, results, state, tables, text, v
 from ui import format as fmt
 from ui.defaults import TRAINING as D
 from ui.figures_engines import estimator_table, phases_table
-from ui.figures_memory import LABELS, breakdown_bar, sweep_area
+from ui.figures_memory import LABELS, breakdown_bar_spec, sweep_area_spec
 
 st.title("Training memory")
 st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weights, gradients, optimizer states, "
@@ -43,6 +43,12 @@ st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weig
            "overhead. ZeRO shards over the data-parallel degree; the pipeline stage that needs the most is shown.")
 
 SAME = "same as the policy"
+
+
+def _engine_before_drawn() -> str:
+    """The Engine box's value before the box is drawn: this session's, else the link's (``?tm_eng=``), else plain."""
+    value = st.session_state.get("tm_eng", st.query_params.get("tm_eng", "plain"))
+    return value if value in ENGINES else "plain"
 
 
 def _page() -> None:
@@ -55,7 +61,6 @@ def _page() -> None:
         lambda m: f"{m.num_layers:,} layers, hidden {m.hidden_size:,}, {m.num_heads:,} heads / {m.num_kv_heads} KV heads.")
 
     c1, c2, c3, c4 = st.columns(4)
-    wide = st.container()  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)
     with c1:
         st.markdown("**Precision and optimizer**")
         precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
@@ -117,9 +122,6 @@ def _page() -> None:
         lora_rank, targets = 16, list(LORA_TARGETS[:4])
         if finetune != "full":
             lora_rank = int(state.number("LoRA rank", "tm_lr", 16, 1, 65_536, step=1, help="r of the adapters (>= 1)."))
-            targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4], where=wide,
-                                        help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA "
-                                             "layouts).")
         rlhf = state.select("RLHF", "tm_rl", RLHF, D["tm_rl"],
                             help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
                                  "frozen reference; chosen and rejected sequences double the activations.")
@@ -130,18 +132,29 @@ def _page() -> None:
             reward = state.select("Reward model", "tm_rw", others, SAME, help="Frozen; default: the critic's size.")
         if rlhf != "none":
             reference = state.select("Reference", "tm_ref", others, SAME, help="Frozen copy of the initial policy.")
+    if finetune != "full":  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)
+        targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
+                                    help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA layouts).")
     overhead_gib = state.number("Overhead per GPU (GiB)", "tm_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=c1,
                                 help="CUDA context (~0.3-0.6 GiB), cuBLAS/NCCL workspaces and allocator fragmentation: "
                                      "an explicit assumption, not a tensor. Set 0 for the bare tensors.")
 
     st.markdown("**Training engine**")
-    e1, e2, e3, e4 = st.columns(4)
+    # plain has no knobs: the Engine box alone in a quarter of the row, two layout blocks fewer than four columns
+    # (issue 18). Which one is read before the box is drawn; should that guess be wrong, the knobs get their columns.
+    plain_row = _engine_before_drawn() == "plain"
+    if plain_row:
+        e1, rest = st.columns([1, 3])
+    else:
+        e1, e2, e3, e4 = st.columns(4)
     engine_name = state.select(
         "Engine", "tm_eng", ENGINES, "plain", where=e1,
         help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage above). "
              "ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): what each "
              "engine holds at the three moments a step can peak, its own buffers as components, defaults from its "
              "source. Checked against real DDP, FSDP2 and DeepSpeed runs (Validation page).")
+    if engine_name != "plain" and plain_row:
+        e2, e3, e4 = rest.columns(3)
     knobs: dict = {}
     if engine_name != "plain":
         knobs["optimizer_impl"] = state.select(
@@ -235,12 +248,8 @@ def _page() -> None:
     m3.metric("Model states per GPU", fmt.size(states), help="weights + master weights + gradients + optimizer states")
     m4.metric("CPU memory (offloaded)", fmt.size(b.cpu_bytes), help="Per GPU process; not in the GPU total.")
 
-    unit = fmt.unit()
-    comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
-    charts.show(st, charts.of(breakdown_bar, comps_unit, fmt.size_value(cap), unit, gpu.name), width="stretch")
-
     if isinstance(model, ModelSpec):
-        s1, s2, s3 = st.columns(3)
+        s1, s2, s3 = m1, m2, m3  # the solvers: a second row of the same four columns, 4 layout blocks fewer (issue 18)
         mb = max_batch(model, setup, cap, limit=4096)
         mc = max_context(model, setup, cap, limit=1 << 22)
         s1.metric("Largest micro-batch that fits", "none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""),
@@ -252,6 +261,15 @@ def _page() -> None:
                   "KV heads (up to 8, one node), then pp divides the layers, then ZeRO over dp (stages 2-3 only without "
                   "pp); micro-batch, sequence, precision and the rest as set.")
         s3.caption(how)
+
+    unit = fmt.unit()
+    comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
+    # The charts change with nearly every input: written as the dicts Plotly would validate them into, not validated
+    # again on every rerun (ui/figures_spec.py, issue 18).
+    charts.show(st, charts.FrozenFigure.from_dict(breakdown_bar_spec(comps_unit, fmt.size_value(cap), unit, gpu.name)),
+                width="stretch")
+
+    if isinstance(model, ModelSpec):
         seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
         # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
         b_hi = max(4 * micro_batch, 32)
@@ -260,13 +278,13 @@ def _page() -> None:
         g_bat = breakdown_grid(model, setup, batches, [seq_len])
         left, right = st.columns(2)
         parts = [k for k in g_seq if k != "total"]  # an engine's buffers too
-        charts.show(left, charts.of(sweep_area, seqs, {k: fmt.size_values(g_seq[k][0]) for k in parts},
-                                     fmt.size_value(cap), unit, "sequence length (tokens)", seq_len, log_x=True,
-                                     title=f"Against sequence length, micro-batch {micro_batch}"),
-                          width="stretch")
-        charts.show(right, charts.of(sweep_area, batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in parts},
-                                      fmt.size_value(cap), unit, "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
-                                      title=f"Against micro-batch, sequence length {seq_len:,}"), width="stretch")
+        charts.show(left, charts.FrozenFigure.from_dict(sweep_area_spec(
+            seqs, {k: fmt.size_values(g_seq[k][0]) for k in parts}, fmt.size_value(cap), unit, "sequence length (tokens)",
+            seq_len, log_x=True, title=f"Against sequence length, micro-batch {micro_batch}")), width="stretch")
+        charts.show(right, charts.FrozenFigure.from_dict(sweep_area_spec(
+            batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in parts}, fmt.size_value(cap), unit,
+            "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
+            title=f"Against micro-batch, sequence length {seq_len:,}")), width="stretch")
     else:
         st.info("Parameter count only: activations are **not computed** (they need the architecture: hidden size, "
                 "layers, heads, vocabulary). Pick 'sidebar model' for them and for the sweeps and solvers.")

@@ -1,48 +1,57 @@
-"""Pure Plotly figure builders for the Compute and cost page (no Streamlit here)."""
+"""Figures of the Compute and cost page, as dicts (ui/figures_spec.py: no Plotly validation; no Streamlit here)."""
 
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
 from calc.compute import SECONDS_PER_DAY, FlopsPerToken
-from ui.plot import figure
+from ui.figures_spec import spec
 
 _PARTS = (("layers_matmul", "Layer matmuls (2 x active params)", "#4C78A8"),
           ("attention_scores", "Attention scores (QK^T, softmax x V)", "#F58518"),
           ("lm_head", "Output head (2 V h)", "#54A24B"))
 
 
-def flops_breakdown(per_token: FlopsPerToken, tokens: float, recompute_extra: float) -> go.Figure:
-    """Stacked bar: training FLOPs by part (x3 for forward + backward), plus what recompute adds."""
-    data = [dict(type="bar", name=label, y=["training"], x=[3.0 * getattr(per_token, attr) * tokens], orientation="h",
-                 marker_color=color, hovertemplate=label + ": %{x:.3e} FLOPs<extra></extra>")
+def _title(title: str) -> dict:
+    return {"text": title, "font": {"size": 14}}
+
+
+def flops_breakdown(per_token: FlopsPerToken, tokens: float, recompute_extra: float, title: str = "") -> dict:
+    """Stacked bar: training FLOPs by part (x3 for forward + backward), plus what recompute adds; ``title`` above it."""
+    data = [{"type": "bar", "name": label, "y": ["training"], "x": [3.0 * float(getattr(per_token, attr)) * tokens],
+             "orientation": "h", "marker": {"color": color}, "hovertemplate": label + ": %{x:.3e} FLOPs<extra></extra>"}
             for attr, label, color in _PARTS]
     if recompute_extra > 0:
-        data.append(dict(type="bar", name="Recomputed forward (hardware only)", y=["training"],
-                         x=[recompute_extra * tokens], orientation="h", marker_color="#B0B0B0",
-                         marker_pattern_shape="/", hovertemplate="recompute: %{x:.3e} FLOPs<extra></extra>"))
-    return figure(data, dict(barmode="stack", height=190, xaxis_title="FLOPs", xaxis_tickformat=".1e",
-                             legend_orientation="h", legend_y=-0.6, margin=dict(l=10, r=10, t=10, b=10)))
+        data.append({"type": "bar", "name": "Recomputed forward (hardware only)", "y": ["training"],
+                     "x": [float(recompute_extra) * tokens], "orientation": "h",
+                     "marker": {"color": "#B0B0B0", "pattern": {"shape": "/"}},
+                     "hovertemplate": "recompute: %{x:.3e} FLOPs<extra></extra>"})
+    return spec(data, {"barmode": "stack", "height": 220 if title else 190,
+                       "xaxis": {"title": {"text": "FLOPs"}, "tickformat": ".1e"},
+                       "legend": {"orientation": "h", "y": -0.6}, "title": _title(title),
+                       "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}})
 
 
-def days_vs_gpus(flops: float, flops_per_s_per_gpu: float, chosen_gpus: int, label: str) -> go.Figure:
-    """Wall-clock days against GPU count (ideal linear scaling), the chosen count marked."""
+def days_vs_gpus(flops: float, flops_per_s_per_gpu: float, chosen_gpus: int, label: str, title: str = "") -> dict:
+    """Wall-clock days against GPU count (ideal linear scaling), the chosen count marked; ``title`` above it."""
     hi = max(chosen_gpus * 16, 64)
     counts = np.unique(np.geomspace(1, hi, 200).round().astype(int))
     days = flops / (counts * flops_per_s_per_gpu * SECONDS_PER_DAY)
-    chosen_days = flops / (chosen_gpus * flops_per_s_per_gpu * SECONDS_PER_DAY)
+    chosen_days = float(flops / (chosen_gpus * flops_per_s_per_gpu * SECONDS_PER_DAY))
     # lists, not NumPy arrays: Plotly's validation of the arrays took ~5x as long (issue 18); the JSON is the same
-    data = [dict(type="scatter", x=counts.tolist(), y=days.tolist(), mode="lines", name=label,
-                 hovertemplate="%{x} GPUs: %{y:.3g} days<extra></extra>"),
-            dict(type="scatter", x=[chosen_gpus], y=[chosen_days], mode="markers+text", name="chosen",
-                 text=[f"{chosen_gpus:,} GPUs: {chosen_days:.3g} days"], textposition="top right",
-                 marker=dict(size=11, color="#E45756"), showlegend=False)]
+    data = [{"type": "scatter", "x": counts.tolist(), "y": days.tolist(), "mode": "lines", "name": label,
+             "hovertemplate": "%{x} GPUs: %{y:.3g} days<extra></extra>"},
+            {"type": "scatter", "x": [int(chosen_gpus)], "y": [chosen_days], "mode": "markers+text", "name": "chosen",
+             "text": [f"{chosen_gpus:,} GPUs: {chosen_days:.3g} days"], "textposition": "top right",
+             "marker": {"size": 11, "color": "#E45756"}, "showlegend": False}]
     lo_d, hi_d = float(days.min()), float(days.max())
     for d, name in ((1, "1 day"), (30, "30 days"), (365, "1 year")):
         if lo_d <= d <= hi_d:  # shapes (add_hline) take log10 coordinates on log axes; a trace does not
-            data.append(dict(type="scatter", x=[int(counts[0]), int(counts[-1])], y=[d, d], mode="lines+text", text=[name, ""],
-                             textposition="top right", line=dict(color="#999", dash="dot", width=1),
-                             hoverinfo="skip", showlegend=False))
-    return figure(data, dict(xaxis_type="log", yaxis_type="log", xaxis_title="GPUs", yaxis_title="wall-clock days",
-                             height=340, showlegend=False, margin=dict(l=10, r=10, t=10, b=10)))
+            data.append({"type": "scatter", "x": [int(counts[0]), int(counts[-1])], "y": [d, d], "mode": "lines+text",
+                         "text": [name, ""], "textposition": "top right",
+                         "line": {"color": "#999", "dash": "dot", "width": 1}, "hoverinfo": "skip",
+                         "showlegend": False})
+    return spec(data, {"xaxis": {"type": "log", "title": {"text": "GPUs"}},
+                       "yaxis": {"type": "log", "title": {"text": "wall-clock days"}},
+                       "height": 370 if title else 340, "showlegend": False, "title": _title(title),
+                       "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}})

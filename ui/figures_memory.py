@@ -1,7 +1,9 @@
 """Pure Plotly figure builders for the Training and Inference memory pages (no Streamlit here).
 
 Values come in already converted to the display unit (``unit`` is its label), so the builders do
-no unit arithmetic of their own.
+no unit arithmetic of their own. ``*_spec`` write the figure as the dict Plotly's validation gives
+(ui/figures_spec.py: the Training memory page redraws them from it on nearly every input, issue 18);
+``breakdown_bar`` and ``sweep_area`` are the same figures as ``go.Figure``s.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import math
 
 import plotly.graph_objects as go
 
-from ui.plot import figure, hline, vline
+from ui.figures_spec import spec
+from ui.plot import hline, vline
 from ui.text import html
 
 LABELS = {
@@ -41,25 +44,32 @@ def label_anchor(x: float, x_max: float) -> str:
     return "right" if x > 0.5 * x_max else "left"
 
 
-def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> go.Figure:
+def breakdown_bar_spec(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> dict:
     """One stacked horizontal bar of the per-GPU components, with the GPU's capacity as a line."""
-    data = [dict(type="bar", name=LABELS.get(key, key), y=["per GPU"], x=[value], orientation="h",
-                 marker_color=COLORS.get(key), hovertemplate=f"{LABELS.get(key, key)}: %{{x:,.2f}} {unit}<extra></extra>")
+    data = [{"type": "bar", "name": LABELS.get(key, key), "y": ["per GPU"], "x": [value], "orientation": "h",
+             **({"marker": {"color": COLORS[key]}} if key in COLORS else {}),
+             "hovertemplate": f"{LABELS.get(key, key)}: %{{x:,.2f}} {unit}<extra></extra>"}
             for key, value in components.items() if value > 0]
     total = sum(components.values())
-    return figure(data, dict(
-        shapes=[vline(capacity, dict(color="black", dash="dash"))],
-        annotations=[dict(showarrow=False, text=f"{html(gpu_name)}: {capacity:,.1f} {unit}", x=capacity,
-                          xanchor=label_anchor(capacity, max(total, capacity) * 1.08),
-                          xref="x", y=1, yanchor="bottom", yref="y domain")],
+    return spec(data, {
+        "shapes": [vline(capacity, {"color": "black", "dash": "dash"})],
+        "annotations": [{"showarrow": False, "text": f"{html(gpu_name)}: {capacity:,.1f} {unit}", "x": capacity,
+                         "xanchor": label_anchor(capacity, max(total, capacity) * 1.08),
+                         "xref": "x", "y": 1, "yanchor": "bottom", "yref": "y domain"}],
         # 300 px: at 390 px the legend wraps to one entry a row, and the bar keeps about 100 px above it
-        barmode="stack", bargap=0.35, height=300, xaxis_title=f"memory per GPU ({unit})",
-        xaxis_range=[0, max(total, capacity) * 1.08], legend_orientation="h", legend_y=-0.45,
-        legend_traceorder="normal", margin=dict(l=10, r=10, t=50, b=10)))  # t: the label clears the toolbar
+        "barmode": "stack", "bargap": 0.35, "height": 300,
+        "xaxis": {"title": {"text": f"memory per GPU ({unit})"}, "range": [0, max(total, capacity) * 1.08]},
+        "legend": {"orientation": "h", "y": -0.45, "traceorder": "normal"},
+        "margin": {"l": 10, "r": 10, "t": 50, "b": 10}})  # t: the label clears the toolbar
 
 
-def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
-               current_x: float | None = None, log_x: bool = False, title: str = "") -> go.Figure:
+def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> go.Figure:
+    """``breakdown_bar_spec`` as a ``go.Figure``."""
+    return go.Figure(breakdown_bar_spec(components, capacity, unit, gpu_name))
+
+
+def sweep_area_spec(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
+                    current_x: float | None = None, log_x: bool = False, title: str = "") -> dict:
     """Stacked areas of each component against ``x`` (sequence length or batch), the capacity as a line.
 
     No legend: the colors are those of ``breakdown_bar``, drawn above it on the pages.
@@ -67,29 +77,37 @@ def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str
     # Python numbers, not NumPy scalars: Plotly validated a list of 60 np.int64 about 8x slower (33 against 4 ms for
     # six traces), most of a memory page's rerun whenever a sweep changed (issue 18); the JSON sent is the same.
     xl = x.tolist() if hasattr(x, "tolist") else list(x)
-    data = [dict(type="scatter", x=xl, y=values.tolist() if hasattr(values, "tolist") else list(values),
-                 name=LABELS.get(key, key), stackgroup="mem",
-                 mode="lines", line_color=COLORS.get(key),
-                 hovertemplate=f"{LABELS.get(key, key)}: %{{y:,.2f}} {unit}<extra></extra>")
+    data = [{"type": "scatter", "x": xl, "y": values.tolist() if hasattr(values, "tolist") else list(values),
+             "name": LABELS.get(key, key), "stackgroup": "mem", "mode": "lines",
+             **({"line": {"color": COLORS[key]}} if key in COLORS else {}),
+             "hovertemplate": f"{LABELS.get(key, key)}: %{{y:,.2f}} {unit}<extra></extra>"}
             for key, values in components.items() if max(values, default=0) > 0]
-    shapes = [hline(capacity, dict(color="black", dash="dash"))]
-    notes = [dict(showarrow=False, text=f"capacity {capacity:,.1f} {unit}", x=0, xanchor="left", xref="x domain",
-                  y=capacity, yanchor="bottom", yref="y")]
+    shapes = [hline(capacity, {"color": "black", "dash": "dash"})]
+    notes = [{"showarrow": False, "text": f"capacity {capacity:,.1f} {unit}", "x": 0, "xanchor": "left",
+              "xref": "x domain", "y": capacity, "yanchor": "bottom", "yref": "y"}]
     if current_x is not None:
         # Shapes take data values on a log axis, annotations log10 of them: add_vline's own annotation at x=16
         # stretched a log axis to 10^16 (issue 17 item 3), so the label is placed here.
-        shapes.append(vline(current_x, dict(color="gray", dash="dot")))
-        notes.append(dict(x=math.log10(current_x) if log_x else current_x, y=1, yref="y domain", text="current",
-                          showarrow=False, xanchor="left", yanchor="top"))
+        shapes.append(vline(current_x, {"color": "gray", "dash": "dot"}))
+        notes.append({"x": math.log10(current_x) if log_x else current_x, "y": 1, "yref": "y domain",
+                      "text": "current", "showarrow": False, "xanchor": "left", "yanchor": "top"})
     totals = [sum(v[i] for v in components.values()) for i in range(len(xl))]
     top = max(max(totals, default=0), capacity) * 1.1
     xs = [float(v) for v in xl]
-    xaxis = dict(title=x_title)
+    xaxis: dict = {"title": {"text": x_title}}
     if log_x:
-        xaxis.update(type="log", range=[math.log10(min(xs)), math.log10(max(xs))] if xs else None)
+        xaxis["type"] = "log"
+        if xs:
+            xaxis["range"] = [math.log10(min(xs)), math.log10(max(xs))]
     elif xs:
-        xaxis.update(range=[min(xs), max(xs)])
-    return figure(data, dict(
-        shapes=shapes, annotations=notes, height=340, xaxis=xaxis, yaxis_title=f"memory per GPU ({unit})",
-        yaxis_range=[0, top], hovermode="x unified", showlegend=False, title=title, title_font_size=14,
-        margin=dict(l=10, r=10, t=40, b=10)))
+        xaxis["range"] = [min(xs), max(xs)]
+    return spec(data, {
+        "shapes": shapes, "annotations": notes, "height": 340, "xaxis": xaxis,
+        "yaxis": {"title": {"text": f"memory per GPU ({unit})"}, "range": [0, top]}, "hovermode": "x unified",
+        "showlegend": False, "title": {"text": title, "font": {"size": 14}}, "margin": {"l": 10, "r": 10, "t": 40, "b": 10}})
+
+
+def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
+               current_x: float | None = None, log_x: bool = False, title: str = "") -> go.Figure:
+    """``sweep_area_spec`` as a ``go.Figure``."""
+    return go.Figure(sweep_area_spec(x, components, capacity, unit, x_title, current_x, log_x, title))

@@ -165,11 +165,16 @@ def inference_demand(demand: np.ndarray, params: np.ndarray, saving: np.ndarray,
                                "<extra></extra>")]
     note = dict(x=0, xref="x domain", xanchor="left", y=np.log10(chinchilla_params), yanchor="bottom",
                 text="compute-optimal (no inference)", showarrow=False, font=dict(color="#444"))
-    return figure(data, _layout(shapes=[hline(chinchilla_params, dict(color="#666", dash="dot")),
-                                        vline(chosen, dict(color="#666", dash="dash"))], annotations=[note],
+    return figure(data, _layout(shapes=inference_demand_shapes(chinchilla_params, chosen), annotations=[note],
                                 xaxis_type="log", yaxis_type="log", xaxis_title="expected inference tokens",
                                 yaxis_title="parameters N", xaxis_exponentformat="e", yaxis_exponentformat="e",
                                 height=420, showlegend=False))
+
+
+def inference_demand_shapes(chinchilla_params: float, chosen: float) -> list[dict]:
+    """``inference_demand``'s lines: the compute-optimal size and the chosen demand (all of the figure that depends on
+    the demand typed: the page redraws a cached figure with these, ``with_layout``)."""
+    return [hline(chinchilla_params, dict(color="#666", dash="dot")), vline(chosen, dict(color="#666", dash="dash"))]
 
 
 def moe_granularity(by_granularity: tuple[tuple[float, float], ...], dense_loss: float, best: float) -> go.Figure:
@@ -193,10 +198,15 @@ def precision_sweep(bits: np.ndarray, loss: np.ndarray, best_bits: float, chosen
                  hovertemplate="%{x:.1f} bits: loss %{y:.4f}<extra></extra>")]
     note = dict(x=best_bits, y=1, yref="y domain", xanchor="left", yanchor="top", showarrow=False,
                 text=f"optimum {best_bits:.1f} bits", font=dict(color="#54A24B"))
-    return figure(data, _layout(shapes=[vline(best_bits, dict(color="#54A24B", dash="dash")),
-                                        vline(chosen, dict(color="#666", dash="dot"))], annotations=[note],
+    return figure(data, _layout(shapes=precision_sweep_shapes(best_bits, chosen), annotations=[note],
                                 xaxis_title="training precision (bits: weights, activations, KV cache)",
                                 yaxis_title="predicted loss (Dolma)", height=400, showlegend=False))
+
+
+def precision_sweep_shapes(best_bits: float, chosen: float) -> list[dict]:
+    """``precision_sweep``'s lines: the optimum and the chosen precision (all of the figure that depends on the bits
+    typed: the page redraws a cached figure with these, ``with_layout``)."""
+    return [vline(best_bits, dict(color="#54A24B", dash="dash")), vline(chosen, dict(color="#666", dash="dot"))]
 
 
 def overtraining_curve(law: ParametricLoss, params: float, tokens: float, label: str) -> go.Figure:

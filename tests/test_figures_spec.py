@@ -1,0 +1,66 @@
+"""Figures written directly as dicts (ui/figures_spec.py, issue 18) are what Plotly's own validation makes of them.
+
+The Compute and Training memory pages draw these dicts without building a ``go.Figure``; the reference here is
+Plotly itself: ``go.Figure(d)`` validates every trace and layout entry (it rejects an unknown key, turns
+``marker_color`` into ``marker: {color}``, a title string into ``{text}``, adds the default template), and
+``ui.charts.prepared_dict`` applies what every chart gets before it is drawn. A dict that is not already in that
+form comes back different.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from calc.compute import training_flops
+from calc.presets import get_preset
+from ui import charts
+from ui.figures_compute import days_vs_gpus, flops_breakdown
+from ui.figures_memory import breakdown_bar_spec, sweep_area_spec
+
+
+def _per_token(recompute: str):
+    tf = training_flops(get_preset("Meta-Llama-3-8B"), 2e12, 4096, recompute)
+    return tf.per_token, tf.per_token.hardware_training(recompute) - tf.per_token.model_training
+
+
+COMPS = {"weights": 16.06, "master_weights": 32.1, "gradients": 0.0, "optimizer_states": 64.2,
+         "activations": 10.5, "ddp_gradient_buckets": 3.0, "overhead": 1.07}  # an engine buffer has no colour of its own
+SEQS = np.unique(np.geomspace(128, 16384, 60).astype(int))
+
+
+def _sweep(x):
+    return {k: [v * (i + 1) / len(x) for i in range(len(x))] for k, v in COMPS.items()}
+
+
+CASES = {
+    "flops_breakdown": lambda: flops_breakdown(_per_token("none")[0], 2e12, 0.0, title="Where the FLOPs go"),
+    "flops_breakdown, full recompute": lambda: flops_breakdown(*_per_token("full")[:1], 2e12, _per_token("full")[1]),
+    "flops_breakdown, selective": lambda: flops_breakdown(_per_token("selective")[0], 1e12, _per_token("selective")[1],
+                                                          title="t"),
+    "days_vs_gpus": lambda: days_vs_gpus(9.6e22, 989e12 * 0.4, 64, "H100 SXM", title="Days against GPU count"),
+    "days_vs_gpus, one GPU": lambda: days_vs_gpus(1e18, 1e12, 1, "A <b>"),
+    "breakdown_bar_spec": lambda: breakdown_bar_spec(COMPS, 80.0, "GB", "H100 <i>SXM</i>"),
+    "breakdown_bar_spec, roomy": lambda: breakdown_bar_spec(COMPS, 800.0, "GiB", "B200"),
+    "sweep_area_spec, log": lambda: sweep_area_spec(SEQS, _sweep(SEQS), 80.0, "GB", "sequence length (tokens)", 4096,
+                                                    log_x=True, title="Against sequence length, micro-batch 1"),
+    "sweep_area_spec, linear": lambda: sweep_area_spec(np.arange(1, 33), _sweep(range(32)), 80.0, "GB",
+                                                       "micro-batch per GPU", 8, title="t"),
+    "sweep_area_spec, empty": lambda: sweep_area_spec([], {"weights": []}, 5.0, "GB", "x", log_x=True),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_written_figure_is_what_plotly_validates_it_into(name):
+    d = CASES[name]()
+    assert charts.prepared_dict(go.Figure(d)) == d
+
+
+def test_the_legend_below_a_bar_moves_to_the_figure_bottom_as_charts_prepare_does():
+    """``ui.charts.prepare`` moves a horizontal legend placed below the plot to the container's bottom; the written
+    dict does the same (else the legend covers the axis at 390 px, see ui/charts.legend_clear_of_axis)."""
+    d = CASES["breakdown_bar_spec"]()
+    assert d["layout"]["legend"] == {"orientation": "h", "y": 0, "yref": "container", "yanchor": "bottom",
+                                     "traceorder": "normal"}
+    assert d["layout"]["modebar"]["remove"] == charts.TOOLBAR_REMOVED
