@@ -137,7 +137,7 @@ class WsSession:
                     # app run next, as a browser sees it. Read on to that run's end and take its widgets: stopping
                     # here left its messages to be read as the answer to the next request, and the widgets of the
                     # fragment run kept, so a later rerun could name a fragment the app run dropped, which
-                    # Streamlit ignores without an answer (bench/soak.py waited 120 s on two such reruns).
+                    # Streamlit ignores without an answer.
                     fragment_id = ""
                     widgets, fragments, texts = {}, {}, []
                     continue
