@@ -41,6 +41,11 @@ def _page() -> None:
         inter = float(state.number("Inter-node GB/s per GPU (0: catalog)", "plinter", 0.0, 0.0, 100_000.0, where=d,
                                    help="Network bandwidth per GPU across nodes (InfiniBand/RoCE). "
                                         + (f"Catalog: {links.inter_bytes_per_s / 1e9:g} GB/s." if links else "")))
+        measured_links = state.toggle("Intra-node link as NCCL measures it", "plmlink", False, where=d,
+                                      help="Off: the datasheet NVLink rate, which the efficiency curve was fitted "
+                                           "with. On: the ring bus bandwidth nccl-tests reach, where published "
+                                           "(A100 235 of 300 GB/s, H100 370 of 450, H200 368 of 450; "
+                                           "calc.plan.MEASURED_INTRA cites each). A typed intra-node rate wins.")
         pins = {}
         for key, label, where in (("tp", "Pin tp (0: search)", e), ("pp", "Pin pp (0: search)", e),
                                   ("cp", "Pin cp (0: search)", e), ("vpp", "Pin vpp (0: search)", f),
@@ -78,7 +83,8 @@ def _page() -> None:
 
     try:
         sequences = max(round(batch_m * 1e6 / seq), 1)
-        cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price)
+        cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price,
+                          measured_links=measured_links)
         job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
         try:
             plans = memo.plan_search(spec, cluster, job, pins, top, stack=stack)

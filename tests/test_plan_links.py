@@ -16,6 +16,7 @@ import pytest
 from calc.gpus import get_gpu
 from calc.plan import LINKS, MEASURED_INTRA, Cluster, Job, Layout, step_time
 from calc.plan_runs import REPORTED_RUNS
+from calc.presets import get_preset
 
 #: (GPU, busbw GB/s as printed, the share of the spec the source prints beside it)
 #: stas00/ml-engineering network/README.md (commit 744d01e), 'Real network throughput', the table 'busbw @16GiB /
@@ -87,3 +88,41 @@ def test_bloom_network_is_bigscience_measured_busbw():
         measured = abs(r.predict()[0] / r.published - 1)
         sheet = abs(replace(r, cluster_kw={**r.cluster_kw, "inter_bytes_per_s": datasheet}).predict()[0] / r.published - 1)
         assert measured < sheet - 0.005, r.name
+
+
+def test_cli_and_page_offer_the_measured_links():
+    """``python -m calc plan --measured-links`` and the Cluster planner's toggle (?plmlink=1) time the tensor-parallel
+    collectives at MEASURED_INTRA's A100 busbw: a pinned tp 8 layout's TP communication grows by 300 / 234.89, as
+    step_time gives it with Cluster(measured_links=True)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.apptest_helpers import open_page
+    from tests.conftest import ROOT
+
+    spec = get_preset("Meta-Llama-3-70B")
+    a100 = get_gpu("A100 SXM 80GB")
+    lay = Layout(tp=8, dp=8, micro_batch=1, recompute="full", zero=1)
+    job = Job(4096, 64 * 4096)
+    base = step_time(spec, Cluster(a100, 64), job, lay)
+    measured = step_time(spec, Cluster(a100, 64, measured_links=True), job, lay)
+    assert measured.breakdown["tp_comm"] == pytest.approx(base.breakdown["tp_comm"] * 300 / 234.89, rel=1e-6)
+    argv = [sys.executable, "-m", "calc", "plan", "--model", "Meta-Llama-3-70B", "--gpu", "A100 SXM 80GB", "--gpus",
+            "64", "--seq", "4096", "--global-batch-tokens", str(64 * 4096), "--tp", "8", "--pp", "1", "--cp", "1",
+            "--vpp", "1", "--ep", "1", "--micro-batch", "1", "--recompute", "full", "--zero", "1", "--json"]
+    rows = [json.loads(subprocess.run(argv + extra, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                                      check=True).stdout)["layouts"][0] for extra in ([], ["--measured-links"])]
+    assert rows[0]["step_s"] == pytest.approx(base.step_s, rel=1e-9)
+    assert rows[1]["step_s"] == pytest.approx(measured.step_s, rel=1e-9)
+    query = {"model": "Meta-Llama-3-70B", "gpu": "A100 SXM 80GB", "plgpus": "64", "plseq": "4096",
+             "plgbt": repr(64 * 4096 / 1e6), "pltp": "8", "plpp": "1", "plcp": "1", "plvpp": "1", "plmicro": "1",
+             "plrc": "full", "plzero": "1"}
+    shown = []
+    for flag in ("0", "1"):
+        at = open_page("app_pages/planner.py", {**query, "plmlink": flag}, timeout_s=120)
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        shown.append(at.dataframe[0].value["TFLOP/s/GPU"][0])
+    assert shown[0] == pytest.approx(base.model_tflops_per_gpu, abs=0.06)
+    assert shown[1] == pytest.approx(measured.model_tflops_per_gpu, abs=0.06)
+    assert shown[1] < shown[0] - 0.1

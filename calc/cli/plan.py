@@ -40,6 +40,9 @@ def add_parser(sub) -> None:
                    help="intra-node bus bandwidth per GPU in GB/s (default: the GPU's NVLink/PCIe row)")
     p.add_argument("--inter-gbps", type=float_range(0.001, 1e6, "GB/s"), default=None,
                    help="inter-node bandwidth per GPU in GB/s (default: the GPU's NIC row)")
+    p.add_argument("--measured-links", action="store_true",
+                   help="intra-node link at NCCL's published measured ring bus bandwidth (calc.plan.MEASURED_INTRA: "
+                        "A100, H100, H200) instead of the datasheet's; --intra-gbps still wins")
     k = p.add_argument_group("pin knobs (the others are searched)")
     for name in ("tp", "pp", "dp", "cp", "ep", "vpp"):
         k.add_argument(f"--{name}", type=int_range(1, 1_000_000), default=None, help=f"pin {name}")
@@ -69,7 +72,8 @@ def run(args) -> int:
     tokens = sequences * args.seq
     cluster = Cluster(gpu, args.gpus, args.gpus_per_node,
                       None if args.intra_gbps is None else args.intra_gbps * 1e9,
-                      None if args.inter_gbps is None else args.inter_gbps * 1e9, args.price)
+                      None if args.inter_gbps is None else args.inter_gbps * 1e9, args.price,
+                      measured_links=args.measured_links)
     job = Job(args.seq, tokens, args.precision, args.tokens, args.matmul_efficiency)
     pins = {k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None}
     stack = None if args.stack == "any" else STACKS[args.stack]
