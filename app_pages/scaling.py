@@ -223,7 +223,9 @@ def _page() -> None:
                                  "(Besiroglu et al. 2024) carries the authors' bootstrap band, gadre ours over the paper's released runs.")
         chosen = optima[FIT_KEYS.index(pick)]
         samples = samples_for(pick)
-        band = optimum_band(samples, budget) if samples is not None else None
+        # per fit and budget (issue 18): percentiles over the fit's refits, also shown when only the fit changes
+        band = None if samples is None else memo.cached(("scaling.optimum_band", pick, budget),
+                                                        lambda: optimum_band(samples, budget))
         three_metrics(chosen.params, chosen.tokens, chosen.loss, band)
         st.caption(f"{get_fit(pick).label}: {get_fit(pick).source}. "
                    + (band_text(band) + f" ({BAND_ORIGIN[pick]})." if band else

@@ -46,8 +46,10 @@ SAME = "same as the policy"
 
 
 def _engine_before_drawn() -> str:
-    """The Engine box's value before the box is drawn: this session's, else the link's (``?tm_eng=``), else plain."""
-    value = st.session_state.get("tm_eng", st.query_params.get("tm_eng", "plain"))
+    """The Engine box's value before the box is drawn, looked up in ``ui.state``'s order: this session's, else the
+    link's (``?tm_eng=``), else the copy kept from an earlier visit of the page, else plain."""
+    value = st.session_state.get("tm_eng") or st.query_params.get("tm_eng") \
+        or st.session_state.get(state._KEEP, {}).get("tm_eng", "plain")
     return value if value in ENGINES else "plain"
 
 
