@@ -92,28 +92,15 @@ def _setup(spec, gpu) -> tuple | None:
                                        "minus weights, activations and CUDA context; SGLang's mem_fraction_static holds the "
                                        "weights and the KV pool; TensorRT-LLM takes kv_cache_free_gpu_memory_fraction of the "
                                        "memory free after the weights. Block size and batch defaults follow the engine.")]
-    auto_tokens, auto_seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
     tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=a,
                           help="--tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
-    auto_util = engine.fraction(gpu.memory_bytes, tp)
-    replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=a,
+    replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=b,
                                 help="Copies of the model behind a round-robin balancer; GPUs = replicas x tp."))
-    util = float(state.number(f"Memory fraction (0: {engine.label}'s {auto_util:g})", "vutil", 0.0, 0.0, 1.0, step=0.01,
-                              where=a, help=f"{engine.label}'s {engine.fraction_name}; its default here is {auto_util:g}.")) \
-        or auto_util
     max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=b,
                                help="vLLM --max-model-len: the longest request (prompt + output) it accepts."))
-    seqs = int(state.number(f"Max running sequences (0: {engine.label}'s default)", "vseqs", 0, 0, 100_000, step=1, where=b,
-                            help=f"vLLM --max-num-seqs; its server default on this GPU is {auto_seqs:,}.")) or auto_seqs
-    batched = int(state.number(f"Max batched tokens (0: {engine.label}'s default)", "vbt", 0, 0, 10_000_000, step=1, where=b,
-                               help=f"vLLM --max-num-batched-tokens: tokens of one step (chunked prefill) and of the "
-                                    f"start-up profile forward; its server default on this GPU is {auto_tokens:,}.")) \
-        or auto_tokens
     wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=c, help="Storage format of the weights.")
     kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=c, help="vLLM --kv-cache-dtype (fp8: half).")
-    block = int(state.select("Block size (tokens, 0: the engine's)", "vblock", (0, 1, 8, 16, 32, 64, 128), 0, where=c,
-                             help=f"Tokens per KV-cache block; {engine.label}'s default is {engine.block_size}.")) \
-        or engine.block_size
+    util, seqs, batched, block = _engine_settings(engine, gpu, tp)
 
     try:
         setup = ServeSetup(gpu.memory_bytes, tp=tp, weights_dtype=wdt, kv_dtype=kvdt, gpu_memory_utilization=util,
@@ -157,6 +144,57 @@ def _setup(spec, gpu) -> tuple | None:
                  + "No latency is shown for a setup that cannot run.")
         return None
     return spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt
+
+
+class _Undrawn:
+    """A ``where`` for ``ui.state`` inputs that are not drawn: ``state.number`` / ``state.select`` still give the input's
+    value as if it were (the session's value, else its link parameter, else the session's copy or the default, a bad
+    link parameter warned about) and keep its link parameter, but no widget is sent."""
+
+    def number_input(self, *args, **kwargs) -> None:
+        pass
+
+    def selectbox(self, *args, **kwargs) -> None:
+        pass
+
+
+def _engine_settings(engine, gpu, tp: int) -> tuple[float, int, int, int]:
+    """The engine's memory fraction, max running sequences, max batched tokens and KV block size (0: the engine's
+    default, resolved here). Lazy (issue 18): the four inputs are drawn only while their expander is open; closed,
+    they keep their values and link parameters (``_Undrawn``), and four widgets fewer are sent on every rerun of
+    the setup (about a third of a setup rerun's server time went to its inputs)."""
+    auto_tokens, auto_seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
+    auto_util = engine.fraction(gpu.memory_bytes, tp)
+
+    def inputs(a, b, c, d) -> tuple[float, int, int, int]:
+        util = float(state.number(f"Memory fraction (0: {engine.label}'s {auto_util:g})", "vutil", 0.0, 0.0, 1.0,
+                                  step=0.01, where=a,
+                                  help=f"{engine.label}'s {engine.fraction_name}; its default here is {auto_util:g}.")) \
+            or auto_util
+        seqs = int(state.number(f"Max running sequences (0: {engine.label}'s default)", "vseqs", 0, 0, 100_000, step=1,
+                                where=b, help=f"vLLM --max-num-seqs; its server default on this GPU is {auto_seqs:,}.")) \
+            or auto_seqs
+        batched = int(state.number(f"Max batched tokens (0: {engine.label}'s default)", "vbt", 0, 0, 10_000_000, step=1,
+                                   where=c, help=f"vLLM --max-num-batched-tokens: tokens of one step (chunked prefill) "
+                                                 f"and of the start-up profile forward; its server default on this GPU "
+                                                 f"is {auto_tokens:,}.")) or auto_tokens
+        block = int(state.select("Block size (tokens, 0: the engine's)", "vblock", (0, 1, 8, 16, 32, 64, 128), 0,
+                                 where=d, help=f"Tokens per KV-cache block; {engine.label}'s default is "
+                                               f"{engine.block_size}.")) or engine.block_size
+        return util, seqs, batched, block
+
+    box = st.expander("Engine settings: memory fraction, running sequences, batched tokens, KV block size",
+                      key="vengine", on_change="rerun")
+    if not box.open:
+        return inputs(*[_UNDRAWN] * 4)
+    with box:
+        values = inputs(*st.columns(4))
+        st.caption(f"0 takes {engine.label}'s default on this GPU: memory fraction {auto_util:g}, "
+                   f"{auto_seqs:,} sequences, {auto_tokens:,} batched tokens, blocks of {engine.block_size} tokens.")
+    return values
+
+
+_UNDRAWN = _Undrawn()
 
 
 @page_body.fragment

@@ -165,3 +165,38 @@ def test_memory_bar_made_from_another_setups_equals_a_fresh_build():
         memory_bar_like(like, {"weights": 1, "KV cache": 2}, gb, "", "GiB")
     with pytest.raises(ValueError):
         memory_bar_like(like, first, gb, "", "GB")
+
+
+def test_engine_settings_keep_their_link_parameters_while_their_expander_is_closed():
+    """The engine's memory fraction, max running sequences, max batched tokens and block size are drawn only while
+    their expander is open (issue 18); closed, a link's values still set up the engine. vLLM on an H100 at memory
+    fraction 0.5 with blocks of 32 tokens: KV = 85,520,809,984 B x 0.5 - 16,060,522,496 B of bf16 weights - the
+    profile forward's activations - the non-torch memory (calc.serve.serve_memory with those settings), in blocks of
+    32 tokens x 131,072 B (32 layers x 8 KV heads x 128 x K,V x 2 B); the same page with the expander open shows the
+    same numbers and the inputs holding the link's values. A value out of range is still named in a warning."""
+    from calc.gpus import get_gpu
+    from calc.presets import get_preset
+    from calc.serve import ServeSetup, serve_memory
+
+    query = {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "vrate": "2", "vutil": "0.5", "vseqs": "64",
+             "vbt": "4096", "vblock": "32"}
+    gpu = get_gpu("H100 SXM")
+    mem = serve_memory(get_preset("Meta-Llama-3-8B"),
+                       ServeSetup(gpu.memory_bytes, gpu_memory_utilization=0.5, max_model_len=8192, max_num_seqs=64,
+                                  max_num_batched_tokens=4096, block_size=32))
+    assert mem.kv_cache_blocks == mem.kv_cache_bytes // (32 * 32 * 8 * 128 * 2 * 2)
+    shown = {}
+    for opened in (False, True):
+        at = open_page("app_pages/serving.py", query, session={"vengine": True} if opened else None)
+        assert not at.exception, [e.value for e in at.exception]
+        keys = {w.key for w in at.number_input} | {w.key for w in at.selectbox}
+        assert ({"vutil", "vseqs", "vbt", "vblock"} <= keys) == opened, keys
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["GPU KV cache size (tokens)"] == f"{mem.kv_cache_tokens:,}"
+        shown[opened] = metrics
+        if opened:
+            assert (at.number_input(key="vutil").value, at.number_input(key="vseqs").value,
+                    at.number_input(key="vbt").value, at.selectbox(key="vblock").value) == (0.5, 64, 4096, 32)
+    assert shown[False] == shown[True]
+    bad = open_page("app_pages/serving.py", {**query, "vutil": "7"})
+    assert any("vutil=7" in w.value for w in bad.warning), [w.value for w in bad.warning]
