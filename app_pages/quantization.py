@@ -143,13 +143,21 @@ def run_section(spec, gpu, unit: str) -> None:
     hub_repo = hub_model.current_hub_model()  # a GGUF repository typed in the sidebar: its real files
     if hub_repo is not None and hub_repo.snapshot.gguf:
         hub_model.gguf_section(hub_repo, setup, gpu)
-    one_file_type(ok, spec, unit)
+    # The per-tensor view of one file type is detail under the page's answer (the table above): a lazy expander,
+    # open when the link names a file type (?gq=, which the view writes once it is shown), so a shared link shows
+    # what its sender saw; closed, a rerun of this section neither builds nor sends its 12 elements (issue 18).
+    # The default is read once per session: it is part of the expander's identity, so a default that turned True
+    # when the opened view wrote ?gq= would remount the expander.
+    opened_by_link = st.session_state.setdefault("_gx_type_link", "gq" in st.query_params)
+    box = st.expander("One file type, tensor by tensor", expanded=opened_by_link, key="gx_type", on_change="rerun")
+    if box.open:
+        with box:
+            one_file_type(ok, spec, unit)
 
 
 # ----- one file type, tensor by tensor -------------------------------------------------------------------
 @page_body.fragment  # picking a file type reruns this section only, not the 33-type table above
 def one_file_type(ok: dict, spec, unit: str) -> None:
-    st.subheader("One file type, tensor by tensor")
     pick = state.select("File type", "gq", [f for f in FILE_TYPES if f in ok], "Q4_K_M",
                         help="Which type llama-quantize gives every tensor of this model.")
     q = ok[pick]

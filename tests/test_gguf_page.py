@@ -216,3 +216,26 @@ def test_records_arrow_is_streamlits_conversion_for_every_table_it_builds():
             assert same(ptq_cost.cost_rows(ptq_cost.costs_for(ptq_cost.paper_params(spec), d, bits), d)), d
     odd = [{"a": 1.0, "b": 2**63}, {"a": float("nan"), "b": 3}]
     assert records_signature(odd) is None and records_signature(odd[1:]) is None and same(odd) and same(odd[1:])
+
+
+def test_file_type_view_is_lazy_and_a_link_naming_a_file_type_opens_it():
+    # Issue 18: the per-tensor view of one file type is a lazy expander. Closed (a link without ?gq=), the page
+    # neither builds nor sends its map, bars and per-kind table; a link naming a file type opens it (the view writes
+    # ?gq= once shown, so a shared link shows what its sender saw), and so does opening it (session state).
+    import json
+
+    from tests.apptest_helpers import open_page
+
+    def view(at) -> tuple[bool, bool]:
+        kinds = any("bytes each" in d.value.columns for d in at.dataframe)
+        heatmap = any(t["type"] == "heatmap" for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"])
+        return kinds, heatmap
+
+    closed = open_page(PAGE, {"model": "Llama-2-7B"})
+    assert not closed.exception and view(closed) == (False, False)
+    assert "One file type, tensor by tensor" in [e.label for e in closed.expander]
+    assert len(closed.get("plotly_chart")) == 1 and "gq" not in closed.query_params  # the memory chart only
+    for at, pick in ((open_page(PAGE, {"model": "Llama-2-7B", "gq": "Q8_0"}), "Q8_0"),
+                     (open_page(PAGE, {"model": "Llama-2-7B"}, session={"gx_type": True}), "Q4_K_M")):
+        assert not at.exception and view(at) == (True, True)
+        assert at.query_params["gq"] == pick
