@@ -212,6 +212,21 @@ def _page() -> None:
                                  "its lifetime (Sardana et al. 2024). Experts: fine-grained MoE (Krajewski et al. 2024). "
                                  "Precision: the bits to train in (Kumar et al. 2024). Over-training: the cost of "
                                  "training past the optimum. Your own runs: fit the law to them.")
+    page_body.fragment(_answer)(question, budget)
+
+
+def _answer(question: str, budget: float) -> None:
+    """The question's inputs, answer and chart at ``budget``, with the results' share block: a fragment inside the
+    page's, so an input of the question (a fit, a demand, the bits...) reruns this part alone, not the budget's inputs
+    above it (issue 18)."""
+    sent = charts.CSS_SENT.set(True)  # drawn before the page's fragment (ui/page_body.run), kept through this one's reruns
+    try:
+        _answer_body(question, budget)
+    finally:
+        charts.CSS_SENT.reset(sent)
+
+
+def _answer_body(question: str, budget: float) -> None:
     res: dict = {"budget": (budget, "flops")}
 
     # ----- budget -> model -------------------------------------------------------------------------------

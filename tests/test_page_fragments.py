@@ -135,3 +135,40 @@ def test_fragment_reruns_are_guarded_and_full_runs_not_twice(monkeypatch):
     with budget.limit(5.0):
         page_body.run(lambda: calls.append("body"), "t")
     assert calls == ["body"]
+
+
+def test_scaling_question_input_reruns_its_answer_alone_with_its_new_numbers(server):
+    """The Scaling page: its budget inputs rerun the page's fragment, a question's own input (the fit) only the
+    answer's fragment inside it (app_pages/scaling.py, issue 18), which shows that fit's optimum at the same budget:
+    ``calc.scaling.optimum`` at the page's default budget, 256 H100 SXM x 30 days x 989 TFLOP/s x 0.40."""
+    from calc.compute import compute_budget_flops
+    from calc.gpus import get_gpu
+    from calc.scaling import get_fit, optimum
+    from ui import format as fmt
+
+    budget_flops = compute_budget_flops(256, 30.0, get_gpu("H100 SXM").peak("bf16") * 0.40)
+
+    async def go():
+        s = Recorder(server, timeout_s=120)
+        await s.open()
+        await s.rerun(page_name="")
+        s.page_hash = next(h for h, p in s.pages if p == "scaling")
+        s.elements = []
+        _, errs = await s.rerun(page_hash=s.page_hash, query_string="gpu=H100+SXM")
+        assert not errs, errs
+        ids = {k: next(w for w in s.widgets if w.endswith("-" + k)) for k in ("sd", "sfit", "gpu")}
+        try:
+            fit = await s.run_with("sfit", "hoffmann")
+        finally:
+            await s.close()
+        return ids, s.fragments, fit
+
+    ids, fragments, fit = run(go())
+    assert fragments[ids["sd"]] and fragments[ids["sfit"]] and not fragments[ids["gpu"]]
+    assert fragments[ids["sd"]] != fragments[ids["sfit"]]  # the fit's own fragment, inside the page's
+    labels = {getattr(e, "label", "") for e in fit}
+    assert "Fit" in labels and "Days" not in labels and "Question" not in labels  # the budget's inputs not rerun
+    want = optimum(get_fit("hoffmann"), budget_flops)
+    shown = {e.label: e.body for e in fit if type(e).__name__ == "Metric"}
+    assert shown["Parameters N"] == fmt.count(want.params)
+    assert shown["Training tokens D"] == fmt.count(want.tokens) and shown["Predicted loss"] == f"{want.loss:.4f}"
