@@ -73,12 +73,17 @@ def _css_drawn():
 
 @page_body.fragment
 def setup_section(spec, gpu) -> None:
+    # The latency fragment is called on every run of this one, with None where the setup cannot run (it then draws
+    # nothing), and always at the same place, the second of two containers made first: Streamlit names a fragment by
+    # where it is called (its delta path), so one called after a setup that drew an error instead of its metrics
+    # got a new id, the old one was dropped, and a rerun of the old one (a tab still holding its widgets, a bench
+    # client) was ignored without an answer (bench/soak.py waited 120 s on two).
+    setup_box, latency_box = st.container(), st.container()
     with _css_drawn():
-        args = _setup(spec, gpu)
-        # Called on every run of this fragment, with None where the setup cannot run (it then draws nothing): a
-        # nested fragment not called is dropped, and a browser tab or bench client still holding its widgets would
-        # send a rerun of a fragment that no longer exists, which Streamlit ignores without an answer
-        latency_section(args)
+        with setup_box:
+            args = _setup(spec, gpu)
+        with latency_box:
+            latency_section(args)
         if args is not None:
             _formulas(args[2])
 

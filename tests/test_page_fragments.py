@@ -172,3 +172,34 @@ def test_scaling_question_input_reruns_its_answer_alone_with_its_new_numbers(ser
     shown = {e.label: e.body for e in fit if type(e).__name__ == "Metric"}
     assert shown["Parameters N"] == fmt.count(want.params)
     assert shown["Training tokens D"] == fmt.count(want.tokens) and shown["Predicted loss"] == f"{want.loss:.4f}"
+
+
+def test_serving_latency_fragment_answers_after_its_setup_stops_fitting(server):
+    """The Serving page's latency fragment, nested in the setup's, keeps its id when the setup stops fitting (a max
+    model length no KV cache holds): a rerun of it sent with the id it had (a tab or client still holding its
+    widgets) is answered. Streamlit names a fragment by where it is called, and ignores without an answer a rerun of
+    an id its parent's last run did not register (bench/soak.py waited 120 s on two such reruns)."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    async def go():
+        s = Recorder(server, timeout_s=120)
+        await s.open()
+        await s.rerun(page_name="")
+        s.page_hash = next(h for h, p in s.pages if p == "serving")
+        _, errs = await s.rerun(page_hash=s.page_hash)
+        assert not errs, errs
+        ttft = next(w for w in s.widgets if w.endswith("-vsttft"))
+        latency, setup = s.fragments[ttft], s.fragments[next(w for w in s.widgets if w.endswith("-vlen"))]
+        try:
+            refused = await s.run_with("vlen", 10_000_000)  # the setup's fragment: the engine would refuse to start
+            assert any("refuse to start" in getattr(e, "body", "") for e in refused)
+            s.timeout_s = 30
+            st = WidgetState(id=ttft, double_value=2.5)
+            _, errs = await s.rerun(page_hash=s.page_hash, states=[st], query_string=s.query_string,
+                                    fragment_id=latency)
+        finally:
+            await s.close()
+        return latency, setup, errs
+
+    latency, setup, errs = run(go())
+    assert latency and setup and latency != setup and not errs, errs
