@@ -202,7 +202,8 @@ def _overlaps(chart: dict) -> list[str]:
 @pytest.mark.parametrize("width,path", [(390, "training-memory?model=Meta-Llama-3-70B"), (390, "scaling"),
                                         (390, "speed"), (390, "quantization"),
                                         (390, "models?compare=Mixtral-8x7B-v0.1,GPT-2"),
-                                        (1400, "training-memory"), (1400, "quantization")])
+                                        (1400, "training-memory"), (1400, "quantization"),
+                                        (390, "compute"), (1400, "compute")])  # its half-width charts carry titles
 def test_charts_keep_legends_toolbar_and_labels_apart(app, browser, width, path):
     """390 px: an iPhone 12-15 screen. 1,400 px: the half-width charts, whose titles the toolbar covered."""
     ctx = browser.new_context(viewport={"width": width, "height": 844})

@@ -26,7 +26,9 @@ def flops_breakdown(per_token: FlopsPerToken, tokens: float, recompute_extra: fl
                      "x": [float(recompute_extra) * tokens], "orientation": "h",
                      "marker": {"color": "#B0B0B0", "pattern": {"shape": "/"}},
                      "hovertemplate": "recompute: %{x:.3e} FLOPs<extra></extra>"})
-    return spec(data, {"barmode": "stack", "height": 220 if title else 190,
+    # 250 px with a title: the bar keeps at least 60 px above its legend at 390 and 1,400 px wide (measured by
+    # tests/test_browser_newcomer.py; the title's 30 px came out of the plot at the former height)
+    return spec(data, {"barmode": "stack", "height": 250 if title else 190,
                        "xaxis": {"title": {"text": "FLOPs"}, "tickformat": ".1e"},
                        "legend": {"orientation": "h", "y": -0.6}, "title": _title(title),
                        "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}})
