@@ -30,15 +30,6 @@ def lazy_expander(label: str, key: str, body) -> None:
             body()
 
 
-def lazy_box(label: str, key: str, param: str):
-    """A lazy expander (``on_change="rerun"``: its ``.open`` says whether to draw its content) for a section whose
-    input writes ``?param=`` once shown: open when the link carries ``param``, so a shared link shows what its sender
-    saw. The default is read once per session: it is part of the expander's identity, and a default that turned
-    True when the opened section wrote its parameter would remount the expander."""
-    opened_by_link = st.session_state.setdefault(f"_{key}_link", param in st.query_params)
-    return st.expander(label, expanded=opened_by_link, key=key, on_change="rerun")
-
-
 @page_body.fragment  # the chart's toggle reruns the chart only (issue 18)
 def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
     wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
@@ -140,13 +131,7 @@ def run_section(spec, gpu, unit: str) -> None:
                        file_name=f"gguf_{spec.name}.csv", mime="text/csv")
     st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
                "row (not on this model); IQ and TQ types have none listed there.")
-    # issue 19: the loss cost of PTQ, a second question beside this page's: a lazy expander like the file-type view
-    # below, open when the link carries its token count (?gptqd=, written once the section is shown); closed, a
-    # rerun of this section neither computes nor sends its table and texts (issue 18)
-    box = lazy_box("Loss cost of quantizing (Kumar et al. 2024)", "gx_ptq", "gptqd")
-    if box.open:
-        with box:
-            ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)
+    ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
     q4 = ok.get("Q4_K_M")
     results.publish("quantization", {
         "Q4_K_M file size": (q4.file_bytes_estimate if q4 else None, "bytes"),
@@ -159,9 +144,12 @@ def run_section(spec, gpu, unit: str) -> None:
     if hub_repo is not None and hub_repo.snapshot.gguf:
         hub_model.gguf_section(hub_repo, setup, gpu)
     # The per-tensor view of one file type is detail under the page's answer (the table above): a lazy expander,
-    # open when the link names a file type (?gq=); closed, a rerun of this section neither builds nor sends its 12
-    # elements (issue 18).
-    box = lazy_box("One file type, tensor by tensor", "gx_type", "gq")
+    # open when the link names a file type (?gq=, which the view writes once it is shown), so a shared link shows
+    # what its sender saw; closed, a rerun of this section neither builds nor sends its 12 elements (issue 18).
+    # The default is read once per session: it is part of the expander's identity, so a default that turned True
+    # when the opened view wrote ?gq= would remount the expander.
+    opened_by_link = st.session_state.setdefault("_gx_type_link", "gq" in st.query_params)
+    box = st.expander("One file type, tensor by tensor", expanded=opened_by_link, key="gx_type", on_change="rerun")
     if box.open:
         with box:
             one_file_type(ok, spec, unit)

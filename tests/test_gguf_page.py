@@ -239,20 +239,3 @@ def test_file_type_view_is_lazy_and_a_link_naming_a_file_type_opens_it():
                      (open_page(PAGE, {"model": "Llama-2-7B"}, session={"gx_type": True}), "Q4_K_M")):
         assert not at.exception and view(at) == (True, True)
         assert at.query_params["gq"] == pick
-
-
-def test_loss_cost_section_is_lazy_and_a_link_with_its_token_count_opens_it():
-    # Issue 18: the PTQ loss-cost section (issue 19) is a lazy expander like the file-type view: closed without
-    # ?gptqd= (no cost table computed or sent), open with it (the section writes it once shown) or once opened
-    from tests.apptest_helpers import open_page
-
-    def costs(at) -> bool:
-        return any("loss cost (nats)" in d.value.columns for d in at.dataframe)
-
-    closed = open_page(PAGE, {"model": "Llama-2-7B"})
-    assert not closed.exception and not costs(closed) and "gptqd" not in closed.query_params
-    assert "Loss cost of quantizing (Kumar et al. 2024)" in [e.label for e in closed.expander]
-    for at, tokens in ((open_page(PAGE, {"model": "Llama-2-7B", "gptqd": "2.0"}), "2.0"),
-                       (open_page(PAGE, {"model": "Llama-2-7B"}, session={"gx_ptq": True}), "15.0")):
-        assert not at.exception and costs(at)
-        assert at.query_params["gptqd"] == tokens
