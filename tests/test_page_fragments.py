@@ -58,6 +58,17 @@ class Recorder(WsSession):
 
         self.ws.recv = recording
 
+    async def visit(self, url_path: str, query_string: str = "") -> list:
+        """Open the session and run the page at ``url_path`` (after the app's first run, as a browser's first load
+        does); returns that run's elements."""
+        await self.open()
+        await self.rerun(page_name="")
+        self.page_hash = next(h for h, p in self.pages if p == url_path)
+        self.elements = []
+        _, errs = await self.rerun(page_hash=self.page_hash, query_string=query_string)
+        assert not errs, errs
+        return self.elements
+
     async def run_with(self, key: str, value: int | str | None = None, fragment: bool = True) -> list:
         """Set the widget bound to ``?key=`` (the widget id ends with the key) and rerun as the browser would
         (its fragment only, when the widget is in one and ``fragment``); returns the run's elements."""
@@ -86,13 +97,7 @@ def test_training_page_input_reruns_the_body_alone_with_its_new_numbers(server):
 
     async def go():
         s = Recorder(server, timeout_s=120)
-        await s.open()
-        await s.rerun(page_name="")
-        s.page_hash = next(h for h, p in s.pages if p == "training-memory")
-        s.elements = []
-        _, errs = await s.rerun(page_hash=s.page_hash)
-        assert not errs, errs
-        full = s.elements
+        full = await s.visit("training-memory")
         mb_id = next(w for w in s.widgets if w.endswith("-tm_mb"))
         gpu_id = next(w for w in s.widgets if w.endswith("-gpu"))
         assert s.fragments[mb_id] and not s.fragments[gpu_id]  # the page's input in a fragment, the sidebar's not
@@ -150,12 +155,7 @@ def test_scaling_question_input_reruns_its_answer_alone_with_its_new_numbers(ser
 
     async def go():
         s = Recorder(server, timeout_s=120)
-        await s.open()
-        await s.rerun(page_name="")
-        s.page_hash = next(h for h, p in s.pages if p == "scaling")
-        s.elements = []
-        _, errs = await s.rerun(page_hash=s.page_hash, query_string="gpu=H100+SXM")
-        assert not errs, errs
+        await s.visit("scaling", "gpu=H100+SXM")
         ids = {k: next(w for w in s.widgets if w.endswith("-" + k)) for k in ("sd", "sfit", "gpu")}
         try:
             fit = await s.run_with("sfit", "hoffmann")
@@ -183,11 +183,7 @@ def test_serving_latency_fragment_answers_after_its_setup_stops_fitting(server):
 
     async def go():
         s = Recorder(server, timeout_s=120)
-        await s.open()
-        await s.rerun(page_name="")
-        s.page_hash = next(h for h, p in s.pages if p == "serving")
-        _, errs = await s.rerun(page_hash=s.page_hash)
-        assert not errs, errs
+        await s.visit("serving")
         ttft = next(w for w in s.widgets if w.endswith("-vsttft"))
         latency, setup = s.fragments[ttft], s.fragments[next(w for w in s.widgets if w.endswith("-vlen"))]
         try:
