@@ -13,7 +13,8 @@ from calc.units import GB, GIB, bytes_in
 from ui import charts, hub_model, memo, page_body, pickers, ptq_cost, results, state, tables, text
 from ui import format as fmt
 from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type_dict, run_memory_dict, type_map_dict
-from ui.figures_gguf_table import WIDE_TEXT_COLUMNS, file_type_rows, records_arrow, text_width
+from ui.figures_gguf_table import WIDE_TEXT_COLUMNS, file_type_rows, text_width
+from ui.tables import records_arrow
 
 st.title("Quantization (GGUF)")
 st.caption("Which llama.cpp quant of this model fits my GPU at my context? A file type such as Q4_K_M is a mix: "

@@ -164,7 +164,7 @@ def test_file_type_figure_dicts_are_in_plotlys_validated_form(model):
 
 
 def test_file_type_table_arrow_is_streamlits_conversion():
-    # ui.figures_gguf_table.records_arrow builds the 33-type table straight from its records with a schema kept per
+    # ui.tables.records_arrow builds the 33-type table straight from its records with a schema kept per
     # records signature (issue 18); it must be the table Streamlit's own conversion of a DataFrame of the same
     # records gives, metadata included, for cards where types fit, split or run on the CPU only, for rows of types
     # the model cannot take (hidden size 100: no block divides it), and for a second context under the kept schema.
@@ -174,7 +174,8 @@ def test_file_type_table_arrow_is_streamlits_conversion():
     from calc.gpus import get_gpu
     from calc.presets import get_preset
     from ui import memo, tables
-    from ui.figures_gguf_table import file_type_rows, records_arrow
+    from ui.figures_gguf_table import file_type_rows
+    from ui.tables import records_arrow
 
     seen = set()
     odd = ModelSpec.from_hf_config(dict(TINY, hidden_size=100, intermediate_size=300), name="odd")
@@ -200,7 +201,7 @@ def test_records_arrow_is_streamlits_conversion_for_every_table_it_builds():
 
     from calc.presets import get_preset
     from ui import memo, ptq_cost, tables
-    from ui.figures_gguf_table import records_arrow, records_signature
+    from ui.tables import records_arrow, records_signature
 
     def same(rows):
         return records_arrow(rows).equals(tables.to_arrow(pd.DataFrame(rows)), check_metadata=True)

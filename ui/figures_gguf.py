@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from calc.gguf import QuantResult, type_bits
 from ui.figures_memory import label_anchor
+from ui.figures_spec import template
 from ui.plot import vline
 from ui.text import html
 
@@ -40,7 +41,7 @@ def run_memory_dict(rows: list[dict], capacity: float | None, unit: str, gpu_lab
               "legend": {"orientation": "h", "traceorder": "normal", "y": 0, "yanchor": "bottom", "yref": "container"},
               "margin": {"b": 10, "l": 10, "r": 10, "t": 50},  # t: the capacity label clears the toolbar
               "xaxis": {"title": {"text": f"memory to run ({unit})"}}, "yaxis": {"autorange": "reversed"},
-              "template": default_template()}
+              "template": template()}
     if capacity:
         top = max([capacity] + [r["weights"] + r["kv"] + r["compute"] for r in rows])
         layout["shapes"] = [vline(capacity, {"color": "#E45756", "dash": "dash"})]
@@ -48,13 +49,6 @@ def run_memory_dict(rows: list[dict], capacity: float | None, unit: str, gpu_lab
                                   "x": capacity, "xanchor": label_anchor(capacity, top), "xref": "x", "y": 1,
                                   "yanchor": "bottom", "yref": "y domain"}]
     return {"data": data, "layout": layout}
-
-
-@functools.cache
-def default_template() -> dict:
-    """Plotly's default template (``plotly.io.templates.default``) as ``to_dict()`` writes it into a figure's layout;
-    made once, shared read-only by the dicts that hold it."""
-    return go.Figure().to_dict()["layout"]["template"]
 
 
 #: Layers the type map draws at most: a 10,000-layer model would make a 90,000-cell heatmap (issue 20); the kind
@@ -95,7 +89,7 @@ def type_map_dict(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> dict:
         heat["texttemplate"] = "%{text}"
     return {"data": [heat], "layout": {"height": 140 + 34 * len(roles), "margin": {"b": 10, "l": 10, "r": 10, "t": 20},
                                        "xaxis": {"title": {"text": "layer"}}, "yaxis": {"autorange": "reversed"},
-                                       "template": default_template()}}
+                                       "template": template()}}
 
 
 @functools.cache
@@ -127,4 +121,4 @@ def bytes_by_type_dict(quant: QuantResult, unit_div: float, unit: str) -> dict:
            "x": list(parts), "y": [v / unit_div for v in parts.values()], "type": "bar", "marker": {"color": "#4C78A8"}}
     return {"data": [bar], "layout": {"height": 300, "margin": {"b": 10, "l": 10, "r": 10, "t": 20},
                                       "yaxis": {"range": [0, top * 1.18], "title": {"text": unit}},
-                                      "template": default_template()}}
+                                      "template": template()}}

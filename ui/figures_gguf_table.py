@@ -4,18 +4,15 @@
 A context, cache type, sequence count or GPU change gives the 33-type table new "run memory" and "fits" cells, so
 its Arrow form is built on most reruns of the page's run section. Building a DataFrame from the records and
 converting it with Streamlit's ``convert_pandas_df_to_arrow_table`` (``ui.tables.to_arrow``) cost about 1.5 ms of
-a 15-20 ms rerun (issue 18); ``records_arrow`` converts the records directly against the schema that conversion
-gave for the same columns, which is the same table (``tests/test_gguf_page.py`` compares them, metadata included).
+a 15-20 ms rerun (issue 18); ``ui.tables.records_arrow`` converts the records directly against the schema that
+conversion gave for the same columns, which is the same table (``tests/test_gguf_page.py`` compares them, metadata
+included).
 """
 
 from __future__ import annotations
 
-import pandas as pd
-import pyarrow as pa
-
 from calc.gguf import FILE_TYPES, PUBLISHED_PPL
 from calc.units import GB, GIB, bytes_in
-from ui import memo, tables
 
 #: The text columns whose width follows their longest cell (``text_width``).
 WIDE_TEXT_COLUMNS = ("fits", "tensor types", "ppl measured on")
@@ -60,39 +57,3 @@ def text_width(rows: list[dict], col: str) -> int:
     lacks (a type this model cannot take) or holds None is empty in the table: it does not count."""
     longest = max([len(col)] + [len(str(r[col])) for r in rows if r.get(col) is not None])
     return int(min(24 + 7.5 * longest, 720))
-
-
-#: A key a row lacks, in ``records_signature`` (pandas fills it as it would a None, but a different marker costs nothing).
-_MISSING = object()
-_INT64 = 2**63
-
-
-def records_signature(rows: list[dict]) -> tuple | None:
-    """What the schema of Streamlit's conversion of ``rows`` depends on: the row count (the pandas index in the
-    schema's metadata), the keys in order of first appearance (the DataFrame's columns) and, per key, the set of
-    value types with a marker where a row lacks it. None where the schema could depend on a value: a float NaN
-    (pandas reads it as a missing cell, ``pyarrow`` from a list as a number) or an int beyond int64."""
-    types: dict[str, set] = {}
-    for r in rows:
-        for k, v in r.items():
-            t = type(v)
-            if (t is float and v != v) or (t is int and not -_INT64 <= v < _INT64):
-                return None
-            types.setdefault(k, set()).add(t)
-    for r in rows:
-        if len(r) != len(types):
-            for k, ts in types.items():
-                if k not in r:
-                    ts.add(_MISSING)
-    return len(rows), tuple((k, frozenset(ts)) for k, ts in types.items())
-
-
-def records_arrow(rows: list[dict]) -> pa.Table:
-    """``ui.tables.to_arrow(pd.DataFrame(rows))``: Streamlit's conversion of a list of records, built directly from
-    the records (``pyarrow.Table.from_pylist``) with the schema that conversion gave for records of the same
-    signature (``records_signature``; made once per signature, kept in ``ui.memo``)."""
-    signature = records_signature(rows)
-    if signature is None:
-        return tables.to_arrow(pd.DataFrame(rows))
-    schema = memo.cached(("gguf.records_schema", signature), lambda: tables.to_arrow(pd.DataFrame(rows)).schema)
-    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,6 +1,7 @@
 """Figures written directly as the dict that Plotly's validation and ``ui.charts.prepared_dict`` give.
 
-This is for charts that change with nearly every input of a page (Compute and cost, Training memory). ``go.Figure``
+This is for charts that change with nearly every input of a page (Compute and cost, Training memory; the
+Quantization page's dicts in ``ui.figures_gguf`` take their template from :func:`template`). ``go.Figure``
 validates every trace and layout entry it is given. For the Compute page's two charts that took 2-4 ms each, and for
 the Training memory page's three charts 2.7-6.2 ms each, on every rerun whose input changed them. That was more than
 the rest of those pages' reruns together (issue 18; timed with ``FrozenFigure.freeze(builder(...))`` on this

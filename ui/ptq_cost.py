@@ -9,7 +9,7 @@ from calc.models import param_counts
 from calc.scaling_precision import BETA, C_T, GAMMA_D, GAMMA_N, GAMMA_POST, PTQ_SOURCE, REFERENCE_BITS, B, ptq_cost
 from ui import format as fmt
 from ui import memo, page_body, state, text
-from ui.figures_gguf_table import records_arrow
+from ui.tables import records_arrow
 
 
 def paper_params(spec) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 
 import pandas as pd
+import pyarrow as pa
 
 from ui import memo
 
@@ -50,3 +51,39 @@ def bytes_arrow(key: Hashable, build: Callable[[], pd.DataFrame], *cols: str):
         return to_arrow(df), config
 
     return memo.cached(("tables.bytes_arrow", fmt.unit(), key), make)
+
+
+#: A key a row lacks, in ``records_signature`` (pandas fills it as it would a None, but a different marker costs nothing).
+_MISSING = object()
+_INT64 = 2**63
+
+
+def records_signature(rows: list[dict]) -> tuple | None:
+    """What the schema of Streamlit's conversion of ``rows`` depends on: the row count (the pandas index in the
+    schema's metadata), the keys in order of first appearance (the DataFrame's columns) and, per key, the set of
+    value types with a marker where a row lacks it. None where the schema could depend on a value: a float NaN
+    (pandas reads it as a missing cell, ``pyarrow`` from a list as a number) or an int beyond int64."""
+    types: dict[str, set] = {}
+    for r in rows:
+        for k, v in r.items():
+            t = type(v)
+            if (t is float and v != v) or (t is int and not -_INT64 <= v < _INT64):
+                return None
+            types.setdefault(k, set()).add(t)
+    for r in rows:
+        if len(r) != len(types):
+            for k, ts in types.items():
+                if k not in r:
+                    ts.add(_MISSING)
+    return len(rows), tuple((k, frozenset(ts)) for k, ts in types.items())
+
+
+def records_arrow(rows: list[dict]) -> pa.Table:
+    """``to_arrow(pd.DataFrame(rows))``: Streamlit's conversion of a list of records, built directly from
+    the records (``pyarrow.Table.from_pylist``) with the schema that conversion gave for records of the same
+    signature (``records_signature``; made once per signature, kept in ``ui.memo``)."""
+    signature = records_signature(rows)
+    if signature is None:
+        return to_arrow(pd.DataFrame(rows))
+    schema = memo.cached(("tables.records_schema", signature), lambda: to_arrow(pd.DataFrame(rows)).schema)
+    return pa.Table.from_pylist(rows, schema=schema)
