@@ -681,18 +681,28 @@ class QuantResult:
         """(bytes of each block, ``token_embd`` bytes, bytes of the other tensors outside the blocks)."""
         t = self.tensors
         if isinstance(t, LayeredTensors):
-            per_class = [sum(x.bytes for x in r) for r in t.reps]
+            per_class = self._class_bytes
             per_layer = [per_class[k] for k in t.plan.layer_class]
-            outside = t.head
         else:
-            per_layer, outside = [0] * n_layers, []
+            per_layer = [0] * n_layers
             for x in t:
                 if x.layer is not None:
                     per_layer[x.layer] += x.bytes
-                else:
-                    outside.append(x)
+        return (per_layer, *self.outside_bytes)
+
+    @cached_property
+    def _class_bytes(self) -> tuple[int, ...]:
+        """Bytes of one block of each layer class (a ``LayeredTensors`` result)."""
+        return tuple(sum(x.bytes for x in r) for r in self.tensors.reps)
+
+    @cached_property
+    def outside_bytes(self) -> tuple[int, int]:
+        """(``token_embd`` bytes, bytes of the other tensors outside the blocks): ``layer_bytes`` without the
+        per-block list, computed once per result (``calc.gguf_run`` asks it on every run setup)."""
+        t = self.tensors
+        outside = t.head if isinstance(t, LayeredTensors) else [x for x in t if x.layer is None]
         embd = sum(x.bytes for x in outside if x.name == "token_embd.weight")
-        return per_layer, embd, sum(x.bytes for x in outside) - embd
+        return embd, sum(x.bytes for x in outside) - embd
 
 
 def _pad(n: int, align: int = GGUF_ALIGNMENT) -> int:

@@ -7,6 +7,7 @@ estimate (see ``compute_buffer_bytes``). Placement follows llama.cpp's ``-ngl`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from calc.gguf import QuantResult, block_size, type_bits
@@ -174,20 +175,36 @@ def run_memory(spec: ModelSpec, quant: QuantResult, setup: RunSetup, gpu=None) -
     k that fits ``capacity = memory - runtime reserve``. Apple unified memory: one pool, capped at the
     Metal working-set limit (``GPU.usable_memory_bytes``), and every byte counts.
     """
+    return run_memory_many(spec, {quant.ftype: quant}, setup, gpu)[quant.ftype]
+
+
+def run_memory_many(spec: ModelSpec, quants: Mapping[str, QuantResult], setup: RunSetup,
+                    gpu=None) -> dict[str, RunMemory]:
+    """``run_memory`` of each ``quants`` value, by the same key: the KV cache and the compute buffer depend on
+    the model and ``setup``, not on the file type, so they are computed once for all (the Quantization page
+    places 33 file types on every context / cache type / GPU change; issue 18)."""
     kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch, setup.n_ubatch)
     compute = compute_buffer_bytes(spec, setup.context, setup.n_ubatch, setup.flash_attn)
-    n = spec.num_layers
-    per_layer, embd, head = quant.layer_bytes(n)  # head: output, output_norm, rope factors, position embeddings
-    weights, kv_total = quant.tensor_bytes, sum(kv)
+    n, kv_total = spec.num_layers, sum(kv)
+    capacity = None if gpu is None or gpu.unified_memory else \
+        max(0, gpu.usable_memory_bytes - setup.runtime_reserve_bytes)
+    return {key: _place(quant, kv, kv_total, compute, n, gpu, capacity) for key, quant in quants.items()}
+
+
+def _place(quant: QuantResult, kv: list[int], kv_total: int, compute: int, n: int, gpu,
+           capacity: int | None) -> RunMemory:
+    """``run_memory``'s placement of one file type, given the setup's per-layer KV cache and compute buffer."""
+    weights = quant.tensor_bytes
     if gpu is None:
         return RunMemory(weights, kv_total, compute, "cpu", 0, n, 0, weights + kv_total + compute, None)
     if gpu.unified_memory:
         total = weights + kv_total + compute
         return RunMemory(weights, kv_total, compute, "unified", n, n, total, 0, gpu.usable_memory_bytes)
-    capacity = max(0, gpu.usable_memory_bytes - setup.runtime_reserve_bytes)
+    embd, _ = quant.outside_bytes  # head (output, output_norm, rope factors, position embeddings) goes with -ngl n+1
     full = weights - embd + kv_total + compute
     if full <= capacity:
         return RunMemory(weights, kv_total, compute, "gpu", n, n, full, embd, capacity)
+    per_layer, _, _ = quant.layer_bytes(n)
     on_gpu, k = compute, 0
     for i in range(n - 1, -1, -1):  # offload from the last layer down
         if on_gpu + per_layer[i] + kv[i] > capacity:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Hashable
 import numpy as np
 
 from calc.gguf import FILE_TYPES, LayeredTensors, QuantResult, quantize_all
-from calc.gguf_run import RunMemory, RunSetup, run_memory
+from calc.gguf_run import RunMemory, RunSetup, run_memory_many
 from calc.serve_sim import max_rate, poisson_workload, simulate_replicas
 
 #: Objects ``deep_bytes`` does not count: program state every entry shares (classes, modules, functions, code).
@@ -169,10 +169,11 @@ def quantize_all_cached(spec, imatrix: bool | None = None) -> dict[str, QuantRes
 
 
 def run_memory_all(spec, imatrix: bool | None, setup: RunSetup, gpu) -> dict[str, RunMemory]:
-    """``calc.gguf_run.run_memory`` of every file type llama.cpp can apply, memoized per run setup and GPU."""
+    """``calc.gguf_run.run_memory`` of every file type llama.cpp can apply (``run_memory_many``), memoized per run
+    setup and GPU."""
     def compute():
         results = quantize_all_cached(spec, imatrix)
-        return {f: run_memory(spec, r, setup, gpu) for f, r in results.items() if not isinstance(r, ValueError)}
+        return run_memory_many(spec, {f: r for f, r in results.items() if not isinstance(r, ValueError)}, setup, gpu)
 
     return dict(_runs.get_or_compute((spec, imatrix, setup, gpu), compute))
 

@@ -1,0 +1,98 @@
+"""Speed changes to the GGUF run memory (issue 18) give the same answers, exactly.
+
+``calc.gguf_run.run_memory_many`` computes the KV cache and the compute buffer once per run setup for all file
+types, and ``QuantResult`` keeps its per-class and outside-the-blocks bytes; the reference below is the placement as
+it was before (one file type at a time, the blocks' bytes summed over every tensor of the full tensor list, layer by
+layer), on architectures that take each branch: full offload, split, CPU only, unified memory, sliding-window and
+recurrent caches, MoE and MLA."""
+
+from __future__ import annotations
+
+import pytest
+
+from calc.gguf import quantize_all
+from calc.gguf_run import RunMemory, RunSetup, compute_buffer_bytes, kv_layer_bytes, run_memory, run_memory_many
+from calc.gpus import get_gpu
+from calc.presets import get_preset
+
+
+def _reference(spec, quant, setup, gpu) -> RunMemory:
+    """``run_memory`` as written before run_memory_many, with ``layer_bytes`` from every tensor one by one."""
+    kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch, setup.n_ubatch)
+    compute = compute_buffer_bytes(spec, setup.context, setup.n_ubatch, setup.flash_attn)
+    n = spec.num_layers
+    per_layer, outside = [0] * n, []
+    for x in quant.tensors:  # LayeredTensors iterates every layer's tensors
+        if x.layer is not None:
+            per_layer[x.layer] += x.bytes
+        else:
+            outside.append(x)
+    embd = sum(x.bytes for x in outside if x.name == "token_embd.weight")
+    weights, kv_total = sum(x.bytes for x in quant.tensors), sum(kv)
+    if gpu is None:
+        return RunMemory(weights, kv_total, compute, "cpu", 0, n, 0, weights + kv_total + compute, None)
+    if gpu.unified_memory:
+        total = weights + kv_total + compute
+        return RunMemory(weights, kv_total, compute, "unified", n, n, total, 0, gpu.usable_memory_bytes)
+    capacity = max(0, gpu.usable_memory_bytes - setup.runtime_reserve_bytes)
+    full = weights - embd + kv_total + compute
+    if full <= capacity:
+        return RunMemory(weights, kv_total, compute, "gpu", n, n, full, embd, capacity)
+    on_gpu, k = compute, 0
+    for i in range(n - 1, -1, -1):
+        if on_gpu + per_layer[i] + kv[i] > capacity:
+            break
+        on_gpu += per_layer[i] + kv[i]
+        k += 1
+    if k == 0:
+        return RunMemory(weights, kv_total, compute, "cpu", 0, n, 0, weights + kv_total + compute, capacity)
+    return RunMemory(weights, kv_total, compute, "split", k, n, on_gpu, weights + kv_total - on_gpu + compute,
+                     capacity)
+
+
+MODELS = ("Meta-Llama-3-8B", "Meta-Llama-3-70B", "Gemma-3-12B", "Mixtral-8x7B-v0.1", "Qwen3-Next-80B-A3B",
+          "Jamba-v0.1", "gpt-oss-20b", "DeepSeek-V3")
+GPUS = (None, "RTX 4090", "L4", "H200", "Apple M3 Max 128GB")
+SETUPS = (RunSetup(context=512), RunSetup(context=8192, cache_type="q8_0", batch=4),
+          RunSetup(context=131072, cache_type="q4_0", flash_attn=False), RunSetup(context=32768, n_ubatch=2048))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_run_memory_many_equals_one_type_at_a_time(name):
+    spec = get_preset(name)
+    quants = {f: r for f, r in quantize_all(spec, imatrix=True).items() if not isinstance(r, ValueError)}
+    placements = set()
+    for setup in SETUPS:
+        for g in GPUS:
+            gpu = g and get_gpu(g)
+            got = run_memory_many(spec, quants, setup, gpu)
+            assert list(got) == list(quants)
+            for f, q in quants.items():
+                want = _reference(spec, q, setup, gpu)
+                assert got[f] == want, (name, setup, g, f)
+                assert run_memory(spec, q, setup, gpu) == want
+                placements.add(want.placement)
+    assert {"gpu", "cpu", "unified"} <= placements  # each model takes these branches (split: see below)
+
+
+def test_split_branch_is_covered():
+    """The layer-by-layer offload (``split``) must be among the compared cases, on two layouts."""
+    seen = []
+    for name in ("Meta-Llama-3-70B", "Gemma-3-27B"):
+        spec = get_preset(name)
+        quants = {f: r for f, r in quantize_all(spec, imatrix=False).items() if not isinstance(r, ValueError)}
+        got = run_memory_many(spec, quants, RunSetup(context=8192), get_gpu("RTX 4090"))
+        for f, q in quants.items():
+            assert got[f] == _reference(spec, q, RunSetup(context=8192), get_gpu("RTX 4090"))
+        seen += [m.placement for m in got.values()]
+    assert seen.count("split") >= 20
+
+
+def test_layer_bytes_sum_to_the_tensor_bytes():
+    spec = get_preset("Gemma-3-12B")
+    for q in quantize_all(spec, imatrix=None).values():
+        if isinstance(q, ValueError):
+            continue
+        per_layer, embd, other = q.layer_bytes(spec.num_layers)
+        assert sum(per_layer) + embd + other == q.tensor_bytes
+        assert q.layer_bytes(spec.num_layers) == (per_layer, embd, other)  # cached parts, same answer twice
