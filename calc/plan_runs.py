@@ -203,6 +203,33 @@ def _llama3(gpus, cp, dp, seq, tflops) -> ReportedRun:
                        "model_tflops", tflops, _LLAMA3, stack="llama3-2024")
 
 
+def bigscience_benchmark(hidden: int, layers: int, tp: int, pp: int, dp: int, micro_batch: int, tflops: float,
+                         table: str) -> ReportedRun:
+    """One more row of BigScience's benchmark tables (``_BIGSCIENCE_PREQUEL``'s file; ``table``: its section and
+    table), on BLOOM's 384 GPUs with 64 heads, GBS 2048 and full recompute like ``_bloom_bench``'s rows."""
+    source = (f"bigscience-workshop/bigscience train/tr11-176B-ml/chronicles-prequel.md (commit 9e64ede), {table}: "
+              f"DP {dp} TP {tp} PP {pp} MBS {micro_batch}, 64 heads, GBS 2048: {tflops} TFLOPs (hardware FLOPs)")
+    return ReportedRun(f"BigScience benchmark h{hidden} L{layers} tp {tp} pp {pp} mb {micro_batch}",
+                       _bloom_config(hidden=hidden, layers=layers, heads=64), "A100 SXM 80GB", 384, 2048, 2048,
+                       Layout(tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, recompute="full", zero=1),
+                       "hardware_tflops", tflops, source, cluster_kw=_BLOOM_LINKS, stack="megatron-deepspeed-2022")
+
+
+_REBALANCING_82 = "section 'Rebalancing layers' (2022-02-28), table 'NHIDDEN=13312; NLAYERS=82; Model size: 178B'"
+_NHEADS_78 = "section 'Another round of NHEADS' (2022-02-26), table 'NHIDDEN=13824 / NLAYERS=78'"
+
+#: Pairs of BigScience benchmark rows (tests/test_plan_bloom.py; not in ``REPORTED_RUNS``, the page's table): the same
+#: shape on the same day at two layouts. "equal m": tp 8 at micro-batch 4 against tp 4 at micro-batch 2, both
+#: m = 2048 / (dp x mb) = 128 micro-batches per pipeline and the same tokens x h / tp per GPU per micro-batch;
+#: "m 256 at tp 4": tp 4 at micro-batch 1 (m = 256, as tp 8 at micro-batch 2) against micro-batch 2 (m = 128).
+BIGSCIENCE_PAIRS: dict[str, tuple[ReportedRun, ReportedRun]] = {
+    "equal m": (bigscience_benchmark(13312, 82, 8, 12, 4, 4, 141.76, _REBALANCING_82),
+                bigscience_benchmark(13312, 82, 4, 12, 8, 2, 151.71, _REBALANCING_82)),
+    "m 256 at tp 4": (bigscience_benchmark(13824, 78, 4, 12, 8, 1, 109.57, _NHEADS_78),
+                      bigscience_benchmark(13824, 78, 4, 12, 8, 2, 156.92, _NHEADS_78)),
+}
+
+
 REPORTED_RUNS: tuple[ReportedRun, ...] = (
     # the four smaller rows of Table 1 are not in the fit (same paper; held out and asserted like the others)
     _n(1.7, 24, 2304, 24, 1, 1, 32, 512, 137, role="same paper, not fitted"),

@@ -15,7 +15,7 @@ import pytest
 import calc.plan as plan
 from calc.gpus import get_gpu
 from calc.plan import Layout, search, softmax_problem
-from calc.plan_runs import BIGSCIENCE_MEMORY, REPORTED_RUNS
+from calc.plan_runs import BIGSCIENCE_MEMORY, BIGSCIENCE_PAIRS, REPORTED_RUNS
 
 GIB = 2**30
 STACK = plan.STACKS["megatron-deepspeed-2022"]
@@ -80,13 +80,46 @@ BENCH = {r.layout.tp: r for r in REPORTED_RUNS if "BigScience benchmark" in r.na
 @pytest.mark.xfail(strict=True, reason="BigScience measured tp 8 x pp 12 at 0.84x the TFLOP/s of tp 4 x pp 12 "
                    "(128.92 and 153.68; 121.6 and 102.0 s per step: tp 8 costs 19.6 s; BLOOM's shape, 64 heads, "
                    "micro-batch 2, full recompute, the same 384 GPUs); the planner predicts 0.96x (156.1 and 163.2: "
-                   "100.5 and 96.1 s, tp 8 costing 4.4 s: +3.0 s of matmuls at h / tp 1,792, +3.5 s of exposed "
-                   "all-reduces at 300 GB/s, +2.4 s of norms and dropouts replicated without sequence parallelism, "
-                   "-3.3 s of bubble and -1.2 s of data-parallel traffic). What costs tp 8 the other 15 s on this "
-                   "stack is not modelled")
+                   "100.5 and 96.1 s, tp 8 costing 4.4 s). Not the pipeline sends: DeepSpeed's engine at BigScience's "
+                   "time (microsoft/DeepSpeed deepspeed/runtime/pipe/engine.py at 97f8a9e, 2022-02-10) sets "
+                   "is_pipe_partitioned = is_grad_partitioned = is_model_parallel, so each tp rank sends b s h / tp "
+                   "(the planner's charge) and the receiver all-gathers it over tp (PartitionedTensor.full(): 0.18 s per "
+                   "step at tp 8, 0.08 at tp 4, over NVLink); the pipe_partitioned option came in 2023 (c2074b3). What the miss follows is the "
+                   "micro-batch count: tp 8 at micro-batch 2 runs m = 256 micro-batches per pipeline (tp 4: 128); at "
+                   "equal m the planner's tp 8 / tp 4 ratio is right (test_tp8_against_tp4_at_equal_micro_batch_count) "
+                   "and at m = 256 tp 4 misses too (test_tp4_micro_batch_1_against_2). Not modelled: what costs a "
+                   "pipeline of small micro-batches on this stack (its runs set CUDA_LAUNCH_BLOCKING=1, "
+                   "tr11-176B-ml.slurm, but the chronicles measured that at ~0-6%)")
 def test_planner_tp8_to_tp4_ratio_within_10_percent_of_measured():
     ratio = BENCH[8].predict()[0] / BENCH[4].predict()[0]
     assert ratio == pytest.approx(BENCH[8].published / BENCH[4].published, rel=0.1)
+
+
+def _ratio(pair) -> tuple[float, float]:
+    a, b = pair
+    return a.predict()[0] / b.predict()[0], a.published / b.published
+
+
+def test_tp8_against_tp4_at_equal_micro_batch_count():
+    """Same day, same 178B shape (13312 x 82, 64 heads): tp 8 x pp 12 at micro-batch 4 ran 0.934x the TFLOP/s of
+    tp 4 x pp 12 at micro-batch 2 (141.76 and 151.71; ``calc.plan_runs.BIGSCIENCE_PAIRS``). Both run m = 128
+    micro-batches per pipeline with the same tokens x h / tp per GPU each, so what differs is what tp 8 itself costs
+    (narrower matmuls, all-reduces over 8, replicated norms and dropouts, a smaller bubble): the planner's ratio,
+    0.916, is within 4% of it (2%). Nothing was fitted to these rows. The rows resolve tp 8's total cost, not its parts:
+    a planner charging tp 8 neither its all-reduces nor its narrower matmuls (0.985) or twice its all-reduces (0.885)
+    misses; dropping only one of the two (0.951, 0.945) stays inside."""
+    predicted, measured = _ratio(BIGSCIENCE_PAIRS["equal m"])
+    assert predicted == pytest.approx(measured, rel=0.04)
+
+
+@pytest.mark.xfail(strict=True, reason="BigScience measured tp 4 x pp 12 at micro-batch 1 at 0.70x the TFLOP/s of "
+                   "micro-batch 2 (109.57 and 156.92, 148.2 and 103.5 s per step; 13824 x 78, 64 heads, 2022-02-26); "
+                   "the planner predicts 1.04x (a smaller bubble, the same matmul rate). Micro-batch 1 at tp 4 runs "
+                   "m = 256 micro-batches per pipeline with the per-GPU work of tp 8 at micro-batch 2, the layout "
+                   "test_planner_tp8_to_tp4_ratio_within_10_percent_of_measured misses: the same unmodelled cost")
+def test_tp4_micro_batch_1_against_2():
+    predicted, measured = _ratio(BIGSCIENCE_PAIRS["m 256 at tp 4"])
+    assert predicted == pytest.approx(measured, rel=0.1)
 
 
 BLOOM = next(r for r in REPORTED_RUNS if r.name == "BLOOM-176B")
