@@ -1,8 +1,11 @@
-"""Time the Quantization page's cache miss on a run-setup change: the run memory of every file type (issue 18).
+"""Time the Quantization page's cache misses (issue 18): a run-setup change (the run memory of every file type) and
+an imatrix change (typing the 33 file types again).
 
-Run: ``python bench/bench_gguf_run.py``. Prints medians and the ratio of one file type at a time (the KV cache,
-the compute buffer and the blocks' bytes recomputed for each of the 33 file types, as ``run_memory`` did before
-``run_memory_many``) over ``run_memory_many`` (those computed once per setup), measured in one run; no thresholds.
+Run: ``python bench/bench_gguf_run.py``. Prints medians and ratios measured in one run; no thresholds. First table:
+one file type at a time (the KV cache, the compute buffer and the blocks' bytes recomputed for each of the 33 file
+types, as ``run_memory`` did before ``run_memory_many``) over ``run_memory_many``. Second: ``quantize_all`` for
+imatrix auto as before (each file type llama-quantize needs an imatrix for typed twice) and now; then yes / no
+typed afresh over typed ``like`` the auto results (only ``IMATRIX_RULE_TYPES`` typed again).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from calc.gguf import quantize_all  # noqa: E402
+from calc.gguf import FILE_TYPES, QuantResult, _assign_plan, _header_bytes, _requires_imatrix, layer_plan, quantize_all  # noqa: E402
 from calc.gguf_run import RunMemory, RunSetup, compute_buffer_bytes, kv_layer_bytes, run_memory_many  # noqa: E402
 from calc.gpus import get_gpu  # noqa: E402
 from calc.presets import get_preset  # noqa: E402
@@ -45,6 +48,21 @@ def one_at_a_time(spec, quant, setup, gpu) -> RunMemory:
                      weights + kv_total - (on_gpu if k else 0) + compute, capacity)
 
 
+def quantize_all_before(spec) -> dict:
+    """``quantize_all(spec, imatrix=None)`` as it was: a file type that needs an imatrix typed twice."""
+    plan, out = layer_plan(spec), {}
+    for f in FILE_TYPES:
+        try:
+            typed = _assign_plan(spec, f, plan, False)
+            imatrix = _requires_imatrix(f, tuple(typed))
+            if imatrix:
+                typed = _assign_plan(spec, f, plan, True)
+            out[f] = QuantResult(spec.name, f, imatrix, typed, _header_bytes(spec, plan))
+        except ValueError as exc:
+            out[f] = exc
+    return out
+
+
 def median_ms(fn, repeat: int = 60) -> float:
     fn()
     times = []
@@ -72,6 +90,21 @@ def main() -> None:
         new = median_ms(lambda spec=spec, quants=quants, gpu=gpu, c=contexts:
                         run_memory_many(spec, quants, RunSetup(context=next(c)), gpu))
         print(f"{name:20s} {gpu_name:10s} {old:11.3f} ms {new:13.3f} ms {old / new:5.2f}x")
+    print(f"\n{'model':20s} {'auto before':>12s} {'auto now':>9s} {'ratio':>6s} {'yes/no afresh':>14s} "
+          f"{'yes/no like auto':>17s} {'ratio':>6s}")
+    for name in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Gemma-3-27B", "Qwen3-Next-80B-A3B"):
+        spec = get_preset(name)
+        auto = quantize_all(spec)
+        assert auto == quantize_all_before(spec)
+        assert quantize_all(spec, imatrix=True, like=auto) == quantize_all(spec, imatrix=True)
+        before = median_ms(lambda spec=spec: quantize_all_before(spec), repeat=10)
+        now = median_ms(lambda spec=spec: quantize_all(spec), repeat=10)
+        fresh = median_ms(lambda spec=spec: (quantize_all(spec, imatrix=True), quantize_all(spec, imatrix=False)),
+                          repeat=10)
+        like = median_ms(lambda spec=spec, auto=auto: (quantize_all(spec, imatrix=True, like=auto),
+                                                       quantize_all(spec, imatrix=False, like=auto)), repeat=10)
+        print(f"{name:20s} {before:9.2f} ms {now:6.2f} ms {before / now:5.2f}x {fresh:11.2f} ms {like:14.2f} ms "
+              f"{fresh / like:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
@@ -84,6 +84,14 @@ FALLBACK: dict[str, str] = {
 #: ``tensor_requires_imatrix``: llama-quantize refuses these targets without an importance matrix
 #: (Q2_K only inside a Q2_K_S file; never for token_embd / output).
 NEEDS_IMATRIX = frozenset({"IQ3_XXS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_M", "IQ1_S"})
+
+#: File types whose llama-quantize rules read whether an imatrix was used (``qs.has_imatrix`` in
+#: llama_tensor_get_type_impl, src/llama-quant.cpp; ``ctx.imatrix`` in ``_attn_v_type`` / ``_ffn_down_type`` here):
+#: IQ3_XXS's attn_v and ffn_down, IQ4_NL / IQ4_XS's first ffn_down eighth, Q4_0 / Q5_0's first ffn_down eighth.
+#: Every other file type is typed alike with and without one, so ``quantize_model`` types it once for both and
+#: ``quantize_all(..., like=)`` retypes only these (tests/test_gguf_run_speed.py compares both typings of every file
+#: type on every preset).
+IMATRIX_RULE_TYPES = frozenset({"IQ3_XXS", "IQ4_NL", "IQ4_XS", "Q4_0", "Q5_0"})
 
 _FLOAT_TYPES = frozenset({"F32", "F16", "BF16"})
 _LOW_IQ = frozenset({"IQ2_XXS", "IQ2_XS", "IQ1_S", "IQ2_S", "IQ2_M", "IQ1_M"})  # the IQ1/IQ2 branch
@@ -837,12 +845,15 @@ def _requires_imatrix(ftype: str, tensors: Sequence[QuantTensor]) -> bool:
                and t.name not in ("token_embd.weight", "output.weight") for t in tensors)
 
 
-def quantize_model(spec: ModelSpec, ftype: str, imatrix: bool | None = None) -> QuantResult:
+def quantize_model(spec: ModelSpec, ftype: str, imatrix: bool | None = None,
+                   like: QuantResult | None = None) -> QuantResult:
     """Every tensor of ``spec`` typed as ``llama-quantize`` would for file type ``ftype``.
 
     ``imatrix``: whether an importance matrix was used. ``None`` (default) does what llama-quantize
     allows without one and assumes one only where it refuses to work without (IQ1/IQ2/IQ3_XXS
     targets, Q2_K_S). Most recent community quants (bartowski, unsloth) use one; TheBloke's did not.
+    ``like``: this model in this file type with another ``imatrix`` setting; its typing is reused when the
+    file type's rules do not read the imatrix (outside ``IMATRIX_RULE_TYPES``), the same tensors either way.
 
     >>> from calc.presets import get_preset
     >>> r = quantize_model(get_preset("Llama-2-7B"), "Q4_K_M")
@@ -851,23 +862,31 @@ def quantize_model(spec: ModelSpec, ftype: str, imatrix: bool | None = None) -> 
     """
     ftype = _check_ftype(ftype)
     plan = layer_plan(spec)
-    if imatrix is None:
-        typed = _assign_plan(spec, ftype, plan, False)
-        imatrix = _requires_imatrix(ftype, (*typed.head, *(t for r in typed.reps for t in r)))
-        if imatrix:
-            typed = _assign_plan(spec, ftype, plan, True)
+    alike = ftype not in IMATRIX_RULE_TYPES  # typed the same with and without an imatrix
+    if like is not None and alike and like.ftype == ftype and isinstance(like.tensors, LayeredTensors) \
+            and like.tensors.plan == plan and like.model == spec.name:
+        typed = like.tensors
     else:
         typed = _assign_plan(spec, ftype, plan, bool(imatrix))
+    if imatrix is None:
+        imatrix = _requires_imatrix(ftype, (*typed.head, *(t for r in typed.reps for t in r)))
+        if imatrix and not alike:
+            typed = _assign_plan(spec, ftype, plan, True)
     return QuantResult(spec.name, ftype, bool(imatrix), typed, _header_bytes(spec, plan))
 
 
-def quantize_all(spec: ModelSpec, ftypes: tuple[str, ...] = FILE_TYPES,
-                 imatrix: bool | None = None) -> dict[str, QuantResult | ValueError]:
-    """``quantize_model`` for each file type; a type llama.cpp cannot apply maps to its ValueError."""
+def quantize_all(spec: ModelSpec, ftypes: tuple[str, ...] = FILE_TYPES, imatrix: bool | None = None,
+                 like: Mapping[str, QuantResult | ValueError] | None = None) -> dict[str, QuantResult | ValueError]:
+    """``quantize_model`` for each file type; a type llama.cpp cannot apply maps to its ValueError.
+
+    ``like``: ``quantize_all``'s results for the same model with another ``imatrix`` setting: only the file types
+    of ``IMATRIX_RULE_TYPES`` are typed again (the Quantization page's imatrix choice; issue 18)."""
+    like = like or {}
     out: dict[str, QuantResult | ValueError] = {}
     for f in ftypes:
+        other = like.get(f)
         try:
-            out[f] = quantize_model(spec, f, imatrix)
+            out[f] = quantize_model(spec, f, imatrix, other if isinstance(other, QuantResult) else None)
         except ValueError as exc:
             out[f] = exc
     return out

@@ -96,3 +96,90 @@ def test_layer_bytes_sum_to_the_tensor_bytes():
         per_layer, embd, other = q.layer_bytes(spec.num_layers)
         assert sum(per_layer) + embd + other == q.tensor_bytes
         assert q.layer_bytes(spec.num_layers) == (per_layer, embd, other)  # cached parts, same answer twice
+
+
+# ----- one typing for both imatrix settings where llama-quantize's rules do not read it -----
+
+def _quantize_reference(spec, ftype, imatrix):
+    """``quantize_model`` as written before the shared typings: every call types every tensor afresh."""
+    from calc.gguf import QuantResult, _assign_plan, _header_bytes, _requires_imatrix, layer_plan
+
+    plan = layer_plan(spec)
+    if imatrix is None:
+        typed = _assign_plan(spec, ftype, plan, False)
+        imatrix = _requires_imatrix(ftype, tuple(typed))
+        if imatrix:
+            typed = _assign_plan(spec, ftype, plan, True)
+    else:
+        typed = _assign_plan(spec, ftype, plan, imatrix)
+    return QuantResult(spec.name, ftype, bool(imatrix), typed, _header_bytes(spec, plan))
+
+
+def test_file_types_outside_imatrix_rule_types_type_alike_with_and_without_one():
+    """Every preset: a file type outside ``IMATRIX_RULE_TYPES`` gives the same tensor types with and without an
+    imatrix, and each type in it differs on some preset (the set names no type for nothing)."""
+    from calc.gguf import FILE_TYPES, IMATRIX_RULE_TYPES, _assign_plan, layer_plan
+    from calc.presets import PRESETS
+
+    differs, covered = set(), 0
+    for name in PRESETS:
+        spec = get_preset(name)
+        try:
+            plan = layer_plan(spec)
+        except ValueError:  # no GGUF layout for this architecture
+            continue
+        covered += 1
+        for f in FILE_TYPES:
+            try:
+                with_, without = _assign_plan(spec, f, plan, True), _assign_plan(spec, f, plan, False)
+            except ValueError:
+                continue
+            if with_ != without:
+                differs.add(f)
+                assert f in IMATRIX_RULE_TYPES, (name, f)
+    assert differs == IMATRIX_RULE_TYPES
+    assert covered >= 40
+
+
+@pytest.mark.parametrize("name", ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Gemma-3-12B", "Qwen3-Next-80B-A3B",
+                                  "DeepSeek-V3", "gpt-oss-20b", "Jamba-v0.1", "Llama-2-70B"))
+def test_quantize_all_like_another_setting_equals_the_reference(name):
+    """auto, then yes, then no, then auto (as the page's imatrix choice goes), each typed ``like`` the one before:
+    every result equals a fresh typing, and the file types outside ``IMATRIX_RULE_TYPES`` share the typing."""
+    from calc.gguf import IMATRIX_RULE_TYPES
+
+    spec = get_preset(name)
+    before = None
+    for imatrix in (None, True, False, None):
+        got = quantize_all(spec, imatrix=imatrix, like=before)
+        for f, r in got.items():
+            try:
+                want = _quantize_reference(spec, f, imatrix)
+            except ValueError as exc:
+                assert isinstance(r, ValueError) and str(r) == str(exc)
+                continue
+            assert r == want and r.imatrix == want.imatrix, (name, imatrix, f)
+            assert r.tensor_bytes == want.tensor_bytes and r.tensor_types == want.tensor_types
+            if before is not None:
+                assert (r.tensors is before[f].tensors) == (f not in IMATRIX_RULE_TYPES), f
+        before = got
+
+
+def test_like_of_another_model_is_not_reused():
+    a, b = get_preset("Meta-Llama-3-8B"), get_preset("Llama-3.1-8B")
+    other = quantize_all(get_preset("Qwen3-8B"), imatrix=False)
+    assert quantize_all(a, imatrix=True, like=other) == quantize_all(a, imatrix=True)
+    same_layout = quantize_all(b, imatrix=False)  # same tensors and plan, another name: still retyped
+    got = quantize_all(a, imatrix=False, like=same_layout)
+    assert all(r.model == a.name and r.tensors is not same_layout[f].tensors for f, r in got.items()
+               if not isinstance(r, ValueError))
+
+
+def test_like_of_the_same_name_with_other_layers_is_not_reused():
+    """A custom config keeps the preset's name: another layer count must be typed for its own layers."""
+    import dataclasses
+
+    spec = get_preset("Meta-Llama-3-8B")
+    shorter = dataclasses.replace(spec, num_layers=16)
+    got = quantize_all(shorter, imatrix=True, like=quantize_all(spec, imatrix=False))
+    assert got == {f: _quantize_reference(shorter, f, True) for f in got}
