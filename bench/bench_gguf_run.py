@@ -5,7 +5,8 @@ Run: ``python bench/bench_gguf_run.py``. Prints medians and ratios measured in o
 one file type at a time (the KV cache, the compute buffer and the blocks' bytes recomputed for each of the 33 file
 types, as ``run_memory`` did before ``run_memory_many``) over ``run_memory_many``. Second: ``quantize_all`` for
 imatrix auto as before (each file type llama-quantize needs an imatrix for typed twice) and now; then yes / no
-typed afresh over typed ``like`` the auto results (only ``IMATRIX_RULE_TYPES`` typed again).
+typed afresh over typed ``like`` the auto results (only ``IMATRIX_RULE_TYPES`` typed again). Third: the PTQ loss cost of every file
+type under 16 bits (a token-count change), ``ptq_cost`` per type over ``ptq_costs``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from calc.gguf import FILE_TYPES, QuantResult, _assign_plan, _header_bytes, _req
 from calc.gguf_run import RunMemory, RunSetup, compute_buffer_bytes, kv_layer_bytes, run_memory_many  # noqa: E402
 from calc.gpus import get_gpu  # noqa: E402
 from calc.presets import get_preset  # noqa: E402
+from calc.scaling_precision import ptq_cost, ptq_costs  # noqa: E402
 
 
 def one_at_a_time(spec, quant, setup, gpu) -> RunMemory:
@@ -105,6 +107,16 @@ def main() -> None:
                                                        quantize_all(spec, imatrix=False, like=auto)), repeat=10)
         print(f"{name:20s} {before:9.2f} ms {now:6.2f} ms {before / now:5.2f}x {fresh:11.2f} ms {like:14.2f} ms "
               f"{fresh / like:5.2f}x")
+
+    print(f"\n{'model':20s} {'ptq_cost each':>14s} {'ptq_costs':>10s} {'ratio':>6s}")
+    for name in ("Meta-Llama-3-8B", "DeepSeek-V3"):
+        spec = get_preset(name)
+        bits = [r.bits_per_weight for r in quantize_all(spec).values() if not isinstance(r, ValueError)]
+        bits = [b for b in bits if b < 16]
+        tokens = itertools.count(15e12)
+        each = median_ms(lambda bits=bits, t=tokens: [ptq_cost(7e9, next(t), b) for b in bits], repeat=100)
+        once = median_ms(lambda bits=bits, t=tokens: ptq_costs(7e9, next(t), bits), repeat=100)
+        print(f"{name:20s} {each:11.3f} ms {once:7.3f} ms {each / once:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ loss is in nats on Dolma. The paper stresses its trends, not its numbers, carry 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,3 +216,19 @@ def ptq_cost(params: float, tokens: float, bits: float) -> PtqCost:
     before = float(loss(n, d, REFERENCE_BITS))
     delta = float(ptq_degradation(n, d, p))
     return PtqCost(n, d, p, before, delta, delta / before, float(critical_tokens(n, p)))
+
+
+def ptq_costs(params: float, tokens: float, bits: Sequence[float]) -> tuple[PtqCost, ...]:
+    """``ptq_cost(params, tokens, b)`` for each ``b`` in ``bits``, bit for bit: N and D checked and L(N, D) computed
+    once, eq. 2 and eq. 13 per precision as ``ptq_cost`` computes them (one array op over all precisions differs in
+    the last bit: numpy's vector exp is not its scalar one). The Quantization page prices every file type on each
+    token-count change (issue 18)."""
+    n = check_positive("params", params, MAX_PARAMS, lower=1.0)
+    d = check_positive("tokens", tokens, MAX_TOKENS, lower=1.0)
+    ps = [_bits("weight precision", b) for b in bits]
+    before = float(loss(n, d, REFERENCE_BITS))
+    out = []
+    for p in ps:
+        delta = float(ptq_degradation(n, d, p))
+        out.append(PtqCost(n, d, p, before, delta, delta / before, float(critical_tokens(n, p))))
+    return tuple(out)

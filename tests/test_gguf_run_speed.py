@@ -183,3 +183,34 @@ def test_like_of_the_same_name_with_other_layers_is_not_reused():
     shorter = dataclasses.replace(spec, num_layers=16)
     got = quantize_all(shorter, imatrix=True, like=quantize_all(spec, imatrix=False))
     assert got == {f: _quantize_reference(shorter, f, True) for f in got}
+
+
+# ----- the PTQ loss cost of every file type at once (calc.scaling_precision.ptq_costs) -----
+
+@pytest.mark.parametrize("name", ("Meta-Llama-3-8B", "Qwen2.5-0.5B", "DeepSeek-V3", "Gemma-3-27B"))
+def test_ptq_costs_equal_ptq_cost_of_each_bit_width(name):
+    """Bit for bit, over the file types' bits/weight and the page's token range (0.001T to 1000T)."""
+    from calc.scaling_precision import ptq_cost, ptq_costs
+    from ui.ptq_cost import paper_params
+
+    spec = get_preset(name)
+    bits = [r.bits_per_weight for r in quantize_all(spec).values() if not isinstance(r, ValueError)]
+    bits = [b for b in bits if b < 16] + [1.0, 15.999]
+    n = paper_params(spec)
+    for d in (1e9, 2.6e10, 1.5e13, 3.7e13, 1e15):
+        got = ptq_costs(n, d, bits)
+        assert len(got) == len(bits)
+        for b, c in zip(bits, got, strict=True):
+            assert c == ptq_cost(n, d, b), (name, d, b)
+
+
+def test_ptq_costs_reject_what_ptq_cost_rejects():
+    from calc.scaling_precision import ptq_cost, ptq_costs
+
+    for args in ((7e9, 1e12, [4.5, 0.5]), (7e9, 0.0, [4.5]), (0.5, 1e12, [4.5]), (7e9, 1e12, [4.5, float("nan")])):
+        with pytest.raises(ValueError) as one:
+            for b in args[2]:
+                ptq_cost(args[0], args[1], b)
+        with pytest.raises(ValueError) as many:
+            ptq_costs(*args)
+        assert str(many.value) == str(one.value)
