@@ -214,3 +214,25 @@ def test_ptq_costs_reject_what_ptq_cost_rejects():
         with pytest.raises(ValueError) as many:
             ptq_costs(*args)
         assert str(many.value) == str(one.value)
+
+
+def test_page_cache_retypes_only_the_imatrix_types_and_prices_like_ptq_cost():
+    """The page's caches use both: ``ui.memo.quantize_all_cached`` hands the kept results of the model's other imatrix
+    settings to ``quantize_all(like=...)`` (the same results as typing afresh, and the tensors of every type outside
+    IMATRIX_RULE_TYPES shared with the kept ones), and ``ui.ptq_cost.costs_for`` is ``ptq_cost`` of each format."""
+    from calc.gguf import IMATRIX_RULE_TYPES, QuantResult
+    from calc.scaling_precision import ptq_cost
+    from ui import memo
+    from ui.ptq_cost import costs_for
+
+    spec = get_preset("Meta-Llama-3-8B")
+    memo._quant.clear()
+    auto = memo.quantize_all_cached(spec, None)
+    yes = memo.quantize_all_cached(spec, True)
+    fresh = quantize_all(spec, imatrix=True)
+    assert list(yes) == list(fresh)
+    assert all(r == fresh[f] if isinstance(r, QuantResult) else str(r) == str(fresh[f]) for f, r in yes.items())
+    shared = {f for f, r in yes.items() if isinstance(r, QuantResult) and r.tensors is auto[f].tensors}
+    assert shared and not shared & set(IMATRIX_RULE_TYPES)
+    pairs = (("Q4_K_M", 4.89), ("Q8_0", 8.5), ("BF16", 16.0))
+    assert costs_for(8.03e9, 15e12, pairs) == {f: ptq_cost(8.03e9, 15e12, b) for f, b in pairs[:2]}

@@ -132,6 +132,12 @@ class WeightedLRU:
                 self.weight -= old
         return value
 
+    def peek(self, key: Hashable):
+        """The value kept for ``key``, or None; counts neither as a hit nor as a use."""
+        with self._lock:
+            item = self._items.get(key)
+        return None if item is None else item[0]
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -164,8 +170,15 @@ def _tensors(results: dict) -> int:
 
 def quantize_all_cached(spec, imatrix: bool | None = None) -> dict[str, QuantResult | ValueError]:
     """``calc.gguf.quantize_all(spec, imatrix=imatrix)`` for every file type, memoized (a new dict per call,
-    so a caller may add to it; the results in it are shared and frozen)."""
-    return dict(_quant.get_or_compute((spec, imatrix), lambda: quantize_all(spec, FILE_TYPES, imatrix), _tensors))
+    so a caller may add to it; the results in it are shared and frozen). With the same model's results for another
+    imatrix setting kept, only the file types whose rules read the imatrix are typed again (``quantize_all``'s
+    ``like``)."""
+    def compute():
+        like = next((v for o in (None, True, False) if o is not imatrix and (v := _quant.peek((spec, o))) is not None),
+                    None)
+        return quantize_all(spec, FILE_TYPES, imatrix, like)
+
+    return dict(_quant.get_or_compute((spec, imatrix), compute, _tensors))
 
 
 def run_memory_all(spec, imatrix: bool | None, setup: RunSetup, gpu) -> dict[str, RunMemory]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from calc.models import param_counts
-from calc.scaling_precision import BETA, C_T, GAMMA_D, GAMMA_N, GAMMA_POST, PTQ_SOURCE, REFERENCE_BITS, B, ptq_cost
+from calc.scaling_precision import BETA, C_T, GAMMA_D, GAMMA_N, GAMMA_POST, PTQ_SOURCE, REFERENCE_BITS, B, ptq_costs
 from ui import format as fmt
 from ui import memo, page_body, state, text
 from ui.tables import records_arrow
@@ -25,8 +25,10 @@ def cli_command(params: float, tokens: float, bits: float) -> str:
 
 
 def costs_for(n: int, d: float, bits_by_format: tuple[tuple[str, float], ...]) -> dict:
-    """``ptq_cost(n, d, bits)`` of every ``(format, bits)`` pair under ``REFERENCE_BITS``, by format."""
-    return {f: ptq_cost(n, d, b) for f, b in bits_by_format if b < REFERENCE_BITS}
+    """``ptq_cost(n, d, bits)`` of every ``(format, bits)`` pair under ``REFERENCE_BITS``, by format (``ptq_costs``:
+    the same numbers, N, D and the bf16 loss computed once)."""
+    under = [(f, b) for f, b in bits_by_format if b < REFERENCE_BITS]
+    return dict(zip([f for f, _ in under], ptq_costs(n, d, [b for _, b in under]), strict=True))
 
 
 def cost_rows(costs: dict, d: float) -> list[dict]:
