@@ -25,7 +25,7 @@ from calc.units import GB, GIB
 from ui import charts, memo, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import INFERENCE as D
-from ui.figures_memory import LABELS, breakdown_bar, sweep_area
+from ui.figures_memory import LABELS, breakdown_bar_spec, sweep_area_spec
 from ui.hub_model import AS_PUBLISHED
 from ui.ptq_cost import paper_params as ptq_params
 
@@ -115,24 +115,8 @@ def _page() -> None:
                      help=f"{b.recurrent_state:,} bytes: the Mamba / linear-attention layers' conv and recurrent state "
                           f"of {batch:,} sequences. Fixed: it does not grow with the context.")
 
-    unit = fmt.unit()
-    charts.show(st, charts.of(breakdown_bar, {k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit,
-                                  gpu.name), width="stretch")
-
     if isinstance(model, ModelSpec):
-        kinds = kind_rows(model, kv_dtype, setup.state_dtype, setup.mla_compressed)
-        if len(kinds) > 1 or kinds[0]["positions_kept"] is not None or kinds[0]["state_bytes_per_sequence"]:
-            st.markdown("**Cache by layer kind** (whole model, one sequence)")
-            krows = [{"layers": r["layers"], "token mixer": r["mixer"], "KV bytes per token": r["kv_bytes_per_token"],
-                      "positions kept": ("whole context" if r["positions_kept"] is None else
-                                         "none (fixed state)" if r["positions_kept"] == 0 else
-                                         f"at most {r['positions_kept']:,}"),
-                      "state bytes per sequence": r["state_bytes_per_sequence"]} for r in kinds]
-            # exact text past int64 (hostile configs); converted once per content (issue 18)
-            ktable, kconf = tables.bytes_arrow(("inference_memory.kinds", memo.key_of(krows)), lambda: pd.DataFrame(krows),
-                                               "KV bytes per token", "state bytes per sequence")
-            st.dataframe(ktable, hide_index=True, width="stretch", column_config=kconf)
-        s1, s2, s3, s4 = st.columns(4)
+        s1, s2, s3, s4 = m1, m2, m3, m4  # the solvers: a second row of the same columns, 5 layout blocks fewer (issue 18)
         mb = max_batch(model, setup, cap)
         mc = max_context(model, setup, cap, limit=1 << 26)
         gguf_weights = setup.weights_dtype not in WEIGHT_DTYPES
@@ -149,6 +133,26 @@ def _page() -> None:
         if mc is not None and mc > model.max_position_embeddings:
             st.caption(f"Memory allows {mc:,} tokens, but {text.md(model.name)} was trained for "
                        f"{model.max_position_embeddings:,} positions: beyond that, quality is not assured.")
+
+    unit = fmt.unit()
+    # The charts change with nearly every input: written as the dicts Plotly would validate them into, not validated
+    # again on every rerun (ui/figures_spec.py; go.Figure took about a fifth of this page's rerun, issue 18).
+    charts.show(st, charts.FrozenFigure.from_dict(breakdown_bar_spec(
+        {k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit, gpu.name)), width="stretch")
+
+    if isinstance(model, ModelSpec):
+        kinds = kind_rows(model, kv_dtype, setup.state_dtype, setup.mla_compressed)
+        if len(kinds) > 1 or kinds[0]["positions_kept"] is not None or kinds[0]["state_bytes_per_sequence"]:
+            st.markdown("**Cache by layer kind** (whole model, one sequence)")
+            krows = [{"layers": r["layers"], "token mixer": r["mixer"], "KV bytes per token": r["kv_bytes_per_token"],
+                      "positions kept": ("whole context" if r["positions_kept"] is None else
+                                         "none (fixed state)" if r["positions_kept"] == 0 else
+                                         f"at most {r['positions_kept']:,}"),
+                      "state bytes per sequence": r["state_bytes_per_sequence"]} for r in kinds]
+            # exact text past int64 (hostile configs); converted once per content (issue 18)
+            ktable, kconf = tables.bytes_arrow(("inference_memory.kinds", memo.key_of(krows)), lambda: pd.DataFrame(krows),
+                                               "KV bytes per token", "state bytes per sequence")
+            st.dataframe(ktable, hide_index=True, width="stretch", column_config=kconf)
         # Sweep to 4x the inputs, capped at what breakdown_grid takes (context 1e8, batch 1e7 for inference).
         ctxs = np.unique(np.geomspace(256, min(max(4 * context, 32768), 100_000_000), 60).astype(int))
         batches = np.unique(np.geomspace(1, min(max(4 * batch, 256), 10_000_000), 60).astype(int))
@@ -159,13 +163,12 @@ def _page() -> None:
             st.error(text.md(exc, 1000))
             st.stop()
         left, right = st.columns(2)
-        charts.show(left, charts.of(sweep_area, ctxs, {k: fmt.size_values(g_ctx[k][0]) for k in LABELS},
-                                     fmt.size_value(cap), unit, "context length (tokens)", context, log_x=True,
-                                     title=f"Against context length, batch {batch}"),
-                          width="stretch")
-        charts.show(right, charts.of(sweep_area, batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in LABELS},
-                                      fmt.size_value(cap), unit, "batch (sequences)", batch, log_x=True,
-                                      title=f"Against batch, context {context:,}"), width="stretch")
+        charts.show(left, charts.FrozenFigure.from_dict(sweep_area_spec(
+            ctxs, {k: fmt.size_values(g_ctx[k][0]) for k in LABELS}, fmt.size_value(cap), unit, "context length (tokens)",
+            context, log_x=True, title=f"Against context length, batch {batch}")), width="stretch")
+        charts.show(right, charts.FrozenFigure.from_dict(sweep_area_spec(
+            batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in LABELS}, fmt.size_value(cap), unit, "batch (sequences)",
+            batch, log_x=True, title=f"Against batch, context {context:,}")), width="stretch")
     else:
         st.info("Parameter count only: the KV cache and activations are **not computed** (they need layers, KV heads "
                 "and head size). Pick 'sidebar model' for them, the sweeps and the solvers.")
@@ -179,8 +182,8 @@ def _page() -> None:
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     st.download_button("Download CSV", memo.cached(("inference_memory.csv", rows_key), lambda: fmt.csv(pd.DataFrame(rows))),
                        file_name="inference_memory.csv", mime="text/csv")
-    for note in b.notes:
-        st.caption(f"- {text.md(note, 1000)}")
+    if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
+        st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
 
     results.publish("inference-memory", {"total per GPU": (b.total, "bytes"), "weights": (b.weights, "bytes"),
                                          "KV cache": (b.kv_cache, "bytes"), "activations": (b.activations, "bytes"),
