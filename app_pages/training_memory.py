@@ -308,8 +308,8 @@ def _page() -> None:
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     st.download_button("Download CSV", memo.cached(("training_memory.csv", rows_key), lambda: fmt.csv(_components_frame())),
                        file_name="training_memory.csv", mime="text/csv")
-    for note in b.notes:
-        st.caption(f"- {text.md(note, 1000)}")
+    if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
+        st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
 
     if engine_name != "plain":
         st.subheader(f"The step as {engine_name} allocates it")
