@@ -45,14 +45,6 @@ st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weig
 SAME = "same as the policy"
 
 
-def _engine_before_drawn() -> str:
-    """The Engine box's value before the box is drawn, looked up in ``ui.state``'s order: this session's, else the
-    link's (``?tm_eng=``), else the copy kept from an earlier visit of the page, else plain."""
-    value = st.session_state.get("tm_eng") or st.query_params.get("tm_eng") \
-        or st.session_state.get(state._KEEP, {}).get("tm_eng", "plain")
-    return value if value in ENGINES else "plain"
-
-
 def _page() -> None:
     """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
     gpu = pickers.current_gpu()
@@ -134,6 +126,15 @@ def _page() -> None:
             reward = state.select("Reward model", "tm_rw", others, SAME, help="Frozen; default: the critic's size.")
         if rlhf != "none":
             reference = state.select("Reference", "tm_ref", others, SAME, help="Frozen copy of the initial policy.")
+        # the Engine box under the fourth column, not in a row of its own: three layout blocks fewer (issue 18);
+        # an engine's knobs get a row of four columns below
+        st.markdown("**Training engine**")
+        engine_name = state.select(
+            "Engine", "tm_eng", ENGINES, "plain",
+            help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage "
+                 "above). ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): "
+                 "what each engine holds at the three moments a step can peak, its own buffers as components, "
+                 "defaults from its source. Checked against real DDP, FSDP2 and DeepSpeed runs (Validation page).")
     if finetune != "full":  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)
         targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
                                     help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA layouts).")
@@ -141,24 +142,9 @@ def _page() -> None:
                                 help="CUDA context (~0.3-0.6 GiB), cuBLAS/NCCL workspaces and allocator fragmentation: "
                                      "an explicit assumption, not a tensor. Set 0 for the bare tensors.")
 
-    st.markdown("**Training engine**")
-    # plain has no knobs: the Engine box alone in a quarter of the row, two layout blocks fewer than four columns
-    # (issue 18). Which one is read before the box is drawn; should that guess be wrong, the knobs get their columns.
-    plain_row = _engine_before_drawn() == "plain"
-    if plain_row:
-        e1, rest = st.columns([1, 3])
-    else:
-        e1, e2, e3, e4 = st.columns(4)
-    engine_name = state.select(
-        "Engine", "tm_eng", ENGINES, "plain", where=e1,
-        help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage above). "
-             "ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): what each "
-             "engine holds at the three moments a step can peak, its own buffers as components, defaults from its "
-             "source. Checked against real DDP, FSDP2 and DeepSpeed runs (Validation page).")
-    if engine_name != "plain" and plain_row:
-        e2, e3, e4 = rest.columns(3)
     knobs: dict = {}
     if engine_name != "plain":
+        e1, e2, e3, e4 = st.columns(4)
         knobs["optimizer_impl"] = state.select(
             "Optimizer step", "tm_oi", OPTIMIZER_IMPLS, "foreach", where=e1,
             help="torch.optim's implementation: foreach (the CUDA default) keeps one parameter-sized temporary during "
