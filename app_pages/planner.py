@@ -120,50 +120,54 @@ def _page() -> None:
     st.dataframe(tables.arrow(("planner.table", memo.key_of(table)), lambda: table), hide_index=True, width="stretch")
     labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
               f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
-    charts.show(st, charts.of(step_bars, labels, [r["breakdown"] for r in rows],
-                              f"{text.html(spec.name)} on {gpus:,} x {text.html(gpu.name)}: time of one iteration"),
-                width="stretch")
+    # written as Plotly's dict (ui/figures_spec.py): it changes with nearly every input, and go.Figure's validation
+    # was a fifth of a rerun (issue 18)
+    charts.show(st, charts.FrozenFigure.from_dict(step_bars(
+        labels, [r["breakdown"] for r in rows],
+        f"{text.html(spec.name)} on {gpus:,} x {text.html(gpu.name)}: time of one iteration")), width="stretch")
 
     results.publish("planner", {"best step time": (best["step_s"], "seconds"), "MFU": (best["mfu"], "number"),
                                 "tokens/s": (best["tokens_per_s"], "number"),
                                 "model TFLOP/s per GPU": (best["model_tflops_per_gpu"], "number")})
 
-    st.subheader("Reported runs: prediction against publication")
-    st.dataframe(tables.arrow("planner.runs_table", lambda: [  # constant: computed once per process
-        {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()]),
-                 hide_index=True, width="stretch")
-    st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
-               "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
-               "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
-               "embedding and the head); its 131k-token row is 27% high: long-context attention is costed as matmuls.")
-
-    with st.expander("Formulas, assumptions and sources", key="pl_xf", on_change="rerun") as ex:
-        if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
-            st.markdown(r"""
-        **Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
-        data-parallel communication + optimizer step.
-        - Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
-          $\times\ e$), $e(x) = c\,E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
-          for an A100, 295 for an H100 in bf16), $c$ the GPU's measured maximum achievable matmul over its peak (Bekman,
-          ml-engineering, MAMF table: A100 SXM 0.87, H100 SXM 0.80), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1
-          (39B-1T) with the memory-bound term below.
-        - Memory-bound work between the matmuls, sized from the model and the training stack: norms, residual adds and
-          dropout masks ($h$ wide, split over $t$ only with sequence parallelism), the activation function ($f/t$ wide)
-          and, without FlashAttention, the $s \times s$ softmax (and its dropout) per head; backward twice the forward's
-          bytes, recompute re-runs its share; at 80% of the HBM bandwidth.
-        - Tensor parallel with sequence parallelism: 4 all-gathers/reduce-scatters of the $b s h$ activation per layer
-          forward and 4 backward (+4 with full recompute), not overlapped.
-        - Bubble: $(p - 1)/(m v)$ of the pipelined time (Narayanan et al. 2021 sec. 2.2.2).
-        - Data parallel: gradients reduce-scattered and parameters all-gathered, hidden behind one micro-batch's
-          backward / forward where they fit; ZeRO-3 re-gathers parameters every micro-batch.
-        - Collectives at nccl-tests bus bandwidth: $(n-1)/n \times S$ per all-gather/reduce-scatter/all-to-all,
-          $2(n-1)/n \times S$ per all-reduce (NVIDIA/nccl-tests doc/PERFORMANCE.md).
-        - Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
-
-        Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
-        context-parallel load imbalance. Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
-        2022 sec. 4.2.3).
-        """)
-
 
 page_body.run(_page, "planner")
+
+# constant: below the page's fragment, so a change of the page's inputs does not send them again (issue 18)
+st.subheader("Reported runs: prediction against publication")
+st.dataframe(tables.arrow("planner.runs_table", lambda: [  # constant: computed once per process
+    {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()]),
+             hide_index=True, width="stretch")
+st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
+           "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
+           "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
+           "embedding and the head); its 131k-token row is 27% high: long-context attention is costed as matmuls.")
+
+with st.expander("Formulas, assumptions and sources", key="pl_xf", on_change="rerun") as ex:
+    if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+        st.markdown(r"""
+    **Step time** = compute + exposed tensor/context/expert-parallel communication + pipeline sends + bubble + exposed
+    data-parallel communication + optimizer step.
+    - Compute: the FLOPs a GPU executes (model FLOPs $\times$ 3 for training, plus the recomputed forward) / (dense peak
+      $\times\ e$), $e(x) = c\,E\,x/(x + X)$ with $x = (h/t)$ / the GPU's ridge point (peak FLOP/s / HBM bytes/s: 153
+      for an A100, 295 for an H100 in bf16), $c$ the GPU's measured maximum achievable matmul over its peak (Bekman,
+      ml-engineering, MAMF table: A100 SXM 0.87, H100 SXM 0.80), $E$ and $X$ fitted on Narayanan et al. 2021 Table 1
+      (39B-1T) with the memory-bound term below.
+    - Memory-bound work between the matmuls, sized from the model and the training stack: norms, residual adds and
+      dropout masks ($h$ wide, split over $t$ only with sequence parallelism), the activation function ($f/t$ wide)
+      and, without FlashAttention, the $s \times s$ softmax (and its dropout) per head; backward twice the forward's
+      bytes, recompute re-runs its share; at 80% of the HBM bandwidth.
+    - Tensor parallel with sequence parallelism: 4 all-gathers/reduce-scatters of the $b s h$ activation per layer
+      forward and 4 backward (+4 with full recompute), not overlapped.
+    - Bubble: $(p - 1)/(m v)$ of the pipelined time (Narayanan et al. 2021 sec. 2.2.2).
+    - Data parallel: gradients reduce-scattered and parameters all-gathered, hidden behind one micro-batch's
+      backward / forward where they fit; ZeRO-3 re-gathers parameters every micro-batch.
+    - Collectives at nccl-tests bus bandwidth: $(n-1)/n \times S$ per all-gather/reduce-scatter/all-to-all,
+      $2(n-1)/n \times S$ per all-reduce (NVIDIA/nccl-tests doc/PERFORMANCE.md).
+    - Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
+
+    Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
+    context-parallel load imbalance. Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
+    2022 sec. 4.2.3).
+    """)
+

@@ -161,6 +161,16 @@ def table_a3() -> pd.DataFrame:
 FRONTIER_C = np.geomspace(1e18, 1e27, 120)
 
 
+def data_constrained_figure(budget: float, unique_tokens: float):
+    """``data_constrained`` over 25 budgets from a thousandth to a thousand times ``budget`` at ``unique_tokens``."""
+    grid = np.geomspace(budget / 1e3, min(budget * 1e3, 1e32), 25)
+    opts = [scaling_data.optimum(c, unique_tokens) for c in grid]
+    law = scaling_data.MUENNIGHOFF
+    return data_constrained(grid, np.array([p.loss for p in opts]),
+                            np.array([float(law.loss(*p.unconstrained[:2])) for p in opts]),
+                            np.array([p.epochs for p in opts]), np.array([p.params for p in opts]), budget, unique_tokens)
+
+
 def epoch_frontier_band(c):
     band = memo.cached(("scaling.epoch_frontier_band",), lambda: frontier_band(samples_for("epoch"), FRONTIER_C))
     return band if np.array_equal(c, FRONTIER_C) else frontier_band(samples_for("epoch"), c)
@@ -302,13 +312,10 @@ def _answer_body(question: str, budget: float) -> None:
                 f"the 16th {scaling_data.epoch_value(16):.0%}, and past {stop:.0f} epochs each adds under 10% "
                 f"(R_D* = {scaling_data.R_D_STAR:.1f}). Beyond that, spend compute on parameters or more data.")
         compute_link(o.params, o.tokens, "this run")
-        grid = np.geomspace(budget / 1e3, min(budget * 1e3, 1e32), 25)
-        opts = [scaling_data.optimum(c, o.unique_tokens) for c in grid]
-        law = scaling_data.MUENNIGHOFF
-        charts.show(st, charts.of(data_constrained, grid, np.array([p.loss for p in opts]),
-                                         np.array([float(law.loss(*p.unconstrained[:2])) for p in opts]),
-                                         np.array([p.epochs for p in opts]), np.array([p.params for p in opts]),
-                                         budget, o.unique_tokens), width="stretch")
+        # the 25-budget sweep (a bounded search each, half of such a rerun) and its figure depend on the budget and U
+        # only: kept per (budget, U), so a sidebar change or a return to the question reuses them (issue 18)
+        charts.show(st, charts.cached(("scaling.data_constrained", budget, o.unique_tokens),
+                                      lambda: data_constrained_figure(budget, o.unique_tokens)), width="stretch")
         st.caption(f"Source: {scaling_data.SOURCE}. L(N, D, U) with repeated tokens and excess parameters discounted "
                    "(R_D* = 15.4, R_N* = 5.3); loss in C4 nats. The paper publishes no intervals, so no band.")
         res.update({"params": (o.params, "count"), "tokens": (o.tokens, "count"), "epochs": (o.epochs, "number")})
@@ -364,8 +371,11 @@ def _answer_body(question: str, budget: float) -> None:
         g_pick = state.select("Granularity G", "sgr", g_opts, "optimal",
                               help="d_ff / d_expert: each expert split into G smaller ones (a token visits G). "
                                    "'optimal' searches powers of two. Expansion rate E = 64 (the law's).")
-        mo, dense = or_stop(lambda: (scaling_moe.optimum(budget, None if g_pick == "optimal" else float(g_pick)),
-                                     scaling_moe.dense_optimum(budget)))
+        # per (budget, G) (issue 18): the dense optimum and the searches over sizes and granularities are a third of
+        # such a rerun, and a sidebar change or a return to the question left them as they were
+        mo, dense = or_stop(lambda: memo.cached(("scaling.moe", budget, g_pick), lambda: (
+            scaling_moe.optimum(budget, None if g_pick == "optimal" else float(g_pick)),
+            scaling_moe.dense_optimum(budget))))
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Granularity G", f"{mo.granularity:g}", help=f"{mo.experts:,.0f} experts per layer (G x E)")
         m2.metric("Active parameters", fmt.count(mo.active_params), help=f"{fmt.count(mo.params)} total (non-embedding)")
@@ -373,14 +383,15 @@ def _answer_body(question: str, budget: float) -> None:
         m4.metric("Predicted loss", f"{mo.loss:.4f}", delta=f"{mo.loss - dense[2]:+.4f} vs dense", delta_color="inverse",
                   help=f"Dense at the same FLOPs: {fmt.count(dense[0])} params, loss {dense[2]:.4f}")
         try:
-            st.caption(f"A dense model needs {scaling_moe.dense_flops_for_loss(mo.loss) / budget:.1f}x this budget to "
-                       "reach the same loss (Table 1's dense law).")
+            dense_c = memo.cached(("scaling.moe_dense_flops", mo.loss), lambda: scaling_moe.dense_flops_for_loss(mo.loss))
+            st.caption(f"A dense model needs {dense_c / budget:.1f}x this budget to reach the same loss (Table 1's dense "
+                       "law).")
         except ValueError as exc:
             st.caption(text.md(exc, 1000))
         compute_link(mo.active_params, mo.tokens, "this MoE (active parameters)")
-        charts.show(st, charts.of(moe_granularity, mo.by_granularity if g_pick == "optimal" else
-                                        scaling_moe.optimum(budget).by_granularity, dense[2], mo.granularity),
-                        width="stretch")
+        charts.show(st, charts.cached(("scaling.moe_granularity", budget, g_pick), lambda: moe_granularity(
+            mo.by_granularity if g_pick == "optimal" else scaling_moe.optimum(budget).by_granularity, dense[2],
+            mo.granularity)), width="stretch")
         st.caption(f"Source: {scaling_moe.SOURCE}. Loss per granularity at this budget (each at its best size); "
                    "routing FLOPs grow with G. Appendix C's bootstrap intervals are not reproduced here, so no band.")
         res.update({"active params": (mo.active_params, "count"), "tokens": (mo.tokens, "count"),
@@ -440,9 +451,11 @@ def _answer_body(question: str, budget: float) -> None:
                   help=f"2N; the compute-optimal model of the same loss has {fmt.count(n_same)} params")
         s = samples_for(okey)
         if s is not None:
-            st.caption(f"10-90% band of this run's loss over {len(s):,} bootstrap refits: "
-                       f"{np.percentile(s.loss(ot.params, ot.tokens), 10):.4f} to "
-                       f"{np.percentile(s.loss(ot.params, ot.tokens), 90):.4f} ({BAND_ORIGIN[okey]}).")
+            # per (law, N, D) (issue 18): every refit's loss, once for both percentiles
+            lo, hi = memo.cached(("scaling.overtraining_band", okey, ot.params, ot.tokens),
+                                 lambda: np.percentile(s.loss(ot.params, ot.tokens), [10, 90]))
+            st.caption(f"10-90% band of this run's loss over {len(s):,} bootstrap refits: {lo:.4f} to {hi:.4f} "
+                       f"({BAND_ORIGIN[okey]}).")
         else:
             st.caption(f"{f2.label} has no published refits, so no band (the epoch and gadre laws have one).")
         compute_link(ot.params, ot.tokens, "this run")

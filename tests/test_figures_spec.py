@@ -18,6 +18,7 @@ from calc.presets import get_preset
 from ui import charts
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 from ui.figures_memory import breakdown_bar_spec, sweep_area_spec
+from ui.figures_planner import step_bars
 
 
 def _per_token(recompute: str):
@@ -48,6 +49,10 @@ CASES = {
     "sweep_area_spec, linear": lambda: sweep_area_spec(np.arange(1, 33), _sweep(range(32)), 80.0, "GB",
                                                        "micro-batch per GPU", 8, title="t"),
     "sweep_area_spec, empty": lambda: sweep_area_spec([], {"weights": []}, 5.0, "GB", "x", log_x=True),
+    "step_bars": lambda: step_bars(["#1 tp8 pp1", "#2 tp4 pp2"], [{"compute": 1.2, "tp_comm": 0.1, "bubble": 0.0},
+                                                                  {"compute": 1.25, "bubble": 0.05, "dp_comm": 0.01}],
+                                   "Llama <b>3</b> on 64 x H100 SXM: time of one iteration"),
+    "step_bars, one layout": lambda: step_bars(["#1"], [{"compute": np.float64(2.0), "optimizer": 0.01}], "t"),
 }
 
 
