@@ -126,11 +126,10 @@ def _page() -> None:
             reward = state.select("Reward model", "tm_rw", others, SAME, help="Frozen; default: the critic's size.")
         if rlhf != "none":
             reference = state.select("Reference", "tm_ref", others, SAME, help="Frozen copy of the initial policy.")
-        # the Engine box under the fourth column, not in a row of its own: three layout blocks fewer (issue 18);
-        # an engine's knobs get a row of four columns below
-        st.markdown("**Training engine**")
+        # the engine's box under the fourth column, not in a row of its own under a heading: three layout blocks and
+        # a Markdown element fewer (issue 18); an engine's knobs get a row of four columns below
         engine_name = state.select(
-            "Engine", "tm_eng", ENGINES, "plain",
+            "Training engine", "tm_eng", ENGINES, "plain",
             help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage "
                  "above). ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): "
                  "what each engine holds at the three moments a step can peak, its own buffers as components, "
