@@ -43,6 +43,13 @@ def _metric_row():
     return st.container(horizontal=True, gap="medium")
 
 
+def _input_row():
+    """A row of three inputs: one horizontal container (one block sent) whose inputs share its width as three columns
+    did (four blocks: the row and each column). Two rows stand for three columns of two inputs, the inputs drawn
+    row by row (issue 18)."""
+    return st.container(horizontal=True, gap="small")
+
+
 def _n(k: int, noun: str) -> str:
     """'1 GPU', '2 GPUs'."""
     return f"{k:,} {noun}{'' if k == 1 else 's'}"
@@ -90,21 +97,21 @@ def setup_section(spec, gpu) -> None:
 
 def _setup(spec, gpu) -> tuple | None:
     """The setup's inputs and memory; the latency section's arguments, None where the setup cannot run."""
-    a, b, c = st.columns(3)
-    engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=a,
+    top, low = _input_row(), _input_row()
+    engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=top,
                                   format_func=lambda k: ENGINES[k].label,
                                   help="How the KV cache is sized at start-up: vLLM takes gpu_memory_utilization of the total "
                                        "minus weights, activations and CUDA context; SGLang's mem_fraction_static holds the "
                                        "weights and the KV pool; TensorRT-LLM takes kv_cache_free_gpu_memory_fraction of the "
                                        "memory free after the weights. Block size and batch defaults follow the engine.")]
-    tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=a,
-                          help="--tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
-    replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=b,
+    replicas = int(state.number("Replicas", "vrep", 1, 1, 1024, step=1, where=top,
                                 help="Copies of the model behind a round-robin balancer; GPUs = replicas x tp."))
-    max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=b,
+    wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=top, help="Storage format of the weights.")
+    tp = int(state.select("Tensor parallel (GPUs per replica)", "vtp", (1, 2, 4, 8, 16), 1, where=low,
+                          help="--tensor-parallel-size: each GPU holds 1/tp of the weights and of the KV heads."))
+    max_len = int(state.number("Max model length (tokens)", "vlen", 8192, 16, 10_000_000, step=1, where=low,
                                help="vLLM --max-model-len: the longest request (prompt + output) it accepts."))
-    wdt = state.select("Weights", "vwdt", DTYPES, "bf16", where=c, help="Storage format of the weights.")
-    kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=c, help="vLLM --kv-cache-dtype (fp8: half).")
+    kvdt = state.select("KV cache", "vkvdt", DTYPES[:3], "bf16", where=low, help="vLLM --kv-cache-dtype (fp8: half).")
     util, seqs, batched, block = _engine_settings(engine, gpu, tp)
 
     try:
@@ -212,16 +219,16 @@ def latency_section(args: tuple | None) -> None:
 def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,
              kvdt: str) -> None:
     st.subheader("Latency under load")
-    a, b, c = st.columns(3)
-    rate = float(state.number("Requests per second (all replicas)", "vrate", 4.0, 0.01, 100_000.0, where=a,
+    top, low = _input_row(), _input_row()
+    rate = float(state.number("Requests per second (all replicas)", "vrate", 4.0, 0.01, 100_000.0, where=top,
                               help="Poisson arrivals, split round-robin over the replicas."))
-    prompt = int(state.number("Prompt tokens", "vprompt", 1024, 1, 10_000_000, step=1, where=b, help="Per request."))
-    output = int(state.number("Output tokens", "voutput", 256, 2, 10_000_000, step=1, where=c, help="Per request."))
-    slo_ttft = float(state.number("SLO: p99 time to first token (s, 0: none)", "vsttft", 1.0, 0.0, 3600.0, where=a,
+    prompt = int(state.number("Prompt tokens", "vprompt", 1024, 1, 10_000_000, step=1, where=top, help="Per request."))
+    output = int(state.number("Output tokens", "voutput", 256, 2, 10_000_000, step=1, where=top, help="Per request."))
+    slo_ttft = float(state.number("SLO: p99 time to first token (s, 0: none)", "vsttft", 1.0, 0.0, 3600.0, where=low,
                                   help="The 99th percentile TTFT a deployment must meet."))
-    slo_tpot = float(state.number("SLO: p99 time per output token (s, 0: none)", "vstpot", 0.05, 0.0, 60.0, where=b,
+    slo_tpot = float(state.number("SLO: p99 time per output token (s, 0: none)", "vstpot", 0.05, 0.0, 60.0, where=low,
                                   help="The 99th percentile time between output tokens."))
-    price = float(state.number("USD per GPU-hour", "vprice", 2.5, 0.0, 10_000.0, where=c,
+    price = float(state.number("USD per GPU-hour", "vprice", 2.5, 0.0, 10_000.0, where=low,
                                help="Adds the cost per million output tokens."))
     if prompt + output > max_len:
         st.error(f"Prompt + output tokens ({prompt + output:,}) exceed the max model length ({max_len:,}).")
