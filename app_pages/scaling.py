@@ -129,13 +129,20 @@ def compute_optimal_table(fits: list, optima: list, budget: float) -> tuple[pd.D
         except ValueError as exc:  # an optimum past the loss models' range (params > 1e16 from C of about 1e31)
             side = {"hoffmann": None, "epoch": None}
             outside.append(f"{f.label}: {text.md(exc, 300)}")
-        s = samples_for(f.key)
-        b = optimum_band(s, budget) if s is not None else None
+        b = band_at(f.key, budget)
         rows.append({"fit": f.label, "params N": o.params, "tokens D": o.tokens, "tokens / param": o.tokens_per_param,
                      "loss (own fit)": o.loss, "loss under Chinchilla fit": side["hoffmann"],
                      "loss under Epoch fit": side["epoch"], "params 10%": None if b is None else b.params_low,
                      "params 90%": None if b is None else b.params_high, "source": f.source})
     return pd.DataFrame(rows), outside
+
+
+def band_at(key: str, budget: float):
+    """``optimum_band`` of fit ``key``'s refits at ``budget`` (None without refits), kept per (fit, budget): the
+    answer's metrics and the table's row of the same fit share it (percentiles over 4,000 refits; issue 18)."""
+    samples = samples_for(key)
+    return None if samples is None else memo.cached(("scaling.optimum_band", key, budget),
+                                                    lambda: optimum_band(samples, budget))
 
 
 def shown_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -242,15 +249,12 @@ def _answer_body(question: str, budget: float) -> None:
     # ----- budget -> model -------------------------------------------------------------------------------
     if question == QUESTIONS[0]:
         fits = [get_fit(k) for k in FIT_KEYS]
-        optima = or_stop(lambda: [optimum(f, budget) for f in fits])
+        optima = or_stop(lambda: memo.cached(("scaling.optima", budget), lambda: [optimum(f, budget) for f in fits]))
         pick = state.select("Fit", "sfit", list(FIT_KEYS), "epoch",
                             help="The law whose answer is shown large; the table lists every fit. epoch "
                                  "(Besiroglu et al. 2024) carries the authors' bootstrap band, gadre ours over the paper's released runs.")
         chosen = optima[FIT_KEYS.index(pick)]
-        samples = samples_for(pick)
-        # per fit and budget (issue 18): percentiles over the fit's refits, also shown when only the fit changes
-        band = None if samples is None else memo.cached(("scaling.optimum_band", pick, budget),
-                                                        lambda: optimum_band(samples, budget))
+        band = band_at(pick, budget)  # per fit and budget, shared with the table's row (issue 18)
         three_metrics(chosen.params, chosen.tokens, chosen.loss, band)
         st.caption(f"{get_fit(pick).label}: {get_fit(pick).source}. "
                    + (band_text(band) + f" ({BAND_ORIGIN[pick]})." if band else
