@@ -529,18 +529,19 @@ def _answer_body(question: str, budget: float) -> None:
 page_body.run(_page, "scaling")
 
 
-with st.expander("Formulas"):
-    st.markdown(r"""
-- Compute-optimal frontier of $L = E + A/N^\alpha + B/D^\beta$ under $C = 6ND$ (Hoffmann et al. 2022 eq. 4):
-  $N_{opt} = G (C/6)^{a}$, $G = (\alpha A / \beta B)^{1/(\alpha+\beta)}$, $a = \beta/(\alpha+\beta)$.
-- Repetition (Muennighoff et al. 2023 eq. 5-6): $D' = U + U R_D^* (1 - e^{-R_D/R_D^*})$, $R_D = D/U - 1$;
-  $N' = U_N + U_N R_N^* (1 - e^{-R_N/R_N^*})$, $U_N = \min(N, N_{opt}(U))$; one more epoch adds $e^{-R_D/R_D^*}$ of a
-  fresh one.
-- Inference-aware (Sardana et al. 2024 eq. 2): minimise $6ND_{tr} + 2ND_{inf}$ on $L(N, D_{tr}) = $ target.
-- MoE (Krajewski et al. 2024 eq. 9-10): $L = c + (g/G^\gamma + a)/N^\alpha + b/D^\beta$; FLOPs
-  $(12 d^2 c_f + d E G c_r) D n_{blocks}$, $d = 64 n_{blocks}$, $c_f = 6$, $c_r = 14$.
-- Precision (Kumar et al. 2024 eq. 3-5): $N_{eff} = N \prod_x (1 - e^{-P/\gamma_x + n_x})$, $C = \frac{6}{16} NDP$.
-- Bands: 10th-90th percentile across bootstrap refits (Besiroglu et al. 2024's 4,000 for the Epoch fit; a residual
-  bootstrap over Gadre et al.'s 24 released over-training runs for gadre; yours). Krajewski et al. (MoE) and Kumar et
-  al. (precision) publish neither intervals nor their runs, so those answers have no band.
-""")
+with st.expander("Formulas", key="sx_formulas", on_change="rerun") as formulas:
+    if formulas.open:  # lazy (issue 18): a closed expander's content is neither built nor sent on a full rerun
+        st.markdown(r"""
+    - Compute-optimal frontier of $L = E + A/N^\alpha + B/D^\beta$ under $C = 6ND$ (Hoffmann et al. 2022 eq. 4):
+      $N_{opt} = G (C/6)^{a}$, $G = (\alpha A / \beta B)^{1/(\alpha+\beta)}$, $a = \beta/(\alpha+\beta)$.
+    - Repetition (Muennighoff et al. 2023 eq. 5-6): $D' = U + U R_D^* (1 - e^{-R_D/R_D^*})$, $R_D = D/U - 1$;
+      $N' = U_N + U_N R_N^* (1 - e^{-R_N/R_N^*})$, $U_N = \min(N, N_{opt}(U))$; one more epoch adds $e^{-R_D/R_D^*}$ of a
+      fresh one.
+    - Inference-aware (Sardana et al. 2024 eq. 2): minimise $6ND_{tr} + 2ND_{inf}$ on $L(N, D_{tr}) = $ target.
+    - MoE (Krajewski et al. 2024 eq. 9-10): $L = c + (g/G^\gamma + a)/N^\alpha + b/D^\beta$; FLOPs
+      $(12 d^2 c_f + d E G c_r) D n_{blocks}$, $d = 64 n_{blocks}$, $c_f = 6$, $c_r = 14$.
+    - Precision (Kumar et al. 2024 eq. 3-5): $N_{eff} = N \prod_x (1 - e^{-P/\gamma_x + n_x})$, $C = \frac{6}{16} NDP$.
+    - Bands: 10th-90th percentile across bootstrap refits (Besiroglu et al. 2024's 4,000 for the Epoch fit; a residual
+      bootstrap over Gadre et al.'s 24 released over-training runs for gadre; yours). Krajewski et al. (MoE) and Kumar et
+      al. (precision) publish neither intervals nor their runs, so those answers have no band.
+    """)

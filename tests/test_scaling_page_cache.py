@@ -54,3 +54,15 @@ def test_a_changed_input_shows_what_a_fresh_page_does(question, key, before, aft
     changed = _output(at)
     assert changed != old, "the input changed nothing on the page"
     assert changed == fresh
+
+
+def test_the_formulas_are_drawn_when_their_expander_opens():
+    """The Formulas expander is lazy (issue 18): closed, its Markdown is not sent; opened, it is."""
+    def formulas(at):
+        return [m.value for m in at.markdown if "Hoffmann et al. 2022 eq. 4" in m.value]
+
+    closed = open_page(PAGE, BASE, timeout_s=120)
+    assert any(e.label == "Formulas" for e in closed.expander) and not formulas(closed)
+    opened = open_page(PAGE, BASE, session={"sx_formulas": True}, timeout_s=120)
+    (text,) = formulas(opened)
+    assert "Muennighoff et al. 2023 eq. 5-6" in text and "Kumar et al. 2024 eq. 3-5" in text
