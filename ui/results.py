@@ -96,15 +96,16 @@ def current_params() -> dict[str, str]:
 
 def publish(page: str, results: dict[str, tuple[float, str]]) -> None:
     """Render the export / share / save block for this page's ``results``."""
-    clean = {k: v for k, (v, kind) in results.items() if v is not None}
-    kinds = {k: kind for k, (v, kind) in results.items() if v is not None}
-    params = current_params()
-    ws = workspace()
-    # Built only while open (issue 18): closed, its six elements (link, JSON, the save form) were sent on every rerun.
+    ws = workspace()  # every run: the address bar carries the workspace whether or not the panel is open
+    # Built only while open (issue 18): closed, its six elements (link, JSON, the save form) were sent on every rerun,
+    # and the link's parameters and the results' JSON are read only for it.
     with st.expander("Share, export and save this result", icon=":material/ios_share:", key=f"share_{page}",
                      on_change="rerun") as box:
         if not box.open:
             return
+        clean = {k: v for k, (v, kind) in results.items() if v is not None}
+        kinds = {k: kind for k, (v, kind) in results.items() if v is not None}
+        params = current_params()
         st.caption("The address bar holds every input of this page and the scenario workspace: copy it to share "
                    "exactly this result (and the workspace's saved scenarios).")
         st.code(f"/{page}?{urlencode({**params, WS: ws})}", language=None)
