@@ -212,8 +212,11 @@ def ptq_cost(params: float, tokens: float, bits: float) -> PtqCost:
     and the critical data size of eq. 13 for that N and ``bits``."""
     n = check_positive("params", params, MAX_PARAMS, lower=1.0)
     d = check_positive("tokens", tokens, MAX_TOKENS, lower=1.0)
-    p = _bits("weight precision", bits)
-    before = float(loss(n, d, REFERENCE_BITS))
+    return _ptq(n, d, _bits("weight precision", bits), float(loss(n, d, REFERENCE_BITS)))
+
+
+def _ptq(n: float, d: float, p: float, before: float) -> PtqCost:
+    """Eq. 2 and eq. 13 at precision ``p`` for checked N and D, L(N, D) at ``REFERENCE_BITS`` given."""
     delta = float(ptq_degradation(n, d, p))
     return PtqCost(n, d, p, before, delta, delta / before, float(critical_tokens(n, p)))
 
@@ -227,8 +230,4 @@ def ptq_costs(params: float, tokens: float, bits: Sequence[float]) -> tuple[PtqC
     d = check_positive("tokens", tokens, MAX_TOKENS, lower=1.0)
     ps = [_bits("weight precision", b) for b in bits]
     before = float(loss(n, d, REFERENCE_BITS))
-    out = []
-    for p in ps:
-        delta = float(ptq_degradation(n, d, p))
-        out.append(PtqCost(n, d, p, before, delta, delta / before, float(critical_tokens(n, p))))
-    return tuple(out)
+    return tuple(_ptq(n, d, p, before) for p in ps)
