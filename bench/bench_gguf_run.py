@@ -2,8 +2,8 @@
 an imatrix change (typing the 33 file types again).
 
 Run: ``python bench/bench_gguf_run.py``. Prints medians and ratios measured in one run; no thresholds. First table:
-one file type at a time (the KV cache, the compute buffer and the blocks' bytes recomputed for each of the 33 file
-types, as ``run_memory`` did before ``run_memory_many``) over ``run_memory_many``. Second: ``quantize_all`` for
+one file type at a time (``run_memory`` per type: the KV cache and the compute buffer recomputed for each of the 33
+file types, as the page did before ``run_memory_many``) over ``run_memory_many``. Second: ``quantize_all`` for
 imatrix auto as before (each file type llama-quantize needs an imatrix for typed twice) and now; then yes / no
 typed afresh over typed ``like`` the auto results (only ``IMATRIX_RULE_TYPES`` typed again). Third: the PTQ loss cost of every file
 type under 16 bits (a token-count change), ``ptq_cost`` per type over ``ptq_costs``.
@@ -20,34 +20,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from calc.gguf import FILE_TYPES, QuantResult, _assign_plan, _header_bytes, _requires_imatrix, layer_plan, quantize_all  # noqa: E402
-from calc.gguf_run import RunMemory, RunSetup, compute_buffer_bytes, kv_layer_bytes, run_memory_many  # noqa: E402
+from calc.gguf_run import RunMemory, RunSetup, run_memory, run_memory_many  # noqa: E402
 from calc.gpus import get_gpu  # noqa: E402
 from calc.presets import get_preset  # noqa: E402
 from calc.scaling_precision import ptq_cost, ptq_costs  # noqa: E402
 
 
 def one_at_a_time(spec, quant, setup, gpu) -> RunMemory:
-    """The per-file-type placement before run_memory_many (KV cache, compute buffer, block bytes each time)."""
-    kv = kv_layer_bytes(spec, setup.context, setup.cache_type, setup.batch, setup.n_ubatch)
-    compute = compute_buffer_bytes(spec, setup.context, setup.n_ubatch, setup.flash_attn)
-    n = spec.num_layers
-    t = quant.tensors
-    per_class = [sum(x.bytes for x in r) for r in t.reps]
-    per_layer = [per_class[k] for k in t.plan.layer_class]
-    embd = sum(x.bytes for x in t.head if x.name == "token_embd.weight")
-    weights, kv_total = quant.tensor_bytes, sum(kv)
-    capacity = max(0, gpu.usable_memory_bytes - setup.runtime_reserve_bytes)
-    full = weights - embd + kv_total + compute
-    if full <= capacity:
-        return RunMemory(weights, kv_total, compute, "gpu", n, n, full, embd, capacity)
-    on_gpu, k = compute, 0
-    for i in range(n - 1, -1, -1):
-        if on_gpu + per_layer[i] + kv[i] > capacity:
-            break
-        on_gpu += per_layer[i] + kv[i]
-        k += 1
-    return RunMemory(weights, kv_total, compute, "split" if k else "cpu", k, n, on_gpu if k else 0,
-                     weights + kv_total - (on_gpu if k else 0) + compute, capacity)
+    """One file type at a time, as the page priced them before ``run_memory_many``: ``run_memory`` per type, the KV
+    cache and the compute buffer computed again for each (the blocks' bytes are now kept per result either way)."""
+    return run_memory(spec, quant, setup, gpu)
 
 
 def quantize_all_before(spec) -> dict:
