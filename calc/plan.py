@@ -50,9 +50,9 @@ network bandwidth per GPU (``LINKS``).
 
 MFU counts model FLOPs, HFU the FLOPs of the model with recompute (Chowdhery et al. 2022 "PaLM" Appendix B;
 Korthikanti et al. 2022 sec. 6), both with every query against all s keys, however much of it a kernel executes
-(a publication that counts causally: ``calc.plan_runs.ReportedRun.attention_flops``). Memory per GPU is ``calc.memory.training_memory`` of the layout
-(context parallelism counted as a sequence of ``seq / cp`` per GPU; expert parallelism divides the expert
-weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
+(a publication that counts causally: ``calc.plan_runs.ReportedRun.attention_flops``). Memory per GPU is
+``calc.memory.training_memory`` of the layout (context parallelism counted as a sequence of ``seq / cp`` per GPU;
+expert parallelism divides the expert weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
 sec. 4.2.3), plus, with ZeRO <= 1, what the stack's whole gradient buffer holds beyond 16-bit gradients
 (``Stack.grad_bytes``: Megatron's fp32 main grads, BLOOM's fp32 accumulation buffer). Selective recompute is
 Megatron-LM's (only the attention core re-run) unless the stack says torchtitan's per-op policy
@@ -405,8 +405,8 @@ def _model_numbers(model: ModelSpec, seq_len: int) -> dict:
             model.experts_per_token + (model.num_shared_experts or 0))
     else:
         f_act = model.intermediate_size
-    return {"f": f, "attn_causal": flops_per_token(model, seq_len, causal=True).attention_scores, "params": c.total, "experts": c.components().get("experts", 0),
-            "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0,
+    return {"f": f, "attn_causal": flops_per_token(model, seq_len, causal=True).attention_scores,
+            "params": c.total, "experts": c.components().get("experts", 0), "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0,
             "norms": norms, "scores": scores, "ffn": f_act}
 
 
@@ -491,7 +491,8 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
               stack: Stack | None = None, e_max: float | None = None, x_half: float | None = None) -> Plan:
     """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring.
     ``stack``: what the software did (sequence parallelism, FlashAttention and which kernel, dropout); None: today's
-    Megatron-Core (all but dropout; attention by ``DEFAULT_FLASH_KERNEL``). ``e_max`` / ``x_half`` replace the fitted ``E_MAX`` / ``X_HALF`` (for the fit)."""
+    Megatron-Core (all but dropout; attention by ``DEFAULT_FLASH_KERNEL``). ``e_max`` / ``x_half`` replace the fitted
+    ``E_MAX`` / ``X_HALF`` (for the fit)."""
     _check_inputs(cluster, job)
     check_layout(model, cluster, job, lay)
     nb = numbers or _model_numbers(model, job.seq_len)
@@ -521,9 +522,8 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     # the score products apart (``calc.plan_attention``): the work the stack's kernel executes (an unfused one the
     # full s x s, a flash one with a causal mask the causal half) at that kernel's measured rate
     recomputed = lay.recompute == "full" or (lay.recompute == "selective" and not ops)
-    attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack), cluster.attention_gpu or cluster.gpu.name,
-                                  peak, eff,
-                                  job.seq_len, recomputed)
+    attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack),
+                                  cluster.attention_gpu or cluster.gpu.name, peak, eff, job.seq_len, recomputed)
     gemm_per_token = hw_per_token - f.attention_scores * (3 + recomputed)
     compute = (gemm_per_token / (peak * eff) + attn_s) * tokens / n * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
