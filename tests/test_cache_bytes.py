@@ -31,11 +31,13 @@ def _traced(make):
 
 
 def _sweep_figure(n: int, salt: float = 0.0):
-    from ui.figures_memory import sweep_area
+    import plotly.graph_objects as go
+
+    from ui.figures_memory import sweep_area_spec
 
     x = [float(i) for i in range(1, n + 1)]
     comps = {"weights": [1e9 + salt] * n, "KV cache": [2e6 * i + salt for i in range(n)]}
-    return sweep_area(x, comps, 80e9, "GB", "context tokens", "test sweep")
+    return go.Figure(sweep_area_spec(x, comps, 80e9, "GB", "context tokens", "test sweep"))
 
 
 @pytest.mark.parametrize("what", ["figure dict", "table rows", "numeric frame", "plan-like tuple"])

@@ -19,17 +19,10 @@ PARTS = (("weights", "Weights", "#4C78A8"), ("kv", "KV cache", "#F58518"), ("com
 ROLE = re.compile(r"blk\.(\d+)\.(.+)\.weight$")
 
 
-def run_memory_bars(rows: list[dict], capacity: float | None, unit: str, gpu_label: str) -> go.Figure:
-    """Stacked horizontal bars: memory to run each file type (weights + KV + compute), in ``unit``.
-
-    ``rows``: dicts with "quant", "weights", "kv", "compute" (already in ``unit``); ``capacity`` draws a
-    line at what the GPU offers the model (None: no line). The figure of ``run_memory_dict``.
-    """
-    return go.Figure(run_memory_dict(rows, capacity, unit, gpu_label))
-
-
 def run_memory_dict(rows: list[dict], capacity: float | None, unit: str, gpu_label: str) -> dict:
-    """``run_memory_bars(...).to_dict()`` written directly, Plotly's default template included: every key in the
+    """Stacked horizontal bars, memory to run each file type (weights + KV + compute, in ``unit``; ``rows``: dicts
+    with "quant", "weights", "kv", "compute"; ``capacity``: a line at what the GPU offers the model, None: none), as
+    ``go.Figure(...).to_dict()`` writes them, built directly, Plotly's default template included: every key in the
     form Plotly's validation leaves it in, so the page sends this dict without building a ``go.Figure`` (validating
     the three 33-bar traces was about a third of the Quantization page's rerun when the context changed, issue 18).
     tests/test_gguf_page.py holds it to ``go.Figure(d).to_dict()`` and the page's chart to the validated figure."""
@@ -54,11 +47,6 @@ def run_memory_dict(rows: list[dict], capacity: float | None, unit: str, gpu_lab
 #: Layers the type map draws at most: a 10,000-layer model would make a 90,000-cell heatmap (issue 20); the kind
 #: summary and the CSV on the page hold every tensor.
 MAX_MAP_LAYERS = 256
-
-
-def type_map(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> go.Figure:
-    """Heatmap: the ggml type of every block weight, layer by layer (``type_map_dict``'s figure)."""
-    return go.Figure(type_map_dict(quant, max_layers))
 
 
 def type_map_dict(quant: QuantResult, max_layers: int = MAX_MAP_LAYERS) -> dict:
@@ -107,13 +95,9 @@ def _role_order(role: str) -> tuple[int, str]:
     return len(order), role
 
 
-def bytes_by_type(quant: QuantResult, unit_div: float, unit: str) -> go.Figure:
-    """Bar per ggml type: its share of the payload (``bytes_by_type_dict``'s figure)."""
-    return go.Figure(bytes_by_type_dict(quant, unit_div, unit))
-
-
 def bytes_by_type_dict(quant: QuantResult, unit_div: float, unit: str) -> dict:
-    """``bytes_by_type`` as ``go.Figure(...).to_dict()`` writes it, built without Plotly's validation."""
+    """Bar per ggml type, its share of the payload, as ``go.Figure(...).to_dict()`` writes it, built without Plotly's
+    validation."""
     parts = quant.bytes_by_type
     top = max(parts.values()) / unit_div
     bar = {"hovertemplate": "%{x}: %{y:.3f} " + unit + "<extra></extra>",

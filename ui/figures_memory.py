@@ -2,15 +2,12 @@
 
 Values come in already converted to the display unit (``unit`` is its label), so the builders do
 no unit arithmetic of their own. ``*_spec`` write the figure as the dict Plotly's validation gives
-(ui/figures_spec.py: the Training memory page redraws them from it on nearly every input, issue 18);
-``breakdown_bar`` and ``sweep_area`` are the same figures as ``go.Figure``s.
+(ui/figures_spec.py: the memory pages redraw them from it on nearly every input, issue 18).
 """
 
 from __future__ import annotations
 
 import math
-
-import plotly.graph_objects as go
 
 from ui.figures_spec import spec
 from ui.plot import hline, vline
@@ -63,11 +60,6 @@ def breakdown_bar_spec(components: dict[str, float], capacity: float, unit: str,
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10}})  # t: the label clears the toolbar
 
 
-def breakdown_bar(components: dict[str, float], capacity: float, unit: str, gpu_name: str) -> go.Figure:
-    """``breakdown_bar_spec`` as a ``go.Figure``."""
-    return go.Figure(breakdown_bar_spec(components, capacity, unit, gpu_name))
-
-
 def sweep_area_spec(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
                     current_x: float | None = None, log_x: bool = False, title: str = "") -> dict:
     """Stacked areas of each component against ``x`` (sequence length or batch), the capacity as a line.
@@ -105,9 +97,3 @@ def sweep_area_spec(x, components: dict[str, list[float]], capacity: float, unit
         "shapes": shapes, "annotations": notes, "height": 340, "xaxis": xaxis,
         "yaxis": {"title": {"text": f"memory per GPU ({unit})"}, "range": [0, top]}, "hovermode": "x unified",
         "showlegend": False, "title": {"text": title, "font": {"size": 14}}, "margin": {"l": 10, "r": 10, "t": 40, "b": 10}})
-
-
-def sweep_area(x, components: dict[str, list[float]], capacity: float, unit: str, x_title: str,
-               current_x: float | None = None, log_x: bool = False, title: str = "") -> go.Figure:
-    """``sweep_area_spec`` as a ``go.Figure``."""
-    return go.Figure(sweep_area_spec(x, components, capacity, unit, x_title, current_x, log_x, title))
