@@ -158,22 +158,10 @@ def _setup(spec, gpu) -> tuple | None:
     return spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt
 
 
-class _Undrawn:
-    """A ``where`` for ``ui.state`` inputs that are not drawn: ``state.number`` / ``state.select`` still give the input's
-    value as if it were (the session's value, else its link parameter, else the session's copy or the default, a bad
-    link parameter warned about) and keep its link parameter, but no widget is sent."""
-
-    def number_input(self, *args, **kwargs) -> None:
-        pass
-
-    def selectbox(self, *args, **kwargs) -> None:
-        pass
-
-
 def _engine_settings(engine, gpu, tp: int) -> tuple[float, int, int, int]:
     """The engine's memory fraction, max running sequences, max batched tokens and KV block size (0: the engine's
     default, resolved here). Lazy (issue 18): the four inputs are drawn only while their expander is open; closed,
-    they keep their values and link parameters (``_Undrawn``), and four widgets fewer are sent on every rerun of
+    they keep their values and link parameters (``ui.state.UNDRAWN``), and four widgets fewer are sent on every rerun of
     the setup (about a third of a setup rerun's server time went to its inputs)."""
     auto_tokens, auto_seqs = engine.batch_defaults(gpu.memory_bytes, gpu.name)
     auto_util = engine.fraction(gpu.memory_bytes, tp)
@@ -198,7 +186,7 @@ def _engine_settings(engine, gpu, tp: int) -> tuple[float, int, int, int]:
     box = st.expander("Engine settings: memory fraction, running sequences, batched tokens, KV block size",
                       key="vengine", on_change="rerun")
     if not box.open:
-        return inputs(*[_UNDRAWN] * 4)
+        return inputs(*[state.UNDRAWN] * 4)
     with box:
         values = inputs(*st.columns(4))
         st.caption(f"0 takes {engine.label}'s default on this GPU: memory fraction {auto_util:g}, "
@@ -206,7 +194,6 @@ def _engine_settings(engine, gpu, tp: int) -> tuple[float, int, int, int]:
     return values
 
 
-_UNDRAWN = _Undrawn()
 
 
 @page_body.fragment

@@ -62,6 +62,21 @@ def _sync(key: str, serialize: Callable[[Any], str] = str) -> Any:
     return value
 
 
+class _Undrawn:
+    """A ``where`` for inputs that are not drawn (a closed lazy expander's, issue 18): ``number`` and ``select``
+    still give the input's value as if it were (the session's value, else its link parameter, else the session's
+    copy or the default, a bad link parameter warned about) and keep its link parameter, but no widget is sent."""
+
+    def __getattr__(self, name: str):
+        if name in ("number_input", "selectbox", "radio"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+
+#: Pass as ``where=`` to read an input without drawing it (the Serving page's closed "Engine settings").
+UNDRAWN = _Undrawn()
+
+
 def number(label: str, key: str, default: float, min_value: float, max_value: float, step: float | None = None,
            help: str | None = None, fmt: str | None = None, where=st) -> float:
     """``st.number_input`` bound to ``?key=``; ints stay ints when the default is an int."""
