@@ -5,10 +5,12 @@ the figure published and where. ``tests/test_plan.py`` asserts them; the Cluster
 forward, Megatron's eq. 3 and Megatron-DeepSpeed's counter), ``"model_tflops"`` (model FLOPs only), ``"mfu"`` or
 ``"tokens_per_s_per_gpu"`` (torchtitan's WPS: no FLOP convention involved).
 ``attention_flops``: how the publication counts the attention score products; "full" for every row here: Megatron's
-eq. 3 and Megatron-DeepSpeed's counter, PaLM's MFU, torchtitan's get_num_flop_per_token. Llama 3's paper does not say;
-Meta's open training code, torchtitan, counts full ("we follow the convention and do not account for sparsity in causal
-attention", pytorch/torchtitan torchtitan/utils.py at commit 0011fb9), so the Llama 3 rows take full. OPT's counter is
-not stated either: full, the convention of the Megatron code it used.
+eq. 3 and Megatron-DeepSpeed's counter, PaLM's MFU, torchtitan's get_num_flop_per_token. Llama 3's TFLOP/s are its
+"BF16 Model FLOPs Utilization (MFU; Chowdhery et al. (2023))" (Dubey et al. 2024 sec. 3.3.2), PaLM's: App. B counts
+6N + 12LHQT per token, every query against all T keys (tests/test_plan.py holds the Llama 3 rows to it); Meta's open
+training code, torchtitan, counts full too ("we follow the convention and do not account for sparsity in causal
+attention", pytorch/torchtitan torchtitan/utils.py at commit 0011fb9). OPT's counter is not stated: full, the
+convention of the Megatron code it used.
 ``role``: ``"fit"`` rows fixed ``calc.plan.E_MAX`` / ``X_HALF``; the others (``"held out"``, and Table 1's smaller
 rows, ``"same paper, not fitted"``) did not. ``stack``: what the run's software did (``calc.plan.STACKS``: sequence
 parallelism, FlashAttention, dropout), read by the memory-bound term.
@@ -197,6 +199,9 @@ def _n(params, heads, hidden, layers, tp, pp, gpus, batch, tflops, role="fit") -
                        "hardware_tflops", tflops, _NARAYANAN, role, stack="megatron-2021")
 
 
+# No recompute at 131k either: the paper says none at 8K (sec. 3.3.2) and nothing of the 131k stage, where cp 16 leaves
+# each rank 131,072 / 16 = 8,192 tokens in 16 micro-batches on pp 16 x v 8, as the 8K stage on 16,384 GPUs: the same
+# activations per GPU (calc.plan.layout_memory: 133.4 GB for both; above 80 GB, as for the 8K rows that ran without).
 def _llama3(gpus, cp, dp, seq, tflops) -> ReportedRun:
     return ReportedRun(f"Llama 3 405B, {gpus:,} GPUs, seq {seq:,}", "Llama-3.1-405B", "H100 SXM", gpus, seq,
                        2048 * 8192 // seq, Layout(tp=8, pp=16, cp=cp, dp=dp, vpp=8, recompute="none", zero=1),
