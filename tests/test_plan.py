@@ -298,6 +298,26 @@ def test_cli_json_sorted_and_pinned_gives_one():
     assert len(one) == 1 and one[0]["tp"] == 8 and one[0]["dp"] == 8
 
 
+def test_cli_pinned_published_layout_over_memory_shows_the_tests_number():
+    """Llama 3 405B's 8,192-GPU layout, which calc.memory puts above 80 GB: the CLI, like the page, still gives the
+    pinned layout's numbers (the TFLOP/s its test checks), with fits_memory false and a one-line warning."""
+    run = next(r for r in REPORTED_RUNS if r.name.startswith("Llama 3") and r.gpus == 8192)
+    expected, _ = run.predict()
+    out = _cli("--model", "Llama-3.1-405B", "--gpu", "H100 SXM", "--gpus", "8192", "--seq", "8192",
+               "--global-batch-tokens", str(2048 * 8192), "--tp", "8", "--pp", "16", "--cp", "1", "--vpp", "8",
+               "--ep", "1", "--micro-batch", "1", "--recompute", "none", "--zero", "1", "--stack", "llama3-2024",
+               "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["fits_memory"] is False and len(doc["layouts"]) == 1
+    assert doc["layouts"][0]["model_tflops_per_gpu"] == pytest.approx(expected, rel=1e-9)
+    assert doc["layouts"][0]["memory_per_gpu_bytes"] > H100.memory_bytes
+    assert len(out.stderr.strip().splitlines()) == 1 and "warning" in out.stderr
+    fits = json.loads(_cli("--model", "Meta-Llama-3-8B", "--gpus", "64", "--global-batch-tokens", "4M", "--top", "1",
+                           "--json").stdout)
+    assert fits["fits_memory"] is True
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--tp", "3"], "tp=3"),
     (["--seq", "0"], "--seq"),

@@ -3,9 +3,15 @@
     python -m calc plan --model Llama-3.1-405B --gpu "H100 SXM" --gpus 16384 --seq 8192 \\
         --global-batch-tokens 16M --tokens 15.6T --top 5 --json
     python -m calc plan ... --tp 8 --pp 16 --vpp 4          # pin knobs; the rest is searched
+
+When no layout fits the GPU's memory by ``calc.memory``'s estimate, the fastest are printed anyway with the memory
+each would need, a one-line warning on stderr and ``"fits_memory": false`` in the JSON (as the Cluster planner page
+does): Llama 3 405B's published layouts (``calc.plan_runs``) are such a case.
 """
 
 from __future__ import annotations
+
+import sys
 
 from calc.cli import emit_json, print_table
 from calc.cli.common import add_gpu_args, add_model_args, float_range, gpu_from_args, int_range, model_from_args
@@ -77,9 +83,21 @@ def run(args) -> int:
     job = Job(args.seq, tokens, args.precision, args.tokens, args.matmul_efficiency)
     pins = {k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None}
     stack = None if args.stack == "any" else STACKS[args.stack]
-    rows = [plan_dict(p, job, args.price) for p in search(model, cluster, job, pins, args.top, stack=stack)]
+    fits = True
+    try:
+        plans = search(model, cluster, job, pins, args.top, stack=stack)
+    except ValueError as exc:
+        if not str(exc).startswith("no layout fits"):
+            raise
+        # as the Cluster planner page does: the fastest layouts anyway, with the memory they would need (a published
+        # layout the memory model puts over the card, Llama 3 405B's, must still show the numbers its test checks)
+        plans = search(model, cluster, job, pins, args.top, require_fit=False, stack=stack)
+        fits = False
+        print(f"warning: {exc}; the fastest layouts are shown anyway, with the memory each would need",
+              file=sys.stderr)
+    rows = [plan_dict(p, job, args.price) for p in plans]
     if args.json:
-        emit_json({"layouts": rows})
+        emit_json({"layouts": rows, "fits_memory": fits})
         return 0
     table = [{"tp": r["tp"], "pp": r["pp"], "dp": r["dp"], "cp": r["cp"], "ep": r["ep"], "vpp": r["vpp"],
               "mb": r["micro_batch"], "recompute": r["recompute"], "zero": r["zero"],
