@@ -11,9 +11,10 @@ The step time of one iteration (``step_time``) is the sum of what one GPU waits 
   ``calc.gpus.MAMF_FLOPS_PER_S``), plus the score products (QK^T, softmax x V) as the stack's attention kernel runs
   them (``calc.plan_attention``, ``Stack.attention``): an unfused kernel (Megatron-LM 2021/2022, metaseq, BLOOM)
   computes the full s x s at the same GEMM efficiency; a flash kernel with a causal mask executes the causal half
-  (plus its backward's recomputed scores) at its measured forward + backward rate on that GPU (FlashAttention-2 on
-  A100 / H100, cuDNN and FlashAttention-3 on H100; the GEMM efficiency where there is no row). Every GPU gets 1/N
-  of the work (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
+  (plus its backward's recomputed scores) at its measured forward + backward rate on that GPU (FlashAttention-2 and
+  llm-foundry's FlashAttention-1-era Triton kernel on A100 / H100, cuDNN and FlashAttention-3 on H100; the GEMM
+  efficiency where there is no row; the Triton kernel's H100 row is FlashAttention-1's, standing in). Every GPU gets
+  1/N of the work (Narayanan et al. 2021's accounting; the output head's imbalance on the last stage is not modelled).
 - memory-bound work between the matmuls (``elementwise_bytes``: norms, residual adds, dropout masks, the
   activation function, and without FlashAttention the s x s softmax; ``elementwise_backward_bytes`` its backward),
   sized from the model and what the training ``Stack`` did (sequence parallelism splits the norms over tp; fused
@@ -183,9 +184,9 @@ _STAS = ("stas00/ml-engineering network/README.md (commit 744d01e), 'Real networ
 #: Achievable intra-node bus bandwidth, measured (an option: ``Cluster(measured_links=True)``). The default stays the
 #: datasheet (``LINKS``): with these rates Table 1's least-squares fit moves X_HALF from 0.95 to 0.65 (E_MAX 0.81, rms
 #: 1.3% either way), and after that refit no held-out run moves by more than 2.2 points or crosses 15% either way
-#: (BLOOM's tp 8 row +21.3%, was +21.1%; MPT-7B on 8 / 512 H100 +21% / +12%, was +19% / +11%; Llama 3 at 131k +18.5%,
-#: was +17.9%), and the best-layout bounds loosen (torchtitan's 8B 1.243x -> 1.253x, MPT-7B on 128 A100 1.258x ->
-#: 1.273x). A busbw that also falls with the payload (the A100 curve of the same source: 177 GB/s at 128 MiB) made the
+#: (BLOOM's tp 8 row +21.3%, was +21.1%; MPT-7B on 8 / 512 H100 +7% / +12%, was +5% / +11%; Llama 3 at 131k +18.5%,
+#: was +17.9%), and the best-layout bounds loosen (torchtitan's 8B 1.243x -> 1.253x, MPT-7B on 128 A100 1.177x ->
+#: 1.191x). A busbw that also falls with the payload (the A100 curve of the same source: 177 GB/s at 128 MiB) made the
 #: refit worse (rms 2.1%) and put OPT-175B (+15.4%) outside 15%. Without a refit the option moves BLOOM's tp 8 row the
 #: measured way (+19.0%; tests/test_plan_links.py). Ring figures only:
 #: NVLink SHARP (NVLS) reduces inside the switch, so its all-reduce busbw (~480 GB/s on 8 H100 or H200) exceeds the
@@ -725,12 +726,18 @@ STACKS: dict[str, Stack] = {
         "scripts/train/benchmarking/submit_benchmarks.py (llm-foundry commit 4952183; Composer v0.17.2 "
         "composer/trainer/trainer.py compiles only when compile_config is given), so every norm, GELU and residual add "
         "is its own kernel; norm_type low_precision_layernorm (torch's layer_norm in bf16, one kernel), "
-        "FlashAttention-2 (attn_impl flash; flash-attn 2.x), resid_pdrop 0 (no dropout)",
-        fused_elementwise=False, attention="fa2"),
+        "resid_pdrop 0 (no dropout). Attention: attn_impl triton, the FlashAttention-1-era Triton kernel "
+        "(calc.plan_attention), the default of the benchmark's submit_benchmarks.py (--attn_impl default 'triton', which "
+        "the sweep.sh of the October 2023 tables never passes: commit b2a43a1, llm-foundry v0.3.0; the May 2023 tables: "
+        "commit 300cc5c, setup.py flash-attn 1.0.3.post0 and triton 2.0.0.dev20221202) and of v0.3.0's MPT config and "
+        "mpt-7b.yaml; TUTORIAL.md at v0.3.0: 'Our training setups typically use triton'. Learned position embeddings, no "
+        "ALiBi (v0.3.0 attn_config alibi False; the table's NumParams grow by d_model x the sequence)",
+        fused_elementwise=False, attention="triton"),
     "composer-fsdp-2024": Stack(
         {"tp": (1,), "pp": (1,), "vpp": (1,), "cp": (1,), "ep": (1,), "recompute": ("none", "full")},
         "llm-foundry's MPT benchmark of January 2024 (commit 5e85bd6, the 'H100 80GB BF16 (Large Scale)' table): "
-        "composer-fsdp-2023's eager FSDP and FlashAttention-2 (pip_install '.[gpu-flash2]' in submit_benchmarks.py), "
+        "composer-fsdp-2023's eager FSDP with FlashAttention-2 (sweep.py passes --attn_impl flash for 7b, and "
+        "submit_benchmarks.py pip_install '.[gpu-flash2]'), "
         "with llm-foundry main requiring Composer >= 0.17.2 (setup.py), whose FSDP mixed_precision 'DEFAULT' (the table's MP Mode column; submit_benchmarks.py never passes its "
         "--fsdp_config_mixed_precision on) reduces gradients in fp32 (Composer v0.17.2 "
         "composer/trainer/mosaic_fsdp_utils.py get_mixed_precision: reduce_dtype torch.float32, since v0.16.4)",

@@ -18,6 +18,15 @@ GEMMs of the layer, by the kernel the training stack used (``calc.plan.Stack.att
   a causal mask at the job's sequence length (``ATTENTION_RATES``), as a share of the GPU's dense peak; a GPU
   without a row runs it at the GEMM efficiency (the FlashAttention-2 paper's abstract, Dao 2023: on A100 "reaching
   50-73% of the theoretical maximum FLOPs/s ... close to the efficiency of GEMM operations").
+- ``"triton"``: the FlashAttention-1-era Triton kernel (HazyResearch flash-attention ``flash_attn/flash_attn_triton.py``,
+  which llm-foundry copies as ``llmfoundry/models/layers/flash_attn_triton.py`` for ``attn_impl: triton``, run by the
+  pre-MLIR Triton, "Tested with triton==2.0.0.dev20221202"). Its causal forward stops at the diagonal block and its
+  backward starts there (``end_n`` / ``begin_m`` under ``IS_CAUSAL``): the causal count, as the flash kernels. Measured
+  on A100 in the same flash-attention README figure as FlashAttention-2 ("FlashAttention Triton"); on H100 no published
+  measurement was found, so the row is FlashAttention-1 (CUDA)'s measured H100 rate (the same figure for H100): both kernels are
+  Ampere code (``mma.sync``, none of Hopper's ``wgmma`` / TMA), and on A100, where both are measured, the Triton kernel
+  runs at 0.91-0.99x FlashAttention-1 (tests/test_plan_attention.py). MosaicML's own H100 table at 1k-64k tokens
+  suggests the Triton kernel is somewhat faster than that stand-in at long sequences (tests/test_plan.py).
 
 Which convention a publication's FLOP/s count is a separate question (``calc.plan_runs.ReportedRun.attention_flops``).
 """
@@ -29,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KERNELS = ("unfused", "fa2", "cudnn", "fa3")
+KERNELS = ("unfused", "fa2", "cudnn", "fa3", "triton")
 #: FLOPs a FlashAttention backward executes per forward FLOP in the kernels' own benchmarks (the forward's score
 #: products are recomputed: 2 x the forward for the gradients + 0.5 for QK^T again; benchmark_flash_attention.py).
 FLASH_BWD_FACTOR = 2.5
@@ -37,9 +46,10 @@ FLASH_BWD_FACTOR = 2.5
 _FA3 = ("Shah et al. 2024, 'FlashAttention-3: Fast and Accurate Attention with Asynchrony and Low-precision', H100 80GB "
         "SXM5, BF16, head dim 128, batch x sequence = 16k tokens, hidden 2048: the forward speed with and without a "
         "causal mask and the backward speed without one (its section 4.1 figures)")
-_FA2_README = ("Dao-AILab/flash-attention README.md 'Performance' (commit 0251105), head dim 128, hidden 2048, batch x "
-               "sequence = 16k tokens, 'Attention forward + backward speed', panel (d) 'With causal mask, head dimension "
-               "128', FlashAttention-2: ")
+_FA_README = ("Dao-AILab/flash-attention README.md 'Performance' (commit 0251105), head dim 128, hidden 2048, batch x "
+              "sequence = 16k tokens, 'Attention forward + backward speed', panel (d) 'With causal mask, head dimension "
+              "128'")
+_FA2_README = _FA_README + ", FlashAttention-2: "
 
 #: Sequence lengths of every measured row.
 SEQS = (512, 1024, 2048, 4096, 8192, 16384)
@@ -77,8 +87,8 @@ FA3_PAPER_H100 = {
 }
 _H100_PEAK = 989.4  # H100 SXM dense bf16 TFLOP/s (calc.gpus)
 _A100_PEAK = 312.0
-#: (kernel, ``calc.gpus`` name) -> measured rates. FlashAttention-2 is measured forward + backward with a causal
-#: mask (the flash-attention README's figures); cuDNN and FlashAttention-3 combine the FA3 paper's series.
+#: (kernel, ``calc.gpus`` name) -> measured rates. FlashAttention-2 and the Triton kernel are measured forward + backward
+#: with a causal mask (the flash-attention README's figures); cuDNN and FlashAttention-3 combine the FA3 paper's series.
 ATTENTION_RATES: dict[tuple[str, str], KernelRates] = {
     ("fa2", "A100 SXM 80GB"): KernelRates((99, 133, 155, 173, 182, 189), _A100_PEAK,
                                           _FA2_README + "A100 80GB SXM4 (assets/flash2_a100_fwd_bwd_benchmark.png)"),
@@ -87,8 +97,21 @@ ATTENTION_RATES: dict[tuple[str, str], KernelRates] = {
     ("cudnn", "H100 SXM"): KernelRates(causal_fwd_bwd(*FA3_PAPER_H100["cudnn"]), _H100_PEAK, _FA3 + ": cuDNN"),
     ("fa3", "H100 SXM"): KernelRates(causal_fwd_bwd(*FA3_PAPER_H100["fa3"]), _H100_PEAK, _FA3 + ": FlashAttention-3"),
 }
+#: FlashAttention-1 (CUDA, flash-attn 1.x) with a causal mask, forward + backward, head dim 128, in the H100 figure of
+#: the same README panel (d): the Triton kernel's H100 stand-in (see the module docstring).
+FA1_H100_CAUSAL = (98, 109, 108, 126, 135, 137)
+ATTENTION_RATES[("triton", "A100 SXM 80GB")] = KernelRates(
+    (50, 61, 68, 74, 78, 80), _A100_PEAK,
+    _FA_README + ", 'FlashAttention Triton' (flash_attn/flash_attn_triton.py), A100 80GB SXM4 "
+    "(assets/flash2_a100_fwd_bwd_benchmark.png)")
+ATTENTION_RATES[("triton", "H100 SXM")] = KernelRates(
+    FA1_H100_CAUSAL, _H100_PEAK,
+    _FA_README + ", 'FlashAttention' (FlashAttention-1, CUDA), H100 80GB SXM5 (assets/flash2_h100_fwd_bwd_benchmark.png): "
+    "no published H100 measurement of the Triton kernel was found; FlashAttention-1 stands in for it (both Ampere code; on A100 "
+    "the Triton kernel measures 0.91-0.99x FlashAttention-1 in the same panel)")
 #: The A100 40GB runs the same SMs at the same clocks as the 80GB (HBM 1.56 against 2.04 TB/s): the 80GB's rates.
 ATTENTION_RATES[("fa2", "A100 SXM 40GB")] = ATTENTION_RATES[("fa2", "A100 SXM 80GB")]
+ATTENTION_RATES[("triton", "A100 SXM 40GB")] = ATTENTION_RATES[("triton", "A100 SXM 80GB")]
 
 
 def kernel_rates(kernel: str, gpu_name: str) -> KernelRates | None:

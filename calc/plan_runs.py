@@ -81,7 +81,8 @@ H100_HBM2E_500W = custom_gpu(96e9, 2.4e12, 835.5e12, 500, name="H100 96GB HBM2e,
 
 _FOUNDRY = ("MosaicML llm-foundry scripts/train/benchmarking/README.md (commit 4952183, April 2024), 'MPT Training "
             "Benchmarks': {model} ({params} parameters; scripts/train/yamls/pretrain/mpt-{size}.yaml), sequence 2,048, "
-            "FSDP FULL_SHARD, FlashAttention; {rows}. Throughput (T/s/GPU) measured over 12 steps on the MosaicML "
+            "FSDP FULL_SHARD, learned position embeddings (the table's NumParams grow by the sequence x d_model), the "
+            "attention kernel of the run's stack; {rows}. Throughput (T/s/GPU) measured over 12 steps on the MosaicML "
             "platform")
 
 
@@ -284,8 +285,10 @@ REPORTED_RUNS: tuple[ReportedRun, ...] = (
     _foundry("7b", "A100 SXM 80GB", 8, 6, 2, False, 4641, "A100 80GB with 1600 Gbps node-node interconnect (RoCE)"),
     _foundry("7b", "H100 SXM", 8, 6, 1, False, 10643, "H100 80GB BF16"),
     # the Large Scale table came in January 2024 (llm-foundry 5e85bd6) with Composer >= 0.17.2: fp32 gradient
-    # reduce-scatters (STACKS["composer-fsdp-2024"]). The 8-GPU rows above came in October 2023 with llm-foundry v0.3.0
-    # (Composer 0.16.3 reduced in bf16, 0.16.4 in fp32: not known which ran; over NVLink either moves them < 0.2%).
+    # reduce-scatters and FlashAttention-2 (sweep.py: --attn_impl flash; STACKS["composer-fsdp-2024"]). The 8-GPU rows
+    # above came in October 2023 with llm-foundry v0.3.0 and its Triton attention kernel (sweep.sh passes no --attn_impl:
+    # submit_benchmarks.py's default 'triton'), as the A100 40GB rows of May 2023 (STACKS["composer-fsdp-2023"]);
+    # Composer 0.16.3 reduced in bf16, 0.16.4 in fp32: not known which ran; over NVLink either moves them < 0.2%.
     # At 512 GPUs the ZeRO-3 collectives nearly fill each pass, so the row hangs on the network, which the table does
     # not state: the catalog's DGX H100 400 Gb/s per GPU gives +11%; 200 Gb/s would give -41%, 800 Gb/s +30%
     _foundry("7b", "H100 SXM", 512, 6, 1, False, 9670, "H100 80GB BF16 (Large Scale, >= 128 GPUs)",

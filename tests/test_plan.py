@@ -81,18 +81,7 @@ _MISSES = {"seq 131,072": "at 131k tokens the prediction is 448 TFLOP/s, +18% ov
                              "with Table 1 refitted to it); matching it would take ~75 GB/s, which puts tp 4 and BLOOM "
                              "itself at -2.5%. Not the pipeline sends either (DeepSpeed partitioned them over tp); the "
                              "miss follows the micro-batch count, m = 256 here against 128 at tp 4: at equal m the "
-                             "planner's tp 8 / tp 4 ratio is within 2% (tests/test_plan_bloom.py)",
-           "8 H100 SXM)": "MosaicML's own MPT-7B FSDP row on 8 H100s (llm-foundry) is predicted 19% high, while the A100 "
-                          "rows of the same table are within 5% (-2%, +3%) and torchtitan's 500 W H100 rows +7% / +8% at the lowest "
-                          "peak their card may have. Not eager kernels: llm-foundry ran eager PyTorch "
-                          "(STACKS['composer-fsdp-2023'].fused_elementwise False), and an eager MPT block measured under "
-                          "TorchDispatchMode moves 96 h bytes per token per layer against the fused model's 108 h "
-                          "(tests/test_plan_eager.py), so the memory-bound term is ~7% of the H100 step either way; nor "
-                          "the gradient reduce dtype (fp32 or bf16 over NVLink: < 0.2%). With the H100's measured matmul "
-                          "share (MAMF 0.80) and FlashAttention-2's measured H100 rate (calc.plan_attention) in, what "
-                          "keeps a 4,096-wide model on an H100 further from its matmul rate than on an A100 is not "
-                          "modelled. Nor the links: its FSDP traffic stays inside one node and hides behind compute "
-                          "(+17% at a tenth of the NVLink rate)"}
+                             "planner's tp 8 / tp 4 ratio is within 2% (tests/test_plan_bloom.py)"}
 
 
 @pytest.mark.parametrize("run", [pytest.param(r, id=r.name, marks=[pytest.mark.xfail(strict=True, reason=why)
@@ -180,12 +169,7 @@ def test_opt_cluster_best_layout_not_25_percent_faster():
 # half of the score products at its measured A100 rate, calc.plan_attention) instead of the full s x s at the GEMM curve.
 # Llama 3 8B's best (ZeRO-2, no recompute) is back to 1.24x with FSDP2's fp32 gradient reduce-scatters
 # (STACKS["torchtitan-2024"].reduce_bytes; 1.254x with 16-bit ones).
-_BOUND_MISSES = {
-    "MPT-7B (llm-foundry, 128 A100 SXM 40GB)": "the best layout (ZeRO-2, micro-batch 2, no recompute) reaches 4,557 "
-                                               "tokens/s per GPU, 1.258x the published 3,623 (1.24x while the "
-                                               "attention was counted full at the GEMM curve); the published layout "
-                                               "is predicted -2%",
-}
+_BOUND_MISSES: dict[str, str] = {}
 
 
 def _bound(runs):
@@ -202,8 +186,10 @@ def test_torchtitan_cluster_best_layout_not_25_percent_faster(run):
 # MosaicML's own MPT throughput table (llm-foundry benchmarking README; calc/plan_runs.py): MPT-7B with FSDP on 128 A100
 # 40GB with activation checkpointing, 8 A100 80GB and 8 / 512 H100 without; MPT-70B on 64 and 128 A100 40GB (on 64,
 # 2 sequences per GPU: the ZeRO-3 all-gathers outlast each pass, 276 tokens/s per GPU against 376 on 128; predicted
-# 265 and 387, where hiding them behind a whole micro-batch at once gave 386 for both). The best layout within Composer's stack (FSDP, no
-# tp / pp) on the same cluster and batch must not beat the measured throughput by more than 25%.
+# 265 and 373, where hiding them behind a whole micro-batch at once gave 386 for both). The best layout within Composer's
+# stack (FSDP, no tp / pp) on the same cluster and batch must not beat the measured throughput by more than 25%. MPT-7B
+# on 128 A100 40GB: 1.18x (ZeRO-2, micro-batch 2, no recompute) since the attention runs at the Triton kernel's measured
+# rate (STACKS["composer-fsdp-2023"].attention; 1.26x at FlashAttention-2's).
 @pytest.mark.parametrize("run", _bound(r for r in REPORTED_RUNS if "llm-foundry" in r.name))
 def test_llm_foundry_cluster_best_layout_not_25_percent_faster(run):
     best = search(run.spec(), run.cluster(), run.job(), top=1, stack=plan.STACKS[run.stack])[0]
@@ -213,10 +199,10 @@ def test_llm_foundry_cluster_best_layout_not_25_percent_faster(run):
 # MPT-7B (MosaicML, "Introducing MPT-7B", 2023): 1T tokens on 440 A100-40GB in 9.5 days (wall clock, with
 # restarts), FSDP (ZeRO-3), sequence 2048, global batch 1760: 2,769 tokens/s per GPU. The micro-batch is not
 # stated, so only the planner's bound is checked.
-@pytest.mark.xfail(strict=True, reason="the planner's best (ZeRO-3, micro-batch 4, no recompute) is ~4,580 tokens/s "
-                   "per GPU, 1.65x the published wall-clock rate, which includes restarts and evaluation: MosaicML's "
+@pytest.mark.xfail(strict=True, reason="the planner's best (ZeRO-3, micro-batch 4, no recompute) is ~4,280 tokens/s "
+                   "per GPU, 1.55x the published wall-clock rate, which includes restarts and evaluation: MosaicML's "
                    "own measured MPT-7B throughput on A100 40GB with FSDP and checkpointing is 3,623 (llm-foundry "
-                   "benchmarks, 128 GPUs; predicted 3,543, -2%; best 1.26x) and 4,641 on A100 80GB without (+3%), so "
+                   "benchmarks, 128 GPUs; predicted 3,309, -9%; best 1.18x) and 4,641 on A100 80GB without (-4%), so "
                    "the 2,769 of the 9.5 days is 0.76x of what the same hardware measured")
 def test_mpt_7b_cluster_best_layout_not_25_percent_faster():
     mpt = ModelSpec.from_hf_config({"model_type": "mpt", "d_model": 4096, "n_layers": 32, "n_heads": 32,
@@ -225,6 +211,46 @@ def test_mpt_7b_cluster_best_layout_not_25_percent_faster():
     best = search(mpt, Cluster(get_gpu("A100 SXM 40GB"), 440), Job(2048, 1760 * 2048), top=1,
                   stack=plan.STACKS["composer-fsdp-2023"])[0]
     assert best.tokens_per_s / 440 <= 1.25 * published
+
+
+# MosaicML's MPT-7B rows at 1k-64k tokens on 8 GPUs, activation checkpointing on (llm-foundry
+# scripts/train/benchmarking/README.md at commit b2a43a1, October 2023: the sweep of the 8-GPU rows in calc/plan_runs.py,
+# attn_impl triton, FSDP FULL_SHARD): (sequence, micro-batch, gradient accumulation, tokens/s per GPU). Not in
+# REPORTED_RUNS: a held-out check of the attention term, which grows from 4% of the forward FLOPs at 1k to 72% at 64k.
+MPT7B_SEQ_SWEEP = {
+    "A100 SXM 80GB": [(1024, 64, 2, 4357), (4096, 16, 2, 3684), (8192, 8, 2, 3206), (16384, 4, 2, 2453),
+                      (32768, 2, 2, 1672), (65536, 1, 2, 1013)],
+    "H100 SXM": [(1024, 64, 2, 10203), (4096, 16, 2, 8611), (8192, 8, 2, 6935), (32768, 2, 2, 3318),
+                 (65536, 1, 2, 1956)],
+}
+
+
+def _mpt_sweep_errors(gpu: str, kernel: str) -> list[float]:
+    stack = replace(plan.STACKS["composer-fsdp-2023"], attention=kernel)
+    errors = []
+    for seq, micro, accum, published in MPT7B_SEQ_SWEEP[gpu]:
+        spec = ModelSpec.from_hf_config({"model_type": "mpt", "d_model": 4096, "n_layers": 32, "n_heads": 32,
+                                         "vocab_size": 50432, "max_seq_len": seq, "expansion_ratio": 4}, name="MPT-7B")
+        p = plan.step_time(spec, Cluster(get_gpu(gpu), 8), Job(seq, 8 * micro * accum * seq),
+                           Layout(dp=8, micro_batch=micro, recompute="full", zero=3), stack=stack)
+        errors.append(p.tokens_per_s / 8 / published - 1)
+    return errors
+
+
+@pytest.mark.parametrize("gpu", list(MPT7B_SEQ_SWEEP))
+def test_mpt_7b_sequence_sweep_follows_the_stacks_attention_kernel(gpu):
+    """A kernel timed at the wrong rate shows as an error that climbs with the sequence. With the stack's kernel (the
+    Triton kernel, calc.plan_attention) the rows stay within 25% and within a 20-point band: A100 -20% to -16% (its
+    measured rates), H100 -22% to -7% (FlashAttention-1's rates standing in; the tilt says the Triton kernel is faster
+    than that on H100 at long sequences). At FlashAttention-2's rates they climb from -15% to +48% (A100) and from -2% to
+    +55% (H100). The shared offset of these checkpointed rows (the A100 2k row without checkpointing is -4%) is not the
+    attention's: at 1k, where the attention is 4% of the work, it is there with either kernel."""
+    kernel = plan.STACKS["composer-fsdp-2023"].attention
+    errors = _mpt_sweep_errors(gpu, kernel)
+    assert all(abs(e) < 0.25 for e in errors), errors
+    assert max(errors) - min(errors) < 0.20, errors
+    fa2 = _mpt_sweep_errors(gpu, "fa2")
+    assert max(fa2) - min(fa2) > 0.40, fa2
 
 
 def test_stack_restricts_the_search_and_its_memory():

@@ -1,9 +1,9 @@
 """The planner's attention term (calc/plan_attention.py) against the kernels' published measurements and an
 independent count of the work a causal kernel executes.
 
-Sources: Dao-AILab/flash-attention README.md 'Performance' at commit 0251105 (FlashAttention-2, forward + backward,
-head dim 128, with a causal mask: assets/flash2_a100_fwd_bwd_benchmark.png and flash2_h100_fwd_bwd_benchmark.png,
-panel (d)); Shah et al. 2024 'FlashAttention-3' sec. 4.1 figures (H100 SXM5, BF16, head dim 128: forward with and
+Sources: Dao-AILab/flash-attention README.md 'Performance' at commit 0251105 (FlashAttention-2, FlashAttention-1 and,
+on A100, FlashAttention Triton, forward + backward, head dim 128, with a causal mask: assets/flash2_a100_fwd_bwd_benchmark.png
+and flash2_h100_fwd_bwd_benchmark.png, panel (d)); Shah et al. 2024 'FlashAttention-3' sec. 4.1 figures (H100 SXM5, BF16, head dim 128: forward with and
 without a causal mask, backward without one); csrc/flash_attn/src/flash_fwd_kernel.h (which key blocks a causal query
 block visits); Narayanan et al. 2021 eq. 3 (the model FLOPs' attention term s / (6h)).
 """
@@ -25,6 +25,10 @@ from calc.plan_runs import REPORTED_RUNS, gpt_config
 # Values read off the figures (TFLOP/s), quoted here independently of the table.
 README_A100_FA2_CAUSAL_D128 = {512: 99, 2048: 155, 8192: 182, 16384: 189}  # A100 80GB SXM4, panel (d)
 README_H100_FA2_CAUSAL_D128 = {512: 163, 1024: 221, 2048: 265, 4096: 294, 8192: 308, 16384: 328}  # H100 SXM5, (d)
+# the same panels' other kernels: 'FlashAttention Triton' (A100 only) and 'FlashAttention' (FlashAttention-1, CUDA)
+README_A100_TRITON_CAUSAL_D128 = {512: 50, 1024: 61, 2048: 68, 4096: 74, 8192: 78, 16384: 80}
+README_A100_FA1_CAUSAL_D128 = {512: 55, 1024: 62, 2048: 69, 4096: 76, 8192: 80, 16384: 83}
+README_H100_FA1_CAUSAL_D128 = {512: 98, 1024: 109, 2048: 108, 4096: 126, 8192: 135, 16384: 137}
 FA3_PAPER = {  # (kernel, series, seq) -> TFLOP/s, H100 SXM5 head dim 128
     ("fa3", "fwd causal", 16384): 616, ("fa3", "fwd", 16384): 648, ("fa3", "bwd", 16384): 561,
     ("cudnn", "fwd causal", 8192): 529, ("cudnn", "fwd", 2048): 617, ("cudnn", "bwd", 512): 305,
@@ -45,6 +49,19 @@ def test_rate_table_is_the_published_figures():
     fa2 = kernel_rates("fa2", "H100 SXM")
     assert 294 / 989.4 < fa2.share(6000) < 308 / 989.4
     assert fa2.share(131072) == fa2.share(16384) and fa2.share(128) == fa2.share(512)
+
+
+def test_triton_kernel_rows_are_the_published_figures_and_fa1_stands_in_on_h100():
+    """llm-foundry's ``attn_impl: triton`` (the FlashAttention-1-era Triton kernel): A100 rows from the README's A100
+    figure; on H100, where nobody measured it, FlashAttention-1 (CUDA) stands in. The stand-in rests on the A100 panel,
+    where both kernels are measured: the Triton kernel runs at 0.9-1.0x FlashAttention-1 at every length."""
+    for gpu in ("A100 SXM 80GB", "A100 SXM 40GB"):
+        for seq, tflops in README_A100_TRITON_CAUSAL_D128.items():
+            assert kernel_rates("triton", gpu).share(seq) * 312 == pytest.approx(tflops, rel=1e-9)
+    for seq, tflops in README_H100_FA1_CAUSAL_D128.items():
+        assert kernel_rates("triton", "H100 SXM").share(seq) * 989.4 == pytest.approx(tflops, rel=1e-9)
+    for seq, triton in README_A100_TRITON_CAUSAL_D128.items():
+        assert 0.9 <= triton / README_A100_FA1_CAUSAL_D128[seq] <= 1.0, seq
 
 
 def test_causal_backward_assumption_reproduces_fa2_measured_forward_backward():
