@@ -4,7 +4,7 @@ it is checked against (calc/plan_runs.py)."""
 
 import streamlit as st
 
-from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, plan_dict
+from calc.plan import LINKS, RECOMPUTE, STACKS, Cluster, Job, batch_dp_note, plan_dict
 from calc.plan_runs import runs_table
 from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
@@ -25,8 +25,9 @@ def _page() -> None:
     per_node = int(state.number("GPUs per node", "plnode", 8, 1, 1024, step=1, where=a,
                                 help="GPUs joined by the intra-node link (NVLink/NVSwitch); tensor parallelism stays inside."))
     seq = int(state.number("Sequence length", "plseq", 4096, 128, 10_000_000, step=1, where=b, help="Tokens per sequence."))
-    batch_m = float(state.number("Global batch (million tokens)", "plgbt", 4.0, 0.001, 1_000.0, where=b,
-                                 help="Tokens per iteration, rounded to whole sequences."))
+    batch_m = float(state.number("Global batch (million tokens)", "plgbt", 4.194304, 0.001, 1_000.0, where=b,
+                                 help="Tokens per iteration, rounded to whole sequences (the default, 4.19: 2^22 "
+                                      "tokens, 1,024 sequences of 4,096, which data parallelism over 64 GPUs divides)."))
     tokens_t = float(state.number("Training tokens (trillions)", "pltok", 1.0, 0.0, 1_000.0, where=c,
                                   help="For days and cost; 0: none."))
     price = float(state.number("USD per GPU-hour", "plprice", 2.0, 0.0, 10_000.0, where=c, help="For the cost."))
@@ -98,8 +99,14 @@ def _page() -> None:
         rows = [plan_dict(p, job, price) for p in plans]
     except ValueError as exc:
         st.error(text.md(exc, 1000))
+        note = batch_dp_note(max(round(batch_m * 1e6 / seq), 1), gpus, seq)
+        if note:
+            st.info(note)
         st.stop()
 
+    note = batch_dp_note(sequences, gpus, seq)
+    if note:  # an awkward sequence count caps dp: say so beside the layouts it shaped
+        st.info(note)
     best = rows[0]
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Best step time", fmt.duration(best["step_s"]),

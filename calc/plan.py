@@ -368,6 +368,31 @@ def check_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> N
         raise ValueError("interleaved stages (vpp > 1) need the micro-batch count to be a multiple of pp")
 
 
+def batch_dp_note(sequences: int, gpus: int, seq_len: int) -> str | None:
+    """A sentence when the global batch's sequence count caps data parallelism below what a batch of about that size
+    could allow on ``gpus``, else None.
+
+    Every data-parallel rank takes whole micro-batches, so ``dp x micro_batch`` divides the sequences and ``dp`` divides
+    the GPUs (``candidate_layouts``): ``dp <= gcd(sequences, gpus)``. A batch typed in round millions of tokens often
+    lands on an awkward count (4M tokens of 4,096 are 977 sequences, a prime: dp 1 on any cluster, and the search then
+    spends every GPU on pipeline and context parallelism). The note names the next count that lifts the cap to the
+    largest divisor of ``gpus`` not above the sequences.
+
+    >>> print(batch_dp_note(977, 64, 4096))
+    The batch is 977 sequences of 4,096 tokens: data parallelism must divide it, so dp is at most 1 on 64 GPUs (the rest is tensor, pipeline or context parallelism). 1,024 sequences (4.19 million tokens) would allow dp up to 64.
+    >>> batch_dp_note(1024, 64, 4096), batch_dp_note(2048, 16384, 8192)  # no cap; dp <= 2,048 sequences anyway
+    (None, None)
+    """
+    cap = math.gcd(sequences, gpus)
+    ideal = max(d for d in range(1, min(sequences, gpus) + 1) if gpus % d == 0) if sequences >= 1 else 1
+    if cap >= ideal:
+        return None
+    alt = math.ceil(sequences / ideal) * ideal
+    return (f"The batch is {sequences:,} sequences of {seq_len:,} tokens: data parallelism must divide it, so dp is at "
+            f"most {cap:,} on {gpus:,} GPUs (the rest is tensor, pipeline or context parallelism). {alt:,} sequences "
+            f"({alt * seq_len / 1e6:.3g} million tokens) would allow dp up to {math.gcd(alt, gpus):,}.")
+
+
 def _check_inputs(cluster: Cluster, job: Job) -> None:
     _check("gpus", cluster.num_gpus, 1, 10_000_000)
     _check("gpus_per_node", cluster.gpus_per_node, 1, 1024)

@@ -453,3 +453,33 @@ def test_gradient_buffers_of_the_stacks():
     assert states(lay, None) == pytest.approx(6 + 12 / d, rel=1e-3)
     assert states(lay, plan.STACKS["megatron-deepspeed-2022"]) == pytest.approx(8 + 12 / d, rel=1e-3)
     assert states(Layout(dp=d, zero=3), None) == pytest.approx(16 / d, rel=1e-3)
+
+
+@pytest.mark.parametrize("sequences, gpus", [(977, 64), (488, 64), (1000, 64), (12, 64), (3, 16)])
+def test_batch_dp_note_names_the_cap_the_search_obeys(sequences, gpus):
+    """calc.plan.batch_dp_note's cap is the largest dp among the layouts the search enumerates for that batch, and the
+    count it suggests lets the search reach dp = gpus (held to calc.plan.candidate_layouts, not to the gcd it uses)."""
+    spec = get_preset("Meta-Llama-3-8B")
+
+    def dp_max(seqs):
+        return max(lay.dp for lay in plan.candidate_layouts(spec, Cluster(H100, gpus), Job(4096, seqs * 4096)))
+
+    note = plan.batch_dp_note(sequences, gpus, 4096)
+    assert f"dp is at most {dp_max(sequences):,} on" in note
+    suggested = int(note.split(". ")[1].split(" sequences")[0].replace(",", ""))
+    lifted = dp_max(suggested)
+    assert suggested >= sequences and lifted > dp_max(sequences) and note.endswith(f"dp up to {lifted:,}.")
+    assert plan.batch_dp_note(suggested, gpus, 4096) is None
+
+
+def test_planner_page_default_batch_lets_dp_span_the_cluster_and_an_awkward_one_is_explained():
+    """The page's default batch (2^22 tokens: 1,024 sequences of 4,096) puts no cap on dp; 4.0 million tokens (977
+    sequences, a prime) caps it at 1, and the page says so beside layouts that are all dp 1."""
+    from tests.apptest_helpers import open_page
+
+    at = open_page("app_pages/planner.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM"}, timeout_s=120)
+    assert not at.exception and not at.error and not at.info
+    at = open_page("app_pages/planner.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "plgbt": "4.0"}, timeout_s=120)
+    assert not at.exception and not at.error
+    assert "977 sequences" in at.info[0].value
+    assert set(at.dataframe[0].value["dp"]) == {1}

@@ -67,7 +67,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from calc.plan import STACKS, Cluster, Job, plan_dict, search
+    from calc.plan import STACKS, Cluster, Job, batch_dp_note, plan_dict, search
 
     model = model_from_args(args)
     gpu = gpu_from_args(args, default="H100 SXM", need=("bandwidth", "flops"))
@@ -96,6 +96,9 @@ def run(args) -> int:
         print(f"warning: {exc}; the fastest layouts are shown anyway, with the memory each would need",
               file=sys.stderr)
     rows = [plan_dict(p, job, args.price) for p in plans]
+    note = batch_dp_note(sequences, args.gpus, args.seq)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         emit_json({"layouts": rows, "fits_memory": fits})
         return 0
