@@ -10,7 +10,16 @@ import streamlit as st
 
 from calc import scaling_data, scaling_moe, scaling_precision
 from calc.compute import compute_budget_flops
-from calc.fit import MAX_CSV_BYTES, MAX_ROWS, fit_loss, parse_runs_csv
+from calc.fit import (
+    MAX_CSV_BYTES,
+    MAX_ROWS,
+    bootstrap_refits,
+    check_bootstrap,
+    check_fittable,
+    parse_runs_csv,
+    point_fit,
+    with_refits,
+)
 from calc.scaling import (
     CHINCHILLA_TABLE_A3_APPROACH3,
     FIT_KEYS,
@@ -54,12 +63,22 @@ QUESTIONS = ("Budget → model", "Unique data → epochs and model", "Inference 
 
 
 def _fit(digest: str, data: bytes, n_bootstrap: int):
-    """``(runs, LossFit)`` of a runs CSV, kept per (content digest, refits) in ``ui.memo`` (shared by sessions, read
-    only): ``st.cache_data`` pickled the fit and its bootstrap refits in and out on every rerun (issue 18)."""
+    """``(runs, LossFit)`` of a runs CSV, ``fit_loss(runs, n_bootstrap)`` kept per (content digest, refits) in
+    ``ui.memo`` (shared by sessions, read only): ``st.cache_data`` pickled the fit and its bootstrap refits in and out
+    on every rerun (issue 18). Its steps are kept per file too: the fit of all runs (``point_fit``, about 0.1 s), and
+    the most refits made so far (``bootstrap_refits``: the first k of any count are the same), so a new refit count
+    fits nothing again below the largest one asked and only the refits past it above (0.6 ms each)."""
     def fit():
         with st.spinner("Fitting L(N, D)..."):
             runs = parse_runs_csv(data)
-            return runs, fit_loss(runs, n_bootstrap=n_bootstrap)
+            check_fittable(runs)
+            check_bootstrap(runs, n_bootstrap)  # fit_loss's order of refusals
+            p = memo.cached(("scaling.point_fit", digest), lambda: point_fit(runs))
+            made = memo.cached(("scaling.refits", digest), dict)  # {"th": the most refits made}; grows, never shrinks
+            th = bootstrap_refits(p, n_bootstrap, have=made.get("th"))
+            if len(th) > len(made.get("th", ())):
+                made["th"] = th  # one assignment: a session racing this one stores the same rows
+            return p.runs, with_refits(p, th)
 
     return memo.cached(("scaling.fit", digest, n_bootstrap), fit)
 

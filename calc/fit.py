@@ -292,8 +292,11 @@ def _batched_refit(theta0: np.ndarray, x, y, logl, counts: np.ndarray, delta: fl
 
 
 def _bootstrap(theta: np.ndarray, x, y, logl, n_bootstrap: int, seed: int, subsample: float | None,
-               delta: float) -> np.ndarray:
-    """(n_bootstrap, 5) refits in the (ln A, ln B, ln E, alpha, beta) coordinates."""
+               delta: float, start: int = 0) -> np.ndarray:
+    """(n_bootstrap - start, 5) refits in the (ln A, ln B, ln E, alpha, beta) coordinates: rows ``start`` on of the
+    ``n_bootstrap`` resamples. The resamples are drawn one after another from one stream (the first k of any count
+    are the same), and ``_batched_refit`` moves each resample's refit on its own, so rows ``start`` on are those of
+    ``start`` = 0 (``bootstrap_refits``; tests/test_fit.py holds them equal, bit for bit)."""
     n = len(x)
     rng = np.random.default_rng(seed)
     if subsample is None:  # n runs drawn with replacement = multinomial counts
@@ -305,7 +308,7 @@ def _bootstrap(theta: np.ndarray, x, y, logl, n_bootstrap: int, seed: int, subsa
             row[rng.choice(n, size=k, replace=False)] = 1.0
     rows = max(1, MAX_BATCH_CELLS // n)  # bounded memory: a chunk of resamples x runs at a time
     return np.concatenate([_batched_refit(theta, x, y, logl, counts[i:i + rows], delta)
-                           for i in range(0, n_bootstrap, rows)]) if n_bootstrap else np.empty((0, 5))
+                           for i in range(start, n_bootstrap, rows)]) if n_bootstrap > start else np.empty((0, 5))
 
 
 # ----- the fit ------------------------------------------------------------------------------------
@@ -359,25 +362,28 @@ def _refuse_degenerate(fitted: ParametricLoss, runs: Runs) -> None:
                              f"loss falls with {col}; add runs that vary {col} more widely.")
 
 
-def fit_loss(runs: Runs, n_bootstrap: int = 20, seed: int = 0, n_starts: int = 8,
-             delta: float = HUBER_DELTA, subsample: float | None = None) -> LossFit:
-    """Fit E, A, B, alpha, beta to ``runs`` (Huber on ln L, L-BFGS from the paper's grid), with intervals.
+@dataclass(frozen=True, eq=False)
+class PointFit:
+    """The full-data fit of ``fit_loss`` before its bootstrap (``point_fit``): what the refits start from."""
 
-    ``n_bootstrap`` refits give the 10th-90th percentile intervals and ``samples`` for bands (0 skips them): on
-    bootstrap resamples (n runs with replacement) by default, or on random ``subsample`` shares without
-    replacement (the paper's 80%, 100 times). Data the law cannot be fitted to (``check_fittable``) and fits whose
-    exponent comes out 0 or at its bound raise ``ValueError`` with a sentence saying what is wrong.
-    """
-    check_fittable(runs)
+    runs: Runs
+    theta: np.ndarray  # (ln A, ln B, ln E, alpha, beta)
+    objective: float
+    loss: ParametricLoss
+    delta: float
+
+
+def check_bootstrap(runs: Runs, n_bootstrap: int) -> None:
+    """``ValueError`` for a refit count ``fit_loss`` refuses for ``runs`` (outside [0, 1000], or more than
+    ``MAX_BOOTSTRAP_CELLS`` refits x runs)."""
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or not 0 <= n_bootstrap <= 1000:
         raise ValueError(f"bootstrap count must be a whole number in [0, 1000], got {n_bootstrap!r:.40}")
-    if not isinstance(n_starts, int) or not 1 <= n_starts <= 4500:
-        raise ValueError(f"n_starts must be a whole number in [1, 4500], got {n_starts!r:.40}")
-    if subsample is not None and not 0 < subsample <= 1:
-        raise ValueError(f"subsample must be in (0, 1] or None, got {subsample!r:.40}")
     if n_bootstrap * len(runs) > MAX_BOOTSTRAP_CELLS:
         raise ValueError(f"bootstrap count: {n_bootstrap:,} refits of {len(runs):,} runs is more than "
                          f"{MAX_BOOTSTRAP_CELLS:,} run-refits; use at most {MAX_BOOTSTRAP_CELLS // len(runs):,} refits")
+
+
+def _point_fit(runs: Runs, n_starts: int, delta: float) -> PointFit:
     x, y, logl = np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
     grid = _grid()
     values = _grid_values(grid, x, y, logl, delta)
@@ -385,11 +391,44 @@ def fit_loss(runs: Runs, n_bootstrap: int = 20, seed: int = 0, n_starts: int = 8
     theta, f = _minimise(starts, x, y, logl, delta)
     fitted = _to_loss(theta)
     _refuse_degenerate(fitted, runs)
-    resid = np.log(fitted.loss(runs.params, runs.tokens)) - logl
+    return PointFit(runs, theta, f, fitted, delta)
+
+
+def point_fit(runs: Runs, n_starts: int = 8, delta: float = HUBER_DELTA) -> PointFit:
+    """``fit_loss``'s fit of all the runs (its ``ValueError`` for data the law cannot be fitted to), without the
+    bootstrap: the Scaling page keeps it per file and adds refits (``bootstrap_refits``, ``with_refits``), so a
+    change of the refit count does not fit the runs again (the L-BFGS starts are about 0.1 s; issue 18)."""
+    check_fittable(runs)
+    if not isinstance(n_starts, int) or not 1 <= n_starts <= 4500:
+        raise ValueError(f"n_starts must be a whole number in [1, 4500], got {n_starts!r:.40}")
+    return _point_fit(runs, n_starts, delta)
+
+
+def bootstrap_refits(p: PointFit, n_bootstrap: int, seed: int = 0, subsample: float | None = None,
+                     have: np.ndarray | None = None) -> np.ndarray:
+    """The ``(n_bootstrap, 5)`` refits ``fit_loss(p.runs, n_bootstrap, seed, subsample=subsample)`` makes, in the
+    (ln A, ln B, ln E, alpha, beta) coordinates. ``have``: the refits of an earlier call with the same ``p``, seed and
+    subsample (any count): the first k refits of any count are the same, so its rows are reused and only the rows past
+    them refitted (``_bootstrap``)."""
+    check_bootstrap(p.runs, n_bootstrap)
+    if subsample is not None and not 0 < subsample <= 1:
+        raise ValueError(f"subsample must be in (0, 1] or None, got {subsample!r:.40}")
+    if have is not None and len(have) >= n_bootstrap:
+        return have[:n_bootstrap]
+    start = 0 if have is None else len(have)
+    x, y, logl = np.log(p.runs.params), np.log(p.runs.tokens), np.log(p.runs.loss)
+    new = _bootstrap(p.theta, x, y, logl, n_bootstrap, seed, subsample, p.delta, start)
+    return new if have is None else np.concatenate([have, new])
+
+
+def with_refits(p: PointFit, th: np.ndarray) -> LossFit:
+    """``fit_loss``'s answer from its point fit ``p`` and its ``len(th)`` refits (``bootstrap_refits``; none: no
+    intervals)."""
+    runs, fitted, n_bootstrap = p.runs, p.loss, len(th)
+    resid = np.log(fitted.loss(runs.params, runs.tokens)) - np.log(runs.loss)
 
     intervals, samples = {}, None
     if n_bootstrap:
-        th = _bootstrap(theta, x, y, logl, n_bootstrap, seed, subsample, delta)
         samples = LawSamples.from_matrix(np.column_stack([np.exp(th[:, 2]), np.exp(th[:, 0]), np.exp(th[:, 1]),
                                                           th[:, 3], th[:, 4]]))
         if len(samples) >= 2:
@@ -407,8 +446,28 @@ def fit_loss(runs: Runs, n_bootstrap: int = 20, seed: int = 0, n_starts: int = 8
     if n_bootstrap and samples is not None and len(samples) < n_bootstrap:
         warnings.append(f"{n_bootstrap - len(samples)} of {n_bootstrap} bootstrap refits found a zero exponent "
                         "and are left out of the intervals")
-    return LossFit(fitted, len(runs), n_bootstrap, f, float(np.sqrt(np.mean(resid ** 2))), intervals,
+    return LossFit(fitted, len(runs), n_bootstrap, p.objective, float(np.sqrt(np.mean(resid ** 2))), intervals,
                    tuple(warnings), samples)
+
+
+def fit_loss(runs: Runs, n_bootstrap: int = 20, seed: int = 0, n_starts: int = 8,
+             delta: float = HUBER_DELTA, subsample: float | None = None) -> LossFit:
+    """Fit E, A, B, alpha, beta to ``runs`` (Huber on ln L, L-BFGS from the paper's grid), with intervals.
+
+    ``n_bootstrap`` refits give the 10th-90th percentile intervals and ``samples`` for bands (0 skips them): on
+    bootstrap resamples (n runs with replacement) by default, or on random ``subsample`` shares without
+    replacement (the paper's 80%, 100 times). Data the law cannot be fitted to (``check_fittable``) and fits whose
+    exponent comes out 0 or at its bound raise ``ValueError`` with a sentence saying what is wrong.
+    ``point_fit``, ``bootstrap_refits`` and ``with_refits`` are its three steps.
+    """
+    check_fittable(runs)
+    check_bootstrap(runs, n_bootstrap)
+    if not isinstance(n_starts, int) or not 1 <= n_starts <= 4500:
+        raise ValueError(f"n_starts must be a whole number in [1, 4500], got {n_starts!r:.40}")
+    if subsample is not None and not 0 < subsample <= 1:
+        raise ValueError(f"subsample must be in (0, 1] or None, got {subsample!r:.40}")
+    p = _point_fit(runs, n_starts, delta)
+    return with_refits(p, bootstrap_refits(p, n_bootstrap, seed, subsample) if n_bootstrap else np.empty((0, 5)))
 
 
 # ----- synthetic data ------------------------------------------------------------------------------

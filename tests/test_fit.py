@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 from calc.fit import (
     MAX_CSV_BYTES,
     MAX_ROWS,
+    bootstrap_refits,
     check_fittable,
     fit_loss,
     parse_runs_csv,
+    point_fit,
     runs_from_arrays,
     runs_to_csv,
     synthetic_runs,
+    with_refits,
 )
 from calc.scaling import EPOCH, HOFFMANN, ParametricLoss
 
@@ -85,6 +88,36 @@ def test_example_csv_predicts_held_out_runs():
     truth = EPOCH.loss(runs.params[held], runs.tokens[held])
     assert held.sum() == 7 and np.max(np.abs(pred / truth - 1)) < 0.01
     assert np.sqrt(np.mean(np.log(pred / runs.loss[held]) ** 2)) < 0.015
+
+
+def _same_fit(a, b) -> None:
+    """Two ``LossFit`` equal bit for bit: law, objective, residual, every refit, intervals and warnings."""
+    assert (a.loss, a.n_runs, a.n_bootstrap, a.objective, a.rms_log_residual) == \
+           (b.loss, b.n_runs, b.n_bootstrap, b.objective, b.rms_log_residual)
+    assert a.intervals == b.intervals and a.warnings == b.warnings
+    assert (a.samples is None) == (b.samples is None)
+    if a.samples is not None:
+        for k in ("E", "A", "B", "alpha", "beta"):
+            assert np.array_equal(getattr(a.samples, k), getattr(b.samples, k)), k
+
+
+@pytest.mark.parametrize("subsample", [None, 0.8])
+def test_refits_grown_a_few_at_a_time_are_fit_loss_s_bit_for_bit(monkeypatch, subsample):
+    """The Scaling page's path (app_pages/scaling.py ``_fit``, issue 18): one ``point_fit``, then refits grown from
+    those of earlier counts (``bootstrap_refits(..., have=)``: reused below the most made, only the rows past them
+    refitted) and ``with_refits``, against ``fit_loss`` of each count in one go. Batches of 16 resamples
+    (``MAX_BATCH_CELLS``, as both paths read it) so that grown rows start inside and across batches."""
+    import calc.fit as fit
+
+    runs = synthetic_runs(EPOCH, SIZES, RATIOS, noise=0.01, seed=5)
+    monkeypatch.setattr(fit, "MAX_BATCH_CELLS", 16 * len(runs))
+    p = point_fit(runs)
+    most = None  # the most refits made so far, as the page keeps them
+    for n in (0, 7, 3, 40, 25, 71, 71, 2):
+        th = bootstrap_refits(p, n, subsample=subsample, have=most)
+        assert len(th) == n
+        most = th if most is None or len(th) > len(most) else most
+        _same_fit(with_refits(p, th), fit_loss(runs, n_bootstrap=n, subsample=subsample))
 
 
 def test_batched_bootstrap_finds_the_same_refits_as_lbfgs():

@@ -135,7 +135,7 @@ def test_scaling_own_fit_follows_the_refit_count():
                                             "sbn": "20"}, timeout_s=TIMEOUT)
     assert not at.exception, [e.value for e in at.exception]
     seen = set()
-    for n_boot in (20, 60, 20):
+    for n_boot in (20, 60, 35, 90, 20):  # 35: a slice of the 60 refits made, 90: grown from them
         at.number_input(key="sbn").set_value(n_boot).run()
         assert not at.exception and not at.error, [e.value for e in at.exception or at.error]
         table = next(d.value for d in at.dataframe if "constant" in d.value.columns).set_index("constant")
@@ -143,7 +143,7 @@ def test_scaling_own_fit_follows_the_refit_count():
         assert table.loc["alpha", "10th pct"] == pytest.approx(want[0], rel=1e-9), n_boot
         assert table.loc["alpha", "90th pct"] == pytest.approx(want[1], rel=1e-9), n_boot
         seen.add(table.loc["alpha", "10th pct"])
-    assert len(seen) == 2  # 20 and 60 refits give different intervals: the test can tell them apart
+    assert len(seen) == 4  # 20, 60, 35 and 90 refits give different intervals: the test can tell them apart
 
 
 def _chart_specs(at) -> list[dict]:

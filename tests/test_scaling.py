@@ -350,12 +350,15 @@ def test_scaling_page_budget_from_gpus_and_example_fit():
 def test_scaling_page_degenerate_runs_give_a_sentence_and_the_page_stays(monkeypatch):
     """Issue 20 reproduction 4 on the page: runs whose loss does not fall with tokens. The fit's sentence is shown
     with st.error, no exception, and the rest of the page (budget, other elements) stays. AppTest cannot upload a
-    file, so the example toggle supplies the bytes and the CSV reader returns the degenerate runs instead."""
+    file, so the example toggle supplies the bytes and the CSV reader returns the degenerate runs instead (the page's
+    caches, keyed on the file's content, off: another test may have fitted the example's own runs)."""
     import calc.fit
+    from ui import memo
 
     n, d = np.meshgrid(np.geomspace(1e8, 1e10, 5), np.geomspace(1e9, 1e11, 5))
     flat = calc.fit.runs_from_arrays(n.ravel(), d.ravel(), 2.0 + 400 / n.ravel() ** 0.34)
     monkeypatch.setattr(calc.fit, "parse_runs_csv", lambda data: flat)
+    monkeypatch.setattr(memo, "cached", lambda key, compute: compute())
     at, m = run_page("app_pages/scaling.py", {"sbs": "FLOPs", "sc": "1e23", "sq": QUESTIONS[6], "sex": "1",
                                               "sbn": "7"})
     assert [e.value for e in at.error] and "does not fall as tokens grow" in at.error[0].value
