@@ -26,6 +26,7 @@ from calc.serve_sim import (
     meets,
     poisson_workload,
     simulate,
+    simulate_replicas,
     step_model,
 )
 
@@ -61,6 +62,48 @@ def test_simulate_equals_the_old_event_loop(name, tp, rate, prompt, output, cv, 
         for f in ("ttft_s", "tpot_s", "e2e_s"):
             assert np.array_equal(getattr(new, f), getattr(old, f)), (name, rate, seed, f)
         assert (new.output_tokens, new.makespan_s, new.events) == (old.output_tokens, old.makespan_s, old.events)
+
+
+def _replicas_one_by_one(model, w: Workload, replicas: int, **kw) -> SimResult:
+    """Round-robin by its definition: ``simulate`` on each replica's share (requests r, r + replicas, ...), the
+    results joined replica after replica (``simulate_replicas`` as of commit 06ade0f)."""
+    parts = [simulate(model, Workload(w.arrival_s[r::replicas], w.prompt_tokens[r::replicas],
+                                      w.output_tokens[r::replicas]), **kw)
+             for r in range(replicas) if len(w.arrival_s[r::replicas])]
+    return SimResult(np.concatenate([p.ttft_s for p in parts]), np.concatenate([p.tpot_s for p in parts]),
+                     np.concatenate([p.e2e_s for p in parts]), sum(p.output_tokens for p in parts),
+                     max(p.makespan_s for p in parts), sum(p.events for p in parts))
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 7, 64, 499, 500, 501, 1024])
+@pytest.mark.parametrize("name,tp,rate,prompt,output,cv,kw", [CASES[0], CASES[2], CASES[5], CASES[8]],
+                         ids=["llama-light", "llama-overloaded", "mixtral-state", "falcon-h1"])
+def test_replicas_equal_each_share_simulated_alone(name, tp, rate, prompt, output, cv, kw, replicas):
+    """``simulate_replicas`` runs the shares on plain lists and makes the arrays once (issue 18): the same result, bit
+    for bit, as each share simulated alone, from one replica to more replicas than requests (500 here)."""
+    kw = dict(kw)
+    m = _model(name, tp, kw.pop("overhead_s", 0.0))
+    w = poisson_workload(500, rate * replicas ** 0.5, prompt, output, length_cv=cv, seed=3)
+    new, old = simulate_replicas(m, w, replicas, **kw), _replicas_one_by_one(m, w, replicas, **kw)
+    for f in ("ttft_s", "tpot_s", "e2e_s"):
+        assert getattr(new, f).dtype == getattr(old, f).dtype
+        assert np.array_equal(getattr(new, f), getattr(old, f)), (name, replicas, f)
+    assert (new.output_tokens, new.makespan_s, new.events) == (old.output_tokens, old.makespan_s, old.events)
+    assert type(new.makespan_s) is type(old.makespan_s) and type(new.output_tokens) is type(old.output_tokens)
+
+
+def test_replicas_refuse_a_request_that_does_not_fit_as_its_replica_does():
+    """The refusal names the largest request of the first replica that holds one too large, as simulating the shares
+    one by one did."""
+    m = _model("Meta-Llama-3-8B")
+    w = poisson_workload(40, 5.0, 1000, 100, length_cv=0.8, seed=2)
+    for replicas in (1, 3, 8, 50):
+        cap = int(np.sort(w.prompt_tokens + w.output_tokens)[-3])  # the two largest requests do not fit
+        with pytest.raises(ValueError) as old:
+            _replicas_one_by_one(m, w, replicas, kv_capacity_tokens=cap, state_tokens_per_request=1)
+        with pytest.raises(ValueError, match=None) as new:
+            simulate_replicas(m, w, replicas, kv_capacity_tokens=cap, state_tokens_per_request=1)
+        assert str(new.value) == str(old.value), replicas
 
 
 @pytest.mark.parametrize("name,slos,kw", [
