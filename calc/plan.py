@@ -72,7 +72,7 @@ from calc.activations import layer_groups, op_selective_recomputed_params
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import DEFAULT_CEILING, GPU, matmul_ceiling
 from calc.kvcache import attention_kinds
-from calc.memory import TrainingSetup, training_memory
+from calc.memory import MemoryBreakdown, TrainingSetup, _stage_layers, _training_stage, training_memory
 from calc.models import ModelSpec, param_counts
 from calc.parallel import tp_problem, valid_tps
 from calc.plan_attention import attention_seconds
@@ -611,6 +611,41 @@ def _op_recomputed_flops(model: ModelSpec) -> float:
                      for i, n in layer_groups(model, range(model.num_layers)))
 
 
+@functools.lru_cache(maxsize=256)
+def _interior_stages(model: ModelSpec, pp: int) -> tuple[int, ...]:
+    """The pipeline stages between the first and the last whose memory no earlier stage bounds: those whose mix of
+    layer kinds no earlier stage holds at least as many of. Stage k keeps pp - k micro-batches in flight (1F1B) and
+    the layers ``calc.memory._stage_layers`` gives it; a stage whose layers are a sub-multiset of an earlier stage's
+    needs no more than that stage (no more layers of each kind, fewer in flight, no embedding). A uniform model has
+    none; DeepSeek-V3 (3 dense layers, then 58 MoE layers, ``first_k_dense_replace``) on 32 stages has stages 1 and 2.
+    """
+    def mix(stage: int) -> tuple[int, ...]:
+        counts = [0] * len(model.layout.kinds)
+        for k in (model.layout.pattern[i] for i in _stage_layers(model.num_layers, pp, stage)):
+            counts[k] += 1
+        return tuple(counts)
+
+    seen, out = [mix(0)], []
+    for stage in range(1, pp - 1):
+        m = mix(stage)
+        if not any(all(c <= e for c, e in zip(m, earlier, strict=True)) for earlier in seen):
+            out.append(stage)
+            seen.append(m)
+    return tuple(out)
+
+
+def _busiest_stage(model: ModelSpec, setup: TrainingSetup) -> MemoryBreakdown:
+    """``calc.memory.training_memory`` (the first and the last pipeline stage) or an interior stage that needs more
+    (``_interior_stages``): a model whose first layers are dense and the rest mixture-of-experts (DeepSeek-V3,
+    Kimi-K2, GLM-4.5) holds its heaviest layers in the middle of the pipeline, not on the first or last stage."""
+    mem = training_memory(model, setup)
+    for stage in _interior_stages(model, setup.pp) if setup.pp > 2 else ():
+        mid = _training_stage(model, setup, stage)
+        if mid.total > mem.total:
+            mem = mid
+    return mem
+
+
 def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None = None) -> int:
     """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep); ``stack`` says
     whether activations are split by sequence parallelism and whether attention scores are saved."""
@@ -619,7 +654,7 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None =
                           flash_attention=stack is None or stack.flash_attention, micro_batch=lay.micro_batch,
                           seq_len=job.seq_len // lay.cp, recompute=lay.recompute,
                           selective=stack.selective if stack else "attention")
-    mem = training_memory(model, setup)
+    mem = _busiest_stage(model, setup)
     grad_bytes = stack.grad_bytes if stack else MEGATRON_GRAD_BYTES
     # gradient buffers kept whole (ZeRO <= 1) wider than the 16-bit gradients calc.memory counts
     grad_extra = int(mem.gradients * (grad_bytes - GRAD_BYTES) / GRAD_BYTES) if lay.zero <= 1 else 0
@@ -839,6 +874,72 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                                         yield lay
 
 
+def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack: Stack | None = None) -> list[str]:
+    """Why the pinned knobs admit no layout, one sentence per rule they break, each naming the knob and what it may
+    be; empty when the pins alone break none (the rest of the layout space, e.g. the batch, is then the cause).
+
+    The rules are those a run would meet (``check_layout``): Megatron-LM's (megatron/training/arguments.py:
+    tp x pp x cp x dp = world size; interleaving needs pp > 1 and, with its schedule, micro-batches a multiple of
+    pp; expert parallelism splits experts over data-parallel ranks; the sequence splits into 2 cp chunks for
+    load-balanced causal attention), DeepSpeed's (pipeline engine with ZeRO 0 or 1) and the stack's own limits.
+
+    >>> from calc.gpus import get_gpu
+    >>> from calc.presets import get_preset
+    >>> pin_problems(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 64), Job(4096, 2**22), {"ep": 2})
+    ['ep=2 needs a mixture-of-experts model; Meta-Llama-3-8B has no experts (ep must be 1)']
+    """
+    n, b, L = cluster.num_gpus, job.global_batch, model.num_layers
+    out = []
+    allowed = stack.allowed if stack else {}
+    for k, v in pins.items():
+        if k in allowed and v not in allowed[k]:
+            out.append(f"{k}={v}: the stack allows {k} in {{{', '.join(map(str, allowed[k]))}}} only")
+    tp, pp, cp, dp = (pins.get(k) for k in ("tp", "pp", "cp", "dp"))
+    if tp is not None and tp > cluster.gpus_per_node:
+        out.append(f"tp={tp} must be at most the {cluster.gpus_per_node} GPUs of a node (GPUs per node): tensor "
+                   "parallelism stays on the intra-node link")
+    given = {k: pins[k] for k in ("tp", "pp", "cp", "dp") if k in pins}
+    prod = math.prod(given.values())
+    if len(given) == 4 and prod != n:
+        out.append(f"tp x pp x cp x dp = {prod:,} must equal the {n:,} GPUs")
+    elif len(given) > 1 and n % prod:
+        out.append(f"{' x '.join(given)} = {prod:,} must divide the {n:,} GPUs")
+    if pp is not None and pp > L:
+        out.append(f"pp={pp} must be at most the {L} layers")
+    vpp = pins.get("vpp")
+    if vpp is not None and vpp > 1:
+        if pp == 1 or n == 1:
+            out.append(f"vpp={vpp} needs pp > 1 (interleaved pipeline stages); use vpp=1 without a pipeline")
+        elif pp is not None and pp * vpp > L + 2:
+            out.append(f"pp x vpp = {pp * vpp} must be at most the {L} layers + 2: vpp in [1, {(L + 2) // pp}] "
+                       f"with pp={pp}")
+    if cp is not None and cp > 1 and job.seq_len % (2 * cp):
+        out.append(f"cp={cp}: the sequence ({job.seq_len:,} tokens) must split into 2 x cp = {2 * cp} equal chunks")
+    ep = pins.get("ep")
+    if ep is not None and ep > 1:
+        if not model.is_moe:
+            out.append(f"ep={ep} needs a mixture-of-experts model; {model.name} has no experts (ep must be 1)")
+        elif model.num_experts % ep:
+            out.append(f"ep={ep} must divide the {model.num_experts} experts")
+        elif dp is not None and dp % ep:
+            out.append(f"ep={ep} must divide dp={dp} (expert parallelism is carved out of the data-parallel ranks)")
+        elif n % ep:
+            out.append(f"ep={ep} must divide the {n:,} GPUs (it is carved out of the data-parallel ranks)")
+    z = pins.get("zero")
+    if z is not None and z >= 2 and pp is not None and pp > 1:
+        out.append(f"zero={z} with pp={pp}: a pipeline takes ZeRO stage 0 or 1 (pin pp=1 or zero <= 1)")
+    mb = pins.get("micro_batch")
+    if dp is not None and b % dp:
+        out.append(f"dp={dp} must divide the global batch of {b:,} sequences")
+    elif mb is not None and b % (mb * (dp or 1)):
+        what = f"dp x micro_batch = {dp} x {mb}" if dp else f"micro_batch={mb}"
+        out.append(f"{what} must divide the global batch of {b:,} sequences")
+    elif vpp is not None and vpp > 1 and pp and dp and mb and (b // (dp * mb)) % pp:
+        out.append(f"vpp={vpp}: the interleaved schedule needs the micro-batches per pipeline ({b // (dp * mb):,}) "
+                   f"to be a multiple of pp={pp}")
+    return out
+
+
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
            require_fit: bool = True, stack: Stack | None = None) -> list[Plan]:
     """The ``top`` fastest layouts that fit the GPU's memory, fastest first (``require_fit=False``: whether they
@@ -856,6 +957,10 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
             plans.append(step_time(model, cluster, job, lay, nb, stack))
         except ValueError:
             continue
+    if not plans and pins:
+        problems = pin_problems(model, cluster, job, pins, stack)
+        if problems:
+            raise ValueError("no valid layout with these pins: " + "; ".join(problems))
     if not plans:
         raise ValueError(f"no valid layout for {cluster.num_gpus:,} GPUs and a batch of {job.global_batch:,} "
                          "sequences: tp must divide the heads and stay in a node, dp x micro-batch must divide the "
@@ -867,14 +972,23 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     plans.sort(key=lambda p: p.step_s)
     cap = cluster.gpu.usable_memory_bytes
     out = []
+    least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
     for p in plans:
         mem = layout_memory(model, job, p.layout, stack)
         if mem <= cap or not require_fit:
             out.append(replace(p, memory_per_gpu_bytes=mem))
             if len(out) == top:
                 break
+        elif least is None or mem < least[0]:
+            least = (mem, p.layout)
     if not out:
-        raise ValueError(f"no layout fits the {cluster.gpu.name}'s memory: add GPUs or shorten the sequence")
+        mem, lay = least
+        raise ValueError(
+            f"no layout fits the {cluster.gpu.name}'s memory ({cap / 2**30:.1f} GiB usable): of the {len(plans):,} "
+            f"valid layouts the least needs {mem / 2**30:.1f} GiB per GPU (tp {lay.tp} pp {lay.pp} cp {lay.cp} "
+            f"dp {lay.dp} ep {lay.ep}, micro-batch {lay.micro_batch}, {lay.recompute} recompute, ZeRO-{lay.zero}); "
+            "add GPUs, shorten the sequence" + (", or unpin " + ", ".join(f"{k}={v}" for k, v in pins.items())
+                                                if pins else ""))
     return out
 
 
