@@ -7,8 +7,11 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
-from ui import budget, pickers
+from ui import budget, pickers, st_speed
 from ui.nav import ICON_URL, PAGES
+
+# Every input asked Streamlit for a dict of the whole session state; it now answers for its own key (issue 18).
+st_speed.install()
 
 # The page icon is the app's own image inlined as a data URL (ui.nav.ICON_URL): a ":material/...:" icon made every
 # page load fetch the favicon from fonts.gstatic.com, which fails offline and tells a CDN who visits (issue 17 item 14).
