@@ -93,9 +93,10 @@ def _page() -> None:
             if not str(exc).startswith("no layout fits"):
                 raise
             plans = memo.plan_search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
-            st.warning(f"No layout fits {text.md(gpu.name)}'s memory by the Training memory page's estimate; the fastest "
-                       "are shown anyway, with the memory they would need (a published run that did fit means the "
-                       "estimate is high for its stack).")
+            # the search's sentence says how much the leanest layout needs against the card's usable memory
+            st.warning(f"{text.md(str(exc)[0].upper() + str(exc)[1:], 1000)} (by the Training memory page's "
+                       "estimate). The fastest are shown anyway, with the memory they would need (a published run "
+                       "that did fit means the estimate is high for its stack).")
         rows = [plan_dict(p, job, price) for p in plans]
     except ValueError as exc:
         st.error(text.md(exc, 1000))

@@ -940,6 +940,79 @@ def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack
     return out
 
 
+def _has_layout(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None, stack: Stack | None) -> bool:
+    try:
+        return next(candidate_layouts(model, cluster, job, pins, stack), None) is not None
+    except ValueError:  # a pin that does not divide this count
+        return False
+
+
+def gpu_count_problem(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack | None = None,
+                      pins: dict | None = None) -> str | None:
+    """Why no layout splits ``cluster.num_gpus`` GPUs, with the nearest counts that do; None when the count is not the
+    cause. Every factor of the count goes to a knob that can take it: tp divides the heads within a node, cp is a
+    power of two up to 64 whose 2 cp chunks split the sequence, dp divides the batch's sequences, and pp takes the
+    rest, at most one stage per layer; a count with a large odd factor (1,000 = 8 x 125) leaves pp above the layers.
+
+    >>> from calc.gpus import get_gpu
+    >>> from calc.presets import get_preset
+    >>> print(gpu_count_problem(get_preset("Meta-Llama-3-70B"), Cluster(get_gpu("H100 SXM"), 1000), Job(4096, 2**22)))
+    1,000 GPUs do not split into tp x pp x cp x dp: tp divides the heads within a node (1, 2, 4, 8), cp is a power of two that splits the sequence, dp divides the 1,024 sequences, and pp takes the rest: at least 125 stages (tp 1 x cp 1 x dp 8), more than the 80 layers. 992 or 1,008 GPUs would split.
+    """
+    n, b, L = cluster.num_gpus, job.global_batch, model.num_layers
+    allowed = stack.allowed if stack else {}
+    pins = pins or {}
+
+    def ok(name, v):
+        return (name not in allowed or v in allowed[name]) and (name not in pins or pins[name] == v)
+
+    tps = [t for t in valid_tps(model, max_tp=cluster.gpus_per_node) if ok("tp", t)]
+    cps = [c for c in (2**i for i in range(7)) if (c == 1 or job.seq_len % (2 * c) == 0) and ok("cp", c)]
+    pp_max = min(L, max(allowed.get("pp", (L,))), pins.get("pp", L))
+
+    def fewest_stages(count: int):
+        """(pp, tp, cp, dp) with the fewest stages for ``count`` GPUs, or None: no tp x cp x dp divides it."""
+        best = None
+        for t in tps:
+            for c in cps:
+                if count % (t * c):
+                    continue
+                dp = pins["dp"] if "dp" in pins else math.gcd(count // (t * c), b)
+                if (count // (t * c)) % dp or b % dp:
+                    continue
+                cand = (count // (t * c * dp), t, c, dp)
+                if best is None or cand < best:
+                    best = cand
+        return best
+
+    best = fewest_stages(n)
+    if best is not None and best[0] <= pp_max:
+        return None
+    head = (f"{n:,} GPUs do not split into tp x pp x cp x dp: tp divides the heads within a node "
+            f"({', '.join(map(str, tps))}), cp is a power of two that splits the sequence, dp divides the {b:,} "
+            "sequences, and pp takes the rest: ")
+    if best is None:
+        head += "no tp x cp x dp divides the count."
+    elif pp_max < L:
+        head += (f"at least {best[0]:,} stages (tp {best[1]} x cp {best[2]} x dp {best[3]:,}), where "
+                 f"{'the stack allows' if 'pp' in allowed else 'the pin sets'} pp={pp_max}.")
+    else:
+        head += (f"at least {best[0]:,} stages (tp {best[1]} x cp {best[2]} x dp {best[3]:,}), more than the {L} "
+                 "layers.")
+    near = []  # the nearest counts below and above that split (the arithmetic above, then the full rules)
+    for step in range(1, min(4096, n)):
+        for m in (n - step, n + step):
+            found = fewest_stages(m)
+            if (len(near) < 2 and found is not None and found[0] <= pp_max
+                    and _has_layout(model, replace(cluster, num_gpus=m), job, pins, stack)):
+                near.append(m)
+        if near:
+            break
+    if near:
+        head += f" {' or '.join(f'{m:,}' for m in sorted(near))} GPUs would split."
+    return head
+
+
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
            require_fit: bool = True, stack: Stack | None = None) -> list[Plan]:
     """The ``top`` fastest layouts that fit the GPU's memory, fastest first (``require_fit=False``: whether they
@@ -962,6 +1035,9 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
         if problems:
             raise ValueError("no valid layout with these pins: " + "; ".join(problems))
     if not plans:
+        problem = gpu_count_problem(model, cluster, job, stack, pins)
+        if problem:
+            raise ValueError("no valid layout: " + problem)
         raise ValueError(f"no valid layout for {cluster.num_gpus:,} GPUs and a batch of {job.global_batch:,} "
                          "sequences: tp must divide the heads and stay in a node, dp x micro-batch must divide the "
                          "batch" + (f"; pinned: {pins}" if pins else "")

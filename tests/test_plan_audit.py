@@ -83,3 +83,34 @@ def test_no_fit_says_how_much_the_leanest_layout_needs():
     least = float(re.search(r"the least needs ([\d.]+) GiB", msg).group(1))
     assert least * 2**30 >= 16 * 70.55e9 / 8
     assert "79.6 GiB usable" in msg
+
+
+def test_a_gpu_count_that_no_layout_splits_says_why_and_the_nearest_that_do():
+    """Llama 3 70B (64 heads, 8 KV heads, 80 layers) on 1,000 H100s with 1,024 sequences: tp, cp and dp can only be
+    powers of two here (tp divides 8 KV heads, cp is a power of two, dp divides 1,024 = 2^10), so the odd factor of
+    1,000 = 2^3 x 125 lands on pp, and 125 stages exceed 80 layers. The message says so and names the nearest counts
+    that do split, and the search (not the message's arithmetic) confirms them: every count strictly between them
+    fails, both succeed. Before, it said only 'tp must divide the heads and stay in a node, dp x micro-batch must
+    divide the batch'."""
+    import re
+    spec, job = get_preset("Meta-Llama-3-70B"), Job(4096, 2**22)
+    with pytest.raises(ValueError) as err:
+        search(spec, _h100(1000), job, top=1)
+    msg = str(err.value)
+    assert "at least 125 stages" in msg and "80 layers" in msg
+    lo, hi = (int(x.replace(",", "")) for x in re.search(r"([\d,]+) or ([\d,]+) GPUs would split", msg).groups())
+    assert lo < 1000 < hi
+    for n in (lo, hi):
+        assert search(spec, _h100(n), job, top=1, require_fit=False)
+    for n in range(lo + 1, hi):
+        with pytest.raises(ValueError, match="no valid layout"):
+            search(spec, _h100(n), job, top=1, require_fit=False)
+
+
+def test_the_page_says_how_much_the_leanest_layout_needs_when_none_fits():
+    from tests.apptest_helpers import open_page
+    at = open_page("app_pages/planner.py", {"model": "Meta-Llama-3-70B", "gpu": "H100 SXM", "plgpus": "8",
+                                             "plseq": "8192", "plgbt": "1.048576"}, timeout_s=120)
+    assert not at.exception and not at.error
+    warning = " ".join(w.value for w in at.warning)
+    assert "the least needs" in warning and "GiB usable" in warning

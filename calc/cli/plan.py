@@ -1,7 +1,10 @@
 """``python -m calc plan``: the fastest parallel layouts of a training run on a cluster (``calc/plan.py``).
 
     python -m calc plan --model Llama-3.1-405B --gpu "H100 SXM" --gpus 16384 --seq 8192 \\
-        --global-batch-tokens 16M --tokens 15.6T --top 5 --json
+        --global-batch-tokens 16777216 --tokens 15.6T --top 5 --json   # 2,048 sequences of 8,192
+
+``--global-batch-tokens 16M`` is 16,000,000 tokens: 1,953 sequences of 8,192, an odd count, so data parallelism
+over 16,384 GPUs is capped at 1 (a note on stderr says so); Llama 3's "16M" is 2^24.
     python -m calc plan ... --tp 8 --pp 16 --vpp 4          # pin knobs; the rest is searched
 
 When no layout fits the GPU's memory by ``calc.memory``'s estimate, the fastest are printed anyway with the memory
@@ -36,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--gpus-per-node", type=int_range(1, 1024), default=8, help="GPUs joined by the intra-node link")
     p.add_argument("--seq", type=int_range(1, 100_000_000), default=4096, help="sequence length (tokens)")
     p.add_argument("--global-batch-tokens", type=_quantity(1, 1e12), required=True,
-                   help="tokens per iteration (e.g. 4M), rounded to whole sequences of --seq")
+                   help="tokens per iteration (e.g. 4194304 = 2^22), rounded to whole sequences of --seq; dp must "
+                        "divide the sequence count (4M of 4,096 is 977 sequences, a prime: dp 1)")
     p.add_argument("--tokens", type=_quantity(1, 1e18), default=None, help="training tokens, for days and cost")
     p.add_argument("--precision", choices=("bf16", "fp8"), default="bf16", help="matmul precision of the peak")
     p.add_argument("--price", type=float_range(0, 10_000, "$/GPU-hour"), default=0.0, help="$ per GPU-hour")
