@@ -18,8 +18,15 @@ import functools
 from collections.abc import Callable
 
 import streamlit as st
+import streamlit.emojis  # noqa: F401  (below)
 
 from ui import budget, charts
+
+# ``ui.text.md`` writes a WORD JOINER after every colon, so the error messages pages show are not ASCII, and
+# Streamlit's alerts (no ``icon``) look for a leading emoji in them: the first look loads Streamlit's emoji catalog and
+# compiles its pattern (``streamlit/string_util.py`` ``extract_leading_emoji``), about 0.3 s of server CPU inside the
+# rerun that first shows such an error (the Training memory page's first "tp must divide the heads", issue 18). The
+# import above pays it once, when a page first imports this module.
 
 
 def run(body: Callable[[], None], name: str) -> None:
