@@ -1,6 +1,7 @@
 """Training memory: every component per GPU (ZeRO, TP/PP/SP, recompute, LoRA/QLoRA, PPO/DPO) and the verdict."""
 
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from calc.memory import (
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
-from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, max_batch, max_context, remedies, single_changes
+from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, Layout, fewest_gpus, max_batch, max_context, remedies, single_changes
 from calc.units import GIB
 from ui import charts, memo, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
@@ -43,6 +44,31 @@ st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weig
            "overhead. ZeRO shards over the data-parallel degree; the pipeline stage that needs the most is shown.")
 
 SAME = "same as the policy"
+
+
+class _Solved(NamedTuple):
+    """What the solvers say about one setup on one GPU (``_solve``)."""
+
+    layout: Layout | None  # fewest_gpus
+    remedies: list  # remedies(..., layout)
+    alone: list  # single_changes, when the setup does not fit (the verdict lists them then)
+    max_batch: int | None  # None for a parameter count (no activations)
+    max_context: int | None
+    selective_idle: bool  # selective recompute with fused attention saves nothing over none
+
+
+def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -> _Solved:
+    """The solvers for ``(model, setup, cap)`` (``total``: ``training_memory(model, setup).total``). Kept per input set
+    in ``ui.memo`` by the page: they were most of the calc work of a rerun (fewest_gpus ~1.9 ms and remedies ~1.4 ms
+    for Llama-3-8B), redone on every rerun whose inputs had not changed (an expander opened, the unit switched, the page
+    visited again, a change undone; issue 18)."""
+    arch = isinstance(model, ModelSpec)
+    layout = fewest_gpus(model, setup, cap)
+    return _Solved(layout, remedies(model, setup, cap, layout), single_changes(model, setup) if total > cap else [],
+                   max_batch(model, setup, cap, limit=4096) if arch else None,
+                   max_context(model, setup, cap, limit=1 << 22) if arch else None,
+                   arch and setup.recompute == "selective" and setup.flash_attention
+                   and training_memory(model, replace(setup, recompute="none")).total == total)
 
 
 def _page() -> None:
@@ -221,11 +247,10 @@ def _page() -> None:
         st.stop()
 
     cap = gpu.usable_memory_bytes
-    layout = fewest_gpus(model, setup, cap)
-    verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings,
-                     single_changes(model, setup) if b.total > cap else ())
-    if recompute == "selective" and flash and isinstance(model, ModelSpec) \
-            and training_memory(model, replace(setup, recompute="none")).total == b.total:
+    solved = memo.cached(("training_memory.solved", model, setup, cap), lambda: _solve(model, setup, cap, b.total))
+    layout = solved.layout
+    verdict.show_fit(gpu.name, b.total, cap, solved.remedies, b.warnings, solved.alone)
+    if solved.selective_idle:
         st.info("Selective recompute changes nothing here: it re-runs only the attention core (softmax and its "
                 "dropout), which FlashAttention / SDPA never store. Full recompute is what saves activations.")
     m1, m2, m3, m4 = st.columns(4)
@@ -237,8 +262,7 @@ def _page() -> None:
 
     if isinstance(model, ModelSpec):
         s1, s2, s3 = m1, m2, m3  # the solvers: a second row of the same four columns, 4 layout blocks fewer (issue 18)
-        mb = max_batch(model, setup, cap, limit=4096)
-        mc = max_context(model, setup, cap, limit=1 << 22)
+        mb, mc = solved.max_batch, solved.max_context
         s1.metric("Largest micro-batch that fits", "none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""),
                   help=f"At sequence length {seq_len:,}, everything else as set.")
         s2.metric("Longest sequence that fits", "none" if mc is None else f"{mc:,}",
@@ -291,7 +315,9 @@ def _page() -> None:
     rows_key = (memo.key_of(rows), engine_name)
     table, config = tables.bytes_arrow(("training_memory", rows_key), _components_frame)
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-    st.download_button("Download CSV", memo.cached(("training_memory.csv", rows_key), lambda: fmt.csv(_components_frame())),
+    # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
+    st.download_button("Download CSV", lambda: memo.cached(("training_memory.csv", rows_key),
+                                                           lambda: fmt.csv(_components_frame())),
                        file_name="training_memory.csv", mime="text/csv")
     if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
         st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
