@@ -44,6 +44,14 @@ st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weig
            "overhead. ZeRO shards over the data-parallel degree; the pipeline stage that needs the most is shown.")
 
 SAME = "same as the policy"
+#: The label of each engine's settings expander: what is in it.
+ENGINE_KNOBS = {
+    "ddp": "DDP settings: optimizer step, bucket cap, gradient_as_bucket_view",
+    "fsdp2": "FSDP2 settings: optimizer step, reshard after forward, reduce_dtype, CPU offload",
+    "deepspeed": "DeepSpeed settings: optimizer step, reduce_bucket_size, overlap_comm, contiguous_gradients, ZeRO-3 "
+                 "persistence threshold, max_live_parameters, max_reuse_distance, prefetch_bucket_size, parameter offload",
+    "megatron": "Megatron settings: optimizer step, distributed optimizer, main grads in fp32",
+}
 
 
 class _Solved(NamedTuple):
@@ -169,7 +177,11 @@ def _page() -> None:
 
     knobs: dict = {}
     if engine_name != "plain":
-        e1, e2, e3, e4 = st.columns(4)
+        # Lazy (issue 18): an engine's knobs (2 to 9 inputs in a row of four columns, drawn on every rerun, error
+        # reruns too) are drawn only while their expander is open; closed, they keep their values and link
+        # parameters (``ui.state.UNDRAWN``) and the numbers below use them as before.
+        box = st.expander(ENGINE_KNOBS[engine_name], key="tm_xeng", on_change="rerun")
+        e1, e2, e3, e4 = box.columns(4) if box.open else [state.UNDRAWN] * 4
         knobs["optimizer_impl"] = state.select(
             "Optimizer step", "tm_oi", OPTIMIZER_IMPLS, "foreach", where=e1,
             help="torch.optim's implementation: foreach (the CUDA default) keeps one parameter-sized temporary during "

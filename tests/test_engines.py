@@ -259,3 +259,32 @@ def test_training_page_engine_choice_buffers_and_estimators():
     assert any("not used with this engine" in c.value for c in at.caption)
     at = run_page("app_pages/training_memory.py", {"model": "Llama-3.2-1B", "tm_eng": "deepspeed", "tm_zero": "0"})
     assert not at.exception and any("zero_stage" in e.value for e in at.error)
+
+
+def test_training_page_engine_knobs_are_lazy_and_keep_their_links():
+    """An engine's knobs sit in a lazy expander (issue 18): closed, none of them is drawn, yet a knob set by the
+    link still changes the numbers (DeepSpeed's reduce bucket with overlap_comm in ZeRO-2: two buckets of
+    reduce_bucket_size elements, deepspeed/runtime/zero/stage_1_and_2.py; both knobs change the total here); open, the same knobs are drawn with the
+    link's values and the numbers are the same. The reference is calc with the knob passed directly."""
+    from tests.apptest_helpers import open_page
+    from ui.defaults import training_setup
+
+    spec = get_preset("Llama-3.2-1B")
+    query = {"model": "Llama-3.2-1B", "tm_eng": "deepspeed", "tm_zero": "2", "tm_dp": "8", "tm_rbs": "3000000000",
+             "tm_ovc": "on", "tm_ovh": "0.0"}
+    want = training_memory(spec, replace(training_setup(), zero_stage=2, dp=8, overhead_bytes=0,
+                                         engine=Engine("deepspeed", reduce_bucket_size=3_000_000_000, overlap_comm=True)))
+    for other in (Engine("deepspeed"), Engine("deepspeed", reduce_bucket_size=3_000_000_000)):  # each knob matters
+        assert want.total != training_memory(spec, replace(training_setup(), zero_stage=2, dp=8, overhead_bytes=0,
+                                                           engine=other)).total
+    knob_keys = {"tm_oi", "tm_rbs", "tm_ovc", "tm_cg", "tm_ppt", "tm_mlp", "tm_mrd", "tm_pfb", "tm_opa"}
+    for is_open in (False, True):
+        at = open_page("app_pages/training_memory.py", query, session={"tm_xeng": is_open})
+        assert not at.exception and not at.error
+        drawn = {w.key for kind in (at.number_input, at.selectbox, at.toggle) for w in kind}
+        assert (drawn & knob_keys == knob_keys) if is_open else not drawn & knob_keys, drawn & knob_keys
+        shown = {m.label: m.help for m in at.metric}
+        assert f"{want.total:,} bytes" in shown["Total per GPU"], (is_open, shown["Total per GPU"])
+        assert at.query_params["tm_rbs"] == "3000000000" and at.query_params["tm_ovc"] == "on"
+        if is_open:
+            assert at.number_input(key="tm_rbs").value == 3_000_000_000 and at.selectbox(key="tm_ovc").value == "on"

@@ -63,17 +63,19 @@ def _sync(key: str, serialize: Callable[[Any], str] = str) -> Any:
 
 
 class _Undrawn:
-    """A ``where`` for inputs that are not drawn (a closed lazy expander's, issue 18): ``number`` and ``select``
-    still give the input's value as if it were (the session's value, else its link parameter, else the session's
-    copy or the default, a bad link parameter warned about) and keep its link parameter, but no widget is sent."""
+    """A ``where`` for inputs that are not drawn (a closed lazy expander's, issue 18): ``number``, ``select`` and
+    ``toggle`` still give the input's value as if it were (the session's value, else its link parameter, else the
+    session's copy or the default, a bad link parameter warned about) and keep its link parameter, but no widget is
+    sent."""
 
     def __getattr__(self, name: str):
-        if name in ("number_input", "selectbox", "radio"):
+        if name in ("number_input", "selectbox", "radio", "toggle"):
             return lambda *args, **kwargs: None
         raise AttributeError(name)
 
 
-#: Pass as ``where=`` to read an input without drawing it (the Serving page's closed "Engine settings").
+#: Pass as ``where=`` to read an input without drawing it (the closed "Engine settings" of the Serving and Training
+#: memory pages).
 UNDRAWN = _Undrawn()
 
 
