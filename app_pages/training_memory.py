@@ -48,8 +48,8 @@ SAME = "same as the policy"
 ENGINE_KNOBS = {
     "ddp": "DDP settings: optimizer step, bucket cap, gradient_as_bucket_view",
     "fsdp2": "FSDP2 settings: optimizer step, reshard after forward, reduce_dtype, CPU offload",
-    "deepspeed": "DeepSpeed settings: optimizer step, reduce_bucket_size, overlap_comm, contiguous_gradients, ZeRO-3 "
-                 "persistence threshold, max_live_parameters, max_reuse_distance, prefetch_bucket_size, parameter offload",
+    "deepspeed": "DeepSpeed settings: optimizer step, gradient buckets, overlap_comm, ZeRO-3 gathering and prefetch, "
+                 "parameter offload",
     "megatron": "Megatron settings: optimizer step, distributed optimizer, main grads in fp32",
 }
 
