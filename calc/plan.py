@@ -53,7 +53,7 @@ MFU counts model FLOPs, HFU the FLOPs of the model with recompute (Chowdhery et 
 Korthikanti et al. 2022 sec. 6), both with every query against all s keys, however much of it a kernel executes
 (a publication that counts causally: ``calc.plan_runs.ReportedRun.attention_flops``). Memory per GPU is
 ``calc.memory.training_memory`` of the layout (context parallelism counted as a sequence of ``seq / cp`` per GPU;
-expert parallelism divides the expert weights' states by ``ep``; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
+expert parallelism divides the expert states ZeRO does not shard by ``ep``, the sharded ones being 1 / (dp cp) already; interleaving scales the activations by 1 + (p - 1) / (p v), Korthikanti et al. 2022
 sec. 4.2.3), plus, with ZeRO <= 1, what the stack's whole gradient buffer holds beyond 16-bit gradients
 (``Stack.grad_bytes``: Megatron's fp32 main grads, BLOOM's fp32 accumulation buffer). Selective recompute is
 Megatron-LM's (only the attention core re-run) unless the stack says torchtitan's per-op policy
@@ -661,11 +661,16 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None =
     total = mem.total + grad_extra
     if lay.vpp > 1:  # the interleaved schedule holds L (1 + (p - 1) / (p v)) layers' activations (Korthikanti
         total += int(mem.activations * (lay.pp - 1) / (lay.pp * lay.vpp))  # et al. 2022 sec. 4.2.3, eq. 5)
-    if lay.ep > 1:  # the memory model replicates experts over dp: take (1 - 1/ep) of their states back
+    if lay.ep > 1:
+        # The memory model replicates the experts on every rank: a rank holds 1/ep of them. What ZeRO shards over the
+        # dp x cp ranks stays as it is: an expert's replicas live on the dp x cp / ep ranks of its expert-data-parallel
+        # group (Megatron-Core parallel_state: world / (expert tp x ep x pp)), which shard 1/ep of the experts, so
+        # E / ep / (dp cp / ep) = E / (dp cp) per rank. Only the unsharded states shrink by ep.
         c = param_counts(model).components().get("experts", 0)
-        states = mem.weights + mem.master_weights + mem.gradients + grad_extra + mem.optimizer_states
+        unsharded = (grad_extra + (mem.weights if lay.zero < 3 else 0) + (mem.gradients if lay.zero < 2 else 0)
+                     + (mem.master_weights + mem.optimizer_states if lay.zero < 1 else 0))
         share = c / max(param_counts(model).total, 1)
-        total -= int(states * share * (1 - 1 / lay.ep))
+        total -= int(unsharded * share * (1 - 1 / lay.ep))
     return total
 
 

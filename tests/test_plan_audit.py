@@ -114,3 +114,23 @@ def test_the_page_says_how_much_the_leanest_layout_needs_when_none_fits():
     assert not at.exception and not at.error
     warning = " ".join(w.value for w in at.warning)
     assert "the least needs" in warning and "GiB usable" in warning
+
+
+@pytest.mark.parametrize("zero", [1, 2, 3])
+def test_expert_parallelism_does_not_shard_what_zero_already_sharded(zero):
+    """Mixtral 8x7B (mistralai/Mixtral-8x7B-v0.1 config.json: 32 layers, 8 experts of 3 x 4096 x 14336; 46.70e9
+    parameters in all) on 64 H100s, dp 64, ep 8. Each expert lives on the 64 / 8 = 8 ranks of its expert-data-parallel
+    group (NVIDIA/Megatron-LM megatron/core/parallel_state.py: world size / (expert tp x ep x pp)), and ZeRO shards its
+    states over those 8: E / ep / (dp / ep) = E / dp per rank, what dense parameters get too. Per parameter, bf16
+    weight 2 B and fp32 master + Adam moments 12 B, sharded by ZeRO-1 (Megatron-LM docs/source/api-guide/
+    dist_optimizer.md, which keeps an fp32 main grad of 4 B whole); ZeRO-2 also shards a 16-bit gradient (2 B),
+    ZeRO-3 the weight too (Rajbhandari et al. 2020 sec. 5: 2 + 2 + 12 B). A lower bound without activations; the
+    planner used to divide the sharded states by ep again (ZeRO-1: 49.0 GB where the states alone are 52.5 GB)."""
+    spec = get_preset("Mixtral-8x7B-v0.1")
+    experts = 32 * 8 * 3 * 4096 * 14336
+    dense = 46.70e9 - experts
+    dp, ep = 64, 8
+    whole, sharded = {1: (6, 12), 2: (2, 14), 3: (0, 16)}[zero]  # bytes per parameter kept whole, sharded over dp
+    bound = experts * (whole / ep + sharded / dp) + dense * (whole + sharded / dp)
+    lay = Layout(tp=1, pp=1, dp=dp, cp=1, ep=ep, micro_batch=1, recompute="full", zero=zero)
+    assert layout_memory(spec, Job(4096, 2**22), lay) >= bound
