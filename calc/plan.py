@@ -595,7 +595,9 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
         exposed_dp = _overlapped_s(rs, one_mb - fwd_s, units) + _overlapped_s(ag, fwd_s, units)
     else:
         exposed_dp = rs + ag
-    shard = (dense + experts) / (lay.dp * lay.cp if lay.zero >= 1 else 1)
+    # ZeRO >= 1: the dense states over dp x cp, an expert's over the dp x cp / ep ranks holding it (its expert-data-
+    # parallel group), 1 / (dp cp) of every parameter per rank either way
+    shard = (dense + experts * lay.ep) / (lay.dp * lay.cp) if lay.zero >= 1 else dense + experts
     optimizer = shard * OPTIMIZER_BYTES_PER_PARAM / cluster.gpu.bandwidth_bytes_per_s
     breakdown = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s, "pp_comm": pp_s,
                  "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}

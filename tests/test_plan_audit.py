@@ -134,3 +134,36 @@ def test_expert_parallelism_does_not_shard_what_zero_already_sharded(zero):
     bound = experts * (whole / ep + sharded / dp) + dense * (whole + sharded / dp)
     lay = Layout(tp=1, pp=1, dp=dp, cp=1, ep=ep, micro_batch=1, recompute="full", zero=zero)
     assert layout_memory(spec, Job(4096, 2**22), lay) >= bound
+
+
+def test_the_optimizer_step_updates_the_same_share_with_or_without_expert_parallelism():
+    """With ZeRO-1 every rank updates 1 / (dp x cp) of each parameter's states, dense or expert: an expert's replicas
+    are the dp / ep ranks of its expert-data-parallel group, which split the 1 / ep of the experts they hold (see
+    test_expert_parallelism_does_not_shard_what_zero_already_sharded). The optimizer step, memory-bound on the
+    states a rank updates, so takes as long at ep 8 as at ep 1; it read 6.4x shorter."""
+    from calc.plan import step_time
+    spec, cluster, job = get_preset("Mixtral-8x7B-v0.1"), _h100(64), Job(4096, 2**22)
+    t = [step_time(spec, cluster, job, Layout(tp=1, pp=1, dp=64, ep=ep, recompute="full", zero=1))
+         .breakdown["optimizer"] for ep in (1, 8)]
+    assert t[1] == pytest.approx(t[0])
+
+
+def test_the_page_gives_the_causal_mfu_beside_the_full_count_at_long_context():
+    """Llama 3.1 8B (32 layers, 32 heads of 128) at 131,072 tokens: the model FLOPs per token count every query
+    against all s keys, 12 L H Q s of score products (PaLM, Chowdhery et al. 2022 App. B), of which a causal mask does
+    half; the other half, 6 L H Q s, is 41% of the count here, so the headline MFU reads 1.7x what the work done
+    gives. The page says so with the causal figure: MFU x (1 - 6 L H Q s / model FLOPs per token)."""
+    import re
+
+    from calc.compute import flops_per_token
+    from tests.apptest_helpers import open_page
+    s = 131072
+    at = open_page("app_pages/planner.py", {"model": "Llama-3.1-8B", "gpu": "H100 SXM", "plgpus": "64",
+                                             "plseq": str(s), "plgbt": "16.777216"}, timeout_s=120)
+    assert not at.exception and not at.error
+    mfu = float(next(m.value for m in at.metric if m.label == "MFU").rstrip("%")) / 100
+    caption = next(c.value for c in at.caption if "keys" in c.value and "causal" in c.value)
+    causal = float(re.search(r"MFU is ([\d.]+)%", caption).group(1)) / 100
+    per_token = flops_per_token(get_preset("Llama-3.1-8B"), s).model_training
+    assert causal == pytest.approx(mfu * (1 - 6 * 32 * 32 * 128 * s / per_token), abs=0.002)
+    assert causal < 0.65 * mfu
