@@ -50,7 +50,8 @@ def _page() -> None:
                                            "calc.plan.MEASURED_INTRA cites each). A typed intra-node rate wins.")
         pins = {}
         for key, label, where in (("tp", "Pin tp (0: search)", e), ("pp", "Pin pp (0: search)", e),
-                                  ("cp", "Pin cp (0: search)", e), ("vpp", "Pin vpp (0: search)", f),
+                                  ("cp", "Pin cp (0: search)", e), ("dp", "Pin dp (0: search)", e),
+                                  ("ep", "Pin ep (0: search)", f), ("vpp", "Pin vpp (0: search)", f),
                                   ("micro_batch", "Pin micro-batch (0: search)", f)):
             v = int(state.number(label, "pl" + key.replace("_", "")[:5], 0, 0, 100_000, step=1, where=where,
                                  help=f"Fix {key} and search the rest."))

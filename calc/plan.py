@@ -1041,6 +1041,11 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
         problems = pin_problems(model, cluster, job, pins, stack)
         if problems:
             raise ValueError("no valid layout with these pins: " + "; ".join(problems))
+    if not plans and stack is not None and stack.fused_softmax_required:
+        longest = stack.fused_softmax_required[1]
+        if not (16 < job.seq_len <= longest and job.seq_len % 4 == 0):
+            raise ValueError(f"no valid layout: the stack refuses to run without its fused softmax, which needs a "
+                             f"sequence in (16, {longest:,}] tokens, a multiple of 4; got {job.seq_len:,}")
     if not plans:
         problem = gpu_count_problem(model, cluster, job, stack, pins)
         if problem:

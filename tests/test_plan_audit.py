@@ -167,3 +167,23 @@ def test_the_page_gives_the_causal_mfu_beside_the_full_count_at_long_context():
     per_token = flops_per_token(get_preset("Llama-3.1-8B"), s).model_training
     assert causal == pytest.approx(mfu * (1 - 6 * 32 * 32 * 128 * s / per_token), abs=0.002)
     assert causal < 0.65 * mfu
+
+
+def test_a_sequence_the_stacks_fused_softmax_refuses_is_named():
+    """BLOOM's Megatron-DeepSpeed aborts without its fused softmax, which takes 16 < s <= 2048
+    (bigscience-workshop/Megatron-DeepSpeed megatron/initialize.py ``_compile_dependencies``): at 4,096 tokens no
+    layout runs, and the message must say it is the sequence, not the heads or the batch."""
+    from calc.plan import STACKS
+    with pytest.raises(ValueError, match=r"sequence in \(16, 2,048\] tokens.*got 4,096"):
+        search(get_preset("Meta-Llama-3-70B"), _h100(256), Job(4096, 2**22), stack=STACKS["megatron-deepspeed-2022"])
+
+
+def test_the_page_pins_ep_and_dp():
+    """Issue 15: 'pinning any knob re-ranks the rest'; the page had no ep or dp pin, so a MoE user could not ask for
+    Mixtral's ep = 8 (one expert per rank) and compare."""
+    from tests.apptest_helpers import open_page
+    query = {"model": "Mixtral-8x7B-v0.1", "gpu": "H100 SXM", "plgpus": "64", "plseq": "4096", "plgbt": "4.194304"}
+    for key, value, col in (("plep", "2", "ep"), ("pldp", "16", "dp")):
+        at = open_page("app_pages/planner.py", {**query, key: value}, timeout_s=120)
+        assert not at.exception and not at.error
+        assert set(at.dataframe[0].value[col]) == {int(value)}
