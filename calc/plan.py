@@ -1045,7 +1045,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
         longest = stack.fused_softmax_required[1]
         if not (16 < job.seq_len <= longest and job.seq_len % 4 == 0):
             raise ValueError(f"no valid layout: the stack refuses to run without its fused softmax, which needs a "
-                             f"sequence in (16, {longest:,}] tokens, a multiple of 4; got {job.seq_len:,}")
+                             f"sequence of 17-{longest:,} tokens, a multiple of 4; got {job.seq_len:,}")
     if not plans:
         problem = gpu_count_problem(model, cluster, job, stack, pins)
         if problem:

@@ -174,7 +174,7 @@ def test_a_sequence_the_stacks_fused_softmax_refuses_is_named():
     (bigscience-workshop/Megatron-DeepSpeed megatron/initialize.py ``_compile_dependencies``): at 4,096 tokens no
     layout runs, and the message must say it is the sequence, not the heads or the batch."""
     from calc.plan import STACKS
-    with pytest.raises(ValueError, match=r"sequence in \(16, 2,048\] tokens.*got 4,096"):
+    with pytest.raises(ValueError, match=r"sequence of 17-2,048 tokens.*got 4,096"):
         search(get_preset("Meta-Llama-3-70B"), _h100(256), Job(4096, 2**22), stack=STACKS["megatron-deepspeed-2022"])
 
 
