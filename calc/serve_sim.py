@@ -367,10 +367,10 @@ def simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_bat
 def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
               kv_capacity_tokens: int | None = None, state_tokens_per_request: int = 0,
               slo_ttft_s: float | None = None, late_max: int | None = None,
-              slo_tpot_s: float | None = None) -> SimResult | None:
+              slo_tpot_s: float | None = None, a_of: dict[int, float] | None = None) -> SimResult | None:
     """``simulate``; with ``late_max``, None as soon as ``late_max`` requests are known to get their first token later
     than ``slo_ttft_s`` after they arrived, or have finished with a TPOT above ``slo_tpot_s`` (``max_rate`` needs no
-    more to say no).
+    more to say no). ``a_of``: ``_run``'s decode step parts per batch size of earlier runs of the same ``model``.
 
     Issue 18: the same arithmetic as stepping with ``StepModel.decode_stretch`` (tests/test_serve_sim_exact.py
     holds the results equal, bit for bit, to that loop on seeded streams), with the plain decode stretch, the
@@ -381,7 +381,7 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
     cap = math.inf if kv_capacity_tokens is None else kv_capacity_tokens
     _check_fits(p_tok_arr, o_tok_arr, cap, state_tokens_per_request)
     run = _run(model, arr.tolist(), p_tok_arr.tolist(), o_tok_arr.tolist(), max_num_seqs, max_num_batched_tokens, cap,
-               state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s)
+               state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of)
     if run is None:
         return None
     first, finish, events = np.array(run[0]), np.array(run[1]), run[2]
@@ -400,9 +400,12 @@ def _check_fits(p_tok_arr: np.ndarray, o_tok_arr: np.ndarray, cap: float, st: in
 
 def _run(model: StepModel, arl: list, prompt: list, out: list, max_num_seqs: int, max_num_batched_tokens: int,
          cap: float, st: int, slo_ttft_s: float | None, late_max: int | None,
-         slo_tpot_s: float | None) -> tuple[list, list, int] | None:
+         slo_tpot_s: float | None, a_of: dict[int, float] | None = None) -> tuple[list, list, int] | None:
     """``_simulate``'s event loop on plain lists (arrivals, prompt and output tokens, every request fitting in
-    ``cap``): (first-token times, finish times, events), or None where it stopped early."""
+    ``cap``): (first-token times, finish times, events), or None where it stopped early. ``a_of``: the part of a
+    decode step that depends on the batch size only, per batch size, as earlier runs of the same ``model`` left it
+    (a function of the model and the size: the replicas of ``simulate_replicas`` and the probes of ``max_rate``
+    share one; None: a new one)."""
     n = len(arl)
     first = [math.nan] * n
     finish = [math.nan] * n
@@ -424,7 +427,8 @@ def _run(model: StepModel, arl: list, prompt: list, out: list, max_num_seqs: int
     fpt, hf, wb, eb, em = (model.flops_per_token, model.head_flops, model.weight_bytes, model.expert_bytes,
                            model.expert_miss)
     sbs = model.state_bytes_per_seq
-    a_of: dict[int, float] = {}
+    if a_of is None:
+        a_of = {}
     watch = slo_ttft_s is not None and late_max is not None
     watch_tpot = slo_tpot_s is not None and late_max is not None
     late = 0  # requests whose first token came later than slo_ttft_s after their arrival
@@ -547,11 +551,12 @@ def simulate_replicas(model: StepModel, w: Workload, replicas: int, max_num_seqs
     arl, prompt, out = arr.tolist(), p_tok.tolist(), o_tok.tolist()
     firsts: list[float] = []
     finishes: list[float] = []
+    a_of: dict[int, float] = {}  # one model: the replicas share its decode steps' parts
     makespan, events = -math.inf, 0
     for r in range(min(replicas, n)):  # a replica past the n-th gets no request
         a_r = arl[r::replicas]
         f_r, g_r, ev = _run(model, a_r, prompt[r::replicas], out[r::replicas], max_num_seqs, max_num_batched_tokens,
-                            cap, st, None, None, None)
+                            cap, st, None, None, None, a_of)
         firsts += f_r
         finishes += g_r
         makespan = max(makespan, max(g_r) - a_r[0])
@@ -613,10 +618,11 @@ def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 52:
         raise ValueError(f"steps must be a whole number in [1, 52], got {steps!r:.40}")
     late_max = _late_max(requests, q)
+    a_of: dict[int, float] = {}  # the probes' decode step parts per batch size (one model: shared)
 
     def ok(rate: float) -> bool:  # a simulation stopped early (None) has already failed the TTFT SLO
         r = _simulate(model, poisson_workload(requests, rate, prompt_tokens, output_tokens, seed=seed), **kw,
-                      slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, late_max=late_max)
+                      slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, late_max=late_max, a_of=a_of)
         return r is not None and meets(r, slo_ttft_s, slo_tpot_s, q)
 
     # The bracket is [2^j, 2^(j+1)] for the largest j in [-20, 19] whose rate meets the SLOs (2^19: the search's
