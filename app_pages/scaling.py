@@ -212,7 +212,8 @@ def frontier_at(fits: list, budget: float) -> charts.FrozenFigure:
 def redrawn(base, **layout) -> charts.FrozenFigure:
     """A figure kept by ``charts.cached`` (or built, where a test bypasses that cache) with ``layout`` entries
     replaced, as a ``FrozenFigure``: Plotly validates nothing again (issue 18)."""
-    d = base.to_dict() if isinstance(base, charts.FrozenFigure) else charts.prepared_dict(base)
+    d = (base.to_dict() if isinstance(base, charts.FrozenFigure) else base if isinstance(base, dict)
+         else charts.prepared_dict(base))
     return charts.FrozenFigure.from_dict(with_layout(d, **layout))
 
 

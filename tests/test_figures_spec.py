@@ -15,10 +15,12 @@ import pytest
 
 from calc.compute import training_flops
 from calc.presets import get_preset
+from calc.scaling import EPOCH
 from ui import charts
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 from ui.figures_memory import breakdown_bar_spec, sweep_area_spec
 from ui.figures_planner import step_bars
+from ui.figures_scaling import data_constrained, inference_demand, moe_granularity, overtraining_curve, precision_sweep
 
 
 def _per_token(recompute: str):
@@ -53,6 +55,16 @@ CASES = {
                                                                   {"compute": 1.25, "bubble": 0.05, "dp_comm": 0.01}],
                                    "Llama <b>3</b> on 64 x H100 SXM: time of one iteration"),
     "step_bars, one layout": lambda: step_bars(["#1"], [{"compute": np.float64(2.0), "optimizer": 0.01}], "t"),
+    # the Scaling page's charts that change with the budget (issue 18): NumPy arrays in, Python lists out
+    "data_constrained": lambda: data_constrained(np.geomspace(1e20, 1e26, 25), np.linspace(2.4, 1.9, 25),
+                                                 np.linspace(2.39, 1.85, 25), np.linspace(1, 9, 25),
+                                                 np.geomspace(1e9, 1e12, 25), 1e23, 1.2e12),
+    "inference_demand": lambda: inference_demand(np.geomspace(1e9, 1e15, 40), np.geomspace(7e10, 9e9, 40),
+                                                 np.linspace(0.0, 0.3, 40), 7e10, np.float64(2e12)),
+    "moe_granularity": lambda: moe_granularity(tuple((float(2 ** i), 2.1 - i / 100) for i in range(7)), 2.12, 16.0),
+    "precision_sweep": lambda: precision_sweep(np.linspace(4.0, 16.0, 49), np.linspace(2.6, 2.5, 49), 7.03, 16.0),
+    "overtraining_curve": lambda: overtraining_curve(EPOCH, 8.03e9, 15e12, "epoch"),
+    "overtraining_curve, short run": lambda: overtraining_curve(EPOCH, 7e10, 1e9, "<b>x</b>"),
 }
 
 

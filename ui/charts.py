@@ -120,11 +120,12 @@ class FrozenFigure(go.Figure):
     _frozen_points: int
 
     @classmethod
-    def freeze(cls, fig: go.Figure) -> FrozenFigure:
+    def freeze(cls, fig: go.Figure | dict) -> FrozenFigure:
         """``fig`` prepared for ``show`` (``prepared_dict``), as a ``FrozenFigure`` holding its dict only. ``fig`` is
         given away: the frozen dict is made of its own dicts, so the caller must not use it again (``cached`` and
-        ``of`` freeze the figure a builder just returned)."""
-        return cls.from_dict(prepared_dict(fig, give_away=True))
+        ``of`` freeze the figure a builder just returned). A dict is a figure written as Plotly's own
+        (``ui.figures_spec``), taken as it is (``from_dict``)."""
+        return cls.from_dict(fig if isinstance(fig, dict) else prepared_dict(fig, give_away=True))
 
     @classmethod
     def from_dict(cls, d: dict) -> FrozenFigure:
@@ -153,7 +154,7 @@ MAX_FIGURES = 512
 _figures = WeightedLRU(FIGURE_BUDGET_BYTES, max_items=MAX_FIGURES)
 
 
-def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure | None:
+def cached(key: Hashable, build: Callable[[], go.Figure | dict | None]) -> FrozenFigure | None:
     """``build()`` as a ``FrozenFigure``, memoized per ``key`` (which must hold everything the figure depends
     on, the builder's name included) across reruns and sessions, least recently used dropped past
     ``FIGURE_BUDGET_BYTES``. Plotly validates every trace and shape as a figure is built (tens of ms for the
@@ -166,7 +167,7 @@ def cached(key: Hashable, build: Callable[[], go.Figure | None]) -> FrozenFigure
                                                                          else frozen._frozen_dict))
 
 
-def of(builder: Callable[..., go.Figure | None], *args, **kwargs) -> FrozenFigure | None:
+def of(builder: Callable[..., go.Figure | dict | None], *args, **kwargs) -> FrozenFigure | None:
     """``builder(*args, **kwargs)`` through ``cached``, keyed by the builder and its arguments (a pure builder of
     ``ui/figures_*.py``: its figure depends on nothing else)."""
     try:
@@ -182,6 +183,8 @@ def show(where, fig, **kwargs) -> bool:
     how many it would have drawn (returns whether it was drawn). ``where`` is ``st`` or a column/container."""
     if fig is None:
         return False
+    if isinstance(fig, dict):  # written as Plotly's own dict (ui.figures_spec)
+        fig = FrozenFigure.from_dict(fig)
     n = fig._frozen_points if isinstance(fig, FrozenFigure) else points(fig)
     if n > MAX_POINTS:
         where.warning(f"This chart would draw {n:,} points, more than the {MAX_POINTS:,} a chart may hold; "

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from calc.fit import Runs
 from calc.scaling import KnownRun, ParametricLoss, ScalingFit
+from ui.figures_spec import spec
 from ui.plot import figure, hline, vline
 
 COLORS = {"approach1": "#4C78A8", "approach2": "#72B7B2", "approach3": "#54A24B", "hoffmann": "#F58518",
@@ -142,86 +143,103 @@ def _layout(**kw) -> dict:
     return dict(margin=dict(l=10, r=10, t=10, b=10), **kw)
 
 
+def _floats(a) -> list:
+    """An array as a list of Python numbers (``ui.figures_spec``: the dict sent, not validated)."""
+    return a.tolist() if hasattr(a, "tolist") else list(a)
+
+
+def _title(text: str) -> dict:
+    return {"title": {"text": text}}
+
+
+# The charts below change with the budget (or the inputs of their question): written as Plotly's own dict
+# (ui/figures_spec.py) instead of a validated go.Figure, 3-5 ms a new budget each (issue 18); tests/test_figures_spec.py
+# holds each to what Plotly makes of it.
+
 def data_constrained(budgets: np.ndarray, loss_limited: np.ndarray, loss_unlimited: np.ndarray, epochs: np.ndarray,
-                     params: np.ndarray, budget: float, unique_tokens: float) -> go.Figure:
+                     params: np.ndarray, budget: float, unique_tokens: float) -> dict:
     """Loss of the compute-optimal run against budget with U unique tokens and with unlimited data."""
-    data = [dict(type="scatter", x=budgets, y=loss_unlimited, mode="lines", name="unlimited unique data",
-                 line=dict(color="#999", dash="dot"), hovertemplate="C=%{x:.2e}: loss %{y:.4f}<extra></extra>"),
-            dict(type="scatter", x=budgets, y=loss_limited, mode="lines", name=f"{unique_tokens:.3g} unique tokens",
-                 line=dict(color=COLORS["muennighoff"], width=3), customdata=np.stack([epochs, params], axis=1),
-                 hovertemplate="C=%{x:.2e}: loss %{y:.4f}<br>%{customdata[0]:.1f} epochs, "
-                               "N=%{customdata[1]:.3s}<extra></extra>")]
-    return figure(data, _layout(shapes=[vline(budget, dict(color="#666", dash="dash"))], xaxis_type="log",
-                                xaxis_title="training compute C (FLOPs)", yaxis_title="predicted loss (C4)",
-                                xaxis_exponentformat="e", height=420, legend=dict(orientation="h", y=-0.2)))
+    x = _floats(budgets)
+    data = [{"type": "scatter", "x": x, "y": _floats(loss_unlimited), "mode": "lines", "name": "unlimited unique data",
+             "line": {"color": "#999", "dash": "dot"}, "hovertemplate": "C=%{x:.2e}: loss %{y:.4f}<extra></extra>"},
+            {"type": "scatter", "x": x, "y": _floats(loss_limited), "mode": "lines",
+             "name": f"{unique_tokens:.3g} unique tokens", "line": {"color": COLORS["muennighoff"], "width": 3},
+             "customdata": np.stack([epochs, params], axis=1).tolist(),
+             "hovertemplate": "C=%{x:.2e}: loss %{y:.4f}<br>%{customdata[0]:.1f} epochs, "
+                              "N=%{customdata[1]:.3s}<extra></extra>"}]
+    return spec(data, _layout(shapes=[vline(budget, {"color": "#666", "dash": "dash"})],
+                              xaxis={"type": "log", **_title("training compute C (FLOPs)"), "exponentformat": "e"},
+                              yaxis=_title("predicted loss (C4)"), height=420, legend={"orientation": "h", "y": -0.2}))
 
 
 def inference_demand(demand: np.ndarray, params: np.ndarray, saving: np.ndarray, chinchilla_params: float,
-                     chosen: float) -> go.Figure:
+                     chosen: float) -> dict:
     """Parameters of the least-lifetime-FLOPs model of a fixed loss against expected inference tokens."""
-    data = [dict(type="scatter", x=demand, y=params, mode="lines", name="inference-aware optimum",
-                 line=dict(color=COLORS["sardana"], width=3), customdata=saving,
-                 hovertemplate="%{x:.2e} inference tokens: N=%{y:.3s}, %{customdata:.1%} FLOPs saved"
-                               "<extra></extra>")]
-    note = dict(x=0, xref="x domain", xanchor="left", y=np.log10(chinchilla_params), yanchor="bottom",
-                text="compute-optimal (no inference)", showarrow=False, font=dict(color="#444"))
-    return figure(data, _layout(shapes=inference_demand_shapes(chinchilla_params, chosen), annotations=[note],
-                                xaxis_type="log", yaxis_type="log", xaxis_title="expected inference tokens",
-                                yaxis_title="parameters N", xaxis_exponentformat="e", yaxis_exponentformat="e",
-                                height=420, showlegend=False))
+    data = [{"type": "scatter", "x": _floats(demand), "y": _floats(params), "mode": "lines",
+             "name": "inference-aware optimum", "line": {"color": COLORS["sardana"], "width": 3},
+             "customdata": _floats(saving),
+             "hovertemplate": "%{x:.2e} inference tokens: N=%{y:.3s}, %{customdata:.1%} FLOPs saved<extra></extra>"}]
+    note = {"x": 0, "xref": "x domain", "xanchor": "left", "y": float(np.log10(chinchilla_params)), "yanchor": "bottom",
+            "text": "compute-optimal (no inference)", "showarrow": False, "font": {"color": "#444"}}
+    return spec(data, _layout(shapes=inference_demand_shapes(chinchilla_params, chosen), annotations=[note],
+                              xaxis={"type": "log", **_title("expected inference tokens"), "exponentformat": "e"},
+                              yaxis={"type": "log", **_title("parameters N"), "exponentformat": "e"},
+                              height=420, showlegend=False))
 
 
 def inference_demand_shapes(chinchilla_params: float, chosen: float) -> list[dict]:
     """``inference_demand``'s lines: the compute-optimal size and the chosen demand (all of the figure that depends on
     the demand typed: the page redraws a cached figure with these, ``with_layout``)."""
-    return [hline(chinchilla_params, dict(color="#666", dash="dot")), vline(chosen, dict(color="#666", dash="dash"))]
+    return [hline(chinchilla_params, {"color": "#666", "dash": "dot"}), vline(chosen, {"color": "#666", "dash": "dash"})]
 
 
-def moe_granularity(by_granularity: tuple[tuple[float, float], ...], dense_loss: float, best: float) -> go.Figure:
+def moe_granularity(by_granularity: tuple[tuple[float, float], ...], dense_loss: float, best: float) -> dict:
     """Best loss at the budget for each granularity, against the dense law's optimum."""
-    g = np.array([t[0] for t in by_granularity], dtype=float)
-    loss = np.array([t[1] for t in by_granularity], dtype=float)
-    data = [dict(type="scatter", x=g, y=loss, mode="lines+markers", name="MoE, E = 64",
-                 line=dict(color="#4C78A8", width=3), hovertemplate="G=%{x:g}: loss %{y:.4f}<extra></extra>")]
-    note = dict(x=0, xref="x domain", xanchor="left", y=dense_loss, yanchor="top", text="dense, same FLOPs",
-                showarrow=False, font=dict(color="#444"))
-    return figure(data, _layout(shapes=[hline(dense_loss, dict(color="#666", dash="dot")),
-                                        vline(best, dict(color="#666", dash="dash"))], annotations=[note],
-                                xaxis=dict(type="log", title="granularity G", tickvals=g,
-                                           ticktext=[f"{int(v)}" for v in g]),
-                                yaxis_title="predicted loss", height=400, showlegend=False))
+    g = [float(t[0]) for t in by_granularity]
+    loss = [float(t[1]) for t in by_granularity]
+    data = [{"type": "scatter", "x": g, "y": loss, "mode": "lines+markers", "name": "MoE, E = 64",
+             "line": {"color": "#4C78A8", "width": 3}, "hovertemplate": "G=%{x:g}: loss %{y:.4f}<extra></extra>"}]
+    note = {"x": 0, "xref": "x domain", "xanchor": "left", "y": dense_loss, "yanchor": "top",
+            "text": "dense, same FLOPs", "showarrow": False, "font": {"color": "#444"}}
+    return spec(data, _layout(shapes=[hline(dense_loss, {"color": "#666", "dash": "dot"}),
+                                      vline(best, {"color": "#666", "dash": "dash"})], annotations=[note],
+                              xaxis={"type": "log", **_title("granularity G"), "tickvals": g,
+                                     "ticktext": [f"{int(v)}" for v in g]},
+                              yaxis=_title("predicted loss"), height=400, showlegend=False))
 
 
-def precision_sweep(bits: np.ndarray, loss: np.ndarray, best_bits: float, chosen: float) -> go.Figure:
+def precision_sweep(bits: np.ndarray, loss: np.ndarray, best_bits: float, chosen: float) -> dict:
     """Best loss at the budget for each training precision (compute C = 6/16 N D P)."""
-    data = [dict(type="scatter", x=bits, y=loss, mode="lines", line=dict(color="#54A24B", width=3),
-                 hovertemplate="%{x:.1f} bits: loss %{y:.4f}<extra></extra>")]
-    note = dict(x=best_bits, y=1, yref="y domain", xanchor="left", yanchor="top", showarrow=False,
-                text=f"optimum {best_bits:.1f} bits", font=dict(color="#54A24B"))
-    return figure(data, _layout(shapes=precision_sweep_shapes(best_bits, chosen), annotations=[note],
-                                xaxis_title="training precision (bits: weights, activations, KV cache)",
-                                yaxis_title="predicted loss (Dolma)", height=400, showlegend=False))
+    data = [{"type": "scatter", "x": _floats(bits), "y": _floats(loss), "mode": "lines",
+             "line": {"color": "#54A24B", "width": 3}, "hovertemplate": "%{x:.1f} bits: loss %{y:.4f}<extra></extra>"}]
+    note = {"x": best_bits, "y": 1, "yref": "y domain", "xanchor": "left", "yanchor": "top", "showarrow": False,
+            "text": f"optimum {best_bits:.1f} bits", "font": {"color": "#54A24B"}}
+    return spec(data, _layout(shapes=precision_sweep_shapes(best_bits, chosen), annotations=[note],
+                              xaxis=_title("training precision (bits: weights, activations, KV cache)"),
+                              yaxis=_title("predicted loss (Dolma)"), height=400, showlegend=False))
 
 
 def precision_sweep_shapes(best_bits: float, chosen: float) -> list[dict]:
     """``precision_sweep``'s lines: the optimum and the chosen precision (all of the figure that depends on the bits
     typed: the page redraws a cached figure with these, ``with_layout``)."""
-    return [vline(best_bits, dict(color="#54A24B", dash="dash")), vline(chosen, dict(color="#666", dash="dot"))]
+    return [vline(best_bits, {"color": "#54A24B", "dash": "dash"}), vline(chosen, {"color": "#666", "dash": "dot"})]
 
 
-def overtraining_curve(law: ParametricLoss, params: float, tokens: float, label: str) -> go.Figure:
+def overtraining_curve(law: ParametricLoss, params: float, tokens: float, label: str) -> dict:
     """Loss of N params against tokens per parameter, and the loss the compute-optimal run of the same FLOPs
     reaches: the gap is the over-training penalty."""
     ratio = np.geomspace(1.0, max(1e4, 4 * tokens / params), 120)
     d = ratio * params
     c = 6.0 * params * d
     n_opt = law.optimal_params(c)
-    data = [dict(type="scatter", x=ratio, y=law.loss(params, d), mode="lines", name=f"{params:.3g} params",
-                 line=dict(color="#4C78A8", width=3),
-                 hovertemplate="%{x:,.0f} tokens/param: loss %{y:.4f}<extra></extra>"),
-            dict(type="scatter", x=ratio, y=law.loss(n_opt, c / (6.0 * n_opt)), mode="lines",
-                 name="compute-optimal, same FLOPs", line=dict(color="#999", dash="dot"),
-                 hovertemplate="same FLOPs, optimal: loss %{y:.4f}<extra></extra>")]
-    return figure(data, _layout(shapes=[vline(tokens / params, dict(color="#666", dash="dash"))], xaxis_type="log",
-                                xaxis_title="tokens per parameter D / N", yaxis_title=f"predicted loss ({label})",
-                                height=400, legend=dict(orientation="h", y=-0.2)))
+    x = _floats(ratio)
+    data = [{"type": "scatter", "x": x, "y": _floats(law.loss(params, d)), "mode": "lines",
+             "name": f"{params:.3g} params", "line": {"color": "#4C78A8", "width": 3},
+             "hovertemplate": "%{x:,.0f} tokens/param: loss %{y:.4f}<extra></extra>"},
+            {"type": "scatter", "x": x, "y": _floats(law.loss(n_opt, c / (6.0 * n_opt))), "mode": "lines",
+             "name": "compute-optimal, same FLOPs", "line": {"color": "#999", "dash": "dot"},
+             "hovertemplate": "same FLOPs, optimal: loss %{y:.4f}<extra></extra>"}]
+    return spec(data, _layout(shapes=[vline(tokens / params, {"color": "#666", "dash": "dash"})],
+                              xaxis={"type": "log", **_title("tokens per parameter D / N")},
+                              yaxis=_title(f"predicted loss ({label})"), height=400,
+                              legend={"orientation": "h", "y": -0.2}))
