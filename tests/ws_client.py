@@ -12,6 +12,7 @@ the proxy's cookies (the sticky-session cookie) on its websocket;
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 import urllib.request
@@ -35,6 +36,8 @@ class WsSession:
         self.widgets: dict[str, object] = {}  # widget id -> (element type, element proto)
         self.fragments: dict[str, str] = {}  # widget id -> id of the st.fragment that drew it ("" = none)
         self.texts: list[str] = []
+        self.shown_errors = 0  # st.error boxes of the last run
+        self.undo = None  # the widget state that reverts the last nearby_state change
         self.kinds: set[str] = set()  # ForwardMsg types seen in the last rerun
 
     def load_page(self) -> dict[str, str]:
@@ -99,6 +102,7 @@ class WsSession:
         widgets: dict[str, object] = {}
         fragments: dict[str, str] = {}
         texts: list[str] = []
+        shown_errors = 0  # st.error boxes the run drew (a page's own message for an input it cannot answer)
         kinds: set[str] = set()
         while True:
             raw = await asyncio.wait_for(self.ws.recv(), self.timeout_s)
@@ -122,6 +126,8 @@ class WsSession:
                     errors.append(f"exception: {el.exception.type}: {el.exception.message[:160]} at {trace}")
                 elif et in ("markdown", "alert"):
                     texts.append(el.markdown.body if et == "markdown" else el.alert.body)
+                    if et == "alert" and el.alert.format == el.alert.ERROR:
+                        shown_errors += 1
                 w = getattr(el, et, None) if et else None
                 wid = getattr(w, "id", "") if w is not None else ""
                 if isinstance(wid, str) and wid.startswith("$$ID"):
@@ -139,15 +145,61 @@ class WsSession:
                     # fragment run kept, so a later rerun could name a fragment the app run dropped, which
                     # Streamlit ignores without an answer.
                     fragment_id = ""
-                    widgets, fragments, texts = {}, {}, []
+                    widgets, fragments, texts, shown_errors = {}, {}, [], 0
                     continue
                 if fragment_id:  # a fragment's run redraws only its own widgets
                     self.widgets.update(widgets)
                     self.fragments.update(fragments)
                 else:
                     self.widgets, self.fragments = widgets, fragments
-                self.texts, self.kinds = texts, kinds
+                self.texts, self.kinds, self.shown_errors = texts, kinds, shown_errors
                 return time.perf_counter() - t0, errors
+
+    def nearby_state(self, rng: random.Random):  # noqa: C901
+        """A new value for one number input, selectbox, toggle or radio of the current page, as a user moves one:
+        a number halved, doubled or stepped by one from its current value (the value the page last wrote to its
+        link, ``ui.state``'s ``?key=``, read from the widget id's user key; the widget's default where the link has
+        none), kept in its range; another option of a select box; a toggle flipped. ``random_state`` instead draws a
+        number anywhere in its range, so most inputs end up where the page can only answer with an error (a tensor
+        parallel size of 3,517 divides no model's heads). ``self.undo`` is then the state that puts it back, for a
+        user who sees the page answer with an error."""
+        from urllib.parse import parse_qsl
+
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
+                      if et in ("number_input", "selectbox", "radio", "checkbox")
+                      and not wid.endswith(("-model", "-brun", "-bstop"))]
+        if not candidates:
+            return None
+        wid, et, w = rng.choice(candidates)
+        link = dict(parse_qsl(self.query_string or "", keep_blank_values=True))
+        user_key = wid.rsplit("-", 1)[-1]
+        st, self.undo = WidgetState(id=wid), WidgetState(id=wid)
+        if et == "number_input":
+            lo = w.min if w.has_min else -math.inf
+            hi = w.max if w.has_max else math.inf
+            try:
+                now = float(link[user_key])
+            except (KeyError, ValueError):
+                now = w.default
+            step = w.step or 1
+            v = rng.choice((now / 2, now * 2, now + step, now - step)) if now else rng.choice((step, 2 * step))
+            v = min(max(v, lo), hi)
+            if w.data_type == w.INT:
+                st.int_value, self.undo.int_value = int(round(v)), int(round(now))
+            else:
+                st.double_value, self.undo.double_value = v, now
+        elif et in ("selectbox", "radio"):
+            others = [o for o in w.options if o != link.get(user_key)]
+            if not others:
+                return None
+            st.string_value = rng.choice(others)  # Streamlit 1.67 sends the option's text
+            self.undo.string_value = link.get(user_key, w.options[w.default] if len(w.options) > w.default else "")
+        else:
+            st.bool_value = link.get(user_key) != "1" if user_key in link else rng.random() < 0.5
+            self.undo.bool_value = not st.bool_value
+        return st
 
     def random_state(self, rng: random.Random):
         """A new value for one number input, selectbox, toggle or radio of the current page."""
