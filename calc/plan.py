@@ -380,6 +380,8 @@ def batch_dp_note(sequences: int, gpus: int, seq_len: int) -> str | None:
 
     >>> print(batch_dp_note(977, 64, 4096))
     The batch is 977 sequences of 4,096 tokens: data parallelism must divide it, so dp is at most 1 on 64 GPUs (the rest is tensor, pipeline or context parallelism). 1,024 sequences (4.19 million tokens) would allow dp up to 64.
+    >>> print(batch_dp_note(24_414_062, 64, 4096))  # 1e11 tokens: billions, not '1e+05 million'
+    The batch is 24,414,062 sequences of 4,096 tokens: data parallelism must divide it, so dp is at most 2 on 64 GPUs (the rest is tensor, pipeline or context parallelism). 24,414,080 sequences (100 billion tokens) would allow dp up to 64.
     >>> batch_dp_note(1024, 64, 4096), batch_dp_note(2048, 16384, 8192)  # no cap; dp <= 2,048 sequences anyway
     (None, None)
     """
@@ -388,9 +390,11 @@ def batch_dp_note(sequences: int, gpus: int, seq_len: int) -> str | None:
     if cap >= ideal:
         return None
     alt = math.ceil(sequences / ideal) * ideal
+    tokens = alt * seq_len
+    amount = f"{tokens / 1e6:.3g} million" if tokens < 1e9 else f"{tokens / 1e9:,.4g} billion"
     return (f"The batch is {sequences:,} sequences of {seq_len:,} tokens: data parallelism must divide it, so dp is at "
             f"most {cap:,} on {gpus:,} GPUs (the rest is tensor, pipeline or context parallelism). {alt:,} sequences "
-            f"({alt * seq_len / 1e6:.3g} million tokens) would allow dp up to {math.gcd(alt, gpus):,}.")
+            f"({amount} tokens) would allow dp up to {math.gcd(alt, gpus):,}.")
 
 
 def _check_inputs(cluster: Cluster, job: Job) -> None:
@@ -857,6 +861,7 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
         return [v for v in values if v in allowed[name]] if name in allowed else values
 
     pow2 = [2**i for i in range(24)]
+    sp = stack is None or stack.sequence_parallel
     for tp in opts("tp", [t for t in valid_tps(model, max_tp=cluster.gpus_per_node) if n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
         for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
@@ -866,6 +871,8 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                     continue
                 dp = n // (tp * pp * cp)
                 if "dp" in pins and pins["dp"] != dp:
+                    continue
+                if sp and (job.seq_len // cp) % tp:  # sequence parallelism splits each cp rank's tokens over tp
                     continue
                 eps = [1] if not model.is_moe else [e for e in _divisors(model.num_experts) if dp % e == 0]
                 for ep in opts("ep", eps):
@@ -888,7 +895,9 @@ def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack
     The rules are those a run would meet (``check_layout``): Megatron-LM's (megatron/training/arguments.py:
     tp x pp x cp x dp = world size; interleaving needs pp > 1 and, with its schedule, micro-batches a multiple of
     pp; expert parallelism splits experts over data-parallel ranks; the sequence splits into 2 cp chunks for
-    load-balanced causal attention), DeepSpeed's (pipeline engine with ZeRO 0 or 1) and the stack's own limits.
+    load-balanced causal attention; sequence parallelism splits each cp rank's tokens over tp,
+    megatron/core/tensor_parallel/mappings.py ``_split_along_first_dim``: "First dimension of the tensor should be
+    divisible by tensor parallel size"), DeepSpeed's (pipeline engine with ZeRO 0 or 1) and the stack's own limits.
 
     >>> from calc.gpus import get_gpu
     >>> from calc.presets import get_preset
@@ -922,6 +931,9 @@ def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack
                        f"with pp={pp}")
     if cp is not None and cp > 1 and job.seq_len % (2 * cp):
         out.append(f"cp={cp}: the sequence ({job.seq_len:,} tokens) must split into 2 x cp = {2 * cp} equal chunks")
+    elif tp is not None and tp > 1 and (stack is None or stack.sequence_parallel) and (job.seq_len // (cp or 1)) % tp:
+        out.append(f"tp={tp}: sequence parallelism splits the {job.seq_len // (cp or 1):,} tokens of each "
+                   f"{'cp rank' if cp and cp > 1 else 'sequence'} over tp, which must divide them")
     ep = pins.get("ep")
     if ep is not None and ep > 1:
         if not model.is_moe:

@@ -187,3 +187,17 @@ def test_the_page_pins_ep_and_dp():
         at = open_page("app_pages/planner.py", {**query, key: value}, timeout_s=120)
         assert not at.exception and not at.error
         assert set(at.dataframe[0].value[col]) == {int(value)}
+
+
+def test_sequence_parallelism_needs_tp_to_divide_each_ranks_tokens():
+    """Megatron-LM with sequence parallelism scatters the [s, b, h] activation along s over tp
+    (megatron/core/tensor_parallel/mappings.py ``_split_along_first_dim``: "First dimension of the tensor should be
+    divisible by tensor parallel size"), s being a cp rank's share. At 4,100 tokens (4 x 1,025) tp 8 is refused at
+    cp 1, and tp 4 at cp 2 (2,050 tokens): no layout the planner offers may break that, and a tp pin says why."""
+    spec, job = get_preset("Meta-Llama-3-70B"), Job(4100, 4100 * 1024)
+    plans = search(spec, _h100(64), job, top=200, require_fit=False)
+    assert plans and all((4100 // p.layout.cp) % p.layout.tp == 0 for p in plans)
+    with pytest.raises(ValueError, match="tp=8: sequence parallelism splits the 4,100 tokens"):
+        search(spec, _h100(64), job, {"tp": 8})
+    from calc.plan import STACKS  # a stack without sequence parallelism has no such rule
+    assert search(spec, _h100(64), job, {"tp": 8}, top=1, require_fit=False, stack=STACKS["megatron-2021"])
