@@ -16,7 +16,7 @@ from calc.compute import (
 )
 from calc.gpus import get_gpu
 from calc.models import param_counts
-from calc.plan import PRECISIONS, Cluster, Job
+from calc.plan import PRECISIONS, Cluster, Job, batch_dp_note
 from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_compute import days_vs_gpus, flops_breakdown
@@ -36,10 +36,15 @@ def _planner_mfu(spec, gpu, dtype, seq_len, num_gpus):
     a, b = st.columns(2)
     n = num_gpus or int(state.number("GPUs in the planned cluster", "cplg", 64, 1, 1_000_000, step=1, where=a,
                                      help="The planner lays the run out on this many GPUs (8 per node)."))
-    gbt = float(state.number("Global batch (million tokens)", "cplgbt", 4.0, 0.001, 1_000.0, where=b,
-                             help="Tokens per iteration for the planner, rounded to whole sequences."))
+    gbt = float(state.number("Global batch (million tokens)", "cplgbt", 4.194304, 0.001, 1_000.0, where=b,
+                             help="Tokens per iteration for the planner, rounded to whole sequences (the default, "
+                                  "4.19: 2^22 tokens, whole sequences that data parallelism over 64 GPUs divides)."))
+    sequences = max(round(gbt * 1e6 / seq_len), 1)
+    note = batch_dp_note(sequences, n, seq_len)
+    if note:  # an awkward sequence count caps dp, and with it the MFU taken from the planner
+        st.info(note)
     try:
-        job = Job(seq_len, max(round(gbt * 1e6 / seq_len), 1) * seq_len, dtype)
+        job = Job(seq_len, sequences * seq_len, dtype)
         best = memo.plan_search(spec, Cluster(gpu, n), job, top=1)[0]
     except ValueError as exc:
         st.error(f"Cluster planner: {text.md(exc, 500)}")

@@ -483,3 +483,16 @@ def test_planner_page_default_batch_lets_dp_span_the_cluster_and_an_awkward_one_
     assert not at.exception and not at.error
     assert "977 sequences" in at.info[0].value
     assert set(at.dataframe[0].value["dp"]) == {1}
+
+
+def test_compute_page_planner_mfu_explains_an_awkward_batch():
+    """The Compute page's 'MFU from the cluster planner' with 4.0 million tokens of 4,096 (977 sequences) says dp is
+    capped, as the planner page does; its default batch (2^22 tokens) does not need to."""
+    from tests.apptest_helpers import open_page
+
+    base = {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "cmfupl": "1", "cg": "64", "cs": "4096"}
+    at = open_page("app_pages/compute.py", {**base, "cplgbt": "4.0"}, timeout_s=120)
+    assert not at.exception and not at.error
+    assert any("977 sequences" in i.value for i in at.info)
+    at = open_page("app_pages/compute.py", base, timeout_s=120)
+    assert not at.exception and not at.error and not any("sequences" in i.value for i in at.info)
