@@ -160,10 +160,14 @@ st.subheader("Reported runs: prediction against publication")
 st.dataframe(tables.arrow("planner.runs_table", lambda: [  # constant: computed once per process
     {**r, "predicted": round(r["predicted"], 3), "error %": round(r["error %"], 1)} for r in runs_table()]),
              hide_index=True, width="stretch")
+_long = next((r for r in memo.cached("planner.runs_rows", runs_table) if r["run"].endswith("seq 131,072")), None)
 st.caption("Each run's published layout pinned (calc/plan_runs.py; tests/test_plan.py asserts the held-out rows "
            "within 15%). The efficiency curve was fitted on the six 'fit' rows only. Llama 3's interleaving degree "
            "v = 8 follows from its sec. 3.3.2 (one layer per chunk, the first and last chunks holding only the "
-           "embedding and the head); its 131k-token row is 27% high: long-context attention is costed as matmuls.")
+           "embedding and the head)" + (
+               f"; its 131k-token row reads {_long['error %']:+.0f}%: the paper names no attention kernel, and the "
+               "planner runs the causal attention, most of the work at that length, at FlashAttention-2's measured "
+               "H100 rate (tests/test_plan.py lists what else was checked)." if _long else "."))
 
 with st.expander("Formulas, assumptions and sources", key="pl_xf", on_change="rerun") as ex:
     if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
@@ -189,7 +193,11 @@ with st.expander("Formulas, assumptions and sources", key="pl_xf", on_change="re
     - Memory: the Training memory page's model for the layout (context parallelism as a sequence of $s/c$ per GPU).
 
     Not modelled: latency of small messages, network congestion, stragglers, kernel efficiency at long context,
-    context-parallel load imbalance. Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
+    context-parallel load imbalance, and the matmul efficiency's dependence on the tokens one GPU multiplies at a time:
+    $e$ follows $h/t$ only, so context parallelism on a short sequence (cp 8 at 4,096 tokens: 512-token GEMMs) and
+    mixture-of-experts layers without expert parallelism (a few dozen tokens per expert) cost what full-size matmuls
+    cost, and the search can prefer them for that reason alone (Megatron Core's parallelism guide recommends context
+    parallelism for sequences of 8K tokens and more). Interleaving holds $1 + (p-1)/(p v)$ times the activations (Korthikanti et al.
     2022 sec. 4.2.3).
     """)
 

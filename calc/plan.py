@@ -1085,7 +1085,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
         mem, lay = least
         raise ValueError(
             f"no layout fits the {cluster.gpu.name}'s memory ({cap / 2**30:.1f} GiB usable): of the {len(plans):,} "
-            f"valid layouts the least needs {mem / 2**30:.1f} GiB per GPU (tp {lay.tp} pp {lay.pp} cp {lay.cp} "
+            f"valid layout{'s' if len(plans) > 1 else ''} the least needs {mem / 2**30:.1f} GiB per GPU (tp {lay.tp} pp {lay.pp} cp {lay.cp} "
             f"dp {lay.dp} ep {lay.ep}, micro-batch {lay.micro_batch}, {lay.recompute} recompute, ZeRO-{lay.zero}); "
             "add GPUs, shorten the sequence" + (", or unpin " + ", ".join(f"{k}={v}" for k, v in pins.items())
                                                 if pins else ""))
