@@ -882,7 +882,10 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                                       and m % pp == 0]
                         for vpp in opts("vpp", vpps):
                             for rc in opts("recompute", list(RECOMPUTE)):
-                                for z in opts("zero", [0, 1] if pp > 1 else [0, 1, 2, 3]):
+                                # one data-parallel replica (dp x cp = 1): ZeRO has nothing to shard over
+                                # (Rajbhandari et al. 2020 sec. 5: states / Nd), every stage is the same run
+                                zs = [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3]
+                                for z in opts("zero", zs):
                                     lay = Layout(tp, pp, dp, cp, ep, vpp, mb, rc, z)
                                     if softmax_problem(model, job, lay, stack) is None:
                                         yield lay

@@ -219,3 +219,14 @@ def test_the_reported_runs_caption_states_the_131k_miss_as_the_table_has_it():
     assert row["published"] == 380
     assert said == round((row["predicted"] - 380) / 380 * 100)
     assert "costed as matmuls" not in caption
+
+
+def test_one_data_parallel_replica_is_listed_once_not_once_per_zero_stage():
+    """ZeRO partitions the model states over the Nd data-parallel processes (Rajbhandari et al. 2020 sec. 5: 2Ψ + 2Ψ
+    + KΨ / Nd for stage 1, and so on): with dp x cp = 1 there is nothing to partition, every stage is the same run.
+    Llama 3.2 1B on one H100 and Llama 3 8B at tp 8 on 8 listed the same layout four times (ZeRO-0 to 3)."""
+    for spec, n, pins in ((get_preset("Llama-3.2-1B"), 1, None), (get_preset("Meta-Llama-3-8B"), 8, {"tp": 8})):
+        plans = search(spec, _h100(n), Job(4096, 2**19), pins, top=8, require_fit=False)
+        keys = [(p.layout.tp, p.layout.pp, p.layout.dp, p.layout.cp, p.layout.ep, p.layout.vpp, p.layout.micro_batch,
+                 p.layout.recompute) for p in plans if p.layout.dp * p.layout.cp == 1]
+        assert keys and len(keys) == len(set(keys))
