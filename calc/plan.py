@@ -328,6 +328,13 @@ def _zero3_exposed_s(ag_s: float, rs_s: float, fwd_s: float, bwd_s: float, units
     return _overlapped_s(ag_s, fwd_s, units) + _overlapped_s(ag_s + rs_s, bwd_s, units)
 
 
+def _one_node(span: int, node: int, gpus: int) -> bool:
+    """Whether every group of ``span`` consecutive ranks (ranks numbered node by node, a group starting at a multiple
+    of ``span``: Megatron's tp, then cp, ... order) lies inside one node of ``node`` GPUs: all the job's GPUs are in
+    one node, or the span fits a node and tiles it. On 6-GPU nodes a tp 4 group of ranks 4-7 spans two nodes."""
+    return gpus <= node or (span <= node and node % span == 0)
+
+
 def _check(name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
@@ -564,20 +571,20 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
         cluster.gpu.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
     # tensor parallel: 4 AG/RS forward + 4 backward, +4 when full recompute re-runs the forward
-    tp_bw = links.intra_bytes_per_s if lay.tp <= node else links.inter_bytes_per_s
+    tp_bw = links.intra_bytes_per_s if _one_node(lay.tp, node, n) else links.inter_bytes_per_s
     n_tp = 8 + (4 if lay.recompute == "full" else 0)
     tp_s = m * layers * n_tp * _ag_s(act, lay.tp, tp_bw)
     # context parallel: K and V of the whole sequence gathered (fwd), their grads reduce-scattered (bwd)
-    cp_bw = links.intra_bytes_per_s if lay.tp * lay.cp <= node else links.inter_bytes_per_s
+    cp_bw = links.intra_bytes_per_s if _one_node(lay.tp * lay.cp, node, n) else links.inter_bytes_per_s
     kv = lay.micro_batch * job.seq_len * 2 * model.kv_dim * ACT_BYTES / lay.tp
     cp_s = m * layers * (2 + (lay.recompute != "none")) * _ag_s(kv, lay.cp, cp_bw)
     # expert parallel: dispatch + combine all-to-all forward, two backward
-    ep_bw = links.intra_bytes_per_s if lay.tp * lay.cp * lay.ep <= node else links.inter_bytes_per_s
+    ep_bw = links.intra_bytes_per_s if _one_node(lay.tp * lay.cp * lay.ep, node, n) else links.inter_bytes_per_s
     moe_layers = nb["moe_layers"] / lay.pp
     routed = mb_tokens * nb["topk"] * h * ACT_BYTES / lay.tp
     ep_s = m * moe_layers * (4 + 2 * (lay.recompute == "full")) * _ag_s(routed, lay.ep, ep_bw)
     # pipeline sends: forward activation + backward gradient at each of v boundaries per micro-batch
-    pp_bw = links.intra_bytes_per_s if lay.tp * lay.cp * lay.pp <= node else links.inter_bytes_per_s
+    pp_bw = links.intra_bytes_per_s if _one_node(lay.tp * lay.cp * lay.pp, node, n) else links.inter_bytes_per_s
     pp_s = 0.0 if lay.pp == 1 else m * lay.vpp * 2 * (act / lay.tp) / pp_bw
     pipelined = compute + memory_bound + tp_s + cp_s + ep_s + pp_s
     bubble = pipelined * (lay.pp - 1) / (m * lay.vpp)
@@ -585,7 +592,7 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     dense = (nb["params"] - nb["experts"]) / (lay.tp * lay.pp)
     experts = nb["experts"] / (lay.tp * lay.pp * lay.ep)
     dp_span = lay.tp * lay.cp * lay.pp * lay.dp
-    dp_bw = links.intra_bytes_per_s if dp_span <= node else links.inter_bytes_per_s
+    dp_bw = links.intra_bytes_per_s if _one_node(dp_span, node, n) else links.inter_bytes_per_s
     # cp ranks also hold replicas of the weights: gradients reduce over dp x cp (Megatron's dp-cp group)
     ag = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
     # the gradients, reduced in the stack's dtype (``Stack.reduce_bytes``: fp32 for FSDP's reduce_dtype float32)

@@ -230,3 +230,20 @@ def test_one_data_parallel_replica_is_listed_once_not_once_per_zero_stage():
         keys = [(p.layout.tp, p.layout.pp, p.layout.dp, p.layout.cp, p.layout.ep, p.layout.vpp, p.layout.micro_batch,
                  p.layout.recompute) for p in plans if p.layout.dp * p.layout.cp == 1]
         assert keys and len(keys) == len(set(keys))
+
+
+def test_a_tensor_parallel_group_that_straddles_two_nodes_runs_at_the_network_rate():
+    """On nodes of 6 GPUs (Summit's 6 V100s, say), tp 4 groups of consecutive ranks are 0-3, 4-7, 8-11, ...: by
+    enumeration, ranks 4-7 sit on nodes 0 and 1, so that group's all-gathers and reduce-scatters cross the network,
+    and a step waits for its slowest group. The TP time must be what it is when every link runs at the network's rate
+    (intra-node bandwidth set to the inter-node one), not the NVLink-bound time of 4-GPU nodes."""
+    from calc.plan import step_time
+    spec, job = get_preset("Meta-Llama-3-8B"), Job(4096, 4096 * 384)
+    lay = Layout(tp=4, pp=1, dp=6, micro_batch=1, recompute="none", zero=1)
+    groups = [range(r, r + 4) for r in range(0, 24, 4)]
+    assert any(len({g // 6 for g in grp}) > 1 for grp in groups)  # some group crosses a node boundary
+    gpu = get_gpu("H100 SXM")
+    six = step_time(spec, Cluster(gpu, 24, 6), job, lay).breakdown["tp_comm"]
+    net = Cluster(gpu, 24, 6, intra_bytes_per_s=Cluster(gpu, 24).links.inter_bytes_per_s)
+    assert six == pytest.approx(step_time(spec, net, job, lay).breakdown["tp_comm"])
+    assert six > 2 * step_time(spec, Cluster(gpu, 24, 4), job, lay).breakdown["tp_comm"]
