@@ -529,9 +529,12 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring.
     ``stack``: what the software did (sequence parallelism, FlashAttention and which kernel, dropout); None: today's
     Megatron-Core (all but dropout; attention by ``DEFAULT_FLASH_KERNEL``). ``e_max`` / ``x_half`` replace the fitted
-    ``E_MAX`` / ``X_HALF`` (for the fit)."""
-    _check_inputs(cluster, job)
-    check_layout(model, cluster, job, lay)
+    ``E_MAX`` / ``X_HALF`` (for the fit). ``numbers``: ``_model_numbers``' dict, which ``search`` also lets carry
+    ``"_checked": True`` (inputs checked once, every layout built valid by ``candidate_layouts`` without pins) and an
+    ``"_attn"`` dict, the score products' seconds per (efficiency, recompute), alike for all layouts of one search."""
+    if not (numbers and numbers.get("_checked")):
+        _check_inputs(cluster, job)
+        check_layout(model, cluster, job, lay)
     nb = numbers or _model_numbers(model, job.seq_len)
     f = nb["f"]
     links = cluster.links
@@ -559,8 +562,13 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     # the score products apart (``calc.plan_attention``): the work the stack's kernel executes (an unfused one the
     # full s x s, a flash one with a causal mask the causal half) at that kernel's measured rate
     recomputed = lay.recompute == "full" or (lay.recompute == "selective" and not ops)
-    attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack),
-                                  cluster.attention_gpu or cluster.gpu.name, peak, eff, job.seq_len, recomputed)
+    memo = nb.get("_attn")
+    attn_s = memo.get((eff, recomputed)) if memo is not None else None
+    if attn_s is None:
+        attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack),
+                                      cluster.attention_gpu or cluster.gpu.name, peak, eff, job.seq_len, recomputed)
+        if memo is not None:
+            memo[(eff, recomputed)] = attn_s
     gemm_per_token = hw_per_token - f.attention_scores * (3 + recomputed)
     compute = (gemm_per_token / (peak * eff) + attn_s) * tokens / n * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
@@ -1052,7 +1060,9 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     """
     _check_inputs(cluster, job)
     _check("top", top, 1, 1000)
-    nb = _model_numbers(model, job.seq_len)
+    # without pins every layout candidate_layouts builds passes check_layout (its lists are those rules), so the
+    # checks run once here instead of once per layout; a pin replaces a list and is checked per layout
+    nb = {**_model_numbers(model, job.seq_len), "_checked": not pins, "_attn": {}}
     plans = []
     for lay in candidate_layouts(model, cluster, job, pins, stack):
         try:

@@ -247,3 +247,18 @@ def test_a_tensor_parallel_group_that_straddles_two_nodes_runs_at_the_network_ra
     net = Cluster(gpu, 24, 6, intra_bytes_per_s=Cluster(gpu, 24).links.inter_bytes_per_s)
     assert six == pytest.approx(step_time(spec, net, job, lay).breakdown["tp_comm"])
     assert six > 2 * step_time(spec, Cluster(gpu, 24, 4), job, lay).breakdown["tp_comm"]
+
+
+@pytest.mark.parametrize(("name", "n", "seq", "stack"), [
+    ("DeepSeek-V3", 1024, 4096, None), ("Mixtral-8x7B-v0.1", 48, 4100, None), ("Meta-Llama-3-70B", 96, 8192, None),
+    ("Llama-3.2-1B", 6, 2048, "megatron-deepspeed-2022"), ("Meta-Llama-3-8B", 64, 4096, "composer-fsdp-2023"),
+    ("Qwen3-30B-A3B", 16, 32768, "torchtitan-2024")])
+def test_every_unpinned_candidate_passes_the_layout_checks_search_skips_for_it(name, n, seq, stack):
+    """``search`` checks the inputs once and skips ``check_layout`` for layouts ``candidate_layouts`` built without
+    pins (a DeepSeek-V3 search on 16,384 GPUs visits 106,914 of them): that is sound only if each of them passes."""
+    from calc.plan import STACKS, candidate_layouts, check_layout
+    spec, cluster, job = get_preset(name), Cluster(get_gpu("H100 SXM"), n), Job(seq, seq * 192)
+    lays = list(candidate_layouts(spec, cluster, job, stack=STACKS.get(stack)))
+    assert lays
+    for lay in lays:
+        check_layout(spec, cluster, job, lay)
