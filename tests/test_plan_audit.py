@@ -262,3 +262,19 @@ def test_every_unpinned_candidate_passes_the_layout_checks_search_skips_for_it(n
     assert lays
     for lay in lays:
         check_layout(spec, cluster, job, lay)
+
+
+def test_the_cli_json_carries_the_notes_stderr_gives():
+    """4,000,000 tokens of 4,096 round to 977 sequences, a prime: on 64 GPUs dp can be at most gcd(977, 64) = 1. A
+    --json reader saw only the layouts; the note went to stderr alone."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    out = subprocess.run([sys.executable, "-m", "calc", "plan", "--model", "Meta-Llama-3-8B", "--gpus", "64",
+                          "--global-batch-tokens", "4M", "--top", "1", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    doc = json.loads(out.stdout)
+    assert any("977 sequences" in n and "dp is at most 1 on 64 GPUs" in n for n in doc["notes"])
+    assert all(r["dp"] == 1 for r in doc["layouts"])

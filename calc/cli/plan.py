@@ -2,14 +2,15 @@
 
     python -m calc plan --model Llama-3.1-405B --gpu "H100 SXM" --gpus 16384 --seq 8192 \\
         --global-batch-tokens 16777216 --tokens 15.6T --top 5 --json   # 2,048 sequences of 8,192
+    python -m calc plan ... --tp 8 --pp 16 --vpp 4          # pin knobs; the rest is searched
 
 ``--global-batch-tokens 16M`` is 16,000,000 tokens: 1,953 sequences of 8,192, an odd count, so data parallelism
 over 16,384 GPUs is capped at 1 (a note on stderr says so); Llama 3's "16M" is 2^24.
-    python -m calc plan ... --tp 8 --pp 16 --vpp 4          # pin knobs; the rest is searched
 
 When no layout fits the GPU's memory by ``calc.memory``'s estimate, the fastest are printed anyway with the memory
 each would need, a one-line warning on stderr and ``"fits_memory": false`` in the JSON (as the Cluster planner page
-does): Llama 3 405B's published layouts (``calc.plan_runs``) are such a case.
+does): Llama 3 405B's published layouts (``calc.plan_runs``) are such a case. ``"notes"`` in the JSON repeats what
+stderr says (that warning, a batch whose sequence count caps data parallelism).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def run(args) -> int:
     pins = {k: getattr(args, k) for k in _KNOBS if getattr(args, k) is not None}
     stack = None if args.stack == "any" else STACKS[args.stack]
     fits = True
+    notes = []  # what stderr says, for a --json reader too
     try:
         plans = search(model, cluster, job, pins, args.top, stack=stack)
     except ValueError as exc:
@@ -97,14 +99,15 @@ def run(args) -> int:
         # layout the memory model puts over the card, Llama 3 405B's, must still show the numbers its test checks)
         plans = search(model, cluster, job, pins, args.top, require_fit=False, stack=stack)
         fits = False
-        print(f"warning: {exc}; the fastest layouts are shown anyway, with the memory each would need",
-              file=sys.stderr)
+        notes.append(f"{exc}; the fastest layouts are shown anyway, with the memory each would need")
+        print(f"warning: {notes[-1]}", file=sys.stderr)
     rows = [plan_dict(p, job, args.price) for p in plans]
     note = batch_dp_note(sequences, args.gpus, args.seq)
     if note:
+        notes.append(note)
         print(f"note: {note}", file=sys.stderr)
     if args.json:
-        emit_json({"layouts": rows, "fits_memory": fits})
+        emit_json({"layouts": rows, "fits_memory": fits, "notes": notes})
         return 0
     table = [{"tp": r["tp"], "pp": r["pp"], "dp": r["dp"], "cp": r["cp"], "ep": r["ep"], "vpp": r["vpp"],
               "mb": r["micro_batch"], "recompute": r["recompute"], "zero": r["zero"],
