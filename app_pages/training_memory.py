@@ -30,9 +30,9 @@ from calc.memory import (
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
-from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, Layout, fewest_gpus, max_batch, max_context, remedies, single_changes
+from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, Layout, fewest_gpus, max_batch, remedies, single_changes
 from calc.units import GIB
-from ui import charts, memo, page_body, pickers, results, state, tables, text, verdict
+from ui import charts, memo, memory_solvers, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
 from ui.figures_engines import estimator_table, phases_table
@@ -66,17 +66,27 @@ class _Solved(NamedTuple):
 
 
 def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -> _Solved:
-    """The solvers for ``(model, setup, cap)`` (``total``: ``training_memory(model, setup).total``). Kept per input set
-    in ``ui.memo`` by the page: they were most of the calc work of a rerun (fewest_gpus ~1.9 ms and remedies ~1.4 ms
-    for Llama-3-8B), redone on every rerun whose inputs had not changed (an expander opened, the unit switched, the page
-    visited again, a change undone; issue 18)."""
+    """The solvers for ``(model, setup, cap)`` (``total``: ``training_memory(model, setup).total``), each kept in
+    ``ui.memo`` under what it depends on (issue 18): they were most of the calc work of a rerun (fewest_gpus ~1.9 ms and
+    remedies ~1.4 ms for Llama-3-8B, max_context 2-8 ms). The largest micro-batch does not depend on the micro-batch
+    set, nor the longest sequence on the sequence length, so a change of either keeps that answer; the longest
+    sequence is ``ui.memory_solvers``' (``calc.solvers.max_context``'s answer from a vectorized search)."""
     arch = isinstance(model, ModelSpec)
-    layout = fewest_gpus(model, setup, cap)
-    return _Solved(layout, remedies(model, setup, cap, layout), single_changes(model, setup) if total > cap else [],
-                   max_batch(model, setup, cap, limit=4096) if arch else None,
-                   max_context(model, setup, cap, limit=1 << 22) if arch else None,
-                   arch and setup.recompute == "selective" and setup.flash_attention
-                   and training_memory(model, replace(setup, recompute="none")).total == total)
+
+    def others() -> tuple:
+        layout = fewest_gpus(model, setup, cap)
+        return (layout, remedies(model, setup, cap, layout), single_changes(model, setup) if total > cap else [],
+                arch and setup.recompute == "selective" and setup.flash_attention
+                and training_memory(model, replace(setup, recompute="none")).total == total)
+
+    layout, rem, alone, idle = memo.cached(("training_memory.solved", model, setup, cap), others)
+    mb = mc = None
+    if arch:
+        mb = memo.cached(("training_memory.max_batch", model, replace(setup, micro_batch=1), cap),
+                         lambda: max_batch(model, setup, cap, limit=4096))
+        mc = memo.cached(("training_memory.max_context", model, replace(setup, seq_len=1), cap),
+                         lambda: memory_solvers.longest_sequence(model, setup, cap, 1 << 22))
+    return _Solved(layout, rem, alone, mb, mc, idle)
 
 
 def _page() -> None:
@@ -259,7 +269,7 @@ def _page() -> None:
         st.stop()
 
     cap = gpu.usable_memory_bytes
-    solved = memo.cached(("training_memory.solved", model, setup, cap), lambda: _solve(model, setup, cap, b.total))
+    solved = _solve(model, setup, cap, b.total)
     layout = solved.layout
     verdict.show_fit(gpu.name, b.total, cap, solved.remedies, b.warnings, solved.alone)
     if solved.selective_idle:

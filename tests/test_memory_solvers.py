@@ -1,0 +1,60 @@
+"""ui.memory_solvers gives calc.solvers' own answers (the independent reference: its one-value-at-a-time search)."""
+
+from __future__ import annotations
+
+import pytest
+
+import ui.memory_solvers as ms
+from calc.engines import Engine
+from calc.memory import TrainingSetup
+from calc.presets import get_preset
+from calc.solvers import max_batch, max_context
+from calc.units import GIB
+
+SETUPS = [
+    TrainingSetup(),
+    TrainingSetup(micro_batch=1, seq_len=2048, zero_stage=3, dp=8),
+    TrainingSetup(pp=4, tp=2, zero_stage=1, dp=8, sequence_parallel=True),
+    TrainingSetup(recompute="full", flash_attention=False),
+    TrainingSetup(recompute="selective", flash_attention=False, dropout=0.1),
+    TrainingSetup(finetune="qlora", lora_rank=64),
+    TrainingSetup(rlhf="ppo", finetune="lora"),
+    TrainingSetup(rlhf="dpo", precision="bf16"),
+    TrainingSetup(engine=Engine("fsdp2"), dp=8),
+    TrainingSetup(engine=Engine("ddp", gradient_as_bucket_view=True), micro_batch=2),
+    TrainingSetup(engine=Engine("deepspeed"), zero_stage=3, dp=8, seq_len=8192),
+    TrainingSetup(engine=Engine("megatron"), tp=4, pp=2, dp=4),
+]
+MODELS = ["GPT-2", "Meta-Llama-3-8B", "Mixtral-8x7B-v0.1"]
+CAPS = [6 * GIB, 24 * GIB, 80 * GIB, 141 * GIB, 4096 * GIB]
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("setup", SETUPS, ids=range(len(SETUPS)))
+def test_same_answers_as_calc_solvers(name, setup):
+    model = get_preset(name)
+    for cap in CAPS:
+        assert ms.longest_sequence(model, setup, cap, 1 << 22) == max_context(model, setup, cap, limit=1 << 22)
+        assert ms.largest_batch(model, setup, cap, 4096) == max_batch(model, setup, cap, limit=4096)
+        # one token or one sequence around the answer: the capacity where the answer changes
+        mc = max_context(model, setup, cap, limit=1 << 22)
+        if mc:
+            from dataclasses import replace
+
+            from calc.memory import training_memory
+
+            edge = training_memory(model, replace(setup, seq_len=mc)).total
+            for c in (edge - 1, edge, edge + 1):
+                assert ms.longest_sequence(model, setup, c, 1 << 22) == max_context(model, setup, c, limit=1 << 22)
+
+
+def test_the_grid_answers_without_the_scalar_search(monkeypatch):
+    """The speed is the point: for ordinary setups the answer comes from the grid and its check, not the fallback."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to calc.solvers")
+
+    monkeypatch.setattr(ms, "max_context", refuse)
+    model = get_preset("Meta-Llama-3-8B")
+    for setup in SETUPS:
+        want = max_context(model, setup, 80 * GIB, limit=1 << 22)
+        assert ms.longest_sequence(model, setup, 80 * GIB, 1 << 22) == want
