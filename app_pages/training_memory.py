@@ -335,7 +335,16 @@ def _page() -> None:
 
     # Counts past 2**63 - 1 as exact text (Arrow stores int64); table and CSV made once per content (issue 18).
     rows_key = (memo.key_of(rows), engine_name)
-    table, config = tables.bytes_arrow(("training_memory", rows_key), _components_frame)
+    if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
+        # the rows change with nearly every input: Arrow straight from the records (the same table as through
+        # pandas, tables.records_arrow; 0.05 against 1.6 ms), ``fmt.bytes_table``'s column formats
+        shown = ([{k: v for k, v in r.items() if k != "source"} for r in rows] if engine_name == "plain"
+                 else [{**r, "source": r.get("source", "")} for r in rows])
+        table = tables.records_arrow(shown)
+        config = {"bytes": st.column_config.NumberColumn(format="localized"),
+                  unit: st.column_config.NumberColumn(format="%,.3f")}
+    else:
+        table, config = tables.bytes_arrow(("training_memory", rows_key), _components_frame)
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
     st.download_button("Download CSV", lambda: memo.cached(("training_memory.csv", rows_key),

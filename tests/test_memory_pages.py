@@ -60,3 +60,36 @@ def test_training_page_lora_and_ppo_render():
     at = run_page(TRAIN, {"model": "Llama-3.2-1B", "tm_ft": "qlora", "tm_rl": "ppo", "tm_lr": "8"})
     assert not at.exception and not at.error
     assert metrics(at)["Largest micro-batch that fits"] not in ("", None)
+
+
+@pytest.mark.parametrize("engine", ["plain", "ddp"])
+def test_training_page_table_and_solvers_are_calcs(engine):
+    """The components table (Arrow built from the records, issue 18) and the solver metrics (the longest sequence
+    from ui.memory_solvers' grid search) against calc itself: calc.memory.training_memory's components and
+    calc.solvers' one-value-at-a-time searches."""
+    from calc.engines import BUFFER_SOURCES, Engine
+    from calc.gpus import get_gpu
+    from calc.memory import TrainingSetup, training_memory
+    from calc.presets import get_preset
+    from calc.solvers import max_batch, max_context
+    from ui.defaults import TRAINING as D
+
+    at = run_page(TRAIN, {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "tm_eng": engine, "tm_zero": "0"})
+    assert not at.exception
+    model = get_preset("Meta-Llama-3-8B")
+    setup = TrainingSetup(precision=D["tm_prec"], optimizer=D["tm_opt"], dp=D["tm_dp"], tp=D["tm_tp"],
+                          pp=D["tm_pp"], micro_batch=D["tm_mb"], seq_len=D["tm_seq"], recompute=D["tm_rc"],
+                          flash_attention=D["tm_fa"], finetune=D["tm_ft"], rlhf=D["tm_rl"], overhead_bytes=2**30,
+                          engine=Engine(engine))
+    b = training_memory(model, setup)
+    df = at.dataframe[0].value
+    comps = b.components()
+    assert list(df["bytes"]) == [*comps.values(), b.total, b.cpu_bytes]
+    assert ("source" in df.columns) == (engine != "plain")
+    if engine != "plain":
+        assert list(df["source"]) == [BUFFER_SOURCES.get(k, "") for k in comps] + ["", ""]
+    cap = get_gpu("H100 SXM").usable_memory_bytes
+    m = metrics(at)
+    mc, mb = max_context(model, setup, cap, limit=1 << 22), max_batch(model, setup, cap, limit=4096)
+    assert m["Longest sequence that fits"] == ("none" if mc is None else f"{mc:,}")
+    assert m["Largest micro-batch that fits"] == ("none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""))
