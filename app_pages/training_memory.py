@@ -1,6 +1,6 @@
 """Training memory: every component per GPU (ZeRO, TP/PP/SP, recompute, LoRA/QLoRA, PPO/DPO) and the verdict."""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -54,6 +54,10 @@ ENGINE_KNOBS = {
 }
 
 
+#: The fields of a ``TrainingSetup`` that ``fewest_gpus`` sets itself (the answer does not depend on them).
+LAID_OUT = ("tp", "pp", "dp", "zero_stage")
+
+
 class _Solved(NamedTuple):
     """What the solvers say about one setup on one GPU (``_solve``)."""
 
@@ -69,17 +73,20 @@ def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -
     """The solvers for ``(model, setup, cap)`` (``total``: ``training_memory(model, setup).total``), each kept in
     ``ui.memo`` under what it depends on (issue 18): they were most of the calc work of a rerun (fewest_gpus ~1.9 ms and
     remedies ~1.4 ms for Llama-3-8B, max_context 2-8 ms). The largest micro-batch does not depend on the micro-batch
-    set, nor the longest sequence on the sequence length, so a change of either keeps that answer; the longest
-    sequence is ``ui.memory_solvers``' (``calc.solvers.max_context``'s answer from a vectorized search)."""
+    set, nor the longest sequence on the sequence length, nor the fewest GPUs on the layout set (``LAID_OUT``), so a
+    change of one of these keeps that answer (tests/test_memory_solvers.py); the longest sequence is
+    ``ui.memory_solvers``' (``calc.solvers.max_context``'s answer from a vectorized search)."""
     arch = isinstance(model, ModelSpec)
 
     def others() -> tuple:
-        layout = fewest_gpus(model, setup, cap)
-        return (layout, remedies(model, setup, cap, layout), single_changes(model, setup) if total > cap else [],
+        return (remedies(model, setup, cap, layout), single_changes(model, setup) if total > cap else [],
                 arch and setup.recompute == "selective" and setup.flash_attention
                 and training_memory(model, replace(setup, recompute="none")).total == total)
 
-    layout, rem, alone, idle = memo.cached(("training_memory.solved", model, setup, cap), others)
+    # fewest_gpus chooses tp, pp, dp and the ZeRO stage itself (calc/solvers.py _fewest_training): kept per the rest
+    unlaid = tuple((f.name, getattr(setup, f.name)) for f in fields(setup) if f.name not in LAID_OUT)
+    layout = memo.cached(("training_memory.fewest_gpus", model, unlaid, cap), lambda: fewest_gpus(model, setup, cap))
+    rem, alone, idle = memo.cached(("training_memory.solved", model, setup, cap), others)
     mb = mc = None
     if arch:
         mb = memo.cached(("training_memory.max_batch", model, replace(setup, micro_batch=1), cap),

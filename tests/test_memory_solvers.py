@@ -58,3 +58,41 @@ def test_the_grid_answers_without_the_scalar_search(monkeypatch):
     for setup in SETUPS:
         want = max_context(model, setup, 80 * GIB, limit=1 << 22)
         assert ms.longest_sequence(model, setup, 80 * GIB, 1 << 22) == want
+
+
+def _page_laid_out() -> tuple[str, ...]:
+    """app_pages/training_memory.py's ``LAID_OUT`` (the page runs Streamlit when imported: read from its source)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "app_pages" / "training_memory.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "LAID_OUT" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError("app_pages/training_memory.py has no LAID_OUT")
+
+
+VARY = {"tp": (1, 2, 8), "pp": (1, 2, 4), "dp": (1, 8, 64), "zero_stage": (0, 1, 3), "micro_batch": (1, 16),
+        "seq_len": (512, 32768)}
+
+
+@pytest.mark.parametrize("setup", SETUPS, ids=range(len(SETUPS)))
+def test_fewest_gpus_ignores_the_layout_the_page_keys_it_without(setup):
+    """The page keeps calc.solvers.fewest_gpus's answer per setup less ``LAID_OUT``: the answer must be the same
+    whatever those fields hold."""
+    from dataclasses import replace
+
+    from calc.memory import training_memory
+    from calc.solvers import fewest_gpus
+
+    model = get_preset("Meta-Llama-3-8B")
+    for cap in (24 * GIB, 80 * GIB):
+        want = fewest_gpus(model, setup, cap)
+        for name in _page_laid_out():
+            for value in VARY[name]:
+                try:
+                    other = replace(setup, **{name: value})
+                    training_memory(model, other)  # a setup the page would show (it stops at a refused one)
+                except ValueError:
+                    continue
+                assert fewest_gpus(model, other, cap) == want, (name, value, cap)
