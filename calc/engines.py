@@ -477,7 +477,7 @@ def engine_phases(model, setup) -> dict:
     from calc import memory as M
 
     M._check_training(model, setup)
-    stages = [_stage_phases(model, setup, st) for st in M._stages(setup.pp)]
+    stages = [_stage_phases(model, setup, st) for st in M._stages(model, setup.pp)]
     return max(stages, key=lambda ph: max(b.total for b in ph.values()))
 
 
@@ -564,7 +564,7 @@ def engine_grid(model, setup, b, c, shape, np) -> dict:
     from calc.models import ModelSpec
 
     best = None
-    for stage in M._stages(setup.pp):
+    for stage in M._stages(model, setup.pp):
         phases = _stage_phases(model, replace(setup, micro_batch=1, seq_len=1), stage, acts=0)
         acts = np.zeros(shape)
         if isinstance(model, ModelSpec):

@@ -72,7 +72,7 @@ from calc.activations import layer_groups, op_selective_recomputed_params
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import DEFAULT_CEILING, GPU, matmul_ceiling
 from calc.kvcache import attention_kinds
-from calc.memory import MemoryBreakdown, TrainingSetup, _stage_layers, _training_stage, training_memory
+from calc.memory import TrainingSetup, training_memory
 from calc.models import ModelSpec, param_counts
 from calc.parallel import tp_problem, valid_tps
 from calc.plan_attention import attention_seconds
@@ -632,41 +632,6 @@ def _op_recomputed_flops(model: ModelSpec) -> float:
                      for i, n in layer_groups(model, range(model.num_layers)))
 
 
-@functools.lru_cache(maxsize=256)
-def _interior_stages(model: ModelSpec, pp: int) -> tuple[int, ...]:
-    """The pipeline stages between the first and the last whose memory no earlier stage bounds: those whose mix of
-    layer kinds no earlier stage holds at least as many of. Stage k keeps pp - k micro-batches in flight (1F1B) and
-    the layers ``calc.memory._stage_layers`` gives it; a stage whose layers are a sub-multiset of an earlier stage's
-    needs no more than that stage (no more layers of each kind, fewer in flight, no embedding). A uniform model has
-    none; DeepSeek-V3 (3 dense layers, then 58 MoE layers, ``first_k_dense_replace``) on 32 stages has stages 1 and 2.
-    """
-    def mix(stage: int) -> tuple[int, ...]:
-        counts = [0] * len(model.layout.kinds)
-        for k in (model.layout.pattern[i] for i in _stage_layers(model.num_layers, pp, stage)):
-            counts[k] += 1
-        return tuple(counts)
-
-    seen, out = [mix(0)], []
-    for stage in range(1, pp - 1):
-        m = mix(stage)
-        if not any(all(c <= e for c, e in zip(m, earlier, strict=True)) for earlier in seen):
-            out.append(stage)
-            seen.append(m)
-    return tuple(out)
-
-
-def _busiest_stage(model: ModelSpec, setup: TrainingSetup) -> MemoryBreakdown:
-    """``calc.memory.training_memory`` (the first and the last pipeline stage) or an interior stage that needs more
-    (``_interior_stages``): a model whose first layers are dense and the rest mixture-of-experts (DeepSeek-V3,
-    Kimi-K2, GLM-4.5) holds its heaviest layers in the middle of the pipeline, not on the first or last stage."""
-    mem = training_memory(model, setup)
-    for stage in _interior_stages(model, setup.pp) if setup.pp > 2 else ():
-        mid = _training_stage(model, setup, stage)
-        if mid.total > mem.total:
-            mem = mid
-    return mem
-
-
 def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None = None) -> int:
     """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep); ``stack`` says
     whether activations are split by sequence parallelism and whether attention scores are saved."""
@@ -675,7 +640,7 @@ def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None =
                           flash_attention=stack is None or stack.flash_attention, micro_batch=lay.micro_batch,
                           seq_len=job.seq_len // lay.cp, recompute=lay.recompute,
                           selective=stack.selective if stack else "attention")
-    mem = _busiest_stage(model, setup)
+    mem = training_memory(model, setup)  # the busiest stage, interior ones included
     grad_bytes = stack.grad_bytes if stack else MEGATRON_GRAD_BYTES
     # gradient buffers kept whole (ZeRO <= 1) wider than the 16-bit gradients calc.memory counts
     grad_extra = int(mem.gradients * (grad_bytes - GRAD_BYTES) / GRAD_BYTES) if lay.zero <= 1 else 0

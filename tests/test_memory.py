@@ -326,3 +326,21 @@ def test_activation_bytes_is_the_breakdown_component_and_needs_an_architecture()
     assert activation_bytes(spec, setup) == training_memory(spec, setup).activations
     with pytest.raises(ValueError, match="architecture"):
         activation_bytes(8 * 10**9, setup)
+
+
+@pytest.mark.parametrize("preset, tp, pp", [("DeepSeek-V3", 2, 32), ("DeepSeek-V3", 8, 8), ("Jamba-v0.1", 1, 4),
+                                            ("Llama-3.1-8B", 1, 4)])
+def test_training_memory_is_the_busiest_of_every_pipeline_stage(preset, tp, pp):
+    """The Training memory page's 'the pipeline stage that needs the most' against all pp stages, each weighed
+    (calc.memory._training_stage for stage 0..pp-1, not the pruned set training_memory searches). DeepSeek-V3's
+    middle stages hold MoE layers where the first holds dense ones (first_k_dense_replace 3): on tp 2 x pp 32 the
+    first and last stages read 34.7 GiB, a middle one over 100; two MoE layers' expert matrices over tp 2 alone are
+    2 x 257 x 3 x 7168 x 2048 / 2 parameters at 2 bytes each."""
+    from calc.memory import _training_stage
+
+    spec = get_preset(preset)
+    setup = TrainingSetup(zero_stage=1, dp=8, tp=tp, pp=pp, sequence_parallel=tp > 1, micro_batch=1, seq_len=4096)
+    every = max((_training_stage(spec, setup, k) for k in range(pp)), key=lambda b: b.total)
+    assert training_memory(spec, setup).total == every.total
+    if (preset, tp, pp) == ("DeepSeek-V3", 2, 32):
+        assert training_memory(spec, setup).weights >= 2 * (2 * 257 * 3 * 7168 * 2048 / 2)
