@@ -70,6 +70,7 @@ async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str],
         raise SystemExit(f"--only: no page at {sorted(only - {p for _, p in pages})}; pages: "
                          f"{', '.join(p or 'home' for _, p in s.pages)}")
     out: dict[str, dict[str, list]] = {p: {"wall": [], "cpu": [], "errors": [], "shown_error": []} for _, p in pages}
+    undos: dict[str, object] = {}  # page -> the widget state that reverts its last change, while the page shows an error
     try:
         for _ in range(rounds):
             rng.shuffle(pages)
@@ -78,12 +79,14 @@ async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str],
                 _, errs = await s.rerun(page_hash=page_hash)  # page change (not counted)
                 out[name]["errors"] += errs
                 for _ in range(changes):
+                    undo = None
                     if inputs == "random":
                         state = s.random_state(rng)
-                    elif s.shown_errors and s.undo is not None:  # the page said no: a user puts the input back
-                        state, s.undo = s.undo, None
+                    elif undos.get(name) is not None:  # the page said no to the last change: a user puts it back
+                        state = undos.pop(name)
                     else:
                         state = s.nearby_state(rng)
+                        undo = s.undo
                     c0 = cpu_s(pid)
                     # the query string the page last set, as a browser sends its address bar's with every rerun:
                     # an empty one made every widget write its parameter again on every measured rerun
@@ -93,6 +96,8 @@ async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str],
                     out[name]["wall"].append(dt)
                     out[name]["errors"] += errs
                     out[name]["shown_error"].append(s.shown_errors > 0)
+                    if s.shown_errors and undo is not None:  # kept per page: the visits in between must not lose it
+                        undos[name] = undo
     finally:
         await s.close()
     return out
