@@ -155,6 +155,14 @@ class WsSession:
                 self.texts, self.kinds, self.shown_errors = texts, kinds, shown_errors
                 return time.perf_counter() - t0, errors
 
+    def _pick_input(self, rng: random.Random):
+        """(widget id, element type, proto) of one number input, select box, radio or toggle of the current page that
+        a user would change (not the sidebar's model or the Benchmark page's run / stop buttons), or None."""
+        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
+                      if et in ("number_input", "selectbox", "radio", "checkbox")
+                      and not wid.endswith(("-model", "-brun", "-bstop"))]
+        return rng.choice(candidates) if candidates else None
+
     def nearby_state(self, rng: random.Random):  # noqa: C901
         """A new value for one number input, selectbox, toggle or radio of the current page, as a user moves one:
         a number halved, doubled or stepped by one from its current value (the value the page last wrote to its
@@ -167,12 +175,10 @@ class WsSession:
 
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
-                      if et in ("number_input", "selectbox", "radio", "checkbox")
-                      and not wid.endswith(("-model", "-brun", "-bstop"))]
-        if not candidates:
+        picked = self._pick_input(rng)
+        if picked is None:
             return None
-        wid, et, w = rng.choice(candidates)
+        wid, et, w = picked
         link = dict(parse_qsl(self.query_string or "", keep_blank_values=True))
         user_key = wid.rsplit("-", 1)[-1]
         st, self.undo = WidgetState(id=wid), WidgetState(id=wid)
@@ -205,12 +211,10 @@ class WsSession:
         """A new value for one number input, selectbox, toggle or radio of the current page."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
-                      if et in ("number_input", "selectbox", "radio", "checkbox")
-                      and not wid.endswith(("-model", "-brun", "-bstop"))]
-        if not candidates:
+        picked = self._pick_input(rng)
+        if picked is None:
             return None
-        wid, et, w = rng.choice(candidates)
+        wid, et, w = picked
         st = WidgetState(id=wid)
         if et == "number_input":
             lo = w.min if w.has_min else 0
