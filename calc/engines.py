@@ -582,7 +582,9 @@ def engine_grid(model, setup, b, c, shape, np) -> dict:
 
 
 def _pick(a: dict, b: dict, np) -> dict:
-    keys = set(a) | set(b)
+    # the components in a fixed order (a's, then b's new ones): a set's order changes with each process's string
+    # hashing, and the sweep charts stacked their components in a different order on every server start
+    keys = list(dict.fromkeys([*a, *b]))
     worse = b["total"] > a["total"]
     zero = np.zeros_like(a["total"])
     return {k: np.where(worse, b.get(k, zero), a.get(k, zero)) for k in keys}

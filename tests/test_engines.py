@@ -288,3 +288,15 @@ def test_training_page_engine_knobs_are_lazy_and_keep_their_links():
         assert at.query_params["tm_rbs"] == "3000000000" and at.query_params["tm_ovc"] == "on"
         if is_open:
             assert at.number_input(key="tm_rbs").value == 3_000_000_000 and at.selectbox(key="tm_ovc").value == "on"
+
+
+def test_grid_components_come_in_the_same_order_in_every_process():
+    """The memory sweeps stack breakdown_grid's components in its key order; under an engine it came from a set of
+    strings, whose order follows each process's hash seed, so the charts' stacking changed with every server start."""
+    code = ("from calc.engines import Engine; from calc.memory import TrainingSetup, breakdown_grid; "
+            "from calc.presets import get_preset; "
+            "s = TrainingSetup(dp=4, pp=2, engine=Engine('ddp')); "
+            "print(list(breakdown_grid(get_preset('Llama-3.2-1B'), s, [1, 2], [128, 256])))")
+    orders = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout for seed in ("1", "2", "3", "4")}
+    assert len(orders) == 1, orders
