@@ -529,13 +529,17 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     """Time of one iteration of ``lay`` (no memory check; ``plan_layout`` adds it). See the module docstring.
     ``stack``: what the software did (sequence parallelism, FlashAttention and which kernel, dropout); None: today's
     Megatron-Core (all but dropout; attention by ``DEFAULT_FLASH_KERNEL``). ``e_max`` / ``x_half`` replace the fitted
-    ``E_MAX`` / ``X_HALF`` (for the fit). ``numbers``: ``_model_numbers``' dict, which ``search`` also lets carry
-    ``"_checked": True`` (inputs checked once, every layout built valid by ``candidate_layouts`` without pins) and an
-    ``"_attn"`` dict, the score products' seconds per (efficiency, recompute), alike for all layouts of one search."""
-    if not (numbers and numbers.get("_checked")):
-        _check_inputs(cluster, job)
-        check_layout(model, cluster, job, lay)
-    nb = numbers or _model_numbers(model, job.seq_len)
+    ``E_MAX`` / ``X_HALF`` (for the fit). ``numbers``: ``_model_numbers``' dict, when the caller has it."""
+    _check_inputs(cluster, job)
+    check_layout(model, cluster, job, lay)
+    return _step_time(model, cluster, job, lay, numbers or _model_numbers(model, job.seq_len), stack, e_max, x_half)
+
+
+def _step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, nb: dict, stack: Stack | None = None,
+               e_max: float | None = None, x_half: float | None = None, attn: dict | None = None) -> Plan:
+    """``step_time`` without its checks (``search`` checks the inputs once, and the layouts ``candidate_layouts``
+    builds without pins are valid by construction). ``attn``: the score products' seconds per (efficiency,
+    recompute), filled as they are computed: alike for all layouts of one search."""
     f = nb["f"]
     links = cluster.links
     node = cluster.gpus_per_node
@@ -562,13 +566,12 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     # the score products apart (``calc.plan_attention``): the work the stack's kernel executes (an unfused one the
     # full s x s, a flash one with a causal mask the causal half) at that kernel's measured rate
     recomputed = lay.recompute == "full" or (lay.recompute == "selective" and not ops)
-    memo = nb.get("_attn")
-    attn_s = memo.get((eff, recomputed)) if memo is not None else None
+    attn_s = attn.get((eff, recomputed)) if attn is not None else None
     if attn_s is None:
         attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack),
                                       cluster.attention_gpu or cluster.gpu.name, peak, eff, job.seq_len, recomputed)
-        if memo is not None:
-            memo[(eff, recomputed)] = attn_s
+        if attn is not None:
+            attn[(eff, recomputed)] = attn_s
     gemm_per_token = hw_per_token - f.attention_scores * (3 + recomputed)
     compute = (gemm_per_token / (peak * eff) + attn_s) * tokens / n * uneven
     # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
@@ -1027,11 +1030,13 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     _check("top", top, 1, 1000)
     # without pins every layout candidate_layouts builds passes check_layout (its lists are those rules), so the
     # checks run once here instead of once per layout; a pin replaces a list and is checked per layout
-    nb = {**_model_numbers(model, job.seq_len), "_checked": not pins, "_attn": {}}
+    nb, attn = _model_numbers(model, job.seq_len), {}
     plans = []
     for lay in candidate_layouts(model, cluster, job, pins, stack):
         try:
-            plans.append(step_time(model, cluster, job, lay, nb, stack))
+            if pins:
+                check_layout(model, cluster, job, lay)
+            plans.append(_step_time(model, cluster, job, lay, nb, stack, attn=attn))
         except ValueError:
             continue
     if not plans and pins:
