@@ -84,8 +84,9 @@ def _page() -> None:
         st.caption(f"Matmul efficiency {eff:.1%}: the {precision} matmul measured on {text.md(meas_mm['device'])}, "
                    "instead of the curve fitted on Megatron's runs.")
 
+    sequences = max(round(batch_m * 1e6 / seq), 1)
+    note = batch_dp_note(sequences, gpus, seq)  # an awkward sequence count caps dp: said beside what it shaped
     try:
-        sequences = max(round(batch_m * 1e6 / seq), 1)
         cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price,
                           measured_links=measured_links)
         job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
@@ -102,13 +103,11 @@ def _page() -> None:
         rows = [plan_dict(p, job, price) for p in plans]
     except ValueError as exc:
         st.error(text.md(exc, 1000))
-        note = batch_dp_note(max(round(batch_m * 1e6 / seq), 1), gpus, seq)
         if note:
             st.info(note)
         st.stop()
 
-    note = batch_dp_note(sequences, gpus, seq)
-    if note:  # an awkward sequence count caps dp: say so beside the layouts it shaped
+    if note:
         st.info(note)
     best = rows[0]
     m1, m2, m3, m4 = st.columns(4)
