@@ -8,7 +8,7 @@ import ui.memory_solvers as ms
 from calc.engines import Engine
 from calc.memory import TrainingSetup
 from calc.presets import get_preset
-from calc.solvers import max_batch, max_context
+from calc.solvers import max_context
 from calc.units import GIB
 
 SETUPS = [
@@ -35,7 +35,6 @@ def test_same_answers_as_calc_solvers(name, setup):
     model = get_preset(name)
     for cap in CAPS:
         assert ms.longest_sequence(model, setup, cap, 1 << 22) == max_context(model, setup, cap, limit=1 << 22)
-        assert ms.largest_batch(model, setup, cap, 4096) == max_batch(model, setup, cap, limit=4096)
         # one token or one sequence around the answer: the capacity where the answer changes
         mc = max_context(model, setup, cap, limit=1 << 22)
         if mc:

@@ -19,27 +19,24 @@ import numpy as np
 
 from calc.memory import TrainingSetup, breakdown_grid, training_memory
 from calc.models import ModelSpec
-from calc.solvers import max_batch, max_context
+from calc.solvers import max_context
 
 #: Candidates per vectorized step.
 STEP = 256
 
 
-def _fits(model: ModelSpec, setup: TrainingSetup, capacity: int, attr: str, values: np.ndarray) -> np.ndarray:
-    if attr == "micro_batch":
-        totals = breakdown_grid(model, setup, values, [setup.seq_len])["total"][:, 0]
-    else:
-        totals = breakdown_grid(model, setup, [setup.micro_batch], values)["total"][0]
-    return totals <= capacity
+def _fits(model: ModelSpec, setup: TrainingSetup, capacity: int, values: np.ndarray) -> np.ndarray:
+    return breakdown_grid(model, setup, [setup.micro_batch], values)["total"][0] <= capacity
 
 
-def _grid_largest(model: ModelSpec, setup: TrainingSetup, capacity: int, attr: str, hi: int) -> int | None:
-    """The largest value in [1, hi] whose grid total fits (0: not even 1), or None where the grid is not monotone."""
+def _grid_largest(model: ModelSpec, setup: TrainingSetup, capacity: int, hi: int) -> int | None:
+    """The largest sequence in [1, hi] whose grid total fits (0: not even 1), or None where the grid is not
+    monotone."""
     lo, top = 0, hi + 1  # lo fits (0 stands for "nothing"), top does not (hi + 1: past the limit)
     while top - lo > 1:
         xs = np.unique(np.linspace(lo, top, STEP + 2).astype(np.int64))
         xs = xs[(xs > lo) & (xs < top)]
-        ok = _fits(model, setup, capacity, attr, xs)
+        ok = _fits(model, setup, capacity, xs)
         new_lo = int(xs[ok].max()) if ok.any() else lo
         new_top = int(xs[~ok].min()) if (~ok).any() else top
         if new_lo >= new_top:
@@ -48,27 +45,17 @@ def _grid_largest(model: ModelSpec, setup: TrainingSetup, capacity: int, attr: s
     return lo
 
 
-def _largest(model: ModelSpec, setup: TrainingSetup, capacity: int, attr: str, hi: int, scalar) -> int | None:
+def longest_sequence(model: ModelSpec, setup: TrainingSetup, capacity: int, limit: int) -> int | None:
+    """``calc.solvers.max_context(model, setup, capacity, limit)``."""
     def ok(v: int) -> bool:
-        return training_memory(model, replace(setup, **{attr: v})).total <= capacity
+        return training_memory(model, replace(setup, seq_len=v)).total <= capacity
 
     if not ok(1):  # the scalar search's first step too
         return None
     try:
-        found = _grid_largest(model, setup, capacity, attr, hi)
+        found = _grid_largest(model, setup, capacity, limit)
     except (ValueError, ArithmeticError):
         found = None
-    if found and ok(found) and (found == hi or not ok(found + 1)):
+    if found and ok(found) and (found == limit or not ok(found + 1)):
         return found
-    return scalar(model, setup, capacity, limit=hi)
-
-
-def largest_batch(model: ModelSpec, setup: TrainingSetup, capacity: int, limit: int) -> int | None:
-    """``calc.solvers.max_batch(model, setup, capacity, limit)`` through the grid: not used by the page, since the
-    scalar search is as fast for micro-batches up to 4,096 (a handful of doublings), but held to it by the tests."""
-    return _largest(model, setup, capacity, "micro_batch", limit, max_batch)
-
-
-def longest_sequence(model: ModelSpec, setup: TrainingSetup, capacity: int, limit: int) -> int | None:
-    """``calc.solvers.max_context(model, setup, capacity, limit)``."""
-    return _largest(model, setup, capacity, "seq_len", limit, max_context)
+    return max_context(model, setup, capacity, limit=limit)
