@@ -154,8 +154,10 @@ def _page() -> None:
                    f"add FLOPs faster than the shared weight reads save time.")
     title = (f"Decode throughput against batch<br><sup>{text.html(spec.name)} on {f'{tp} x ' if tp > 1 else ''}"
              f"{text.html(gpu.name)}</sup>")
-    charts.show(st, charts.of(tokens_vs_batch, sweep, batch, fit, title), width="stretch")
-    charts.show(st, charts.of(step_time_vs_batch, sweep, est.decode_steps, batch, fit), width="stretch")
+    # written as Plotly's dicts (ui/figures_spec.py): both change with nearly every input, and go.Figure's validation
+    # was half of this page's rerun (issue 18)
+    charts.show(st, tokens_vs_batch(sweep, batch, fit, title), width="stretch")
+    charts.show(st, step_time_vs_batch(sweep, est.decode_steps, batch, fit), width="stretch")
 
     with st.expander("Formulas, assumptions and the numbers behind them", key="s_xf", on_change="rerun") as ex:
         if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
