@@ -176,11 +176,19 @@ def _page() -> None:
     rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()
             if k not in ("master_weights", "gradients", "optimizer_states") and (v or k != "recurrent_state")]
     rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
-    # Counts past 2**63 - 1 as exact text (Arrow stores int64); table and CSV made once per content (issue 18).
     rows_key = memo.key_of(rows)
-    table, config = tables.bytes_arrow(("inference_memory", rows_key), lambda: pd.DataFrame(rows))
+    if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
+        # the rows change with nearly every input: Arrow straight from the records (the same table as through
+        # pandas, tables.records_arrow), ``fmt.bytes_table``'s column formats (issue 18)
+        table = tables.records_arrow(rows)
+        config = {"bytes": st.column_config.NumberColumn(format="localized"),
+                  unit: st.column_config.NumberColumn(format="%,.3f")}
+    else:  # counts past 2**63 - 1 as exact text (Arrow stores int64)
+        table, config = tables.bytes_arrow(("inference_memory", rows_key), lambda: pd.DataFrame(rows))
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-    st.download_button("Download CSV", memo.cached(("inference_memory.csv", rows_key), lambda: fmt.csv(pd.DataFrame(rows))),
+    # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
+    st.download_button("Download CSV", lambda: memo.cached(("inference_memory.csv", rows_key),
+                                                           lambda: fmt.csv(pd.DataFrame(rows))),
                        file_name="inference_memory.csv", mime="text/csv")
     if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
         st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
