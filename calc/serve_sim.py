@@ -380,8 +380,13 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
     arr, p_tok_arr, o_tok_arr = w.arrival_s, w.prompt_tokens, w.output_tokens
     cap = math.inf if kv_capacity_tokens is None else kv_capacity_tokens
     _check_fits(p_tok_arr, o_tok_arr, cap, state_tokens_per_request)
-    run = _run(model, arr.tolist(), p_tok_arr.tolist(), o_tok_arr.tolist(), max_num_seqs, max_num_batched_tokens, cap,
-               state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of)
+    fixed = _fixed_lengths(p_tok_arr, o_tok_arr, cap)
+    if fixed is not None:
+        run = _run_fixed(model, arr.tolist(), *fixed, max_num_seqs, max_num_batched_tokens, cap,
+                         state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of)
+    else:
+        run = _run(model, arr.tolist(), p_tok_arr.tolist(), o_tok_arr.tolist(), max_num_seqs, max_num_batched_tokens,
+                   cap, state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of)
     if run is None:
         return None
     first, finish, events = np.array(run[0]), np.array(run[1]), run[2]
@@ -396,6 +401,17 @@ def _check_fits(p_tok_arr: np.ndarray, o_tok_arr: np.ndarray, cap: float, st: in
         raise ValueError(f"a request of {int((p_tok_arr + o_tok_arr).max()):,} tokens"
                          + (f" and its state ({st:,} slots)" if st else "") + f" does not fit in a KV cache of "
                          f"{cap:,} tokens")
+
+
+def _fixed_lengths(p_tok_arr: np.ndarray, o_tok_arr: np.ndarray, cap: float) -> tuple[int, int] | None:
+    """(prompt, output) tokens where every request of the stream has the same (``_run_fixed``'s case) and ``cap`` is
+    a whole number or infinite; else None."""
+    if not len(p_tok_arr) or not (cap == math.inf or isinstance(cap, int | np.integer)):
+        return None
+    p, o = int(p_tok_arr[0]), int(o_tok_arr[0])
+    if (p_tok_arr == p).all() and (o_tok_arr == o).all():
+        return p, o
+    return None
 
 
 def _run(model: StepModel, arl: list, prompt: list, out: list, max_num_seqs: int, max_num_batched_tokens: int,
@@ -527,6 +543,123 @@ def _run(model: StepModel, arl: list, prompt: list, out: list, max_num_seqs: int
     return first, finish, events
 
 
+def _run_fixed(model: StepModel, arl: list, plen: int, olen: int, max_num_seqs: int, max_num_batched_tokens: int,
+               cap: float, st: int, slo_ttft_s: float | None, late_max: int | None,
+               slo_tpot_s: float | None, a_of: dict[int, float] | None = None) -> tuple[list, list, int] | None:
+    """``_run`` for a stream whose requests all have ``plen`` prompt and ``olen`` output tokens (the Serving page's, and
+    ``max_rate``'s), ``cap`` a whole number of tokens or ``math.inf``: the same steps, operation for operation, with
+    what equal lengths make simpler (issue 18). Requests get their first token in arrival order (FCFS prefill) and
+    all decode ``olen - 1`` steps more, so they also finish in that order: the running decodes are the ids ``done ..
+    ph - 1``, and the heap of finish steps is a list read from its front (``fs[done]`` is ``heap[0] // n``). Every
+    request holds ``K = plen + olen + st`` cache slots, so ``kv_used + K <= cap`` with ``kv_used = K x (nxt - done)`` is
+    ``nxt - done < cap // K``, and the admission's two limits are one count. tests/test_serve_sim_exact.py holds it
+    equal to ``_run``, bit for bit."""
+    n = len(arl)
+    nan = math.nan
+    first = [nan] * n
+    finish = [nan] * n
+    fs: list[int] = []  # the step at which request i finishes, in id order
+    K = plen + olen + st
+    lim = max_num_seqs if cap == math.inf else min(max_num_seqs, cap // K)
+    o1 = max(olen - 1, 1)
+    ph, left = 0, plen if n else 0
+    t, g, nxt, done, events, ctx_sum = 0.0, 0, 0, 0, 0, 0
+    budget_all = max_num_batched_tokens
+    kv_s = model.kv_bytes_per_token
+    bps = model.bytes_per_s
+    ar_s, over_s = model.allreduce_s_per_step, model.overhead_s
+    fps, apf, token_s = model.flops_per_s, model.attn_flops_per_pair, model.token_s
+    fpt, hf, wb, eb, em = (model.flops_per_token, model.head_flops, model.weight_bytes, model.expert_bytes,
+                           model.expert_miss)
+    sbs = model.state_bytes_per_seq
+    if a_of is None:
+        a_of = {}
+    watch = slo_ttft_s is not None and late_max is not None
+    watch_tpot = slo_tpot_s is not None and late_max is not None
+    late = 0
+    slow = 0
+    sqrt, ceil = math.sqrt, math.ceil
+    while done < n:
+        events += 1
+        while nxt < n and arl[nxt] <= t and nxt - done < lim:
+            nxt += 1
+        nd = ph - done
+        if ph < nxt:
+            budget = budget_all - nd
+            if budget > 0 and left >= 3 * budget:
+                kmax = left // budget - 1
+                if nd:
+                    kmax = min(kmax, fs[done] - g)
+                p0 = plen - left
+                pairs = budget * (p0 + (kmax - 1) * budget / 2) + budget * (budget + 1) / 2 if kmax > 0 else 0.0
+                k, dt = model.decode_stretch(nd, ctx_sum, kmax, None, tokens=budget_all, attn_pairs=pairs)
+                left -= k * budget
+                t += dt
+                g += k
+                ctx_sum += nd * k
+            else:
+                p_tok, pairs, f0 = 0, 0, ph
+                while ph < nxt and budget > 0:
+                    take = min(budget, left)
+                    p0 = plen - left
+                    pairs += take * p0 + take * (take + 1) // 2
+                    left -= take
+                    p_tok += take
+                    budget -= take
+                    if left == 0:
+                        ph += 1
+                        left = plen if ph < n else 0
+                tokens = p_tok + nd
+                attn = max(pairs * apf / fps, ctx_sum * kv_s / bps)
+                sampled = nd + ph - f0
+                gemm = max((tokens * fpt + sampled * hf) / fps, (wb + eb * (1.0 - em ** tokens)) / bps) + sampled * sbs / bps
+                t += gemm + attn + tokens * token_s + ar_s + over_s
+                g += 1
+                ctx_sum += nd
+                last = g + olen - 1
+                for i in range(f0, ph):
+                    first[i] = t
+                    fs.append(last)
+                    ctx_sum += plen
+                    if watch and t - arl[i] > slo_ttft_s:
+                        late += 1
+        elif nd:
+            kmax = fs[done] - g
+            a = a_of.get(nd)
+            if a is None:
+                a = a_of[nd] = model.gemm_s(nd, nd) + nd * token_s + ar_s + over_s
+            m0 = ctx_sum * kv_s / bps
+            dm = nd * kv_s / bps
+            k = kmax
+            dt = kmax * (m0 + a) + dm * (kmax - 1) * kmax / 2
+            if nxt < n and nd < lim and dt >= (limit := arl[nxt] - t):
+                b = m0 + a + dm * -0.5
+                u = limit / b if dm <= 0 else (sqrt(b * b + 2 * dm * limit) - b) / dm
+                k = min(max(ceil(u), 1), kmax)
+                while k > 1 and (k - 1) * (m0 + a) + dm * (k - 2) * (k - 1) / 2 >= limit:
+                    k -= 1
+                while (dt := k * (m0 + a) + dm * (k - 1) * k / 2) < limit:
+                    k += 1
+            t += dt
+            g += k
+            ctx_sum += nd * k
+        else:
+            t = max(t, arl[nxt])
+            continue
+        while done < ph and fs[done] <= g:
+            finish[done] = t
+            ctx_sum -= plen + olen - 1
+            if watch_tpot and (t - first[done]) / o1 > slo_tpot_s:
+                slow += 1
+                if slow >= late_max:
+                    return None
+            done += 1
+        if watch and (stop := nxt + late_max - late - 1) < n:
+            if stop < nxt or arl[stop] < t - slo_ttft_s - 1e-6 * (t + slo_ttft_s):
+                return None
+    return first, finish, events
+
+
 def simulate_replicas(model: StepModel, w: Workload, replicas: int, max_num_seqs: int = 256,
                       max_num_batched_tokens: int = 8192, kv_capacity_tokens: int | None = None,
                       state_tokens_per_request: int = 0) -> SimResult:
@@ -548,15 +681,21 @@ def simulate_replicas(model: StepModel, w: Workload, replicas: int, max_num_seqs
     if bad.size:
         r = int((bad % replicas).min())
         _check_fits(p_tok[r::replicas], o_tok[r::replicas], cap, st)
-    arl, prompt, out = arr.tolist(), p_tok.tolist(), o_tok.tolist()
+    fixed = _fixed_lengths(p_tok, o_tok, cap)
+    arl = arr.tolist()
+    prompt, out = (None, None) if fixed is not None else (p_tok.tolist(), o_tok.tolist())
     firsts: list[float] = []
     finishes: list[float] = []
     a_of: dict[int, float] = {}  # one model: the replicas share its decode steps' parts
     makespan, events = -math.inf, 0
     for r in range(min(replicas, n)):  # a replica past the n-th gets no request
         a_r = arl[r::replicas]
-        f_r, g_r, ev = _run(model, a_r, prompt[r::replicas], out[r::replicas], max_num_seqs, max_num_batched_tokens,
-                            cap, st, None, None, None, a_of)
+        if fixed is not None:
+            f_r, g_r, ev = _run_fixed(model, a_r, *fixed, max_num_seqs, max_num_batched_tokens, cap, st, None, None,
+                                      None, a_of)
+        else:
+            f_r, g_r, ev = _run(model, a_r, prompt[r::replicas], out[r::replicas], max_num_seqs,
+                                max_num_batched_tokens, cap, st, None, None, None, a_of)
         firsts += f_r
         finishes += g_r
         makespan = max(makespan, max(g_r) - a_r[0])

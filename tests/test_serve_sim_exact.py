@@ -64,6 +64,48 @@ def test_simulate_equals_the_old_event_loop(name, tp, rate, prompt, output, cv, 
         assert (new.output_tokens, new.makespan_s, new.events) == (old.output_tokens, old.makespan_s, old.events)
 
 
+@pytest.mark.parametrize("name,tp,rate,prompt,output,cv,kw", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_equal_lengths_take_the_fixed_loop_and_equal_the_old_one(name, tp, rate, prompt, output, cv, kw):
+    """Every case with all requests of one length (the Serving page's streams), which ``_run_fixed`` runs (a FIFO of
+    finish steps, one admission count): bit for bit the verbatim old loop, also where the KV cache, max_num_seqs
+    or the chunk budget binds (CASES: 60,000 tokens of cache, one sequence, 512-token chunks of 20,000-token
+    prompts), and the general loop ``_run`` on the same lists, with and without the early stop of ``max_rate``."""
+    import calc.serve_sim as ss
+
+    kw = dict(kw)
+    m = _model(name, tp, kw.pop("overhead_s", 0.0))
+    for seed in (0, 1):
+        w = poisson_workload(1000, rate, prompt, output, seed=seed)
+        assert ss._fixed_lengths(w.prompt_tokens, w.output_tokens, kw.get("kv_capacity_tokens", math.inf))
+        new, old = simulate(m, w, **kw), _reference_simulate(m, w, **kw)
+        for f in ("ttft_s", "tpot_s", "e2e_s"):
+            assert np.array_equal(getattr(new, f), getattr(old, f)), (name, rate, seed, f)
+        assert (new.output_tokens, new.makespan_s, new.events) == (old.output_tokens, old.makespan_s, old.events)
+        cap = kw.get("kv_capacity_tokens", math.inf)
+        args = (kw.get("max_num_seqs", 256), kw.get("max_num_batched_tokens", 8192), cap,
+                kw.get("state_tokens_per_request", 0))
+        arl = w.arrival_s.tolist()
+        r = new.ttft_s, new.tpot_s
+        for slos in ((float(np.percentile(r[0], 99)), None), (None, float(np.percentile(r[1], 99))),
+                     (float(np.percentile(r[0], 90)), float(np.percentile(r[1], 95))), (1e-3, 1e-4)):
+            for late in (1, 7, 40):
+                fixed = ss._run_fixed(m, arl, prompt, output, *args, slos[0], late, slos[1])
+                general = ss._run(m, arl, [prompt] * len(arl), [output] * len(arl), *args, slos[0], late, slos[1])
+                assert fixed == general or (fixed is not None and general is not None and all(
+                    np.array_equal(a, b, equal_nan=True) for a, b in zip(fixed, general, strict=True))), (slos, late)
+
+
+def test_unequal_lengths_or_a_fractional_cache_keep_the_general_loop():
+    """``_run_fixed`` only where its shortcuts hold: one prompt and one output length, a whole or infinite cache."""
+    from calc.serve_sim import _fixed_lengths
+
+    p, o = np.full(5, 100), np.full(5, 20)
+    assert _fixed_lengths(p, o, math.inf) == (100, 20) and _fixed_lengths(p, o, 4000) == (100, 20)
+    assert _fixed_lengths(p, o, 4000.5) is None
+    assert _fixed_lengths(np.array([100, 100, 101, 100, 100]), o, 4000) is None
+    assert _fixed_lengths(p, np.array([20, 20, 20, 20, 21]), 4000) is None
+
+
 def _replicas_one_by_one(model, w: Workload, replicas: int, **kw) -> SimResult:
     """Round-robin by its definition: ``simulate`` on each replica's share (requests r, r + replicas, ...), the
     results joined replica after replica (``simulate_replicas`` as of commit 06ade0f)."""
