@@ -17,7 +17,7 @@ from calc.compute import (
 from calc.gpus import get_gpu
 from calc.models import param_counts
 from calc.plan import PRECISIONS, Cluster, Job, batch_dp_note
-from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
+from ui import charts, measured, memo, nav, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 
@@ -54,8 +54,7 @@ def _planner_mfu(spec, gpu, dtype, seq_len, num_gpus):
                f"{text.md(gpu.name)} (tp {lay.tp} pp {lay.pp} cp {lay.cp} dp {lay.dp}, vpp {lay.vpp}, micro-batch "
                f"{lay.micro_batch}, {lay.recompute} recompute, ZeRO-{lay.zero}), {fmt.duration(best.step_s)} per "
                f"step of {job.global_batch_tokens:,} tokens.")
-    st.page_link("app_pages/planner.py", label="Cluster planner: the layouts and their step time",
-                 icon=":material/hub:")
+    st.page_link(nav.page("app_pages/planner.py"), label="Cluster planner: the layouts and their step time")
     return best
 
 
@@ -217,7 +216,7 @@ def _page() -> None:
     budget = compute_budget_flops(tc.num_gpus, 30, rate)
     st.info(f"The same {tc.num_gpus:,} x {gpu.name} at this throughput deliver {budget:.2e} FLOPs in 30 days. "
             "The Scaling laws page turns a budget into the compute-optimal model size and tokens.")
-    st.page_link("app_pages/scaling.py", label="Scaling laws: what model fits a budget?", icon=":material/trending_up:")
+    st.page_link(nav.page("app_pages/scaling.py"), label="Scaling laws: what model fits a budget?")
 
     c1, c2 = st.columns(2)
     # the charts carry their titles (one element each, not a title element beside each chart) and are written as the

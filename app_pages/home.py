@@ -6,9 +6,8 @@ from calc.dtypes import dtype_bits
 from calc.memory import inference_memory, training_memory
 from calc.models import param_counts
 from calc.solvers import fewest_gpus
-from ui import defaults, memo, pickers, text
+from ui import defaults, memo, nav, pickers, text
 from ui import format as fmt
-from ui.nav import PAGES
 
 st.title("GPU memory & scaling-law calculator")
 st.write("Exact where exactness is possible, and every number says where it comes from. "
@@ -56,16 +55,16 @@ else:
     a.metric(f"Serve: {serve.weights_dtype}, {serve.batch} sequence of {serve.context:,} tokens", fmt.size(need_serve),
              help="Weights + KV cache + one step's activations + 1 GiB overhead (Inference memory page).")
     a.caption(_needs(serve_layout))
-    a.page_link("app_pages/inference_memory.py", label="Details: Inference memory", icon=":material/storage:",
+    a.page_link(nav.page("app_pages/inference_memory.py"), label="Details: Inference memory",
                 query_params=defaults.query(defaults.INFERENCE, **shared))
     b.metric(f"Train: {train.precision} + {'AdamW' if train.optimizer == 'adamw' else train.optimizer}, "
              f"{train.seq_len:,} tokens, {train.recompute} activation recompute", fmt.size(need_train),
              help="Weights, fp32 master weights, gradients, AdamW states, activations, overhead, no ZeRO "
                   "(Training memory page).")
     b.caption(_needs(train_layout))
-    b.page_link("app_pages/training_memory.py", label="Details: Training memory", icon=":material/memory:",
+    b.page_link(nav.page("app_pages/training_memory.py"), label="Details: Training memory",
                 query_params=defaults.query(defaults.TRAINING, **shared))
 
 st.subheader("Which page answers what")
-for info in PAGES[1:]:
-    st.page_link(info.path, label=f"**{info.title}**: {info.question}", icon=info.icon)
+for info in nav.PAGES[1:]:
+    st.page_link(nav.page(info.path), label=f"**{info.title}**: {info.question}")  # the icon: the page's own

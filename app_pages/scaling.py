@@ -39,7 +39,7 @@ from calc.scaling_bands import (
     published_exponent_band,
     samples_for,
 )
-from ui import charts, memo, page_body, pickers, results, state, tables, text
+from ui import charts, memo, nav, page_body, pickers, results, state, tables, text
 from ui import format as fmt
 from ui.figures_scaling import (
     budget_marks,
@@ -101,9 +101,9 @@ def band_text(band) -> str:
 def compute_link(n: float, d: float, what: str) -> None:
     """'Open in Compute and cost' with N and D filled in (the Compute page's typed-N inputs, in billions)."""
     if 1e6 <= n <= 1e15 and 1e6 <= d <= 1e17:
-        st.page_link("app_pages/compute.py", label=f"Open {what} in Compute and cost (N and D filled in)",
-                     icon=":material/schedule:", query_params={"csrc": "typed N", "cn": f"{n / 1e9:.6g}",
-                                                               "cd": f"{d / 1e9:.6g}", "gpu": pickers.current_gpu().name})
+        st.page_link(nav.page("app_pages/compute.py"), label=f"Open {what} in Compute and cost (N and D filled in)",
+                     query_params={"csrc": "typed N", "cn": f"{n / 1e9:.6g}", "cd": f"{d / 1e9:.6g}",
+                                   "gpu": pickers.current_gpu().name})
 
 
 def _exponent_text(e: dict | None) -> str:

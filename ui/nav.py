@@ -54,3 +54,28 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("app_pages/speed.py", "Inference speed", "speed", ":material/bolt:",
              "How fast is the first token, how many tokens/s per sequence, and how does batching help?", "Hardware"),
 )
+
+
+#: ``st.Page`` objects for ``st.page_link``, made once per (page, main script): see ``page``.
+_LINK_PAGES: dict[tuple[str, str], object] = {}
+
+
+def page(path: str):
+    """The ``st.Page`` of ``path`` (a ``PageInfo.path``), as ``app.py`` registers it, for ``st.page_link``.
+
+    ``st.page_link("app_pages/x.py")`` resolves the path on every call (``os.path.realpath`` of the main script's
+    folder joined with it, then a scan of the registered pages): about 40% of the call, and Home draws 16 links
+    (py-spy, issue 18). Given the ``Page`` it only checks that it is the page registered under its URL path; the link
+    sent is the same (tests/test_page_links.py). Made once per process and main script (the bench's copy of app.py is
+    another one), inside a script run (``st.Page`` resolves its file against the running main script)."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    key = (path, ctx.main_script_path if ctx is not None else "")
+    found = _LINK_PAGES.get(key)
+    if found is None:
+        info = next(i for i in PAGES if i.path == path)
+        found = _LINK_PAGES[key] = st.Page(info.path, title=info.title, icon=info.icon,
+                                           url_path=info.url_path or None, default=info.url_path == "")
+    return found
