@@ -96,9 +96,13 @@ def per_layer(measurements: list[dict], sig: tuple, arch_labels: dict[str, str])
     st.caption(f"{m['label']}: {m['features']}. Outside the layers: "
                + ", ".join(f"{k} {v:,} B" for k, v in run["saved_regions"].items() if not k.startswith("layer"))
                + f". Peak of the whole step (gradients excluded): {run['peak_bytes']:,} B.")
-    with st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})"):
-        st.dataframe(tables.arrow(("validation.saved_tensors", sig, arch, case), lambda: run["saved_tensors_last_layer"]),
-                     hide_index=True, width="stretch")
+    # lazy (issue 18): closed, a rerun of this section neither converts nor sends the table
+    saved = st.expander(f"Saved tensors of the last layer ({len(run['saved_tensors_last_layer'])})", key="v_xsaved",
+                        on_change="rerun")
+    if saved.open:
+        with saved:
+            st.dataframe(tables.arrow(("validation.saved_tensors", sig, arch, case),
+                                      lambda: run["saved_tensors_last_layer"]), hide_index=True, width="stretch")
 
 
 page_body.run(lambda: selected_comparisons(records, sig, arch_labels), "validation_comparisons")
@@ -137,11 +141,17 @@ if srecords:
                                 "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
     st.download_button("Download CSV", memo.cached(("validation.sharded_csv", ssig, fmt.unit()), lambda: fmt.csv(sdf)),
                        file_name="validation_engines.csv", mime="text/csv")
-    with st.expander("What was alive at each peak (rank 0), measured and predicted"):
-        st.dataframe(tables.arrow(("validation.peak_parts", ssig), lambda: peak_parts_table(srecords, lambda n: f"{n:,} B")),
-                     hide_index=True, width="stretch")
-    with st.expander("How the engines are run and measured"):
-        st.markdown("""
+    # The three expanders below are lazy (issue 18): a full rerun (a sidebar change) with them closed neither builds
+    # nor sends their table and text.
+    alive = st.expander("What was alive at each peak (rank 0), measured and predicted", key="v_xalive",
+                        on_change="rerun")
+    if alive.open:
+        alive.dataframe(tables.arrow(("validation.peak_parts", ssig),
+                                     lambda: peak_parts_table(srecords, lambda n: f"{n:,} B")),
+                        hide_index=True, width="stretch")
+    engines = st.expander("How the engines are run and measured", key="v_xengines", on_change="rerun")
+    if engines.open:
+        engines.markdown("""
 Each world size is one group of processes (`torch.multiprocessing`, gloo on a free port of 127.0.0.1, one thread per
 rank). Every rank builds the model with `transformers` (the Llama-style GQA, tied Qwen2 and Mixtral-style MoE models
 above), wraps it (DDP; FSDP2 `fully_shard` on every decoder layer, then the root, with a `MixedPrecisionPolicy`;
@@ -169,9 +179,10 @@ else:
             "`torch.cuda.max_memory_allocated` of full training steps with the calculator and writes "
             "`validate/gpu_results.json`; the next `python -m validate` adds its rows here.")
 
-with st.expander("What is measured, and how"):
+how = st.expander("What is measured, and how", key="v_xhow", on_change="rerun")
+if how.open:
     s = doc.get("settings", {})
-    st.markdown(f"""
+    how.markdown(f"""
 **Models.** Six small architectures with random weights (hidden 128, 4 layers, vocabulary 512), built with
 `AutoModelForCausalLM.from_config` from the same `config.json` fields that `ModelSpec.from_hf_config` reads:
 Llama-style GQA, Qwen2 (q/k/v biases, tied embeddings), Gemma 2 (head_dim 64, sliding window 32, soft-capping),

@@ -21,6 +21,7 @@ from ui.figures_compute import days_vs_gpus, flops_breakdown
 from ui.figures_memory import breakdown_bar_spec, sweep_area_spec
 from ui.figures_planner import step_bars
 from ui.figures_scaling import data_constrained, inference_demand, moe_granularity, overtraining_curve, precision_sweep
+from ui.figures_validation import layer_bars
 
 
 def _per_token(recompute: str):
@@ -65,6 +66,10 @@ CASES = {
     "precision_sweep": lambda: precision_sweep(np.linspace(4.0, 16.0, 49), np.linspace(2.6, 2.5, 49), 7.03, 16.0),
     "overtraining_curve": lambda: overtraining_curve(EPOCH, 8.03e9, 15e12, "epoch"),
     "overtraining_curve, short run": lambda: overtraining_curve(EPOCH, 7e10, 1e9, "<b>x</b>"),
+    # the Validation page's per-layer bars (a run of validate/results.json's shape, with and without a prediction)
+    "layer_bars": lambda: layer_bars({"saved_layer_bytes": [1024, 1024, 2048], "saved_regions": {"shared": 96},
+                                      "predicted_layer_bytes": [1000, 1000, 2100], "predicted_shared_bytes": None}),
+    "layer_bars, no prediction": lambda: layer_bars({"saved_layer_bytes": [5], "saved_regions": {}}),
 }
 
 

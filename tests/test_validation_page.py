@@ -85,3 +85,28 @@ def test_page_shows_the_hybrid_state_and_its_linear_attention_layers():
     for run in m["training"]:
         for measured, predicted in zip(run["saved_layer_bytes"], run["predicted_layer_bytes"], strict=True):
             assert abs(predicted - measured) <= 0.10 * measured, (run["dtype"], run["attn"], run["checkpointing"])
+
+
+def test_page_lazy_expanders_build_their_content_only_when_open():
+    """The per-layer saved tensors, the engines' peak parts and the two method texts are sent only while their
+    expander is open (issue 18); open, the saved-tensor table is the run's own list from validate/results.json and
+    stays open when the architecture changes (its label counts the tensors)."""
+    doc = json.loads(RESULTS_PATH.read_text())
+    closed = run_page("app_pages/validation.py")
+    assert not closed.exception, [e.value for e in closed.exception]
+    keys = ("v_xsaved", "v_xalive", "v_xengines", "v_xhow")
+    from tests.apptest_helpers import open_page
+
+    at = open_page("app_pages/validation.py", session={k: True for k in keys})
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe) == len(closed.dataframe) + 2  # the saved tensors and the peak parts
+    texts = " ".join(m.value for m in at.markdown)
+    assert "gloo on a free port" in texts and "**Models.**" in texts
+    assert "gloo on a free port" not in " ".join(m.value for m in closed.markdown)
+    for arch in ("gpt2", "qwen2"):
+        at.selectbox(key="v_larch").set_value(arch).run()
+        assert not at.exception, [e.value for e in at.exception]
+        run = next(m for m in doc["measurements"] if m["key"] == arch)["training"][0]
+        saved = [d.value for d in at.dataframe if "module" in d.value.columns]
+        assert len(saved) == 1, arch
+        assert saved[0]["bytes"].tolist() == [t["bytes"] for t in run["saved_tensors_last_layer"]], arch
