@@ -109,3 +109,57 @@ def test_remedies_each_fit_and_name_micro_batch_and_layouts():
     assert any(c.startswith("the layout tp") for c in changes)
     for r in fixes:
         assert training_memory(spec, r.setup).total == r.per_gpu_bytes <= cap
+
+
+# ----- the largest value that fits (max_batch / max_context's search) ----------------------------------------------
+def _monotone_memories(seed: int, n: int) -> list[list[int]]:
+    """Non-decreasing memory curves over 1..n: linear, linear then capped (a sliding window), concave and convex,
+    flat stretches, steps and jumps; random integer slopes and offsets."""
+    import random
+
+    rng = random.Random(seed)
+    curves = []
+    for _ in range(60):
+        kind = rng.choice(("linear", "capped", "concave", "convex", "steps", "flat", "jumps"))
+        a, s = rng.randrange(0, 10**6), rng.randrange(1, 10**4)
+        cap_at = rng.randrange(1, n + 1)
+        curves.append([_curve(kind, a, s, cap_at, v) for v in range(1, n + 1)])
+    return curves
+
+
+def _curve(kind: str, a: int, s: int, cap_at: int, v: int) -> int:
+    return {"linear": a + s * v, "capped": a + s * min(v, cap_at), "concave": a + int(s * v ** 0.5),
+            "convex": a + s * v * v, "steps": a + s * (v // 17), "flat": a,
+            "jumps": a + s * v + (10**7 if v > cap_at else 0)}[kind]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_largest_equals_a_scan_of_every_value(monkeypatch, seed):
+    """``_largest`` (false position with a bisection guard) against a plain scan of 1..hi, on memory curves of every
+    shape a monotone model can take, at capacities below, inside and above each curve."""
+    import random
+    from dataclasses import dataclass
+
+    from calc import solvers
+
+    @dataclass(frozen=True)
+    class Setup:
+        v: int = 1
+
+    @dataclass(frozen=True)
+    class Memory:
+        total: int
+
+    rng = random.Random(seed)
+    hi = rng.choice((1, 2, 3, 50, 777, 4096))
+    for curve in _monotone_memories(seed, hi):
+        calls: list[int] = []
+        monkeypatch.setattr(solvers, "_memory",
+                            lambda model, s, curve=curve, calls=calls: calls.append(s.v) or Memory(curve[s.v - 1]))
+        for capacity in (curve[0] - 1, curve[-1], curve[-1] + 1, *(rng.randrange(curve[0], curve[-1] + 1)
+                                                                    for _ in range(5))):
+            want = max((v for v in range(1, hi + 1) if curve[v - 1] <= capacity), default=None)
+            calls.clear()
+            assert solvers._largest(None, Setup(), capacity, "v", hi) == want, (curve[:5], capacity)
+            assert all(1 <= v <= hi for v in calls)
+            assert len(calls) <= 4 * max(hi, 2).bit_length() + 2  # never much more than bisection's 2 log2(hi)
