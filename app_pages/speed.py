@@ -10,8 +10,7 @@ from calc.speed import (
     WEIGHT_DTYPES,
     Hardware,
     ServingSetup,
-    batch_sweep,
-    estimate,
+    estimate_and_sweep,
     max_batch_in_memory,
     smallest_tp_that_fits,
 )
@@ -80,8 +79,7 @@ def _page() -> None:
         setup = ServingSetup(batch=batch, prompt_tokens=prompt, output_tokens=output, weight_dtype=weight_dtype,
                              kv_dtype=kv_dtype, tp=tp)
         hw = Hardware(flops, bw, source=f"{flops_src}; {bw_src}", link_bytes_per_s=link_bw)
-        est = estimate(spec, setup, hw)
-        sweep = batch_sweep(spec, setup, hw, max_batch=max(1024, batch))
+        est, sweep = estimate_and_sweep(spec, setup, hw, max_batch=max(1024, batch))
         fit = max_batch_in_memory(spec, setup, gpu.usable_memory_bytes)
         needed_tp = smallest_tp_that_fits(spec, setup, gpu.usable_memory_bytes, tps)
     except ValueError as exc:

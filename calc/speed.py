@@ -398,12 +398,51 @@ def _decode_sums(spec: ModelSpec, setup: ServingSetup, hw: Hardware, batch: int,
     return float(np.maximum(mem_s, comp_s).sum()) + comm_s, float(mem_s.sum()), float(comp_s.sum())
 
 
-def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware) -> SpeedEstimate:
+def _decode_sums_by_batch(spec: ModelSpec, setup: ServingSetup, hw: Hardware, batches: np.ndarray,
+                          profile: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_decode_sums`` for every batch size in ``batches``, as three arrays, without a pass over the steps per batch.
+
+    Step i of a batch b reads (W_b + b kv_i) / BW and computes b f_i / F, so it is compute-bound exactly when
+    d_i = f_i / F - kv_i / BW >= W_b / (b BW). With the steps ordered by d_i (descending; already so, or reversed,
+    for a model whose KV and attention both grow with the context alone) each batch's compute-bound steps are a
+    prefix, and prefix sums of f / F and suffix sums of kv / BW give its sum of the larger roof in O(log steps):
+    one sort of the steps instead of one NumPy pass over them per batch (21 for the page's sweep; 24 ms of its
+    rerun at a 131k-token output, issue 18). The sums are the same up to rounding (summation order; tests/test_speed.py
+    holds them to a plain loop over the steps).
+    """
+    kv, flops = profile
+    steps = len(kv)
+    kv_s, flop_s = kv / hw.bandwidth_bytes_per_s, flops / hw.flops_per_s
+    d = flop_s - kv_s
+    diffs = np.diff(d)
+    if np.all(diffs <= 0):
+        order = None
+    elif np.all(diffs >= 0):
+        order = slice(None, None, -1)
+    else:
+        order = np.argsort(-d, kind="stable")
+    if order is not None:
+        d, kv_s, flop_s = d[order], kv_s[order], flop_s[order]
+    zero = np.zeros(1)
+    flops_before = np.concatenate((zero, np.cumsum(flop_s)))  # [n]: the first n steps' f / F
+    kv_from = np.concatenate((np.cumsum(kv_s[::-1])[::-1], zero))  # [n]: steps n... kv / BW
+    b = np.asarray(batches, dtype=np.float64)
+    weights_s = np.array([weight_bytes_read(spec, int(x), setup.weight_dtype) / setup.tp for x in batches]
+                         ) / hw.bandwidth_bytes_per_s
+    comm = np.array([allreduce_s(spec, int(x), setup.tp, hw.link_bytes_per_s) * steps for x in batches])
+    n = np.searchsorted(-d, -weights_s / b, side="right")  # compute-bound steps of each batch (d descending)
+    t = b * flops_before[n] + (steps - n) * weights_s + b * kv_from[n]
+    return t + comm, steps * weights_s + b * kv_from[0], b * flops_before[-1]
+
+
+def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware,
+             _profile: tuple[np.ndarray, np.ndarray] | None = None) -> SpeedEstimate:
     """Prefill and decode roofline of ``setup`` on ``hw``.
 
     prefill_s = max(batch x prefill_flops / F, (weights read + KV written) / BW) + all-reduces;
     decode_s = sum over steps of max(batch x decode_flops(c) / F, (weights read + KV(c - 1)) / BW) + all-reduces,
     c = prompt + 1 ... prompt + output - 1. With ``tp > 1`` FLOPs and bytes are per GPU (module docstring).
+    ``_profile`` is ``_decode_profile(spec, setup)`` where the caller already has it (``estimate_and_sweep``).
     """
     b, tp = setup.batch, setup.tp
     p_flops = b * prefill_flops(spec, setup.prompt_tokens)
@@ -414,7 +453,7 @@ def estimate(spec: ModelSpec, setup: ServingSetup, hw: Hardware) -> SpeedEstimat
                + float(kv_bytes_at(spec, b, setup.prompt_tokens, setup.kv_dtype, tp)) + state)
     p_comp, p_mem = p_flops / hw.flops_per_s, p_bytes / hw.bandwidth_bytes_per_s
     p_comm = allreduce_s(spec, b * setup.prompt_tokens, tp, hw.link_bytes_per_s)
-    d_s, d_mem, d_comp = _decode_sums(spec, setup, hw, b)
+    d_s, d_mem, d_comp = _decode_sums(spec, setup, hw, b, _profile)
     d_comm = allreduce_s(spec, b, tp, hw.link_bytes_per_s) * (setup.output_tokens - 1)
     return SpeedEstimate(
         prefill_flops=p_flops, prefill_bytes=p_bytes, prefill_s=max(p_comp, p_mem) + p_comm,
@@ -442,22 +481,31 @@ class BatchSweep:
     compute_bound_from: int | None  # smallest batch in the sweep whose decode is compute-bound
 
 
-def batch_sweep(spec: ModelSpec, setup: ServingSetup, hw: Hardware, max_batch: int = 1024) -> BatchSweep:
+def batch_sweep(spec: ModelSpec, setup: ServingSetup, hw: Hardware, max_batch: int = 1024,
+                _profile: tuple[np.ndarray, np.ndarray] | None = None) -> BatchSweep:
     """Decode throughput for batch = 1, 2, 3, 4, 6, 8, ... up to ``max_batch`` (the rest of ``setup`` fixed).
 
     Throughput grows almost linearly while decode is memory-bound (the weights are read once for
-    the whole batch) and flattens once FLOPs dominate: why servers batch continuously.
+    the whole batch) and flattens once FLOPs dominate: why servers batch continuously. ``_profile`` as in
+    ``estimate``.
     """
     max_batch = _whole("largest batch", max_batch, 1, MAX_BATCH)
     batches = batch_grid(max_batch)
-    profile = _decode_profile(spec, setup)
-    rows = [_decode_sums(spec, setup, hw, int(b), profile) for b in batches]
-    t, mem, comp = (np.array(col) for col in zip(*rows, strict=True))
+    profile = _profile if _profile is not None else _decode_profile(spec, setup)
+    t, mem, comp = _decode_sums_by_batch(spec, setup, hw, batches, profile)
     steps = setup.output_tokens - 1
     bound = np.nonzero(comp >= mem)[0]
     return BatchSweep(batch=batches, tokens_per_s_total=batches * steps / t, tokens_per_s_per_seq=steps / t,
                       memory_s=mem, compute_s=comp,
                       compute_bound_from=int(batches[bound[0]]) if bound.size else None)
+
+
+def estimate_and_sweep(spec: ModelSpec, setup: ServingSetup, hw: Hardware,
+                       max_batch: int = 1024) -> tuple[SpeedEstimate, BatchSweep]:
+    """``estimate(spec, setup, hw)`` and ``batch_sweep(spec, setup, hw, max_batch)``, the per-step decode profile
+    (KV bytes and FLOPs of every step) computed once for both: the Inference speed page shows both on every rerun."""
+    profile = _decode_profile(spec, setup)
+    return estimate(spec, setup, hw, profile), batch_sweep(spec, setup, hw, max_batch, profile)
 
 
 def batch_grid(max_batch: int) -> np.ndarray:
