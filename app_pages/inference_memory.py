@@ -61,7 +61,7 @@ def _page() -> None:
                             help="Cache element format (fp8/int8/int4 KV caches in vLLM, TensorRT-LLM, llama.cpp).")
     state_dtype = "fp32"
     if isinstance(model, ModelSpec) and any(state_elements_per_sequence(model)):  # hybrids only: Mamba / DeltaNet layers
-        state_dtype = state.select("Recurrent-state format", "im_st", STATE_DTYPES, "fp32", where=c1,
+        state_dtype = state.select("Recurrent-state format", "im_st", STATE_DTYPES, "fp32", where=c3,
                                    help="The SSM / DeltaNet state of the recurrent layers: fp32 in transformers and "
                                         "llama.cpp; vLLM's --mamba-ssm-cache-dtype can lower it. The conv state "
                                         "stays bf16.")
@@ -71,9 +71,13 @@ def _page() -> None:
                                help="Prompt + generated tokens per sequence."))
     tp = int(state.number("Tensor-parallel GPUs", "im_tp", D["im_tp"], 1, 1024, step=1, where=c3,
                           help="Weights and KV heads split over this many GPUs (KV heads replicate beyond their count)."))
-    overhead_gib = state.number("Overhead per GPU (GiB)", "im_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=c3,
+    # Lazy (issue 18): the two assumptions below are drawn only while their expander is open; closed, they keep
+    # their values and link parameters (``ui.state.UNDRAWN``) and every number below uses them as before.
+    box = st.expander("Overhead per GPU and prefill tokens per step", key="im_xovh", on_change="rerun")
+    o1, o2 = box.columns(2) if box.open else [state.UNDRAWN] * 2
+    overhead_gib = state.number("Overhead per GPU (GiB)", "im_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=o1,
                                 help="CUDA context, workspaces, allocator fragmentation: an explicit assumption.")
-    chunk = int(state.number("Prefill tokens per step", "im_chunk", 8192, 1, 10_000_000, step=1024, where=c3,
+    chunk = int(state.number("Prefill tokens per step", "im_chunk", 8192, 1, 10_000_000, step=1024, where=o2,
                              help="Tokens one forward step processes (a chunked-prefill budget); sizes the workspace."))
 
     try:

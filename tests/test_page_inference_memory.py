@@ -1,0 +1,64 @@
+"""Inference memory page (app_pages/inference_memory.py): what its rerun-cost measures (issue 18) keep.
+
+- The overhead and prefill-budget inputs sit in a lazy expander: closed, their link values still size the
+  overhead and the workspace (``ui.state.UNDRAWN``) and no widget is sent; open, both are drawn with those values.
+- The component table goes to Arrow straight from its records (``ui.tables.records_arrow``): the bytes sent are
+  Streamlit's own conversion of the same rows as a DataFrame, with ``ui.format.bytes_table``'s column formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from calc.memory import inference_memory
+from calc.presets import get_preset
+from calc.units import GIB
+from tests.apptest_helpers import open_page
+from ui import tables
+from ui.defaults import inference_setup
+
+INFER = "app_pages/inference_memory.py"
+LINK = {"model": "Meta-Llama-3-8B", "im_b": "8", "im_ctx": "8192", "im_ovh": "2.5", "im_chunk": "1000"}
+
+
+def _components(at) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "component" in d.value.columns)
+
+
+def test_overhead_and_prefill_budget_apply_with_their_expander_closed_or_open():
+    spec = get_preset("Meta-Llama-3-8B")
+    want = inference_memory(spec, replace(inference_setup(), batch=8, context=8192,
+                                          overhead_bytes=int(2.5 * GIB), prefill_chunk_tokens=1000))
+    # the page's workspace estimate: 1,000 tokens x 2 bytes x (2 x 4,096 + the widest matrix, 3 x 14,336 of the
+    # gated MLP) plus fp32 logits of 8 sequences x 128,256 vocabulary (calc.memory._inference_workspace)
+    assert want.activations == 1000 * 2 * (2 * 4096 + 3 * 14336) + 8 * 128256 * 4
+    closed = open_page(INFER, LINK)
+    opened = open_page(INFER, LINK, session={"im_xovh": True})
+    for at in (closed, opened):
+        assert not at.exception, [e.value for e in at.exception]
+        got = dict(zip(*(_components(at)[c] for c in ("component", "bytes")), strict=True))
+        assert int(got["Overhead (CUDA context, reserve)"]) == 2.5 * 2**30 and int(got["Activations"]) == want.activations
+        assert int(got["Total"]) == want.total
+        assert at.query_params["im_ovh"] == "2.5" and at.query_params["im_chunk"] == "1000"  # links kept
+    drawn = {n.key: n.value for n in opened.number_input}
+    assert drawn["im_ovh"] == 2.5 and drawn["im_chunk"] == 1000
+    assert not {"im_ovh", "im_chunk"} & {n.key for n in closed.number_input}
+    assert {"im_b", "im_ctx", "im_tp"} <= {n.key for n in closed.number_input}
+
+
+def test_component_table_is_streamlits_conversion_of_its_rows():
+    at = open_page(INFER, LINK | {"units": "GiB"})
+    assert not at.exception, [e.value for e in at.exception]
+    proto = next(d.proto for d in at.dataframe if "component" in d.value.columns)
+    df = _components(at)
+    assert list(df.columns) == ["component", "bytes", "GiB"]
+    assert proto.arrow_data.data == _ipc(tables.to_arrow(pd.DataFrame(df.to_dict("records"))))
+    assert "localized" in proto.columns and "%,.3f" in proto.columns  # bytes_table's formats
+
+
+def _ipc(table) -> bytes:
+    from streamlit import dataframe_util
+
+    return dataframe_util.convert_arrow_table_to_arrow_bytes(table)
