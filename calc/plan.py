@@ -68,6 +68,8 @@ import functools
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from calc.activations import layer_groups, op_selective_recomputed_params
 from calc.compute import SECONDS_PER_DAY, SECONDS_PER_HOUR, flops_per_token
 from calc.gpus import DEFAULT_CEILING, GPU, matmul_ceiling
@@ -304,37 +306,6 @@ class Plan:
         return tokens / self.tokens_per_s / SECONDS_PER_HOUR * self.num_gpus * price_per_gpu_hour
 
 
-def _ag_s(total_bytes: float, n: int, bw: float) -> float:
-    """All-gather / reduce-scatter / all-to-all of ``total_bytes`` over ``n`` ranks: (n-1)/n x S / busbw."""
-    return 0.0 if n <= 1 else total_bytes * (n - 1) / n / bw
-
-
-def _overlapped_s(comm_s: float, compute_s: float, units: int) -> float:
-    """Exposed seconds of ``comm_s`` of collectives issued unit by unit ahead of ``compute_s`` of compute over
-    ``units`` equal units, one unit prefetched: the first unit's collective waits with nothing to hide behind, and
-    whatever the link needs beyond the compute is exposed: max(0, comm - compute) + min(comm, compute) / units."""
-    return max(0.0, comm_s - compute_s) + min(comm_s, compute_s) / units
-
-
-def _zero3_exposed_s(ag_s: float, rs_s: float, fwd_s: float, bwd_s: float, units: int) -> float:
-    """ZeRO-3 / FSDP, one micro-batch: the forward all-gathers every unit's parameters behind the forward compute
-    ("the 1st all-gather will not be able to overlap with anything", PyTorch docs, notes/fsdp.html "FSDP Prefetch
-    Nuances"); the backward all-gathers them again and reduce-scatters every unit's gradients, each micro-batch
-    (sharded gradients do not accumulate unsharded: FSDP2's default, pytorch/pytorch PR 126166), both over the same
-    link and so one after the other, behind the backward compute (which holds the recomputed forward). Without
-    overlap (``DP_OVERLAP`` False) everything is exposed."""
-    if not DP_OVERLAP:
-        return 2 * ag_s + rs_s
-    return _overlapped_s(ag_s, fwd_s, units) + _overlapped_s(ag_s + rs_s, bwd_s, units)
-
-
-def _one_node(span: int, node: int, gpus: int) -> bool:
-    """Whether every group of ``span`` consecutive ranks (ranks numbered node by node, a group starting at a multiple
-    of ``span``: Megatron's tp, then cp, ... order) lies inside one node of ``node`` GPUs: all the job's GPUs are in
-    one node, or the span fits a node and tiles it. On 6-GPU nodes a tp 4 group of ranks 4-7 spans two nodes."""
-    return gpus <= node or (span <= node and node % span == 0)
-
-
 def _check(name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ValueError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r:.40}")
@@ -535,95 +506,188 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
     return _step_time(model, cluster, job, lay, numbers or _model_numbers(model, job.seq_len), stack, e_max, x_half)
 
 
+#: ``Layout`` fields in the order of a column table (``_columns``); recompute as its index in ``RECOMPUTE``.
+_FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "recompute", "zero")
+
+
+def _columns(layouts: list[Layout]) -> dict[str, np.ndarray]:
+    """The layouts as one int64 column per ``Layout`` field (recompute as its index in ``RECOMPUTE``)."""
+    code = {r: i for i, r in enumerate(RECOMPUTE)}
+    rows = [(x.tp, x.pp, x.dp, x.cp, x.ep, x.vpp, x.micro_batch, code[x.recompute], x.zero) for x in layouts]
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_FIELDS))
+    return {name: table[:, i] for i, name in enumerate(_FIELDS)}
+
+
+def _ag_s(total_bytes, n, bw):
+    """All-gather / reduce-scatter / all-to-all of ``total_bytes`` over ``n`` ranks: (n-1)/n x S / busbw (columns:
+    ``_step_columns``)."""
+    return np.where(n <= 1, 0.0, total_bytes * (n - 1) / n / bw)
+
+
+def _overlapped_s(comm_s, compute_s, units):
+    """Exposed seconds of ``comm_s`` of collectives issued unit by unit ahead of ``compute_s`` of compute over
+    ``units`` equal units, one unit prefetched: the first unit's collective waits with nothing to hide behind, and
+    whatever the link needs beyond the compute is exposed: max(0, comm - compute) + min(comm, compute) / units."""
+    return np.maximum(comm_s - compute_s, 0.0) + np.minimum(comm_s, compute_s) / units
+
+
+def _zero3_exposed_s(ag_s, rs_s, fwd_s, bwd_s, units):
+    """ZeRO-3 / FSDP, one micro-batch: the forward all-gathers every unit's parameters behind the forward compute
+    ("the 1st all-gather will not be able to overlap with anything", PyTorch docs, notes/fsdp.html "FSDP Prefetch
+    Nuances"); the backward all-gathers them again and reduce-scatters every unit's gradients, each micro-batch
+    (sharded gradients do not accumulate unsharded: FSDP2's default, pytorch/pytorch PR 126166), both over the same
+    link and so one after the other, behind the backward compute (which holds the recomputed forward). Without
+    overlap (``DP_OVERLAP`` False) everything is exposed."""
+    if not DP_OVERLAP:
+        return 2 * ag_s + rs_s
+    return _overlapped_s(ag_s, fwd_s, units) + _overlapped_s(ag_s + rs_s, bwd_s, units)
+
+
+def _one_node(span, node: int, gpus):
+    """Whether every group of ``span`` consecutive ranks (ranks numbered node by node, a group starting at a multiple
+    of ``span``: Megatron's tp, then cp, ... order) lies inside one node of ``node`` GPUs: all the job's GPUs are in
+    one node, or the span fits a node and tiles it. On 6-GPU nodes a tp 4 group of ranks 4-7 spans two nodes."""
+    return (gpus <= node) | ((span <= node) & (node % span == 0))
+
+
 def _step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, nb: dict, stack: Stack | None = None,
-               e_max: float | None = None, x_half: float | None = None, attn: dict | None = None) -> Plan:
-    """``step_time`` without its checks (``search`` checks the inputs once, and the layouts ``candidate_layouts``
-    builds without pins are valid by construction). ``attn``: the score products' seconds per (efficiency,
-    recompute), filled as they are computed: alike for all layouts of one search."""
+               e_max: float | None = None, x_half: float | None = None) -> Plan:
+    """``step_time`` without its checks: ``_step_columns`` of the one layout."""
+    breakdown, hw_flops, _ = _step_columns(model, cluster, job, _columns([lay]), nb, stack, e_max, x_half)
+    return _plan(lay, breakdown, hw_flops, 0, nb, cluster, job)
+
+
+def _plan(lay: Layout, breakdown: dict[str, np.ndarray], hw_flops: np.ndarray, i: int, nb: dict, cluster: Cluster,
+          job: Job) -> Plan:
+    """The ``Plan`` of row ``i`` of ``_step_columns``' answer, ``lay`` being that row's layout."""
+    tokens = job.global_batch * job.seq_len
+    return Plan(lay, {k: float(v[i]) for k, v in breakdown.items()}, nb["f"].model_training * tokens,
+                float(hw_flops[i]), lay.gpus, cluster.gpu.peak(job.precision), tokens)
+
+
+def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.ndarray], nb: dict,
+                  stack: Stack | None = None, e_max: float | None = None,
+                  x_half: float | None = None, strict: bool = True
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The step time of every layout of a column table (``_columns``) at once, unchecked (``search`` checks the
+    inputs once, and the layouts ``candidate_layouts`` builds without pins are valid by construction): seconds per
+    part (``Plan.breakdown``'s keys, one array each) and the hardware FLOPs of an iteration. Element by element the
+    same float operations in the same order as one layout at a time, so every number equals ``step_time``'s (a
+    search of 6,900 layouts took 95 ms one by one, issue 18). What depends on tp or recompute alone (matmul
+    efficiency, attention kernel, memory-bound bytes) is computed per value by the scalar functions. A ``ValueError``
+    they raise (torchtitan's per-op selective recompute of a layer it does not model) is raised, or with ``strict``
+    False marks the rows of that value as not computed: the third array is False there (``search`` drops them, as
+    it dropped a layout whose ``step_time`` raised)."""
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except ValueError:
+            if strict:
+                raise
+            return None
+
     f = nb["f"]
     links = cluster.links
+    intra, inter = links.intra_bytes_per_s, links.inter_bytes_per_s
     node = cluster.gpus_per_node
-    n = lay.gpus
+    tp, pp, dp, cp, ep, vpp, mb, rc, zero = (c[k] for k in _FIELDS)
+    n = tp * pp * cp * dp
     peak = cluster.gpu.peak(job.precision)
     tokens = job.global_batch * job.seq_len
-    m = job.global_batch // (lay.dp * lay.micro_batch)  # micro-batches per pipeline
-    # torchtitan's per-op selective recompute re-runs matmuls too (calc.activations.op_selective_recomputed_params)
-    ops = lay.recompute == "selective" and stack is not None and stack.selective == "ops"
-    hw_per_token = f.model_training + _op_recomputed_flops(model) if ops else f.hardware_training(lay.recompute)
-    hw_flops = hw_per_token * tokens
-    model_flops = f.model_training * tokens
+    m = job.global_batch // (dp * mb)  # micro-batches per pipeline
+    # per recompute mode: torchtitan's per-op selective recompute re-runs matmuls too
+    # (calc.activations.op_selective_recomputed_params)
+    ops = [r == "selective" and stack is not None and stack.selective == "ops" for r in RECOMPUTE]
+    present = set(np.unique(rc).tolist())  # only the modes of these rows: another may raise (attempt)
+    hw_rc = [None if i not in present else attempt(lambda: f.model_training + _op_recomputed_flops(model)) if o
+             else f.hardware_training(r) for i, (r, o) in enumerate(zip(RECOMPUTE, ops, strict=True))]
+    recomputed = [r == "full" or (r == "selective" and not o) for r, o in zip(RECOMPUTE, ops, strict=True)]
+    gemm_rc = [None if hw is None else hw - f.attention_scores * (3 + rec)
+               for hw, rec in zip(hw_rc, recomputed, strict=True)]
     h, L = model.hidden_size, model.num_layers
+    ridge = peak / cluster.gpu.bandwidth_bytes_per_s
+    # per tp value: matmul efficiency, the score products as the stack's kernel runs them (``calc.plan_attention``:
+    # an unfused one the full s x s, a flash one with a causal mask the causal half, at that kernel's measured rate),
+    # and the memory-bound bytes between the GEMMs (``elementwise_bytes``), forward + backward + what recompute re-runs
+    tps, tp_at = np.unique(tp, return_inverse=True)
+    eff_t, attn_t, moved_t, attn_memo = [], [], [], {}
+    for t in tps.tolist():
+        e = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(
+            h, t, ridge, e_max, x_half, cluster.matmul_ceiling or matmul_ceiling(cluster.gpu, job.precision))
+        eff_t.append(e)
+        row = []
+        for rec in recomputed:
+            if (e, rec) not in attn_memo:
+                got = attempt(attention_seconds, f.attention_scores, nb["attn_causal"], _kernel(stack),
+                              cluster.attention_gpu or cluster.gpu.name, peak, e, job.seq_len, rec)
+                attn_memo[e, rec] = None if got is None else got[0]
+            row.append(attn_memo[e, rec])
+        attn_t.append(row)
+        fwd, core = elementwise_bytes(model, Layout(tp=t), nb, stack)
+        bwd = elementwise_backward_bytes(model, Layout(tp=t), nb, stack)
+        moved_t.append([fwd + bwd + (fwd if o else {"none": 0.0, "selective": core, "full": fwd}[r])
+                        for r, o in zip(RECOMPUTE, ops, strict=True)])
+    # a value whose function raised (None, with ``strict`` False) computes as 0 and its rows are not ``ok``
+    attn_tab = np.array([[np.nan if a is None else a for a in row] for row in attn_t], dtype=float)
+    hw_tab = np.array([np.nan if x is None else x for x in hw_rc], dtype=float)
+    ok = ~(np.isnan(attn_tab[tp_at, rc]) | np.isnan(hw_tab[rc]))
+    eff = np.array(eff_t, dtype=float)[tp_at]
+    attn_s = np.nan_to_num(attn_tab)[tp_at, rc]
+    moved = np.array(moved_t, dtype=float)[tp_at, rc]
+    hw_per_token = np.where(np.isnan(hw_tab), 1.0, hw_tab)[rc]
+    full = rc == RECOMPUTE.index("full")
     # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace. Up to
     # L + 2 chunks: Llama 3 gives the first chunk only the embedding and the last only the output head (Dubey et
     # al. 2024 sec. 3.3.2), so 126 layers on 16 x 8 chunks of one layer: the busiest stage runs 8 of 126 / 16.
-    chunks = lay.pp * lay.vpp
-    uneven = math.ceil(model.num_layers / chunks) * chunks / model.num_layers
-    layers = L / lay.pp  # per GPU (all its virtual stages)
-    mb_tokens = lay.micro_batch * job.seq_len / lay.cp  # tokens of one micro-batch on one cp rank
-    ridge = peak / cluster.gpu.bandwidth_bytes_per_s
-    eff = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(
-        h, lay.tp, ridge, e_max, x_half, cluster.matmul_ceiling or matmul_ceiling(cluster.gpu, job.precision))
-    # the score products apart (``calc.plan_attention``): the work the stack's kernel executes (an unfused one the
-    # full s x s, a flash one with a causal mask the causal half) at that kernel's measured rate
-    recomputed = lay.recompute == "full" or (lay.recompute == "selective" and not ops)
-    attn_s = attn.get((eff, recomputed)) if attn is not None else None
-    if attn_s is None:
-        attn_s, _ = attention_seconds(f.attention_scores, nb["attn_causal"], _kernel(stack),
-                                      cluster.attention_gpu or cluster.gpu.name, peak, eff, job.seq_len, recomputed)
-        if attn is not None:
-            attn[(eff, recomputed)] = attn_s
-    gemm_per_token = hw_per_token - f.attention_scores * (3 + recomputed)
-    compute = (gemm_per_token / (peak * eff) + attn_s) * tokens / n * uneven
-    # memory-bound work between the GEMMs (``elementwise_bytes``), forward + backward (+ what recompute re-runs)
-    fwd, core = elementwise_bytes(model, lay, nb, stack)
-    bwd = elementwise_backward_bytes(model, lay, nb, stack)
-    moved = fwd + bwd + (fwd if ops else {"none": 0.0, "selective": core, "full": fwd}[lay.recompute])
-    memory_bound = tokens / (lay.dp * lay.cp) * layers * uneven * moved / (
+    chunks = pp * vpp
+    uneven = np.ceil(L / chunks) * chunks / L
+    layers = L / pp  # per GPU (all its virtual stages)
+    mb_tokens = mb * job.seq_len / cp  # tokens of one micro-batch on one cp rank
+    compute = (np.array([0.0 if g is None else g for g in gemm_rc])[rc] / (peak * eff) + attn_s) * tokens / n * uneven
+    memory_bound = tokens / (dp * cp) * layers * uneven * moved / (
         cluster.gpu.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
     # tensor parallel: 4 AG/RS forward + 4 backward, +4 when full recompute re-runs the forward
-    tp_bw = links.intra_bytes_per_s if _one_node(lay.tp, node, n) else links.inter_bytes_per_s
-    n_tp = 8 + (4 if lay.recompute == "full" else 0)
-    tp_s = m * layers * n_tp * _ag_s(act, lay.tp, tp_bw)
+    tp_bw = np.where(_one_node(tp, node, n), intra, inter)
+    n_tp = 8 + 4 * full
+    tp_s = m * layers * n_tp * _ag_s(act, tp, tp_bw)
     # context parallel: K and V of the whole sequence gathered (fwd), their grads reduce-scattered (bwd)
-    cp_bw = links.intra_bytes_per_s if _one_node(lay.tp * lay.cp, node, n) else links.inter_bytes_per_s
-    kv = lay.micro_batch * job.seq_len * 2 * model.kv_dim * ACT_BYTES / lay.tp
-    cp_s = m * layers * (2 + (lay.recompute != "none")) * _ag_s(kv, lay.cp, cp_bw)
+    cp_bw = np.where(_one_node(tp * cp, node, n), intra, inter)
+    kv = mb * job.seq_len * 2 * model.kv_dim * ACT_BYTES / tp
+    cp_s = m * layers * (2 + (rc != 0)) * _ag_s(kv, cp, cp_bw)
     # expert parallel: dispatch + combine all-to-all forward, two backward
-    ep_bw = links.intra_bytes_per_s if _one_node(lay.tp * lay.cp * lay.ep, node, n) else links.inter_bytes_per_s
-    moe_layers = nb["moe_layers"] / lay.pp
-    routed = mb_tokens * nb["topk"] * h * ACT_BYTES / lay.tp
-    ep_s = m * moe_layers * (4 + 2 * (lay.recompute == "full")) * _ag_s(routed, lay.ep, ep_bw)
+    ep_bw = np.where(_one_node(tp * cp * ep, node, n), intra, inter)
+    moe_layers = nb["moe_layers"] / pp
+    routed = mb_tokens * nb["topk"] * h * ACT_BYTES / tp
+    ep_s = m * moe_layers * (4 + 2 * full) * _ag_s(routed, ep, ep_bw)
     # pipeline sends: forward activation + backward gradient at each of v boundaries per micro-batch
-    pp_bw = links.intra_bytes_per_s if _one_node(lay.tp * lay.cp * lay.pp, node, n) else links.inter_bytes_per_s
-    pp_s = 0.0 if lay.pp == 1 else m * lay.vpp * 2 * (act / lay.tp) / pp_bw
+    pp_bw = np.where(_one_node(tp * cp * pp, node, n), intra, inter)
+    pp_s = np.where(pp == 1, 0.0, m * vpp * 2 * (act / tp) / pp_bw)
     pipelined = compute + memory_bound + tp_s + cp_s + ep_s + pp_s
-    bubble = pipelined * (lay.pp - 1) / (m * lay.vpp)
+    bubble = pipelined * (pp - 1) / (m * vpp)
     # data parallel over dp (expert weights over dp / ep)
-    dense = (nb["params"] - nb["experts"]) / (lay.tp * lay.pp)
-    experts = nb["experts"] / (lay.tp * lay.pp * lay.ep)
-    dp_span = lay.tp * lay.cp * lay.pp * lay.dp
-    dp_bw = links.intra_bytes_per_s if _one_node(dp_span, node, n) else links.inter_bytes_per_s
+    dense = (nb["params"] - nb["experts"]) / (tp * pp)
+    experts = nb["experts"] / (tp * pp * ep)
+    dp_bw = np.where(_one_node(tp * cp * pp * dp, node, n), intra, inter)
     # cp ranks also hold replicas of the weights: gradients reduce over dp x cp (Megatron's dp-cp group)
-    ag = _ag_s(dense * GRAD_BYTES, lay.dp * lay.cp, dp_bw) + _ag_s(experts * GRAD_BYTES, lay.dp // lay.ep * lay.cp, dp_bw)
+    ag = _ag_s(dense * GRAD_BYTES, dp * cp, dp_bw) + _ag_s(experts * GRAD_BYTES, dp // ep * cp, dp_bw)
     # the gradients, reduced in the stack's dtype (``Stack.reduce_bytes``: fp32 for FSDP's reduce_dtype float32)
     rs = ag * (stack.reduce_bytes if stack else GRAD_BYTES) / GRAD_BYTES
     one_mb = pipelined / m  # one micro-batch's forward + backward on this GPU
     fwd_s = one_mb * f.forward / hw_per_token  # its forward (recompute runs in the backward)
-    units = math.ceil(layers) + 1  # one unit (FSDP module, gradient bucket) per decoder layer, plus the root
-    if lay.zero >= 3:  # ``_zero3_exposed_s``: per micro-batch, per pass, unit by unit
-        exposed_dp = m * _zero3_exposed_s(ag, rs, fwd_s, one_mb - fwd_s, units)
-    elif DP_OVERLAP:  # gradients after the last micro-batch's backward, parameters before the first's forward
-        exposed_dp = _overlapped_s(rs, one_mb - fwd_s, units) + _overlapped_s(ag, fwd_s, units)
-    else:
-        exposed_dp = rs + ag
+    units = np.ceil(layers) + 1  # one unit (FSDP module, gradient bucket) per decoder layer, plus the root
+    # ZeRO-3 (``_zero3_exposed_s``): per micro-batch, per pass, unit by unit; below it the gradients after the last
+    # micro-batch's backward, the parameters before the first's forward
+    below = (_overlapped_s(rs, one_mb - fwd_s, units) + _overlapped_s(ag, fwd_s, units)) if DP_OVERLAP else rs + ag
+    exposed_dp = np.where(zero >= 3, m * _zero3_exposed_s(ag, rs, fwd_s, one_mb - fwd_s, units), below)
     # ZeRO >= 1: the dense states over dp x cp, an expert's over the dp x cp / ep ranks holding it (its expert-data-
     # parallel group), 1 / (dp cp) of every parameter per rank either way
-    shard = (dense + experts * lay.ep) / (lay.dp * lay.cp) if lay.zero >= 1 else dense + experts
+    shard = np.where(zero >= 1, (dense + experts * ep) / (dp * cp), dense + experts)
     optimizer = shard * OPTIMIZER_BYTES_PER_PARAM / cluster.gpu.bandwidth_bytes_per_s
-    breakdown = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s, "pp_comm": pp_s,
-                 "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}
-    return Plan(lay, breakdown, model_flops, hw_flops, n, peak, tokens)
+    breakdown = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s,
+                 "pp_comm": pp_s, "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}
+    return breakdown, hw_per_token * tokens, ok
 
 
 @functools.lru_cache(maxsize=64)
@@ -1018,6 +1082,14 @@ def gpu_count_problem(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack
     return head
 
 
+def _valid(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> bool:
+    try:
+        check_layout(model, cluster, job, lay)
+    except ValueError:
+        return False
+    return True
+
+
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
            require_fit: bool = True, stack: Stack | None = None) -> list[Plan]:
     """The ``top`` fastest layouts that fit the GPU's memory, fastest first (``require_fit=False``: whether they
@@ -1030,15 +1102,19 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     _check("top", top, 1, 1000)
     # without pins every layout candidate_layouts builds passes check_layout (its lists are those rules), so the
     # checks run once here instead of once per layout; a pin replaces a list and is checked per layout
-    nb, attn = _model_numbers(model, job.seq_len), {}
-    plans = []
-    for lay in candidate_layouts(model, cluster, job, pins, stack):
-        try:
-            if pins:
-                check_layout(model, cluster, job, lay)
-            plans.append(_step_time(model, cluster, job, lay, nb, stack, attn=attn))
-        except ValueError:
-            continue
+    nb = _model_numbers(model, job.seq_len)
+    plans = list(candidate_layouts(model, cluster, job, pins, stack))
+    if pins:
+        plans = [lay for lay in plans if _valid(model, cluster, job, lay)]
+    if plans:  # every step time at once (``_step_columns``), then visited in order of step time
+        breakdown, hw_flops, ok = _step_columns(model, cluster, job, _columns(plans), nb, stack, strict=False)
+        if not ok.all():  # a layout whose step time raised is left out
+            keep = np.flatnonzero(ok)
+            plans, hw_flops = [plans[i] for i in keep.tolist()], hw_flops[keep]
+            breakdown = {k: v[keep] for k, v in breakdown.items()}
+    if plans:
+        step = sum(breakdown.values())  # Plan.step_s: the parts added in the same order
+        order = np.argsort(step, kind="stable").tolist()  # ties keep the enumeration's order, as list.sort did
     if not plans and pins:
         problems = pin_problems(model, cluster, job, pins, stack)
         if problems:
@@ -1059,11 +1135,11 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
                          + (f" and needs its fused softmax (heads / tp x micro-batch a multiple of "
                             f"{stack.fused_softmax_required[0]}, a sequence of 17-{stack.fused_softmax_required[1]:,}"
                             " tokens)" if stack and stack.fused_softmax_required else ""))
-    plans.sort(key=lambda p: p.step_s)
     cap = cluster.gpu.usable_memory_bytes
     out = []
     least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
-    for p in plans:
+    for i in order:
+        p = _plan(plans[i], breakdown, hw_flops, i, nb, cluster, job)
         mem = layout_memory(model, job, p.layout, stack)
         if mem <= cap or not require_fit:
             out.append(replace(p, memory_per_gpu_bytes=mem))
