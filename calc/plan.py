@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 import numpy as np
 
@@ -510,10 +510,9 @@ def step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, numbers
 _FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "recompute", "zero")
 
 
-def _columns(layouts: list[Layout]) -> dict[str, np.ndarray]:
-    """The layouts as one int64 column per ``Layout`` field (recompute as its index in ``RECOMPUTE``)."""
-    code = {r: i for i, r in enumerate(RECOMPUTE)}
-    rows = [(x.tp, x.pp, x.dp, x.cp, x.ep, x.vpp, x.micro_batch, code[x.recompute], x.zero) for x in layouts]
+def _columns(rows: list[tuple]) -> dict[str, np.ndarray]:
+    """Layouts (``_candidate_blocks`` rows: ``Layout`` field tuples in ``_FIELDS`` order, recompute as its index in
+    ``RECOMPUTE``) as one int64 column per field."""
     table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_FIELDS))
     return {name: table[:, i] for i, name in enumerate(_FIELDS)}
 
@@ -553,7 +552,7 @@ def _one_node(span, node: int, gpus):
 def _step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, nb: dict, stack: Stack | None = None,
                e_max: float | None = None, x_half: float | None = None) -> Plan:
     """``step_time`` without its checks: ``_step_columns`` of the one layout."""
-    breakdown, hw_flops, _ = _step_columns(model, cluster, job, _columns([lay]), nb, stack, e_max, x_half)
+    breakdown, hw_flops, _ = _step_columns(model, cluster, job, _columns([(*astuple(lay)[:7], RECOMPUTE.index(lay.recompute), lay.zero)]), nb, stack, e_max, x_half)
     return _plan(lay, breakdown, hw_flops, 0, nb, cluster, job)
 
 
@@ -891,11 +890,27 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                       stack: Stack | None = None):
     """Every valid layout with the knobs in ``pins`` fixed (a dict of ``Layout`` field -> value), within what
     ``stack`` supports."""
+    for block in _candidate_blocks(model, cluster, job, pins, stack):
+        for row in block:
+            yield _layout(row)
+
+
+def _layout(row: tuple) -> Layout:
+    """The ``Layout`` of a ``_candidate_blocks`` row (recompute as its index in ``RECOMPUTE``)."""
+    return Layout(*row[:7], RECOMPUTE[row[7]], row[8])
+
+
+def _candidate_blocks(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None, stack: Stack | None):
+    """``candidate_layouts`` as lists of ``Layout`` field tuples (in ``_FIELDS`` order, recompute as its index in
+    ``RECOMPUTE``), one list per choice of every knob but recompute and ZeRO: ``search`` makes a ``Layout`` only of
+    the layouts it shows (issue 18)."""
     pins = pins or {}
     allowed = stack.allowed if stack else {}
     for k in pins:
         if k not in Layout.__dataclass_fields__:
             raise ValueError(f"unknown layout knob {k!r}; allowed: {', '.join(Layout.__dataclass_fields__)}")
+    if "recompute" in pins and pins["recompute"] not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {pins['recompute']!r:.40}")
     n, b = cluster.num_gpus, job.global_batch
     if "tp" in pins and tp_problem(model, pins["tp"]):
         raise ValueError(tp_problem(model, pins["tp"]))
@@ -909,6 +924,8 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
 
     pow2 = [2**i for i in range(24)]
     sp = stack is None or stack.sequence_parallel
+    rcs = [RECOMPUTE.index(r) for r in opts("recompute", list(RECOMPUTE))]
+    softmax = stack is not None and stack.fused_softmax_required is not None
     for tp in opts("tp", [t for t in valid_tps(model, max_tp=cluster.gpus_per_node) if n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
         for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
@@ -922,20 +939,19 @@ def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                 if sp and (job.seq_len // cp) % tp:  # sequence parallelism splits each cp rank's tokens over tp
                     continue
                 eps = [1] if not model.is_moe else [e for e in _divisors(model.num_experts) if dp % e == 0]
+                # one data-parallel replica (dp x cp = 1): ZeRO has nothing to shard over
+                # (Rajbhandari et al. 2020 sec. 5: states / Nd), every stage is the same run
+                zs = opts("zero", [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3])
                 for ep in opts("ep", eps):
                     for mb in opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0]):
                         m = b // (dp * mb) if b % (dp * mb) == 0 else 0
                         vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and pp * v <= model.num_layers + 2
                                       and m % pp == 0]
                         for vpp in opts("vpp", vpps):
-                            for rc in opts("recompute", list(RECOMPUTE)):
-                                # one data-parallel replica (dp x cp = 1): ZeRO has nothing to shard over
-                                # (Rajbhandari et al. 2020 sec. 5: states / Nd), every stage is the same run
-                                zs = [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3]
-                                for z in opts("zero", zs):
-                                    lay = Layout(tp, pp, dp, cp, ep, vpp, mb, rc, z)
-                                    if softmax_problem(model, job, lay, stack) is None:
-                                        yield lay
+                            # the fused softmax reads heads, tp, micro-batch and sequence only
+                            if softmax and softmax_problem(model, job, Layout(tp, pp, dp, cp, ep, vpp, mb), stack):
+                                continue
+                            yield [(tp, pp, dp, cp, ep, vpp, mb, rc, z) for rc in rcs for z in zs]
 
 
 def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack: Stack | None = None) -> list[str]:
@@ -1103,9 +1119,9 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     # without pins every layout candidate_layouts builds passes check_layout (its lists are those rules), so the
     # checks run once here instead of once per layout; a pin replaces a list and is checked per layout
     nb = _model_numbers(model, job.seq_len)
-    plans = list(candidate_layouts(model, cluster, job, pins, stack))
+    plans = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block]  # field tuples
     if pins:
-        plans = [lay for lay in plans if _valid(model, cluster, job, lay)]
+        plans = [row for row in plans if _valid(model, cluster, job, _layout(row))]
     if plans:  # every step time at once (``_step_columns``), then visited in order of step time
         breakdown, hw_flops, ok = _step_columns(model, cluster, job, _columns(plans), nb, stack, strict=False)
         if not ok.all():  # a layout whose step time raised is left out
@@ -1139,7 +1155,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     out = []
     least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
     for i in order:
-        p = _plan(plans[i], breakdown, hw_flops, i, nb, cluster, job)
+        p = _plan(_layout(plans[i]), breakdown, hw_flops, i, nb, cluster, job)
         mem = layout_memory(model, job, p.layout, stack)
         if mem <= cap or not require_fit:
             out.append(replace(p, memory_per_gpu_bytes=mem))

@@ -1,0 +1,59 @@
+"""calc.plan.search times every candidate layout at once (``_step_columns``, numpy columns, issue 18). Its answer must be
+what visiting the layouts one at a time gives: each layout's ``step_time`` (a one-row table, so this holds the row
+gathers: per-tp efficiency, per-recompute FLOPs, the masks) and Python's stable sort of them by step time, layouts
+whose step time raises left out (torchtitan's per-op recompute of an MoE model), memory checked in that order."""
+
+from __future__ import annotations
+
+import pytest
+
+from calc.gpus import get_gpu
+from calc.plan import STACKS, Cluster, Job, candidate_layouts, layout_memory, search, step_time
+from calc.presets import get_preset
+
+CASES = [  # model, GPU, GPUs, GPUs per node, sequence, stack, pins
+    ("Meta-Llama-3-8B", "H100 SXM", 64, 8, 4096, None, {}),
+    ("Mixtral-8x7B-v0.1", "H100 SXM", 48, 6, 8192, "torchtitan-2024", {}),
+    ("Meta-Llama-3-70B", "A100 SXM 80GB", 128, 8, 2048, "megatron-2021", {"pp": 4}),
+    ("Meta-Llama-3-8B", "MI300X", 16, 8, 2048, "megatron-deepspeed-2022", {}),
+]
+
+
+def _one_at_a_time(model, cluster, job, pins, stack, top, require_fit=True):
+    plans = []
+    for lay in candidate_layouts(model, cluster, job, pins, stack):
+        try:
+            plans.append(step_time(model, cluster, job, lay, stack=stack))
+        except ValueError:
+            continue
+    plans.sort(key=lambda p: p.step_s)
+    out = []
+    for p in plans:
+        mem = layout_memory(model, job, p.layout, stack)
+        if mem <= cluster.gpu.usable_memory_bytes or not require_fit:
+            out.append((p.layout, p.breakdown, p.hardware_flops, mem))
+            if len(out) == top:
+                break
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[5]}")
+def test_search_equals_layouts_one_at_a_time(case):
+    name, gpu, n, node, seq, stack_name, pins = case
+    model, stack = get_preset(name), STACKS.get(stack_name)
+    cluster, job = Cluster(get_gpu(gpu), n, node), Job(seq, 512 * seq)
+    got = [(p.layout, p.breakdown, p.hardware_flops, p.memory_per_gpu_bytes)
+           for p in search(model, cluster, job, pins, top=10, stack=stack)]
+    assert got == _one_at_a_time(model, cluster, job, pins, stack, 10)  # exact: the same float operations
+
+
+def test_search_ranks_every_layout_as_one_at_a_time():
+    """The whole ranking, fitting or not, where a third of the layouts raise (torchtitan's per-op selective
+    recompute does not model an MoE layer): none of them may be ranked."""
+    model, stack = get_preset("Mixtral-8x7B-v0.1"), STACKS["torchtitan-2024"]
+    cluster, job = Cluster(get_gpu("H100 SXM"), 4, 8), Job(4096, 16 * 4096)  # 909 layouts
+    got = [(p.layout, p.breakdown, p.hardware_flops, p.memory_per_gpu_bytes)
+           for p in search(model, cluster, job, top=1000, require_fit=False, stack=stack)]
+    want = _one_at_a_time(model, cluster, job, {}, stack, 1000, require_fit=False)
+    assert len(want) < sum(1 for _ in candidate_layouts(model, cluster, job, None, stack))  # some raised
+    assert got == want
