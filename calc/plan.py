@@ -65,6 +65,7 @@ Megatron-LM's (only the attention core re-run) unless the stack says torchtitan'
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import astuple, dataclass, replace
 
@@ -513,7 +514,8 @@ _FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "recompute", "zer
 def _columns(rows: list[tuple]) -> dict[str, np.ndarray]:
     """Layouts (``_candidate_blocks`` rows: ``Layout`` field tuples in ``_FIELDS`` order, recompute as its index in
     ``RECOMPUTE``) as one int64 column per field."""
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_FIELDS))
+    table = np.fromiter(itertools.chain.from_iterable(rows), np.int64, len(rows) * len(_FIELDS)).reshape(
+        len(rows), len(_FIELDS))
     return {name: table[:, i] for i, name in enumerate(_FIELDS)}
 
 
@@ -701,13 +703,22 @@ def _op_recomputed_flops(model: ModelSpec) -> float:
 def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None = None) -> int:
     """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep); ``stack`` says
     whether activations are split by sequence parallelism and whether attention scores are saved."""
+    if stack is None:
+        return _layout_memory(model, job.seq_len, lay, True, True, "attention", MEGATRON_GRAD_BYTES)
+    return _layout_memory(model, job.seq_len, lay, stack.sequence_parallel, stack.flash_attention, stack.selective,
+                          stack.grad_bytes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _layout_memory(model: ModelSpec, seq_len: int, lay: Layout, sp: bool, flash: bool, selective: str,
+                   grad_bytes: float) -> int:
+    """``layout_memory`` from what it reads of the job and the stack: kept per process, since the Cluster planner's
+    searches check the same layouts' memory again when an input memory does not read changes (the GPU count, the
+    batch, the links, how many layouts to show: issue 18; 0.1-0.3 ms each, most of a search)."""
     setup = TrainingSetup(precision="bf16-mixed", zero_stage=lay.zero, dp=lay.dp * lay.cp, tp=lay.tp, pp=lay.pp,
-                          sequence_parallel=lay.tp > 1 and (stack is None or stack.sequence_parallel),
-                          flash_attention=stack is None or stack.flash_attention, micro_batch=lay.micro_batch,
-                          seq_len=job.seq_len // lay.cp, recompute=lay.recompute,
-                          selective=stack.selective if stack else "attention")
+                          sequence_parallel=lay.tp > 1 and sp, flash_attention=flash, micro_batch=lay.micro_batch,
+                          seq_len=seq_len // lay.cp, recompute=lay.recompute, selective=selective)
     mem = training_memory(model, setup)  # the busiest stage, interior ones included
-    grad_bytes = stack.grad_bytes if stack else MEGATRON_GRAD_BYTES
     # gradient buffers kept whole (ZeRO <= 1) wider than the 16-bit gradients calc.memory counts
     grad_extra = int(mem.gradients * (grad_bytes - GRAD_BYTES) / GRAD_BYTES) if lay.zero <= 1 else 0
     total = mem.total + grad_extra
