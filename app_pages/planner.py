@@ -34,8 +34,11 @@ def _page() -> None:
     price = float(state.number("USD per GPU-hour", "plprice", 2.0, 0.0, 10_000.0, where=c, help="For the cost."))
     precision = state.select("Matmul precision", "plprec", ("bf16", "fp8"), "bf16", where=c,
                              help="Whose dense peak the matmuls run at.")
-    with st.expander("Links and pinned knobs"):
-        d, e, f = st.columns(3)
+    # lazy (issue 18): its twelve inputs are drawn only while it is open; closed, they keep their values and link
+    # parameters (``ui.state.UNDRAWN``) and the search reads them as before
+    box = st.expander("Links and pinned knobs", key="pl_xlinks", on_change="rerun")
+    with box:
+        d, e, f = st.columns(3) if box.open else [state.UNDRAWN] * 3
         intra = float(state.number("Intra-node GB/s per GPU (0: catalog)", "plintra", 0.0, 0.0, 100_000.0, where=d,
                                    help="Bus bandwidth inside a node, one direction. "
                                         + (f"Catalog: {links.intra_bytes_per_s / 1e9:g} GB/s ({links.source})." if links
@@ -137,8 +140,9 @@ def _page() -> None:
               "MFU %": round(r["mfu"] * 100, 1), "HFU %": round(r["hfu"] * 100, 1),
               "TFLOP/s/GPU": round(r["model_tflops_per_gpu"], 1), "tokens/s": round(r["tokens_per_s"]),
               **({"days": round(r["days"], 2), "cost USD": round(r["cost_usd"])} if "days" in r else {})} for r in rows]
-    # records: Streamlit hides their index; converted to Arrow once per content (ui/tables.py, issue 18)
-    st.dataframe(tables.arrow(("planner.table", memo.key_of(table)), lambda: table), hide_index=True, width="stretch")
+    # records: Streamlit hides their index; they change with nearly every input, so straight to Arrow with the schema
+    # Streamlit's pandas conversion gives (ui/tables.py records_arrow, issue 18)
+    st.dataframe(tables.records_arrow(table), hide_index=True, width="stretch")
     labels = [f"#{i + 1} tp{r['tp']} pp{r['pp']} cp{r['cp']} dp{r['dp']} v{r['vpp']} mb{r['micro_batch']} "
               f"{r['recompute'][:3]} z{r['zero']}" for i, r in enumerate(rows)]
     # written as Plotly's dict (ui/figures_spec.py): it changes with nearly every input, and go.Figure's validation

@@ -1,0 +1,42 @@
+"""The Cluster planner page's lazy "Links and pinned knobs" expander (issue 18): closed, its twelve inputs are not
+drawn, yet a link's pins and links still shape the search and stay in the link; open, they are drawn with those
+values. The reference is calc.plan.search with the same pins."""
+
+from __future__ import annotations
+
+from calc.gpus import get_gpu
+from calc.plan import Cluster, Job, search
+from calc.presets import get_preset
+from tests.apptest_helpers import open_page
+
+PIN_KEYS = ("plintra", "plinter", "pltp", "plpp", "plcp", "pldp", "plep", "plvpp", "plmicro")
+QUERY = {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "pltp": "2", "plrc": "full", "plzero": "1"}
+
+
+def _shown_layouts(at) -> list[tuple]:
+    df = at.dataframe[0].value
+    return list(zip(df["tp"], df["recompute"], df["ZeRO"], strict=True))
+
+
+def _want() -> list[tuple]:
+    plans = search(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 64), Job(4096, 1024 * 4096),
+                   {"tp": 2, "recompute": "full", "zero": 1}, top=8)
+    return [(p.layout.tp, p.layout.recompute, p.layout.zero) for p in plans]
+
+
+def test_closed_expander_draws_no_pin_inputs_but_the_link_pins_the_search():
+    at = open_page("app_pages/planner.py", QUERY, timeout_s=120)
+    assert not at.exception and not at.error
+    drawn = {w.key for w in at.number_input} | {w.key for w in at.selectbox} | {w.key for w in at.toggle}
+    assert not drawn & {*PIN_KEYS, "plrc", "plzero", "plmlink"}
+    assert _shown_layouts(at) == _want()
+    assert at.query_params["pltp"] == "2" and at.query_params["plrc"] == "full"
+
+
+def test_open_expander_draws_the_inputs_with_the_link_values():
+    at = open_page("app_pages/planner.py", QUERY, session={"pl_xlinks": True}, timeout_s=120)
+    assert not at.exception and not at.error
+    assert {w.key for w in at.number_input} >= set(PIN_KEYS)
+    assert at.number_input(key="pltp").value == 2 and at.selectbox(key="plrc").value == "full"
+    assert at.toggle(key="plmlink").value is False
+    assert _shown_layouts(at) == _want()
