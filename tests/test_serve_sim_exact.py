@@ -106,6 +106,19 @@ def test_unequal_lengths_or_a_fractional_cache_keep_the_general_loop():
     assert _fixed_lengths(p, np.array([20, 20, 20, 20, 21]), 4000) is None
 
 
+def test_percentiles_are_numpys_one_at_a_time():
+    """SimResult.percentiles asks numpy for all percentiles of an array in one call: each equals np.percentile of
+    that one percentile, to the bit, on simulated latencies and on random arrays of many sizes and scales."""
+    rng = np.random.default_rng(5)
+    arrays = [rng.exponential(1.0, int(rng.integers(1, 2500))) * 10.0 ** int(rng.integers(-6, 3)) for _ in range(300)]
+    sim = simulate(_model("Meta-Llama-3-8B"), poisson_workload(1500, 4.0, 1024, 256), kv_capacity_tokens=450_176)
+    for q in ((50, 99), (1, 25, 50, 75, 90, 99.9)):
+        for v in arrays + [sim.ttft_s, sim.tpot_s, sim.e2e_s]:
+            r = SimResult(v, v[::-1].copy(), v * 2, 1, 1.0, 1).percentiles(q)
+            for name, arr in (("ttft_s", v), ("tpot_s", v[::-1]), ("e2e_s", v * 2)):
+                assert r[name] == {f"p{p}": float(np.percentile(arr, p)) for p in q}, (len(v), q, name)
+
+
 def _replicas_one_by_one(model, w: Workload, replicas: int, **kw) -> SimResult:
     """Round-robin by its definition: ``simulate`` on each replica's share (requests r, r + replicas, ...), the
     results joined replica after replica (``simulate_replicas`` as of commit 06ade0f)."""
