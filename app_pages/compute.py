@@ -220,21 +220,21 @@ def _page() -> None:
 
     c1, c2 = st.columns(2)
     # the charts carry their titles (one element each, not a title element beside each chart) and are written as the
-    # dicts Plotly would validate them into (ui/figures_spec.py): both change with nearly every input (issue 18)
+    # dicts Plotly would validate them into (ui/figures_spec.py); each is kept per its arguments (charts.of), since a
+    # price, PUE or MFU-source change leaves them as they were (issue 18)
     with c1:
         if tf is not None and budget_flops is None:
             extra = tf.per_token.hardware_training(recompute) - tf.per_token.model_training
-            charts.show(st, charts.FrozenFigure.from_dict(flops_breakdown(tf.per_token, tokens, extra,
-                                                                          title="Where the FLOPs go")), width="stretch")
+            charts.show(st, charts.of(flops_breakdown, tf.per_token, tokens, extra, title="Where the FLOPs go"),
+                        width="stretch")
             st.caption("Parts of the sidebar model's count at the chosen sequence length; the metric above uses "
                        + ("6ND." if formula == "6ND" else "this count."))
         else:
             st.markdown("**Where the FLOPs go**")
             st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N or budget only has 6ND.")
     with c2:
-        charts.show(st, charts.FrozenFigure.from_dict(days_vs_gpus(work if achieved is None else model_flops, rate,
-                                                                   tc.num_gpus, gpu.name, title="Days against GPU count")),
-                    width="stretch")
+        charts.show(st, charts.of(days_vs_gpus, work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name,
+                                  title="Days against GPU count"), width="stretch")
 
 
 page_body.run(_page, "compute")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from calc.compute import SECONDS_PER_DAY, FlopsPerToken
@@ -34,14 +36,23 @@ def flops_breakdown(per_token: FlopsPerToken, tokens: float, recompute_extra: fl
                        "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}})
 
 
+@functools.lru_cache(maxsize=256)
+def _gpu_counts(hi: int) -> tuple[np.ndarray, list[int]]:
+    """Up to 200 whole GPU counts from 1 to ``hi``, evenly spaced on a log axis, as an array (read only) and as the
+    list the chart's x holds: the same for every input but the GPU count (``np.unique`` of the grid was a third of
+    building the chart, py-spy; issue 18)."""
+    counts = np.unique(np.geomspace(1, hi, 200).round().astype(int))
+    counts.setflags(write=False)
+    return counts, counts.tolist()
+
+
 def days_vs_gpus(flops: float, flops_per_s_per_gpu: float, chosen_gpus: int, label: str, title: str = "") -> dict:
     """Wall-clock days against GPU count (ideal linear scaling), the chosen count marked; ``title`` above it."""
-    hi = max(chosen_gpus * 16, 64)
-    counts = np.unique(np.geomspace(1, hi, 200).round().astype(int))
+    counts, counts_list = _gpu_counts(max(int(chosen_gpus) * 16, 64))
     days = flops / (counts * flops_per_s_per_gpu * SECONDS_PER_DAY)
     chosen_days = float(flops / (chosen_gpus * flops_per_s_per_gpu * SECONDS_PER_DAY))
     # lists, not NumPy arrays: Plotly's validation of the arrays took ~5x as long (issue 18); the JSON is the same
-    data = [{"type": "scatter", "x": counts.tolist(), "y": days.tolist(), "mode": "lines", "name": label,
+    data = [{"type": "scatter", "x": counts_list, "y": days.tolist(), "mode": "lines", "name": label,
              "hovertemplate": "%{x} GPUs: %{y:.3g} days<extra></extra>"},
             {"type": "scatter", "x": [int(chosen_gpus)], "y": [chosen_days], "mode": "markers+text", "name": "chosen",
              "text": [f"{chosen_gpus:,} GPUs: {chosen_days:.3g} days"], "textposition": "top right",
