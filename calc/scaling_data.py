@@ -82,6 +82,21 @@ def loss(params, tokens, unique_tokens):
             + law.B / effective_tokens(tokens, u) ** law.beta)
 
 
+def _loss_at(n: float, d: float, u: float) -> float:
+    """``float(loss(n, d, u))`` for one point, the same operations in the same order on scalars: ``optimum``'s
+    bounded search calls it about a dozen times per budget, and making the 0-d arrays of ``loss`` was most of each
+    call (the Scaling page sweeps 25 budgets, issue 18). The powers keep their kinds, since NumPy's array kernel and
+    its scalar ``**`` may differ in the last bit: ``np.power`` where ``loss`` raises a 0-d array (U^beta), a
+    ``np.float64``'s ``**`` where it raises a scalar (N'^alpha, D'^beta); the result is the same to the bit
+    (tests/test_scaling_papers.py)."""
+    law = MUENNIGHOFF
+    u = min(u, d)
+    u_n = min(n, (law.alpha * law.A / (law.beta * law.B) * np.power(u, law.beta)) ** (1.0 / law.alpha))
+    n_eff = u_n + u_n * R_N_STAR * (1.0 - np.exp(-max(n / u_n - 1.0, 0.0) / R_N_STAR))
+    d_eff = u + u * R_D_STAR * (1.0 - np.exp(-max(d / u - 1.0, 0.0) / R_D_STAR))
+    return float(law.E + law.A / n_eff ** law.alpha + law.B / d_eff ** law.beta)
+
+
 def epoch_value(epoch) -> float:
     """What the ``epoch``-th pass over the data adds, as a share of a pass over fresh data: d D' / d D at
     R_D = epoch - 1, i.e. exp(-(epoch - 1) / R_D*) (1 for the first epoch)."""
@@ -138,7 +153,7 @@ def optimum(flops: float, unique_tokens: float) -> DataConstrainedOptimum:
 
     def f(log_n: float) -> float:
         n = math.exp(log_n)
-        return float(loss(n, c / (6.0 * n), u))
+        return _loss_at(n, c / (6.0 * n), u)
 
     lo = max(math.log(n0) - math.log(1e4), 0.0)
     hi = min(math.log(n0) + math.log(1e4), math.log(MAX_PARAMS))

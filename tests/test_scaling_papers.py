@@ -90,6 +90,17 @@ def test_muennighoff_figure_1_models():
     assert float(scaling_data.loss(8.67e9, 178e9, 25e9)) == pytest.approx(2.2269634075087867, abs=1e-12)
 
 
+def test_muennighoff_scalar_loss_is_the_array_loss_to_the_bit():
+    """``optimum``'s search evaluates ``_loss_at``, the scalar form of ``loss`` (issue 18: the 0-d arrays were most of
+    each call): on points spread over every regime (fresh data, repeated data, excess parameters, U = D) it must give
+    ``loss``'s float exactly, so the optimum found is the one the array form found."""
+    rng = np.random.default_rng(7)
+    n, d, u = (10 ** rng.uniform(3, 15, 3000), 10 ** rng.uniform(3, 16, 3000), 10 ** rng.uniform(3, 16, 3000))
+    u[::10] = d[::10]
+    for i in range(len(n)):
+        assert scaling_data._loss_at(float(n[i]), float(d[i]), float(u[i])) == float(scaling_data.loss(n[i], d[i], u[i]))
+
+
 def test_muennighoff_optimal_allocation():
     """The same README: optimal_allocation(1e22, 25e9) -> 237336955477.55 tokens, 9.4935 epochs, 7022364735.9
     parameters, found by a grid of multipliers i in linspace(1.0001, 3, 500) (steps of 0.2% in N). Brent's optimum
