@@ -90,7 +90,9 @@ def run_section(spec, gpu, unit: str) -> None:
     best = max(fitting, key=lambda f: ok[f].tensor_bytes, default=None)
     any_run = next(iter(runs.values()))
     capacity = any_run.capacity_bytes
-    m1, m2, m3, m4 = st.columns(4)
+    # one horizontal row (one block sent), not four columns (five: the row and each column; issue 18)
+    row = st.container(horizontal=True)
+    m1 = m2 = m3 = m4 = row
     m1.metric("Largest that fits", best or "none",
               help=f"Biggest file (TQ ternary types aside) whose weights, KV cache and compute buffer all fit on {gpu.name} "
                    f"({fmt.size(capacity)} usable" + (")" if gpu.unified_memory else " after the runtime reserve)"))

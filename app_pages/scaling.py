@@ -115,7 +115,8 @@ def _exponent_text(e: dict | None) -> str:
 
 
 def three_metrics(n: float, d: float, loss: float | None, band=None, loss_label: str = "Predicted loss") -> None:
-    c1, c2, c3 = st.columns(3)
+    # one horizontal row (one block sent), not three columns (four: the row and each column; issue 18)
+    c1 = c2 = c3 = st.container(horizontal=True)
     c1.metric("Parameters N", fmt.count(n), help=None if band is None else
               f"10-90%: {fmt.count(band.params_low)} to {fmt.count(band.params_high)}")
     c2.metric("Training tokens D", fmt.count(d), help=f"{d / n:,.1f} tokens per parameter" + (
@@ -234,7 +235,7 @@ def _page() -> None:
                               fmt="%.3e")
         how = "typed"
     else:
-        c1, c2, c3 = st.columns(3)
+        c1 = c2 = c3 = st.container(horizontal=True)  # one block, not four (issue 18)
         gpus = state.number("GPUs", "sg", 256, 1, 10_000_000, help=f"Number of {gpu.name} (sidebar).", where=c1)
         days = state.number("Days", "sd", 30.0, 0.01, 36_500.0, step=1.0, help="Wall-clock days of training.", where=c2)
         mfu = state.number("MFU", "smfu", 0.40, 0.01, 1.0, step=0.01, fmt="%.2f", where=c3,
