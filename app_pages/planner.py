@@ -113,7 +113,8 @@ def _page() -> None:
     if note:
         st.info(note)
     best = rows[0]
-    m1, m2, m3, m4 = st.columns(4)
+    # one horizontal container instead of four columns: one block sent instead of five (issue 18)
+    m1 = m2 = m3 = m4 = st.container(horizontal=True)
     m1.metric("Best step time", fmt.duration(best["step_s"]),
               help=f"tp {best['tp']} pp {best['pp']} cp {best['cp']} ep {best['ep']} dp {best['dp']}, vpp {best['vpp']}, "
                    f"micro-batch {best['micro_batch']}, {best['recompute']} recompute, ZeRO-{best['zero']}")

@@ -611,9 +611,10 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     # per tp value: matmul efficiency, the score products as the stack's kernel runs them (``calc.plan_attention``:
     # an unfused one the full s x s, a flash one with a causal mask the causal half, at that kernel's measured rate),
     # and the memory-bound bytes between the GEMMs (``elementwise_bytes``), forward + backward + what recompute re-runs
-    tps, tp_at = np.unique(tp, return_inverse=True)
+    tps = sorted(set(tp.tolist()))  # a handful of values: a lookup table instead of np.unique's sort of every row
+    tp_at = np.searchsorted(np.array(tps), tp)
     eff_t, attn_t, moved_t, attn_memo = [], [], [], {}
-    for t in tps.tolist():
+    for t in tps:
         e = job.matmul_efficiency if job.matmul_efficiency is not None else matmul_efficiency(
             h, t, ridge, e_max, x_half, cluster.matmul_ceiling or matmul_ceiling(cluster.gpu, job.precision))
         eff_t.append(e)
