@@ -39,13 +39,28 @@ st.caption("What a serving GPU holds: the weights in the chosen format, the KV c
            "and sliding windows as the architecture says), one step's activations and the CUDA/framework overhead.")
 
 
+def _sweep_points(lo: int, hi: int) -> np.ndarray:
+    """60 points from ``lo`` to ``hi`` spaced evenly on a log axis, as whole numbers; kept per range across reruns
+    (``ui.memo``: the page's script is run anew on a full rerun), read-only as it is shared."""
+    def make() -> np.ndarray:
+        pts = np.unique(np.geomspace(lo, hi, 60).astype(int))
+        pts.flags.writeable = False
+        return pts
+    return memo.cached(("inference_memory.sweep_points", lo, hi), make)
+
+
+def _kind_rows(model: ModelSpec, *args) -> tuple[dict, ...]:
+    """``calc.kvcache.kind_rows`` per model and formats, kept across reruns (asked twice per rerun, 35-50 us each)."""
+    return memo.cached(("inference_memory.kind_rows", model, args), lambda: tuple(kind_rows(model, *args)))
+
+
 def _page() -> None:
     """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
     gpu = pickers.current_gpu()
     model = pickers.model_or_parameter_count(
         "im", "The sidebar model, or a parameter count only (weights only: the rules of thumb, 7B in fp16 = 14 GB).",
         "Total parameters; the KV cache needs an architecture and is not computed.",
-        lambda m: f"{m.num_layers} layers: " + "; ".join(f"{r['layers']} {r['mixer']}" for r in kind_rows(m)) + ".")
+        lambda m: f"{m.num_layers} layers: " + "; ".join(f"{r['layers']} {r['mixer']}" for r in _kind_rows(m)) + ".")
 
     c1, c2, c3 = st.columns(3)
     ckpt = pickers.current_checkpoint() if isinstance(model, ModelSpec) else None  # loaded by its Hub id
@@ -145,7 +160,7 @@ def _page() -> None:
         {k: fmt.size_value(v) for k, v in b.components().items()}, fmt.size_value(cap), unit, gpu.name)), width="stretch")
 
     if isinstance(model, ModelSpec):
-        kinds = kind_rows(model, kv_dtype, setup.state_dtype, setup.mla_compressed)
+        kinds = _kind_rows(model, kv_dtype, setup.state_dtype, setup.mla_compressed)
         if len(kinds) > 1 or kinds[0]["positions_kept"] is not None or kinds[0]["state_bytes_per_sequence"]:
             st.markdown("**Cache by layer kind** (whole model, one sequence)")
             krows = [{"layers": r["layers"], "token mixer": r["mixer"], "KV bytes per token": r["kv_bytes_per_token"],
@@ -158,8 +173,8 @@ def _page() -> None:
                                                "KV bytes per token", "state bytes per sequence")
             st.dataframe(ktable, hide_index=True, width="stretch", column_config=kconf)
         # Sweep to 4x the inputs, capped at what breakdown_grid takes (context 1e8, batch 1e7 for inference).
-        ctxs = np.unique(np.geomspace(256, min(max(4 * context, 32768), 100_000_000), 60).astype(int))
-        batches = np.unique(np.geomspace(1, min(max(4 * batch, 256), 10_000_000), 60).astype(int))
+        ctxs = _sweep_points(256, min(max(4 * context, 32768), 100_000_000))
+        batches = _sweep_points(1, min(max(4 * batch, 256), 10_000_000))
         try:
             g_ctx = breakdown_grid(model, setup, [batch], ctxs)
             g_bat = breakdown_grid(model, setup, batches, [context])
