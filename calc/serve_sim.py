@@ -565,6 +565,8 @@ def _run_fixed(model: StepModel, arl: list, plen: int, olen: int, max_num_seqs: 
     K = plen + olen + st
     lim = max_num_seqs if cap == math.inf else min(max_num_seqs, cap // K)
     o1 = max(olen - 1, 1)
+    ctx_done = plen + olen - 1  # the cached positions a finished request leaves
+    fs_append = fs.append
     ph, left = 0, plen if n else 0
     t, g, nxt, done, events, ctx_sum = 0.0, 0, 0, 0, 0, 0
     budget_all = max_num_batched_tokens
@@ -630,7 +632,7 @@ def _run_fixed(model: StepModel, arl: list, plen: int, olen: int, max_num_seqs: 
                 last = g + olen - 1
                 for i in range(f0, ph):
                     first[i] = t
-                    fs.append(last)
+                    fs_append(last)
                     ctx_sum += plen
                     if watch and t - arl[i] > slo_ttft_s:
                         late += 1
@@ -641,16 +643,17 @@ def _run_fixed(model: StepModel, arl: list, plen: int, olen: int, max_num_seqs: 
                 a = a_of[nd] = model.gemm_s(nd, nd) + nd * token_s + ar_s + over_s
             m0 = ctx_sum * kv_s / bps
             dm = nd * kv_s / bps
+            c = m0 + a  # computed once: the same sum each place it appeared
             k = kmax
-            dt = kmax * (m0 + a) + dm * (kmax - 1) * kmax / 2
+            dt = kmax * c + dm * (kmax - 1) * kmax / 2
             if nxt < n and nd < lim and dt >= (limit := arl[nxt] - t):
-                b = m0 + a + dm * -0.5
+                b = c + dm * -0.5
                 u = limit / b if dm <= 0 else (sqrt(b * b + 2 * dm * limit) - b) / dm
                 k = ceil(u)
                 k = kmax if kmax < k else (k if k > 1 else 1)  # min(max(ceil(u), 1), kmax), kmax >= 1
-                while k > 1 and (k - 1) * (m0 + a) + dm * (k - 2) * (k - 1) / 2 >= limit:
+                while k > 1 and (k - 1) * c + dm * (k - 2) * (k - 1) / 2 >= limit:
                     k -= 1
-                while (dt := k * (m0 + a) + dm * (k - 1) * k / 2) < limit:
+                while (dt := k * c + dm * (k - 1) * k / 2) < limit:
                     k += 1
             t += dt
             g += k
@@ -660,7 +663,7 @@ def _run_fixed(model: StepModel, arl: list, plen: int, olen: int, max_num_seqs: 
             continue
         while done < ph and fs[done] <= g:
             finish[done] = t
-            ctx_sum -= plen + olen - 1
+            ctx_sum -= ctx_done
             if watch_tpot and (t - first[done]) / o1 > slo_tpot_s:
                 slow += 1
                 if slow >= late_max:
@@ -725,6 +728,32 @@ def meets(r: SimResult, slo_ttft_s: float | None, slo_tpot_s: float | None, q: f
     return ok and (slo_tpot_s is None or float(np.percentile(r.tpot_s, q)) <= slo_tpot_s)
 
 
+def _above(v: np.ndarray, bound: float, q: float) -> bool:
+    """``np.percentile(v, q) > bound`` for values without NaN, mostly from a count (issue 18: two percentiles were
+    a tenth of a ``max_rate`` probe): with numpy's virtual index ``x = n q' + (1 - q') - 1`` (q' = q / 100, the
+    linear method), ``lo = floor(x)`` and ``x - lo < 0.5``, the percentile is ``s[lo] + (s[lo + 1] - s[lo]) (x - lo)``
+    of the sorted values: at least ``s[lo]``, so above the bound once ``n - lo`` values are (``_late_max``), and at most
+    ``s[lo + 1]``, so not above it while at most ``n - lo - 2`` values are. Between (or where ``x`` is within 1e-6 of
+    a whole index, or interpolates from above) numpy is asked."""
+    n = len(v)
+    qf = q / 100
+    x = n * qf + (1 - qf) - 1
+    lo = math.floor(x)
+    if 0 <= lo <= n - 2 and 1e-6 < x - lo < 0.49:
+        k = int(np.count_nonzero(v > bound))
+        if k >= n - lo:
+            return True
+        if k <= n - lo - 2:
+            return False
+    return float(np.percentile(v, q)) > bound
+
+
+def _meets(r: SimResult, slo_ttft_s: float | None, slo_tpot_s: float | None, q: float = 99) -> bool:
+    """``meets`` for a finished simulation (no NaN), through ``_above``."""
+    return ((slo_ttft_s is None or not _above(r.ttft_s, slo_ttft_s, q))
+            and (slo_tpot_s is None or not _above(r.tpot_s, slo_tpot_s, q)))
+
+
 def _late_max(n: int, q: float) -> int | None:
     """How many of ``n`` values above a bound put their ``q``-th percentile above it, as ``np.percentile`` (linear)
     computes it: virtual index ``v = n q' + (1 - q') - 1`` (q' = q / 100), ``lo = floor(v)``, value ``s[lo] + (s[lo + 1]
@@ -770,11 +799,16 @@ def max_rate(model: StepModel, prompt_tokens: int, output_tokens: int, slo_ttft_
         raise ValueError(f"steps must be a whole number in [1, 52], got {steps!r:.40}")
     late_max = _late_max(requests, q)
     a_of: dict[int, float] = {}  # the probes' decode step parts per batch size (one model: shared)
+    # poisson_workload(requests, rate, ...) for every probe from one draw (issue 18): its arrivals are the cumulative
+    # sum of numpy's exponential(1 / rate), which is 1 / rate x the standard exponential, drawn in the same order
+    # from the same seed; the lengths do not depend on the rate (and are checked here, as the first probe did)
+    base = poisson_workload(requests, 1.0, prompt_tokens, output_tokens, seed=seed)
+    std = np.random.default_rng(seed).standard_exponential(requests)
 
     def ok(rate: float) -> bool:  # a simulation stopped early (None) has already failed the TTFT SLO
-        r = _simulate(model, poisson_workload(requests, rate, prompt_tokens, output_tokens, seed=seed), **kw,
-                      slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, late_max=late_max, a_of=a_of)
-        return r is not None and meets(r, slo_ttft_s, slo_tpot_s, q)
+        w = Workload(np.cumsum((1.0 / rate) * std), base.prompt_tokens, base.output_tokens)
+        r = _simulate(model, w, **kw, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, late_max=late_max, a_of=a_of)
+        return r is not None and _meets(r, slo_ttft_s, slo_tpot_s, q)
 
     # The bracket is [2^j, 2^(j+1)] for the largest j in [-20, 19] whose rate meets the SLOs (2^19: the search's
     # ceiling, above 1e6/2; none: 0.0). Found by bisection over j: the same bracket as doubling up from 1 (or

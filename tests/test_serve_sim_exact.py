@@ -240,6 +240,41 @@ def test_a_probe_stops_early_only_when_it_fails():
     assert stopped >= 3
 
 
+def test_above_is_numpys_percentile_against_the_bound():
+    """_above (max_rate's verdict, mostly a count) says what np.percentile says, on values with ties and bounds at,
+    just below and just above each order statistic near the percentile, for percentiles that interpolate from below,
+    from above and hit an index exactly."""
+    from calc.serve_sim import _above, _meets
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for n in (1, 2, 3, 50, 300, 600, 1500):
+        for q in (99, 95, 90, 50, 99.9, 0, 100):
+            for trial in range(4):
+                v = rng.exponential(1.0, n) * 10.0 ** int(rng.integers(-4, 2))
+                if trial == 1:
+                    v = np.round(v, 1)  # ties
+                s = np.sort(v)
+                for b in s[max(0, n - 12):]:
+                    for bound in (b, np.nextafter(b, -np.inf), np.nextafter(b, np.inf), (b + s[-1]) / 2):
+                        assert _above(v, float(bound), q) == (float(np.percentile(v, q)) > bound), (n, q, bound)
+                        checked += 1
+    assert checked > 5000
+    sim = simulate(_model("Meta-Llama-3-8B"), poisson_workload(600, 23.0, 1024, 256), kv_capacity_tokens=450_176)
+    for slos in ((None, None), (1.0, None), (None, 0.05), (1.0, 0.05), (0.01, 0.01), (100.0, 10.0)):
+        assert _meets(sim, *slos) == meets(sim, *slos)
+
+
+def test_max_rate_draws_the_workload_poisson_workload_would():
+    """max_rate's probes take 1 / rate x one draw of standard exponentials: the arrivals poisson_workload makes, to
+    the bit, at rates from far below to far above the search's ends."""
+    for seed in (0, 1, 7):
+        std = np.random.default_rng(seed).standard_exponential(600)
+        for rate in (2.0 ** -20, 0.37, 4.0, 23.125, 2.0 ** 19, 1e7):
+            w = poisson_workload(600, rate, 1024, 256, seed=seed)
+            assert np.array_equal(np.cumsum((1.0 / rate) * std), w.arrival_s), (seed, rate)
+
+
 def test_late_max_is_where_numpy_percentile_crosses():
     """k = _late_max(n, q) values above a bound always put np.percentile(q) above it, and k - 1 need not: checked on
     numpy itself, with the values below the bound far below it and those above it barely above."""
