@@ -167,3 +167,24 @@ def test_a_frozen_figure_with_arrays_and_frames_is_what_to_dict_gives():
     assert "bdata" in d["data"][0]["x"] and d["frames"][0]["name"] == "f0"
     assert pio.to_json(d, validate=False) == pio.to_json(plain.to_dict(), validate=False)
     assert d["layout"] is fig._layout  # the figure's own dict, not a copy
+
+
+@pytest.mark.parametrize("value, n", [
+    ([1.0, 2.0, 3.0], 3),  # a trace's flat list
+    ((1, 2.5, "a", None), 4),  # every element of a flat list or tuple counts, whatever it is
+    ([[1, 2], [3, 4, 5]], 5),  # a heatmap's rows
+    ([1.0, [2.0, 3.0], np.arange(4)], 1 + 2 + 4),  # mixed: nested lists and arrays by their own size
+    ([np.zeros((2, 3))], 6),
+    ([], 0),
+])
+def test_chart_points_counts_flat_and_nested_lists(value, n):
+    """``ui.charts`` counts a flat list by its length without testing each element (issue 18): the count is still
+    every leaf, nested lists, tuples and arrays included (counted by hand here), as ``MAX_POINTS`` needs."""
+    from collections import namedtuple
+
+    from ui import charts
+
+    assert charts._size(value) == n
+    pair = namedtuple("pair", "a b")  # a tuple subclass nested in a list is a list to count into
+    assert charts._size([pair([1, 2, 3], 4), 5.0]) == 3 + 1 + 1
+    assert charts.dict_points({"data": [{"x": value, "y": value}], "layout": {}}) == n

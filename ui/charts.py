@@ -43,6 +43,10 @@ def _size(value) -> int:
     if isinstance(value, np.ndarray):
         return int(value.size)
     if isinstance(value, list | tuple):
+        # a flat list (every trace's x and y) is its length: its element types are read at C speed, not each
+        # element tested in Python (0.4 ms for a sweep chart's 1,000 numbers, on every rerun: issue 18)
+        if not any(issubclass(t, list | tuple | np.ndarray) for t in set(map(type, value))):
+            return len(value)
         return sum(_size(v) if isinstance(v, list | tuple | np.ndarray) else 1 for v in value)
     return 0
 
