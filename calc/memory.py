@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from dataclasses import dataclass, field, fields, replace
 
 from calc.activations import (
@@ -192,11 +193,24 @@ class MemoryBreakdown:
 
     @property
     def total(self) -> int:
-        return sum(self.components().values())
+        if self.buffers:
+            return sum(self.components().values())
+        # ``components()``'s sum in its order, without building the dict: the solvers read it tens of times a rerun
+        return sum(_COMPONENT_VALUES(self))
 
     def __add__(self, other: MemoryBreakdown) -> MemoryBreakdown:
-        kw = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}  # tuples concatenate
+        kw = {name: getattr(self, name) + getattr(other, name) for name in _field_names(type(self))}  # tuples concatenate
         return MemoryBreakdown(**kw)
+
+
+_COMPONENT_VALUES = operator.attrgetter(*MemoryBreakdown.COMPONENTS)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """``dataclasses.fields(cls)``'s names, read once per class (``MemoryBreakdown.__add__`` runs per stage and role of
+    every breakdown a solver asks for)."""
+    return tuple(f.name for f in fields(cls))
 
 
 # ----- elementary formulas ------------------------------------------------------------------------
@@ -566,9 +580,13 @@ def activation_coefficients(spec: ModelSpec, s: TrainingSetup, stage: int = 0) -
     or do not touch it): ``tests/test_perf.py`` changes each field of ``TrainingSetup`` and checks that
     the memoized answer follows.
     """
+    return _coefficients_with(spec, s, stage, config_dropout(spec, s.dropout))
+
+
+def _coefficients_with(spec: ModelSpec, s: TrainingSetup, stage: int, dropout: Dropout) -> tuple[float, float]:
+    """``activation_coefficients`` with the model's dropout (``config_dropout(spec, s.dropout)``) already read."""
     return _activation_coefficients(spec, stage, s.pp, s.tp, s.sequence_parallel, s.recompute, s.flash_attention,
-                                    s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf,
-                                    config_dropout(spec, s.dropout), s.device,
+                                    s.precision, s.finetune, s.lora_rank, s.lora_targets, s.rlhf, dropout, s.device,
                                     # the CPU fallbacks' shapes follow the length (chunk padding, conv tail)
                                     s.seq_len if s.device == "cpu" else None, s.selective)
 
@@ -630,8 +648,9 @@ def _activation_coefficients(spec: ModelSpec, stage: int, pp: int, tp: int, sequ
     return p + mult * max(layer_p, head[0]), k + mult * max(layer_k, head[1])
 
 
-def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int) -> int:
-    p, k = activation_coefficients(spec, s, stage)
+def _stage_activations(spec: ModelSpec, s: TrainingSetup, stage: int, dropout: Dropout | None = None) -> int:
+    """Activation bytes of ``stage``; ``dropout``: ``config_dropout(spec, s.dropout)`` when the caller has it."""
+    p, k = _coefficients_with(spec, s, stage, config_dropout(spec, s.dropout) if dropout is None else dropout)
     return int(round(s.micro_batch * s.seq_len * (p + s.seq_len * k)))
 
 
@@ -704,8 +723,8 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
             out = out + _frozen_weights(s.reference if s.reference is not None else model, s, stage, "reference")
     acts = 0
     if isinstance(model, ModelSpec):
-        acts = _stage_activations(model, s, stage)
-        drop = config_dropout(model, s.dropout)
+        drop = config_dropout(model, s.dropout)  # read once: the activations and the note below
+        acts = _stage_activations(model, s, stage, drop)
         if any(getattr(drop, site) for site in DROPOUT_SITES):
             applied = ", ".join(f"{site} {getattr(drop, site):g}" for site in DROPOUT_SITES if getattr(drop, site))
             notes.append(f"dropout ({'the config' + chr(39) + 's' if s.dropout is None else 'set'}): {applied}; "
@@ -725,9 +744,12 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
         notes.append("master weights and optimizer states live in CPU memory (cpu_bytes, per GPU process)")
     if s.rlhf == "ppo":
         notes.append("PPO rollout (generation with a KV cache) is a separate phase and not added here")
-    return replace(out + MemoryBreakdown(activations=acts, overhead=s.overhead_bytes),
-                   notes=out.notes + tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1),
-                   warnings=tuple(warnings))
+    # one addition instead of an addition and a ``replace``: the notes concatenate in the same order, and the model
+    # states carry no warnings (their breakdowns set none), so the warnings are this stage's, as before
+    last = MemoryBreakdown(activations=acts, overhead=s.overhead_bytes,
+                           notes=tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1),
+                           warnings=tuple(warnings))
+    return out + last if not out.warnings else replace(out + last, warnings=tuple(warnings))
 
 
 def training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreakdown:
