@@ -30,7 +30,7 @@ from calc.memory import (
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
-from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, Layout, fewest_gpus, max_batch, remedies, single_changes
+from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, Layout, fewest_gpus, remedies, single_changes
 from calc.units import GIB
 from ui import charts, memo, memory_solvers, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
@@ -74,8 +74,9 @@ def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -
     ``ui.memo`` under what it depends on (issue 18): they were most of the calc work of a rerun (fewest_gpus ~1.9 ms and
     remedies ~1.4 ms for Llama-3-8B, max_context 2-8 ms). The largest micro-batch does not depend on the micro-batch
     set, nor the longest sequence on the sequence length, nor the fewest GPUs on the layout set (``LAID_OUT``), so a
-    change of one of these keeps that answer (tests/test_memory_solvers.py); the longest sequence is
-    ``ui.memory_solvers``' (``calc.solvers.max_context``'s answer from a vectorized search)."""
+    change of one of these keeps that answer (tests/test_memory_solvers.py); the largest micro-batch and the longest
+    sequence are ``ui.memory_solvers``' (``calc.solvers.max_batch``'s and ``max_context``'s answers, read off the
+    memory's polynomial and checked)."""
     arch = isinstance(model, ModelSpec)
 
     def others() -> tuple:
@@ -90,7 +91,7 @@ def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -
     mb = mc = None
     if arch:
         mb = memo.cached(("training_memory.max_batch", model, replace(setup, micro_batch=1), cap),
-                         lambda: max_batch(model, setup, cap, limit=4096))
+                         lambda: memory_solvers.largest_micro_batch(model, setup, cap, 4096))
         mc = memo.cached(("training_memory.max_context", model, replace(setup, seq_len=1), cap),
                          lambda: memory_solvers.longest_sequence(model, setup, cap, 1 << 22))
     return _Solved(layout, rem, alone, mb, mc, idle)

@@ -348,6 +348,15 @@ def lora_params(spec: ModelSpec, rank: int, targets: tuple[str, ...], layers: ra
     4194304
     """
     _check_lora(rank, targets)
+    if isinstance(targets, tuple):  # hashable: memoized (a LoRA breakdown asks for it per stage and role)
+        return _lora_params(spec, rank, targets, layers)
+    return _lora_params.__wrapped__(spec, rank, targets, layers)
+
+
+@functools.lru_cache(maxsize=256)
+def _lora_params(spec: ModelSpec, rank: int, targets: tuple[str, ...], layers: range | None) -> int:
+    """``lora_params`` of checked arguments. Memoized: a pure function of frozen arguments, 40-60 us for Llama-3-8B
+    (every layer kind's matrices listed again), asked for by every LoRA breakdown a solver steps through."""
     h = spec.hidden_size
     return sum(n * c * rank * (o + i) for b, n in spec.layout.kind_counts(layers)
                for (o, i, c) in _lora_modules(b, h, targets))
@@ -959,16 +968,13 @@ def _training_grid(model, setup: TrainingSetup, b, c, shape, np) -> dict:
 
         return engine_grid(model, setup, b, c, shape, np)
     best = None
-    for stage in _stages(model, setup.pp):
-        fixed = _training_stage(model, replace(setup, micro_batch=1, seq_len=1), stage)
+    for fixed, coeffs in _stage_parts(model, setup):
         comps = {k: np.full(shape, float(v)) for k, v in fixed.components().items()}
-        if isinstance(model, ModelSpec):
-            p, k = activation_coefficients(model, setup, stage)
-            acts = np.rint(b * c * (p + c * k))
-            if setup.rlhf == "ppo":
-                critic = setup.critic if isinstance(setup.critic, ModelSpec) else model
-                pc, kc = activation_coefficients(critic, replace(setup, rlhf="none"), stage)
-                acts = np.maximum(acts, np.rint(b * c * (pc + c * kc)))
+        if coeffs:
+            acts = None
+            for p, k in coeffs:
+                a = np.rint(b * c * (p + c * k))
+                acts = a if acts is None else np.maximum(acts, a)
             comps["activations"] = acts
         comps["total"] = sum(comps[k] for k in MemoryBreakdown.COMPONENTS)
         if best is None:
@@ -977,6 +983,43 @@ def _training_grid(model, setup: TrainingSetup, b, c, shape, np) -> dict:
             worse = comps["total"] > best["total"]
             best = {k: np.where(worse, comps[k], best[k]) for k in best}
     return best
+
+
+def _stage_parts(model, setup: TrainingSetup) -> list[tuple[MemoryBreakdown, tuple[tuple[float, float], ...]]]:
+    """Per pipeline stage that can need the most (``_stages``, plain engine): its breakdown at micro-batch 1 and
+    sequence 1, whose components other than the activations hold for every micro-batch and sequence, and the
+    ``(P, K)`` of each activation set that stage may hold (``activation_coefficients``; PPO's critic second, the
+    larger of the two counts), none for a parameter count. The stage's activations are then
+    ``max(round(b s (P + s K)))`` over them (``_training_stage``)."""
+    out = []
+    for stage in _stages(model, setup.pp):
+        fixed = _training_stage(model, replace(setup, micro_batch=1, seq_len=1), stage)
+        coeffs: tuple[tuple[float, float], ...] = ()
+        if isinstance(model, ModelSpec):
+            coeffs = (activation_coefficients(model, setup, stage),)
+            if setup.rlhf == "ppo":
+                critic = setup.critic if isinstance(setup.critic, ModelSpec) else model
+                coeffs += (activation_coefficients(critic, replace(setup, rlhf="none"), stage),)
+        out.append((fixed, coeffs))
+    return out
+
+
+def training_polynomials(model: ModelSpec | int, setup: TrainingSetup) -> list[tuple[int, float, float]] | None:
+    """The plain engine's training memory as polynomials in the micro-batch ``b`` and the sequence length ``s``:
+    ``training_memory(model, setup).total`` is the largest over the returned ``(fixed, P, K)`` of
+    ``fixed + round(b s (P + s K))`` (one per pipeline stage that can peak and activation set it holds;
+    ``_stage_parts``), which the solvers invert instead of searching (``ui.memory_solvers``). None for an engine
+    (its buffers follow other rules: ``calc.engines``) or a parameter count (no activations).
+
+    >>> from calc.presets import get_preset
+    >>> m, s = get_preset("GPT-2"), TrainingSetup(micro_batch=4, seq_len=1024)
+    >>> max(f + round(4 * 1024 * (p + 1024 * k)) for f, p, k in training_polynomials(m, s)) == training_memory(m, s).total
+    True
+    """
+    _check_training(model, setup)
+    if setup.engine.name != "plain" or not isinstance(model, ModelSpec):
+        return None
+    return [(fixed.total - fixed.activations, p, k) for fixed, coeffs in _stage_parts(model, setup) for p, k in coeffs]
 
 
 def _inference_grid(model, setup: InferenceSetup, b, c, shape, np) -> dict:

@@ -8,7 +8,7 @@ import ui.memory_solvers as ms
 from calc.engines import Engine
 from calc.memory import TrainingSetup
 from calc.presets import get_preset
-from calc.solvers import max_context
+from calc.solvers import max_batch, max_context
 from calc.units import GIB
 
 SETUPS = [
@@ -45,6 +45,47 @@ def test_same_answers_as_calc_solvers(name, setup):
             edge = training_memory(model, replace(setup, seq_len=mc)).total
             for c in (edge - 1, edge, edge + 1):
                 assert ms.longest_sequence(model, setup, c, 1 << 22) == max_context(model, setup, c, limit=1 << 22)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("setup", SETUPS, ids=range(len(SETUPS)))
+def test_same_largest_micro_batch_as_calc_solvers(name, setup):
+    from dataclasses import replace
+
+    from calc.memory import training_memory
+
+    model = get_preset(name)
+    for cap in CAPS:
+        want = max_batch(model, setup, cap, limit=4096)
+        assert ms.largest_micro_batch(model, setup, cap, 4096) == want
+        if want:  # one byte around the answer: the capacity where the answer changes
+            edge = training_memory(model, replace(setup, micro_batch=want)).total
+            for c in (edge - 1, edge, edge + 1):
+                assert ms.largest_micro_batch(model, setup, c, 4096) == max_batch(model, setup, c, limit=4096)
+    # the limit itself, and a capacity where even one sequence does not fit
+    assert ms.largest_micro_batch(model, setup, 10**15, 7) == max_batch(model, setup, 10**15, limit=7) == 7
+    assert ms.largest_micro_batch(model, setup, GIB // 4, 4096) is None
+
+
+def test_the_polynomial_answers_without_a_search(monkeypatch):
+    """Under the plain engine the answers are read off the memory's polynomial and checked: neither calc.solvers'
+    search nor the grid runs (the point is the speed), and they are calc.solvers' answers."""
+    want = {}
+    model = get_preset("Meta-Llama-3-8B")
+    plain = [s for s in SETUPS if s.engine.name == "plain"]
+    for i, setup in enumerate(plain):
+        for cap in (24 * GIB, 80 * GIB, 141 * GIB):
+            want[i, cap] = (max_batch(model, setup, cap, limit=4096), max_context(model, setup, cap, limit=1 << 22))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("searched")
+
+    for name in ("max_batch", "max_context", "_grid_largest"):
+        monkeypatch.setattr(ms, name, refuse)
+    for i, setup in enumerate(plain):
+        for cap in (24 * GIB, 80 * GIB, 141 * GIB):
+            got = (ms.largest_micro_batch(model, setup, cap, 4096), ms.longest_sequence(model, setup, cap, 1 << 22))
+            assert got == want[i, cap]
 
 
 def test_the_grid_answers_without_the_scalar_search(monkeypatch):

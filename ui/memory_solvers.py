@@ -1,4 +1,10 @@
-"""The Training memory page's "longest sequence that fits" solver: ``calc.solvers.max_context``'s answer in fewer steps.
+"""The Training memory page's "largest micro-batch" and "longest sequence that fits" solvers: ``calc.solvers``'
+``max_batch`` and ``max_context`` answers in fewer steps.
+
+Under the plain engine the memory is a known polynomial of both (``calc.memory.training_polynomials``: per pipeline
+stage ``fixed + round(b s (P + s K))``), so the answer is read off it (a line in ``b``, a quadratic in ``s``) and
+checked, as below, with the scalar function itself; 2-3 ``training_memory`` calls instead of a search of 10-30
+(the two solvers were 2.8 of the page's ~19 ms a rerun under ``bench/bench_pages.py --inputs nearby``, issue 18).
 
 ``calc.solvers.max_context`` searches one value at a time: doubling, then bisecting, about 30 ``training_memory``
 calls for a sequence of some thousands of tokens (13.8 % of the page's rerun with nearby inputs, issue 18). Here the
@@ -13,13 +19,15 @@ tests/test_memory_solvers.py holds these to ``calc.solvers`` on many setups.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from calc.memory import TrainingSetup, breakdown_grid, training_memory
+from calc.memory import TrainingSetup, breakdown_grid, training_memory, training_polynomials
 from calc.models import ModelSpec
-from calc.solvers import max_context
+from calc.solvers import max_batch, max_context
 
 #: Candidates per vectorized step.
 STEP = 256
@@ -45,6 +53,60 @@ def _grid_largest(model: ModelSpec, setup: TrainingSetup, capacity: int, hi: int
     return lo
 
 
+def _settled(ok: Callable[[int], bool], guess: int, limit: int, moves: int = 2) -> int | None:
+    """The largest value in [1, limit] that ``ok`` accepts, found from ``guess`` (``ok`` grows false with the value,
+    ``ok(1)`` holds) by at most ``moves`` steps of one; None if it is not within them."""
+    v = min(max(guess, 1), limit)
+    for _ in range(moves + 1):
+        if not ok(v):
+            v -= 1  # ok(1) holds: v stays >= 1
+        elif v == limit or not ok(v + 1):
+            return v
+        else:
+            v += 1
+    return None
+
+
+def _polynomial_guess(polys, room_of: Callable[[int], float], solve: Callable[[float, float, float], float],
+                      limit: int) -> int:
+    """The largest value every ``(fixed, P, K)`` polynomial allows (``solve(P, K, room)`` for one), capped at
+    ``limit``: a guess for ``_settled``, which checks it."""
+    best = float(limit)
+    for fixed, p, k in polys:
+        room = room_of(fixed)
+        best = min(best, 0.0 if room < 0 else solve(p, k, room))
+    return int(min(best, limit)) if math.isfinite(best) else limit
+
+
+def largest_micro_batch(model: ModelSpec, setup: TrainingSetup, capacity: int, limit: int) -> int | None:
+    """``calc.solvers.max_batch(model, setup, capacity, limit)``: under the plain engine from the memory's line in
+    the micro-batch (``b s (P + s K)`` rounded, plus the fixed part), checked with ``training_memory``; else, or
+    when the check fails, ``calc.solvers``' own search."""
+    def ok(v: int) -> bool:
+        return training_memory(model, replace(setup, micro_batch=v)).total <= capacity
+
+    if not ok(1):  # the scalar search's first step too
+        return None
+    s = setup.seq_len
+    polys = training_polynomials(model, setup)
+    if polys:  # round(b x) <= room  <=>  b x < room + 1/2, up to ties (the check settles them)
+        guess = _polynomial_guess(polys, lambda fixed: capacity - fixed + 0.5,
+                                  lambda p, k, room: room / (s * (p + s * k)) if p + s * k > 0 else math.inf, limit)
+        found = _settled(ok, guess, limit)
+        if found is not None:
+            return found
+    return max_batch(model, setup, capacity, limit=limit)
+
+
+def _sequence_root(b: int) -> Callable[[float, float, float], float]:
+    """The positive root of ``b K s^2 + b P s = room``: the longest sequence one polynomial allows."""
+    def solve(p: float, k: float, room: float) -> float:
+        if k > 0:
+            return (-b * p + math.sqrt((b * p) ** 2 + 4 * b * k * room)) / (2 * b * k)
+        return room / (b * p) if p > 0 else math.inf
+    return solve
+
+
 def longest_sequence(model: ModelSpec, setup: TrainingSetup, capacity: int, limit: int) -> int | None:
     """``calc.solvers.max_context(model, setup, capacity, limit)``."""
     def ok(v: int) -> bool:
@@ -52,6 +114,13 @@ def longest_sequence(model: ModelSpec, setup: TrainingSetup, capacity: int, limi
 
     if not ok(1):  # the scalar search's first step too
         return None
+    polys = training_polynomials(model, setup)
+    if polys:
+        guess = _polynomial_guess(polys, lambda fixed: capacity - fixed + 0.5, _sequence_root(setup.micro_batch),
+                                  limit)
+        found = _settled(ok, guess, limit)
+        if found is not None:
+            return found
     try:
         found = _grid_largest(model, setup, capacity, limit)
     except (ValueError, ArithmeticError):
