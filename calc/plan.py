@@ -895,7 +895,10 @@ STACKS: dict[str, Stack] = {
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """The divisors of ``n``, ascending, from the ones up to its square root (a count of a million GPUs, a link's
+    worth, scanned every number up to it: the page's error path, issue 18)."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def candidate_layouts(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None,
