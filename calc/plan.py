@@ -894,6 +894,13 @@ STACKS: dict[str, Stack] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _valid_tps(model: ModelSpec, max_tp: int) -> tuple[int, ...]:
+    """``calc.parallel.valid_tps`` kept per model and node size: it tries every degree up to the node's GPUs (up to
+    1,024 on the page) against every unit, and a failed search's scan of nearby GPU counts asks again per count."""
+    return tuple(valid_tps(model, max_tp=max_tp))
+
+
 def _divisors(n: int) -> list[int]:
     """The divisors of ``n``, ascending, from the ones up to its square root (a count of a million GPUs, a link's
     worth, scanned every number up to it: the page's error path, issue 18)."""
@@ -941,7 +948,7 @@ def _candidate_blocks(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
     sp = stack is None or stack.sequence_parallel
     rcs = [RECOMPUTE.index(r) for r in opts("recompute", list(RECOMPUTE))]
     softmax = stack is not None and stack.fused_softmax_required is not None
-    for tp in opts("tp", [t for t in valid_tps(model, max_tp=cluster.gpus_per_node) if n % t == 0]):
+    for tp in opts("tp", [t for t in _valid_tps(model, cluster.gpus_per_node) if n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
         for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
             for cp in opts("cp", [c for c in pow2 if c <= n and (c == 1 or job.seq_len % (2 * c) == 0)
@@ -1066,7 +1073,7 @@ def gpu_count_problem(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack
     def ok(name, v):
         return (name not in allowed or v in allowed[name]) and (name not in pins or pins[name] == v)
 
-    tps = [t for t in valid_tps(model, max_tp=cluster.gpus_per_node) if ok("tp", t)]
+    tps = [t for t in _valid_tps(model, cluster.gpus_per_node) if ok("tp", t)]
     cps = [c for c in (2**i for i in range(7)) if (c == 1 or job.seq_len % (2 * c) == 0) and ok("cp", c)]
     pp_max = min(L, max(allowed.get("pp", (L,))), pins.get("pp", L))
 
