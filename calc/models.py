@@ -22,7 +22,7 @@ Conventions (stated once, used everywhere):
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from calc.arch.config import MAX_DIM, MAX_EXPERTS, MAX_LAYERS  # noqa: F401 - re-exported
 from calc.arch.flat import flat_key, layout_from_flat
@@ -73,7 +73,10 @@ class ModelSpec:
     #: The text decoder's own architecture (a multimodal model's ``Gemma3ForCausalLM``): what per-architecture
     #: implementation tables (activations, GGUF) are keyed by; "" = ``architecture``.
     decoder_architecture: str = ""
-    hf_config: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: The config as read (read only: a preset's spec is shared, ``calc.presets.get_preset``). Compared, and hashed
+    #: through ``_frozen``: dropout (``calc.activations``) and rope scaling (``calc.gguf``) are read from it, so two
+    #: specs that differ only here must not share a memoized result.
+    hf_config: dict = field(default_factory=dict, hash=False, repr=False)
     #: The declarative description (``calc/arch``): distinct layer kinds, per-layer pattern, towers.
     #: Built by the family reader; derived from the flat fields above when not given, or when a
     #: ``dataclasses.replace`` changed a flat field it was read with.
@@ -110,6 +113,30 @@ class ModelSpec:
             object.__setattr__(self, "layout", replace(self.layout, flat_key=key))
         elif self.layout is None or self.layout.flat_key != key:  # hand-built, or a flat field replaced
             object.__setattr__(self, "layout", layout_from_flat(self))
+
+    def __hash__(self) -> int:
+        """The hash of every compared field, computed once per spec (a spec keys memoized results everywhere, and
+        hashing its fields and layout took 2-5 us a call); ``hf_config`` counts through ``_frozen``, which equal
+        dicts share, so equal specs hash alike."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((tuple(getattr(self, name) for name in _HASHED), _frozen(self.hf_config)))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __eq__(self, other) -> bool:
+        """Every compared field equal, ``hf_config`` included; the same object, or a different kept hash, answers
+        without comparing fields (the generated ``__eq__`` compared every field and the whole layout)."""
+        if self is other:
+            return True
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (hash(self) == hash(other) and all(getattr(self, n) == getattr(other, n) for n in _HASHED)
+                and self.hf_config == other.hf_config)
+
+    def __getstate__(self) -> dict:
+        """Pickled without the kept hash (a string's hash differs between processes)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     # ----- derived -------------------------------------------------------------------------
     @property
@@ -180,6 +207,24 @@ class ModelSpec:
         kwargs = spec_kwargs_from_hf(config)
         kwargs["name"] = (name or str(config.get("_name_or_path") or kwargs["architecture"]))[:200]
         return cls(**kwargs, source=source, hf_config=dict(config))
+
+
+#: The fields ``ModelSpec.__hash__`` hashes as they are (``hf_config``, a dict, goes through ``_frozen``).
+_HASHED = tuple(f.name for f in fields(ModelSpec) if f.compare and f.name != "hf_config")
+
+
+def _frozen(value):
+    """A hashable stand-in for a config value, equal for equal values (dicts as sets of items, lists as tuples;
+    anything else unhashable counts as one constant), so ``hash`` agrees with ``==`` on configs."""
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
 
 
 #: (field, lowest, highest) for every integer field of ``ModelSpec``; checked in ``__post_init__``.
