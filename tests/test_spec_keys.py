@@ -130,3 +130,19 @@ def test_specs_differing_in_dropout_do_not_share_memoized_training_memory():
         got = memo.cached(("test_spec_keys.training", spec, setup), lambda spec=spec: training_memory(spec, setup))
         assert got.activations == training_memory(spec, setup).activations
     assert a != b
+
+
+@pytest.mark.parametrize("name", ["Meta-Llama-3-8B", "DeepSeek-V3", "Gemma-3-27B", "Jamba-v0.1"])
+def test_deep_bytes_of_a_key_walks_its_spec_once(name, monkeypatch):
+    """A memo key's spec is weighed once per spec (``ui.memo._spec_bytes``) instead of walked for every new entry:
+    the same bytes as the walk (``deep_bytes`` with the shortcut off) for the spec, and for a key at least the walk
+    and at most the walk plus the spec's own bytes (what the spec shares with the rest of the key counts twice)."""
+    spec = _fresh(name)
+    key = ("training_memory.solved", spec, TrainingSetup(micro_batch=3), 80_000_000_000)
+    got_spec, got_key = memo.deep_bytes(spec), memo.deep_bytes(key)
+    assert memo._SPEC_BYTES.get(spec) == got_spec
+    assert memo.deep_bytes(dataclasses.replace(spec)) == got_spec  # an equal spec: the same entry
+    monkeypatch.setattr(memo, "ModelSpec", None)  # deep_bytes walks every spec again, as before
+    walked_spec, walked_key = memo.deep_bytes(spec), memo.deep_bytes(key)
+    assert got_spec == walked_spec > 5_000
+    assert walked_key <= got_key <= walked_key + walked_spec
