@@ -53,8 +53,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
+from calc import scaling_minimize
 from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, PETAFLOP_DAY_FLOPS, check_positive
 
 # ----- the parametric loss ---------------------------------------------------------------------
@@ -442,10 +442,9 @@ def inference_aware_optimum(fit: str | ScalingFit, target_loss: float, inference
     if d_inf == 0:
         n_best = chin.params
     else:
-        res = minimize_scalar(total, bounds=(math.log(n_min) + 1e-9, math.log(chin.params)), method="bounded",
-                              options={"xatol": 1e-9})
-        n_best = math.exp(res.x)
-        if total(res.x) > total(math.log(chin.params)):  # never worse than the Chinchilla point
+        x = scaling_minimize.bounded(total, math.log(n_min) + 1e-9, math.log(chin.params), xatol=1e-9)[0]
+        n_best = math.exp(x)
+        if total(x) > total(math.log(chin.params)):  # never worse than the Chinchilla point
             n_best = chin.params
     return InferenceAwareOptimum(f.key, float(target_loss), d_inf, n_best, tokens_at(n_best), chin)
 

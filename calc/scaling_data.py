@@ -29,8 +29,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
+from calc import scaling_minimize
 from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, check_positive
 from calc.scaling import ParametricLoss
 
@@ -157,9 +157,9 @@ def optimum(flops: float, unique_tokens: float) -> DataConstrainedOptimum:
 
     lo = max(math.log(n0) - math.log(1e4), 0.0)
     hi = min(math.log(n0) + math.log(1e4), math.log(MAX_PARAMS))
-    res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
-    n = math.exp(res.x)
-    return DataConstrainedOptimum(c, u, n, c / (6.0 * n), float(res.fun), (n0, d0, float(law.loss(n0, d0))))
+    x, fx = scaling_minimize.bounded(f, lo, hi, xatol=1e-10)  # scipy's bounded Brent, the same floats
+    n = math.exp(x)
+    return DataConstrainedOptimum(c, u, n, c / (6.0 * n), float(fx), (n0, d0, float(law.loss(n0, d0))))
 
 
 def run_loss(params: float, tokens: float, unique_tokens: float) -> dict[str, float]:

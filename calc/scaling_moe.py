@@ -37,8 +37,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
+from calc import scaling_minimize
 from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, check_positive
 
 SOURCE = ("Krajewski et al. 2024, 'Scaling Laws for Fine-Grained Mixture of Experts' (arXiv 2402.07871), "
@@ -137,9 +137,8 @@ def _best_at(flops: float, g: float, expansion: int) -> tuple[float, float]:
 
     # N_act from 1e3 to where D would fall below one token
     hi = math.log(min(MAX_PARAMS / 50, math.sqrt(flops / 6.0) * 1e3))
-    res = minimize_scalar(f, bounds=(math.log(1e3), max(hi, math.log(1e3) + 1)), method="bounded",
-                          options={"xatol": 1e-9})
-    return math.exp(res.x), float(res.fun)
+    x, fx = scaling_minimize.bounded(f, math.log(1e3), max(hi, math.log(1e3) + 1), xatol=1e-9)
+    return math.exp(x), float(fx)
 
 
 def optimum(flops: float, granularity: float | None = None, expansion: int = EXPANSION) -> MoEOptimum:
@@ -166,11 +165,10 @@ def dense_optimum(flops: float) -> tuple[float, float, float]:
     c = check_positive("compute", flops, MAX_FLOPS, " FLOPs", lower=1e12)
     law = KRAJEWSKI_DENSE
     # minimise a N^-alpha + b (C/6N)^-beta over N: alpha a N^-alpha = beta b D^-beta
-    res = minimize_scalar(lambda ln: float(law.loss(math.exp(ln), c / (6 * math.exp(ln)))),
-                          bounds=(math.log(1e3), math.log(min(MAX_PARAMS, c / 6))), method="bounded",
-                          options={"xatol": 1e-10})
-    n = math.exp(res.x)
-    return n, c / (6 * n), float(res.fun)
+    x, fx = scaling_minimize.bounded(lambda ln: float(law.loss(math.exp(ln), c / (6 * math.exp(ln)))),
+                                     math.log(1e3), math.log(min(MAX_PARAMS, c / 6)), xatol=1e-10)
+    n = math.exp(x)
+    return n, c / (6 * n), float(fx)
 
 
 def dense_flops_for_loss(loss: float) -> float:

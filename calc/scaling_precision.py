@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calc import scaling_minimize
 from calc.compute import MAX_FLOPS, MAX_PARAMS, MAX_TOKENS, check_positive
 
 SOURCE = "Kumar et al. 2024, 'Scaling Laws for Precision' (arXiv 2411.04330, ICLR 2025), eq. 3-5, App. K Table 2"
@@ -107,7 +108,6 @@ class PrecisionOptimum:
 
 def _best_params(c: float, p: float) -> tuple[float, float]:
     """(N, loss) minimising L at precision p and budget c (bounded Brent over ln N)."""
-    from scipy.optimize import minimize_scalar  # lazily: ptq_cost (the memory pages) needs no scipy
     frac = float(param_fraction(p))
     if frac <= 0:
         return math.nan, math.inf
@@ -118,8 +118,8 @@ def _best_params(c: float, p: float) -> tuple[float, float]:
         return A * (n * frac) ** -ALPHA + B * d ** -BETA + E
 
     hi = min(math.log(MAX_PARAMS), math.log(c))
-    res = minimize_scalar(f, bounds=(0.0, hi), method="bounded", options={"xatol": 1e-10})
-    return math.exp(res.x), float(res.fun)
+    x, fx = scaling_minimize.bounded(f, 0.0, hi, xatol=1e-10)  # scipy's bounded Brent, the same floats
+    return math.exp(x), float(fx)
 
 
 def optimum(flops: float, bits: float | None = None) -> PrecisionOptimum:
@@ -128,12 +128,9 @@ def optimum(flops: float, bits: float | None = None) -> PrecisionOptimum:
     >>> round(optimum(1e21).bits, 2), round(optimum(1e25).bits, 2)  # independent of compute (sec. 4.3.2)
     (7.0, 7.0)
     """
-    from scipy.optimize import minimize_scalar  # lazily: ptq_cost (the memory pages) needs no scipy
     c = check_positive("compute", flops, MAX_FLOPS, " FLOPs", lower=1e6)
     if bits is None:
-        res = minimize_scalar(lambda p: _best_params(c, p)[1], bounds=(3.0, MAX_BITS), method="bounded",
-                              options={"xatol": 1e-8})
-        p = float(res.x)
+        p = float(scaling_minimize.bounded(lambda p: _best_params(c, p)[1], 3.0, MAX_BITS, xatol=1e-8)[0])
     else:
         p = _bits("precision", bits)
     n, l_best = _best_params(c, p)
