@@ -519,6 +519,30 @@ def _columns(rows: list[tuple]) -> dict[str, np.ndarray]:
     return {name: table[:, i] for i, name in enumerate(_FIELDS)}
 
 
+def _block_columns(blocks: list[tuple[tuple, tuple]], rcs: list[int]) -> dict[str, np.ndarray]:
+    """``_columns`` of the rows of ``_candidate_blocks``, built from its blocks (``_candidate_prefixes``: seven fields
+    and the ZeRO stages of each) with NumPy instead of one tuple per layout: block by block, each recompute mode of
+    ``rcs`` (outer) with each of the block's stages (inner), the order ``_candidate_blocks`` lists them in. Building
+    the tuples and reading them back was two thirds of a planner search (issue 18)."""
+    patterns: dict[tuple, int] = {}
+    pid = np.fromiter((patterns.setdefault(zs, len(patterns)) for _, zs in blocks), np.int64, len(blocks))
+    width = max((len(zs) for zs in patterns), default=0)
+    zpad = np.zeros((len(patterns), max(width, 1)), np.int64)
+    for zs, i in patterns.items():
+        zpad[i, :len(zs)] = zs
+    k = np.array([len(zs) for zs in patterns], np.int64)[pid] if blocks else np.zeros(0, np.int64)
+    counts = len(rcs) * k  # rows per block
+    block = np.repeat(np.arange(len(blocks)), counts)
+    j = np.arange(len(block)) - np.repeat(np.cumsum(counts) - counts, counts)  # row within its block
+    kb = k[block]
+    head = np.fromiter(itertools.chain.from_iterable(p for p, _ in blocks), np.int64, 7 * len(blocks)).reshape(
+        len(blocks), 7)[block]
+    cols = {name: head[:, i] for i, name in enumerate(_FIELDS[:7])}
+    cols["recompute"] = np.array(rcs, np.int64)[j // kb] if len(block) else np.zeros(0, np.int64)
+    cols["zero"] = zpad[pid[block], j % kb] if len(block) else np.zeros(0, np.int64)
+    return cols
+
+
 def _ag_s(total_bytes, n, bw):
     """All-gather / reduce-scatter / all-to-all of ``total_bytes`` over ``n`` ranks: (n-1)/n x S / busbw (columns:
     ``_step_columns``)."""
@@ -926,6 +950,24 @@ def _candidate_blocks(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
     """``candidate_layouts`` as lists of ``Layout`` field tuples (in ``_FIELDS`` order, recompute as its index in
     ``RECOMPUTE``), one list per choice of every knob but recompute and ZeRO: ``search`` makes a ``Layout`` only of
     the layouts it shows (issue 18)."""
+    rcs = None
+    for prefix, zs in _candidate_prefixes(model, cluster, job, pins, stack):
+        rcs = _recompute_options(pins, stack) if rcs is None else rcs
+        yield [(*prefix, rc, z) for rc in rcs for z in zs]
+
+
+def _recompute_options(pins: dict | None, stack: Stack | None) -> list[int]:
+    """The recompute modes a search tries (indices into ``RECOMPUTE``): the pinned one, within what the stack allows."""
+    pins = pins or {}
+    values = [pins["recompute"]] if "recompute" in pins else list(RECOMPUTE)
+    allowed = stack.allowed if stack else {}
+    return [RECOMPUTE.index(r) for r in values if "recompute" not in allowed or r in allowed["recompute"]]
+
+
+def _candidate_prefixes(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None, stack: Stack | None):
+    """``_candidate_blocks`` before recompute and ZeRO are crossed in: per block, its first seven ``_FIELDS``
+    (tp, pp, dp, cp, ep, vpp, micro-batch) and the ZeRO stages it takes (a tuple); every block crosses
+    ``_recompute_options`` (outer) with its stages (inner)."""
     pins = pins or {}
     allowed = stack.allowed if stack else {}
     for k in pins:
@@ -946,7 +988,6 @@ def _candidate_blocks(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
 
     pow2 = [2**i for i in range(24)]
     sp = stack is None or stack.sequence_parallel
-    rcs = [RECOMPUTE.index(r) for r in opts("recompute", list(RECOMPUTE))]
     softmax = stack is not None and stack.fused_softmax_required is not None
     for tp in opts("tp", [t for t in _valid_tps(model, cluster.gpus_per_node) if n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
@@ -963,7 +1004,7 @@ def _candidate_blocks(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                 eps = [1] if not model.is_moe else [e for e in _divisors(model.num_experts) if dp % e == 0]
                 # one data-parallel replica (dp x cp = 1): ZeRO has nothing to shard over
                 # (Rajbhandari et al. 2020 sec. 5: states / Nd), every stage is the same run
-                zs = opts("zero", [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3])
+                zs = tuple(opts("zero", [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3]))
                 for ep in opts("ep", eps):
                     for mb in opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0]):
                         m = b // (dp * mb) if b % (dp * mb) == 0 else 0
@@ -973,7 +1014,7 @@ def _candidate_blocks(model: ModelSpec, cluster: Cluster, job: Job, pins: dict |
                             # the fused softmax reads heads, tp, micro-batch and sequence only
                             if softmax and softmax_problem(model, job, Layout(tp, pp, dp, cp, ep, vpp, mb), stack):
                                 continue
-                            yield [(tp, pp, dp, cp, ep, vpp, mb, rc, z) for rc in rcs for z in zs]
+                            yield (tp, pp, dp, cp, ep, vpp, mb), zs
 
 
 def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack: Stack | None = None) -> list[str]:
@@ -1141,28 +1182,34 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     # without pins every layout candidate_layouts builds passes check_layout (its lists are those rules), so the
     # checks run once here instead of once per layout; a pin replaces a list and is checked per layout
     nb = _model_numbers(model, job.seq_len)
-    plans = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block]  # field tuples
     if pins:
-        plans = [row for row in plans if _valid(model, cluster, job, _layout(row))]
-    if plans:  # every step time at once (``_step_columns``), then visited in order of step time
-        breakdown, hw_flops, ok = _step_columns(model, cluster, job, _columns(plans), nb, stack, strict=False)
+        rows = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block
+                if _valid(model, cluster, job, _layout(row))]
+        cols = _columns(rows)
+    else:  # the column table straight from the blocks, no tuple per layout (issue 18)
+        cols = _block_columns(list(_candidate_prefixes(model, cluster, job, pins, stack)),
+                              _recompute_options(pins, stack))
+    count = len(cols["tp"])  # valid layouts
+    if count:  # every step time at once (``_step_columns``), then visited in order of step time
+        breakdown, hw_flops, ok = _step_columns(model, cluster, job, cols, nb, stack, strict=False)
         if not ok.all():  # a layout whose step time raised is left out
             keep = np.flatnonzero(ok)
-            plans, hw_flops = [plans[i] for i in keep.tolist()], hw_flops[keep]
+            cols, hw_flops = {k: v[keep] for k, v in cols.items()}, hw_flops[keep]
             breakdown = {k: v[keep] for k, v in breakdown.items()}
-    if plans:
+            count = len(keep)
+    if count:
         step = sum(breakdown.values())  # Plan.step_s: the parts added in the same order
         order = np.argsort(step, kind="stable").tolist()  # ties keep the enumeration's order, as list.sort did
-    if not plans and pins:
+    if not count and pins:
         problems = pin_problems(model, cluster, job, pins, stack)
         if problems:
             raise ValueError("no valid layout with these pins: " + "; ".join(problems))
-    if not plans and stack is not None and stack.fused_softmax_required:
+    if not count and stack is not None and stack.fused_softmax_required:
         longest = stack.fused_softmax_required[1]
         if not (16 < job.seq_len <= longest and job.seq_len % 4 == 0):
             raise ValueError(f"no valid layout: the stack refuses to run without its fused softmax, which needs a "
                              f"sequence of 17-{longest:,} tokens, a multiple of 4; got {job.seq_len:,}")
-    if not plans:
+    if not count:
         problem = gpu_count_problem(model, cluster, job, stack, pins)
         if problem:
             raise ValueError("no valid layout: " + problem)
@@ -1177,7 +1224,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     out = []
     least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
     for i in order:
-        p = _plan(_layout(plans[i]), breakdown, hw_flops, i, nb, cluster, job)
+        p = _plan(_layout(tuple(int(cols[k][i]) for k in _FIELDS)), breakdown, hw_flops, i, nb, cluster, job)
         mem = layout_memory(model, job, p.layout, stack)
         if mem <= cap or not require_fit:
             out.append(replace(p, memory_per_gpu_bytes=mem))
@@ -1188,8 +1235,8 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     if not out:
         mem, lay = least
         raise ValueError(
-            f"no layout fits the {cluster.gpu.name}'s memory ({cap / 2**30:.1f} GiB usable): of the {len(plans):,} "
-            f"valid layout{'s' if len(plans) > 1 else ''} the least needs {mem / 2**30:.1f} GiB per GPU (tp {lay.tp} pp {lay.pp} cp {lay.cp} "
+            f"no layout fits the {cluster.gpu.name}'s memory ({cap / 2**30:.1f} GiB usable): of the {count:,} "
+            f"valid layout{'s' if count > 1 else ''} the least needs {mem / 2**30:.1f} GiB per GPU (tp {lay.tp} pp {lay.pp} cp {lay.cp} "
             f"dp {lay.dp} ep {lay.ep}, micro-batch {lay.micro_batch}, {lay.recompute} recompute, ZeRO-{lay.zero}); "
             "add GPUs, shorten the sequence" + (", or unpin " + ", ".join(f"{k}={v}" for k, v in pins.items())
                                                 if pins else ""))

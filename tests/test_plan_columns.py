@@ -57,3 +57,36 @@ def test_search_ranks_every_layout_as_one_at_a_time():
     want = _one_at_a_time(model, cluster, job, {}, stack, 1000, require_fit=False)
     assert len(want) < sum(1 for _ in candidate_layouts(model, cluster, job, None, stack))  # some raised
     assert got == want
+
+
+def test_block_columns_are_the_rows_of_the_blocks():
+    """``search`` builds its column table from the blocks' seven fields and ZeRO stages with NumPy (``_block_columns``,
+    issue 18); it must list the rows ``_candidate_blocks`` gives, in their order, on random clusters, models, stacks
+    and pins (the rows read back by ``_columns``, as search did before)."""
+    import random
+
+    import numpy as np
+
+    from calc.plan import _block_columns, _candidate_blocks, _candidate_prefixes, _columns, _recompute_options
+
+    rng = random.Random(18)
+    models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Meta-Llama-3-70B", "Qwen2.5-7B")]
+    stacks = [None, *STACKS.values()]
+    checked = 0
+    for _ in range(120):
+        model, stack = rng.choice(models), rng.choice(stacks)
+        cluster = Cluster(get_gpu("H100 SXM"), rng.choice([1, 4, 6, 8, 16, 48, 64, 128, 1000]), rng.choice([1, 4, 8, 16]))
+        seq = rng.choice([1000, 2048, 4096, 32768])
+        job = Job(seq, rng.choice([1, 16, 100, 512, 1024]) * seq)
+        pins = rng.choice([{}, {}, {"zero": 1}, {"recompute": "full"}, {"pp": 2}, {"micro_batch": 2}])
+        try:
+            rows = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block]
+        except ValueError:
+            continue
+        want = _columns(rows)
+        got = _block_columns(list(_candidate_prefixes(model, cluster, job, pins, stack)), _recompute_options(pins, stack))
+        assert list(got) == list(want)
+        for k in want:
+            assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
+        checked += bool(rows)
+    assert checked > 60
