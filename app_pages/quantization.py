@@ -56,7 +56,9 @@ def run_section(spec, gpu, unit: str) -> None:
     """Inputs of the run, every file type's size and memory, what fits, the loss cost of quantizing, the share link
     and the file-type view (which reads the importance matrix chosen here): one fragment (``ui.page_body``), so the
     run inputs rerun this section only, not the sidebar nor the file inspector below (issue 18)."""
-    a, b, c, d = st.columns(4)
+    # one horizontal row (one block sent), not four columns (five blocks: the row and each column; issue 18); it wraps
+    # where the page is narrow
+    a = b = c = d = st.container(horizontal=True)
     context = int(state.number("Context (tokens)", "gctx", 8192, 1, 10_000_000, step=1024, where=a,
                                help="llama.cpp -c: tokens of KV cache per sequence."))
     cache = state.select("KV cache type", "gkv", CACHE_TYPES, "f16", where=b,

@@ -240,3 +240,23 @@ def test_file_type_view_is_lazy_and_a_link_naming_a_file_type_opens_it():
                      (open_page(PAGE, {"model": "Llama-2-7B"}, session={"gx_type": True}), "Q4_K_M")):
         assert not at.exception and view(at) == (True, True)
         assert at.query_params["gq"] == pick
+
+
+def test_loss_cost_formula_is_lazy():
+    # Issue 18: the PTQ loss cost's formula and assumptions are a lazy expander (ui/ptq_cost.py). Closed, no rerun
+    # writes or sends them; open, they name this model's N (its non-embedding parameters) and the CLI call.
+    from calc.presets import get_preset
+    from tests.apptest_helpers import open_page
+    from ui.ptq_cost import paper_params
+
+    def formula(at) -> list[str]:
+        return [m.value for m in at.markdown if "Scaling Laws for Precision" in m.value]
+
+    closed = open_page(PAGE, {"model": "Llama-2-7B"})
+    assert not closed.exception and formula(closed) == []
+    assert "Loss cost: formula and assumptions" in [e.label for e in closed.expander]
+    opened = open_page(PAGE, {"model": "Llama-2-7B"}, session={"gptqd_x": True})
+    assert not opened.exception
+    n = paper_params(get_preset("Llama-2-7B"))
+    (text,) = formula(opened)
+    assert f"N = {n:,}" in text and "python -m calc scaling --params" in text

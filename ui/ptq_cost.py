@@ -73,8 +73,10 @@ def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: 
         "of the bf16 loss": st.column_config.NumberColumn(format="percent"),
         "loss after": st.column_config.NumberColumn(format="%.4f"),
         "more data hurts past (tokens)": st.column_config.NumberColumn(format="%.3e")})
-    with st.expander("Loss cost: formula and assumptions"):
-        st.markdown(f"""
+    # lazy (issue 18): closed, a rerun of this section neither writes nor sends the formula and its assumptions
+    formula = st.expander("Loss cost: formula and assumptions", key=f"{key}_x", on_change="rerun")
+    if formula.open:
+        formula.markdown(f"""
 **Formula** (Kumar et al. 2024, "Scaling Laws for Precision", sec. 3.1 eq. 2): a model of N non-embedding parameters
 trained in bf16 on D tokens, its weights then quantized to P bits, loses
 
