@@ -2,6 +2,8 @@
 training run on a cluster, with the step time broken down and MFU derived (calc/plan.py), and the published runs
 it is checked against (calc/plan_runs.py)."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from calc.compute import flops_per_token
@@ -90,15 +92,18 @@ def _page() -> None:
     sequences = max(round(batch_m * 1e6 / seq), 1)
     note = batch_dp_note(sequences, gpus, seq)  # an awkward sequence count caps dp: said beside what it shaped
     try:
-        cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None, price,
+        # the price and the training tokens are left out of the search's cluster and job (they size days and cost
+        # only, in plan_dict): a change of either finds the search kept (ui.memo, issue 18)
+        cluster = Cluster(gpu, gpus, per_node, intra * 1e9 or None, inter * 1e9 or None,
                           measured_links=measured_links)
         job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
+        searched = replace(job, tokens=None)
         try:
-            plans = memo.plan_search(spec, cluster, job, pins, top, stack=stack)
+            plans = memo.plan_search(spec, cluster, searched, pins, top, stack=stack)
         except ValueError as exc:
             if not str(exc).startswith("no layout fits"):
                 raise
-            plans = memo.plan_search(spec, cluster, job, pins, top, require_fit=False, stack=stack)
+            plans = memo.plan_search(spec, cluster, searched, pins, top, require_fit=False, stack=stack)
             # the search's sentence says how much the leanest layout needs against the card's usable memory
             st.warning(f"{text.md(str(exc)[0].upper() + str(exc)[1:], 1000)} (by the Training memory page's "
                        "estimate). The fastest are shown anyway, with the memory they would need (a published run "

@@ -40,3 +40,29 @@ def test_open_expander_draws_the_inputs_with_the_link_values():
     assert at.number_input(key="pltp").value == 2 and at.selectbox(key="plrc").value == "full"
     assert at.toggle(key="plmlink").value is False
     assert _shown_layouts(at) == _want()
+
+
+def test_price_and_token_changes_keep_the_search(monkeypatch):
+    """The price and the training tokens size days and cost only: the page searches without them (issue 18), so a
+    change of either asks calc.plan.search nothing, and the table's days and cost still follow them (reference:
+    calc.plan.plan_dict of the searched plans with the new tokens and price)."""
+    import calc.plan
+    from calc.plan import plan_dict
+
+    calls = []
+    real = calc.plan.search
+    monkeypatch.setattr(calc.plan, "search", lambda *a, **k: calls.append(a) or real(*a, **k))
+    at = open_page("app_pages/planner.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "plgpus": "48"},
+                   timeout_s=120)
+    assert not at.exception and not at.error
+    before = len(calls)
+    at.number_input(key="plprice").set_value(3.5).run()
+    at.number_input(key="pltok").set_value(2.5).run()
+    assert not at.exception and not at.error
+    assert len(calls) == before
+    job = Job(4096, 1024 * 4096, tokens=2.5e12)
+    want = [plan_dict(p, job, 3.5) for p in search(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 48),
+                                                    Job(4096, 1024 * 4096), top=8)]
+    df = at.dataframe[0].value
+    assert list(df["cost USD"]) == [round(r["cost_usd"]) for r in want]
+    assert list(df["days"]) == [round(r["days"], 2) for r in want]
