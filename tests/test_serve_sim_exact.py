@@ -21,6 +21,7 @@ from calc.serve_sim import (
     StepModel,
     Workload,
     _late_max,
+    _rate_guess,
     _simulate,
     max_rate,
     meets,
@@ -192,6 +193,62 @@ def test_where_max_rate_starts_looking_does_not_change_its_answer(monkeypatch):
         monkeypatch.undo()
 
 
+def _every_probe_max_rate(model: StepModel, prompt: int, output: int, slo_ttft_s: float | None,
+                          slo_tpot_s: float | None, requests: int, steps: int, **kw) -> float:
+    """``max_rate``'s search before 2^j0's verdict could be left to a higher rate's (calc/serve_sim.py at commit
+    a755af6): the probes 2^j0, 2^(j0 + 1), 2^(j0 - 1) first, then halving the powers of two left, then ``steps``
+    bisections of the bracket, every verdict asked, each a whole simulation's (``simulate`` and ``meets``)."""
+    def ok(rate: float) -> bool:
+        return meets(simulate(model, poisson_workload(requests, rate, prompt, output), **kw), slo_ttft_s, slo_tpot_s)
+
+    j_lo, j_hi = -21, 20
+    j0 = min(max(math.floor(math.log2(_rate_guess(model, prompt, output, **kw))), -20), 19)
+    first = [j0, j0 + 1, j0 - 1]
+    while j_hi - j_lo > 1:
+        while first and not j_lo < first[0] < j_hi:
+            first.pop(0)
+        j = first.pop(0) if first else (j_lo + j_hi) // 2
+        j_lo, j_hi = (j, j_hi) if ok(2.0 ** j) else (j_lo, j)
+    if j_lo == -21:
+        return 0.0
+    if j_lo == 19:
+        return 2.0 ** 19
+    lo, hi = 2.0 ** j_lo, 2.0 ** (j_lo + 1)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def test_max_rate_equals_the_search_that_asks_every_probe_on_a_broad_grid():
+    """2^j0's verdict (the guess's power of two, the search's dearest probe) is left to a higher rate that meets the
+    SLOs, twice as high or a bisection probe at 9/8 of it or more: the same rate to the bit as asking it, over random
+    models, GPUs, tensor parallelism, lengths, caches, SLOs and bisection depths, with answers inside the guess's
+    bracket, below it (2^j0 fails: the search goes on below) and above it."""
+    rng = np.random.default_rng(18)
+    models = [("Llama-3.2-1B", 1), ("Meta-Llama-3-8B", 1), ("Meta-Llama-3-8B", 2), ("Mixtral-8x7B-v0.1", 2),
+              ("Meta-Llama-3-70B", 4)]
+    gpus = [get_gpu(g) for g in ("H100 SXM", "A100 SXM 80GB", "L4")]
+    where = {"inside": 0, "below": 0, "above": 0}
+    for _ in range(40):
+        name, tp = models[rng.integers(len(models))]
+        g = gpus[rng.integers(len(gpus))]
+        m = step_model(get_preset(name), g.peak("bf16"), g.bandwidth_bytes_per_s, tp=tp)
+        prompt, output = int(rng.integers(1, 4000)), int(rng.integers(2, 1000))
+        slos = [(float(rng.uniform(0.05, 5.0)), float(rng.uniform(0.005, 0.3))), (float(rng.uniform(0.05, 5.0)), None),
+                (None, float(rng.uniform(0.005, 0.3)))][rng.integers(3)]
+        kw = {"max_num_seqs": int(rng.choice([16, 256, 1024])), "max_num_batched_tokens": int(rng.choice([2048, 8192])),
+              "kv_capacity_tokens": int((prompt + output) * rng.uniform(1.0, 400.0))}
+        steps = int(rng.choice([7, 7, 12, 3]))
+        got = max_rate(m, prompt, output, *slos, requests=300, steps=steps, **kw)
+        assert got == _every_probe_max_rate(m, prompt, output, *slos, 300, steps, **kw), (name, tp, g.name, prompt,
+                                                                                          output, slos, kw, steps)
+        if 0.0 < got < 2.0 ** 19:
+            j = math.floor(math.log2(got)) - math.floor(math.log2(_rate_guess(m, prompt, output, **kw)))
+            where["inside" if j == 0 else "below" if j < 0 else "above"] += 1
+    assert min(where.values()) >= 3, where
+
+
 def test_seven_bisection_steps_answer_within_the_rates_own_noise():
     """The Serving page's max_rate bisects its bracket in 7 steps, not 12: the answer is the 12-step one's 7th lower
     end, at most 2^-7 (0.8 %) of the bracket below it. The rate a 600-request p99 allows is itself known only to
@@ -237,6 +294,21 @@ def test_a_probe_stops_early_only_when_it_fails():
                 assert not meets(full, None, slo), (rate, slo)
             else:
                 assert np.array_equal(r.tpot_s, full.tpot_s)
+    assert stopped >= 3
+    # every request admitted on arrival (no cache bound, more sequences than requests): the requests without their
+    # first token all wait in the admitted queue for prefill chunks, so only the requests counted from the prompt in
+    # progress can stop a probe before its late ones do
+    stopped = 0
+    for rate in (16.0, 20.0, 24.0, 28.0, 32.0, 64.0):
+        w = poisson_workload(600, rate, 1024, 256)
+        for slo in (0.2, 0.5, 1.0, 2.0):
+            r = _simulate(m, w, max_num_seqs=1024, slo_ttft_s=slo, late_max=_late_max(600, 99))
+            full = simulate(m, w, max_num_seqs=1024)
+            if r is None:
+                stopped += 1
+                assert not meets(full, slo, None), (rate, slo)
+            else:
+                assert np.array_equal(r.ttft_s, full.ttft_s)
     assert stopped >= 3
 
 
