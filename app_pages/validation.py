@@ -32,7 +32,7 @@ st.write(f"Measured {doc.get('generated', '?')} with torch {env.get('torch', '?'
          "`tests/test_validation.py` re-measures in CI and holds every formula to its tolerance.")
 
 counts = memo.cached(("validation.summary", sig), lambda: summary(records))
-c = st.columns(5)
+c = [st.container(horizontal=True)] * 5  # one row (one block sent), not five columns (six blocks; issue 18)
 c[0].metric("Comparisons", counts["comparisons"])
 c[1].metric("Exact", counts["exact"], help="predicted == measured, to the byte or parameter")
 c[2].metric("Within tolerance", counts["within"], help="not exact, but inside the formula's tolerance (±10 % "
@@ -75,7 +75,9 @@ def selected_comparisons(records: list[dict], sig: tuple, arch_labels: dict[str,
                                 "measured": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
                                 "tolerance %": st.column_config.NumberColumn(format="%g")})
-    st.download_button("Download CSV", memo.cached(("validation.csv", *sel, fmt.unit()), lambda: fmt.csv(df)),
+    # the CSV is written when the button is clicked (a callable), not hashed and registered on every rerun (issue 18)
+    csv_key = ("validation.csv", *sel, fmt.unit())
+    st.download_button("Download CSV", lambda: memo.cached(csv_key, lambda: fmt.csv(df)),
                        file_name="validation.csv", mime="text/csv")
 
 
@@ -120,7 +122,7 @@ except (OSError, ValueError, KeyError) as exc:
 if srecords:
     senv = sdoc.get("environment", {})
     sc = memo.cached(("validation.sharded_summary", ssig), lambda: sharded_summary(srecords))
-    c = st.columns(4)
+    c = [st.container(horizontal=True)] * 4  # one row (one block sent), not four columns (five blocks; issue 18)
     c[0].metric("Ranks measured", sc["ranks"], help="(model, engine case, world size, rank) combinations")
     c[1].metric("Engine comparisons", sc["comparisons"], help="states between steps and step peak, per rank")
     c[2].metric("Engine rows within 10 %", sc["within"])
@@ -139,7 +141,8 @@ if srecords:
                                 "measured (allocator)": st.column_config.NumberColumn(format="localized"),
                                 "error %": st.column_config.NumberColumn(format="%+.2f"),
                                 "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
-    st.download_button("Download CSV", memo.cached(("validation.sharded_csv", ssig, fmt.unit()), lambda: fmt.csv(sdf)),
+    scsv_key = ("validation.sharded_csv", ssig, fmt.unit())  # written on click, as the CSV above
+    st.download_button("Download CSV", lambda: memo.cached(scsv_key, lambda: fmt.csv(sdf)),
                        file_name="validation_engines.csv", mime="text/csv")
     # The three expanders below are lazy (issue 18): a full rerun (a sidebar change) with them closed neither builds
     # nor sends their table and text.
