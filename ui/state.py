@@ -1,7 +1,7 @@
 """Inputs bound to the URL: every widget made here reads its first value from ``st.query_params``
 and writes its current value back, so a copied link restores the page on any server.
 
-Each widget value also has a shadow copy in ``st.session_state`` (``_keep``) so that leaving a page
+Each widget value also has a shadow copy in ``st.session_state`` (``_inputs``) so that leaving a page
 and coming back keeps the inputs (Streamlit drops widget state of pages that are not shown).
 A query parameter that does not parse or is out of range falls back to the default with a warning
 naming the parameter and the allowed values.
@@ -14,21 +14,22 @@ from typing import Any
 
 import streamlit as st
 
-_KEEP = "_keep"
-_LABELS = "_labels"
+_INPUTS = "_inputs"  # this session's {"keep": shadow copies, "labels": widget labels}
+_MISSING = object()
 
 
-def _keep() -> dict:
-    return st.session_state.setdefault(_KEEP, {})
-
-
-def _label(key: str, label: str) -> None:
-    st.session_state.setdefault(_LABELS, {})[key] = label
+def _inputs() -> dict:
+    """This session's shadow copies and labels, fetched together: each ``st.session_state`` access costs 8-10 us
+    (the proxy, the script run context, a yield point), and every input needed both (issue 18)."""
+    found = st.session_state.get(_INPUTS)
+    if found is None:
+        found = st.session_state[_INPUTS] = {"keep": {}, "labels": {}}
+    return found
 
 
 def labels_for(keys) -> dict[str, str]:
     """The labels of the widgets bound to ``keys`` in this session (for readable scenario comparisons)."""
-    known = st.session_state.get(_LABELS, {})
+    known = st.session_state.get(_INPUTS, {}).get("labels", {})
     return {k: known[k] for k in keys if k in known}
 
 
@@ -39,11 +40,14 @@ def _warn_bad_param(key: str, raw: str, allowed: str) -> None:
     st.warning(f"Link parameter `{key}={shown}` ignored: expected {allowed}.")
 
 
-def _init(key: str, default: Any, parse: Callable[[str], Any], allowed: str) -> None:
-    """Seed ``st.session_state[key]`` from the URL, the shadow copy, or the default."""
-    if key in st.session_state:
-        return
-    value = _keep().get(key, default)
+def _init(inputs: dict, key: str, label: str, default: Any, parse: Callable[[str], Any], allowed: str) -> Any:
+    """Record the label; seed ``st.session_state[key]`` from the URL, the shadow copy, or the default when the
+    session has no value yet. Returns the session's value."""
+    inputs["labels"][key] = label
+    value = st.session_state.get(key, _MISSING)
+    if value is not _MISSING:
+        return value
+    value = inputs["keep"].get(key, default)
     raw = st.query_params.get(key)
     if raw is not None:
         try:
@@ -51,11 +55,15 @@ def _init(key: str, default: Any, parse: Callable[[str], Any], allowed: str) -> 
         except (ValueError, TypeError):
             _warn_bad_param(key, raw, allowed)
     st.session_state[key] = value
+    return value
 
 
-def _sync(key: str, serialize: Callable[[Any], str] = str) -> Any:
-    value = st.session_state[key]
-    _keep()[key] = value
+def _sync(inputs: dict, key: str, value: Any, drawn: Any, serialize: Callable[[Any], str] = str) -> Any:
+    """The input's value (the widget's answer ``drawn``; the session's ``value`` when no widget was drawn), kept in
+    the shadow copy and written to the link when it changed there."""
+    if drawn is not None:
+        value = drawn
+    inputs["keep"][key] = value
     text = serialize(value)
     if st.query_params.get(key) != text:
         st.query_params[key] = text
@@ -90,12 +98,12 @@ def number(label: str, key: str, default: float, min_value: float, max_value: fl
             raise ValueError
         return v
 
-    _label(key, label)
-    _init(key, default, parse, f"a number in [{min_value}, {max_value}]")
+    inputs = _inputs()
+    value = _init(inputs, key, label, default, parse, f"a number in [{min_value}, {max_value}]")
     cast = int if is_int else float
-    where.number_input(label, min_value=cast(min_value), max_value=cast(max_value),
-                       step=cast(step) if step is not None else None, key=key, help=help, format=fmt)
-    return _sync(key, lambda v: str(v) if is_int else repr(float(v)))
+    drawn = where.number_input(label, min_value=cast(min_value), max_value=cast(max_value),
+                               step=cast(step) if step is not None else None, key=key, help=help, format=fmt)
+    return _sync(inputs, key, value, drawn, lambda v: str(v) if is_int else repr(float(v)))
 
 
 def select(label: str, key: str, options: Sequence, default: Any, help: str | None = None,
@@ -112,14 +120,15 @@ def select(label: str, key: str, options: Sequence, default: Any, help: str | No
             raise ValueError
         return by_text[raw]
 
-    _label(key, label)
-    _init(key, default, parse, "one of " + ", ".join(list(by_text)[:12]) + ("..." if len(by_text) > 12 else ""))
-    if st.session_state[key] not in options:
-        st.session_state[key] = default
+    inputs = _inputs()
+    value = _init(inputs, key, label, default, parse,
+                  "one of " + ", ".join(list(by_text)[:12]) + ("..." if len(by_text) > 12 else ""))
+    if value not in options:
+        st.session_state[key] = value = default
     widget = where.radio if radio else where.selectbox
     kwargs = {"horizontal": True} if radio else {"filter_mode": filter_mode}
-    widget(label, options, key=key, help=help, format_func=format_func, **kwargs)
-    return _sync(key)
+    drawn = widget(label, options, key=key, help=help, format_func=format_func, **kwargs)
+    return _sync(inputs, key, value, drawn)
 
 
 def multiselect(label: str, key: str, options: Sequence[str], default: Sequence[str], help: str | None = None,
@@ -133,11 +142,13 @@ def multiselect(label: str, key: str, options: Sequence[str], default: Sequence[
             raise ValueError
         return items
 
-    _label(key, label)
-    _init(key, list(default), parse, "a comma-separated list of known names")
-    st.session_state[key] = [x for x in st.session_state[key] if x in options]
-    where.multiselect(label, options, key=key, help=help, max_selections=max_selections)
-    return _sync(key, lambda v: ",".join(v))
+    inputs = _inputs()
+    value = _init(inputs, key, label, list(default), parse, "a comma-separated list of known names")
+    known = [x for x in value if x in options]
+    if known != value:
+        st.session_state[key] = value = known
+    drawn = where.multiselect(label, options, key=key, help=help, max_selections=max_selections)
+    return _sync(inputs, key, value, drawn, lambda v: ",".join(v))
 
 
 def toggle(label: str, key: str, default: bool, help: str | None = None, where=st) -> bool:
@@ -148,15 +159,15 @@ def toggle(label: str, key: str, default: bool, help: str | None = None, where=s
             raise ValueError
         return raw in ("1", "true")
 
-    _label(key, label)
-    _init(key, default, parse, "1 or 0")
-    where.toggle(label, key=key, help=help)
-    return _sync(key, lambda v: "1" if v else "0")
+    inputs = _inputs()
+    value = _init(inputs, key, label, default, parse, "1 or 0")
+    drawn = where.toggle(label, key=key, help=help)
+    return _sync(inputs, key, value, drawn, lambda v: "1" if v else "0")
 
 
 def text(label: str, key: str, default: str, help: str | None = None, where=st, max_chars: int = 200) -> str:
     """``st.text_input`` bound to ``?key=``."""
-    _label(key, label)
-    _init(key, default, lambda raw: raw[:max_chars], "text")
-    where.text_input(label, key=key, help=help, max_chars=max_chars)
-    return _sync(key)
+    inputs = _inputs()
+    value = _init(inputs, key, label, default, lambda raw: raw[:max_chars], "text")
+    drawn = where.text_input(label, key=key, help=help, max_chars=max_chars)
+    return _sync(inputs, key, value, drawn)
