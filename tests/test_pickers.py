@@ -125,3 +125,17 @@ def test_session_state_entry_with_a_preset_name_does_not_double_the_list():
     box = at.sidebar.selectbox(key="model")
     assert len(set(box.options)) == len(box.options), [x for x in box.options if box.options.count(x) > 1]
     assert at.text[0].value == f"{PRESET}|32"
+
+
+def test_model_labels_made_once_are_the_labels_made_per_call():
+    """``model_label`` reads a table made at import (issue 18); the reference is the label made per call as before:
+    a preset with a Hugging Face source shows its id, any other name shows as it is."""
+    from calc.presets import PRESETS, hf_id
+    from ui.pickers import model_label
+
+    def per_call(name):
+        repo = hf_id(name) if name in PRESETS else ""
+        return f"{name} · {repo}" if repo else name
+
+    for name in [*PRESETS, "config (uploaded)", "org/model", "Llama-3.1-8B (added)", ""]:
+        assert model_label(name) == per_call(name), name

@@ -37,16 +37,23 @@ def model_names() -> list[str]:
     return list(PRESETS) + [n for n in custom_models() if n not in PRESETS]
 
 
+#: Every preset's picker entry, made once (the sidebar's picker formats every option on every rerun of every page).
+_PRESET_LABELS = {n: f"{n} · {hf_id(n)}" if hf_id(n) else n for n in PRESETS}
+
+
 def model_label(name: str) -> str:
     """A picker entry: a preset shows its Hugging Face id too, so typing the id finds it. Names are unique: a
     model of this session never takes a preset's name (``ui.session_names``)."""
-    repo = hf_id(name) if name in PRESETS else ""
-    return f"{name} · {repo}" if repo else name
+    return _PRESET_LABELS.get(name, name)
 
 
 def spec_for(name: str) -> ModelSpec:
-    """A preset or an uploaded model of this session (a preset's name is always the preset)."""
-    return custom_models()[name] if name in custom_models() and name not in PRESETS else get_preset(name)
+    """A preset or an uploaded model of this session (a preset's name is always the preset: asked first, it costs
+    no session-state access)."""
+    if name in PRESETS:
+        return get_preset(name)
+    models = custom_models()
+    return models[name] if name in models else get_preset(name)
 
 
 def sidebar() -> None:
