@@ -132,6 +132,11 @@ def test_specs_differing_in_dropout_do_not_share_memoized_training_memory():
     assert a != b
 
 
+def _live_specs():
+    """Specs still alive that ``ui.memo`` weighed (the presets other tests' keys held, say)."""
+    return [ref() for ref, _ in memo._SPEC_BYTES.values() if ref() is not None]
+
+
 @pytest.mark.parametrize("name", ["Meta-Llama-3-8B", "DeepSeek-V3", "Gemma-3-27B", "Jamba-v0.1"])
 def test_deep_bytes_of_a_key_walks_its_spec_once(name, monkeypatch):
     """A memo key's spec is weighed once per spec (``ui.memo._spec_bytes``) instead of walked for every new entry:
@@ -140,8 +145,11 @@ def test_deep_bytes_of_a_key_walks_its_spec_once(name, monkeypatch):
     spec = _fresh(name)
     key = ("training_memory.solved", spec, TrainingSetup(micro_batch=3), 80_000_000_000)
     got_spec, got_key = memo.deep_bytes(spec), memo.deep_bytes(key)
-    assert memo._SPEC_BYTES.get(spec) == got_spec
-    assert memo.deep_bytes(dataclasses.replace(spec)) == got_spec  # an equal spec: the same entry
+    assert memo._SPEC_BYTES[id(spec)][1] == got_spec
+    other = dataclasses.replace(spec, name="other")
+    memo.deep_bytes(other)
+    del other  # a dead spec's entry goes
+    assert len(memo._SPEC_BYTES) == len({id(s) for s in (spec, *_live_specs())})
     monkeypatch.setattr(memo, "ModelSpec", None)  # deep_bytes walks every spec again, as before
     walked_spec, walked_key = memo.deep_bytes(spec), memo.deep_bytes(key)
     assert got_spec == walked_spec > 5_000

@@ -88,19 +88,22 @@ def deep_bytes(*objs) -> int:
     return total
 
 
-#: ``deep_bytes`` of each ``ModelSpec`` met, walked once per spec: a spec (its config dict and layout, 9-13 kB)
-#: keys most memoized results, and walking it again for every new entry took 70-140 us (Training memory: up to 4
-#: new entries a rerun). Equal specs share an entry (equal configs and layouts: the same size, give or take
-#: interned strings). Counting a spec on its own, apart from the rest of the entry, counts what it shares with the
-#: entry twice: still an upper bound.
-_SPEC_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: ``deep_bytes`` of each ``ModelSpec`` met, walked once per spec object: a spec (its config dict and layout,
+#: 9-23 kB) keys most memoized results, and walking it again for every new entry took 100-120 us (Training memory:
+#: up to 4 new entries a rerun). Kept per object (``id`` -> (weak reference, bytes)), not per equal spec: equal
+#: specs can differ in size (a layout's cached properties). A dead spec's entry is dropped by its reference's
+#: callback. Counting a spec apart from the rest of the entry counts what it shares with the entry twice: still an
+#: upper bound.
+_SPEC_BYTES: dict[int, tuple[weakref.ref, int]] = {}
 
 
 def _spec_bytes(spec: ModelSpec) -> int:
-    n = _SPEC_BYTES.get(spec)
-    if n is None:
-        n = _walk_spec(spec)
-        _SPEC_BYTES[spec] = n
+    key = id(spec)
+    kept = _SPEC_BYTES.get(key)
+    if kept is not None and kept[0]() is spec:
+        return kept[1]
+    n = _walk_spec(spec)
+    _SPEC_BYTES[key] = (weakref.ref(spec, lambda _, key=key: _SPEC_BYTES.pop(key, None)), n)
     return n
 
 
