@@ -68,13 +68,15 @@ def selected_comparisons(records: list[dict], sig: tuple, arch_labels: dict[str,
                  column_config={"worst |error| %": st.column_config.NumberColumn(format="%.2f"),
                                 "median |error| %": st.column_config.NumberColumn(format="%.2f"),
                                 "tolerance %": st.column_config.NumberColumn(format="%g")})
-    st.subheader("Every comparison")
     df = memo.cached(("validation.records_table", *sel), lambda: records_table(shown))
-    st.dataframe(tables.arrow(("validation.records_table", *sel), lambda: df), hide_index=True, width="stretch", height=420,
-                 column_config={"predicted": st.column_config.NumberColumn(format="localized"),
-                                "measured": st.column_config.NumberColumn(format="localized"),
-                                "error %": st.column_config.NumberColumn(format="%+.2f"),
-                                "tolerance %": st.column_config.NumberColumn(format="%g")})
+    # lazy (issue 18): the row-by-row table (~120 kB sent) is built and sent only while its expander is open
+    every = st.expander(f"Every comparison ({len(df):,} rows)", key="v_xevery", on_change="rerun")
+    if every.open:
+        every.dataframe(tables.arrow(("validation.records_table", *sel), lambda: df), hide_index=True, width="stretch",
+                        height=420, column_config={"predicted": st.column_config.NumberColumn(format="localized"),
+                                                   "measured": st.column_config.NumberColumn(format="localized"),
+                                                   "error %": st.column_config.NumberColumn(format="%+.2f"),
+                                                   "tolerance %": st.column_config.NumberColumn(format="%g")})
     # the CSV is written when the button is clicked (a callable), not hashed and registered on every rerun (issue 18)
     csv_key = ("validation.csv", *sel, fmt.unit())
     st.download_button("Download CSV", lambda: memo.cached(csv_key, lambda: fmt.csv(df)),
@@ -135,12 +137,15 @@ if srecords:
                "committed row to 10 %.")
     charts.show(st, charts.cached(("validation.sharded_strip", ssig), lambda: sharded_strip(srecords)), width="stretch")
     sdf = memo.cached(("validation.sharded_table", ssig), lambda: sharded_table(srecords))
-    st.dataframe(tables.arrow(("validation.sharded_table", ssig), lambda: sdf), hide_index=True, width="stretch", height=420,
-                 column_config={"predicted": st.column_config.NumberColumn(format="localized"),
-                                "measured (tracker)": st.column_config.NumberColumn(format="localized"),
-                                "measured (allocator)": st.column_config.NumberColumn(format="localized"),
-                                "error %": st.column_config.NumberColumn(format="%+.2f"),
-                                "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
+    # lazy, as the comparisons' table above (~65 kB sent)
+    erows = st.expander(f"Every engine comparison ({len(sdf):,} rows)", key="v_xengrows", on_change="rerun")
+    if erows.open:
+        erows.dataframe(tables.arrow(("validation.sharded_table", ssig), lambda: sdf), hide_index=True, width="stretch",
+                        height=420, column_config={"predicted": st.column_config.NumberColumn(format="localized"),
+                                                   "measured (tracker)": st.column_config.NumberColumn(format="localized"),
+                                                   "measured (allocator)": st.column_config.NumberColumn(format="localized"),
+                                                   "error %": st.column_config.NumberColumn(format="%+.2f"),
+                                                   "allocator error %": st.column_config.NumberColumn(format="%+.2f")})
     scsv_key = ("validation.sharded_csv", ssig, fmt.unit())  # written on click, as the CSV above
     st.download_button("Download CSV", lambda: memo.cached(scsv_key, lambda: fmt.csv(sdf)),
                        file_name="validation_engines.csv", mime="text/csv")

@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from tests.apptest_helpers import open_page
 from tests.test_pages import run_page
 from validate.configs import get_arch
 from validate.harness import RESULTS_PATH
@@ -22,9 +23,14 @@ def _parameters_on_meta(key: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def every_comparison(query: dict):
+    """The page with its lazy 'Every comparison' expander open (issue 18)."""
+    return open_page("app_pages/validation.py", query, session={"v_xevery": True})
+
+
 def test_page_table_for_one_architecture():
     doc = json.loads(RESULTS_PATH.read_text())
-    at = run_page("app_pages/validation.py", {"v_arch": "gpt2"})
+    at = every_comparison({"v_arch": "gpt2"})
     assert not at.exception, [e.value for e in at.exception]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Comparisons"] == str(len(doc["records"]))
@@ -49,7 +55,7 @@ def test_page_shows_the_issue_12_families():
     """Qwen2-MoE (shared expert), Gemma 3 (sliding pattern), gpt-oss and the Qwen3-Next hybrid are on the page,
     each exact in parameters against transformers' own meta-device count, every activation row within its 10%."""
     doc = json.loads(RESULTS_PATH.read_text())
-    at = run_page("app_pages/validation.py", {"v_arch": "gpt_oss"})
+    at = every_comparison({"v_arch": "gpt_oss"})
     assert not at.exception, [e.value for e in at.exception]
     assert {"qwen2_moe", "gemma3_text", "gpt_oss", "qwen3_next"} <= set(at.multiselect[0].options)
     table = at.dataframe[1].value
@@ -68,7 +74,7 @@ def test_page_shows_the_hybrid_state_and_its_linear_attention_layers():
     linear-attention layer: counted here by hand from the config), and the linear-attention layers' saved
     bytes are within 10% layer by layer."""
     doc = json.loads(RESULTS_PATH.read_text())
-    at = run_page("app_pages/validation.py", {"v_arch": "qwen3_next", "v_larch": "qwen3_next"})
+    at = every_comparison({"v_arch": "qwen3_next", "v_larch": "qwen3_next"})
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[1].value
     state = table[table["formula"] == "Recurrent state"]
@@ -94,12 +100,19 @@ def test_page_lazy_expanders_build_their_content_only_when_open():
     doc = json.loads(RESULTS_PATH.read_text())
     closed = run_page("app_pages/validation.py")
     assert not closed.exception, [e.value for e in closed.exception]
-    keys = ("v_xsaved", "v_xalive", "v_xengines", "v_xhow")
-    from tests.apptest_helpers import open_page
-
+    keys = ("v_xsaved", "v_xalive", "v_xengines", "v_xhow", "v_xevery", "v_xengrows")
     at = open_page("app_pages/validation.py", session={k: True for k in keys})
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.dataframe) == len(closed.dataframe) + 2  # the saved tensors and the peak parts
+    # the saved tensors, the peak parts, every comparison and every engine comparison
+    assert len(at.dataframe) == len(closed.dataframe) + 4
+    columns = [set(d.value.columns) for d in at.dataframe]
+    closed_columns = [set(d.value.columns) for d in closed.dataframe]
+    for col in ("what is measured", "measured (allocator)"):  # the two row-by-row tables: sent only when open
+        assert any(col in c for c in columns) and not any(col in c for c in closed_columns), col
+    every = next(d.value for d in at.dataframe if "what is measured" in d.value.columns)
+    assert len(every) == len(doc["records"])  # every architecture by default
+    labels = [e.label for e in closed.expander]
+    assert f"Every comparison ({len(doc['records']):,} rows)" in labels
     texts = " ".join(m.value for m in at.markdown)
     assert "gloo on a free port" in texts and "**Models.**" in texts
     assert "gloo on a free port" not in " ".join(m.value for m in closed.markdown)
