@@ -1,5 +1,6 @@
 """Training memory: every component per GPU (ZeRO, TP/PP/SP, recompute, LoRA/QLoRA, PPO/DPO) and the verdict."""
 
+import functools
 from dataclasses import fields, replace
 from typing import NamedTuple
 
@@ -57,6 +58,9 @@ ENGINE_KNOBS = {
 #: The fields of a ``TrainingSetup`` that ``fewest_gpus`` sets itself (the answer does not depend on them).
 LAID_OUT = ("tp", "pp", "dp", "zero_stage")
 
+#: The label of the expander of the inputs users seldom change: what is in it (RLHF's other models added when asked).
+MORE = "More settings: gradient dtype, optimizer offload, sequence parallel, overhead per GPU, dropout"
+
 
 class _Solved(NamedTuple):
     """What the solvers say about one setup on one GPU (``_solve``)."""
@@ -97,6 +101,18 @@ def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -
     return _Solved(layout, rem, alone, mb, mc, idle)
 
 
+@functools.lru_cache(maxsize=256)
+def _sweep_points(seq_len: int, micro_batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The sweeps' sequence lengths and micro-batches (read-only arrays), kept per input: np.unique of geomspace was
+    about 0.1 ms of every rerun (issue 18)."""
+    seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
+    # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
+    b_hi = max(4 * micro_batch, 32)
+    batches = np.arange(1, b_hi + 1) if b_hi <= 256 else np.unique(np.geomspace(1, b_hi, 120).astype(int))
+    seqs.flags.writeable = batches.flags.writeable = False
+    return seqs, batches, b_hi
+
+
 def _page() -> None:
     """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
     gpu = pickers.current_gpu()
@@ -112,15 +128,9 @@ def _page() -> None:
         precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
                                  help="fp32; bf16/fp16 mixed = 16-bit weights + fp32 master copy (DeepSpeed, Megatron); "
                                       "bf16 = pure bf16, no master copy.")
-        grad = state.select("Gradient dtype", "tm_grad", ["default", *GRAD_DTYPES], "default",
-                            help="default: fp32 for fp32 training, else the 16-bit dtype (ZeRO's 2 B). fp32 gradients "
-                                 "with mixed precision = Megatron's main grads (18 B/param with Adam).")
         optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, D["tm_opt"],
                                  help="AdamW 8 B/param of state; 8-bit AdamW (bitsandbytes) ~2 B; SGD 0; SGD with "
                                       "momentum 4 B; Adafactor factored (rows + columns per matrix).")
-        offload = state.toggle("Offload optimizer to CPU", "tm_off", False,
-                               help="DeepSpeed ZeRO-Offload: master weights and optimizer states in CPU memory "
-                                    "(needs ZeRO stage >= 1).")
     with c2:
         st.markdown("**Parallelism**")
         zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], D["tm_zero"],
@@ -133,8 +143,6 @@ def _page() -> None:
                                    "(calc/parallel.py; the message names any it does not divide)."))
         pp = int(state.number("Pipeline parallel (pp)", "tm_pp", D["tm_pp"], 1, 1024, step=1,
                               help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
-        sp = state.toggle("Sequence parallel", "tm_sp", False,
-                          help="Megatron sequence parallelism: also splits the norm and dropout activations by tp.")
     with c3:
         st.markdown("**Batch and activations**")
         micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", D["tm_mb"], 1, 100_000, step=1,
@@ -149,17 +157,6 @@ def _page() -> None:
                                       "none: keep every activation.")
         flash = state.toggle("FlashAttention / SDPA", "tm_fa", D["tm_fa"],
                              help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
-        dropout = None
-        if isinstance(model, ModelSpec):
-            from_config = config_dropout(model)
-            said = ", ".join(f"{site} {getattr(from_config, site):g}" for site in DROPOUT_SITES
-                             if getattr(from_config, site)) or "none"
-            if state.toggle("Set dropout", "tm_dov", False,
-                            help=f"Off: the config's dropout ({said}). On: one probability wherever the model applies "
-                                 "dropout (attention probabilities; residual and embedding dropout where the family has "
-                                 "them). Each dropout saves a mask for backward (1 byte per element on CUDA)."):
-                dropout = state.number("Dropout probability", "tm_do", 0.1, 0.0, 1.0, step=0.05, fmt="%.3f",
-                                       help="A probability in [0, 1]; 0 = no dropout (no masks).")
     with c4:
         st.markdown("**Fine-tuning and RLHF**")
         finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, D["tm_ft"],
@@ -170,14 +167,8 @@ def _page() -> None:
             lora_rank = int(state.number("LoRA rank", "tm_lr", 16, 1, 65_536, step=1, help="r of the adapters (>= 1)."))
         rlhf = state.select("RLHF", "tm_rl", RLHF, D["tm_rl"],
                             help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
-                                 "frozen reference; chosen and rejected sequences double the activations.")
-        others = [SAME, *pickers.model_names()]
-        critic = reward = reference = SAME
-        if rlhf == "ppo":
-            critic = state.select("Critic", "tm_cr", others, SAME, help="The value model (LM head -> scalar head).")
-            reward = state.select("Reward model", "tm_rw", others, SAME, help="Frozen; default: the critic's size.")
-        if rlhf != "none":
-            reference = state.select("Reference", "tm_ref", others, SAME, help="Frozen copy of the initial policy.")
+                                 "frozen reference; chosen and rejected sequences double the activations. The other "
+                                 "models are the policy's size unless set under More settings below.")
         # the engine's box under the fourth column, not in a row of its own under a heading: three layout blocks and
         # a Markdown element fewer (issue 18); an engine's knobs get a row of four columns below
         engine_name = state.select(
@@ -189,9 +180,45 @@ def _page() -> None:
     if finetune != "full":  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)
         targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
                                     help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA layouts).")
-    overhead_gib = state.number("Overhead per GPU (GiB)", "tm_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=c1,
+    # Lazy (issue 18): the inputs users seldom change are drawn only while their expander is open (each input is a
+    # widget sent on every rerun, 0.3-0.6 ms of server time apiece under bench/bench_pages.py, a select of every model
+    # name the most); closed, they keep their values and link parameters (``ui.state.UNDRAWN``) and every number below
+    # uses them as before.
+    more = st.expander(MORE + {"ppo": ", critic, reward and reference models", "dpo": ", reference model"}.get(rlhf, ""),
+                       key="tm_xmore", on_change="rerun")
+    o1, o2, o3, o4 = more.columns(4) if more.open else [state.UNDRAWN] * 4
+    grad = state.select("Gradient dtype", "tm_grad", ["default", *GRAD_DTYPES], "default", where=o1,
+                        help="default: fp32 for fp32 training, else the 16-bit dtype (ZeRO's 2 B). fp32 gradients "
+                             "with mixed precision = Megatron's main grads (18 B/param with Adam).")
+    offload = state.toggle("Offload optimizer to CPU", "tm_off", False, where=o1,
+                           help="DeepSpeed ZeRO-Offload: master weights and optimizer states in CPU memory "
+                                "(needs ZeRO stage >= 1).")
+    sp = state.toggle("Sequence parallel", "tm_sp", False, where=o2,
+                      help="Megatron sequence parallelism: also splits the norm and dropout activations by tp.")
+    overhead_gib = state.number("Overhead per GPU (GiB)", "tm_ovh", 1.0, 0.0, 1024.0, step=0.25, fmt="%.2f", where=o2,
                                 help="CUDA context (~0.3-0.6 GiB), cuBLAS/NCCL workspaces and allocator fragmentation: "
                                      "an explicit assumption, not a tensor. Set 0 for the bare tensors.")
+    dropout = None
+    if isinstance(model, ModelSpec):
+        from_config = config_dropout(model)
+        said = ", ".join(f"{site} {getattr(from_config, site):g}" for site in DROPOUT_SITES
+                         if getattr(from_config, site)) or "none"
+        if state.toggle("Set dropout", "tm_dov", False, where=o3,
+                        help=f"Off: the config's dropout ({said}). On: one probability wherever the model applies "
+                             "dropout (attention probabilities; residual and embedding dropout where the family has "
+                             "them). Each dropout saves a mask for backward (1 byte per element on CUDA)."):
+            dropout = state.number("Dropout probability", "tm_do", 0.1, 0.0, 1.0, step=0.05, fmt="%.3f", where=o3,
+                                   help="A probability in [0, 1]; 0 = no dropout (no masks).")
+    # PPO's and DPO's other models: selects of every model name (~55 options each, the costliest inputs to send)
+    others = [SAME, *pickers.model_names()]
+    critic = reward = reference = SAME
+    if rlhf == "ppo":
+        critic = state.select("Critic", "tm_cr", others, SAME, where=o4, help="The value model (LM head -> scalar head).")
+        reward = state.select("Reward model", "tm_rw", others, SAME, where=o4,
+                              help="Frozen; default: the critic's size.")
+    if rlhf != "none":
+        reference = state.select("Reference", "tm_ref", others, SAME, where=o4,
+                                 help="Frozen copy of the initial policy.")
 
     knobs: dict = {}
     if engine_name != "plain":
@@ -283,7 +310,9 @@ def _page() -> None:
     if solved.selective_idle:
         st.info("Selective recompute changes nothing here: it re-runs only the attention core (softmax and its "
                 "dropout), which FlashAttention / SDPA never store. Full recompute is what saves activations.")
-    m1, m2, m3, m4 = st.columns(4)
+    # Rows of metrics as horizontal containers (one block each) instead of four columns (five blocks), and the
+    # fewest-GPUs layout as that metric's grey delta instead of a caption in its column: 5 messages fewer (issue 18)
+    m1 = m2 = m3 = m4 = st.container(horizontal=True)
     m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
     m2.metric("GPUs in the job", f"{dp * tp * pp:,}", help="dp x tp x pp")
     states = b.weights + b.master_weights + b.gradients + b.optimizer_states
@@ -291,17 +320,17 @@ def _page() -> None:
     m4.metric("CPU memory (offloaded)", fmt.size(b.cpu_bytes), help="Per GPU process; not in the GPU total.")
 
     if isinstance(model, ModelSpec):
-        s1, s2, s3 = m1, m2, m3  # the solvers: a second row of the same four columns, 4 layout blocks fewer (issue 18)
+        s1 = s2 = s3 = st.container(horizontal=True)
         mb, mc = solved.max_batch, solved.max_context
         s1.metric("Largest micro-batch that fits", "none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""),
                   help=f"At sequence length {seq_len:,}, everything else as set.")
         s2.metric("Longest sequence that fits", "none" if mc is None else f"{mc:,}",
                   help=f"At micro-batch {micro_batch}, everything else as set (up to 4,194,304).")
         ng, how = verdict.layout_text(layout, MAX_GPUS)
-        s3.metric("Fewest GPUs that fit", ng, help="The smallest job whose per-GPU memory fits: tp divides the heads and "
+        s3.metric("Fewest GPUs that fit", ng, delta=how, delta_color="off", delta_arrow="off",
+                  help="The smallest job whose per-GPU memory fits: tp divides the heads and "
                   "KV heads (up to 8, one node), then pp divides the layers, then ZeRO over dp (stages 2-3 only without "
                   "pp); micro-batch, sequence, precision and the rest as set.")
-        s3.caption(how)
 
     unit = fmt.unit()
     comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
@@ -311,13 +340,10 @@ def _page() -> None:
                 width="stretch")
 
     if isinstance(model, ModelSpec):
-        seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
-        # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
-        b_hi = max(4 * micro_batch, 32)
-        batches = np.arange(1, b_hi + 1) if b_hi <= 256 else np.unique(np.geomspace(1, b_hi, 120).astype(int))
+        seqs, batches, b_hi = _sweep_points(seq_len, micro_batch)
         g_seq = breakdown_grid(model, setup, [micro_batch], seqs)
         g_bat = breakdown_grid(model, setup, batches, [seq_len])
-        left, right = st.columns(2)
+        left = right = st.container(horizontal=True)  # one block, not three (issue 18)
         parts = [k for k in g_seq if k != "total"]  # an engine's buffers too
         charts.show(left, charts.FrozenFigure.from_dict(sweep_area_spec(
             seqs, {k: fmt.size_values(g_seq[k][0]) for k in parts}, fmt.size_value(cap), unit, "sequence length (tokens)",

@@ -29,8 +29,8 @@ def test_training_page_names_a_valid_layout_for_llama3_70b():
     spec, cap = get_preset("Meta-Llama-3-70B"), get_gpu("H100 SXM").usable_memory_bytes
     layout = fewest_gpus(spec, TrainingSetup(seq_len=4096, recompute="full"), cap)
     assert metrics(at)["Fewest GPUs that fit"] == f"{layout.gpus:,}"
-    caption = f"{layout.describe()}: {format_bytes(layout.per_gpu_bytes, 'GB')} per GPU"
-    assert caption in [c.value for c in at.caption]
+    how = f"{layout.describe()}: {format_bytes(layout.per_gpu_bytes, 'GB')} per GPU"  # the metric's grey delta
+    assert next(m for m in at.metric if m.label == "Fewest GPUs that fit").delta == how
     assert 8 % layout.tp == 0 and "more than 64" not in str([m.value for m in at.metric])
     # the verdict offers the same layout
     assert f"the layout {layout.describe()}" in at.error[0].value
