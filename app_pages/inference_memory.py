@@ -54,6 +54,21 @@ def _kind_rows(model: ModelSpec, *args) -> tuple[dict, ...]:
     return memo.cached(("inference_memory.kind_rows", model, args), lambda: tuple(kind_rows(model, *args)))
 
 
+def _solve(model: ModelSpec | int, setup: InferenceSetup, cap: int) -> tuple:
+    """The solvers' answers for a setup and a capacity: the fewest GPUs' layout, the remedies, and (an architecture
+    only) the largest batch, the longest context and the widest weight format that fit. Pure: kept per input
+    across reruns (``ui.memo``; about 1.4 ms of calc.solvers a rerun, asked again when an input comes back: a value
+    put back, a toggle flipped twice; issue 18)."""
+    def solve() -> tuple:
+        layout = fewest_gpus(model, setup, cap)
+        fixes = tuple(remedies(model, setup, cap, layout))
+        if not isinstance(model, ModelSpec):
+            return layout, fixes, None, None, None
+        return (layout, fixes, max_batch(model, setup, cap), max_context(model, setup, cap, limit=1 << 26),
+                best_weight_dtype(model, setup, cap))
+    return memo.cached(("inference_memory.solve", model, setup, cap), solve)
+
+
 def _page() -> None:
     """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
     gpu = pickers.current_gpu()
@@ -106,8 +121,8 @@ def _page() -> None:
         st.stop()
 
     cap = gpu.usable_memory_bytes
-    layout = fewest_gpus(model, setup, cap)
-    verdict.show_fit(gpu.name, b.total, cap, remedies(model, setup, cap, layout), b.warnings)
+    layout, fixes, mb, mc, bd = _solve(model, setup, cap)
+    verdict.show_fit(gpu.name, b.total, cap, fixes, b.warnings)
     m1, m2, m3, m4, *m5 = st.columns(5 if b.recurrent_state else 4)
     m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
     m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
@@ -136,10 +151,7 @@ def _page() -> None:
 
     if isinstance(model, ModelSpec):
         s1, s2, s3, s4 = m1, m2, m3, m4  # the solvers: a second row of the same columns, 5 layout blocks fewer (issue 18)
-        mb = max_batch(model, setup, cap)
-        mc = max_context(model, setup, cap, limit=1 << 26)
         gguf_weights = setup.weights_dtype not in WEIGHT_DTYPES
-        bd = best_weight_dtype(model, setup, cap)
         s1.metric("Largest batch that fits", "none" if mb is None else f"{mb:,}", help=f"At context {context:,}.")
         s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}" + ("+" if mc == 1 << 26 else ""),
                   help=f"At batch {batch}; the model was trained for {model.max_position_embeddings:,} positions.")
@@ -192,23 +204,27 @@ def _page() -> None:
         st.info("Parameter count only: the KV cache and activations are **not computed** (they need layers, KV heads "
                 "and head size). Pick 'sidebar model' for them, the sweeps and the solvers.")
 
-    rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()
-            if k not in ("master_weights", "gradients", "optimizer_states") and (v or k != "recurrent_state")]
-    rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
-    rows_key = memo.key_of(rows)
-    if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
-        # the rows change with nearly every input: Arrow straight from the records (the same table as through
-        # pandas, tables.records_arrow), ``fmt.bytes_table``'s column formats (issue 18)
-        table = tables.records_arrow(rows)
-        config = {"bytes": st.column_config.NumberColumn(format="localized"),
-                  unit: st.column_config.NumberColumn(format="%,.3f")}
-    else:  # counts past 2**63 - 1 as exact text (Arrow stores int64)
-        table, config = tables.bytes_arrow(("inference_memory", rows_key), lambda: pd.DataFrame(rows))
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-    # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
-    st.download_button("Download CSV", lambda: memo.cached(("inference_memory.csv", rows_key),
-                                                           lambda: fmt.csv(pd.DataFrame(rows))),
-                       file_name="inference_memory.csv", mime="text/csv")
+    # lazy (issue 18): the exact bytes per component and their CSV are drawn only while the expander is open (the
+    # metrics and the bar chart above show the same components); closed, neither table nor button is built or sent
+    with st.expander("Components in bytes (table and CSV)", key="im_xtab", on_change="rerun") as ex:
+        if ex.open:
+            rows = [{"component": LABELS[k], "bytes": v, unit: round(fmt.size_value(v), 3)} for k, v in b.components().items()
+                    if k not in ("master_weights", "gradients", "optimizer_states") and (v or k != "recurrent_state")]
+            rows.append({"component": "Total", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
+            rows_key = memo.key_of(rows)
+            if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
+                # the rows change with nearly every input: Arrow straight from the records (the same table as through
+                # pandas, tables.records_arrow), ``fmt.bytes_table``'s column formats (issue 18)
+                table = tables.records_arrow(rows)
+                config = {"bytes": st.column_config.NumberColumn(format="localized"),
+                          unit: st.column_config.NumberColumn(format="%,.3f")}
+            else:  # counts past 2**63 - 1 as exact text (Arrow stores int64)
+                table, config = tables.bytes_arrow(("inference_memory", rows_key), lambda: pd.DataFrame(rows))
+            st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+            # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
+            st.download_button("Download CSV", lambda: memo.cached(("inference_memory.csv", rows_key),
+                                                                   lambda: fmt.csv(pd.DataFrame(rows))),
+                               file_name="inference_memory.csv", mime="text/csv")
     if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
         st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
 

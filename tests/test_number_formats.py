@@ -18,6 +18,7 @@ import pytest
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from calc.dtypes import float_info, get_dtype
+from tests.apptest_helpers import open_page
 from tests.test_pages import run_page
 
 
@@ -111,7 +112,8 @@ def test_memory_tables_have_one_precision_per_column_and_separators(path, units)
     and 1141.87 without a separator. Every row of a column now has one printf precision, with separators."""
     import re
 
-    at = run_page(path, {"model": "Meta-Llama-3-70B", "units": units})
+    # the Inference memory page's table sits in a lazy expander (im_xtab), opened here
+    at = open_page(path, {"model": "Meta-Llama-3-70B", "units": units}, session={"im_xtab": True}, timeout_s=120)
     assert not at.exception
     table = next(d for d in at.dataframe if "component" in d.value.columns)
     formats = _formats(table)

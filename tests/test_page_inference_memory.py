@@ -4,6 +4,10 @@
   overhead and the workspace (``ui.state.UNDRAWN``) and no widget is sent; open, both are drawn with those values.
 - The component table goes to Arrow straight from its records (``ui.tables.records_arrow``): the bytes sent are
   Streamlit's own conversion of the same rows as a DataFrame, with ``ui.format.bytes_table``'s column formats.
+- That table and its CSV sit in a lazy expander: closed, neither is sent, and the metrics, chart and verdict are the
+  same as with it open.
+- The solvers' answers are kept per input (``_solve``, ui.memo): a rerun that finds them shows what one that
+  computes them shows.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ def test_overhead_and_prefill_budget_apply_with_their_expander_closed_or_open():
     # the page's workspace estimate: 1,000 tokens x 2 bytes x (2 x 4,096 + the widest matrix, 3 x 14,336 of the
     # gated MLP) plus fp32 logits of 8 sequences x 128,256 vocabulary (calc.memory._inference_workspace)
     assert want.activations == 1000 * 2 * (2 * 4096 + 3 * 14336) + 8 * 128256 * 4
-    closed = open_page(INFER, LINK)
-    opened = open_page(INFER, LINK, session={"im_xovh": True})
+    closed = open_page(INFER, LINK, session={"im_xtab": True})  # the component table's lazy expander, open
+    opened = open_page(INFER, LINK, session={"im_xovh": True, "im_xtab": True})
     for at in (closed, opened):
         assert not at.exception, [e.value for e in at.exception]
         got = dict(zip(*(_components(at)[c] for c in ("component", "bytes")), strict=True))
@@ -49,7 +53,7 @@ def test_overhead_and_prefill_budget_apply_with_their_expander_closed_or_open():
 
 
 def test_component_table_is_streamlits_conversion_of_its_rows():
-    at = open_page(INFER, LINK | {"units": "GiB"})
+    at = open_page(INFER, LINK | {"units": "GiB"}, session={"im_xtab": True})
     assert not at.exception, [e.value for e in at.exception]
     proto = next(d.proto for d in at.dataframe if "component" in d.value.columns)
     df = _components(at)
@@ -62,3 +66,37 @@ def _ipc(table) -> bytes:
     from streamlit import dataframe_util
 
     return dataframe_util.convert_arrow_table_to_arrow_bytes(table)
+
+
+def _shown(at) -> dict:
+    return {"metrics": [(m.label, m.value, m.help) for m in at.metric], "charts": [c.proto.spec for c in
+            at.get("plotly_chart")], "verdict": [e.value for e in (*at.success, *at.error)],
+            "captions": [c.value for c in at.caption]}
+
+
+def test_component_table_is_lazy_and_the_rest_is_the_same():
+    link = LINK | {"im_b": "512", "im_ctx": "32768"}  # does not fit on the H100: remedies listed
+    closed = open_page(INFER, link)
+    opened = open_page(INFER, link, session={"im_xtab": True})
+    for at in (closed, opened):
+        assert not at.exception, [e.value for e in at.exception]
+    assert not any("component" in d.value.columns for d in closed.dataframe) and not closed.get("download_button")
+    assert len(opened.get("download_button")) == 1 and len(_components(opened)) > 3
+    assert _shown(closed) == _shown(opened)
+    assert closed.error  # the remedies' verdict
+
+
+def test_solver_answers_kept_per_input_show_what_computed_ones_show(monkeypatch):
+    """The second open finds the solvers' answers kept (ui.memo); with the cache bypassed every answer is computed
+    again: the pages are the same (metrics with their help, the verdict and its remedies)."""
+    from ui import memo
+
+    link = LINK | {"im_b": "96", "im_ctx": "65536", "im_tp": "2"}
+    first = open_page(INFER, link)
+    kept = open_page(INFER, link)
+    monkeypatch.setattr(memo, "cached", lambda key, compute: compute())
+    computed = open_page(INFER, link)
+    for at in (first, kept, computed):
+        assert not at.exception, [e.value for e in at.exception]
+    assert _shown(kept) == _shown(computed) == _shown(first)
+    assert any(m.label == "Largest batch that fits" for m in kept.metric)

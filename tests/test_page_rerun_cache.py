@@ -80,7 +80,8 @@ def _training_setup() -> TrainingSetup:
 def test_inference_page_table_follows_each_input():
     spec = get_preset("Meta-Llama-3-8B")
     for ctx in (4096, 8192):
-        at = open_page(INFER, {"model": "Meta-Llama-3-8B", "im_ctx": str(ctx), "im_b": "2", "im_ovh": "0.0"})
+        at = open_page(INFER, {"model": "Meta-Llama-3-8B", "im_ctx": str(ctx), "im_b": "2", "im_ovh": "0.0"},
+                       session={"im_xtab": True})  # the component table's lazy expander, open
         assert not at.exception, [e.value for e in at.exception]
         df = _components(at)
         want = inference_memory(spec, replace(inference_setup(), batch=2, context=ctx, overhead_bytes=0))
