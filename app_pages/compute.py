@@ -180,9 +180,10 @@ def _page() -> None:
         st.stop()
 
     st.subheader("Result")
-    # two rows of three (long numbers stay readable) as three columns of two: 4 layout blocks instead of 8 (issue 18)
-    top = st.columns(3)
-    cols = top + top
+    # two rows of three (long numbers stay readable), each one horizontal container: 2 layout blocks instead of the
+    # 4 of three columns of two (issue 18)
+    row1, row2 = st.container(horizontal=True), st.container(horizontal=True)
+    cols = [row1] * 3 + [row2] * 3
     cols[0].metric("Training FLOPs", f"{model_flops:.3e}", help=f"{formula}; hardware FLOPs {hardware_flops:.3e}")
     cols[1].metric("GPU-hours", f"{tc.gpu_hours:,.0f}", help="FLOPs / sustained FLOP/s per GPU / 3600")
     cols[2].metric("Wall-clock", fmt.duration(tc.seconds), help=f"{tc.days:,.3f} days on {tc.num_gpus:,} GPUs")
@@ -220,21 +221,20 @@ def _page() -> None:
 
     c1, c2 = st.columns(2)
     # the charts carry their titles (one element each, not a title element beside each chart) and are written as the
-    # dicts Plotly would validate them into (ui/figures_spec.py); each is kept per its arguments (charts.of), since a
-    # price, PUE or MFU-source change leaves them as they were (issue 18)
+    # dicts Plotly would validate them into (ui/figures_spec.py), built on every rerun: 0.05-0.12 ms each, where
+    # keeping them per argument (charts.of) cost 0.4-0.6 ms a miss, weighing the dict, and most inputs miss (issue 18)
     with c1:
         if tf is not None and budget_flops is None:
             extra = tf.per_token.hardware_training(recompute) - tf.per_token.model_training
-            charts.show(st, charts.of(flops_breakdown, tf.per_token, tokens, extra, title="Where the FLOPs go"),
-                        width="stretch")
+            charts.show(st, flops_breakdown(tf.per_token, tokens, extra, title="Where the FLOPs go"), width="stretch")
             st.caption("Parts of the sidebar model's count at the chosen sequence length; the metric above uses "
                        + ("6ND." if formula == "6ND" else "this count."))
         else:
             st.markdown("**Where the FLOPs go**")
             st.caption("Pick 'sidebar model' to see the breakdown by part; a typed N or budget only has 6ND.")
     with c2:
-        charts.show(st, charts.of(days_vs_gpus, work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name,
-                                  title="Days against GPU count"), width="stretch")
+        charts.show(st, days_vs_gpus(work if achieved is None else model_flops, rate, tc.num_gpus, gpu.name,
+                                     title="Days against GPU count"), width="stretch")
 
 
 page_body.run(_page, "compute")
