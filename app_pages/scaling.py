@@ -139,9 +139,11 @@ def loss_curves(fits: list, budget: float) -> None:
         charts.show(st, charts.of(loss_contour, lf_.loss_model, lpick, KNOWN_RUNS), width="stretch")
 
 
-def compute_optimal_table(fits: list, optima: list, budget: float) -> tuple[pd.DataFrame, list[str]]:
+def compute_optimal_rows(fits: list, optima: list, budget: float) -> tuple[list[dict], list[str]]:
     """Every fit's optimum at ``budget``, its loss under the Chinchilla and Epoch fits and its band where the fit has
-    refits; with the fits whose optimum lies outside those loss models' range (their loss cells left empty)."""
+    refits, one record per fit; with the fits whose optimum lies outside those loss models' range (their loss cells
+    left empty). Records, not a DataFrame: building one, mapping its columns and converting it to Arrow were most of
+    a new budget's rerun (about 10 ms; issue 18); the CSV makes its DataFrame when clicked."""
     rows, outside = [], []
     for f, o in zip(fits, optima, strict=True):
         try:
@@ -154,7 +156,7 @@ def compute_optimal_table(fits: list, optima: list, budget: float) -> tuple[pd.D
                      "loss (own fit)": o.loss, "loss under Chinchilla fit": side["hoffmann"],
                      "loss under Epoch fit": side["epoch"], "params 10%": None if b is None else b.params_low,
                      "params 90%": None if b is None else b.params_high, "source": f.source})
-    return pd.DataFrame(rows), outside
+    return rows, outside
 
 
 def band_at(key: str, budget: float):
@@ -165,10 +167,12 @@ def band_at(key: str, budget: float):
                                                     lambda: optimum_band(samples, budget))
 
 
-def shown_table(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with N, D and the band written as ``1.234e+10`` (empty where there is none)."""
-    sci = ("params N", "tokens D", "params 10%", "params 90%")
-    return df.assign(**{c: df[c].map(lambda v: "" if v is None or v != v else f"{v:.3e}") for c in sci})
+SCI_COLUMNS = ("params N", "tokens D", "params 10%", "params 90%")
+
+
+def shown_rows(rows: list[dict]) -> list[dict]:
+    """``rows`` with N, D and the band written as ``1.234e+10`` (empty where there is none)."""
+    return [{**r, **{c: "" if r[c] is None or r[c] != r[c] else f"{r[c]:.3e}" for c in SCI_COLUMNS}} for r in rows]
 
 
 def table_a3() -> pd.DataFrame:
@@ -282,16 +286,19 @@ def _answer_body(question: str, budget: float) -> None:
                       _exponent_text(published_exponent_band(pick)) or "No published refits for this fit, so no band."))
         compute_link(chosen.params, chosen.tokens, "this model")
         res.update({"params": (chosen.params, "count"), "tokens": (chosen.tokens, "count")})
-        # the table, its display form and Arrow conversion depend on the budget only: built once per budget (issue 18)
-        df, outside = memo.cached(("scaling.compute_optimal", budget), lambda: compute_optimal_table(fits, optima, budget))
+        # the table, its display form and Arrow conversion depend on the budget only: built once per budget, the Arrow
+        # table straight from the records (tables.records_arrow; issue 18)
+        rows, outside = memo.cached(("scaling.compute_optimal", budget), lambda: compute_optimal_rows(fits, optima, budget))
         if outside:
             st.error("No loss under the Chinchilla / Epoch fits for optima outside their range (left empty): "
                      + "; ".join(outside[:2]) + ("; ..." if len(outside) > 2 else ""))
-        st.dataframe(tables.arrow(("scaling.compute_optimal", budget), lambda: shown_table(df)), hide_index=True, width="stretch", column_config={
+        shown = memo.cached(("scaling.compute_optimal_arrow", budget), lambda: tables.records_arrow(shown_rows(rows)))
+        st.dataframe(shown, hide_index=True, width="stretch", column_config={
             "tokens / param": st.column_config.NumberColumn(format="%.1f"),
             **{c: st.column_config.NumberColumn(format="%.4f")
                for c in ("loss (own fit)", "loss under Chinchilla fit", "loss under Epoch fit")}})
-        st.download_button("Download CSV", lambda: memo.cached(("scaling.compute_optimal_csv", budget), lambda: fmt.csv(df)),
+        st.download_button("Download CSV", lambda: memo.cached(("scaling.compute_optimal_csv", budget),
+                                                               lambda: fmt.csv(pd.DataFrame(rows))),
                            file_name="compute_optimal.csv", mime="text/csv")
         st.caption("Loss is in nats per token on each paper's data (MassiveText for Chinchilla/Epoch/Sardana, C4 for "
                    "Muennighoff, C4 eval of RedPajama models for Gadre): trends, not your data set's loss. Fits "

@@ -66,3 +66,59 @@ def test_the_formulas_are_drawn_when_their_expander_opens():
     opened = open_page(PAGE, BASE, session={"sx_formulas": True}, timeout_s=120)
     (text,) = formulas(opened)
     assert "Muennighoff et al. 2023 eq. 5-6" in text and "Kumar et al. 2024 eq. 3-5" in text
+
+
+BUDGETS = (1e15, 3.3e21, 1e23, 7e26, 1e31)  # 1e31: optima past the loss models' range (their cells left empty)
+
+
+def _old_tables_script():
+    """The table as the page built it before issue 18's records path: a DataFrame of every fit's optimum, its N, D
+    and band mapped to text, converted by st.dataframe itself."""
+    import pandas as pd
+    import streamlit as st
+
+    from calc.scaling import FIT_KEYS, get_fit, loss_predictions, optimum
+    from calc.scaling_bands import optimum_band, samples_for
+
+    for budget in (1e15, 3.3e21, 1e23, 7e26, 1e31):
+        rows = []
+        for k in FIT_KEYS:
+            f = get_fit(k)
+            o = optimum(f, budget)
+            try:
+                side = loss_predictions(o.params, o.tokens)
+            except ValueError:
+                side = {"hoffmann": None, "epoch": None}
+            s = samples_for(k)
+            b = None if s is None else optimum_band(s, budget)
+            rows.append({"fit": f.label, "params N": o.params, "tokens D": o.tokens,
+                         "tokens / param": o.tokens_per_param, "loss (own fit)": o.loss,
+                         "loss under Chinchilla fit": side["hoffmann"], "loss under Epoch fit": side["epoch"],
+                         "params 10%": None if b is None else b.params_low,
+                         "params 90%": None if b is None else b.params_high, "source": f.source})
+        df = pd.DataFrame(rows)
+        sci = ("params N", "tokens D", "params 10%", "params 90%")
+        st.dataframe(df.assign(**{c: df[c].map(lambda v: "" if v is None or v != v else f"{v:.3e}") for c in sci}),
+                     hide_index=True)
+
+
+def test_compute_optimal_table_sends_the_bytes_of_the_old_dataframe():
+    """Budget → model's table is built from records (tables.records_arrow, issue 18): Streamlit sends the same Arrow
+    table (schema with its pandas metadata, every cell; the bytes under a null cell are not compared: pandas leaves a
+    NaN there, pyarrow a zero) as for the DataFrame the page built before, at budgets from 1e15 to 1e31 FLOPs."""
+    import pyarrow as pa
+    from streamlit.testing.v1 import AppTest
+
+    def table(element) -> pa.Table:
+        return pa.ipc.open_stream(element.proto.arrow_data.data).read_all()
+
+    ref = AppTest.from_function(_old_tables_script, default_timeout=60).run()
+    assert not ref.exception, [e.value for e in ref.exception]
+    assert len(ref.dataframe) == len(BUDGETS)
+    for budget, expected in zip(BUDGETS, ref.dataframe, strict=True):
+        at = open_page(PAGE, {**BASE, "sc": repr(budget)})
+        assert not at.exception, [e.value for e in at.exception]
+        got, want = table(at.dataframe[0]), table(expected)
+        assert got.schema.equals(want.schema, check_metadata=True), budget
+        assert got.equals(want), budget
+        assert got.num_rows == 10 and got.column("params 10%").null_count == 0  # every fit, a band in the text
