@@ -123,7 +123,9 @@ def _page() -> None:
     cap = gpu.usable_memory_bytes
     layout, fixes, mb, mc, bd = _solve(model, setup, cap)
     verdict.show_fit(gpu.name, b.total, cap, fixes, b.warnings)
-    m1, m2, m3, m4, *m5 = st.columns(5 if b.recurrent_state else 4)
+    # two rows of metrics, each one horizontal container: 2-3 layout blocks instead of the 5-6 of columns (issue 18)
+    m1 = m2 = m3 = m4 = st.container(horizontal=True)
+    solvers_row = st.container(horizontal=True) if isinstance(model, ModelSpec) else None  # made here: above the captions
     m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
     m2.metric("Weights per GPU", fmt.size(b.weights), help=f"{b.weights:,} bytes")
     m3.metric("KV cache per GPU", fmt.size(b.kv_cache), help=f"{b.kv_cache:,} bytes")
@@ -144,18 +146,19 @@ def _page() -> None:
         m4.metric("KV per token (all layers)", units.format_bytes(per_token, "auto-" + fmt.unit()),
                   help=f"{per_token:,} bytes: every attention layer's cache for one token, before sliding windows and "
                        "attention chunks cap it; whole model, not per GPU.")
-    if m5:
-        m5[0].metric("Recurrent state per GPU", fmt.size(b.recurrent_state),
+    if b.recurrent_state:
+        m4.metric("Recurrent state per GPU", fmt.size(b.recurrent_state),
                      help=f"{b.recurrent_state:,} bytes: the Mamba / linear-attention layers' conv and recurrent state "
                           f"of {batch:,} sequences. Fixed: it does not grow with the context.")
 
     if isinstance(model, ModelSpec):
-        s1, s2, s3, s4 = m1, m2, m3, m4  # the solvers: a second row of the same columns, 5 layout blocks fewer (issue 18)
+        s1 = s2 = s4 = solvers_row
         gguf_weights = setup.weights_dtype not in WEIGHT_DTYPES
         s1.metric("Largest batch that fits", "none" if mb is None else f"{mb:,}", help=f"At context {context:,}.")
         s2.metric("Longest context that fits", "none" if mc is None else f"{mc:,}" + ("+" if mc == 1 << 26 else ""),
                   help=f"At batch {batch}; the model was trained for {model.max_position_embeddings:,} positions.")
         ng, how = verdict.layout_text(layout, 1 if gguf_weights else MAX_TP)
+        s3 = solvers_row.container()  # the metric with its layout caption below it
         s3.metric("Fewest GPUs that fit", ng, help=f"Smallest tensor-parallel degree (up to {MAX_TP}, one node) that "
                   "divides the heads, and the KV heads unless it is a multiple of them (vLLM's rule), whose per-GPU memory "
                   "fits. GGUF weights run on llama.cpp: one GPU here (it splits layers, not heads).")

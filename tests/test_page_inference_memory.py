@@ -100,3 +100,14 @@ def test_solver_answers_kept_per_input_show_what_computed_ones_show(monkeypatch)
         assert not at.exception, [e.value for e in at.exception]
     assert _shown(kept) == _shown(computed) == _shown(first)
     assert any(m.label == "Largest batch that fits" for m in kept.metric)
+
+
+def test_metric_rows_keep_their_order():
+    """The metrics sit in two horizontal containers (issue 18): the sizes first, then the solvers' answers, in the
+    order the four columns showed them row by row; the layout caption stays under 'Fewest GPUs that fit'."""
+    at = open_page(INFER, LINK)
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.label for m in at.metric] == [
+        "Total per GPU", "Weights per GPU", "KV cache per GPU", "KV per token (all layers)", "Largest batch that fits",
+        "Longest context that fits", "Fewest GPUs that fit", "Widest weight format that fits"]
+    assert any("per GPU" in c.value for c in at.caption)
