@@ -122,20 +122,19 @@ def _page() -> None:
         "Total parameters; activations need an architecture and are not computed.",
         lambda m: f"{m.num_layers:,} layers, hidden {m.hidden_size:,}, {m.num_heads:,} heads / {m.num_kv_heads} KV heads.")
 
+    # No headings over the columns (four Markdown elements a rerun, issue 18): the labels name each input.
     c1, c2, c3, c4 = st.columns(4)
     with c1:
-        st.markdown("**Precision and optimizer**")
         precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
                                  help="fp32; bf16/fp16 mixed = 16-bit weights + fp32 master copy (DeepSpeed, Megatron); "
                                       "bf16 = pure bf16, no master copy.")
         optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, D["tm_opt"],
                                  help="AdamW 8 B/param of state; 8-bit AdamW (bitsandbytes) ~2 B; SGD 0; SGD with "
                                       "momentum 4 B; Adafactor factored (rows + columns per matrix).")
-    with c2:
-        st.markdown("**Parallelism**")
         zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], D["tm_zero"],
                             help="1: shard optimizer states + master weights, 2: + gradients, 3: + weights, each over "
                                  "the data-parallel degree.")
+    with c2:
         dp = int(state.number("Data parallel (dp)", "tm_dp", D["tm_dp"], 1, 100_000, step=1, help="ZeRO shards over this degree."))
         tp = int(state.number("Tensor parallel (tp)", "tm_tp", D["tm_tp"], 1, 1024, step=1,
                               help="Splits attention heads and MLP columns; must divide what each layer kind splits: the "
@@ -144,7 +143,6 @@ def _page() -> None:
         pp = int(state.number("Pipeline parallel (pp)", "tm_pp", D["tm_pp"], 1, 1024, step=1,
                               help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
     with c3:
-        st.markdown("**Batch and activations**")
         micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", D["tm_mb"], 1, 100_000, step=1,
                                        help="Sequences per forward/backward on one GPU."))
         seq_len = int(state.number("Sequence length", "tm_seq", D["tm_seq"], 1, 10_000_000, step=1024,
@@ -158,7 +156,6 @@ def _page() -> None:
         flash = state.toggle("FlashAttention / SDPA", "tm_fa", D["tm_fa"],
                              help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
     with c4:
-        st.markdown("**Fine-tuning and RLHF**")
         finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, D["tm_ft"],
                                 help="full; LoRA (frozen base, trained adapters); QLoRA (base in nf4 with double "
                                      "quantization).")
@@ -169,8 +166,8 @@ def _page() -> None:
                             help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
                                  "frozen reference; chosen and rejected sequences double the activations. The other "
                                  "models are the policy's size unless set under More settings below.")
-        # the engine's box under the fourth column, not in a row of its own under a heading: three layout blocks and
-        # a Markdown element fewer (issue 18); an engine's knobs get a row of four columns below
+        # the engine's box under the fourth column, not in a row of its own: three layout blocks fewer (issue 18); an
+        # engine's knobs get a row of four columns below
         engine_name = state.select(
             "Training engine", "tm_eng", ENGINES, "plain",
             help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage "

@@ -248,9 +248,10 @@ def _fewest_training(model, setup: TrainingSetup, capacity: int, max_tp: int, ma
         except ValueError:
             continue  # a layout the memory model refuses (e.g. pp above the layers of a count)
         if base.total <= capacity:
+            # the first pair that fits with dp = 1 ends the search: every later pair needs as many GPUs or more
+            # (pairs come by tp x pp), and one needing as many has dp >= 1 and a larger pp, so none sorts first
             found.append(Layout(tp, pp, 1, z_min, base.total))
-            best = min(best, tp * pp)
-            continue
+            break
         for z in _stages_to_search(setup, pp):
             dp = _smallest_dp(model, replace(s, zero_stage=z), capacity, base, best // (tp * pp))
             if dp is not None:

@@ -46,6 +46,11 @@ def brute_force(spec, setup: TrainingSetup, capacity: int, max_gpus: int) -> lis
     ("Llama-3.2-1B", TrainingSetup(seq_len=1024), 9, 16),
     ("Qwen2.5-0.5B", TrainingSetup(seq_len=1024, recompute="full"), 2.5, 24),  # 14 heads, 2 KV heads, 24 layers
     ("GPT-2", TrainingSetup(seq_len=1024, recompute="full"), 1.3, 24),         # 12 heads, 12 layers
+    # ties: several layouts of the fewest GPUs, the answer one that fits with dp = 1 (the search stops there)
+    ("Llama-3.2-1B", TrainingSetup(seq_len=2048, recompute="full"), 5, 16),
+    ("Llama-3.2-1B", TrainingSetup(seq_len=2048, recompute="full"), 10, 16),
+    ("Llama-3.2-1B", TrainingSetup(seq_len=2048, recompute="full"), 20, 16),
+    ("GPT-2", TrainingSetup(seq_len=1024), 4, 24),
 ])
 def test_fewest_gpus_equals_an_exhaustive_search(name, setup, capacity_gb, max_gpus):
     spec, cap = get_preset(name), int(capacity_gb * GB)
