@@ -333,7 +333,7 @@ def _answer_body(question: str, budget: float) -> None:
                            help="Distinct tokens you have; training repeats them for more epochs.")
         o = or_stop(lambda: scaling_data.optimum(budget, u_b * 1e9))
         three_metrics(o.params, o.tokens, o.loss)
-        e1, e2 = st.columns(2)
+        e1 = e2 = st.container(horizontal=True)  # one block, not 3 (issue 18)
         e1.metric("Epochs", f"{o.epochs:,.2f}", help=f"D / U; the last epoch adds {o.marginal_epoch_value:.0%} of what "
                   "a fresh epoch would")
         n0, d0, l0 = o.unconstrained
@@ -354,7 +354,7 @@ def _answer_body(question: str, budget: float) -> None:
 
     # ----- inference demand -> model -----------------------------------------------------------------------
     elif question == QUESTIONS[2]:
-        c1, c2 = st.columns(2)
+        c1 = c2 = st.container(horizontal=True)  # one block, not 3 (issue 18)
         inf_b = state.number("Expected inference tokens (billions)", "sinf", 2000.0, 0.0, 1e9, fmt="%.1f", where=c1,
                              help="Tokens generated or processed over the model's lifetime.")
         loss_keys = [k for k in FIT_KEYS if get_fit(k).loss_model is not None]
@@ -365,7 +365,7 @@ def _answer_body(question: str, budget: float) -> None:
         target = optimum(f2, budget).loss
         ia = or_stop(lambda: inference_aware_optimum(f2, target, inf_b * 1e9))
         three_metrics(ia.params, ia.tokens, target, loss_label="Target loss")
-        i1, i2 = st.columns(2)
+        i1 = i2 = st.container(horizontal=True)  # one block, not 3 (issue 18)
         i1.metric("Lifetime FLOPs saved", f"{ia.saving:.1%}", help=f"{ia.chinchilla_total_flops - ia.total_flops:.2e} "
                   f"FLOPs: {ia.total_flops:.3e} against {ia.chinchilla_total_flops:.3e}")
         i2.metric("Against the compute-optimal model", f"{ia.params / ia.chinchilla.params - 1:+.0%} params",
@@ -408,7 +408,7 @@ def _answer_body(question: str, budget: float) -> None:
         mo, dense = or_stop(lambda: memo.cached(("scaling.moe", budget, g_pick), lambda: (
             scaling_moe.optimum(budget, None if g_pick == "optimal" else float(g_pick)),
             scaling_moe.dense_optimum(budget))))
-        m1, m2, m3, m4 = st.columns(4)
+        m1 = m2 = m3 = m4 = st.container(horizontal=True)  # one block, not 5 (issue 18)
         m1.metric("Granularity G", f"{mo.granularity:g}", help=f"{mo.experts:,.0f} experts per layer (G x E)")
         m2.metric("Active parameters", fmt.count(mo.active_params), help=f"{fmt.count(mo.params)} total (non-embedding)")
         m3.metric("Training tokens D", fmt.count(mo.tokens))
@@ -439,7 +439,7 @@ def _answer_body(question: str, budget: float) -> None:
         po, best = or_stop(lambda: (scaling_precision.optimum(budget, bits),
                                     memo.cached(("scaling.precision_best", budget), lambda: scaling_precision.optimum(budget))))
         three_metrics(po.params, po.tokens, po.loss)
-        p1, p2 = st.columns(2)
+        p1 = p2 = st.container(horizontal=True)  # one block, not 3 (issue 18)
         p1.metric("Compute-optimal precision", f"{best.bits:.1f} bits", help=f"loss {best.loss:.4f} with "
                   f"{fmt.count(best.params)} params on {fmt.count(best.tokens)} tokens")
         p2.metric("Effective parameters", fmt.count(po.effective_params),
@@ -463,13 +463,13 @@ def _answer_body(question: str, budget: float) -> None:
                             help="gadre: Gadre et al. 2024's over-training law, refitted on their small runs; it "
                                  "predicts their held-out 32x over-trained 1.4B model within 0.71%.")
         f2 = get_fit(okey)
-        c1, c2 = st.columns(2)
+        c1 = c2 = st.container(horizontal=True)  # one block, not 3 (issue 18)
         n_b = state.number("Parameters N (billions)", "son", 8.03, 0.001, 1e6, fmt="%.3f", where=c1,
                            help="Model size; default Llama-3-8B (8,030,261,248).")
         d_b = state.number("Tokens D (billions)", "sod", 15_000.0, 0.001, 1e8, fmt="%.1f", where=c2,
                            help="Training tokens; default Llama 3's 15T.")
         ot = or_stop(lambda: overtraining(f2, n_b * 1e9, d_b * 1e9))
-        m1, m2, m3, m4 = st.columns(4)
+        m1 = m2 = m3 = m4 = st.container(horizontal=True)  # one block, not 5 (issue 18)
         m1.metric("Tokens per parameter", f"{ot.tokens_per_param:,.0f}",
                   help=f"compute-optimal at the same {ot.flops:.2e} FLOPs: {ot.same_compute.tokens_per_param:.1f}")
         m2.metric("Predicted loss", f"{ot.loss:.4f}", delta=f"{ot.loss_penalty:+.4f} vs optimum", delta_color="inverse",
