@@ -98,12 +98,16 @@ def _page() -> None:
                           measured_links=measured_links)
         job = Job(seq, sequences * seq, precision, tokens_t * 1e12 or None, eff)
         searched = replace(job, tokens=None)
+        # at least the default 8 searched and the first ``top`` shown: the top k of a search are the first k of its
+        # top 8 (it visits layouts in one order and stops once enough fit), so fewer layouts asked for find the
+        # search kept (tests/test_plan_columns.py)
+        wide = max(top, 8)
         try:
-            plans = memo.plan_search(spec, cluster, searched, pins, top, stack=stack)
+            plans = memo.plan_search(spec, cluster, searched, pins, wide, stack=stack)[:top]
         except ValueError as exc:
             if not str(exc).startswith("no layout fits"):
                 raise
-            plans = memo.plan_search(spec, cluster, searched, pins, top, require_fit=False, stack=stack)
+            plans = memo.plan_search(spec, cluster, searched, pins, wide, require_fit=False, stack=stack)[:top]
             # the search's sentence says how much the leanest layout needs against the card's usable memory
             st.warning(f"{text.md(str(exc)[0].upper() + str(exc)[1:], 1000)} (by the Training memory page's "
                        "estimate). The fastest are shown anyway, with the memory they would need (a published run "

@@ -90,3 +90,32 @@ def test_block_columns_are_the_rows_of_the_blocks():
             assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
         checked += bool(rows)
     assert checked > 60
+
+
+def _ranked(model, cluster, job, top, fit, stack):
+    try:
+        return [(p.layout, p.breakdown, p.memory_per_gpu_bytes)
+                for p in search(model, cluster, job, top=top, require_fit=fit, stack=stack)]
+    except ValueError as exc:
+        return str(exc)
+
+
+def test_fewer_layouts_are_the_first_of_more():
+    """The planner page searches at least 8 layouts and shows the first ``top`` (issue 18): a search's top k must be
+    the first k of its top 8, fitting or not, and a search that finds nothing must say the same whatever ``top``."""
+    import random
+
+    rng = random.Random(8)
+    models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Meta-Llama-3-70B")]
+    compared = 0
+    for _ in range(40):
+        model, stack = rng.choice(models), rng.choice([None, *STACKS.values()])
+        cluster = Cluster(get_gpu(rng.choice(["H100 SXM", "A100 SXM 80GB"])), rng.choice([8, 16, 48, 64, 128]))
+        seq = rng.choice([2048, 4096, 32768])
+        job, fit = Job(seq, rng.choice([64, 512, 1024]) * seq), rng.random() < 0.7
+        k = rng.randint(1, 7)
+
+        eight, few = (_ranked(model, cluster, job, top, fit, stack) for top in (8, k))
+        assert few == (eight[:k] if isinstance(eight, list) else eight)
+        compared += isinstance(eight, list) and len(eight) > k
+    assert compared > 15

@@ -66,3 +66,15 @@ def test_price_and_token_changes_keep_the_search(monkeypatch):
     df = at.dataframe[0].value
     assert list(df["cost USD"]) == [round(r["cost_usd"]) for r in want]
     assert list(df["days"]) == [round(r["days"], 2) for r in want]
+
+
+def test_fewer_layouts_shown_are_the_search_of_that_many():
+    """The page searches 8 and shows the first ``pltop`` (issue 18): three shown are calc.plan.search's top 3."""
+    at = open_page("app_pages/planner.py", {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "pltop": "3"},
+                   timeout_s=120)
+    assert not at.exception and not at.error
+    df = at.dataframe[0].value
+    want = search(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 64), Job(4096, 1024 * 4096), top=3)
+    assert list(zip(df["tp"], df["pp"], df["dp"], df["micro-batch"], df["recompute"], df["ZeRO"], df["step s"],
+                    strict=True)) == [(p.layout.tp, p.layout.pp, p.layout.dp, p.layout.micro_batch, p.layout.recompute,
+                                       p.layout.zero, round(p.step_s, 4)) for p in want]
