@@ -196,7 +196,7 @@ def _page() -> None:
         except ValueError as exc:
             st.error(text.md(exc, 1000))
             st.stop()
-        left, right = st.columns(2)
+        left = right = st.container(horizontal=True)  # one block instead of three (issue 18)
         charts.show(left, charts.FrozenFigure.from_dict(sweep_area_spec(
             ctxs, {k: fmt.size_values(g_ctx[k][0]) for k in LABELS}, fmt.size_value(cap), unit, "context length (tokens)",
             context, log_x=True, title=f"Against context length, batch {batch}")), width="stretch")
