@@ -113,6 +113,35 @@ def _sweep_points(seq_len: int, micro_batch: int) -> tuple[np.ndarray, np.ndarra
     return seqs, batches, b_hi
 
 
+def _components_table(b, unit: str, engine_name: str) -> None:
+    """The breakdown ``b`` as a table of bytes (and each engine buffer's source) with its CSV."""
+    rows = [{"component": LABELS.get(k, k), "bytes": v, unit: round(fmt.size_value(v), 3),
+             "source": BUFFER_SOURCES.get(k, "")} for k, v in b.components().items()]
+    rows.append({"component": "Total (GPU)", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
+    rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(fmt.size_value(b.cpu_bytes), 3)})
+
+    def frame() -> pd.DataFrame:
+        df = pd.DataFrame(rows)
+        return df.drop(columns="source") if engine_name == "plain" else df.fillna({"source": ""})
+
+    # Counts past 2**63 - 1 as exact text (Arrow stores int64); table and CSV made once per content (issue 18).
+    rows_key = (memo.key_of(rows), engine_name)
+    if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
+        # the rows change with nearly every input: Arrow straight from the records (the same table as through
+        # pandas, tables.records_arrow; 0.05 against 1.6 ms), ``fmt.bytes_table``'s column formats
+        shown = ([{k: v for k, v in r.items() if k != "source"} for r in rows] if engine_name == "plain"
+                 else [{**r, "source": r.get("source", "")} for r in rows])
+        table = tables.records_arrow(shown)
+        config = {"bytes": st.column_config.NumberColumn(format="localized"),
+                  unit: st.column_config.NumberColumn(format="%,.3f")}
+    else:
+        table, config = tables.bytes_arrow(("training_memory", rows_key), frame)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
+    st.download_button("Download CSV", lambda: memo.cached(("training_memory.csv", rows_key), lambda: fmt.csv(frame())),
+                       file_name="training_memory.csv", mime="text/csv")
+
+
 def _page() -> None:
     """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
     gpu = pickers.current_gpu()
@@ -353,34 +382,12 @@ def _page() -> None:
         st.info("Parameter count only: activations are **not computed** (they need the architecture: hidden size, "
                 "layers, heads, vocabulary). Pick 'sidebar model' for them and for the sweeps and solvers.")
 
-    rows = [{"component": LABELS.get(k, k), "bytes": v, unit: round(fmt.size_value(v), 3),
-             "source": BUFFER_SOURCES.get(k, "")} for k, v in b.components().items()]
-    rows.append({"component": "Total (GPU)", "bytes": b.total, unit: round(fmt.size_value(b.total), 3)})
-    rows.append({"component": "CPU (offloaded)", "bytes": b.cpu_bytes, unit: round(fmt.size_value(b.cpu_bytes), 3)})
-
-
-    def _components_frame() -> pd.DataFrame:
-        df = pd.DataFrame(rows)
-        return df.drop(columns="source") if engine_name == "plain" else df.fillna({"source": ""})
-
-
-    # Counts past 2**63 - 1 as exact text (Arrow stores int64); table and CSV made once per content (issue 18).
-    rows_key = (memo.key_of(rows), engine_name)
-    if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
-        # the rows change with nearly every input: Arrow straight from the records (the same table as through
-        # pandas, tables.records_arrow; 0.05 against 1.6 ms), ``fmt.bytes_table``'s column formats
-        shown = ([{k: v for k, v in r.items() if k != "source"} for r in rows] if engine_name == "plain"
-                 else [{**r, "source": r.get("source", "")} for r in rows])
-        table = tables.records_arrow(shown)
-        config = {"bytes": st.column_config.NumberColumn(format="localized"),
-                  unit: st.column_config.NumberColumn(format="%,.3f")}
-    else:
-        table, config = tables.bytes_arrow(("training_memory", rows_key), _components_frame)
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-    # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
-    st.download_button("Download CSV", lambda: memo.cached(("training_memory.csv", rows_key),
-                                                           lambda: fmt.csv(_components_frame())),
-                       file_name="training_memory.csv", mime="text/csv")
+    # lazy (issue 18), as the Inference memory page's: the exact bytes per component (and each engine buffer's source)
+    # and their CSV are drawn only while the expander is open (the metrics and the bar chart above show the same
+    # components); closed, neither table nor button is built or sent (about 2 ms of a rerun under bench_pages)
+    with st.expander("Components in bytes (table and CSV)", key="tm_xtab", on_change="rerun") as ex:
+        if ex.open:
+            _components_table(b, unit, engine_name)
     if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
         st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
 

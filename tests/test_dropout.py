@@ -165,13 +165,14 @@ def test_cli_dropout_flag():
 
 
 def test_training_page_dropout_override():
-    from tests.test_pages import run_page
+    from tests.apptest_helpers import open_page
 
     base = {"model": "GPT-2", "tm_prec": "bf16-mixed", "tm_mb": "1", "tm_seq": "1024", "tm_rc": "none",
             "tm_fa": "0", "tm_tp": "1", "tm_pp": "1", "tm_dp": "1"}
     spec = get_preset("GPT-2")
     for extra, dropout in (({}, None), ({"tm_dov": "1", "tm_do": "0.3"}, 0.3)):
-        at = run_page("app_pages/training_memory.py", {**base, **extra})
+        # the component table's lazy expander (tm_xtab) open
+        at = open_page("app_pages/training_memory.py", {**base, **extra}, session={"tm_xtab": True})
         assert not at.exception, [e.value for e in at.exception]
         table = at.dataframe[0].value
         shown = int(table[table["component"] == "Activations"]["bytes"].iloc[0])

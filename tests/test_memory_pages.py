@@ -72,9 +72,11 @@ def test_training_page_table_and_solvers_are_calcs(engine):
     from calc.memory import TrainingSetup, training_memory
     from calc.presets import get_preset
     from calc.solvers import max_batch, max_context
+    from tests.apptest_helpers import open_page
     from ui.defaults import TRAINING as D
 
-    at = run_page(TRAIN, {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "tm_eng": engine, "tm_zero": "0"})
+    at = open_page(TRAIN, {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "tm_eng": engine, "tm_zero": "0"},
+                   session={"tm_xtab": True})  # the component table's lazy expander, open
     assert not at.exception
     model = get_preset("Meta-Llama-3-8B")
     setup = TrainingSetup(precision=D["tm_prec"], optimizer=D["tm_opt"], dp=D["tm_dp"], tp=D["tm_tp"],

@@ -112,8 +112,9 @@ def test_memory_tables_have_one_precision_per_column_and_separators(path, units)
     and 1141.87 without a separator. Every row of a column now has one printf precision, with separators."""
     import re
 
-    # the Inference memory page's table sits in a lazy expander (im_xtab), opened here
-    at = open_page(path, {"model": "Meta-Llama-3-70B", "units": units}, session={"im_xtab": True}, timeout_s=120)
+    # both pages' tables sit in a lazy expander (im_xtab, tm_xtab), opened here
+    at = open_page(path, {"model": "Meta-Llama-3-70B", "units": units}, session={"im_xtab": True, "tm_xtab": True},
+                   timeout_s=120)
     assert not at.exception
     table = next(d for d in at.dataframe if "component" in d.value.columns)
     formats = _formats(table)

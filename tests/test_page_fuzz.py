@@ -48,8 +48,10 @@ def _show_error_details():
     config.set_option("client.showErrorDetails", old)
 
 
-def _open(path: str, query: dict | None = None) -> AppTest:
+def _open(path: str, query: dict | None = None, session: dict | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
     for k, v in (query or {}).items():
         at.query_params[k] = v
     at.run()
@@ -188,7 +190,7 @@ def test_inference_memory_page_accepts_its_own_longest_context():
 @pytest.mark.skipif(not any(p.url_path == "training-memory" for p in PAGES), reason="no Training memory page")
 def test_training_memory_page_table_survives_huge_sizes():
     """Byte counts above 2**63 (Arrow's int64) in the table; the micro-batch sweep at 4 x 1e5 took 25-65 s."""
-    at = _open("app_pages/training_memory.py", {"model": "Llama-3.1-405B"})
+    at = _open("app_pages/training_memory.py", {"model": "Llama-3.1-405B"}, session={"tm_xtab": True})  # table open
     at.number_input(key="tm_seq").set_value(10_000_000)
     at.number_input(key="tm_mb").set_value(100_000)
     at.selectbox(key="tm_rc").set_value("none")  # every activation kept: the largest table

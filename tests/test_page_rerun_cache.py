@@ -64,7 +64,8 @@ def _components(at) -> pd.DataFrame:
 def test_training_page_table_follows_each_input():
     spec = get_preset("Llama-3.2-1B")
     for mb, unit in ((1, "GB"), (3, "GB"), (1, "GiB")):
-        at = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_mb": str(mb), "tm_seq": "2048", "units": unit})
+        at = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_mb": str(mb), "tm_seq": "2048", "units": unit},
+                       session={"tm_xtab": True})  # the component table's lazy expander, open
         assert not at.exception, [e.value for e in at.exception]
         df = _components(at)
         want = training_memory(spec, replace(_training_setup(), micro_batch=mb, seq_len=2048))
@@ -92,7 +93,8 @@ def test_inference_page_table_follows_each_input():
 
 def test_expanders_build_their_content_only_when_open():
     closed = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_dp": "8"})
-    opened = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_dp": "8"}, session={"tm_xds": True, "tm_xf": True})
+    opened = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_dp": "8"},
+                       session={"tm_xds": True, "tm_xf": True, "tm_xtab": True})
     for at in (closed, opened):
         assert not at.exception, [e.value for e in at.exception]
     said = "estimate_zero3_model_states_mem_needs"
@@ -103,7 +105,7 @@ def test_expanders_build_their_content_only_when_open():
     assert ours["zero3_gpu_bytes"] in set(est["bytes"])
     assert any("tensor" in d.value.columns for d in opened.dataframe)  # the saved-tensor table of the formulas
     assert not any("tensor" in d.value.columns for d in closed.dataframe)
-    assert len(opened.dataframe) == len(closed.dataframe) + 2
+    assert len(opened.dataframe) == len(closed.dataframe) + 3  # the estimators, the saved tensors, the components
 
 
 def test_number_formats_table_is_complete_on_every_run():

@@ -32,7 +32,7 @@ def _widget_keys(at) -> set[str]:
 
 @pytest.mark.parametrize("is_open", [False, True])
 def test_more_settings_apply_closed_and_open(is_open):
-    at = open_page(TRAIN, QUERY, session={"tm_xmore": is_open})
+    at = open_page(TRAIN, QUERY, session={"tm_xmore": is_open, "tm_xtab": True})  # the component table open
     assert not at.exception and not at.warning, [w.value for w in at.warning]
     drawn = _widget_keys(at)
     if is_open:
