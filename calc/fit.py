@@ -404,6 +404,13 @@ def point_fit(runs: Runs, n_starts: int = 8, delta: float = HUBER_DELTA) -> Poin
     return _point_fit(runs, n_starts, delta)
 
 
+def stored_point_fit(runs: Runs, theta, objective: float, delta: float = HUBER_DELTA) -> PointFit:
+    """The ``point_fit`` of ``runs`` from its stored ``theta`` (ln A, ln B, ln E, alpha, beta) and objective, without
+    the L-BFGS starts (about 0.4 s): the Scaling page's example runs ship with theirs (``bench/example_fit.py``)."""
+    theta = np.asarray(theta, dtype=float)
+    return PointFit(runs, theta, float(objective), _to_loss(theta), delta)
+
+
 def bootstrap_refits(p: PointFit, n_bootstrap: int, seed: int = 0, subsample: float | None = None,
                      have: np.ndarray | None = None) -> np.ndarray:
     """The ``(n_bootstrap, 5)`` refits ``fit_loss(p.runs, n_bootstrap, seed, subsample=subsample)`` makes, in the

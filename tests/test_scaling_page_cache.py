@@ -122,3 +122,50 @@ def test_compute_optimal_table_sends_the_bytes_of_the_old_dataframe():
         assert got.schema.equals(want.schema, check_metadata=True), budget
         assert got.equals(want), budget
         assert got.num_rows == 10 and got.column("params 10%").null_count == 0  # every fit, a band in the text
+
+
+def test_stored_example_fit_is_what_fitting_the_example_gives():
+    """examples/synthetic_runs_epoch_fit.npz (bench/example_fit.py, issue 18) holds the example CSV's digest, runs,
+    point fit and first 1,000 refits: recomputed here. Equal to 1e-9 relative, not to the bit: L-BFGS and the batched
+    refits go through BLAS, whose last bits may differ on another CPU (here they are equal)."""
+    import numpy as np
+
+    from bench.example_fit import EXAMPLE, MAX_REFITS, STORED, compute
+
+    fresh = compute(EXAMPLE.read_bytes())
+    with np.load(STORED, allow_pickle=False) as z:
+        assert set(z.files) == set(fresh)
+        assert str(z["sha256"]) == str(fresh["sha256"])
+        for k in ("params", "tokens", "loss"):
+            assert np.array_equal(z[k], fresh[k]), k
+        assert z["refits"].shape == (MAX_REFITS, 5)
+        for k in ("theta", "objective", "refits"):
+            assert np.allclose(z[k], fresh[k], rtol=1e-9, atol=0), k
+
+
+@pytest.mark.parametrize("n_boot", [0, 37, 1000])
+def test_example_runs_answer_is_fit_loss_of_the_example(n_boot, monkeypatch):
+    """The page fitting the example from the stored fit (no L-BFGS start, no refit: both refused here) shows what
+    calc.fit.fit_loss of the example CSV gives."""
+    import calc.fit
+    from bench.example_fit import EXAMPLE
+    from calc.fit import fit_loss, parse_runs_csv
+    from calc.scaling import fit_from_loss
+    from calc.scaling import optimum as law_optimum
+    from ui import format as fmt
+    from ui import memo
+
+    memo._derived.clear()  # nothing kept from an earlier test: the page starts from the stored file
+    with monkeypatch.context() as m:
+        m.setattr(calc.fit, "_minimise", lambda *a: pytest.fail("the example was fitted again"))
+        m.setattr(calc.fit, "_batched_refit", lambda *a, **k: pytest.fail("the example was refitted again"))
+        at = open_page(PAGE, {**BASE, "sq": "Fit my own runs", "sex": "1", "sbn": str(n_boot)})
+    assert not at.exception, [e.value for e in at.exception]
+    lf = fit_loss(parse_runs_csv(EXAMPLE.read_bytes()), n_bootstrap=n_boot)
+    o = law_optimum(fit_from_loss(lf.loss, "yours", "yours", "x"), 1e23)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters N"] == fmt.count(o.params) and metrics["Your predicted loss"] == f"{o.loss:.4f}"
+    constants = at.dataframe[0].value
+    assert constants["fitted"].tolist() == [getattr(lf.loss, k) for k in ("E", "A", "B", "alpha", "beta", "a")]
+    if n_boot:
+        assert constants["10th pct"].tolist() == [lf.intervals[k][0] for k in ("E", "A", "B", "alpha", "beta", "a")]
