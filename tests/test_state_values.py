@@ -1,15 +1,18 @@
 """``ui.state``'s inputs return the widget's own answer (issue 18: reading it back from ``st.session_state`` cost one
 more session-state access per input): held, on every page and after input changes, to what the session state holds
-for the key once the widget is drawn (what the wrappers returned before), value and type."""
+for the key once the widget is drawn (what the wrappers returned before), value and type; and no page changes a
+preset's config (``calc.presets.get_preset`` hands every caller the same spec)."""
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1.element_tree import NumberInput, Selectbox
 
+from calc.presets import PRESETS, get_preset
 from tests.apptest_helpers import open_page
 from ui import state
 from ui.nav import PAGES
@@ -27,6 +30,7 @@ def test_inputs_return_what_session_state_holds(info, monkeypatch):
         return out
 
     monkeypatch.setattr(state, "_sync", checked)
+    configs = {n: copy.deepcopy(get_preset(n).hf_config) for n in PRESETS}  # shared by every caller: read only
     at = open_page(info.path)
     assert not at.exception, [e.value for e in at.exception]
     rng = random.Random(info.url_path)
@@ -47,6 +51,7 @@ def test_inputs_return_what_session_state_holds(info, monkeypatch):
     assert seen
     wrong = [(k, out, held) for k, out, held in seen if out != held or type(out) is not type(held)]
     assert not wrong, wrong[:5]
+    assert all(get_preset(n).hf_config == cfg for n, cfg in configs.items())
 
 
 def test_labels_and_shadow_copies_live_in_one_session_entry():
