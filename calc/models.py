@@ -73,8 +73,8 @@ class ModelSpec:
     #: The text decoder's own architecture (a multimodal model's ``Gemma3ForCausalLM``): what per-architecture
     #: implementation tables (activations, GGUF) are keyed by; "" = ``architecture``.
     decoder_architecture: str = ""
-    #: The config as read (read only: a preset's spec is shared, ``calc.presets.get_preset``). Compared, and hashed
-    #: through ``_frozen``: dropout (``calc.activations``) and rope scaling (``calc.gguf``) are read from it, so two
+    #: The config as read (read only: a preset's spec is shared, ``calc.presets.get_preset``). Compared (not hashed):
+    #: dropout (``calc.activations``) and rope scaling (``calc.gguf``) are read from it, so two
     #: specs that differ only here must not share a memoized result.
     hf_config: dict = field(default_factory=dict, hash=False, repr=False)
     #: The declarative description (``calc/arch``): distinct layer kinds, per-layer pattern, towers.
@@ -115,12 +115,12 @@ class ModelSpec:
             object.__setattr__(self, "layout", layout_from_flat(self))
 
     def __hash__(self) -> int:
-        """The hash of every compared field, computed once per spec (a spec keys memoized results everywhere, and
-        hashing its fields and layout took 2-5 us a call); ``hf_config`` counts through ``_frozen``, which equal
-        dicts share, so equal specs hash alike."""
+        """The hash of the compared fields, computed once per spec (a spec keys memoized results everywhere, and
+        hashing its fields and layout took 2-5 us a call). ``hf_config`` is left out (a dict; equal specs still hash
+        alike): specs that differ only there share a hash and are told apart by ``__eq__``."""
         h = self.__dict__.get("_hash")
         if h is None:
-            h = hash((tuple(getattr(self, name) for name in _HASHED), _frozen(self.hf_config)))
+            h = hash(tuple(getattr(self, name) for name in _HASHED))
             object.__setattr__(self, "_hash", h)
         return h
 
@@ -209,22 +209,8 @@ class ModelSpec:
         return cls(**kwargs, source=source, hf_config=dict(config))
 
 
-#: The fields ``ModelSpec.__hash__`` hashes as they are (``hf_config``, a dict, goes through ``_frozen``).
+#: The fields ``ModelSpec.__hash__`` hashes: every compared one but ``hf_config`` (``__eq__`` compares it too).
 _HASHED = tuple(f.name for f in fields(ModelSpec) if f.compare and f.name != "hf_config")
-
-
-def _frozen(value):
-    """A hashable stand-in for a config value, equal for equal values (dicts as sets of items, lists as tuples;
-    anything else unhashable counts as one constant), so ``hash`` agrees with ``==`` on configs."""
-    if isinstance(value, dict):
-        return frozenset((k, _frozen(v)) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return None
-    return value
 
 
 #: (field, lowest, highest) for every integer field of ``ModelSpec``; checked in ``__post_init__``.
