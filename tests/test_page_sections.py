@@ -74,7 +74,8 @@ def test_validation_sections_follow_their_inputs():
     architecture's measured bytes per layer: both against validate/results.json read here."""
     doc = json.loads(RESULTS_PATH.read_text())
     records = doc["records"]
-    at = open_page("app_pages/validation.py", timeout_s=TIMEOUT)
+    # 'Every comparison' is a lazy expander (issue 18): opened here
+    at = open_page("app_pages/validation.py", session={"v_xevery": True}, timeout_s=TIMEOUT)
     assert len(at.dataframe[1].value) == len(records)
     at.toggle(key="v_off").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -283,9 +283,12 @@ def test_quantization_page_shows_the_loss_cost_of_each_file_type(capsys):
     file type's bits per weight. N is the paper's non-embedding count: 6,738,415,616 published total (REFERENCE.md)
     less the 32000 x 4096 token embeddings and the untied 32000 x 4096 head. The page's numbers equal the CLI's
     ``post_training_quantization`` block for the same N, D and bits, and bf16/f16/f32 (unquantized) have no row."""
-    from tests.test_scaling import run_page
+    from tests.apptest_helpers import open_page
 
-    at, _ = run_page("app_pages/quantization.py", {"model": "Llama-2-7B", "gpu": "RTX 4090", "gptqd": "2.0"})
+    # the formula expander open (lazy, key gptqd_x: issue 18), for its CLI call
+    at = open_page("app_pages/quantization.py", {"model": "Llama-2-7B", "gpu": "RTX 4090", "gptqd": "2.0"},
+                   session={"gptqd_x": True})
+    assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     frames = [d.value for d in at.dataframe if "loss cost (nats)" in d.value.columns]
     assert len(frames) == 1
