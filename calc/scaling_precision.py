@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,6 +85,13 @@ def param_fraction(weights, activations=None, kv=None):
     return f
 
 
+@lru_cache(maxsize=4096)
+def _fraction(p: float) -> float:
+    """``float(param_fraction(p))`` kept per precision: three numpy exp/clip calls on one number are most of an
+    optimum at a given precision, and the Scaling page's sweep asks the same 49 precisions at every budget (issue 18)."""
+    return float(param_fraction(p))
+
+
 def loss(params, tokens, bits):
     """L(N, D, P) with all three parts trained in ``bits`` (Dolma nats)."""
     n_eff = np.asarray(params, dtype=float) * param_fraction(bits)
@@ -108,7 +116,7 @@ class PrecisionOptimum:
 
 def _best_params(c: float, p: float) -> tuple[float, float]:
     """(N, loss) minimising L at precision p and budget c (bounded Brent over ln N)."""
-    frac = float(param_fraction(p))
+    frac = _fraction(p)
     if frac <= 0:
         return math.nan, math.inf
 
@@ -137,7 +145,7 @@ def optimum(flops: float, bits: float | None = None) -> PrecisionOptimum:
     if not math.isfinite(l_best):
         raise ValueError(f"at {p:g} bits the fitted law leaves no effective parameters; use more bits")
     d = c * REFERENCE_BITS / (6.0 * n * p)
-    return PrecisionOptimum(c, p, n, d, l_best, n * float(param_fraction(p)))
+    return PrecisionOptimum(c, p, n, d, l_best, n * _fraction(p))
 
 
 def run_loss(params: float, tokens: float, bits: float) -> dict:

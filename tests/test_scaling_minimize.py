@@ -4,6 +4,7 @@ functions and bounds, and through every scaling optimum that searches with it.""
 import math
 import random
 
+import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
@@ -72,3 +73,18 @@ def test_scaling_optima_same_as_with_scipy(monkeypatch):
     assert len(ported) == len(reference)
     for a, b in zip(ported, reference, strict=True):
         assert repr(a) == repr(b)  # dataclasses and tuples of floats: repr writes every float exactly
+
+
+def test_precision_optima_with_kept_fractions_are_the_uncached_ones(monkeypatch):
+    """scaling_precision keeps N_eff / N per precision (_fraction, issue 18): the Scaling page's 49-point sweep and the
+    searched precision at several budgets, against the same with the fraction recomputed on every call."""
+    bits = np.linspace(4.0, 16.0, 49)
+    budgets = (1e18, 3.3e21, 1e23, 7e26)
+
+    def answers() -> list[str]:
+        return [repr(scaling_precision.optimum(c, b)) for c in budgets for b in bits] + [
+            repr(scaling_precision.optimum(c)) for c in budgets]
+
+    kept = answers()
+    monkeypatch.setattr(scaling_precision, "_fraction", lambda p: float(scaling_precision.param_fraction(p)))
+    assert answers() == kept
