@@ -28,6 +28,7 @@ from calc.memory import (
     RLHF,
     TrainingSetup,
     breakdown_grid,
+    reuse_breakdowns,
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
@@ -330,7 +331,8 @@ def _page() -> None:
         st.stop()
 
     cap = gpu.usable_memory_bytes
-    solved = _solve(model, setup, cap, b.total)
+    with reuse_breakdowns({(model, setup): b}):  # the solvers ask for the same setups several times (issue 18)
+        solved = _solve(model, setup, cap, b.total)
     layout = solved.layout
     verdict.show_fit(gpu.name, b.total, cap, solved.remedies, b.warnings, solved.alone)
     if solved.selective_idle:

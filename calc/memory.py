@@ -34,6 +34,8 @@ from __future__ import annotations
 import functools
 import math
 import operator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
 
 from calc.activations import (
@@ -761,6 +763,24 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
     return out + last if not out.warnings else replace(out + last, warnings=tuple(warnings))
 
 
+#: ``reuse_breakdowns``' breakdowns per ``(model, setup)`` while one is active in this context; None otherwise.
+_KEPT: ContextVar[dict | None] = ContextVar("training_memory_kept", default=None)
+
+
+@contextmanager
+def reuse_breakdowns(known: dict | None = None):
+    """Within the block, ``training_memory`` gives a ``(model, setup)`` it has answered already the same (frozen)
+    breakdown instead of computing it again; ``known`` seeds it with ``{(model, setup): breakdown}`` pairs. The
+    Training memory page's solvers (fewest GPUs, remedies, single changes, largest micro-batch and sequence) ask for
+    7 distinct setups in 9-14 calls for Llama-3-8B, three of them the page's own (issue 18). The answers are those of
+    the calls themselves (an error is raised again, not kept)."""
+    token = _KEPT.set(dict(known or {}))
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+
+
 def training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreakdown:
     """Training memory per GPU: the pipeline stage that needs the most.
 
@@ -768,6 +788,16 @@ def training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreak
     >>> round(b.total / 1e9, 1)  # ZeRO paper sec. 5: 7.5B params, Nd = 64, ZeRO-1 (P_os): 31.4 GB
     31.4
     """
+    kept = _KEPT.get()
+    if kept is None:
+        return _training_memory(model, setup)
+    b = kept.get((model, setup))
+    if b is None:
+        b = kept[(model, setup)] = _training_memory(model, setup)
+    return b
+
+
+def _training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBreakdown:
     _check_training(model, setup)
     if setup.engine.name != "plain":
         from calc.engines import engine_memory

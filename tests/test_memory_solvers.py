@@ -136,3 +136,40 @@ def test_fewest_gpus_ignores_the_layout_the_page_keys_it_without(setup):
                 except ValueError:
                     continue
                 assert fewest_gpus(model, other, cap) == want, (name, value, cap)
+
+
+def test_reused_breakdowns_give_the_solvers_the_same_answers():
+    """calc.memory.reuse_breakdowns (the Training memory page's solvers run inside one, issue 18): every solver answers
+    as without it, on random setups of several models, engines and RLHF modes, and a repeated setup gets the very
+    breakdown computed first (equal to a fresh one)."""
+    import random
+    from dataclasses import replace
+
+    from calc.gpus import get_gpu
+    from calc.memory import reuse_breakdowns, training_memory
+    from calc.solvers import fewest_gpus, remedies, single_changes
+
+    rng = random.Random(7)
+    cap = get_gpu("H100 SXM").usable_memory_bytes
+    for _ in range(40):
+        model = get_preset(rng.choice(["Llama-3.2-1B", "Meta-Llama-3-8B", "Qwen2.5-7B", "GPT-2"]))
+        setup = TrainingSetup(micro_batch=rng.choice([1, 2, 4]), seq_len=rng.choice([1024, 4096, 16384]),
+                              recompute=rng.choice(["none", "selective", "full"]), finetune=rng.choice(["full", "lora"]),
+                              rlhf=rng.choice(["none", "ppo", "dpo"]), zero_stage=rng.choice([0, 1]),
+                              engine=Engine(rng.choice(["plain", "plain", "fsdp2", "deepspeed"])), overhead_bytes=2**30)
+        if setup.engine.name != "plain":  # the engines model full fine-tuning without RLHF
+            setup = replace(setup, finetune="full", rlhf="none", zero_stage=0 if setup.engine.name == "fsdp2" else 2)
+
+        def answers(model=model, setup=setup):
+            layout = fewest_gpus(model, setup, cap)
+            return (layout, remedies(model, setup, cap, layout), single_changes(model, setup),
+                    ms.largest_micro_batch(model, setup, cap, 4096), ms.longest_sequence(model, setup, cap, 1 << 22))
+
+        plain = answers()
+        with reuse_breakdowns({(model, setup): training_memory(model, setup)}):
+            kept = answers()
+            first = training_memory(model, replace(setup, micro_batch=3))
+            assert training_memory(model, replace(setup, micro_batch=3)) is first
+        assert kept == plain
+        assert first == training_memory(model, replace(setup, micro_batch=3))
+        assert training_memory(model, replace(setup, micro_batch=3)) is not first  # nothing kept outside the block
