@@ -56,6 +56,10 @@ ENGINE_KNOBS = {
 }
 
 
+#: The label of the one lazy expander of details under the charts: what is in it.
+DETAILS = ("Details: components in bytes (table and CSV), DeepSpeed's own estimators, formulas, assumptions and the "
+           "numbers behind them")
+
 #: The fields of a ``TrainingSetup`` that ``fewest_gpus`` sets itself (the answer does not depend on them).
 LAID_OUT = ("tp", "pp", "dp", "zero_stage")
 
@@ -384,12 +388,6 @@ def _page() -> None:
         st.info("Parameter count only: activations are **not computed** (they need the architecture: hidden size, "
                 "layers, heads, vocabulary). Pick 'sidebar model' for them and for the sweeps and solvers.")
 
-    # lazy (issue 18), as the Inference memory page's: the exact bytes per component (and each engine buffer's source)
-    # and their CSV are drawn only while the expander is open (the metrics and the bar chart above show the same
-    # components); closed, neither table nor button is built or sent (about 2 ms of a rerun under bench_pages)
-    with st.expander("Components in bytes (table and CSV)", key="tm_xtab", on_change="rerun") as ex:
-        if ex.open:
-            _components_table(b, unit, engine_name)
     if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
         st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
 
@@ -402,8 +400,15 @@ def _page() -> None:
                    f"{fmt.size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
                    "memory moves from the first to the second layer by layer. Defaults and buffers from "
                    f"{SOURCES[engine_name]}.")
-    with st.expander("DeepSpeed's own estimators for this setup", key="tm_xds", on_change="rerun") as ex:
-        if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
+    # Lazy (issue 18): the exact bytes per component (and each engine buffer's source) with their CSV, DeepSpeed's own
+    # estimators and the formulas are drawn only while this one expander is open (the metrics and the bar chart above
+    # show the same components); closed, none of it is built or sent. One expander, not three: a keyed expander costs
+    # a rerun about what an input does (~0.5 ms under bench/bench_pages.py, py-spy).
+    n = param_counts(model).total if isinstance(model, ModelSpec) else model
+    with st.expander(DETAILS, key="tm_xtab", on_change="rerun") as ex:
+        if ex.open:
+            _components_table(b, unit, engine_name)
+            st.markdown("**DeepSpeed's own estimators for this setup**")
             est = deepspeed_estimates(model, setup)
             held = between_steps(model, setup).total if engine_name != "plain" else None
             etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, fmt.size, held))
@@ -417,15 +422,10 @@ def _page() -> None:
         because they count model states only (no activations, no gradient buckets or gathered layers), keep a whole 16-bit
         gradient and an fp32 gradient partition for ZeRO-2, and add the largest layer in 4 bytes per parameter for ZeRO-3.
         """)
-
-    results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
-                                        b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})
-
-    n = param_counts(model).total if isinstance(model, ModelSpec) else model
-    with st.expander("Formulas, assumptions and the numbers behind them", key="tm_xf", on_change="rerun") as ex:
-        if ex.open:  # lazy (issue 18): a closed expander's content is neither built nor sent
             per = states / max(n, 1) * tp * pp
             st.markdown(rf"""
+        **Formulas, assumptions and the numbers behind them**
+
         **Model states** (ZeRO, Rajbhandari et al. 2019, sec. 3.1, 5) for $\Psi$ = {n:,} parameters, split by
         tp x pp = {tp * pp} first, then sharded over dp = {dp} by ZeRO stage {zero}:
         weights {setup.compute_dtype} ({'nf4 base for QLoRA' if finetune == 'qlora' else 'all'}), master weights fp32
@@ -464,6 +464,9 @@ def _page() -> None:
                                             "bytes per token per key": t.per_token_key,
                                             "tp": "split" if t.tp_sharded else "replicated (split with SP)"} for t in terms]),
                              hide_index=True, width="stretch")
+
+    results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
+                                        b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})
 
 
 page_body.run(_page, "training_memory")

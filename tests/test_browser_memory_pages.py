@@ -94,7 +94,7 @@ def test_training_memory(server, page, browser):
     assert metric(text, "GPUs in the job") == "64"
     assert "not computed" in text  # parameter count only: no activations
 
-    open_expander(page, "Components in bytes")  # lazy (tm_xtab): the table and its CSV are drawn once it is open
+    open_expander(page, "Details: components in bytes")  # lazy (tm_xtab): the table and its CSV drawn once open
     rows = download_csv(page, "Download CSV")
     assert list(rows[0]) == ["component", "bytes", "GB"]
     by = {r["component"]: r for r in rows}

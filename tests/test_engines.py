@@ -232,10 +232,10 @@ def test_training_page_engine_choice_buffers_and_estimators():
     from tests.apptest_helpers import open_page
     from tests.test_pages import run_page
 
-    # the estimators' and the component table's expanders open (tm_xds, tm_xtab): their content is built only then
+    # the details expander open (tm_xtab: the component table and the estimators): its content is built only then
     at = open_page("app_pages/training_memory.py", {"model": "Llama-3.2-1B", "tm_eng": "fsdp2", "tm_dp": "8",
                                                     "tm_raf": "0", "tm_ovh": "0.0"},
-                   session={"tm_xds": True, "tm_xtab": True})
+                   session={"tm_xtab": True})
     assert not at.exception and not at.error
     spec = get_preset("Llama-3.2-1B")
     from ui.defaults import training_setup

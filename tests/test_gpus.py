@@ -157,9 +157,9 @@ def test_cli_custom_gpu_mistakes_exit_2_with_one_line(capsys, args, fragment):
                                                                       "compute", "speed", "quantization", "scaling")],
                          ids=lambda p: p.url_path or "home")
 def test_custom_gpu_from_the_link_is_used_on_every_page(info):
-    # the memory pages name the GPU in their formulas expander, built only while open (tm_xf, im_xf; issue 18)
+    # the memory pages name the GPU in their formulas expander, built only while open (tm_xtab, im_xf; issue 18)
     at = open_page(info.path, {"gpu": "Custom GPU", "units": "GiB", "gpu_mem": "22.5", "gpu_bw": "900",
-                               "gpu_tf": "120"}, session={"tm_xf": True, "im_xf": True})
+                               "gpu_tf": "120"}, session={"tm_xtab": True, "im_xf": True})
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["gpu"] == "Custom GPU" and at.session_state["gpu_mem"] == 22.5
     shown = " ".join(str(e.value) for e in (*at.markdown, *at.caption, *at.subheader, *at.title, *at.info, *at.error,

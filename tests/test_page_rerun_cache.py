@@ -94,7 +94,7 @@ def test_inference_page_table_follows_each_input():
 def test_expanders_build_their_content_only_when_open():
     closed = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_dp": "8"})
     opened = open_page(TRAIN, {"model": "Llama-3.2-1B", "tm_dp": "8"},
-                       session={"tm_xds": True, "tm_xf": True, "tm_xtab": True})
+                       session={"tm_xtab": True})  # the details expander
     for at in (closed, opened):
         assert not at.exception, [e.value for e in at.exception]
     said = "estimate_zero3_model_states_mem_needs"
