@@ -35,8 +35,12 @@ def harden() -> None:
         msg = original(self, *args, **kwargs)
         ns = msg.new_session
         ns.main_script_path = os.path.basename(ns.main_script_path)
-        ns.initialize.ClearField("environment_info")
-        ns.initialize.ClearField("user_info")
+        # Emptied, not removed: the frontend reads both (``propsFromNewSessionMessage``: userInfo.installationIdV3,
+        # environmentInfo.streamlitVersion), and an absent one is null there, which showed every visitor a
+        # "Bad message format: Cannot read properties of null (reading 'installationIdV3')" dialog.
+        for part in ("environment_info", "user_info"):
+            ns.initialize.ClearField(part)
+            getattr(ns.initialize, part).SetInParent()
         return msg
 
     new_session_message.hardened = True

@@ -136,6 +136,8 @@ def test_headers_hidden_endpoints_and_no_install_details(cluster):
     ns = s.new_session
     assert ns.main_script_path == "app.py"
     env, user = ns.initialize.environment_info, ns.initialize.user_info
+    # present and empty: the frontend reads both (tests/test_browser_deploy.py)
+    assert ns.initialize.HasField("environment_info") and ns.initialize.HasField("user_info")
     assert (env.python_version, env.server_os, env.streamlit_version) == ("", "", "")
     assert (user.installation_id, user.installation_id_v3) == ("", "")
     assert "git_info_changed" not in s.kinds
