@@ -146,6 +146,7 @@ def test_inference_memory(server, page, browser):
     assert metric(text, "Weights per GPU") == "14.96 GiB"
     assert_chart(page)
 
+    open_expander(page, "Components in bytes")  # lazy (im_xtab): the table and its CSV drawn once open
     rows = download_csv(page, "Download CSV")
     assert list(rows[0]) == ["component", "bytes", "GiB"]
     by = {r["component"]: r for r in rows}
