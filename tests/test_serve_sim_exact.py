@@ -209,15 +209,7 @@ def _every_probe_max_rate(model: StepModel, prompt: int, output: int, slo_ttft_s
             first.pop(0)
         j = first.pop(0) if first else (j_lo + j_hi) // 2
         j_lo, j_hi = (j, j_hi) if ok(2.0 ** j) else (j_lo, j)
-    if j_lo == -21:
-        return 0.0
-    if j_lo == 19:
-        return 2.0 ** 19
-    lo, hi = 2.0 ** j_lo, 2.0 ** (j_lo + 1)
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
-    return lo
+    return _bisect_bracket(ok, j_lo, steps)
 
 
 def test_max_rate_equals_the_search_that_asks_every_probe_on_a_broad_grid():
@@ -463,12 +455,18 @@ def _reference_max_rate(model: StepModel, prompt_tokens: int, output_tokens: int
     while j_hi - j_lo > 1:
         j = (j_lo + j_hi) // 2
         j_lo, j_hi = (j, j_hi) if ok(2.0 ** j) else (j_lo, j)
+    return _bisect_bracket(ok, j_lo, 12)  # to 0.03 % of the bracket
+
+
+def _bisect_bracket(ok, j_lo: int, steps: int) -> float:
+    """The reference searches' end: 0.0 below the lowest bracket, 2^19 at the ceiling, else ``steps`` bisections of
+    [2^j_lo, 2^(j_lo + 1)] (the lower end of the last interval)."""
     if j_lo == -21:
         return 0.0
     if j_lo == 19:
         return 2.0 ** 19
     lo, hi = 2.0 ** j_lo, 2.0 ** (j_lo + 1)
-    for _ in range(12):  # to 0.03 % of the bracket
+    for _ in range(steps):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo
