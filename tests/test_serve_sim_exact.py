@@ -262,46 +262,28 @@ def test_a_probe_stops_early_only_when_it_fails():
     """Over a sweep of rates past the TTFT (then the TPOT) SLO's boundary: None (stopped) only where the whole
     simulation's p99 misses the SLO, and some probes do stop early (the bound is used)."""
     m = _model("Meta-Llama-3-8B")
+
+    def sweep(rates, slos, which: str, **kw) -> None:  # which: "ttft" or "tpot", the SLO set and compared
+        stopped = 0
+        for rate in rates:
+            w = poisson_workload(600, rate, 1024, 256)
+            for slo in slos:
+                r = _simulate(m, w, **kw, **{f"slo_{which}_s": slo}, late_max=_late_max(600, 99))
+                full = simulate(m, w, **kw)
+                if r is None:
+                    stopped += 1
+                    assert not meets(full, *((slo, None) if which == "ttft" else (None, slo))), (rate, slo)
+                else:
+                    assert np.array_equal(getattr(r, f"{which}_s"), getattr(full, f"{which}_s"))
+        assert stopped >= 3
+
     kw = {"kv_capacity_tokens": 450_176, "max_num_seqs": 1024}
-    stopped = 0
-    for rate in (2.0, 8.0, 16.0, 20.0, 24.0, 32.0, 64.0, 512.0):
-        w = poisson_workload(600, rate, 1024, 256)
-        for slo in (0.1, 0.5, 2.0):
-            r = _simulate(m, w, **kw, slo_ttft_s=slo, late_max=_late_max(600, 99))
-            full = simulate(m, w, **kw)
-            if r is None:
-                stopped += 1
-                assert not meets(full, slo, None), (rate, slo)
-            else:
-                assert np.array_equal(r.ttft_s, full.ttft_s)
-    assert stopped >= 3
-    stopped = 0
-    for rate in (8.0, 20.0, 32.0, 64.0):
-        w = poisson_workload(600, rate, 1024, 256)
-        for slo in (0.01, 0.02, 0.05):
-            r = _simulate(m, w, **kw, slo_tpot_s=slo, late_max=_late_max(600, 99))
-            full = simulate(m, w, **kw)
-            if r is None:
-                stopped += 1
-                assert not meets(full, None, slo), (rate, slo)
-            else:
-                assert np.array_equal(r.tpot_s, full.tpot_s)
-    assert stopped >= 3
+    sweep((2.0, 8.0, 16.0, 20.0, 24.0, 32.0, 64.0, 512.0), (0.1, 0.5, 2.0), "ttft", **kw)
+    sweep((8.0, 20.0, 32.0, 64.0), (0.01, 0.02, 0.05), "tpot", **kw)
     # every request admitted on arrival (no cache bound, more sequences than requests): the requests without their
     # first token all wait in the admitted queue for prefill chunks, so only the requests counted from the prompt in
     # progress can stop a probe before its late ones do
-    stopped = 0
-    for rate in (16.0, 20.0, 24.0, 28.0, 32.0, 64.0):
-        w = poisson_workload(600, rate, 1024, 256)
-        for slo in (0.2, 0.5, 1.0, 2.0):
-            r = _simulate(m, w, max_num_seqs=1024, slo_ttft_s=slo, late_max=_late_max(600, 99))
-            full = simulate(m, w, max_num_seqs=1024)
-            if r is None:
-                stopped += 1
-                assert not meets(full, slo, None), (rate, slo)
-            else:
-                assert np.array_equal(r.ttft_s, full.ttft_s)
-    assert stopped >= 3
+    sweep((16.0, 20.0, 24.0, 28.0, 32.0, 64.0), (0.2, 0.5, 1.0, 2.0), "ttft", max_num_seqs=1024)
 
 
 def test_above_is_numpys_percentile_against_the_bound():
