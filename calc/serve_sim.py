@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calc import serve_sim_jit
 from calc.arch.kinds import MLA, MLP, Attention, GatedDeltaNet, LinearAttention, Mamba, Mamba2, MoE, ShortConv
 from calc.dtypes import dtype_bits
 from calc.gpus import matmul_ceiling
@@ -385,14 +386,14 @@ def _simulate(model: StepModel, w: Workload, max_num_seqs: int = 256, max_num_ba
     _check_fits(p_tok_arr, o_tok_arr, cap, state_tokens_per_request)
     fixed = _fixed_lengths(p_tok_arr, o_tok_arr, cap)
     if fixed is not None:
-        run = _run_fixed(model, arr.tolist(), *fixed, max_num_seqs, max_num_batched_tokens, cap,
-                         state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of)
+        run = _fixed_run(model, arr, *fixed, max_num_seqs, max_num_batched_tokens, cap,
+                         state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of, arrays=True)
     else:
         run = _run(model, arr.tolist(), p_tok_arr.tolist(), o_tok_arr.tolist(), max_num_seqs, max_num_batched_tokens,
                    cap, state_tokens_per_request, slo_ttft_s, late_max, slo_tpot_s, a_of)
     if run is None:
         return None
-    first, finish, events = np.array(run[0]), np.array(run[1]), run[2]
+    first, finish, events = np.asarray(run[0], dtype=np.float64), np.asarray(run[1], dtype=np.float64), run[2]
     ttft = first - arr
     tpot = (finish - first) / np.maximum(o_tok_arr - 1, 1)
     return SimResult(ttft, tpot, finish - arr, int(o_tok_arr.sum()), float(finish.max() - arr[0]), events)
@@ -547,6 +548,40 @@ def _run(model: StepModel, arl: list, prompt: list, out: list, max_num_seqs: int
             if stop < ph or arl[stop] < t - slo_ttft_s - 1e-6 * (t + slo_ttft_s):
                 return None
     return first, finish, events
+
+
+def _fixed_run(model: StepModel, arr: np.ndarray, plen: int, olen: int, max_num_seqs: int,
+               max_num_batched_tokens: int, cap: float, st: int, slo_ttft_s: float | None, late_max: int | None,
+               slo_tpot_s: float | None, a_of: dict[int, float] | None = None,
+               arrays: bool = False) -> tuple[list, list, int] | None:
+    """``_run_fixed`` on the arrivals ``arr`` (a float64 array): compiled where the kernel is loaded
+    (``calc.serve_sim_jit``: the same steps, operation for operation, tests/test_serve_sim_jit.py), else the Python
+    loop. ``arrays``: the compiled kernel's first-token and finish times as arrays, not lists."""
+    k = serve_sim_jit.KERNEL or serve_sim_jit.kernel()
+    if k is not None and len(arr):
+        watch = slo_ttft_s is not None and late_max is not None
+        watch_tpot = slo_tpot_s is not None and late_max is not None
+        try:
+            first, finish, events, stopped = k(
+                np.ascontiguousarray(arr, dtype=np.float64), plen, olen, max_num_seqs, max_num_batched_tokens,
+                0 if cap == math.inf else int(cap), cap == math.inf, st, float(slo_ttft_s or 0.0), watch,
+                int(late_max or 0), float(slo_tpot_s or 0.0), watch_tpot, *_kernel_fields(model))
+        except Exception:  # noqa: BLE001, S110 (an int past 64 bits, an error of the arithmetic: the Python loop answers)
+            pass
+        else:
+            if stopped:
+                return None
+            return (first, finish, events) if arrays else (first.tolist(), finish.tolist(), events)
+    return _run_fixed(model, arr.tolist(), plen, olen, max_num_seqs, max_num_batched_tokens, cap, st, slo_ttft_s,
+                      late_max, slo_tpot_s, a_of)
+
+
+def _kernel_fields(m: StepModel) -> tuple:
+    """The step model's numbers in ``calc.serve_sim_jit.run_fixed``'s order (``token_s`` its property), with their
+    own types: an int stays an int, so that the kernel multiplies it as Python does (exactly) before dividing."""
+    return (m.flops_per_token, m.head_flops, m.weight_bytes, m.expert_bytes, m.expert_miss, m.kv_bytes_per_token,
+            m.bytes_per_s, m.allreduce_s_per_step, m.overhead_s, m.flops_per_s, m.attn_flops_per_pair, m.token_s,
+            m.state_bytes_per_seq)
 
 
 def _run_fixed(model: StepModel, arl: list, plen: int, olen: int, max_num_seqs: int, max_num_batched_tokens: int,
@@ -709,8 +744,8 @@ def simulate_replicas(model: StepModel, w: Workload, replicas: int, max_num_seqs
     for r in range(min(replicas, n)):  # a replica past the n-th gets no request
         a_r = arl[r::replicas]
         if fixed is not None:
-            f_r, g_r, ev = _run_fixed(model, a_r, *fixed, max_num_seqs, max_num_batched_tokens, cap, st, None, None,
-                                      None, a_of)
+            f_r, g_r, ev = _fixed_run(model, arr[r::replicas], *fixed, max_num_seqs, max_num_batched_tokens, cap, st,
+                                      None, None, None, a_of)
         else:
             f_r, g_r, ev = _run(model, a_r, prompt[r::replicas], out[r::replicas], max_num_seqs,
                                 max_num_batched_tokens, cap, st, None, None, None, a_of)
