@@ -3,8 +3,10 @@
 Run: ``python bench/bench_serve.py``. Prints the median of repeated runs and its ratio to the 1 s budget for a few
 loads (light, near capacity, overloaded) and models (dense, MoE, tp=4), beside the event loop it replaced (issue 18:
 ``tests/test_serve_sim_exact.py``'s verbatim copy, which the new one equals bit for bit) timed in the same run; then
-the Serving page's SLO-rate search (600 requests, 12 and 7 bisection steps) beside the old search. Ratios only from
-one run (the machine is shared); no pass/fail thresholds.
+the Serving page's SLO-rate search (600 requests, 12 and 7 bisection steps) beside the old search; then the page's
+two simulations (its 7-step SLO-rate search and its 1,500-request latency run) in the Python loop and compiled
+(calc/serve_sim_jit.py, which the server loads). Ratios only from one run (the machine is shared); no pass/fail
+thresholds.
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def main() -> None:
         s = median_s(lambda steps=steps: max_rate(m, 1024, 256, 1.0, 0.05, requests=600, steps=steps, **kw), 3)
         print(f"max_rate, 600 requests, {steps:2d} steps: {s * 1e3:6.1f} ms; old search (12 steps) {old * 1e3:6.1f} ms: "
               f"{old / s:.2f}x")
+    import calc.serve_sim_jit as jit
+
+    page = {"max_rate, 7 steps": lambda: max_rate(m, 1024, 256, 1.0, 0.05, requests=600, steps=7, **kw),
+            "latency, 1,500 requests": lambda: simulate(m, poisson_workload(1500, 4.0, 1024, 256), **kw)}
+    python = {k: median_s(f, 5) for k, f in page.items()}
+    if jit.load() is None:
+        print("compiled: numba not installed (or CALC_SERVE_JIT=0)")
+        return
+    for k, f in page.items():
+        s = median_s(f, 20)
+        print(f"Serving page {k:24}: Python {python[k] * 1e3:6.2f} ms, compiled {s * 1e3:6.3f} ms: {python[k] / s:.1f}x")
 
 
 if __name__ == "__main__":
