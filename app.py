@@ -7,11 +7,15 @@ import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
+from calc import serve_sim_jit
 from ui import budget, pickers, st_speed
 from ui.nav import ICON_URL, PAGES
 
 # Every input asked Streamlit for a dict of the whole session state; it now answers for its own key (issue 18).
 st_speed.install()
+# The Serving page's simulations compiled (calc/serve_sim_jit.py), loaded once in a thread of its own; the CLI and
+# the library keep the Python loop.
+serve_sim_jit.start()
 
 # The page icon is the app's own image inlined as a data URL (ui.nav.ICON_URL): a ":material/...:" icon made every
 # page load fetch the favicon from fonts.gstatic.com, which fails offline and tells a CDN who visits (issue 17 item 14).

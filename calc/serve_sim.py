@@ -557,7 +557,7 @@ def _fixed_run(model: StepModel, arr: np.ndarray, plen: int, olen: int, max_num_
     """``_run_fixed`` on the arrivals ``arr`` (a float64 array): compiled where the kernel is loaded
     (``calc.serve_sim_jit``: the same steps, operation for operation, tests/test_serve_sim_jit.py), else the Python
     loop. ``arrays``: the compiled kernel's first-token and finish times as arrays, not lists."""
-    k = serve_sim_jit.KERNEL or serve_sim_jit.kernel()
+    k = serve_sim_jit.KERNEL
     if k is not None and len(arr):
         watch = slo_ttft_s is not None and late_max is not None
         watch_tpot = slo_tpot_s is not None and late_max is not None

@@ -10,10 +10,10 @@ CPython's float power calls it). tests/test_serve_sim_jit.py holds the kernel's 
 random setups, with and without ``max_rate``'s early stop, and ``max_rate`` equal through either.
 
 Opt-in, per process: the library and the CLI keep the Python loop (loading Numba and the compiled code takes
-~0.65 s and ~96 MiB, more than a one-shot command's simulations), and the app calls ``allow()``: the first simulation
-then starts loading the kernel in a thread of its own (so no visitor's page run pays for it or is counted for it by
-``ui/budget.py``) and runs in Python meanwhile; every simulation after it is compiled. ``load()`` does the same in
-the calling thread (tests, benches). Without Numba, with ``CALC_SERVE_JIT=0`` in the environment, or where loading
+~0.65 s and ~96 MiB, more than a one-shot command's simulations), and app.py calls ``start()`` on its first run,
+which loads the kernel in a thread of its own (no visitor's page run pays for it or is counted for it by
+``ui/budget.py``); simulations run in Python until it is loaded, compiled after. ``load()`` loads it in the calling
+thread (tests, benches). Without Numba, with ``CALC_SERVE_JIT=0`` in the environment, or where loading
 fails, the Python loop runs, with the same results. The compiled code is cached on disk (Numba's ``cache=True``:
 ``__pycache__`` beside this file, or Numba's user cache directory where that is not writable): a new process loads it
 (~0.3 s) instead of compiling it (~2.5 s).
@@ -27,33 +27,25 @@ import threading
 
 import numpy as np
 
-_STATE = {"allowed": False, "started": False}
+_STARTED: list = []  # [the loading thread], once start() was called
 _LOCK = threading.Lock()
 #: the compiled kernel once loaded (None before, and for good where Numba is missing or loading failed)
 KERNEL = None
 
 
-def allow() -> None:
-    """Let the first simulation start loading the kernel in a background thread (the app's server calls this)."""
-    _STATE["allowed"] = True
-
-
-def kernel():
-    """The compiled kernel, or None (not loaded yet, not allowed, or unavailable); starts the background load where
-    ``allow()`` was called."""
-    if KERNEL is None and _STATE["allowed"] and not _STATE["started"]:
-        with _LOCK:
-            if not _STATE["started"]:
-                _STATE["started"] = True
-                threading.Thread(target=load, name="serve-sim-jit", daemon=True).start()
-    return KERNEL
+def start() -> None:
+    """Load the kernel in a background thread, once per process (the app calls this on its first run)."""
+    with _LOCK:
+        if not _STARTED:
+            t = threading.Thread(target=load, name="serve-sim-jit", daemon=True)
+            _STARTED.append(t)
+            t.start()
 
 
 def load():
     """Compile or load the kernel in this thread (once per process) and return it; None where Numba is not installed,
     ``CALC_SERVE_JIT=0`` or compiling failed (the simulator then runs its Python loop)."""
     global KERNEL
-    _STATE["started"] = True
     if KERNEL is not None or os.environ.get("CALC_SERVE_JIT", "1") == "0":
         return KERNEL
     try:

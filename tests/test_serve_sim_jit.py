@@ -35,10 +35,7 @@ def kernel():
 @pytest.fixture()
 def python_only(monkeypatch):
     """The simulator with no compiled kernel (the library's default before ``load``)."""
-    def off():
-        monkeypatch.setattr(jit, "KERNEL", None)
-        monkeypatch.setitem(jit._STATE, "allowed", False)
-    return off
+    return lambda: monkeypatch.setattr(jit, "KERNEL", None)
 
 
 def _model(rng):
@@ -114,7 +111,6 @@ def test_max_rate_is_the_same_through_the_kernel(kernel, python_only):
             kw["kv_capacity_tokens"] = None
         fast.append(ss.max_rate(m, p, o, t1, t2, requests=300, steps=7, **kw))
     python_only()
-    assert jit.kernel() is None
     slow = [ss.max_rate(m, p, o, t1, t2, requests=300, steps=7, **kw) for m, p, o, t1, t2, kw in cases]
     assert fast == slow
     assert len(set(fast)) > 20
@@ -136,9 +132,9 @@ def _child(code: str, env: dict) -> str:
     return out.stdout.strip()
 
 
-def test_the_library_keeps_python_and_the_app_loads_the_kernel_in_a_thread():
-    """A fresh process: without ``allow()`` no simulation loads Numba; after it, the first simulation runs in Python
-    and starts the load in a thread of its own, and a later one runs compiled. ``CALC_SERVE_JIT=0`` keeps Python."""
+def test_the_library_keeps_python_and_start_loads_the_kernel_in_a_thread():
+    """A fresh process: without ``start()`` no simulation loads Numba; ``start()`` loads the kernel in a thread of its
+    own, and simulations run compiled once it is loaded. ``CALC_SERVE_JIT=0`` keeps Python."""
     code = (
         "import sys, time\n"
         "import calc.serve_sim as ss, calc.serve_sim_jit as jit\n"
@@ -148,10 +144,20 @@ def test_the_library_keeps_python_and_the_app_loads_the_kernel_in_a_thread():
         "w = ss.poisson_workload(200, 5.0, 256, 32)\n"
         "ss.simulate(m, w)\n"
         "print('numba' in sys.modules, jit.KERNEL is None)\n"
-        "jit.allow(); ss.simulate(m, w)\n"
-        "t = time.time()\n"
-        "while jit.KERNEL is None and time.time() - t < 60 and any(x.name == 'serve-sim-jit' for x in __import__('threading').enumerate()):\n"
-        "    time.sleep(0.05)\n"
+        "jit.start(); jit._STARTED[0].join(120)\n"
+        "ss._run_fixed = None  # the Python loop is not called once the kernel is loaded\n"
+        "print(jit.KERNEL is not None, ss.simulate(m, w).events > 0 if jit.KERNEL else None)\n")
+    assert _child(code, {}).splitlines() == ["False True", "True True"]
+    assert _child(code, {"CALC_SERVE_JIT": "0"}).splitlines() == ["False True", "False None"]
+
+
+def test_the_app_starts_loading_the_kernel_on_its_first_run():
+    """app.py's first run starts ``start()``'s thread, and the kernel it loads is the one simulations then use."""
+    code = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "import calc.serve_sim_jit as jit\n"
+        "assert not jit._STARTED\n"
+        "AppTest.from_file('app.py', default_timeout=120).run()\n"
+        "jit._STARTED[0].join(120)\n"
         "print(jit.KERNEL is not None)\n")
-    assert _child(code, {}).splitlines() == ["False True", "True"]
-    assert _child(code, {"CALC_SERVE_JIT": "0"}).splitlines() == ["False True", "False"]
+    assert _child(code, {}) == "True"

@@ -30,11 +30,6 @@ from calc.gguf import FILE_TYPES, LayeredTensors, QuantResult, quantize_all
 from calc.gguf_run import RunMemory, RunSetup, run_memory_many
 from calc.models import ModelSpec
 from calc.serve_sim import max_rate, poisson_workload, simulate_replicas
-from calc.serve_sim_jit import allow as _allow_compiled_simulator
-
-# The server runs the Serving page's simulations compiled (calc/serve_sim_jit.py, issue 18): its first simulation
-# starts loading the kernel in a thread of its own; the CLI and the library keep the Python loop.
-_allow_compiled_simulator()
 
 #: Objects ``deep_bytes`` does not count: program state every entry shares (classes, modules, functions, code).
 _ATOMS = frozenset({str, bytes, int, float, complex, np.float64, np.int64, np.float32, np.int32})
