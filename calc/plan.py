@@ -67,7 +67,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -399,8 +401,11 @@ def _check_inputs(cluster: Cluster, job: Job) -> None:
             raise ValueError(f"{name} must be in [1e6, 1e15] bytes/s, got {v!r:.40}")
 
 
-def _model_numbers(model: ModelSpec, seq_len: int) -> dict:
-    """What the step model reads from the architecture, once per model and sequence length."""
+@functools.lru_cache(maxsize=256)
+def _model_numbers(model: ModelSpec, seq_len: int) -> Mapping:
+    """What the step model reads from the architecture, once per model and sequence length: kept per process and
+    read only (a search asked this again for every change of an input the architecture does not read, the GPU count,
+    the batch, the links: 6% of a Cluster planner search under bench/bench_pages.py, issue 18)."""
     f = flops_per_token(model, seq_len)
     c = param_counts(model)
     moe_layers = sum(1 for i in range(model.num_layers) if model.layer_is_moe(i)) if model.is_moe else 0
@@ -414,12 +419,13 @@ def _model_numbers(model: ModelSpec, seq_len: int) -> dict:
             model.experts_per_token + (model.num_shared_experts or 0))
     else:
         f_act = model.intermediate_size
-    return {"f": f, "attn_causal": flops_per_token(model, seq_len, causal=True).attention_scores,
-            "params": c.total, "experts": c.components().get("experts", 0), "moe_layers": moe_layers, "topk": model.experts_per_token if model.is_moe else 0,
-            "norms": norms, "scores": scores, "ffn": f_act}
+    return MappingProxyType({
+        "f": f, "attn_causal": flops_per_token(model, seq_len, causal=True).attention_scores,
+        "params": c.total, "experts": c.components().get("experts", 0), "moe_layers": moe_layers,
+        "topk": model.experts_per_token if model.is_moe else 0, "norms": norms, "scores": scores, "ffn": f_act})
 
 
-def elementwise_bytes(model: ModelSpec, lay: Layout, nb: dict, stack: Stack | None = None) -> tuple[float, float]:
+def elementwise_bytes(model: ModelSpec, lay: Layout, nb: Mapping, stack: Stack | None = None) -> tuple[float, float]:
     """HBM bytes of one decoder layer's memory-bound forward work per token on one GPU, sized from the model:
     (all of it, the attention-core part that selective recompute re-runs).
 
@@ -454,7 +460,7 @@ def _fused_qkv_share(model: ModelSpec) -> float:
     return fused / model.num_layers
 
 
-def elementwise_backward_bytes(model: ModelSpec, lay: Layout, nb: dict, stack: Stack | None = None) -> float:
+def elementwise_backward_bytes(model: ModelSpec, lay: Layout, nb: Mapping, stack: Stack | None = None) -> float:
     """HBM bytes of the backward of ``elementwise_bytes``'s work, per token, one layer, one GPU.
 
     Fused kernels (``Stack.fused_elementwise``, the default): ``BWD_BYTES_FACTOR`` x the forward. Eager PyTorch,
@@ -575,22 +581,22 @@ def _one_node(span, node: int, gpus):
     return (gpus <= node) | ((span <= node) & (node % span == 0))
 
 
-def _step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, nb: dict, stack: Stack | None = None,
+def _step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, nb: Mapping, stack: Stack | None = None,
                e_max: float | None = None, x_half: float | None = None) -> Plan:
     """``step_time`` without its checks: ``_step_columns`` of the one layout."""
     breakdown, hw_flops, _ = _step_columns(model, cluster, job, _columns([(*astuple(lay)[:7], RECOMPUTE.index(lay.recompute), lay.zero)]), nb, stack, e_max, x_half)
     return _plan(lay, breakdown, hw_flops, 0, nb, cluster, job)
 
 
-def _plan(lay: Layout, breakdown: dict[str, np.ndarray], hw_flops: np.ndarray, i: int, nb: dict, cluster: Cluster,
-          job: Job) -> Plan:
+def _plan(lay: Layout, breakdown: dict[str, np.ndarray], hw_flops: np.ndarray, i: int, nb: Mapping, cluster: Cluster,
+          job: Job, memory_bytes: int | None = None) -> Plan:
     """The ``Plan`` of row ``i`` of ``_step_columns``' answer, ``lay`` being that row's layout."""
     tokens = job.global_batch * job.seq_len
     return Plan(lay, {k: float(v[i]) for k, v in breakdown.items()}, nb["f"].model_training * tokens,
-                float(hw_flops[i]), lay.gpus, cluster.gpu.peak(job.precision), tokens)
+                float(hw_flops[i]), lay.gpus, cluster.gpu.peak(job.precision), tokens, memory_bytes)
 
 
-def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.ndarray], nb: dict,
+def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.ndarray], nb: Mapping,
                   stack: Stack | None = None, e_max: float | None = None,
                   x_half: float | None = None, strict: bool = True
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -1169,6 +1175,24 @@ def _valid(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> bool:
     return True
 
 
+def _fastest_first(step: np.ndarray):
+    """The indices of ``step`` in the order of ``np.argsort(step, kind="stable")`` (ascending, ties by index, NaN
+    last), lazily: the ``_HEAD`` smallest (and every tie of the largest of them) sorted first, the rest only if the
+    caller reads past them. A search visits layouts until ``top`` fit, most often a few dozen of thousands, and the
+    full sort was a tenth of a Cluster planner search (issue 18)."""
+    if len(step) <= _HEAD:
+        yield from np.argsort(step, kind="stable").tolist()
+        return
+    cut = np.partition(step, _HEAD - 1)[_HEAD - 1]
+    head = step <= cut  # False for NaN (and all False when the cut is NaN): those stay in the rest, sorted last
+    for part in (np.flatnonzero(head), np.flatnonzero(~head)):
+        yield from part[np.argsort(step[part], kind="stable")].tolist()
+
+
+#: Layouts ``_fastest_first`` sorts before the rest (a search shows 8 by default and visits a few dozen).
+_HEAD = 128
+
+
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
            require_fit: bool = True, stack: Stack | None = None) -> list[Plan]:
     """The ``top`` fastest layouts that fit the GPU's memory, fastest first (``require_fit=False``: whether they
@@ -1199,7 +1223,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
             count = len(keep)
     if count:
         step = sum(breakdown.values())  # Plan.step_s: the parts added in the same order
-        order = np.argsort(step, kind="stable").tolist()  # ties keep the enumeration's order, as list.sort did
+        order = _fastest_first(step)  # ties keep the enumeration's order, as list.sort did
     if not count and pins:
         problems = pin_problems(model, cluster, job, pins, stack)
         if problems:
@@ -1223,15 +1247,16 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     cap = cluster.gpu.usable_memory_bytes
     out = []
     least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
+    table = np.column_stack([cols[k] for k in _FIELDS])  # a visited layout's row read at once, not field by field
     for i in order:
-        p = _plan(_layout(tuple(int(cols[k][i]) for k in _FIELDS)), breakdown, hw_flops, i, nb, cluster, job)
-        mem = layout_memory(model, job, p.layout, stack)
-        if mem <= cap or not require_fit:
-            out.append(replace(p, memory_per_gpu_bytes=mem))
+        lay = _layout(table[i].tolist())
+        mem = layout_memory(model, job, lay, stack)
+        if mem <= cap or not require_fit:  # a Plan only for a layout shown
+            out.append(_plan(lay, breakdown, hw_flops, i, nb, cluster, job, mem))
             if len(out) == top:
                 break
         elif least is None or mem < least[0]:
-            least = (mem, p.layout)
+            least = (mem, lay)
     if not out:
         mem, lay = least
         raise ValueError(

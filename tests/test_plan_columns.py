@@ -119,3 +119,54 @@ def test_fewer_layouts_are_the_first_of_more():
         assert few == (eight[:k] if isinstance(eight, list) else eight)
         compared += isinstance(eight, list) and len(eight) > k
     assert compared > 15
+
+
+def test_fastest_first_is_the_stable_sort():
+    """``search`` visits layouts through ``_fastest_first`` (the fastest ``_HEAD`` sorted first, the rest only when read,
+    issue 18): read whole or in part, it must list ``np.argsort(kind="stable")``'s order, ties by index and NaN last,
+    on random step times with many ties (rounded values), NaNs and lengths around the head."""
+    import itertools
+    import random
+
+    import numpy as np
+
+    from calc.plan import _HEAD, _fastest_first
+
+    rng = random.Random(128)
+    for _ in range(300):
+        n = rng.choice([0, 1, 5, _HEAD - 1, _HEAD, _HEAD + 1, 2 * _HEAD, 3000])
+        step = np.round(np.array([rng.uniform(0, 10) for _ in range(n)]), rng.choice([0, 1, 3, 12]))
+        if n and rng.random() < 0.3:
+            step[rng.sample(range(n), rng.randint(1, n))] = np.nan
+        want = np.argsort(step, kind="stable").tolist()
+        k = rng.randint(0, n)
+        assert list(itertools.islice(_fastest_first(step), k)) == want[:k]
+        assert list(_fastest_first(step)) == want
+
+
+def test_search_equals_layouts_one_at_a_time_on_random_inputs():
+    """``search`` (lazy order, one row read per visited layout, a ``Plan`` only for a layout kept, the model's numbers
+    kept per model and sequence: issue 18) against the layouts one at a time, on random models, clusters, batches,
+    stacks and pins, fitting or not."""
+    import random
+
+    rng = random.Random(15)
+    models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Meta-Llama-3-70B", "Qwen2.5-7B")]
+    compared = 0
+    for _ in range(24):
+        model, stack = rng.choice(models), rng.choice([None, *STACKS.values()])
+        cluster = Cluster(get_gpu(rng.choice(["H100 SXM", "A100 SXM 80GB"])), rng.choice([4, 8, 12, 16, 32]),
+                          rng.choice([4, 8]))
+        seq = rng.choice([2048, 4096, 8192])
+        job, fit = Job(seq, rng.choice([32, 64, 256]) * seq), rng.random() < 0.6
+        pins = rng.choice([{}, {}, {"zero": 1}, {"recompute": "full"}, {"pp": 2}])
+        top = rng.choice([1, 8, 200])
+        try:
+            got = [(p.layout, p.breakdown, p.hardware_flops, p.memory_per_gpu_bytes)
+                   for p in search(model, cluster, job, pins, top=top, require_fit=fit, stack=stack)]
+        except ValueError:
+            got = None
+        want = _one_at_a_time(model, cluster, job, pins, stack, top, require_fit=fit)
+        assert got == (want or None)
+        compared += bool(want)
+    assert compared > 10
