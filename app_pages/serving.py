@@ -43,11 +43,17 @@ def _metric_row():
     return st.container(horizontal=True, gap="medium")
 
 
-def _input_row():
-    """A row of three inputs: one horizontal container (one block sent) whose inputs share its width as three columns
-    did (four blocks: the row and each column). Two rows stand for three columns of two inputs, the inputs drawn
-    row by row (issue 18)."""
-    return st.container(horizontal=True, gap="small")
+#: Three inputs per line in a section's inputs box (``_inputs_box``), each at least 128 px wide as Streamlit has them
+#: (fewer per line on a narrow screen). Sent once per page run with the charts' style (ui.charts.NARROW_SCREEN_CSS).
+INPUTS_CSS = ("<style>.st-key-vsetup_in > div, .st-key-vlat_in > div "
+              "{flex: 1 1 calc(33.333% - 0.67rem) !important; min-width: 128px !important;}</style>")
+
+
+def _inputs_box(key: str):
+    """A section's six inputs, three per line: one horizontal container (one block sent) whose inputs wrap after the
+    third (``INPUTS_CSS``), as two rows of three did (three blocks: the rows and their box) and three columns before
+    them (issue 18)."""
+    return st.container(horizontal=True, gap="small", key=key)
 
 
 def _n(k: int, noun: str) -> str:
@@ -81,23 +87,23 @@ def _css_drawn():
 @page_body.fragment
 def setup_section(spec, gpu) -> None:
     # The latency fragment is called on every run of this one, with None where the setup cannot run (it then draws
-    # nothing), and always at the same place, the second of two containers made first: Streamlit names a fragment by
-    # where it is called (its delta path), so one called after a setup that drew an error instead of its metrics
-    # got a new id, the old one was dropped, and a rerun of the old one (a tab still holding its widgets, a bench
-    # client) was ignored without an answer (bench/soak.py waited 120 s on two).
-    setup_box, latency_box = st.container(), st.container()
+    # nothing), and always at the same place, right after the one container the setup draws in: Streamlit names a
+    # fragment by where it is called (its delta path), so one called after a setup that drew an error instead of its
+    # metrics got a new id, the old one was dropped, and a rerun of the old one (a tab still holding its widgets, a
+    # bench client) was ignored without an answer (bench/soak.py waited 120 s on two). The fragment makes its own
+    # container there (st.fragment), so a second one around it only cost an element per rerun (issue 18).
+    setup_box = st.container()
     with _css_drawn():
         with setup_box:
             args = _setup(spec, gpu)
-        with latency_box:
-            latency_section(args)
+        latency_section(args)
         if args is not None:
             _formulas(args[2])
 
 
 def _setup(spec, gpu) -> tuple | None:
     """The setup's inputs and memory; the latency section's arguments, None where the setup cannot run."""
-    top, low = _input_row(), _input_row()
+    top = low = _inputs_box("vsetup_in")
     engine = ENGINES[state.select("Serving engine", "veng", tuple(ENGINES), "vllm", where=top,
                                   format_func=lambda k: ENGINES[k].label,
                                   help="How the KV cache is sized at start-up: vLLM takes gpu_memory_utilization of the total "
@@ -155,6 +161,9 @@ def _setup(spec, gpu) -> tuple | None:
                  "Not even 64 GPUs per replica fit: narrower weights or larger GPUs. ")
                  + "No latency is shown for a setup that cannot run.")
         return None
+    # the latency section's heading, drawn here and not in its fragment: the same place, one element fewer on each
+    # rerun of that section (issue 18)
+    st.subheader("Latency under load")
     return spec, gpu, mem, tp, replicas, max_len, seqs, batched, wdt, kvdt
 
 
@@ -205,8 +214,7 @@ def latency_section(args: tuple | None) -> None:
 
 def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, batched: int, wdt: str,
              kvdt: str) -> None:
-    st.subheader("Latency under load")
-    top, low = _input_row(), _input_row()
+    top = low = _inputs_box("vlat_in")
     rate = float(state.number("Requests per second (all replicas)", "vrate", 4.0, 0.01, 100_000.0, where=top,
                               help="Poisson arrivals, split round-robin over the replicas."))
     prompt = int(state.number("Prompt tokens", "vprompt", 1024, 1, 10_000_000, step=1, where=top, help="Per request."))
@@ -313,7 +321,7 @@ page's figures are used; the published throughputs below are within 30 % with th
 """)
 
 
-st.html(charts.NARROW_SCREEN_CSS)
+st.html(charts.NARROW_SCREEN_CSS + INPUTS_CSS)
 setup_section(pickers.current_model(), pickers.current_gpu())
 
 st.subheader("Checked against vLLM's own start-up logs")
