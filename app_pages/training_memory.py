@@ -1,8 +1,6 @@
 """Training memory: every component per GPU (ZeRO, TP/PP/SP, recompute, LoRA/QLoRA, PPO/DPO) and the verdict."""
 
-import functools
 from dataclasses import fields, replace
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,8 +30,8 @@ from calc.memory import (
     training_memory,
 )
 from calc.models import ModelSpec, param_counts
-from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, Layout, fewest_gpus, remedies, single_changes
-from calc.units import GIB
+from calc.solvers import MAX_GPUS, RECOMPUTE_NAME, fewest_gpus, remedies, single_changes
+from calc.units import GIB, bytes_in, format_bytes
 from ui import charts, memo, memory_solvers, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
@@ -67,18 +65,7 @@ LAID_OUT = ("tp", "pp", "dp", "zero_stage")
 MORE = "More settings: gradient dtype, optimizer offload, sequence parallel, overhead per GPU, dropout"
 
 
-class _Solved(NamedTuple):
-    """What the solvers say about one setup on one GPU (``_solve``)."""
-
-    layout: Layout | None  # fewest_gpus
-    remedies: list  # remedies(..., layout)
-    alone: list  # single_changes, when the setup does not fit (the verdict lists them then)
-    max_batch: int | None  # None for a parameter count (no activations)
-    max_context: int | None
-    selective_idle: bool  # selective recompute with fused attention saves nothing over none
-
-
-def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -> _Solved:
+def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -> memory_solvers.Solved:
     """The solvers for ``(model, setup, cap)`` (``total``: ``training_memory(model, setup).total``), each kept in
     ``ui.memo`` under what it depends on (issue 18): they were most of the calc work of a rerun (fewest_gpus ~1.9 ms and
     remedies ~1.4 ms for Llama-3-8B, max_context 2-8 ms). The largest micro-batch does not depend on the micro-batch
@@ -103,19 +90,7 @@ def _solve(model: ModelSpec | int, setup: TrainingSetup, cap: int, total: int) -
                          lambda: memory_solvers.largest_micro_batch(model, setup, cap, 4096))
         mc = memo.cached(("training_memory.max_context", model, replace(setup, seq_len=1), cap),
                          lambda: memory_solvers.longest_sequence(model, setup, cap, 1 << 22))
-    return _Solved(layout, rem, alone, mb, mc, idle)
-
-
-@functools.lru_cache(maxsize=256)
-def _sweep_points(seq_len: int, micro_batch: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """The sweeps' sequence lengths and micro-batches (read-only arrays), kept per input: np.unique of geomspace was
-    about 0.1 ms of every rerun (issue 18)."""
-    seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
-    # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
-    b_hi = max(4 * micro_batch, 32)
-    batches = np.arange(1, b_hi + 1) if b_hi <= 256 else np.unique(np.geomspace(1, b_hi, 120).astype(int))
-    seqs.flags.writeable = batches.flags.writeable = False
-    return seqs, batches, b_hi
+    return memory_solvers.Solved(layout, rem, alone, mb, mc, idle)
 
 
 def _components_table(b, unit: str, engine_name: str) -> None:
@@ -338,18 +313,31 @@ def _page() -> None:
     with reuse_breakdowns({(model, setup): b}):  # the solvers ask for the same setups several times (issue 18)
         solved = _solve(model, setup, cap, b.total)
     layout = solved.layout
-    verdict.show_fit(gpu.name, b.total, cap, solved.remedies, b.warnings, solved.alone)
+    # The sidebar's unit read once for every size below (fmt.size / size_value read st.session_state on each call:
+    # ~25 reads a rerun, about 0.4 ms under py-spy, issue 18); the same functions of it.
+    unit = fmt.unit()
+
+    def size(n_bytes: float) -> str:
+        return format_bytes(n_bytes, unit, 2)
+
+    def size_value(n_bytes: float) -> float:
+        return bytes_in(n_bytes, unit)
+
+    def size_values(n_bytes) -> list[float]:
+        return bytes_in(np.asarray(n_bytes), unit).tolist()
+
+    verdict.show_fit(gpu.name, b.total, cap, solved.remedies, b.warnings, solved.alone, unit=unit)
     if solved.selective_idle:
         st.info("Selective recompute changes nothing here: it re-runs only the attention core (softmax and its "
                 "dropout), which FlashAttention / SDPA never store. Full recompute is what saves activations.")
     # Rows of metrics as horizontal containers (one block each) instead of four columns (five blocks), and the
     # fewest-GPUs layout as that metric's grey delta instead of a caption in its column: 5 messages fewer (issue 18)
     m1 = m2 = m3 = m4 = st.container(horizontal=True)
-    m1.metric("Total per GPU", fmt.size(b.total), help=f"{b.total:,} bytes")
+    m1.metric("Total per GPU", size(b.total), help=f"{b.total:,} bytes")
     m2.metric("GPUs in the job", f"{dp * tp * pp:,}", help="dp x tp x pp")
     states = b.weights + b.master_weights + b.gradients + b.optimizer_states
-    m3.metric("Model states per GPU", fmt.size(states), help="weights + master weights + gradients + optimizer states")
-    m4.metric("CPU memory (offloaded)", fmt.size(b.cpu_bytes), help="Per GPU process; not in the GPU total.")
+    m3.metric("Model states per GPU", size(states), help="weights + master weights + gradients + optimizer states")
+    m4.metric("CPU memory (offloaded)", size(b.cpu_bytes), help="Per GPU process; not in the GPU total.")
 
     if isinstance(model, ModelSpec):
         s1 = s2 = s3 = st.container(horizontal=True)
@@ -358,30 +346,29 @@ def _page() -> None:
                   help=f"At sequence length {seq_len:,}, everything else as set.")
         s2.metric("Longest sequence that fits", "none" if mc is None else f"{mc:,}",
                   help=f"At micro-batch {micro_batch}, everything else as set (up to 4,194,304).")
-        ng, how = verdict.layout_text(layout, MAX_GPUS)
+        ng, how = verdict.layout_text(layout, MAX_GPUS, unit)
         s3.metric("Fewest GPUs that fit", ng, delta=how, delta_color="off", delta_arrow="off",
                   help="The smallest job whose per-GPU memory fits: tp divides the heads and "
                   "KV heads (up to 8, one node), then pp divides the layers, then ZeRO over dp (stages 2-3 only without "
                   "pp); micro-batch, sequence, precision and the rest as set.")
 
-    unit = fmt.unit()
-    comps_unit = {k: fmt.size_value(v) for k, v in b.components().items()}
+    comps_unit = {k: size_value(v) for k, v in b.components().items()}
     # The charts change with nearly every input: written as the dicts Plotly would validate them into, not validated
     # again on every rerun (ui/figures_spec.py, issue 18).
-    charts.show(st, charts.FrozenFigure.from_dict(breakdown_bar_spec(comps_unit, fmt.size_value(cap), unit, gpu.name)),
+    charts.show(st, charts.FrozenFigure.from_dict(breakdown_bar_spec(comps_unit, size_value(cap), unit, gpu.name)),
                 width="stretch")
 
     if isinstance(model, ModelSpec):
-        seqs, batches, b_hi = _sweep_points(seq_len, micro_batch)
+        seqs, batches, b_hi = memory_solvers.sweep_points(seq_len, micro_batch)
         g_seq = breakdown_grid(model, setup, [micro_batch], seqs)
         g_bat = breakdown_grid(model, setup, batches, [seq_len])
         left = right = st.container(horizontal=True)  # one block, not three (issue 18)
         parts = [k for k in g_seq if k != "total"]  # an engine's buffers too
         charts.show(left, charts.FrozenFigure.from_dict(sweep_area_spec(
-            seqs, {k: fmt.size_values(g_seq[k][0]) for k in parts}, fmt.size_value(cap), unit, "sequence length (tokens)",
+            seqs, {k: size_values(g_seq[k][0]) for k in parts}, size_value(cap), unit, "sequence length (tokens)",
             seq_len, log_x=True, title=f"Against sequence length, micro-batch {micro_batch}")), width="stretch")
         charts.show(right, charts.FrozenFigure.from_dict(sweep_area_spec(
-            batches, {k: fmt.size_values(g_bat[k][:, 0]) for k in parts}, fmt.size_value(cap), unit,
+            batches, {k: size_values(g_bat[k][:, 0]) for k in parts}, size_value(cap), unit,
             "micro-batch per GPU", micro_batch, log_x=b_hi > 256,
             title=f"Against micro-batch, sequence length {seq_len:,}")), width="stretch")
     else:
@@ -394,10 +381,10 @@ def _page() -> None:
     if engine_name != "plain":
         st.subheader(f"The step as {engine_name} allocates it")
         phases = engine_phases(model, setup)
-        ptable, pcfg = fmt.bytes_table(phases_table(phases, fmt.size))
+        ptable, pcfg = fmt.bytes_table(phases_table(phases, size))
         st.dataframe(ptable, hide_index=True, width="stretch", column_config=pcfg)
         st.caption(f"Held between steps (after optimizer.step(), before zero_grad): "
-                   f"{fmt.size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
+                   f"{size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
                    "memory moves from the first to the second layer by layer. Defaults and buffers from "
                    f"{SOURCES[engine_name]}.")
     # Lazy (issue 18): the exact bytes per component (and each engine buffer's source) with their CSV, DeepSpeed's own
@@ -411,7 +398,7 @@ def _page() -> None:
             st.markdown("**DeepSpeed's own estimators for this setup**")
             est = deepspeed_estimates(model, setup)
             held = between_steps(model, setup).total if engine_name != "plain" else None
-            etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, fmt.size, held))
+            etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, size, held))
             st.dataframe(etable, hide_index=True, width="stretch", column_config=ecfg)
             st.markdown(rf"""
         `estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
@@ -450,8 +437,8 @@ def _page() -> None:
         where the family has residual dropout ($2\,h$ per token and layer: GPT-2's `resid_pdrop`), after the embeddings
         ($h$ per token: `embd_pdrop`).
 
-        **Overhead** {fmt.size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
-        Capacity {fmt.size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
+        **Overhead** {size(setup.overhead_bytes)}: CUDA context, workspaces and fragmentation (an assumption you set).
+        Capacity {size(cap)}: what {gpu.name} reports (`nvidia-smi` total). Not counted: communication buffers beyond the
         overhead, the PPO rollout phase, data-loader memory.
         """)
             if isinstance(model, ModelSpec):

@@ -183,11 +183,12 @@ def valid_pps(model: ModelSpec | int, max_pp: int = 128) -> list[int]:
     return [p for p in _divisors(model.num_layers) if p <= max_pp]
 
 
-def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdown, hi: int) -> int | None:
-    """Smallest dp in [2, hi] for which ``setup`` (tp, pp and ZeRO stage set) fits, or None.
+def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdown, hi: int) -> tuple[int, int] | None:
+    """(Smallest dp in [2, hi] for which ``setup`` (tp, pp and ZeRO stage set) fits, its memory per GPU), or None.
 
     ``base`` is the memory at dp = 1. What ZeRO shards shrinks as 1/dp, the rest stays: that gives a
-    lower bound on dp, from which the exact search (``training_memory`` itself) gallops up.
+    lower bound on dp, from which the exact search (``training_memory`` itself) gallops up. The memory comes from
+    the search's own evaluation (it was computed again by the caller, issue 18).
     """
     z = setup.zero_stage
     if hi < 2:
@@ -203,10 +204,13 @@ def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdo
     if lo > hi:
         return None
 
+    totals: dict[int, int] = {}
+
     def ok(dp: int) -> bool:
-        return training_memory(model, replace(setup, dp=dp)).total <= capacity
+        totals[dp] = training_memory(model, replace(setup, dp=dp)).total
+        return totals[dp] <= capacity
     if ok(lo):
-        return lo
+        return lo, totals[lo]
     step, top = 1, lo + 1  # gallop: lo fails; find a top that fits
     while top <= hi and not ok(top):
         lo, step = top, step * 2
@@ -218,7 +222,7 @@ def _smallest_dp(model, setup: TrainingSetup, capacity: int, base: MemoryBreakdo
     while top - lo > 1:
         mid = (lo + top) // 2
         lo, top = (lo, mid) if ok(mid) else (mid, top)
-    return top
+    return top, totals[top]
 
 
 def _stages_to_search(setup: TrainingSetup, pp: int) -> tuple[int, ...]:
@@ -253,10 +257,10 @@ def _fewest_training(model, setup: TrainingSetup, capacity: int, max_tp: int, ma
             found.append(Layout(tp, pp, 1, z_min, base.total))
             break
         for z in _stages_to_search(setup, pp):
-            dp = _smallest_dp(model, replace(s, zero_stage=z), capacity, base, best // (tp * pp))
-            if dp is not None:
-                b = training_memory(model, replace(s, zero_stage=z, dp=dp))
-                found.append(Layout(tp, pp, dp, z, b.total))
+            smallest = _smallest_dp(model, replace(s, zero_stage=z), capacity, base, best // (tp * pp))
+            if smallest is not None:
+                dp, total = smallest
+                found.append(Layout(tp, pp, dp, z, total))
                 best = min(best, tp * pp * dp)
     return min(found, key=lambda x: (x.gpus, x.dp, x.pp, x.zero_stage), default=None)
 

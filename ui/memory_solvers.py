@@ -19,18 +19,45 @@ tests/test_memory_solvers.py holds these to ``calc.solvers`` on many setups.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from calc.memory import TrainingSetup, breakdown_grid, training_memory, training_polynomials
 from calc.models import ModelSpec
-from calc.solvers import max_batch, max_context
+from calc.solvers import Layout, max_batch, max_context
 
 #: Candidates per vectorized step.
 STEP = 256
+
+
+class Solved(NamedTuple):
+    """What the solvers say about one setup on one GPU (the Training memory page's ``_solve``). Here, not in the page:
+    a page's module runs again on every full rerun, and making a NamedTuple class is ~0.1 ms (issue 18)."""
+
+    layout: Layout | None  # fewest_gpus
+    remedies: list  # remedies(..., layout)
+    alone: list  # single_changes, when the setup does not fit (the verdict lists them then)
+    max_batch: int | None  # None for a parameter count (no activations)
+    max_context: int | None
+    selective_idle: bool  # selective recompute with fused attention saves nothing over none
+
+
+@functools.lru_cache(maxsize=256)
+def sweep_points(seq_len: int, micro_batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The Training memory page's sweeps' sequence lengths and micro-batches (read-only arrays), kept per input:
+    np.unique of geomspace was about 0.1 ms of every rerun (issue 18). Here, not in the page, whose module (and
+    with it a cache defined there) is made again on every full rerun."""
+    seqs = np.unique(np.geomspace(128, max(4 * seq_len, 8192), 60).astype(int))
+    # Every micro-batch up to 256; beyond, 120 log-spaced ones (4 x 1e5 points made the page take 25-65 s).
+    b_hi = max(4 * micro_batch, 32)
+    batches = np.arange(1, b_hi + 1) if b_hi <= 256 else np.unique(np.geomspace(1, b_hi, 120).astype(int))
+    seqs.flags.writeable = batches.flags.writeable = False
+    return seqs, batches, b_hi
 
 
 def _fits(model: ModelSpec, setup: TrainingSetup, capacity: int, values: np.ndarray) -> np.ndarray:
