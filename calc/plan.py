@@ -67,6 +67,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass, replace
 from types import MappingProxyType
@@ -1175,6 +1177,37 @@ def _valid(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> bool:
     return True
 
 
+#: ``_unpinned_columns``' tables, least recently used first: key -> (stack, columns); at most ``_COLUMNS_KEPT`` of
+#: them and ``_COLUMNS_ROWS`` layouts in all (9 int64 columns: 7 MB), shared by sessions, read only
+_COLUMNS: OrderedDict[tuple, tuple] = OrderedDict()
+_COLUMNS_LOCK = threading.Lock()
+_COLUMNS_KEPT, _COLUMNS_ROWS = 8, 100_000
+
+
+def _unpinned_columns(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack | None) -> dict[str, np.ndarray]:
+    """``_block_columns`` of the candidates without pins, kept per what ``_candidate_prefixes`` reads: the model, the
+    GPU count and node size, the sequence, the batch and the stack (the very object: a stack holds a dict and is not
+    hashable, and the entry keeps it alive, so its id names it). A change of the GPU type, the precision, the links
+    or the matmul efficiency searches the same layouts without listing them again (on the Cluster planner page,
+    listing them was a quarter of a search: issue 18). The arrays are read only."""
+    key = (model, cluster.num_gpus, cluster.gpus_per_node, job.seq_len, job.global_batch, id(stack))
+    with _COLUMNS_LOCK:
+        kept = _COLUMNS.get(key)
+        if kept is not None and kept[0] is stack:
+            _COLUMNS.move_to_end(key)
+            return kept[1]
+    cols = _block_columns(list(_candidate_prefixes(model, cluster, job, None, stack)), _recompute_options(None, stack))
+    for v in cols.values():
+        v.setflags(write=False)
+    rows = len(cols["tp"])
+    if rows <= _COLUMNS_ROWS:
+        with _COLUMNS_LOCK:
+            _COLUMNS[key] = (stack, cols)
+            while len(_COLUMNS) > _COLUMNS_KEPT or sum(len(c["tp"]) for _, c in _COLUMNS.values()) > _COLUMNS_ROWS:
+                _COLUMNS.popitem(last=False)
+    return cols
+
+
 def _fastest_first(step: np.ndarray):
     """The indices of ``step`` in the order of ``np.argsort(step, kind="stable")`` (ascending, ties by index, NaN
     last), lazily: the ``_HEAD`` smallest (and every tie of the largest of them) sorted first, the rest only if the
@@ -1211,8 +1244,7 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
                 if _valid(model, cluster, job, _layout(row))]
         cols = _columns(rows)
     else:  # the column table straight from the blocks, no tuple per layout (issue 18)
-        cols = _block_columns(list(_candidate_prefixes(model, cluster, job, pins, stack)),
-                              _recompute_options(pins, stack))
+        cols = _unpinned_columns(model, cluster, job, stack)
     count = len(cols["tp"])  # valid layouts
     if count:  # every step time at once (``_step_columns``), then visited in order of step time
         breakdown, hw_flops, ok = _step_columns(model, cluster, job, cols, nb, stack, strict=False)

@@ -170,3 +170,41 @@ def test_search_equals_layouts_one_at_a_time_on_random_inputs():
         assert got == (want or None)
         compared += bool(want)
     assert compared > 10
+
+
+def test_columns_kept_across_gpu_precision_and_links_are_the_same_layouts():
+    """Unpinned searches keep their column table per model, GPU count, node size, sequence, batch and stack
+    (``_unpinned_columns``, issue 18): a search on another GPU, precision or link, or with another stack object,
+    must rank as the layouts one at a time do, and the kept table must be what ``_block_columns`` lists afresh."""
+    import random
+    from dataclasses import replace
+
+    import numpy as np
+
+    from calc import plan
+    from calc.plan import _block_columns, _candidate_prefixes, _recompute_options, _unpinned_columns
+
+    rng = random.Random(21)
+    models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1")]
+    stacks = [None, *STACKS.values()]
+    plan._COLUMNS.clear()
+    for i in range(40):  # few choices each, so that most tables are asked for again with one of them changed
+        model, stack = rng.choice(models), rng.choice(stacks[:3])
+        if stack is not None and rng.random() < 0.3:  # an equal but distinct stack object, or one allowing less
+            stack = replace(stack, allowed={**stack.allowed, "pp": (1,)} if rng.random() < 0.5 else dict(stack.allowed))
+        cluster = Cluster(get_gpu(rng.choice(["H100 SXM", "A100 SXM 80GB", "MI300X"])), rng.choice([8, 16]),
+                          rng.choice([4, 8]), inter_bytes_per_s=rng.choice([None, 25e9]))
+        seq = rng.choice([1000, 4096])  # 1,000 tokens: no tp 8 (sequence parallelism) and no cp
+        job = Job(seq, rng.choice([64, 96]) * seq, rng.choice(["bf16", "fp8"]) if cluster.gpu.peak("fp8") else "bf16")
+        got = _unpinned_columns(model, cluster, job, stack)
+        fresh = _block_columns(list(_candidate_prefixes(model, cluster, job, None, stack)), _recompute_options(None, stack))
+        assert list(got) == list(fresh) and all(np.array_equal(got[k], fresh[k]) for k in fresh)
+        assert not any(v.flags.writeable for v in got.values())
+        if i % 8 == 0:
+            try:
+                found = [(p.layout, p.breakdown, p.hardware_flops, p.memory_per_gpu_bytes)
+                         for p in search(model, cluster, job, top=8, require_fit=False, stack=stack)]
+            except ValueError:
+                found = None
+            assert found == (_one_at_a_time(model, cluster, job, {}, stack, 8, require_fit=False) or None)
+    assert 0 < len(plan._COLUMNS) <= plan._COLUMNS_KEPT
