@@ -61,6 +61,20 @@ DETAILS = ("Details: components in bytes (table and CSV), DeepSpeed's own estima
 #: The fields of a ``TrainingSetup`` that ``fewest_gpus`` sets itself (the answer does not depend on them).
 LAID_OUT = ("tp", "pp", "dp", "zero_stage")
 
+#: The main inputs' grid (``_page``'s ``box``, one horizontal container): four columns as st.columns(4) drew them,
+#: Precision / Optimizer / ZeRO stage in the first, dp / tp / pp in the second, micro-batch / sequence / recompute /
+#: FlashAttention in the third, the rest in the fourth (``dense``: each fills from the top), 1rem apart as Streamlit's
+#: columns and blocks are; one column on a narrow screen, in the same order, as st.columns stack below 640 px.
+INPUTS_CSS = ("<style>.st-key-tm_in {display: grid !important; grid-template-columns: repeat(4, minmax(0, 1fr)); "
+              "grid-auto-flow: row dense; gap: 1rem !important; align-items: start;}"
+              ".st-key-tm_in > div {width: auto !important; min-width: 0 !important; flex: none !important;}"
+              ".st-key-tm_in > div:nth-child(-n+3) {grid-column: 1;}"
+              ".st-key-tm_in > div:nth-child(n+4):nth-child(-n+6) {grid-column: 2;}"
+              ".st-key-tm_in > div:nth-child(n+7):nth-child(-n+10) {grid-column: 3;}"
+              ".st-key-tm_in > div:nth-child(n+11) {grid-column: 4;}"
+              "@media (max-width: 640px) {.st-key-tm_in {grid-template-columns: minmax(0, 1fr);}"
+              ".st-key-tm_in > div {grid-column: 1 !important;}}</style>")
+
 #: The label of the expander of the inputs users seldom change: what is in it (RLHF's other models added when asked).
 MORE = "More settings: gradient dtype, optimizer offload, sequence parallel, overhead per GPU, dropout"
 
@@ -131,58 +145,57 @@ def _page() -> None:
         "Total parameters; activations need an architecture and are not computed.",
         lambda m: f"{m.num_layers:,} layers, hidden {m.hidden_size:,}, {m.num_heads:,} heads / {m.num_kv_heads} KV heads.")
 
-    # No headings over the columns (four Markdown elements a rerun, issue 18): the labels name each input.
-    c1, c2, c3, c4 = st.columns(4)
-    with c1:
-        precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
-                                 help="fp32; bf16/fp16 mixed = 16-bit weights + fp32 master copy (DeepSpeed, Megatron); "
-                                      "bf16 = pure bf16, no master copy.")
-        optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, D["tm_opt"],
-                                 help="AdamW 8 B/param of state; 8-bit AdamW (bitsandbytes) ~2 B; SGD 0; SGD with "
-                                      "momentum 4 B; Adafactor factored (rows + columns per matrix).")
-        zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], D["tm_zero"],
-                            help="1: shard optimizer states + master weights, 2: + gradients, 3: + weights, each over "
-                                 "the data-parallel degree.")
-    with c2:
-        dp = int(state.number("Data parallel (dp)", "tm_dp", D["tm_dp"], 1, 100_000, step=1, help="ZeRO shards over this degree."))
-        tp = int(state.number("Tensor parallel (tp)", "tm_tp", D["tm_tp"], 1, 1024, step=1,
-                              help="Splits attention heads and MLP columns; must divide what each layer kind splits: the "
-                                   "attention and KV heads, and a Mamba / DeltaNet layer's heads, groups or channels "
-                                   "(calc/parallel.py; the message names any it does not divide)."))
-        pp = int(state.number("Pipeline parallel (pp)", "tm_pp", D["tm_pp"], 1, 1024, step=1,
-                              help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
-    with c3:
-        micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", D["tm_mb"], 1, 100_000, step=1,
-                                       help="Sequences per forward/backward on one GPU."))
-        seq_len = int(state.number("Sequence length", "tm_seq", D["tm_seq"], 1, 10_000_000, step=1024,
-                                   help="Tokens per training sequence."))
-        recompute = state.select(RECOMPUTE_NAME[:1].upper() + RECOMPUTE_NAME[1:], "tm_rc", ["none", "selective", "full"],
-                                 D["tm_rc"],
-                                 help="Gradient checkpointing in Hugging Face terms. full: keep only each layer's input "
-                                      "and re-run the layer in backward (about 1/3 more compute); selective: re-run the "
-                                      "attention core only (no effect with FlashAttention, which stores none of it); "
-                                      "none: keep every activation.")
-        flash = state.toggle("FlashAttention / SDPA", "tm_fa", D["tm_fa"],
-                             help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
-    with c4:
-        finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, D["tm_ft"],
-                                help="full; LoRA (frozen base, trained adapters); QLoRA (base in nf4 with double "
-                                     "quantization).")
-        lora_rank, targets = 16, list(LORA_TARGETS[:4])
-        if finetune != "full":
-            lora_rank = int(state.number("LoRA rank", "tm_lr", 16, 1, 65_536, step=1, help="r of the adapters (>= 1)."))
-        rlhf = state.select("RLHF", "tm_rl", RLHF, D["tm_rl"],
-                            help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
-                                 "frozen reference; chosen and rejected sequences double the activations. The other "
-                                 "models are the policy's size unless set under More settings below.")
-        # the engine's box under the fourth column, not in a row of its own: three layout blocks fewer (issue 18); an
-        # engine's knobs get a row of four columns below
-        engine_name = state.select(
-            "Training engine", "tm_eng", ENGINES, "plain",
-            help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage "
-                 "above). ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): "
-                 "what each engine holds at the three moments a step can peak, its own buffers as components, "
-                 "defaults from its source. Checked against real DDP, FSDP2 and DeepSpeed runs (Validation page).")
+    # No headings over the columns (four Markdown elements a rerun, issue 18): the labels name each input. The four
+    # columns are one horizontal container laid out as a grid of four (``INPUTS_CSS``, sent with the charts' style):
+    # one block sent instead of st.columns' five (the row and each column), ~1 ms of a rerun under py-spy (issue 18).
+    # Inputs go in with ``where=box`` (a link parameter's warning goes below, not into a grid cell).
+    box = st.container(horizontal=True, gap="small", key="tm_in")
+    precision = state.select("Precision", "tm_prec", PRECISIONS, D["tm_prec"],
+                             where=box, help="fp32; bf16/fp16 mixed = 16-bit weights + fp32 master copy (DeepSpeed, Megatron); "
+                                             "bf16 = pure bf16, no master copy.")
+    optimizer = state.select("Optimizer", "tm_opt", OPTIMIZERS, D["tm_opt"],
+                             where=box, help="AdamW 8 B/param of state; 8-bit AdamW (bitsandbytes) ~2 B; SGD 0; SGD with "
+                                             "momentum 4 B; Adafactor factored (rows + columns per matrix).")
+    zero = state.select("ZeRO stage", "tm_zero", [0, 1, 2, 3], D["tm_zero"],
+                        where=box, help="1: shard optimizer states + master weights, 2: + gradients, 3: + weights, each over "
+                                        "the data-parallel degree.")
+    dp = int(state.number("Data parallel (dp)", "tm_dp", D["tm_dp"], 1, 100_000, step=1, where=box, help="ZeRO shards over this degree."))
+    tp = int(state.number("Tensor parallel (tp)", "tm_tp", D["tm_tp"], 1, 1024, step=1,
+                          where=box, help="Splits attention heads and MLP columns; must divide what each layer kind splits: the "
+                                          "attention and KV heads, and a Mamba / DeltaNet layer's heads, groups or channels "
+                                          "(calc/parallel.py; the message names any it does not divide)."))
+    pp = int(state.number("Pipeline parallel (pp)", "tm_pp", D["tm_pp"], 1, 1024, step=1,
+                          where=box, help="Splits the layers; with 1F1B the first stage holds pp micro-batches of activations."))
+    micro_batch = int(state.number("Micro-batch per GPU", "tm_mb", D["tm_mb"], 1, 100_000, step=1,
+                                   where=box, help="Sequences per forward/backward on one GPU."))
+    seq_len = int(state.number("Sequence length", "tm_seq", D["tm_seq"], 1, 10_000_000, step=1024,
+                               where=box, help="Tokens per training sequence."))
+    recompute = state.select(RECOMPUTE_NAME[:1].upper() + RECOMPUTE_NAME[1:], "tm_rc", ["none", "selective", "full"],
+                             D["tm_rc"],
+                             where=box, help="Gradient checkpointing in Hugging Face terms. full: keep only each layer's input "
+                                             "and re-run the layer in backward (about 1/3 more compute); selective: re-run the "
+                                             "attention core only (no effect with FlashAttention, which stores none of it); "
+                                             "none: keep every activation.")
+    flash = state.toggle("FlashAttention / SDPA", "tm_fa", D["tm_fa"],
+                         where=box, help="Fused attention keeps no s x s matrices; off = eager attention (softmax stored).")
+    finetune = state.select("Fine-tuning", "tm_ft", FINETUNE, D["tm_ft"],
+                            where=box, help="full; LoRA (frozen base, trained adapters); QLoRA (base in nf4 with double "
+                                            "quantization).")
+    lora_rank, targets = 16, list(LORA_TARGETS[:4])
+    if finetune != "full":
+        lora_rank = int(state.number("LoRA rank", "tm_lr", 16, 1, 65_536, step=1, where=box, help="r of the adapters (>= 1)."))
+    rlhf = state.select("RLHF", "tm_rl", RLHF, D["tm_rl"],
+                        where=box, help="PPO: trained actor + critic, frozen reference + reward model. DPO: trained policy + "
+                                        "frozen reference; chosen and rejected sequences double the activations. The other "
+                                        "models are the policy's size unless set under More settings below.")
+    # the engine's box under the fourth column, not in a row of its own: three layout blocks fewer (issue 18); an
+    # engine's knobs get a row of four columns below
+    engine_name = state.select(
+        "Training engine", "tm_eng", ENGINES, "plain",
+        where=box, help="plain: the ZeRO paper's model states plus activations, counted as if alive at once (ZeRO stage "
+                        "above). ddp, fsdp2 (fully_shard), deepspeed (ZeRO stage above), megatron (distributed optimizer): "
+                        "what each engine holds at the three moments a step can peak, its own buffers as components, "
+                        "defaults from its source. Checked against real DDP, FSDP2 and DeepSpeed runs (Validation page).")
     if finetune != "full":  # under the four columns, full width: the LoRA targets' seven names (a column cut them off)
         targets = state.multiselect("LoRA targets", "tm_lt", LORA_TARGETS, LORA_TARGETS[:4],
                                     help="Matrices that get adapters (Llama names; mapped onto GPT-2 and MLA layouts).")
@@ -456,4 +469,4 @@ def _page() -> None:
                                         b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})
 
 
-page_body.run(_page, "training_memory")
+page_body.run(_page, "training_memory", INPUTS_CSS)

@@ -29,11 +29,12 @@ from ui import budget, charts
 # import above pays it once, when a page first imports this module.
 
 
-def run(body: Callable[[], None], name: str) -> None:
+def run(body: Callable[[], None], name: str, css: str = "") -> None:
     """Call ``body`` as an ``st.fragment`` named ``name`` (unique per page: it names the fragment's identity).
 
     The charts' narrow-screen style (``ui.charts.NARROW_SCREEN_CSS``) is drawn once, before the fragment, where it
-    stays through the fragment's reruns; ``charts.show`` inside the body does not repeat it per chart."""
+    stays through the fragment's reruns; ``charts.show`` inside the body does not repeat it per chart. ``css``: the
+    page's own style (a ``<style>`` element), drawn in the same element."""
 
     def guarded() -> None:
         sent = charts.CSS_SENT.set(True)
@@ -42,7 +43,7 @@ def run(body: Callable[[], None], name: str) -> None:
         finally:
             charts.CSS_SENT.reset(sent)
 
-    st.html(charts.NARROW_SCREEN_CSS)
+    st.html(charts.NARROW_SCREEN_CSS + css)
 
     guarded.__qualname__ = guarded.__name__ = f"page_body_{name}"
     st.fragment(guarded)()

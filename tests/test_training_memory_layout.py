@@ -1,0 +1,59 @@
+"""In Chromium: the Training memory page's main inputs, one horizontal container laid out as a grid by the page's CSS
+(``INPUTS_CSS``; issue 18: one block sent instead of st.columns(4)'s five), still stand in the four columns st.columns
+drew (each column's inputs top to bottom, the columns side by side, equally wide), and in one column in the same order
+on a phone-sized screen, as st.columns stack below 640 px."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+COLUMNS = (("Precision", "Optimizer", "ZeRO stage"),
+           ("Data parallel (dp)", "Tensor parallel (tp)", "Pipeline parallel (pp)"),
+           ("Micro-batch per GPU", "Sequence length", "Activation recompute (gradient checkpointing)",
+            "FlashAttention / SDPA"),
+           ("Fine-tuning", "LoRA rank", "RLHF", "Training engine"))
+
+#: Each input's box (its element container, the child of the horizontal container), by label: [left, top, width].
+BOXES = """(labels) => labels.map(text => {
+    const label = [...document.querySelectorAll('[data-testid="stWidgetLabel"]')]
+        .find(l => l.innerText.trim() === text);
+    const box = label && label.closest('[data-testid="stElementContainer"]');
+    if (!box) return null;
+    const r = box.getBoundingClientRect();
+    return [r.left, r.top, r.width];
+})"""
+
+
+def _columns(page) -> list[list]:
+    out = []
+    for labels in COLUMNS:
+        boxes = page.evaluate(BOXES, list(labels))
+        assert all(boxes), dict(zip(labels, boxes, strict=True))
+        out.append(boxes)
+    return out
+
+
+def test_inputs_stand_in_four_columns_and_stack_on_a_phone(server, page):
+    page.goto(f"{server}/training-memory?model=Meta-Llama-3-8B&gpu=H100+SXM&tm_ft=lora")  # LoRA: four per column
+    wait_for_app(page, 120_000)
+    columns = _columns(page)
+    for boxes in columns:
+        assert len({round(b[0]) for b in boxes}) == 1, boxes  # one column
+        assert [b[1] for b in boxes] == sorted(b[1] for b in boxes) and len({round(b[1]) for b in boxes}) == len(boxes)
+    lefts = [c[0][0] for c in columns]
+    widths = [c[0][2] for c in columns]
+    assert lefts == sorted(lefts) and max(widths) - min(widths) < 1, (lefts, widths)
+    assert all(abs(c[0][1] - columns[0][0][1]) < 1 for c in columns)  # every column starts on the first line
+    assert all(b - a > 0.95 * widths[0] for a, b in zip(lefts[:-1], lefts[1:], strict=True)), lefts  # side by side, not overlapping
+    screenshot(page, "training_memory_inputs_1400")
+
+    page.set_viewport_size({"width": 500, "height": 1000})
+    wait_for_app(page)
+    boxes = [b for c in _columns(page) for b in c]
+    assert len({round(b[0]) for b in boxes}) == 1, boxes  # one column, in the columns' order
+    assert [b[1] for b in boxes] == sorted(b[1] for b in boxes)
+    screenshot(page, "training_memory_inputs_500")
