@@ -65,7 +65,7 @@ LAID_OUT = ("tp", "pp", "dp", "zero_stage")
 #: Precision / Optimizer / ZeRO stage in the first, dp / tp / pp in the second, micro-batch / sequence / recompute /
 #: FlashAttention in the third, the rest in the fourth (``dense``: each fills from the top), 1rem apart as Streamlit's
 #: columns and blocks are; one column on a narrow screen, in the same order, as st.columns stack below 640 px.
-INPUTS_CSS = ("<style>.st-key-tm_in {display: grid !important; grid-template-columns: repeat(4, minmax(0, 1fr)); "
+INPUTS_CSS = (".st-key-tm_in {display: grid !important; grid-template-columns: repeat(4, minmax(0, 1fr)); "
               "grid-auto-flow: row dense; gap: 1rem !important; align-items: start;}"
               ".st-key-tm_in > div {width: auto !important; min-width: 0 !important; flex: none !important;}"
               ".st-key-tm_in > div:nth-child(-n+3) {grid-column: 1;}"
@@ -73,7 +73,16 @@ INPUTS_CSS = ("<style>.st-key-tm_in {display: grid !important; grid-template-col
               ".st-key-tm_in > div:nth-child(n+7):nth-child(-n+10) {grid-column: 3;}"
               ".st-key-tm_in > div:nth-child(n+11) {grid-column: 4;}"
               "@media (max-width: 640px) {.st-key-tm_in {grid-template-columns: minmax(0, 1fr);}"
-              ".st-key-tm_in > div {grid-column: 1 !important;}}</style>")
+              ".st-key-tm_in > div {grid-column: 1 !important;}}")
+
+#: The metrics' two rows in one horizontal container (``_page``'s ``m1``): a full-width empty flex item ordered
+#: between the fourth metric and the fifth breaks the line there, so each row shares its width among its own metrics
+#: as the two containers (one per row) did; none without a second row (a parameter count). The 1rem between lines is
+#: each metric's bottom margin (the container's own last one taken back), so that empty line adds no gap of its own.
+METRICS_CSS = (".st-key-tm_m {row-gap: 0 !important; margin-bottom: -1rem;}"
+               ".st-key-tm_m > div {margin-bottom: 1rem;}"
+               ".st-key-tm_m > div:nth-child(-n+4) {order: 1;} .st-key-tm_m > div:nth-child(n+5) {order: 3;}"
+               ".st-key-tm_m:has(> div:nth-child(5))::before {content: ''; order: 2; flex-basis: 100%; height: 0;}")
 
 #: The label of the expander of the inputs users seldom change: what is in it (RLHF's other models added when asked).
 MORE = "More settings: gradient dtype, optimizer offload, sequence parallel, overhead per GPU, dropout"
@@ -343,9 +352,10 @@ def _page() -> None:
     if solved.selective_idle:
         st.info("Selective recompute changes nothing here: it re-runs only the attention core (softmax and its "
                 "dropout), which FlashAttention / SDPA never store. Full recompute is what saves activations.")
-    # Rows of metrics as horizontal containers (one block each) instead of four columns (five blocks), and the
-    # fewest-GPUs layout as that metric's grey delta instead of a caption in its column: 5 messages fewer (issue 18)
-    m1 = m2 = m3 = m4 = st.container(horizontal=True)
+    # Rows of metrics in one horizontal container (one block) instead of four columns (five blocks) and then one
+    # container per row (``METRICS_CSS`` breaks the line after the fourth), and the fewest-GPUs layout as that
+    # metric's grey delta instead of a caption in its column: 6 messages fewer (issue 18)
+    m1 = m2 = m3 = m4 = st.container(horizontal=True, key="tm_m")
     m1.metric("Total per GPU", size(b.total), help=f"{b.total:,} bytes")
     m2.metric("GPUs in the job", f"{dp * tp * pp:,}", help="dp x tp x pp")
     states = b.weights + b.master_weights + b.gradients + b.optimizer_states
@@ -353,7 +363,7 @@ def _page() -> None:
     m4.metric("CPU memory (offloaded)", size(b.cpu_bytes), help="Per GPU process; not in the GPU total.")
 
     if isinstance(model, ModelSpec):
-        s1 = s2 = s3 = st.container(horizontal=True)
+        s1 = s2 = s3 = m1
         mb, mc = solved.max_batch, solved.max_context
         s1.metric("Largest micro-batch that fits", "none" if mb is None else f"{mb:,}" + ("+" if mb == 4096 else ""),
                   help=f"At sequence length {seq_len:,}, everything else as set.")
@@ -469,4 +479,4 @@ def _page() -> None:
                                         b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})
 
 
-page_body.run(_page, "training_memory", INPUTS_CSS)
+page_body.run(_page, "training_memory", f"<style>{INPUTS_CSS}{METRICS_CSS}</style>")
