@@ -30,7 +30,7 @@ def _page() -> None:
 
     spec = pickers.current_model()
     counts = param_counts(spec)
-    c1, c2, c3 = st.columns(3)
+    c1 = c2 = c3 = st.container(horizontal=True, gap="medium")  # one block, not four (st.columns; issue 18)
     c1.metric("Total parameters", fmt.count(counts.total), help=f"{counts.total:,} exactly")
     c2.metric("Active per token", fmt.count(counts.active), help=f"{counts.active:,}: total minus unselected routed experts and vision / audio towers")
     c3.metric("Architecture", text.md(spec.architecture))
