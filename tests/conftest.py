@@ -84,6 +84,37 @@ def server():
         proc.kill()
 
 
+@pytest.fixture(scope="module")
+def module_server():
+    """One server for a module's tests, started the way a deployment starts it (``deploy.replicas.start_streamlit``:
+    deploy/serve.py with config.toml's options); a module names it ``server`` where its tests expect that name."""
+    from deploy.replicas import start_streamlit, stop_process
+
+    proc, url = start_streamlit()
+    try:
+        yield url
+    finally:
+        stop_process(proc)
+
+
+#: Each input's box (its element container, the child of a horizontal container), by label: [left, top, width].
+INPUT_BOXES_JS = """(labels) => labels.map(text => {
+    const label = [...document.querySelectorAll('[data-testid="stWidgetLabel"]')]
+        .find(l => l.innerText.trim() === text);
+    const box = label && label.closest('[data-testid="stElementContainer"]');
+    if (!box) return null;
+    const r = box.getBoundingClientRect();
+    return [r.left, r.top, r.width];
+})"""
+
+
+def input_boxes(pg, labels) -> list[list[float]]:
+    """[left, top, width] of each labelled input's box on ``pg``; fails naming a label that is not drawn."""
+    boxes = pg.evaluate(INPUT_BOXES_JS, list(labels))
+    assert all(boxes), dict(zip(labels, boxes, strict=True))
+    return boxes
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):

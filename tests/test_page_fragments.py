@@ -22,14 +22,8 @@ from ui.defaults import training_setup
 
 
 @pytest.fixture(scope="module")
-def server():
-    from deploy.replicas import start_streamlit, stop_process
-
-    proc, url = start_streamlit()
-    try:
-        yield url
-    finally:
-        stop_process(proc)
+def server(module_server):
+    return module_server
 
 
 def run(coro):

@@ -17,14 +17,8 @@ HEADING = "Latency under load"
 
 
 @pytest.fixture(scope="module")
-def server():
-    from deploy.replicas import start_streamlit, stop_process
-
-    proc, url = start_streamlit()
-    try:
-        yield url
-    finally:
-        stop_process(proc)
+def server(module_server):
+    return module_server
 
 
 def _labels(elements) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import screenshot, wait_for_app
+from tests.conftest import input_boxes, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -16,28 +16,15 @@ LATENCY = ("Requests per second (all replicas)", "Prompt tokens", "Output tokens
            "SLO: p99 time to first token (s, 0: none)", "SLO: p99 time per output token (s, 0: none)",
            "USD per GPU-hour")
 
-#: Each input's box (its element container, the child of the horizontal container), by label: [left, top, width].
-BOXES = """(labels) => labels.map(text => {
-    const label = [...document.querySelectorAll('[data-testid="stWidgetLabel"]')]
-        .find(l => l.innerText.trim() === text);
-    const box = label && label.closest('[data-testid="stElementContainer"]');
-    if (!box) return null;
-    const r = box.getBoundingClientRect();
-    return [r.left, r.top, r.width];
-})"""
 
 
-def _boxes(page, labels):
-    boxes = page.evaluate(BOXES, list(labels))
-    assert all(boxes), dict(zip(labels, boxes, strict=True))
-    return boxes
 
 
 def test_six_inputs_per_section_show_three_per_line(server, page):
     page.goto(f"{server}/serving?model=Meta-Llama-3-8B&gpu=H100+SXM")
     wait_for_app(page, 120_000)
     for labels in (SETUP, LATENCY):
-        boxes = _boxes(page, labels)
+        boxes = input_boxes(page, labels)
         first, second = boxes[:3], boxes[3:]
         assert len({round(b[1]) for b in first}) == 1 and len({round(b[1]) for b in second}) == 1, boxes
         assert second[0][1] > first[0][1]
@@ -50,7 +37,7 @@ def test_six_inputs_per_section_show_three_per_line(server, page):
     page.set_viewport_size({"width": 380, "height": 1000})
     wait_for_app(page)
     for labels in (SETUP, LATENCY):
-        boxes = _boxes(page, labels)
+        boxes = input_boxes(page, labels)
         assert min(b[2] for b in boxes) >= 128, boxes
         assert len({round(b[1]) for b in boxes}) == 3, boxes  # two per line on a phone
     screenshot(page, "serving_inputs_380")

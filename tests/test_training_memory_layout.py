@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import screenshot, wait_for_app
+from tests.conftest import input_boxes, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -19,23 +19,12 @@ COLUMNS = (("Precision", "Optimizer", "ZeRO stage"),
             "FlashAttention / SDPA"),
            ("Fine-tuning", "LoRA rank", "RLHF", "Training engine"))
 
-#: Each input's box (its element container, the child of the horizontal container), by label: [left, top, width].
-BOXES = """(labels) => labels.map(text => {
-    const label = [...document.querySelectorAll('[data-testid="stWidgetLabel"]')]
-        .find(l => l.innerText.trim() === text);
-    const box = label && label.closest('[data-testid="stElementContainer"]');
-    if (!box) return null;
-    const r = box.getBoundingClientRect();
-    return [r.left, r.top, r.width];
-})"""
 
 
 def _columns(page) -> list[list]:
     out = []
     for labels in COLUMNS:
-        boxes = page.evaluate(BOXES, list(labels))
-        assert all(boxes), dict(zip(labels, boxes, strict=True))
-        out.append(boxes)
+        out.append(input_boxes(page, labels))
     return out
 
 
