@@ -14,8 +14,8 @@ llm-analysis gives its memory breakdown through ``LLMAnalysis.training()`` (weig
 states, activations per GPU; it also works out FLOPs and a latency estimate, all closed-form per layer);
 that call is what is timed against ours, for the same model, sequence, micro-batch and ZeRO stage.
 Rounds interleave the two, medians are printed with the ratio. Target (issue 18): ours >= 10x faster.
-Ours memoizes what depends on the model's shape only (``_shard``, the activation coefficients), as every
-solver step and page rerun asks for the same model again; the first call of a model, with those caches
+Ours memoizes what depends on the model only (``_shard``, the activation coefficients, the config's dropout), as
+every solver step and page rerun asks for the same model again; the first call of a model, with those caches
 cleared, is printed too.
 """
 
@@ -48,7 +48,7 @@ from llm_analysis.config import (  # noqa: E402
     get_model_config_by_name,
 )
 
-from calc import memory  # noqa: E402
+from calc import activations, memory  # noqa: E402
 from calc.memory import TrainingSetup, training_memory  # noqa: E402
 from calc.presets import get_preset  # noqa: E402
 
@@ -76,6 +76,7 @@ def main() -> int:
         def ours_cold(spec=spec, setup=setup):  # as the first breakdown of a model: nothing memoized yet
             memory._shard.cache_clear()
             memory._activation_coefficients.cache_clear()
+            activations._config_dropout.cache_clear()
             return training_memory(spec, setup)
 
         def theirs(la=la):

@@ -13,6 +13,7 @@ shared by the block into ``bits`` (MXFP4 4.25, NVFP4 4.5; the gguf package's MXF
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -76,8 +77,9 @@ def get_dtype(name: str) -> DType:
     return DTYPES[key]
 
 
+@functools.lru_cache(maxsize=64)
 def dtype_bits(name: str) -> float:
-    """Stored bits per element.
+    """Stored bits per element (memoized per name: every memory breakdown asks several times, issue 18).
 
     >>> dtype_bits("bf16"), dtype_bits("int4")
     (16, 4)

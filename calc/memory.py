@@ -74,6 +74,7 @@ PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed", "bf16")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
 FINETUNE = ("full", "lora", "qlora")
 RLHF = ("none", "ppo", "dpo")
+RECOMPUTE = ("none", "selective", "full")  # what backward recomputes: nothing, per op (``selective``) or every layer
 GRAD_DTYPES = ("fp32", "bf16", "fp16")
 WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
 KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
@@ -133,7 +134,7 @@ class TrainingSetup:
 
     @property
     def compute_dtype(self) -> str:
-        return {"fp32": "fp32", "fp16-mixed": "fp16"}.get(self.precision, "bf16")
+        return _COMPUTE_DTYPES.get(self.precision, "bf16")
 
     @property
     def act_bits(self) -> int:
@@ -146,6 +147,9 @@ class TrainingSetup:
     @property
     def master_weights(self) -> bool:
         return self.precision.endswith("-mixed")
+
+
+_COMPUTE_DTYPES = {"fp32": "fp32", "fp16-mixed": "fp16"}  # precision -> dtype of the forward and backward
 
 
 @dataclass(frozen=True)
@@ -366,6 +370,8 @@ def _lora_params(spec: ModelSpec, rank: int, targets: tuple[str, ...], layers: r
 
 # ----- validation ---------------------------------------------------------------------------------
 def _check_count(name: str, value, lo: int = 1, hi: int | None = None) -> None:
+    if type(value) is int and lo <= value and (hi is None or value <= hi):  # the usual case, in one test
+        return
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     if value < lo or (hi is not None and value > hi):
@@ -401,10 +407,12 @@ def _check_model(model) -> None:
 def _check_training(model, s: TrainingSetup) -> None:
     _check_model(model)
     check_engine(model, s)
-    for name, allowed in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS), ("finetune", FINETUNE),
-                          ("rlhf", RLHF), ("recompute", ("none", "selective", "full")), ("selective", SELECTIVE)):
-        if getattr(s, name) not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {getattr(s, name)!r}")
+    if s.precision not in PRECISIONS or s.optimizer not in OPTIMIZERS or s.finetune not in FINETUNE \
+            or s.rlhf not in RLHF or s.recompute not in RECOMPUTE or s.selective not in SELECTIVE:
+        for name, allowed in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS), ("finetune", FINETUNE),
+                              ("rlhf", RLHF), ("recompute", RECOMPUTE), ("selective", SELECTIVE)):
+            if getattr(s, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(s, name)!r}")
     if s.grad_dtype is not None and s.grad_dtype not in GRAD_DTYPES:
         raise ValueError(f"grad_dtype must be one of {GRAD_DTYPES} or None, got {s.grad_dtype!r}")
     _check_count("zero_stage", s.zero_stage, lo=0, hi=3)
@@ -736,8 +744,8 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
     if isinstance(model, ModelSpec):
         drop = config_dropout(model, s.dropout)  # read once: the activations and the note below
         acts = _stage_activations(model, s, stage, drop)
-        if any(getattr(drop, site) for site in DROPOUT_SITES):
-            applied = ", ".join(f"{site} {getattr(drop, site):g}" for site in DROPOUT_SITES if getattr(drop, site))
+        applied = _dropout_applied(drop)
+        if applied:
             notes.append(f"dropout ({'the config' + chr(39) + 's' if s.dropout is None else 'set'}): {applied}; "
                          "its masks are saved activations")
         if isinstance(critic_model, ModelSpec):
@@ -755,12 +763,21 @@ def _training_stage(model, s: TrainingSetup, stage: int) -> MemoryBreakdown:
         notes.append("master weights and optimizer states live in CPU memory (cpu_bytes, per GPU process)")
     if s.rlhf == "ppo":
         notes.append("PPO rollout (generation with a KV cache) is a separate phase and not added here")
-    # one addition instead of an addition and a ``replace``: the notes concatenate in the same order, and the model
-    # states carry no warnings (their breakdowns set none), so the warnings are this stage's, as before
-    last = MemoryBreakdown(activations=acts, overhead=s.overhead_bytes,
-                           notes=tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1),
-                           warnings=tuple(warnings))
-    return out + last if not out.warnings else replace(out + last, warnings=tuple(warnings))
+    # ``out + MemoryBreakdown(activations=acts, overhead=..., notes=..., warnings=...)`` built once: the notes
+    # concatenate in the same order, and the model states carry no warnings (their breakdowns set none), so the
+    # warnings are this stage's
+    return MemoryBreakdown(
+        weights=out.weights, master_weights=out.master_weights, gradients=out.gradients,
+        optimizer_states=out.optimizer_states, activations=out.activations + acts, kv_cache=out.kv_cache,
+        recurrent_state=out.recurrent_state, overhead=out.overhead + s.overhead_bytes, cpu_bytes=out.cpu_bytes,
+        notes=out.notes + tuple(notes) + (f"pipeline stage {stage} of {s.pp}",) * (s.pp > 1),
+        warnings=tuple(warnings), buffers=out.buffers)
+
+
+@functools.lru_cache(maxsize=64)
+def _dropout_applied(drop: Dropout) -> str:
+    """The sites where ``drop`` applies dropout, with their probabilities ("" where none does)."""
+    return ", ".join(f"{site} {getattr(drop, site):g}" for site in DROPOUT_SITES if getattr(drop, site))
 
 
 #: ``reuse_breakdowns``' breakdowns per ``(model, setup)`` while one is active in this context; None otherwise.
@@ -803,6 +820,8 @@ def _training_memory(model: ModelSpec | int, setup: TrainingSetup) -> MemoryBrea
         from calc.engines import engine_memory
 
         return engine_memory(model, setup)
+    if setup.pp == 1:  # one stage
+        return _training_stage(model, setup, 0)
     return max((_training_stage(model, setup, st) for st in _stages(model, setup.pp)), key=lambda b: b.total)
 
 
