@@ -13,11 +13,11 @@ on an answer that can only be an error, e.g. a tensor-parallel size that divides
 than the answer a user sees), or as a user moves it (``--inputs nearby``: a number of that page halved, doubled or
 moved by one step from its current value, another option of a select box, a toggle flipped, and put back after the
 page answered with an error; ``WsSession.nearby_state``); pages without inputs rerun as they are. Nothing else talks
-to the server, so the server's CPU time over a rerun (``/proc/<pid>/stat``) is that rerun's cost. Rounds interleave the pages, so a busy neighbour on the
-machine slows them all alike, and each page's figure is printed as a ratio to the trivial page's.
-Target (issue 18): every page within 2x of the trivial page. The kernel counts a process's CPU time in clock
-ticks (10 ms at USER_HZ 100), so one rerun reads 0, 10 or 20 ms: only means over many reruns mean something (the
-default 20 per page puts the trivial page's mean within about 1 ms); compare ratios from one run, and repeat it.
+to the server, so the server's CPU time over a rerun is that rerun's cost: read from the server's process CPU-time
+clock (nanoseconds, every thread; ``cpu_s``), not ``/proc/<pid>/stat``'s 10 ms clock ticks, which made one rerun read
+0, 10 or 20 ms. Rounds interleave the pages, so a busy neighbour on the machine slows them all alike, and each page's
+figure is printed as a ratio to the trivial page's. Target (issue 18): every page within 2x of the trivial page.
+A neighbour still moves the ratios (shared caches, a shared core): compare ratios from one run, and repeat it.
 The last column is the share of measured reruns that ended showing an ``st.error`` (the page's answer to inputs it
 cannot serve): a page measured mostly on that path is measured on its cheapest rerun.
 """
@@ -55,8 +55,14 @@ def write_bench_app() -> Path:
 
 
 def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of process ``pid``, all its threads (those that ended too), to the nanosecond: its process CPU-time
+    clock, the id ``clock_getcpuclockid(3)`` gives on Linux (``(~pid << 3) | 2``, CPUCLOCK_SCHED: the scheduler's
+    ``sum_exec_runtime``); ``/proc/<pid>/stat``'s clock ticks (10 ms) where that clock cannot be read."""
+    try:
+        return time.clock_gettime_ns((~pid << 3) | 2) / 1e9
+    except (OSError, OverflowError, AttributeError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(url: str, pid: int, rounds: int, changes: int, skip: set[str],
