@@ -1,0 +1,186 @@
+"""``ui/tcp_nodelay.py``: the server's TCP connections have TCP_NODELAY (Nagle's algorithm held each rerun's messages
+~40 ms, issue 18).
+
+Each test reads the socket option itself (``getsockopt``), on the server's side of a connection: in this process for
+the sweep and for uvicorn's protocol, and in a real server's process (``pidfd_getfd(2)``) for app.py. Each has a
+control that reads 0 where the module does not act, so the premise (Nagle on by default) is checked too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from ui import tcp_nodelay
+
+
+def _nodelay(sock) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def _pair() -> tuple[socket.socket, socket.socket, socket.socket]:
+    """(listener, client, accepted): a listener bound as Streamlit binds its own (protocol field 0)."""
+    lsock = socket.socket(family=socket.AF_INET)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen()
+    client = socket.create_connection(lsock.getsockname())
+    accepted, _ = lsock.accept()
+    return lsock, client, accepted
+
+
+def test_the_sweep_sets_nodelay_on_the_connections_already_open():
+    lsock, client, accepted = _pair()
+    try:
+        assert accepted.proto == 0 and _nodelay(accepted) == 0  # the premise: accepted from a protocol-0 listener
+        assert tcp_nodelay.sweep() >= 2
+        assert _nodelay(accepted) != 0 and _nodelay(client) != 0
+    finally:
+        for s in (client, accepted, lsock):
+            s.close()
+
+
+def _server_side(client: socket.socket) -> socket.socket:
+    """The socket of this process whose peer is ``client`` (a duplicate of its descriptor)."""
+    want = client.getsockname()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            dup = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        try:
+            if dup.family == socket.AF_INET and dup.type == socket.SOCK_STREAM and dup.getpeername() == want:
+                return dup
+        except OSError:
+            pass
+        dup.close()
+    raise AssertionError(f"no socket of this process has the peer {want}")
+
+
+def _uvicorn_nodelay() -> int:
+    """TCP_NODELAY of the connection a uvicorn server (in a thread here, on a socket bound as Streamlit binds it)
+    accepts from a client that then makes one HTTP request."""
+    import uvicorn
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    lsock = socket.socket(family=socket.AF_INET)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen()
+    server = uvicorn.Server(uvicorn.Config(app, http="h11", log_level="error", lifespan="off"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[lsock])), daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        client = socket.create_connection(lsock.getsockname(), timeout=10)
+        try:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 200")
+            theirs = _server_side(client)
+            try:
+                return _nodelay(theirs)
+            finally:
+                theirs.close()
+        finally:
+            client.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        lsock.close()
+
+
+def test_uvicorn_sets_nodelay_on_each_connection_once_installed():
+    was = tcp_nodelay._installed
+    tcp_nodelay.uninstall()
+    try:
+        assert _uvicorn_nodelay() == 0  # uvicorn's own behaviour on Streamlit's socket: Nagle on
+        assert tcp_nodelay.install()
+        assert _uvicorn_nodelay() != 0
+    finally:
+        tcp_nodelay.uninstall()
+        if was:
+            tcp_nodelay.install()
+
+
+def test_install_can_be_turned_off(monkeypatch):
+    was = tcp_nodelay._installed
+    tcp_nodelay.uninstall()
+    monkeypatch.setenv("CALC_TCP_NODELAY", "0")
+    try:
+        assert not tcp_nodelay.install() and not tcp_nodelay._PATCHED
+    finally:
+        monkeypatch.delenv("CALC_TCP_NODELAY")
+        if was:
+            tcp_nodelay.install()
+
+
+def _pidfd_getfd(pid: int, fd: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        got = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd(2), x86-64 and aarch64 number
+        if got < 0:
+            err = ctypes.get_errno()
+            pytest.skip(f"pidfd_getfd: {os.strerror(err)} (needs Linux 5.6 and ptrace rights over the child)")
+        return got
+    finally:
+        os.close(pidfd)
+
+
+def _server_nodelay(pid: int, client_addr: tuple) -> int:
+    """TCP_NODELAY of server process ``pid``'s socket whose peer is ``client_addr``."""
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+            continue
+        s = socket.socket(fileno=_pidfd_getfd(pid, int(name)))
+        try:
+            if s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getpeername() == client_addr:
+                return _nodelay(s)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise AssertionError(f"server {pid} has no connection from {client_addr}")
+
+
+def _app_nodelay(env: dict) -> int:
+    """A real server started as deployed (app.py through deploy/serve.py); one websocket session, one app run; the
+    server's side of that websocket."""
+    from deploy.replicas import start_streamlit, stop_process
+    from tests.ws_client import WsSession
+
+    async def session(url: str, pid: int) -> int:
+        s = WsSession(url, timeout_s=120)
+        await s.open()
+        try:
+            _, errors = await s.rerun(page_name="")
+            assert not errors
+            return _server_nodelay(pid, s.ws.local_address[:2])
+        finally:
+            await s.close()
+
+    proc, url = start_streamlit(env={**os.environ, **env})
+    try:
+        return asyncio.run(session(url, proc.pid))
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfd_open needs Linux")
+def test_the_app_sets_nodelay_on_the_browser_connection_it_was_started_by():
+    """The session's websocket was accepted before app.py first ran: the sweep at app.py's first run sets it (this is
+    the connection of the first browser under ``streamlit run app.py``); ``CALC_TCP_NODELAY=0`` leaves Nagle on."""
+    assert _app_nodelay({}) != 0
+    assert _app_nodelay({"CALC_TCP_NODELAY": "0"}) == 0
