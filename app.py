@@ -8,7 +8,7 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from calc import serve_sim_jit
-from ui import budget, pickers, st_speed, tcp_nodelay
+from ui import budget, gc_freeze, pickers, st_speed, tcp_nodelay
 from ui.nav import ICON_URL, PAGES
 
 # Every input asked Streamlit for a dict of the whole session state; it now answers for its own key (issue 18).
@@ -38,4 +38,7 @@ def _run() -> None:
 
 
 # A page run has a server-time budget, and sessions that use a lot of it yield to the others (issue 20).
-budget.guard(_run)
+try:
+    budget.guard(_run)
+finally:  # what this run imported is frozen out of the collector's full collections (ui/gc_freeze.py)
+    gc_freeze.after_run()
