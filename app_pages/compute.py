@@ -91,22 +91,38 @@ def _page() -> None:
         if budget_flops is None:
             tokens = state.number("Training tokens D (billions)", "cd", 2000.0, 0.001, 1e8, step=100.0,
                                   help="Tokens seen in training (epochs x dataset tokens).", fmt="%.3f") * 1e9
-        formulas = ["6ND", "6ND + attention (sidebar model)"] if source == "sidebar model" else ["6ND"]
-        formula = state.select("FLOP count", "cf", formulas, "6ND",
-                               help="6ND (Kaplan 2020 eq. 2.2) or the layer-by-layer count of the sidebar model with the "
-                                    "attention-score FLOPs at the sequence length below.")
-        seq_len = state.number("Sequence length", "cs", 4096, 1, 2**21, step=1024,
+
+    gpu = pickers.current_gpu()
+    # Lazy (issue 18): the inputs users seldom change sit in an expander under the two columns, drawn only while it is
+    # open (each input is a widget sent on every rerun, ~0.7 ms of server time apiece); its label shows their values,
+    # read first without drawing (``state.UNDRAWN``: the session's value, else the link's, else the default).
+    formulas = ["6ND", "6ND + attention (sidebar model)"] if source == "sidebar model" else ["6ND"]
+    dtypes = [d for d in ("bf16", "fp16", "fp8", "tf32", "fp32") if gpu.peak(d)]
+
+    def seldom(where) -> tuple:
+        formula = state.select("FLOP count", "cf", formulas, "6ND", where=where,
+                               help="6ND (Kaplan 2020 eq. 2.2) or the layer-by-layer count of the sidebar model with "
+                                    "the attention-score FLOPs at the sequence length set here.")
+        seq_len = state.number("Sequence length", "cs", 4096, 1, 2**21, step=1024, where=where,
                                help="Context length of the training sequences (attention FLOPs grow with it).")
         recompute = state.select("Activation recompute (gradient checkpointing)", "cr", list(RECOMPUTE), "none",
+                                 where=where,
                                  help="Recompute does not change model FLOPs (what MFU counts) but the GPUs execute "
                                       "more: selective re-runs the attention scores, full the whole layer forward.")
+        dtype = state.select("Compute dtype", "cdt", dtypes, dtypes[0], where=where,
+                             help="The dense (no 2:4 sparsity) tensor-core peak of this dtype is used.")
+        pue = state.number("PUE", "cpue", 1.0, 1.0, 10.0, step=0.05, where=where,
+                           help="Facility power / IT power; 1.0 counts the GPU boards only.", fmt="%.2f")
+        return formula, seq_len, recompute, dtype, pue
+
+    formula, seq_len, recompute, dtype, pue = seldom(state.UNDRAWN)
+    more = st.expander(f"More settings: FLOP count {formula}, sequence length {seq_len:,}, recompute {recompute}, "
+                       f"compute dtype {dtype}, PUE {pue:.2f}", key="c_xmore", on_change="rerun")
+    if more.open:
+        formula, seq_len, recompute, dtype, pue = seldom(more.container(horizontal=True, key="c_more"))
 
     with right:
-        gpu = pickers.current_gpu()
         st.subheader(f"Hardware: {gpu.name}")
-        dtypes = [d for d in ("bf16", "fp16", "fp8", "tf32", "fp32") if gpu.peak(d)]
-        dtype = state.select("Compute dtype", "cdt", dtypes, dtypes[0],
-                             help="The dense (no 2:4 sparsity) tensor-core peak of this dtype is used.")
         peak = gpu.peak(dtype)
         ask_mfu = question == QUESTIONS[2]  # the MFU is the answer there: no MFU input, no measured rate
         meas = None if ask_mfu else measured.for_gpu(gpu.name, "cmeas", "the datasheet peak x MFU (a matmul benchmark "
@@ -131,8 +147,6 @@ def _page() -> None:
                                fmt="%.2f")
         price = state.number("Price ($ per GPU-hour)", "cp", 2.0, 0.0, 10_000.0, step=0.25,
                              help="Rental or amortised price per GPU-hour.", fmt="%.2f")
-        pue = state.number("PUE", "cpue", 1.0, 1.0, 10.0, step=0.05,
-                           help="Facility power / IT power; 1.0 counts the GPU boards only.", fmt="%.2f")
         if question == QUESTIONS[0]:
             num_gpus = state.number("GPUs", "cg", 64, 1, MAX_GPUS, help="Number of GPUs (ideal linear scaling).")
         elif question == QUESTIONS[1]:
