@@ -16,7 +16,7 @@ st.write("Exact where exactness is possible, and every number says where it come
 spec, gpu = pickers.current_model(), pickers.current_gpu()
 counts = param_counts(spec)
 weights_bytes = int(counts.total * dtype_bits("bf16") / 8)
-c1, c2, c3 = st.columns(3)
+c1 = c2 = c3 = st.container(horizontal=True, gap="medium")  # one block, not four (st.columns; issue 18)
 c1.metric("Parameters", fmt.count(counts.total), help="Exact count from the config; see the Models page.")
 c2.metric("bf16 weights", fmt.size(weights_bytes), help="total parameters x 16 bits / 8")
 c3.metric(f"{gpu.name} memory", fmt.size(gpu.memory_bytes), help="As the device reports it (nvidia-smi total).")

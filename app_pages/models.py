@@ -44,30 +44,17 @@ def _page() -> None:
                                 ["Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mixtral-8x7B-v0.1"],
                                 help="Models shown side by side with the sidebar model.")
     names = list(dict.fromkeys([spec.name, *compare]))
-    all_counts = {n: param_counts(pickers.spec_for(n)) for n in names}
-    charts.show(st, charts.of(breakdown_bar, all_counts), width="stretch")
-
-    rows = []
-    for n, c in all_counts.items():
-        s = pickers.spec_for(n)
-        rows.append({"model": n, "architecture": s.architecture, "total": c.total, "active": c.active,
-                     **{COMPONENT_LABELS[k]: v for k, v in c.components().items()},
-                     "layers": s.num_layers, "hidden": s.hidden_size, "heads": s.num_heads, "kv heads": s.num_kv_heads,
-                     "head_dim": s.head_dim, "vocab": s.vocab_size, "tied": s.tie_embeddings,
-                     "experts": s.num_experts or None, "top-k": s.experts_per_token or None})
-
-
-    def _table():
-        """The comparison table as Arrow, its column formats and its CSV: made once per content (issue 18: building
-        and converting the DataFrame was about half of this page's rerun)."""
-        df = pd.DataFrame(rows)
-        config = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
-        return tables.to_arrow(df), config, fmt.csv(df)
-
-
-    table, config, csv_text = memo.cached(("models.table", memo.key_of(rows)), _table)
+    specs = tuple(pickers.spec_for(n) for n in names)
+    # The chart, the table's Arrow form and its column formats depend on these specs alone: made once per set of
+    # models (issue 18: the rows, their key and the chart's key were rebuilt on every rerun, a sidebar GPU or unit
+    # change included, which changes none of them).
+    figure, table, config = memo.cached(("models.compare", tuple(names), specs), lambda: _comparison(names, specs))
+    charts.show(st, figure, width="stretch")
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-    st.download_button("Download CSV", csv_text, file_name="model_params.csv", mime="text/csv")
+    # the CSV is written when the button is clicked (a callable): given as text, Streamlit hashed and stored it on
+    # every rerun (a fifth of this page's rerun, py-spy under bench/bench_pages.py)
+    st.download_button("Download CSV", lambda: fmt.csv(pd.DataFrame(_rows(names, specs))),
+                       file_name="model_params.csv", mime="text/csv")
 
     results.publish("models", {"total parameters": (counts.total, "count"), "active parameters": (counts.active, "count"),
                                **{f"{k} parameters": (v, "count") for k, v in counts.components().items() if v},
@@ -90,6 +77,27 @@ def _page() -> None:
         """)
             if spec.source:
                 st.write(f"Config source: {text.md(spec.source)}")
+
+
+def _rows(names: list[str], specs: tuple) -> list[dict]:
+    """One row per model: the table and its CSV."""
+    rows = []
+    for n, s in zip(names, specs, strict=True):
+        c = param_counts(s)
+        rows.append({"model": n, "architecture": s.architecture, "total": c.total, "active": c.active,
+                     **{COMPONENT_LABELS[k]: v for k, v in c.components().items()},
+                     "layers": s.num_layers, "hidden": s.hidden_size, "heads": s.num_heads, "kv heads": s.num_kv_heads,
+                     "head_dim": s.head_dim, "vocab": s.vocab_size, "tied": s.tie_embeddings,
+                     "experts": s.num_experts or None, "top-k": s.experts_per_token or None})
+    return rows
+
+
+def _comparison(names: list[str], specs: tuple) -> tuple:
+    """The comparison chart (frozen), the table as Arrow and its column formats."""
+    figure = charts.of(breakdown_bar, {n: param_counts(s) for n, s in zip(names, specs, strict=True)})
+    df = pd.DataFrame(_rows(names, specs))
+    config = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
+    return figure, tables.to_arrow(df), config
 
 
 page_body.run(_page, "models")

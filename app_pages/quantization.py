@@ -32,16 +32,21 @@ def lazy_expander(label: str, key: str, body) -> None:
 
 
 @page_body.fragment  # the chart's toggle reruns the chart only (issue 18)
-def memory_chart(runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
+def memory_chart(key: tuple, runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
+    """The run memory of every file type as stacked bars. ``key`` names everything ``runs``, ``capacity``, ``unit``
+    and ``gpu_name`` come from (the table's key): the figure is made once per key and toggle (issue 18)."""
     wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
                         help="The unquantized types dwarf the others; they are always in the table.")
-    chart_rows = [{"quant": f, "weights": bytes_in(runs[f].weights_bytes, unit), "kv": bytes_in(runs[f].kv_cache_bytes, unit),
-                   "compute": bytes_in(runs[f].compute_bytes, unit)}
-                  for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
-    # The figure's dict is written directly (run_memory_dict: what go.Figure(...).to_dict() gives, checked by
-    # tests/test_gguf_page.py) and sent as it is: a new context draws it without Plotly validating 99 bars (issue 18).
-    charts.show(st, frozen(run_memory_dict(chart_rows, bytes_in(capacity, unit) if capacity else None, unit,
-                                           gpu_name)), width="stretch")
+
+    def figure() -> charts.FrozenFigure:
+        chart_rows = [{"quant": f, "weights": bytes_in(runs[f].weights_bytes, unit),
+                       "kv": bytes_in(runs[f].kv_cache_bytes, unit), "compute": bytes_in(runs[f].compute_bytes, unit)}
+                      for f in FILE_TYPES if f in runs and (wide or f not in ("F32", "F16", "BF16"))]
+        # The figure's dict is written directly (run_memory_dict: what go.Figure(...).to_dict() gives, checked by
+        # tests/test_gguf_page.py) and sent as it is: a new context draws it without Plotly validating 99 bars.
+        return frozen(run_memory_dict(chart_rows, bytes_in(capacity, unit) if capacity else None, unit, gpu_name))
+
+    charts.show(st, memo.cached(("gguf.chart", *key[1:], wide), figure), width="stretch")
 
 
 def frozen(fig: dict) -> charts.FrozenFigure:
@@ -117,7 +122,7 @@ def run_section(spec, gpu, unit: str) -> None:
     arrow_table, n_rows, widths = memo.cached(table_key, table_bundle)
 
     st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
-    memory_chart(runs, capacity, unit, gpu.name)
+    memory_chart(table_key, runs, capacity, unit, gpu.name)
     # A cell that does not apply (a type this model cannot take) reads "—", never "None".
     st.dataframe(arrow_table, hide_index=True, width="stretch", height=35 * (n_rows + 1) + 3,
                  placeholder="—", column_config={
@@ -136,7 +141,15 @@ def run_section(spec, gpu, unit: str) -> None:
                        file_name=f"gguf_{spec.name}.csv", mime="text/csv")
     st.caption(f"Quality: perplexity increases from {PPL_SOURCE}, measured by llama.cpp on the model named in the "
                "row (not on this model); IQ and TQ types have none listed there.")
-    ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)  # issue 19: loss cost of PTQ
+    # Issue 19's loss cost of PTQ (its input, a caption and a table of every file type) is detail under the page's
+    # answer: a lazy expander (issue 18: a fifth of this section's rerun when drawn open), open when the link names
+    # its token count (?gptqd=, which the section writes once shown), so a shared link shows what its sender saw. The
+    # default is read once per session (it is part of the expander's identity; see the file-type view below).
+    ptq_by_link = st.session_state.setdefault("_gx_ptq_link", "gptqd" in st.query_params)
+    ptq_box = st.expander(ptq_cost.TITLE, expanded=ptq_by_link, key="gx_ptq", on_change="rerun")
+    if ptq_box.open:
+        with ptq_box:
+            ptq_cost.section(spec, {f: q.bits_per_weight for f, q in ok.items()}, best)
     q4 = ok.get("Q4_K_M")
     results.publish("quantization", {
         "Q4_K_M file size": (q4.file_bytes_estimate if q4 else None, "bytes"),

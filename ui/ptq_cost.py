@@ -39,12 +39,16 @@ def cost_rows(costs: dict, d: float) -> list[dict]:
             for f, c in costs.items()]
 
 
+#: The section's title: the label of the expander the Quantization page draws it in.
+TITLE = "Loss cost of quantizing (Kumar et al. 2024)"
+
+
 @page_body.fragment  # the token count reruns this section only, not the page's 33 file types above it (issue 18)
 def section(spec, bits_by_format: dict[str, float], highlight: str | None, key: str = "gptqd") -> None:
-    """Subheader, pretraining-token input (``?key=`` in trillions), a table of every format under 16 bits, and an
-    expander with eq. 2, eq. 13, the constants and the assumptions. ``highlight`` is a format named in a caption.
-    The costs and their table are kept per (N, D, formats) in ``ui.memo``: shared by sessions, read only."""
-    st.subheader("Loss cost of quantizing (Kumar et al. 2024)")
+    """Pretraining-token input (``?key=`` in trillions), a table of every format under 16 bits, and an expander with
+    eq. 2, eq. 13, the constants and the assumptions, under a heading the caller draws (``TITLE``: the Quantization
+    page's lazy expander). ``highlight`` is a format named in a caption. The costs and their table are kept per
+    (N, D, formats) in ``ui.memo``: shared by sessions, read only."""
     tokens_t = state.number("Pretraining tokens of this model (trillions)", key, 15.0, 0.001, 1000.0, fmt="%.3f",
                             help="The tokens the model was pretrained on (default Llama 3's 15T). The loss a "
                                  "post-training quantization costs grows with them (Kumar et al. 2024, sec. 3.1).")
