@@ -65,6 +65,10 @@ else:
     b.page_link(nav.page("app_pages/training_memory.py"), label="Details: Training memory",
                 query_params=defaults.query(defaults.TRAINING, **shared))
 
-st.subheader("Which page answers what")
-for info in nav.PAGES[1:]:
-    st.page_link(nav.page(info.path), label=f"**{info.title}**: {info.question}")  # the icon: the page's own
+# Every page and the question it answers: a lazy expander (issue 18: its heading and 14 links were half of the
+# elements this page sent on every rerun, each a websocket message; the sidebar lists the same pages). Its state
+# is kept for the session: opened once, it stays open.
+with st.expander("Which page answers what", icon=":material/map:", key="home_xpages", on_change="rerun") as pages:
+    if pages.open:
+        for info in nav.PAGES[1:]:
+            st.page_link(nav.page(info.path), label=f"**{info.title}**: {info.question}")  # the icon: the page's own

@@ -212,56 +212,62 @@ spec, gpu = pickers.current_model(), pickers.current_gpu()
 page_body.run(lambda: run_section(spec, gpu, fmt.unit()), "quantization")
 
 # ----- inspect a file ------------------------------------------------------------------------------------
-st.subheader("Inspect a .gguf file")
-st.caption("Only the header is read (metadata and tensor list, never tensor data), so the first megabytes are "
-           "enough: `head -c 30M model.gguf > model-head.gguf` (uploads are limited to 32 MB). The same report "
-           "in a terminal: `python -m calc gguf --file model.gguf`.")
-upload = st.file_uploader("GGUF file or its first megabytes", type=["gguf"],
-                          help="Read with a bounded parser: wrong magic, absurd counts or truncated headers are "
-                               "refused with a message.")
-if upload is not None:
-    try:
-        header = read_gguf(io.BytesIO(upload.getvalue()))
-    except ValueError as exc:
-        st.error(f"{text.md(upload.name, 80)}: {text.md(exc, 1000)}")
-        header = None
-    if header is not None:
-        i1, i2, i3, i4 = st.columns(4)
-        i1.metric("Architecture", text.md(header.architecture, 80))
-        i2.metric("File type", text.md(header.file_type or "unknown", 80))
-        i3.metric("Tensors", f"{len(header.tensors):,}")
-        i4.metric("Tensor data", fmt.size(header.tensor_bytes), help=f"{header.tensor_bytes:,} bytes; header "
-                  f"{header.header_bytes:,} bytes; {header.bits_per_weight or 0:.3f} bits per weight")
-        if header.data_complete is False:
-            st.info(f"This upload holds the header only ({header.file_bytes:,} of {header.data_end:,} bytes): "
-                    "the report below is complete, the weights are not needed.")
-        st.dataframe(pd.DataFrame([{"type": k, "tensors": v} for k, v in header.tensor_types.items()]),
-                     hide_index=True)
-        meta = [{"key": k, "value": (f"[{v.length:,} x {v.item_type}]" if isinstance(v, ArrayValue)
-                                     else str(v)[:120])} for k, v in header.metadata.items()]
-        with st.expander(f"Metadata ({len(meta)} keys) and tensors"):
-            st.dataframe(pd.DataFrame(meta), hide_index=True, width="stretch")
-            st.dataframe(pd.DataFrame([{"tensor": t.name, "shape": " x ".join(map(str, t.shape)), "type": t.type,
-                                        "bytes": t.bytes} for t in header.tensors]), hide_index=True, width="stretch")
+def inspect_file() -> None:
+    """The header of an uploaded .gguf file: its tensors and metadata, compared with llama.cpp's rules for the same
+    file type, and a button that adds it to the model picker."""
+    st.caption("Only the header is read (metadata and tensor list, never tensor data), so the first megabytes are "
+               "enough: `head -c 30M model.gguf > model-head.gguf` (uploads are limited to 32 MB). The same report "
+               "in a terminal: `python -m calc gguf --file model.gguf`.")
+    upload = st.file_uploader("GGUF file or its first megabytes", type=["gguf"],
+                              help="Read with a bounded parser: wrong magic, absurd counts or truncated headers are "
+                                   "refused with a message.")
+    if upload is not None:
         try:
-            found = spec_from_gguf(header, name=f"{upload.name.removesuffix('.gguf')[:40]} (gguf)")
+            header = read_gguf(io.BytesIO(upload.getvalue()))
         except ValueError as exc:
-            st.warning(f"Not turned into a model: {text.md(exc, 1000)}")
-        else:
-            if header.file_type in FILE_TYPES:
-                mine = quantize_all(found, (header.file_type,))[header.file_type]
-                if not isinstance(mine, ValueError):
-                    ours = {t.name: t.type for t in mine.tensors}
-                    theirs = {t.name: t.type for t in header.tensors}
-                    differ = sum(1 for n in ours.keys() & theirs.keys() if ours[n] != theirs[n])
-                    only = len(ours.keys() ^ theirs.keys())
-                    st.write(f"llama.cpp's rules for {header.file_type} on this model give {mine.tensor_bytes:,} B "
-                             f"of tensors; the file has {header.tensor_bytes:,} B. Tensors whose type differs: "
-                             f"{differ}; tensors in only one of the two lists: {only}"
-                             + (" (an older llama.cpp, an imatrix choice or --tensor-type overrides)." if differ
-                                else "."))
-            if st.button("Use this model in the sidebar", help="Adds it to the model picker of every page."):
-                pickers.add_model(found, select=True)
+            st.error(f"{text.md(upload.name, 80)}: {text.md(exc, 1000)}")
+            header = None
+        if header is not None:
+            i1, i2, i3, i4 = st.columns(4)
+            i1.metric("Architecture", text.md(header.architecture, 80))
+            i2.metric("File type", text.md(header.file_type or "unknown", 80))
+            i3.metric("Tensors", f"{len(header.tensors):,}")
+            i4.metric("Tensor data", fmt.size(header.tensor_bytes), help=f"{header.tensor_bytes:,} bytes; header "
+                      f"{header.header_bytes:,} bytes; {header.bits_per_weight or 0:.3f} bits per weight")
+            if header.data_complete is False:
+                st.info(f"This upload holds the header only ({header.file_bytes:,} of {header.data_end:,} bytes): "
+                        "the report below is complete, the weights are not needed.")
+            st.dataframe(pd.DataFrame([{"type": k, "tensors": v} for k, v in header.tensor_types.items()]),
+                         hide_index=True)
+            meta = [{"key": k, "value": (f"[{v.length:,} x {v.item_type}]" if isinstance(v, ArrayValue)
+                                         else str(v)[:120])} for k, v in header.metadata.items()]
+            with st.expander(f"Metadata ({len(meta)} keys) and tensors"):
+                st.dataframe(pd.DataFrame(meta), hide_index=True, width="stretch")
+                st.dataframe(pd.DataFrame([{"tensor": t.name, "shape": " x ".join(map(str, t.shape)), "type": t.type,
+                                            "bytes": t.bytes} for t in header.tensors]), hide_index=True, width="stretch")
+            try:
+                found = spec_from_gguf(header, name=f"{upload.name.removesuffix('.gguf')[:40]} (gguf)")
+            except ValueError as exc:
+                st.warning(f"Not turned into a model: {text.md(exc, 1000)}")
+            else:
+                if header.file_type in FILE_TYPES:
+                    mine = quantize_all(found, (header.file_type,))[header.file_type]
+                    if not isinstance(mine, ValueError):
+                        ours = {t.name: t.type for t in mine.tensors}
+                        theirs = {t.name: t.type for t in header.tensors}
+                        differ = sum(1 for n in ours.keys() & theirs.keys() if ours[n] != theirs[n])
+                        only = len(ours.keys() ^ theirs.keys())
+                        st.write(f"llama.cpp's rules for {header.file_type} on this model give {mine.tensor_bytes:,} B "
+                                 f"of tensors; the file has {header.tensor_bytes:,} B. Tensors whose type differs: "
+                                 f"{differ}; tensors in only one of the two lists: {only}"
+                                 + (" (an older llama.cpp, an imatrix choice or --tensor-type overrides)." if differ
+                                    else "."))
+                if st.button("Use this model in the sidebar", help="Adds it to the model picker of every page."):
+                    pickers.add_model(found, select=True)
+
+
+# lazy (issue 18): closed, a rerun sends neither its text nor its upload box (an upload is read again when reopened)
+lazy_expander("Inspect a .gguf file", "gx_inspect", inspect_file)
 
 # ----- what the names mean -------------------------------------------------------------------------------
 def what_the_names_mean() -> None:

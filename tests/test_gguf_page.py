@@ -50,6 +50,8 @@ def test_inspector_reads_an_upload_and_refuses_garbage(tmp_path):
     path = tmp_path / "tiny.gguf"
     write_gguf(path, ModelSpec.from_hf_config(TINY, name="tiny"), "Q4_K_M")
     at = run()
+    at.session_state["gx_inspect"] = True  # the inspector is a lazy expander (issue 18): opened
+    at.run()
     at.file_uploader[0].upload("tiny.gguf", path.read_bytes(), "application/octet-stream")
     at.run()
     assert not at.exception

@@ -136,3 +136,15 @@ def test_loss_cost_section_opens_in_a_browser_and_its_link_keeps_the_count(serve
     page.goto(url)
     wait_for_app(page)
     assert "trained on 2.50 T tokens" in text_of(page)
+
+
+def test_gguf_inspector_is_lazy():
+    """Closed, a rerun sends neither the inspector's text nor its upload box; opened, both are there."""
+    def uploaders(at) -> list[str]:
+        return [u.proto.label for u in at.get("file_uploader")]
+
+    closed = open_page(PAGE, {"model": "Llama-2-7B"}, timeout_s=TIMEOUT)
+    assert not closed.exception and uploaders(closed) == []
+    assert "Inspect a .gguf file" in [e.label for e in closed.expander]
+    opened = open_page(PAGE, {"model": "Llama-2-7B"}, session={"gx_inspect": True}, timeout_s=TIMEOUT)
+    assert not opened.exception and uploaders(opened) == ["GGUF file or its first megabytes"]
