@@ -8,11 +8,12 @@ import streamlit as st
 from calc import gguf_run
 from calc.gguf import FILE_TYPES, PPL_SOURCE, block_size, quantize_all, type_bits
 from calc.gguf_file import ArrayValue, read_gguf, spec_from_gguf
-from calc.gguf_run import CACHE_TYPES, RunSetup
+from calc.gguf_run import CACHE_TYPES, RunSetup, run_memory_many
 from calc.units import GB, GIB, bytes_in
 from ui import charts, hub_model, memo, page_body, pickers, ptq_cost, results, state, tables, text
 from ui import format as fmt
 from ui.figures_gguf import MAX_MAP_LAYERS, bytes_by_type_dict, run_memory_dict, type_map_dict
+from ui.figures_gguf_cache import recent
 from ui.figures_gguf_table import WIDE_TEXT_COLUMNS, file_type_rows, text_width
 from ui.tables import records_arrow
 
@@ -34,7 +35,8 @@ def lazy_expander(label: str, key: str, body) -> None:
 @page_body.fragment  # the chart's toggle reruns the chart only (issue 18)
 def memory_chart(key: tuple, runs: dict, capacity: int | None, unit: str, gpu_name: str) -> None:
     """The run memory of every file type as stacked bars. ``key`` names everything ``runs``, ``capacity``, ``unit``
-    and ``gpu_name`` come from (the table's key): the figure is made once per key and toggle (issue 18)."""
+    and ``gpu_name`` come from (the table's key): the figure is kept per key and toggle, by count
+    (``ui.figures_gguf_cache``, issue 18)."""
     wide = state.toggle("Chart F32 / F16 / BF16 too", "gwide", False,
                         help="The unquantized types dwarf the others; they are always in the table.")
 
@@ -46,7 +48,7 @@ def memory_chart(key: tuple, runs: dict, capacity: int | None, unit: str, gpu_na
         # tests/test_gguf_page.py) and sent as it is: a new context draws it without Plotly validating 99 bars.
         return frozen(run_memory_dict(chart_rows, bytes_in(capacity, unit) if capacity else None, unit, gpu_name))
 
-    charts.show(st, memo.cached(("gguf.chart", *key[1:], wide), figure), width="stretch")
+    charts.show(st, recent(("gguf.chart", *key[1:], wide), figure), width="stretch")
 
 
 def frozen(fig: dict) -> charts.FrozenFigure:
@@ -83,7 +85,11 @@ def run_section(spec, gpu, unit: str) -> None:
         # Memoized per model (ui/memo.py): a context or GPU change does not retype every tensor of 33 file types.
         use_imatrix = {"auto": None, "yes": True, "no": False}[imatrix]
         by_type = memo.quantize_all_cached(spec, use_imatrix)
-        runs = memo.run_memory_all(spec, use_imatrix, setup, gpu)
+        # every file type placed on the GPU: the last few kept by count (ui/figures_gguf_cache.py: weighing them
+        # in ui.memo cost more than placing them again)
+        run_key = (memo.Same(spec), use_imatrix, setup, gpu)
+        runs = recent(("gguf.runs", *run_key), lambda: run_memory_many(
+            spec, {f: r for f, r in by_type.items() if not isinstance(r, ValueError)}, setup, gpu))
     except ValueError as exc:
         st.error(text.md(exc, 1000))
         st.stop()
@@ -115,11 +121,11 @@ def run_section(spec, gpu, unit: str) -> None:
         return (records_arrow(rows), len(rows),
                 {c: text_width(rows, c) for c in WIDE_TEXT_COLUMNS})
 
-    # The table's Arrow form, its row count and its text columns' widths depend on what run_memory_all is keyed by
-    # and the unit: built once per argument set (issue 18), and only those are kept (weighing a DataFrame with its
-    # strings cost as much as building it); the CSV is written from the rows when its button is clicked.
-    table_key = ("gguf.table", spec, use_imatrix, setup, gpu, unit)
-    arrow_table, n_rows, widths = memo.cached(table_key, table_bundle)
+    # The table's Arrow form, its row count and its text columns' widths depend on what the placements are keyed by
+    # and the unit: built once per argument set and kept by count like them (issue 18), and only those are kept; the
+    # CSV is written from the rows when its button is clicked.
+    table_key = ("gguf.table", *run_key, unit)
+    arrow_table, n_rows, widths = recent(table_key, table_bundle)
 
     st.subheader(f"{text.md(spec.name)}: all file types at {context:,} tokens on {gpu.name}")
     memory_chart(table_key, runs, capacity, unit, gpu.name)

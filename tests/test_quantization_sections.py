@@ -107,6 +107,10 @@ def test_memory_chart_follows_context_unit_and_toggle():
         assert weights["Q4_K_M"] == pytest.approx(w, rel=1e-12) and kv["Q4_K_M"] == pytest.approx(k, rel=1e-12)
         assert "F16" not in kv
         seen.append(kv["Q4_K_M"])
+        # the table (kept per the same inputs) shows the same run: weights + KV cache + compute buffer
+        table = at.dataframe[0].value.set_index("file type")
+        total = run_memory(spec, quants["Q4_K_M"], RunSetup(context=context), gpu).total_bytes
+        assert table.loc["Q4_K_M", f"run memory ({unit})"] == pytest.approx(bytes_in(total, unit), rel=1e-12)
     assert seen[1] > seen[0] == seen[2] > seen[3]  # a wrong key would have shown an earlier chart
     at.toggle(key="gwide").set_value(True).run()
     kv = _bars(at)["KV cache"]
@@ -148,3 +152,25 @@ def test_gguf_inspector_is_lazy():
     assert "Inspect a .gguf file" in [e.label for e in closed.expander]
     opened = open_page(PAGE, {"model": "Llama-2-7B"}, session={"gx_inspect": True}, timeout_s=TIMEOUT)
     assert not opened.exception and uploaders(opened) == ["GGUF file or its first megabytes"]
+
+
+def test_recent_keeps_the_last_results_by_count():
+    from ui import figures_gguf_cache as cache
+
+    cache.clear()
+    calls = []
+
+    def make(k):
+        calls.append(k)
+        return [k]
+
+    first = cache.recent(("k", 0), lambda: make(0))
+    assert cache.recent(("k", 0), lambda: make(-1)) is first and calls == [0]  # kept: the very same object
+    for k in range(1, cache.KEPT + 1):  # KEPT more keys: key 0 was the least recently used, so it is dropped
+        cache.recent(("k", k), lambda k=k: make(k))
+    assert cache.recent(("k", cache.KEPT), lambda: make(-2)) == [cache.KEPT]
+    assert cache.recent(("k", 0), lambda: make(0)) == [0] and calls.count(0) == 2
+    with pytest.raises(ValueError):
+        cache.recent(("bad",), lambda: (_ for _ in ()).throw(ValueError("no")))
+    assert cache.recent(("bad",), lambda: "ok") == "ok"  # an exception is not kept
+    cache.clear()
