@@ -8,11 +8,13 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from calc import serve_sim_jit
-from ui import budget, gc_freeze, pickers, st_speed, tcp_nodelay
+from ui import budget, gc_freeze, pickers, st_batch, st_speed, tcp_nodelay
 from ui.nav import ICON_URL, PAGES
 
 # Every input asked Streamlit for a dict of the whole session state; it now answers for its own key (issue 18).
 st_speed.install()
+# Each element reaches the event loop in a batch, not one wake-up of the loop apiece (ui/st_batch.py).
+st_batch.install()
 # A rerun's messages leave as they are written, not ~40 ms later in one burst (Nagle's algorithm was on: ui/tcp_nodelay.py).
 tcp_nodelay.install()
 # The Serving page's simulations compiled (calc/serve_sim_jit.py), loaded once in a thread of its own; the CLI and
