@@ -23,31 +23,41 @@ def _page() -> None:
     """Everything under the title: one fragment, so a change of the page's own inputs reruns it alone (ui/page_body.py)."""
     spec, gpu = pickers.current_model(), pickers.current_gpu()
     links = LINKS.get(gpu.name)
-    # two horizontal containers instead of three columns: two blocks sent instead of four, and no input left alone on a
-    # row of its own (issue 18); the cost and display inputs share the second row
+    # two horizontal containers instead of three columns: two blocks sent instead of four (issue 18); the cost and
+    # display inputs share the second row
     row1, row2 = st.container(horizontal=True, vertical_alignment="bottom"), st.container(horizontal=True)
     gpus = int(state.number("GPUs", "plgpus", 64, 1, 1_000_000, step=1, where=row1, help="GPUs in the job."))
-    per_node = int(state.number("GPUs per node", "plnode", 8, 1, 1024, step=1, where=row1,
-                                help="GPUs joined by the intra-node link (NVLink/NVSwitch); tensor parallelism stays inside."))
     seq = int(state.number("Sequence length", "plseq", 4096, 128, 10_000_000, step=1, where=row1, help="Tokens per sequence."))
     batch_m = float(state.number("Global batch (million tokens)", "plgbt", 4.194304, 0.001, 1_000.0, where=row1,
                                  help="Tokens per iteration, rounded to whole sequences (the default, 4.19: 2^22 "
                                       "tokens, 1,024 sequences of 4,096, which data parallelism over 64 GPUs divides)."))
-    precision = state.select("Matmul precision", "plprec", ("bf16", "fp8"), "bf16", where=row1,
-                             help="Whose dense peak the matmuls run at.")
     tokens_t = float(state.number("Training tokens (trillions)", "pltok", 1.0, 0.0, 1_000.0, where=row2,
                                   help="For days and cost; 0: none."))
     price = float(state.number("USD per GPU-hour", "plprice", 2.0, 0.0, 10_000.0, where=row2, help="For the cost."))
-    top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, where=row2, help="The fastest that fit."))
     stack_name = state.select("Training stack", "plstack", ("any",) + tuple(STACKS), "any", where=row2,
                               help="Search only what a published run's software supported (e.g. no pipeline parallelism "
                                    "in metaseq, no selective recompute or FlashAttention in BLOOM's 2022 stack); its memory "
                                    "then counts activations without sequence parallelism / FlashAttention where it lacked "
                                    "them.")
-    # lazy (issue 18): its twelve inputs are drawn only while it is open; closed, they keep their values and link
-    # parameters (``ui.state.UNDRAWN``) and the search reads them as before
-    box = st.expander("Links and pinned knobs", key="pl_xlinks", on_change="rerun")
+
+    def node_precision_top(where) -> tuple[int, str, int]:
+        per_node = int(state.number("GPUs per node", "plnode", 8, 1, 1024, step=1, where=where,
+                                    help="GPUs joined by the intra-node link (NVLink/NVSwitch); tensor parallelism stays "
+                                         "inside."))
+        precision = state.select("Matmul precision", "plprec", ("bf16", "fp8"), "bf16", where=where,
+                                 help="Whose dense peak the matmuls run at.")
+        top = int(state.number("Layouts to show", "pltop", 8, 1, 50, step=1, where=where, help="The fastest that fit."))
+        return per_node, precision, top
+
+    # lazy (issue 18): the node size, the precision, the layouts shown and the twelve link and pin inputs are drawn
+    # only while the expander is open; closed, they keep their values and link parameters (``ui.state.UNDRAWN``), the
+    # search reads them as before, and the label names the first three's values (read first, without drawing)
+    per_node, precision, top = node_precision_top(state.UNDRAWN)
+    box = st.expander(f"{per_node} GPUs per node, {precision} matmuls, {top} layouts shown; links and pinned knobs",
+                      key="pl_xlinks", on_change="rerun")
     with box:
+        if box.open:
+            per_node, precision, top = node_precision_top(st.container(horizontal=True, key="pl_more"))
         d, e, f = st.columns(3) if box.open else [state.UNDRAWN] * 3
         intra = float(state.number("Intra-node GB/s per GPU (0: catalog)", "plintra", 0.0, 0.0, 100_000.0, where=d,
                                    help="Bus bandwidth inside a node, one direction. "

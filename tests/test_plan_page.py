@@ -78,3 +78,36 @@ def test_fewer_layouts_shown_are_the_search_of_that_many():
     assert list(zip(df["tp"], df["pp"], df["dp"], df["micro-batch"], df["recompute"], df["ZeRO"], df["step s"],
                     strict=True)) == [(p.layout.tp, p.layout.pp, p.layout.dp, p.layout.micro_batch, p.layout.recompute,
                                        p.layout.zero, round(p.step_s, 4)) for p in want]
+
+
+NODE_QUERY = {"model": "Meta-Llama-3-8B", "gpu": "H100 SXM", "plnode": "4", "plprec": "fp8", "pltop": "3"}
+
+
+def _node_want() -> list[tuple]:
+    plans = search(get_preset("Meta-Llama-3-8B"), Cluster(get_gpu("H100 SXM"), 64, 4), Job(4096, 1024 * 4096, "fp8"),
+                   top=8)[:3]
+    return [(p.layout.tp, p.layout.recompute, p.layout.zero) for p in plans]
+
+
+def test_node_size_precision_and_layouts_shown_apply_from_the_link_closed_and_open():
+    """GPUs per node, matmul precision and layouts to show sit in the same lazy expander (issue 18): closed, they are
+    not drawn, the link's values shape the search and the table, and the expander's label names them; open, they
+    are drawn with those values. Reference: calc.plan.search with 4 GPUs per node and fp8, its first 3."""
+    want = _node_want()
+    # the link's values change the answer (a setting left out would show)
+    spec, gpu = get_preset("Meta-Llama-3-8B"), get_gpu("H100 SXM")
+    default = search(spec, Cluster(gpu, 64), Job(4096, 1024 * 4096), top=8)
+    assert [(p.layout.tp, p.layout.recompute, p.layout.zero) for p in default[:3]] != want
+    for is_open in (False, True):
+        at = open_page("app_pages/planner.py", NODE_QUERY, session={"pl_xlinks": is_open}, timeout_s=120)
+        assert not at.exception and not at.error
+        drawn = {w.key for w in at.number_input} | {w.key for w in at.selectbox}
+        if is_open:
+            assert at.number_input(key="plnode").value == 4 and at.selectbox(key="plprec").value == "fp8"
+            assert at.number_input(key="pltop").value == 3
+        else:
+            assert not drawn & {"plnode", "plprec", "pltop"}
+        label = next(e.label for e in at.expander if "links and pinned knobs" in e.label)
+        assert label == "4 GPUs per node, fp8 matmuls, 3 layouts shown; links and pinned knobs"
+        assert _shown_layouts(at) == want
+        assert at.query_params["plnode"] == "4" and at.query_params["plprec"] == "fp8"
