@@ -23,6 +23,73 @@ def test_the_patch_applies_to_this_streamlit():
     assert st_batch._internals_match()
 
 
+class _Session:
+    """What the patched ``_on_scriptrunner_event`` uses of an AppSession: a FIFO loop and the per-event handler."""
+
+    def __init__(self, loop, handled, enqueue):
+        self.loop, self.handled, self.enqueue = loop, handled, enqueue
+
+    def _call_soon_on_event_loop(self, callback):
+        self.loop.put(callback)
+
+    def _handle_scriptrunner_event_on_event_loop(self, sender, event, forward_msg=None):
+        self.handled.append(forward_msg if event is self.enqueue else event)
+
+
+def _scheduling_original(self, sender, event, forward_msg=None, **kwargs):
+    """Streamlit's own path for an event: one callback on the loop."""
+    self._call_soon_on_event_loop(lambda: self._handle_scriptrunner_event_on_event_loop(sender, event))
+
+
+def test_messages_after_another_event_are_handed_on_after_it():
+    """A run ending in st.rerun(): its last message, STOPPED_FOR_RERUN, the next run's STARTED and its messages. The
+    drain scheduled for the first message must not hand on the next run's messages before STARTED (whose handler
+    clears the browser queue): the first version did, and under load the browser lost the top of the page."""
+    import queue
+
+    enqueue, loop, handled = object(), queue.Queue(), []
+    on = st_batch._patched_on_event(_scheduling_original, enqueue)
+    s = _Session(loop, handled, enqueue)
+    on(s, "runner", enqueue, forward_msg="m1")
+    on(s, "runner", "STOPPED_FOR_RERUN", run_descriptor=1)
+    on(s, "runner", "STARTED", page_script_hash="x")
+    on(s, "runner", enqueue, forward_msg="a1")
+    on(s, "runner", enqueue, forward_msg="a2")
+    on(s, "runner", "FINISHED", run_descriptor=2)
+    while not loop.empty():
+        loop.get()()
+    assert handled == ["m1", "STOPPED_FOR_RERUN", "STARTED", "a1", "a2", "FINISHED"]
+
+
+def test_a_script_thread_and_the_loop_at_once_keep_the_order():
+    """One thread emits 20,000 messages and other events (random mix, a fixed seed) while another runs the loop's
+    callbacks as they come: the handler sees exactly the emission order."""
+    import queue
+    import threading
+
+    enqueue, loop, handled = object(), queue.Queue(), []
+    on = st_batch._patched_on_event(_scheduling_original, enqueue)
+    s = _Session(loop, handled, enqueue)
+    rng = random.Random(3)
+    emitted = [f"m{i}" if rng.random() < 0.9 else f"E{i}" for i in range(20_000)]
+    stop = object()
+
+    def run_loop():
+        while (cb := loop.get()) is not stop:
+            cb()
+
+    t = threading.Thread(target=run_loop)
+    t.start()
+    for x in emitted:
+        if x[0] == "m":
+            on(s, "runner", enqueue, forward_msg=x)
+        else:
+            on(s, "runner", x, run_descriptor=0)
+    loop.put(stop)
+    t.join(60)
+    assert handled == emitted
+
+
 async def _record(url: str, moves: int) -> list:
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 

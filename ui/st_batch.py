@@ -10,12 +10,15 @@ enqueues the message for the browser and, from its own thread, calls ``Runtime._
 
 What ``install()`` (app.py) changes, and nothing else:
 
-- ``ENQUEUE_FORWARD_MSG`` events go to a per-session list; the first message of an empty list schedules one drain
-  callback on the loop, which hands every message in the list, in order, to Streamlit's own
+- ``ENQUEUE_FORWARD_MSG`` events go to a per-session chunk; the first message of a chunk schedules one drain
+  callback on the loop, which hands every message of that chunk, in order, to Streamlit's own
   ``_handle_scriptrunner_event_on_event_loop``, as the per-message callbacks did. Every other event still takes
-  Streamlit's path. The order of all events on the loop is kept: a message is in the list before any later event is
-  scheduled, and the drain scheduled for it (or one already running, which empties the list before it returns)
-  runs before that event's callback.
+  Streamlit's path, and first closes the chunk: a message after it starts a new chunk, whose drain is scheduled after
+  that event's callback. So the order of all events on the loop is kept: a chunk's messages all came between the
+  same two other events. (A first version let a drain scheduled before an event take the messages that came after
+  it: under load, a run that ended in ``st.rerun()`` had the next run's first messages handed on before that run's
+  ``SCRIPT_STARTED``, which clears the browser queue, and the browser lost the top of the page.
+  ``tests/test_st_batch.py`` holds the order on that interleaving.)
 - ``Runtime._enqueued_some_message`` called on the loop's own thread sets the "send data" event directly; from any
   other thread it is Streamlit's.
 
@@ -62,50 +65,67 @@ def _internals_match() -> bool:
 
 def _patched_on_event(original, enqueue_event):
     def _on_scriptrunner_event(self, sender, event, forward_msg=None, **kwargs):
-        if event is not enqueue_event or kwargs or forward_msg is None:
-            return original(self, sender, event, forward_msg=forward_msg, **kwargs)
         batch = self.__dict__.get("_calc_batch")
         if batch is None:
             batch = self.__dict__.setdefault("_calc_batch", _Batch())
-        if batch.add(sender, forward_msg):
+        if event is not enqueue_event or kwargs or forward_msg is None:
+            batch.cut()  # the messages after this event go to a drain scheduled after it
+            return original(self, sender, event, forward_msg=forward_msg, **kwargs)
+        chunk = batch.add(sender, forward_msg)
+        if chunk is not None:
             try:
-                self._call_soon_on_event_loop(lambda: batch.drain(self, enqueue_event))
+                self._call_soon_on_event_loop(lambda: batch.drain(chunk, self, enqueue_event))
             except BaseException:
-                batch.scheduled = False  # nothing will drain: the next message schedules again
+                batch.cut()  # nothing will drain this chunk: the next message starts another
                 raise
 
     _on_scriptrunner_event.__wrapped__ = original
     return _on_scriptrunner_event
 
 
-class _Batch:
-    """One session's messages waiting for the loop, and whether a drain is scheduled or running."""
+class _Chunk:
+    """Messages one drain hands on: those that arrived between two other events of the session."""
 
-    __slots__ = ("lock", "items", "scheduled")
+    __slots__ = ("items", "done")
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.done = False
+
+
+class _Batch:
+    """One session's chunk that takes new messages (None after another event: the next message starts a chunk)."""
+
+    __slots__ = ("lock", "current")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: list = []
-        self.scheduled = False
+        self.current: _Chunk | None = None
 
-    def add(self, sender, msg) -> bool:
-        """Add a message; True when the caller must schedule a drain (none is scheduled or running)."""
+    def add(self, sender, msg) -> _Chunk | None:
+        """Add a message; the new chunk when the caller must schedule its drain, else None."""
         with self.lock:
-            self.items.append((sender, msg))
-            if self.scheduled:
-                return False
-            self.scheduled = True
-            return True
+            chunk = self.current
+            new = chunk is None or chunk.done
+            if new:
+                chunk = self.current = _Chunk()
+            chunk.items.append((sender, msg))
+            return chunk if new else None
 
-    def drain(self, session, enqueue_event) -> None:
-        """On the loop: hand every waiting message to Streamlit's handler, in order, until none is left."""
+    def cut(self) -> None:
+        """Another event is about to be scheduled: no later message may join a chunk whose drain runs before it."""
+        with self.lock:
+            self.current = None
+
+    def drain(self, chunk: _Chunk, session, enqueue_event) -> None:
+        """On the loop: hand every message of ``chunk`` to Streamlit's handler, in order, until none is left."""
         handle = session._handle_scriptrunner_event_on_event_loop
         while True:
             with self.lock:
-                if not self.items:
-                    self.scheduled = False
+                if not chunk.items:
+                    chunk.done = True
                     return
-                items, self.items = self.items, []
+                items, chunk.items = chunk.items, []
             for sender, msg in items:
                 try:
                     handle(sender, enqueue_event, msg)
