@@ -17,6 +17,16 @@ import pytest
 from ui import st_batch
 
 
+def _in_thread(coro):
+    """asyncio.run in a thread of its own: in the whole suite, Playwright's sync API holds a loop in the main thread
+    (as tests/test_deploy.py's ``run``)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=600)
+
+
+
 def test_the_patch_applies_to_this_streamlit():
     """The digest of the Streamlit functions the module mirrors matches (else install() leaves them alone and the
     batching is silently off: a new Streamlit needs the module re-read against its source)."""
@@ -151,7 +161,7 @@ def test_a_browser_receives_the_same_messages_in_the_same_order(moves):
     for setting in ("0", "1"):
         proc, url = start_streamlit(env={**os.environ, "CALC_ST_BATCH": setting})
         try:
-            records[setting] = asyncio.run(_record(url, moves))
+            records[setting] = _in_thread(_record(url, moves))
         finally:
             stop_process(proc)
     off, on = records["0"], records["1"]

@@ -12,12 +12,23 @@ import asyncio
 import ctypes
 import os
 import socket
+import stat
 import threading
 import time
 
 import pytest
 
 from ui import tcp_nodelay
+
+
+def _in_thread(coro):
+    """asyncio.run in a thread of its own: in the whole suite, Playwright's sync API holds a loop in the main thread
+    (as tests/test_deploy.py's ``run``)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=600)
+
 
 
 def _nodelay(sock) -> int:
@@ -50,8 +61,15 @@ def _server_side(client: socket.socket) -> socket.socket:
     want = client.getsockname()
     for name in os.listdir("/proc/self/fd"):
         try:
-            dup = socket.socket(fileno=os.dup(int(name)))
+            if not stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+                continue  # a pipe (Playwright's driver): a duplicate left open would keep it from ever closing
+            fd = os.dup(int(name))
         except OSError:
+            continue
+        try:
+            dup = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
             continue
         try:
             if dup.family == socket.AF_INET and dup.type == socket.SOCK_STREAM and dup.getpeername() == want:
@@ -144,7 +162,12 @@ def _server_nodelay(pid: int, client_addr: tuple) -> int:
     for name in os.listdir(f"/proc/{pid}/fd"):
         if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
             continue
-        s = socket.socket(fileno=_pidfd_getfd(pid, int(name)))
+        fd = _pidfd_getfd(pid, int(name))
+        try:
+            s = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            continue
         try:
             if s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getpeername() == client_addr:
                 return _nodelay(s)
@@ -173,7 +196,7 @@ def _app_nodelay(env: dict) -> int:
 
     proc, url = start_streamlit(env={**os.environ, **env})
     try:
-        return asyncio.run(session(url, proc.pid))
+        return _in_thread(session(url, proc.pid))
     finally:
         stop_process(proc)
 

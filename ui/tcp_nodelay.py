@@ -86,8 +86,13 @@ def sweep() -> int:
         try:
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
                 continue
-            dup = socket.socket(fileno=os.dup(fd))  # family and type read from the descriptor; closing it keeps fd
+            copy = os.dup(fd)
         except OSError:
+            continue
+        try:
+            dup = socket.socket(fileno=copy)  # family and type read from the descriptor; closing it keeps fd
+        except OSError:
+            os.close(copy)  # never left open: a stray copy would keep the connection from closing
             continue
         try:
             if dup.family in (socket.AF_INET, socket.AF_INET6) and dup.type == socket.SOCK_STREAM:
