@@ -56,28 +56,38 @@ def test_the_sweep_sets_nodelay_on_the_connections_already_open():
             s.close()
 
 
-def _server_side(client: socket.socket) -> socket.socket:
-    """The socket of this process whose peer is ``client`` (a duplicate of its descriptor)."""
-    want = client.getsockname()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if not stat.S_ISSOCK(os.fstat(int(name)).st_mode):
-                continue  # a pipe (Playwright's driver): a duplicate left open would keep it from ever closing
-            fd = os.dup(int(name))
-        except OSError:
+def _peer_socket(fds, duplicate, peer: tuple) -> socket.socket:
+    """Among descriptors ``fds`` (``duplicate(fd)``: a copy this process owns, or None), a socket copy whose peer is
+    ``peer``; the caller closes it. Every other copy is closed: a stray copy of a pipe (Playwright's driver) would
+    keep it from ever closing."""
+    for fd in fds:
+        copy = duplicate(fd)
+        if copy is None:
             continue
         try:
-            dup = socket.socket(fileno=fd)
+            s = socket.socket(fileno=copy)
         except OSError:
-            os.close(fd)
+            os.close(copy)
             continue
         try:
-            if dup.family == socket.AF_INET and dup.type == socket.SOCK_STREAM and dup.getpeername() == want:
-                return dup
+            if s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getpeername() == peer:
+                return s
         except OSError:
             pass
-        dup.close()
-    raise AssertionError(f"no socket of this process has the peer {want}")
+        s.close()
+    raise AssertionError(f"no socket has the peer {peer}")
+
+
+def _own_socket_copy(fd: int) -> int | None:
+    try:
+        return os.dup(fd) if stat.S_ISSOCK(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
+
+
+def _server_side(client: socket.socket) -> socket.socket:
+    """The socket of this process whose peer is ``client`` (a duplicate of its descriptor)."""
+    return _peer_socket([int(n) for n in os.listdir("/proc/self/fd")], _own_socket_copy, client.getsockname())
 
 
 def _uvicorn_nodelay() -> int:
@@ -159,23 +169,12 @@ def _pidfd_getfd(pid: int, fd: int) -> int:
 
 def _server_nodelay(pid: int, client_addr: tuple) -> int:
     """TCP_NODELAY of server process ``pid``'s socket whose peer is ``client_addr``."""
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
-            continue
-        fd = _pidfd_getfd(pid, int(name))
-        try:
-            s = socket.socket(fileno=fd)
-        except OSError:
-            os.close(fd)
-            continue
-        try:
-            if s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getpeername() == client_addr:
-                return _nodelay(s)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    raise AssertionError(f"server {pid} has no connection from {client_addr}")
+    fds = [int(n) for n in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{n}").startswith("socket:")]
+    s = _peer_socket(fds, lambda fd: _pidfd_getfd(pid, fd), client_addr)
+    try:
+        return _nodelay(s)
+    finally:
+        s.close()
 
 
 def _app_nodelay(env: dict) -> int:
