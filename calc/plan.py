@@ -72,6 +72,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass, replace
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -527,30 +528,6 @@ def _columns(rows: list[tuple]) -> dict[str, np.ndarray]:
     return {name: table[:, i] for i, name in enumerate(_FIELDS)}
 
 
-def _block_columns(blocks: list[tuple[tuple, tuple]], rcs: list[int]) -> dict[str, np.ndarray]:
-    """``_columns`` of the rows of ``_candidate_blocks``, built from its blocks (``_candidate_prefixes``: seven fields
-    and the ZeRO stages of each) with NumPy instead of one tuple per layout: block by block, each recompute mode of
-    ``rcs`` (outer) with each of the block's stages (inner), the order ``_candidate_blocks`` lists them in. Building
-    the tuples and reading them back was two thirds of a planner search (issue 18)."""
-    patterns: dict[tuple, int] = {}
-    pid = np.fromiter((patterns.setdefault(zs, len(patterns)) for _, zs in blocks), np.int64, len(blocks))
-    width = max((len(zs) for zs in patterns), default=0)
-    zpad = np.zeros((len(patterns), max(width, 1)), np.int64)
-    for zs, i in patterns.items():
-        zpad[i, :len(zs)] = zs
-    k = np.array([len(zs) for zs in patterns], np.int64)[pid] if blocks else np.zeros(0, np.int64)
-    counts = len(rcs) * k  # rows per block
-    block = np.repeat(np.arange(len(blocks)), counts)
-    j = np.arange(len(block)) - np.repeat(np.cumsum(counts) - counts, counts)  # row within its block
-    kb = k[block]
-    head = np.fromiter(itertools.chain.from_iterable(p for p, _ in blocks), np.int64, 7 * len(blocks)).reshape(
-        len(blocks), 7)[block]
-    cols = {name: head[:, i] for i, name in enumerate(_FIELDS[:7])}
-    cols["recompute"] = np.array(rcs, np.int64)[j // kb] if len(block) else np.zeros(0, np.int64)
-    cols["zero"] = zpad[pid[block], j % kb] if len(block) else np.zeros(0, np.int64)
-    return cols
-
-
 def _ag_s(total_bytes, n, bw):
     """All-gather / reduce-scatter / all-to-all of ``total_bytes`` over ``n`` ranks: (n-1)/n x S / busbw (columns:
     ``_step_columns``)."""
@@ -587,30 +564,52 @@ def _step_time(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, nb: Ma
                e_max: float | None = None, x_half: float | None = None) -> Plan:
     """``step_time`` without its checks: ``_step_columns`` of the one layout."""
     breakdown, hw_flops, _ = _step_columns(model, cluster, job, _columns([(*astuple(lay)[:7], RECOMPUTE.index(lay.recompute), lay.zero)]), nb, stack, e_max, x_half)
-    return _plan(lay, breakdown, hw_flops, 0, nb, cluster, job)
+    return _plan(lay, {k: float(v[0]) for k, v in breakdown.items()}, float(hw_flops[0]), nb, cluster, job)
 
 
-def _plan(lay: Layout, breakdown: dict[str, np.ndarray], hw_flops: np.ndarray, i: int, nb: Mapping, cluster: Cluster,
-          job: Job, memory_bytes: int | None = None) -> Plan:
-    """The ``Plan`` of row ``i`` of ``_step_columns``' answer, ``lay`` being that row's layout."""
+def _plan(lay: Layout, breakdown: dict[str, float], hw_flops: float, nb: Mapping, cluster: Cluster, job: Job,
+          memory_bytes: int | None = None) -> Plan:
+    """The ``Plan`` of a layout whose step time parts and hardware FLOPs are known."""
     tokens = job.global_batch * job.seq_len
-    return Plan(lay, {k: float(v[i]) for k, v in breakdown.items()}, nb["f"].model_training * tokens,
-                float(hw_flops[i]), lay.gpus, cluster.gpu.peak(job.precision), tokens, memory_bytes)
+    return Plan(lay, breakdown, nb["f"].model_training * tokens, hw_flops, lay.gpus, cluster.gpu.peak(job.precision),
+                tokens, memory_bytes)
 
 
 def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.ndarray], nb: Mapping,
                   stack: Stack | None = None, e_max: float | None = None,
                   x_half: float | None = None, strict: bool = True
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """The step time of every layout of a column table (``_columns``) at once, unchecked (``search`` checks the
-    inputs once, and the layouts ``candidate_layouts`` builds without pins are valid by construction): seconds per
-    part (``Plan.breakdown``'s keys, one array each) and the hardware FLOPs of an iteration. Element by element the
-    same float operations in the same order as one layout at a time, so every number equals ``step_time``'s (a
+    """The step time of every layout of a column table (``_columns``) at once, unchecked: seconds per part
+    (``Plan.breakdown``'s keys, one array each), the hardware FLOPs of an iteration, and whether each row was
+    computed (``_step_parts``, whose ZeRO-dependent parts are picked here by each row's stage)."""
+    parts, below, zero3, sharded, whole, hw_flops, ok = _step_parts(
+        model, cluster, job, [c[k] for k in _FIELDS[:7]], c["recompute"], nb, stack, e_max, x_half, strict)
+    zero = c["zero"]
+    breakdown = {**parts, "dp_comm": np.where(zero >= 3, zero3, below),
+                 "optimizer": np.where(zero >= 1, sharded, whole)}
+    return breakdown, hw_flops, ok
+
+
+def _step_parts(model: ModelSpec, cluster: Cluster, job: Job, pre: list[np.ndarray], rc: np.ndarray, nb: Mapping,
+                stack: Stack | None = None, e_max: float | None = None, x_half: float | None = None,
+                strict: bool = True, tps: list[int] | None = None) -> tuple:
+    """The step time of many layouts at once, unchecked (``search`` checks the inputs once, and the layouts
+    ``candidate_layouts`` builds without pins are valid by construction). ``pre``: the first seven ``_FIELDS``
+    (tp, pp, dp, cp, ep, vpp, micro-batch) as int arrays, ``rc``: recompute (its index in ``RECOMPUTE``), an int
+    array broadcastable with them: one value per row (a column table, ``_step_columns``), or the search's layout
+    prefixes as (1, P) rows against its recompute modes as an (R, 1) column, so that what depends on the prefix alone
+    (most of it) is computed once per prefix, not once per recompute mode and ZeRO stage (issue 18). Element by element
+    the same float operations in the same order as one layout at a time, so every number equals ``step_time``'s (a
     search of 6,900 layouts took 95 ms one by one, issue 18). What depends on tp or recompute alone (matmul
     efficiency, attention kernel, memory-bound bytes) is computed per value by the scalar functions. A ``ValueError``
     they raise (torchtitan's per-op selective recompute of a layer it does not model) is raised, or with ``strict``
-    False marks the rows of that value as not computed: the third array is False there (``search`` drops them, as
-    it dropped a layout whose ``step_time`` raised)."""
+    False marks the rows of that value as not computed (``ok`` False there: ``search`` drops them, as it dropped a
+    layout whose ``step_time`` raised).
+
+    Returns ``(parts, below, zero3, sharded, whole, hw_flops, ok)``: ``Plan.breakdown``'s first seven parts (compute
+    to bubble), the data-parallel part below ZeRO-3 and with it (``dp_comm``), the optimizer step with ZeRO >= 1 and
+    without (``optimizer``), the hardware FLOPs of an iteration and ``ok``; arrays of the broadcast shape, or of the
+    prefixes' or recompute's where a part does not read the other."""
 
     def attempt(fn, *args):
         try:
@@ -624,7 +623,7 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     links = cluster.links
     intra, inter = links.intra_bytes_per_s, links.inter_bytes_per_s
     node = cluster.gpus_per_node
-    tp, pp, dp, cp, ep, vpp, mb, rc, zero = (c[k] for k in _FIELDS)
+    tp, pp, dp, cp, ep, vpp, mb = pre
     n = tp * pp * cp * dp
     peak = cluster.gpu.peak(job.precision)
     tokens = job.global_batch * job.seq_len
@@ -632,7 +631,7 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     # per recompute mode: torchtitan's per-op selective recompute re-runs matmuls too
     # (calc.activations.op_selective_recomputed_params)
     ops = [r == "selective" and stack is not None and stack.selective == "ops" for r in RECOMPUTE]
-    present = set(np.unique(rc).tolist())  # only the modes of these rows: another may raise (attempt)
+    present = set((np.unique(rc) if rc.size > 64 else rc.ravel()).tolist())  # only these rows' modes: another may raise
     hw_rc = [None if i not in present else attempt(lambda: f.model_training + _op_recomputed_flops(model)) if o
              else f.hardware_training(r) for i, (r, o) in enumerate(zip(RECOMPUTE, ops, strict=True))]
     recomputed = [r == "full" or (r == "selective" and not o) for r, o in zip(RECOMPUTE, ops, strict=True)]
@@ -643,7 +642,7 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     # per tp value: matmul efficiency, the score products as the stack's kernel runs them (``calc.plan_attention``:
     # an unfused one the full s x s, a flash one with a causal mask the causal half, at that kernel's measured rate),
     # and the memory-bound bytes between the GEMMs (``elementwise_bytes``), forward + backward + what recompute re-runs
-    tps = sorted(set(tp.tolist()))  # a handful of values: a lookup table instead of np.unique's sort of every row
+    tps = tps or sorted(set(tp.ravel().tolist()))  # a handful of values (``tps``: the caller knows them)
     tp_at = np.searchsorted(np.array(tps), tp)
     eff_t, attn_t, moved_t, attn_memo = [], [], [], {}
     for t in tps:
@@ -665,10 +664,12 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     # a value whose function raised (None, with ``strict`` False) computes as 0 and its rows are not ``ok``
     attn_tab = np.array([[np.nan if a is None else a for a in row] for row in attn_t], dtype=float)
     hw_tab = np.array([np.nan if x is None else x for x in hw_rc], dtype=float)
-    ok = ~(np.isnan(attn_tab[tp_at, rc]) | np.isnan(hw_tab[rc]))
+    at = tp_at * len(RECOMPUTE) + rc  # (tp, recompute) flattened: one gather from a 1-D table, not a 2-D one
+    ok = ~(np.isnan(attn_tab.ravel()[at]) | np.isnan(hw_tab[rc])) if np.isnan(attn_tab).any() or np.isnan(
+        hw_tab).any() else np.True_
     eff = np.array(eff_t, dtype=float)[tp_at]
-    attn_s = np.nan_to_num(attn_tab)[tp_at, rc]
-    moved = np.array(moved_t, dtype=float)[tp_at, rc]
+    attn_s = np.nan_to_num(attn_tab).ravel()[at]
+    moved = np.array(moved_t, dtype=float).ravel()[at]
     hw_per_token = np.where(np.isnan(hw_tab), 1.0, hw_tab)[rc]
     full = rc == RECOMPUTE.index("full")
     # uneven stages (Megatron --decoder-first/last-pipeline-num-layers): the busiest stage sets the pace. Up to
@@ -714,14 +715,15 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     # ZeRO-3 (``_zero3_exposed_s``): per micro-batch, per pass, unit by unit; below it the gradients after the last
     # micro-batch's backward, the parameters before the first's forward
     below = (_overlapped_s(rs, one_mb - fwd_s, units) + _overlapped_s(ag, fwd_s, units)) if DP_OVERLAP else rs + ag
-    exposed_dp = np.where(zero >= 3, m * _zero3_exposed_s(ag, rs, fwd_s, one_mb - fwd_s, units), below)
+    zero3 = m * _zero3_exposed_s(ag, rs, fwd_s, one_mb - fwd_s, units)
     # ZeRO >= 1: the dense states over dp x cp, an expert's over the dp x cp / ep ranks holding it (its expert-data-
     # parallel group), 1 / (dp cp) of every parameter per rank either way
-    shard = np.where(zero >= 1, (dense + experts * ep) / (dp * cp), dense + experts)
-    optimizer = shard * OPTIMIZER_BYTES_PER_PARAM / cluster.gpu.bandwidth_bytes_per_s
-    breakdown = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s,
-                 "pp_comm": pp_s, "bubble": bubble, "dp_comm": exposed_dp, "optimizer": optimizer}
-    return breakdown, hw_per_token * tokens, ok
+    bw = cluster.gpu.bandwidth_bytes_per_s
+    sharded = (dense + experts * ep) / (dp * cp) * OPTIMIZER_BYTES_PER_PARAM / bw
+    whole = (dense + experts) * OPTIMIZER_BYTES_PER_PARAM / bw
+    parts = {"compute": compute, "memory_bound": memory_bound, "tp_comm": tp_s, "cp_comm": cp_s, "ep_comm": ep_s,
+             "pp_comm": pp_s, "bubble": bubble}
+    return parts, below, zero3, sharded, whole, hw_per_token * tokens, ok
 
 
 @functools.lru_cache(maxsize=64)
@@ -978,12 +980,37 @@ def _candidate_prefixes(model: ModelSpec, cluster: Cluster, job: Job, pins: dict
     ``_recompute_options`` (outer) with its stages (inner)."""
     pins = pins or {}
     allowed = stack.allowed if stack else {}
+    b, L = job.global_batch, model.num_layers
+    softmax = stack is not None and stack.fused_softmax_required is not None
+    for tp, pp, cp, dp, zs in _candidate_groups(model, cluster, job, pins, stack):
+        eps = [1] if not model.is_moe else [e for e in _divisors(model.num_experts) if dp % e == 0]
+        for ep in _opts("ep", eps, pins, allowed):
+            for mb in _opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0], pins, allowed):
+                m = b // (dp * mb) if b % (dp * mb) == 0 else 0
+                vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and pp * v <= L + 2 and m % pp == 0]
+                for vpp in _opts("vpp", vpps, pins, allowed):
+                    # the fused softmax reads heads, tp, micro-batch and sequence only
+                    if softmax and softmax_problem(model, job, Layout(tp, pp, dp, cp, ep, vpp, mb), stack):
+                        continue
+                    yield (tp, pp, dp, cp, ep, vpp, mb), zs
+
+
+def _opts(name: str, values: list, pins: dict, allowed: dict) -> list:
+    """A knob's values to try: the pinned one instead of ``values``, then only those the stack allows, in order."""
+    values = [pins[name]] if name in pins else values
+    return [v for v in values if v in allowed[name]] if name in allowed else values
+
+
+def _candidate_groups(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack: Stack | None):
+    """``_candidate_prefixes``' outer loops: (tp, pp, cp, dp, ZeRO stages) of every group its blocks come in, in its
+    order, the pins checked first (a ``ValueError`` naming the knob)."""
+    allowed = stack.allowed if stack else {}
     for k in pins:
         if k not in Layout.__dataclass_fields__:
             raise ValueError(f"unknown layout knob {k!r}; allowed: {', '.join(Layout.__dataclass_fields__)}")
     if "recompute" in pins and pins["recompute"] not in RECOMPUTE:
         raise ValueError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {pins['recompute']!r:.40}")
-    n, b = cluster.num_gpus, job.global_batch
+    n = cluster.num_gpus
     if "tp" in pins and tp_problem(model, pins["tp"]):
         raise ValueError(tp_problem(model, pins["tp"]))
     for k in ("tp", "pp", "cp", "dp"):
@@ -991,17 +1018,14 @@ def _candidate_prefixes(model: ModelSpec, cluster: Cluster, job: Job, pins: dict
             raise ValueError(f"{k}={pins[k]} must divide the {n} GPUs")
 
     def opts(name, values):
-        values = [pins[name]] if name in pins else values
-        return [v for v in values if v in allowed[name]] if name in allowed else values
+        return _opts(name, values, pins, allowed)
 
-    pow2 = [2**i for i in range(24)]
     sp = stack is None or stack.sequence_parallel
-    softmax = stack is not None and stack.fused_softmax_required is not None
     for tp in opts("tp", [t for t in _valid_tps(model, cluster.gpus_per_node) if n % t == 0]):
         # uneven stages are allowed (BLOOM: 70 layers on 12 stages); the busiest stage sets the pace
         for pp in opts("pp", [p for p in _divisors(n // tp) if p <= model.num_layers]):
-            for cp in opts("cp", [c for c in pow2 if c <= n and (c == 1 or job.seq_len % (2 * c) == 0)
-                                  and n % (tp * pp * c) == 0 and c <= 64]):
+            for cp in opts("cp", [c for c in (1, 2, 4, 8, 16, 32, 64)  # at most 64
+                                  if c <= n and (c == 1 or job.seq_len % (2 * c) == 0) and n % (tp * pp * c) == 0]):
                 if n % (tp * pp * cp):
                     continue
                 dp = n // (tp * pp * cp)
@@ -1009,20 +1033,9 @@ def _candidate_prefixes(model: ModelSpec, cluster: Cluster, job: Job, pins: dict
                     continue
                 if sp and (job.seq_len // cp) % tp:  # sequence parallelism splits each cp rank's tokens over tp
                     continue
-                eps = [1] if not model.is_moe else [e for e in _divisors(model.num_experts) if dp % e == 0]
                 # one data-parallel replica (dp x cp = 1): ZeRO has nothing to shard over
                 # (Rajbhandari et al. 2020 sec. 5: states / Nd), every stage is the same run
-                zs = tuple(opts("zero", [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3]))
-                for ep in opts("ep", eps):
-                    for mb in opts("micro_batch", [x for x in (1, 2, 4, 8) if b % (dp * x) == 0]):
-                        m = b // (dp * mb) if b % (dp * mb) == 0 else 0
-                        vpps = [1] + [v for v in (2, 3, 4, 6, 8) if pp > 1 and pp * v <= model.num_layers + 2
-                                      and m % pp == 0]
-                        for vpp in opts("vpp", vpps):
-                            # the fused softmax reads heads, tp, micro-batch and sequence only
-                            if softmax and softmax_problem(model, job, Layout(tp, pp, dp, cp, ep, vpp, mb), stack):
-                                continue
-                            yield (tp, pp, dp, cp, ep, vpp, mb), zs
+                yield tp, pp, cp, dp, tuple(opts("zero", [0] if dp * cp == 1 else [0, 1] if pp > 1 else [0, 1, 2, 3]))
 
 
 def pin_problems(model: ModelSpec, cluster: Cluster, job: Job, pins: dict, stack: Stack | None = None) -> list[str]:
@@ -1177,35 +1190,128 @@ def _valid(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout) -> bool:
     return True
 
 
-#: ``_unpinned_columns``' tables, least recently used first: key -> (stack, columns); at most ``_COLUMNS_KEPT`` of
-#: them and ``_COLUMNS_ROWS`` layouts in all (9 int64 columns: 7 MB), shared by sessions, read only
+class _Table(NamedTuple):
+    """Layouts as ``search`` ranks them: ``P`` prefixes (the first seven ``_FIELDS``, each an int (1, P) row), ``rc``
+    the recompute modes (indices into ``RECOMPUTE``) as an (R, 1) column that every prefix crosses, or a (1, P) row,
+    one mode per prefix (R = 1); and the layouts, in ``_candidate_blocks``' order, as row ``i`` = (prefix ``p[i]``,
+    mode ``r[i]``, ZeRO stage ``zero[i]``). The ZeRO stages cross a prefix's modes innermost. (R, P), not (P, R):
+    NumPy's loops then run along the prefixes, the other way round they ran 3 at a time: 3-4x as long.)"""
+
+    fields: np.ndarray  # (7, P): the prefixes' fields, ``pre`` its rows
+    rc: np.ndarray
+    p: np.ndarray
+    r: np.ndarray
+    zero: np.ndarray
+    tps: list[int]  # the distinct tp values, ascending
+
+    @property
+    def pre(self) -> tuple[np.ndarray, ...]:
+        return tuple(self.fields[i:i + 1] for i in range(7))
+
+    def layout(self, i: int) -> Layout:
+        """The ``Layout`` of row ``i`` (one at a time: ``search`` makes one only for a layout it visits)."""
+        p, r = int(self.p[i]), int(self.r[i])
+        rc = self.rc[r, 0] if self.rc.shape[1] == 1 else self.rc[0, p]
+        return Layout(*self.fields[:, p].tolist(), RECOMPUTE[int(rc)], int(self.zero[i]))
+
+
+def _rows_table(rows: list[tuple]) -> _Table:
+    """``_Table`` of ``_candidate_blocks`` rows (``Layout`` field tuples in ``_FIELDS`` order, recompute as its index):
+    one prefix per row, its own recompute mode."""
+    t = np.array(rows, np.int64).reshape(len(rows), len(_FIELDS)).T.copy()
+    return _Table(t[:7], t[7:8], np.arange(len(rows)), np.zeros(len(rows), np.int64), t[8], np.unique(t[0]).tolist())
+
+
+def _unpinned_table(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack | None) -> _Table:
+    """The rows of ``_candidate_blocks`` without pins as a ``_Table``, built with NumPy instead of one tuple per layout
+    (building the tuples, then the prefixes one by one, was a third of a Cluster planner search: issue 18): the groups
+    of ``_candidate_groups`` (tp, pp, cp, dp and their ZeRO stages, a few dozen) crossed with every ep, micro-batch and
+    vpp in ``_candidate_prefixes``' order, those it skips masked out; then each prefix with the recompute modes
+    (outer) and its group's stages (inner)."""
+    allowed = stack.allowed if stack else {}
+    b, L = job.global_batch, model.num_layers
+    groups = list(_candidate_groups(model, cluster, job, {}, stack))
+    eps = np.array(_opts("ep", _divisors(model.num_experts) if model.is_moe else [1], {}, allowed), np.int64)
+    mbs = np.array(_opts("micro_batch", [1, 2, 4, 8], {}, allowed), np.int64)
+    vpps = np.array(_opts("vpp", [1, 2, 3, 4, 6, 8], {}, allowed), np.int64)
+    g = np.array([grp[:4] for grp in groups], np.int64).reshape(len(groups), 4)
+    tp, pp, cp, dp = (g[:, i].reshape(-1, 1, 1, 1) for i in range(4))
+    e, x, v = eps.reshape(1, -1, 1, 1), mbs.reshape(1, 1, -1, 1), vpps.reshape(1, 1, 1, -1)
+    fits = b % (dp * x) == 0
+    keep = (dp % e == 0) & fits & ((v == 1) | ((pp > 1) & (pp * v <= L + 2) & ((b // (dp * x)) % pp == 0)))
+    if stack is not None and stack.fused_softmax_required is not None:  # it reads heads, tp, micro-batch, sequence
+        tps = sorted({grp[0] for grp in groups})
+        ok = np.array([[softmax_problem(model, job, Layout(tp=t, micro_batch=int(mb)), stack) is None for mb in mbs]
+                       for t in tps], bool).reshape(len(tps), len(mbs))
+        keep &= ok[np.searchsorted(np.array(tps, np.int64), tp), np.arange(len(mbs)).reshape(1, 1, -1, 1)]
+    gi, ei, xi, vi = np.nonzero(keep)  # in C order: group, ep, micro-batch, vpp, as the loops nest
+    fields = np.stack([g[gi, 0], g[gi, 1], g[gi, 3], g[gi, 2], eps[ei], vpps[vi], mbs[xi]])
+    patterns: dict[tuple, int] = {}
+    pid = np.array([patterns.setdefault(grp[4], len(patterns)) for grp in groups], np.int64)[gi]
+    zpad = np.zeros((max(len(patterns), 1), max((len(zs) for zs in patterns), default=0) or 1), np.int64)
+    k = np.zeros(len(zpad), np.int64)
+    for zs, i in patterns.items():
+        zpad[i, :len(zs)], k[i] = zs, len(zs)
+    rcs = np.array(_recompute_options(None, stack), np.int64)
+    slots = np.arange(zpad.shape[1]).reshape(1, 1, -1) < k[pid].reshape(-1, 1, 1)
+    p, r, slot = np.nonzero(np.broadcast_to(slots, (len(pid), len(rcs), zpad.shape[1])))
+    return _Table(fields, rcs.reshape(-1, 1), p, r, zpad[pid[p], slot], np.unique(fields[0]).tolist())
+
+
+#: ``_kept_table``'s tables, least recently used first: key -> (stack, table); at most ``_COLUMNS_KEPT`` of them and
+#: ``_COLUMNS_ROWS`` layouts in all, shared by sessions, read only
 _COLUMNS: OrderedDict[tuple, tuple] = OrderedDict()
 _COLUMNS_LOCK = threading.Lock()
 _COLUMNS_KEPT, _COLUMNS_ROWS = 8, 100_000
 
 
-def _unpinned_columns(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack | None) -> dict[str, np.ndarray]:
-    """``_block_columns`` of the candidates without pins, kept per what ``_candidate_prefixes`` reads: the model, the
-    GPU count and node size, the sequence, the batch and the stack (the very object: a stack holds a dict and is not
-    hashable, and the entry keeps it alive, so its id names it). A change of the GPU type, the precision, the links
-    or the matmul efficiency searches the same layouts without listing them again (on the Cluster planner page,
-    listing them was a quarter of a search: issue 18). The arrays are read only."""
+def _kept_table(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack | None) -> _Table:
+    """``_unpinned_table``, kept per what ``_candidate_prefixes`` reads: the model, the GPU count and node size, the
+    sequence, the batch and the stack (the very object: a stack holds a dict and is not hashable, and the entry keeps
+    it alive, so its id names it). A change of the GPU type, the precision, the links or the matmul efficiency
+    searches the same layouts without listing them again (issue 18). The arrays are read only."""
     key = (model, cluster.num_gpus, cluster.gpus_per_node, job.seq_len, job.global_batch, id(stack))
     with _COLUMNS_LOCK:
         kept = _COLUMNS.get(key)
         if kept is not None and kept[0] is stack:
             _COLUMNS.move_to_end(key)
             return kept[1]
-    cols = _block_columns(list(_candidate_prefixes(model, cluster, job, None, stack)), _recompute_options(None, stack))
-    for v in cols.values():
+    table = _unpinned_table(model, cluster, job, stack)
+    for v in (table.fields, table.rc, table.p, table.r, table.zero):
         v.setflags(write=False)
-    rows = len(cols["tp"])
-    if rows <= _COLUMNS_ROWS:
+    if len(table.p) <= _COLUMNS_ROWS:
         with _COLUMNS_LOCK:
-            _COLUMNS[key] = (stack, cols)
-            while len(_COLUMNS) > _COLUMNS_KEPT or sum(len(c["tp"]) for _, c in _COLUMNS.values()) > _COLUMNS_ROWS:
+            _COLUMNS[key] = (stack, table)
+            while len(_COLUMNS) > _COLUMNS_KEPT or sum(len(t.p) for _, t in _COLUMNS.values()) > _COLUMNS_ROWS:
                 _COLUMNS.popitem(last=False)
-    return cols
+    return table
+
+
+def _table_steps(model: ModelSpec, cluster: Cluster, job: Job, table: _Table, nb: Mapping, stack: Stack | None):
+    """The step times of a table's layouts (``_step_parts``, per prefix and recompute mode, unchecked): ``kept``, the
+    rows whose step time was computed (``strict`` False), ``step``, theirs (``Plan.step_s``: the parts added in
+    ``Plan.breakdown``'s order, the data-parallel and optimizer parts picked by each row's ZeRO stage), and
+    ``row_plan(row, layout, memory)``, the ``Plan`` of one row."""
+    parts, below, zero3, sharded, whole, hw_flops, ok = _step_parts(
+        model, cluster, job, table.pre, table.rc, nb, stack, strict=False, tps=table.tps)
+    shape = np.broadcast_shapes(table.fields[:1].shape, table.rc.shape)  # (modes, prefixes)
+    parts, hw_flops = {k: np.broadcast_to(v, shape) for k, v in parts.items()}, np.broadcast_to(hw_flops, shape)
+    # ZeRO picks one of two data-parallel parts per (mode, prefix), one of two optimizer parts per prefix
+    dp_comm, optimizer = np.stack(np.broadcast_arrays(below, zero3), -1), np.stack([whole, sharded], -1)
+    cell = table.r * shape[1] + table.p  # each layout's (mode, prefix), flattened
+    kept = np.flatnonzero(np.broadcast_to(ok, shape).ravel()[cell])
+    cell, zero = cell[kept], table.zero[kept]
+    step = (sum(parts.values()).ravel()[cell] + dp_comm.ravel()[2 * cell + (zero >= 3)]
+            + optimizer.ravel()[2 * table.p[kept] + (zero >= 1)])
+
+    def row_plan(row: int, lay: Layout, memory_bytes: int) -> Plan:
+        p, r = int(table.p[row]), int(table.r[row])
+        breakdown = {k: float(v[r, p]) for k, v in parts.items()}
+        breakdown["dp_comm"] = float(dp_comm[r, p, int(lay.zero >= 3)])
+        breakdown["optimizer"] = float(optimizer[0, p, int(lay.zero >= 1)])
+        return _plan(lay, breakdown, float(hw_flops[r, p]), nb, cluster, job, memory_bytes)
+
+    return kept, step, row_plan
 
 
 def _fastest_first(step: np.ndarray):
@@ -1240,21 +1346,14 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     # checks run once here instead of once per layout; a pin replaces a list and is checked per layout
     nb = _model_numbers(model, job.seq_len)
     if pins:
-        rows = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block
-                if _valid(model, cluster, job, _layout(row))]
-        cols = _columns(rows)
-    else:  # the column table straight from the blocks, no tuple per layout (issue 18)
-        cols = _unpinned_columns(model, cluster, job, stack)
-    count = len(cols["tp"])  # valid layouts
-    if count:  # every step time at once (``_step_columns``), then visited in order of step time
-        breakdown, hw_flops, ok = _step_columns(model, cluster, job, cols, nb, stack, strict=False)
-        if not ok.all():  # a layout whose step time raised is left out
-            keep = np.flatnonzero(ok)
-            cols, hw_flops = {k: v[keep] for k, v in cols.items()}, hw_flops[keep]
-            breakdown = {k: v[keep] for k, v in breakdown.items()}
-            count = len(keep)
-    if count:
-        step = sum(breakdown.values())  # Plan.step_s: the parts added in the same order
+        table = _rows_table([row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block
+                             if _valid(model, cluster, job, _layout(row))])
+    else:  # the table straight from the groups, no tuple per layout (issue 18)
+        table = _kept_table(model, cluster, job, stack)
+    count = len(table.p)  # valid layouts
+    if count:  # every step time at once (``_step_parts``, per prefix and recompute mode), then visited in their order
+        kept, step, row_plan = _table_steps(model, cluster, job, table, nb, stack)
+        count = len(kept)  # a layout whose step time raised is left out
         order = _fastest_first(step)  # ties keep the enumeration's order, as list.sort did
     if not count and pins:
         problems = pin_problems(model, cluster, job, pins, stack)
@@ -1279,12 +1378,12 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     cap = cluster.gpu.usable_memory_bytes
     out = []
     least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
-    table = np.column_stack([cols[k] for k in _FIELDS])  # a visited layout's row read at once, not field by field
     for i in order:
-        lay = _layout(table[i].tolist())
+        row = int(kept[i])
+        lay = table.layout(row)
         mem = layout_memory(model, job, lay, stack)
         if mem <= cap or not require_fit:  # a Plan only for a layout shown
-            out.append(_plan(lay, breakdown, hw_flops, i, nb, cluster, job, mem))
+            out.append(row_plan(row, lay, mem))
             if len(out) == top:
                 break
         elif least is None or mem < least[0]:

@@ -1,10 +1,11 @@
-"""calc.plan.search times every candidate layout at once (``_step_columns``, numpy columns, issue 18). Its answer must be
+"""calc.plan.search times every candidate layout at once (``_step_parts``, numpy columns, issue 18). Its answer must be
 what visiting the layouts one at a time gives: each layout's ``step_time`` (a one-row table, so this holds the row
 gathers: per-tp efficiency, per-recompute FLOPs, the masks) and Python's stable sort of them by step time, layouts
 whose step time raises left out (torchtitan's per-op recompute of an MoE model), memory checked in that order."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from calc.gpus import get_gpu
@@ -59,37 +60,37 @@ def test_search_ranks_every_layout_as_one_at_a_time():
     assert got == want
 
 
-def test_block_columns_are_the_rows_of_the_blocks():
-    """``search`` builds its column table from the blocks' seven fields and ZeRO stages with NumPy (``_block_columns``,
-    issue 18); it must list the rows ``_candidate_blocks`` gives, in their order, on random clusters, models, stacks
-    and pins (the rows read back by ``_columns``, as search did before)."""
+def _table_rows(table) -> list[tuple]:
+    """A ``calc.plan._Table``'s layouts as ``_candidate_blocks`` rows (``_FIELDS`` order, recompute as its index)."""
+    rc = table.rc[table.r, 0] if table.rc.shape[1] == 1 else table.rc[0, table.p]
+    return [tuple(row) for row in np.vstack([table.fields[:, table.p], rc, table.zero]).T.tolist()]
+
+
+def test_unpinned_table_is_the_rows_of_the_blocks():
+    """``search`` builds its table of unpinned layouts with NumPy (``_unpinned_table``: the groups of tp, pp, cp and dp
+    crossed with every ep, micro-batch and vpp, masked; issue 18); it must list the rows ``_candidate_blocks`` gives, in
+    their order, on random clusters, models and stacks, and a pinned search's table (``_rows_table``) its rows."""
     import random
 
-    import numpy as np
-
-    from calc.plan import _block_columns, _candidate_blocks, _candidate_prefixes, _columns, _recompute_options
+    from calc.plan import _candidate_blocks, _rows_table, _unpinned_table
 
     rng = random.Random(18)
-    models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Meta-Llama-3-70B", "Qwen2.5-7B")]
+    models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "Meta-Llama-3-70B", "Qwen2.5-7B",
+                                      "Qwen3-30B-A3B", "gpt-oss-20b")]
     stacks = [None, *STACKS.values()]
     checked = 0
-    for _ in range(120):
+    for _ in range(160):
         model, stack = rng.choice(models), rng.choice(stacks)
         cluster = Cluster(get_gpu("H100 SXM"), rng.choice([1, 4, 6, 8, 16, 48, 64, 128, 1000]), rng.choice([1, 4, 8, 16]))
         seq = rng.choice([1000, 2048, 4096, 32768])
         job = Job(seq, rng.choice([1, 16, 100, 512, 1024]) * seq)
-        pins = rng.choice([{}, {}, {"zero": 1}, {"recompute": "full"}, {"pp": 2}, {"micro_batch": 2}])
-        try:
-            rows = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block]
-        except ValueError:
-            continue
-        want = _columns(rows)
-        got = _block_columns(list(_candidate_prefixes(model, cluster, job, pins, stack)), _recompute_options(pins, stack))
-        assert list(got) == list(want)
-        for k in want:
-            assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
-        checked += bool(rows)
-    assert checked > 60
+        want = [row for block in _candidate_blocks(model, cluster, job, None, stack) for row in block]
+        table = _unpinned_table(model, cluster, job, stack)
+        assert _table_rows(table) == want
+        assert table.tps == sorted({row[0] for row in want})
+        assert _table_rows(_rows_table(want)) == want
+        checked += bool(want)
+    assert checked > 80
 
 
 def _ranked(model, cluster, job, top, fit, stack):
@@ -127,8 +128,6 @@ def test_fastest_first_is_the_stable_sort():
     on random step times with many ties (rounded values), NaNs and lengths around the head."""
     import itertools
     import random
-
-    import numpy as np
 
     from calc.plan import _HEAD, _fastest_first
 
@@ -172,17 +171,15 @@ def test_search_equals_layouts_one_at_a_time_on_random_inputs():
     assert compared > 10
 
 
-def test_columns_kept_across_gpu_precision_and_links_are_the_same_layouts():
-    """Unpinned searches keep their column table per model, GPU count, node size, sequence, batch and stack
-    (``_unpinned_columns``, issue 18): a search on another GPU, precision or link, or with another stack object,
-    must rank as the layouts one at a time do, and the kept table must be what ``_block_columns`` lists afresh."""
+def test_tables_kept_across_gpu_precision_and_links_are_the_same_layouts():
+    """Unpinned searches keep their table per model, GPU count, node size, sequence, batch and stack (``_kept_table``,
+    issue 18): a search on another GPU, precision or link, or with another stack object, must rank as the layouts one
+    at a time do, and the kept table must be what ``_unpinned_table`` lists afresh."""
     import random
     from dataclasses import replace
 
-    import numpy as np
-
     from calc import plan
-    from calc.plan import _block_columns, _candidate_prefixes, _recompute_options, _unpinned_columns
+    from calc.plan import _kept_table, _unpinned_table
 
     rng = random.Random(21)
     models = [get_preset(n) for n in ("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1")]
@@ -196,10 +193,9 @@ def test_columns_kept_across_gpu_precision_and_links_are_the_same_layouts():
                           rng.choice([4, 8]), inter_bytes_per_s=rng.choice([None, 25e9]))
         seq = rng.choice([1000, 4096])  # 1,000 tokens: no tp 8 (sequence parallelism) and no cp
         job = Job(seq, rng.choice([64, 96]) * seq, rng.choice(["bf16", "fp8"]) if cluster.gpu.peak("fp8") else "bf16")
-        got = _unpinned_columns(model, cluster, job, stack)
-        fresh = _block_columns(list(_candidate_prefixes(model, cluster, job, None, stack)), _recompute_options(None, stack))
-        assert list(got) == list(fresh) and all(np.array_equal(got[k], fresh[k]) for k in fresh)
-        assert not any(v.flags.writeable for v in got.values())
+        got = _kept_table(model, cluster, job, stack)
+        assert _table_rows(got) == _table_rows(_unpinned_table(model, cluster, job, stack))
+        assert not any(v.flags.writeable for v in (got.fields, got.rc, got.p, got.r, got.zero))
         if i % 8 == 0:
             try:
                 found = [(p.layout, p.breakdown, p.hardware_flops, p.memory_per_gpu_bytes)

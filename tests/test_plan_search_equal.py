@@ -494,7 +494,7 @@ def _answer(fn, model, cluster, job, pins, top, require_fit, stack):
 def _random_case(rng: random.Random):
     model = get_preset(rng.choice(DENSE + MOE))
     gpu = get_gpu(rng.choice(GPUS))
-    n = rng.choice([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256, 512, 1000, 1024])
+    n = rng.choice([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 256, 512, 1000, 1024])
     node = rng.choice([1, 2, 4, 6, 8, 8, 8, 16])
     links = rng.choice([{}, {}, {}, {"inter_bytes_per_s": 25e9}, {"intra_bytes_per_s": 100e9}, {"measured_links": True}])
     cluster = Cluster(gpu, n, node, **links)
@@ -556,6 +556,9 @@ FIXED = [  # model, GPU, GPUs, node, sequence, sequences, stack, pins, top, requ
     ("Meta-Llama-3-70B", "A100 SXM 40GB", 8, 8, 4096, 64, None, {}, 8, True),  # none fits: the least needed
     ("gpt-oss-20b", "B200", 96, 8, 4096, 768, None, {"zero": 1}, 200, False),
     ("Meta-Llama-3-8B", "H100 SXM", 1000, 8, 4096, 1024, None, {}, 8, True),  # the GPU count does not split
+    # pp x vpp = layers + 2 (126 layers: 16 x 8 chunks, as Llama 3; 28 layers: 5 x 6, 10 x 3, 15 x 2)
+    ("Llama-3.1-405B", "H100 SXM", 2048, 8, 8192, 2048, "llama3-2024", {}, 1000, False),
+    ("Qwen2.5-7B", "H100 SXM", 160, 8, 4096, 640, None, {}, 1000, False),
 ]
 
 
@@ -568,3 +571,44 @@ def test_search_answers_as_at_9a1e970_fixed(case):
     want = _answer(_reference_search, *args)
     assert _answer(plan.search, *args) == want
     assert _answer(plan.search, *args) == want  # the kept table
+
+
+def _bits(a) -> list:
+    return np.asarray(a, dtype=float).view(np.int64).tolist()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_every_layouts_step_time_as_at_9a1e970(seed):
+    """Not only the layouts a search shows: every valid layout's step time (the key it ranks by) and, on a sample of
+    rows, every part of its breakdown and its hardware FLOPs, bit for bit, in the enumeration's order, the layouts
+    whose step time raises left out as before."""
+    rng = random.Random(100 + seed)
+    compared = 0
+    for _ in range(40):
+        model, cluster, job, pins, _top, _fit, stack = _random_case(rng)
+        nb = _model_numbers(model, job.seq_len)
+        try:
+            if pins:
+                rows = [row for block in _candidate_blocks(model, cluster, job, pins, stack) for row in block
+                        if _valid(model, cluster, job, _layout(row))]
+                cols, table = _columns(rows), plan._rows_table(rows)
+            else:
+                cols, table = _unpinned_columns(model, cluster, job, stack), plan._kept_table(model, cluster, job, stack)
+        except ValueError:
+            continue
+        if not len(cols["tp"]):
+            continue
+        breakdown, hw_flops, ok = _step_columns(model, cluster, job, cols, nb, stack, strict=False)
+        keep = np.flatnonzero(ok)
+        kept, step, row_plan = plan._table_steps(model, cluster, job, table, nb, stack)
+        assert kept.tolist() == keep.tolist()
+        assert _bits(step) == _bits(sum(v[keep] for v in breakdown.values()))
+        for i in rng.sample(range(len(keep)), min(len(keep), 200)):
+            lay = _layout(tuple(int(cols[k][keep[i]]) for k in _FIELDS))
+            assert table.layout(int(kept[i])) == lay
+            got = row_plan(int(kept[i]), lay, 0)
+            assert list(got.breakdown) == list(breakdown)
+            assert _bits(list(got.breakdown.values())) == _bits([v[keep[i]] for v in breakdown.values()])
+            assert _bits([got.hardware_flops]) == _bits([hw_flops[keep[i]]])
+        compared += 1
+    assert compared > 20
