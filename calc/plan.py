@@ -738,14 +738,36 @@ def _op_recomputed_flops(model: ModelSpec) -> float:
 def layout_memory(model: ModelSpec, job: Job, lay: Layout, stack: Stack | None = None) -> int:
     """Bytes per GPU from ``calc.memory.training_memory`` (see the module docstring for cp and ep); ``stack`` says
     whether activations are split by sequence parallelism and whether attention scores are saved."""
+    return _layout_memory(model, job.seq_len, _Row(lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vpp, lay.micro_batch,
+                                                   lay.recompute, lay.zero), *_memory_knobs(stack))
+
+
+def _memory_knobs(stack: Stack | None) -> tuple:
+    """What ``_layout_memory`` reads of the stack: sequence parallelism, FlashAttention, the selective recompute and
+    the gradient buffers' bytes."""
     if stack is None:
-        return _layout_memory(model, job.seq_len, lay, True, True, "attention", MEGATRON_GRAD_BYTES)
-    return _layout_memory(model, job.seq_len, lay, stack.sequence_parallel, stack.flash_attention, stack.selective,
-                          stack.grad_bytes)
+        return True, True, "attention", MEGATRON_GRAD_BYTES
+    return stack.sequence_parallel, stack.flash_attention, stack.selective, stack.grad_bytes
+
+
+class _Row(NamedTuple):
+    """A ``Layout``'s fields as a tuple, in its order: hashed and compared in C, where a frozen dataclass runs Python
+    for both (a search of a large model looks hundreds of layouts' memory up, and makes a ``Layout`` only for those
+    it shows: issue 18)."""
+
+    tp: int
+    pp: int
+    dp: int
+    cp: int
+    ep: int
+    vpp: int
+    micro_batch: int
+    recompute: str
+    zero: int
 
 
 @functools.lru_cache(maxsize=4096)
-def _layout_memory(model: ModelSpec, seq_len: int, lay: Layout, sp: bool, flash: bool, selective: str,
+def _layout_memory(model: ModelSpec, seq_len: int, lay: _Row, sp: bool, flash: bool, selective: str,
                    grad_bytes: float) -> int:
     """``layout_memory`` from what it reads of the job and the stack: kept per process, since the Cluster planner's
     searches check the same layouts' memory again when an input memory does not read changes (the GPU count, the
@@ -753,7 +775,7 @@ def _layout_memory(model: ModelSpec, seq_len: int, lay: Layout, sp: bool, flash:
     setup = TrainingSetup(precision="bf16-mixed", zero_stage=lay.zero, dp=lay.dp * lay.cp, tp=lay.tp, pp=lay.pp,
                           sequence_parallel=lay.tp > 1 and sp, flash_attention=flash, micro_batch=lay.micro_batch,
                           seq_len=seq_len // lay.cp, recompute=lay.recompute, selective=selective)
-    mem = training_memory(model, setup)  # the busiest stage, interior ones included
+    mem = _setup_memory(model, setup)  # the busiest stage, interior ones included
     # gradient buffers kept whole (ZeRO <= 1) wider than the 16-bit gradients calc.memory counts
     grad_extra = int(mem.gradients * (grad_bytes - GRAD_BYTES) / GRAD_BYTES) if lay.zero <= 1 else 0
     total = mem.total + grad_extra
@@ -770,6 +792,16 @@ def _layout_memory(model: ModelSpec, seq_len: int, lay: Layout, sp: bool, flash:
         share = c / max(param_counts(model).total, 1)
         total -= int(unsharded * share * (1 - 1 / lay.ep))
     return total
+
+
+@functools.lru_cache(maxsize=4096)
+def _setup_memory(model: ModelSpec, setup: TrainingSetup):
+    """``calc.memory.training_memory``, kept per process for ``_layout_memory``: layouts that differ only in what it
+    does not read (vpp, ep, dp and cp apart from their product) share it. A search visits layouts until enough fit,
+    and the ones that do not are mostly such variants: over 27 Cluster planner searches (32-128 GPUs, 2k-8k tokens,
+    512-2,048 sequences) of Llama-3-70B on A100 40GB, 13,158 layouts' memory from 4,177 setups, Mixtral-8x7B's 11,275
+    from 1,866 (issue 18)."""
+    return training_memory(model, setup)
 
 
 def plan_layout(model: ModelSpec, cluster: Cluster, job: Job, lay: Layout, stack: Stack | None = None) -> Plan:
@@ -1208,11 +1240,11 @@ class _Table(NamedTuple):
     def pre(self) -> tuple[np.ndarray, ...]:
         return tuple(self.fields[i:i + 1] for i in range(7))
 
-    def layout(self, i: int) -> Layout:
-        """The ``Layout`` of row ``i`` (one at a time: ``search`` makes one only for a layout it visits)."""
-        p, r = int(self.p[i]), int(self.r[i])
-        rc = self.rc[r, 0] if self.rc.shape[1] == 1 else self.rc[0, p]
-        return Layout(*self.fields[:, p].tolist(), RECOMPUTE[int(rc)], int(self.zero[i]))
+    def layouts(self, rows: np.ndarray) -> list[_Row]:
+        """The layout of each of ``rows`` as a ``_Row`` (``search`` reads only the layouts it visits, a few at a time)."""
+        p = self.p[rows]
+        rc = self.rc[self.r[rows], 0] if self.rc.shape[1] == 1 else self.rc[0, p]
+        return [_Row(*v[:7], RECOMPUTE[v[7]], v[8]) for v in np.vstack([self.fields[:, p], rc, self.zero[rows]]).T.tolist()]
 
 
 def _rows_table(rows: list[tuple]) -> _Table:
@@ -1231,6 +1263,8 @@ def _unpinned_table(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack |
     allowed = stack.allowed if stack else {}
     b, L = job.global_batch, model.num_layers
     groups = list(_candidate_groups(model, cluster, job, {}, stack))
+    if not groups:  # (the search then says why)
+        return _rows_table([])
     eps = np.array(_opts("ep", _divisors(model.num_experts) if model.is_moe else [1], {}, allowed), np.int64)
     mbs = np.array(_opts("micro_batch", [1, 2, 4, 8], {}, allowed), np.int64)
     vpps = np.array(_opts("vpp", [1, 2, 3, 4, 6, 8], {}, allowed), np.int64)
@@ -1255,7 +1289,16 @@ def _unpinned_table(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack |
     rcs = np.array(_recompute_options(None, stack), np.int64)
     slots = np.arange(zpad.shape[1]).reshape(1, 1, -1) < k[pid].reshape(-1, 1, 1)
     p, r, slot = np.nonzero(np.broadcast_to(slots, (len(pid), len(rcs), zpad.shape[1])))
+    if len(p) <= _ROWS_AS_ROWS:  # a small table as one prefix per layout: see _ROWS_AS_ROWS
+        return _Table(fields[:, p], rcs[r].reshape(1, -1), np.arange(len(p)), np.zeros(len(p), np.int64),
+                      zpad[pid[p], slot], np.unique(fields[0]).tolist())
     return _Table(fields, rcs.reshape(-1, 1), p, r, zpad[pid[p], slot], np.unique(fields[0]).tolist())
+
+
+#: Tables of at most this many layouts are computed one prefix per layout, a (1, N) row: NumPy's broadcasting of a
+#: (1, P) row against an (R, 1) column costs a few microseconds more per operation than a row alone, more than the
+#: prefix-wise saving on so few (a 12-layout search: 0.40 -> 0.28 ms in ``_step_parts``).
+_ROWS_AS_ROWS = 256
 
 
 #: ``_kept_table``'s tables, least recently used first: key -> (stack, table); at most ``_COLUMNS_KEPT`` of them and
@@ -1294,22 +1337,27 @@ def _table_steps(model: ModelSpec, cluster: Cluster, job: Job, table: _Table, nb
     ``row_plan(row, layout, memory)``, the ``Plan`` of one row."""
     parts, below, zero3, sharded, whole, hw_flops, ok = _step_parts(
         model, cluster, job, table.pre, table.rc, nb, stack, strict=False, tps=table.tps)
-    shape = np.broadcast_shapes(table.fields[:1].shape, table.rc.shape)  # (modes, prefixes)
-    parts, hw_flops = {k: np.broadcast_to(v, shape) for k, v in parts.items()}, np.broadcast_to(hw_flops, shape)
+    # (modes, prefixes); pp_comm, the optimizer and the FLOPs read only one of the two (a size-1 axis, read at 0)
+    width = table.fields.shape[1]
     # ZeRO picks one of two data-parallel parts per (mode, prefix), one of two optimizer parts per prefix
-    dp_comm, optimizer = np.stack(np.broadcast_arrays(below, zero3), -1), np.stack([whole, sharded], -1)
-    cell = table.r * shape[1] + table.p  # each layout's (mode, prefix), flattened
-    kept = np.flatnonzero(np.broadcast_to(ok, shape).ravel()[cell])
-    cell, zero = cell[kept], table.zero[kept]
+    dp_comm, optimizer = np.stack([below, zero3], -1), np.stack([whole, sharded], -1)
+    cell = table.r * width + table.p  # each layout's (mode, prefix), flattened
+    p, zero = table.p, table.zero
+    if ok.ndim:  # a layout whose step time raised is left out
+        kept = np.flatnonzero(np.broadcast_to(ok, dp_comm.shape[:2]).ravel()[cell])
+        cell, p, zero = cell[kept], p[kept], zero[kept]
+    else:
+        kept = np.arange(len(cell))
     step = (sum(parts.values()).ravel()[cell] + dp_comm.ravel()[2 * cell + (zero >= 3)]
-            + optimizer.ravel()[2 * table.p[kept] + (zero >= 1)])
+            + optimizer.ravel()[2 * p + (zero >= 1)])
 
     def row_plan(row: int, lay: Layout, memory_bytes: int) -> Plan:
         p, r = int(table.p[row]), int(table.r[row])
-        breakdown = {k: float(v[r, p]) for k, v in parts.items()}
+        breakdown = {k: float(v[r % v.shape[0], p]) for k, v in parts.items()}
         breakdown["dp_comm"] = float(dp_comm[r, p, int(lay.zero >= 3)])
         breakdown["optimizer"] = float(optimizer[0, p, int(lay.zero >= 1)])
-        return _plan(lay, breakdown, float(hw_flops[r, p]), nb, cluster, job, memory_bytes)
+        return _plan(lay, breakdown, float(hw_flops[r % hw_flops.shape[0], p % hw_flops.shape[1]]), nb, cluster, job,
+                     memory_bytes)
 
     return kept, step, row_plan
 
@@ -1330,6 +1378,18 @@ def _fastest_first(step: np.ndarray):
 
 #: Layouts ``_fastest_first`` sorts before the rest (a search shows 8 by default and visits a few dozen).
 _HEAD = 128
+
+
+def _visits(order):
+    """``order`` (an iterator of indices) in lists of 8, 8, 16, 32, 64 (the first ``_HEAD`` of ``_fastest_first``, so
+    that its rest is sorted only when a search reads past them), then 64, 128, 256...: a search reads the visited
+    layouts a list at a time (``_Table.layouts``; one a time was a tenth of a search of a large model, which visits
+    hundreds), and reads at most as many again as it visits."""
+    for size in itertools.chain((8, 8, 16, 32, 64), (2**i for i in itertools.count(6))):
+        visit = list(itertools.islice(order, size))
+        if not visit:
+            return
+        yield visit
 
 
 def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = None, top: int = 5,
@@ -1378,16 +1438,19 @@ def search(model: ModelSpec, cluster: Cluster, job: Job, pins: dict | None = Non
     cap = cluster.gpu.usable_memory_bytes
     out = []
     least = None  # (bytes, layout) of the layout that needs the least, for the message when none fits
-    for i in order:
-        row = int(kept[i])
-        lay = table.layout(row)
-        mem = layout_memory(model, job, lay, stack)
-        if mem <= cap or not require_fit:  # a Plan only for a layout shown
-            out.append(row_plan(row, lay, mem))
-            if len(out) == top:
-                break
-        elif least is None or mem < least[0]:
-            least = (mem, lay)
+    knobs = _memory_knobs(stack)
+    for visit in _visits(order):  # a few layouts at a time, fastest first
+        rows = kept[visit]
+        for row, lay in zip(rows.tolist(), table.layouts(rows), strict=True):
+            mem = _layout_memory(model, job.seq_len, lay, *knobs)  # layout_memory
+            if mem <= cap or not require_fit:  # a Plan only for a layout shown
+                out.append(row_plan(row, Layout(*lay), mem))
+                if len(out) == top:
+                    break
+            elif least is None or mem < least[0]:
+                least = (mem, lay)
+        if len(out) == top:
+            break
     if not out:
         mem, lay = least
         raise ValueError(

@@ -61,9 +61,11 @@ def test_search_ranks_every_layout_as_one_at_a_time():
 
 
 def _table_rows(table) -> list[tuple]:
-    """A ``calc.plan._Table``'s layouts as ``_candidate_blocks`` rows (``_FIELDS`` order, recompute as its index)."""
-    rc = table.rc[table.r, 0] if table.rc.shape[1] == 1 else table.rc[0, table.p]
-    return [tuple(row) for row in np.vstack([table.fields[:, table.p], rc, table.zero]).T.tolist()]
+    """A ``calc.plan._Table``'s layouts as ``_candidate_blocks`` rows (``_FIELDS`` order, recompute as its index),
+    read by ``_Table.layouts``, as ``search`` reads them."""
+    from calc.plan import RECOMPUTE
+
+    return [(*lay[:7], RECOMPUTE.index(lay.recompute), lay.zero) for lay in table.layouts(np.arange(len(table.p)))]
 
 
 def test_unpinned_table_is_the_rows_of_the_blocks():
