@@ -84,7 +84,6 @@ class WsSession:
         """One script run (of the page, or of one fragment when ``fragment_id`` is given, as the browser does
         when a widget inside an ``st.fragment`` changes); returns (seconds until script_finished, errors)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         msg = BackMsg()
         cs = msg.rerun_script
@@ -98,62 +97,86 @@ class WsSession:
         cs.widget_states.widgets.extend(states)
         t0 = time.perf_counter()
         await self.send(msg)
+        try:
+            return await self._read_run(t0, fragment_id)
+        except TimeoutError:
+            raise TimeoutError(f"no message from the server for {self.timeout_s:g} s") from None
+
+    async def _read_run(self, t0: float, fragment_id: str) -> tuple[float, list[str]]:
+        """``rerun``'s reading: ForwardMsgs until the run's ``script_finished``. It fails when the server sends nothing
+        for ``timeout_s`` (up to a second more): one timer per run, moved at most once a second, instead of
+        ``asyncio.wait_for`` around every message, which made a task and a timer per message and was the largest
+        part of the load generator's own CPU (``bench/load.py`` shares the machine with the replicas it drives,
+        issue 18)."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        loop = asyncio.get_running_loop()
+        recv = self.ws.recv
         errors: list[str] = []
         widgets: dict[str, object] = {}
         fragments: dict[str, str] = {}
         texts: list[str] = []
         shown_errors = 0  # st.error boxes the run drew (a page's own message for an input it cannot answer)
         kinds: set[str] = set()
-        while True:
-            raw = await asyncio.wait_for(self.ws.recv(), self.timeout_s)
-            fm = ForwardMsg()
-            fm.ParseFromString(raw)
-            kind = fm.WhichOneof("type")
-            kinds.add(kind)
-            if kind == "navigation":
-                self.pages = [(p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages]
-            elif kind == "new_session":
-                self.new_session = fm.new_session
-                self.page_hash = fm.new_session.page_script_hash
-                self.session_id = fm.new_session.initialize.session_id
-            elif kind == "page_info_changed":
-                self.query_string = fm.page_info_changed.query_string
-            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
-                el = fm.delta.new_element
-                et = el.WhichOneof("type")
-                if et == "exception":
-                    trace = " | ".join(el.exception.stack_trace[-2:])[:300]
-                    errors.append(f"exception: {el.exception.type}: {el.exception.message[:160]} at {trace}")
-                elif et in ("markdown", "alert"):
-                    texts.append(el.markdown.body if et == "markdown" else el.alert.body)
-                    if et == "alert" and el.alert.format == el.alert.ERROR:
-                        shown_errors += 1
-                w = getattr(el, et, None) if et else None
-                wid = getattr(w, "id", "") if w is not None else ""
-                if isinstance(wid, str) and wid.startswith("$$ID"):
-                    widgets[wid] = (et, w)
-                    fragments[wid] = fm.delta.fragment_id
-            elif kind == "script_finished":
-                status = fm.script_finished
-                if status not in (0, 2, 3):  # FINISHED_SUCCESSFULLY, _EARLY_FOR_RERUN, _FRAGMENT_RUN_SUCCESSFULLY
-                    errors.append(f"script finished with status {status}")
-                if status == 2:
-                    # FINISHED_EARLY_FOR_RERUN: the run ended in st.rerun() (ui/budget.py restarts a run that turned
-                    # heavy; the Models and Scenarios pages rerun after an action), and the server starts a whole
-                    # app run next, as a browser sees it. Read on to that run's end and take its widgets: stopping
-                    # here left its messages to be read as the answer to the next request, and the widgets of the
-                    # fragment run kept, so a later rerun could name a fragment the app run dropped, which
-                    # Streamlit ignores without an answer.
-                    fragment_id = ""
-                    widgets, fragments, texts, shown_errors = {}, {}, [], 0
-                    continue
-                if fragment_id:  # a fragment's run redraws only its own widgets
-                    self.widgets.update(widgets)
-                    self.fragments.update(fragments)
-                else:
-                    self.widgets, self.fragments = widgets, fragments
-                self.texts, self.kinds, self.shown_errors = texts, kinds, shown_errors
-                return time.perf_counter() - t0, errors
+        # the deadline is moved to ``timeout_s + step`` after a message at most ``step`` after it came, so a run fails
+        # after between ``timeout_s`` and ``timeout_s + step`` seconds without a message
+        step = min(1.0, self.timeout_s / 4)
+        moved = loop.time()
+        async with asyncio.timeout_at(moved + self.timeout_s + step) as deadline:
+            while True:
+                raw = await recv()
+                now = loop.time()
+                if now - moved > step:  # the server is alive: the wait starts again
+                    deadline.reschedule(now + self.timeout_s + step)
+                    moved = now
+                fm = ForwardMsg()
+                fm.ParseFromString(raw)
+                kind = fm.WhichOneof("type")
+                kinds.add(kind)
+                if kind == "navigation":
+                    self.pages = [(p.page_script_hash, p.url_pathname) for p in fm.navigation.app_pages]
+                elif kind == "new_session":
+                    self.new_session = fm.new_session
+                    self.page_hash = fm.new_session.page_script_hash
+                    self.session_id = fm.new_session.initialize.session_id
+                elif kind == "page_info_changed":
+                    self.query_string = fm.page_info_changed.query_string
+                elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                    el = fm.delta.new_element
+                    et = el.WhichOneof("type")
+                    if et == "exception":
+                        trace = " | ".join(el.exception.stack_trace[-2:])[:300]
+                        errors.append(f"exception: {el.exception.type}: {el.exception.message[:160]} at {trace}")
+                    elif et in ("markdown", "alert"):
+                        texts.append(el.markdown.body if et == "markdown" else el.alert.body)
+                        if et == "alert" and el.alert.format == el.alert.ERROR:
+                            shown_errors += 1
+                    w = getattr(el, et, None) if et else None
+                    wid = getattr(w, "id", "") if w is not None else ""
+                    if isinstance(wid, str) and wid.startswith("$$ID"):
+                        widgets[wid] = (et, w)
+                        fragments[wid] = fm.delta.fragment_id
+                elif kind == "script_finished":
+                    status = fm.script_finished
+                    if status not in (0, 2, 3):  # FINISHED_SUCCESSFULLY, _EARLY_FOR_RERUN, _FRAGMENT_RUN_SUCCESSFULLY
+                        errors.append(f"script finished with status {status}")
+                    if status == 2:
+                        # FINISHED_EARLY_FOR_RERUN: the run ended in st.rerun() (ui/budget.py restarts a run that turned
+                        # heavy; the Models and Scenarios pages rerun after an action), and the server starts a whole
+                        # app run next, as a browser sees it. Read on to that run's end and take its widgets: stopping
+                        # here left its messages to be read as the answer to the next request, and the widgets of the
+                        # fragment run kept, so a later rerun could name a fragment the app run dropped, which
+                        # Streamlit ignores without an answer.
+                        fragment_id = ""
+                        widgets, fragments, texts, shown_errors = {}, {}, [], 0
+                        continue
+                    if fragment_id:  # a fragment's run redraws only its own widgets
+                        self.widgets.update(widgets)
+                        self.fragments.update(fragments)
+                    else:
+                        self.widgets, self.fragments = widgets, fragments
+                    self.texts, self.kinds, self.shown_errors = texts, kinds, shown_errors
+                    return time.perf_counter() - t0, errors
 
     def _pick_input(self, rng: random.Random):
         """(widget id, element type, proto) of one number input, select box, radio or toggle of the current page that
