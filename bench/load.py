@@ -43,6 +43,13 @@ string as a browser's do: ``--replicas 1,2,1,2 -n 50`` gave 1.39x whole / 1.55x 
 with two, 36-39 vs 39-42 actions per Streamlit CPU-second: the second replica costs nothing per action, the cores
 other processes leave decide the ratio.
 
+``--replicas`` keeps replica i on CPU i at every count alike (``--no-pin``: left to the scheduler;
+``deploy/replicas.py cpu_plan``). Measured 2026-12-03 with ``--replicas 1,2 -n 100 --think-s 0.25 --steps 20`` (alternated,
+a helper's work sharing the machine): unpinned 57.6/s and 82.1/s (1.43x), 16.8-17.1 ms of Streamlit CPU per action;
+pinned 106.7/s with two replicas at 13.9 ms per action. A replica left free moves between the cores, and its threads'
+GIL hand-overs across cores wake the other core; on this virtual machine that also shows as steal time (printed
+apart: two processes passing a byte 3,000 times a second showed 0.59 cores of steal).
+
 "steady" is the rate while every session was active (from the last session's first load to the first
 session's end): the whole-run rate also counts arrivals and the stragglers at the end, and with two
 replicas the busier one's last sessions.
@@ -375,14 +382,18 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _machine_busy_s() -> float:
-    """CPU seconds every process of the machine has used (/proc/stat: all but idle and iowait)."""
+def _machine_busy_s() -> tuple[float, float]:
+    """(CPU seconds the machine's cores were not idle, of them stolen): /proc/stat's first line, all but idle and
+    iowait, and its steal field, the time a virtual machine's CPUs were ready to run but the host ran something
+    else. On this sandbox (a Firecracker VM with halt polling off) steal also grows with wake-ups of an idle vCPU:
+    two processes passing a byte back and forth 3,000 times a second showed 0.59 cores of steal (2026-12-03)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:8]) - fields[3] - fields[4]) / tick, (fields[7] if len(fields) > 7 else 0) / tick
 
 
 def _cpu_lines(actions: int, wall_s: float, replica_cpu: list[float], own_cpu_s: float, proxy_cpu_s: float | None,
-               machine_s: float) -> list[str]:
+               machine_s: float, steal_s: float = 0.0) -> list[str]:
     """Where the CPU went, per action: each Streamlit process (replica), this load generator, the proxy, and everything else the
     machine ran meanwhile (other users of a shared machine), which bounds what more replicas can give."""
     ms = 1e3 / max(actions, 1)
@@ -394,7 +405,8 @@ def _cpu_lines(actions: int, wall_s: float, replica_cpu: list[float], own_cpu_s:
     return [f"  CPU per action: {', '.join(parts)}; {actions / max(sum(replica_cpu), 1e-9):.1f} actions per Streamlit "
             f"CPU-second",
             f"  machine: {machine_s / wall_s:.2f} of {os.cpu_count()} cores busy, "
-            f"{max(machine_s - ours, 0) / wall_s:.2f} of them by other processes"]
+            f"{max(machine_s - ours, 0) / wall_s:.2f} of them by other processes "
+            f"({steal_s / wall_s:.2f} of which stolen by the host: /proc/stat steal)"]
 
 
 def _load(args, url: str, pids: list[int], label: str, proxy_pid: int | None = None) -> tuple[bool, dict]:
@@ -405,20 +417,21 @@ def _load(args, url: str, pids: list[int], label: str, proxy_pid: int | None = N
         before = _stats(pids)
         each0 = [_proc_stats(p).get("cpu_s", 0.0) for p in pids]
         proxy0 = _stats(_tree(proxy_pid)).get("cpu_s", 0.0) if proxy_pid else None
-        own0, machine0 = sum(os.times()[:2]), _machine_busy_s()
+        own0, (machine0, steal0) = sum(os.times()[:2]), _machine_busy_s()
         t0 = time.perf_counter()
         runner = run_ws if args.mode == "ws" else run_browser
         res = asyncio.run(runner(url, n, args.steps, args.think_s, args.action_timeout_s, args.deadline_s))
         wall = time.perf_counter() - t0
         after = _stats(pids)
         each = [_proc_stats(p).get("cpu_s", 0.0) - c for p, c in zip(pids, each0, strict=True)]
-        own, machine = sum(os.times()[:2]) - own0, _machine_busy_s() - machine0
+        machine1, steal1 = _machine_busy_s()
+        own, machine, steal = sum(os.times()[:2]) - own0, machine1 - machine0, steal1 - steal0
         proxy = _stats(_tree(proxy_pid)).get("cpu_s", 0.0) - proxy0 if proxy_pid else None
         server = {"hwm_mib": after["hwm_mib"], "cpu_s": after["cpu_s"] - before["cpu_s"]} if after else {}
         lines = report(f"{label}{args.mode}", n, res, wall, server)
         if pids and args.mode == "ws":  # browser mode: Chromium's CPU is not this process's
             k = next((i for i, line in enumerate(lines) if line.startswith("  ERROR")), len(lines))
-            lines[k:k] = _cpu_lines(res.actions, wall, each, own, proxy, machine)
+            lines[k:k] = _cpu_lines(res.actions, wall, each, own, proxy, machine, steal)
         print("\n".join(lines), flush=True)
         throughput[n] = res.actions / wall
         if (steady := res.steady()) is not None:
@@ -438,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help="an already running server or proxy (loopback only); default: start one")
     ap.add_argument("--replicas", help="comma-separated replica counts, e.g. 1,2: each runs behind HAProxy "
                                        "(deploy/replicas.py) and the throughput per count is compared")
+    ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                    help="--replicas: keep replica i on CPU i, at every count alike (deploy/replicas.py cpu_plan); "
+                         "--no-pin leaves them to the scheduler")
     ap.add_argument("--bench-queue", type=int, default=0, metavar="K",
                     help="also press Run benchmark in K sessions at once and check the runs queue")
     args = ap.parse_args(argv)
@@ -455,11 +471,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--replicas: up to 8 counts, each from 1 to 16")
         failed, by_count = False, {}
         for c in counts:  # a count may repeat (1,2,1,2): its runs are interleaved with the others'
-            with Cluster(c) as cluster:
+            with Cluster(c, pin=args.pin) as cluster:
                 for i in range(c):  # every replica has run every page once (imports, bytecode) before timing
                     asyncio.run(warm_up(f"http://127.0.0.1:{cluster.ports[i]}", args.action_timeout_s))
-                f, tp = _load(args, cluster.url, [p.pid for p in cluster.replicas], f"{c} replica(s) via HAProxy, ",
-                              proxy_pid=cluster.proxy.pid)
+                pinned = "" if cluster.cpus[0] is None else f"on CPU {', '.join(map(str, cluster.cpus))} "
+                f, tp = _load(args, cluster.url, [p.pid for p in cluster.replicas],
+                              f"{c} replica(s) {pinned}via HAProxy, ", proxy_pid=cluster.proxy.pid)
                 failed |= f
                 # A replica HAProxy marked DOWN had its websockets closed: the run's throughput means nothing.
                 checks = ", ".join(f"{k} {v['status']}, {v['stot']} connections, {v['chkfail']} failed checks, {v['chkdown']}x DOWN"

@@ -93,13 +93,30 @@ def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeo
         proc.wait(timeout_s)
 
 
+def cpu_plan(n: int, pin: bool | None = None, allowed: set[int] | None = None) -> list[int | None]:
+    """The CPU each of ``n`` replicas is kept on (``deploy/serve.py``'s ``pin_cpus``), or None for each when they
+    are left to the scheduler. ``pin`` True: replica i on the i-th CPU this process may use (round robin past the
+    last); False: none pinned; None (the default): pinned only when there is one replica per CPU this process may use
+    (the default ``--replicas``), the only case where the CPUs are known to be the deployment's own to split. A
+    container limited by a CPU quota rather than a CPU set sees every CPU of its host, and pinning there could put
+    the replicas of several containers on the same few cores."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
+    except AttributeError:  # not Linux: nothing to pin with
+        return [None] * n
+    if pin is False or not cpus or (pin is None and n != len(cpus)):
+        return [None] * n
+    return [cpus[i % len(cpus)] for i in range(n)]
+
+
 class Cluster:
     """``n`` replicas of ``app`` and one HAProxy in master-worker mode, all children of this process."""
 
     def __init__(self, n: int = 2, bind: str = "127.0.0.1:0", app: Path = ROOT / "app.py", drain_s: float = 30,
-                 extra_args=(), log_dir: Path | None = None):
+                 extra_args=(), log_dir: Path | None = None, pin: bool | None = None):
         if not 1 <= n <= 64:
             raise ValueError(f"replicas must be 1..64, got {n}")
+        self.cpus = cpu_plan(n, pin)  # the CPU each replica is kept on (``CALC_CPUS``), or None for each
         host, _, port = bind.rpartition(":")
         self.bind = f"{host or '127.0.0.1'}:{int(port) or free_port(host or '127.0.0.1')}"
         self.n, self.app, self.drain_s, self.extra_args = n, Path(app), drain_s, tuple(extra_args)
@@ -121,8 +138,8 @@ class Cluster:
     # --- replicas ---
     def start_replica(self, i: int) -> None:
         log = open(self.log_dir / f"{self.name(i)}.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.replicas[i], _ = start_streamlit(self.app, self.ports[i], extra_args=self.extra_args, env=self.env,
-                                              log=log)
+        env = self.env if self.cpus[i] is None else dict(self.env, CALC_CPUS=str(self.cpus[i]))
+        self.replicas[i], _ = start_streamlit(self.app, self.ports[i], extra_args=self.extra_args, env=env, log=log)
         log.close()
 
     def kill_replica(self, i: int) -> None:
@@ -237,17 +254,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bind", default="127.0.0.1:8080", help="address:port visitors reach (0.0.0.0:8080 in Docker)")
     ap.add_argument("--drain-s", type=float, default=30, help="graceful restart: wait this long for sessions to leave")
     ap.add_argument("--log-dir", type=Path, help="replica and HAProxy logs (default: a temporary folder)")
+    ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                    help="keep replica i on CPU i (default: only when there is one replica per CPU)")
     args = ap.parse_args(argv)
     if not 1 <= args.replicas <= 64:
         print(f"error: --replicas must be 1..64, got {args.replicas}", file=sys.stderr)
         return 2
-    cluster = Cluster(args.replicas, args.bind, drain_s=args.drain_s, log_dir=args.log_dir)
+    cluster = Cluster(args.replicas, args.bind, drain_s=args.drain_s, log_dir=args.log_dir, pin=args.pin)
     pending: list[int] = []
     for sig in (signal.SIGHUP, signal.SIGUSR2, signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda s, _f: pending.append(s))
     cluster.start()
-    print(f"{args.replicas} replicas behind HAProxy at {cluster.url} (HUP: rolling restart, USR2: reload proxy, "
-          f"INT/TERM: stop)", flush=True)
+    pinned = "" if cluster.cpus[0] is None else f", each on a CPU of its own ({', '.join(map(str, cluster.cpus))})"
+    print(f"{args.replicas} replicas behind HAProxy at {cluster.url}{pinned} (HUP: rolling restart, USR2: reload "
+          f"proxy, INT/TERM: stop)", flush=True)
     try:
         while True:
             time.sleep(1)  # a signal handler only records the signal; it is acted on here

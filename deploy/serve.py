@@ -106,7 +106,43 @@ def trace_memory(path: str, every_s: float = 30, top: int = 25) -> None:
     threading.Thread(target=loop, name="trace-memory", daemon=True).start()
 
 
+def parse_cpus(spec: str) -> set[int]:
+    """``"3"``, ``"0,2"`` or ``"0-3"`` (the ``taskset -c`` list format) as a set of CPU numbers; ValueError otherwise."""
+    cpus: set[int] = set()
+    for part in spec.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if not 0 <= first <= last < 4096:
+            raise ValueError(f"CPU range {part.strip()!r} outside 0-4095")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
+def pin_cpus(spec: str | None) -> set[int] | None:
+    """Keep this process (and every thread it starts later: Linux threads inherit their creator's affinity) on the
+    CPUs of ``spec`` (``CALC_CPUS``, set per replica by ``deploy/replicas.py``); returns them, or None when ``spec``
+    is empty or names no CPU this process may use (one line on stderr; the process then runs where it may).
+
+    Why: a Streamlit process runs Python on one core at a time, and its script threads and event loop hand the GIL
+    to each other hundreds of times a second; left free, the scheduler moves them between cores, and a hand-over
+    across cores wakes another core (an inter-processor interrupt; in a virtual machine, a halted vCPU the host must
+    schedule again). ``python bench/load.py --replicas 1,2`` against ``--no-pin`` measures it (issue 18)."""
+    if not spec:
+        return None
+    try:
+        cpus = parse_cpus(spec)
+        allowed = os.sched_getaffinity(0)
+        if not cpus <= allowed:
+            raise ValueError(f"CPUs {sorted(cpus - allowed)} are not among this process's {sorted(allowed)}")
+        os.sched_setaffinity(0, cpus)
+    except (ValueError, OSError, AttributeError) as exc:  # AttributeError: no sched_setaffinity (not Linux)
+        print(f"CALC_CPUS={spec!r:.40} ignored: {exc}", file=sys.stderr)
+        return None
+    return cpus
+
+
 def main(argv: list[str] | None = None) -> None:
+    pin_cpus(os.environ.get("CALC_CPUS"))  # first: the threads Streamlit starts inherit it
     argv = list(sys.argv[1:] if argv is None else argv)
     script = argv.pop(0) if argv and not argv[0].startswith("-") else str(ROOT / "app.py")
     harden()

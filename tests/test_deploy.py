@@ -11,6 +11,7 @@ through the proxy over Streamlit's websocket protocol (``tests/ws_client.py``).
   the page works; HAProxy's health check marks the dead one DOWN, and back UP when it returns.
 - A graceful restart: a drained replica gets no new visitors while its sessions finish; after the restart
   it takes visitors again. A proxy reload (SIGUSR2) keeps open websockets working.
+- Each replica runs, every thread of it, on the CPU ``deploy/replicas.py`` gave it, a restarted one too.
 - The image (deploy/Dockerfile, read as text): it copies every package the copied code imports, and keeps the
   scenarios database on a volume its user may write.
 """
@@ -41,7 +42,7 @@ def cluster():
         pytest.skip("no haproxy on this machine (apt-get install haproxy)")
     from deploy.replicas import Cluster
 
-    with Cluster(2, drain_s=3) as c:
+    with Cluster(2, drain_s=3, pin=True) as c:
         yield c
 
 
@@ -242,6 +243,31 @@ def test_graceful_restart_drains_and_proxy_reload_keeps_websockets(cluster):
     assert after == {"r1", "r2"}  # the restarted replica takes visitors again
     assert cluster.servers()["r1"]["status"] == "UP"
     assert time.monotonic() - t0 < 120
+
+
+def _threads_cpus(pid: int) -> set[str]:
+    """Each thread's allowed CPUs as the kernel lists them (``Cpus_allowed_list`` of /proc/<pid>/task/*/status)."""
+    out = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as f:
+                out |= {line.split(":", 1)[1].strip() for line in f if line.startswith("Cpus_allowed_list:")}
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return out
+
+
+def test_each_replica_runs_on_its_own_cpu(cluster):
+    """Replica i is kept on the i-th CPU this process may use (``pin=True``), every thread of it (Streamlit's script
+    threads start after the pin, and inherit it), replica r1 after its graceful restart above as well; with one CPU,
+    both on it. The test process itself is left as it was."""
+    allowed = sorted(os.sched_getaffinity(0))
+    assert cluster.cpus == [allowed[0], allowed[1 % len(allowed)]]
+    for i, proc in enumerate(cluster.replicas):
+        threads = _threads_cpus(proc.pid)
+        assert threads == {str(allowed[i % len(allowed)])}, (i, threads)
+        assert len(os.listdir(f"/proc/{proc.pid}/task")) > 2  # Streamlit's threads were started, and are pinned too
+    assert sorted(os.sched_getaffinity(0)) == allowed
 
 
 def test_one_replica_that_stalls_keeps_every_session():
