@@ -19,7 +19,6 @@ through the proxy over Streamlit's websocket protocol (``tests/ws_client.py``).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import shutil
 import threading
@@ -29,7 +28,7 @@ import urllib.request
 
 import pytest
 
-from tests.ws_client import WsSession
+from tests.ws_client import WsSession, run_async
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 
@@ -44,12 +43,6 @@ def cluster():
 
     with Cluster(2, drain_s=3, pin=True) as c:
         yield c
-
-
-def run(coro):
-    """asyncio.run in a thread of its own (Playwright's sync API may hold a loop in the main thread)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=300)
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -133,7 +126,7 @@ def test_headers_hidden_endpoints_and_no_install_details(cluster):
         await s.close()
         return s
 
-    s = run(session_details())
+    s = run_async(session_details())
     ns = s.new_session
     assert ns.main_script_path == "app.py"
     env, user = ns.initialize.environment_info, ns.initialize.user_info
@@ -160,7 +153,7 @@ def test_sessions_stay_on_their_replica_and_keep_their_inputs(cluster):
             await s.close()
         return replicas, values, kept, ids, resumed
 
-    replicas, values, kept, ids, resumed = run(scenario())
+    replicas, values, kept, ids, resumed = run_async(scenario())
     assert set(replicas) == {"r1", "r2"}  # new visitors are spread over both replicas
     assert resumed == ids  # every reconnect reached the replica that holds the session
     assert kept == [str(v) for v in values]
@@ -189,7 +182,7 @@ def test_killing_one_replica_loses_no_other_sessions_state(cluster):
         return out
 
     try:
-        out = run(scenario())
+        out = run_async(scenario())
         survivors = [o for o in out if o[0] == "r2"]
         moved = [o for o in out if o[0] == "r1"]
         assert survivors and moved, out
@@ -237,7 +230,7 @@ def test_graceful_restart_drains_and_proxy_reload_keeps_websockets(cluster):
         return during.cookies["SRV"], kept_b, replicas_after
 
     t0 = time.monotonic()
-    during, kept_b, after = run(scenario())
+    during, kept_b, after = run_async(scenario())
     assert during == "r2"  # no new visitor for the draining replica
     assert kept_b == "3141"
     assert after == {"r1", "r2"}  # the restarted replica takes visitors again
@@ -303,7 +296,7 @@ def test_one_replica_that_stalls_keeps_every_session():
         return ids, now, values, kept, errors
 
     with Cluster(1, drain_s=3) as cluster:
-        ids, now, values, kept, errors = run(scenario(cluster))
+        ids, now, values, kept, errors = run_async(scenario(cluster))
         state = cluster.servers()["r1"]
     assert not errors, errors
     assert now == ids  # the same server sessions, over the same websockets

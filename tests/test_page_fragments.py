@@ -7,8 +7,6 @@ a widget inside a fragment is sent with that fragment's id, so only the fragment
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 from dataclasses import replace
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from calc.memory import training_memory
 from calc.presets import get_preset
 from calc.units import GIB
-from tests.ws_client import WsSession
+from tests.ws_client import WsSession, run_async
 from ui import budget, page_body
 from ui.defaults import training_setup
 
@@ -24,11 +22,6 @@ from ui.defaults import training_setup
 @pytest.fixture(scope="module")
 def server(module_server):
     return module_server
-
-
-def run(coro):
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=300)
 
 
 class Recorder(WsSession):
@@ -106,7 +99,7 @@ def test_training_page_input_reruns_the_body_alone_with_its_new_numbers(server):
             await s.close()
         return full, frag, full_gib
 
-    full, frag, full_gib = run(go())
+    full, frag, full_gib = run_async(go())
     from ui.charts import NARROW_SCREEN_CSS
 
     # the charts' narrow-screen style once per full run (three charts), kept by the fragment; the page's own inputs
@@ -159,7 +152,7 @@ def test_scaling_question_input_reruns_its_answer_alone_with_its_new_numbers(ser
             await s.close()
         return ids, s.fragments, fit
 
-    ids, fragments, fit = run(go())
+    ids, fragments, fit = run_async(go())
     assert fragments[ids["sd"]] and fragments[ids["sfit"]] and not fragments[ids["gpu"]]
     assert fragments[ids["sd"]] != fragments[ids["sfit"]]  # the fit's own fragment, inside the page's
     labels = {getattr(e, "label", "") for e in fit}
@@ -193,5 +186,5 @@ def test_serving_latency_fragment_answers_after_its_setup_stops_fitting(server):
             await s.close()
         return latency, setup, errs
 
-    latency, setup, errs = run(go())
+    latency, setup, errs = run_async(go())
     assert latency and setup and latency != setup and not errs, errs

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
-import concurrent.futures
 import shutil
 import subprocess
 import urllib.error
@@ -22,6 +20,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT, start_server
+from tests.ws_client import run_async
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+ (requires-python allows 3.10)
 
@@ -95,10 +94,7 @@ def _ws_status(url: str, origin: str) -> str:
         except websockets.InvalidStatus as exc:
             return str(exc.response.status_code)
 
-    # A thread of its own: Playwright's sync API (browser tests in the same session) keeps an event loop
-    # running in the main thread, where asyncio.run() refuses to start another.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, connect()).result(timeout=60)
+    return run_async(connect(), 60)
 
 
 def test_server_refuses_foreign_websocket_and_upload_without_xsrf_token(live_server):

@@ -8,23 +8,13 @@ message: the same kinds in the same order, and each delta byte for byte with its
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 
 import pytest
 
+from tests.ws_client import run_async
 from ui import st_batch
-
-
-def _in_thread(coro):
-    """asyncio.run in a thread of its own: in the whole suite, Playwright's sync API holds a loop in the main thread
-    (as tests/test_deploy.py's ``run``)."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=600)
-
 
 
 def test_the_patch_applies_to_this_streamlit():
@@ -161,7 +151,7 @@ def test_a_browser_receives_the_same_messages_in_the_same_order(moves):
     for setting in ("0", "1"):
         proc, url = start_streamlit(env={**os.environ, "CALC_ST_BATCH": setting})
         try:
-            records[setting] = _in_thread(_record(url, moves))
+            records[setting] = run_async(_record(url, moves), 600)
         finally:
             stop_process(proc)
     off, on = records["0"], records["1"]

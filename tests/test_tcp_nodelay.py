@@ -18,17 +18,8 @@ import time
 
 import pytest
 
+from tests.ws_client import run_async
 from ui import tcp_nodelay
-
-
-def _in_thread(coro):
-    """asyncio.run in a thread of its own: in the whole suite, Playwright's sync API holds a loop in the main thread
-    (as tests/test_deploy.py's ``run``)."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=600)
-
 
 
 def _nodelay(sock) -> int:
@@ -195,7 +186,7 @@ def _app_nodelay(env: dict) -> int:
 
     proc, url = start_streamlit(env={**os.environ, **env})
     try:
-        return _in_thread(session(url, proc.pid))
+        return run_async(session(url, proc.pid), 600)
     finally:
         stop_process(proc)
 

@@ -5,16 +5,11 @@ stands in for Streamlit: it answers a rerun with ForwardMsgs at a pace the test 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 
 import pytest
 
-
-def _run(coro):
-    """asyncio.run in a thread of its own (Playwright's sync API may hold a loop in the main thread)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=120)
+from tests.ws_client import run_async
 
 
 async def _against(pace_s: float, count: int, finish: bool, timeout_s: float) -> tuple[float, object]:
@@ -53,14 +48,14 @@ async def _against(pace_s: float, count: int, finish: bool, timeout_s: float) ->
 
 
 def test_a_run_longer_than_the_timeout_that_keeps_sending_is_read_to_its_end():
-    took, out = _run(_against(pace_s=0.3, count=12, finish=True, timeout_s=1.0))  # 3.6 s of messages
+    took, out = run_async(_against(pace_s=0.3, count=12, finish=True, timeout_s=1.0), 120)  # 3.6 s of messages
     assert not isinstance(out, Exception), out
     assert out[1] == [] and took >= 3.5
 
 
 @pytest.mark.parametrize("count", [0, 5])
 def test_a_server_that_goes_silent_times_out_after_timeout_s_and_at_most_a_quarter_more(count):
-    took, out = _run(_against(pace_s=0.3, count=count, finish=False, timeout_s=1.0))
+    took, out = run_async(_against(pace_s=0.3, count=count, finish=False, timeout_s=1.0), 120)
     assert isinstance(out, TimeoutError), out
     assert "no message from the server for 1 s" in str(out)
     silent_since = 0.3 * count

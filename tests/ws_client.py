@@ -19,6 +19,16 @@ import urllib.request
 from http.cookies import SimpleCookie
 
 
+def run_async(coro, timeout_s: float = 300):
+    """``asyncio.run(coro)`` in a thread of its own, its result or exception returned or raised here: in the whole
+    suite, Playwright's sync API (the browser tests) keeps an event loop running in the main thread, where
+    ``asyncio.run`` refuses to start another."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=timeout_s)
+
+
 class WsSession:
     """One Streamlit session over the websocket."""
 
