@@ -17,21 +17,17 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_pages import cpu_s  # noqa: E402 (the server's process CPU-time clock)
 from deploy.replicas import start_streamlit, stop_process  # noqa: E402
 from tests.ws_client import WsSession  # noqa: E402
 
 PAGE = ROOT / "bench" / "elements_page.py"
 N, RERUNS = 300, 20
-
-
-def cpu_s(pid: int) -> float:
-    return time.clock_gettime_ns((~pid << 3) | 2) / 1e9  # the process's CPU-time clock (clock_getcpuclockid)
 
 
 async def per_element(url: str, pid: int) -> float:
