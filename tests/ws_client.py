@@ -189,18 +189,20 @@ class WsSession:
                     return time.perf_counter() - t0, errors
 
     def _pick_input(self, rng: random.Random):
-        """(widget id, element type, proto) of one number input, select box, radio or toggle of the current page that
-        a user would change (not the sidebar's model or the Benchmark page's run / stop buttons), or None."""
+        """(widget id, element type, proto) of one number input, select box, multiselect, radio or toggle of the
+        current page that a user would change (not the sidebar's model or the Benchmark page's run / stop buttons), or
+        None."""
         candidates = [(wid, et, w) for wid, (et, w) in self.widgets.items()
-                      if et in ("number_input", "selectbox", "radio", "checkbox")
+                      if et in ("number_input", "selectbox", "multiselect", "radio", "checkbox")
                       and not wid.endswith(("-model", "-brun", "-bstop"))]
         return rng.choice(candidates) if candidates else None
 
     def nearby_state(self, rng: random.Random):  # noqa: C901
-        """A new value for one number input, selectbox, toggle or radio of the current page, as a user moves one:
-        a number halved, doubled or stepped by one from its current value (the value the page last wrote to its
-        link, ``ui.state``'s ``?key=``, read from the widget id's user key; the widget's default where the link has
-        none), kept in its range; another option of a select box; a toggle flipped. ``random_state`` instead draws a
+        """A new value for one number input, selectbox, multiselect, toggle or radio of the current page, as a user
+        moves one: a number halved, doubled or stepped by one from its current value (the value the page last wrote to
+        its link, ``ui.state``'s ``?key=``, read from the widget id's user key; the widget's default where the link has
+        none), kept in its range; another option of a select box; one option added to a multiselect or one taken out
+        (within its ``max_selections``); a toggle flipped. ``random_state`` instead draws a
         number anywhere in its range, so most inputs end up where the page can only answer with an error (a tensor
         parallel size of 3,517 divides no model's heads). ``self.undo`` is then the state that puts it back, for a
         user who sees the page answer with an error."""
@@ -235,13 +237,35 @@ class WsSession:
                 return None
             st.string_value = rng.choice(others)  # Streamlit 1.67 sends the option's text
             self.undo.string_value = link.get(user_key, w.options[w.default] if len(w.options) > w.default else "")
+        elif et == "multiselect":
+            now = self._chosen(w, link.get(user_key))
+            absent = [o for o in w.options if o not in now]
+            if not absent and not now:
+                return None
+            if absent and (not now or rng.random() < 0.5) and not (w.max_selections and len(now) >= w.max_selections):
+                new = [*now, rng.choice(absent)]
+            else:
+                new = list(now)
+                new.remove(rng.choice(now))
+            st.string_array_value.data.extend(new)  # Streamlit 1.67 sends the options' texts
+            self.undo.string_array_value.data.extend(now)
         else:
             st.bool_value = link.get(user_key) != "1" if user_key in link else rng.random() < 0.5
             self.undo.bool_value = not st.bool_value
         return st
 
+    @staticmethod
+    def _chosen(w, linked: str | None) -> list[str]:
+        """A multiselect's options chosen now: its link (``ui.state``'s ``?key=a,b``), else the values the server
+        last sent (``raw_values``), else its default (indices into its options)."""
+        if linked is not None:
+            return [x for x in linked.split(",") if x in w.options]
+        if w.raw_values:
+            return [x for x in w.raw_values if x in w.options]
+        return [w.options[i] for i in w.default if i < len(w.options)]
+
     def random_state(self, rng: random.Random):
-        """A new value for one number input, selectbox, toggle or radio of the current page."""
+        """A new value for one number input, selectbox, multiselect, toggle or radio of the current page."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
         picked = self._pick_input(rng)
@@ -262,6 +286,9 @@ class WsSession:
             if not w.options:
                 return None
             st.string_value = rng.choice(list(w.options))  # Streamlit 1.67 sends the option's text
+        elif et == "multiselect":  # up to four options, as a user compares a few
+            most = min(len(w.options), w.max_selections or 4, 4)
+            st.string_array_value.data.extend(rng.sample(list(w.options), rng.randint(0, most)))
         else:
             st.bool_value = rng.random() < 0.5
         return st
