@@ -683,30 +683,34 @@ def _step_parts(model: ModelSpec, cluster: Cluster, job: Job, pre: list[np.ndarr
     memory_bound = tokens / (dp * cp) * layers * uneven * moved / (
         cluster.gpu.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     act = mb_tokens * h * ACT_BYTES  # the b s h activation (gathered size)
-    # tensor parallel: 4 AG/RS forward + 4 backward, +4 when full recompute re-runs the forward
-    tp_bw = np.where(_one_node(tp, node, n), intra, inter)
-    n_tp = 8 + 4 * full
-    tp_s = m * layers * n_tp * _ag_s(act, tp, tp_bw)
-    # context parallel: K and V of the whole sequence gathered (fwd), their grads reduce-scattered (bwd)
-    cp_bw = np.where(_one_node(tp * cp, node, n), intra, inter)
-    kv = mb * job.seq_len * 2 * model.kv_dim * ACT_BYTES / tp
-    cp_s = m * layers * (2 + (rc != 0)) * _ag_s(kv, cp, cp_bw)
-    # expert parallel: dispatch + combine all-to-all forward, two backward
-    ep_bw = np.where(_one_node(tp * cp * ep, node, n), intra, inter)
-    moe_layers = nb["moe_layers"] / pp
-    routed = mb_tokens * nb["topk"] * h * ACT_BYTES / tp
-    ep_s = m * moe_layers * (4 + 2 * full) * _ag_s(routed, ep, ep_bw)
-    # pipeline sends: forward activation + backward gradient at each of v boundaries per micro-batch
-    pp_bw = np.where(_one_node(tp * cp * pp, node, n), intra, inter)
-    pp_s = np.where(pp == 1, 0.0, m * vpp * 2 * (act / tp) / pp_bw)
-    pipelined = compute + memory_bound + tp_s + cp_s + ep_s + pp_s
-    bubble = pipelined * (pp - 1) / (m * vpp)
+    kv = mb * job.seq_len * 2 * model.kv_dim * ACT_BYTES / tp  # K and V of the whole sequence (context parallel)
+    routed = mb_tokens * nb["topk"] * h * ACT_BYTES / tp  # the routed tokens (expert parallel)
     # data parallel over dp (expert weights over dp / ep)
     dense = (nb["params"] - nb["experts"]) / (tp * pp)
     experts = nb["experts"] / (tp * pp * ep)
-    dp_bw = np.where(_one_node(tp * cp * pp * dp, node, n), intra, inter)
-    # cp ranks also hold replicas of the weights: gradients reduce over dp x cp (Megatron's dp-cp group)
-    ag = _ag_s(dense * GRAD_BYTES, dp * cp, dp_bw) + _ag_s(experts * GRAD_BYTES, dp // ep * cp, dp_bw)
+    # each group's link (the tp, cp, ep, pp and dp groups span tp, tp x cp, ... ranks) and the collectives over them,
+    # the five stacked into one NumPy call each (the same operations per element as one at a time, a third of the
+    # calls: a search of a few layouts is mostly the calls' own cost, issue 18); cp ranks also hold replicas of the
+    # weights: gradients reduce over dp x cp (Megatron's dp-cp group), an expert's over dp / ep x cp
+    tc = tp * cp
+    tp_bw, cp_bw, ep_bw, pp_bw, dp_bw = np.where(_one_node(np.stack([tp, tc, tc * ep, tc * pp, tc * pp * dp]), node, n),
+                                                 intra, inter)
+    ag_tp, ag_cp, ag_ep, ag_dense, ag_experts = _ag_s(
+        np.stack([act, kv, routed, dense * GRAD_BYTES, experts * GRAD_BYTES]),
+        np.stack([tp, cp, ep, dp * cp, dp // ep * cp]), np.stack([tp_bw, cp_bw, ep_bw, dp_bw, dp_bw]))
+    # tensor parallel: 4 AG/RS forward + 4 backward, +4 when full recompute re-runs the forward
+    n_tp = 8 + 4 * full
+    tp_s = m * layers * n_tp * ag_tp
+    # context parallel: K and V of the whole sequence gathered (fwd), their grads reduce-scattered (bwd)
+    cp_s = m * layers * (2 + (rc != 0)) * ag_cp
+    # expert parallel: dispatch + combine all-to-all forward, two backward
+    moe_layers = nb["moe_layers"] / pp
+    ep_s = m * moe_layers * (4 + 2 * full) * ag_ep
+    # pipeline sends: forward activation + backward gradient at each of v boundaries per micro-batch
+    pp_s = np.where(pp == 1, 0.0, m * vpp * 2 * (act / tp) / pp_bw)
+    pipelined = compute + memory_bound + tp_s + cp_s + ep_s + pp_s
+    bubble = pipelined * (pp - 1) / (m * vpp)
+    ag = ag_dense + ag_experts
     # the gradients, reduced in the stack's dtype (``Stack.reduce_bytes``: fp32 for FSDP's reduce_dtype float32)
     rs = ag * (stack.reduce_bytes if stack else GRAD_BYTES) / GRAD_BYTES
     one_mb = pipelined / m  # one micro-batch's forward + backward on this GPU
@@ -1263,8 +1267,8 @@ def _unpinned_table(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack |
     allowed = stack.allowed if stack else {}
     b, L = job.global_batch, model.num_layers
     groups = list(_candidate_groups(model, cluster, job, {}, stack))
-    if not groups:  # (the search then says why)
-        return _rows_table([])
+    if len(groups) <= _GROUPS_BY_PYTHON:  # see _GROUPS_BY_PYTHON (none: the search then says why)
+        return _rows_table([row for block in _candidate_blocks(model, cluster, job, None, stack) for row in block])
     eps = np.array(_opts("ep", _divisors(model.num_experts) if model.is_moe else [1], {}, allowed), np.int64)
     mbs = np.array(_opts("micro_batch", [1, 2, 4, 8], {}, allowed), np.int64)
     vpps = np.array(_opts("vpp", [1, 2, 3, 4, 6, 8], {}, allowed), np.int64)
@@ -1294,6 +1298,10 @@ def _unpinned_table(model: ModelSpec, cluster: Cluster, job: Job, stack: Stack |
                       zpad[pid[p], slot], np.unique(fields[0]).tolist())
     return _Table(fields, rcs.reshape(-1, 1), p, r, zpad[pid[p], slot], np.unique(fields[0]).tolist())
 
+
+#: At most this many groups of tp, pp, cp and dp (1, 2 or 3 GPUs: one or two) are listed by ``_candidate_blocks``, a
+#: Python loop, as they were: for so few layouts the NumPy listing's own calls cost more (0.25 ms against 0.06).
+_GROUPS_BY_PYTHON = 2
 
 #: Tables of at most this many layouts are computed one prefix per layout, a (1, N) row: NumPy's broadcasting of a
 #: (1, P) row against an (R, 1) column costs a few microseconds more per operation than a row alone, more than the
@@ -1337,6 +1345,17 @@ def _table_steps(model: ModelSpec, cluster: Cluster, job: Job, table: _Table, nb
     ``row_plan(row, layout, memory)``, the ``Plan`` of one row."""
     parts, below, zero3, sharded, whole, hw_flops, ok = _step_parts(
         model, cluster, job, table.pre, table.rc, nb, stack, strict=False, tps=table.tps)
+    if table.rc.shape[0] == 1:  # one prefix per layout, a (1, N) row: each layout's parts are its own
+        zero = table.zero
+        parts = {**parts, "dp_comm": np.where(zero >= 3, zero3, below), "optimizer": np.where(zero >= 1, sharded, whole)}
+        kept = np.flatnonzero(np.broadcast_to(ok, zero3.shape)) if ok.ndim else np.arange(len(zero))
+        step = sum(parts.values()).ravel()[kept] if ok.ndim else sum(parts.values()).ravel()
+
+        def row_plan(row: int, lay: Layout, memory_bytes: int) -> Plan:
+            return _plan(lay, {k: float(v[0, row]) for k, v in parts.items()}, float(hw_flops[0, row]), nb, cluster,
+                         job, memory_bytes)
+
+        return kept, step, row_plan
     # (modes, prefixes); pp_comm, the optimizer and the FLOPs read only one of the two (a size-1 axis, read at 0)
     width = table.fields.shape[1]
     # ZeRO picks one of two data-parallel parts per (mode, prefix), one of two optimizer parts per prefix
