@@ -1,6 +1,7 @@
 """Models: exact parameter counts by component, active parameters, and models side by side."""
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from calc.models import param_counts
@@ -93,11 +94,22 @@ def _rows(names: list[str], specs: tuple) -> list[dict]:
 
 
 def _comparison(names: list[str], specs: tuple) -> tuple:
-    """The comparison chart (frozen), the table as Arrow and its column formats."""
+    """The comparison chart (frozen), the table as Arrow and its column formats. Built for every new set of models
+    compared: the chart as Plotly's dict (``ui.figures_models``), the table straight from the records with the schema
+    Streamlit's pandas conversion gives (``tables.records_arrow``), the formats from that schema; through pandas and
+    ``go.Figure`` this was ~5 ms of a ~7 ms trivial rerun (issue 18). tests/test_models_page_compare.py holds the
+    table and formats to the pandas path's."""
     figure = charts.of(breakdown_bar, {n: param_counts(s) for n, s in zip(names, specs, strict=True)})
-    df = pd.DataFrame(_rows(names, specs))
-    config = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
-    return figure, tables.to_arrow(df), config
+    rows = _rows(names, specs)
+    table = tables.records_arrow(rows)
+    return figure, table, _integer_formats(table, rows)
+
+
+def _integer_formats(table, rows: list[dict]) -> dict:
+    """A localized number format for each integer column (pandas' int64 columns: a column with a missing value is
+    float there, and double in the schema)."""
+    return {f.name: st.column_config.NumberColumn(format="localized") for f in table.schema
+            if pa.types.is_signed_integer(f.type) and f.name in rows[0]}
 
 
 page_body.run(_page, "models")

@@ -9,16 +9,21 @@ form comes back different.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 from calc.compute import training_flops
+from calc.models import ModelSpec, ParamCounts, param_counts
 from calc.presets import get_preset
 from calc.scaling import EPOCH
 from ui import charts
 from ui.figures_compute import days_vs_gpus, flops_breakdown
 from ui.figures_memory import breakdown_bar_spec, sweep_area_spec
+from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 from ui.figures_planner import step_bars
 from ui.figures_scaling import data_constrained, inference_demand, moe_granularity, overtraining_curve, precision_sweep
 from ui.figures_validation import layer_bars
@@ -32,6 +37,15 @@ def _per_token(recompute: str):
 COMPS = {"weights": 16.06, "master_weights": 32.1, "gradients": 0.0, "optimizer_states": 64.2,
          "activations": 10.5, "ddp_gradient_buckets": 3.0, "overhead": 1.07}  # an engine buffer has no colour of its own
 SEQS = np.unique(np.geomspace(128, 16384, 60).astype(int))
+
+
+def _counts(*names: str) -> dict[str, ParamCounts]:
+    return {n: param_counts(get_preset(n)) for n in names}
+
+
+def _qwen3vl() -> ParamCounts:
+    cfg = json.loads((Path(__file__).parent / "data" / "multimodal" / "qwen3vl_8b.json").read_text())["config"]
+    return param_counts(ModelSpec.from_hf_config(cfg))
 
 
 def _sweep(x):
@@ -70,6 +84,9 @@ CASES = {
     "layer_bars": lambda: layer_bars({"saved_layer_bytes": [1024, 1024, 2048], "saved_regions": {"shared": 96},
                                       "predicted_layer_bytes": [1000, 1000, 2100], "predicted_shared_bytes": None}),
     "layer_bars, no prediction": lambda: layer_bars({"saved_layer_bytes": [5], "saved_regions": {}}),
+    # the Models page's comparison (issue 18): dense, MoE, MLA, and a multimodal model's towers each their own bar
+    "breakdown_bar": lambda: breakdown_bar(_counts("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "DeepSeek-V3")),
+    "breakdown_bar, towers": lambda: breakdown_bar({"Qwen3-VL <b>8B</b>": _qwen3vl(), **_counts("Meta-Llama-3-8B")}),
 }
 
 
@@ -86,3 +103,39 @@ def test_the_legend_below_a_bar_moves_to_the_figure_bottom_as_charts_prepare_doe
     assert d["layout"]["legend"] == {"orientation": "h", "y": 0, "yref": "container", "yanchor": "bottom",
                                      "traceorder": "normal"}
     assert d["layout"]["modebar"]["remove"] == charts.TOOLBAR_REMOVED
+
+
+def _breakdown_bar_before(named_counts: dict[str, ParamCounts]) -> go.Figure:
+    """ui/figures_models.py's ``breakdown_bar`` as it was at 9a1e970 (a ``go.Figure``), verbatim but for the import."""
+    from ui.text import html
+
+    names = list(named_counts)
+    components = {n: named_counts[n].components() for n in names}
+    shown = [html(n) for n in names]
+    data = []
+    towers = {n: dict(named_counts[n].tower_parts) for n in names}
+    for comp, label in COMPONENT_LABELS.items():
+        if comp == "towers":
+            parts = [(f"{t[:1].upper()}{t[1:]} tower" if "projector" not in t else t.capitalize(), t)
+                     for t in dict.fromkeys(t for n in names for t in towers[n])]
+            series = [(lbl, [towers[n].get(t, 0) / 1e9 for n in names]) for lbl, t in parts]
+        else:
+            series = [(label, [components[n][comp] / 1e9 for n in names])]
+        for lbl, values in series:
+            if any(values):
+                data.append(dict(type="bar", name=lbl, y=shown, x=values, orientation="h",
+                                 hovertemplate="%{y}<br>" + lbl + ": %{x:.3f} B<extra></extra>"))
+    return go.Figure({"data": data, "layout": dict(
+        barmode="stack", xaxis_title="parameters (billions)", height=160 + 45 * len(names),
+        legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0),
+        margin=dict(l=10, r=10, t=20, b=10), title=None)})
+
+
+@pytest.mark.parametrize("models", [("Meta-Llama-3-8B",), ("Meta-Llama-3-8B", "Mistral-7B-v0.1", "Mixtral-8x7B-v0.1"),
+                                    ("DeepSeek-V3", "Kimi-K2", "Llama-2-7B", "Qwen3-8B", "GPT-2", "Qwen3-Next-80B-A3B", "Jamba-v0.1"), "towers"])
+def test_the_models_chart_is_the_figure_the_browser_got_before(models):
+    """What the Models page sends for a comparison (``FrozenFigure``'s dict) is what the ``go.Figure`` builder gave."""
+    counts = {"Qwen3-VL <b>8B</b>": _qwen3vl(), "Mixtral-8x7B-v0.1": _counts("Mixtral-8x7B-v0.1")["Mixtral-8x7B-v0.1"]} \
+        if models == "towers" else _counts(*models)
+    before = charts.FrozenFigure.freeze(_breakdown_bar_before(counts)).to_dict()
+    assert charts.FrozenFigure.from_dict(breakdown_bar(counts)).to_dict() == before

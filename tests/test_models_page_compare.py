@@ -54,3 +54,34 @@ def test_csv_download_is_the_table(server, page):
     wait_for_app(page)
     rows = download_csv(page, "Download CSV")
     assert {r["model"]: int(r["total"]) for r in rows} == {n: PUBLISHED[n] for n in ("Llama-2-7B", "Mixtral-8x7B-v0.1")}
+
+
+def test_table_and_formats_are_what_the_pandas_path_gave():
+    """``_comparison``'s Arrow table and column formats, built from the records and their schema, equal what
+    ``tables.to_arrow(pd.DataFrame(rows))`` and pandas' int64 columns gave (before issue 18's change), over 60 random
+    sets of 1-6 models of every preset (dense, MoE, hybrid, multimodal: columns with a missing value are float)."""
+    import importlib.util
+    import random
+
+    import pandas as pd
+    import streamlit as st
+
+    from calc.presets import PRESETS
+    from ui import pickers, tables
+
+    spec_ = importlib.util.spec_from_file_location("models_page_under_test", PAGE)
+    page = importlib.util.module_from_spec(spec_)
+    src = open(PAGE).read()
+    assert src.endswith('\npage_body.run(_page, "models")\n')
+    src = src.removesuffix('page_body.run(_page, "models")\n')  # the page's functions, without drawing the page
+    exec(compile(src, PAGE, "exec"), page.__dict__)  # noqa: S102 (our own page's source)
+    rng = random.Random(7)
+    names_all = sorted(PRESETS)
+    for _ in range(60):
+        names = rng.sample(names_all, rng.randint(1, 6))
+        specs = tuple(pickers.spec_for(n) for n in names)
+        _, table, config = page._comparison(names, specs)
+        df = pd.DataFrame(page._rows(names, specs))
+        assert table.equals(tables.to_arrow(df)), names
+        before = {c: st.column_config.NumberColumn(format="localized") for c in df.columns if df[c].dtype.kind == "i"}
+        assert config == before, names

@@ -268,7 +268,7 @@ def test_cli_and_models_chart_show_towers_apart(tmp_path):
     counts = param_counts(ModelSpec.from_hf_config(cfg))
     assert out["towers"] == dict(counts.tower_parts) and len(out["towers"]) == 3
     assert out["decoder"] + sum(out["towers"].values()) == out["total"] == 8_767_123_696
-    bars = {t.name: t.x[0] for t in breakdown_bar({"m": counts}).data}
+    bars = {t["name"]: t["x"][0] for t in breakdown_bar({"m": counts})["data"]}
     assert bars["Vision tower"] * 1e9 == pytest.approx(out["towers"]["vision"])
     assert bars["Deepstack projectors"] * 1e9 == pytest.approx(out["towers"]["deepstack projectors"])
     assert "Vision / audio towers" not in bars
