@@ -799,13 +799,14 @@ def _layout_memory(model: ModelSpec, seq_len: int, lay: _Row, sp: bool, flash: b
     return total
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _setup_memory(model: ModelSpec, setup: TrainingSetup):
     """``calc.memory.training_memory``, kept per process for ``_layout_memory``: layouts that differ only in what it
     does not read (vpp, ep, dp and cp apart from their product) share it. A search visits layouts until enough fit,
     and the ones that do not are mostly such variants: over 27 Cluster planner searches (32-128 GPUs, 2k-8k tokens,
     512-2,048 sequences) of Llama-3-70B on A100 40GB, 13,158 layouts' memory from 4,177 setups, Mixtral-8x7B's 11,275
-    from 1,866 (issue 18)."""
+    from 1,866 (issue 18). A breakdown weighs ~1.5 kB: 1,024 of them ~1.5 MB (a search of a large model reads a few
+    hundred setups)."""
     return training_memory(model, setup)
 
 
