@@ -26,7 +26,7 @@ from ui.figures_memory import breakdown_bar_spec, sweep_area_spec
 from ui.figures_models import COMPONENT_LABELS, breakdown_bar
 from ui.figures_planner import step_bars
 from ui.figures_scaling import data_constrained, inference_demand, moe_granularity, overtraining_curve, precision_sweep
-from ui.figures_validation import layer_bars
+from ui.figures_validation import error_strip, layer_bars
 
 
 def _per_token(recompute: str):
@@ -46,6 +46,15 @@ def _counts(*names: str) -> dict[str, ParamCounts]:
 def _qwen3vl() -> ParamCounts:
     cfg = json.loads((Path(__file__).parent / "data" / "multimodal" / "qwen3vl_8b.json").read_text())["config"]
     return param_counts(ModelSpec.from_hf_config(cfg))
+
+
+def _validation_records(archs: int | None = None, inexact: bool = False) -> list[dict]:
+    """validate/results.json's records, of its first ``archs`` architectures, the inexact ones only if asked."""
+    from validate.harness import RESULTS_PATH
+
+    recs = json.loads(Path(RESULTS_PATH).read_text())["records"]
+    keep = list(dict.fromkeys(r["arch"] for r in recs))[:archs]
+    return [r for r in recs if r["arch"] in keep and not (inexact and r["predicted"] == r["measured"])]
 
 
 def _sweep(x):
@@ -84,6 +93,9 @@ CASES = {
     "layer_bars": lambda: layer_bars({"saved_layer_bytes": [1024, 1024, 2048], "saved_regions": {"shared": 96},
                                       "predicted_layer_bytes": [1000, 1000, 2100], "predicted_shared_bytes": None}),
     "layer_bars, no prediction": lambda: layer_bars({"saved_layer_bytes": [5], "saved_regions": {}}),
+    # the Validation page's error strip for a selection of architectures (validate/results.json's records)
+    "error_strip": lambda: error_strip(_validation_records()),
+    "error_strip, two architectures, inexact only": lambda: error_strip(_validation_records(2, inexact=True)),
     # the Models page's comparison (issue 18): dense, MoE, MLA, and a multimodal model's towers each their own bar
     "breakdown_bar": lambda: breakdown_bar(_counts("Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "DeepSeek-V3")),
     "breakdown_bar, towers": lambda: breakdown_bar({"Qwen3-VL <b>8B</b>": _qwen3vl(), **_counts("Meta-Llama-3-8B")}),
@@ -139,3 +151,52 @@ def test_the_models_chart_is_the_figure_the_browser_got_before(models):
         if models == "towers" else _counts(*models)
     before = charts.FrozenFigure.freeze(_breakdown_bar_before(counts)).to_dict()
     assert charts.FrozenFigure.from_dict(breakdown_bar(counts)).to_dict() == before
+
+
+def _error_strip_before(records: list[dict]) -> go.Figure:
+    """ui/figures_validation.py's ``error_strip`` as it was at 9a1e970 (a ``go.Figure``), verbatim but for its
+    docstring and imports."""
+    from ui.figures_validation import ARCH_COLORS, formulas_in
+    from ui.plot import figure, hline, vline
+
+    formulas = formulas_in(records)
+    shapes = []
+    for i, f in enumerate(formulas):
+        tol = next(r["tolerance_pct"] for r in records if r["formula"] == f)
+        if tol:
+            shapes.append(dict(type="rect", x0=-tol, x1=tol, y0=i - 0.45, y1=i + 0.45, xref="x", yref="y",
+                               fillcolor="rgba(44,160,44,0.12)", line_width=0, layer="below"))
+    data = []
+    archs = list(dict.fromkeys(r["label"] for r in records))
+    for j, a in enumerate(archs):
+        rs = [r for r in records if r["label"] == a and r["error_pct"] is not None]
+        if not rs:
+            continue
+        offset = (j - (len(archs) - 1) / 2) * 0.09  # dodge: each architecture its own lane in the row
+        data.append(dict(
+            type="scatter", x=[r["error_pct"] for r in rs], y=[formulas.index(r["formula"]) + offset for r in rs],
+            mode="markers", name=a, marker=dict(size=9, color=ARCH_COLORS[j % len(ARCH_COLORS)],
+                                                symbol=["circle" if r["ok"] else "x" for r in rs],
+                                                line=dict(width=0.5, color="white")),
+            customdata=[[r["formula"], r["case"], f"{r['predicted']:,}", f"{r['measured']:,}", r["unit"]] for r in rs],
+            hovertemplate=("<b>%{customdata[0]}</b><br>" + a + " · %{customdata[1]}<br>predicted %{customdata[2]}"
+                           " %{customdata[4]}<br>measured %{customdata[3]} %{customdata[4]}<br>error %{x:+.2f}%"
+                           "<extra></extra>")))
+    shapes += [hline(i - 0.5, dict(color="rgba(0,0,0,0.08)", width=1)) for i in range(1, len(formulas))]
+    shapes.append(vline(0, dict(color="#666", width=1)))
+    return figure(data, dict(
+        shapes=shapes,
+        yaxis=dict(tickmode="array", tickvals=list(range(len(formulas))), ticktext=formulas,
+                   autorange="reversed", range=[len(formulas) - 0.5, -0.5], showgrid=False),
+        xaxis=dict(title="error = (predicted − measured) / measured  [%]", zeroline=False, ticksuffix="%"),
+        height=120 + 42 * len(formulas), margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0)))
+
+
+@pytest.mark.parametrize("archs, inexact", [(None, False), (None, True), (1, False), (3, True), (7, False)])
+def test_the_validation_error_strip_is_the_figure_the_browser_got_before(archs, inexact):
+    """What the Validation page sends for a selection (``FrozenFigure``'s dict) is what the ``go.Figure`` builder
+    gave: shapes, traces, hover texts and axes."""
+    recs = _validation_records(archs, inexact)
+    before = charts.FrozenFigure.freeze(_error_strip_before(recs)).to_dict()
+    assert charts.FrozenFigure.from_dict(error_strip(recs)).to_dict() == before

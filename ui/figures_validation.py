@@ -7,10 +7,9 @@ per (architecture, formula, case) with ``predicted``, ``measured``, ``error_pct`
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from ui.figures_spec import spec
-from ui.plot import figure, hline, vline
+from ui.plot import hline, vline
 
 #: Display order of the formulas (rows of the chart, groups of the table).
 FORMULA_ORDER = (
@@ -73,18 +72,21 @@ def formula_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def error_strip(records: list[dict]) -> go.Figure:
+def error_strip(records: list[dict]) -> dict:
     """Signed error of every comparison, one row per formula, one colour per architecture.
 
-    The shaded band is each formula's tolerance (±10 % for activations, 0 for exact formulas).
+    The shaded band is each formula's tolerance (±10 % for activations, 0 for exact formulas). Written as the dict
+    Plotly validates it into (``ui.figures_spec``): a new selection of architectures built it through ``go.Figure``
+    and froze it, 16.7 ms of its ~30 ms rerun for the ~40 shapes and 10 traces of today's results (issue 18).
+    tests/test_figures_spec.py holds it to Plotly's validation and to the ``go.Figure`` builder it replaces.
     """
     formulas = formulas_in(records)
     shapes = []
     for i, f in enumerate(formulas):
         tol = next(r["tolerance_pct"] for r in records if r["formula"] == f)
         if tol:
-            shapes.append(dict(type="rect", x0=-tol, x1=tol, y0=i - 0.45, y1=i + 0.45, xref="x", yref="y",
-                               fillcolor="rgba(44,160,44,0.12)", line_width=0, layer="below"))
+            shapes.append({"type": "rect", "x0": -tol, "x1": tol, "y0": i - 0.45, "y1": i + 0.45, "xref": "x",
+                           "yref": "y", "fillcolor": "rgba(44,160,44,0.12)", "line": {"width": 0}, "layer": "below"})
     data = []
     archs = list(dict.fromkeys(r["label"] for r in records))
     for j, a in enumerate(archs):
@@ -92,24 +94,25 @@ def error_strip(records: list[dict]) -> go.Figure:
         if not rs:
             continue
         offset = (j - (len(archs) - 1) / 2) * 0.09  # dodge: each architecture its own lane in the row
-        data.append(dict(
-            type="scatter", x=[r["error_pct"] for r in rs], y=[formulas.index(r["formula"]) + offset for r in rs],
-            mode="markers", name=a, marker=dict(size=9, color=ARCH_COLORS[j % len(ARCH_COLORS)],
-                                                symbol=["circle" if r["ok"] else "x" for r in rs],
-                                                line=dict(width=0.5, color="white")),
-            customdata=[[r["formula"], r["case"], f"{r['predicted']:,}", f"{r['measured']:,}", r["unit"]] for r in rs],
-            hovertemplate=("<b>%{customdata[0]}</b><br>" + a + " · %{customdata[1]}<br>predicted %{customdata[2]}"
-                           " %{customdata[4]}<br>measured %{customdata[3]} %{customdata[4]}<br>error %{x:+.2f}%"
-                           "<extra></extra>")))
-    shapes += [hline(i - 0.5, dict(color="rgba(0,0,0,0.08)", width=1)) for i in range(1, len(formulas))]
-    shapes.append(vline(0, dict(color="#666", width=1)))
-    return figure(data, dict(
-        shapes=shapes,
-        yaxis=dict(tickmode="array", tickvals=list(range(len(formulas))), ticktext=formulas,
-                   autorange="reversed", range=[len(formulas) - 0.5, -0.5], showgrid=False),
-        xaxis=dict(title="error = (predicted − measured) / measured  [%]", zeroline=False, ticksuffix="%"),
-        height=120 + 42 * len(formulas), margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0)))
+        data.append({
+            "type": "scatter", "x": [r["error_pct"] for r in rs],
+            "y": [formulas.index(r["formula"]) + offset for r in rs], "mode": "markers", "name": a,
+            "marker": {"size": 9, "color": ARCH_COLORS[j % len(ARCH_COLORS)],
+                       "symbol": ["circle" if r["ok"] else "x" for r in rs], "line": {"width": 0.5, "color": "white"}},
+            "customdata": [[r["formula"], r["case"], f"{r['predicted']:,}", f"{r['measured']:,}", r["unit"]] for r in rs],
+            "hovertemplate": ("<b>%{customdata[0]}</b><br>" + a + " · %{customdata[1]}<br>predicted %{customdata[2]}"
+                              " %{customdata[4]}<br>measured %{customdata[3]} %{customdata[4]}<br>error %{x:+.2f}%"
+                              "<extra></extra>")})
+    shapes += [hline(i - 0.5, {"color": "rgba(0,0,0,0.08)", "width": 1}) for i in range(1, len(formulas))]
+    shapes.append(vline(0, {"color": "#666", "width": 1}))
+    return spec(data, {
+        "shapes": shapes,
+        "yaxis": {"tickmode": "array", "tickvals": list(range(len(formulas))), "ticktext": formulas,
+                  "autorange": "reversed", "range": [len(formulas) - 0.5, -0.5], "showgrid": False},
+        "xaxis": {"title": {"text": "error = (predicted − measured) / measured  [%]"}, "zeroline": False,
+                  "ticksuffix": "%"},
+        "height": 120 + 42 * len(formulas), "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0}})
 
 
 def layer_bars(run: dict) -> dict:
