@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_page_fragments import Recorder, run
+from tests.test_page_fragments import Recorder
+from tests.ws_client import run_async
 
 LATENCY_INPUTS = {"Requests per second (all replicas)", "Prompt tokens", "Output tokens",
                   "SLO: p99 time to first token (s, 0: none)", "SLO: p99 time per output token (s, 0: none)",
@@ -40,7 +41,7 @@ def test_latency_rerun_sends_its_inputs_and_answer_but_not_the_heading(server):
             await s.close()
         return first, latency, setup
 
-    first, latency, setup = run(go())
+    first, latency, setup = run_async(go())
     assert _headings(first).count(HEADING) == 1
     labels = _labels(latency)
     # the latency fragment alone: each of its inputs once, its metrics, nothing of the setup, no heading
