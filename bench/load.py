@@ -44,11 +44,14 @@ with two, 36-39 vs 39-42 actions per Streamlit CPU-second: the second replica co
 other processes leave decide the ratio.
 
 ``--replicas`` keeps replica i on CPU i at every count alike (``--no-pin``: left to the scheduler;
-``deploy/replicas.py cpu_plan``). Measured 2026-12-03 with ``--replicas 1,2 -n 100 --think-s 0.25 --steps 20`` (alternated,
-a helper's work sharing the machine): unpinned 57.6/s and 82.1/s (1.43x), 16.8-17.1 ms of Streamlit CPU per action;
-pinned 106.7/s with two replicas at 13.9 ms per action. A replica left free moves between the cores, and its threads'
-GIL hand-overs across cores wake the other core; on this virtual machine that also shows as steal time (printed
-apart: two processes passing a byte 3,000 times a second showed 0.59 cores of steal).
+``deploy/replicas.py cpu_plan``). A replica left free moves between the cores, and its threads' GIL hand-overs across
+cores wake the other core; on this virtual machine that also shows as steal time (printed apart: two processes passing
+a byte 3,000 times a second showed 0.59 cores of steal). Measured 2026-12-03 with ``--replicas 1,2 -n 100 --think-s
+0.25 --steps 20``: with a helper's work sharing the machine (and steal), unpinned 57.6/s and 82.1/s (1.43x) at
+16.8-17.1 ms of Streamlit CPU per action, pinned 106.7/s with two replicas at 13.9 ms; on a quiet host, pinned 1.53x,
+2.05x and 1.41x in three runs, unpinned 1.63x in one: no difference the spread lets one see. With the server at
+10-12 ms per action, the load generator (1.0-1.3 ms) and HAProxy (0.3-0.6 ms) on the same two cores cap two
+replicas near 1.7x: ``--replicas 1,2,1,2 --steps 40`` (longer runs; medians) read 1.58x, steady 1.64x.
 
 "steady" is the rate while every session was active (from the last session's first load to the first
 session's end): the whole-run rate also counts arrivals and the stragglers at the end, and with two
