@@ -584,10 +584,13 @@ def _step_columns(model: ModelSpec, cluster: Cluster, job: Job, c: dict[str, np.
     computed (``_step_parts``, whose ZeRO-dependent parts are picked here by each row's stage)."""
     parts, below, zero3, sharded, whole, hw_flops, ok = _step_parts(
         model, cluster, job, [c[k] for k in _FIELDS[:7]], c["recompute"], nb, stack, e_max, x_half, strict)
-    zero = c["zero"]
-    breakdown = {**parts, "dp_comm": np.where(zero >= 3, zero3, below),
-                 "optimizer": np.where(zero >= 1, sharded, whole)}
-    return breakdown, hw_flops, ok
+    return _by_zero(parts, below, zero3, sharded, whole, c["zero"]), hw_flops, ok
+
+
+def _by_zero(parts: dict, below, zero3, sharded, whole, zero: np.ndarray) -> dict[str, np.ndarray]:
+    """``Plan.breakdown``'s parts of layouts one per element of ``zero`` (their ZeRO stages): ``_step_parts``' first
+    seven, then the data-parallel part (ZeRO-3's or the one below it) and the optimizer step (sharded from ZeRO-1)."""
+    return {**parts, "dp_comm": np.where(zero >= 3, zero3, below), "optimizer": np.where(zero >= 1, sharded, whole)}
 
 
 def _step_parts(model: ModelSpec, cluster: Cluster, job: Job, pre: list[np.ndarray], rc: np.ndarray, nb: Mapping,
@@ -1349,7 +1352,7 @@ def _table_steps(model: ModelSpec, cluster: Cluster, job: Job, table: _Table, nb
         model, cluster, job, table.pre, table.rc, nb, stack, strict=False, tps=table.tps)
     if table.rc.shape[0] == 1:  # one prefix per layout, a (1, N) row: each layout's parts are its own
         zero = table.zero
-        parts = {**parts, "dp_comm": np.where(zero >= 3, zero3, below), "optimizer": np.where(zero >= 1, sharded, whole)}
+        parts = _by_zero(parts, below, zero3, sharded, whole, zero)
         kept = np.flatnonzero(np.broadcast_to(ok, zero3.shape)) if ok.ndim else np.arange(len(zero))
         step = sum(parts.values()).ravel()[kept] if ok.ndim else sum(parts.values()).ravel()
 
