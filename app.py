@@ -8,7 +8,7 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from calc import serve_sim_jit
-from ui import budget, gc_freeze, pickers, st_batch, st_speed, tcp_nodelay
+from ui import budget, gc_freeze, pickers, st_batch, st_speed, tcp_nodelay, ws_coalesce
 from ui.nav import ICON_URL, PAGES
 
 # Every input asked Streamlit for a dict of the whole session state; it now answers for its own key (issue 18).
@@ -17,6 +17,8 @@ st_speed.install()
 st_batch.install()
 # A rerun's messages leave as they are written, not ~40 ms later in one burst (Nagle's algorithm was on: ui/tcp_nodelay.py).
 tcp_nodelay.install()
+# ... and in one write per burst, not one per message (ui/ws_coalesce.py).
+ws_coalesce.install()
 # The Serving page's simulations compiled (calc/serve_sim_jit.py), loaded once in a thread of its own; the CLI and
 # the library keep the Python loop.
 serve_sim_jit.start()

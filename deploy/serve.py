@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     script = argv.pop(0) if argv and not argv[0].startswith("-") else str(ROOT / "app.py")
     harden()
+    sys.path.insert(0, str(ROOT))
+    from ui import ws_coalesce
+
+    ws_coalesce.install()  # before the server accepts its first websocket (app.py installs it too, for `streamlit run`)
     if os.environ.get("CALC_TRACEMALLOC"):
         trace_memory(os.environ["CALC_TRACEMALLOC"], float(os.environ.get("CALC_TRACEMALLOC_S", "30")))
     from streamlit.web import cli
