@@ -53,6 +53,13 @@ a byte 3,000 times a second showed 0.59 cores of steal). Measured 2026-12-03 wit
 10-12 ms per action, the load generator (1.0-1.3 ms) and HAProxy (0.3-0.6 ms) on the same two cores cap two
 replicas near 1.7x: ``--replicas 1,2,1,2 --steps 40`` (longer runs; medians) read 1.58x, steady 1.64x.
 
+``--replicas 1,2,1,2,...`` starts one cluster of the largest count and, for a run of fewer replicas, puts the others in
+HAProxy's maintenance state (``--fresh``: a cluster started and warmed per run, as before 2026-12-03). Without a
+restart between runs they can alternate more often in the same minutes, and besides the medians per count the bench
+prints each run's ratio to the one-replica runs just before and after it: on this shared virtual machine a single
+replica's rate moved between 66 and 108 actions/s from one run to the next (steal, other tenants' use of the shared
+cache), so a ratio of runs minutes apart carried that drift.
+
 "steady" is the rate while every session was active (from the last session's first load to the first
 session's end): the whole-run rate also counts arrivals and the stragglers at the end, and with two
 replicas the busier one's last sessions.
@@ -74,6 +81,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: deploy/haproxy.cfg's ``slowstart``: a replica back from maintenance ramps up its weight over this long
+_SLOWSTART_S = 5.0
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -443,6 +452,55 @@ def _load(args, url: str, pids: list[int], label: str, proxy_pid: int | None = N
     return failed, throughput
 
 
+def _serve_with(cluster, c: int) -> None:
+    """Replicas 1..c of ``cluster`` take new sessions, the others none (HAProxy's maintenance state: a replica there
+    gets no connection and costs nothing but its idle process). A replica put back waits out the proxy's
+    ``slowstart`` (deploy/haproxy.cfg: 5 s of ramping weight), so every run starts with its replicas weighted alike."""
+    back = False
+    for i in range(cluster.n):
+        name = cluster.name(i)
+        want_up = i < c
+        if want_up and cluster.servers()[name]["status"] != "UP":
+            cluster.admin(f"set server app/{name} state ready")
+            cluster.wait_up(name)
+            back = True
+        elif not want_up:
+            cluster.admin(f"set server app/{name} state maint")
+            cluster.wait_status(name, "MAINT")
+    if back:
+        time.sleep(_SLOWSTART_S + 0.5)
+
+
+def _replica_run(args, cluster, c: int) -> tuple[bool, dict]:
+    """The load against ``cluster``'s proxy with replicas 1..c serving; prints HAProxy's view of each."""
+    pinned = "" if cluster.cpus[0] is None else f"on CPU {', '.join(map(str, cluster.cpus[:c]))} "
+    before = cluster.servers()
+    f, tp = _load(args, cluster.url, [p.pid for p in cluster.replicas[:c]], f"{c} replica(s) {pinned}via HAProxy, ",
+                  proxy_pid=cluster.proxy.pid)
+    # A replica HAProxy marked DOWN had its websockets closed: the run's throughput means nothing. (Counted over this
+    # run: putting a replica in maintenance counts as one DOWN in HAProxy's own totals.)
+    checks = ", ".join(f"{k} {v['status']}, {v['stot'] - before[k]['stot']} connections, "
+                       f"{v['chkfail'] - before[k]['chkfail']} failed checks, {v['chkdown'] - before[k]['chkdown']}x DOWN"
+                       for k, v in cluster.servers().items())
+    print(f"  HAProxy during the run: {checks}", flush=True)
+    return f, tp
+
+
+def _neighbour_ratios(runs: list[tuple[int, dict]], key, base: int) -> list[tuple[int, float]]:
+    """For each run of another count, its throughput over the mean of the ``base``-count runs just before and after
+    it (one side at the ends): a host that slows down or speeds up over minutes moves both alike, where the medians
+    per count compare runs minutes apart."""
+    out = []
+    for j, (c, tp) in enumerate(runs):
+        if c == base or key not in tp:
+            continue
+        near = [runs[k][1][key] for k in (j - 1, j + 1)
+                if 0 <= k < len(runs) and runs[k][0] == base and key in runs[k][1]]
+        if near:
+            out.append((c, tp[key] / statistics.mean(near)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, action="append", help="concurrent sessions (repeatable; default 10 and 50)")
@@ -457,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                     help="--replicas: keep replica i on CPU i, at every count alike (deploy/replicas.py cpu_plan); "
                          "--no-pin leaves them to the scheduler")
+    ap.add_argument("--fresh", action="store_true",
+                    help="--replicas: start (and warm) a cluster of each count for its run; default: one cluster of "
+                         "the largest count, the replicas a run does not use in HAProxy's maintenance state")
     ap.add_argument("--bench-queue", type=int, default=0, metavar="K",
                     help="also press Run benchmark in K sessions at once and check the runs queue")
     args = ap.parse_args(argv)
@@ -472,21 +533,27 @@ def main(argv: list[str] | None = None) -> int:
         counts = [int(c) for c in args.replicas.split(",")]
         if not all(1 <= c <= 16 for c in counts) or len(counts) > 8:
             raise SystemExit("--replicas: up to 8 counts, each from 1 to 16")
-        failed, by_count = False, {}
-        for c in counts:  # a count may repeat (1,2,1,2): its runs are interleaved with the others'
-            with Cluster(c, pin=args.pin) as cluster:
-                for i in range(c):  # every replica has run every page once (imports, bytecode) before timing
+        failed, by_count, runs = False, {}, []
+        if args.fresh:  # each count its own cluster, started and warmed for it
+            for c in counts:  # a count may repeat (1,2,1,2): its runs are interleaved with the others'
+                with Cluster(c, pin=args.pin) as cluster:
+                    for i in range(c):  # every replica has run every page once (imports, bytecode) before timing
+                        asyncio.run(warm_up(f"http://127.0.0.1:{cluster.ports[i]}", args.action_timeout_s))
+                    f, tp = _replica_run(args, cluster, c)
+                    failed |= f
+                    runs.append((c, tp))
+        else:  # one cluster of the largest count; a run of fewer replicas puts the others in maintenance
+            with Cluster(max(counts), pin=args.pin) as cluster:
+                for i in range(cluster.n):
                     asyncio.run(warm_up(f"http://127.0.0.1:{cluster.ports[i]}", args.action_timeout_s))
-                pinned = "" if cluster.cpus[0] is None else f"on CPU {', '.join(map(str, cluster.cpus))} "
-                f, tp = _load(args, cluster.url, [p.pid for p in cluster.replicas],
-                              f"{c} replica(s) {pinned}via HAProxy, ", proxy_pid=cluster.proxy.pid)
-                failed |= f
-                # A replica HAProxy marked DOWN had its websockets closed: the run's throughput means nothing.
-                checks = ", ".join(f"{k} {v['status']}, {v['stot']} connections, {v['chkfail']} failed checks, {v['chkdown']}x DOWN"
-                                   for k, v in cluster.servers().items())
-                print(f"  HAProxy: {checks}", flush=True)
-                for n, v in tp.items():
-                    by_count.setdefault(c, {}).setdefault(n, []).append(v)
+                for c in counts:
+                    _serve_with(cluster, c)
+                    f, tp = _replica_run(args, cluster, c)
+                    failed |= f
+                    runs.append((c, tp))
+        for c, tp in runs:
+            for n, v in tp.items():
+                by_count.setdefault(c, {}).setdefault(n, []).append(v)
         base = counts[0]
         for n in ns:
             for what, key in (("throughput", n), ("steady throughput", ("steady", n))):
@@ -496,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
                 ratios = ", ".join(f"{c}: {med[c]:.1f}/s = {med[c] / med[base]:.2f}x" for c in med)
                 print(f"{what} with N={n} sessions by replica count (median of runs; {os.cpu_count()} CPUs): {ratios}"
                       + ("; NOT COMPARABLE: a run had errors" if failed else ""))
+                if pairs := _neighbour_ratios(runs, key, base):
+                    print(f"  each run against the {base}-replica run(s) beside it: "
+                          + ", ".join(f"{c}: {r:.2f}x" for c, r in pairs)
+                          + (f"; median {statistics.median(r for _, r in pairs):.2f}x" if len(pairs) > 1 else ""))
         return 1 if failed else 0
 
     proc = None

@@ -360,3 +360,53 @@ def test_image_keeps_scenarios_on_a_volume_the_app_user_may_write(monkeypatch):
     volumes = {PurePosixPath(v) for v in re.findall(r"^VOLUME (\S+)$", text, re.M)}
     assert db.is_absolute() and db.parent in volumes, db
     assert re.search(rf"chown {user} {db.parent}\b", text), f"{db.parent} is not made the app user's"
+
+
+def _bench_load():
+    """bench/load.py as a module (bench/ is not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if (mod := sys.modules.get("bench_load")) is not None:
+        return mod
+    spec = importlib.util.spec_from_file_location("bench_load", Path(__file__).resolve().parent.parent / "bench" / "load.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_load"] = mod  # its dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_load_bench_serves_with_fewer_replicas_through_maintenance(cluster):
+    """``bench/load.py --replicas 1,2,...`` runs one cluster and puts the replicas a run does not use in maintenance:
+    every new visitor then lands on r1 (its sticky cookie says so), and once r2 is back both take visitors."""
+    load = _bench_load()
+
+    async def cookies(k: int) -> list[str]:
+        sessions = [await _visit(cluster.url) for _ in range(k)]
+        try:
+            return [s.cookies.get("SRV") for s in sessions]
+        finally:
+            for s in sessions:
+                await s.close()
+
+    try:
+        load._serve_with(cluster, 1)
+        assert cluster.servers()["r2"]["status"] == "MAINT"
+        assert run_async(cookies(4)) == ["r1"] * 4
+        load._serve_with(cluster, 2)
+        assert cluster.servers()["r2"]["status"] == "UP"
+        both = run_async(cookies(6))
+        assert set(both) == {"r1", "r2"}, both
+    finally:
+        cluster.admin("set server app/r2 state ready")
+        cluster.wait_up("r2")
+
+
+def test_the_load_bench_compares_each_run_with_the_runs_beside_it():
+    load = _bench_load()
+    runs = [(1, {"t": 100.0}), (2, {"t": 180.0}), (1, {"t": 80.0}), (2, {"t": 170.0}), (1, {"t": 90.0}), (2, {})]
+    # 180 / mean(100, 80) = 2.0; 170 / mean(80, 90) = 2.0; the last run has no figure
+    assert load._neighbour_ratios(runs, "t", 1) == [(2, 2.0), (2, 2.0)]
+    assert load._neighbour_ratios([(2, {"t": 150.0}), (1, {"t": 100.0})], "t", 1) == [(2, 1.5)]  # one side at an end
+    assert load._neighbour_ratios([(1, {"t": 100.0}), (1, {"t": 90.0})], "t", 1) == []
