@@ -35,8 +35,8 @@ from calc.units import GIB, bytes_in, format_bytes
 from ui import charts, memo, memory_solvers, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
-from ui.figures_engines import estimator_table, phases_table
-from ui.figures_memory import LABELS, breakdown_bar_spec, sweep_area_spec
+from ui.figures_engines import estimator_table
+from ui.figures_memory import LABELS, breakdown_bar_spec, phases_rows, sweep_area_spec
 
 st.title("Training memory")
 st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weights, gradients, optimizer states, "
@@ -143,6 +143,20 @@ def _components_table(b, unit: str, engine_name: str) -> None:
     # the CSV made when the button is clicked (Streamlit calls a callable ``data`` then), not on every rerun
     st.download_button("Download CSV", lambda: memo.cached(("training_memory.csv", rows_key), lambda: fmt.csv(frame())),
                        file_name="training_memory.csv", mime="text/csv")
+
+
+def _phases_table(phases: dict, size) -> None:
+    """The engine's moments (``calc.engines.engine_phases``) as a table: its records straight to Arrow
+    (``tables.records_arrow``: the table Streamlit made of ``fmt.bytes_table(phases_table(...))``'s DataFrame, which was
+    built and converted again on every rerun with an engine, 1.5-2.5 ms of one; issue 18), through the DataFrame where
+    a count passes int64 (shown as exact text)."""
+    rows = phases_rows(phases, size)
+    if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
+        # fmt.bytes_table's formats: no column is named for the unit here
+        table, config = tables.records_arrow(rows), {"bytes": st.column_config.NumberColumn(format="localized")}
+    else:
+        table, config = fmt.bytes_table(pd.DataFrame(rows))
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
 
 def _page() -> None:
@@ -401,13 +415,14 @@ def _page() -> None:
     if b.notes:  # one element for all of them (issue 18): a Markdown list in one caption
         st.caption("\n".join(f"- {text.md(note, 1000)}" for note in b.notes))
 
+    held = None  # the engine's memory between steps (the details below compare it with DeepSpeed's estimators)
     if engine_name != "plain":
         st.subheader(f"The step as {engine_name} allocates it")
-        phases = engine_phases(model, setup)
-        ptable, pcfg = fmt.bytes_table(phases_table(phases, size))
-        st.dataframe(ptable, hide_index=True, width="stretch", column_config=pcfg)
+        phases, held = memo.cached(("training_memory.phases", model, setup),
+                                   lambda: (engine_phases(model, setup), between_steps(model, setup).total))
+        _phases_table(phases, size)
         st.caption(f"Held between steps (after optimizer.step(), before zero_grad): "
-                   f"{size(between_steps(model, setup).total)}. The peak is the largest moment; during backward "
+                   f"{size(held)}. The peak is the largest moment; during backward "
                    "memory moves from the first to the second layer by layer. Defaults and buffers from "
                    f"{SOURCES[engine_name]}.")
     # Lazy (issue 18): the exact bytes per component (and each engine buffer's source) with their CSV, DeepSpeed's own
@@ -420,7 +435,6 @@ def _page() -> None:
             _components_table(b, unit, engine_name)
             st.markdown("**DeepSpeed's own estimators for this setup**")
             est = deepspeed_estimates(model, setup)
-            held = between_steps(model, setup).total if engine_name != "plain" else None
             etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, size, held))
             st.dataframe(etable, hide_index=True, width="stretch", column_config=ecfg)
             st.markdown(rf"""
