@@ -18,7 +18,7 @@ from calc.serve_sim import (
 )
 from ui import charts, measured, memo, page_body, pickers, results, state, tables, text
 from ui import format as fmt
-from ui.figures_serving import latency_vs_rate, memory_bar, memory_bar_like
+from ui.figures_serving import latency_vs_rate_spec, memory_bar, memory_bar_like
 
 DTYPES = ("bf16", "fp16", "fp8_e4m3", "int8", "int4", "fp32")
 SIM_REQUESTS = 1500
@@ -277,12 +277,11 @@ def _latency(spec, gpu, mem, tp: int, replicas: int, max_len: int, seqs: int, ba
         if box.open:
             grid = rate * np.array(SWEEP)
             runs = [memo.serve_latency(model, 600, float(x), prompt, output, 1, replicas, **kw)[1] for x in grid]
-            lat_args = (tuple(grid.tolist()), tuple(r["ttft_s"]["p99"] for r in runs),
-                        tuple(r["tpot_s"]["p99"] for r in runs), slos[0], slos[1], "p99 latency against load")
-            charts.show(st, charts.cached(("serving.latency_vs_rate", *lat_args),
-                                          lambda: latency_vs_rate(grid, list(lat_args[1]), list(lat_args[2]),
-                                                                  *lat_args[3:])),
-                        width="stretch")
+            # written as Plotly's dict (ui.figures_spec): the go.Figure was built and validated again on every
+            # rerun that changed a point, 2-4 ms of one (issue 18)
+            charts.show(st, latency_vs_rate_spec(grid, [r["ttft_s"]["p99"] for r in runs],
+                                                 [r["tpot_s"]["p99"] for r in runs], slos[0], slos[1],
+                                                 "p99 latency against load"), width="stretch")
 
     results.publish("serving", {
         "GPU KV cache size (tokens)": (mem.kv_cache_tokens, "number"), "max concurrency": (mem.max_concurrency, "number"),

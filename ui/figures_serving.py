@@ -10,6 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from calc.units import bytes_in
+from ui.figures_spec import spec
 from ui.plot import figure, hline, vline
 
 _COLORS = {"weights": "#1f77b4", "activation peak": "#ff7f0e", "non-torch": "#7f7f7f", "CUDA graphs": "#9467bd",
@@ -70,6 +71,24 @@ def latency_vs_rate(rates, ttft_p99, tpot_p99, slo_ttft: float | None, slo_tpot:
               "yaxis": {"title": "seconds (p99)", "type": "log", "dtick": 1, "tickformat": "~g"}, "shapes": shapes,
               "legend": {"orientation": "h", "y": -0.25}}
     return figure(data, layout)
+
+
+def latency_vs_rate_spec(rates, ttft_p99, tpot_p99, slo_ttft: float | None, slo_tpot: float | None,
+                         title: str) -> dict:
+    """``latency_vs_rate`` written as the dict Plotly's validation and ``ui.charts.prepared_dict`` give
+    (``ui.figures_spec.spec``), keys in Plotly's order (the same JSON): the Serving page draws it on every rerun while
+    its expander is open, and building and validating the ``go.Figure`` took 2-4 ms of each (issue 18).
+    tests/test_pg_serving_spec.py holds it to ``charts.prepared_dict(latency_vs_rate(...))``."""
+    data = [{"hovertemplate": f"%{{x:.3g}} req/s: {name} p99 %{{y:.3g}} s<extra></extra>", "mode": "lines+markers",
+             "name": f"{name} p99", "x": list(rates), "y": list(ys), "type": "scatter"}
+            for name, ys in (("TTFT", ttft_p99), ("TPOT", tpot_p99))]
+    shapes = [{"line": {"color": c, "dash": "dot"}, "type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": v,
+               "y1": v, "yref": "y"} for v, c in ((slo_ttft, "#1f77b4"), (slo_tpot, "#ff7f0e")) if v]  # as hline
+    layout = {"legend": {"orientation": "h", "y": -0.25},
+              **({"shapes": shapes} if shapes else {}),  # Plotly's dict has no shapes where there are none
+              "title": {"text": title}, "xaxis": {"title": {"text": "requests per second (all replicas)"}},
+              "yaxis": {"dtick": 1, "tickformat": "~g", "title": {"text": "seconds (p99)"}, "type": "log"}}
+    return spec(data, layout)
 
 
 # ----- the two tables of published results (issue 18) ----------------------------------------------------------------
