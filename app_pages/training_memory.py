@@ -35,8 +35,7 @@ from calc.units import GIB, bytes_in, format_bytes
 from ui import charts, memo, memory_solvers, page_body, pickers, results, state, tables, text, verdict
 from ui import format as fmt
 from ui.defaults import TRAINING as D
-from ui.figures_engines import estimator_table
-from ui.figures_memory import LABELS, breakdown_bar_spec, phases_rows, sweep_area_spec
+from ui.figures_memory import LABELS, breakdown_bar_spec, estimator_rows, phases_rows, sweep_area_spec
 
 st.title("Training memory")
 st.caption("Every byte a training GPU holds, itemized: weights, fp32 master weights, gradients, optimizer states, "
@@ -145,12 +144,12 @@ def _components_table(b, unit: str, engine_name: str) -> None:
                        file_name="training_memory.csv", mime="text/csv")
 
 
-def _phases_table(phases: dict, size) -> None:
-    """The engine's moments (``calc.engines.engine_phases``) as a table: its records straight to Arrow
-    (``tables.records_arrow``: the table Streamlit made of ``fmt.bytes_table(phases_table(...))``'s DataFrame, which was
-    built and converted again on every rerun with an engine, 1.5-2.5 ms of one; issue 18), through the DataFrame where
-    a count passes int64 (shown as exact text)."""
-    rows = phases_rows(phases, size)
+def _bytes_records_table(rows: list[dict]) -> None:
+    """Records with a ``bytes`` column (an engine's moments, ``phases_rows``; DeepSpeed's estimators,
+    ``estimator_rows``) as a table: straight to Arrow (``tables.records_arrow``: the table Streamlit made of
+    ``fmt.bytes_table``'s DataFrame of ``ui.figures_engines``' ``phases_table`` / ``estimator_table``, built and converted
+    again on every rerun, 1.5-2.5 ms of one; issue 18), through that DataFrame where a count passes int64 (shown as
+    exact text)."""
     if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
         # fmt.bytes_table's formats: no column is named for the unit here
         table, config = tables.records_arrow(rows), {"bytes": st.column_config.NumberColumn(format="localized")}
@@ -420,7 +419,7 @@ def _page() -> None:
         st.subheader(f"The step as {engine_name} allocates it")
         phases, held = memo.cached(("training_memory.phases", model, setup),
                                    lambda: (engine_phases(model, setup), between_steps(model, setup).total))
-        _phases_table(phases, size)
+        _bytes_records_table(phases_rows(phases, size))
         st.caption(f"Held between steps (after optimizer.step(), before zero_grad): "
                    f"{size(held)}. The peak is the largest moment; during backward "
                    "memory moves from the first to the second layer by layer. Defaults and buffers from "
@@ -435,8 +434,7 @@ def _page() -> None:
             _components_table(b, unit, engine_name)
             st.markdown("**DeepSpeed's own estimators for this setup**")
             est = deepspeed_estimates(model, setup)
-            etable, ecfg = fmt.bytes_table(estimator_table(b.total, est, size, held))
-            st.dataframe(etable, hide_index=True, width="stretch", column_config=ecfg)
+            _bytes_records_table(estimator_rows(b.total, est, size, held))
             st.markdown(rf"""
         `estimate_zero2_model_states_mem_needs` (deepspeed/runtime/zero/stage_1_and_2.py): GPU $2P + 18P/N$ ("2 =
         params_16bit, 18 = 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit"), with optimizer
@@ -484,10 +482,11 @@ def _page() -> None:
                                     act_bits=setup.act_bits, lora=lora, dropout=config_dropout(model, dropout))
                 st.markdown("Saved tensors of one decoder layer (layer 1; bytes per token, per token and key position; "
                             "split by tp unless marked replicated):")
-                st.dataframe(pd.DataFrame([{"tensor": t.name, "bytes per token": t.per_token,
-                                            "bytes per token per key": t.per_token_key,
-                                            "tp": "split" if t.tp_sharded else "replicated (split with SP)"} for t in terms]),
-                             hide_index=True, width="stretch")
+                # records straight to Arrow (the DataFrame's table, tables.records_arrow; issue 18)
+                st.dataframe(tables.records_arrow([{"tensor": t.name, "bytes per token": t.per_token,
+                                                    "bytes per token per key": t.per_token_key,
+                                                    "tp": "split" if t.tp_sharded else "replicated (split with SP)"}
+                                                   for t in terms]), hide_index=True, width="stretch")
 
     results.publish("training-memory", {"total per GPU": (b.total, "bytes"), **{k: (v, "bytes") for k, v in
                                         b.components().items()}, "CPU offloaded": (b.cpu_bytes, "bytes")})

@@ -109,3 +109,15 @@ def phases_rows(phases: dict, size) -> list[dict]:
         parts = ", ".join(f"{LABELS.get(k, k)} {size(v)}" for k, v in b.components().items() if v)
         rows.append({"moment": name, "total": size(b.total), "bytes": b.total, "what is alive": parts})
     return rows
+
+
+def estimator_rows(ours: int, est: dict, size, states: int | None = None) -> list[dict]:
+    """``ui.figures_engines.estimator_table(ours, est, size, states)``'s rows as records (source, per GPU, bytes), for
+    ``ui.tables.records_arrow`` as ``phases_rows``; tests/test_pg_engine_table.py holds them to the DataFrame."""
+    rows = [("this page (the engine chosen, whole step)", ours)]
+    if states is not None:
+        rows.append(("this page, states held between steps (model states and persistent buffers)", states))
+    rows += [("DeepSpeed estimate_zero2_model_states_mem_needs (GPU)", est["zero2_gpu_bytes"]),
+             ("DeepSpeed estimate_zero3_model_states_mem_needs (GPU)", est["zero3_gpu_bytes"]),
+             ("DeepSpeed ZeRO-2 estimator (CPU, per node)", est["zero2_cpu_bytes"])]
+    return [{"source": k, "per GPU": size(v), "bytes": v} for k, v in rows]
