@@ -147,8 +147,8 @@ def _components_table(b, unit: str, engine_name: str) -> None:
 def _bytes_records_table(rows: list[dict]) -> None:
     """Records with a ``bytes`` column (an engine's moments, ``phases_rows``; DeepSpeed's estimators,
     ``estimator_rows``) as a table: straight to Arrow (``tables.records_arrow``: the table Streamlit made of
-    ``fmt.bytes_table``'s DataFrame of ``ui.figures_engines``' ``phases_table`` / ``estimator_table``, built and converted
-    again on every rerun, 1.5-2.5 ms of one; issue 18), through that DataFrame where a count passes int64 (shown as
+    ``fmt.bytes_table``'s DataFrame of the same rows, built and converted again on every rerun, 1.5-2.5 ms of one;
+    issue 18; tests/test_pg_engine_table.py keeps that path as the reference), through that DataFrame where a count passes int64 (shown as
     exact text)."""
     if all(abs(r["bytes"]) <= fmt.INT64_MAX for r in rows):
         # fmt.bytes_table's formats: no column is named for the unit here

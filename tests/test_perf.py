@@ -355,8 +355,8 @@ def test_frozen_figure_is_the_figure_show_would_draw():
     import plotly.io as pio
     import plotly.tools
 
+    from tests.test_pg_serving_spec import latency_vs_rate  # a go.Figure builder with shapes
     from ui import charts
-    from ui.figures_serving import latency_vs_rate
 
     def make():
         return latency_vs_rate([1.0, 2.0, 4.0], [0.1, 0.2, 0.9], [0.01, 0.02, 0.05], 0.5, 0.03, "p99")

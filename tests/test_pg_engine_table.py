@@ -1,8 +1,8 @@
 """The Training memory page's tables sent as records straight to Arrow (``ui.tables.records_arrow``): an engine's
 moments (``ui.figures_memory.phases_rows``), DeepSpeed's estimators (``estimator_rows``) and one layer's saved
 tensors are the tables the page sent before: Streamlit's conversion of the DataFrames of
-``fmt.bytes_table(ui.figures_engines.phases_table / estimator_table(...))`` and of the tensors' records, the old
-path kept as the reference (issue 18: those DataFrames were built and converted on every rerun)."""
+``fmt.bytes_table(phases_table / estimator_table(...))`` (ui/figures_engines.py's builders, kept below) and of the
+tensors' records, the old path kept as the reference (issue 18: those DataFrames were built and converted on every rerun)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,32 @@ from calc.memory import TrainingSetup
 from calc.presets import get_preset
 from calc.units import format_bytes
 from ui import tables
-from ui.figures_engines import estimator_table, phases_table
-from ui.figures_memory import estimator_rows, phases_rows
+from ui.figures_memory import LABELS, estimator_rows, phases_rows
 
 MODELS = ("Llama-3.2-1B", "Meta-Llama-3-8B", "Mixtral-8x7B-v0.1", "GPT-2", "Qwen3-30B-A3B")
+
+
+# ----- the reference: ui/figures_engines.py's builders as they were before 8c94152 (verbatim; the page no longer uses
+# them) -------------------------------------------------------------------------------------------------------
+def phases_table(phases: dict, size) -> pd.DataFrame:
+    """One row per moment of the step (``calc.engines.engine_phases``): its total and what is in it."""
+    rows = []
+    for name, b in phases.items():
+        parts = ", ".join(f"{LABELS.get(k, k)} {size(v)}" for k, v in b.components().items() if v)
+        rows.append({"moment": name, "total": size(b.total), "bytes": b.total, "what is alive": parts})
+    return pd.DataFrame(rows)
+
+
+def estimator_table(ours: int, est: dict, size, states: int | None = None) -> pd.DataFrame:
+    """DeepSpeed's estimator functions beside this page's figure (model states only on their side) and, when
+    given, this page's states held between steps (the like-for-like figure)."""
+    rows = [("this page (the engine chosen, whole step)", ours)]
+    if states is not None:
+        rows.append(("this page, states held between steps (model states and persistent buffers)", states))
+    rows += [("DeepSpeed estimate_zero2_model_states_mem_needs (GPU)", est["zero2_gpu_bytes"]),
+             ("DeepSpeed estimate_zero3_model_states_mem_needs (GPU)", est["zero3_gpu_bytes"]),
+             ("DeepSpeed ZeRO-2 estimator (CPU, per node)", est["zero2_cpu_bytes"])]
+    return pd.DataFrame([{"source": k, "per GPU": size(v), "bytes": v} for k, v in rows])
 
 
 def _random_phases(rng: random.Random):
@@ -77,9 +99,9 @@ def _old_tables(query_setup: dict, unit: str) -> None:
     from calc.memory import training_memory
     from calc.presets import get_preset
     from calc.units import format_bytes
+    from tests.test_pg_engine_table import estimator_table, phases_table  # AppTest runs this function's text alone
     from ui import format as fmt
     from ui.defaults import training_setup
-    from ui.figures_engines import estimator_table, phases_table
 
     st.session_state["units"] = unit
     engine = query_setup.pop("engine")

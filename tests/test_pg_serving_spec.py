@@ -12,9 +12,25 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from ui import charts
-from ui.figures_serving import latency_vs_rate, latency_vs_rate_spec
+from ui.figures_serving import latency_vs_rate_spec
+from ui.plot import figure, hline
 
 SWEEP = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)  # app_pages/serving.py's multiples of the rate
+
+
+# the reference: ui/figures_serving.py's go.Figure builder as it was before 1e12a24 (verbatim; the page no longer uses it)
+def latency_vs_rate(rates, ttft_p99, tpot_p99, slo_ttft: float | None, slo_tpot: float | None,
+                    title: str) -> go.Figure:
+    """p99 time to first token and time per output token against the request rate (log y), with the SLOs."""
+    data = [{"type": "scatter", "mode": "lines+markers", "name": "TTFT p99", "x": list(rates), "y": list(ttft_p99),
+             "hovertemplate": "%{x:.3g} req/s: TTFT p99 %{y:.3g} s<extra></extra>"},
+            {"type": "scatter", "mode": "lines+markers", "name": "TPOT p99", "x": list(rates), "y": list(tpot_p99),
+             "hovertemplate": "%{x:.3g} req/s: TPOT p99 %{y:.3g} s<extra></extra>"}]
+    shapes = [hline(v, {"color": c, "dash": "dot"}) for v, c in ((slo_ttft, "#1f77b4"), (slo_tpot, "#ff7f0e")) if v]
+    layout = {"title": {"text": title}, "xaxis": {"title": "requests per second (all replicas)"},
+              "yaxis": {"title": "seconds (p99)", "type": "log", "dtick": 1, "tickformat": "~g"}, "shapes": shapes,
+              "legend": {"orientation": "h", "y": -0.25}}
+    return figure(data, layout)
 
 
 def _random_args(rng: random.Random) -> tuple:

@@ -9,27 +9,6 @@ from ui import text
 from ui.figures_memory import LABELS
 
 
-def phases_table(phases: dict, size) -> pd.DataFrame:
-    """One row per moment of the step (``calc.engines.engine_phases``): its total and what is in it."""
-    rows = []
-    for name, b in phases.items():
-        parts = ", ".join(f"{LABELS.get(k, k)} {size(v)}" for k, v in b.components().items() if v)
-        rows.append({"moment": name, "total": size(b.total), "bytes": b.total, "what is alive": parts})
-    return pd.DataFrame(rows)
-
-
-def estimator_table(ours: int, est: dict, size, states: int | None = None) -> pd.DataFrame:
-    """DeepSpeed's estimator functions beside this page's figure (model states only on their side) and, when
-    given, this page's states held between steps (the like-for-like figure)."""
-    rows = [("this page (the engine chosen, whole step)", ours)]
-    if states is not None:
-        rows.append(("this page, states held between steps (model states and persistent buffers)", states))
-    rows += [("DeepSpeed estimate_zero2_model_states_mem_needs (GPU)", est["zero2_gpu_bytes"]),
-             ("DeepSpeed estimate_zero3_model_states_mem_needs (GPU)", est["zero3_gpu_bytes"]),
-             ("DeepSpeed ZeRO-2 estimator (CPU, per node)", est["zero2_cpu_bytes"])]
-    return pd.DataFrame([{"source": k, "per GPU": size(v), "bytes": v} for k, v in rows])
-
-
 # ----- Validation page: the real engines -----------------------------------------------------------------
 def sharded_summary(records: list[dict]) -> dict[str, int]:
     return {"comparisons": len(records), "within": sum(1 for r in records if r["ok"]),

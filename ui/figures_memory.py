@@ -100,10 +100,10 @@ def sweep_area_spec(x, components: dict[str, list[float]], capacity: float, unit
 
 
 def phases_rows(phases: dict, size) -> list[dict]:
-    """``ui.figures_engines.phases_table(phases, size)``'s rows as records (moment, total, bytes, what is alive): the
-    Training memory page sends them to Arrow directly (``ui.tables.records_arrow``) instead of building and converting
-    a DataFrame on every rerun with an engine (1.5-2.5 ms of one; issue 18). tests/test_pg_engine_table.py holds the
-    table to the DataFrame's."""
+    """One row per moment of the step (``calc.engines.engine_phases``): its total and what is in it, as records (moment,
+    total, bytes, what is alive): the Training memory page sends them to Arrow directly (``ui.tables.records_arrow``)
+    instead of building and converting a DataFrame on every rerun with an engine (1.5-2.5 ms of one; issue 18).
+    tests/test_pg_engine_table.py holds the table to the DataFrame builder it replaced."""
     rows = []
     for name, b in phases.items():
         parts = ", ".join(f"{LABELS.get(k, k)} {size(v)}" for k, v in b.components().items() if v)
@@ -112,8 +112,10 @@ def phases_rows(phases: dict, size) -> list[dict]:
 
 
 def estimator_rows(ours: int, est: dict, size, states: int | None = None) -> list[dict]:
-    """``ui.figures_engines.estimator_table(ours, est, size, states)``'s rows as records (source, per GPU, bytes), for
-    ``ui.tables.records_arrow`` as ``phases_rows``; tests/test_pg_engine_table.py holds them to the DataFrame."""
+    """DeepSpeed's estimator functions beside this page's figure (model states only on their side) and, when given,
+    this page's states held between steps (the like-for-like figure), as records (source, per GPU, bytes) for
+    ``ui.tables.records_arrow`` as ``phases_rows``; tests/test_pg_engine_table.py holds them to the DataFrame builder
+    they replaced."""
     rows = [("this page (the engine chosen, whole step)", ours)]
     if states is not None:
         rows.append(("this page, states held between steps (model states and persistent buffers)", states))

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from calc.units import bytes_in
 from ui.figures_spec import spec
-from ui.plot import figure, hline, vline
+from ui.plot import figure, vline
 
 _COLORS = {"weights": "#1f77b4", "activation peak": "#ff7f0e", "non-torch": "#7f7f7f", "CUDA graphs": "#9467bd",
            "KV cache": "#2ca02c", "headroom": "#e0e0e0"}
@@ -59,26 +59,13 @@ def memory_bar_like(frozen: dict, parts: dict[str, int], total_bytes: int, title
                        "annotations": [{**layout["annotations"][0], "x": line}]}}
 
 
-def latency_vs_rate(rates, ttft_p99, tpot_p99, slo_ttft: float | None, slo_tpot: float | None,
-                    title: str) -> go.Figure:
-    """p99 time to first token and time per output token against the request rate (log y), with the SLOs."""
-    data = [{"type": "scatter", "mode": "lines+markers", "name": "TTFT p99", "x": list(rates), "y": list(ttft_p99),
-             "hovertemplate": "%{x:.3g} req/s: TTFT p99 %{y:.3g} s<extra></extra>"},
-            {"type": "scatter", "mode": "lines+markers", "name": "TPOT p99", "x": list(rates), "y": list(tpot_p99),
-             "hovertemplate": "%{x:.3g} req/s: TPOT p99 %{y:.3g} s<extra></extra>"}]
-    shapes = [hline(v, {"color": c, "dash": "dot"}) for v, c in ((slo_ttft, "#1f77b4"), (slo_tpot, "#ff7f0e")) if v]
-    layout = {"title": {"text": title}, "xaxis": {"title": "requests per second (all replicas)"},
-              "yaxis": {"title": "seconds (p99)", "type": "log", "dtick": 1, "tickformat": "~g"}, "shapes": shapes,
-              "legend": {"orientation": "h", "y": -0.25}}
-    return figure(data, layout)
-
-
 def latency_vs_rate_spec(rates, ttft_p99, tpot_p99, slo_ttft: float | None, slo_tpot: float | None,
                          title: str) -> dict:
-    """``latency_vs_rate`` written as the dict Plotly's validation and ``ui.charts.prepared_dict`` give
-    (``ui.figures_spec.spec``), keys in Plotly's order (the same JSON): the Serving page draws it on every rerun while
-    its expander is open, and building and validating the ``go.Figure`` took 2-4 ms of each (issue 18).
-    tests/test_pg_serving_spec.py holds it to ``charts.prepared_dict(latency_vs_rate(...))``."""
+    """p99 time to first token and time per output token against the request rate (log y), with the SLOs: written
+    as the dict Plotly's validation and ``ui.charts.prepared_dict`` give (``ui.figures_spec.spec``), keys in Plotly's
+    order: the Serving page draws it on every rerun while its expander is open, and building and validating the
+    ``go.Figure`` it replaced took 2-4 ms of each (issue 18). tests/test_pg_serving_spec.py holds it to that builder's
+    ``charts.prepared_dict``."""
     data = [{"hovertemplate": f"%{{x:.3g}} req/s: {name} p99 %{{y:.3g}} s<extra></extra>", "mode": "lines+markers",
              "name": f"{name} p99", "x": list(rates), "y": list(ys), "type": "scatter"}
             for name, ys in (("TTFT", ttft_p99), ("TPOT", tpot_p99))]
