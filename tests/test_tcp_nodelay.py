@@ -8,17 +8,14 @@ control that reads 0 where the module does not act, so the premise (Nagle on by 
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import socket
 import stat
-import threading
-import time
 
 import pytest
 
-from tests.ws_client import run_async
+from tests.ws_client import run_async, uvicorn_in_thread
 from ui import tcp_nodelay
 
 
@@ -96,53 +93,28 @@ def _uvicorn_nodelay() -> int:
     lsock.bind(("127.0.0.1", 0))
     lsock.listen()
     server = uvicorn.Server(uvicorn.Config(app, http="h11", log_level="error", lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[lsock])), daemon=True)
-    thread.start()
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
-        client = socket.create_connection(lsock.getsockname(), timeout=10)
-        try:
-            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-            assert client.recv(4096).startswith(b"HTTP/1.1 200")
-            theirs = _server_side(client)
+        with uvicorn_in_thread(server, sockets=[lsock]):
+            client = socket.create_connection(lsock.getsockname(), timeout=10)
             try:
-                return _nodelay(theirs)
+                client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert client.recv(4096).startswith(b"HTTP/1.1 200")
+                theirs = _server_side(client)
+                try:
+                    return _nodelay(theirs)
+                finally:
+                    theirs.close()
             finally:
-                theirs.close()
-        finally:
-            client.close()
+                client.close()
     finally:
-        server.should_exit = True
-        thread.join(10)
         lsock.close()
 
 
 def test_uvicorn_sets_nodelay_on_each_connection_once_installed():
-    was = tcp_nodelay._installed
-    tcp_nodelay.uninstall()
-    try:
+    with tcp_nodelay.HOOK.suspended():
         assert _uvicorn_nodelay() == 0  # uvicorn's own behaviour on Streamlit's socket: Nagle on
         assert tcp_nodelay.install()
         assert _uvicorn_nodelay() != 0
-    finally:
-        tcp_nodelay.uninstall()
-        if was:
-            tcp_nodelay.install()
-
-
-def test_install_can_be_turned_off(monkeypatch):
-    was = tcp_nodelay._installed
-    tcp_nodelay.uninstall()
-    monkeypatch.setenv("CALC_TCP_NODELAY", "0")
-    try:
-        assert not tcp_nodelay.install() and not tcp_nodelay._PATCHED
-    finally:
-        monkeypatch.delenv("CALC_TCP_NODELAY")
-        if was:
-            tcp_nodelay.install()
 
 
 def _pidfd_getfd(pid: int, fd: int) -> int:

@@ -11,12 +11,10 @@ import asyncio
 import os
 import socket
 import struct
-import threading
-import time
 
 import pytest
 
-from tests.ws_client import run_async
+from tests.ws_client import run_async, uvicorn_in_thread
 from ui import ws_coalesce
 from ui.ws_coalesce import FLUSH_BYTES, MAX_TICKS, CoalescingTransport
 
@@ -156,13 +154,7 @@ def _burst_segments(n: int) -> int:
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio",
                                            log_level="error", lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
+    with uvicorn_in_thread(server):
         port = server.servers[0].sockets[0].getsockname()[1]
 
         async def client() -> int:
@@ -177,36 +169,15 @@ def _burst_segments(n: int) -> int:
                 return _segs_in(sock) - before
 
         return run_async(client(), 60)
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_uvicorn_sends_a_burst_in_a_few_segments_once_installed():
-    was = ws_coalesce._installed
-    ws_coalesce.uninstall()
-    try:
+    with ws_coalesce.HOOK.suspended():
         one_each = _burst_segments(50)
         assert ws_coalesce.install()
         coalesced = _burst_segments(50)
-    finally:
-        ws_coalesce.uninstall()
-        if was:
-            ws_coalesce.install()
     assert one_each >= 20, one_each  # uvicorn's own behaviour: a segment per message (the kernel merges a few)
     assert coalesced <= 3, coalesced  # 50 x ~325 bytes: one write (and perhaps an ACK of its own)
-
-
-def test_install_can_be_turned_off(monkeypatch):
-    was = ws_coalesce._installed
-    ws_coalesce.uninstall()
-    monkeypatch.setenv("CALC_WS_COALESCE", "0")
-    try:
-        assert not ws_coalesce.install() and not ws_coalesce._PATCHED
-    finally:
-        monkeypatch.delenv("CALC_WS_COALESCE")
-        if was:
-            ws_coalesce.install()
 
 
 def _app_rerun_segments(env: dict) -> tuple[int, int]:

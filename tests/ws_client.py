@@ -12,6 +12,7 @@ the proxy's cookies (the sticky-session cookie) on its websocket;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -27,6 +28,26 @@ def run_async(coro, timeout_s: float = 300):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result(timeout=timeout_s)
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(server, **serve_kwargs):
+    """``server`` (a ``uvicorn.Server`` configured for 127.0.0.1) serving in a thread of its own, started when the block
+    begins and stopped when it ends (tests that read what uvicorn does to a connection: tests/test_tcp_nodelay.py,
+    tests/test_ws_coalesce.py)."""
+    import threading
+
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(**serve_kwargs)), daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 class WsSession:

@@ -24,12 +24,8 @@ from __future__ import annotations
 import os
 import socket
 import stat
-import threading
 
-_LOCK = threading.Lock()
-_installed = False
-#: (class, its own connection_made) for each uvicorn protocol patched, so ``uninstall`` can put them back (tests)
-_PATCHED: list[tuple[type, object]] = []
+from ui.conn_hook import ConnectionHook
 
 
 def _set(sock) -> None:
@@ -59,20 +55,11 @@ def _protocols() -> list[type]:
     return out
 
 
-def _patch(cls: type) -> None:
-    original = cls.__dict__.get("connection_made")
-    if original is None:  # another uvicorn: left alone (the sweep still covers the connections open now)
-        return
-
-    def connection_made(self, transport, *args, **kwargs):
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            _set(sock)
-        return original(self, transport, *args, **kwargs)
-
-    connection_made.__wrapped__ = original
-    cls.connection_made = connection_made
-    _PATCHED.append((cls, original))
+def _on_connection(transport):
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        _set(sock)
+    return transport
 
 
 def sweep() -> int:
@@ -103,27 +90,15 @@ def sweep() -> int:
     return n
 
 
+#: uvicorn's HTTP protocols patched once per process, then the connections open now swept (``CALC_TCP_NODELAY=0``: off)
+HOOK = ConnectionHook("CALC_TCP_NODELAY", _protocols, _on_connection, after_install=sweep)
+
+
 def install() -> bool:
     """Patch uvicorn's protocols and sweep the open connections, once per process; whether it is (now) installed."""
-    global _installed
-    if _installed:
-        return True
-    if os.environ.get("CALC_TCP_NODELAY", "1") == "0":
-        return False
-    with _LOCK:
-        if not _installed:
-            for cls in _protocols():
-                _patch(cls)
-            sweep()
-            _installed = True
-    return True
+    return HOOK.install()
 
 
 def uninstall() -> None:
     """Put uvicorn's protocols back (tests); sockets already set keep TCP_NODELAY."""
-    global _installed
-    with _LOCK:
-        while _PATCHED:
-            cls, original = _PATCHED.pop()
-            cls.connection_made = original
-        _installed = False
+    HOOK.uninstall()

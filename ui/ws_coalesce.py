@@ -25,17 +25,13 @@ Only uvicorn's "websockets-sansio" protocol is wrapped: Streamlit 1.67 picks it 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
+
+from ui.conn_hook import ConnectionHook
 
 #: a burst this large is sent at once (loopback and a LAN take 64 KiB in one segment or a few)
 FLUSH_BYTES = 64 * 1024
 #: ticks a burst may wait for more writes before it is sent regardless
 MAX_TICKS = 64
-
-_LOCK = threading.Lock()
-_installed = False
-_PATCHED: list[tuple[type, object]] = []
 
 
 class CoalescingTransport:
@@ -113,49 +109,33 @@ class CoalescingTransport:
         return getattr(self._t, name)
 
 
-def _patch(cls: type) -> None:
-    original = cls.__dict__.get("connection_made")
-    if original is None:
-        return
+def _on_connection(transport):
+    if isinstance(transport, CoalescingTransport):
+        return transport
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not on a loop (never in uvicorn): the transport as it is
+        return transport
+    return CoalescingTransport(transport, loop)
 
-    def connection_made(self, transport, *args, **kwargs):
-        if not isinstance(transport, CoalescingTransport):
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # not on a loop (never in uvicorn): the transport as it is
-                loop = None
-            if loop is not None:
-                transport = CoalescingTransport(transport, loop)
-        return original(self, transport, *args, **kwargs)
 
-    connection_made.__wrapped__ = original
-    cls.connection_made = connection_made
-    _PATCHED.append((cls, original))
+def _protocols() -> list[type]:
+    try:
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    except ImportError:  # another uvicorn: nothing patched
+        return []
+    return [WebSocketsSansIOProtocol]
+
+
+#: uvicorn's websocket protocol patched once per process (``CALC_WS_COALESCE=0``: off)
+HOOK = ConnectionHook("CALC_WS_COALESCE", _protocols, _on_connection)
 
 
 def install() -> bool:
     """Wrap the transports of websockets uvicorn opens from now on, once per process; whether it is installed."""
-    global _installed
-    if _installed:
-        return True
-    if os.environ.get("CALC_WS_COALESCE", "1") == "0":
-        return False
-    with _LOCK:
-        if not _installed:
-            try:
-                from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-            except ImportError:
-                return False
-            _patch(WebSocketsSansIOProtocol)
-            _installed = True
-    return True
+    return HOOK.install()
 
 
 def uninstall() -> None:
     """Put uvicorn's protocol back (tests); connections already wrapped stay wrapped."""
-    global _installed
-    with _LOCK:
-        while _PATCHED:
-            cls, original = _PATCHED.pop()
-            cls.connection_made = original
-        _installed = False
+    HOOK.uninstall()
